@@ -1,0 +1,162 @@
+"""Memory-ordering primitives for jitted code: raw-address loads/stores, memcpy, pause.
+
+Everything here works on raw integer addresses inside the shared segment. numba hoists a
+plain load out of a spin loop (the loop then never sees the other core's store), so every
+word that another process writes and we poll is read with an atomic *acquire* load, and
+every index we publish is written with an atomic *release* store. On x86 both compile to
+plain moves; on weaker machines (aarch64) LLVM emits the barriers the C11 model requires.
+
+Plain (non-atomic) accessors are for data that is ordered by an acquire/release pair on an
+index: payload bytes, descriptor fields, message headers.
+"""
+
+from __future__ import annotations
+
+import platform
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+_IS_X86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
+
+_INT_TYPES = {
+    16: (types.uint16, ir.IntType(16)),
+    32: (types.uint32, ir.IntType(32)),
+    64: (types.int64, ir.IntType(64)),
+}
+
+
+def _pointer(builder, addr, width):
+    """Turn an int64 address into an iN* pointer."""
+    return builder.inttoptr(addr, ir.IntType(width).as_pointer())
+
+
+def _widen(builder, value, width):
+    """Zero-extend a loaded iN to the int64 that jitted code computes with."""
+    if width == 64:
+        return value
+    return builder.zext(value, ir.IntType(64))
+
+
+def _make_load(width: int, ordering: str | None):
+    @intrinsic
+    def load(typingctx, addr):
+        def codegen(context, builder, sig, args):
+            ptr = _pointer(builder, args[0], width)
+            if ordering is None:
+                val = builder.load(ptr, align=width // 8)
+            else:
+                val = builder.load_atomic(ptr, ordering, align=width // 8)
+            return _widen(builder, val, width)
+
+        return types.int64(types.int64), codegen
+
+    return load
+
+
+def _make_store(width: int, ordering: str | None):
+    @intrinsic
+    def store(typingctx, addr, value):
+        def codegen(context, builder, sig, args):
+            ptr = _pointer(builder, args[0], width)
+            val = context.cast(builder, args[1], sig.args[1], types.int64)
+            if width != 64:
+                val = builder.trunc(val, ir.IntType(width))
+            if ordering is None:
+                builder.store(val, ptr, align=width // 8)
+            else:
+                builder.store_atomic(val, ptr, ordering, align=width // 8)
+            return context.get_dummy_value()
+
+        return types.void(types.int64, value), codegen
+
+    return store
+
+
+# Acquire loads / release stores for polled and published words.
+load_acquire_u16 = _make_load(16, "acquire")
+load_acquire_u32 = _make_load(32, "acquire")
+load_acquire_i64 = _make_load(64, "acquire")
+store_release_u16 = _make_store(16, "release")
+store_release_u32 = _make_store(32, "release")
+store_release_i64 = _make_store(64, "release")
+
+# Plain accessors for data ordered by an index handshake.
+load_u16 = _make_load(16, None)
+load_u32 = _make_load(32, None)
+load_i64 = _make_load(64, None)
+store_u16 = _make_store(16, None)
+store_u32 = _make_store(32, None)
+store_i64 = _make_store(64, None)
+
+
+@intrinsic
+def fetch_add_i64(typingctx, addr, value):
+    """Atomically add `value` to the int64 at `addr` (seq_cst); return the old value."""
+
+    def codegen(context, builder, sig, args):
+        ptr = _pointer(builder, args[0], 64)
+        val = context.cast(builder, args[1], sig.args[1], types.int64)
+        return builder.atomic_rmw("add", ptr, val, "seq_cst")
+
+    return types.int64(types.int64, value), codegen
+
+
+@intrinsic
+def compare_exchange_i64(typingctx, addr, expected, desired):
+    """Atomically replace `expected` by `desired` at `addr`; return the value seen before."""
+
+    def codegen(context, builder, sig, args):
+        ptr = _pointer(builder, args[0], 64)
+        exp = context.cast(builder, args[1], sig.args[1], types.int64)
+        des = context.cast(builder, args[2], sig.args[2], types.int64)
+        pair = builder.cmpxchg(ptr, exp, des, "seq_cst", "seq_cst")
+        return builder.extract_value(pair, 0)
+
+    return types.int64(types.int64, expected, desired), codegen
+
+
+@intrinsic
+def memcpy(typingctx, dst, src, nbytes):
+    """Copy `nbytes` from address `src` to address `dst` with llvm.memcpy (libc speed)."""
+
+    def codegen(context, builder, sig, args):
+        i8p = ir.IntType(8).as_pointer()
+        d = builder.inttoptr(args[0], i8p)
+        s = builder.inttoptr(args[1], i8p)
+        n = context.cast(builder, args[2], sig.args[2], types.int64)
+        cgutils.raw_memcpy(builder, d, s, n, 1)
+        return context.get_dummy_value()
+
+    return types.void(types.int64, types.int64, nbytes), codegen
+
+
+@intrinsic
+def cpu_relax(typingctx):
+    """Spin-wait hint (x86 `pause`); a compiler barrier elsewhere."""
+
+    def codegen(context, builder, sig, args):
+        if _IS_X86:
+            fnty = ir.FunctionType(ir.VoidType(), [])
+            fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.x86.sse2.pause")
+            builder.call(fn, [])
+        else:
+            builder.fence("seq_cst")
+        return context.get_dummy_value()
+
+    return types.void(), codegen
+
+
+@intrinsic
+def array_address(typingctx, arr):
+    """Address of the first element of an array (its data pointer as int64)."""
+    if not isinstance(arr, types.Array):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ary = context.make_array(sig.args[0])(context, builder, args[0])
+        return builder.ptrtoint(ary.data, ir.IntType(64))
+
+    return types.int64(arr), codegen

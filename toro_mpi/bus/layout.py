@@ -1,0 +1,278 @@
+"""Byte layout of the virtio-bus shared-memory segment: the one place that defines offsets.
+
+One POSIX shared-memory segment per job. All integers are little-endian machine words; every
+region that two processes write starts on its own 64-byte cache line so that the sender's and
+the receiver's writes never share a line (false sharing costs a line transfer per message).
+
+Segment
+=======
+::
+
+    offset                 size          what
+    0                      HEADER_SIZE   segment header (below)
+    HEADER_SIZE            64 * nranks   rank slots (below), rounded up to a page
+    queues_offset          stride * nq   nq = nranks * (nranks - 1) virtqueues, one per ordered pair
+
+Segment header (written once by the launcher before any rank starts, except where noted)::
+
+    +0    u64  magic            MAGIC
+    +8    i64  layout version   LAYOUT_VERSION; a rank refuses a segment of another version
+    +16   i64  nranks
+    +24   i64  queue size       descriptors per queue, a power of two <= 32768
+    +32   i64  buffer size      bytes per buffer, a multiple of 64
+    +40   i64  queue stride     bytes per virtqueue
+    +48   i64  queues offset    where queue 0 starts
+    +56   i64  total size       bytes in the segment
+    +64   i64  attached         each rank adds 1 (atomic fetch-add) once mapped; the launcher polls
+                                it and unlinks the name when it reaches nranks
+    +72   i64  launcher pid
+    +80   i64  owner uid
+    +88   i64  avail offset     region offsets inside a virtqueue (see queue_regions); the
+    +96   i64  used offset      jitted kernels read them here instead of recomputing
+    +104  i64  txpriv offset
+    +112  i64  rxpriv offset
+    +120  i64  buffers offset
+    +128  i64  abort code       0 while the job runs; the launcher (a rank died) or a rank (abort)
+                                stores a non-zero ABORT_* code with a release store; ranks poll it
+                                with an acquire load whenever they back off
+    +136  i64  abort rank       rank that caused the abort, -1 for the launcher; written before
+                                the abort code
+
+Rank slot r (64 bytes at HEADER_SIZE + 64 * r, written only by rank r, read by the launcher)::
+
+    +0    i64  pid
+    +8    i64  state            RANK_* below
+    +16   i64  blocked call     CALL_* code of the call the rank is blocked in, 0 when running
+    +24   i64  blocked peer     the rank it waits for (-1 any source, -2 none)
+    +32   i64  blocked tag
+
+Virtqueue src -> dst (virtio 1.x split ring, VIRTIO_F_IN_ORDER)
+=================================================================
+The **sender is the driver** and the **receiver is the device**: in virtio the driver owns the
+descriptors and the buffers and makes them available; the device consumes them and hands them
+back through the used ring. A sending rank plays the guest's transmit queue (it fills buffers it
+owns), the receiving rank plays the device that drains them. With in-order use the device returns
+descriptors in the order it got them, so descriptor i is always paired with buffer i and the
+driver never has to search for a free descriptor.
+::
+
+    queue offset q (relative to the segment base)
+    q + DESC        Q * 16      descriptor table: u64 addr (segment offset of the buffer),
+                                u32 len (bytes used), u16 flags, u16 next. Driver writes.
+    q + AVAIL       6 + 2Q      available ring: u16 flags, u16 idx, u16 ring[Q], u16 used_event.
+                                Driver writes; `idx` is published with a release store after the
+                                descriptor and the buffer are written.
+    q + USED        6 + 8Q      used ring: u16 flags, u16 idx, {u32 id, u32 len}[Q],
+                                u16 avail_event. Device writes; `idx` published with a release
+                                store after the device has finished reading the buffers.
+    q + TXPRIV      64          driver-private: i64 next avail (free-running), i64 used seen
+    q + RXPRIV      64          device-private: i64 next to consume (free-running), i64 bytes of
+                                the current message already delivered, i64 its total, i64 active
+    q + BUFFERS     Q * B       buffers, buffer i belongs to descriptor i
+
+Indices: `avail.idx` and `used.idx` are free-running 16-bit counters (virtio); the private
+counters are int64. Differences are taken modulo 2**16, which is exact because Q <= 32768.
+The polled side reads each index with an acquire load, so the descriptor and buffer contents it
+then reads are those written before the matching release store.
+
+Messages
+========
+A message travels as one or more fragments, each one descriptor + buffer. The first fragment
+starts with a 32-byte header; the payload follows it in the same buffer (so a small message is
+one buffer line, header and data together). Continuation fragments carry payload only and fill
+the whole buffer. Fragments of one message are consecutive in the queue (a sender finishes one
+message before starting the next on the same queue).
+::
+
+    +0   i32 kind       KIND_* below
+    +4   i32 flags      FLAG_SYNC: the receiver answers with KIND_ACK once matched
+    +8   i32 tag
+    +12  i32 context    communicator context id (point-to-point and collective ids differ)
+    +16  i64 total      payload bytes of the whole message
+    +24  i64 cookie     sender's request id, echoed back in KIND_ACK
+    +32  ...            payload (KIND_RNDV: i64 pid, i64 address of the sender's buffer)
+"""
+
+from __future__ import annotations
+
+MAGIC = 0x31535542_4F524F54  # b"TOROBUS1" little-endian
+LAYOUT_VERSION = 1
+CACHE_LINE = 64
+PAGE = 4096
+MAX_QUEUE_SIZE = 32768
+
+# Segment header offsets.
+HDR_MAGIC = 0
+HDR_VERSION = 8
+HDR_NRANKS = 16
+HDR_QSIZE = 24
+HDR_BUFSIZE = 32
+HDR_QSTRIDE = 40
+HDR_QOFFSET = 48
+HDR_TOTAL = 56
+HDR_ATTACHED = 64
+HDR_LAUNCHER_PID = 72
+HDR_OWNER_UID = 80
+HDR_AVAIL_OFF = 88
+HDR_USED_OFF = 96
+HDR_TXPRIV_OFF = 104
+HDR_RXPRIV_OFF = 112
+HDR_BUF_OFF = 120
+HDR_ABORT = 128
+HDR_ABORT_RANK = 136
+HEADER_SIZE = 256
+
+# Rank slots.
+SLOT_SIZE = 64
+SLOT_PID = 0
+SLOT_STATE = 8
+SLOT_CALL = 16
+SLOT_PEER = 24
+SLOT_TAG = 32
+
+RANK_ABSENT = 0
+RANK_ATTACHED = 1
+RANK_FINISHED = 2
+
+# Abort codes stored at HDR_ABORT.
+ABORT_NONE = 0
+ABORT_RANK_FAILED = 1  # a rank exited non-zero or died by a signal
+ABORT_USER = 2  # a rank called Abort()
+ABORT_TIMEOUT = 3  # the launcher's --timeout expired
+ABORT_INTERRUPT = 4  # the launcher got SIGINT/SIGTERM
+
+# Codes of the blocking call a rank is in (rank slot SLOT_CALL).
+CALL_NAMES = {
+    0: "running",
+    1: "Recv",
+    2: "Send",
+    3: "Wait",
+    4: "Probe",
+    5: "Ssend",
+    6: "Waitall",
+    7: "Waitany",
+    8: "yield",
+    9: "Sendrecv",
+}
+CALL_CODES = {name: code for code, name in CALL_NAMES.items()}
+
+# Descriptor.
+DESC_SIZE = 16
+DESC_ADDR = 0
+DESC_LEN = 8
+DESC_FLAGS = 12
+DESC_NEXT = 14
+
+# Virtqueue-relative region offsets are computed by queue_regions(); these are field offsets.
+RING_FLAGS = 0
+RING_IDX = 2
+RING_ENTRIES = 4
+USED_ELEM = 8
+VIRTQ_AVAIL_F_NO_INTERRUPT = 1  # we poll: the driver never wants a notification
+VIRTQ_USED_F_NO_NOTIFY = 1
+
+TX_NEXT = 0  # driver-private: descriptors made available so far (free-running)
+TX_USED = 8  # driver-private: descriptors seen back in the used ring so far
+RX_NEXT = 0  # device-private: descriptors consumed so far
+RX_DONE = 8  # device-private: bytes of the current message delivered
+RX_TOTAL = 16  # device-private: total bytes of the current message
+RX_ACTIVE = 24  # device-private: 1 while a fragmented message is being delivered
+
+# Message header.
+MSG_HEADER = 32
+MSG_KIND = 0
+MSG_FLAGS = 4
+MSG_TAG = 8
+MSG_CTX = 12
+MSG_TOTAL = 16
+MSG_COOKIE = 24
+
+KIND_EAGER = 1  # payload travels through the ring
+KIND_RNDV = 2  # payload stays in the sender; the receiver reads it with process_vm_readv
+KIND_ACK = 3  # control: the receiver matched (FLAG_SYNC) or finished reading (KIND_RNDV)
+FLAG_SYNC = 1
+
+# Status codes returned by the jitted receive kernels (see ring.py).
+RX_EMPTY = 0
+RX_COMPLETE = 1
+RX_PARTIAL = 2
+RX_NO_MATCH = 3
+# Errors are negative.
+ERR_CORRUPT_INDEX = -1
+ERR_CORRUPT_DESC = -2
+ERR_CORRUPT_HEADER = -3
+ERR_CORRUPT_USED = -4
+ERR_MESSAGES = {
+    ERR_CORRUPT_INDEX: "available index moved by more than the queue size",
+    ERR_CORRUPT_DESC: "descriptor points outside its buffer",
+    ERR_CORRUPT_HEADER: "message header is inconsistent",
+    ERR_CORRUPT_USED: "used ring returned a descriptor out of order",
+}
+# tx kernel: returns bytes sent so far (>= 0), TX_NOT_STARTED when the ring had no room for the
+# first fragment, or a negative ERR_* code below that.
+TX_NOT_STARTED = -1
+TX_ERR_BASE = -16
+
+# Info array filled by the receive kernels (int64[INFO_LEN]).
+INFO_KIND = 0
+INFO_FLAGS = 1
+INFO_TAG = 2
+INFO_CTX = 3
+INFO_TOTAL = 4
+INFO_COOKIE = 5
+INFO_AUX0 = 6
+INFO_AUX1 = 7
+INFO_LEN = 8
+
+ANY = -1  # wildcard for tag and context in the receive kernels
+PEEK = -2  # context argument of rx_match: report the head without consuming it
+
+
+def _align(value: int, to: int) -> int:
+    return (value + to - 1) // to * to
+
+
+def queue_regions(queue_size: int, buffer_size: int) -> dict[str, int]:
+    """Offsets of each region inside one virtqueue and the queue's stride."""
+    desc = 0
+    avail = _align(desc + DESC_SIZE * queue_size, CACHE_LINE)
+    used = _align(avail + 6 + 2 * queue_size, CACHE_LINE)
+    txpriv = _align(used + 6 + 8 * queue_size, CACHE_LINE)
+    rxpriv = txpriv + CACHE_LINE
+    buffers = _align(rxpriv + CACHE_LINE, CACHE_LINE)
+    stride = _align(buffers + queue_size * buffer_size, PAGE)
+    return {
+        "desc": desc,
+        "avail": avail,
+        "used": used,
+        "txpriv": txpriv,
+        "rxpriv": rxpriv,
+        "buffers": buffers,
+        "stride": stride,
+    }
+
+
+def queues_offset(nranks: int) -> int:
+    """Where the first virtqueue starts: after the header and the rank slots."""
+    return _align(HEADER_SIZE + SLOT_SIZE * nranks, PAGE)
+
+
+def segment_size(nranks: int, queue_size: int, buffer_size: int) -> int:
+    """Total bytes of a segment for this geometry."""
+    nq = nranks * (nranks - 1)
+    return queues_offset(nranks) + nq * queue_regions(queue_size, buffer_size)["stride"]
+
+
+def queue_index(src: int, dst: int, nranks: int) -> int:
+    """Index of the virtqueue carrying src -> dst (src != dst)."""
+    return src * (nranks - 1) + (dst if dst < src else dst - 1)
+
+
+def validate_geometry(nranks: int, queue_size: int, buffer_size: int) -> None:
+    """Raise ValueError when a geometry cannot be laid out."""
+    if nranks < 1:
+        raise ValueError(f"nranks must be >= 1, got {nranks}")
+    if queue_size < 2 or queue_size > MAX_QUEUE_SIZE or queue_size & (queue_size - 1):
+        raise ValueError(f"queue_size must be a power of two in 2..{MAX_QUEUE_SIZE}, got {queue_size}")
+    if buffer_size < 2 * MSG_HEADER or buffer_size % CACHE_LINE:
+        raise ValueError(f"buffer_size must be a multiple of 64 and >= 64, got {buffer_size}")

@@ -1,0 +1,262 @@
+"""The virtqueue hot path in numba nopython mode: enqueue, poll, dequeue, reclaim, copy.
+
+Every kernel takes the segment base address and a queue offset (see layout.py for the bytes)
+and does a whole step in one call: the sender pushes as many fragments as the ring has room
+for, the receiver drains every fragment that is available. Python never loops per fragment.
+
+Bounds checks: every index, descriptor and header read from shared memory is validated
+before it is used as an address, so a scribbled segment yields a negative error code instead
+of a wild read or write.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from . import layout as L
+from .atomics import (
+    array_address,
+    cpu_relax,
+    fetch_add_i64,
+    load_acquire_i64,
+    load_acquire_u16,
+    load_i64,
+    load_u16,
+    load_u32,
+    memcpy,
+    store_i64,
+    store_release_i64,
+    store_release_u16,
+    store_u16,
+    store_u32,
+)
+
+_MASK16 = 0xFFFF
+
+
+@njit(cache=True, inline="always")
+def _geometry(base):
+    qsize = load_i64(base + L.HDR_QSIZE)
+    bsize = load_i64(base + L.HDR_BUFSIZE)
+    return qsize, bsize
+
+
+@njit(cache=True)
+def tx_push(base, q, kind, flags, tag, ctx, total, cookie, buf, nbytes, done):
+    """Enqueue fragments of one message on queue q; return the payload bytes sent so far.
+
+    `done` is what the previous call returned (L.TX_NOT_STARTED before the first fragment).
+    The header travels in the first fragment with up to buffer_size - 32 payload bytes;
+    continuation fragments carry buffer_size bytes. `nbytes` bytes are read from `buf`; the
+    header says `total` (equal to nbytes except for a rendezvous request).
+    Returns TX_NOT_STARTED when the ring had no room for the first fragment, a value < that
+    on corruption of the used ring.
+    """
+    qsize, bsize = _geometry(base)
+    qbase = base + q
+    avail = qbase + load_i64(base + L.HDR_AVAIL_OFF)
+    used = qbase + load_i64(base + L.HDR_USED_OFF)
+    txp = qbase + load_i64(base + L.HDR_TXPRIV_OFF)
+    bufs_off = q + load_i64(base + L.HDR_BUF_OFF)
+    src = array_address(buf)
+    nxt = load_i64(txp + L.TX_NEXT)
+    seen = load_i64(txp + L.TX_USED)
+    while done < nbytes or done == L.TX_NOT_STARTED:
+        if nxt - seen >= qsize:
+            # Ring looks full: reclaim what the device has handed back (lazy, so the used
+            # ring's cache line moves only when we actually need room).
+            uidx = load_acquire_u16(used + L.RING_IDX)
+            back = (uidx - seen) & _MASK16
+            if back > nxt - seen:
+                return L.TX_ERR_BASE + L.ERR_CORRUPT_USED
+            for k in range(back):
+                slot = (seen + k) & (qsize - 1)
+                uid = load_u32(used + L.RING_ENTRIES + slot * L.USED_ELEM)
+                if uid != slot:
+                    return L.TX_ERR_BASE + L.ERR_CORRUPT_USED
+            seen += back
+            store_i64(txp + L.TX_USED, seen)
+            if nxt - seen >= qsize:
+                break
+        pos = nxt & (qsize - 1)
+        boff = bufs_off + pos * bsize
+        dst = base + boff
+        if done == L.TX_NOT_STARTED:
+            chunk = min(nbytes, bsize - L.MSG_HEADER)
+            store_u32(dst + L.MSG_KIND, kind)
+            store_u32(dst + L.MSG_FLAGS, flags)
+            store_u32(dst + L.MSG_TAG, tag)
+            store_u32(dst + L.MSG_CTX, ctx)
+            store_i64(dst + L.MSG_TOTAL, total)
+            store_i64(dst + L.MSG_COOKIE, cookie)
+            if chunk > 0:
+                memcpy(dst + L.MSG_HEADER, src, chunk)
+            length = L.MSG_HEADER + chunk
+            done = chunk
+        else:
+            chunk = min(nbytes - done, bsize)
+            memcpy(dst, src + done, chunk)
+            length = chunk
+            done += chunk
+        d = qbase + pos * L.DESC_SIZE
+        store_i64(d + L.DESC_ADDR, boff)
+        store_u32(d + L.DESC_LEN, length)
+        store_u16(d + L.DESC_FLAGS, 0)
+        store_u16(d + L.DESC_NEXT, 0)
+        store_u16(avail + L.RING_ENTRIES + 2 * pos, pos)
+        nxt += 1
+        # Publish: everything above happens-before the device's acquire load of avail.idx.
+        store_release_u16(avail + L.RING_IDX, nxt & _MASK16)
+    store_i64(txp + L.TX_NEXT, nxt)
+    return done
+
+
+@njit(cache=True, inline="always")
+def _head(base, q, qsize, bsize):
+    """Return (status, pos, buffer address, descriptor length) of the next available fragment."""
+    qbase = base + q
+    avail = qbase + load_i64(base + L.HDR_AVAIL_OFF)
+    rxp = qbase + load_i64(base + L.HDR_RXPRIV_OFF)
+    nxt = load_i64(rxp + L.RX_NEXT)
+    aidx = load_acquire_u16(avail + L.RING_IDX)
+    ready = (aidx - nxt) & _MASK16
+    if ready == 0:
+        return L.RX_EMPTY, 0, 0, 0
+    if ready > qsize:
+        return L.ERR_CORRUPT_INDEX, 0, 0, 0
+    pos = nxt & (qsize - 1)
+    if load_u16(avail + L.RING_ENTRIES + 2 * pos) != pos:
+        return L.ERR_CORRUPT_DESC, 0, 0, 0
+    d = qbase + pos * L.DESC_SIZE
+    boff = load_i64(d + L.DESC_ADDR)
+    length = load_u32(d + L.DESC_LEN)
+    if boff != q + load_i64(base + L.HDR_BUF_OFF) + pos * bsize or length > bsize:
+        return L.ERR_CORRUPT_DESC, 0, 0, 0
+    return L.RX_COMPLETE, pos, base + boff, length
+
+
+@njit(cache=True, inline="always")
+def _release(base, q, qsize, pos, length):
+    """Hand fragment `pos` back to the driver through the used ring."""
+    qbase = base + q
+    used = qbase + load_i64(base + L.HDR_USED_OFF)
+    rxp = qbase + load_i64(base + L.HDR_RXPRIV_OFF)
+    nxt = load_i64(rxp + L.RX_NEXT) + 1
+    store_u32(used + L.RING_ENTRIES + pos * L.USED_ELEM, pos)
+    store_u32(used + L.RING_ENTRIES + pos * L.USED_ELEM + 4, length)
+    store_i64(rxp + L.RX_NEXT, nxt)
+    # Release: our reads of the buffer complete before the driver may reuse it.
+    store_release_u16(used + L.RING_IDX, nxt & _MASK16)
+
+
+@njit(cache=True)
+def rx_continue(base, q, buf, cap):
+    """Deliver the available continuation fragments of the active message into buf[:cap].
+
+    Bytes beyond `cap` are consumed and dropped (the caller reports ERR_TRUNCATE).
+    Returns RX_COMPLETE when the message is whole, RX_PARTIAL when more is to come, or a
+    negative corruption code.
+    """
+    qsize, bsize = _geometry(base)
+    rxp = base + q + load_i64(base + L.HDR_RXPRIV_OFF)
+    done = load_i64(rxp + L.RX_DONE)
+    total = load_i64(rxp + L.RX_TOTAL)
+    dst = array_address(buf)
+    while done < total:
+        status, pos, src, length = _head(base, q, qsize, bsize)
+        if status != L.RX_COMPLETE:
+            store_i64(rxp + L.RX_DONE, done)
+            return L.RX_PARTIAL if status == L.RX_EMPTY else status
+        if length != min(total - done, bsize):
+            return L.ERR_CORRUPT_HEADER
+        if done < cap:
+            memcpy(dst + done, src, min(length, cap - done))
+        done += length
+        _release(base, q, qsize, pos, length)
+    store_i64(rxp + L.RX_DONE, done)
+    store_i64(rxp + L.RX_ACTIVE, 0)
+    return L.RX_COMPLETE
+
+
+@njit(cache=True)
+def rx_match(base, q, want_tag, want_ctx, buf, cap, info):
+    """Poll queue q; if the head message matches (tag, ctx), consume it into buf[:cap].
+
+    want_tag / want_ctx may be L.ANY; want_ctx == L.PEEK only reports the head. The head's
+    header is always copied into `info` (int64[INFO_LEN]). Returns RX_EMPTY, RX_NO_MATCH
+    (head left in place), RX_COMPLETE, RX_PARTIAL (a fragmented message is now active: finish
+    it with rx_continue), or a negative corruption code.
+    """
+    qsize, bsize = _geometry(base)
+    status, pos, src, length = _head(base, q, qsize, bsize)
+    if status != L.RX_COMPLETE:
+        return status
+    kind = load_u32(src + L.MSG_KIND)
+    total = load_i64(src + L.MSG_TOTAL)
+    tag = load_u32(src + L.MSG_TAG)
+    ctx = load_u32(src + L.MSG_CTX)
+    if tag >= 0x80000000:
+        tag -= 0x100000000
+    info[L.INFO_KIND] = kind
+    info[L.INFO_FLAGS] = load_u32(src + L.MSG_FLAGS)
+    info[L.INFO_TAG] = tag
+    info[L.INFO_CTX] = ctx
+    info[L.INFO_TOTAL] = total
+    info[L.INFO_COOKIE] = load_i64(src + L.MSG_COOKIE)
+    if length < L.MSG_HEADER or total < 0:
+        return L.ERR_CORRUPT_HEADER
+    payload = length - L.MSG_HEADER
+    if kind == L.KIND_EAGER:
+        if payload != min(total, bsize - L.MSG_HEADER):
+            return L.ERR_CORRUPT_HEADER
+    elif kind == L.KIND_RNDV:
+        if payload != 16:
+            return L.ERR_CORRUPT_HEADER
+        info[L.INFO_AUX0] = load_i64(src + L.MSG_HEADER)
+        info[L.INFO_AUX1] = load_i64(src + L.MSG_HEADER + 8)
+    elif kind == L.KIND_ACK:
+        if payload != 0:
+            return L.ERR_CORRUPT_HEADER
+    else:
+        return L.ERR_CORRUPT_HEADER
+    if want_ctx == L.PEEK:
+        return L.RX_NO_MATCH
+    if want_ctx != L.ANY and (want_ctx != ctx or kind == L.KIND_ACK):
+        return L.RX_NO_MATCH
+    if want_tag != L.ANY and want_tag != tag:
+        return L.RX_NO_MATCH
+    if kind == L.KIND_EAGER and payload > 0 and cap > 0:
+        memcpy(array_address(buf), src + L.MSG_HEADER, min(payload, cap))
+    _release(base, q, qsize, pos, length)
+    if kind != L.KIND_EAGER or payload == total:
+        return L.RX_COMPLETE
+    rxp = base + q + load_i64(base + L.HDR_RXPRIV_OFF)
+    store_i64(rxp + L.RX_DONE, payload)
+    store_i64(rxp + L.RX_TOTAL, total)
+    store_i64(rxp + L.RX_ACTIVE, 1)
+    return rx_continue(base, q, buf, cap)
+
+
+@njit(cache=True)
+def load_acquire(addr):
+    """Acquire-load the int64 at addr (Python-side polling of header words)."""
+    return load_acquire_i64(addr)
+
+
+@njit(cache=True)
+def store_release(addr, value):
+    """Release-store an int64 (abort flag, rank state)."""
+    store_release_i64(addr, value)
+
+
+@njit(cache=True)
+def relax(spins):
+    """Spin `spins` times with the cpu pause hint."""
+    for _ in range(spins):
+        cpu_relax()
+
+
+@njit(cache=True)
+def fetch_add(addr, value):
+    """Atomically add to the int64 at addr; return the previous value."""
+    return fetch_add_i64(addr, value)

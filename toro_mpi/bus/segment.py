@@ -1,0 +1,264 @@
+"""The job's shared-memory segment: create (launcher), attach (ranks), unlink, close.
+
+Lifetime rules, after CPython's multiprocessing.shared_memory:
+- the launcher creates the name with O_CREX and mode 0600, a random part plus its pid;
+- each rank maps it and adds one to the header's `attached` counter;
+- once the counter reaches nranks the launcher unlinks the name: mappings stay valid, and
+  from then on a crash of anyone can leave nothing behind in /dev/shm;
+- `close()` drops this process's mapping, `unlink()` removes the name; both are safe to call
+  on a half-built object and more than once.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import secrets
+import stat
+
+import numpy as np
+import posix_ipc
+
+from . import layout as L
+
+NAME_PREFIX = "/toro_mpi."
+
+
+class SegmentError(RuntimeError):
+    """The segment cannot be created or attached (missing, foreign, other layout)."""
+
+
+def make_name(launcher_pid: int | None = None) -> str:
+    """A fresh unguessable segment name that carries the launcher's pid."""
+    pid = os.getpid() if launcher_pid is None else launcher_pid
+    return f"{NAME_PREFIX}{pid}.{secrets.token_hex(12)}"
+
+
+def launcher_pid_of(name: str) -> int | None:
+    """The launcher pid encoded in a segment name, or None if it is not one of ours."""
+    base = name.lstrip("/")
+    prefix = NAME_PREFIX.lstrip("/")
+    if not base.startswith(prefix):
+        return None
+    pid_part = base[len(prefix):].split(".", 1)[0]
+    return int(pid_part) if pid_part.isdigit() else None
+
+
+class Segment:
+    """A mapped virtio-bus segment; `base` is its address for the jitted kernels."""
+
+    def __init__(self) -> None:
+        self.name: str | None = None
+        self._map: mmap.mmap | None = None
+        self._view: np.ndarray | None = None
+        self.base = 0
+        self.size = 0
+        self.nranks = 0
+        self.queue_size = 0
+        self.buffer_size = 0
+        self.regions: dict[str, int] = {}
+
+    # -- construction -----------------------------------------------------------------
+    @classmethod
+    def create(cls, nranks: int, queue_size: int, buffer_size: int, name: str | None = None) -> "Segment":
+        """Create, size, pre-fault and initialise a new segment (launcher side)."""
+        L.validate_geometry(nranks, queue_size, buffer_size)
+        seg = cls()
+        seg.name = name or make_name()
+        size = L.segment_size(nranks, queue_size, buffer_size)
+        try:
+            shm = posix_ipc.SharedMemory(seg.name, flags=posix_ipc.O_CREX, mode=0o600, size=size)
+        except posix_ipc.ExistentialError as exc:
+            raise SegmentError(f"segment {seg.name} already exists: {exc}") from None
+        try:
+            seg._map_fd(shm.fd, size)
+        except BaseException:
+            shm.close_fd()
+            seg.unlink()
+            raise
+        shm.close_fd()
+        seg._write_header(nranks, queue_size, buffer_size, size)
+        seg._load_geometry()
+        return seg
+
+    @classmethod
+    def attach(cls, name: str) -> "Segment":
+        """Map an existing segment after checking owner, mode, magic, version and size."""
+        seg = cls()
+        seg.name = name
+        try:
+            shm = posix_ipc.SharedMemory(name)
+        except posix_ipc.ExistentialError:
+            raise SegmentError(f"segment {name} does not exist (launcher gone, or wrong name)") from None
+        try:
+            st = os.fstat(shm.fd)
+            if st.st_uid != os.geteuid():
+                raise SegmentError(f"segment {name} belongs to uid {st.st_uid}, not to us ({os.geteuid()})")
+            if stat.S_IMODE(st.st_mode) & 0o077:
+                raise SegmentError(f"segment {name} has mode {stat.S_IMODE(st.st_mode):o}; refusing wider than 600")
+            if st.st_size < L.HEADER_SIZE:
+                raise SegmentError(f"segment {name} is {st.st_size} bytes, too small for a header")
+            seg._map_fd(shm.fd, st.st_size)
+        finally:
+            shm.close_fd()
+        try:
+            seg._check_header(st.st_size)
+            seg._load_geometry()
+        except BaseException:
+            seg.close()
+            raise
+        return seg
+
+    def _map_fd(self, fd: int, size: int) -> None:
+        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+        self._map = mmap.mmap(fd, size, flags=flags, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+        self._view = np.frombuffer(self._map, dtype=np.uint8)
+        self.base = self._view.ctypes.data
+        self.size = size
+
+    def _write_header(self, nranks: int, queue_size: int, buffer_size: int, size: int) -> None:
+        regions = L.queue_regions(queue_size, buffer_size)
+        words = self._words()
+        for offset, value in (
+            (L.HDR_VERSION, L.LAYOUT_VERSION),
+            (L.HDR_NRANKS, nranks),
+            (L.HDR_QSIZE, queue_size),
+            (L.HDR_BUFSIZE, buffer_size),
+            (L.HDR_QSTRIDE, regions["stride"]),
+            (L.HDR_QOFFSET, L.queues_offset(nranks)),
+            (L.HDR_TOTAL, size),
+            (L.HDR_LAUNCHER_PID, os.getpid()),
+            (L.HDR_OWNER_UID, os.geteuid()),
+            (L.HDR_AVAIL_OFF, regions["avail"]),
+            (L.HDR_USED_OFF, regions["used"]),
+            (L.HDR_TXPRIV_OFF, regions["txpriv"]),
+            (L.HDR_RXPRIV_OFF, regions["rxpriv"]),
+            (L.HDR_BUF_OFF, regions["buffers"]),
+            (L.HDR_ABORT_RANK, -1),
+        ):
+            words[offset // 8] = value
+        # We poll: neither side ever wants a notification.
+        qoff = L.queues_offset(nranks)
+        for qi in range(nranks * (nranks - 1)):
+            q = qoff + qi * regions["stride"]
+            self._view[q + regions["avail"]] = L.VIRTQ_AVAIL_F_NO_INTERRUPT
+            self._view[q + regions["used"]] = L.VIRTQ_USED_F_NO_NOTIFY
+        # The magic goes last: a segment without it is not initialised yet.
+        words[L.HDR_MAGIC // 8] = np.int64(np.uint64(L.MAGIC).view(np.int64))
+
+    def _words(self) -> np.ndarray:
+        assert self._view is not None
+        return self._view[: L.HEADER_SIZE].view(np.int64)
+
+    def _check_header(self, size: int) -> None:
+        words = self._words()
+        magic = int(np.int64(words[L.HDR_MAGIC // 8]).view(np.uint64))
+        if magic != L.MAGIC:
+            raise SegmentError(f"segment {self.name} is not a toro_mpi bus (magic {magic:#x})")
+        version = int(words[L.HDR_VERSION // 8])
+        if version != L.LAYOUT_VERSION:
+            raise SegmentError(
+                f"segment {self.name} has layout version {version}, this toro_mpi speaks {L.LAYOUT_VERSION}"
+            )
+        nranks, qsize, bsize = (int(words[o // 8]) for o in (L.HDR_NRANKS, L.HDR_QSIZE, L.HDR_BUFSIZE))
+        try:
+            L.validate_geometry(nranks, qsize, bsize)
+        except ValueError as exc:
+            raise SegmentError(f"segment {self.name} has a bad geometry: {exc}") from None
+        expected = L.segment_size(nranks, qsize, bsize)
+        if int(words[L.HDR_TOTAL // 8]) != expected or size < expected:
+            raise SegmentError(f"segment {self.name} is {size} bytes, its geometry needs {expected}")
+        regions = L.queue_regions(qsize, bsize)
+        for offset, key in ((L.HDR_AVAIL_OFF, "avail"), (L.HDR_USED_OFF, "used"),
+                            (L.HDR_TXPRIV_OFF, "txpriv"), (L.HDR_RXPRIV_OFF, "rxpriv"),
+                            (L.HDR_BUF_OFF, "buffers"), (L.HDR_QSTRIDE, "stride")):
+            if int(words[offset // 8]) != regions[key]:
+                raise SegmentError(f"segment {self.name} has an inconsistent {key} offset")
+
+    def _load_geometry(self) -> None:
+        words = self._words()
+        self.nranks = int(words[L.HDR_NRANKS // 8])
+        self.queue_size = int(words[L.HDR_QSIZE // 8])
+        self.buffer_size = int(words[L.HDR_BUFSIZE // 8])
+        self.regions = L.queue_regions(self.queue_size, self.buffer_size)
+
+    # -- queues and header words ------------------------------------------------------
+    def queue_offset(self, src: int, dst: int) -> int:
+        """Offset (from base) of the virtqueue src -> dst."""
+        qi = L.queue_index(src, dst, self.nranks)
+        return L.queues_offset(self.nranks) + qi * self.regions["stride"]
+
+    def view(self) -> np.ndarray:
+        """The whole segment as a uint8 array (tests, diagnostics)."""
+        assert self._view is not None
+        return self._view
+
+    def read_word(self, offset: int) -> int:
+        """Acquire-load an int64 header word."""
+        from .ring import load_acquire
+
+        return int(load_acquire(self.base + offset))
+
+    def write_word(self, offset: int, value: int) -> None:
+        """Release-store an int64 header word."""
+        from .ring import store_release
+
+        store_release(self.base + offset, value)
+
+    def slot(self, rank: int, field: int) -> int:
+        """Offset of a field in a rank's slot."""
+        return L.HEADER_SIZE + L.SLOT_SIZE * rank + field
+
+    def register(self, rank: int) -> int:
+        """Record this process as `rank` and count it attached; return the new count."""
+        from .ring import fetch_add
+
+        self.write_word(self.slot(rank, L.SLOT_PID), os.getpid())
+        self.write_word(self.slot(rank, L.SLOT_STATE), L.RANK_ATTACHED)
+        return int(fetch_add(self.base + L.HDR_ATTACHED, 1)) + 1
+
+    def attached(self) -> int:
+        """How many ranks have attached so far."""
+        return self.read_word(L.HDR_ATTACHED)
+
+    def abort_code(self) -> int:
+        """The job's abort code (0 while it runs)."""
+        return self.read_word(L.HDR_ABORT)
+
+    def set_abort(self, code: int, rank: int) -> None:
+        """Mark the job aborted; blocked ranks notice at their next back-off."""
+        if self.read_word(L.HDR_ABORT) == 0:
+            self.write_word(L.HDR_ABORT_RANK, rank)
+            self.write_word(L.HDR_ABORT, code)
+
+    # -- teardown ---------------------------------------------------------------------
+    def unlink(self) -> None:
+        """Remove the name from /dev/shm (mappings stay valid). Idempotent."""
+        if self.name is None:
+            return
+        try:
+            posix_ipc.unlink_shared_memory(self.name)
+        except posix_ipc.ExistentialError:
+            pass
+
+    def close(self) -> None:
+        """Drop this process's mapping. Idempotent; the kernels must not run afterwards."""
+        self._view = None
+        self.base = 0
+        if self._map is not None:
+            try:
+                self._map.close()
+            except BufferError:
+                # A numpy view still exports the buffer; the mapping goes with the process.
+                pass
+            self._map = None
+
+
+def list_segments() -> list[str]:
+    """Names of toro_mpi segments currently in /dev/shm."""
+    try:
+        entries = os.listdir("/dev/shm")
+    except OSError:
+        return []
+    prefix = NAME_PREFIX.lstrip("/")
+    return ["/" + e for e in entries if e.startswith(prefix)]

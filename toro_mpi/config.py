@@ -1,0 +1,112 @@
+"""Run and bus settings: configs/default.toml, overlaid by a user file, validated by key."""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_FILE = Path(__file__).resolve().parent / "default.toml"
+ENV_VAR = "TORO_MPI_CONFIG"
+
+
+class ConfigError(ValueError):
+    """A config file is missing, unreadable, or has an unknown key or a bad value."""
+
+
+def _positive_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+def _nonneg_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _nonneg_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+
+
+# section -> key -> (check, description of what is accepted)
+SCHEMA: dict[str, dict[str, tuple[Any, str]]] = {
+    "bus": {
+        "queue_size": (lambda v: _positive_int(v) and v >= 2 and v <= 32768 and not v & (v - 1),
+                       "a power of two in 2..32768"),
+        "buffer_size": (lambda v: _positive_int(v) and v >= 64 and v % 64 == 0, "a multiple of 64, >= 64"),
+        "rendezvous_threshold": (_nonneg_int, "an integer >= 0"),
+    },
+    "sched": {
+        "spin_passes": (_nonneg_int, "an integer >= 0"),
+        "yield_passes": (_nonneg_int, "an integer >= 0"),
+        "sleep_min_us": (_positive_int, "an integer > 0"),
+        "sleep_max_us": (_positive_int, "an integer > 0"),
+    },
+    "launcher": {
+        "bind_to": (lambda v: v in ("core", "none"), '"core" or "none"'),
+        "kill_grace": (_nonneg_number, "a number >= 0"),
+        "attach_timeout": (lambda v: _nonneg_number(v) and v > 0, "a number > 0"),
+        "warm_cache": (lambda v: isinstance(v, bool), "true or false"),
+    },
+}
+
+
+@dataclass
+class Config:
+    """Resolved settings, one dict per section."""
+
+    bus: dict[str, Any] = field(default_factory=dict)
+    sched: dict[str, Any] = field(default_factory=dict)
+    launcher: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        """Serialise for the ranks' environment."""
+        return json.dumps({"bus": self.bus, "sched": self.sched, "launcher": self.launcher})
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _overlay(cfg: Config, data: dict[str, Any], source: str) -> None:
+    for section, values in data.items():
+        if section not in SCHEMA:
+            raise ConfigError(f"{source}: unknown section [{section}] (known: {', '.join(SCHEMA)})")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: [{section}] must be a table")
+        for key, value in values.items():
+            if key not in SCHEMA[section]:
+                raise ConfigError(f"{source}: unknown key {section}.{key}")
+            check, accepted = SCHEMA[section][key]
+            if not check(value):
+                raise ConfigError(f"{source}: {section}.{key} = {value!r} is invalid; expected {accepted}")
+            getattr(cfg, section)[key] = value
+    if cfg.sched.get("sleep_min_us", 1) > cfg.sched.get("sleep_max_us", 1):
+        raise ConfigError(f"{source}: sched.sleep_min_us must not exceed sched.sleep_max_us")
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Defaults, overlaid by `path` if given. Raises ConfigError naming the file and key."""
+    cfg = Config()
+    _overlay(cfg, _read(DEFAULT_FILE), str(DEFAULT_FILE))
+    if path is not None:
+        _overlay(cfg, _read(Path(path)), str(path))
+    return cfg
+
+
+def config_from_env() -> Config:
+    """The launcher's resolved settings (TORO_MPI_CONFIG), or the defaults outside a launcher."""
+    raw = os.environ.get(ENV_VAR)
+    if not raw:
+        return load_config()
+    data = json.loads(raw)
+    cfg = Config()
+    _overlay(cfg, data, f"${ENV_VAR}")
+    return cfg
