@@ -1,0 +1,175 @@
+"""The transport interface the MPI layer talks to, and its virtio-bus implementation.
+
+The MPI layer sees only `Transport`: push fragments of a message to a peer, match or resume a
+message from a peer, read a rendezvous payload, and a few job-control words. A second transport
+(e.g. OpenMPI between nodes) implements the same dozen methods.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from . import layout as L
+from . import ring
+from .segment import Segment
+
+
+class Transport(ABC):
+    """What the point-to-point engine needs from a transport between ranks."""
+
+    rank: int
+    size: int
+
+    @abstractmethod
+    def push(self, dest: int, kind: int, flags: int, tag: int, ctx: int, total: int, cookie: int,
+             arr: np.ndarray, nbytes: int, sent: int) -> int:
+        """Send more fragments of a message; return payload bytes sent so far (ring.tx_push)."""
+
+    @abstractmethod
+    def match(self, src: int, tag: int, ctx: int, arr: np.ndarray, cap: int, info: np.ndarray) -> int:
+        """Poll `src`; consume its head message into arr[:cap] if it matches (ring.rx_match)."""
+
+    @abstractmethod
+    def resume(self, src: int, arr: np.ndarray, cap: int) -> int:
+        """Continue delivering the active fragmented message from `src` (ring.rx_continue)."""
+
+    @abstractmethod
+    def read_remote(self, pid: int, address: int, arr: np.ndarray, nbytes: int) -> None:
+        """Copy nbytes from another rank's memory into arr (rendezvous single copy)."""
+
+    @abstractmethod
+    def abort_code(self) -> int:
+        """Non-zero once the job is being aborted."""
+
+    @abstractmethod
+    def set_abort(self, code: int) -> None:
+        """Ask the whole job to abort."""
+
+    @abstractmethod
+    def set_blocked(self, call: int, peer: int, tag: int) -> None:
+        """Record which call this rank is blocked in (read by the launcher on timeout)."""
+
+    @abstractmethod
+    def peer_finished(self, rank: int) -> bool:
+        """True once `rank` has finalized (it will send nothing more)."""
+
+    @abstractmethod
+    def finish(self) -> None:
+        """Mark this rank finalized."""
+
+    @property
+    @abstractmethod
+    def rendezvous_ok(self) -> bool:
+        """Whether read_remote works between ranks on this machine."""
+
+
+class _IOVec(ctypes.Structure):
+    _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_process_vm_readv = getattr(_libc, "process_vm_readv", None)
+if _process_vm_readv is not None:
+    _process_vm_readv.restype = ctypes.c_ssize_t
+    _process_vm_readv.argtypes = [ctypes.c_int, ctypes.POINTER(_IOVec), ctypes.c_ulong,
+                                  ctypes.POINTER(_IOVec), ctypes.c_ulong, ctypes.c_ulong]
+
+
+def _read_remote(pid: int, address: int, local: int, nbytes: int) -> None:
+    done = 0
+    while done < nbytes:
+        liov = _IOVec(local + done, nbytes - done)
+        riov = _IOVec(address + done, nbytes - done)
+        got = _process_vm_readv(pid, ctypes.byref(liov), 1, ctypes.byref(riov), 1, 0)
+        if got <= 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"process_vm_readv from pid {pid}: {os.strerror(err)}")
+        done += got
+
+
+def rendezvous_supported() -> bool:
+    """Whether ranks (sibling processes of one user) may read each other's memory here."""
+    if _process_vm_readv is None:
+        return False
+    if os.geteuid() != 0:
+        try:
+            with open("/proc/sys/kernel/yama/ptrace_scope") as fh:
+                if int(fh.read().strip() or "0") != 0:
+                    return False
+        except (OSError, ValueError):
+            pass
+    probe = np.arange(64, dtype=np.uint8)
+    out = np.zeros(64, dtype=np.uint8)
+    try:
+        _read_remote(os.getpid(), probe.ctypes.data, out.ctypes.data, 64)
+    except OSError:
+        return False
+    return bool((out == probe).all())
+
+
+class VirtioBus(Transport):
+    """Transport over the job's shared-memory virtqueues (one per ordered pair of ranks)."""
+
+    def __init__(self, segment: Segment, rank: int, use_rendezvous: bool) -> None:
+        self.segment = segment
+        self.rank = rank
+        self.size = segment.nranks
+        self.base = segment.base
+        n = self.size
+        # Queue offsets by peer; the entry for ourselves is unused (self-sends skip the bus).
+        self.tx_queue = [segment.queue_offset(rank, p) if p != rank else -1 for p in range(n)]
+        self.rx_queue = [segment.queue_offset(p, rank) if p != rank else -1 for p in range(n)]
+        self._rendezvous = use_rendezvous and rendezvous_supported()
+        self._slot = segment.slot(rank, 0)
+
+    @property
+    def rendezvous_ok(self) -> bool:
+        """Whether rendezvous reads are enabled."""
+        return self._rendezvous
+
+    def push(self, dest, kind, flags, tag, ctx, total, cookie, arr, nbytes, sent):
+        """Send more fragments of a message; see ring.tx_push."""
+        return ring.tx_push(self.base, self.tx_queue[dest], kind, flags, tag, ctx, total, cookie, arr, nbytes, sent)
+
+    def match(self, src, tag, ctx, arr, cap, info):
+        """Poll src's queue and consume a matching head; see ring.rx_match."""
+        return ring.rx_match(self.base, self.rx_queue[src], tag, ctx, arr, cap, info)
+
+    def resume(self, src, arr, cap):
+        """Continue the active fragmented message from src; see ring.rx_continue."""
+        return ring.rx_continue(self.base, self.rx_queue[src], arr, cap)
+
+    def read_remote(self, pid, address, arr, nbytes):
+        """process_vm_readv nbytes from (pid, address) into arr."""
+        _read_remote(pid, address, arr.ctypes.data, nbytes)
+
+    def abort_code(self):
+        """The job's abort word."""
+        return self.segment.abort_code()
+
+    def abort_rank(self) -> int:
+        """The rank that caused the abort (-1: the launcher)."""
+        return self.segment.read_word(L.HDR_ABORT_RANK)
+
+    def set_abort(self, code):
+        """Set the job's abort word, naming this rank."""
+        self.segment.set_abort(code, self.rank)
+
+    def set_blocked(self, call, peer, tag):
+        """Write this rank's blocked-call fields for the launcher."""
+        seg = self.segment
+        seg.write_word(self._slot + L.SLOT_PEER, peer)
+        seg.write_word(self._slot + L.SLOT_TAG, tag)
+        seg.write_word(self._slot + L.SLOT_CALL, call)
+
+    def peer_finished(self, rank):
+        """True once rank has finalized."""
+        return self.segment.read_word(self.segment.slot(rank, L.SLOT_STATE)) == L.RANK_FINISHED
+
+    def finish(self):
+        """Mark this rank finalized."""
+        self.segment.write_word(self._slot + L.SLOT_STATE, L.RANK_FINISHED)

@@ -1,0 +1,54 @@
+"""--cleanup: remove /dev/shm segments left by launchers that are no longer alive."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import posix_ipc
+
+from ..bus.segment import launcher_pid_of, list_segments
+
+
+def pid_alive(pid: int) -> bool:
+    """True if a process with this pid exists (a zombie counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def stale_segments() -> list[tuple[str, int]]:
+    """(name, launcher pid) of every toro_mpi segment whose launcher is gone."""
+    stale = []
+    for name in list_segments():
+        pid = launcher_pid_of(name)
+        if pid is not None and pid != os.getpid() and not pid_alive(pid):
+            stale.append((name, pid))
+    return stale
+
+
+def cleanup_stale() -> int:
+    """Unlink stale segments, say what was removed; exit status 0, or 1 if one could not go."""
+    status = 0
+    stale = stale_segments()
+    for name, pid in stale:
+        try:
+            posix_ipc.unlink_shared_memory(name)
+        except posix_ipc.ExistentialError:
+            continue  # someone else removed it meanwhile
+        except posix_ipc.Error as exc:
+            print(f"toro-mpirun: cannot remove /dev/shm{name}: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        print(f"toro-mpirun: removed /dev/shm{name} (launcher pid {pid} is gone)")
+    if not stale:
+        print("toro-mpirun: no stale segments")
+    return status

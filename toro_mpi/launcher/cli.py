@@ -1,0 +1,111 @@
+"""toro-mpirun command line: parse the options, then hand over to the job (or to --cleanup)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from importlib import metadata
+
+USAGE = """\
+toro-mpirun [options] [-n N] program [args...]
+       toro-mpirun --cleanup"""
+
+DESCRIPTION = """\
+Run N copies of a program as the ranks of a toro_mpi job on this machine: one process per rank,
+pinned to its own core, talking through a shared-memory bus.
+
+program is `python script.py args`, `python -m module args`, `python -c code`, or any
+executable; `python` and `python3` mean the launcher's own interpreter. Everything from the
+program name on is passed to the program unchanged."""
+
+EPILOG = """\
+exit status: 0 when every rank exits 0; the first failing rank's exit code (128 + signal if it
+was killed); 110 on --timeout; 130 on SIGINT, 143 on SIGTERM; 2 for usage and config errors;
+127 if the program is not found.
+
+environment of each rank: TORO_MPI_RANK, TORO_MPI_SIZE, TORO_MPI_SEGMENT, TORO_MPI_CONFIG,
+TORO_MPI_LAUNCHER_PID, NUMBA_CACHE_DIR (default $XDG_CACHE_HOME/toro_mpi/numba or
+~/.cache/toro_mpi/numba), plus every -x variable and the launcher's own environment."""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _version() -> str:
+    try:
+        return metadata.version("toro_mpi")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The toro-mpirun argument parser; the program and its arguments are the REMAINDER."""
+    ncores = len(os.sched_getaffinity(0))
+    p = argparse.ArgumentParser(
+        prog="toro-mpirun", usage=USAGE, description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False,
+    )
+    p.add_argument("-n", "-np", dest="nranks", metavar="N", type=_positive_int,
+                   help=f"number of ranks (default: the number of cores, here {ncores})")
+    p.add_argument("--bind-to", choices=("core", "none"), default=None,
+                   help="core: pin rank i to core i %% ncores; none: let the OS place ranks "
+                        "(default: launcher.bind_to from the config, normally core)")
+    p.add_argument("--oversubscribe", action="store_true",
+                   help="allow more ranks than cores (refused otherwise)")
+    p.add_argument("--config", metavar="FILE", help="TOML file overriding configs/default.toml")
+    p.add_argument("--tag-output", action="store_true",
+                   help="prefix every output line with [rank]")
+    p.add_argument("--timeout", metavar="SECONDS", type=_positive_float,
+                   help="kill the job after SECONDS, report what each rank was blocked in, exit 110")
+    p.add_argument("-x", dest="exports", metavar="VAR[=value]", action="append", default=[],
+                   help="export VAR (with its value here, or the given one) to the ranks; repeatable")
+    p.add_argument("--cleanup", action="store_true",
+                   help="remove /dev/shm segments of launchers that are no longer alive, then exit")
+    p.add_argument("--version", action="version", version=f"toro-mpirun (toro_mpi) {_version()}")
+    p.add_argument("program", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of toro-mpirun and `python -m toro_mpi`; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.cleanup:
+        if args.program:
+            parser.error("--cleanup takes no program")
+        from .cleanup import cleanup_stale
+
+        return cleanup_stale()
+    if not args.program or args.program == ["--"]:
+        parser.error("no program given")
+    from .environ import parse_exports, setup_numba_cache_dir
+
+    try:
+        exports, unset = parse_exports(args.exports, os.environ)
+    except ValueError as exc:
+        parser.error(str(exc))
+    for name in unset:
+        print(f"toro-mpirun: warning: -x {name}: {name} is not set here, not exported", file=sys.stderr)
+    setup_numba_cache_dir(exports)  # before anything imports numba
+    from .job import Job
+    from .plan import LaunchError, make_plan
+
+    try:
+        plan = make_plan(args.program, args.nranks, args.bind_to, args.oversubscribe, args.config,
+                         exports, args.tag_output, args.timeout)
+    except LaunchError as exc:
+        print(f"toro-mpirun: {exc}", file=sys.stderr)
+        return exc.code
+    return Job(plan).run()

@@ -1,0 +1,256 @@
+"""Run a planned job: create the bus, start the ranks, supervise them, stop them, clean up."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import posix_ipc
+
+from ..bus import layout as L
+from ..bus.segment import Segment, SegmentError
+from .environ import rank_env
+from .events import EventLoop
+from .plan import LaunchError, Plan
+from .report import SlotView, describe_exit, exit_status, signal_name, timeout_report
+from .signals import Interrupted, SignalTrap
+from .spawn import RankProcess, start_rank
+from .tagging import TaggedStream
+
+EXIT_TIMEOUT = 110
+ATTACH_POLL = 0.005  # seconds between looks at the attach counter, until the name is unlinked
+POLL_TICK = 0.01  # wake-up period when some exit cannot be waited for with a pidfd
+IDLE_TICK = 1.0  # longest sleep otherwise: pidfds, pipes and signals wake the loop earlier
+DRAIN_GRACE = 1.0  # after the ranks are gone, how long to wait for their pipes to close
+
+
+def say(message: str) -> None:
+    """Print a launcher message to stderr."""
+    print(f"toro-mpirun: {message}", file=sys.stderr, flush=True)
+
+
+def warm_numba_cache() -> bool:
+    """Compile the bus kernels into numba's disk cache once; False while toro_mpi.bus.warm is missing."""
+    try:
+        warm = importlib.import_module("toro_mpi.bus.warm")
+    except ModuleNotFoundError as exc:
+        if exc.name != "toro_mpi.bus.warm":
+            raise
+        return False
+    warm.warm_cache()
+    return True
+
+
+class Job:
+    """One run of toro-mpirun: owns the segment and the rank processes."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.seg: Segment | None = None
+        self.ranks: list[RankProcess] = []
+        self._live: set[RankProcess] = set()
+        self._exit_events: set[RankProcess] = set()
+        self._open_streams = 0
+        self._unlinked = False
+        self.loop = EventLoop()
+        self.trap = SignalTrap()
+
+    # -- the whole run ----------------------------------------------------------------------
+    def run(self) -> int:
+        """Run the job to its end and return the launcher's exit status."""
+        with self.trap:
+            try:
+                self.loop.add(self.trap.fd, self.trap.drain)
+                self._prepare()
+                status = self._spawn_all()
+                return self._supervise() if status is None else status
+            except Interrupted as exc:
+                say(f"caught {signal_name(exc.signum)} before the ranks started")
+                return 128 + exc.signum
+            except LaunchError as exc:
+                say(str(exc))
+                return exc.code
+            finally:
+                self._teardown()
+
+    def _prepare(self) -> None:
+        """Warm numba's cache (interruptible), then create the segment."""
+        plan = self.plan
+        if plan.cfg.launcher["warm_cache"]:
+            self.trap.raising = True
+            try:
+                warm_numba_cache()
+            finally:
+                self.trap.raising = False
+        if self.trap.received:
+            raise Interrupted(self.trap.received[0])
+        try:
+            self.seg = Segment.create(plan.nranks, plan.cfg.bus["queue_size"], plan.cfg.bus["buffer_size"])
+        except (SegmentError, ValueError, OSError, posix_ipc.Error) as exc:
+            raise LaunchError(f"cannot create the bus segment: {exc}", code=1) from None
+
+    def _spawn_all(self) -> int | None:
+        """Start every rank; a status if the job ended while starting (signal, exec failure)."""
+        plan, seg = self.plan, self.seg
+        assert seg is not None and seg.name is not None
+        base = dict(os.environ)
+        config_json = plan.cfg.to_json()
+        for rank in range(plan.nranks):
+            if self.trap.received:
+                return self._interrupted()
+            env = rank_env(base, plan.exports, rank, plan.nranks, seg.name, config_json)
+            try:
+                proc = start_rank(plan.argv, env, rank, plan.cpus[rank], capture=plan.tag_output)
+            except (OSError, subprocess.SubprocessError) as exc:
+                seg.set_abort(L.ABORT_RANK_FAILED, rank)
+                say(f"cannot start rank {rank} ({plan.argv[0]}): {exc}; aborting the job")
+                self._stop()
+                if isinstance(exc, FileNotFoundError):
+                    return 127
+                return 126 if isinstance(exc, PermissionError) else 1
+            self._track(proc)
+        return None
+
+    def _track(self, proc: RankProcess) -> None:
+        self.ranks.append(proc)
+        self._live.add(proc)
+        if proc.pidfd is not None:
+            self.loop.add(proc.pidfd, lambda: self._on_exit_event(proc))
+        if self.plan.tag_output:
+            for pipe, dest in ((proc.proc.stdout, sys.stdout), (proc.proc.stderr, sys.stderr)):
+                assert pipe is not None
+                stream = TaggedStream(proc.rank, pipe.fileno(), dest.fileno())
+                self.loop.add(stream.fd, lambda s=stream, p=pipe: self._on_output(s, p))
+                self._open_streams += 1
+
+    # -- events -----------------------------------------------------------------------------
+    def _on_exit_event(self, proc: RankProcess) -> None:
+        self.loop.discard(proc.pidfd)
+        self._exit_events.add(proc)
+
+    def _on_output(self, stream: TaggedStream, pipe: object) -> None:
+        if not stream.on_readable():
+            self.loop.discard(stream.fd)
+            pipe.close()  # type: ignore[attr-defined]
+            self._open_streams -= 1
+
+    def _reap(self) -> RankProcess | None:
+        """Collect ranks that exited; return the first that failed (lowest rank), if any."""
+        candidates = self._exit_events | {p for p in self._live if p.pidfd is None}
+        failed = None
+        for proc in sorted(candidates, key=lambda p: p.rank):
+            code = proc.poll()
+            if code is None:
+                continue
+            self._exit_events.discard(proc)
+            self._live.discard(proc)
+            self.loop.discard(proc.pidfd)
+            proc.close_pidfd()
+            if code != 0 and failed is None:
+                failed = proc
+        return failed
+
+    def _tick(self, now: float, deadline: float | None) -> float:
+        tick = IDLE_TICK if self._unlinked else ATTACH_POLL
+        if self._exit_events or any(p.pidfd is None for p in self._live):
+            tick = min(tick, POLL_TICK)
+        return tick if deadline is None else min(tick, deadline - now)
+
+    def _maybe_unlink(self) -> None:
+        assert self.seg is not None
+        if not self._unlinked and self.seg.attached() >= self.plan.nranks:
+            self.seg.unlink()
+            self._unlinked = True
+
+    # -- supervision ------------------------------------------------------------------------
+    def _supervise(self) -> int:
+        """Wait for the ranks; abort on the first failure, a signal or the timeout."""
+        timeout = self.plan.timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if self.trap.received:
+                return self._interrupted()
+            failed = self._reap()
+            if failed is not None:
+                return self._rank_failed(failed)
+            if not self._live:
+                self._drain_output()
+                return 0
+            self._maybe_unlink()
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                return self._timed_out()
+            self.loop.run_once(self._tick(now, deadline))
+
+    def _rank_failed(self, proc: RankProcess) -> int:
+        assert self.seg is not None and proc.returncode is not None
+        self.seg.set_abort(L.ABORT_RANK_FAILED, proc.rank)
+        say(f"rank {proc.rank} (pid {proc.pid}) {describe_exit(proc.returncode)}; aborting the job")
+        self._stop()
+        return exit_status(proc.returncode)
+
+    def _interrupted(self) -> int:
+        signum = self.trap.received[0]
+        if self.seg is not None:
+            self.seg.set_abort(L.ABORT_INTERRUPT, -1)
+        say(f"caught {signal_name(signum)}; stopping {len(self._live)} running rank(s)")
+        self._stop()
+        return 128 + signum
+
+    def _timed_out(self) -> int:
+        assert self.seg is not None and self.plan.timeout is not None
+        views = [self._slot_view(proc) for proc in self.ranks]
+        self.seg.set_abort(L.ABORT_TIMEOUT, -1)
+        say(timeout_report(self.plan.timeout, views))
+        self._stop()
+        return EXIT_TIMEOUT
+
+    def _slot_view(self, proc: RankProcess) -> SlotView:
+        seg = self.seg
+        assert seg is not None
+        fields = (L.SLOT_STATE, L.SLOT_CALL, L.SLOT_PEER, L.SLOT_TAG)
+        words = [seg.read_word(seg.slot(proc.rank, f)) for f in fields]
+        return SlotView(proc.rank, proc.returncode, *words)
+
+    def _stop(self) -> None:
+        """SIGTERM the live ranks, SIGKILL those still there after kill_grace (or a new signal)."""
+        for proc in self._live:
+            proc.signal(signal.SIGTERM)
+        signals_seen = len(self.trap.received)
+        deadline = time.monotonic() + float(self.plan.cfg.launcher["kill_grace"])
+        while self._live and len(self.trap.received) == signals_seen:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self.loop.run_once(min(left, POLL_TICK))
+            self._exit_events |= self._live
+            self._reap()
+        for proc in list(self._live):
+            proc.kill_and_wait()
+            self._live.discard(proc)
+        self._drain_output()
+
+    def _drain_output(self) -> None:
+        """Forward what the ranks wrote last, until their pipes close or DRAIN_GRACE passes."""
+        deadline = time.monotonic() + DRAIN_GRACE
+        while self._open_streams > 0:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self.loop.run_once(left)
+
+    def _teardown(self) -> None:
+        """Whatever happened: no rank survives, no name stays in /dev/shm."""
+        self.loop.close()
+        for proc in self.ranks:
+            proc.kill_and_wait()
+            for pipe in (proc.proc.stdout, proc.proc.stderr):
+                if pipe is not None:
+                    pipe.close()
+        if self.seg is not None:
+            self.seg.unlink()
+            self.seg.close()

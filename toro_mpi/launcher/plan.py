@@ -1,0 +1,80 @@
+"""Turn command-line choices into a checked job plan: config, program, rank count, core of each rank."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import dataclass, field
+
+from ..config import Config, ConfigError, load_config
+from .spawn import available_cores
+
+# `python` and `python3` mean the launcher's own interpreter, so ranks see the same packages.
+PYTHON_NAMES = ("python", "python3")
+
+
+class LaunchError(Exception):
+    """The job cannot start; `code` is the launcher's exit status."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class Plan:
+    """Everything the job needs to start its ranks."""
+
+    argv: list[str]
+    nranks: int
+    cpus: list[int | None]
+    cfg: Config
+    exports: dict[str, str] = field(default_factory=dict)
+    tag_output: bool = False
+    timeout: float | None = None
+
+
+def resolve_program(program: list[str]) -> list[str]:
+    """The argv to exec: `python` -> sys.executable, anything else looked up on PATH."""
+    if program and program[0] == "--":
+        program = program[1:]
+    if not program:
+        raise LaunchError("no program given (usage: toro-mpirun [options] -n N program [args...])")
+    name = program[0]
+    if name in PYTHON_NAMES:
+        return [sys.executable, *program[1:]]
+    path = shutil.which(name)
+    if path is None:
+        raise LaunchError(f"{name}: program not found or not executable", code=127)
+    return [path, *program[1:]]
+
+
+def assign_cpus(nranks: int, cores: list[int], bind_to: str) -> list[int | None]:
+    """Core of each rank: cores[i % ncores] with bind_to == 'core', None (unpinned) otherwise."""
+    if bind_to == "none":
+        return [None] * nranks
+    return [cores[i % len(cores)] for i in range(nranks)]
+
+
+def make_plan(program: list[str], nranks: int | None = None, bind_to: str | None = None,
+              oversubscribe: bool = False, config_path: str | None = None,
+              exports: dict[str, str] | None = None, tag_output: bool = False,
+              timeout: float | None = None) -> Plan:
+    """Check the choices and build the plan; raise LaunchError with a message and an exit code."""
+    try:
+        cfg = load_config(config_path)
+    except ConfigError as exc:
+        raise LaunchError(str(exc)) from None
+    except OSError as exc:
+        raise LaunchError(f"cannot read config file {config_path}: {exc.strerror}") from None
+    cores = available_cores()
+    n = len(cores) if nranks is None else nranks
+    if n > len(cores) and not oversubscribe:
+        raise LaunchError(
+            f"{n} ranks requested but only {len(cores)} cores are available "
+            f"(cores {','.join(map(str, cores))}); pass --oversubscribe to run more ranks than cores"
+        )
+    argv = resolve_program(program)
+    cpus = assign_cpus(n, cores, bind_to or cfg.launcher["bind_to"])
+    return Plan(argv, n, cpus, cfg, dict(exports or {}), tag_output, timeout)
+

@@ -1,0 +1,72 @@
+"""Words for what happened: how a rank ended, and what each rank was blocked in at a timeout."""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
+
+from ..bus import layout as L
+
+# Name of the peer argument of each blocking call in the report.
+_PEER_ARG = {"Recv": "source", "Probe": "source", "Send": "dest", "Ssend": "dest"}
+
+
+def exit_status(returncode: int) -> int:
+    """The shell-style status of a returncode: the code itself, or 128 + signal."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def signal_name(signum: int) -> str:
+    """SIGKILL for 9, or `signal N` for numbers Python does not know."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def describe_exit(returncode: int) -> str:
+    """`exited with code 3` or `killed by signal 9 (SIGKILL)`."""
+    if returncode < 0:
+        return f"killed by signal {-returncode} ({signal_name(-returncode)})"
+    return f"exited with code {returncode}"
+
+
+@dataclass
+class SlotView:
+    """What the launcher sees of one rank at a timeout: its process and its bus slot."""
+
+    rank: int
+    returncode: int | None
+    state: int
+    call: int
+    peer: int
+    tag: int
+
+
+def _value(value: int, wildcard: str) -> str:
+    return wildcard if value == L.ANY else str(value)
+
+
+def describe_slot(view: SlotView) -> str:
+    """`rank 0 blocked in Recv(source=1, tag=5)`, `rank 1 running`, `rank 2 exited with code 0`."""
+    head = f"rank {view.rank}"
+    if view.returncode is not None:
+        return f"{head} {describe_exit(view.returncode)}"
+    if view.state == L.RANK_ABSENT:
+        return f"{head} running (not attached to the bus)"
+    if view.state == L.RANK_FINISHED:
+        return f"{head} finished with the bus"
+    if view.call == 0:
+        return f"{head} running"
+    name = L.CALL_NAMES.get(view.call, f"call {view.call}")
+    args = []
+    if view.peer != -2:
+        args.append(f"{_PEER_ARG.get(name, 'peer')}={_value(view.peer, 'ANY_SOURCE')}")
+    args.append(f"tag={_value(view.tag, 'ANY_TAG')}")
+    return f"{head} blocked in {name}({', '.join(args)})"
+
+
+def timeout_report(seconds: float, views: list[SlotView]) -> str:
+    """The one-line timeout message naming every rank's state."""
+    parts = [f"timeout after {float(seconds)} s"] + [describe_slot(v) for v in views]
+    return "; ".join(parts)

@@ -1,0 +1,1 @@
+"""The MPI layer: datatypes, buffers, point-to-point engine, communicators, requests."""

@@ -1,0 +1,447 @@
+"""Communicators with mpi4py's point-to-point interface (buffer and object calls)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import numpy as np
+
+from ..bus import layout as L
+from . import objects
+from .buffers import normalise
+from .errors import ERR_ARG, ERR_COMM, ERR_RANK, ERR_TAG, ERR_TRUNCATE, MPIException
+from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL, Engine, RecvReq
+from .request import Request, Status
+
+TAG_UB = 2**31 - 1
+_ndarray = np.ndarray
+_RX_COMPLETE = L.RX_COMPLETE
+_KIND_EAGER = L.KIND_EAGER
+
+
+class Comm:
+    """An intra-communicator: a group of world ranks and its own context ids."""
+
+    def __init__(self, engine: Engine, world_ranks: list[int], context: int, name: str = "") -> None:
+        self._engine = engine
+        self._ranks = world_ranks
+        self._identity = world_ranks == list(range(len(world_ranks)))
+        self.size = len(world_ranks)
+        me = engine.rank
+        self.rank = world_ranks.index(me) if me in world_ranks else -1
+        self._ctx = context  # point-to-point
+        self._coll_ctx = context + 1  # collectives
+        self._obj_ctx = context + 2  # out-of-band object buffers
+        self._name = name
+        self._oob_seq = 0
+        self._freed = False
+
+    # -- basics --------------------------------------------------------------------------
+    def Get_rank(self) -> int:
+        """This process's rank in the communicator."""
+        return self.rank
+
+    def Get_size(self) -> int:
+        """Number of ranks in the communicator."""
+        return self.size
+
+    def Get_name(self) -> str:
+        """The communicator's name."""
+        return self._name
+
+    def Set_name(self, name: str) -> None:
+        """Rename the communicator."""
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        """The communicator's name."""
+        return self._name
+
+    def Is_inter(self) -> bool:
+        """Intercommunicators are not supported: always False."""
+        return False
+
+    def Is_intra(self) -> bool:
+        """Always True."""
+        return True
+
+    def Abort(self, errorcode: int = 0) -> None:
+        """Abort the whole job with errorcode."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        t = self._engine.t
+        if t is not None:
+            t.set_abort(L.ABORT_USER)
+        os._exit(int(errorcode) & 0xFF if errorcode else 1)
+
+    def Free(self) -> None:
+        """Free the communicator (predefined ones cannot be freed)."""
+        if self._name in ("MPI_COMM_WORLD", "MPI_COMM_SELF"):
+            raise MPIException(ERR_COMM, f"cannot free {self._name}")
+        self._freed = True
+
+    # -- argument checks -----------------------------------------------------------------
+    def _dest(self, dest: Any) -> int:
+        if isinstance(dest, (int, np.integer)) and not isinstance(dest, bool):
+            dest = int(dest)
+            if 0 <= dest < self.size:
+                return self._ranks[dest]
+            if dest == PROC_NULL:
+                return PROC_NULL
+            raise MPIException(ERR_RANK, f"rank {dest} is out of range for a communicator of size {self.size}")
+        raise MPIException(ERR_ARG, f"rank must be an int, got {type(dest).__name__}")
+
+    def _source(self, source: Any) -> int:
+        if isinstance(source, (int, np.integer)) and not isinstance(source, bool):
+            source = int(source)
+            if 0 <= source < self.size:
+                return self._ranks[source]
+            if source in (ANY_SOURCE, PROC_NULL):
+                return source
+            raise MPIException(ERR_RANK, f"source {source} is out of range for a communicator of size {self.size}")
+        raise MPIException(ERR_ARG, f"source must be an int, got {type(source).__name__}")
+
+    @staticmethod
+    def _send_tag(tag: Any) -> int:
+        if isinstance(tag, (int, np.integer)) and not isinstance(tag, bool):
+            if 0 <= tag <= TAG_UB:
+                return int(tag)
+            raise MPIException(ERR_TAG, f"tag {tag} is invalid for a send (0..{TAG_UB})")
+        raise MPIException(ERR_ARG, f"tag must be an int, got {type(tag).__name__}")
+
+    @staticmethod
+    def _recv_tag(tag: Any) -> int:
+        if isinstance(tag, (int, np.integer)) and not isinstance(tag, bool):
+            if 0 <= tag <= TAG_UB or tag == ANY_TAG:
+                return int(tag)
+            raise MPIException(ERR_TAG, f"tag {tag} is invalid for a receive (0..{TAG_UB} or ANY_TAG)")
+        raise MPIException(ERR_ARG, f"tag must be an int, got {type(tag).__name__}")
+
+    def _comm_rank(self, world: int) -> int:
+        if self._identity or world < 0:
+            return world
+        return self._ranks.index(world)
+
+    # -- blocking buffer calls -----------------------------------------------------------
+    def Send(self, buf: Any, dest: int, tag: int = 0) -> None:
+        """Blocking standard send of a buffer."""
+        if type(buf) is _ndarray and buf.flags.c_contiguous:
+            arr = buf
+            nbytes = buf.nbytes
+        else:
+            b = normalise(buf, False)
+            arr = b.array
+            nbytes = b.nbytes
+        if not (type(dest) is int and 0 <= dest < self.size and self._identity):
+            dest = self._dest(dest)
+            if dest == PROC_NULL:
+                return
+        if not (type(tag) is int and 0 <= tag <= TAG_UB):
+            tag = self._send_tag(tag)
+        e = self._engine
+        if e.send_fast(arr, nbytes, dest, tag, self._ctx):
+            return
+        e.wait_send(e.isend(arr, nbytes, dest, tag, self._ctx), "Send")
+
+    def Ssend(self, buf: Any, dest: int, tag: int = 0) -> None:
+        """Blocking synchronous send: returns once the receiver has matched the message."""
+        b = normalise(buf, False)
+        dest = self._dest(dest)
+        tag = self._send_tag(tag)
+        if dest == PROC_NULL:
+            return
+        e = self._engine
+        e.wait_send(e.isend(b.array, b.nbytes, dest, tag, self._ctx, sync=True), "Ssend")
+
+    def Recv(self, buf: Any, source: int = ANY_SOURCE, tag: int = ANY_TAG, status: Status | None = None) -> None:
+        """Blocking receive into a buffer."""
+        if type(buf) is _ndarray and buf.flags.c_contiguous and buf.flags.writeable:
+            arr = buf
+            cap = buf.nbytes
+            b = None
+        else:
+            b = normalise(buf, True)
+            arr = b.array
+            cap = b.nbytes
+        if not (type(source) is int and 0 <= source < self.size and self._identity):
+            source = self._source(source)
+            if source == PROC_NULL:
+                if status is not None:
+                    status._set(PROC_NULL, ANY_TAG, 0)
+                return
+        if not (type(tag) is int and 0 <= tag <= TAG_UB):
+            tag = self._recv_tag(tag)
+        e = self._engine
+        if b is None and e.recv_fast(arr, cap, source, tag, self._ctx):
+            if status is not None:
+                info = e.info
+                status._set(source, int(info[L.INFO_TAG]), int(info[L.INFO_TOTAL]))
+            return
+        req = e.irecv(arr, cap, source, tag, self._ctx)
+        e.wait_recv_spin(req)
+        if status is not None:
+            status._set(self._comm_rank(req.source), req.rtag, min(req.nbytes, req.cap),
+                        req.error.error_class if req.error else 0)
+        if req.error is not None:
+            raise req.error
+        if b is not None:
+            b.finish()
+
+    def Sendrecv(self, sendbuf: Any, dest: int, sendtag: int = 0, recvbuf: Any = None,
+                 source: int = ANY_SOURCE, recvtag: int = ANY_TAG, status: Status | None = None) -> None:
+        """Send and receive in one call (no deadlock when both sides call it)."""
+        sreq = self.Isend(sendbuf, dest, sendtag)
+        self.Recv(recvbuf, source, recvtag, status)
+        sreq.Wait()
+
+    def Sendrecv_replace(self, buf: Any, dest: int, sendtag: int = 0, source: int = ANY_SOURCE,
+                         recvtag: int = ANY_TAG, status: Status | None = None) -> None:
+        """Send buf and receive into it in place."""
+        b = normalise(buf, True)
+        tmp = b.array.copy()
+        sreq = self.Isend(tmp, dest, sendtag)
+        self.Recv(buf, source, recvtag, status)
+        sreq.Wait()
+
+    # -- nonblocking buffer calls ---------------------------------------------------------
+    def Isend(self, buf: Any, dest: int, tag: int = 0) -> Request:
+        """Start a standard send; the buffer must not change until the request completes."""
+        b = normalise(buf, False)
+        dest = self._dest(dest)
+        tag = self._send_tag(tag)
+        if dest == PROC_NULL:
+            return Request()
+        e = self._engine
+        return Request(e, e.isend(b.array, b.nbytes, dest, tag, self._ctx))
+
+    def Issend(self, buf: Any, dest: int, tag: int = 0) -> Request:
+        """Start a synchronous send."""
+        b = normalise(buf, False)
+        dest = self._dest(dest)
+        tag = self._send_tag(tag)
+        if dest == PROC_NULL:
+            return Request()
+        e = self._engine
+        return Request(e, e.isend(b.array, b.nbytes, dest, tag, self._ctx, sync=True))
+
+    def Irecv(self, buf: Any, source: int = ANY_SOURCE, tag: int = ANY_TAG) -> Request:
+        """Start a receive into a buffer."""
+        b = normalise(buf, True)
+        source = self._source(source)
+        tag = self._recv_tag(tag)
+        if source == PROC_NULL:
+            return Request()
+        e = self._engine
+        req = e.irecv(b.array, b.nbytes, source, tag, self._ctx)
+        return _CommRequest(self, e, req, finish=b.finish if b.writeback is not None else None)
+
+    # -- probing --------------------------------------------------------------------------
+    def Iprobe(self, source: int = ANY_SOURCE, tag: int = ANY_TAG, status: Status | None = None) -> bool:
+        """Whether a matching message can be received now (without receiving it)."""
+        source = self._source(source)
+        tag = self._recv_tag(tag)
+        if source == PROC_NULL:
+            if status is not None:
+                status._set(PROC_NULL, ANY_TAG, 0)
+            return True
+        msg = self._engine.iprobe(source, tag, self._ctx)
+        if msg is None:
+            return False
+        if status is not None:
+            status._set(self._comm_rank(msg.src), msg.tag, msg.total)
+        return True
+
+    def Probe(self, source: int = ANY_SOURCE, tag: int = ANY_TAG, status: Status | None = None) -> bool:
+        """Block until a matching message can be received (without receiving it)."""
+        src = self._source(source)
+        tg = self._recv_tag(tag)
+        if src == PROC_NULL:
+            if status is not None:
+                status._set(PROC_NULL, ANY_TAG, 0)
+            return True
+        e = self._engine
+        found: list[Any] = []
+
+        def arrived() -> bool:
+            msg = e.find_unexpected(src, tg, self._ctx)
+            if msg is not None:
+                found.append(msg)
+            return msg is not None
+
+        e.sched.wait(arrived, ("Probe", src, tg))
+        if status is not None:
+            msg = found[-1] if found else e.find_unexpected(src, tg, self._ctx)
+            status._set(self._comm_rank(msg.src), msg.tag, msg.total)
+        return True
+
+    # -- object calls ---------------------------------------------------------------------
+    def _send_object(self, obj: Any, dest: int, tag: int, sync: bool) -> list[Any]:
+        e = self._engine
+        self._oob_seq = (self._oob_seq + 1) & 0x3FFFFFFF
+        seq = self._oob_seq
+        frame, views = objects.dumps(obj, seq)
+        reqs = [e.isend(frame, frame.nbytes, dest, tag, self._ctx, sync=sync)]
+        # Out-of-band buffers follow on the object context, tagged with the frame's sequence
+        # number, so no other receive can take them.
+        for v in views:
+            reqs.append(e.isend(v, v.nbytes, dest, seq, self._obj_ctx))
+        return reqs
+
+    def send(self, obj: Any, dest: int, tag: int = 0) -> None:
+        """Send a picklable object."""
+        dest = self._dest(dest)
+        tag = self._send_tag(tag)
+        if dest == PROC_NULL:
+            return
+        for r in self._send_object(obj, dest, tag, False):
+            self._engine.wait_send(r, "Send")
+
+    def ssend(self, obj: Any, dest: int, tag: int = 0) -> None:
+        """Synchronous object send."""
+        dest = self._dest(dest)
+        tag = self._send_tag(tag)
+        if dest == PROC_NULL:
+            return
+        for r in self._send_object(obj, dest, tag, True):
+            self._engine.wait_send(r, "Ssend")
+
+    def isend(self, obj: Any, dest: int, tag: int = 0) -> Request:
+        """Start sending an object; `wait()` returns None."""
+        dest = self._dest(dest)
+        tag = self._send_tag(tag)
+        if dest == PROC_NULL:
+            return Request()
+        reqs = self._send_object(obj, dest, tag, False)
+        return _MultiSendRequest(self._engine, reqs)
+
+    def issend(self, obj: Any, dest: int, tag: int = 0) -> Request:
+        """Start a synchronous object send."""
+        dest = self._dest(dest)
+        tag = self._send_tag(tag)
+        if dest == PROC_NULL:
+            return Request()
+        return _MultiSendRequest(self._engine, self._send_object(obj, dest, tag, True))
+
+    def _finish_object(self, req: RecvReq) -> Any:
+        frame = req.arr[: req.nbytes] if req.arr is not None else np.empty(0, np.uint8)
+        seq, sizes = objects.oob_sizes(frame)
+        buffers = []
+        e = self._engine
+        for size in sizes:
+            buf = np.empty(size, np.uint8)
+            e.wait_recv(e.irecv(buf, size, req.source, seq, self._obj_ctx))
+            buffers.append(buf)
+        return objects.loads(frame, buffers)
+
+    def recv(self, buf: Any = None, source: int = ANY_SOURCE, tag: int = ANY_TAG,
+             status: Status | None = None) -> Any:
+        """Receive a picklable object."""
+        source = self._source(source)
+        tag = self._recv_tag(tag)
+        if source == PROC_NULL:
+            if status is not None:
+                status._set(PROC_NULL, ANY_TAG, 0)
+            return None
+        e = self._engine
+        req = e.irecv(None, 0, source, tag, self._ctx)
+        e.wait_recv(req, "Recv")
+        if status is not None:
+            status._set(self._comm_rank(req.source), req.rtag, req.nbytes)
+        return self._finish_object(req)
+
+    def irecv(self, buf: Any = None, source: int = ANY_SOURCE, tag: int = ANY_TAG) -> Request:
+        """Start receiving an object; `wait()` returns it."""
+        source = self._source(source)
+        tag = self._recv_tag(tag)
+        if source == PROC_NULL:
+            return Request()
+        e = self._engine
+        return _CommRequest(self, e, e.irecv(None, 0, source, tag, self._ctx), on_done=self._finish_object)
+
+    def sendrecv(self, sendobj: Any, dest: int, sendtag: int = 0, recvbuf: Any = None,
+                 source: int = ANY_SOURCE, recvtag: int = ANY_TAG, status: Status | None = None) -> Any:
+        """Send an object and receive one."""
+        sreq = self.isend(sendobj, dest, sendtag)
+        obj = self.recv(recvbuf, source, recvtag, status)
+        sreq.wait()
+        return obj
+
+    def probe(self, source: int = ANY_SOURCE, tag: int = ANY_TAG, status: Status | None = None) -> bool:
+        """Block until an object message can be received."""
+        return self.Probe(source, tag, status)
+
+    def iprobe(self, source: int = ANY_SOURCE, tag: int = ANY_TAG, status: Status | None = None) -> bool:
+        """Whether an object message can be received now."""
+        return self.Iprobe(source, tag, status)
+
+    # -- a minimal barrier until the collectives layer lands --------------------------------
+    def Barrier(self) -> None:
+        """Dissemination barrier: ceil(log2 n) rounds of zero-byte messages."""
+        n = self.size
+        if n == 1:
+            return
+        e = self._engine
+        empty = np.empty(0, np.uint8)
+        k = 1
+        while k < n:
+            to = self._ranks[(self.rank + k) % n]
+            frm = self._ranks[(self.rank - k) % n]
+            sreq = e.isend(empty, 0, to, k, self._coll_ctx)
+            rreq = e.irecv(empty, 0, frm, k, self._coll_ctx)
+            e.wait_recv(rreq, "Recv")
+            e.wait_send(sreq)
+            k <<= 1
+
+    barrier = Barrier
+
+    def __repr__(self) -> str:
+        return f"<Comm {self._name or 'unnamed'} rank {self.rank} of {self.size}>"
+
+
+class Intracomm(Comm):
+    """Alias class for mpi4py compatibility (all communicators here are intra)."""
+
+
+class _CommRequest(Request):
+    """A receive request that reports the source in communicator ranks."""
+
+    def __init__(self, comm: Comm, engine: Engine, inner: RecvReq, on_done: Any = None, finish: Any = None) -> None:
+        super().__init__(engine, inner, on_done=on_done, finish=finish)
+        self._comm = comm
+
+    def _complete(self, status: Status | None) -> None:
+        inner = self._inner
+        super()._complete(status)
+        if status is not None and isinstance(inner, RecvReq):
+            status.source = self._comm._comm_rank(inner.source)
+
+
+class _MultiSendRequest(Request):
+    """An object send made of several messages (frame + out-of-band buffers)."""
+
+    def __init__(self, engine: Engine, reqs: list[Any]) -> None:
+        super().__init__(engine, reqs[0])
+        self._rest = reqs[1:]
+
+    def _done(self) -> bool:
+        return all(r.done for r in self._rest) and super()._done()
+
+    def Wait(self, status: Status | None = None) -> bool:
+        """Wait for every part of the object send."""
+        for r in self._rest:
+            self._engine.wait_send(r, "Wait")
+        self._rest = []
+        return super().Wait(status)
+
+    def Test(self, status: Status | None = None) -> bool:
+        """Whether every part has been sent."""
+        self._engine.progress()
+        if not all(r.done for r in self._rest):
+            return False
+        return super().Test(status)
+
+
+__all__ = ["Comm", "Intracomm", "ERR_TRUNCATE"]

@@ -1,0 +1,582 @@
+"""Point-to-point engine: matching, unexpected messages, eager / rendezvous / synchronous sends.
+
+MPI semantics kept here:
+- messages from one sender on one context are delivered in the order sent when their tags
+  match (a virtqueue is FIFO; the unexpected list keeps arrival order; posted receives are
+  matched in the order they were posted);
+- ANY_SOURCE receives see every peer: each progress pass starts at a rotating peer;
+- a receive buffer smaller than the message gets the first bytes and ERR_TRUNCATE naming both
+  sizes; the rest of the message is consumed, never left to jam the queue;
+- nothing is dropped: a full ring makes the sender wait (backpressure), a message nobody has
+  asked for yet is copied to the unexpected list (or, for rendezvous, only its header is).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from ..bus import layout as L
+from ..bus.atomics import array_address, memcpy
+from ..bus.transport import Transport
+from ..sched import Scheduler
+from .errors import ERR_INTERN, ERR_OTHER, ERR_PROC_ABORTED, ERR_TRUNCATE, MPIException
+
+ANY_SOURCE = -1
+ANY_TAG = -1
+PROC_NULL = -2
+
+_EMPTY = np.empty(0, np.uint8)
+
+
+@njit(cache=True)
+def copy_bytes(dst, src, nbytes):
+    """memcpy nbytes between the data of two contiguous arrays."""
+    memcpy(array_address(dst), array_address(src), nbytes)
+
+
+class Msg:
+    """A message that arrived before anyone asked for it (the unexpected list)."""
+
+    __slots__ = ("src", "tag", "ctx", "kind", "flags", "cookie", "total", "data", "complete",
+                 "pid", "address", "sender", "claimed")
+
+    def __init__(self, src: int, tag: int, ctx: int, kind: int, flags: int, cookie: int, total: int) -> None:
+        self.src = src
+        self.tag = tag
+        self.ctx = ctx
+        self.kind = kind
+        self.flags = flags
+        self.cookie = cookie
+        self.total = total
+        self.data: np.ndarray | None = None
+        self.complete = False
+        self.pid = 0
+        self.address = 0
+        self.sender: SendReq | None = None  # a synchronous send to ourselves
+        self.claimed: RecvReq | None = None  # a receive that matched it while it was arriving
+
+
+class SendReq:
+    """State of one outgoing message."""
+
+    __slots__ = ("dest", "kind", "flags", "tag", "ctx", "total", "cookie", "arr", "nbytes",
+                 "sent", "need_ack", "done", "error", "keep", "internal")
+
+    def __init__(self, dest: int, kind: int, flags: int, tag: int, ctx: int, total: int, cookie: int,
+                 arr: np.ndarray, nbytes: int, need_ack: bool, keep: Any = None) -> None:
+        self.dest = dest
+        self.kind = kind
+        self.flags = flags
+        self.tag = tag
+        self.ctx = ctx
+        self.total = total
+        self.cookie = cookie
+        self.arr = arr
+        self.nbytes = nbytes
+        self.sent = L.TX_NOT_STARTED
+        self.need_ack = need_ack
+        self.done = False
+        self.error: MPIException | None = None
+        self.keep = keep  # the user's buffer, alive until a rendezvous read is acknowledged
+        self.internal = False
+
+
+class RecvReq:
+    """State of one posted receive."""
+
+    __slots__ = ("src", "tag", "ctx", "arr", "cap", "done", "error", "source", "rtag", "nbytes",
+                 "allocate")
+
+    def __init__(self, src: int, tag: int, ctx: int, arr: np.ndarray | None, cap: int) -> None:
+        self.src = src
+        self.tag = tag
+        self.ctx = ctx
+        self.arr = arr
+        self.cap = cap
+        self.allocate = arr is None  # object receives size their buffer on arrival
+        self.done = False
+        self.error: MPIException | None = None
+        self.source = ANY_SOURCE
+        self.rtag = ANY_TAG
+        self.nbytes = 0
+
+    def matches(self, src: int, tag: int, ctx: int) -> bool:
+        """Whether a message (src, tag, ctx) satisfies this receive."""
+        return ctx == self.ctx and (self.src == ANY_SOURCE or self.src == src) and (
+            self.tag == ANY_TAG or self.tag == tag)
+
+
+class Engine:
+    """One rank's point-to-point progress engine over a Transport."""
+
+    def __init__(self, transport: Transport | None, rank: int, size: int, settings: dict[str, Any],
+                 sched_settings: dict[str, int]) -> None:
+        self.t = transport
+        self.rank = rank
+        self.size = size
+        threshold = int(settings.get("rendezvous_threshold", 0))
+        self.rndv_threshold = threshold if (threshold > 0 and transport is not None
+                                             and transport.rendezvous_ok) else -1
+        self.peers = [p for p in range(size) if p != rank]
+        self.unexpected: list[Msg] = []
+        self.posted: list[RecvReq] = []
+        self.active: dict[int, Any] = {}  # src -> RecvReq or Msg receiving a fragmented message
+        self.sendq: dict[int, deque[SendReq]] = {p: deque() for p in self.peers}
+        self.pending_sends = 0
+        self.awaiting_ack: dict[tuple[int, int], SendReq] = {}
+        self.cookie = 0
+        self.info = np.zeros(L.INFO_LEN, np.int64)
+        self.rx_rotate = 0
+        self.sched = Scheduler(self.progress, self.idle_check, sched_settings, self._on_block)
+        # Direct polls of one queue a blocking Recv makes before parking in the scheduler.
+        self.fast_spins = max(1, int(sched_settings.get("spin_passes", 2000)))
+
+    # -- errors ------------------------------------------------------------------------
+    def _corrupt(self, code: int, peer: int) -> MPIException:
+        what = L.ERR_MESSAGES.get(code, f"code {code}")
+        return MPIException(ERR_INTERN, f"bus corruption on the queue with rank {peer}: {what}")
+
+    def idle_check(self) -> None:
+        """Raise when the job is aborting; fail receives that can never complete."""
+        if self.t is None:
+            return
+        if self.posted:
+            self._fail_orphaned_receives()
+        if self.t.abort_code():
+            culprit = self.t.abort_rank() if hasattr(self.t, "abort_rank") else -1
+            who = f"rank {culprit}" if culprit >= 0 else "the launcher"
+            raise MPIException(ERR_PROC_ABORTED, f"the job is being aborted ({who} failed or aborted)")
+
+    def _on_block(self, what: Any) -> None:
+        if self.t is None:
+            return
+        if what is None:
+            self.t.set_blocked(0, -2, 0)
+        else:
+            call, peer, tag = what
+            self.t.set_blocked(L.CALL_CODES.get(call, 3), peer, tag)
+
+    # -- sending -------------------------------------------------------------------------
+    def isend(self, arr: np.ndarray, nbytes: int, dest: int, tag: int, ctx: int, sync: bool = False) -> SendReq:
+        """Start sending nbytes of arr; the request is done once the data left the buffer."""
+        self.cookie += 1
+        if dest == self.rank:
+            return self._send_self(arr, nbytes, tag, ctx, sync)
+        if nbytes >= self.rndv_threshold >= 0:
+            aux = np.empty(2, np.int64)
+            aux[0] = os.getpid()
+            aux[1] = arr.ctypes.data
+            req = SendReq(dest, L.KIND_RNDV, 0, tag, ctx, nbytes, self.cookie, aux, 16, True, arr)
+        else:
+            req = SendReq(dest, L.KIND_EAGER, L.FLAG_SYNC if sync else 0, tag, ctx, nbytes, self.cookie,
+                          arr, nbytes, sync)
+        q = self.sendq[dest]
+        if not q:
+            self._push(req)
+            if req.sent == req.nbytes:
+                self._pushed(req)
+                return req
+        q.append(req)
+        self.pending_sends += 1
+        return req
+
+    def send_fast(self, arr: np.ndarray, nbytes: int, dest: int, tag: int, ctx: int) -> bool:
+        """Blocking-send fast path: the whole eager message fits the ring now. True if sent."""
+        if dest == self.rank or self.sendq[dest] or nbytes >= self.rndv_threshold >= 0:
+            return False
+        self.cookie += 1
+        sent = self.t.push(dest, L.KIND_EAGER, 0, tag, ctx, nbytes, self.cookie, arr, nbytes, L.TX_NOT_STARTED)
+        if sent == nbytes:
+            return True
+        if sent == L.TX_NOT_STARTED:
+            return False
+        if sent < L.TX_NOT_STARTED:
+            raise self._corrupt(sent - L.TX_ERR_BASE, dest)
+        # Partly pushed: finish it as a queued request (its fragments must stay consecutive).
+        req = SendReq(dest, L.KIND_EAGER, 0, tag, ctx, nbytes, self.cookie, arr, nbytes, False)
+        req.sent = sent
+        self.sendq[dest].append(req)
+        self.pending_sends += 1
+        self.wait_send(req)
+        return True
+
+    def _push(self, req: SendReq) -> None:
+        sent = self.t.push(req.dest, req.kind, req.flags, req.tag, req.ctx, req.total, req.cookie,
+                           req.arr, req.nbytes, req.sent)
+        if sent < L.TX_NOT_STARTED:
+            raise self._corrupt(sent - L.TX_ERR_BASE, req.dest)
+        req.sent = sent
+
+    def _pushed(self, req: SendReq) -> None:
+        if req.need_ack:
+            self.awaiting_ack[(req.dest, req.cookie)] = req
+        else:
+            req.done = True
+            req.arr = _EMPTY
+
+    def _send_self(self, arr: np.ndarray, nbytes: int, tag: int, ctx: int, sync: bool) -> SendReq:
+        req = SendReq(self.rank, L.KIND_EAGER, 0, tag, ctx, nbytes, self.cookie, _EMPTY, nbytes, sync)
+        data = np.empty(nbytes, np.uint8)
+        copy_bytes(data, arr, nbytes)
+        msg = Msg(self.rank, tag, ctx, L.KIND_EAGER, 0, self.cookie, nbytes)
+        msg.data = data
+        msg.complete = True
+        req.sent = nbytes
+        for i, r in enumerate(self.posted):
+            if r.matches(self.rank, tag, ctx):
+                del self.posted[i]
+                self._deliver_msg(r, msg)
+                req.done = True
+                return req
+        if sync:
+            msg.sender = req
+        else:
+            req.done = True
+        self.unexpected.append(msg)
+        return req
+
+    def _send_ack(self, dest: int, cookie: int) -> None:
+        req = SendReq(dest, L.KIND_ACK, 0, 0, 0, 0, cookie, _EMPTY, 0, False)
+        req.internal = True
+        q = self.sendq[dest]
+        if not q:
+            self._push(req)
+            if req.sent == 0:
+                req.done = True
+                return
+        q.append(req)
+        self.pending_sends += 1
+
+    # -- receiving -----------------------------------------------------------------------
+    def irecv(self, arr: np.ndarray | None, cap: int, src: int, tag: int, ctx: int) -> RecvReq:
+        """Post a receive; it is matched against the unexpected list first, then arrivals."""
+        req = RecvReq(src, tag, ctx, arr, cap)
+        for i, msg in enumerate(self.unexpected):
+            if msg.claimed is None and req.matches(msg.src, msg.tag, msg.ctx):
+                if msg.complete or msg.kind == L.KIND_RNDV:
+                    del self.unexpected[i]
+                    self._deliver_msg(req, msg)
+                else:
+                    msg.claimed = req  # still arriving: delivered when its last fragment is in
+                return req
+        if src >= 0 and src != self.rank and self.t is not None and src not in self.active and not self.posted:
+            # Fast path: nothing queued ahead of us, try the ring head directly.
+            if self._try_head(req, src):
+                return req
+        self.posted.append(req)
+        return req
+
+    def recv_fast(self, arr: np.ndarray, cap: int, src: int, tag: int, ctx: int) -> bool:
+        """Blocking-receive fast path: a plain eager message that fits is at the ring head.
+
+        True when it was received; self.info then holds its header. Spins on the one queue
+        (bounded, and only while nothing else could need this rank's attention)."""
+        if src < 0 or src == self.rank or self.unexpected or self.posted or src in self.active:
+            return False
+        t = self.t
+        info = self.info
+        spins = self.fast_spins if not (self.pending_sends or self.sched.ready or self.sched.tasks) else 1
+        for _ in range(spins):
+            status = t.match(src, tag, ctx, arr, cap, info)
+            if status == L.RX_EMPTY:
+                continue
+            if status == L.RX_COMPLETE and info[L.INFO_KIND] == L.KIND_EAGER and not info[L.INFO_FLAGS] \
+                    and info[L.INFO_TOTAL] <= cap:
+                return True
+            break
+        else:
+            return False
+        if status == L.RX_NO_MATCH:
+            return False
+        # Consumed but needs the general path (rendezvous, synchronous, truncated, fragmented).
+        req = RecvReq(src, tag, ctx, arr, cap)
+        if status == L.RX_COMPLETE:
+            self._arrived(req, src)
+        elif status == L.RX_PARTIAL:
+            self._partial(req, src)
+        else:
+            raise self._corrupt(status, src)
+        self.wait_recv(req)
+        info[L.INFO_TAG] = req.rtag
+        info[L.INFO_TOTAL] = req.nbytes
+        return True
+
+    def _try_head(self, req: RecvReq, src: int) -> bool:
+        arr = req.arr
+        if arr is None:
+            return False
+        status = self.t.match(src, req.tag, req.ctx, arr, req.cap, self.info)
+        if status == L.RX_COMPLETE:
+            self._arrived(req, src)
+            return True
+        if status == L.RX_PARTIAL:
+            self._partial(req, src)
+            return True
+        if status < 0:
+            raise self._corrupt(status, src)
+        return False
+
+    def _note_header(self, req: RecvReq, src: int) -> None:
+        info = self.info
+        req.source = src
+        req.rtag = int(info[L.INFO_TAG])
+        req.nbytes = int(info[L.INFO_TOTAL])
+
+    def _partial(self, req: RecvReq, src: int) -> None:
+        """The first fragment of a matched message is in; the rest follows through _drain."""
+        self._note_header(req, src)
+        self.active[src] = req
+        if self.info[L.INFO_FLAGS] & L.FLAG_SYNC:
+            self._send_ack(src, int(self.info[L.INFO_COOKIE]))
+
+    def _arrived(self, req: RecvReq, src: int) -> None:
+        """A matched message was consumed from src's queue into req (info holds its header)."""
+        info = self.info
+        self._note_header(req, src)
+        kind = info[L.INFO_KIND]
+        if kind == L.KIND_RNDV:
+            self._rendezvous_read(req, src, int(info[L.INFO_AUX0]), int(info[L.INFO_AUX1]),
+                                  int(info[L.INFO_COOKIE]))
+            return
+        if info[L.INFO_FLAGS] & L.FLAG_SYNC:
+            self._send_ack(src, int(info[L.INFO_COOKIE]))
+        self._complete(req)
+
+    def _complete(self, req: RecvReq) -> None:
+        if req.nbytes > req.cap and not req.allocate:
+            req.error = MPIException(
+                ERR_TRUNCATE, f"message of {req.nbytes} bytes from rank {req.source} (tag {req.rtag}) "
+                              f"does not fit the receive buffer of {req.cap} bytes")
+        req.done = True
+
+    def _rendezvous_read(self, req: RecvReq, src: int, pid: int, address: int, cookie: int) -> None:
+        if req.allocate:
+            req.arr = np.empty(req.nbytes, np.uint8)
+            req.cap = req.nbytes
+        n = min(req.nbytes, req.cap)
+        try:
+            if n:
+                self.t.read_remote(pid, address, req.arr, n)
+        except OSError as exc:
+            req.error = MPIException(ERR_OTHER, f"rendezvous read from rank {src} failed: {exc}")
+        self._send_ack(src, cookie)
+        self._complete(req)
+
+    def _deliver_msg(self, req: RecvReq, msg: Msg) -> None:
+        """Hand a message from the unexpected list to a receive."""
+        req.source = msg.src
+        req.rtag = msg.tag
+        req.nbytes = msg.total
+        if msg.kind == L.KIND_RNDV:
+            self._rendezvous_read(req, msg.src, msg.pid, msg.address, msg.cookie)
+            return
+        if req.allocate:
+            req.arr = msg.data
+            req.cap = msg.total
+        else:
+            n = min(msg.total, req.cap)
+            if n:
+                copy_bytes(req.arr, msg.data, n)
+        if msg.sender is not None:
+            msg.sender.done = True
+        elif msg.flags & L.FLAG_SYNC:
+            self._send_ack(msg.src, msg.cookie)
+        self._complete(req)
+
+    # -- progress --------------------------------------------------------------------------
+    def progress(self) -> bool:
+        """One pass: push pending sends, drain every incoming queue. True if anything moved."""
+        if self.t is None:
+            return False
+        moved = False
+        if self.pending_sends:
+            moved = self._progress_sends()
+        peers = self.peers
+        n = len(peers)
+        if n == 0:
+            return moved
+        start = self.rx_rotate
+        self.rx_rotate = start + 1 if start + 1 < n else 0
+        for k in range(n):
+            i = start + k
+            src = peers[i if i < n else i - n]
+            if self._drain(src):
+                moved = True
+        return moved
+
+    def _progress_sends(self) -> bool:
+        moved = False
+        for dest, q in self.sendq.items():
+            while q:
+                req = q[0]
+                before = req.sent
+                self._push(req)
+                if req.sent != before:
+                    moved = True
+                if req.sent != req.nbytes:
+                    break
+                q.popleft()
+                self.pending_sends -= 1
+                if req.kind == L.KIND_ACK:
+                    req.done = True
+                else:
+                    self._pushed(req)
+        return moved
+
+    def _drain(self, src: int) -> bool:
+        t = self.t
+        info = self.info
+        moved = False
+        while True:
+            target = self.active.get(src)
+            if target is not None:
+                arr = target.arr if isinstance(target, RecvReq) else target.data
+                cap = target.cap if isinstance(target, RecvReq) else target.total
+                status = t.resume(src, arr, cap)
+                if status < 0:
+                    raise self._corrupt(status, src)
+                if status == L.RX_PARTIAL:
+                    return moved
+                moved = True
+                del self.active[src]
+                if isinstance(target, RecvReq):
+                    self._finish_fragmented(target, src)
+                else:
+                    self._finish_unexpected(target)
+                continue
+            status = t.match(src, L.ANY, L.PEEK, _EMPTY, 0, info)
+            if status == L.RX_EMPTY:
+                return moved
+            if status < 0:
+                raise self._corrupt(status, src)
+            moved = True
+            kind = int(info[L.INFO_KIND])
+            if kind == L.KIND_ACK:
+                t.match(src, L.ANY, L.ANY, _EMPTY, 0, info)
+                req = self.awaiting_ack.pop((src, int(info[L.INFO_COOKIE])), None)
+                if req is not None:
+                    req.done = True
+                    req.keep = None
+                continue
+            tag = int(info[L.INFO_TAG])
+            ctx = int(info[L.INFO_CTX])
+            total = int(info[L.INFO_TOTAL])
+            req = None
+            for i, r in enumerate(self.posted):
+                if r.matches(src, tag, ctx):
+                    req = r
+                    del self.posted[i]
+                    break
+            if req is not None:
+                if req.allocate and kind == L.KIND_EAGER:
+                    req.arr = np.empty(total, np.uint8)
+                    req.cap = total
+                status = t.match(src, L.ANY, L.ANY, req.arr if req.arr is not None else _EMPTY,
+                                 req.cap, info)
+                if status == L.RX_COMPLETE:
+                    self._arrived(req, src)
+                elif status == L.RX_PARTIAL:
+                    self._partial(req, src)
+                else:
+                    raise self._corrupt(status if status < 0 else L.ERR_CORRUPT_HEADER, src)
+                continue
+            msg = Msg(src, tag, ctx, kind, int(info[L.INFO_FLAGS]), int(info[L.INFO_COOKIE]), total)
+            if kind == L.KIND_RNDV:
+                msg.pid = int(info[L.INFO_AUX0])
+                msg.address = int(info[L.INFO_AUX1])
+                msg.complete = True
+                t.match(src, L.ANY, L.ANY, _EMPTY, 0, info)
+            else:
+                msg.data = np.empty(total, np.uint8)
+                status = t.match(src, L.ANY, L.ANY, msg.data, total, info)
+                if status == L.RX_COMPLETE:
+                    msg.complete = True
+                elif status == L.RX_PARTIAL:
+                    self.active[src] = msg
+                else:
+                    raise self._corrupt(status if status < 0 else L.ERR_CORRUPT_HEADER, src)
+            self.unexpected.append(msg)
+
+    def _finish_fragmented(self, req: RecvReq, src: int) -> None:
+        # The header was noted (and a synchronous send acknowledged) at the first fragment.
+        self._complete(req)
+
+    def _finish_unexpected(self, msg: Msg) -> None:
+        msg.complete = True
+        if msg.claimed is not None:
+            req = msg.claimed
+            self.unexpected.remove(msg)
+            self._deliver_msg(req, msg)
+
+    # -- probing and waiting ----------------------------------------------------------------
+    def find_unexpected(self, src: int, tag: int, ctx: int) -> Msg | None:
+        """The first unexpected message a receive (src, tag, ctx) would match."""
+        for msg in self.unexpected:
+            if msg.claimed is None and msg.ctx == ctx and (src == ANY_SOURCE or msg.src == src) and (
+                    tag == ANY_TAG or msg.tag == tag):
+                return msg
+        return None
+
+    def iprobe(self, src: int, tag: int, ctx: int) -> Msg | None:
+        """Non-blocking probe: drain arrivals, then look for a match."""
+        msg = self.find_unexpected(src, tag, ctx)
+        if msg is None and self.t is not None:
+            self._drain_for_probe()
+            msg = self.find_unexpected(src, tag, ctx)
+        return msg
+
+    def _drain_for_probe(self) -> None:
+        self.progress()
+
+    def wait_recv_spin(self, req: RecvReq) -> None:
+        """wait_recv for a blocking Recv."""
+        self.wait_recv(req, "Recv")
+
+    def wait_send(self, req: SendReq, call: str = "Send") -> None:
+        """Block until a send request is done."""
+        if not req.done:
+            self.sched.wait(lambda: req.done, (call, req.dest, req.tag))
+        if req.error is not None:
+            raise req.error
+
+    def wait_recv(self, req: RecvReq, call: str = "Recv") -> None:
+        """Block until a receive request is done; raise its error (e.g. ERR_TRUNCATE)."""
+        if not req.done:
+            self.sched.wait(lambda: req.done, (call, req.src, req.tag))
+        if req.error is not None:
+            raise req.error
+
+    def _fail_orphaned_receives(self) -> None:
+        # A receive whose possible senders have all finalized can never complete: fail it
+        # instead of hanging. Drain once more first: a sender's last message is published
+        # before its finished state.
+        finished = [p for p in self.peers if self.t.peer_finished(p)]
+        if not finished:
+            return
+        self.progress()
+        gone = set(finished)
+        everyone = len(gone) == len(self.peers)
+        for req in list(self.posted):
+            if (req.src in gone) or (req.src == ANY_SOURCE and everyone and not self._self_possible()):
+                self.posted.remove(req)
+                who = f"rank {req.src} has" if req.src >= 0 else "all other ranks have"
+                req.error = MPIException(
+                    ERR_OTHER, f"{who} finalized; the receive (tag {req.tag}) can never complete")
+                req.done = True
+
+    def _self_possible(self) -> bool:
+        # Another green thread of this rank may still send to us.
+        return bool(self.sched.tasks)
+
+    def finalize(self) -> None:
+        """Run the remaining green threads and flush queued sends; mark this rank finished."""
+        self.sched.join_all()
+        if self.pending_sends or self.awaiting_ack:
+            self.sched.wait(lambda: not self.pending_sends and not self.awaiting_ack, ("Send", -2, 0))
+        if self.t is not None:
+            self.t.finish()

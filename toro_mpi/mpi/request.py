@@ -1,0 +1,288 @@
+"""Status and Request objects with mpi4py's interface."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import datatypes as D
+from .errors import ERR_REQUEST, MPIException
+from .p2p import ANY_SOURCE, ANY_TAG, Engine, RecvReq, SendReq
+
+UNDEFINED = -32766
+
+
+class Status:
+    """Source, tag, error and byte count of a received (or probed) message."""
+
+    def __init__(self) -> None:
+        self.source = ANY_SOURCE
+        self.tag = ANY_TAG
+        self.error = 0
+        self.count = 0  # bytes
+        self.cancelled = False
+
+    def _set(self, source: int, tag: int, nbytes: int, error: int = 0) -> None:
+        self.source = source
+        self.tag = tag
+        self.count = nbytes
+        self.error = error
+
+    def Get_source(self) -> int:
+        """Rank of the sender."""
+        return self.source
+
+    def Get_tag(self) -> int:
+        """Tag of the message."""
+        return self.tag
+
+    def Get_error(self) -> int:
+        """Error class of the receive (0 on success)."""
+        return self.error
+
+    def Get_count(self, datatype: D.Datatype = D.PREDEFINED["BYTE"]) -> int:
+        """Number of `datatype` elements received (UNDEFINED if not a whole number)."""
+        size = datatype.Get_size()
+        if size == 0:
+            return 0 if self.count == 0 else UNDEFINED
+        return self.count // size if self.count % size == 0 else UNDEFINED
+
+    def Get_elements(self, datatype: D.Datatype) -> int:
+        """Number of basic elements received."""
+        return self.Get_count(datatype)
+
+    def Is_cancelled(self) -> bool:
+        """Whether the request was cancelled."""
+        return self.cancelled
+
+    def Set_source(self, source: int) -> None:
+        """Set the source field."""
+        self.source = source
+
+    def Set_tag(self, tag: int) -> None:
+        """Set the tag field."""
+        self.tag = tag
+
+    def Set_error(self, error: int) -> None:
+        """Set the error field."""
+        self.error = error
+
+    def __repr__(self) -> str:
+        return f"<Status source={self.source} tag={self.tag} count={self.count} error={self.error}>"
+
+
+class Request:
+    """A nonblocking operation; it compares equal to REQUEST_NULL once completed."""
+
+    def __init__(self, engine: Engine | None = None, inner: SendReq | RecvReq | None = None,
+                 on_done: Callable[[Any], Any] | None = None, finish: Callable[[], None] | None = None) -> None:
+        self._engine = engine
+        self._inner = inner
+        self._on_done = on_done  # turns the raw request into the object `wait()` returns
+        self._finish = finish  # e.g. copy a temporary into a non-contiguous receive buffer
+        self._result: Any = None
+
+    # -- helpers -----------------------------------------------------------------------
+    def _is_null(self) -> bool:
+        return self._inner is None
+
+    def _complete(self, status: Status | None) -> None:
+        inner = self._inner
+        engine = self._engine
+        self._inner = None
+        if isinstance(inner, RecvReq):
+            if status is not None:
+                status._set(inner.source, inner.rtag, min(inner.nbytes, inner.cap) if not inner.allocate
+                            else inner.nbytes, inner.error.error_class if inner.error else 0)
+            if inner.error is not None:
+                raise inner.error
+            if self._finish is not None:
+                self._finish()
+            if self._on_done is not None:
+                self._result = self._on_done(inner)
+        else:
+            if status is not None:
+                status._set(ANY_SOURCE, ANY_TAG, 0)
+            if inner is not None and inner.error is not None:
+                raise inner.error
+            if self._on_done is not None:
+                self._result = self._on_done(inner)
+        del engine
+
+    def _done(self) -> bool:
+        inner = self._inner
+        return inner is None or inner.done
+
+    def _wait_inner(self) -> None:
+        inner = self._inner
+        if inner is None or inner.done:
+            return
+        engine = self._engine
+        if isinstance(inner, RecvReq):
+            engine.wait_recv(inner, "Wait")
+        else:
+            engine.wait_send(inner, "Wait")
+
+    # -- mpi4py interface ----------------------------------------------------------------
+    def Wait(self, status: Status | None = None) -> bool:
+        """Block until the operation completes."""
+        if self._inner is None:
+            if status is not None:
+                status._set(ANY_SOURCE, ANY_TAG, 0)
+            return True
+        self._wait_inner()
+        self._complete(status)
+        return True
+
+    def Test(self, status: Status | None = None) -> bool:
+        """Whether the operation has completed (progressing it once)."""
+        if self._inner is None:
+            return True
+        if not self._inner.done and self._engine is not None:
+            self._engine.progress()
+        if not self._inner.done:
+            return False
+        self._complete(status)
+        return True
+
+    def wait(self, status: Status | None = None) -> Any:
+        """Wait and return the received object (None for sends)."""
+        if self._inner is not None:
+            self.Wait(status)
+        return self._result
+
+    def test(self, status: Status | None = None) -> tuple[bool, Any]:
+        """(completed, object) without blocking."""
+        if self._inner is None:
+            return True, self._result
+        flag = self.Test(status)
+        return flag, (self._result if flag else None)
+
+    def Get_status(self, status: Status | None = None) -> bool:
+        """Whether the operation completed, without freeing the request."""
+        if self._inner is None:
+            return True
+        if not self._inner.done and self._engine is not None:
+            self._engine.progress()
+        if self._inner.done and status is not None and isinstance(self._inner, RecvReq):
+            inner = self._inner
+            status._set(inner.source, inner.rtag, min(inner.nbytes, inner.cap))
+        return self._inner.done
+
+    def Cancel(self) -> None:
+        """Cancel a pending receive that has not matched yet (sends cannot be cancelled)."""
+        inner = self._inner
+        if isinstance(inner, RecvReq) and not inner.done and inner in self._engine.posted:
+            self._engine.posted.remove(inner)
+            inner.done = True
+            self._on_done = None
+            self._finish = None
+            self._cancelled = True
+            return
+        raise NotImplementedError("toro_mpi: Request.Cancel is only supported for unmatched receives")
+
+    def Free(self) -> None:
+        """Release the handle; the operation still completes in the background."""
+        self._inner = None
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Request):
+            if self._inner is None or other._inner is None:
+                return self._inner is None and other._inner is None
+            return self._inner is other._inner
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __bool__(self) -> bool:
+        return self._inner is not None
+
+    # -- collections of requests -----------------------------------------------------------
+    @classmethod
+    def Waitall(cls, requests: Sequence[Request], statuses: list[Status] | None = None) -> bool:
+        """Wait for every request."""
+        for i, req in enumerate(requests):
+            st = statuses[i] if statuses is not None and i < len(statuses) else None
+            req.Wait(st)
+        return True
+
+    @classmethod
+    def waitall(cls, requests: Sequence[Request], statuses: list[Status] | None = None) -> list[Any]:
+        """Wait for every request; return their objects."""
+        return [req.wait(statuses[i] if statuses is not None and i < len(statuses) else None)
+                for i, req in enumerate(requests)]
+
+    @classmethod
+    def Testall(cls, requests: Sequence[Request], statuses: list[Status] | None = None) -> bool:
+        """True (completing them all) if every request is done."""
+        engine = next((r._engine for r in requests if r._engine is not None), None)
+        if engine is not None:
+            engine.progress()
+        if not all(r._done() for r in requests):
+            return False
+        cls.Waitall(requests, statuses)
+        return True
+
+    @classmethod
+    def Waitany(cls, requests: Sequence[Request], status: Status | None = None) -> int:
+        """Wait for one request; return its index (UNDEFINED if all are null)."""
+        live = [r for r in requests if not r._is_null()]
+        if not live:
+            return UNDEFINED
+        engine = live[0]._engine
+        if not any(r._done() for r in live):
+            engine.sched.wait(lambda: any(r._done() for r in live), ("Waitany", -1, -1))
+        for i, r in enumerate(requests):
+            if not r._is_null() and r._done():
+                r.Wait(status)
+                return i
+        raise MPIException(ERR_REQUEST, "Waitany woke without a completed request")
+
+    @classmethod
+    def waitany(cls, requests: Sequence[Request], status: Status | None = None) -> tuple[int, Any]:
+        """Wait for one request; return (index, object)."""
+        i = cls.Waitany(requests, status)
+        return i, (requests[i]._result if i != UNDEFINED else None)
+
+    @classmethod
+    def Testany(cls, requests: Sequence[Request], status: Status | None = None) -> tuple[int, bool]:
+        """(index, True) for a completed request, (UNDEFINED, False) if none is done yet."""
+        live = [r for r in requests if not r._is_null()]
+        if not live:
+            return UNDEFINED, True
+        live[0]._engine.progress()
+        for i, r in enumerate(requests):
+            if not r._is_null() and r._done():
+                r.Wait(status)
+                return i, True
+        return UNDEFINED, False
+
+    @classmethod
+    def Waitsome(cls, requests: Sequence[Request], statuses: list[Status] | None = None) -> list[int] | None:
+        """Wait until at least one request is done; return the indices of all done ones."""
+        live = [r for r in requests if not r._is_null()]
+        if not live:
+            return None
+        engine = live[0]._engine
+        if not any(r._done() for r in live):
+            engine.sched.wait(lambda: any(r._done() for r in live), ("Waitany", -1, -1))
+        done = [i for i, r in enumerate(requests) if not r._is_null() and r._done()]
+        for k, i in enumerate(done):
+            requests[i].Wait(statuses[k] if statuses is not None and k < len(statuses) else None)
+        return done
+
+    @classmethod
+    def Testsome(cls, requests: Sequence[Request], statuses: list[Status] | None = None) -> list[int] | None:
+        """Indices of the requests that are done now (completing them)."""
+        live = [r for r in requests if not r._is_null()]
+        if not live:
+            return None
+        live[0]._engine.progress()
+        done = [i for i, r in enumerate(requests) if not r._is_null() and r._done()]
+        for k, i in enumerate(done):
+            requests[i].Wait(statuses[k] if statuses is not None and k < len(statuses) else None)
+        return done
+
+
+REQUEST_NULL = Request()

@@ -1,0 +1,66 @@
+"""Per-process start-up: attach to the launcher's bus (or run alone) and build the rank's engine.
+
+Environment set by toro-mpirun: TORO_MPI_RANK, TORO_MPI_SIZE, TORO_MPI_SEGMENT, TORO_MPI_CONFIG.
+Without them the process is a world of one rank (like a singleton MPI_Init).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+
+from .config import config_from_env
+
+
+class World:
+    """Everything one rank process owns: config, segment, transport, engine."""
+
+    def __init__(self) -> None:
+        from .bus.segment import Segment
+        from .bus.transport import VirtioBus
+        from .mpi.errors import ERR_OTHER, MPIException
+        from .mpi.p2p import Engine
+
+        cfg = config_from_env()
+        self.config = cfg
+        name = os.environ.get("TORO_MPI_SEGMENT")
+        self.segment = None
+        if name:
+            try:
+                self.rank = int(os.environ["TORO_MPI_RANK"])
+                self.size = int(os.environ["TORO_MPI_SIZE"])
+            except (KeyError, ValueError) as exc:
+                raise MPIException(ERR_OTHER, f"TORO_MPI_SEGMENT is set but rank/size are not: {exc}") from None
+            self.segment = Segment.attach(name)
+            if self.segment.nranks != self.size or not 0 <= self.rank < self.size:
+                raise MPIException(ERR_OTHER, f"rank {self.rank}/{self.size} does not fit segment {name}")
+            self.segment.register(self.rank)
+            transport = VirtioBus(self.segment, self.rank, cfg.bus["rendezvous_threshold"] > 0)
+        else:
+            self.rank, self.size = 0, 1
+            transport = None
+        self.engine = Engine(transport, self.rank, self.size, cfg.bus, cfg.sched)
+        self.finalized = False
+        atexit.register(self.finalize)
+
+    def finalize(self) -> None:
+        """Finish green threads and queued sends, then mark this rank finished. Idempotent."""
+        if self.finalized:
+            return
+        self.finalized = True
+        try:
+            self.engine.finalize()
+        except BaseException as exc:  # an aborting job: nothing more to deliver
+            sys.stderr.write(f"toro_mpi: rank {self.rank}: finalize: {exc}\n")
+
+
+_world: World | None = None
+
+
+def world() -> World:
+    """The process's World, created on first use."""
+    global _world
+    if _world is None:
+        _world = World()
+    return _world

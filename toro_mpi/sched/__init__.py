@@ -1,0 +1,5 @@
+"""Cooperative per-process scheduler of green threads."""
+
+from .scheduler import Scheduler, Task
+
+__all__ = ["Scheduler", "Task"]

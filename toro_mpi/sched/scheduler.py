@@ -1,0 +1,183 @@
+"""Per-process cooperative scheduler: green threads (greenlets) that block by polling the bus.
+
+Like Toro's per-core scheduler, and shaped after trio's run loop: every pass polls the bus
+once (one `poll()` call, which also pushes pending sends), wakes the blocked tasks whose
+condition now holds, and runs the next ready one. Only when no task can run does the rank back
+off: spin with the cpu pause hint, then sched_yield, then sleep with a doubling interval, so an
+idle rank stops burning its core. A blocked task parks itself in `waiting` with its condition
+(the parking lot); nothing wakes it but its condition.
+
+The scheduler knows nothing of MPI: the layer above gives it `poll` (make progress; return
+True if anything moved) and `idle_check` (raise to turn a hopeless wait into an error, e.g.
+the job was aborted).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from greenlet import getcurrent, greenlet
+
+from ..bus.ring import relax
+
+
+class Task:
+    """A green thread started by `spawn`; `join()` waits for it and returns its result."""
+
+    def __init__(self, sched: Scheduler, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self._sched = sched
+        self.fn = fn
+        self.args = args
+        self.done = False
+        self.result: Any = None
+        self.glet: greenlet | None = None
+
+    def join(self) -> Any:
+        """Block the calling green thread until this task has finished; return its result."""
+        self._sched.wait(lambda: self.done, "yield")
+        return self.result
+
+    def __repr__(self) -> str:
+        state = "done" if self.done else "running"
+        return f"<Task {getattr(self.fn, '__name__', self.fn)!r} {state}>"
+
+
+class _Waiter:
+    __slots__ = ("glet", "cond", "what")
+
+    def __init__(self, glet: greenlet, cond: Callable[[], bool], what: Any) -> None:
+        self.glet = glet
+        self.cond = cond
+        self.what = what
+
+
+class Scheduler:
+    """Round-robin cooperative scheduler of one rank's green threads."""
+
+    def __init__(
+        self,
+        poll: Callable[[], bool],
+        idle_check: Callable[[], None],
+        settings: dict[str, int],
+        on_block: Callable[[Any], None] | None = None,
+    ) -> None:
+        self.poll = poll
+        self.idle_check = idle_check
+        self.on_block = on_block or (lambda what: None)
+        self.spin_passes = int(settings.get("spin_passes", 2000))
+        self.yield_passes = int(settings.get("yield_passes", 2000))
+        self.sleep_min = int(settings.get("sleep_min_us", 20)) * 1e-6
+        self.sleep_max = int(settings.get("sleep_max_us", 1000)) * 1e-6
+        self.ready: deque[greenlet] = deque()
+        self.waiting: list[_Waiter] = []
+        self.tasks: set[Task] = set()
+
+    # -- public ------------------------------------------------------------------------
+    def spawn(self, fn: Callable[..., Any], *args: Any) -> Task:
+        """Start fn(*args) as a new green thread of this rank; it runs when the caller yields."""
+        task = Task(self, fn, args)
+        task.glet = greenlet(lambda: self._task_main(task))
+        self.tasks.add(task)
+        self.ready.append(task.glet)
+        return task
+
+    def yield_(self) -> None:
+        """Let the other ready green threads run (or give the core away if there are none)."""
+        me = getcurrent()
+        self.poll()
+        self._wake()
+        if not self.ready:
+            os.sched_yield()
+            return
+        self.ready.append(me)
+        self._run_next(me)
+
+    def wait(self, cond: Callable[[], bool], what: Any = None) -> None:
+        """Block the calling green thread until cond() holds, running the others meanwhile."""
+        if cond():
+            return
+        me = getcurrent()
+        self.waiting.append(_Waiter(me, cond, what))
+        self.on_block(what)
+        try:
+            self._run_next(me)
+        except BaseException:
+            self.waiting = [w for w in self.waiting if w.glet is not me]
+            raise
+        finally:
+            self.on_block(None)
+
+    def join_all(self) -> None:
+        """Wait until every spawned green thread has finished (called at finalize)."""
+        while self.tasks:
+            task = next(iter(self.tasks))
+            task.join()
+
+    # -- the run loop -------------------------------------------------------------------
+    def _wake(self) -> None:
+        if not self.waiting:
+            return
+        still = []
+        for w in self.waiting:
+            if w.cond():
+                self.ready.append(w.glet)
+            else:
+                still.append(w)
+        self.waiting = still
+
+    def _next_ready(self) -> greenlet:
+        """Poll and back off until some green thread is ready; pop and return it."""
+        idle = 0
+        sleep = self.sleep_min
+        while True:
+            moved = self.poll()
+            self._wake()
+            if self.ready:
+                return self.ready.popleft()
+            if moved:
+                idle = 0
+                sleep = self.sleep_min
+                continue
+            idle += 1
+            if idle < self.spin_passes:
+                relax(32)
+                if idle & 255 == 0:
+                    self.idle_check()
+                continue
+            self.idle_check()
+            if idle < self.spin_passes + self.yield_passes:
+                os.sched_yield()
+            else:
+                time.sleep(sleep)
+                sleep = min(sleep * 2, self.sleep_max)
+
+    def _run_next(self, me: greenlet) -> None:
+        """Run others until `me` is chosen again (it must already be ready or waiting)."""
+        nxt = self._next_ready()
+        if nxt is me:
+            return
+        # We come back here only when someone picked us from `ready`.
+        nxt.switch()
+
+    def _task_main(self, task: Task) -> None:
+        try:
+            task.result = task.fn(*task.args)
+        except BaseException:
+            # An unhandled error in a green thread ends the rank, like an uncaught exception in
+            # an MPI program: print it and exit non-zero so the launcher aborts the job.
+            sys.stderr.write(f"toro_mpi: unhandled exception in green thread {task!r}\n")
+            traceback.print_exc()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(1)
+        finally:
+            task.done = True
+            self.tasks.discard(task)
+        # Hand the core to the next ready green thread: returning goes to our parent.
+        getcurrent().parent = self._next_ready()
