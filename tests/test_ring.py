@@ -1,0 +1,234 @@
+"""Unit tests of the virtqueue kernels on a private segment: order, wraparound, backpressure,
+fragmentation, truncation, and corruption detection."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import posix_ipc
+import pytest
+
+from toro_mpi.bus import layout as L
+from toro_mpi.bus import ring
+from toro_mpi.bus.segment import Segment, SegmentError, launcher_pid_of, make_name
+
+QSIZE = 8
+BSIZE = 256
+FIRST = BSIZE - L.MSG_HEADER
+
+
+@pytest.fixture
+def seg():
+    s = Segment.create(2, QSIZE, BSIZE)
+    s.unlink()
+    yield s
+    s.close()
+
+
+def push(seg, data, tag=0, ctx=0, sent=L.TX_NOT_STARTED, q=None):
+    q = seg.queue_offset(0, 1) if q is None else q
+    return ring.tx_push(seg.base, q, L.KIND_EAGER, 0, tag, ctx, data.nbytes, 7, data, data.nbytes, sent)
+
+
+def match(seg, out, tag=L.ANY, ctx=L.ANY, info=None):
+    info = np.zeros(L.INFO_LEN, np.int64) if info is None else info
+    return ring.rx_match(seg.base, seg.queue_offset(0, 1), tag, ctx, out, out.nbytes, info), info
+
+
+def test_small_message_roundtrip_header_fields(seg):
+    data = np.arange(10, dtype=np.int64)
+    assert push(seg, data, tag=42, ctx=3) == data.nbytes
+    out = np.zeros(10, np.int64)
+    status, info = match(seg, out, tag=42, ctx=3)
+    assert status == L.RX_COMPLETE
+    assert (out == data).all()
+    assert info[L.INFO_TAG] == 42 and info[L.INFO_CTX] == 3 and info[L.INFO_TOTAL] == 80
+    assert info[L.INFO_KIND] == L.KIND_EAGER and info[L.INFO_COOKIE] == 7
+    assert match(seg, out)[0] == L.RX_EMPTY
+
+
+def test_no_match_leaves_head_in_place(seg):
+    data = np.ones(4, np.uint8)
+    push(seg, data, tag=1, ctx=0)
+    out = np.zeros(4, np.uint8)
+    assert match(seg, out, tag=2, ctx=0)[0] == L.RX_NO_MATCH
+    assert match(seg, out, tag=1, ctx=9)[0] == L.RX_NO_MATCH
+    assert match(seg, out, tag=L.ANY, ctx=L.PEEK)[0] == L.RX_NO_MATCH
+    assert match(seg, out, tag=1, ctx=0)[0] == L.RX_COMPLETE
+
+
+def test_zero_byte_message(seg):
+    empty = np.empty(0, np.uint8)
+    assert push(seg, empty, tag=5) == 0
+    status, info = match(seg, empty, tag=5)
+    assert status == L.RX_COMPLETE and info[L.INFO_TOTAL] == 0
+
+
+def test_wraparound_past_65536_with_lagging_consumer(seg):
+    """Free-running 16-bit indices stay correct across many wraps (Toro corrupts here)."""
+    rng = np.random.default_rng(1)
+    sent = received = 0
+    total = 70_000
+    msg = np.zeros(2, np.int64)
+    out = np.zeros(2, np.int64)
+    while received < total:
+        # The producer runs ahead until the ring is full (backpressure, never loss)...
+        while sent < total:
+            msg[0] = sent
+            msg[1] = sent * 7919
+            r = push(seg, msg, tag=sent & 0xFFFF)
+            if r == L.TX_NOT_STARTED:
+                break
+            assert r == 16
+            sent += 1
+        # ...and the consumer lags, draining a random part of what is there.
+        for _ in range(int(rng.integers(1, QSIZE + 1))):
+            status, info = match(seg, out)
+            if status == L.RX_EMPTY:
+                break
+            assert status == L.RX_COMPLETE
+            assert out[0] == received and out[1] == received * 7919
+            assert info[L.INFO_TAG] == received & 0xFFFF
+            received += 1
+    assert sent == received == total
+
+
+def test_full_ring_is_backpressure(seg):
+    one = np.ones(1, np.uint8)
+    for _ in range(QSIZE):
+        assert push(seg, one) == 1
+    assert push(seg, one) == L.TX_NOT_STARTED
+    out = np.zeros(1, np.uint8)
+    assert match(seg, out)[0] == L.RX_COMPLETE
+    assert push(seg, one) == 1
+
+
+@pytest.mark.parametrize("size", [FIRST - 1, FIRST, FIRST + 1, BSIZE * 3, BSIZE * QSIZE * 3 + 17])
+def test_fragmentation_pipelined(seg, size):
+    data = (np.arange(size) % 251).astype(np.uint8)
+    out = np.zeros(size, np.uint8)
+    sent = push(seg, data)
+    assert sent > 0
+    status, _ = match(seg, out)
+    while status == L.RX_PARTIAL:
+        if sent < size:
+            sent = push(seg, data, sent=sent)
+        status = ring.rx_continue(seg.base, seg.queue_offset(0, 1), out, out.nbytes)
+    assert status == L.RX_COMPLETE and sent == size
+    assert (out == data).all()
+
+
+def test_truncation_consumes_whole_message(seg):
+    data = np.arange(600, dtype=np.uint16).view(np.uint8)  # 1200 bytes, several fragments
+    small = np.zeros(100, np.uint8)
+    sent = push(seg, data)
+    status, info = match(seg, small)
+    while status == L.RX_PARTIAL:
+        sent = push(seg, data, sent=sent)
+        status = ring.rx_continue(seg.base, seg.queue_offset(0, 1), small, small.nbytes)
+    assert status == L.RX_COMPLETE and info[L.INFO_TOTAL] == 1200
+    assert (small == data[:100]).all()
+    follow = np.array([99], np.int32)
+    push(seg, follow, tag=9)
+    out = np.zeros(1, np.int32)
+    assert match(seg, out, tag=9)[0] == L.RX_COMPLETE and out[0] == 99
+
+
+def _queue_addr(seg, region):
+    return seg.queue_offset(0, 1) + seg.regions[region]
+
+
+def test_corrupt_avail_index_detected(seg):
+    view = seg.view()
+    push(seg, np.ones(1, np.uint8))
+    view[_queue_addr(seg, "avail") + L.RING_IDX: _queue_addr(seg, "avail") + L.RING_IDX + 2] = (
+        np.array([QSIZE + 5], np.uint16).view(np.uint8))
+    assert match(seg, np.zeros(1, np.uint8))[0] == L.ERR_CORRUPT_INDEX
+
+
+def test_corrupt_descriptor_address_detected(seg):
+    view = seg.view()
+    push(seg, np.ones(1, np.uint8))
+    d = seg.queue_offset(0, 1) + L.DESC_ADDR
+    view[d: d + 8] = np.array([seg.size + 4096], np.int64).view(np.uint8)
+    assert match(seg, np.zeros(1, np.uint8))[0] == L.ERR_CORRUPT_DESC
+
+
+def test_corrupt_descriptor_length_detected(seg):
+    view = seg.view()
+    push(seg, np.ones(1, np.uint8))
+    d = seg.queue_offset(0, 1) + L.DESC_LEN
+    view[d: d + 4] = np.array([BSIZE + 1], np.uint32).view(np.uint8)
+    assert match(seg, np.zeros(1, np.uint8))[0] == L.ERR_CORRUPT_DESC
+
+
+def test_corrupt_header_detected(seg):
+    view = seg.view()
+    push(seg, np.ones(1, np.uint8))
+    b = _queue_addr(seg, "buffers") + L.MSG_TOTAL
+    view[b: b + 8] = np.array([10**9], np.int64).view(np.uint8)
+    assert match(seg, np.zeros(1, np.uint8))[0] == L.ERR_CORRUPT_HEADER
+
+
+def test_corrupt_used_ring_detected(seg):
+    one = np.ones(1, np.uint8)
+    for _ in range(QSIZE):
+        push(seg, one)
+    out = np.zeros(1, np.uint8)
+    match(seg, out)
+    view = seg.view()
+    u = _queue_addr(seg, "used") + L.RING_ENTRIES
+    view[u: u + 4] = np.array([5], np.uint32).view(np.uint8)  # out-of-order id
+    assert push(seg, one) == L.TX_ERR_BASE + L.ERR_CORRUPT_USED
+
+
+def test_attach_checks_version_and_magic():
+    s = Segment.create(2, QSIZE, BSIZE)
+    try:
+        s.write_word(L.HDR_VERSION, L.LAYOUT_VERSION + 1)
+        with pytest.raises(SegmentError, match="layout version"):
+            Segment.attach(s.name)
+        s.write_word(L.HDR_VERSION, L.LAYOUT_VERSION)
+        s.write_word(L.HDR_MAGIC, 12345)
+        with pytest.raises(SegmentError, match="not a toro_mpi bus"):
+            Segment.attach(s.name)
+    finally:
+        s.unlink()
+        s.close()
+
+
+def test_attach_refuses_wide_mode_and_missing():
+    name = make_name()
+    shm = posix_ipc.SharedMemory(name, flags=posix_ipc.O_CREX, mode=0o644, size=8192)
+    try:
+        os.fchmod(shm.fd, 0o644)
+        with pytest.raises(SegmentError, match="mode"):
+            Segment.attach(name)
+    finally:
+        shm.close_fd()
+        shm.unlink()
+    with pytest.raises(SegmentError, match="does not exist"):
+        Segment.attach(make_name())
+
+
+def test_segment_name_is_random_and_carries_pid():
+    a, b = make_name(), make_name()
+    assert a != b
+    assert launcher_pid_of(a) == os.getpid()
+    s = Segment.create(3, QSIZE, BSIZE)
+    try:
+        mode = os.stat("/dev/shm/" + s.name.lstrip("/")).st_mode & 0o777
+        assert mode == 0o600
+        assert s.register(0) == 1 and s.register(1) == 2
+    finally:
+        s.unlink()
+        s.close()
+    assert not os.path.exists("/dev/shm/" + s.name.lstrip("/"))
+
+
+def test_bad_geometry_rejected():
+    with pytest.raises(ValueError):
+        Segment.create(2, 6, BSIZE)
+    with pytest.raises(ValueError):
+        Segment.create(2, 8, 100)
