@@ -26,14 +26,17 @@ def seg():
     s.close()
 
 
-def push(seg, data, tag=0, ctx=0, sent=L.TX_NOT_STARTED, q=None):
-    q = seg.queue_offset(0, 1) if q is None else q
-    return ring.tx_push(seg.base, q, L.KIND_EAGER, 0, tag, ctx, data.nbytes, 7, data, data.nbytes, sent)
+def push(seg, data, tag=0, ctx=0, sent=L.TX_NOT_STARTED):
+    return ring.tx_push(seg.queue_address(0, 1), L.KIND_EAGER, tag, ctx, data.nbytes, 7, data, sent)
 
 
 def match(seg, out, tag=L.ANY, ctx=L.ANY, info=None):
     info = np.zeros(L.INFO_LEN, np.int64) if info is None else info
-    return ring.rx_match(seg.base, seg.queue_offset(0, 1), tag, ctx, out, out.nbytes, info), info
+    return ring.rx_match(seg.queue_address(0, 1), tag, ctx, out, info), info
+
+
+def resume(seg, out):
+    return ring.rx_continue(seg.queue_address(0, 1), out)
 
 
 def test_small_message_roundtrip_header_fields(seg):
@@ -114,7 +117,7 @@ def test_fragmentation_pipelined(seg, size):
     while status == L.RX_PARTIAL:
         if sent < size:
             sent = push(seg, data, sent=sent)
-        status = ring.rx_continue(seg.base, seg.queue_offset(0, 1), out, out.nbytes)
+        status = resume(seg, out)
     assert status == L.RX_COMPLETE and sent == size
     assert (out == data).all()
 
@@ -126,7 +129,7 @@ def test_truncation_consumes_whole_message(seg):
     status, info = match(seg, small)
     while status == L.RX_PARTIAL:
         sent = push(seg, data, sent=sent)
-        status = ring.rx_continue(seg.base, seg.queue_offset(0, 1), small, small.nbytes)
+        status = resume(seg, small)
     assert status == L.RX_COMPLETE and info[L.INFO_TOTAL] == 1200
     assert (small == data[:100]).all()
     follow = np.array([99], np.int32)
@@ -150,7 +153,7 @@ def test_corrupt_avail_index_detected(seg):
 def test_corrupt_descriptor_address_detected(seg):
     view = seg.view()
     push(seg, np.ones(1, np.uint8))
-    d = seg.queue_offset(0, 1) + L.DESC_ADDR
+    d = _queue_addr(seg, "desc") + L.DESC_ADDR
     view[d: d + 8] = np.array([seg.size + 4096], np.int64).view(np.uint8)
     assert match(seg, np.zeros(1, np.uint8))[0] == L.ERR_CORRUPT_DESC
 
@@ -158,7 +161,7 @@ def test_corrupt_descriptor_address_detected(seg):
 def test_corrupt_descriptor_length_detected(seg):
     view = seg.view()
     push(seg, np.ones(1, np.uint8))
-    d = seg.queue_offset(0, 1) + L.DESC_LEN
+    d = _queue_addr(seg, "desc") + L.DESC_LEN
     view[d: d + 4] = np.array([BSIZE + 1], np.uint32).view(np.uint8)
     assert match(seg, np.zeros(1, np.uint8))[0] == L.ERR_CORRUPT_DESC
 

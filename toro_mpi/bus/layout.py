@@ -27,8 +27,8 @@ Segment header (written once by the launcher before any rank starts, except wher
                                 it and unlinks the name when it reaches nranks
     +72   i64  launcher pid
     +80   i64  owner uid
-    +88   i64  avail offset     region offsets inside a virtqueue (see queue_regions); the
-    +96   i64  used offset      jitted kernels read them here instead of recomputing
+    +88   i64  avail offset     region offsets inside a virtqueue (see queue_regions), checked
+    +96   i64  used offset      against each queue's geometry line on attach
     +104  i64  txpriv offset
     +112  i64  rxpriv offset
     +120  i64  buffers offset
@@ -57,6 +57,10 @@ driver never has to search for a free descriptor.
 ::
 
     queue offset q (relative to the segment base)
+    q + 0           64          geometry line, written by the launcher, read-only afterwards:
+                                i64 Q, i64 B, i64 AVAIL, i64 USED, i64 TXPRIV, i64 RXPRIV,
+                                i64 BUFFERS (offsets relative to q), i64 q itself. The kernels
+                                take only the queue's address and find everything from here.
     q + DESC        Q * 16      descriptor table: u64 addr (segment offset of the buffer),
                                 u32 len (bytes used), u16 flags, u16 next. Driver writes.
     q + AVAIL       6 + 2Q      available ring: u16 flags, u16 idx, u16 ring[Q], u16 used_event.
@@ -156,6 +160,16 @@ CALL_NAMES = {
 }
 CALL_CODES = {name: code for code, name in CALL_NAMES.items()}
 
+# Queue geometry line (at the start of every virtqueue).
+QG_QSIZE = 0
+QG_BSIZE = 8
+QG_AVAIL = 16
+QG_USED = 24
+QG_TXPRIV = 32
+QG_RXPRIV = 40
+QG_BUFFERS = 48
+QG_SELF = 56
+
 # Descriptor.
 DESC_SIZE = 16
 DESC_ADDR = 0
@@ -234,7 +248,7 @@ def _align(value: int, to: int) -> int:
 
 def queue_regions(queue_size: int, buffer_size: int) -> dict[str, int]:
     """Offsets of each region inside one virtqueue and the queue's stride."""
-    desc = 0
+    desc = CACHE_LINE  # after the geometry line
     avail = _align(desc + DESC_SIZE * queue_size, CACHE_LINE)
     used = _align(avail + 6 + 2 * queue_size, CACHE_LINE)
     txpriv = _align(used + 6 + 8 * queue_size, CACHE_LINE)
@@ -242,6 +256,7 @@ def queue_regions(queue_size: int, buffer_size: int) -> dict[str, int]:
     buffers = _align(rxpriv + CACHE_LINE, CACHE_LINE)
     stride = _align(buffers + queue_size * buffer_size, PAGE)
     return {
+        "geom": 0,
         "desc": desc,
         "avail": avail,
         "used": used,

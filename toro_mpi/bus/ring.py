@@ -1,6 +1,6 @@
 """The virtqueue hot path in numba nopython mode: enqueue, poll, dequeue, reclaim, copy.
 
-Every kernel takes the segment base address and a queue offset (see layout.py for the bytes)
+Every kernel takes the address of one virtqueue (see layout.py for the bytes)
 and does a whole step in one call: the sender pushes as many fragments as the ring has room
 for, the receiver drains every fragment that is available. Python never loops per fragment.
 
@@ -35,56 +35,55 @@ _MASK16 = 0xFFFF
 
 
 @njit(cache=True, inline="always")
-def _geometry(base):
-    qsize = load_i64(base + L.HDR_QSIZE)
-    bsize = load_i64(base + L.HDR_BUFSIZE)
-    return qsize, bsize
+def _geometry(qa):
+    """(Q, B) from the queue's read-only geometry line."""
+    return load_i64(qa + L.QG_QSIZE), load_i64(qa + L.QG_BSIZE)
 
 
 @njit(cache=True)
-def tx_push(base, q, kind, flags, tag, ctx, total, cookie, buf, nbytes, done):
-    """Enqueue fragments of one message on queue q; return the payload bytes sent so far.
+def tx_push(qa, kind, tag, ctx, total, cookie, buf, sent):
+    """Enqueue fragments of one message on the queue at address qa; return payload bytes sent.
 
-    `done` is what the previous call returned (L.TX_NOT_STARTED before the first fragment).
-    The header travels in the first fragment with up to buffer_size - 32 payload bytes;
-    continuation fragments carry buffer_size bytes. `nbytes` bytes are read from `buf`; the
-    header says `total` (equal to nbytes except for a rendezvous request).
-    Returns TX_NOT_STARTED when the ring had no room for the first fragment, a value < that
-    on corruption of the used ring.
+    `kind` is KIND_* | flags << 16. `sent` is what the previous call returned
+    (L.TX_NOT_STARTED before the first fragment). The header travels in the first fragment with
+    up to B - 32 payload bytes; continuation fragments carry B bytes. All of `buf` is sent; the
+    header says `total` (equal to buf.nbytes except for a rendezvous request).
+    Returns TX_NOT_STARTED when the ring had no room for the first fragment, a value below
+    that when the used ring is corrupt.
     """
-    qsize, bsize = _geometry(base)
-    qbase = base + q
-    avail = qbase + load_i64(base + L.HDR_AVAIL_OFF)
-    used = qbase + load_i64(base + L.HDR_USED_OFF)
-    txp = qbase + load_i64(base + L.HDR_TXPRIV_OFF)
-    bufs_off = q + load_i64(base + L.HDR_BUF_OFF)
+    qsize, bsize = _geometry(qa)
+    avail = qa + load_i64(qa + L.QG_AVAIL)
+    used = qa + load_i64(qa + L.QG_USED)
+    txp = qa + load_i64(qa + L.QG_TXPRIV)
+    bufs = load_i64(qa + L.QG_BUFFERS)
+    seg_base = qa - load_i64(qa + L.QG_SELF)
+    nbytes = buf.nbytes
     src = array_address(buf)
     nxt = load_i64(txp + L.TX_NEXT)
     seen = load_i64(txp + L.TX_USED)
-    while done < nbytes or done == L.TX_NOT_STARTED:
+    while sent < nbytes or sent == L.TX_NOT_STARTED:
         if nxt - seen >= qsize:
             # Ring looks full: reclaim what the device has handed back (lazy, so the used
-            # ring's cache line moves only when we actually need room).
+            # ring's cache lines move only when we actually need room).
             uidx = load_acquire_u16(used + L.RING_IDX)
             back = (uidx - seen) & _MASK16
             if back > nxt - seen:
                 return L.TX_ERR_BASE + L.ERR_CORRUPT_USED
             for k in range(back):
                 slot = (seen + k) & (qsize - 1)
-                uid = load_u32(used + L.RING_ENTRIES + slot * L.USED_ELEM)
-                if uid != slot:
+                if load_u32(used + L.RING_ENTRIES + slot * L.USED_ELEM) != slot:
                     return L.TX_ERR_BASE + L.ERR_CORRUPT_USED
             seen += back
             store_i64(txp + L.TX_USED, seen)
             if nxt - seen >= qsize:
                 break
         pos = nxt & (qsize - 1)
-        boff = bufs_off + pos * bsize
-        dst = base + boff
-        if done == L.TX_NOT_STARTED:
+        boff = bufs + pos * bsize
+        dst = qa + boff
+        if sent == L.TX_NOT_STARTED:
             chunk = min(nbytes, bsize - L.MSG_HEADER)
-            store_u32(dst + L.MSG_KIND, kind)
-            store_u32(dst + L.MSG_FLAGS, flags)
+            store_u32(dst + L.MSG_KIND, kind & 0xFFFF)
+            store_u32(dst + L.MSG_FLAGS, kind >> 16)
             store_u32(dst + L.MSG_TAG, tag)
             store_u32(dst + L.MSG_CTX, ctx)
             store_i64(dst + L.MSG_TOTAL, total)
@@ -92,14 +91,14 @@ def tx_push(base, q, kind, flags, tag, ctx, total, cookie, buf, nbytes, done):
             if chunk > 0:
                 memcpy(dst + L.MSG_HEADER, src, chunk)
             length = L.MSG_HEADER + chunk
-            done = chunk
+            sent = chunk
         else:
-            chunk = min(nbytes - done, bsize)
-            memcpy(dst, src + done, chunk)
+            chunk = min(nbytes - sent, bsize)
+            memcpy(dst, src + sent, chunk)
             length = chunk
-            done += chunk
-        d = qbase + pos * L.DESC_SIZE
-        store_i64(d + L.DESC_ADDR, boff)
+            sent += chunk
+        d = qa + L.CACHE_LINE + pos * L.DESC_SIZE
+        store_i64(d + L.DESC_ADDR, qa - seg_base + boff)
         store_u32(d + L.DESC_LEN, length)
         store_u16(d + L.DESC_FLAGS, 0)
         store_u16(d + L.DESC_NEXT, 0)
@@ -108,15 +107,14 @@ def tx_push(base, q, kind, flags, tag, ctx, total, cookie, buf, nbytes, done):
         # Publish: everything above happens-before the device's acquire load of avail.idx.
         store_release_u16(avail + L.RING_IDX, nxt & _MASK16)
     store_i64(txp + L.TX_NEXT, nxt)
-    return done
+    return sent
 
 
 @njit(cache=True, inline="always")
-def _head(base, q, qsize, bsize):
+def _head(qa, qsize, bsize):
     """Return (status, pos, buffer address, descriptor length) of the next available fragment."""
-    qbase = base + q
-    avail = qbase + load_i64(base + L.HDR_AVAIL_OFF)
-    rxp = qbase + load_i64(base + L.HDR_RXPRIV_OFF)
+    avail = qa + load_i64(qa + L.QG_AVAIL)
+    rxp = qa + load_i64(qa + L.QG_RXPRIV)
     nxt = load_i64(rxp + L.RX_NEXT)
     aidx = load_acquire_u16(avail + L.RING_IDX)
     ready = (aidx - nxt) & _MASK16
@@ -127,20 +125,21 @@ def _head(base, q, qsize, bsize):
     pos = nxt & (qsize - 1)
     if load_u16(avail + L.RING_ENTRIES + 2 * pos) != pos:
         return L.ERR_CORRUPT_DESC, 0, 0, 0
-    d = qbase + pos * L.DESC_SIZE
+    d = qa + L.CACHE_LINE + pos * L.DESC_SIZE
     boff = load_i64(d + L.DESC_ADDR)
     length = load_u32(d + L.DESC_LEN)
-    if boff != q + load_i64(base + L.HDR_BUF_OFF) + pos * bsize or length > bsize:
+    local = load_i64(qa + L.QG_BUFFERS) + pos * bsize
+    # The descriptor must name exactly buffer `pos` of this queue: never follow it elsewhere.
+    if boff != load_i64(qa + L.QG_SELF) + local or length > bsize:
         return L.ERR_CORRUPT_DESC, 0, 0, 0
-    return L.RX_COMPLETE, pos, base + boff, length
+    return L.RX_COMPLETE, pos, qa + local, length
 
 
 @njit(cache=True, inline="always")
-def _release(base, q, qsize, pos, length):
+def _release(qa, pos, length):
     """Hand fragment `pos` back to the driver through the used ring."""
-    qbase = base + q
-    used = qbase + load_i64(base + L.HDR_USED_OFF)
-    rxp = qbase + load_i64(base + L.HDR_RXPRIV_OFF)
+    used = qa + load_i64(qa + L.QG_USED)
+    rxp = qa + load_i64(qa + L.QG_RXPRIV)
     nxt = load_i64(rxp + L.RX_NEXT) + 1
     store_u32(used + L.RING_ENTRIES + pos * L.USED_ELEM, pos)
     store_u32(used + L.RING_ENTRIES + pos * L.USED_ELEM + 4, length)
@@ -150,20 +149,21 @@ def _release(base, q, qsize, pos, length):
 
 
 @njit(cache=True)
-def rx_continue(base, q, buf, cap):
-    """Deliver the available continuation fragments of the active message into buf[:cap].
+def rx_continue(qa, buf):
+    """Deliver the available continuation fragments of the active message into buf.
 
-    Bytes beyond `cap` are consumed and dropped (the caller reports ERR_TRUNCATE).
+    Bytes beyond buf.nbytes are consumed and dropped (the caller reports ERR_TRUNCATE).
     Returns RX_COMPLETE when the message is whole, RX_PARTIAL when more is to come, or a
     negative corruption code.
     """
-    qsize, bsize = _geometry(base)
-    rxp = base + q + load_i64(base + L.HDR_RXPRIV_OFF)
+    qsize, bsize = _geometry(qa)
+    rxp = qa + load_i64(qa + L.QG_RXPRIV)
     done = load_i64(rxp + L.RX_DONE)
     total = load_i64(rxp + L.RX_TOTAL)
+    cap = buf.nbytes
     dst = array_address(buf)
     while done < total:
-        status, pos, src, length = _head(base, q, qsize, bsize)
+        status, pos, src, length = _head(qa, qsize, bsize)
         if status != L.RX_COMPLETE:
             store_i64(rxp + L.RX_DONE, done)
             return L.RX_PARTIAL if status == L.RX_EMPTY else status
@@ -172,23 +172,23 @@ def rx_continue(base, q, buf, cap):
         if done < cap:
             memcpy(dst + done, src, min(length, cap - done))
         done += length
-        _release(base, q, qsize, pos, length)
+        _release(qa, pos, length)
     store_i64(rxp + L.RX_DONE, done)
     store_i64(rxp + L.RX_ACTIVE, 0)
     return L.RX_COMPLETE
 
 
 @njit(cache=True)
-def rx_match(base, q, want_tag, want_ctx, buf, cap, info):
-    """Poll queue q; if the head message matches (tag, ctx), consume it into buf[:cap].
+def rx_match(qa, want_tag, want_ctx, buf, info):
+    """Poll the queue at qa; if the head message matches (tag, ctx), consume it into buf.
 
     want_tag / want_ctx may be L.ANY; want_ctx == L.PEEK only reports the head. The head's
     header is always copied into `info` (int64[INFO_LEN]). Returns RX_EMPTY, RX_NO_MATCH
     (head left in place), RX_COMPLETE, RX_PARTIAL (a fragmented message is now active: finish
-    it with rx_continue), or a negative corruption code.
+    it with rx_continue), or a negative corruption code. Bytes beyond buf.nbytes are dropped.
     """
-    qsize, bsize = _geometry(base)
-    status, pos, src, length = _head(base, q, qsize, bsize)
+    qsize, bsize = _geometry(qa)
+    status, pos, src, length = _head(qa, qsize, bsize)
     if status != L.RX_COMPLETE:
         return status
     kind = load_u32(src + L.MSG_KIND)
@@ -225,16 +225,17 @@ def rx_match(base, q, want_tag, want_ctx, buf, cap, info):
         return L.RX_NO_MATCH
     if want_tag != L.ANY and want_tag != tag:
         return L.RX_NO_MATCH
+    cap = buf.nbytes
     if kind == L.KIND_EAGER and payload > 0 and cap > 0:
         memcpy(array_address(buf), src + L.MSG_HEADER, min(payload, cap))
-    _release(base, q, qsize, pos, length)
+    _release(qa, pos, length)
     if kind != L.KIND_EAGER or payload == total:
         return L.RX_COMPLETE
-    rxp = base + q + load_i64(base + L.HDR_RXPRIV_OFF)
+    rxp = qa + load_i64(qa + L.QG_RXPRIV)
     store_i64(rxp + L.RX_DONE, payload)
     store_i64(rxp + L.RX_TOTAL, total)
     store_i64(rxp + L.RX_ACTIVE, 1)
-    return rx_continue(base, q, buf, cap)
+    return rx_continue(qa, buf)
 
 
 @njit(cache=True)

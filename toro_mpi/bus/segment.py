@@ -141,6 +141,9 @@ class Segment:
         qoff = L.queues_offset(nranks)
         for qi in range(nranks * (nranks - 1)):
             q = qoff + qi * regions["stride"]
+            geom = self._view[q: q + L.CACHE_LINE].view(np.int64)
+            geom[:] = (queue_size, buffer_size, regions["avail"], regions["used"], regions["txpriv"],
+                       regions["rxpriv"], regions["buffers"], q)
             self._view[q + regions["avail"]] = L.VIRTQ_AVAIL_F_NO_INTERRUPT
             self._view[q + regions["used"]] = L.VIRTQ_USED_F_NO_NOTIFY
         # The magic goes last: a segment without it is not initialised yet.
@@ -174,6 +177,13 @@ class Segment:
                             (L.HDR_BUF_OFF, "buffers"), (L.HDR_QSTRIDE, "stride")):
             if int(words[offset // 8]) != regions[key]:
                 raise SegmentError(f"segment {self.name} has an inconsistent {key} offset")
+        qoff = L.queues_offset(nranks)
+        for qi in range(nranks * (nranks - 1)):
+            q = qoff + qi * regions["stride"]
+            geom = tuple(int(v) for v in self._view[q: q + L.CACHE_LINE].view(np.int64))
+            if geom != (qsize, bsize, regions["avail"], regions["used"], regions["txpriv"],
+                        regions["rxpriv"], regions["buffers"], q):
+                raise SegmentError(f"segment {self.name}: virtqueue {qi} has a corrupt geometry line")
 
     def _load_geometry(self) -> None:
         words = self._words()
@@ -187,6 +197,10 @@ class Segment:
         """Offset (from base) of the virtqueue src -> dst."""
         qi = L.queue_index(src, dst, self.nranks)
         return L.queues_offset(self.nranks) + qi * self.regions["stride"]
+
+    def queue_address(self, src: int, dst: int) -> int:
+        """Address of the virtqueue src -> dst in this process (what the kernels take)."""
+        return self.base + self.queue_offset(src, dst)
 
     def view(self) -> np.ndarray:
         """The whole segment as a uint8 array (tests, diagnostics)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 import numpy as np
 
@@ -19,23 +20,27 @@ from .segment import Segment
 
 
 class Transport(ABC):
-    """What the point-to-point engine needs from a transport between ranks."""
+    """What the point-to-point engine needs from a transport between ranks.
+
+    The hot path is three functions and a handle per peer, so the engine reaches the
+    transport's code in one call (for the virtio-bus: straight into a jitted kernel):
+
+    - ``push_fn(tx_handles[dest], kind | flags << 16, tag, ctx, total, cookie, arr, sent)``
+      sends more fragments of a message and returns the payload bytes sent so far
+      (see ring.tx_push for the protocol);
+    - ``match_fn(rx_handles[src], tag, ctx, arr, info)`` consumes the head message from src
+      into arr if it matches (see ring.rx_match);
+    - ``resume_fn(rx_handles[src], arr)`` continues an active fragmented message
+      (see ring.rx_continue).
+    """
 
     rank: int
     size: int
-
-    @abstractmethod
-    def push(self, dest: int, kind: int, flags: int, tag: int, ctx: int, total: int, cookie: int,
-             arr: np.ndarray, nbytes: int, sent: int) -> int:
-        """Send more fragments of a message; return payload bytes sent so far (ring.tx_push)."""
-
-    @abstractmethod
-    def match(self, src: int, tag: int, ctx: int, arr: np.ndarray, cap: int, info: np.ndarray) -> int:
-        """Poll `src`; consume its head message into arr[:cap] if it matches (ring.rx_match)."""
-
-    @abstractmethod
-    def resume(self, src: int, arr: np.ndarray, cap: int) -> int:
-        """Continue delivering the active fragmented message from `src` (ring.rx_continue)."""
+    tx_handles: list[int]
+    rx_handles: list[int]
+    push_fn: Callable[..., int]
+    match_fn: Callable[..., int]
+    resume_fn: Callable[..., int]
 
     @abstractmethod
     def read_remote(self, pid: int, address: int, arr: np.ndarray, nbytes: int) -> None:
@@ -120,9 +125,12 @@ class VirtioBus(Transport):
         self.size = segment.nranks
         self.base = segment.base
         n = self.size
-        # Queue offsets by peer; the entry for ourselves is unused (self-sends skip the bus).
-        self.tx_queue = [segment.queue_offset(rank, p) if p != rank else -1 for p in range(n)]
-        self.rx_queue = [segment.queue_offset(p, rank) if p != rank else -1 for p in range(n)]
+        # Queue addresses by peer; the entry for ourselves is unused (self-sends skip the bus).
+        self.tx_handles = [segment.queue_address(rank, p) if p != rank else 0 for p in range(n)]
+        self.rx_handles = [segment.queue_address(p, rank) if p != rank else 0 for p in range(n)]
+        self.push_fn = ring.tx_push
+        self.match_fn = ring.rx_match
+        self.resume_fn = ring.rx_continue
         self._rendezvous = use_rendezvous and rendezvous_supported()
         self._slot = segment.slot(rank, 0)
 
@@ -130,18 +138,6 @@ class VirtioBus(Transport):
     def rendezvous_ok(self) -> bool:
         """Whether rendezvous reads are enabled."""
         return self._rendezvous
-
-    def push(self, dest, kind, flags, tag, ctx, total, cookie, arr, nbytes, sent):
-        """Send more fragments of a message; see ring.tx_push."""
-        return ring.tx_push(self.base, self.tx_queue[dest], kind, flags, tag, ctx, total, cookie, arr, nbytes, sent)
-
-    def match(self, src, tag, ctx, arr, cap, info):
-        """Poll src's queue and consume a matching head; see ring.rx_match."""
-        return ring.rx_match(self.base, self.rx_queue[src], tag, ctx, arr, cap, info)
-
-    def resume(self, src, arr, cap):
-        """Continue the active fragmented message from src; see ring.rx_continue."""
-        return ring.rx_continue(self.base, self.rx_queue[src], arr, cap)
 
     def read_remote(self, pid, address, arr, nbytes):
         """process_vm_readv nbytes from (pid, address) into arr."""

@@ -25,7 +25,7 @@ def warm_cache() -> None:
     seg = Segment.create(2, 4, 128)
     try:
         seg.unlink()
-        q01 = seg.queue_offset(0, 1)
+        qa = seg.queue_address(0, 1)
         info = np.zeros(L.INFO_LEN, np.int64)
         ring.load_acquire(seg.base + L.HDR_ABORT)
         ring.store_release(seg.base + L.HDR_ATTACHED, 0)
@@ -34,9 +34,9 @@ def warm_cache() -> None:
         scratch = np.zeros(1024, np.uint8)
         for code, ndim in WARM_ARRAYS:
             arr = np.zeros((2,) * ndim, np.dtype(code))
-            ring.tx_push(seg.base, q01, L.KIND_EAGER, 0, 0, 0, arr.nbytes, 0, arr, arr.nbytes, L.TX_NOT_STARTED)
-            ring.rx_match(seg.base, q01, L.ANY, L.ANY, arr, arr.nbytes, info)
-            ring.rx_continue(seg.base, q01, arr, arr.nbytes)
+            ring.tx_push(qa, L.KIND_EAGER, 0, 0, arr.nbytes, 0, arr, L.TX_NOT_STARTED)
+            ring.rx_match(qa, L.ANY, L.ANY, arr, info)
+            ring.rx_continue(qa, arr)
             copy_bytes(arr, scratch, 0)
             copy_bytes(scratch, arr, 0)
     finally:

@@ -132,6 +132,12 @@ class Engine:
         self.cookie = 0
         self.info = np.zeros(L.INFO_LEN, np.int64)
         self.rx_rotate = 0
+        if transport is not None:
+            self._txh = transport.tx_handles
+            self._rxh = transport.rx_handles
+            self._push_fn = transport.push_fn
+            self._match_fn = transport.match_fn
+            self._resume_fn = transport.resume_fn
         self.sched = Scheduler(self.progress, self.idle_check, sched_settings, self._on_block)
         # Direct polls of one queue a blocking Recv makes before parking in the scheduler.
         self.fast_spins = max(1, int(sched_settings.get("spin_passes", 2000)))
@@ -190,7 +196,7 @@ class Engine:
         if dest == self.rank or self.sendq[dest] or nbytes >= self.rndv_threshold >= 0:
             return False
         self.cookie += 1
-        sent = self.t.push(dest, L.KIND_EAGER, 0, tag, ctx, nbytes, self.cookie, arr, nbytes, L.TX_NOT_STARTED)
+        sent = self._push_fn(self._txh[dest], L.KIND_EAGER, tag, ctx, nbytes, self.cookie, arr, L.TX_NOT_STARTED)
         if sent == nbytes:
             return True
         if sent == L.TX_NOT_STARTED:
@@ -206,8 +212,8 @@ class Engine:
         return True
 
     def _push(self, req: SendReq) -> None:
-        sent = self.t.push(req.dest, req.kind, req.flags, req.tag, req.ctx, req.total, req.cookie,
-                           req.arr, req.nbytes, req.sent)
+        sent = self._push_fn(self._txh[req.dest], req.kind | req.flags << 16, req.tag, req.ctx, req.total,
+                             req.cookie, req.arr, req.sent)
         if sent < L.TX_NOT_STARTED:
             raise self._corrupt(sent - L.TX_ERR_BASE, req.dest)
         req.sent = sent
@@ -278,11 +284,12 @@ class Engine:
         (bounded, and only while nothing else could need this rank's attention)."""
         if src < 0 or src == self.rank or self.unexpected or self.posted or src in self.active:
             return False
-        t = self.t
+        match = self._match_fn
+        qa = self._rxh[src]
         info = self.info
         spins = self.fast_spins if not (self.pending_sends or self.sched.ready or self.sched.tasks) else 1
         for _ in range(spins):
-            status = t.match(src, tag, ctx, arr, cap, info)
+            status = match(qa, tag, ctx, arr, info)
             if status == L.RX_EMPTY:
                 continue
             if status == L.RX_COMPLETE and info[L.INFO_KIND] == L.KIND_EAGER and not info[L.INFO_FLAGS] \
@@ -310,7 +317,7 @@ class Engine:
         arr = req.arr
         if arr is None:
             return False
-        status = self.t.match(src, req.tag, req.ctx, arr, req.cap, self.info)
+        status = self._match_fn(self._rxh[src], req.tag, req.ctx, arr, self.info)
         if status == L.RX_COMPLETE:
             self._arrived(req, src)
             return True
@@ -429,15 +436,16 @@ class Engine:
         return moved
 
     def _drain(self, src: int) -> bool:
-        t = self.t
+        qa = self._rxh[src]
+        match = self._match_fn
+        resume = self._resume_fn
         info = self.info
         moved = False
         while True:
             target = self.active.get(src)
             if target is not None:
                 arr = target.arr if isinstance(target, RecvReq) else target.data
-                cap = target.cap if isinstance(target, RecvReq) else target.total
-                status = t.resume(src, arr, cap)
+                status = resume(qa, arr)
                 if status < 0:
                     raise self._corrupt(status, src)
                 if status == L.RX_PARTIAL:
@@ -449,7 +457,7 @@ class Engine:
                 else:
                     self._finish_unexpected(target)
                 continue
-            status = t.match(src, L.ANY, L.PEEK, _EMPTY, 0, info)
+            status = match(qa, L.ANY, L.PEEK, _EMPTY, info)
             if status == L.RX_EMPTY:
                 return moved
             if status < 0:
@@ -457,7 +465,7 @@ class Engine:
             moved = True
             kind = int(info[L.INFO_KIND])
             if kind == L.KIND_ACK:
-                t.match(src, L.ANY, L.ANY, _EMPTY, 0, info)
+                match(qa, L.ANY, L.ANY, _EMPTY, info)
                 req = self.awaiting_ack.pop((src, int(info[L.INFO_COOKIE])), None)
                 if req is not None:
                     req.done = True
@@ -476,8 +484,7 @@ class Engine:
                 if req.allocate and kind == L.KIND_EAGER:
                     req.arr = np.empty(total, np.uint8)
                     req.cap = total
-                status = t.match(src, L.ANY, L.ANY, req.arr if req.arr is not None else _EMPTY,
-                                 req.cap, info)
+                status = match(qa, L.ANY, L.ANY, req.arr if req.arr is not None else _EMPTY, info)
                 if status == L.RX_COMPLETE:
                     self._arrived(req, src)
                 elif status == L.RX_PARTIAL:
@@ -490,10 +497,10 @@ class Engine:
                 msg.pid = int(info[L.INFO_AUX0])
                 msg.address = int(info[L.INFO_AUX1])
                 msg.complete = True
-                t.match(src, L.ANY, L.ANY, _EMPTY, 0, info)
+                match(qa, L.ANY, L.ANY, _EMPTY, info)
             else:
                 msg.data = np.empty(total, np.uint8)
-                status = t.match(src, L.ANY, L.ANY, msg.data, total, info)
+                status = match(qa, L.ANY, L.ANY, msg.data, info)
                 if status == L.RX_COMPLETE:
                     msg.complete = True
                 elif status == L.RX_PARTIAL:
