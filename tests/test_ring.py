@@ -235,3 +235,15 @@ def test_bad_geometry_rejected():
         Segment.create(2, 6, BSIZE)
     with pytest.raises(ValueError):
         Segment.create(2, 8, 100)
+
+
+def test_corrupt_queue_geometry_refused_on_attach():
+    s = Segment.create(2, QSIZE, BSIZE)
+    try:
+        q = s.queue_offset(1, 0)
+        s.view()[q + L.QG_BSIZE: q + L.QG_BSIZE + 8] = np.array([1 << 20], np.int64).view(np.uint8)
+        with pytest.raises(SegmentError, match="geometry"):
+            Segment.attach(s.name)
+    finally:
+        s.unlink()
+        s.close()

@@ -60,7 +60,7 @@ class Segment:
 
     # -- construction -----------------------------------------------------------------
     @classmethod
-    def create(cls, nranks: int, queue_size: int, buffer_size: int, name: str | None = None) -> "Segment":
+    def create(cls, nranks: int, queue_size: int, buffer_size: int, name: str | None = None) -> Segment:
         """Create, size, pre-fault and initialise a new segment (launcher side)."""
         L.validate_geometry(nranks, queue_size, buffer_size)
         seg = cls()
@@ -82,7 +82,7 @@ class Segment:
         return seg
 
     @classmethod
-    def attach(cls, name: str) -> "Segment":
+    def attach(cls, name: str) -> Segment:
         """Map an existing segment after checking owner, mode, magic, version and size."""
         seg = cls()
         seg.name = name

@@ -153,6 +153,8 @@ class Engine:
             return
         if self.posted:
             self._fail_orphaned_receives()
+        if self.awaiting_ack or self.pending_sends:
+            self._fail_orphaned_sends()
         if self.t.abort_code():
             culprit = self.t.abort_rank() if hasattr(self.t, "abort_rank") else -1
             who = f"rank {culprit}" if culprit >= 0 else "the launcher"
@@ -418,7 +420,7 @@ class Engine:
 
     def _progress_sends(self) -> bool:
         moved = False
-        for dest, q in self.sendq.items():
+        for q in self.sendq.values():
             while q:
                 req = q[0]
                 before = req.sent
@@ -576,14 +578,38 @@ class Engine:
                     ERR_OTHER, f"{who} finalized; the receive (tag {req.tag}) can never complete")
                 req.done = True
 
+    def _fail_orphaned_sends(self) -> None:
+        # A send that waits for a receiver that has finalized (ring full, or an acknowledgement
+        # that will never come) can never complete: fail it instead of hanging.
+        finished = {p for p in self.peers if self.t.peer_finished(p)}
+        if not finished:
+            return
+        self.progress()
+        for key, req in list(self.awaiting_ack.items()):
+            if req.dest in finished:
+                del self.awaiting_ack[key]
+                req.error = MPIException(
+                    ERR_OTHER, f"rank {req.dest} finalized without receiving the message (tag {req.tag})")
+                req.done = True
+        for dest in finished:
+            q = self.sendq[dest]
+            while q:
+                req = q.popleft()
+                self.pending_sends -= 1
+                req.error = MPIException(
+                    ERR_OTHER, f"rank {dest} finalized without receiving the message (tag {req.tag})")
+                req.done = True
+
     def _self_possible(self) -> bool:
         # Another green thread of this rank may still send to us.
         return bool(self.sched.tasks)
 
     def finalize(self) -> None:
         """Run the remaining green threads and flush queued sends; mark this rank finished."""
-        self.sched.join_all()
-        if self.pending_sends or self.awaiting_ack:
-            self.sched.wait(lambda: not self.pending_sends and not self.awaiting_ack, ("Send", -2, 0))
-        if self.t is not None:
-            self.t.finish()
+        try:
+            self.sched.join_all()
+            if self.pending_sends or self.awaiting_ack:
+                self.sched.wait(lambda: not self.pending_sends and not self.awaiting_ack, ("Send", -2, 0))
+        finally:
+            if self.t is not None:
+                self.t.finish()

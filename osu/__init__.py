@@ -1,0 +1,1 @@
+"""Micro-benchmarks that run unchanged on toro_mpi and on mpi4py + OpenMPI."""
