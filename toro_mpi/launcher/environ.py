@@ -46,9 +46,14 @@ def parse_exports(specs: Iterable[str], environ: Mapping[str, str]) -> tuple[dic
 
 
 def rank_env(base: Mapping[str, str], exports: Mapping[str, str], rank: int, size: int,
-             segment: str, config_json: str) -> dict[str, str]:
-    """The environment of one rank: ours, the -x exports, then the TORO_MPI_* variables."""
+             segment: str, config_json: str, piped: bool = False) -> dict[str, str]:
+    """The environment of one rank: ours, the -x exports, then the TORO_MPI_* variables.
+
+    `piped` (--tag-output): stdout is a pipe, so Python ranks run unbuffered to keep output live.
+    """
     env = dict(base)
+    if piped:
+        env.setdefault("PYTHONUNBUFFERED", "1")
     env.update(exports)
     env.update({
         "TORO_MPI_RANK": str(rank),

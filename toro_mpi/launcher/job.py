@@ -8,11 +8,12 @@ import signal
 import subprocess
 import sys
 import time
+from typing import IO
 
 import posix_ipc
 
 from ..bus import layout as L
-from ..bus.segment import Segment, SegmentError
+from ..bus.segment import Segment, SegmentError, launcher_pid_of, list_segments
 from .environ import rank_env
 from .events import EventLoop
 from .plan import LaunchError, Plan
@@ -102,7 +103,7 @@ class Job:
         for rank in range(plan.nranks):
             if self.trap.received:
                 return self._interrupted()
-            env = rank_env(base, plan.exports, rank, plan.nranks, seg.name, config_json)
+            env = rank_env(base, plan.exports, rank, plan.nranks, seg.name, config_json, plan.tag_output)
             try:
                 proc = start_rank(plan.argv, env, rank, plan.cpus[rank], capture=plan.tag_output)
             except (OSError, subprocess.SubprocessError) as exc:
@@ -132,10 +133,10 @@ class Job:
         self.loop.discard(proc.pidfd)
         self._exit_events.add(proc)
 
-    def _on_output(self, stream: TaggedStream, pipe: object) -> None:
+    def _on_output(self, stream: TaggedStream, pipe: IO[bytes]) -> None:
         if not stream.on_readable():
             self.loop.discard(stream.fd)
-            pipe.close()  # type: ignore[attr-defined]
+            pipe.close()
             self._open_streams -= 1
 
     def _reap(self) -> RankProcess | None:
@@ -254,3 +255,10 @@ class Job:
         if self.seg is not None:
             self.seg.unlink()
             self.seg.close()
+        # Safety net: any name carrying our pid is ours (e.g. warm-up's, if a signal cut it short).
+        for name in list_segments():
+            if launcher_pid_of(name) == os.getpid():
+                try:
+                    posix_ipc.unlink_shared_memory(name)
+                except posix_ipc.Error:
+                    pass

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from dataclasses import dataclass, field
 
+from ..bus import layout as L
 from ..config import Config, ConfigError, load_config
 from .spawn import available_cores
 
@@ -56,6 +58,37 @@ def assign_cpus(nranks: int, cores: list[int], bind_to: str) -> list[int | None]
     return [cores[i % len(cores)] for i in range(nranks)]
 
 
+def shared_memory_available(shm_dir: str = "/dev/shm") -> int:
+    """Bytes a new segment can use: free space in /dev/shm, capped by MemAvailable."""
+    st = os.statvfs(shm_dir)
+    free = st.f_bavail * st.f_frsize
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    free = min(free, int(line.split()[1]) * 1024)
+    except (OSError, ValueError):
+        pass
+    return free
+
+
+def check_memory(nranks: int, cfg: Config) -> None:
+    """Refuse a bus that would not fit in shared memory (the kernel would OOM-kill us instead)."""
+    qsize, bsize = cfg.bus["queue_size"], cfg.bus["buffer_size"]
+    try:
+        L.validate_geometry(nranks, qsize, bsize)
+    except ValueError as exc:
+        raise LaunchError(str(exc)) from None
+    need, have = L.segment_size(nranks, qsize, bsize), shared_memory_available()
+    if need > have * 0.9:
+        gib = 1 << 30
+        raise LaunchError(
+            f"the bus for {nranks} ranks needs {need / gib:.1f} GiB of shared memory "
+            f"(nranks * (nranks - 1) * bus.queue_size * bus.buffer_size) but only {have / gib:.1f} GiB "
+            "are available; run fewer ranks or lower bus.queue_size / bus.buffer_size with --config"
+        )
+
+
 def make_plan(program: list[str], nranks: int | None = None, bind_to: str | None = None,
               oversubscribe: bool = False, config_path: str | None = None,
               exports: dict[str, str] | None = None, tag_output: bool = False,
@@ -74,6 +107,7 @@ def make_plan(program: list[str], nranks: int | None = None, bind_to: str | None
             f"{n} ranks requested but only {len(cores)} cores are available "
             f"(cores {','.join(map(str, cores))}); pass --oversubscribe to run more ranks than cores"
         )
+    check_memory(n, cfg)
     argv = resolve_program(program)
     cpus = assign_cpus(n, cores, bind_to or cfg.launcher["bind_to"])
     return Plan(argv, n, cpus, cfg, dict(exports or {}), tag_output, timeout)

@@ -1,0 +1,454 @@
+"""toro-mpirun, run as a user runs it: `python -m toro_mpi ...` in a subprocess.
+
+The rank programs here do not use the MPI layer: they read TORO_MPI_* and, where a test needs
+it, attach to the bus segment by hand.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import posix_ipc
+import pytest
+
+from toro_mpi.bus import layout as L
+from toro_mpi.launcher.environ import default_numba_cache_dir, parse_exports
+from toro_mpi.launcher.report import SlotView, describe_slot, exit_status, timeout_report
+
+LAUNCHER = [sys.executable, "-m", "toro_mpi"]
+CORES = sorted(os.sched_getaffinity(0))
+NCORES = len(CORES)
+# A fixed cache directory, so numba compiles the bus kernels once and every later run reuses them.
+NUMBA_CACHE = os.environ.get("NUMBA_CACHE_DIR") or default_numba_cache_dir(os.environ)
+ENV = {**os.environ, "NUMBA_CACHE_DIR": NUMBA_CACHE}
+
+# Rank snippets (python -c). Each prints its pid first so the test can check it is gone afterwards.
+PRINT_ENV = """
+import json, os
+keys = [k for k in os.environ if k.startswith("TORO_MPI_") or k in ("NUMBA_CACHE_DIR", "FOO", "BAZ")]
+print(json.dumps({"pid": os.getpid(), "cpus": sorted(os.sched_getaffinity(0)),
+                  **{k: os.environ[k] for k in keys}}), flush=True)
+"""
+FAIL_RANK_1 = """
+import os, sys, time
+rank = int(os.environ["TORO_MPI_RANK"])
+print(f"pid {os.getpid()}", flush=True)
+if rank == 1:
+    ACTION
+time.sleep(30)
+"""
+ATTACH = """
+import os, time
+from toro_mpi.bus import layout as L
+from toro_mpi.bus.segment import Segment
+rank, name = int(os.environ["TORO_MPI_RANK"]), os.environ["TORO_MPI_SEGMENT"]
+print(f"pid {os.getpid()}", flush=True)
+seg = Segment.attach(name)
+seg.register(rank)
+"""
+
+
+@dataclass
+class Run:
+    """A finished launcher run."""
+
+    rc: int
+    out: str
+    err: str
+    pid: int
+    seconds: float
+
+
+def rank_pids(text: str) -> list[int]:
+    """The pids ranks printed as `pid N` lines or JSON objects."""
+    pids = [int(p) for p in re.findall(r"^(?:\[\d+\] )?pid (\d+)$", text, re.M)]
+    pids += [json.loads(line)["pid"] for line in text.splitlines() if line.startswith("{")]
+    return pids
+
+
+def alive(pid: int) -> bool:
+    """True if pid runs and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return False
+    return stat.rsplit(b")", 1)[1].split()[0] != b"Z"
+
+
+def check_clean(launcher_pid: int, pids: list[int]) -> None:
+    """Nothing of the job remains: no segment of this launcher, no rank process."""
+    assert glob.glob(f"/dev/shm/toro_mpi.{launcher_pid}.*") == []
+    assert [p for p in pids if alive(p)] == []
+
+
+@pytest.fixture(scope="session")
+def fast_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Defaults, minus warming the numba cache (the tests' fixed cache dir is warm already)."""
+    path = tmp_path_factory.mktemp("cfg") / "fast.toml"
+    path.write_text("[launcher]\nwarm_cache = false\nkill_grace = 0.5\n")
+    return path
+
+
+@pytest.fixture
+def mpirun(fast_config: Path):
+    """Run the launcher to completion; check it left no segment and no rank behind."""
+
+    def run(*args: str, config: Path | None = fast_config, env: dict[str, str] | None = None,
+            stdin: str | None = None, timeout: float = 30) -> Run:
+        cmd = [*LAUNCHER, *(["--config", str(config)] if config else []), *args]
+        start = time.monotonic()
+        proc = subprocess.Popen(cmd, env=env or ENV, text=True, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE,
+                                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL)
+        try:
+            out, err = proc.communicate(stdin, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise
+        result = Run(proc.returncode, out, err, proc.pid, time.monotonic() - start)
+        check_clean(proc.pid, rank_pids(out))
+        return result
+
+    return run
+
+
+def records(out: str) -> dict[int, dict]:
+    """Rank -> the JSON object PRINT_ENV printed."""
+    objs = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return {int(o["TORO_MPI_RANK"]): o for o in objs}
+
+
+# -- options without ranks ------------------------------------------------------------------
+def test_help_and_version() -> None:
+    """--help shows the usage, --version the package version."""
+    help_ = subprocess.run([*LAUNCHER, "--help"], capture_output=True, text=True, timeout=30)
+    assert help_.returncode == 0 and "toro-mpirun [options]" in help_.stdout
+    for flag in ("--bind-to", "--oversubscribe", "--tag-output", "--timeout", "--cleanup", "-np"):
+        assert flag in help_.stdout
+    script = shutil.which("toro-mpirun")  # the console script, once `pip install -e .` ran
+    for cmd in [LAUNCHER] + ([[script]] if script else []):
+        version = subprocess.run([*cmd, "--version"], capture_output=True, text=True, timeout=30)
+        assert version.returncode == 0 and "0.1.0" in version.stdout
+
+
+def test_usage_errors(mpirun) -> None:
+    """No program, a bad -n, --cleanup with a program: argparse errors, exit 2."""
+    assert mpirun().rc == 2
+    assert mpirun("-n", "0", "true").rc == 2
+    assert mpirun("--cleanup", "true").rc == 2
+    bad = mpirun("-x", "1A=2", "true")
+    assert bad.rc == 2 and "1A" in bad.err
+    huge = mpirun("-n", "5000", "--oversubscribe", "true")
+    assert huge.rc == 2 and "GiB of shared memory" in huge.err
+
+
+def test_program_not_found(mpirun) -> None:
+    """A missing executable is reported before any rank starts, exit 127."""
+    run = mpirun("-n", "1", "no-such-program-xyz")
+    assert run.rc == 127 and "no-such-program-xyz" in run.err
+
+
+@pytest.mark.parametrize("content, words", [
+    ("[bus]\nqueue_size = 3\n", ["bus.queue_size"]),
+    ("[launcher]\nbogus = 1\n", ["launcher.bogus"]),
+    ("[bus\n", ["not valid TOML"]),
+])
+def test_invalid_config(mpirun, tmp_path: Path, content: str, words: list[str]) -> None:
+    """A bad config file: `toro-mpirun: <message>` naming file and key, exit 2."""
+    path = tmp_path / "bad.toml"
+    path.write_text(content)
+    run = mpirun("-n", "1", "true", config=path)
+    assert run.rc == 2
+    assert run.err.startswith("toro-mpirun: ") and str(path) in run.err
+    for word in words:
+        assert word in run.err
+    missing = mpirun("-n", "1", "true", config=tmp_path / "missing.toml")
+    assert missing.rc == 2 and "missing.toml" in missing.err
+
+
+def test_oversubscribe_refused(mpirun) -> None:
+    """More ranks than cores without --oversubscribe: a clear refusal, exit 2."""
+    run = mpirun("-n", str(NCORES + 1), "python", "-c", PRINT_ENV)
+    assert run.rc == 2
+    assert "--oversubscribe" in run.err and f"{NCORES} cores" in run.err
+    assert run.out == ""
+
+
+# -- environment, pinning, programs ---------------------------------------------------------
+@pytest.mark.timeout(60)
+def test_rank_environment(mpirun) -> None:
+    """Ranks 0..n-1 each get their TORO_MPI_* variables and NUMBA_CACHE_DIR."""
+    run = mpirun("-n", "2", "python", "-c", PRINT_ENV)
+    assert run.rc == 0, run.err
+    recs = records(run.out)
+    assert sorted(recs) == [0, 1]
+    names = {r["TORO_MPI_SEGMENT"] for r in recs.values()}
+    assert len(names) == 1 and names.pop().startswith(f"/toro_mpi.{run.pid}.")
+    for rec in recs.values():
+        assert rec["TORO_MPI_SIZE"] == "2"
+        assert rec["TORO_MPI_LAUNCHER_PID"] == str(run.pid)
+        assert rec["NUMBA_CACHE_DIR"] == NUMBA_CACHE
+        assert set(json.loads(rec["TORO_MPI_CONFIG"])) == {"bus", "sched", "launcher"}
+
+
+@pytest.mark.timeout(60)
+def test_default_config_warms_cache(mpirun) -> None:
+    """With the default config the launcher warms numba's cache (toro_mpi.bus.warm) first."""
+    run = mpirun("-n", "1", "true", config=None)
+    assert run.rc == 0, run.err
+    assert run.err == ""
+
+
+@pytest.mark.timeout(60)
+def test_numba_cache_dir_default(mpirun, fast_config: Path, tmp_path: Path) -> None:
+    """Without NUMBA_CACHE_DIR the ranks get $XDG_CACHE_HOME/toro_mpi/numba; -n defaults to ncores."""
+    env = {k: v for k, v in ENV.items() if k != "NUMBA_CACHE_DIR"}
+    env["XDG_CACHE_HOME"] = str(tmp_path)
+    run = mpirun("python", "-c", PRINT_ENV, env=env)
+    assert run.rc == 0, run.err
+    recs = records(run.out)
+    assert sorted(recs) == list(range(NCORES))
+    assert {r["NUMBA_CACHE_DIR"] for r in recs.values()} == {str(tmp_path / "toro_mpi" / "numba")}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("bind", ["core", "none"])
+def test_binding(mpirun, bind: str) -> None:
+    """--bind-to core pins rank i to core i % ncores; none leaves the full set."""
+    run = mpirun("-n", str(NCORES), "--bind-to", bind, "python", "-c", PRINT_ENV)
+    assert run.rc == 0, run.err
+    for rank, rec in records(run.out).items():
+        assert rec["cpus"] == ([CORES[rank % NCORES]] if bind == "core" else CORES)
+
+
+@pytest.mark.timeout(60)
+def test_oversubscribe_accepted(mpirun) -> None:
+    """With --oversubscribe extra ranks run, still pinned to core i % ncores."""
+    n = NCORES + 1
+    run = mpirun("-n", str(n), "--oversubscribe", "python", "-c", PRINT_ENV)
+    assert run.rc == 0, run.err
+    recs = records(run.out)
+    assert sorted(recs) == list(range(n))
+    assert all(recs[r]["cpus"] == [CORES[r % NCORES]] for r in recs)
+
+
+@pytest.mark.timeout(60)
+def test_exports(mpirun) -> None:
+    """-x VAR=value and -x VAR (value taken from here) reach every rank; an unset -x warns."""
+    env = {**ENV, "BAZ": "from-launcher"}
+    run = mpirun("-n", "2", "-x", "FOO=a=b", "-x", "BAZ", "-x", "NOT_SET_ANYWHERE",
+                 "python", "-c", PRINT_ENV, env=env)
+    assert run.rc == 0, run.err
+    for rec in records(run.out).values():
+        assert rec["FOO"] == "a=b" and rec["BAZ"] == "from-launcher"
+    assert "NOT_SET_ANYWHERE" in run.err
+
+
+@pytest.mark.timeout(60)
+def test_python_module(mpirun, tmp_path: Path) -> None:
+    """`python -m module args` runs the module in every rank (found through -x PYTHONPATH)."""
+    (tmp_path / "hello_rank.py").write_text(
+        "import os, sys\nprint('hello', os.environ['TORO_MPI_RANK'], *sys.argv[1:])\n")
+    run = mpirun("-n", "2", "-x", f"PYTHONPATH={tmp_path}", "python", "-m", "hello_rank", "-n", "x")
+    assert run.rc == 0, run.err
+    assert sorted(run.out.splitlines()) == ["hello 0 -n x", "hello 1 -n x"]
+
+
+@pytest.mark.timeout(60)
+def test_executables(mpirun) -> None:
+    """Any executable runs, by path or found on PATH; its arguments are left alone."""
+    run = mpirun("-n", "2", "/bin/echo", "-n", "hi")
+    assert run.rc == 0 and run.out == "hihi"
+    run = mpirun("-n", "2", "echo", "hi", "--tag-output")
+    assert run.rc == 0 and run.out == "hi --tag-output\n" * 2
+    run = mpirun("-n", "1", "--", "echo", "-x")
+    assert run.rc == 0 and run.out == "-x\n"
+
+
+@pytest.mark.timeout(60)
+def test_stdin_goes_to_rank_0(mpirun) -> None:
+    """Rank 0 inherits stdin; the others read /dev/null."""
+    code = "import os, sys; print(os.environ['TORO_MPI_RANK'], repr(sys.stdin.read()))"
+    run = mpirun("-n", "2", "python", "-c", code, stdin="data\n")
+    assert run.rc == 0, run.err
+    assert sorted(run.out.splitlines()) == ["0 'data\\n'", "1 ''"]
+
+
+@pytest.mark.timeout(60)
+def test_tag_output(mpirun) -> None:
+    """--tag-output prefixes whole lines with [rank], stdout to stdout, stderr to stderr."""
+    code = textwrap.dedent("""
+        import os, sys
+        r = os.environ["TORO_MPI_RANK"]
+        assert os.environ["PYTHONUNBUFFERED"] == "1"
+        for i in range(3000):
+            print(f"line {r} {i} " + "x" * 100)
+        print(f"err {r}", file=sys.stderr)
+        sys.stdout.write(f"partial {r}")
+    """)
+    run = mpirun("-n", "2", "--tag-output", "python", "-c", code)
+    assert run.rc == 0, run.err
+    lines = run.out.splitlines()
+    assert len(lines) == 2 * 3001
+    for line in lines:
+        assert re.fullmatch(r"\[(\d)\] (line \1 \d+ x{100}|partial \1)", line), line
+    assert sorted(run.err.splitlines()) == ["[0] err 0", "[1] err 1"]
+
+
+# -- failures, signals, timeout -------------------------------------------------------------
+@pytest.mark.timeout(60)
+def test_rank_raises(mpirun) -> None:
+    """A rank raising aborts the job fast: traceback shown, rank named, exit 1, sleeper killed."""
+    run = mpirun("-n", "2", "python", "-c", FAIL_RANK_1.replace("ACTION", "raise RuntimeError('boom')"))
+    assert run.rc == 1
+    assert "Traceback" in run.err and "RuntimeError: boom" in run.err
+    assert re.search(r"toro-mpirun: rank 1 \(pid \d+\) exited with code 1; aborting the job", run.err)
+    assert len(rank_pids(run.out)) == 2
+    assert run.seconds < 5
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("action, status, words", [
+    ("os._exit(3)", 3, "exited with code 3"),
+    ("os.kill(os.getpid(), 9)", 137, "killed by signal 9 (SIGKILL)"),
+])
+def test_rank_exit_status(mpirun, action: str, status: int, words: str) -> None:
+    """The launcher exits with the failing rank's code, or 128 + signal."""
+    run = mpirun("-n", "2", "python", "-c", FAIL_RANK_1.replace("ACTION", action))
+    assert run.rc == status
+    assert "rank 1 (pid " in run.err and words in run.err
+    assert run.seconds < 5
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_to_launcher(fast_config: Path, signum: int, status: int) -> None:
+    """SIGINT/SIGTERM to the launcher stop every rank; exit 130/143."""
+    code = "import os, time; print(f'pid {os.getpid()}', flush=True); time.sleep(30)"
+    proc = subprocess.Popen([*LAUNCHER, "--config", str(fast_config), "-n", "2", "python", "-c", code],
+                            env=ENV, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL)
+    try:
+        assert proc.stdout is not None
+        pids = [int(proc.stdout.readline().split()[1]) for _ in range(2)]
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        proc.kill()
+    assert proc.returncode == status
+    assert f"caught {signal.Signals(signum).name}" in err
+    check_clean(proc.pid, pids)
+
+
+@pytest.mark.timeout(60)
+def test_timeout_reports_blocked_calls(mpirun) -> None:
+    """--timeout kills the job, exits 110 and names the call, peer and tag each rank is in."""
+    code = ATTACH + textwrap.dedent("""
+        if rank == 0:
+            seg.write_word(seg.slot(rank, L.SLOT_PEER), 1)
+            seg.write_word(seg.slot(rank, L.SLOT_TAG), 5)
+            seg.write_word(seg.slot(rank, L.SLOT_CALL), L.CALL_CODES["Recv"])
+        time.sleep(30)
+    """)
+    run = mpirun("-n", "2", "--timeout", "3", "python", "-c", code)
+    assert run.rc == 110, run.err
+    expected = "toro-mpirun: timeout after 3.0 s; rank 0 blocked in Recv(source=1, tag=5); rank 1 running"
+    assert expected in run.err
+    assert len(rank_pids(run.out)) == 2
+    assert run.seconds < 10
+
+
+@pytest.mark.timeout(60)
+def test_segment_unlinked_once_all_attached(mpirun) -> None:
+    """The launcher removes the name as soon as every rank attached, while they still run."""
+    code = ATTACH + textwrap.dedent("""
+        for _ in range(500):
+            if not os.path.exists("/dev/shm" + name):
+                print(f"unlinked {rank}", flush=True)
+                break
+            time.sleep(0.01)
+    """)
+    run = mpirun("-n", "2", "python", "-c", code)
+    assert run.rc == 0, run.err
+    assert sorted(re.findall(r"unlinked \d", run.out)) == ["unlinked 0", "unlinked 1"]
+
+
+@pytest.mark.timeout(60)
+def test_launcher_sigkill_takes_ranks_down(fast_config: Path) -> None:
+    """Ranks die with a SIGKILLed launcher (PDEATHSIG); --cleanup then removes its segment."""
+    code = "import os, time; print(f'pid {os.getpid()}', flush=True); time.sleep(30)"
+    proc = subprocess.Popen([*LAUNCHER, "--config", str(fast_config), "-n", "2", "python", "-c", code],
+                            env=ENV, text=True, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        assert proc.stdout is not None
+        pids = [int(proc.stdout.readline().split()[1]) for _ in range(2)]
+        left = glob.glob(f"/dev/shm/toro_mpi.{proc.pid}.*")
+        proc.kill()
+        proc.wait(timeout=10)
+    finally:
+        proc.kill()
+    deadline = time.monotonic() + 5
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(p) for p in pids)
+    assert len(left) == 1 and os.path.exists(left[0])  # nobody attached: the name is still there
+    cleanup = subprocess.run([*LAUNCHER, "--cleanup"], capture_output=True, text=True, timeout=30)
+    assert cleanup.returncode == 0 and left[0].removeprefix("/dev/shm") in cleanup.stdout
+    check_clean(proc.pid, pids)
+
+
+# -- --cleanup ------------------------------------------------------------------------------
+def test_cleanup(mpirun) -> None:
+    """--cleanup removes a segment whose launcher pid is dead and keeps a live launcher's."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = f"/toro_mpi.{dead.pid}.test{secrets.token_hex(6)}"
+    live = f"/toro_mpi.{os.getpid()}.test{secrets.token_hex(6)}"
+    for name in (stale, live):
+        posix_ipc.SharedMemory(name, flags=posix_ipc.O_CREX, mode=0o600, size=4096).close_fd()
+    try:
+        run = mpirun("--cleanup")
+        assert run.rc == 0, run.err
+        assert stale in run.out and live not in run.out
+        assert not os.path.exists("/dev/shm" + stale)
+        assert os.path.exists("/dev/shm" + live)
+    finally:
+        for name in (stale, live):
+            try:
+                posix_ipc.unlink_shared_memory(name)
+            except posix_ipc.ExistentialError:
+                pass
+
+
+# -- pure helpers ---------------------------------------------------------------------------
+def test_report_words() -> None:
+    """Exit statuses and slot descriptions read as in the documentation."""
+    assert exit_status(-9) == 137 and exit_status(3) == 3
+    blocked = SlotView(0, None, L.RANK_ATTACHED, L.CALL_CODES["Send"], 2, L.ANY)
+    assert describe_slot(blocked) == "rank 0 blocked in Send(dest=2, tag=ANY_TAG)"
+    wait = SlotView(1, None, L.RANK_ATTACHED, L.CALL_CODES["Wait"], -2, 7)
+    assert describe_slot(wait) == "rank 1 blocked in Wait(tag=7)"
+    assert describe_slot(SlotView(2, 0, L.RANK_FINISHED, 0, 0, 0)) == "rank 2 exited with code 0"
+    assert describe_slot(SlotView(3, None, L.RANK_ABSENT, 0, 0, 0)).startswith("rank 3 running")
+    assert timeout_report(2, [blocked]).startswith("timeout after 2.0 s; rank 0 blocked in Send")
+
+
+def test_parse_exports() -> None:
+    """-x specs resolve against the launcher's environment; launcher-owned names are refused."""
+    exports, unset = parse_exports(["A=1", "B", "C"], {"B": "b"})
+    assert exports == {"A": "1", "B": "b"} and unset == ["C"]
+    with pytest.raises(ValueError, match="TORO_MPI_RANK"):
+        parse_exports(["TORO_MPI_RANK=3"], {})
