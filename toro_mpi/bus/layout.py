@@ -211,6 +211,10 @@ RX_EMPTY = 0
 RX_COMPLETE = 1
 RX_PARTIAL = 2
 RX_NO_MATCH = 3
+# Consumed and complete, but not a plain fitting eager message: a rendezvous request, an
+# acknowledgement, a synchronous send, or more bytes than the buffer holds. The caller reads
+# `info` and takes the general path; RX_COMPLETE lets a fast path skip reading `info`.
+RX_SPECIAL = 4
 # Errors are negative.
 ERR_CORRUPT_INDEX = -1
 ERR_CORRUPT_DESC = -2

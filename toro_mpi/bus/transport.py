@@ -42,6 +42,10 @@ class Transport(ABC):
     match_fn: Callable[..., int]
     resume_fn: Callable[..., int]
 
+    def specialise(self, kind: str, dtype: np.dtype) -> Callable[..., int]:
+        """A faster push/match/resume function for 1-D C-contiguous arrays of `dtype`."""
+        return {"push": self.push_fn, "match": self.match_fn, "resume": self.resume_fn}[kind]
+
     @abstractmethod
     def read_remote(self, pid: int, address: int, arr: np.ndarray, nbytes: int) -> None:
         """Copy nbytes from another rank's memory into arr (rendezvous single copy)."""
@@ -138,6 +142,11 @@ class VirtioBus(Transport):
     def rendezvous_ok(self) -> bool:
         """Whether rendezvous reads are enabled."""
         return self._rendezvous
+
+    def specialise(self, kind, dtype):
+        """The kernel's compiled entry point for 1-D arrays of dtype (skips numba's dispatcher)."""
+        kernel = {"push": ring.tx_push, "match": ring.rx_match, "resume": ring.rx_continue}[kind]
+        return ring.entry_point(kernel, dtype)
 
     def read_remote(self, pid, address, arr, nbytes):
         """process_vm_readv nbytes from (pid, address) into arr."""

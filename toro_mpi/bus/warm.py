@@ -2,9 +2,8 @@
 
 A cold compile of the kernels costs seconds per process; a warm load ~0.2 s. The launcher calls
 `warm_cache()` before starting ranks: it drives every kernel through a private two-rank segment
-for the array types ranks use most (contiguous 1-D arrays of the common dtypes, 2-D float64), so
-numba compiles each specialisation here, once, and writes it to NUMBA_CACHE_DIR. Other array
-types compile on first use in a rank (about a second, once per machine: cached too).
+for 1-D contiguous arrays of the common dtypes (the engine flattens every other array to bytes),
+so numba compiles each specialisation here, once, and writes it to NUMBA_CACHE_DIR.
 """
 
 from __future__ import annotations
@@ -13,7 +12,9 @@ import numpy as np
 
 from . import layout as L
 
-WARM_ARRAYS = (("u1", 1), ("i4", 1), ("i8", 1), ("f4", 1), ("f8", 1), ("f8", 2))
+# The dtypes most programs send; others compile on first use in a rank (about a second, once
+# per machine: that specialisation is cached too).
+WARM_DTYPES = ("u1", "i4", "i8", "f4", "f8")
 
 
 def warm_cache() -> None:
@@ -32,12 +33,15 @@ def warm_cache() -> None:
         ring.fetch_add(seg.base + L.HDR_ATTACHED, 0)
         ring.relax(1)
         scratch = np.zeros(1024, np.uint8)
-        for code, ndim in WARM_ARRAYS:
-            arr = np.zeros((2,) * ndim, np.dtype(code))
-            ring.tx_push(qa, L.KIND_EAGER, 0, 0, arr.nbytes, 0, arr, L.TX_NOT_STARTED)
-            ring.rx_match(qa, L.ANY, L.ANY, arr, info)
-            ring.rx_continue(qa, arr)
-            copy_bytes(arr, scratch, 0)
-            copy_bytes(scratch, arr, 0)
+        for code in WARM_DTYPES:
+            dtype = np.dtype(code)
+            push = ring.entry_point(ring.tx_push, dtype)
+            match = ring.entry_point(ring.rx_match, dtype)
+            resume = ring.entry_point(ring.rx_continue, dtype)
+            arr = np.zeros(2, dtype)
+            push(qa, L.KIND_EAGER, 0, 0, arr.nbytes, 0, arr, L.TX_NOT_STARTED)
+            match(qa, L.ANY, L.ANY, arr, info)
+            resume(qa, arr)
+        copy_bytes(scratch, scratch, 0)
     finally:
         seg.close()

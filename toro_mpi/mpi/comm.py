@@ -158,7 +158,7 @@ class Comm:
 
     def Recv(self, buf: Any, source: int = ANY_SOURCE, tag: int = ANY_TAG, status: Status | None = None) -> None:
         """Blocking receive into a buffer."""
-        if type(buf) is _ndarray and buf.flags.c_contiguous and buf.flags.writeable:
+        if type(buf) is _ndarray and (flags := buf.flags).c_contiguous and flags.writeable:
             arr = buf
             cap = buf.nbytes
             b = None
@@ -175,7 +175,7 @@ class Comm:
         if not (type(tag) is int and 0 <= tag <= TAG_UB):
             tag = self._recv_tag(tag)
         e = self._engine
-        if b is None and e.recv_fast(arr, cap, source, tag, self._ctx):
+        if b is None and e.recv_fast(arr, source, tag, self._ctx):
             if status is not None:
                 info = e.info
                 status._set(source, int(info[L.INFO_TAG]), int(info[L.INFO_TOTAL]))

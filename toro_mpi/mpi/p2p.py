@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,18 @@ ANY_TAG = -1
 PROC_NULL = -2
 
 _EMPTY = np.empty(0, np.uint8)
+_U8 = np.dtype(np.uint8)
+_KIND_EAGER = L.KIND_EAGER
+_TX_NOT_STARTED = L.TX_NOT_STARTED
+_RX_COMPLETE = L.RX_COMPLETE
+_RX_EMPTY = L.RX_EMPTY
+
+
+def _bytes(arr: np.ndarray) -> np.ndarray:
+    """A 1-D uint8 view of a C-contiguous array."""
+    if arr.dtype == _U8 and arr.ndim == 1:
+        return arr
+    return arr.reshape(-1).view(np.uint8)
 
 
 @njit(cache=True)
@@ -120,13 +133,14 @@ class Engine:
         self.rank = rank
         self.size = size
         threshold = int(settings.get("rendezvous_threshold", 0))
-        self.rndv_threshold = threshold if (threshold > 0 and transport is not None
-                                             and transport.rendezvous_ok) else -1
+        use_rndv = threshold > 0 and transport is not None and transport.rendezvous_ok
+        # Messages of at least this many bytes go by rendezvous (never, when it is off).
+        self.rndv_limit = threshold if use_rndv else 1 << 62
         self.peers = [p for p in range(size) if p != rank]
         self.unexpected: list[Msg] = []
         self.posted: list[RecvReq] = []
         self.active: dict[int, Any] = {}  # src -> RecvReq or Msg receiving a fragmented message
-        self.sendq: dict[int, deque[SendReq]] = {p: deque() for p in self.peers}
+        self.sendq: list[deque[SendReq]] = [deque() for _ in range(size)]
         self.pending_sends = 0
         self.awaiting_ack: dict[tuple[int, int], SendReq] = {}
         self.cookie = 0
@@ -135,12 +149,51 @@ class Engine:
         if transport is not None:
             self._txh = transport.tx_handles
             self._rxh = transport.rx_handles
-            self._push_fn = transport.push_fn
-            self._match_fn = transport.match_fn
-            self._resume_fn = transport.resume_fn
+            # Kernels per dtype of 1-D arrays; anything else is flattened to bytes first.
+            self._push_by_dtype: dict[np.dtype, Callable[..., int]] = {}
+            self._match_by_dtype: dict[np.dtype, Callable[..., int]] = {}
+            self._resume_by_dtype: dict[np.dtype, Callable[..., int]] = {}
+            self._push_u8 = transport.specialise("push", _U8)
+            self._match_u8 = transport.specialise("match", _U8)
+            self._resume_u8 = transport.specialise("resume", _U8)
         self.sched = Scheduler(self.progress, self.idle_check, sched_settings, self._on_block)
         # Direct polls of one queue a blocking Recv makes before parking in the scheduler.
         self.fast_spins = max(1, int(sched_settings.get("spin_passes", 2000)))
+
+    # -- kernel selection ----------------------------------------------------------------
+    def _kernel(self, kind: str, table: dict[np.dtype, Callable[..., int]], arr: np.ndarray) -> Callable[..., int]:
+        """The transport's function for this array: per-dtype entry point, or a flattening wrapper."""
+        if arr.ndim == 1:
+            fn = table.get(arr.dtype)
+            if fn is not None:
+                return fn
+            dtype = arr.dtype
+            if dtype.isbuiltin == 1 and dtype.kind in "biufc":
+                fn = table[dtype] = self.t.specialise(kind, dtype)
+                return fn
+        return self._flat(kind)
+
+    def _flat(self, kind: str) -> Callable[..., int]:
+        if kind == "push":
+            u8 = self._push_u8
+            return lambda qa, k, tag, ctx, total, cookie, arr, sent: u8(qa, k, tag, ctx, total, cookie, _bytes(arr), sent)
+        if kind == "match":
+            u8 = self._match_u8
+            return lambda qa, tag, ctx, arr, info: u8(qa, tag, ctx, _bytes(arr), info)
+        u8 = self._resume_u8
+        return lambda qa, arr: u8(qa, _bytes(arr))
+
+    def _push_for(self, arr: np.ndarray) -> Callable[..., int]:
+        fn = self._push_by_dtype.get(arr.dtype) if arr.ndim == 1 else None
+        return fn if fn is not None else self._kernel("push", self._push_by_dtype, arr)
+
+    def _match_for(self, arr: np.ndarray) -> Callable[..., int]:
+        fn = self._match_by_dtype.get(arr.dtype) if arr.ndim == 1 else None
+        return fn if fn is not None else self._kernel("match", self._match_by_dtype, arr)
+
+    def _resume_for(self, arr: np.ndarray) -> Callable[..., int]:
+        fn = self._resume_by_dtype.get(arr.dtype) if arr.ndim == 1 else None
+        return fn if fn is not None else self._kernel("resume", self._resume_by_dtype, arr)
 
     # -- errors ------------------------------------------------------------------------
     def _corrupt(self, code: int, peer: int) -> MPIException:
@@ -175,7 +228,7 @@ class Engine:
         self.cookie += 1
         if dest == self.rank:
             return self._send_self(arr, nbytes, tag, ctx, sync)
-        if nbytes >= self.rndv_threshold >= 0:
+        if nbytes >= self.rndv_limit:
             aux = np.empty(2, np.int64)
             aux[0] = os.getpid()
             aux[1] = arr.ctypes.data
@@ -195,18 +248,20 @@ class Engine:
 
     def send_fast(self, arr: np.ndarray, nbytes: int, dest: int, tag: int, ctx: int) -> bool:
         """Blocking-send fast path: the whole eager message fits the ring now. True if sent."""
-        if dest == self.rank or self.sendq[dest] or nbytes >= self.rndv_threshold >= 0:
+        if dest == self.rank or self.sendq[dest] or nbytes >= self.rndv_limit:
             return False
-        self.cookie += 1
-        sent = self._push_fn(self._txh[dest], L.KIND_EAGER, tag, ctx, nbytes, self.cookie, arr, L.TX_NOT_STARTED)
+        fn = self._push_by_dtype.get(arr.dtype) if arr.ndim == 1 else None
+        if fn is None:
+            fn = self._kernel("push", self._push_by_dtype, arr)
+        sent = fn(self._txh[dest], _KIND_EAGER, tag, ctx, nbytes, 0, arr, _TX_NOT_STARTED)
         if sent == nbytes:
             return True
-        if sent == L.TX_NOT_STARTED:
+        if sent == _TX_NOT_STARTED:
             return False
-        if sent < L.TX_NOT_STARTED:
+        if sent < _TX_NOT_STARTED:
             raise self._corrupt(sent - L.TX_ERR_BASE, dest)
         # Partly pushed: finish it as a queued request (its fragments must stay consecutive).
-        req = SendReq(dest, L.KIND_EAGER, 0, tag, ctx, nbytes, self.cookie, arr, nbytes, False)
+        req = SendReq(dest, L.KIND_EAGER, 0, tag, ctx, nbytes, 0, arr, nbytes, False)
         req.sent = sent
         self.sendq[dest].append(req)
         self.pending_sends += 1
@@ -214,8 +269,8 @@ class Engine:
         return True
 
     def _push(self, req: SendReq) -> None:
-        sent = self._push_fn(self._txh[req.dest], req.kind | req.flags << 16, req.tag, req.ctx, req.total,
-                             req.cookie, req.arr, req.sent)
+        sent = self._push_for(req.arr)(self._txh[req.dest], req.kind | req.flags << 16, req.tag, req.ctx,
+                                       req.total, req.cookie, req.arr, req.sent)
         if sent < L.TX_NOT_STARTED:
             raise self._corrupt(sent - L.TX_ERR_BASE, req.dest)
         req.sent = sent
@@ -230,7 +285,7 @@ class Engine:
     def _send_self(self, arr: np.ndarray, nbytes: int, tag: int, ctx: int, sync: bool) -> SendReq:
         req = SendReq(self.rank, L.KIND_EAGER, 0, tag, ctx, nbytes, self.cookie, _EMPTY, nbytes, sync)
         data = np.empty(nbytes, np.uint8)
-        copy_bytes(data, arr, nbytes)
+        copy_bytes(data, _bytes(arr), nbytes)
         msg = Msg(self.rank, tag, ctx, L.KIND_EAGER, 0, self.cookie, nbytes)
         msg.data = data
         msg.complete = True
@@ -279,32 +334,37 @@ class Engine:
         self.posted.append(req)
         return req
 
-    def recv_fast(self, arr: np.ndarray, cap: int, src: int, tag: int, ctx: int) -> bool:
+    def recv_fast(self, arr: np.ndarray, src: int, tag: int, ctx: int) -> bool:
         """Blocking-receive fast path: a plain eager message that fits is at the ring head.
 
         True when it was received; self.info then holds its header. Spins on the one queue
         (bounded, and only while nothing else could need this rank's attention)."""
         if src < 0 or src == self.rank or self.unexpected or self.posted or src in self.active:
             return False
-        match = self._match_fn
+        match = self._match_by_dtype.get(arr.dtype) if arr.ndim == 1 else None
+        if match is None:
+            match = self._kernel("match", self._match_by_dtype, arr)
         qa = self._rxh[src]
         info = self.info
-        spins = self.fast_spins if not (self.pending_sends or self.sched.ready or self.sched.tasks) else 1
-        for _ in range(spins):
-            status = match(qa, tag, ctx, arr, info)
-            if status == L.RX_EMPTY:
-                continue
-            if status == L.RX_COMPLETE and info[L.INFO_KIND] == L.KIND_EAGER and not info[L.INFO_FLAGS] \
-                    and info[L.INFO_TOTAL] <= cap:
+        status = match(qa, tag, ctx, arr, info)
+        if status == _RX_COMPLETE:
+            return True
+        if status == _RX_EMPTY:
+            if self.pending_sends or self.sched.ready or self.sched.tasks:
+                return False
+            for _ in range(self.fast_spins):
+                status = match(qa, tag, ctx, arr, info)
+                if status != _RX_EMPTY:
+                    break
+            if status == _RX_COMPLETE:
                 return True
-            break
-        else:
-            return False
+            if status == _RX_EMPTY:
+                return False
         if status == L.RX_NO_MATCH:
             return False
         # Consumed but needs the general path (rendezvous, synchronous, truncated, fragmented).
-        req = RecvReq(src, tag, ctx, arr, cap)
-        if status == L.RX_COMPLETE:
+        req = RecvReq(src, tag, ctx, arr, arr.nbytes)
+        if status == L.RX_SPECIAL:
             self._arrived(req, src)
         elif status == L.RX_PARTIAL:
             self._partial(req, src)
@@ -319,8 +379,8 @@ class Engine:
         arr = req.arr
         if arr is None:
             return False
-        status = self._match_fn(self._rxh[src], req.tag, req.ctx, arr, self.info)
-        if status == L.RX_COMPLETE:
+        status = self._match_for(arr)(self._rxh[src], req.tag, req.ctx, arr, self.info)
+        if status == L.RX_COMPLETE or status == L.RX_SPECIAL:
             self._arrived(req, src)
             return True
         if status == L.RX_PARTIAL:
@@ -390,7 +450,7 @@ class Engine:
         else:
             n = min(msg.total, req.cap)
             if n:
-                copy_bytes(req.arr, msg.data, n)
+                copy_bytes(_bytes(req.arr), msg.data, n)
         if msg.sender is not None:
             msg.sender.done = True
         elif msg.flags & L.FLAG_SYNC:
@@ -420,7 +480,7 @@ class Engine:
 
     def _progress_sends(self) -> bool:
         moved = False
-        for q in self.sendq.values():
+        for q in self.sendq:
             while q:
                 req = q[0]
                 before = req.sent
@@ -439,15 +499,14 @@ class Engine:
 
     def _drain(self, src: int) -> bool:
         qa = self._rxh[src]
-        match = self._match_fn
-        resume = self._resume_fn
+        match = self._match_u8
         info = self.info
         moved = False
         while True:
             target = self.active.get(src)
             if target is not None:
                 arr = target.arr if isinstance(target, RecvReq) else target.data
-                status = resume(qa, arr)
+                status = self._resume_for(arr)(qa, arr)
                 if status < 0:
                     raise self._corrupt(status, src)
                 if status == L.RX_PARTIAL:
@@ -486,8 +545,9 @@ class Engine:
                 if req.allocate and kind == L.KIND_EAGER:
                     req.arr = np.empty(total, np.uint8)
                     req.cap = total
-                status = match(qa, L.ANY, L.ANY, req.arr if req.arr is not None else _EMPTY, info)
-                if status == L.RX_COMPLETE:
+                arr = req.arr if req.arr is not None else _EMPTY
+                status = self._match_for(arr)(qa, L.ANY, L.ANY, arr, info)
+                if status == L.RX_COMPLETE or status == L.RX_SPECIAL:
                     self._arrived(req, src)
                 elif status == L.RX_PARTIAL:
                     self._partial(req, src)
@@ -503,7 +563,7 @@ class Engine:
             else:
                 msg.data = np.empty(total, np.uint8)
                 status = match(qa, L.ANY, L.ANY, msg.data, info)
-                if status == L.RX_COMPLETE:
+                if status == L.RX_COMPLETE or status == L.RX_SPECIAL:
                     msg.complete = True
                 elif status == L.RX_PARTIAL:
                     self.active[src] = msg
