@@ -176,7 +176,8 @@ class Engine:
     def _flat(self, kind: str) -> Callable[..., int]:
         if kind == "push":
             u8 = self._push_u8
-            return lambda qa, k, tag, ctx, total, cookie, arr, sent: u8(qa, k, tag, ctx, total, cookie, _bytes(arr), sent)
+            return lambda qa, k, tag, ctx, total, cookie, arr, sent: u8(
+                qa, k, tag, ctx, total, cookie, _bytes(arr), sent)
         if kind == "match":
             u8 = self._match_u8
             return lambda qa, tag, ctx, arr, info: u8(qa, tag, ctx, _bytes(arr), info)
