@@ -325,16 +325,26 @@ class Comm:
             return Request()
         return _MultiSendRequest(self._engine, self._send_object(obj, dest, tag, True))
 
-    def _finish_object(self, req: RecvReq) -> Any:
-        frame = req.arr[: req.nbytes] if req.arr is not None else np.empty(0, np.uint8)
+    def _post_object_parts(self, req: RecvReq) -> None:
+        """On arrival of an object's frame: post the receives of its out-of-band buffers."""
+        frame = req.arr[: req.nbytes]
         seq, sizes = objects.oob_sizes(frame)
-        buffers = []
         e = self._engine
         for size in sizes:
             buf = np.empty(size, np.uint8)
-            e.wait_recv(e.irecv(buf, size, req.source, seq, self._obj_ctx))
-            buffers.append(buf)
-        return objects.loads(frame, buffers)
+            req.parts.append((buf, e.irecv(buf, size, req.source, seq, self._obj_ctx)))
+
+    def _irecv_object(self, source: int, tag: int) -> RecvReq:
+        req = RecvReq(source, tag, self._ctx, None, 0)
+        req.on_complete = self._post_object_parts
+        return self._engine.post(req)
+
+    def _finish_object(self, req: RecvReq) -> Any:
+        frame = req.arr[: req.nbytes] if req.arr is not None else np.empty(0, np.uint8)
+        e = self._engine
+        for _, part in req.parts:
+            e.wait_recv(part)
+        return objects.loads(frame, [buf for buf, _ in req.parts])
 
     def recv(self, buf: Any = None, source: int = ANY_SOURCE, tag: int = ANY_TAG,
              status: Status | None = None) -> Any:
@@ -346,7 +356,7 @@ class Comm:
                 status._set(PROC_NULL, ANY_TAG, 0)
             return None
         e = self._engine
-        req = e.irecv(None, 0, source, tag, self._ctx)
+        req = self._irecv_object(source, tag)
         e.wait_recv(req, "Recv")
         if status is not None:
             status._set(self._comm_rank(req.source), req.rtag, req.nbytes)
@@ -358,8 +368,7 @@ class Comm:
         tag = self._recv_tag(tag)
         if source == PROC_NULL:
             return Request()
-        e = self._engine
-        return _CommRequest(self, e, e.irecv(None, 0, source, tag, self._ctx), on_done=self._finish_object)
+        return _CommRequest(self, self._engine, self._irecv_object(source, tag), on_done=self._finish_object)
 
     def sendrecv(self, sendobj: Any, dest: int, sendtag: int = 0, recvbuf: Any = None,
                  source: int = ANY_SOURCE, recvtag: int = ANY_TAG, status: Status | None = None) -> Any:

@@ -103,7 +103,7 @@ class RecvReq:
     """State of one posted receive."""
 
     __slots__ = ("src", "tag", "ctx", "arr", "cap", "done", "error", "source", "rtag", "nbytes",
-                 "allocate")
+                 "allocate", "on_complete", "parts")
 
     def __init__(self, src: int, tag: int, ctx: int, arr: np.ndarray | None, cap: int) -> None:
         self.src = src
@@ -117,6 +117,10 @@ class RecvReq:
         self.source = ANY_SOURCE
         self.rtag = ANY_TAG
         self.nbytes = 0
+        # Called as soon as the message is in (inside progress): an object receive posts the
+        # receives of its out-of-band buffers here, so their senders can complete at once.
+        self.on_complete: Callable[[RecvReq], None] | None = None
+        self.parts: list[Any] = []
 
     def matches(self, src: int, tag: int, ctx: int) -> bool:
         """Whether a message (src, tag, ctx) satisfies this receive."""
@@ -319,7 +323,11 @@ class Engine:
     # -- receiving -----------------------------------------------------------------------
     def irecv(self, arr: np.ndarray | None, cap: int, src: int, tag: int, ctx: int) -> RecvReq:
         """Post a receive; it is matched against the unexpected list first, then arrivals."""
-        req = RecvReq(src, tag, ctx, arr, cap)
+        return self.post(RecvReq(src, tag, ctx, arr, cap))
+
+    def post(self, req: RecvReq) -> RecvReq:
+        """Post a prepared receive request (see irecv)."""
+        src = req.src
         for i, msg in enumerate(self.unexpected):
             if msg.claimed is None and req.matches(msg.src, msg.tag, msg.ctx):
                 if msg.complete or msg.kind == L.KIND_RNDV:
@@ -423,6 +431,8 @@ class Engine:
                 ERR_TRUNCATE, f"message of {req.nbytes} bytes from rank {req.source} (tag {req.rtag}) "
                               f"does not fit the receive buffer of {req.cap} bytes")
         req.done = True
+        if req.on_complete is not None and req.error is None:
+            req.on_complete(req)
 
     def _rendezvous_read(self, req: RecvReq, src: int, pid: int, address: int, cookie: int) -> None:
         if req.allocate:
