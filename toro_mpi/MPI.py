@@ -10,7 +10,13 @@ import socket
 import time
 
 from .mpi import datatypes as _dt
-from .mpi.comm import TAG_UB, Comm, Intracomm
+from .mpi.comm import KEYVAL_APPNUM as APPNUM
+from .mpi.comm import KEYVAL_HOST as HOST
+from .mpi.comm import KEYVAL_IO as IO
+from .mpi.comm import KEYVAL_TAG_UB as TAG_UB
+from .mpi.comm import KEYVAL_UNIVERSE_SIZE as UNIVERSE_SIZE
+from .mpi.comm import KEYVAL_WTIME_IS_GLOBAL as WTIME_IS_GLOBAL
+from .mpi.comm import Comm, Intracomm
 from .mpi.datatypes import DATATYPE_NULL, Datatype
 from .mpi.errors import (
     ERR_ARG,
@@ -128,7 +134,8 @@ def Finalize() -> None:
 
 
 __all__ = [
-    "ANY_SOURCE", "ANY_TAG", "PROC_NULL", "TAG_UB", "UNDEFINED", "IN_PLACE", "BOTTOM",
+    "ANY_SOURCE", "ANY_TAG", "PROC_NULL", "TAG_UB", "HOST", "IO", "WTIME_IS_GLOBAL", "UNIVERSE_SIZE",
+    "APPNUM", "UNDEFINED", "IN_PLACE", "BOTTOM",
     "COMM_WORLD", "COMM_SELF", "COMM_NULL", "REQUEST_NULL", "DATATYPE_NULL",
     "Comm", "Intracomm", "Request", "Status", "Datatype", "Exception",
     "Wtime", "Wtick", "Get_processor_name", "Get_version", "Get_library_version",

@@ -42,13 +42,31 @@ class World:
             transport = None
         self.engine = Engine(transport, self.rank, self.size, cfg.bus, cfg.sched)
         self.finalized = False
+        self.failed = False
         atexit.register(self.finalize)
+        self._install_excepthook()
+
+    def _install_excepthook(self) -> None:
+        """An uncaught exception fails the rank: no waiting for green threads at exit."""
+        previous = sys.excepthook
+
+        def hook(exc_type, exc, tb):  # type: ignore[no-untyped-def]
+            self.failed = True
+            previous(exc_type, exc, tb)
+
+        sys.excepthook = hook
 
     def finalize(self) -> None:
         """Finish green threads and queued sends, then mark this rank finished. Idempotent."""
         if self.finalized:
             return
         self.finalized = True
+        if self.failed:
+            # The program died of an exception: its green threads and queued sends are
+            # abandoned (the launcher ends the job); waiting for them could hang forever.
+            if self.engine.t is not None:
+                self.engine.t.finish()
+            return
         try:
             self.engine.finalize()
         except BaseException as exc:  # an aborting job: nothing more to deliver

@@ -41,9 +41,7 @@ def mpi_type(dtype: str):
 
 
 def tag_ub() -> int:
-    """The largest valid tag (mpi4py: the TAG_UB attribute; toro_mpi: the MPI.TAG_UB value)."""
-    if IMPL == "toro":
-        return MPI.TAG_UB
+    """The largest valid tag: the TAG_UB attribute of COMM_WORLD (same call on both)."""
     return COMM.Get_attr(MPI.TAG_UB)
 
 

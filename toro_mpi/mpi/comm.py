@@ -15,7 +15,15 @@ from .errors import ERR_ARG, ERR_COMM, ERR_RANK, ERR_TAG, ERR_TRUNCATE, MPIExcep
 from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL, Engine, RecvReq
 from .request import Request, Status
 
-TAG_UB = 2**31 - 1
+TAG_MAX = 2**31 - 1  # the largest tag: what Get_attr(TAG_MAX) reports
+
+# Attribute keys of the predefined attributes (mpi4py's MPI.TAG_MAX etc. are keys, not values).
+KEYVAL_TAG_UB = 1
+KEYVAL_HOST = 2
+KEYVAL_IO = 3
+KEYVAL_WTIME_IS_GLOBAL = 4
+KEYVAL_UNIVERSE_SIZE = 5
+KEYVAL_APPNUM = 6
 _ndarray = np.ndarray
 _RX_COMPLETE = L.RX_COMPLETE
 _KIND_EAGER = L.KIND_EAGER
@@ -46,6 +54,22 @@ class Comm:
     def Get_size(self) -> int:
         """Number of ranks in the communicator."""
         return self.size
+
+    def Get_attr(self, keyval: int) -> Any:
+        """Value of a predefined attribute (TAG_UB, HOST, IO, WTIME_IS_GLOBAL, UNIVERSE_SIZE, APPNUM)."""
+        from .p2p import PROC_NULL as _proc_null
+
+        values = {
+            KEYVAL_TAG_UB: TAG_MAX,
+            KEYVAL_HOST: _proc_null,
+            KEYVAL_IO: self.rank,
+            KEYVAL_WTIME_IS_GLOBAL: 1,
+            KEYVAL_UNIVERSE_SIZE: self._engine.size,
+            KEYVAL_APPNUM: 0,
+        }
+        if keyval not in values:
+            raise NotImplementedError(f"toro_mpi: Comm.Get_attr({keyval!r}) (user attributes) is not implemented")
+        return values[keyval]
 
     def Get_name(self) -> str:
         """The communicator's name."""
@@ -107,17 +131,17 @@ class Comm:
     @staticmethod
     def _send_tag(tag: Any) -> int:
         if isinstance(tag, (int, np.integer)) and not isinstance(tag, bool):
-            if 0 <= tag <= TAG_UB:
+            if 0 <= tag <= TAG_MAX:
                 return int(tag)
-            raise MPIException(ERR_TAG, f"tag {tag} is invalid for a send (0..{TAG_UB})")
+            raise MPIException(ERR_TAG, f"tag {tag} is invalid for a send (0..{TAG_MAX})")
         raise MPIException(ERR_ARG, f"tag must be an int, got {type(tag).__name__}")
 
     @staticmethod
     def _recv_tag(tag: Any) -> int:
         if isinstance(tag, (int, np.integer)) and not isinstance(tag, bool):
-            if 0 <= tag <= TAG_UB or tag == ANY_TAG:
+            if 0 <= tag <= TAG_MAX or tag == ANY_TAG:
                 return int(tag)
-            raise MPIException(ERR_TAG, f"tag {tag} is invalid for a receive (0..{TAG_UB} or ANY_TAG)")
+            raise MPIException(ERR_TAG, f"tag {tag} is invalid for a receive (0..{TAG_MAX} or ANY_TAG)")
         raise MPIException(ERR_ARG, f"tag must be an int, got {type(tag).__name__}")
 
     def _comm_rank(self, world: int) -> int:
@@ -139,7 +163,7 @@ class Comm:
             dest = self._dest(dest)
             if dest == PROC_NULL:
                 return
-        if not (type(tag) is int and 0 <= tag <= TAG_UB):
+        if not (type(tag) is int and 0 <= tag <= TAG_MAX):
             tag = self._send_tag(tag)
         e = self._engine
         if e.send_fast(arr, nbytes, dest, tag, self._ctx):
@@ -172,7 +196,7 @@ class Comm:
                 if status is not None:
                     status._set(PROC_NULL, ANY_TAG, 0)
                 return
-        if not (type(tag) is int and 0 <= tag <= TAG_UB):
+        if not (type(tag) is int and 0 <= tag <= TAG_MAX):
             tag = self._recv_tag(tag)
         e = self._engine
         if b is None and e.recv_fast(arr, source, tag, self._ctx):
@@ -287,7 +311,9 @@ class Comm:
         # Out-of-band buffers follow on the object context, tagged with the frame's sequence
         # number, so no other receive can take them.
         for v in views:
-            reqs.append(e.isend(v, v.nbytes, dest, seq, self._obj_ctx))
+            part = e.isend(v, v.nbytes, dest, seq, self._obj_ctx)
+            part.user_tag = tag
+            reqs.append(part)
         return reqs
 
     def send(self, obj: Any, dest: int, tag: int = 0) -> None:
@@ -359,7 +385,7 @@ class Comm:
         req = self._irecv_object(source, tag)
         e.wait_recv(req, "Recv")
         if status is not None:
-            status._set(self._comm_rank(req.source), req.rtag, req.nbytes)
+            status._set(self._comm_rank(req.source), req.rtag, objects.pickle_size(req.arr[: req.nbytes]))
         return self._finish_object(req)
 
     def irecv(self, buf: Any = None, source: int = ANY_SOURCE, tag: int = ANY_TAG) -> Request:
@@ -426,6 +452,8 @@ class _CommRequest(Request):
         super()._complete(status)
         if status is not None and isinstance(inner, RecvReq):
             status.source = self._comm._comm_rank(inner.source)
+            if inner.allocate and inner.arr is not None:
+                status.count = objects.pickle_size(inner.arr[: inner.nbytes])
 
 
 class _MultiSendRequest(Request):

@@ -47,3 +47,9 @@ def loads(frame: np.ndarray, buffers: list[np.ndarray]) -> Any:
     count, _ = _HEAD.unpack_from(frame, 0)
     start = _HEAD.size + 8 * count
     return pickle.loads(memoryview(frame)[start:], buffers=buffers)
+
+
+def pickle_size(frame: np.ndarray) -> int:
+    """Bytes of the pickle stream in a frame (what mpi4py's status reports for an object)."""
+    count, _ = _HEAD.unpack_from(frame, 0)
+    return frame.nbytes - _HEAD.size - 8 * count

@@ -78,7 +78,7 @@ class SendReq:
     """State of one outgoing message."""
 
     __slots__ = ("dest", "kind", "flags", "tag", "ctx", "total", "cookie", "arr", "nbytes",
-                 "sent", "need_ack", "done", "error", "keep", "internal")
+                 "sent", "need_ack", "done", "error", "keep", "internal", "user_tag")
 
     def __init__(self, dest: int, kind: int, flags: int, tag: int, ctx: int, total: int, cookie: int,
                  arr: np.ndarray, nbytes: int, need_ack: bool, keep: Any = None) -> None:
@@ -97,6 +97,7 @@ class SendReq:
         self.error: MPIException | None = None
         self.keep = keep  # the user's buffer, alive until a rendezvous read is acknowledged
         self.internal = False
+        self.user_tag = tag  # what blocked-call reports show (an object part travels under another tag)
 
 
 class RecvReq:
@@ -223,9 +224,11 @@ class Engine:
             return
         if what is None:
             self.t.set_blocked(0, -2, 0)
-        else:
+        elif isinstance(what, tuple) and len(what) == 3:
             call, peer, tag = what
-            self.t.set_blocked(L.CALL_CODES.get(call, 3), peer, tag)
+            self.t.set_blocked(L.CALL_CODES.get(call, L.CALL_CODES["Wait"]), peer, tag)
+        else:
+            self.t.set_blocked(L.CALL_CODES["yield"], -2, 0)
 
     # -- sending -------------------------------------------------------------------------
     def isend(self, arr: np.ndarray, nbytes: int, dest: int, tag: int, ctx: int, sync: bool = False) -> SendReq:
@@ -620,7 +623,7 @@ class Engine:
     def wait_send(self, req: SendReq, call: str = "Send") -> None:
         """Block until a send request is done."""
         if not req.done:
-            self.sched.wait(lambda: req.done, (call, req.dest, req.tag))
+            self.sched.wait(lambda: req.done, (call, req.dest, req.user_tag))
         if req.error is not None:
             raise req.error
 

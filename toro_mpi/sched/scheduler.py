@@ -40,7 +40,7 @@ class Task:
 
     def join(self) -> Any:
         """Block the calling green thread until this task has finished; return its result."""
-        self._sched.wait(lambda: self.done, "yield")
+        self._sched.wait(lambda: self.done, ("join", -2, 0))
         return self.result
 
     def __repr__(self) -> str:
@@ -82,7 +82,9 @@ class Scheduler:
     def spawn(self, fn: Callable[..., Any], *args: Any) -> Task:
         """Start fn(*args) as a new green thread of this rank; it runs when the caller yields."""
         task = Task(self, fn, args)
-        task.glet = greenlet(lambda: self._task_main(task))
+        # A finishing task hands the core on by returning, and greenlet passes that return
+        # value to whoever runs next: a task that never ran receives it as an argument.
+        task.glet = greenlet(lambda *_: self._task_main(task))
         self.tasks.add(task)
         self.ready.append(task.glet)
         return task
