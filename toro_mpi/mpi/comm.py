@@ -27,6 +27,7 @@ KEYVAL_APPNUM = 6
 _ndarray = np.ndarray
 _RX_COMPLETE = L.RX_COMPLETE
 _KIND_EAGER = L.KIND_EAGER
+_TX_NOT_STARTED = L.TX_NOT_STARTED
 
 
 class Comm:
@@ -43,6 +44,8 @@ class Comm:
         self._coll_ctx = context + 1  # collectives
         self._obj_ctx = context + 2  # out-of-band object buffers
         self._name = name
+        # The hot paths in Send/Recv apply when comm ranks are world ranks and the bus is up.
+        self._fast_size = self.size if (self._identity and engine.t is not None) else 0
         self._oob_seq = 0
         self._freed = False
 
@@ -152,6 +155,18 @@ class Comm:
     # -- blocking buffer calls -----------------------------------------------------------
     def Send(self, buf: Any, dest: int, tag: int = 0) -> None:
         """Blocking standard send of a buffer."""
+        e = self._engine
+        # Hot path, kept flat on purpose (each Python call or attribute costs tens of ns):
+        # a 1-D contiguous array, plain int arguments, a dtype whose kernel is loaded.
+        if (type(buf) is _ndarray and type(dest) is int and type(tag) is int and buf.ndim == 1
+                and 0 <= dest < self._fast_size and 0 <= tag <= TAG_MAX and buf.flags.c_contiguous):
+            fn = e._push_by_dtype.get(buf.dtype)
+            if fn is not None and dest != e.rank and not e.sendq[dest]:
+                nbytes = buf.nbytes
+                if nbytes < e.rndv_limit:
+                    sent = fn(e._txh[dest], _KIND_EAGER, tag, self._ctx, nbytes, 0, buf, _TX_NOT_STARTED)
+                    if sent == nbytes or e.send_rest(buf, nbytes, dest, tag, self._ctx, sent):
+                        return
         if type(buf) is _ndarray and buf.flags.c_contiguous:
             arr = buf
             nbytes = buf.nbytes
@@ -159,13 +174,10 @@ class Comm:
             b = normalise(buf, False)
             arr = b.array
             nbytes = b.nbytes
-        if not (type(dest) is int and 0 <= dest < self.size and self._identity):
-            dest = self._dest(dest)
-            if dest == PROC_NULL:
-                return
-        if not (type(tag) is int and 0 <= tag <= TAG_MAX):
-            tag = self._send_tag(tag)
-        e = self._engine
+        dest = self._dest(dest)
+        if dest == PROC_NULL:
+            return
+        tag = self._send_tag(tag)
         if e.send_fast(arr, nbytes, dest, tag, self._ctx):
             return
         e.wait_send(e.isend(arr, nbytes, dest, tag, self._ctx), "Send")
@@ -182,6 +194,20 @@ class Comm:
 
     def Recv(self, buf: Any, source: int = ANY_SOURCE, tag: int = ANY_TAG, status: Status | None = None) -> None:
         """Blocking receive into a buffer."""
+        e = self._engine
+        # Hot path (see Send): poll the source's queue head straight into the user's array.
+        if (type(buf) is _ndarray and type(source) is int and type(tag) is int and buf.ndim == 1
+                and 0 <= source < self._fast_size and -1 <= tag <= TAG_MAX
+                and not (e.unexpected or e.posted or e.active) and source != e.rank):
+            flags = buf.flags
+            match = e._match_by_dtype.get(buf.dtype)
+            if match is not None and flags.c_contiguous and flags.writeable:
+                st = match(e._rxh[source], tag, self._ctx, buf, e.info)
+                if st == _RX_COMPLETE or e.recv_rest(match, buf, source, tag, self._ctx, st):
+                    if status is not None:
+                        info = e.info
+                        status._set(source, int(info[L.INFO_TAG]), int(info[L.INFO_TOTAL]))
+                    return
         if type(buf) is _ndarray and (flags := buf.flags).c_contiguous and flags.writeable:
             arr = buf
             cap = buf.nbytes
@@ -190,19 +216,16 @@ class Comm:
             b = normalise(buf, True)
             arr = b.array
             cap = b.nbytes
-        if not (type(source) is int and 0 <= source < self.size and self._identity):
-            source = self._source(source)
-            if source == PROC_NULL:
-                if status is not None:
-                    status._set(PROC_NULL, ANY_TAG, 0)
-                return
-        if not (type(tag) is int and 0 <= tag <= TAG_MAX):
-            tag = self._recv_tag(tag)
-        e = self._engine
+        source = self._source(source)
+        if source == PROC_NULL:
+            if status is not None:
+                status._set(PROC_NULL, ANY_TAG, 0)
+            return
+        tag = self._recv_tag(tag)
         if b is None and e.recv_fast(arr, source, tag, self._ctx):
             if status is not None:
                 info = e.info
-                status._set(source, int(info[L.INFO_TAG]), int(info[L.INFO_TOTAL]))
+                status._set(self._comm_rank(source), int(info[L.INFO_TAG]), int(info[L.INFO_TOTAL]))
             return
         req = e.irecv(arr, cap, source, tag, self._ctx)
         e.wait_recv_spin(req)

@@ -262,8 +262,10 @@ class Engine:
         if fn is None:
             fn = self._kernel("push", self._push_by_dtype, arr)
         sent = fn(self._txh[dest], _KIND_EAGER, tag, ctx, nbytes, 0, arr, _TX_NOT_STARTED)
-        if sent == nbytes:
-            return True
+        return sent == nbytes or self.send_rest(arr, nbytes, dest, tag, ctx, sent)
+
+    def send_rest(self, arr: np.ndarray, nbytes: int, dest: int, tag: int, ctx: int, sent: int) -> bool:
+        """After a fast-path push returned `sent` < nbytes: finish the message, or say none left."""
         if sent == _TX_NOT_STARTED:
             return False
         if sent < _TX_NOT_STARTED:
@@ -349,21 +351,26 @@ class Engine:
     def recv_fast(self, arr: np.ndarray, src: int, tag: int, ctx: int) -> bool:
         """Blocking-receive fast path: a plain eager message that fits is at the ring head.
 
-        True when it was received; self.info then holds its header. Spins on the one queue
-        (bounded, and only while nothing else could need this rank's attention)."""
-        if src < 0 or src == self.rank or self.unexpected or self.posted or src in self.active:
+        True when it was received; self.info then holds its header."""
+        if src < 0 or src == self.rank or self.unexpected or self.posted or self.active:
             return False
         match = self._match_by_dtype.get(arr.dtype) if arr.ndim == 1 else None
         if match is None:
             match = self._kernel("match", self._match_by_dtype, arr)
-        qa = self._rxh[src]
+        status = match(self._rxh[src], tag, ctx, arr, self.info)
+        return status == _RX_COMPLETE or self.recv_rest(match, arr, src, tag, ctx, status)
+
+    def recv_rest(self, match: Callable[..., int], arr: np.ndarray, src: int, tag: int, ctx: int,
+                  status: int) -> bool:
+        """After a fast-path poll returned `status`: spin a little, or finish what it consumed.
+
+        Spins on the one queue (bounded, and only while nothing else could need this rank's
+        attention). False means nothing was consumed: post the receive the general way."""
         info = self.info
-        status = match(qa, tag, ctx, arr, info)
-        if status == _RX_COMPLETE:
-            return True
         if status == _RX_EMPTY:
             if self.pending_sends or self.sched.ready or self.sched.tasks:
                 return False
+            qa = self._rxh[src]
             for _ in range(self.fast_spins):
                 status = match(qa, tag, ctx, arr, info)
                 if status != _RX_EMPTY:
