@@ -249,3 +249,12 @@ def test_corrupt_queue_geometry_refused_on_attach():
     finally:
         s.unlink()
         s.close()
+
+
+def test_rx_wait_spins_then_reports_empty_or_matches(seg):
+    qa = seg.queue_address(0, 1)
+    info = np.zeros(L.INFO_LEN, np.int64)
+    out = np.zeros(1, np.int64)
+    assert ring.rx_wait(qa, L.ANY, L.ANY, out, info, 1000) == L.RX_EMPTY
+    push(seg, np.array([5], np.int64), tag=3)
+    assert ring.rx_wait(qa, 3, 0, out, info, 1000) == L.RX_COMPLETE and out[0] == 5

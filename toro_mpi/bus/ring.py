@@ -247,6 +247,23 @@ def rx_match(qa, want_tag, want_ctx, buf, info):
 
 
 @njit(cache=True)
+def rx_wait(qa, want_tag, want_ctx, buf, info, spins):
+    """rx_match after spinning (pause) in jitted code up to `spins` polls while the queue is empty.
+
+    A blocked receive waits here instead of calling rx_match from a Python loop: it notices
+    the sender's release store within one pause, not within one Python round trip.
+    """
+    avail = qa + load_i64(qa + L.QG_AVAIL)
+    rxp = qa + load_i64(qa + L.QG_RXPRIV)
+    seen = load_i64(rxp + L.RX_NEXT) & _MASK16
+    for _ in range(spins):
+        if load_acquire_u16(avail + L.RING_IDX) != seen:
+            break
+        cpu_relax()
+    return rx_match(qa, want_tag, want_ctx, buf, info)
+
+
+@njit(cache=True)
 def load_acquire(addr):
     """Acquire-load the int64 at addr (Python-side polling of header words)."""
     return load_acquire_i64(addr)
@@ -282,6 +299,8 @@ def _signature(kernel, array_type):
         return (_I64, _I64, _I64, array_type, _INFO)
     if kernel is rx_continue:
         return (_I64, array_type)
+    if kernel is rx_wait:
+        return (_I64, _I64, _I64, array_type, _INFO, _I64)
     raise ValueError(f"no entry-point signature for {kernel}")
 
 

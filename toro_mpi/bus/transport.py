@@ -31,7 +31,9 @@ class Transport(ABC):
     - ``match_fn(rx_handles[src], tag, ctx, arr, info)`` consumes the head message from src
       into arr if it matches (see ring.rx_match);
     - ``resume_fn(rx_handles[src], arr)`` continues an active fragmented message
-      (see ring.rx_continue).
+      (see ring.rx_continue);
+    - ``specialise(kind, dtype)`` returns a faster one of these for 1-D arrays of `dtype`;
+      kind "wait" is match with a trailing spin budget (see ring.rx_wait).
     """
 
     rank: int
@@ -44,7 +46,11 @@ class Transport(ABC):
 
     def specialise(self, kind: str, dtype: np.dtype) -> Callable[..., int]:
         """A faster push/match/resume function for 1-D C-contiguous arrays of `dtype`."""
-        return {"push": self.push_fn, "match": self.match_fn, "resume": self.resume_fn}[kind]
+        fns = {"push": self.push_fn, "match": self.match_fn, "resume": self.resume_fn}
+        if kind == "wait":
+            match = self.match_fn
+            return lambda h, tag, ctx, arr, info, spins: match(h, tag, ctx, arr, info)
+        return fns[kind]
 
     @abstractmethod
     def read_remote(self, pid: int, address: int, arr: np.ndarray, nbytes: int) -> None:
@@ -145,7 +151,8 @@ class VirtioBus(Transport):
 
     def specialise(self, kind, dtype):
         """The kernel's compiled entry point for 1-D arrays of dtype (skips numba's dispatcher)."""
-        kernel = {"push": ring.tx_push, "match": ring.rx_match, "resume": ring.rx_continue}[kind]
+        kernel = {"push": ring.tx_push, "match": ring.rx_match, "resume": ring.rx_continue,
+                  "wait": ring.rx_wait}[kind]
         return ring.entry_point(kernel, dtype)
 
     def read_remote(self, pid, address, arr, nbytes):

@@ -73,10 +73,12 @@ def _warm() -> None:
             push = ring.entry_point(ring.tx_push, dtype)
             match = ring.entry_point(ring.rx_match, dtype)
             resume = ring.entry_point(ring.rx_continue, dtype)
+            wait = ring.entry_point(ring.rx_wait, dtype)
             arr = np.zeros(2, dtype)
             push(qa, L.KIND_EAGER, 0, 0, arr.nbytes, 0, arr, L.TX_NOT_STARTED)
             match(qa, L.ANY, L.ANY, arr, info)
             resume(qa, arr)
+            wait(qa, L.ANY, L.ANY, arr, info, 1)
         copy_bytes(scratch, scratch, 0)
     finally:
         seg.close()

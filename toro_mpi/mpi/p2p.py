@@ -158,12 +158,15 @@ class Engine:
             self._push_by_dtype: dict[np.dtype, Callable[..., int]] = {}
             self._match_by_dtype: dict[np.dtype, Callable[..., int]] = {}
             self._resume_by_dtype: dict[np.dtype, Callable[..., int]] = {}
+            self._wait_by_dtype: dict[np.dtype, Callable[..., int]] = {}
             self._push_u8 = transport.specialise("push", _U8)
             self._match_u8 = transport.specialise("match", _U8)
             self._resume_u8 = transport.specialise("resume", _U8)
+            self._wait_u8 = transport.specialise("wait", _U8)
         self.sched = Scheduler(self.progress, self.idle_check, sched_settings, self._on_block)
-        # Direct polls of one queue a blocking Recv makes before parking in the scheduler.
-        self.fast_spins = max(1, int(sched_settings.get("spin_passes", 2000)))
+        # Polls (with a pause each, inside jitted code) a blocking Recv makes of its one queue
+        # before parking in the scheduler: about spin_passes * 16 * 40 ns.
+        self.fast_spins = max(1, 16 * int(sched_settings.get("spin_passes", 2000)))
 
     # -- kernel selection ----------------------------------------------------------------
     def _kernel(self, kind: str, table: dict[np.dtype, Callable[..., int]], arr: np.ndarray) -> Callable[..., int]:
@@ -186,6 +189,9 @@ class Engine:
         if kind == "match":
             u8 = self._match_u8
             return lambda qa, tag, ctx, arr, info: u8(qa, tag, ctx, _bytes(arr), info)
+        if kind == "wait":
+            u8 = self._wait_u8
+            return lambda qa, tag, ctx, arr, info, spins: u8(qa, tag, ctx, _bytes(arr), info, spins)
         u8 = self._resume_u8
         return lambda qa, arr: u8(qa, _bytes(arr))
 
@@ -370,11 +376,10 @@ class Engine:
         if status == _RX_EMPTY:
             if self.pending_sends or self.sched.ready or self.sched.tasks:
                 return False
-            qa = self._rxh[src]
-            for _ in range(self.fast_spins):
-                status = match(qa, tag, ctx, arr, info)
-                if status != _RX_EMPTY:
-                    break
+            wait = self._wait_by_dtype.get(arr.dtype) if arr.ndim == 1 else None
+            if wait is None:
+                wait = self._kernel("wait", self._wait_by_dtype, arr)
+            status = wait(self._rxh[src], tag, ctx, arr, info, self.fast_spins)
             if status == _RX_COMPLETE:
                 return True
             if status == _RX_EMPTY:
