@@ -47,7 +47,7 @@ def run(rounds: int, size: int) -> float:
     """One-way ns of an in-jit ping-pong of `size`-byte messages over the virtqueues."""
     seg = Segment.create(2, 64, 8192)
     seg.unlink()
-    q01, q10 = seg.queue_address(0, 1), seg.queue_address(1, 0)
+    q01, q10 = seg.handle(0, 1), seg.handle(1, 0)
     buf = np.zeros(size, np.uint8)
     info = np.zeros(L.INFO_LEN, np.int64)
     _ping(q01, q10, buf, info, 0)

@@ -166,13 +166,14 @@ def _finish(proc: subprocess.Popen, cmd: list[str], start: float, timeout: float
     return Run(cmd, proc.returncode, out, err, time.monotonic() - start, proc.pid, time.time())
 
 
-def run_toro(prog: str, n: int, *args: str, timeout: float = 60) -> Run:
+def run_toro(prog: str, n: int, *args: str, timeout: float = 60, launcher: tuple[str, ...] = ()) -> Run:
     """Run tests/programs/<prog> as n ranks through the launcher, as a user would.
 
     The launcher's own --timeout (a little shorter than ours) makes a hung job report which call
-    each rank is blocked in instead of just being killed."""
+    each rank is blocked in instead of just being killed. `launcher` adds launcher flags."""
     cmd = [sys.executable, "-m", "toro_mpi", "-n", str(n), "--oversubscribe",
-           "--timeout", str(max(5, int(timeout * 0.8))), sys.executable, program(prog), *map(str, args)]
+           "--timeout", str(max(5, int(timeout * 0.8))), *launcher, sys.executable, program(prog),
+           *map(str, args)]
     start = time.monotonic()
     proc = subprocess.Popen(cmd, env=TORO_ENV, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=TESTS.parent, start_new_session=True)

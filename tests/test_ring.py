@@ -27,16 +27,16 @@ def seg():
 
 
 def push(seg, data, tag=0, ctx=0, sent=L.TX_NOT_STARTED):
-    return ring.tx_push(seg.queue_address(0, 1), L.KIND_EAGER, tag, ctx, data.nbytes, 7, data, sent)
+    return ring.tx_push(seg.handle(0, 1), L.KIND_EAGER, tag, ctx, data.nbytes, 7, data, sent)
 
 
 def match(seg, out, tag=L.ANY, ctx=L.ANY, info=None):
     info = np.zeros(L.INFO_LEN, np.int64) if info is None else info
-    return ring.rx_match(seg.queue_address(0, 1), tag, ctx, out, info), info
+    return ring.rx_match(seg.handle(0, 1), tag, ctx, out, info), info
 
 
 def resume(seg, out):
-    return ring.rx_continue(seg.queue_address(0, 1), out)
+    return ring.rx_continue(seg.handle(0, 1), out)
 
 
 def test_small_message_roundtrip_header_fields(seg):
@@ -252,9 +252,35 @@ def test_corrupt_queue_geometry_refused_on_attach():
 
 
 def test_rx_wait_spins_then_reports_empty_or_matches(seg):
-    qa = seg.queue_address(0, 1)
+    qa = seg.handle(0, 1)
     info = np.zeros(L.INFO_LEN, np.int64)
     out = np.zeros(1, np.int64)
     assert ring.rx_wait(qa, L.ANY, L.ANY, out, info, 1000) == L.RX_EMPTY
     push(seg, np.array([5], np.int64), tag=3)
     assert ring.rx_wait(qa, 3, 0, out, info, 1000) == L.RX_COMPLETE and out[0] == 5
+
+
+def test_kernels_ignore_a_scribbled_geometry_line(seg):
+    """Geometry comes from the private handle: rewriting the shared line cannot redirect copies."""
+    q = seg.queue_offset(0, 1)
+    view = seg.view()
+    for field in (L.QG_BUFFERS, L.QG_USED, L.QG_SELF, L.QG_BSIZE):
+        view[q + field: q + field + 8] = np.array([1 << 40], np.int64).view(np.uint8)
+    data = np.arange(700, dtype=np.int32)
+    out = np.zeros(700, np.int32)
+    sent = push(seg, data)
+    status, _ = match(seg, out)
+    while status == L.RX_PARTIAL:
+        sent = push(seg, data, sent=sent)
+        status = resume(seg, out)
+    assert status == L.RX_COMPLETE and (out == data).all()
+
+
+def test_scribbled_receive_progress_is_refused(seg):
+    data = (np.arange(5000) % 256).astype(np.uint8)  # more fragments than the queue holds
+    push(seg, data)
+    out = np.zeros(5000, np.uint8)
+    assert match(seg, out)[0] == L.RX_PARTIAL
+    rxp = seg.queue_offset(0, 1) + seg.regions["rxpriv"] + L.RX_DONE
+    seg.view()[rxp: rxp + 8] = np.array([-(1 << 30)], np.int64).view(np.uint8)
+    assert resume(seg, out) == L.ERR_CORRUPT_HEADER

@@ -85,3 +85,21 @@ def test_join_all_finishes_every_task():
         s.spawn(lambda i=i: (s.yield_(), out.append(i)))
     s.join_all()
     assert sorted(out) == list(range(5)) and not s.tasks
+
+
+def test_task_spawned_by_a_task_that_finishes_first():
+    """A child spawned by a task must not become its parent's parent (cyclic parent chain)."""
+    s = make()
+    log = []
+
+    def child():
+        log.append("child")
+
+    def parent():
+        s.spawn(child)
+        log.append("parent done")
+
+    p = s.spawn(parent)
+    p.join()
+    s.join_all()
+    assert log == ["parent done", "child"]

@@ -59,8 +59,10 @@ driver never has to search for a free descriptor.
     queue offset q (relative to the segment base)
     q + 0           64          geometry line, written by the launcher, read-only afterwards:
                                 i64 Q, i64 B, i64 AVAIL, i64 USED, i64 TXPRIV, i64 RXPRIV,
-                                i64 BUFFERS (offsets relative to q), i64 q itself. The kernels
-                                take only the queue's address and find everything from here.
+                                i64 BUFFERS (offsets relative to q), i64 q itself. Checked on
+                                attach; the kernels never trust it afterwards (any rank could
+                                rewrite it): they take a *handle*, the address of a copy of the
+                                geometry in process-private memory (H_* below).
     q + DESC        Q * 16      descriptor table: u64 addr (segment offset of the buffer),
                                 u32 len (bytes used), u16 flags, u16 next. Driver writes.
     q + AVAIL       6 + 2Q      available ring: u16 flags, u16 idx, u16 ring[Q], u16 used_event.
@@ -169,6 +171,19 @@ QG_TXPRIV = 32
 QG_RXPRIV = 40
 QG_BUFFERS = 48
 QG_SELF = 56
+
+# Queue handle: a process-private int64[HANDLE_WORDS] record per virtqueue (segment.py builds
+# them on create/attach from the segment header, not from the shared geometry line).
+H_QADDR = 0  # address of the virtqueue in this process
+H_QOFF = 8  # offset of the virtqueue in the segment (descriptor addresses are segment offsets)
+H_QSIZE = 16
+H_BSIZE = 24
+H_AVAIL = 32
+H_USED = 40
+H_TXPRIV = 48
+H_RXPRIV = 56
+H_BUFFERS = 64
+HANDLE_WORDS = 16
 
 # Descriptor.
 DESC_SIZE = 16

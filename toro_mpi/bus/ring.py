@@ -1,6 +1,7 @@
 """The virtqueue hot path in numba nopython mode: enqueue, poll, dequeue, reclaim, copy.
 
-Every kernel takes the address of one virtqueue (see layout.py for the bytes)
+Every kernel takes the handle of one virtqueue (the address of its process-private geometry
+record, see layout.py for the bytes)
 and does a whole step in one call: the sender pushes as many fragments as the ring has room
 for, the receiver drains every fragment that is available. Python never loops per fragment.
 
@@ -18,6 +19,7 @@ from numba import njit, types
 from . import layout as L
 from .atomics import (
     array_address,
+    compare_exchange_i64,
     cpu_relax,
     fetch_add_i64,
     load_acquire_i64,
@@ -37,14 +39,14 @@ _MASK16 = 0xFFFF
 
 
 @njit(cache=True, inline="always")
-def _geometry(qa):
-    """(Q, B) from the queue's read-only geometry line."""
-    return load_i64(qa + L.QG_QSIZE), load_i64(qa + L.QG_BSIZE)
+def _geometry(h):
+    """(queue address, Q, B) from the queue's private handle."""
+    return load_i64(h + L.H_QADDR), load_i64(h + L.H_QSIZE), load_i64(h + L.H_BSIZE)
 
 
 @njit(cache=True)
-def tx_push(qa, kind, tag, ctx, total, cookie, buf, sent):
-    """Enqueue fragments of one message on the queue at address qa; return payload bytes sent.
+def tx_push(h, kind, tag, ctx, total, cookie, buf, sent):
+    """Enqueue fragments of one message on the queue with handle h; return payload bytes sent.
 
     `kind` is KIND_* | flags << 16. `sent` is what the previous call returned
     (L.TX_NOT_STARTED before the first fragment). The header travels in the first fragment with
@@ -53,12 +55,12 @@ def tx_push(qa, kind, tag, ctx, total, cookie, buf, sent):
     Returns TX_NOT_STARTED when the ring had no room for the first fragment, a value below
     that when the used ring is corrupt.
     """
-    qsize, bsize = _geometry(qa)
-    avail = qa + load_i64(qa + L.QG_AVAIL)
-    used = qa + load_i64(qa + L.QG_USED)
-    txp = qa + load_i64(qa + L.QG_TXPRIV)
-    bufs = load_i64(qa + L.QG_BUFFERS)
-    seg_base = qa - load_i64(qa + L.QG_SELF)
+    qa, qsize, bsize = _geometry(h)
+    avail = qa + load_i64(h + L.H_AVAIL)
+    used = qa + load_i64(h + L.H_USED)
+    txp = qa + load_i64(h + L.H_TXPRIV)
+    bufs = load_i64(h + L.H_BUFFERS)
+    qoff = load_i64(h + L.H_QOFF)
     nbytes = buf.nbytes
     src = array_address(buf)
     nxt = load_i64(txp + L.TX_NEXT)
@@ -100,7 +102,7 @@ def tx_push(qa, kind, tag, ctx, total, cookie, buf, sent):
             length = chunk
             sent += chunk
         d = qa + L.CACHE_LINE + pos * L.DESC_SIZE
-        store_i64(d + L.DESC_ADDR, qa - seg_base + boff)
+        store_i64(d + L.DESC_ADDR, qoff + boff)
         store_u32(d + L.DESC_LEN, length)
         store_u16(d + L.DESC_FLAGS, 0)
         store_u16(d + L.DESC_NEXT, 0)
@@ -113,10 +115,10 @@ def tx_push(qa, kind, tag, ctx, total, cookie, buf, sent):
 
 
 @njit(cache=True, inline="always")
-def _head(qa, qsize, bsize):
+def _head(h, qa, qsize, bsize):
     """Return (status, pos, buffer address, descriptor length) of the next available fragment."""
-    avail = qa + load_i64(qa + L.QG_AVAIL)
-    rxp = qa + load_i64(qa + L.QG_RXPRIV)
+    avail = qa + load_i64(h + L.H_AVAIL)
+    rxp = qa + load_i64(h + L.H_RXPRIV)
     nxt = load_i64(rxp + L.RX_NEXT)
     aidx = load_acquire_u16(avail + L.RING_IDX)
     ready = (aidx - nxt) & _MASK16
@@ -130,18 +132,18 @@ def _head(qa, qsize, bsize):
     d = qa + L.CACHE_LINE + pos * L.DESC_SIZE
     boff = load_i64(d + L.DESC_ADDR)
     length = load_u32(d + L.DESC_LEN)
-    local = load_i64(qa + L.QG_BUFFERS) + pos * bsize
+    local = load_i64(h + L.H_BUFFERS) + pos * bsize
     # The descriptor must name exactly buffer `pos` of this queue: never follow it elsewhere.
-    if boff != load_i64(qa + L.QG_SELF) + local or length > bsize:
+    if boff != load_i64(h + L.H_QOFF) + local or length > bsize:
         return L.ERR_CORRUPT_DESC, 0, 0, 0
     return L.RX_COMPLETE, pos, qa + local, length
 
 
 @njit(cache=True, inline="always")
-def _release(qa, pos, length):
+def _release(h, qa, pos, length):
     """Hand fragment `pos` back to the driver through the used ring."""
-    used = qa + load_i64(qa + L.QG_USED)
-    rxp = qa + load_i64(qa + L.QG_RXPRIV)
+    used = qa + load_i64(h + L.H_USED)
+    rxp = qa + load_i64(h + L.H_RXPRIV)
     nxt = load_i64(rxp + L.RX_NEXT) + 1
     store_u32(used + L.RING_ENTRIES + pos * L.USED_ELEM, pos)
     store_u32(used + L.RING_ENTRIES + pos * L.USED_ELEM + 4, length)
@@ -151,21 +153,23 @@ def _release(qa, pos, length):
 
 
 @njit(cache=True)
-def rx_continue(qa, buf):
+def rx_continue(h, buf):
     """Deliver the available continuation fragments of the active message into buf.
 
     Bytes beyond buf.nbytes are consumed and dropped (the caller reports ERR_TRUNCATE).
     Returns RX_COMPLETE when the message is whole, RX_PARTIAL when more is to come, or a
     negative corruption code.
     """
-    qsize, bsize = _geometry(qa)
-    rxp = qa + load_i64(qa + L.QG_RXPRIV)
+    qa, qsize, bsize = _geometry(h)
+    rxp = qa + load_i64(h + L.H_RXPRIV)
     done = load_i64(rxp + L.RX_DONE)
     total = load_i64(rxp + L.RX_TOTAL)
+    if done < 0 or total < done:
+        return L.ERR_CORRUPT_HEADER  # the private line was scribbled on: never copy with it
     cap = buf.nbytes
     dst = array_address(buf)
     while done < total:
-        status, pos, src, length = _head(qa, qsize, bsize)
+        status, pos, src, length = _head(h, qa, qsize, bsize)
         if status != L.RX_COMPLETE:
             store_i64(rxp + L.RX_DONE, done)
             return L.RX_PARTIAL if status == L.RX_EMPTY else status
@@ -174,15 +178,15 @@ def rx_continue(qa, buf):
         if done < cap:
             memcpy(dst + done, src, min(length, cap - done))
         done += length
-        _release(qa, pos, length)
+        _release(h, qa, pos, length)
     store_i64(rxp + L.RX_DONE, done)
     store_i64(rxp + L.RX_ACTIVE, 0)
     return L.RX_COMPLETE
 
 
 @njit(cache=True)
-def rx_match(qa, want_tag, want_ctx, buf, info):
-    """Poll the queue at qa; if the head message matches (tag, ctx), consume it into buf.
+def rx_match(h, want_tag, want_ctx, buf, info):
+    """Poll the queue with handle h; if the head message matches (tag, ctx), consume it into buf.
 
     want_tag / want_ctx may be L.ANY; want_ctx == L.PEEK only reports the head. The head's
     header is always copied into `info` (int64[INFO_LEN]). Returns RX_EMPTY, RX_NO_MATCH
@@ -191,8 +195,8 @@ def rx_match(qa, want_tag, want_ctx, buf, info):
     fragmented message is now active: finish it with rx_continue), or a negative corruption
     code. Bytes beyond buf.nbytes are dropped.
     """
-    qsize, bsize = _geometry(qa)
-    status, pos, src, length = _head(qa, qsize, bsize)
+    qa, qsize, bsize = _geometry(h)
+    status, pos, src, length = _head(h, qa, qsize, bsize)
     if status != L.RX_COMPLETE:
         return status
     kind = load_u32(src + L.MSG_KIND)
@@ -232,35 +236,36 @@ def rx_match(qa, want_tag, want_ctx, buf, info):
     cap = buf.nbytes
     if kind == L.KIND_EAGER and payload > 0 and cap > 0:
         memcpy(array_address(buf), src + L.MSG_HEADER, min(payload, cap))
-    _release(qa, pos, length)
+    _release(h, qa, pos, length)
     plain = kind == L.KIND_EAGER and info[L.INFO_FLAGS] == 0 and total <= cap
     if kind != L.KIND_EAGER or payload == total:
         return L.RX_COMPLETE if plain else L.RX_SPECIAL
-    rxp = qa + load_i64(qa + L.QG_RXPRIV)
+    rxp = qa + load_i64(h + L.H_RXPRIV)
     store_i64(rxp + L.RX_DONE, payload)
     store_i64(rxp + L.RX_TOTAL, total)
     store_i64(rxp + L.RX_ACTIVE, 1)
-    status = rx_continue(qa, buf)
+    status = rx_continue(h, buf)
     if status == L.RX_COMPLETE and not plain:
         return L.RX_SPECIAL
     return status
 
 
 @njit(cache=True)
-def rx_wait(qa, want_tag, want_ctx, buf, info, spins):
+def rx_wait(h, want_tag, want_ctx, buf, info, spins):
     """rx_match after spinning (pause) in jitted code up to `spins` polls while the queue is empty.
 
     A blocked receive waits here instead of calling rx_match from a Python loop: it notices
     the sender's release store within one pause, not within one Python round trip.
     """
-    avail = qa + load_i64(qa + L.QG_AVAIL)
-    rxp = qa + load_i64(qa + L.QG_RXPRIV)
+    qa = load_i64(h + L.H_QADDR)
+    avail = qa + load_i64(h + L.H_AVAIL)
+    rxp = qa + load_i64(h + L.H_RXPRIV)
     seen = load_i64(rxp + L.RX_NEXT) & _MASK16
     for _ in range(spins):
         if load_acquire_u16(avail + L.RING_IDX) != seen:
             break
         cpu_relax()
-    return rx_match(qa, want_tag, want_ctx, buf, info)
+    return rx_match(h, want_tag, want_ctx, buf, info)
 
 
 @njit(cache=True)
@@ -280,6 +285,12 @@ def relax(spins):
     """Spin `spins` times with the cpu pause hint."""
     for _ in range(spins):
         cpu_relax()
+
+
+@njit(cache=True)
+def compare_exchange(addr, expected, desired):
+    """Atomically replace expected by desired at addr; return the value seen before."""
+    return compare_exchange_i64(addr, expected, desired)
 
 
 @njit(cache=True)

@@ -57,6 +57,8 @@ class Segment:
         self.queue_size = 0
         self.buffer_size = 0
         self.regions: dict[str, int] = {}
+        # Process-private queue handles (layout.H_*): the kernels read geometry only from here.
+        self._handles: np.ndarray | None = None
 
     # -- construction -----------------------------------------------------------------
     @classmethod
@@ -191,6 +193,22 @@ class Segment:
         self.queue_size = int(words[L.HDR_QSIZE // 8])
         self.buffer_size = int(words[L.HDR_BUFSIZE // 8])
         self.regions = L.queue_regions(self.queue_size, self.buffer_size)
+        n = self.nranks
+        r = self.regions
+        handles = np.zeros((n * n, L.HANDLE_WORDS), np.int64)
+        for src in range(n):
+            for dst in range(n):
+                if src == dst:
+                    continue
+                qoff = self.queue_offset(src, dst)
+                row = handles[src * n + dst]
+                for field, value in ((L.H_QADDR, self.base + qoff), (L.H_QOFF, qoff),
+                                     (L.H_QSIZE, self.queue_size), (L.H_BSIZE, self.buffer_size),
+                                     (L.H_AVAIL, r["avail"]), (L.H_USED, r["used"]),
+                                     (L.H_TXPRIV, r["txpriv"]), (L.H_RXPRIV, r["rxpriv"]),
+                                     (L.H_BUFFERS, r["buffers"])):
+                    row[field // 8] = value
+        self._handles = handles
 
     # -- queues and header words ------------------------------------------------------
     def queue_offset(self, src: int, dst: int) -> int:
@@ -199,8 +217,15 @@ class Segment:
         return L.queues_offset(self.nranks) + qi * self.regions["stride"]
 
     def queue_address(self, src: int, dst: int) -> int:
-        """Address of the virtqueue src -> dst in this process (what the kernels take)."""
+        """Address of the virtqueue src -> dst in this process."""
         return self.base + self.queue_offset(src, dst)
+
+    def handle(self, src: int, dst: int) -> int:
+        """The kernels' handle of virtqueue src -> dst: address of its private geometry record."""
+        if src == dst or not (0 <= src < self.nranks and 0 <= dst < self.nranks):
+            raise ValueError(f"no virtqueue {src} -> {dst} in a bus of {self.nranks} ranks")
+        assert self._handles is not None
+        return self._handles.ctypes.data + (src * self.nranks + dst) * L.HANDLE_WORDS * 8
 
     def view(self) -> np.ndarray:
         """The whole segment as a uint8 array (tests, diagnostics)."""
@@ -243,10 +268,15 @@ class Segment:
         return self.read_word(L.HDR_ABORT)
 
     def set_abort(self, code: int, rank: int) -> None:
-        """Mark the job aborted; blocked ranks notice at their next back-off."""
-        if self.read_word(L.HDR_ABORT) == 0:
-            self.write_word(L.HDR_ABORT_RANK, rank)
-            self.write_word(L.HDR_ABORT, code)
+        """Mark the job aborted (the first caller wins); blocked ranks notice at their next back-off."""
+        from .ring import compare_exchange
+
+        # Claim the abort with a CAS on the rank word, so two racing aborters cannot leave a
+        # code from one and a culprit from the other; then publish the code (release).
+        if compare_exchange(self.base + L.HDR_ABORT_RANK, -1, rank) == -1 or rank == -1:
+            if self.read_word(L.HDR_ABORT) == 0:
+                self.write_word(L.HDR_ABORT_RANK, rank)
+                self.write_word(L.HDR_ABORT, code)
 
     # -- teardown ---------------------------------------------------------------------
     def unlink(self) -> None:
@@ -261,6 +291,7 @@ class Segment:
     def close(self) -> None:
         """Drop this process's mapping. Idempotent; the kernels must not run afterwards."""
         self._view = None
+        self._handles = None
         self.base = 0
         if self._map is not None:
             try:

@@ -53,8 +53,8 @@ class Transport(ABC):
         return fns[kind]
 
     @abstractmethod
-    def read_remote(self, pid: int, address: int, arr: np.ndarray, nbytes: int) -> None:
-        """Copy nbytes from another rank's memory into arr (rendezvous single copy)."""
+    def read_remote(self, src: int, pid: int, address: int, arr: np.ndarray, nbytes: int) -> None:
+        """Copy nbytes from rank src's memory (process pid) into arr (rendezvous single copy)."""
 
     @abstractmethod
     def abort_code(self) -> int:
@@ -136,8 +136,8 @@ class VirtioBus(Transport):
         self.base = segment.base
         n = self.size
         # Queue addresses by peer; the entry for ourselves is unused (self-sends skip the bus).
-        self.tx_handles = [segment.queue_address(rank, p) if p != rank else 0 for p in range(n)]
-        self.rx_handles = [segment.queue_address(p, rank) if p != rank else 0 for p in range(n)]
+        self.tx_handles = [segment.handle(rank, p) if p != rank else 0 for p in range(n)]
+        self.rx_handles = [segment.handle(p, rank) if p != rank else 0 for p in range(n)]
         self.push_fn = ring.tx_push
         self.match_fn = ring.rx_match
         self.resume_fn = ring.rx_continue
@@ -155,8 +155,13 @@ class VirtioBus(Transport):
                   "wait": ring.rx_wait}[kind]
         return ring.entry_point(kernel, dtype)
 
-    def read_remote(self, pid, address, arr, nbytes):
-        """process_vm_readv nbytes from (pid, address) into arr."""
+    def read_remote(self, src, pid, address, arr, nbytes):
+        """process_vm_readv nbytes from (pid, address) into arr, if pid really is rank src."""
+        # The pid comes from a message header in shared memory: only read from the process
+        # that registered itself as `src`, never from whatever pid a scribbled header names.
+        registered = self.segment.read_word(self.segment.slot(src, L.SLOT_PID))
+        if pid != registered:
+            raise OSError(f"rendezvous request names pid {pid}, but rank {src} is pid {registered}")
         _read_remote(pid, address, arr.ctypes.data, nbytes)
 
     def abort_code(self):

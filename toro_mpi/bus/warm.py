@@ -61,7 +61,7 @@ def _warm() -> None:
     seg = Segment.create(2, 4, 128)
     try:
         seg.unlink()
-        qa = seg.queue_address(0, 1)
+        qa = seg.handle(0, 1)
         info = np.zeros(L.INFO_LEN, np.int64)
         ring.load_acquire(seg.base + L.HDR_ABORT)
         ring.store_release(seg.base + L.HDR_ATTACHED, 0)

@@ -196,18 +196,26 @@ class Comm:
         """Blocking receive into a buffer."""
         e = self._engine
         # Hot path (see Send): poll the source's queue head straight into the user's array.
+        tried = False
         if (type(buf) is _ndarray and type(source) is int and type(tag) is int and buf.ndim == 1
                 and 0 <= source < self._fast_size and -1 <= tag <= TAG_MAX
                 and not (e.unexpected or e.posted or e.active) and source != e.rank):
             flags = buf.flags
             match = e._match_by_dtype.get(buf.dtype)
             if match is not None and flags.c_contiguous and flags.writeable:
-                st = match(e._rxh[source], tag, self._ctx, buf, e.info)
-                if st == _RX_COMPLETE or e.recv_rest(match, buf, source, tag, self._ctx, st):
+                tried = True
+                try:
+                    st = match(e._rxh[source], tag, self._ctx, buf, e.info)
+                    if st == _RX_COMPLETE or e.recv_rest(match, buf, source, tag, self._ctx, st):
+                        if status is not None:
+                            info = e.info
+                            status._set(source, int(info[L.INFO_TAG]), int(info[L.INFO_TOTAL]))
+                        return
+                except MPIException as exc:
                     if status is not None:
                         info = e.info
-                        status._set(source, int(info[L.INFO_TAG]), int(info[L.INFO_TOTAL]))
-                    return
+                        status._set(source, int(info[L.INFO_TAG]), int(info[L.INFO_TOTAL]), exc.error_class)
+                    raise
         if type(buf) is _ndarray and (flags := buf.flags).c_contiguous and flags.writeable:
             arr = buf
             cap = buf.nbytes
@@ -222,13 +230,25 @@ class Comm:
                 status._set(PROC_NULL, ANY_TAG, 0)
             return
         tag = self._recv_tag(tag)
-        if b is None and e.recv_fast(arr, source, tag, self._ctx):
-            if status is not None:
-                info = e.info
-                status._set(self._comm_rank(source), int(info[L.INFO_TAG]), int(info[L.INFO_TOTAL]))
-            return
+        if b is None and not tried:
+            try:
+                if e.recv_fast(arr, source, tag, self._ctx):
+                    if status is not None:
+                        info = e.info
+                        status._set(self._comm_rank(source), int(info[L.INFO_TAG]), int(info[L.INFO_TOTAL]))
+                    return
+            except MPIException as exc:
+                if status is not None:
+                    info = e.info
+                    status._set(self._comm_rank(source), int(info[L.INFO_TAG]), int(info[L.INFO_TOTAL]),
+                                exc.error_class)
+                raise
         req = e.irecv(arr, cap, source, tag, self._ctx)
-        e.wait_recv_spin(req)
+        try:
+            e.wait_recv_spin(req)
+        except MPIException as exc:
+            if exc is not req.error:  # the job aborted, or the like: no status to report
+                raise
         if status is not None:
             status._set(self._comm_rank(req.source), req.rtag, min(req.nbytes, req.cap),
                         req.error.error_class if req.error else 0)
@@ -309,18 +329,8 @@ class Comm:
             if status is not None:
                 status._set(PROC_NULL, ANY_TAG, 0)
             return True
-        e = self._engine
-        found: list[Any] = []
-
-        def arrived() -> bool:
-            msg = e.find_unexpected(src, tg, self._ctx)
-            if msg is not None:
-                found.append(msg)
-            return msg is not None
-
-        e.sched.wait(arrived, ("Probe", src, tg))
+        msg = self._engine.probe(src, tg, self._ctx)
         if status is not None:
-            msg = found[-1] if found else e.find_unexpected(src, tg, self._ctx)
             status._set(self._comm_rank(msg.src), msg.tag, msg.total)
         return True
 

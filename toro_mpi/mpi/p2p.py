@@ -78,7 +78,7 @@ class SendReq:
     """State of one outgoing message."""
 
     __slots__ = ("dest", "kind", "flags", "tag", "ctx", "total", "cookie", "arr", "nbytes",
-                 "sent", "need_ack", "done", "error", "keep", "internal", "user_tag")
+                 "sent", "need_ack", "acked", "done", "error", "keep", "internal", "user_tag")
 
     def __init__(self, dest: int, kind: int, flags: int, tag: int, ctx: int, total: int, cookie: int,
                  arr: np.ndarray, nbytes: int, need_ack: bool, keep: Any = None) -> None:
@@ -93,6 +93,9 @@ class SendReq:
         self.nbytes = nbytes
         self.sent = L.TX_NOT_STARTED
         self.need_ack = need_ack
+        # A synchronous or rendezvous send is done when it is both fully pushed and acknowledged;
+        # the acknowledgement may arrive first (a receiver acks a fragmented message at its head).
+        self.acked = False
         self.done = False
         self.error: MPIException | None = None
         self.keep = keep  # the user's buffer, alive until a rendezvous read is acknowledged
@@ -144,6 +147,7 @@ class Engine:
         self.peers = [p for p in range(size) if p != rank]
         self.unexpected: list[Msg] = []
         self.posted: list[RecvReq] = []
+        self.probes: list[RecvReq] = []  # blocking probes, failed like receives when orphaned
         self.active: dict[int, Any] = {}  # src -> RecvReq or Msg receiving a fragmented message
         self.sendq: list[deque[SendReq]] = [deque() for _ in range(size)]
         self.pending_sends = 0
@@ -176,9 +180,14 @@ class Engine:
             if fn is not None:
                 return fn
             dtype = arr.dtype
+            fn = None
             if dtype.isbuiltin == 1 and dtype.kind in "biufc":
-                fn = table[dtype] = self.t.specialise(kind, dtype)
-                return fn
+                try:
+                    fn = self.t.specialise(kind, dtype)
+                except Exception:  # noqa: BLE001 - numba has no such type (float16, longdouble)
+                    fn = None
+            table[dtype] = fn if fn is not None else self._flat(kind)
+            return table[dtype]
         return self._flat(kind)
 
     def _flat(self, kind: str) -> Callable[..., int]:
@@ -216,7 +225,7 @@ class Engine:
         """Raise when the job is aborting; fail receives that can never complete."""
         if self.t is None:
             return
-        if self.posted:
+        if self.posted or self.probes:
             self._fail_orphaned_receives()
         if self.awaiting_ack or self.pending_sends:
             self._fail_orphaned_sends()
@@ -250,6 +259,9 @@ class Engine:
         else:
             req = SendReq(dest, L.KIND_EAGER, L.FLAG_SYNC if sync else 0, tag, ctx, nbytes, self.cookie,
                           arr, nbytes, sync)
+        if req.need_ack:
+            # Registered before the first fragment leaves, so an early ack is never dropped.
+            self.awaiting_ack[(dest, req.cookie)] = req
         q = self.sendq[dest]
         if not q:
             self._push(req)
@@ -292,11 +304,10 @@ class Engine:
         req.sent = sent
 
     def _pushed(self, req: SendReq) -> None:
-        if req.need_ack:
-            self.awaiting_ack[(req.dest, req.cookie)] = req
-        else:
+        if not req.need_ack or req.acked:
             req.done = True
             req.arr = _EMPTY
+            req.keep = None
 
     def _send_self(self, arr: np.ndarray, nbytes: int, tag: int, ctx: int, sync: bool) -> SendReq:
         req = SendReq(self.rank, L.KIND_EAGER, 0, tag, ctx, nbytes, self.cookie, _EMPTY, nbytes, sync)
@@ -394,9 +405,12 @@ class Engine:
             self._partial(req, src)
         else:
             raise self._corrupt(status, src)
-        self.wait_recv(req)
-        info[L.INFO_TAG] = req.rtag
-        info[L.INFO_TOTAL] = req.nbytes
+        try:
+            self.wait_recv(req)
+        finally:
+            # What the caller's Status reports, also when the wait raised (e.g. ERR_TRUNCATE).
+            info[L.INFO_TAG] = req.rtag
+            info[L.INFO_TOTAL] = min(req.nbytes, req.cap)
         return True
 
     def _try_head(self, req: RecvReq, src: int) -> bool:
@@ -456,7 +470,7 @@ class Engine:
         n = min(req.nbytes, req.cap)
         try:
             if n:
-                self.t.read_remote(pid, address, req.arr, n)
+                self.t.read_remote(src, pid, address, req.arr, n)
         except OSError as exc:
             req.error = MPIException(ERR_OTHER, f"rendezvous read from rank {src} failed: {exc}")
         self._send_ack(src, cookie)
@@ -555,8 +569,10 @@ class Engine:
                 match(qa, L.ANY, L.ANY, _EMPTY, info)
                 req = self.awaiting_ack.pop((src, int(info[L.INFO_COOKIE])), None)
                 if req is not None:
-                    req.done = True
-                    req.keep = None
+                    req.acked = True
+                    if req.sent == req.nbytes:  # else _pushed completes it after the last fragment
+                        req.done = True
+                        req.keep = None
                 continue
             tag = int(info[L.INFO_TAG])
             ctx = int(info[L.INFO_CTX])
@@ -628,6 +644,26 @@ class Engine:
     def _drain_for_probe(self) -> None:
         self.progress()
 
+    def probe(self, src: int, tag: int, ctx: int) -> Msg:
+        """Blocking probe: wait until a matching message has arrived; return it (not received)."""
+        waiter = RecvReq(src, tag, ctx, None, 0)  # stands for the probe in the orphan checks
+        found: list[Msg] = []
+
+        def arrived() -> bool:
+            msg = self.find_unexpected(src, tag, ctx)
+            if msg is not None:
+                found.append(msg)
+            return msg is not None or waiter.done
+
+        self.probes.append(waiter)
+        try:
+            self.sched.wait(arrived, ("Probe", src, tag))
+        finally:
+            self.probes.remove(waiter)
+        if found:
+            return found[-1]
+        raise waiter.error or MPIException(ERR_OTHER, "probe ended without a message")
+
     def wait_recv_spin(self, req: RecvReq) -> None:
         """wait_recv for a blocking Recv."""
         self.wait_recv(req, "Recv")
@@ -656,12 +692,18 @@ class Engine:
         self.progress()
         gone = set(finished)
         everyone = len(gone) == len(self.peers)
-        for req in list(self.posted):
+        for req in list(self.posted) + self.probes:
+            if req.done:
+                continue
+            if req in self.probes and self.find_unexpected(req.src, req.tag, req.ctx) is not None:
+                continue
             if (req.src in gone) or (req.src == ANY_SOURCE and everyone and not self._self_possible()):
-                self.posted.remove(req)
+                if req in self.posted:
+                    self.posted.remove(req)
                 who = f"rank {req.src} has" if req.src >= 0 else "all other ranks have"
+                what = "probe" if req in self.probes else "receive"
                 req.error = MPIException(
-                    ERR_OTHER, f"{who} finalized; the receive (tag {req.tag}) can never complete")
+                    ERR_OTHER, f"{who} finalized; the {what} (tag {req.tag}) can never complete")
                 req.done = True
 
     def _fail_orphaned_sends(self) -> None:
@@ -682,6 +724,7 @@ class Engine:
             while q:
                 req = q.popleft()
                 self.pending_sends -= 1
+                self.awaiting_ack.pop((dest, req.cookie), None)
                 req.error = MPIException(
                     ERR_OTHER, f"rank {dest} finalized without receiving the message (tag {req.tag})")
                 req.done = True

@@ -81,6 +81,7 @@ class Request:
         self._on_done = on_done  # turns the raw request into the object `wait()` returns
         self._finish = finish  # e.g. copy a temporary into a non-contiguous receive buffer
         self._result: Any = None
+        self._cancelled = False
 
     # -- helpers -----------------------------------------------------------------------
     def _is_null(self) -> bool:
@@ -94,6 +95,7 @@ class Request:
             if status is not None:
                 status._set(inner.source, inner.rtag, min(inner.nbytes, inner.cap) if not inner.allocate
                             else inner.nbytes, inner.error.error_class if inner.error else 0)
+                status.cancelled = self._cancelled
             if inner.error is not None:
                 raise inner.error
             if self._finish is not None:
@@ -170,16 +172,23 @@ class Request:
         return self._inner.done
 
     def Cancel(self) -> None:
-        """Cancel a pending receive that has not matched yet (sends cannot be cancelled)."""
+        """Cancel a receive that has not matched yet; otherwise it completes normally.
+
+        Sends cannot be cancelled here (MPI deprecates it): that raises NotImplementedError."""
         inner = self._inner
-        if isinstance(inner, RecvReq) and not inner.done and inner in self._engine.posted:
-            self._engine.posted.remove(inner)
-            inner.done = True
-            self._on_done = None
-            self._finish = None
-            self._cancelled = True
+        if inner is None or inner.done:
             return
-        raise NotImplementedError("toro_mpi: Request.Cancel is only supported for unmatched receives")
+        if isinstance(inner, RecvReq):
+            engine = self._engine
+            if inner in engine.posted:
+                engine.posted.remove(inner)
+                inner.done = True
+                self._on_done = None
+                self._finish = None
+                self._cancelled = True
+            # Matched (or still arriving): the receive completes; Cancel has no effect.
+            return
+        raise NotImplementedError("toro_mpi: cancelling a send (Request.Cancel on Isend) is not supported")
 
     def Free(self) -> None:
         """Release the handle; the operation still completes in the background."""

@@ -74,6 +74,10 @@ class Scheduler:
         self.yield_passes = int(settings.get("yield_passes", 2000))
         self.sleep_min = int(settings.get("sleep_min_us", 20)) * 1e-6
         self.sleep_max = int(settings.get("sleep_max_us", 1000)) * 1e-6
+        # Every task's parent is the greenlet that built the scheduler (the rank's main one):
+        # a finishing task re-parents itself to whoever runs next, which must never make a
+        # cycle (a task whose parent is a task it spawned).
+        self._root = getcurrent()
         self.ready: deque[greenlet] = deque()
         self.waiting: list[_Waiter] = []
         self.tasks: set[Task] = set()
@@ -84,7 +88,7 @@ class Scheduler:
         task = Task(self, fn, args)
         # A finishing task hands the core on by returning, and greenlet passes that return
         # value to whoever runs next: a task that never ran receives it as an argument.
-        task.glet = greenlet(lambda *_: self._task_main(task))
+        task.glet = greenlet(lambda *_: self._task_main(task), parent=self._root)
         self.tasks.add(task)
         self.ready.append(task.glet)
         return task
@@ -98,22 +102,33 @@ class Scheduler:
             os.sched_yield()
             return
         self.ready.append(me)
-        self._run_next(me)
+        try:
+            self._run_next(me)
+        except BaseException:
+            self._forget_ready(me)
+            raise
 
     def wait(self, cond: Callable[[], bool], what: Any = None) -> None:
         """Block the calling green thread until cond() holds, running the others meanwhile."""
         if cond():
             return
         me = getcurrent()
-        self.waiting.append(_Waiter(me, cond, what))
         self.on_block(what)
         try:
-            self._run_next(me)
+            while not cond():
+                self.waiting.append(_Waiter(me, cond, what))
+                self._run_next(me)
         except BaseException:
+            # An error (e.g. the job aborts) thrown into us: we are no longer parked anywhere.
             self.waiting = [w for w in self.waiting if w.glet is not me]
+            self._forget_ready(me)
             raise
         finally:
             self.on_block(None)
+
+    def _forget_ready(self, glet: greenlet) -> None:
+        if glet in self.ready:
+            self.ready = deque(g for g in self.ready if g is not glet)
 
     def join_all(self) -> None:
         """Wait until every spawned green thread has finished (called at finalize)."""
@@ -136,15 +151,20 @@ class Scheduler:
     def _next_ready(self) -> greenlet:
         """Poll and back off until some green thread is ready; pop and return it."""
         idle = 0
+        passes = 0
         sleep = self.sleep_min
         while True:
             moved = self.poll()
             self._wake()
             if self.ready:
                 return self.ready.popleft()
+            passes += 1
             if moved:
                 idle = 0
                 sleep = self.sleep_min
+                if passes & 1023 == 0:
+                    # Busy with traffic that wakes nobody: still notice an abort now and then.
+                    self.idle_check()
                 continue
             idle += 1
             if idle < self.spin_passes:
