@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from toro_mpi.bus.segment import launcher_pid_of
+
 TESTS = Path(__file__).resolve().parent
 PROGRAMS = TESTS / "programs"
 NCORES = len(os.sched_getaffinity(0))
@@ -104,11 +106,12 @@ def toro_segments() -> set[str]:
 
 
 def _launcher_pid(entry: str) -> int | None:
-    part = entry[len(SHM_PREFIX):].split(".", 1)[0]
-    return int(part) if part.isdigit() else None
+    return launcher_pid_of(entry)
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether a rank process still exists. Unlike the launcher's --cleanup check (which keeps a
+    segment when in doubt), a process that vanishes while we look counts as gone here."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

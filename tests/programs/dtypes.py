@@ -12,13 +12,17 @@ import numpy as np
 from _mpi import COMM, DTYPES, MPI, RANK, SIZE, digest, done, mpi_type, out, pattern
 
 MIB4 = 4 << 20
-BYTE_SIZES = (8159, 8160, 8161, 8192, 16352, 16384, 16385, 262143, 262144, 262145, 524287, 524288, 524289)
+# Around the one-fragment limit of an 8 KiB and of a 32 KiB (default) buffer (buffer - 32-byte
+# header), whole buffers, and the rendezvous thresholds used in the tests.
+BYTE_SIZES = (8159, 8160, 8161, 8192, 16352, 16384, 16385, 32735, 32736, 32737, 32768, 65504, 65536,
+              262143, 262144, 262145, 524287, 524288, 524289)
+FRAGMENT_LIMITS = (8160, 32736)
 
 
 def counts(dtype: str) -> list[int]:
     size = np.dtype(dtype).itemsize
     found = {0, 1, 7, 8159, 8160, 8161, 100000, MIB4 // size}
-    found |= {max(0, (b + size - 1) // size + d) for b in BYTE_SIZES[:3] for d in (-1, 0, 1)}
+    found |= {max(0, (b + size - 1) // size + d) for b in FRAGMENT_LIMITS for d in (-1, 0, 1)}
     if size == 1:
         found |= set(BYTE_SIZES)
     return sorted(found)

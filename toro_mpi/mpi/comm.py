@@ -349,40 +349,28 @@ class Comm:
             reqs.append(part)
         return reqs
 
+    def _start_object_send(self, obj: Any, dest: int, tag: int, sync: bool) -> Request:
+        dest = self._dest(dest)
+        tag = self._send_tag(tag)
+        if dest == PROC_NULL:
+            return Request()
+        return _MultiSendRequest(self._engine, self._send_object(obj, dest, tag, sync))
+
     def send(self, obj: Any, dest: int, tag: int = 0) -> None:
         """Send a picklable object."""
-        dest = self._dest(dest)
-        tag = self._send_tag(tag)
-        if dest == PROC_NULL:
-            return
-        for r in self._send_object(obj, dest, tag, False):
-            self._engine.wait_send(r, "Send")
+        self._start_object_send(obj, dest, tag, False).Wait()
 
     def ssend(self, obj: Any, dest: int, tag: int = 0) -> None:
-        """Synchronous object send."""
-        dest = self._dest(dest)
-        tag = self._send_tag(tag)
-        if dest == PROC_NULL:
-            return
-        for r in self._send_object(obj, dest, tag, True):
-            self._engine.wait_send(r, "Ssend")
+        """Synchronous object send: returns once the receiver has matched it."""
+        self._start_object_send(obj, dest, tag, True).Wait()
 
     def isend(self, obj: Any, dest: int, tag: int = 0) -> Request:
         """Start sending an object; `wait()` returns None."""
-        dest = self._dest(dest)
-        tag = self._send_tag(tag)
-        if dest == PROC_NULL:
-            return Request()
-        reqs = self._send_object(obj, dest, tag, False)
-        return _MultiSendRequest(self._engine, reqs)
+        return self._start_object_send(obj, dest, tag, False)
 
     def issend(self, obj: Any, dest: int, tag: int = 0) -> Request:
         """Start a synchronous object send."""
-        dest = self._dest(dest)
-        tag = self._send_tag(tag)
-        if dest == PROC_NULL:
-            return Request()
-        return _MultiSendRequest(self._engine, self._send_object(obj, dest, tag, True))
+        return self._start_object_send(obj, dest, tag, True)
 
     def _post_object_parts(self, req: RecvReq) -> None:
         """On arrival of an object's frame: post the receives of its out-of-band buffers."""
