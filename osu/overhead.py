@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     comms = [Comm(e, [0, 1], 0) for e in ends]
     sbuf = np.zeros(1, np.float64)
     rbuf = np.zeros(1, np.float64)
-    push = ring.entry_point(ring.tx_push, sbuf.dtype)
+    push = ring.entry_point(ring.tx_send, sbuf.dtype)
     match = ring.entry_point(ring.rx_match, rbuf.dtype)
     h = seg.handle(0, 1)
     info = np.zeros(L.INFO_LEN, np.int64)
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         comms[1].Recv(rbuf, 0, 1)
 
     def kernels() -> None:
-        push(h, L.KIND_EAGER, 1, 0, 8, 0, sbuf, L.TX_NOT_STARTED)
+        push(h, 1, 0, sbuf)
         match(h, 1, 0, rbuf, info)
 
     for name, fn in (("Send+Recv", calls), ("kernels", kernels), ("empty call", lambda: None)):

@@ -114,6 +114,15 @@ def tx_push(h, kind, tag, ctx, total, cookie, buf, sent):
     return sent
 
 
+@njit(cache=True)
+def tx_send(h, tag, ctx, buf):
+    """tx_push of a whole plain eager message from its start: the blocking-send fast path.
+
+    Four arguments instead of eight: numba unboxes every argument on every call, and this is
+    the call a small Send makes."""
+    return tx_push(h, L.KIND_EAGER, tag, ctx, buf.nbytes, 0, buf, L.TX_NOT_STARTED)
+
+
 @njit(cache=True, inline="always")
 def _head(h, qa, qsize, bsize):
     """Return (status, pos, buffer address, descriptor length) of the next available fragment."""
@@ -310,6 +319,8 @@ def _signature(kernel, array_type):
         return (_I64, _I64, _I64, array_type, _INFO)
     if kernel is rx_continue:
         return (_I64, array_type)
+    if kernel is tx_send:
+        return (_I64, _I64, _I64, array_type)
     if kernel is rx_wait:
         return (_I64, _I64, _I64, array_type, _INFO, _I64)
     raise ValueError(f"no entry-point signature for {kernel}")

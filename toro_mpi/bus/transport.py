@@ -33,7 +33,8 @@ class Transport(ABC):
     - ``resume_fn(rx_handles[src], arr)`` continues an active fragmented message
       (see ring.rx_continue);
     - ``specialise(kind, dtype)`` returns a faster one of these for 1-D arrays of `dtype`;
-      kind "wait" is match with a trailing spin budget (see ring.rx_wait).
+      kind "wait" is match with a trailing spin budget (see ring.rx_wait), kind "send" a whole
+      plain eager message in one call (see ring.tx_send).
     """
 
     rank: int
@@ -50,6 +51,9 @@ class Transport(ABC):
         if kind == "wait":
             match = self.match_fn
             return lambda h, tag, ctx, arr, info, spins: match(h, tag, ctx, arr, info)
+        if kind == "send":
+            push = self.push_fn
+            return lambda h, tag, ctx, arr: push(h, 1, tag, ctx, arr.nbytes, 0, arr, -1)
         return fns[kind]
 
     @abstractmethod
@@ -152,7 +156,7 @@ class VirtioBus(Transport):
     def specialise(self, kind, dtype):
         """The kernel's compiled entry point for 1-D arrays of dtype (skips numba's dispatcher)."""
         kernel = {"push": ring.tx_push, "match": ring.rx_match, "resume": ring.rx_continue,
-                  "wait": ring.rx_wait}[kind]
+                  "wait": ring.rx_wait, "send": ring.tx_send}[kind]
         return ring.entry_point(kernel, dtype)
 
     def read_remote(self, src, pid, address, arr, nbytes):

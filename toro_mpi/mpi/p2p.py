@@ -163,10 +163,12 @@ class Engine:
             self._match_by_dtype: dict[np.dtype, Callable[..., int]] = {}
             self._resume_by_dtype: dict[np.dtype, Callable[..., int]] = {}
             self._wait_by_dtype: dict[np.dtype, Callable[..., int]] = {}
+            self._send_by_dtype: dict[np.dtype, Callable[..., int]] = {}
             self._push_u8 = transport.specialise("push", _U8)
             self._match_u8 = transport.specialise("match", _U8)
             self._resume_u8 = transport.specialise("resume", _U8)
             self._wait_u8 = transport.specialise("wait", _U8)
+            self._send_u8 = transport.specialise("send", _U8)
         self.sched = Scheduler(self.progress, self.idle_check, sched_settings, self._on_block)
         # Polls (with a pause each, inside jitted code) a blocking Recv makes of its one queue
         # before parking in the scheduler: about spin_passes * 16 * 40 ns.
@@ -198,6 +200,9 @@ class Engine:
         if kind == "match":
             u8 = self._match_u8
             return lambda qa, tag, ctx, arr, info: u8(qa, tag, ctx, _bytes(arr), info)
+        if kind == "send":
+            u8 = self._send_u8
+            return lambda qa, tag, ctx, arr: u8(qa, tag, ctx, _bytes(arr))
         if kind == "wait":
             u8 = self._wait_u8
             return lambda qa, tag, ctx, arr, info, spins: u8(qa, tag, ctx, _bytes(arr), info, spins)
@@ -276,10 +281,10 @@ class Engine:
         """Blocking-send fast path: the whole eager message fits the ring now. True if sent."""
         if dest == self.rank or self.sendq[dest] or nbytes >= self.rndv_limit:
             return False
-        fn = self._push_by_dtype.get(arr.dtype) if arr.ndim == 1 else None
+        fn = self._send_by_dtype.get(arr.dtype) if arr.ndim == 1 else None
         if fn is None:
-            fn = self._kernel("push", self._push_by_dtype, arr)
-        sent = fn(self._txh[dest], _KIND_EAGER, tag, ctx, nbytes, 0, arr, _TX_NOT_STARTED)
+            fn = self._kernel("send", self._send_by_dtype, arr)
+        sent = fn(self._txh[dest], tag, ctx, arr)
         return sent == nbytes or self.send_rest(arr, nbytes, dest, tag, ctx, sent)
 
     def send_rest(self, arr: np.ndarray, nbytes: int, dest: int, tag: int, ctx: int, sent: int) -> bool:
