@@ -3,8 +3,11 @@ is fragmented, and one where large messages go by rendezvous."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
-from conftest import assert_ok, run_toro
+from conftest import TORO_ENV, assert_ok, run_toro
 
 pytestmark = pytest.mark.usefixtures("shm_clean")
 
@@ -32,3 +35,50 @@ def test_edge_cases(bus: str, tmp_path) -> None:
     assert any(line.startswith("truncation status 4 0 4") for line in ranks[1])
     assert "nested spawn ok" in ranks[0] and "nested spawn ok" in ranks[1]
     assert any("probe on a finalized rank: MPI_ERR_OTHER" in line for line in ranks[1])
+
+
+SINGLETON = """
+import numpy as np
+from toro_mpi import MPI
+c = MPI.COMM_WORLD
+assert (c.Get_rank(), c.Get_size()) == (0, 1)
+c.Send(np.arange(5.0), dest=0, tag=1)
+got = np.zeros(5)
+st = MPI.Status()
+c.Recv(got, source=MPI.ANY_SOURCE, tag=1, status=st)
+assert (got == np.arange(5.0)).all() and st.Get_count(MPI.DOUBLE) == 5
+c.send({"x": 1}, dest=0, tag=2)
+assert c.recv(source=0, tag=2) == {"x": 1}
+c.Barrier()
+print("singleton ok", MPI.Get_processor_name() != "")
+"""
+
+
+@pytest.mark.timeout(60)
+def test_bare_python_is_a_world_of_one() -> None:
+    """Without the launcher a program runs as rank 0 of 1 (like a singleton MPI_Init)."""
+    proc = subprocess.run([sys.executable, "-c", SINGLETON], env=TORO_ENV, capture_output=True, text=True,
+                          timeout=50)
+    assert proc.returncode == 0, proc.stderr
+    assert "singleton ok True" in proc.stdout
+
+
+DEADLOCK = """
+import numpy as np
+from toro_mpi import MPI
+c = MPI.COMM_WORLD
+buf = np.zeros(1)
+c.Recv(buf, source=1 - c.rank, tag=40 + c.rank)
+"""
+
+
+@pytest.mark.timeout(60)
+def test_timeout_names_the_blocked_calls(tmp_path) -> None:
+    """Two ranks that both receive first: --timeout ends the job (110) and says who waits for whom."""
+    prog = tmp_path / "deadlock.py"
+    prog.write_text(DEADLOCK)
+    proc = subprocess.run([sys.executable, "-m", "toro_mpi", "-n", "2", "--timeout", "4", sys.executable, str(prog)],
+                          env=TORO_ENV, capture_output=True, text=True, timeout=50)
+    assert proc.returncode == 110, proc.stderr
+    assert "rank 0 blocked in Recv(source=1, tag=40)" in proc.stderr, proc.stderr
+    assert "rank 1 blocked in Recv(source=0, tag=41)" in proc.stderr, proc.stderr
