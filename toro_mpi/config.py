@@ -46,7 +46,6 @@ SCHEMA: dict[str, dict[str, tuple[Any, str]]] = {
     "launcher": {
         "bind_to": (lambda v: v in ("core", "none"), '"core" or "none"'),
         "kill_grace": (_nonneg_number, "a number >= 0"),
-        "attach_timeout": (lambda v: _nonneg_number(v) and v > 0, "a number > 0"),
         "warm_cache": (lambda v: isinstance(v, bool), "true or false"),
     },
 }
