@@ -14,7 +14,6 @@ import timeit
 
 import numpy as np
 
-from toro_mpi.bus import layout as L
 from toro_mpi.bus import ring
 from toro_mpi.bus.segment import Segment
 from toro_mpi.bus.transport import VirtioBus
@@ -36,9 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     sbuf = np.zeros(1, np.float64)
     rbuf = np.zeros(1, np.float64)
     push = ring.entry_point(ring.tx_send, sbuf.dtype)
-    match = ring.entry_point(ring.rx_match, rbuf.dtype)
+    match = ring.entry_point(ring.rx_recv, rbuf.dtype)
     h = seg.handle(0, 1)
-    info = np.zeros(L.INFO_LEN, np.int64)
 
     def calls() -> None:
         comms[0].Send(sbuf, 1, 1)
@@ -46,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def kernels() -> None:
         push(h, 1, 0, sbuf)
-        match(h, 1, 0, rbuf, info)
+        match(h, 1, 0, rbuf)
 
     for name, fn in (("Send+Recv", calls), ("kernels", kernels), ("empty call", lambda: None)):
         fn()

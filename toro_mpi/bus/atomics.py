@@ -160,3 +160,13 @@ def array_address(typingctx, arr):
         return builder.ptrtoint(ary.data, ir.IntType(64))
 
     return types.int64(arr), codegen
+
+
+@intrinsic
+def int64_pointer(typingctx, addr):
+    """The address as an int64* (for numba.carray over process-private words)."""
+
+    def codegen(context, builder, sig, args):
+        return builder.inttoptr(args[0], context.get_value_type(sig.return_type))
+
+    return types.CPointer(types.int64)(types.int64), codegen

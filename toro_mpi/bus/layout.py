@@ -183,7 +183,8 @@ H_USED = 40
 H_TXPRIV = 48
 H_RXPRIV = 56
 H_BUFFERS = 64
-HANDLE_WORDS = 16
+H_INFO = 128  # int64[INFO_LEN]: the header rx_recv saw last (process-private, so no array argument)
+HANDLE_WORDS = 32
 
 # Descriptor.
 DESC_SIZE = 16

@@ -220,6 +220,12 @@ class Segment:
         """Address of the virtqueue src -> dst in this process."""
         return self.base + self.queue_offset(src, dst)
 
+    def handle_words(self, src: int, dst: int) -> np.ndarray:
+        """The private handle record of virtqueue src -> dst as int64 words (a view)."""
+        self.handle(src, dst)  # validates
+        assert self._handles is not None
+        return self._handles[src * self.nranks + dst]
+
     def handle(self, src: int, dst: int) -> int:
         """The kernels' handle of virtqueue src -> dst: address of its private geometry record."""
         if src == dst or not (0 <= src < self.nranks and 0 <= dst < self.nranks):

@@ -34,7 +34,8 @@ class Transport(ABC):
       (see ring.rx_continue);
     - ``specialise(kind, dtype)`` returns a faster one of these for 1-D arrays of `dtype`;
       kind "wait" is match with a trailing spin budget (see ring.rx_wait), kind "send" a whole
-      plain eager message in one call (see ring.tx_send).
+      plain eager message in one call (see ring.tx_send), kind "recv" match without the info
+      argument, leaving the header in ``rx_info(src)`` (see ring.rx_recv).
     """
 
     rank: int
@@ -54,7 +55,16 @@ class Transport(ABC):
         if kind == "send":
             push = self.push_fn
             return lambda h, tag, ctx, arr: push(h, 1, tag, ctx, arr.nbytes, 0, arr, -1)
+        if kind == "recv":
+            match = self.match_fn
+            by_handle = {h: self.rx_info(src) for src, h in enumerate(self.rx_handles)}
+            return lambda h, tag, ctx, arr: match(h, tag, ctx, arr, by_handle[h])
         return fns[kind]
+
+    def rx_info(self, src: int) -> np.ndarray:
+        """int64[INFO_LEN] where the "recv" function leaves the header of what it took from src."""
+        infos = self.__dict__.setdefault("_rx_infos", {})
+        return infos.setdefault(src, np.zeros(L.INFO_LEN, np.int64))
 
     @abstractmethod
     def read_remote(self, src: int, pid: int, address: int, arr: np.ndarray, nbytes: int) -> None:
@@ -156,8 +166,14 @@ class VirtioBus(Transport):
     def specialise(self, kind, dtype):
         """The kernel's compiled entry point for 1-D arrays of dtype (skips numba's dispatcher)."""
         kernel = {"push": ring.tx_push, "match": ring.rx_match, "resume": ring.rx_continue,
-                  "wait": ring.rx_wait, "send": ring.tx_send}[kind]
+                  "wait": ring.rx_wait, "send": ring.tx_send, "recv": ring.rx_recv}[kind]
         return ring.entry_point(kernel, dtype)
+
+    def rx_info(self, src):
+        """The H_INFO words of the handle of queue src -> us (rx_recv writes the header there)."""
+        if src == self.rank:
+            return np.zeros(L.INFO_LEN, np.int64)
+        return self.segment.handle_words(src, self.rank)[L.H_INFO // 8: L.H_INFO // 8 + L.INFO_LEN]
 
     def read_remote(self, src, pid, address, arr, nbytes):
         """process_vm_readv nbytes from (pid, address) into arr, if pid really is rank src."""

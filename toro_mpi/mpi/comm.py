@@ -49,7 +49,8 @@ class Comm:
             self._txh = engine._txh
             self._rxh = engine._rxh
             self._send_eps = engine._send_by_dtype
-            self._match_eps = engine._match_by_dtype
+            self._recv_eps = engine._recv_by_dtype
+            self._rx_info = engine.rx_info
             self._sendq = engine.sendq
         self._info = engine.info
         self._me = engine.rank
@@ -208,12 +209,17 @@ class Comm:
                 and 0 <= source < self._fast_size and -1 <= tag <= TAG_MAX
                 and not (e.unexpected or e.posted or e.active) and source != self._me):
             flags = buf.flags
-            match = self._match_eps.get(buf.dtype)
-            if match is not None and flags.c_contiguous and flags.writeable:
+            recv = self._recv_eps.get(buf.dtype)
+            if recv is not None and flags.c_contiguous and flags.writeable:
                 tried = True
                 try:
-                    st = match(self._rxh[source], tag, self._ctx, buf, self._info)
-                    if st == _RX_COMPLETE or e.recv_rest(match, buf, source, tag, self._ctx, st):
+                    st = recv(self._rxh[source], tag, self._ctx, buf)
+                    if st == _RX_COMPLETE:
+                        if status is not None:
+                            info = self._rx_info[source]
+                            status._set(source, int(info[L.INFO_TAG]), int(info[L.INFO_TOTAL]))
+                        return
+                    if e.recv_rest(buf, source, tag, self._ctx, st, self._rx_info[source]):
                         if status is not None:
                             info = e.info
                             status._set(source, int(info[L.INFO_TAG]), int(info[L.INFO_TOTAL]))

@@ -164,11 +164,15 @@ class Engine:
             self._resume_by_dtype: dict[np.dtype, Callable[..., int]] = {}
             self._wait_by_dtype: dict[np.dtype, Callable[..., int]] = {}
             self._send_by_dtype: dict[np.dtype, Callable[..., int]] = {}
+            self._recv_by_dtype: dict[np.dtype, Callable[..., int]] = {}
+            # Where the "recv" kernels leave the header of the message they took, by source.
+            self.rx_info = [transport.rx_info(p) for p in range(size)]
             self._push_u8 = transport.specialise("push", _U8)
             self._match_u8 = transport.specialise("match", _U8)
             self._resume_u8 = transport.specialise("resume", _U8)
             self._wait_u8 = transport.specialise("wait", _U8)
             self._send_u8 = transport.specialise("send", _U8)
+            self._recv_u8 = transport.specialise("recv", _U8)
         self.sched = Scheduler(self.progress, self.idle_check, sched_settings, self._on_block)
         # Polls (with a pause each, inside jitted code) a blocking Recv makes of its one queue
         # before parking in the scheduler: about spin_passes * 16 * 40 ns.
@@ -202,6 +206,9 @@ class Engine:
             return lambda qa, tag, ctx, arr, info: u8(qa, tag, ctx, _bytes(arr), info)
         if kind == "send":
             u8 = self._send_u8
+            return lambda qa, tag, ctx, arr: u8(qa, tag, ctx, _bytes(arr))
+        if kind == "recv":
+            u8 = self._recv_u8
             return lambda qa, tag, ctx, arr: u8(qa, tag, ctx, _bytes(arr))
         if kind == "wait":
             u8 = self._wait_u8
@@ -376,19 +383,26 @@ class Engine:
         True when it was received; self.info then holds its header."""
         if src < 0 or src == self.rank or self.unexpected or self.posted or self.active:
             return False
-        match = self._match_by_dtype.get(arr.dtype) if arr.ndim == 1 else None
-        if match is None:
-            match = self._kernel("match", self._match_by_dtype, arr)
-        status = match(self._rxh[src], tag, ctx, arr, self.info)
-        return status == _RX_COMPLETE or self.recv_rest(match, arr, src, tag, ctx, status)
+        recv = self._recv_by_dtype.get(arr.dtype) if arr.ndim == 1 else None
+        if recv is None:
+            recv = self._kernel("recv", self._recv_by_dtype, arr)
+        status = recv(self._rxh[src], tag, ctx, arr)
+        if status == _RX_COMPLETE:
+            self.info[:] = self.rx_info[src]
+            return True
+        return self.recv_rest(arr, src, tag, ctx, status, self.rx_info[src])
 
-    def recv_rest(self, match: Callable[..., int], arr: np.ndarray, src: int, tag: int, ctx: int,
-                  status: int) -> bool:
+    def recv_rest(self, arr: np.ndarray, src: int, tag: int, ctx: int, status: int,
+                  header: np.ndarray | None = None) -> bool:
         """After a fast-path poll returned `status`: spin a little, or finish what it consumed.
 
         Spins on the one queue (bounded, and only while nothing else could need this rank's
-        attention). False means nothing was consumed: post the receive the general way."""
+        attention). False means nothing was consumed: post the receive the general way.
+        `header` is where the poll left the message header if not in self.info; on return
+        self.info holds the header of what was received."""
         info = self.info
+        if header is not None and status != _RX_EMPTY:
+            info[:] = header
         if status == _RX_EMPTY:
             if self.pending_sends or self.sched.ready or self.sched.tasks:
                 return False
