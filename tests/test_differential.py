@@ -32,6 +32,9 @@ CASES = [
     ("objects", 3, ()),
     ("errors", 2, ()),  # error classes: ERR_RANK, ERR_TAG, ERR_TRUNCATE
     ("wrap", 2, (70000,)),
+    ("comms", 1, ()),  # Dup, Split (keys, UNDEFINED), Create, Free, isolation of contexts
+    ("comms", 3, ()),
+    ("comms", 4, ()),
 ]
 
 

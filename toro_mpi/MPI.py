@@ -45,6 +45,7 @@ from .mpi.errors import (
     Get_error_string,
     MPIException,
 )
+from .mpi.groups import CONGRUENT, IDENT, SIMILAR, UNEQUAL, Group
 from .mpi.p2p import ANY_SOURCE, ANY_TAG, PROC_NULL
 from .mpi.request import REQUEST_NULL, UNDEFINED, Request, Status
 from .runtime import world as _world
@@ -137,7 +138,8 @@ __all__ = [
     "ANY_SOURCE", "ANY_TAG", "PROC_NULL", "TAG_UB", "HOST", "IO", "WTIME_IS_GLOBAL", "UNIVERSE_SIZE",
     "APPNUM", "UNDEFINED", "IN_PLACE", "BOTTOM",
     "COMM_WORLD", "COMM_SELF", "COMM_NULL", "REQUEST_NULL", "DATATYPE_NULL",
-    "Comm", "Intracomm", "Request", "Status", "Datatype", "Exception",
+    "Comm", "Intracomm", "Group", "IDENT", "CONGRUENT", "SIMILAR", "UNEQUAL",
+    "Request", "Status", "Datatype", "Exception",
     "Wtime", "Wtick", "Get_processor_name", "Get_version", "Get_library_version",
     "Query_thread", "Is_initialized", "Is_finalized", "Init", "Init_thread", "Finalize",
     "Get_error_string", "Get_error_class",

@@ -11,11 +11,17 @@ import numpy as np
 from ..bus import layout as L
 from . import objects
 from .buffers import normalise
-from .errors import ERR_ARG, ERR_COMM, ERR_RANK, ERR_TAG, ERR_TRUNCATE, MPIException
+from .errors import ERR_ARG, ERR_COMM, ERR_GROUP, ERR_RANK, ERR_TAG, ERR_TRUNCATE, MPIException
+from .groups import CONGRUENT, IDENT, Group
 from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL, Engine, RecvReq
 from .request import Request, Status
 
 TAG_MAX = 2**31 - 1  # the largest tag: what Get_attr(TAG_MAX) reports
+
+# Each communicator owns a block of context ids: point-to-point, collectives, object parts, spare.
+CONTEXTS_PER_COMM = 4
+_MGMT_TAG = 1 << 30  # tags on the collective context used by Dup/Split/Create
+_UNDEFINED = -32766
 
 # Attribute keys of the predefined attributes (mpi4py's MPI.TAG_MAX etc. are keys, not values).
 KEYVAL_TAG_UB = 1
@@ -113,13 +119,114 @@ class Comm:
         os._exit(int(errorcode) & 0xFF if errorcode else 1)
 
     def Free(self) -> None:
-        """Free the communicator (predefined ones cannot be freed)."""
+        """Free the communicator (predefined ones cannot be freed); using it afterwards is ERR_COMM."""
         if self._name in ("MPI_COMM_WORLD", "MPI_COMM_SELF"):
             raise MPIException(ERR_COMM, f"cannot free {self._name}")
         self._freed = True
+        self._fast_size = 0  # every call now takes the checked path, which refuses a freed comm
+
+    # -- communicator management (collective over this communicator) -----------------------
+    def _check_live(self) -> None:
+        if self._freed:
+            raise MPIException(ERR_COMM, "the communicator has been freed")
+
+    def _gather_objects(self, obj: Any) -> list[Any] | None:
+        """Everyone's obj at rank 0 of this communicator (None elsewhere)."""
+        e = self._engine
+        if self.rank != 0:
+            for r in self._send_object(obj, self._ranks[0], _MGMT_TAG, False, self._coll_ctx):
+                e.wait_send(r)
+            return None
+        out = [obj]
+        for r in range(1, self.size):
+            req = RecvReq(self._ranks[r], _MGMT_TAG, self._coll_ctx, None, 0)
+            req.on_complete = self._post_object_parts
+            e.wait_recv(e.post(req))
+            out.append(self._finish_object(req))
+        return out
+
+    def _bcast_object(self, obj: Any) -> Any:
+        """Rank 0's obj on every rank of this communicator."""
+        e = self._engine
+        if self.rank == 0:
+            reqs = [r for dest in self._ranks[1:]
+                    for r in self._send_object(obj, dest, _MGMT_TAG + 1, False, self._coll_ctx)]
+            for r in reqs:
+                e.wait_send(r)
+            return obj
+        req = RecvReq(self._ranks[0], _MGMT_TAG + 1, self._coll_ctx, None, 0)
+        req.on_complete = self._post_object_parts
+        e.wait_recv(e.post(req))
+        return self._finish_object(req)
+
+    def _new_context(self, proposals: list[Any] | None) -> int:
+        """Agree on a context block unused on every member (called with the gathered proposals)."""
+        return 0 if proposals is None else max(p[0] for p in proposals)
+
+    def Dup(self) -> Intracomm:
+        """A new communicator with the same ranks and its own contexts: its traffic never mixes."""
+        self._check_live()
+        gathered = self._gather_objects((self._engine.next_context_block,))
+        block = self._bcast_object(self._new_context(gathered))
+        self._engine.next_context_block = block + 1
+        return Intracomm(self._engine, list(self._ranks), CONTEXTS_PER_COMM * block, "")
+
+    Clone = Dup
+
+    def Split(self, color: int = 0, key: int = 0) -> Intracomm | None:
+        """Communicators of the ranks with the same color, ordered by (key, rank); UNDEFINED: None."""
+        self._check_live()
+        if not isinstance(color, (int, np.integer)) or (color < 0 and color != _UNDEFINED):
+            raise MPIException(ERR_ARG, f"color must be >= 0 or UNDEFINED, got {color!r}")
+        gathered = self._gather_objects((self._engine.next_context_block, int(color), int(key), self.rank))
+        plan = None
+        if gathered is not None:
+            groups: dict[int, list[tuple[int, int]]] = {}
+            for _, c, k, r in gathered:
+                if c != _UNDEFINED:
+                    groups.setdefault(c, []).append((k, r))
+            # Disjoint groups can share one context block: they never exchange messages.
+            plan = (self._new_context(gathered),
+                    {c: [self._ranks[r] for _, r in sorted(members)] for c, members in groups.items()})
+        block, groups = self._bcast_object(plan)
+        self._engine.next_context_block = block + 1
+        if color == _UNDEFINED:
+            return None
+        return Intracomm(self._engine, groups[int(color)], CONTEXTS_PER_COMM * block, "")
+
+    def Get_group(self) -> Group:
+        """The group of this communicator."""
+        self._check_live()
+        return Group(self._ranks, self._engine.rank)
+
+    @property
+    def group(self) -> Group:
+        """The group of this communicator."""
+        return self.Get_group()
+
+    def Create(self, group: Group) -> Intracomm | None:
+        """A communicator of a subgroup (collective over this communicator); None outside it."""
+        self._check_live()
+        if not set(group._ranks) <= set(self._ranks):
+            raise MPIException(ERR_GROUP, "the group is not a subset of the communicator")
+        gathered = self._gather_objects((self._engine.next_context_block,))
+        block = self._bcast_object(self._new_context(gathered))
+        self._engine.next_context_block = block + 1
+        if self._engine.rank not in group._ranks:
+            return None
+        return Intracomm(self._engine, list(group._ranks), CONTEXTS_PER_COMM * block, "")
+
+    def Compare(self, other: Comm) -> int:
+        """IDENT (same object), CONGRUENT (same ranks, same order), SIMILAR or UNEQUAL."""
+        if other is self:
+            return IDENT
+        return {IDENT: CONGRUENT}.get(self.Get_group().Compare(other.Get_group()),
+                                      self.Get_group().Compare(other.Get_group()))
 
     # -- argument checks -----------------------------------------------------------------
     def _dest(self, dest: Any) -> int:
+        if self._freed:
+            raise MPIException(ERR_COMM, "the communicator has been freed")
         if isinstance(dest, (int, np.integer)) and not isinstance(dest, bool):
             dest = int(dest)
             if 0 <= dest < self.size:
@@ -130,6 +237,8 @@ class Comm:
         raise MPIException(ERR_ARG, f"rank must be an int, got {type(dest).__name__}")
 
     def _source(self, source: Any) -> int:
+        if self._freed:
+            raise MPIException(ERR_COMM, "the communicator has been freed")
         if isinstance(source, (int, np.integer)) and not isinstance(source, bool):
             source = int(source)
             if 0 <= source < self.size:
@@ -348,12 +457,12 @@ class Comm:
         return True
 
     # -- object calls ---------------------------------------------------------------------
-    def _send_object(self, obj: Any, dest: int, tag: int, sync: bool) -> list[Any]:
+    def _send_object(self, obj: Any, dest: int, tag: int, sync: bool, ctx: int | None = None) -> list[Any]:
         e = self._engine
         self._oob_seq = (self._oob_seq + 1) & 0x3FFFFFFF
         seq = self._oob_seq
         frame, views = objects.dumps(obj, seq)
-        reqs = [e.isend(frame, frame.nbytes, dest, tag, self._ctx, sync=sync)]
+        reqs = [e.isend(frame, frame.nbytes, dest, tag, self._ctx if ctx is None else ctx, sync=sync)]
         # Out-of-band buffers follow on the object context, tagged with the frame's sequence
         # number, so no other receive can take them.
         for v in views:

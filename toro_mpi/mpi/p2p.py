@@ -147,7 +147,9 @@ class Engine:
         self.peers = [p for p in range(size) if p != rank]
         self.unexpected: list[Msg] = []
         self.posted: list[RecvReq] = []
-        self.probes: list[RecvReq] = []  # blocking probes, failed like receives when orphaned
+        self.probes: list[RecvReq] = []
+        # Context blocks 0 and 1 are COMM_WORLD's and COMM_SELF's; Dup/Split agree on the next.
+        self.next_context_block = 2  # blocking probes, failed like receives when orphaned
         self.active: dict[int, Any] = {}  # src -> RecvReq or Msg receiving a fragmented message
         self.sendq: list[deque[SendReq]] = [deque() for _ in range(size)]
         self.pending_sends = 0
