@@ -262,6 +262,10 @@ class Segment:
         self.write_word(self.slot(rank, L.SLOT_STATE), L.RANK_ATTACHED)
         return int(fetch_add(self.base + L.HDR_ATTACHED, 1)) + 1
 
+    def peek_word(self, offset: int) -> int:
+        """A plain load of an int64 word, for the launcher's reports (advisory, no numba)."""
+        return int(self._view[offset: offset + 8].view(np.int64)[0])
+
     def attached(self) -> int:
         """How many ranks have attached so far (an advisory plain load, see below)."""
         # The launcher polls this to decide when to unlink the name. A stale value only delays
@@ -283,6 +287,18 @@ class Segment:
             if self.read_word(L.HDR_ABORT) == 0:
                 self.write_word(L.HDR_ABORT_RANK, rank)
                 self.write_word(L.HDR_ABORT, code)
+
+    def post_abort(self, code: int, rank: int) -> None:
+        """set_abort for the launcher, without numba: plain aligned stores, culprit first.
+
+        The launcher must not spend seconds importing numba on a loaded machine at the moment a
+        rank dies (it SIGTERMs the ranks right after; the word only turns calls that are still
+        blocked into errors). The ranks poll the code with acquire loads; the culprit word is
+        used only for the message, so a reader that sees the code first names "the launcher"."""
+        words = self._words()
+        if words[L.HDR_ABORT // 8] == 0:
+            words[L.HDR_ABORT_RANK // 8] = rank
+            words[L.HDR_ABORT // 8] = code
 
     # -- teardown ---------------------------------------------------------------------
     def unlink(self) -> None:

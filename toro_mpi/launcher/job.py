@@ -107,7 +107,7 @@ class Job:
             try:
                 proc = start_rank(plan.argv, env, rank, plan.cpus[rank], capture=plan.tag_output)
             except (OSError, subprocess.SubprocessError) as exc:
-                seg.set_abort(L.ABORT_RANK_FAILED, rank)
+                seg.post_abort(L.ABORT_RANK_FAILED, rank)
                 say(f"cannot start rank {rank} ({plan.argv[0]}): {exc}; aborting the job")
                 self._stop()
                 if isinstance(exc, FileNotFoundError):
@@ -189,7 +189,7 @@ class Job:
 
     def _rank_failed(self, proc: RankProcess) -> int:
         assert self.seg is not None and proc.returncode is not None
-        self.seg.set_abort(L.ABORT_RANK_FAILED, proc.rank)
+        self.seg.post_abort(L.ABORT_RANK_FAILED, proc.rank)
         say(f"rank {proc.rank} (pid {proc.pid}) {describe_exit(proc.returncode)}; aborting the job")
         self._stop()
         return exit_status(proc.returncode)
@@ -197,7 +197,7 @@ class Job:
     def _interrupted(self) -> int:
         signum = self.trap.received[0]
         if self.seg is not None:
-            self.seg.set_abort(L.ABORT_INTERRUPT, -1)
+            self.seg.post_abort(L.ABORT_INTERRUPT, -1)
         say(f"caught {signal_name(signum)}; stopping {len(self._live)} running rank(s)")
         self._stop()
         return 128 + signum
@@ -205,7 +205,7 @@ class Job:
     def _timed_out(self) -> int:
         assert self.seg is not None and self.plan.timeout is not None
         views = [self._slot_view(proc) for proc in self.ranks]
-        self.seg.set_abort(L.ABORT_TIMEOUT, -1)
+        self.seg.post_abort(L.ABORT_TIMEOUT, -1)
         say(timeout_report(self.plan.timeout, views))
         self._stop()
         return EXIT_TIMEOUT
@@ -214,7 +214,7 @@ class Job:
         seg = self.seg
         assert seg is not None
         fields = (L.SLOT_STATE, L.SLOT_CALL, L.SLOT_PEER, L.SLOT_TAG)
-        words = [seg.read_word(seg.slot(proc.rank, f)) for f in fields]
+        words = [seg.peek_word(seg.slot(proc.rank, f)) for f in fields]
         return SlotView(proc.rank, proc.returncode, *words)
 
     def _stop(self) -> None:
