@@ -82,3 +82,34 @@ def test_timeout_names_the_blocked_calls(tmp_path) -> None:
     assert proc.returncode == 110, proc.stderr
     assert "rank 0 blocked in Recv(source=1, tag=40)" in proc.stderr, proc.stderr
     assert "rank 1 blocked in Recv(source=0, tag=41)" in proc.stderr, proc.stderr
+
+
+IDLE = """
+import resource, time
+import numpy as np
+from toro_mpi import MPI
+c = MPI.COMM_WORLD
+if c.rank == 0:
+    time.sleep(3)
+    c.Send(np.ones(1), dest=1, tag=1)
+else:
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.monotonic()
+    c.Recv(np.zeros(1), source=0, tag=1)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    print(f"waited {time.monotonic() - t0:.2f} cpu {cpu:.3f}")
+"""
+
+
+@pytest.mark.timeout(60)
+def test_a_blocked_rank_does_not_burn_its_core(tmp_path) -> None:
+    """Spin, then yield, then sleep: a rank blocked for 3 s uses a small fraction of a core."""
+    prog = tmp_path / "idle.py"
+    prog.write_text(IDLE)
+    proc = subprocess.run([sys.executable, "-m", "toro_mpi", "-n", "2", sys.executable, str(prog)],
+                          env=TORO_ENV, capture_output=True, text=True, timeout=50)
+    assert proc.returncode == 0, proc.stderr
+    waited, cpu = (float(w) for w in proc.stdout.split()[1::2])
+    assert waited >= 2.5
+    assert cpu < 0.3 * waited, proc.stdout  # the back-off sleeps; a spinning rank would use ~100%

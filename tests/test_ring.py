@@ -284,3 +284,18 @@ def test_scribbled_receive_progress_is_refused(seg):
     rxp = seg.queue_offset(0, 1) + seg.regions["rxpriv"] + L.RX_DONE
     seg.view()[rxp: rxp + 8] = np.array([-(1 << 30)], np.int64).view(np.uint8)
     assert resume(seg, out) == L.ERR_CORRUPT_HEADER
+
+
+def test_attach_refuses_a_segment_of_another_user():
+    s = Segment.create(2, QSIZE, BSIZE)
+    try:
+        os.chown("/dev/shm/" + s.name.lstrip("/"), 65534, -1)  # nobody
+        if os.geteuid() != 0 and os.stat("/dev/shm/" + s.name.lstrip("/")).st_uid != 65534:
+            pytest.skip("cannot give a segment away without root")
+        with pytest.raises(SegmentError, match="belongs to uid 65534"):
+            Segment.attach(s.name)
+    except PermissionError:
+        pytest.skip("cannot give a segment away without root")
+    finally:
+        s.unlink()
+        s.close()
