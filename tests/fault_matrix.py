@@ -66,9 +66,9 @@ def run_case(n: int, fault: str, point: str, timeout: float = 60) -> Outcome:
     for line in proc.stdout:  # type: ignore[union-attr]
         lines.append(line)
         words = line.split()
-        if len(words) == 3 and words[1] == "pid":
+        if len(words) == 3 and words[1] == "pid" and words[2].isdigit():
             pids.append(int(words[2]))
-        if len(words) == 4 and words[1:3] == ["fault", "now"]:
+        if len(words) == 4 and words[1:3] == ["fault", "now"] and fault_at is None:
             fault_at = float(words[3])
             if fault in ("sigint", "sigterm"):
                 proc.send_signal(signal.SIGINT if fault == "sigint" else signal.SIGTERM)

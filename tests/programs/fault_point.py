@@ -15,9 +15,13 @@ import time
 FAULT, POINT = sys.argv[1], sys.argv[2]
 
 
+def say(line: str) -> None:
+    """One write(2) per line, so the lines of concurrent ranks never interleave."""
+    os.write(1, f"{RANK} {line}\n".encode())
+
+
 def fault() -> None:
-    sys.stdout.write(f"{RANK} fault now {time.time():.3f}\n")
-    sys.stdout.flush()
+    say(f"fault now {time.time():.3f}")
     if FAULT == "exception":
         raise RuntimeError(f"injected fault at {POINT}")
     if FAULT == "sigkill":
@@ -31,7 +35,7 @@ def fault() -> None:
 
 
 RANK = int(os.environ.get("TORO_MPI_RANK", "0"))
-print(RANK, "pid", os.getpid(), flush=True)
+say(f"pid {os.getpid()}")
 LAST = int(os.environ.get("TORO_MPI_SIZE", "1")) - 1
 if POINT == "startup" and RANK == LAST:
     fault()
