@@ -42,15 +42,9 @@ class Outcome:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return False
+    from conftest import _pid_alive
+
+    return _pid_alive(pid)
 
 
 def run_case(n: int, fault: str, point: str, timeout: float = 60) -> Outcome:

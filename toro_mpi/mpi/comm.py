@@ -428,33 +428,28 @@ class Comm:
         return _CommRequest(self, e, req, finish=b.finish if b.writeback is not None else None)
 
     # -- probing --------------------------------------------------------------------------
-    def Iprobe(self, source: int = ANY_SOURCE, tag: int = ANY_TAG, status: Status | None = None) -> bool:
-        """Whether a matching message can be received now (without receiving it)."""
+    def _probe(self, source: Any, tag: Any, status: Status | None, blocking: bool) -> bool:
         source = self._source(source)
         tag = self._recv_tag(tag)
         if source == PROC_NULL:
             if status is not None:
                 status._set(PROC_NULL, ANY_TAG, 0)
             return True
-        msg = self._engine.iprobe(source, tag, self._ctx)
+        e = self._engine
+        msg = e.probe(source, tag, self._ctx) if blocking else e.iprobe(source, tag, self._ctx)
         if msg is None:
             return False
         if status is not None:
             status._set(self._comm_rank(msg.src), msg.tag, msg.total)
         return True
 
+    def Iprobe(self, source: int = ANY_SOURCE, tag: int = ANY_TAG, status: Status | None = None) -> bool:
+        """Whether a matching message can be received now (without receiving it)."""
+        return self._probe(source, tag, status, False)
+
     def Probe(self, source: int = ANY_SOURCE, tag: int = ANY_TAG, status: Status | None = None) -> bool:
         """Block until a matching message can be received (without receiving it)."""
-        src = self._source(source)
-        tg = self._recv_tag(tag)
-        if src == PROC_NULL:
-            if status is not None:
-                status._set(PROC_NULL, ANY_TAG, 0)
-            return True
-        msg = self._engine.probe(src, tg, self._ctx)
-        if status is not None:
-            status._set(self._comm_rank(msg.src), msg.tag, msg.total)
-        return True
+        return self._probe(source, tag, status, True)
 
     # -- object calls ---------------------------------------------------------------------
     def _send_object(self, obj: Any, dest: int, tag: int, sync: bool, ctx: int | None = None) -> list[Any]:
