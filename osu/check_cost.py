@@ -13,20 +13,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import re
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
-
-from toro_mpi.bus import layout as L
-from toro_mpi.bus.segment import Segment
-
 from .calibrate import measure
+from .ring_floor import run
 
 RING = Path(__file__).resolve().parent.parent / "toro_mpi" / "bus" / "ring.py"
 LOOPS = '''
@@ -66,33 +60,6 @@ def variant_source(checks: bool) -> str:
     return src + LOOPS
 
 
-def pingpong(mod, rounds: int) -> float:
-    """One-way ns of an 8-byte in-jit ping-pong over a private 2-rank bus."""
-    seg = Segment.create(2, 64, 8192)
-    seg.unlink()
-    q01, q10 = seg.handle(0, 1), seg.handle(1, 0)
-    buf = np.zeros(8, np.uint8)
-    info = np.zeros(L.INFO_LEN, np.int64)
-    mod.ping(q01, q10, buf, info, 0)
-    mod.pong(q10, q01, buf, info, 0)
-    ncpu = os.cpu_count() or 1
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.sched_setaffinity(0, {1 % ncpu})
-            mod.pong(q10, q01, buf, info, rounds)
-        finally:
-            os._exit(0)
-    os.sched_setaffinity(0, {0})
-    t0 = time.perf_counter()
-    mod.ping(q01, q10, buf, info, rounds)
-    elapsed = time.perf_counter() - t0
-    os.waitpid(pid, 0)
-    os.sched_setaffinity(0, set(range(ncpu)))
-    seg.close()
-    return elapsed / rounds / 2 * 1e9
-
-
 def main(argv: list[str] | None = None) -> int:
     """Build both variants, time them alternately, print medians."""
     ap = argparse.ArgumentParser(prog="osu.check_cost", description=__doc__)
@@ -110,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(args.reps):
                 calib.append(measure(rounds=args.rounds // 2))
                 for name, mod in mods.items():
-                    times[name].append(pingpong(mod, args.rounds))
+                    times[name].append(run(args.rounds, 8, mod.ping, mod.pong))
         finally:
             sys.path.remove(tmp)
     print(f"calibration (cache line, one-way): {', '.join(f'{c:.0f}' for c in calib)} ns")

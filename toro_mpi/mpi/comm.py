@@ -396,25 +396,22 @@ class Comm:
         sreq.Wait()
 
     # -- nonblocking buffer calls ---------------------------------------------------------
+    def _start_send(self, buf: Any, dest: Any, tag: Any, sync: bool) -> Request:
+        b = normalise(buf, False)
+        dest = self._dest(dest)
+        tag = self._send_tag(tag)
+        if dest == PROC_NULL:
+            return Request()
+        e = self._engine
+        return Request(e, e.isend(b.array, b.nbytes, dest, tag, self._ctx, sync=sync))
+
     def Isend(self, buf: Any, dest: int, tag: int = 0) -> Request:
         """Start a standard send; the buffer must not change until the request completes."""
-        b = normalise(buf, False)
-        dest = self._dest(dest)
-        tag = self._send_tag(tag)
-        if dest == PROC_NULL:
-            return Request()
-        e = self._engine
-        return Request(e, e.isend(b.array, b.nbytes, dest, tag, self._ctx))
+        return self._start_send(buf, dest, tag, False)
 
     def Issend(self, buf: Any, dest: int, tag: int = 0) -> Request:
-        """Start a synchronous send."""
-        b = normalise(buf, False)
-        dest = self._dest(dest)
-        tag = self._send_tag(tag)
-        if dest == PROC_NULL:
-            return Request()
-        e = self._engine
-        return Request(e, e.isend(b.array, b.nbytes, dest, tag, self._ctx, sync=True))
+        """Start a synchronous send: it completes once the receiver has matched it."""
+        return self._start_send(buf, dest, tag, True)
 
     def Irecv(self, buf: Any, source: int = ANY_SOURCE, tag: int = ANY_TAG) -> Request:
         """Start a receive into a buffer."""
