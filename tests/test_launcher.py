@@ -38,13 +38,13 @@ ENV = {**os.environ, "NUMBA_CACHE_DIR": NUMBA_CACHE}
 PRINT_ENV = """
 import json, os
 keys = [k for k in os.environ if k.startswith("TORO_MPI_") or k in ("NUMBA_CACHE_DIR", "FOO", "BAZ")]
-print(json.dumps({"pid": os.getpid(), "cpus": sorted(os.sched_getaffinity(0)),
-                  **{k: os.environ[k] for k in keys}}), flush=True)
+os.write(1, (json.dumps({"pid": os.getpid(), "cpus": sorted(os.sched_getaffinity(0)),
+                         **{k: os.environ[k] for k in keys}}) + "\\n").encode())
 """
 FAIL_RANK_1 = """
 import os, sys, time
 rank = int(os.environ["TORO_MPI_RANK"])
-print(f"pid {os.getpid()}", flush=True)
+os.write(1, f"pid {os.getpid()}\\n".encode())
 if rank == 1:
     ACTION
 time.sleep(30)
@@ -54,7 +54,7 @@ import os, time
 from toro_mpi.bus import layout as L
 from toro_mpi.bus.segment import Segment
 rank, name = int(os.environ["TORO_MPI_RANK"]), os.environ["TORO_MPI_SEGMENT"]
-print(f"pid {os.getpid()}", flush=True)
+os.write(1, f"pid {os.getpid()}\\n".encode())
 seg = Segment.attach(name)
 seg.register(rank)
 """
@@ -337,7 +337,7 @@ def test_rank_exit_status(mpirun, action: str, status: int, words: str) -> None:
 @pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_to_launcher(fast_config: Path, signum: int, status: int) -> None:
     """SIGINT/SIGTERM to the launcher stop every rank; exit 130/143."""
-    code = "import os, time; print(f'pid {os.getpid()}', flush=True); time.sleep(30)"
+    code = "import os, time; os.write(1, f'pid {os.getpid()}\\n'.encode()); time.sleep(30)"
     proc = subprocess.Popen([*LAUNCHER, "--config", str(fast_config), "-n", "2", "python", "-c", code],
                             env=ENV, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL)
@@ -389,7 +389,7 @@ def test_segment_unlinked_once_all_attached(mpirun) -> None:
 @pytest.mark.timeout(60)
 def test_launcher_sigkill_takes_ranks_down(fast_config: Path) -> None:
     """Ranks die with a SIGKILLed launcher (PDEATHSIG); --cleanup then removes its segment."""
-    code = "import os, time; print(f'pid {os.getpid()}', flush=True); time.sleep(30)"
+    code = "import os, time; os.write(1, f'pid {os.getpid()}\\n'.encode()); time.sleep(30)"
     proc = subprocess.Popen([*LAUNCHER, "--config", str(fast_config), "-n", "2", "python", "-c", code],
                             env=ENV, text=True, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
     try:
