@@ -46,6 +46,7 @@ import os, sys, time
 rank = int(os.environ["TORO_MPI_RANK"])
 os.write(1, f"pid {os.getpid()}\\n".encode())
 if rank == 1:
+    time.sleep(0.5)  # let rank 0 start and print its pid before this one fails
     ACTION
 time.sleep(30)
 """
