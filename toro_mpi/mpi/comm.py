@@ -220,33 +220,28 @@ class Comm:
         """IDENT (same object), CONGRUENT (same ranks, same order), SIMILAR or UNEQUAL."""
         if other is self:
             return IDENT
-        return {IDENT: CONGRUENT}.get(self.Get_group().Compare(other.Get_group()),
-                                      self.Get_group().Compare(other.Get_group()))
+        result = self.Get_group().Compare(other.Get_group())
+        return CONGRUENT if result == IDENT else result
 
     # -- argument checks -----------------------------------------------------------------
-    def _dest(self, dest: Any) -> int:
+    def _rank(self, value: Any, what: str, wildcards: tuple[int, ...]) -> int:
+        """A comm rank argument as a world rank (wildcards pass through); MPI errors otherwise."""
         if self._freed:
             raise MPIException(ERR_COMM, "the communicator has been freed")
-        if isinstance(dest, (int, np.integer)) and not isinstance(dest, bool):
-            dest = int(dest)
-            if 0 <= dest < self.size:
-                return self._ranks[dest]
-            if dest == PROC_NULL:
-                return PROC_NULL
-            raise MPIException(ERR_RANK, f"rank {dest} is out of range for a communicator of size {self.size}")
-        raise MPIException(ERR_ARG, f"rank must be an int, got {type(dest).__name__}")
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            value = int(value)
+            if 0 <= value < self.size:
+                return self._ranks[value]
+            if value in wildcards:
+                return value
+            raise MPIException(ERR_RANK, f"{what} {value} is out of range for a communicator of size {self.size}")
+        raise MPIException(ERR_ARG, f"{what} must be an int, got {type(value).__name__}")
+
+    def _dest(self, dest: Any) -> int:
+        return self._rank(dest, "rank", (PROC_NULL,))
 
     def _source(self, source: Any) -> int:
-        if self._freed:
-            raise MPIException(ERR_COMM, "the communicator has been freed")
-        if isinstance(source, (int, np.integer)) and not isinstance(source, bool):
-            source = int(source)
-            if 0 <= source < self.size:
-                return self._ranks[source]
-            if source in (ANY_SOURCE, PROC_NULL):
-                return source
-            raise MPIException(ERR_RANK, f"source {source} is out of range for a communicator of size {self.size}")
-        raise MPIException(ERR_ARG, f"source must be an int, got {type(source).__name__}")
+        return self._rank(source, "source", (ANY_SOURCE, PROC_NULL))
 
     @staticmethod
     def _send_tag(tag: Any) -> int:
@@ -367,7 +362,7 @@ class Comm:
                 raise
         req = e.irecv(arr, cap, source, tag, self._ctx)
         try:
-            e.wait_recv_spin(req)
+            e.wait_recv(req)
         except MPIException as exc:
             if exc is not req.error:  # the job aborted, or the like: no status to report
                 raise

@@ -33,6 +33,8 @@ PROC_NULL = -2
 
 _EMPTY = np.empty(0, np.uint8)
 _U8 = np.dtype(np.uint8)
+# Position of the array argument of each transport function kind (see Transport).
+_ARRAY_ARG = {"push": 6, "match": 3, "send": 3, "recv": 3, "wait": 3, "resume": 1}
 _KIND_EAGER = L.KIND_EAGER
 _TX_NOT_STARTED = L.TX_NOT_STARTED
 _RX_COMPLETE = L.RX_COMPLETE
@@ -169,12 +171,8 @@ class Engine:
             self._recv_by_dtype: dict[np.dtype, Callable[..., int]] = {}
             # Where the "recv" kernels leave the header of the message they took, by source.
             self.rx_info = [transport.rx_info(p) for p in range(size)]
-            self._push_u8 = transport.specialise("push", _U8)
-            self._match_u8 = transport.specialise("match", _U8)
-            self._resume_u8 = transport.specialise("resume", _U8)
-            self._wait_u8 = transport.specialise("wait", _U8)
-            self._send_u8 = transport.specialise("send", _U8)
-            self._recv_u8 = transport.specialise("recv", _U8)
+            self._match_u8 = transport.specialise("match", _U8)  # _drain's peek/consume
+            self._flats: dict[str, Callable[..., int]] = {}  # kernels for arrays viewed as bytes
         self.sched = Scheduler(self.progress, self.idle_check, sched_settings, self._on_block)
         # Polls (with a pause each, inside jitted code) a blocking Recv makes of its one queue
         # before parking in the scheduler: about spin_passes * 16 * 40 ns.
@@ -199,36 +197,19 @@ class Engine:
         return self._flat(kind)
 
     def _flat(self, kind: str) -> Callable[..., int]:
-        if kind == "push":
-            u8 = self._push_u8
-            return lambda qa, k, tag, ctx, total, cookie, arr, sent: u8(
-                qa, k, tag, ctx, total, cookie, _bytes(arr), sent)
-        if kind == "match":
-            u8 = self._match_u8
-            return lambda qa, tag, ctx, arr, info: u8(qa, tag, ctx, _bytes(arr), info)
-        if kind == "send":
-            u8 = self._send_u8
-            return lambda qa, tag, ctx, arr: u8(qa, tag, ctx, _bytes(arr))
-        if kind == "recv":
-            u8 = self._recv_u8
-            return lambda qa, tag, ctx, arr: u8(qa, tag, ctx, _bytes(arr))
-        if kind == "wait":
-            u8 = self._wait_u8
-            return lambda qa, tag, ctx, arr, info, spins: u8(qa, tag, ctx, _bytes(arr), info, spins)
-        u8 = self._resume_u8
-        return lambda qa, arr: u8(qa, _bytes(arr))
+        """The kind's uint8 kernel behind a wrapper that views its array argument as bytes."""
+        flat = self._flats.get(kind)
+        if flat is None:
+            u8 = self.t.specialise(kind, _U8)
+            pos = _ARRAY_ARG[kind]
 
-    def _push_for(self, arr: np.ndarray) -> Callable[..., int]:
-        fn = self._push_by_dtype.get(arr.dtype) if arr.ndim == 1 else None
-        return fn if fn is not None else self._kernel("push", self._push_by_dtype, arr)
+            def flat(*args: Any) -> int:
+                args = list(args)
+                args[pos] = _bytes(args[pos])
+                return u8(*args)
 
-    def _match_for(self, arr: np.ndarray) -> Callable[..., int]:
-        fn = self._match_by_dtype.get(arr.dtype) if arr.ndim == 1 else None
-        return fn if fn is not None else self._kernel("match", self._match_by_dtype, arr)
-
-    def _resume_for(self, arr: np.ndarray) -> Callable[..., int]:
-        fn = self._resume_by_dtype.get(arr.dtype) if arr.ndim == 1 else None
-        return fn if fn is not None else self._kernel("resume", self._resume_by_dtype, arr)
+            self._flats[kind] = flat
+        return flat
 
     # -- errors ------------------------------------------------------------------------
     def _corrupt(self, code: int, peer: int) -> MPIException:
@@ -290,10 +271,7 @@ class Engine:
         """Blocking-send fast path: the whole eager message fits the ring now. True if sent."""
         if dest == self.rank or self.sendq[dest] or nbytes >= self.rndv_limit:
             return False
-        fn = self._send_by_dtype.get(arr.dtype) if arr.ndim == 1 else None
-        if fn is None:
-            fn = self._kernel("send", self._send_by_dtype, arr)
-        sent = fn(self._txh[dest], tag, ctx, arr)
+        sent = self._kernel("send", self._send_by_dtype, arr)(self._txh[dest], tag, ctx, arr)
         return sent == nbytes or self.send_rest(arr, nbytes, dest, tag, ctx, sent)
 
     def send_rest(self, arr: np.ndarray, nbytes: int, dest: int, tag: int, ctx: int, sent: int) -> bool:
@@ -311,8 +289,9 @@ class Engine:
         return True
 
     def _push(self, req: SendReq) -> None:
-        sent = self._push_for(req.arr)(self._txh[req.dest], req.kind | req.flags << 16, req.tag, req.ctx,
-                                       req.total, req.cookie, req.arr, req.sent)
+        push = self._kernel("push", self._push_by_dtype, req.arr)
+        sent = push(self._txh[req.dest], req.kind | req.flags << 16, req.tag, req.ctx, req.total, req.cookie,
+                    req.arr, req.sent)
         if sent < L.TX_NOT_STARTED:
             raise self._corrupt(sent - L.TX_ERR_BASE, req.dest)
         req.sent = sent
@@ -385,10 +364,7 @@ class Engine:
         True when it was received; self.info then holds its header."""
         if src < 0 or src == self.rank or self.unexpected or self.posted or self.active:
             return False
-        recv = self._recv_by_dtype.get(arr.dtype) if arr.ndim == 1 else None
-        if recv is None:
-            recv = self._kernel("recv", self._recv_by_dtype, arr)
-        status = recv(self._rxh[src], tag, ctx, arr)
+        status = self._kernel("recv", self._recv_by_dtype, arr)(self._rxh[src], tag, ctx, arr)
         if status == _RX_COMPLETE:
             self.info[:] = self.rx_info[src]
             return True
@@ -408,9 +384,7 @@ class Engine:
         if status == _RX_EMPTY:
             if self.pending_sends or self.sched.ready or self.sched.tasks:
                 return False
-            wait = self._wait_by_dtype.get(arr.dtype) if arr.ndim == 1 else None
-            if wait is None:
-                wait = self._kernel("wait", self._wait_by_dtype, arr)
+            wait = self._kernel("wait", self._wait_by_dtype, arr)
             status = wait(self._rxh[src], tag, ctx, arr, info, self.fast_spins)
             if status == _RX_COMPLETE:
                 return True
@@ -438,7 +412,7 @@ class Engine:
         arr = req.arr
         if arr is None:
             return False
-        status = self._match_for(arr)(self._rxh[src], req.tag, req.ctx, arr, self.info)
+        status = self._kernel("match", self._match_by_dtype, arr)(self._rxh[src], req.tag, req.ctx, arr, self.info)
         if status == L.RX_COMPLETE or status == L.RX_SPECIAL:
             self._arrived(req, src)
             return True
@@ -567,7 +541,7 @@ class Engine:
             target = self.active.get(src)
             if target is not None:
                 arr = target.arr if isinstance(target, RecvReq) else target.data
-                status = self._resume_for(arr)(qa, arr)
+                status = self._kernel("resume", self._resume_by_dtype, arr)(qa, arr)
                 if status < 0:
                     raise self._corrupt(status, src)
                 if status == L.RX_PARTIAL:
@@ -575,7 +549,7 @@ class Engine:
                 moved = True
                 del self.active[src]
                 if isinstance(target, RecvReq):
-                    self._finish_fragmented(target, src)
+                    self._complete(target)  # header noted, sync send acked at the first fragment
                 else:
                     self._finish_unexpected(target)
                 continue
@@ -609,7 +583,7 @@ class Engine:
                     req.arr = np.empty(total, np.uint8)
                     req.cap = total
                 arr = req.arr if req.arr is not None else _EMPTY
-                status = self._match_for(arr)(qa, L.ANY, L.ANY, arr, info)
+                status = self._kernel("match", self._match_by_dtype, arr)(qa, L.ANY, L.ANY, arr, info)
                 if status == L.RX_COMPLETE or status == L.RX_SPECIAL:
                     self._arrived(req, src)
                 elif status == L.RX_PARTIAL:
@@ -634,10 +608,6 @@ class Engine:
                     raise self._corrupt(status if status < 0 else L.ERR_CORRUPT_HEADER, src)
             self.unexpected.append(msg)
 
-    def _finish_fragmented(self, req: RecvReq, src: int) -> None:
-        # The header was noted (and a synchronous send acknowledged) at the first fragment.
-        self._complete(req)
-
     def _finish_unexpected(self, msg: Msg) -> None:
         msg.complete = True
         if msg.claimed is not None:
@@ -658,12 +628,9 @@ class Engine:
         """Non-blocking probe: drain arrivals, then look for a match."""
         msg = self.find_unexpected(src, tag, ctx)
         if msg is None and self.t is not None:
-            self._drain_for_probe()
+            self.progress()
             msg = self.find_unexpected(src, tag, ctx)
         return msg
-
-    def _drain_for_probe(self) -> None:
-        self.progress()
 
     def probe(self, src: int, tag: int, ctx: int) -> Msg:
         """Blocking probe: wait until a matching message has arrived; return it (not received)."""
@@ -684,10 +651,6 @@ class Engine:
         if found:
             return found[-1]
         raise waiter.error or MPIException(ERR_OTHER, "probe ended without a message")
-
-    def wait_recv_spin(self, req: RecvReq) -> None:
-        """wait_recv for a blocking Recv."""
-        self.wait_recv(req, "Recv")
 
     def wait_send(self, req: SendReq, call: str = "Send") -> None:
         """Block until a send request is done."""
