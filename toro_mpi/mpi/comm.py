@@ -259,6 +259,15 @@ class Comm:
             raise MPIException(ERR_TAG, f"tag {tag} is invalid for a receive (0..{TAG_MAX} or ANY_TAG)")
         raise MPIException(ERR_ARG, f"tag must be an int, got {type(tag).__name__}")
 
+    @staticmethod
+    def _null_source(source: int, status: Status | None) -> bool:
+        """A receive from PROC_NULL: fill the status MPI prescribes and say so."""
+        if source != PROC_NULL:
+            return False
+        if status is not None:
+            status._set(PROC_NULL, ANY_TAG, 0)
+        return True
+
     def _comm_rank(self, world: int) -> int:
         if self._identity or world < 0:
             return world
@@ -342,9 +351,7 @@ class Comm:
             arr = b.array
             cap = b.nbytes
         source = self._source(source)
-        if source == PROC_NULL:
-            if status is not None:
-                status._set(PROC_NULL, ANY_TAG, 0)
+        if self._null_source(source, status):
             return
         tag = self._recv_tag(tag)
         if b is None and not tried:
@@ -423,9 +430,7 @@ class Comm:
     def _probe(self, source: Any, tag: Any, status: Status | None, blocking: bool) -> bool:
         source = self._source(source)
         tag = self._recv_tag(tag)
-        if source == PROC_NULL:
-            if status is not None:
-                status._set(PROC_NULL, ANY_TAG, 0)
+        if self._null_source(source, status):
             return True
         e = self._engine
         msg = e.probe(source, tag, self._ctx) if blocking else e.iprobe(source, tag, self._ctx)
@@ -507,9 +512,7 @@ class Comm:
         """Receive a picklable object."""
         source = self._source(source)
         tag = self._recv_tag(tag)
-        if source == PROC_NULL:
-            if status is not None:
-                status._set(PROC_NULL, ANY_TAG, 0)
+        if self._null_source(source, status):
             return None
         e = self._engine
         req = self._irecv_object(source, tag)
