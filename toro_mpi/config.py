@@ -36,6 +36,14 @@ SCHEMA: dict[str, dict[str, tuple[Any, str]]] = {
                        "a power of two in 2..32768"),
         "buffer_size": (lambda v: _positive_int(v) and v >= 64 and v % 64 == 0, "a multiple of 64, >= 64"),
         "rendezvous_threshold": (_nonneg_int, "an integer >= 0"),
+        "coll_queue_size": (lambda v: _positive_int(v) and v >= 2 and v <= 32768 and not v & (v - 1),
+                            "a power of two in 2..32768"),
+    },
+    "coll": {
+        "segment_bytes": (_positive_int, "an integer > 0"),
+        "allreduce_ring_min_bytes": (_nonneg_int, "an integer >= 0"),
+        "allgather_ring_min_bytes": (_nonneg_int, "an integer >= 0"),
+        "spin_polls": (_positive_int, "an integer > 0"),
     },
     "sched": {
         "spin_passes": (_nonneg_int, "an integer >= 0"),
@@ -58,10 +66,11 @@ class Config:
     bus: dict[str, Any] = field(default_factory=dict)
     sched: dict[str, Any] = field(default_factory=dict)
     launcher: dict[str, Any] = field(default_factory=dict)
+    coll: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         """Serialise for the ranks' environment."""
-        return json.dumps({"bus": self.bus, "sched": self.sched, "launcher": self.launcher})
+        return json.dumps({"bus": self.bus, "sched": self.sched, "launcher": self.launcher, "coll": self.coll})
 
 
 def _read(path: Path) -> dict[str, Any]:

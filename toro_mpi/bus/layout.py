@@ -11,7 +11,11 @@ Segment
     offset                 size          what
     0                      HEADER_SIZE   segment header (below)
     HEADER_SIZE            64 * nranks   rank slots (below), rounded up to a page
-    queues_offset          stride * nq   nq = nranks * (nranks - 1) virtqueues, one per ordered pair
+    queues_offset          stride * nq   plane 0 (point-to-point): nq = nranks * (nranks - 1) virtqueues,
+                                         one per ordered pair
+    coll queues offset     cstride * nq  plane 1 (collectives): the same pairs again, with their own queue
+                                         size; only the collective engine touches them, so a collective
+                                         never finds point-to-point traffic at the head of its queue
 
 Segment header (written once by the launcher before any rank starts, except where noted)::
 
@@ -37,6 +41,9 @@ Segment header (written once by the launcher before any rank starts, except wher
                                 with an acquire load whenever they back off
     +136  i64  abort rank       rank that caused the abort, -1 for the launcher; written before
                                 the abort code
+    +144  i64  coll queue size  descriptors per virtqueue of plane 1 (collectives)
+    +152  i64  coll stride      bytes per virtqueue of plane 1
+    +160  i64  coll offset      where plane 1 starts (right after plane 0)
 
 Rank slot r (64 bytes at HEADER_SIZE + 64 * r, written only by rank r, read by the launcher)::
 
@@ -102,7 +109,7 @@ message before starting the next on the same queue).
 from __future__ import annotations
 
 MAGIC = 0x31535542_4F524F54  # b"TOROBUS1" little-endian
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 CACHE_LINE = 64
 PAGE = 4096
 MAX_QUEUE_SIZE = 32768
@@ -126,6 +133,9 @@ HDR_RXPRIV_OFF = 112
 HDR_BUF_OFF = 120
 HDR_ABORT = 128
 HDR_ABORT_RANK = 136
+HDR_COLL_QSIZE = 144
+HDR_COLL_QSTRIDE = 152
+HDR_COLL_QOFFSET = 160
 HEADER_SIZE = 256
 
 # Rank slots.
@@ -159,7 +169,24 @@ CALL_NAMES = {
     7: "Waitany",
     8: "yield",
     9: "Sendrecv",
+    # Collectives: code 9 + the collective's kind (its tag on the collective plane).
+    10: "Barrier",
+    11: "Bcast",
+    12: "Reduce",
+    13: "Allreduce",
+    14: "Gather",
+    15: "Gatherv",
+    16: "Scatter",
+    17: "Scatterv",
+    18: "Allgather",
+    19: "Allgatherv",
+    20: "Alltoall",
+    21: "Alltoallv",
+    22: "Scan",
+    23: "Exscan",
+    24: "Reduce_scatter_block",
 }
+COLL_CALL_BASE = 9
 CALL_CODES = {name: code for code, name in CALL_NAMES.items()}
 
 # Queue geometry line (at the start of every virtqueue).
@@ -292,14 +319,30 @@ def queues_offset(nranks: int) -> int:
     return _align(HEADER_SIZE + SLOT_SIZE * nranks, PAGE)
 
 
-def segment_size(nranks: int, queue_size: int, buffer_size: int) -> int:
-    """Total bytes of a segment for this geometry."""
+P2P_PLANE = 0
+COLL_PLANE = 1
+PLANES = 2
+
+
+def plane_offsets(nranks: int, queue_size: int, buffer_size: int, coll_queue_size: int) -> list[tuple[int, int, int]]:
+    """(queue size, stride, offset of the first queue) of each plane."""
     nq = nranks * (nranks - 1)
-    return queues_offset(nranks) + nq * queue_regions(queue_size, buffer_size)["stride"]
+    p2p_stride = queue_regions(queue_size, buffer_size)["stride"]
+    coll_stride = queue_regions(coll_queue_size, buffer_size)["stride"]
+    first = queues_offset(nranks)
+    return [(queue_size, p2p_stride, first), (coll_queue_size, coll_stride, first + nq * p2p_stride)]
+
+
+def segment_size(nranks: int, queue_size: int, buffer_size: int, coll_queue_size: int | None = None) -> int:
+    """Total bytes of a segment for this geometry (coll_queue_size defaults to queue_size)."""
+    cq = queue_size if coll_queue_size is None else coll_queue_size
+    nq = nranks * (nranks - 1)
+    _, stride, offset = plane_offsets(nranks, queue_size, buffer_size, cq)[COLL_PLANE]
+    return offset + nq * stride
 
 
 def queue_index(src: int, dst: int, nranks: int) -> int:
-    """Index of the virtqueue carrying src -> dst (src != dst)."""
+    """Index of the virtqueue carrying src -> dst (src != dst) within its plane."""
     return src * (nranks - 1) + (dst if dst < src else dst - 1)
 
 

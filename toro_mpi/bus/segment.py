@@ -56,18 +56,23 @@ class Segment:
         self.nranks = 0
         self.queue_size = 0
         self.buffer_size = 0
+        self.coll_queue_size = 0
         self.regions: dict[str, int] = {}
+        self.planes: list[tuple[int, int, int]] = []
         # Process-private queue handles (layout.H_*): the kernels read geometry only from here.
         self._handles: np.ndarray | None = None
 
     # -- construction -----------------------------------------------------------------
     @classmethod
-    def create(cls, nranks: int, queue_size: int, buffer_size: int, name: str | None = None) -> Segment:
+    def create(cls, nranks: int, queue_size: int, buffer_size: int, name: str | None = None,
+               coll_queue_size: int | None = None) -> Segment:
         """Create, size, pre-fault and initialise a new segment (launcher side)."""
+        cq = queue_size if coll_queue_size is None else coll_queue_size
         L.validate_geometry(nranks, queue_size, buffer_size)
+        L.validate_geometry(nranks, cq, buffer_size)
         seg = cls()
         seg.name = name or make_name()
-        size = L.segment_size(nranks, queue_size, buffer_size)
+        size = L.segment_size(nranks, queue_size, buffer_size, cq)
         try:
             shm = posix_ipc.SharedMemory(seg.name, flags=posix_ipc.O_CREX, mode=0o600, size=size)
         except posix_ipc.ExistentialError as exc:
@@ -79,7 +84,7 @@ class Segment:
             seg.unlink()
             raise
         shm.close_fd()
-        seg._write_header(nranks, queue_size, buffer_size, size)
+        seg._write_header(nranks, queue_size, buffer_size, cq, size)
         seg._load_geometry()
         return seg
 
@@ -118,8 +123,10 @@ class Segment:
         self.base = self._view.ctypes.data
         self.size = size
 
-    def _write_header(self, nranks: int, queue_size: int, buffer_size: int, size: int) -> None:
+    def _write_header(self, nranks: int, queue_size: int, buffer_size: int, coll_queue_size: int,
+                      size: int) -> None:
         regions = L.queue_regions(queue_size, buffer_size)
+        planes = L.plane_offsets(nranks, queue_size, buffer_size, coll_queue_size)
         words = self._words()
         for offset, value in (
             (L.HDR_VERSION, L.LAYOUT_VERSION),
@@ -137,17 +144,20 @@ class Segment:
             (L.HDR_RXPRIV_OFF, regions["rxpriv"]),
             (L.HDR_BUF_OFF, regions["buffers"]),
             (L.HDR_ABORT_RANK, -1),
+            (L.HDR_COLL_QSIZE, coll_queue_size),
+            (L.HDR_COLL_QSTRIDE, planes[L.COLL_PLANE][1]),
+            (L.HDR_COLL_QOFFSET, planes[L.COLL_PLANE][2]),
         ):
             words[offset // 8] = value
         # We poll: neither side ever wants a notification.
-        qoff = L.queues_offset(nranks)
-        for qi in range(nranks * (nranks - 1)):
-            q = qoff + qi * regions["stride"]
-            geom = self._view[q: q + L.CACHE_LINE].view(np.int64)
-            geom[:] = (queue_size, buffer_size, regions["avail"], regions["used"], regions["txpriv"],
-                       regions["rxpriv"], regions["buffers"], q)
-            self._view[q + regions["avail"]] = L.VIRTQ_AVAIL_F_NO_INTERRUPT
-            self._view[q + regions["used"]] = L.VIRTQ_USED_F_NO_NOTIFY
+        for qsize, stride, qoff in planes:
+            r = L.queue_regions(qsize, buffer_size)
+            for qi in range(nranks * (nranks - 1)):
+                q = qoff + qi * stride
+                geom = self._view[q: q + L.CACHE_LINE].view(np.int64)
+                geom[:] = (qsize, buffer_size, r["avail"], r["used"], r["txpriv"], r["rxpriv"], r["buffers"], q)
+                self._view[q + r["avail"]] = L.VIRTQ_AVAIL_F_NO_INTERRUPT
+                self._view[q + r["used"]] = L.VIRTQ_USED_F_NO_NOTIFY
         # The magic goes last: a segment without it is not initialised yet.
         words[L.HDR_MAGIC // 8] = np.int64(np.uint64(L.MAGIC).view(np.int64))
 
@@ -170,7 +180,15 @@ class Segment:
             L.validate_geometry(nranks, qsize, bsize)
         except ValueError as exc:
             raise SegmentError(f"segment {self.name} has a bad geometry: {exc}") from None
-        expected = L.segment_size(nranks, qsize, bsize)
+        cq = int(words[L.HDR_COLL_QSIZE // 8])
+        try:
+            L.validate_geometry(nranks, cq, bsize)
+        except ValueError as exc:
+            raise SegmentError(f"segment {self.name} has a bad collective geometry: {exc}") from None
+        expected = L.segment_size(nranks, qsize, bsize, cq)
+        planes = L.plane_offsets(nranks, qsize, bsize, cq)
+        if (int(words[L.HDR_COLL_QSTRIDE // 8]), int(words[L.HDR_COLL_QOFFSET // 8])) != planes[L.COLL_PLANE][1:]:
+            raise SegmentError(f"segment {self.name} has an inconsistent collective plane offset")
         if int(words[L.HDR_TOTAL // 8]) != expected or size < expected:
             raise SegmentError(f"segment {self.name} is {size} bytes, its geometry needs {expected}")
         regions = L.queue_regions(qsize, bsize)
@@ -179,59 +197,65 @@ class Segment:
                             (L.HDR_BUF_OFF, "buffers"), (L.HDR_QSTRIDE, "stride")):
             if int(words[offset // 8]) != regions[key]:
                 raise SegmentError(f"segment {self.name} has an inconsistent {key} offset")
-        qoff = L.queues_offset(nranks)
-        for qi in range(nranks * (nranks - 1)):
-            q = qoff + qi * regions["stride"]
-            geom = tuple(int(v) for v in self._view[q: q + L.CACHE_LINE].view(np.int64))
-            if geom != (qsize, bsize, regions["avail"], regions["used"], regions["txpriv"],
-                        regions["rxpriv"], regions["buffers"], q):
-                raise SegmentError(f"segment {self.name}: virtqueue {qi} has a corrupt geometry line")
+        for plane, (pq, stride, qoff) in enumerate(planes):
+            r = L.queue_regions(pq, bsize)
+            for qi in range(nranks * (nranks - 1)):
+                q = qoff + qi * stride
+                geom = tuple(int(v) for v in self._view[q: q + L.CACHE_LINE].view(np.int64))
+                if geom != (pq, bsize, r["avail"], r["used"], r["txpriv"], r["rxpriv"], r["buffers"], q):
+                    raise SegmentError(
+                        f"segment {self.name}: virtqueue {qi} of plane {plane} has a corrupt geometry line")
 
     def _load_geometry(self) -> None:
         words = self._words()
         self.nranks = int(words[L.HDR_NRANKS // 8])
         self.queue_size = int(words[L.HDR_QSIZE // 8])
         self.buffer_size = int(words[L.HDR_BUFSIZE // 8])
+        self.coll_queue_size = int(words[L.HDR_COLL_QSIZE // 8])
         self.regions = L.queue_regions(self.queue_size, self.buffer_size)
+        self.planes = L.plane_offsets(self.nranks, self.queue_size, self.buffer_size, self.coll_queue_size)
         n = self.nranks
-        r = self.regions
-        handles = np.zeros((n * n, L.HANDLE_WORDS), np.int64)
-        for src in range(n):
-            for dst in range(n):
-                if src == dst:
-                    continue
-                qoff = self.queue_offset(src, dst)
-                row = handles[src * n + dst]
-                for field, value in ((L.H_QADDR, self.base + qoff), (L.H_QOFF, qoff),
-                                     (L.H_QSIZE, self.queue_size), (L.H_BSIZE, self.buffer_size),
-                                     (L.H_AVAIL, r["avail"]), (L.H_USED, r["used"]),
-                                     (L.H_TXPRIV, r["txpriv"]), (L.H_RXPRIV, r["rxpriv"]),
-                                     (L.H_BUFFERS, r["buffers"])):
-                    row[field // 8] = value
+        handles = np.zeros((L.PLANES * n * n, L.HANDLE_WORDS), np.int64)
+        for plane, (qsize, _, _) in enumerate(self.planes):
+            r = L.queue_regions(qsize, self.buffer_size)
+            for src in range(n):
+                for dst in range(n):
+                    if src == dst:
+                        continue
+                    qoff = self.queue_offset(src, dst, plane)
+                    row = handles[(plane * n + src) * n + dst]
+                    for field, value in ((L.H_QADDR, self.base + qoff), (L.H_QOFF, qoff),
+                                         (L.H_QSIZE, qsize), (L.H_BSIZE, self.buffer_size),
+                                         (L.H_AVAIL, r["avail"]), (L.H_USED, r["used"]),
+                                         (L.H_TXPRIV, r["txpriv"]), (L.H_RXPRIV, r["rxpriv"]),
+                                         (L.H_BUFFERS, r["buffers"])):
+                        row[field // 8] = value
         self._handles = handles
 
     # -- queues and header words ------------------------------------------------------
-    def queue_offset(self, src: int, dst: int) -> int:
-        """Offset (from base) of the virtqueue src -> dst."""
+    def queue_offset(self, src: int, dst: int, plane: int = L.P2P_PLANE) -> int:
+        """Offset (from base) of the virtqueue src -> dst of a plane."""
         qi = L.queue_index(src, dst, self.nranks)
-        return L.queues_offset(self.nranks) + qi * self.regions["stride"]
+        _, stride, first = self.planes[plane]
+        return first + qi * stride
 
-    def queue_address(self, src: int, dst: int) -> int:
+    def queue_address(self, src: int, dst: int, plane: int = L.P2P_PLANE) -> int:
         """Address of the virtqueue src -> dst in this process."""
-        return self.base + self.queue_offset(src, dst)
+        return self.base + self.queue_offset(src, dst, plane)
 
-    def handle_words(self, src: int, dst: int) -> np.ndarray:
+    def handle_words(self, src: int, dst: int, plane: int = L.P2P_PLANE) -> np.ndarray:
         """The private handle record of virtqueue src -> dst as int64 words (a view)."""
-        self.handle(src, dst)  # validates
+        self.handle(src, dst, plane)  # validates
         assert self._handles is not None
-        return self._handles[src * self.nranks + dst]
+        return self._handles[(plane * self.nranks + src) * self.nranks + dst]
 
-    def handle(self, src: int, dst: int) -> int:
+    def handle(self, src: int, dst: int, plane: int = L.P2P_PLANE) -> int:
         """The kernels' handle of virtqueue src -> dst: address of its private geometry record."""
-        if src == dst or not (0 <= src < self.nranks and 0 <= dst < self.nranks):
-            raise ValueError(f"no virtqueue {src} -> {dst} in a bus of {self.nranks} ranks")
+        if src == dst or not (0 <= src < self.nranks and 0 <= dst < self.nranks) or not 0 <= plane < L.PLANES:
+            raise ValueError(f"no virtqueue {src} -> {dst} (plane {plane}) in a bus of {self.nranks} ranks")
         assert self._handles is not None
-        return self._handles.ctypes.data + (src * self.nranks + dst) * L.HANDLE_WORDS * 8
+        row = (plane * self.nranks + src) * self.nranks + dst
+        return self._handles.ctypes.data + row * L.HANDLE_WORDS * 8
 
     def view(self) -> np.ndarray:
         """The whole segment as a uint8 array (tests, diagnostics)."""

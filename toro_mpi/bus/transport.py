@@ -42,6 +42,9 @@ class Transport(ABC):
     size: int
     tx_handles: list[int]
     rx_handles: list[int]
+    # Handles of the collective plane: queues only the collective interpreter uses.
+    coll_tx_handles: list[int]
+    coll_rx_handles: list[int]
     push_fn: Callable[..., int]
     match_fn: Callable[..., int]
     resume_fn: Callable[..., int]
@@ -152,6 +155,8 @@ class VirtioBus(Transport):
         # Queue addresses by peer; the entry for ourselves is unused (self-sends skip the bus).
         self.tx_handles = [segment.handle(rank, p) if p != rank else 0 for p in range(n)]
         self.rx_handles = [segment.handle(p, rank) if p != rank else 0 for p in range(n)]
+        self.coll_tx_handles = [segment.handle(rank, p, L.COLL_PLANE) if p != rank else 0 for p in range(n)]
+        self.coll_rx_handles = [segment.handle(p, rank, L.COLL_PLANE) if p != rank else 0 for p in range(n)]
         self.push_fn = ring.tx_push
         self.match_fn = ring.rx_match
         self.resume_fn = ring.rx_continue

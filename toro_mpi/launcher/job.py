@@ -90,7 +90,9 @@ class Job:
         if self.trap.received:
             raise Interrupted(self.trap.received[0])
         try:
-            self.seg = Segment.create(plan.nranks, plan.cfg.bus["queue_size"], plan.cfg.bus["buffer_size"])
+            bus = plan.cfg.bus
+            self.seg = Segment.create(plan.nranks, bus["queue_size"], bus["buffer_size"],
+                                      coll_queue_size=bus["coll_queue_size"])
         except (SegmentError, ValueError, OSError, posix_ipc.Error) as exc:
             raise LaunchError(f"cannot create the bus segment: {exc}", code=1) from None
 

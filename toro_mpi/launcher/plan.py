@@ -74,25 +74,27 @@ def shared_memory_available(shm_dir: str = "/dev/shm") -> int:
 
 def check_memory(nranks: int, cfg: Config) -> None:
     """Refuse a bus that would not fit in shared memory (the kernel would OOM-kill us instead)."""
-    qsize, bsize = cfg.bus["queue_size"], cfg.bus["buffer_size"]
+    qsize, bsize, cqsize = cfg.bus["queue_size"], cfg.bus["buffer_size"], cfg.bus["coll_queue_size"]
     try:
         L.validate_geometry(nranks, qsize, bsize)
+        L.validate_geometry(nranks, cqsize, bsize)
     except ValueError as exc:
         raise LaunchError(str(exc)) from None
-    need, have = L.segment_size(nranks, qsize, bsize), shared_memory_available()
+    need, have = L.segment_size(nranks, qsize, bsize, cqsize), shared_memory_available()
     if need > have * 0.9:
         gib = 1 << 30
         raise LaunchError(
             f"the bus for {nranks} ranks needs {need / gib:.1f} GiB of shared memory "
-            f"(nranks * (nranks - 1) * bus.queue_size * bus.buffer_size) but only {have / gib:.1f} GiB "
-            "are available; run fewer ranks or lower bus.queue_size / bus.buffer_size with --config"
+            f"(nranks * (nranks - 1) * (bus.queue_size + bus.coll_queue_size) * bus.buffer_size) but only "
+            f"{have / gib:.1f} GiB are available; run fewer ranks or lower bus.queue_size / "
+            "bus.coll_queue_size / bus.buffer_size with --config"
         )
 
 
 def make_plan(program: list[str], nranks: int | None = None, bind_to: str | None = None,
               oversubscribe: bool = False, config_path: str | None = None,
               exports: dict[str, str] | None = None, tag_output: bool = False,
-              timeout: float | None = None) -> Plan:
+              timeout: float | None = None, capture: bool = False) -> Plan:
     """Check the choices and build the plan; raise LaunchError with a message and an exit code."""
     try:
         cfg = load_config(config_path)
