@@ -202,7 +202,7 @@ def test_rank_environment(mpirun) -> None:
         assert rec["TORO_MPI_SIZE"] == "2"
         assert rec["TORO_MPI_LAUNCHER_PID"] == str(run.pid)
         assert rec["NUMBA_CACHE_DIR"] == NUMBA_CACHE
-        assert set(json.loads(rec["TORO_MPI_CONFIG"])) == {"bus", "sched", "launcher"}
+        assert set(json.loads(rec["TORO_MPI_CONFIG"])) == {"bus", "sched", "launcher", "coll"}
 
 
 @pytest.mark.timeout(60)

@@ -10,6 +10,7 @@ import socket
 import time
 
 from .mpi import datatypes as _dt
+from .mpi.buffers import IN_PLACE as _IN_PLACE
 from .mpi.comm import KEYVAL_APPNUM as APPNUM
 from .mpi.comm import KEYVAL_HOST as HOST
 from .mpi.comm import KEYVAL_IO as IO
@@ -46,6 +47,24 @@ from .mpi.errors import (
     MPIException,
 )
 from .mpi.groups import CONGRUENT, IDENT, SIMILAR, UNEQUAL, Group
+from .mpi.ops import (
+    BAND,
+    BOR,
+    BXOR,
+    LAND,
+    LOR,
+    LXOR,
+    MAX,
+    MAXLOC,
+    MIN,
+    MINLOC,
+    NO_OP,
+    OP_NULL,
+    PROD,
+    REPLACE,
+    SUM,
+    Op,
+)
 from .mpi.p2p import ANY_SOURCE, ANY_TAG, PROC_NULL
 from .mpi.request import REQUEST_NULL, UNDEFINED, Request, Status
 from .runtime import world as _world
@@ -68,7 +87,7 @@ THREAD_MULTIPLE = 3
 VERSION = 3
 SUBVERSION = 1
 MAX_PROCESSOR_NAME = 256
-IN_PLACE = object()
+IN_PLACE = _IN_PLACE
 BOTTOM = None
 
 _w = _world()
@@ -139,7 +158,9 @@ __all__ = [
     "APPNUM", "UNDEFINED", "IN_PLACE", "BOTTOM",
     "COMM_WORLD", "COMM_SELF", "COMM_NULL", "REQUEST_NULL", "DATATYPE_NULL",
     "Comm", "Intracomm", "Group", "IDENT", "CONGRUENT", "SIMILAR", "UNEQUAL",
-    "Request", "Status", "Datatype", "Exception",
+    "Request", "Status", "Datatype", "Exception", "Op",
+    "SUM", "PROD", "MAX", "MIN", "LAND", "LOR", "LXOR", "BAND", "BOR", "BXOR", "MAXLOC", "MINLOC",
+    "REPLACE", "NO_OP", "OP_NULL",
     "Wtime", "Wtick", "Get_processor_name", "Get_version", "Get_library_version",
     "Query_thread", "Is_initialized", "Is_finalized", "Init", "Init_thread", "Finalize",
     "Get_error_string", "Get_error_class",

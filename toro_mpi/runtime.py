@@ -40,7 +40,7 @@ class World:
         else:
             self.rank, self.size = 0, 1
             transport = None
-        self.engine = Engine(transport, self.rank, self.size, cfg.bus, cfg.sched)
+        self.engine = Engine(transport, self.rank, self.size, cfg.bus, cfg.sched, cfg.coll)
         self.finalized = False
         self.failed = False
         atexit.register(self.finalize)

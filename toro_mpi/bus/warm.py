@@ -18,7 +18,8 @@ from . import layout as L
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 # Sources whose jitted functions the ranks load: when any changes, the cache is warmed again.
-_KERNEL_SOURCES = ("bus/ring.py", "bus/atomics.py", "bus/layout.py", "mpi/p2p.py")
+_KERNEL_SOURCES = ("bus/ring.py", "bus/atomics.py", "bus/layout.py", "mpi/p2p.py",
+                   "coll/interpreter.py", "coll/elementwise.py")
 
 
 def _stamp() -> Path | None:
@@ -53,6 +54,22 @@ def warm_cache() -> None:
         stamp.touch()
 
 
+def _warm_collectives() -> None:
+    """Compile the collective interpreter: bytes (data movement) and the common reduction dtypes."""
+    from ..coll import interpreter as I
+    from ..coll.elementwise import OP_SUM
+    from ..coll.engine import _plan_words
+    from ..coll.schedules import Program
+
+    prog = Program()
+    prog.reduce((0, 0), (1, 0), (1, 0), 1)
+    words = _plan_words(prog.array(), 1, [0], [0], 0, 0, OP_SUM, 0)
+    for code in WARM_DTYPES:
+        arr = np.zeros(1, np.dtype(code))
+        words[I.P_PC] = 0
+        I.entry_point(arr.dtype)(words, arr, arr, arr)
+
+
 def _warm() -> None:
     from ..mpi.p2p import copy_bytes
     from . import ring
@@ -84,5 +101,6 @@ def _warm() -> None:
             send(qa, 0, 0, arr)
             recv(qa, L.ANY, L.ANY, arr)
         copy_bytes(scratch, scratch, 0)
+        _warm_collectives()
     finally:
         seg.close()

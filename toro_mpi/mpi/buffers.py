@@ -17,6 +17,18 @@ from .errors import ERR_BUFFER, ERR_COUNT, ERR_TYPE, MPIException
 _EMPTY = np.empty(0, np.uint8)
 
 
+class _InPlace:
+    """MPI.IN_PLACE: "the send data is already where the result goes"."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MPI.IN_PLACE"
+
+
+IN_PLACE = _InPlace()
+
+
 class Buffer:
     """A normalised message buffer: a C-contiguous array, its byte size and datatype."""
 

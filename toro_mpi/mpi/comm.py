@@ -11,6 +11,7 @@ import numpy as np
 from ..bus import layout as L
 from . import objects
 from .buffers import normalise
+from .collectives import CollectiveMixin
 from .errors import ERR_ARG, ERR_COMM, ERR_GROUP, ERR_RANK, ERR_TAG, ERR_TRUNCATE, MPIException
 from .groups import CONGRUENT, IDENT, Group
 from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL, Engine, RecvReq
@@ -34,7 +35,7 @@ _ndarray = np.ndarray
 _RX_COMPLETE = L.RX_COMPLETE
 
 
-class Comm:
+class Comm(CollectiveMixin):
     """An intra-communicator: a group of world ranks and its own context ids."""
 
     def __init__(self, engine: Engine, world_ranks: list[int], context: int, name: str = "") -> None:
@@ -62,6 +63,9 @@ class Comm:
         self._me = engine.rank
         self._oob_seq = 0
         self._freed = False
+        self._coll = engine.coll
+        self._plans: dict[tuple, Any] = {}  # collective plans by call shape (collectives.py)
+        self._fast: dict[tuple, Any] = {}  # plans the flat fast paths may run directly
 
     # -- basics --------------------------------------------------------------------------
     def Get_rank(self) -> int:
@@ -123,6 +127,7 @@ class Comm:
         if self._name in ("MPI_COMM_WORLD", "MPI_COMM_SELF"):
             raise MPIException(ERR_COMM, f"cannot free {self._name}")
         self._freed = True
+        self._fast.clear()  # the collectives' hot paths must not run on a freed communicator
         self._fast_size = 0  # every call now takes the checked path, which refuses a freed comm
 
     # -- communicator management (collective over this communicator) -----------------------
@@ -544,26 +549,6 @@ class Comm:
     def iprobe(self, source: int = ANY_SOURCE, tag: int = ANY_TAG, status: Status | None = None) -> bool:
         """Whether an object message can be received now."""
         return self.Iprobe(source, tag, status)
-
-    # -- a minimal barrier until the collectives layer lands --------------------------------
-    def Barrier(self) -> None:
-        """Dissemination barrier: ceil(log2 n) rounds of zero-byte messages."""
-        n = self.size
-        if n == 1:
-            return
-        e = self._engine
-        empty = np.empty(0, np.uint8)
-        k = 1
-        while k < n:
-            to = self._ranks[(self.rank + k) % n]
-            frm = self._ranks[(self.rank - k) % n]
-            sreq = e.isend(empty, 0, to, k, self._coll_ctx)
-            rreq = e.irecv(empty, 0, frm, k, self._coll_ctx)
-            e.wait_recv(rreq, "Recv")
-            e.wait_send(sreq)
-            k <<= 1
-
-    barrier = Barrier
 
     def __repr__(self) -> str:
         return f"<Comm {self._name or 'unnamed'} rank {self.rank} of {self.size}>"

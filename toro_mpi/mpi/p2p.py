@@ -24,6 +24,7 @@ from numba import njit
 from ..bus import layout as L
 from ..bus.atomics import array_address, memcpy
 from ..bus.transport import Transport
+from ..coll.engine import CollEngine
 from ..sched import Scheduler
 from .errors import ERR_INTERN, ERR_OTHER, ERR_PROC_ABORTED, ERR_TRUNCATE, MPIException
 
@@ -134,11 +135,16 @@ class RecvReq:
             self.tag == ANY_TAG or self.tag == tag)
 
 
+# Used when a caller builds an Engine without the [coll] settings (tests, tools).
+_COLL_DEFAULTS = {"segment_bytes": 32736, "allreduce_ring_min_bytes": 65536,
+                  "allgather_ring_min_bytes": 262144, "spin_polls": 20000}
+
+
 class Engine:
     """One rank's point-to-point progress engine over a Transport."""
 
     def __init__(self, transport: Transport | None, rank: int, size: int, settings: dict[str, Any],
-                 sched_settings: dict[str, int]) -> None:
+                 sched_settings: dict[str, int], coll_settings: dict[str, int] | None = None) -> None:
         self.t = transport
         self.rank = rank
         self.size = size
@@ -177,6 +183,10 @@ class Engine:
         # Polls (with a pause each, inside jitted code) a blocking Recv makes of its one queue
         # before parking in the scheduler: about spin_passes * 16 * 40 ns.
         self.fast_spins = max(1, 16 * int(sched_settings.get("spin_passes", 2000)))
+        # Collectives run on the transport's collective plane through their own engine; it
+        # shares this rank's scheduler (blocked collectives back off and see aborts the same way).
+        self.coll_settings = dict(_COLL_DEFAULTS, **(coll_settings or {}))
+        self.coll = CollEngine(transport, rank, self.sched, self.coll_settings["spin_polls"])
 
     # -- kernel selection ----------------------------------------------------------------
     def _kernel(self, kind: str, table: dict[np.dtype, Callable[..., int]], arr: np.ndarray) -> Callable[..., int]:

@@ -1,0 +1,327 @@
+"""Drive collective programs: build (and cache) the plan, run the interpreter, handle its stops.
+
+The fast path is one jitted call: fill nothing, reset two words, run. Everything the interpreter
+cannot do alone comes back here: back off when it is blocked (through the rank's scheduler, so
+aborts and dead peers turn into errors), apply a Python reduction operator, deliver a message
+that arrived for another communicator's collective, report a mismatch.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..bus import layout as L
+from ..bus import ring
+from ..mpi.errors import ERR_INTERN, ERR_OTHER, ERR_TRUNCATE, MPIException
+from . import interpreter as I
+from .schedules import Program
+
+# Collective kinds: the tag of their messages on the collective plane, and (plus
+# L.COLL_CALL_BASE) the blocked-call code the launcher reports.
+KINDS = ("Barrier", "Bcast", "Reduce", "Allreduce", "Gather", "Gatherv", "Scatter", "Scatterv",
+         "Allgather", "Allgatherv", "Alltoall", "Alltoallv", "Scan", "Exscan", "Reduce_scatter_block")
+KIND_TAG = {name: i + 1 for i, name in enumerate(KINDS)}
+
+_U8 = np.dtype(np.uint8)
+_EMPTY_U8 = np.empty(0, np.uint8)
+
+
+class Plan:
+    """One rank's compiled collective: its plan words (see interpreter.py) and scratch array."""
+
+    __slots__ = ("words", "tmp_count", "kind", "n", "ranks", "rows", "itemsize")
+
+    def __init__(self, words: np.ndarray, tmp_count: int, kind: str, ranks: list[int], rows: np.ndarray) -> None:
+        self.words = words
+        self.tmp_count = tmp_count
+        self.kind = kind
+        self.n = len(ranks)
+        self.ranks = ranks
+        self.rows = rows
+        self.itemsize = 1  # of the arrays of the current run (progress of sends is in bytes)
+
+
+def local_reduce(code: int, a: np.ndarray, b: np.ndarray) -> None:
+    """b = a op b with a predefined operator, through the same jitted kernels (Reduce_local)."""
+    n = a.size
+    prog = Program()
+    prog.reduce((0, 0), (1, 0), (1, 0), n)
+    words = _plan_words(prog.array(), 1, [0], [0], 0, 0, code, 0)
+    words[I.P_WSTART] = -1
+    a1 = np.ascontiguousarray(a).reshape(-1)
+    b1 = b.reshape(-1)
+    st = I.run(words, a1, b1, np.empty(0, a1.dtype))
+    assert st == I.DONE
+
+
+def _plan_words(rows: np.ndarray, n: int, txh: list[int], rxh: list[int], ctx: int, tag: int,
+                op: int, spins: int) -> np.ndarray:
+    nsteps = len(rows)
+    layout = {}
+    at = I.P_HEADER
+    for name, size in (("prog", nsteps * I.ROW), ("progress", nsteps), ("txh", n), ("rxh", n),
+                       ("pending", n), ("info", L.INFO_LEN), ("busy", 2 * n)):
+        layout[name] = at
+        at += size
+    w = np.zeros(at, np.int64)
+    w[I.P_NSTEPS] = nsteps
+    w[I.P_CTX] = ctx
+    w[I.P_TAG] = tag
+    w[I.P_OP] = op
+    w[I.P_SPINS] = spins
+    w[I.P_N] = n
+    w[I.P_PROG] = layout["prog"]
+    w[I.P_PROGRESS] = layout["progress"]
+    w[I.P_TXH] = layout["txh"]
+    w[I.P_RXH] = layout["rxh"]
+    w[I.P_PENDING] = layout["pending"]
+    w[I.P_INFO] = layout["info"]
+    w[I.P_BUSY] = layout["busy"]
+    if nsteps:
+        w[layout["prog"]: layout["prog"] + nsteps * I.ROW] = rows.reshape(-1)
+    w[layout["txh"]: layout["txh"] + n] = txh
+    w[layout["rxh"]: layout["rxh"] + n] = rxh
+    return w
+
+
+class CollEngine:
+    """One rank's collective engine over the collective plane of a transport."""
+
+    def __init__(self, transport: Any, rank: int, sched: Any, spins: int) -> None:
+        self.t = transport
+        self.rank = rank
+        self.sched = sched
+        # Polls without progress inside one interpreter call before it returns BLOCKED: first
+        # call (a collective that is about to complete should not leave jitted code) and later.
+        self.first_spins = spins
+        self.later_spins = 64
+        self._entries: dict[np.dtype, Callable[..., int]] = {}
+        # Messages that arrived on the collective plane for a communicator other than the one
+        # whose collective was running: (context, world source) -> [(tag, payload)].
+        self.stash: dict[tuple[int, int], deque[tuple[int, np.ndarray]]] = {}
+
+    # -- plans ---------------------------------------------------------------------------
+    def make_plan(self, kind: str, prog: Program, ranks: list[int], ctx: int, op: int) -> Plan:
+        """Lay out a program for the interpreter, with the comm's collective-plane handles."""
+        me = ranks.index(self.rank)
+        if self.t is not None and len(ranks) > 1:
+            txh = [self.t.coll_tx_handles[w] if i != me else 0 for i, w in enumerate(ranks)]
+            rxh = [self.t.coll_rx_handles[w] if i != me else 0 for i, w in enumerate(ranks)]
+        else:
+            txh = rxh = [0] * len(ranks)
+        rows = prog.array()
+        words = _plan_words(rows, len(ranks), txh, rxh, ctx, KIND_TAG[kind], op, self.first_spins)
+        words[I.P_WSTART] = -1
+        return Plan(words, prog.tmp, kind, ranks, rows)
+
+    def entry(self, dtype: np.dtype) -> Callable[..., int]:
+        """The interpreter's compiled entry point for arrays of dtype."""
+        fn = self._entries.get(dtype)
+        if fn is None:
+            fn = self._entries[dtype] = I.entry_point(dtype)
+        return fn
+
+    # -- running -------------------------------------------------------------------------
+    def execute(self, plan: Plan, send: np.ndarray, recv: np.ndarray, tmp: np.ndarray,
+                user_op: Any = None, datatype: Any = None) -> None:
+        """Run a plan to completion: send, recv and tmp are 1-D C-contiguous arrays of one dtype."""
+        words = plan.words
+        if self.stash:
+            self._fill_pending(plan)
+        fn = self._entries.get(send.dtype) or self.entry(send.dtype)
+        st = fn(words, send, recv, tmp)
+        if st != I.DONE:
+            self.finish(plan, fn, st, send, recv, tmp, user_op, datatype)
+
+    def finish(self, plan: Plan, fn: Callable[..., int], st: int, send: np.ndarray, recv: np.ndarray,
+               tmp: np.ndarray, user_op: Any = None, datatype: Any = None) -> None:
+        """Complete a run the interpreter stopped (st): back off, call Python, or raise."""
+        plan.itemsize = send.itemsize
+        try:
+            self._slow(plan, fn, st, send, recv, tmp, user_op, datatype)
+        finally:
+            # Whatever happened, the plan starts from scratch next time.
+            words = plan.words
+            words[I.P_PC] = 0
+            words[I.P_WSTART] = -1
+            words[I.P_SPINS] = self.first_spins
+            base = int(words[I.P_PENDING])
+            words[base: base + plan.n] = 0
+
+    def _slow(self, plan: Plan, fn: Callable[..., int], st: int, send: np.ndarray, recv: np.ndarray,
+              tmp: np.ndarray, user_op: Any, datatype: Any) -> None:
+        words = plan.words
+        arrays = (send, recv, tmp)
+        while st != I.DONE:
+            if st == I.BLOCKED:
+                st = self._wait_blocked(plan, fn, arrays)
+                continue
+            if st == I.NEED_REDUCE:
+                self._python_reduce(plan, arrays, user_op, datatype)
+                words[I.P_PC] += 1
+            elif st == I.NEED_STASH:
+                self._deliver_stashed(plan, arrays)
+            elif st == I.FOREIGN:
+                self._take_foreign(plan)
+            elif st == I.MISMATCH:
+                raise self._mismatch(plan, arrays)
+            else:
+                what = L.ERR_MESSAGES.get(st, f"code {st}")
+                raise MPIException(ERR_INTERN, f"{plan.kind}: bus corruption on the collective plane: {what}")
+            st = fn(words, send, recv, tmp)
+
+    def _wait_blocked(self, plan: Plan, fn: Callable[..., int], arrays: tuple[np.ndarray, ...]) -> int:
+        words = plan.words
+        words[I.P_SPINS] = self.later_spins
+        result = [I.BLOCKED]
+        polls = [0]
+
+        def progressed() -> bool:
+            # The scheduler may evaluate a condition again after it held: never run the plan
+            # past a stop (a completed plan would start over).
+            if result[0] != I.BLOCKED:
+                return True
+            st = fn(words, *arrays)
+            if st == I.BLOCKED:
+                polls[0] += 1
+                if polls[0] % 256 == 0 and self._waits_on_finished(plan):
+                    # A rank publishes its last message before it marks itself finished: look
+                    # once more before calling the collective hopeless.
+                    st = fn(words, *arrays)
+                    if st == I.BLOCKED and self._waits_on_finished(plan):
+                        raise self._orphaned(plan)
+            result[0] = st
+            return st != I.BLOCKED
+
+        peer = self._blocked_peer(plan)
+        self.sched.wait(progressed, (plan.kind, plan.ranks[peer] if peer >= 0 else -2, 0))
+        return result[0]
+
+    # -- stops -----------------------------------------------------------------------------
+    def _row(self, plan: Plan, i: int) -> np.ndarray:
+        return plan.rows[i]
+
+    def _pending_rows(self, plan: Plan) -> list[int]:
+        """Rows of the open window that are not complete yet."""
+        words = plan.words
+        lo, hi = int(words[I.P_WSTART]), int(words[I.P_PC])
+        prog_progress = int(words[I.P_PROGRESS])
+        out = []
+        for i in range(max(lo, 0), hi):
+            row = plan.rows[i]
+            state = int(words[prog_progress + i])
+            if row[0] == I.RECV and state != 2:
+                out.append(i)
+            elif row[0] == I.SEND and (state < 0 or state < row[4] * plan.itemsize):
+                out.append(i)
+        return out
+
+    def _blocked_peer(self, plan: Plan) -> int:
+        rows = self._pending_rows(plan)
+        return int(plan.rows[rows[0]][1]) if rows else -1
+
+    def _finished_peers(self, plan: Plan) -> list[int]:
+        """World ranks that have finalized although an open send or receive of the plan needs them."""
+        if self.t is None:
+            return []
+        peers = {plan.ranks[int(plan.rows[i][1])] for i in self._pending_rows(plan)}
+        return sorted(w for w in peers if self.t.peer_finished(w))
+
+    def _waits_on_finished(self, plan: Plan) -> bool:
+        return bool(self._finished_peers(plan))
+
+    def _orphaned(self, plan: Plan) -> MPIException:
+        """A collective waiting on a rank that has finalized can never complete: fail it."""
+        who = ", ".join(map(str, self._finished_peers(plan)))
+        return MPIException(ERR_OTHER, f"{plan.kind}: rank {who} has finalized; this collective can never complete")
+
+    def _fill_pending(self, plan: Plan) -> None:
+        words = plan.words
+        base = int(words[I.P_PENDING])
+        ctx = int(words[I.P_CTX])
+        for i, w in enumerate(plan.ranks):
+            q = self.stash.get((ctx, w))
+            words[base + i] = len(q) if q else 0
+
+    def _target(self, plan: Plan, i: int, arrays: tuple[np.ndarray, ...]) -> np.ndarray:
+        row = plan.rows[i]
+        arr = arrays[min(int(row[2]), 2)]
+        return arr[int(row[3]): int(row[3]) + int(row[4])]
+
+    def _deliver_stashed(self, plan: Plan, arrays: tuple[np.ndarray, ...]) -> None:
+        words = plan.words
+        i = int(words[I.P_DETAIL])
+        peer = int(plan.rows[i][1])
+        world = plan.ranks[peer]
+        ctx = int(words[I.P_CTX])
+        q = self.stash[(ctx, world)]
+        tag, payload = q.popleft()
+        if not q:
+            del self.stash[(ctx, world)]
+        words[int(words[I.P_PENDING]) + peer] -= 1
+        target = self._target(plan, i, arrays)
+        if tag != words[I.P_TAG]:
+            raise self._kind_mismatch(plan, world, tag)
+        if payload.nbytes != target.nbytes:
+            raise MPIException(ERR_TRUNCATE, f"{plan.kind}: rank {world} sent {payload.nbytes} bytes, "
+                               f"this rank expects {target.nbytes} (counts or datatypes differ between ranks)")
+        target.view(np.uint8)[:] = payload
+        words[int(words[I.P_PROGRESS]) + i] = 2
+
+    def _take_foreign(self, plan: Plan) -> None:
+        """Move the head message of a peer's collective queue (another communicator's) to the stash."""
+        words = plan.words
+        i = int(words[I.P_DETAIL])
+        peer = int(plan.rows[i][1])
+        world = plan.ranks[peer]
+        h = self.t.coll_rx_handles[world]
+        info = np.zeros(L.INFO_LEN, np.int64)
+        match = ring.entry_point(ring.rx_match, _U8)
+        match(h, L.ANY, L.PEEK, _EMPTY_U8, info)
+        ctx, tag, total = int(info[L.INFO_CTX]), int(info[L.INFO_TAG]), int(info[L.INFO_TOTAL])
+        if ctx == words[I.P_CTX]:
+            raise self._kind_mismatch(plan, world, tag)
+        payload = np.empty(total, np.uint8)
+        st = match(h, L.ANY, L.ANY, payload, info)
+        if st == L.RX_PARTIAL:
+            resume = ring.entry_point(ring.rx_continue, _U8)
+            # The rest of this message is on its way (its sender pushes as we drain).
+            self.sched.wait(lambda: resume(h, payload) != L.RX_PARTIAL, (plan.kind, world, tag))
+        elif st < 0:
+            raise MPIException(ERR_INTERN, f"{plan.kind}: bus corruption: {L.ERR_MESSAGES.get(st, st)}")
+        self.stash.setdefault((ctx, world), deque()).append((tag, payload))
+
+    def _kind_mismatch(self, plan: Plan, world: int, tag: int) -> MPIException:
+        theirs = KINDS[tag - 1] if 1 <= tag <= len(KINDS) else f"tag {tag}"
+        return MPIException(ERR_OTHER, f"collective mismatch on this communicator: rank {world} "
+                            f"called {theirs} while this rank called {plan.kind}")
+
+    def _mismatch(self, plan: Plan, arrays: tuple[np.ndarray, ...]) -> MPIException:
+        words = plan.words
+        i = int(words[I.P_DETAIL])
+        info = words[int(words[I.P_INFO]): int(words[I.P_INFO]) + L.INFO_LEN]
+        world = plan.ranks[int(plan.rows[i][1])]
+        want = self._target(plan, i, arrays).nbytes
+        return MPIException(ERR_TRUNCATE, f"{plan.kind}: rank {world} sent {int(info[L.INFO_TOTAL])} bytes, "
+                            f"this rank expects {want} (counts or datatypes differ between ranks)")
+
+    def _python_reduce(self, plan: Plan, arrays: tuple[np.ndarray, ...], user_op: Any, datatype: Any) -> None:
+        """A REDUCE row with a user operator: out = a op b, calling fn(invec, inoutvec, datatype)."""
+        row = plan.rows[int(plan.words[I.P_DETAIL])]
+        _, abuf, aoff, bbuf, boff, obuf, ooff, count = (int(v) for v in row)
+        a = arrays[abuf][aoff: aoff + count]
+        b = arrays[bbuf][boff: boff + count]
+        out = arrays[obuf][ooff: ooff + count]
+        if (obuf, ooff) == (bbuf, boff):
+            user_op.apply_buffers(a, out, datatype)
+        elif (obuf, ooff) == (abuf, aoff):
+            inout = b.copy()
+            user_op.apply_buffers(a, inout, datatype)
+            out[:] = inout
+        else:
+            out[:] = b
+            user_op.apply_buffers(a, out, datatype)

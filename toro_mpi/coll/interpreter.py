@@ -1,0 +1,267 @@
+"""Run a whole collective schedule in one jitted call: sends, receives, copies and reductions.
+
+A collective is compiled (in Python, once per shape, see schedules.py) into a *program*: rows of
+eight int64 words. The interpreter below walks the program; Python is not involved between its
+steps. It returns when the collective is complete, or when it cannot go on by itself (it has
+polled `spins` times without progress, a step needs Python, or something is wrong), leaving
+enough state in the plan array to be called again and resume where it stopped.
+
+Program rows (buffers: 0 = send array, 1 = receive array, 2 = scratch array; offsets and counts
+in elements of the arrays' dtype)::
+
+    SEND    peer, buf, off, count          post a message to comm rank `peer`
+    RECV    peer, buf, off, count          post a receive of exactly `count` elements from `peer`
+    WAIT                                   progress every SEND/RECV posted since the last WAIT
+                                           until all are complete
+    COPY    sbuf, soff, dbuf, doff, count  local copy (memmove semantics not needed: schedules
+                                           never copy between overlapping ranges)
+    REDUCE  abuf, aoff, bbuf, boff, obuf, ooff, count
+                                           out = a op b elementwise (a: the lower-ranked operand)
+
+Messages travel on the collective plane of the bus with the communicator's collective context
+and the collective's kind as the tag, so a message of another collective or another
+communicator is never taken for ours. Sends to one peer (and receives from one peer) complete in
+program order: fragments of one message must be consecutive on a queue.
+
+Plan array (int64), written by Python before the first call and by the interpreter after::
+
+    P_PC       next row to execute (0 to start; the interpreter resets it when it completes)
+    P_WSTART   first row of the open window (SEND/RECV rows since the last WAIT); -1 = fresh start
+               (set again by the interpreter on completion, so a plan is always ready to run)
+    P_DETAIL   row index the interpreter stopped at (NEED_*, FOREIGN, MISMATCH, BLOCKED)
+    P_NSTEPS   number of rows
+    P_CTX, P_TAG, P_OP, P_SPINS
+    P_PROG .. offsets (in words) of the rows, the per-row progress words, the tx and rx queue
+    handles by comm rank, the per-peer counts of stashed messages, the info scratch and the
+    per-peer busy stamps; P_PASS is a counter that makes the stamps of each pass unique.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import njit, types
+
+from ..bus import layout as L
+from ..bus import ring
+from ..bus.atomics import cpu_relax
+from .elementwise import OP_USER, reduce_into
+
+# Row opcodes.
+SEND = 1
+RECV = 2
+WAIT = 3
+COPY = 4
+REDUCE = 5
+ROW = 8
+
+# Plan header words.
+P_PC = 0
+P_WSTART = 1
+P_DETAIL = 2
+P_NSTEPS = 3
+P_CTX = 4
+P_TAG = 5
+P_OP = 6
+P_SPINS = 7
+P_N = 8
+P_PROG = 9
+P_PROGRESS = 10
+P_TXH = 11
+P_RXH = 12
+P_PENDING = 13
+P_INFO = 14
+P_BUSY = 15
+P_PASS = 16
+P_HEADER = 24
+
+# Return codes.
+DONE = 0
+BLOCKED = 1  # spun `spins` polls without progress: let Python back off and call again
+NEED_REDUCE = 2  # row P_DETAIL is a REDUCE with a Python operator
+NEED_STASH = 3  # row P_DETAIL receives from a peer with a stashed message: Python delivers it
+FOREIGN = 4  # row P_DETAIL found another communicator's message at the head of its queue
+MISMATCH = 5  # row P_DETAIL received a message of another size: info holds its header
+# Negative codes are the bus corruption codes of layout.py.
+
+_RX_IDLE = 0
+_RX_ACTIVE = 1
+_RX_DONE = 2
+
+
+@njit(cache=True)
+def _pick(which, send, recv, tmp):
+    if which == 0:
+        return send
+    if which == 1:
+        return recv
+    return tmp
+
+
+@njit(cache=True)
+def _start(plan):
+    """Reset the per-row progress words for a fresh run."""
+    nsteps = plan[P_NSTEPS]
+    prog = plan[P_PROG]
+    progress = plan[P_PROGRESS]
+    for i in range(nsteps):
+        plan[progress + i] = L.TX_NOT_STARTED if plan[prog + i * ROW] == SEND else _RX_IDLE
+    plan[P_WSTART] = 0
+
+
+@njit(cache=True)
+def _advance(plan, i, send, recv, tmp, stamp):
+    """Move row i forward if it is a SEND or RECV: 1 if it moved, 0 if not, -code to stop with a
+    stop code, or a corruption code - 16."""
+    prog = plan[P_PROG] + i * ROW
+    progress = plan[P_PROGRESS] + i
+    state = plan[progress]
+    op = plan[prog]
+    if op != SEND and op != RECV:
+        return 0
+    peer = plan[prog + 1]
+    arr = _pick(plan[prog + 2], send, recv, tmp)
+    off = plan[prog + 3]
+    count = plan[prog + 4]
+    part = arr[off: off + count]
+    busy = plan[P_BUSY]
+    if op == SEND:
+        if state >= 0 and state >= part.nbytes:
+            return 0
+        if plan[busy + 2 * peer] == stamp:
+            return 0  # an earlier send to this peer is still in flight
+        h = plan[plan[P_TXH] + peer]
+        sent = ring.tx_push(h, L.KIND_EAGER, plan[P_TAG], plan[P_CTX], part.nbytes, 0, part, state)
+        if sent < L.TX_NOT_STARTED:
+            return sent - L.TX_ERR_BASE - 16  # corruption code, shifted below the stop codes
+        plan[progress] = sent
+        if sent < part.nbytes or sent < 0:
+            plan[busy + 2 * peer] = stamp
+        return 1 if sent != state else 0
+    # RECV
+    if state == _RX_DONE:
+        return 0
+    if plan[busy + 2 * peer + 1] == stamp:
+        return 0  # an earlier receive from this peer is not complete yet
+    h = plan[plan[P_RXH] + peer]
+    if state == _RX_IDLE:
+        if plan[plan[P_PENDING] + peer] > 0:
+            plan[P_DETAIL] = i
+            return -NEED_STASH
+        info = plan[plan[P_INFO]: plan[P_INFO] + L.INFO_LEN]
+        st = ring.rx_match(h, plan[P_TAG], plan[P_CTX], part, info)
+        if st == L.RX_EMPTY:
+            plan[busy + 2 * peer + 1] = stamp
+            return 0
+        if st == L.RX_NO_MATCH:
+            plan[P_DETAIL] = i
+            return -FOREIGN
+        if st < 0:
+            return st - 16
+        if info[L.INFO_TOTAL] != part.nbytes or info[L.INFO_KIND] != L.KIND_EAGER:
+            plan[P_DETAIL] = i
+            return -MISMATCH
+        if st == L.RX_PARTIAL:
+            plan[progress] = _RX_ACTIVE
+            plan[busy + 2 * peer + 1] = stamp
+            return 1
+        plan[progress] = _RX_DONE
+        return 1
+    st = ring.rx_continue(h, part)
+    if st == L.RX_COMPLETE:
+        plan[progress] = _RX_DONE
+        return 1
+    if st < 0:
+        return st - 16
+    plan[busy + 2 * peer + 1] = stamp
+    return 1
+
+
+@njit(cache=True)
+def run(plan, send, recv, tmp):
+    """Execute the plan's program from P_PC; return DONE, a stop code, or a negative error."""
+    if plan[P_WSTART] < 0:
+        _start(plan)
+    prog = plan[P_PROG]
+    nsteps = plan[P_NSTEPS]
+    itemsize = send.itemsize
+    pc = plan[P_PC]
+    while pc < nsteps:
+        row = prog + pc * ROW
+        op = plan[row]
+        if op == SEND or op == RECV:
+            pc += 1
+            continue
+        if op == WAIT:
+            lo = plan[P_WSTART]
+            idle = 0
+            while True:
+                plan[P_PASS] += 1
+                stamp = plan[P_PASS]
+                moved = 0
+                pending = 0
+                for i in range(lo, pc):
+                    r = _advance(plan, i, send, recv, tmp, stamp)
+                    if r < 0:
+                        plan[P_PC] = pc
+                        return -r if r > -16 else r + 16
+                    moved += r
+                for i in range(lo, pc):
+                    kind = plan[prog + i * ROW]
+                    if kind == RECV:
+                        if plan[plan[P_PROGRESS] + i] != _RX_DONE:
+                            pending += 1
+                    elif kind == SEND:
+                        sent = plan[plan[P_PROGRESS] + i]
+                        if sent < 0 or sent < plan[prog + i * ROW + 4] * itemsize:
+                            pending += 1
+                if pending == 0:
+                    break
+                if moved == 0:
+                    idle += 1
+                    if idle > plan[P_SPINS]:
+                        plan[P_PC] = pc
+                        plan[P_DETAIL] = lo
+                        return BLOCKED
+                    cpu_relax()
+                else:
+                    idle = 0
+            plan[P_WSTART] = pc + 1
+            pc += 1
+            continue
+        if op == COPY:
+            src = _pick(plan[row + 1], send, recv, tmp)
+            dst = _pick(plan[row + 3], send, recv, tmp)
+            count = plan[row + 5]
+            so = plan[row + 2]
+            do = plan[row + 4]
+            dst[do: do + count] = src[so: so + count]
+            pc += 1
+            continue
+        # REDUCE
+        if plan[P_OP] == OP_USER:
+            plan[P_PC] = pc
+            plan[P_DETAIL] = pc
+            return NEED_REDUCE
+        a = _pick(plan[row + 1], send, recv, tmp)
+        b = _pick(plan[row + 3], send, recv, tmp)
+        out = _pick(plan[row + 5], send, recv, tmp)
+        ao = plan[row + 2]
+        bo = plan[row + 4]
+        oo = plan[row + 6]
+        count = plan[row + 7]
+        reduce_into(plan[P_OP], a[ao: ao + count], b[bo: bo + count], out[oo: oo + count])
+        pc += 1
+    # Ready for the next run: the caller's fast path calls again without touching the plan.
+    plan[P_PC] = 0
+    plan[P_WSTART] = -1
+    return DONE
+
+
+_PLAN = types.Array(types.int64, 1, "C")
+
+
+def entry_point(dtype: np.dtype):
+    """The compiled interpreter for 1-D C-contiguous arrays of `dtype` (skips the dispatcher)."""
+    arr = types.Array(numba.from_dtype(dtype), 1, "C")
+    return run.compile((_PLAN, arr, arr, arr))

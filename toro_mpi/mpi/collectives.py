@@ -1,0 +1,725 @@
+"""Collective operations of a communicator, mpi4py's interface: buffer calls and object calls.
+
+Each buffer call checks its arguments on every rank (root, operator against dtype, buffer sizes)
+before anything moves, so bad input raises the same MPI.Exception everywhere instead of leaving
+some ranks waiting. It then picks the algorithm (coll/schedules.py), caches the compiled plan by
+the call's shape, and runs it in one jitted call (coll/engine.py).
+
+Data-moving collectives (bcast, gather, scatter, allgather, alltoall and the v-variants) move
+bytes: they run on uint8 views of the buffers, so one compiled interpreter serves every dtype.
+Reductions run on the buffers' own dtype.
+
+Object calls pickle and go through the buffer calls: lengths first, then the bytes.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+import numpy as np
+
+from ..coll import schedules as S
+from ..coll.elementwise import OP_USER
+from ..coll.engine import Plan
+from . import datatypes as D
+from .buffers import IN_PLACE, Buffer, normalise
+from .errors import ERR_ARG, ERR_BUFFER, ERR_COUNT, ERR_ROOT, ERR_TRUNCATE, ERR_TYPE, MPIException
+from .ops import SUM, Op, check_applies
+
+_U8 = np.dtype(np.uint8)
+_EMPTY_U8 = np.empty(0, np.uint8)
+_I64 = np.dtype(np.int64)
+_PLAN_CACHE_LIMIT = 256
+_ndarray = np.ndarray
+# Keys of the hot paths' plan table (Comm._fast), and the dtypes they serve: those whose
+# interpreter the launcher warms (others go through the general path, which handles them as
+# bytes or compiles their interpreter once).
+_BARRIER = ("Barrier",)
+_BCAST = 1
+_REDUCE = 2
+_ALLREDUCE = 3
+_FAST_DTYPES = frozenset(np.dtype(c) for c in ("u1", "i4", "i8", "f4", "f8"))
+
+
+def typed(b: Buffer) -> np.ndarray:
+    """The buffer as a 1-D C-contiguous array of its datatype's dtype (a view, no copy)."""
+    arr = b.array
+    dt = b.datatype.dtype
+    if arr.ndim != 1:
+        arr = arr.reshape(-1)
+    if arr.dtype != dt:
+        if b.nbytes % dt.itemsize:
+            raise MPIException(ERR_BUFFER, f"{b.nbytes} bytes are not a whole number of {b.datatype.name}")
+        arr = arr.view(_U8)[: b.nbytes].view(dt)
+    return arr
+
+
+def _bytes(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype == _U8 and arr.ndim == 1:
+        return arr
+    return arr.reshape(-1).view(_U8)
+
+
+def _int_list(values: Any, n: int, what: str) -> list[int]:
+    try:
+        out = [int(v) for v in values]
+    except TypeError:
+        raise MPIException(ERR_ARG, f"{what} must be a sequence of {n} integers, got {values!r}") from None
+    if len(out) != n:
+        raise MPIException(ERR_COUNT, f"{what} has {len(out)} entries, the communicator {n} ranks")
+    if any(v < 0 for v in out):
+        raise MPIException(ERR_COUNT, f"{what} must be >= 0, got {out}")
+    return out
+
+
+def normalise_v(spec: Any, n: int, writable: bool) -> tuple[np.ndarray, list[int], list[int], D.Datatype, Buffer]:
+    """A v-variant buffer spec -> (typed 1-D array, counts, displacements, datatype, Buffer).
+
+    Accepted as in mpi4py: [buf, counts], [buf, counts, datatype], [buf, (counts, displs)],
+    [buf, (counts, displs), datatype], [buf, counts, displs, datatype], or a plain buffer
+    (split evenly)."""
+    counts = displs = None
+    dtype_spec = None
+    obj = spec
+    if isinstance(spec, (list, tuple)) and spec and not isinstance(spec[0], (int, np.integer)):
+        items = list(spec)
+        obj = items[0]
+        rest = items[1:]
+        if len(rest) == 3:
+            counts, displs, dtype_spec = rest
+        elif len(rest) in (1, 2):
+            first = rest[0]
+            if len(rest) == 2:
+                dtype_spec = rest[1]
+            if isinstance(first, tuple) and len(first) == 2 and not isinstance(first[0], (int, np.integer)):
+                counts, displs = first
+            elif isinstance(first, (D.Datatype, str)):
+                dtype_spec = first
+            else:
+                counts = first
+    b = normalise(obj if dtype_spec is None else [obj, dtype_spec], writable)
+    arr = typed(b)
+    if counts is None:
+        if arr.size % n:
+            raise MPIException(ERR_COUNT, f"a buffer of {arr.size} elements does not split evenly over {n} ranks")
+        counts = [arr.size // n] * n
+    counts = _int_list(counts, n, "counts")
+    if displs is None:
+        displs = [0] * n
+        for i in range(1, n):
+            displs[i] = displs[i - 1] + counts[i - 1]
+    else:
+        displs = _int_list(displs, n, "displacements")
+    end = max((d + c for c, d in zip(counts, displs, strict=True) if c), default=0)
+    if end > arr.size:
+        raise MPIException(ERR_TRUNCATE, f"counts/displacements reach element {end}, the buffer holds {arr.size}")
+    return arr, counts, displs, b.datatype, b
+
+
+class CollectiveMixin:
+    """Buffer and object collectives; mixed into Comm (which provides the engine and ranks)."""
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _root_arg(self, root: Any) -> int:
+        self._check_live()
+        if type(root) is not int:
+            if not isinstance(root, (int, np.integer)) or isinstance(root, bool):
+                raise MPIException(ERR_ROOT, f"root must be an int, got {type(root).__name__}")
+            root = int(root)
+        if not 0 <= root < self.size:
+            raise MPIException(ERR_ROOT, f"root {root} is out of range for a communicator of {self.size} ranks")
+        return root
+
+    def _plan(self, key: tuple, kind: str, build: Any, op: int = 0) -> Plan:
+        plans = self._plans
+        plan = plans.get(key)
+        if plan is None:
+            if len(plans) >= _PLAN_CACHE_LIMIT:
+                plans.clear()
+                self._fast.clear()
+            plan = plans[key] = self._coll.make_plan(kind, build(), self._ranks, self._coll_ctx, op)
+        return plan
+
+    def _run(self, key: tuple, kind: str, build: Any, send: np.ndarray, recv: np.ndarray,
+             op: Op | None = None, datatype: Any = None, fast_key: tuple | None = None) -> None:
+        """Run the plan for key (building it on first use); remember it under fast_key."""
+        code = 0 if op is None else op.code
+        plan = self._plan(key, kind, build, code)
+        tmp = self._scratch(plan.tmp_count, send.dtype)
+        self._coll.execute(plan, send, recv, tmp, op if code == OP_USER else None, datatype)
+        if fast_key is not None and code != OP_USER:
+            self._fast[fast_key] = (plan, self._coll.entry(send.dtype), tmp)
+
+    def _run_fast(self, key: tuple, send: np.ndarray, recv: np.ndarray) -> bool:
+        """Run a remembered plan straight through its jitted entry point; False if there is none."""
+        hit = self._fast.get(key)
+        if hit is None or self._coll.stash:
+            return False
+        plan, fn, tmp = hit
+        st = fn(plan.words, send, recv, tmp)
+        if st:
+            self._coll.finish(plan, fn, st, send, recv, tmp)
+        return True
+
+    def _scratch(self, count: int, dtype: np.dtype) -> np.ndarray:
+        """A scratch array of at least count elements of dtype, reused between calls."""
+        pool = self.__dict__.setdefault("_scratch_pool", {})
+        arr = pool.get(dtype)
+        if arr is None or arr.size < count:
+            arr = pool[dtype] = np.empty(max(count, 0), dtype)
+        return arr
+
+    @property
+    def _seg_bytes(self) -> int:
+        return self._engine.coll_settings["segment_bytes"]
+
+    def _large(self, nbytes: int, key: str) -> bool:
+        return nbytes >= self._engine.coll_settings[key]
+
+    # -- synchronisation and data movement ---------------------------------------------------
+    def Barrier(self) -> None:
+        """Block until every rank of the communicator has called Barrier."""
+        if self._run_fast(_BARRIER, _EMPTY_U8, _EMPTY_U8):
+            return
+        self._check_live()
+        n, me = self.size, self.rank
+        self._run(_BARRIER, "Barrier", lambda: S.barrier(n, me), _EMPTY_U8, _EMPTY_U8, fast_key=_BARRIER)
+
+    def Bcast(self, buf: Any, root: int = 0) -> None:
+        """Broadcast root's buffer to every rank."""
+        if type(buf) is _ndarray and buf.ndim == 1 and buf.dtype in _FAST_DTYPES:
+            # Hot path: a plain 1-D array of a common dtype, a plan that ran before.
+            key = (_BCAST, root, buf.size, buf.dtype)
+            if key in self._fast and buf.flags.c_contiguous and buf.flags.writeable:
+                self._run_fast(key, buf, buf)
+                return
+        root = self._root_arg(root)
+        b = normalise(buf, self.rank != root)
+        n, me, seg = self.size, self.rank, self._seg_bytes
+        if b.writeback is None and b.array.ndim == 1 and b.array.dtype in _FAST_DTYPES:
+            data = b.array  # elements of a warmed dtype: a plan the hot path can reuse
+            count, unit = data.size, data.itemsize
+            fast = (_BCAST, root, count, data.dtype) if b.array is buf else None
+        else:
+            data = _bytes(b.array)
+            count, unit, fast = b.nbytes, 1, None
+        self._run(("Bcast", root, count, unit), "Bcast", lambda: S.bcast(n, me, root, count, max(1, seg // unit)),
+                  data, data, fast_key=fast)
+        b.finish()
+
+    def Gather(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> None:
+        """Gather every rank's sendbuf into root's recvbuf, in rank order."""
+        root = self._root_arg(root)
+        n, me = self.size, self.rank
+        rb = None
+        if me == root:
+            rb = normalise(recvbuf, True)
+            recv = _bytes(rb.array)
+            if sendbuf is IN_PLACE:
+                count = rb.nbytes // n
+                send = recv[me * count: (me + 1) * count]
+            else:
+                send = _bytes(normalise(sendbuf, False).array)
+                count = send.nbytes
+            if rb.nbytes < n * count:
+                raise MPIException(ERR_TRUNCATE, f"Gather: receive buffer of {rb.nbytes} bytes at the root, "
+                                   f"{n} ranks x {count} bytes need {n * count}")
+        else:
+            send = self._send_bytes(sendbuf, "Gather")
+            count = send.nbytes
+            recv = _EMPTY_U8
+        self._run(("Gather", root, count), "Gather", lambda: S.gather(n, me, root, count), send, recv)
+        if rb is not None:
+            rb.finish()
+
+    def Scatter(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> None:
+        """Scatter root's sendbuf in rank-order pieces, one to each rank's recvbuf."""
+        root = self._root_arg(root)
+        n, me = self.size, self.rank
+        inplace = me == root and recvbuf is IN_PLACE
+        rb = None
+        if me == root:
+            sb = normalise(sendbuf, False)
+            send = _bytes(sb.array)
+            if inplace:
+                count = sb.nbytes // n
+                recv = _EMPTY_U8
+            else:
+                rb = normalise(recvbuf, True)
+                recv = _bytes(rb.array)
+                count = rb.nbytes
+                if sb.nbytes < n * count:
+                    raise MPIException(ERR_TRUNCATE, f"Scatter: send buffer of {sb.nbytes} bytes at the root "
+                                       f"cannot give {n} ranks {count} bytes each")
+                if sb.nbytes // n > count:
+                    raise MPIException(ERR_TRUNCATE, f"Scatter: receive buffer of {count} bytes at the root, "
+                                       f"each rank's piece is {sb.nbytes // n} bytes")
+        else:
+            rb = self._recv_buffer(recvbuf, "Scatter")
+            recv = _bytes(rb.array)
+            count = rb.nbytes
+            send = _EMPTY_U8
+        self._run(("Scatter", root, count, inplace), "Scatter", lambda: S.scatter(n, me, root, count, inplace),
+                  send, recv)
+        if rb is not None:
+            rb.finish()
+
+    def Gatherv(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> None:
+        """Gather pieces of different sizes into root's recvbuf at the given displacements."""
+        root = self._root_arg(root)
+        n, me = self.size, self.rank
+        if me == root:
+            arr, counts, displs, dt, rb = normalise_v(recvbuf, n, True)
+            unit = dt.size
+            recv = _bytes(arr)
+            bc, bd = [c * unit for c in counts], [d * unit for d in displs]
+            inplace = sendbuf is IN_PLACE
+            send = recv[bd[me]: bd[me] + bc[me]] if inplace else _bytes(normalise(sendbuf, False).array)
+            if send.nbytes > bc[me]:
+                raise MPIException(ERR_TRUNCATE, f"Gatherv: the root sends itself {send.nbytes} bytes, "
+                                   f"its receive count is {bc[me]} bytes")
+            bc[me] = send.nbytes
+            key = ("Gatherv", root, tuple(bc), tuple(bd), inplace)
+            self._run(key, "Gatherv", lambda: S.gatherv(n, me, root, bc[me], bc, bd, inplace), send, recv)
+            rb.finish()
+        else:
+            send = self._send_bytes(sendbuf, "Gatherv")
+            count = send.nbytes
+            self._run(("Gatherv", root, count), "Gatherv",
+                      lambda: S.gatherv(n, me, root, count, [], [], False), send, _EMPTY_U8)
+
+    def Scatterv(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> None:
+        """Scatter pieces of different sizes from root's sendbuf."""
+        root = self._root_arg(root)
+        n, me = self.size, self.rank
+        if me == root:
+            arr, counts, displs, dt, _ = normalise_v(sendbuf, n, False)
+            unit = dt.size
+            send = _bytes(arr)
+            bc, bd = [c * unit for c in counts], [d * unit for d in displs]
+            inplace = recvbuf is IN_PLACE
+            rb = None
+            recv = _EMPTY_U8
+            if not inplace:
+                rb = normalise(recvbuf, True)
+                recv = _bytes(rb.array)
+                if rb.nbytes < bc[me]:
+                    raise MPIException(ERR_TRUNCATE, f"Scatterv: receive buffer of {rb.nbytes} bytes at the root, "
+                                       f"its piece is {bc[me]} bytes")
+                recv = recv[: bc[me]]
+            key = ("Scatterv", root, tuple(bc), tuple(bd), inplace)
+            self._run(key, "Scatterv", lambda: S.scatterv(n, me, root, bc, bd, 0, inplace), send, recv)
+            if rb is not None:
+                rb.finish()
+        else:
+            rb = self._recv_buffer(recvbuf, "Scatterv")
+            recv = _bytes(rb.array)
+            count = rb.nbytes
+            self._run(("Scatterv", root, count), "Scatterv",
+                      lambda: S.scatterv(n, me, root, [], [], count, False), _EMPTY_U8, recv)
+            rb.finish()
+
+    def Allgather(self, sendbuf: Any, recvbuf: Any) -> None:
+        """Gather every rank's sendbuf into every rank's recvbuf, in rank order."""
+        self._check_live()
+        n, me = self.size, self.rank
+        rb = normalise(recvbuf, True)
+        recv = _bytes(rb.array)
+        inplace = sendbuf is IN_PLACE
+        if inplace:
+            count = rb.nbytes // n
+            send = recv[me * count: (me + 1) * count]
+        else:
+            send = _bytes(normalise(sendbuf, False).array)
+            count = send.nbytes
+        if rb.nbytes < n * count:
+            raise MPIException(ERR_TRUNCATE, f"Allgather: receive buffer of {rb.nbytes} bytes, "
+                               f"{n} ranks x {count} bytes need {n * count}")
+        large = self._large(n * count, "allgather_ring_min_bytes")
+        self._run(("Allgather", count, inplace, large), "Allgather",
+                  lambda: S.allgather(n, me, count, large, inplace), send, recv)
+        rb.finish()
+
+    def Allgatherv(self, sendbuf: Any, recvbuf: Any) -> None:
+        """Allgather with per-rank counts and displacements."""
+        self._check_live()
+        n, me = self.size, self.rank
+        arr, counts, displs, dt, rb = normalise_v(recvbuf, n, True)
+        unit = dt.size
+        recv = _bytes(arr)
+        bc, bd = [c * unit for c in counts], [d * unit for d in displs]
+        inplace = sendbuf is IN_PLACE
+        if not inplace:
+            send = _bytes(normalise(sendbuf, False).array)
+            if send.nbytes != bc[me]:
+                raise MPIException(ERR_TRUNCATE, f"Allgatherv: this rank sends {send.nbytes} bytes, "
+                                   f"its receive count is {bc[me]} bytes")
+        else:
+            send = recv[bd[me]: bd[me] + bc[me]]
+        self._run(("Allgatherv", tuple(bc), tuple(bd), inplace), "Allgatherv",
+                  lambda: S.allgatherv(n, me, bc, bd, inplace), send, recv)
+        rb.finish()
+
+    def Alltoall(self, sendbuf: Any, recvbuf: Any) -> None:
+        """Send block j of sendbuf to rank j; receive rank j's block into block j of recvbuf."""
+        self._check_live()
+        n, me = self.size, self.rank
+        rb = normalise(recvbuf, True)
+        recv = _bytes(rb.array)
+        if sendbuf is IN_PLACE:
+            send = recv.copy()  # every block is overwritten while others still need sending
+        else:
+            send = _bytes(normalise(sendbuf, False).array)
+        if send.nbytes % n:
+            raise MPIException(ERR_COUNT, f"Alltoall: {send.nbytes} bytes do not split into {n} blocks")
+        count = send.nbytes // n
+        if rb.nbytes < n * count:
+            raise MPIException(ERR_TRUNCATE, f"Alltoall: receive buffer of {rb.nbytes} bytes, "
+                               f"{n} blocks of {count} bytes need {n * count}")
+        c = [count] * n
+        d = [r * count for r in range(n)]
+        self._run(("Alltoall", count), "Alltoall", lambda: S.alltoallv(n, me, c, d, c, d), send, recv)
+        rb.finish()
+
+    def Alltoallv(self, sendbuf: Any, recvbuf: Any) -> None:
+        """Alltoall with per-rank counts and displacements on both sides."""
+        self._check_live()
+        n, me = self.size, self.rank
+        rarr, rcounts, rdispls, rdt, rb = normalise_v(recvbuf, n, True)
+        recv = _bytes(rarr)
+        rc, rd = [c * rdt.size for c in rcounts], [d * rdt.size for d in rdispls]
+        if sendbuf is IN_PLACE:
+            send, sc, sd = recv.copy(), rc, rd
+        else:
+            sarr, scounts, sdispls, sdt, _ = normalise_v(sendbuf, n, False)
+            send = _bytes(sarr)
+            sc, sd = [c * sdt.size for c in scounts], [d * sdt.size for d in sdispls]
+        if sc[me] != rc[me]:
+            raise MPIException(ERR_TRUNCATE, f"Alltoallv: this rank sends itself {sc[me]} bytes "
+                               f"but receives {rc[me]} from itself")
+        key = ("Alltoallv", tuple(sc), tuple(sd), tuple(rc), tuple(rd))
+        self._run(key, "Alltoallv", lambda: S.alltoallv(n, me, sc, sd, rc, rd), send, recv)
+        rb.finish()
+
+    # -- reductions ----------------------------------------------------------------------------
+    def _reduction_args(self, sendbuf: Any, recvbuf: Any, op: Any, call: str, recv_needed: bool,
+                        min_recv: int | None = None) -> tuple[np.ndarray, np.ndarray, Op, Any, Buffer | None, bool]:
+        """(send, recv, op, datatype, recv Buffer, in place) for a reduction, checked."""
+        inplace = sendbuf is IN_PLACE
+        rb = None
+        if recv_needed:
+            rb = normalise(recvbuf, True)
+            recv = typed(rb)
+        if inplace:
+            if rb is None:
+                raise MPIException(ERR_BUFFER, f"{call}: MPI.IN_PLACE is only valid where this rank receives")
+            send, dt = recv, rb.datatype
+        else:
+            sb = normalise(sendbuf, False)
+            send, dt = typed(sb), sb.datatype
+            if rb is None:
+                recv = send[:0]
+            else:
+                if rb.datatype.dtype != sb.datatype.dtype and not (rb.array.size == 0 and send.size == 0):
+                    raise MPIException(ERR_TYPE, f"{call}: send datatype {sb.datatype.name} and receive "
+                                       f"datatype {rb.datatype.name} differ")
+                need = send.size if min_recv is None else min_recv
+                if recv.size < need:
+                    raise MPIException(ERR_TRUNCATE, f"{call}: receive buffer holds {recv.size} elements "
+                                       f"({recv.nbytes} bytes), {need} are needed ({need * send.itemsize} bytes)")
+        if op is None:
+            op = SUM
+        op = check_applies(op, send.dtype)
+        return send, recv, op, dt, rb, inplace
+
+    def Reduce(self, sendbuf: Any, recvbuf: Any, op: Op = SUM, root: int = 0) -> None:
+        """Combine every rank's sendbuf with op into root's recvbuf."""
+        if type(sendbuf) is _ndarray and sendbuf.ndim == 1 and type(op) is Op:
+            key = (_REDUCE, root, sendbuf.size, sendbuf.dtype, op)
+            if key in self._fast and sendbuf.flags.c_contiguous:
+                if self.rank != root:
+                    if self._run_fast(key, sendbuf, sendbuf[:0]):
+                        return
+                elif (type(recvbuf) is _ndarray and recvbuf.ndim == 1 and recvbuf.dtype == sendbuf.dtype
+                      and recvbuf.size == sendbuf.size and recvbuf.flags.c_contiguous and recvbuf.flags.writeable):
+                    if self._run_fast(key, sendbuf, recvbuf):
+                        return
+        root = self._root_arg(root)
+        n, me = self.size, self.rank
+        if me != root and sendbuf is IN_PLACE:
+            raise MPIException(ERR_BUFFER, "Reduce: MPI.IN_PLACE is only valid at the root")
+        send, recv, op, dt, rb, _ = self._reduction_args(sendbuf, recvbuf, op, "Reduce", me == root)
+        count = send.size
+        if me == root and recv.size != count:
+            recv = recv[:count]
+        seg = max(1, self._seg_bytes // send.itemsize)
+        comm = op.commutative
+        key = ("Reduce", root, count, send.dtype, op.code, comm)
+        fast = None
+        if send is sendbuf and (me != root or recv is recvbuf):
+            fast = (_REDUCE, root, count, send.dtype, op)
+        self._run(key, "Reduce", lambda: S.reduce(n, me, root, count, seg, comm), send, recv, op, dt, fast)
+        if rb is not None:
+            rb.finish()
+
+    def Allreduce(self, sendbuf: Any, recvbuf: Any, op: Op = SUM) -> None:
+        """Combine every rank's sendbuf with op into every rank's recvbuf."""
+        if (type(sendbuf) is _ndarray and type(recvbuf) is _ndarray and sendbuf.ndim == 1 and recvbuf.ndim == 1
+                and type(op) is Op):
+            key = (_ALLREDUCE, sendbuf.size, sendbuf.dtype, op)
+            if (key in self._fast and recvbuf.dtype == sendbuf.dtype and recvbuf.size == sendbuf.size
+                    and sendbuf.flags.c_contiguous and recvbuf.flags.c_contiguous and recvbuf.flags.writeable
+                    and self._run_fast(key, sendbuf, recvbuf)):
+                return
+        self._check_live()
+        n, me = self.size, self.rank
+        send, recv, op, dt, rb, inplace = self._reduction_args(sendbuf, recvbuf, op, "Allreduce", True)
+        count = send.size
+        if recv.size != count:
+            recv = recv[:count]
+        seg = max(1, self._seg_bytes // send.itemsize)
+        large = self._large(send.nbytes, "allreduce_ring_min_bytes")
+        comm = op.commutative
+        key = ("Allreduce", count, send.dtype, op.code, comm, large, inplace)
+        fast = (_ALLREDUCE, count, send.dtype, op) if send is sendbuf and recv is recvbuf else None
+        self._run(key, "Allreduce", lambda: S.allreduce(n, me, count, comm, large, seg, inplace),
+                  send, recv, op, dt, fast)
+        rb.finish()
+
+    def _scan(self, sendbuf: Any, recvbuf: Any, op: Op, exclusive: bool) -> None:
+        self._check_live()
+        n, me = self.size, self.rank
+        kind = "Exscan" if exclusive else "Scan"
+        send, recv, op, dt, rb, inplace = self._reduction_args(sendbuf, recvbuf, op, kind, True)
+        count = send.size
+        recv = recv[:count]
+        key = (kind, count, send.dtype, op.code, inplace)
+        self._run(key, kind, lambda: S.scan(n, me, count, exclusive, inplace), send, recv, op, dt)
+        rb.finish()
+
+    def Scan(self, sendbuf: Any, recvbuf: Any, op: Op = SUM) -> None:
+        """Inclusive prefix reduction: rank r gets sendbuf(0) op ... op sendbuf(r)."""
+        self._scan(sendbuf, recvbuf, op, False)
+
+    def Exscan(self, sendbuf: Any, recvbuf: Any, op: Op = SUM) -> None:
+        """Exclusive prefix reduction: rank r gets sendbuf(0) op ... op sendbuf(r-1); rank 0's is undefined."""
+        self._scan(sendbuf, recvbuf, op, True)
+
+    def Reduce_scatter_block(self, sendbuf: Any, recvbuf: Any, op: Op = SUM) -> None:
+        """Reduce n blocks elementwise; rank r receives block r of the result."""
+        self._check_live()
+        n, me = self.size, self.rank
+        rb = normalise(recvbuf, True)
+        recv = typed(rb)
+        inplace = sendbuf is IN_PLACE
+        if inplace:
+            if recv.size % n:
+                raise MPIException(ERR_COUNT, f"Reduce_scatter_block: {recv.size} elements do not split "
+                                   f"into {n} blocks")
+            count = recv.size // n
+            send = recv
+        else:
+            sb = normalise(sendbuf, False)
+            send = typed(sb)
+            if sb.datatype.dtype != rb.datatype.dtype:
+                raise MPIException(ERR_TYPE, f"Reduce_scatter_block: send datatype {sb.datatype.name} and "
+                                   f"receive datatype {rb.datatype.name} differ")
+            if send.size % n:
+                raise MPIException(ERR_COUNT, f"Reduce_scatter_block: {send.size} elements do not split "
+                                   f"into {n} blocks")
+            count = send.size // n
+            if recv.size < count:
+                raise MPIException(ERR_TRUNCATE, f"Reduce_scatter_block: receive buffer holds {recv.size} "
+                                   f"elements, each block has {count}")
+            recv = recv[:count]
+        op = check_applies(SUM if op is None else op, send.dtype)
+        if not op.commutative:
+            self._reduce_then_scatter(send, [count] * n, op, rb.datatype, recv)
+        else:
+            key = ("Reduce_scatter_block", count, send.dtype, op.code, inplace)
+            self._run(key, "Reduce_scatter_block", lambda: S.reduce_scatter_block(n, me, count, inplace),
+                      send, recv, op, rb.datatype)
+        rb.finish()
+
+    def Reduce_scatter(self, sendbuf: Any, recvbuf: Any, recvcounts: Any = None, op: Op = SUM) -> None:
+        """Reduce, then scatter the result in pieces of recvcounts[r] elements to rank r."""
+        self._check_live()
+        n = self.size
+        rb = normalise(recvbuf, True)
+        recv = typed(rb)
+        send = recv if sendbuf is IN_PLACE else typed(normalise(sendbuf, False))
+        counts = [send.size // n] * n if recvcounts is None else _int_list(recvcounts, n, "recvcounts")
+        if sum(counts) != send.size:
+            raise MPIException(ERR_COUNT, f"Reduce_scatter: recvcounts sum to {sum(counts)}, the send buffer "
+                               f"has {send.size} elements")
+        if recv.size < counts[self.rank]:
+            raise MPIException(ERR_TRUNCATE, f"Reduce_scatter: receive buffer holds {recv.size} elements, "
+                               f"this rank's piece has {counts[self.rank]}")
+        op = check_applies(SUM if op is None else op, send.dtype)
+        self._reduce_then_scatter(send, counts, op, rb.datatype, recv[: counts[self.rank]])
+        rb.finish()
+
+    def _reduce_then_scatter(self, send: np.ndarray, counts: list[int], op: Op, dt: Any, recv: np.ndarray) -> None:
+        # Non-commutative operators (and uneven pieces): reduce at rank 0, then scatter.
+        full = np.empty(send.size, send.dtype) if self.rank == 0 else None
+        self.Reduce(send, full, op, 0)
+        displs = [sum(counts[:r]) for r in range(self.size)]
+        self.Scatterv([full, (counts, displs)] if self.rank == 0 else None, recv, 0)
+
+    # -- helpers for non-root arguments -------------------------------------------------------
+    def _send_bytes(self, sendbuf: Any, call: str) -> np.ndarray:
+        if sendbuf is IN_PLACE:
+            raise MPIException(ERR_BUFFER, f"{call}: MPI.IN_PLACE is only valid at the root")
+        return _bytes(normalise(sendbuf, False).array)
+
+    def _recv_buffer(self, recvbuf: Any, call: str) -> Buffer:
+        if recvbuf is IN_PLACE:
+            raise MPIException(ERR_BUFFER, f"{call}: MPI.IN_PLACE is only valid at the root")
+        return normalise(recvbuf, True)
+
+    # -- object collectives ------------------------------------------------------------------
+    def barrier(self) -> None:
+        """Object-API barrier (same as Barrier)."""
+        self.Barrier()
+
+    def bcast(self, obj: Any = None, root: int = 0) -> Any:
+        """Broadcast a picklable object from root; every rank returns it."""
+        root = self._root_arg(root)
+        me = self.rank
+        data = _dumps(obj) if me == root else None
+        size = np.array([0 if data is None else data.size], np.int64)
+        self.Bcast(size, root)
+        if me != root:
+            data = np.empty(int(size[0]), np.uint8)
+        self.Bcast(data, root)
+        return obj if me == root else _loads(data)
+
+    def gather(self, sendobj: Any, root: int = 0) -> list[Any] | None:
+        """Gather objects at root (a list in rank order); None elsewhere."""
+        root = self._root_arg(root)
+        pieces = self._gather_bytes(_dumps(sendobj), root)
+        return None if pieces is None else [_loads(p) for p in pieces]
+
+    def _gather_bytes(self, data: np.ndarray, root: int) -> list[np.ndarray] | None:
+        n, me = self.size, self.rank
+        mine = np.array([data.size], np.int64)
+        sizes = np.empty(n, np.int64) if me == root else None
+        self.Gather(mine, sizes, root)
+        if me != root:
+            self.Gatherv(data, None, root)
+            return None
+        counts = [int(s) for s in sizes]
+        displs = [sum(counts[:r]) for r in range(n)]
+        out = np.empty(sum(counts), np.uint8)
+        self.Gatherv(data, [out, counts, displs, D.PREDEFINED["BYTE"]], root)
+        return [out[d: d + c] for c, d in zip(counts, displs, strict=True)]
+
+    def scatter(self, sendobj: Any = None, root: int = 0) -> Any:
+        """Scatter a sequence of size objects from root; rank r returns item r."""
+        root = self._root_arg(root)
+        n, me = self.size, self.rank
+        if me == root:
+            items = list(sendobj) if sendobj is not None else None
+            if items is None or len(items) != n:
+                raise MPIException(ERR_ARG, f"scatter: the root needs a sequence of {n} objects, "
+                                   f"got {None if items is None else len(items)}")
+            parts = [_dumps(x) for x in items]
+            sizes = np.array([p.size for p in parts], np.int64)
+            data = np.concatenate(parts) if parts else _EMPTY_U8
+        mine = np.empty(1, np.int64)
+        self.Scatter(sizes if me == root else None, mine, root)
+        out = np.empty(int(mine[0]), np.uint8)
+        if me == root:
+            counts = [int(s) for s in sizes]
+            displs = [sum(counts[:r]) for r in range(n)]
+            self.Scatterv([data, counts, displs, D.PREDEFINED["BYTE"]], out, root)
+        else:
+            self.Scatterv(None, out, root)
+        return _loads(out)
+
+    def _allgather_bytes(self, data: np.ndarray) -> list[np.ndarray]:
+        n = self.size
+        sizes = np.empty(n, np.int64)
+        self.Allgather(np.array([data.size], np.int64), sizes)
+        counts = [int(s) for s in sizes]
+        displs = [sum(counts[:r]) for r in range(n)]
+        out = np.empty(sum(counts), np.uint8)
+        self.Allgatherv(data, [out, counts, displs, D.PREDEFINED["BYTE"]])
+        return [out[d: d + c] for c, d in zip(counts, displs, strict=True)]
+
+    def allgather(self, sendobj: Any) -> list[Any]:
+        """Every rank's object, on every rank, in rank order."""
+        self._check_live()
+        return [_loads(p) for p in self._allgather_bytes(_dumps(sendobj))]
+
+    def alltoall(self, sendobj: Any) -> list[Any]:
+        """Send item j of a sequence of size objects to rank j; return what each rank sent us."""
+        self._check_live()
+        n = self.size
+        items = list(sendobj) if sendobj is not None else []
+        if len(items) != n:
+            raise MPIException(ERR_ARG, f"alltoall needs a sequence of {n} objects, got {len(items)}")
+        parts = [_dumps(x) for x in items]
+        scounts = [p.size for p in parts]
+        rsizes = np.empty(n, np.int64)
+        self.Alltoall(np.array(scounts, np.int64), rsizes)
+        rcounts = [int(s) for s in rsizes]
+        sdispls = [sum(scounts[:r]) for r in range(n)]
+        rdispls = [sum(rcounts[:r]) for r in range(n)]
+        out = np.empty(sum(rcounts), np.uint8)
+        data = np.concatenate(parts) if parts else _EMPTY_U8
+        byte = D.PREDEFINED["BYTE"]
+        self.Alltoallv([data, scounts, sdispls, byte], [out, rcounts, rdispls, byte])
+        return [_loads(out[d: d + c]) for c, d in zip(rcounts, rdispls, strict=True)]
+
+    def reduce(self, sendobj: Any, op: Any = SUM, root: int = 0) -> Any:
+        """Combine objects with op (in rank order) at root; None elsewhere."""
+        root = self._root_arg(root)
+        fn = _object_op(op)
+        items = self.gather(sendobj, root)
+        return None if items is None else _fold(fn, items)
+
+    def allreduce(self, sendobj: Any, op: Any = SUM) -> Any:
+        """Combine objects with op (in rank order); every rank returns the result."""
+        self._check_live()
+        fn = _object_op(op)
+        return _fold(fn, self.allgather(sendobj))
+
+    def scan(self, sendobj: Any, op: Any = SUM) -> Any:
+        """Inclusive prefix reduction of objects."""
+        self._check_live()
+        fn = _object_op(op)
+        return _fold(fn, self.allgather(sendobj)[: self.rank + 1])
+
+    def exscan(self, sendobj: Any, op: Any = SUM) -> Any:
+        """Exclusive prefix reduction of objects; None on rank 0."""
+        self._check_live()
+        fn = _object_op(op)
+        items = self.allgather(sendobj)[: self.rank]
+        return _fold(fn, items) if items else None
+
+
+def _dumps(obj: Any) -> np.ndarray:
+    return np.frombuffer(pickle.dumps(obj, pickle.HIGHEST_PROTOCOL), np.uint8)
+
+
+def _loads(data: np.ndarray) -> Any:
+    return pickle.loads(data.tobytes())
+
+
+def _object_op(op: Any) -> Any:
+    if isinstance(op, Op):
+        if op.code == 0:
+            raise MPIException(ERR_ARG, "MPI.OP_NULL cannot reduce objects")
+        return op
+    if callable(op):
+        return op
+    raise MPIException(ERR_ARG, f"op must be an MPI.Op or a callable, got {type(op).__name__}")
+
+
+def _fold(fn: Any, items: list[Any]) -> Any:
+    acc = items[0]
+    for x in items[1:]:
+        acc = fn(acc, x)
+    return acc

@@ -1,0 +1,184 @@
+"""MPI reduction operators: the predefined ones, user operators, and which dtypes each applies to.
+
+Buffer reductions of predefined operators run in jitted code (coll/elementwise.py); here is what
+the MPI layer needs around them: `Op` objects as mpi4py has them (callable on Python objects,
+`Op.Create`, `Reduce_local`), and the check that refuses an operator on a dtype it does not
+apply to with ERR_OP, on every rank, before anything is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..coll import elementwise as E
+from .errors import ERR_OP, MPIException
+
+
+class Op:
+    """A reduction operator: predefined (jitted for buffers) or user-defined (a Python function)."""
+
+    __slots__ = ("name", "code", "commutative", "_fn", "_obj")
+
+    def __init__(self, name: str, code: int, commutative: bool = True,
+                 fn: Callable[..., Any] | None = None, obj: Callable[[Any, Any], Any] | None = None) -> None:
+        self.name = name
+        self.code = code
+        self.commutative = commutative
+        self._fn = fn  # user function fn(inbuf, inoutbuf, datatype)
+        self._obj = obj  # predefined: how two Python objects combine
+
+    @classmethod
+    def Create(cls, function: Callable[..., Any], commute: bool = False) -> Op:
+        """A user operator: function(invec, inoutvec, datatype) leaves invec op inoutvec in inoutvec."""
+        if not callable(function):
+            raise MPIException(ERR_OP, f"Op.Create needs a callable, got {type(function).__name__}")
+        return cls(getattr(function, "__name__", "user"), E.OP_USER, bool(commute), fn=function)
+
+    def Free(self) -> None:
+        """Free a user operator (predefined ones cannot be freed)."""
+        if self.code != E.OP_USER:
+            raise MPIException(ERR_OP, f"cannot free the predefined operator {self.name}")
+        self._fn = None
+
+    def Is_commutative(self) -> bool:
+        """Whether the operator is commutative."""
+        return self.commutative
+
+    @property
+    def is_commutative(self) -> bool:
+        """Whether the operator is commutative."""
+        return self.commutative
+
+    def Is_predefined(self) -> bool:
+        """Whether this is one of MPI's predefined operators."""
+        return self.code != E.OP_USER
+
+    @property
+    def is_predefined(self) -> bool:
+        """Whether this is one of MPI's predefined operators."""
+        return self.Is_predefined()
+
+    def __call__(self, x: Any, y: Any) -> Any:
+        """Combine two Python objects (x from the lower rank), as the object collectives do."""
+        if self.code == E.OP_USER:
+            if self._fn is None:
+                raise MPIException(ERR_OP, f"user operator {self.name} has been freed")
+            return self._fn(x, y, None)
+        assert self._obj is not None
+        return self._obj(x, y)
+
+    def apply_buffers(self, inbuf: np.ndarray, inoutbuf: np.ndarray, datatype: Any) -> None:
+        """inoutbuf = inbuf op inoutbuf for a user operator (the collectives' Python step)."""
+        if self._fn is None:
+            raise MPIException(ERR_OP, f"user operator {self.name} has been freed")
+        self._fn(inbuf, inoutbuf, datatype)
+
+    def Reduce_local(self, inbuf: Any, inoutbuf: Any) -> None:
+        """inoutbuf = inbuf op inoutbuf, locally."""
+        from .buffers import normalise
+        from .collectives import typed
+
+        a = normalise(inbuf, False)
+        b = normalise(inoutbuf, True)
+        x, y = typed(a), typed(b)
+        if x.shape != y.shape or x.dtype != y.dtype:
+            raise MPIException(ERR_OP, f"Reduce_local: buffers differ ({x.dtype}[{x.size}] vs {y.dtype}[{y.size}])")
+        if self.code == E.OP_USER:
+            self.apply_buffers(x, y, b.datatype)
+        else:
+            check_applies(self, y.dtype)
+            from ..coll.engine import local_reduce
+
+            local_reduce(self.code, x, y)
+        b.finish()
+
+    def __repr__(self) -> str:
+        return f"<Op {self.name}>"
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __hash__(self) -> int:
+        return id(self)
+
+
+def _max(x: Any, y: Any) -> Any:
+    return y if y > x else x
+
+
+def _min(x: Any, y: Any) -> Any:
+    return y if y < x else x
+
+
+def _maxloc(x: Any, y: Any) -> Any:
+    (u, i), (v, j) = x, y
+    if u > v:
+        return u, i
+    if v > u:
+        return v, j
+    return (v, j) if j < i else (u, i)
+
+
+def _minloc(x: Any, y: Any) -> Any:
+    (u, i), (v, j) = x, y
+    if u < v:
+        return u, i
+    if v < u:
+        return v, j
+    return (v, j) if j < i else (u, i)
+
+
+OP_NULL = Op("MPI_OP_NULL", E.OP_NONE)
+SUM = Op("MPI_SUM", E.OP_SUM, obj=lambda x, y: x + y)
+PROD = Op("MPI_PROD", E.OP_PROD, obj=lambda x, y: x * y)
+MAX = Op("MPI_MAX", E.OP_MAX, obj=_max)
+MIN = Op("MPI_MIN", E.OP_MIN, obj=_min)
+LAND = Op("MPI_LAND", E.OP_LAND, obj=lambda x, y: x and y)
+LOR = Op("MPI_LOR", E.OP_LOR, obj=lambda x, y: x or y)
+LXOR = Op("MPI_LXOR", E.OP_LXOR, obj=lambda x, y: bool(x) != bool(y))
+BAND = Op("MPI_BAND", E.OP_BAND, obj=lambda x, y: x & y)
+BOR = Op("MPI_BOR", E.OP_BOR, obj=lambda x, y: x | y)
+BXOR = Op("MPI_BXOR", E.OP_BXOR, obj=lambda x, y: x ^ y)
+MAXLOC = Op("MPI_MAXLOC", E.OP_MAXLOC, obj=_maxloc)
+MINLOC = Op("MPI_MINLOC", E.OP_MINLOC, obj=_minloc)
+REPLACE = Op("MPI_REPLACE", E.OP_REPLACE, commutative=False, obj=lambda x, y: y)
+NO_OP = Op("MPI_NO_OP", E.OP_NO_OP, commutative=False, obj=lambda x, y: x)
+
+# Which numpy kinds each predefined operator applies to (MPI 4.1, section 6.9.2): arithmetic on
+# integers, floats and complex (MIN/MAX not complex), logical and bitwise on integers and bool.
+_KINDS = {
+    E.OP_SUM: "iufc", E.OP_PROD: "iufc", E.OP_MIN: "iuf", E.OP_MAX: "iuf",
+    E.OP_LAND: "iub", E.OP_LOR: "iub", E.OP_LXOR: "iub",
+    E.OP_BAND: "iub", E.OP_BOR: "iub", E.OP_BXOR: "iub",
+}
+
+
+def is_pair(dtype: np.dtype) -> bool:
+    """Whether dtype is one of MPI's {value, int} pair types (MAXLOC/MINLOC)."""
+    return dtype.names == ("v", "i") and dtype.fields["i"][0] == np.dtype("i4") \
+        and dtype.fields["v"][0].kind in "iuf"
+
+
+def check_applies(op: Any, dtype: np.dtype) -> Op:
+    """The Op, after checking it may reduce buffers of dtype; ERR_OP otherwise."""
+    if not isinstance(op, Op) or op.code == E.OP_NONE:
+        raise MPIException(ERR_OP, f"expected an MPI.Op, got {op!r}")
+    code = op.code
+    if code == E.OP_USER:
+        if op._fn is None:
+            raise MPIException(ERR_OP, f"user operator {op.name} has been freed")
+        return op
+    if code in (E.OP_MAXLOC, E.OP_MINLOC):
+        if not is_pair(dtype):
+            raise MPIException(ERR_OP, f"{op.name} needs a pair datatype (e.g. MPI.DOUBLE_INT), got {dtype}")
+        return op
+    kinds = _KINDS.get(code)
+    if kinds is None:
+        raise MPIException(ERR_OP, f"{op.name} is not a reduction operator for buffers")
+    if dtype.kind not in kinds or dtype.names is not None or dtype.itemsize > 16 or \
+            (dtype.kind in "fc" and dtype.itemsize not in (4, 8, 16) or dtype == np.longdouble):
+        raise MPIException(ERR_OP, f"{op.name} does not apply to {dtype}")
+    return op
