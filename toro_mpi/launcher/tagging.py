@@ -1,4 +1,5 @@
-"""--tag-output: copy a rank's pipe to our stdout or stderr, each whole line prefixed with `[rank] `."""
+"""--tag-output: copy a rank's pipe to our stdout or stderr, each whole line prefixed with `[rank] `;
+--compare: keep the rank's lines instead."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ MAX_LINE = 65536  # a longer run without a newline is emitted as a line of its o
 
 
 class TaggedStream:
-    """One rank's stdout or stderr pipe, forwarded line by line with its rank as prefix."""
+    """One rank's stdout or stderr pipe, forwarded line by line with its rank as prefix, or kept in `sink`."""
 
-    def __init__(self, rank: int, fd: int, dest_fd: int) -> None:
+    def __init__(self, rank: int, fd: int, dest_fd: int | None, sink: list[bytes] | None = None) -> None:
         self.fd = fd
-        self.dest_fd: int | None = dest_fd
+        self.dest_fd = dest_fd
+        self.sink = sink
         self.prefix = f"[{rank}] ".encode()
         self._pending = b""
 
@@ -36,7 +38,8 @@ class TaggedStream:
             lines, self._pending = [], data
         else:
             lines, self._pending = data[:cut].split(b"\n"), data[cut + 1:]
-        if len(self._pending) > MAX_LINE:
+        # Kept lines are compared whole (--compare), so only forwarded ones are cut.
+        if self.sink is None and len(self._pending) > MAX_LINE:
             lines.append(self._pending)
             self._pending = b""
         if lines:
@@ -44,7 +47,10 @@ class TaggedStream:
         return True
 
     def _emit(self, lines: list[bytes]) -> None:
-        """Write whole prefixed lines in one go; stop forwarding if the destination is gone."""
+        """Keep the lines, or write them prefixed in one go; stop forwarding if the destination is gone."""
+        if self.sink is not None:
+            self.sink.extend(lines)
+            return
         if self.dest_fd is None:
             return
         out = memoryview(b"".join(self.prefix + line + b"\n" for line in lines))
