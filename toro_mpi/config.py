@@ -47,6 +47,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, str]]] = {
     },
     "sched": {
         "spin_passes": (_nonneg_int, "an integer >= 0"),
+        "oversubscribed_spin_passes": (_nonneg_int, "an integer >= 0"),
         "yield_passes": (_nonneg_int, "an integer >= 0"),
         "sleep_min_us": (_positive_int, "an integer > 0"),
         "sleep_max_us": (_positive_int, "an integer > 0"),

@@ -40,7 +40,14 @@ class World:
         else:
             self.rank, self.size = 0, 1
             transport = None
-        self.engine = Engine(transport, self.rank, self.size, cfg.bus, cfg.sched, cfg.coll)
+        sched = dict(cfg.sched)
+        coll = dict(cfg.coll)
+        if self.size > (os.cpu_count() or 1):
+            # More ranks than cores: a rank that spins holds the core its peer needs to make
+            # progress (a whole time slice per hand-off), so give the core away almost at once.
+            sched["spin_passes"] = min(sched["spin_passes"], sched["oversubscribed_spin_passes"])
+            coll["spin_polls"] = min(coll["spin_polls"], 10 * sched["spin_passes"])
+        self.engine = Engine(transport, self.rank, self.size, cfg.bus, sched, coll)
         self.finalized = False
         self.failed = False
         atexit.register(self.finalize)

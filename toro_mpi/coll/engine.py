@@ -316,9 +316,10 @@ class CollEngine:
         a = arrays[abuf][aoff: aoff + count]
         b = arrays[bbuf][boff: boff + count]
         out = arrays[obuf][ooff: ooff + count]
-        if (obuf, ooff) == (bbuf, boff):
+        # Buffers alias when they are the same array (MPI.IN_PLACE passes recv as send).
+        if arrays[obuf] is arrays[bbuf] and ooff == boff:
             user_op.apply_buffers(a, out, datatype)
-        elif (obuf, ooff) == (abuf, aoff):
+        elif arrays[obuf] is arrays[abuf] and ooff == aoff:
             inout = b.copy()
             user_op.apply_buffers(a, inout, datatype)
             out[:] = inout

@@ -535,7 +535,7 @@ class CollectiveMixin:
             recv = recv[:count]
         op = check_applies(SUM if op is None else op, send.dtype)
         if not op.commutative:
-            self._reduce_then_scatter(send, [count] * n, op, rb.datatype, recv)
+            self._reduce_then_scatter(send, [count] * n, op, rb.datatype, recv[:count])
         else:
             key = ("Reduce_scatter_block", count, send.dtype, op.code, inplace)
             self._run(key, "Reduce_scatter_block", lambda: S.reduce_scatter_block(n, me, count, inplace),

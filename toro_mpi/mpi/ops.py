@@ -148,11 +148,12 @@ REPLACE = Op("MPI_REPLACE", E.OP_REPLACE, commutative=False, obj=lambda x, y: y)
 NO_OP = Op("MPI_NO_OP", E.OP_NO_OP, commutative=False, obj=lambda x, y: x)
 
 # Which numpy kinds each predefined operator applies to (MPI 4.1, section 6.9.2): arithmetic on
-# integers, floats and complex (MIN/MAX not complex), logical and bitwise on integers and bool.
+# integers, floats and complex (MIN/MAX not complex), logical on integers and bool (C_BOOL is
+# "logical" only: OpenMPI refuses BAND/BOR/BXOR on it too), bitwise on integers.
 _KINDS = {
     E.OP_SUM: "iufc", E.OP_PROD: "iufc", E.OP_MIN: "iuf", E.OP_MAX: "iuf",
     E.OP_LAND: "iub", E.OP_LOR: "iub", E.OP_LXOR: "iub",
-    E.OP_BAND: "iub", E.OP_BOR: "iub", E.OP_BXOR: "iub",
+    E.OP_BAND: "iu", E.OP_BOR: "iu", E.OP_BXOR: "iu",
 }
 
 
