@@ -32,14 +32,18 @@ _EMPTY_U8 = np.empty(0, np.uint8)
 _I64 = np.dtype(np.int64)
 _PLAN_CACHE_LIMIT = 256
 _ndarray = np.ndarray
-# Keys of the hot paths' plan table (Comm._fast), and the dtypes they serve: those whose
-# interpreter the launcher warms (others go through the general path, which handles them as
-# bytes or compiles their interpreter once).
-_BARRIER = ("Barrier",)
+# The hot paths (Barrier, Bcast, Reduce, Allreduce) remember, per call site's arrays, the plan
+# that ran: Comm._fast maps (kind, id(send), id(recv), op, root) to (plan words, entry point,
+# scratch, send, recv, plan). The entry holds the arrays themselves, so their ids cannot be reused
+# while it exists, and an array object keeps its dtype, size and contiguity (only ndim can be
+# changed in place, by assigning .shape: checked). The dtypes they serve are the ones whose
+# interpreter the launcher warms; others take the general path.
+_FAST_DTYPES = frozenset(np.dtype(c) for c in ("u1", "i4", "i8", "f4", "f8"))
+_FAST_LIMIT = 64  # remembered call sites per communicator (they keep their arrays alive)
+_BARRIER = 0
 _BCAST = 1
 _REDUCE = 2
 _ALLREDUCE = 3
-_FAST_DTYPES = frozenset(np.dtype(c) for c in ("u1", "i4", "i8", "f4", "f8"))
 
 
 def typed(b: Buffer) -> np.ndarray:
@@ -143,24 +147,21 @@ class CollectiveMixin:
 
     def _run(self, key: tuple, kind: str, build: Any, send: np.ndarray, recv: np.ndarray,
              op: Op | None = None, datatype: Any = None, fast_key: tuple | None = None) -> None:
-        """Run the plan for key (building it on first use); remember it under fast_key."""
+        """Run the plan for key (building it on first use); remember it for the hot path under
+        fast_key (send and recv must then be the caller's own array objects)."""
         code = 0 if op is None else op.code
         plan = self._plan(key, kind, build, code)
         tmp = self._scratch(plan.tmp_count, send.dtype)
         self._coll.execute(plan, send, recv, tmp, op if code == OP_USER else None, datatype)
-        if fast_key is not None and code != OP_USER:
-            self._fast[fast_key] = (plan, self._coll.entry(send.dtype), tmp)
+        if fast_key is not None and code != OP_USER and send.dtype in _FAST_DTYPES:
+            if len(self._fast) >= _FAST_LIMIT:
+                self._fast.clear()
+            self._fast[fast_key] = (plan.words, self._coll.entry(send.dtype), tmp, send, recv, plan)
 
-    def _run_fast(self, key: tuple, send: np.ndarray, recv: np.ndarray) -> bool:
-        """Run a remembered plan straight through its jitted entry point; False if there is none."""
-        hit = self._fast.get(key)
-        if hit is None or self._coll.stash:
-            return False
-        plan, fn, tmp = hit
-        st = fn(plan.words, send, recv, tmp)
-        if st:
-            self._coll.finish(plan, fn, st, send, recv, tmp)
-        return True
+    def _finish_fast(self, hit: tuple, st: int) -> None:
+        """The hot path's interpreter call stopped: let the engine complete it."""
+        words, fn, tmp, send, recv, plan = hit
+        self._coll.finish(plan, fn, st, send, recv, tmp)
 
     def _scratch(self, count: int, dtype: np.dtype) -> np.ndarray:
         """A scratch array of at least count elements of dtype, reused between calls."""
@@ -180,27 +181,31 @@ class CollectiveMixin:
     # -- synchronisation and data movement ---------------------------------------------------
     def Barrier(self) -> None:
         """Block until every rank of the communicator has called Barrier."""
-        if self._run_fast(_BARRIER, _EMPTY_U8, _EMPTY_U8):
+        hit = self._fast.get(_BARRIER)
+        if hit is not None and not self._coll.stash:
+            st = hit[1](hit[0], _EMPTY_U8, _EMPTY_U8, hit[2])
+            if st:
+                self._finish_fast(hit, st)
             return
         self._check_live()
         n, me = self.size, self.rank
-        self._run(_BARRIER, "Barrier", lambda: S.barrier(n, me), _EMPTY_U8, _EMPTY_U8, fast_key=_BARRIER)
+        self._run(("Barrier",), "Barrier", lambda: S.barrier(n, me), _EMPTY_U8, _EMPTY_U8, fast_key=_BARRIER)
 
     def Bcast(self, buf: Any, root: int = 0) -> None:
         """Broadcast root's buffer to every rank."""
-        if type(buf) is _ndarray and buf.ndim == 1 and buf.dtype in _FAST_DTYPES:
-            # Hot path: a plain 1-D array of a common dtype, a plan that ran before.
-            key = (_BCAST, root, buf.size, buf.dtype)
-            if key in self._fast and buf.flags.c_contiguous and buf.flags.writeable:
-                self._run_fast(key, buf, buf)
-                return
+        hit = self._fast.get((_BCAST, id(buf), root))
+        if hit is not None and hit[3] is buf and buf.ndim == 1 and not self._coll.stash:
+            st = hit[1](hit[0], buf, buf, hit[2])
+            if st:
+                self._finish_fast(hit, st)
+            return
         root = self._root_arg(root)
         b = normalise(buf, self.rank != root)
         n, me, seg = self.size, self.rank, self._seg_bytes
         if b.writeback is None and b.array.ndim == 1 and b.array.dtype in _FAST_DTYPES:
             data = b.array  # elements of a warmed dtype: a plan the hot path can reuse
             count, unit = data.size, data.itemsize
-            fast = (_BCAST, root, count, data.dtype) if b.array is buf else None
+            fast = (_BCAST, id(buf), root) if b.array is buf else None
         else:
             data = _bytes(b.array)
             count, unit, fast = b.nbytes, 1, None
@@ -435,16 +440,14 @@ class CollectiveMixin:
 
     def Reduce(self, sendbuf: Any, recvbuf: Any, op: Op = SUM, root: int = 0) -> None:
         """Combine every rank's sendbuf with op into root's recvbuf."""
-        if type(sendbuf) is _ndarray and sendbuf.ndim == 1 and type(op) is Op:
-            key = (_REDUCE, root, sendbuf.size, sendbuf.dtype, op)
-            if key in self._fast and sendbuf.flags.c_contiguous:
-                if self.rank != root:
-                    if self._run_fast(key, sendbuf, sendbuf[:0]):
-                        return
-                elif (type(recvbuf) is _ndarray and recvbuf.ndim == 1 and recvbuf.dtype == sendbuf.dtype
-                      and recvbuf.size == sendbuf.size and recvbuf.flags.c_contiguous and recvbuf.flags.writeable):
-                    if self._run_fast(key, sendbuf, recvbuf):
-                        return
+        hit = self._fast.get((_REDUCE, id(sendbuf), id(recvbuf), op, root))
+        if hit is not None and hit[3] is sendbuf and sendbuf.ndim == 1 and not self._coll.stash:
+            recv = hit[4]
+            if recv.ndim == 1:
+                st = hit[1](hit[0], sendbuf, recv, hit[2])
+                if st:
+                    self._finish_fast(hit, st)
+                return
         root = self._root_arg(root)
         n, me = self.size, self.rank
         if me != root and sendbuf is IN_PLACE:
@@ -458,20 +461,21 @@ class CollectiveMixin:
         key = ("Reduce", root, count, send.dtype, op.code, comm)
         fast = None
         if send is sendbuf and (me != root or recv is recvbuf):
-            fast = (_REDUCE, root, count, send.dtype, op)
+            # Away from the root recvbuf is not used: the entry keeps the empty view in its place.
+            fast = (_REDUCE, id(sendbuf), id(recvbuf), op, root)
         self._run(key, "Reduce", lambda: S.reduce(n, me, root, count, seg, comm), send, recv, op, dt, fast)
         if rb is not None:
             rb.finish()
 
     def Allreduce(self, sendbuf: Any, recvbuf: Any, op: Op = SUM) -> None:
         """Combine every rank's sendbuf with op into every rank's recvbuf."""
-        if (type(sendbuf) is _ndarray and type(recvbuf) is _ndarray and sendbuf.ndim == 1 and recvbuf.ndim == 1
-                and type(op) is Op):
-            key = (_ALLREDUCE, sendbuf.size, sendbuf.dtype, op)
-            if (key in self._fast and recvbuf.dtype == sendbuf.dtype and recvbuf.size == sendbuf.size
-                    and sendbuf.flags.c_contiguous and recvbuf.flags.c_contiguous and recvbuf.flags.writeable
-                    and self._run_fast(key, sendbuf, recvbuf)):
-                return
+        hit = self._fast.get((_ALLREDUCE, id(sendbuf), id(recvbuf), op))
+        if (hit is not None and hit[3] is sendbuf and hit[4] is recvbuf and sendbuf.ndim == 1 and recvbuf.ndim == 1
+                and not self._coll.stash):
+            st = hit[1](hit[0], sendbuf, recvbuf, hit[2])
+            if st:
+                self._finish_fast(hit, st)
+            return
         self._check_live()
         n, me = self.size, self.rank
         send, recv, op, dt, rb, inplace = self._reduction_args(sendbuf, recvbuf, op, "Allreduce", True)
@@ -482,7 +486,7 @@ class CollectiveMixin:
         large = self._large(send.nbytes, "allreduce_ring_min_bytes")
         comm = op.commutative
         key = ("Allreduce", count, send.dtype, op.code, comm, large, inplace)
-        fast = (_ALLREDUCE, count, send.dtype, op) if send is sendbuf and recv is recvbuf else None
+        fast = (_ALLREDUCE, id(sendbuf), id(recvbuf), op) if send is sendbuf and recv is recvbuf else None
         self._run(key, "Allreduce", lambda: S.allreduce(n, me, count, comm, large, seg, inplace),
                   send, recv, op, dt, fast)
         rb.finish()
