@@ -359,7 +359,9 @@ class Comm(CollectiveMixin):
         if self._null_source(source, status):
             return
         tag = self._recv_tag(tag)
-        if b is None and not tried:
+        # The fast path also serves buffer specs ([buf, MPI.INT], ...) that view the user's memory;
+        # only a non-contiguous buffer (received into a copy) needs the general path.
+        if (b is None or b.writeback is None) and not tried:
             try:
                 if e.recv_fast(arr, source, tag, self._ctx):
                     if status is not None:
