@@ -229,3 +229,15 @@ def assert_ok(run: Run, n: int) -> dict[int, list[str]]:
     missing = [r for r in range(n) if "ok" not in ranks.get(r, [])]
     assert not missing, f"ranks {missing} did not finish their checks{run.explain()}"
     return ranks
+
+
+@pytest.fixture(scope="session")
+def warm_reductions():
+    """Compile the collective interpreter for every reduction dtype once, here, before jobs run.
+
+    A rank compiles an uncached dtype on first use (about 6 s each, once per machine); a fresh
+    CI machine would otherwise pay that inside the timeouts of the first collective jobs, in
+    every rank at once."""
+    from toro_mpi.bus.warm import warm_reduction_dtypes
+
+    warm_reduction_dtypes()

@@ -38,7 +38,7 @@ EPS = {"float32": float(np.finfo(np.float32).eps), "complex64": float(np.finfo(n
        "float64": float(np.finfo(np.float64).eps), "complex128": float(np.finfo(np.float64).eps)}
 EPS64 = float(np.finfo(np.float64).eps)
 _why_not = ref_available()
-pytestmark = pytest.mark.usefixtures("shm_clean")
+pytestmark = pytest.mark.usefixtures("warm_reductions", "shm_clean")
 
 
 def rtol(label: str, n: int) -> float:

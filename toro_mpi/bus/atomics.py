@@ -170,3 +170,13 @@ def int64_pointer(typingctx, addr):
         return builder.inttoptr(args[0], context.get_value_type(sig.return_type))
 
     return types.CPointer(types.int64)(types.int64), codegen
+
+
+@intrinsic
+def uint8_pointer(typingctx, addr):
+    """The address as a uint8* (for numba.carray: a byte view of any array's elements)."""
+
+    def codegen(context, builder, sig, args):
+        return builder.inttoptr(args[0], context.get_value_type(sig.return_type))
+
+    return types.CPointer(types.uint8)(types.int64), codegen

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -43,11 +44,26 @@ def _stamp() -> Path | None:
 WARM_DTYPES = ("u1", "i4", "i8", "f4", "f8")
 
 
+def _drop_stale(cache: Path) -> None:
+    """Remove numba's cached code of toro_mpi's jitted modules.
+
+    numba checks a cached function against its own source file only: a kernel that inlines a
+    function from another module (the interpreter inlines the reduction operators) would keep its
+    old code after that module changed. So when the sources changed, start from nothing."""
+    for rel in {str(Path(r).parent) for r in _KERNEL_SOURCES}:
+        src_dir = str(_PACKAGE / rel)
+        # numba's own naming of a source directory's cache (numba.core.caching._CacheLocator).
+        name = f"{os.path.basename(src_dir)}_{hashlib.sha1(src_dir.encode()).hexdigest()}"
+        shutil.rmtree(cache / name, ignore_errors=True)
+
+
 def warm_cache() -> None:
     """Compile (or load) every kernel specialisation the ranks will use; a no-op once done."""
     stamp = _stamp()
     if stamp is not None and stamp.exists():
         return
+    if stamp is not None:
+        _drop_stale(stamp.parent)
     _warm()
     if stamp is not None:
         stamp.parent.mkdir(parents=True, exist_ok=True)
@@ -68,6 +84,20 @@ def _warm_collectives() -> None:
         arr = np.zeros(1, np.dtype(code))
         words[I.P_PC] = 0
         I.entry_point(arr.dtype)(words, arr, arr, arr)
+
+
+def warm_reduction_dtypes() -> None:
+    """Also compile the collective interpreter for every other dtype a reduction can use (numeric
+    dtypes and the MAXLOC/MINLOC pair types): about 6 s each when not cached yet. The launcher
+    leaves these to first use; test suites and benchmarks call this once up front."""
+    warm_cache()
+    from ..coll import interpreter as I
+    from ..mpi.datatypes import PREDEFINED
+
+    dtypes = {np.dtype(c) for c in ("i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f4", "f8", "c8", "c16", "?")}
+    dtypes |= {PREDEFINED[name].dtype for name in ("SHORT_INT", "TWOINT", "LONG_INT", "FLOAT_INT", "DOUBLE_INT")}
+    for dtype in sorted(dtypes, key=str):
+        I.entry_point(dtype)
 
 
 def _warm() -> None:

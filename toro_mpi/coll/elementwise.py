@@ -15,6 +15,8 @@ from __future__ import annotations
 from numba import njit, types
 from numba.extending import overload
 
+from ..bus.atomics import array_address
+
 # Operator codes shared with the MPI layer (mpi/ops.py) and the collective programs.
 OP_NONE = 0
 OP_SUM = 1
@@ -190,25 +192,51 @@ def _elementwise(op, a, b, out):
         return impl_bool
 
     def impl(op, a, b, out):
-        # One loop per operator so each loop body is branch-free (LLVM vectorises it).
-        n = out.shape[0]
-        if op == OP_SUM:
-            for k in range(n):
-                out[k] = op_sum(a[k], b[k])
-        elif op == OP_PROD:
-            for k in range(n):
-                out[k] = op_prod(a[k], b[k])
-        elif op == OP_MIN:
-            for k in range(n):
-                out[k] = op_min(a[k], b[k])
-        elif op == OP_MAX:
-            for k in range(n):
-                out[k] = op_max(a[k], b[k])
+        # The collectives reduce in place (out is a view of a's or b's memory). LLVM vectorises a
+        # loop only when its runtime check finds the arrays disjoint, and two views of the same
+        # memory fail it: an in-place call becomes a loop over two arrays.
+        if array_address(out) == array_address(b):
+            _into(op, a, out, False)
+        elif array_address(out) == array_address(a):
+            _into(op, b, out, True)
         else:
-            for k in range(n):
-                out[k] = _combine(op, a[k], b[k])
+            out[:] = b
+            _into(op, a, out, False)
 
     return impl
+
+
+@njit(cache=True)
+def _into(op, x, inout, swap):
+    """inout[k] = x[k] op inout[k] (inout[k] op x[k] when swap); one loop per operator, so each
+    loop body is branch-free."""
+    n = inout.shape[0]
+    if op == OP_SUM:
+        for k in range(n):
+            inout[k] = op_sum(x[k], inout[k])
+    elif op == OP_PROD:
+        for k in range(n):
+            inout[k] = op_prod(x[k], inout[k])
+    elif op == OP_MIN:
+        if swap:
+            for k in range(n):
+                inout[k] = op_min(inout[k], x[k])
+        else:
+            for k in range(n):
+                inout[k] = op_min(x[k], inout[k])
+    elif op == OP_MAX:
+        if swap:
+            for k in range(n):
+                inout[k] = op_max(inout[k], x[k])
+        else:
+            for k in range(n):
+                inout[k] = op_max(x[k], inout[k])
+    elif swap:
+        for k in range(n):
+            inout[k] = _combine(op, inout[k], x[k])
+    else:
+        for k in range(n):
+            inout[k] = _combine(op, x[k], inout[k])
 
 
 @njit(cache=True)

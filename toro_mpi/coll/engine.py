@@ -169,6 +169,9 @@ class CollEngine:
                 self._take_foreign(plan)
             elif st == I.MISMATCH:
                 raise self._mismatch(plan, arrays)
+            elif st == I.ERR_BAD_PROGRAM:
+                raise MPIException(ERR_INTERN, f"{plan.kind}: internal error: a program row reaches outside "
+                                   f"its buffers ({plan.rows[int(words[I.P_PC])].tolist()})")
             else:
                 what = L.ERR_MESSAGES.get(st, f"code {st}")
                 raise MPIException(ERR_INTERN, f"{plan.kind}: bus corruption on the collective plane: {what}")

@@ -44,7 +44,7 @@ from numba import njit, types
 
 from ..bus import layout as L
 from ..bus import ring
-from ..bus.atomics import cpu_relax
+from ..bus.atomics import array_address, cpu_relax, memcpy, uint8_pointer
 from .elementwise import OP_USER, reduce_into
 
 # Row opcodes.
@@ -82,6 +82,7 @@ NEED_REDUCE = 2  # row P_DETAIL is a REDUCE with a Python operator
 NEED_STASH = 3  # row P_DETAIL receives from a peer with a stashed message: Python delivers it
 FOREIGN = 4  # row P_DETAIL found another communicator's message at the head of its queue
 MISMATCH = 5  # row P_DETAIL received a message of another size: info holds its header
+ERR_BAD_PROGRAM = -64  # a COPY row reaches outside its arrays (a bug in a schedule, never data)
 # Negative codes are the bus corruption codes of layout.py.
 
 _RX_IDLE = 0
@@ -98,6 +99,12 @@ def _pick(which, send, recv, tmp):
     return tmp
 
 
+@njit(cache=True, inline="always")
+def _bytes(arr):
+    """The array's memory as a uint8 array."""
+    return numba.carray(uint8_pointer(array_address(arr)), arr.size * arr.itemsize)
+
+
 @njit(cache=True)
 def _start(plan):
     """Reset the per-row progress words for a fresh run."""
@@ -110,7 +117,7 @@ def _start(plan):
 
 
 @njit(cache=True)
-def _advance(plan, i, send, recv, tmp, stamp):
+def _advance(plan, i, send, recv, tmp, size, stamp):
     """Move row i forward if it is a SEND or RECV: 1 if it moved, 0 if not, -code to stop with a
     stop code, or a corruption code - 16."""
     prog = plan[P_PROG] + i * ROW
@@ -120,9 +127,13 @@ def _advance(plan, i, send, recv, tmp, stamp):
     if op != SEND and op != RECV:
         return 0
     peer = plan[prog + 1]
+    # send, recv and tmp are byte views (see run): this function and the ring kernels compile once
+    # for every dtype. Offsets and counts are in elements of `size` bytes.
     arr = _pick(plan[prog + 2], send, recv, tmp)
-    off = plan[prog + 3]
-    count = plan[prog + 4]
+    off = plan[prog + 3] * size
+    count = plan[prog + 4] * size
+    if off < 0 or count < 0 or off + count > arr.size:
+        return ERR_BAD_PROGRAM - 16
     part = arr[off: off + count]
     busy = plan[P_BUSY]
     if op == SEND:
@@ -185,6 +196,9 @@ def run(plan, send, recv, tmp):
     prog = plan[P_PROG]
     nsteps = plan[P_NSTEPS]
     itemsize = send.itemsize
+    send_b = _bytes(send)
+    recv_b = _bytes(recv)
+    tmp_b = _bytes(tmp)
     pc = plan[P_PC]
     while pc < nsteps:
         row = prog + pc * ROW
@@ -201,7 +215,7 @@ def run(plan, send, recv, tmp):
                 moved = 0
                 pending = 0
                 for i in range(lo, pc):
-                    r = _advance(plan, i, send, recv, tmp, stamp)
+                    r = _advance(plan, i, send_b, recv_b, tmp_b, itemsize, stamp)
                     if r < 0:
                         plan[P_PC] = pc
                         return -r if r > -16 else r + 16
@@ -235,7 +249,12 @@ def run(plan, send, recv, tmp):
             count = plan[row + 5]
             so = plan[row + 2]
             do = plan[row + 4]
-            dst[do: do + count] = src[so: so + count]
+            if so < 0 or do < 0 or so + count > src.size or do + count > dst.size:
+                plan[P_PC] = pc
+                return ERR_BAD_PROGRAM
+            # llvm.memcpy: a numba slice assignment of small elements copies at a few GB/s.
+            size = src.itemsize
+            memcpy(array_address(dst) + do * size, array_address(src) + so * size, count * size)
             pc += 1
             continue
         # REDUCE

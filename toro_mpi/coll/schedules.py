@@ -380,17 +380,18 @@ def scatter(n: int, me: int, root: int, count: int, inplace: bool) -> Program:
 
 def gatherv(n: int, me: int, root: int, sendcount: int, counts: list[int], displs: list[int],
             inplace: bool) -> Program:
-    """Gatherv: every transfer to the root posted at once (see the module docstring)."""
+    """Gatherv: every transfer to the root posted at once (see the module docstring). Empty
+    pieces travel too: a rank whose count disagrees with the root's then gets ERR_TRUNCATE
+    instead of leaving the root waiting."""
     p = Program()
     if me != root:
-        if sendcount:
-            p.send(root, SENDBUF, 0, sendcount)
-            p.wait()
+        p.send(root, SENDBUF, 0, sendcount)
+        p.wait()
         return p
     if not inplace:
         p.copy(SENDBUF, 0, RECVBUF, displs[me], counts[me])
     for r in range(n):
-        if r != me and counts[r]:
+        if r != me:
             p.recv(r, RECVBUF, displs[r], counts[r])
     p.wait()
     return p
@@ -398,17 +399,15 @@ def gatherv(n: int, me: int, root: int, sendcount: int, counts: list[int], displ
 
 def scatterv(n: int, me: int, root: int, counts: list[int], displs: list[int], recvcount: int,
              inplace: bool) -> Program:
-    """Scatterv: every transfer from the root posted at once."""
+    """Scatterv: every transfer from the root posted at once (empty pieces too, see gatherv)."""
     p = Program()
     if me != root:
-        if recvcount:
-            p.recv(root, RECVBUF, 0, recvcount)
-            p.wait()
+        p.recv(root, RECVBUF, 0, recvcount)
+        p.wait()
         return p
     for k in range(1, n):
         r = (me + k) % n
-        if counts[r]:
-            p.send(r, SENDBUF, displs[r], counts[r])
+        p.send(r, SENDBUF, displs[r], counts[r])
     if not inplace:
         p.copy(SENDBUF, displs[me], RECVBUF, 0, counts[me])
     p.wait()

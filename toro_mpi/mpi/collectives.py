@@ -33,11 +33,11 @@ _I64 = np.dtype(np.int64)
 _PLAN_CACHE_LIMIT = 256
 _ndarray = np.ndarray
 # The hot paths (Barrier, Bcast, Reduce, Allreduce) remember, per call site's arrays, the plan
-# that ran: Comm._fast maps (kind, id(send), id(recv), op, root) to (plan words, entry point,
-# scratch, send, recv, plan). The entry holds the arrays themselves, so their ids cannot be reused
-# while it exists, and an array object keeps its dtype, size and contiguity (only ndim can be
-# changed in place, by assigning .shape: checked). The dtypes they serve are the ones whose
-# interpreter the launcher warms; others take the general path.
+# that ran: Comm._fast[kind] maps id(send array) to (plan words, entry point, scratch, send, recv,
+# plan, op, root), checked by identity on every call. The entry holds the arrays themselves, so
+# their ids cannot be reused while it exists, and an array object keeps its dtype, size and
+# contiguity (only ndim can be changed in place, by assigning .shape: checked). The dtypes they
+# serve are the ones whose interpreter the launcher warms; others take the general path.
 _FAST_DTYPES = frozenset(np.dtype(c) for c in ("u1", "i4", "i8", "f4", "f8"))
 _FAST_LIMIT = 64  # remembered call sites per communicator (they keep their arrays alive)
 _BARRIER = 0
@@ -121,6 +121,13 @@ def normalise_v(spec: Any, n: int, writable: bool) -> tuple[np.ndarray, list[int
     return arr, counts, displs, b.datatype, b
 
 
+def v_bytes(spec: Any, n: int, writable: bool) -> tuple[np.ndarray, list[int], list[int], Buffer]:
+    """A v-variant buffer spec as bytes: (byte view, byte counts, byte displacements, Buffer)."""
+    arr, counts, displs, dt, b = normalise_v(spec, n, writable)
+    unit = dt.size
+    return _bytes(arr), [c * unit for c in counts], [d * unit for d in displs], b
+
+
 class CollectiveMixin:
     """Buffer and object collectives; mixed into Comm (which provides the engine and ranks)."""
 
@@ -141,26 +148,38 @@ class CollectiveMixin:
         if plan is None:
             if len(plans) >= _PLAN_CACHE_LIMIT:
                 plans.clear()
-                self._fast.clear()
+                self._forget_fast()
             plan = plans[key] = self._coll.make_plan(kind, build(), self._ranks, self._coll_ctx, op)
         return plan
 
     def _run(self, key: tuple, kind: str, build: Any, send: np.ndarray, recv: np.ndarray,
-             op: Op | None = None, datatype: Any = None, fast_key: tuple | None = None) -> None:
-        """Run the plan for key (building it on first use); remember it for the hot path under
-        fast_key (send and recv must then be the caller's own array objects)."""
+             op: Op | None = None, datatype: Any = None, fast: tuple[int, int] | None = None) -> None:
+        """Run the plan for key (building it on first use); with fast = (hot-path kind, root),
+        remember it for the hot path (send and recv are then the caller's own arrays)."""
         code = 0 if op is None else op.code
         plan = self._plan(key, kind, build, code)
         tmp = self._scratch(plan.tmp_count, send.dtype)
         self._coll.execute(plan, send, recv, tmp, op if code == OP_USER else None, datatype)
-        if fast_key is not None and code != OP_USER and send.dtype in _FAST_DTYPES:
-            if len(self._fast) >= _FAST_LIMIT:
-                self._fast.clear()
-            self._fast[fast_key] = (plan.words, self._coll.entry(send.dtype), tmp, send, recv, plan)
+        if fast is not None and code != OP_USER and send.dtype in _FAST_DTYPES:
+            hot, root = fast
+            entry = (plan.words, self._coll.entry(send.dtype), tmp, send, recv, plan, op, root)
+            if hot == _BARRIER:
+                self._fast_barrier = entry
+                return
+            table = self._fast[hot]
+            if len(table) >= _FAST_LIMIT:
+                table.clear()
+            table[id(send)] = entry
+
+    def _forget_fast(self) -> None:
+        """Drop every remembered hot-path plan (cache overflow, Free)."""
+        self._fast_barrier = None
+        for table in self._fast:
+            table.clear()
 
     def _finish_fast(self, hit: tuple, st: int) -> None:
         """The hot path's interpreter call stopped: let the engine complete it."""
-        words, fn, tmp, send, recv, plan = hit
+        words, fn, tmp, send, recv, plan = hit[:6]
         self._coll.finish(plan, fn, st, send, recv, tmp)
 
     def _scratch(self, count: int, dtype: np.dtype) -> np.ndarray:
@@ -181,7 +200,7 @@ class CollectiveMixin:
     # -- synchronisation and data movement ---------------------------------------------------
     def Barrier(self) -> None:
         """Block until every rank of the communicator has called Barrier."""
-        hit = self._fast.get(_BARRIER)
+        hit = self._fast_barrier
         if hit is not None and not self._coll.stash:
             st = hit[1](hit[0], _EMPTY_U8, _EMPTY_U8, hit[2])
             if st:
@@ -189,12 +208,12 @@ class CollectiveMixin:
             return
         self._check_live()
         n, me = self.size, self.rank
-        self._run(("Barrier",), "Barrier", lambda: S.barrier(n, me), _EMPTY_U8, _EMPTY_U8, fast_key=_BARRIER)
+        self._run(("Barrier",), "Barrier", lambda: S.barrier(n, me), _EMPTY_U8, _EMPTY_U8, fast=(_BARRIER, 0))
 
     def Bcast(self, buf: Any, root: int = 0) -> None:
         """Broadcast root's buffer to every rank."""
-        hit = self._fast.get((_BCAST, id(buf), root))
-        if hit is not None and hit[3] is buf and buf.ndim == 1 and not self._coll.stash:
+        hit = self._fast[_BCAST].get(id(buf))
+        if hit is not None and hit[3] is buf and hit[7] == root and buf.ndim == 1 and not self._coll.stash:
             st = hit[1](hit[0], buf, buf, hit[2])
             if st:
                 self._finish_fast(hit, st)
@@ -205,12 +224,12 @@ class CollectiveMixin:
         if b.writeback is None and b.array.ndim == 1 and b.array.dtype in _FAST_DTYPES:
             data = b.array  # elements of a warmed dtype: a plan the hot path can reuse
             count, unit = data.size, data.itemsize
-            fast = (_BCAST, id(buf), root) if b.array is buf else None
+            fast = (_BCAST, root) if b.array is buf else None
         else:
             data = _bytes(b.array)
             count, unit, fast = b.nbytes, 1, None
         self._run(("Bcast", root, count, unit), "Bcast", lambda: S.bcast(n, me, root, count, max(1, seg // unit)),
-                  data, data, fast_key=fast)
+                  data, data, fast=fast)
         b.finish()
 
     def Gather(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> None:
@@ -275,10 +294,7 @@ class CollectiveMixin:
         root = self._root_arg(root)
         n, me = self.size, self.rank
         if me == root:
-            arr, counts, displs, dt, rb = normalise_v(recvbuf, n, True)
-            unit = dt.size
-            recv = _bytes(arr)
-            bc, bd = [c * unit for c in counts], [d * unit for d in displs]
+            recv, bc, bd, rb = v_bytes(recvbuf, n, True)
             inplace = sendbuf is IN_PLACE
             send = recv[bd[me]: bd[me] + bc[me]] if inplace else _bytes(normalise(sendbuf, False).array)
             if send.nbytes > bc[me]:
@@ -299,10 +315,7 @@ class CollectiveMixin:
         root = self._root_arg(root)
         n, me = self.size, self.rank
         if me == root:
-            arr, counts, displs, dt, _ = normalise_v(sendbuf, n, False)
-            unit = dt.size
-            send = _bytes(arr)
-            bc, bd = [c * unit for c in counts], [d * unit for d in displs]
+            send, bc, bd, _ = v_bytes(sendbuf, n, False)
             inplace = recvbuf is IN_PLACE
             rb = None
             recv = _EMPTY_U8
@@ -350,10 +363,7 @@ class CollectiveMixin:
         """Allgather with per-rank counts and displacements."""
         self._check_live()
         n, me = self.size, self.rank
-        arr, counts, displs, dt, rb = normalise_v(recvbuf, n, True)
-        unit = dt.size
-        recv = _bytes(arr)
-        bc, bd = [c * unit for c in counts], [d * unit for d in displs]
+        recv, bc, bd, rb = v_bytes(recvbuf, n, True)
         inplace = sendbuf is IN_PLACE
         if not inplace:
             send = _bytes(normalise(sendbuf, False).array)
@@ -391,15 +401,11 @@ class CollectiveMixin:
         """Alltoall with per-rank counts and displacements on both sides."""
         self._check_live()
         n, me = self.size, self.rank
-        rarr, rcounts, rdispls, rdt, rb = normalise_v(recvbuf, n, True)
-        recv = _bytes(rarr)
-        rc, rd = [c * rdt.size for c in rcounts], [d * rdt.size for d in rdispls]
+        recv, rc, rd, rb = v_bytes(recvbuf, n, True)
         if sendbuf is IN_PLACE:
             send, sc, sd = recv.copy(), rc, rd
         else:
-            sarr, scounts, sdispls, sdt, _ = normalise_v(sendbuf, n, False)
-            send = _bytes(sarr)
-            sc, sd = [c * sdt.size for c in scounts], [d * sdt.size for d in sdispls]
+            send, sc, sd, _ = v_bytes(sendbuf, n, False)
         if sc[me] != rc[me]:
             raise MPIException(ERR_TRUNCATE, f"Alltoallv: this rank sends itself {sc[me]} bytes "
                                f"but receives {rc[me]} from itself")
@@ -440,10 +446,11 @@ class CollectiveMixin:
 
     def Reduce(self, sendbuf: Any, recvbuf: Any, op: Op = SUM, root: int = 0) -> None:
         """Combine every rank's sendbuf with op into root's recvbuf."""
-        hit = self._fast.get((_REDUCE, id(sendbuf), id(recvbuf), op, root))
-        if hit is not None and hit[3] is sendbuf and sendbuf.ndim == 1 and not self._coll.stash:
+        hit = self._fast[_REDUCE].get(id(sendbuf))
+        if (hit is not None and hit[3] is sendbuf and hit[6] is op and hit[7] == root and sendbuf.ndim == 1
+                and not self._coll.stash):
             recv = hit[4]
-            if recv.ndim == 1:
+            if (recv is recvbuf or self.rank != root) and recv.ndim == 1:
                 st = hit[1](hit[0], sendbuf, recv, hit[2])
                 if st:
                     self._finish_fast(hit, st)
@@ -462,16 +469,16 @@ class CollectiveMixin:
         fast = None
         if send is sendbuf and (me != root or recv is recvbuf):
             # Away from the root recvbuf is not used: the entry keeps the empty view in its place.
-            fast = (_REDUCE, id(sendbuf), id(recvbuf), op, root)
+            fast = (_REDUCE, root)
         self._run(key, "Reduce", lambda: S.reduce(n, me, root, count, seg, comm), send, recv, op, dt, fast)
         if rb is not None:
             rb.finish()
 
     def Allreduce(self, sendbuf: Any, recvbuf: Any, op: Op = SUM) -> None:
         """Combine every rank's sendbuf with op into every rank's recvbuf."""
-        hit = self._fast.get((_ALLREDUCE, id(sendbuf), id(recvbuf), op))
-        if (hit is not None and hit[3] is sendbuf and hit[4] is recvbuf and sendbuf.ndim == 1 and recvbuf.ndim == 1
-                and not self._coll.stash):
+        hit = self._fast[_ALLREDUCE].get(id(sendbuf))
+        if (hit is not None and hit[3] is sendbuf and hit[4] is recvbuf and hit[6] is op and sendbuf.ndim == 1
+                and recvbuf.ndim == 1 and not self._coll.stash):
             st = hit[1](hit[0], sendbuf, recvbuf, hit[2])
             if st:
                 self._finish_fast(hit, st)
@@ -486,7 +493,7 @@ class CollectiveMixin:
         large = self._large(send.nbytes, "allreduce_ring_min_bytes")
         comm = op.commutative
         key = ("Allreduce", count, send.dtype, op.code, comm, large, inplace)
-        fast = (_ALLREDUCE, id(sendbuf), id(recvbuf), op) if send is sendbuf and recv is recvbuf else None
+        fast = (_ALLREDUCE, 0) if send is sendbuf and recv is recvbuf else None
         self._run(key, "Allreduce", lambda: S.allreduce(n, me, count, comm, large, seg, inplace),
                   send, recv, op, dt, fast)
         rb.finish()

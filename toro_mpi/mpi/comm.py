@@ -65,7 +65,10 @@ class Comm(CollectiveMixin):
         self._freed = False
         self._coll = engine.coll
         self._plans: dict[tuple, Any] = {}  # collective plans by call shape (collectives.py)
-        self._fast: dict[tuple, Any] = {}  # plans the flat fast paths may run directly
+        # Plans the collectives' hot paths may run directly (see collectives.py): one table per
+        # kind (Bcast, Reduce, Allreduce) by id of the send array, and Barrier's one plan.
+        self._fast: list[dict[int, Any]] = [{}, {}, {}, {}]
+        self._fast_barrier: Any = None
 
     # -- basics --------------------------------------------------------------------------
     def Get_rank(self) -> int:
@@ -127,7 +130,7 @@ class Comm(CollectiveMixin):
         if self._name in ("MPI_COMM_WORLD", "MPI_COMM_SELF"):
             raise MPIException(ERR_COMM, f"cannot free {self._name}")
         self._freed = True
-        self._fast.clear()  # the collectives' hot paths must not run on a freed communicator
+        self._forget_fast()  # the collectives' hot paths must not run on a freed communicator
         self._fast_size = 0  # every call now takes the checked path, which refuses a freed comm
 
     # -- communicator management (collective over this communicator) -----------------------
