@@ -35,6 +35,9 @@ def _stamp() -> Path | None:
         digest.update(version("numba").encode())
     except Exception:  # noqa: BLE001 - metadata missing: fall back to sources only
         pass
+    # numba keys its cache by the source files' paths: the same sources elsewhere (another
+    # checkout) are compiled anew, so they need their own stamp.
+    digest.update(str(_PACKAGE).encode())
     for rel in _KERNEL_SOURCES:
         digest.update((_PACKAGE / rel).read_bytes())
     return Path(cache) / f"toro_mpi-warm-{digest.hexdigest()[:16]}"
