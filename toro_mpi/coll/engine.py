@@ -205,9 +205,6 @@ class CollEngine:
         return result[0]
 
     # -- stops -----------------------------------------------------------------------------
-    def _row(self, plan: Plan, i: int) -> np.ndarray:
-        return plan.rows[i]
-
     def _pending_rows(self, plan: Plan) -> list[int]:
         """Rows of the open window that are not complete yet."""
         words = plan.words

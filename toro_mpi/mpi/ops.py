@@ -144,6 +144,8 @@ NO_OP = Op("MPI_NO_OP", E.OP_NO_OP, commutative=False, obj=lambda x, y: x)
 # Which numpy kinds each predefined operator applies to (MPI 4.1, section 6.9.2): arithmetic on
 # integers, floats and complex (MIN/MAX not complex), logical on integers and bool (C_BOOL is
 # "logical" only: OpenMPI refuses BAND/BOR/BXOR on it too), bitwise on integers.
+# The dtypes the reduction kernels are compiled for (numba has no float16 or long double).
+_JITTED = frozenset(np.dtype(c) for c in ("i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f4", "f8", "c8", "c16", "?"))
 _KINDS = {
     E.OP_SUM: "iufc", E.OP_PROD: "iufc", E.OP_MIN: "iuf", E.OP_MAX: "iuf",
     E.OP_LAND: "iub", E.OP_LOR: "iub", E.OP_LXOR: "iub",
@@ -173,7 +175,6 @@ def check_applies(op: Any, dtype: np.dtype) -> Op:
     kinds = _KINDS.get(code)
     if kinds is None:
         raise MPIException(ERR_OP, f"{op.name} is not a reduction operator for buffers")
-    if dtype.kind not in kinds or dtype.names is not None or dtype.itemsize > 16 or \
-            (dtype.kind in "fc" and dtype.itemsize not in (4, 8, 16) or dtype == np.longdouble):
+    if dtype.kind not in kinds or dtype.names is not None or dtype not in _JITTED:
         raise MPIException(ERR_OP, f"{op.name} does not apply to {dtype}")
     return op
