@@ -239,16 +239,7 @@ class CollectiveMixin:
         rb = None
         if me == root:
             rb = normalise(recvbuf, True)
-            recv = _bytes(rb.array)
-            if sendbuf is IN_PLACE:
-                count = rb.nbytes // n
-                send = recv[me * count: (me + 1) * count]
-            else:
-                send = _bytes(normalise(sendbuf, False).array)
-                count = send.nbytes
-            if rb.nbytes < n * count:
-                raise MPIException(ERR_TRUNCATE, f"Gather: receive buffer of {rb.nbytes} bytes at the root, "
-                                   f"{n} ranks x {count} bytes need {n * count}")
+            send, recv, count = self._gathered(sendbuf, rb, "Gather")
         else:
             send = self._send_bytes(sendbuf, "Gather")
             count = send.nbytes
@@ -343,17 +334,8 @@ class CollectiveMixin:
         self._check_live()
         n, me = self.size, self.rank
         rb = normalise(recvbuf, True)
-        recv = _bytes(rb.array)
         inplace = sendbuf is IN_PLACE
-        if inplace:
-            count = rb.nbytes // n
-            send = recv[me * count: (me + 1) * count]
-        else:
-            send = _bytes(normalise(sendbuf, False).array)
-            count = send.nbytes
-        if rb.nbytes < n * count:
-            raise MPIException(ERR_TRUNCATE, f"Allgather: receive buffer of {rb.nbytes} bytes, "
-                               f"{n} ranks x {count} bytes need {n * count}")
+        send, recv, count = self._gathered(sendbuf, rb, "Allgather")
         large = self._large(n * count, "allgather_ring_min_bytes")
         self._run(("Allgather", count, inplace, large), "Allgather",
                   lambda: S.allgather(n, me, count, large, inplace), send, recv)
@@ -578,7 +560,23 @@ class CollectiveMixin:
         displs = [sum(counts[:r]) for r in range(self.size)]
         self.Scatterv([full, (counts, displs)] if self.rank == 0 else None, recv, 0)
 
-    # -- helpers for non-root arguments -------------------------------------------------------
+    # -- argument helpers -----------------------------------------------------------------------
+    def _gathered(self, sendbuf: Any, rb: Buffer, call: str) -> tuple[np.ndarray, np.ndarray, int]:
+        """(send bytes, receive bytes, bytes per rank) of a gather into rb; MPI.IN_PLACE sends
+        this rank's block of rb."""
+        n, me = self.size, self.rank
+        recv = _bytes(rb.array)
+        if sendbuf is IN_PLACE:
+            count = rb.nbytes // n
+            send = recv[me * count: (me + 1) * count]
+        else:
+            send = _bytes(normalise(sendbuf, False).array)
+            count = send.nbytes
+        if rb.nbytes < n * count:
+            raise MPIException(ERR_TRUNCATE, f"{call}: receive buffer of {rb.nbytes} bytes, "
+                               f"{n} ranks x {count} bytes need {n * count}")
+        return send, recv, count
+
     def _send_bytes(self, sendbuf: Any, call: str) -> np.ndarray:
         if sendbuf is IN_PLACE:
             raise MPIException(ERR_BUFFER, f"{call}: MPI.IN_PLACE is only valid at the root")
