@@ -481,3 +481,14 @@ def main(bench: Bench, body: Body, argv: list[str] | None = None, *, exact_two: 
     if errors and opts.validate:
         return leave(1, f"DATA VALIDATION ERROR: {bench.name} exited with status 1 on message size {ctx.last_size}.")
     return 0
+
+
+def relay_errors(ctx: Ctx, errors: int) -> int:
+    """Rank 0's error count on both ranks of a two-rank test (OMB broadcasts it so that both
+    leave the size loop together)."""
+    one = np.array([errors], np.int32)
+    if ctx.rank == 0:
+        ctx.comm.Send([one, ctx.MPI.INT], 1, 103)
+    else:
+        ctx.comm.Recv([one, ctx.MPI.INT], 0, 103)
+    return int(one[0])

@@ -12,7 +12,6 @@ import sys
 import numpy as np
 
 from . import omb
-from .osu_bw import relay_errors
 
 BENCH = omb.Bench("osu_bibw", "OSU MPI Bi-Directional Bandwidth Test", omb.BANDWIDTH)
 
@@ -67,7 +66,7 @@ def body(ctx: omb.Ctx) -> int:
         if rank == 0:
             ctx.out(omb.row(ctx.bench, opts, size, size / 1e6 * iters * window * 2 / total, errors=errors))
         if opts.validate:
-            errors = relay_errors(ctx, errors)
+            errors = omb.relay_errors(ctx, errors)
             if errors:
                 break
     return errors

@@ -62,20 +62,10 @@ def body(ctx: omb.Ctx) -> int:
         if rank == 0:
             ctx.out(omb.row(ctx.bench, opts, size, size / 1e6 * iters * window / total, errors=errors))
         if opts.validate:
-            errors = relay_errors(ctx, errors)
+            errors = omb.relay_errors(ctx, errors)
             if errors:
                 break
     return errors
-
-
-def relay_errors(ctx: omb.Ctx, errors: int) -> int:
-    """Rank 0's error count on both ranks (OMB broadcasts it to end the size loop together)."""
-    one = np.array([errors], np.int32)
-    if ctx.rank == 0:
-        ctx.comm.Send([one, ctx.MPI.INT], 1, 103)
-    else:
-        ctx.comm.Recv([one, ctx.MPI.INT], 0, 103)
-    return int(one[0])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,13 +57,7 @@ def body(ctx: omb.Ctx) -> int:
                     comm.Send([one, MPI.INT], 0, 2)
         ctx.out(omb.row(ctx.bench, opts, size, total * 1e6 / (2.0 * iters), errors=errors))
         if opts.validate:
-            # Rank 0 tells rank 1 whether to go on, as OMB's MPI_Bcast of the error count does.
-            if rank == 0:
-                one[0] = errors
-                comm.Send([one, MPI.INT], 1, 3)
-            else:
-                comm.Recv([one, MPI.INT], 0, 3)
-                errors = int(one[0])
+            errors = omb.relay_errors(ctx, errors)
             if errors:
                 break
     return errors

@@ -191,11 +191,11 @@ class CollEngine:
             st = fn(words, *arrays)
             if st == I.BLOCKED:
                 polls[0] += 1
-                if polls[0] % 256 == 0 and self._waits_on_finished(plan):
+                if polls[0] % 256 == 0 and self._finished_peers(plan):
                     # A rank publishes its last message before it marks itself finished: look
                     # once more before calling the collective hopeless.
                     st = fn(words, *arrays)
-                    if st == I.BLOCKED and self._waits_on_finished(plan):
+                    if st == I.BLOCKED and self._finished_peers(plan):
                         raise self._orphaned(plan)
             result[0] = st
             return st != I.BLOCKED
@@ -230,9 +230,6 @@ class CollEngine:
             return []
         peers = {plan.ranks[int(plan.rows[i][1])] for i in self._pending_rows(plan)}
         return sorted(w for w in peers if self.t.peer_finished(w))
-
-    def _waits_on_finished(self, plan: Plan) -> bool:
-        return bool(self._finished_peers(plan))
 
     def _orphaned(self, plan: Plan) -> MPIException:
         """A collective waiting on a rank that has finalized can never complete: fail it."""

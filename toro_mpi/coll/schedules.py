@@ -296,13 +296,19 @@ def _ring_allreduce(p: Program, n: int, me: int, count: int) -> Program:
         p.wait()
         p.reduce((TMP, 0), (RECVBUF, offs[in_b]), (RECVBUF, offs[in_b]), sizes[in_b])
     # Block `me` is complete here; pass the complete blocks around the ring.
+    _ring_allgather(p, n, me, sizes, offs)
+    return p
+
+
+def _ring_allgather(p: Program, n: int, me: int, counts: list[int], displs: list[int]) -> None:
+    """n - 1 steps around the ring; each rank starts with its own block of RECVBUF in place."""
+    right, left = (me + 1) % n, (me - 1) % n
     for s in range(n - 1):
         out_b = (me - s) % n
         in_b = (me - s - 1) % n
-        p.send(right, RECVBUF, offs[out_b], sizes[out_b])
-        p.recv(left, RECVBUF, offs[in_b], sizes[in_b])
+        p.send(right, RECVBUF, displs[out_b], counts[out_b])
+        p.recv(left, RECVBUF, displs[in_b], counts[in_b])
         p.wait()
-    return p
 
 
 def gather(n: int, me: int, root: int, count: int) -> Program:
@@ -443,13 +449,7 @@ def allgatherv(n: int, me: int, counts: list[int], displs: list[int], inplace: b
     p = Program()
     if not inplace:
         p.copy(SENDBUF, 0, RECVBUF, displs[me], counts[me])
-    right, left = (me + 1) % n, (me - 1) % n
-    for s in range(n - 1):
-        out_b = (me - s) % n
-        in_b = (me - s - 1) % n
-        p.send(right, RECVBUF, displs[out_b], counts[out_b])
-        p.recv(left, RECVBUF, displs[in_b], counts[in_b])
-        p.wait()
+    _ring_allgather(p, n, me, counts, displs)
     return p
 
 

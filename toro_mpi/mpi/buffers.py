@@ -48,6 +48,13 @@ class Buffer:
             self.writeback[...] = self.array.reshape(self.writeback.shape)
 
 
+def byte_view(arr: np.ndarray) -> np.ndarray:
+    """A 1-D uint8 view of a C-contiguous array."""
+    if arr.dtype == _EMPTY.dtype and arr.ndim == 1:
+        return arr
+    return arr.reshape(-1).view(np.uint8)
+
+
 def _as_array(obj: Any, writable: bool) -> np.ndarray:
     if isinstance(obj, np.ndarray):
         return obj

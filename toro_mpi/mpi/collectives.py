@@ -23,7 +23,7 @@ from ..coll import schedules as S
 from ..coll.elementwise import OP_USER
 from ..coll.engine import Plan
 from . import datatypes as D
-from .buffers import IN_PLACE, Buffer, normalise
+from .buffers import IN_PLACE, Buffer, byte_view, normalise
 from .errors import ERR_ARG, ERR_BUFFER, ERR_COUNT, ERR_ROOT, ERR_TRUNCATE, ERR_TYPE, MPIException
 from .ops import SUM, Op, check_applies
 
@@ -57,12 +57,6 @@ def typed(b: Buffer) -> np.ndarray:
             raise MPIException(ERR_BUFFER, f"{b.nbytes} bytes are not a whole number of {b.datatype.name}")
         arr = arr.view(_U8)[: b.nbytes].view(dt)
     return arr
-
-
-def _bytes(arr: np.ndarray) -> np.ndarray:
-    if arr.dtype == _U8 and arr.ndim == 1:
-        return arr
-    return arr.reshape(-1).view(_U8)
 
 
 def _int_list(values: Any, n: int, what: str) -> list[int]:
@@ -125,7 +119,7 @@ def v_bytes(spec: Any, n: int, writable: bool) -> tuple[np.ndarray, list[int], l
     """A v-variant buffer spec as bytes: (byte view, byte counts, byte displacements, Buffer)."""
     arr, counts, displs, dt, b = normalise_v(spec, n, writable)
     unit = dt.size
-    return _bytes(arr), [c * unit for c in counts], [d * unit for d in displs], b
+    return byte_view(arr), [c * unit for c in counts], [d * unit for d in displs], b
 
 
 class CollectiveMixin:
@@ -226,7 +220,7 @@ class CollectiveMixin:
             count, unit = data.size, data.itemsize
             fast = (_BCAST, root) if b.array is buf else None
         else:
-            data = _bytes(b.array)
+            data = byte_view(b.array)
             count, unit, fast = b.nbytes, 1, None
         self._run(("Bcast", root, count, unit), "Bcast", lambda: S.bcast(n, me, root, count, max(1, seg // unit)),
                   data, data, fast=fast)
@@ -256,13 +250,13 @@ class CollectiveMixin:
         rb = None
         if me == root:
             sb = normalise(sendbuf, False)
-            send = _bytes(sb.array)
+            send = byte_view(sb.array)
             if inplace:
                 count = sb.nbytes // n
                 recv = _EMPTY_U8
             else:
                 rb = normalise(recvbuf, True)
-                recv = _bytes(rb.array)
+                recv = byte_view(rb.array)
                 count = rb.nbytes
                 if sb.nbytes < n * count:
                     raise MPIException(ERR_TRUNCATE, f"Scatter: send buffer of {sb.nbytes} bytes at the root "
@@ -272,7 +266,7 @@ class CollectiveMixin:
                                        f"each rank's piece is {sb.nbytes // n} bytes")
         else:
             rb = self._recv_buffer(recvbuf, "Scatter")
-            recv = _bytes(rb.array)
+            recv = byte_view(rb.array)
             count = rb.nbytes
             send = _EMPTY_U8
         self._run(("Scatter", root, count, inplace), "Scatter", lambda: S.scatter(n, me, root, count, inplace),
@@ -287,7 +281,7 @@ class CollectiveMixin:
         if me == root:
             recv, bc, bd, rb = v_bytes(recvbuf, n, True)
             inplace = sendbuf is IN_PLACE
-            send = recv[bd[me]: bd[me] + bc[me]] if inplace else _bytes(normalise(sendbuf, False).array)
+            send = recv[bd[me]: bd[me] + bc[me]] if inplace else byte_view(normalise(sendbuf, False).array)
             if send.nbytes > bc[me]:
                 raise MPIException(ERR_TRUNCATE, f"Gatherv: the root sends itself {send.nbytes} bytes, "
                                    f"its receive count is {bc[me]} bytes")
@@ -312,7 +306,7 @@ class CollectiveMixin:
             recv = _EMPTY_U8
             if not inplace:
                 rb = normalise(recvbuf, True)
-                recv = _bytes(rb.array)
+                recv = byte_view(rb.array)
                 if rb.nbytes < bc[me]:
                     raise MPIException(ERR_TRUNCATE, f"Scatterv: receive buffer of {rb.nbytes} bytes at the root, "
                                        f"its piece is {bc[me]} bytes")
@@ -323,7 +317,7 @@ class CollectiveMixin:
                 rb.finish()
         else:
             rb = self._recv_buffer(recvbuf, "Scatterv")
-            recv = _bytes(rb.array)
+            recv = byte_view(rb.array)
             count = rb.nbytes
             self._run(("Scatterv", root, count), "Scatterv",
                       lambda: S.scatterv(n, me, root, [], [], count, False), _EMPTY_U8, recv)
@@ -348,7 +342,7 @@ class CollectiveMixin:
         recv, bc, bd, rb = v_bytes(recvbuf, n, True)
         inplace = sendbuf is IN_PLACE
         if not inplace:
-            send = _bytes(normalise(sendbuf, False).array)
+            send = byte_view(normalise(sendbuf, False).array)
             if send.nbytes != bc[me]:
                 raise MPIException(ERR_TRUNCATE, f"Allgatherv: this rank sends {send.nbytes} bytes, "
                                    f"its receive count is {bc[me]} bytes")
@@ -363,11 +357,11 @@ class CollectiveMixin:
         self._check_live()
         n, me = self.size, self.rank
         rb = normalise(recvbuf, True)
-        recv = _bytes(rb.array)
+        recv = byte_view(rb.array)
         if sendbuf is IN_PLACE:
             send = recv.copy()  # every block is overwritten while others still need sending
         else:
-            send = _bytes(normalise(sendbuf, False).array)
+            send = byte_view(normalise(sendbuf, False).array)
         if send.nbytes % n:
             raise MPIException(ERR_COUNT, f"Alltoall: {send.nbytes} bytes do not split into {n} blocks")
         count = send.nbytes // n
@@ -565,12 +559,12 @@ class CollectiveMixin:
         """(send bytes, receive bytes, bytes per rank) of a gather into rb; MPI.IN_PLACE sends
         this rank's block of rb."""
         n, me = self.size, self.rank
-        recv = _bytes(rb.array)
+        recv = byte_view(rb.array)
         if sendbuf is IN_PLACE:
             count = rb.nbytes // n
             send = recv[me * count: (me + 1) * count]
         else:
-            send = _bytes(normalise(sendbuf, False).array)
+            send = byte_view(normalise(sendbuf, False).array)
             count = send.nbytes
         if rb.nbytes < n * count:
             raise MPIException(ERR_TRUNCATE, f"{call}: receive buffer of {rb.nbytes} bytes, "
@@ -580,7 +574,7 @@ class CollectiveMixin:
     def _send_bytes(self, sendbuf: Any, call: str) -> np.ndarray:
         if sendbuf is IN_PLACE:
             raise MPIException(ERR_BUFFER, f"{call}: MPI.IN_PLACE is only valid at the root")
-        return _bytes(normalise(sendbuf, False).array)
+        return byte_view(normalise(sendbuf, False).array)
 
     def _recv_buffer(self, recvbuf: Any, call: str) -> Buffer:
         if recvbuf is IN_PLACE:

@@ -25,7 +25,9 @@ from ..bus import layout as L
 from ..bus.atomics import array_address, memcpy
 from ..bus.transport import Transport
 from ..coll.engine import CollEngine
+from ..config import load_config
 from ..sched import Scheduler
+from .buffers import byte_view
 from .errors import ERR_INTERN, ERR_OTHER, ERR_PROC_ABORTED, ERR_TRUNCATE, MPIException
 
 ANY_SOURCE = -1
@@ -40,13 +42,6 @@ _KIND_EAGER = L.KIND_EAGER
 _TX_NOT_STARTED = L.TX_NOT_STARTED
 _RX_COMPLETE = L.RX_COMPLETE
 _RX_EMPTY = L.RX_EMPTY
-
-
-def _bytes(arr: np.ndarray) -> np.ndarray:
-    """A 1-D uint8 view of a C-contiguous array."""
-    if arr.dtype == _U8 and arr.ndim == 1:
-        return arr
-    return arr.reshape(-1).view(np.uint8)
 
 
 @njit(cache=True)
@@ -135,11 +130,6 @@ class RecvReq:
             self.tag == ANY_TAG or self.tag == tag)
 
 
-# Used when a caller builds an Engine without the [coll] settings (tests, tools).
-_COLL_DEFAULTS = {"segment_bytes": 32736, "allreduce_ring_min_bytes": 65536,
-                  "allgather_ring_min_bytes": 262144, "spin_polls": 20000}
-
-
 class Engine:
     """One rank's point-to-point progress engine over a Transport."""
 
@@ -185,7 +175,8 @@ class Engine:
         self.fast_spins = max(1, 16 * int(sched_settings.get("spin_passes", 2000)))
         # Collectives run on the transport's collective plane through their own engine; it
         # shares this rank's scheduler (blocked collectives back off and see aborts the same way).
-        self.coll_settings = dict(_COLL_DEFAULTS, **(coll_settings or {}))
+        # Without [coll] settings (tests, tools) the defaults of configs/default.toml apply.
+        self.coll_settings = dict(coll_settings or load_config().coll)
         self.coll = CollEngine(transport, rank, self.sched, self.coll_settings["spin_polls"])
 
     # -- kernel selection ----------------------------------------------------------------
@@ -215,7 +206,7 @@ class Engine:
 
             def flat(*args: Any) -> int:
                 args = list(args)
-                args[pos] = _bytes(args[pos])
+                args[pos] = byte_view(args[pos])
                 return u8(*args)
 
             self._flats[kind] = flat
@@ -315,7 +306,7 @@ class Engine:
     def _send_self(self, arr: np.ndarray, nbytes: int, tag: int, ctx: int, sync: bool) -> SendReq:
         req = SendReq(self.rank, L.KIND_EAGER, 0, tag, ctx, nbytes, self.cookie, _EMPTY, nbytes, sync)
         data = np.empty(nbytes, np.uint8)
-        copy_bytes(data, _bytes(arr), nbytes)
+        copy_bytes(data, byte_view(arr), nbytes)
         msg = Msg(self.rank, tag, ctx, L.KIND_EAGER, 0, self.cookie, nbytes)
         msg.data = data
         msg.complete = True
@@ -495,7 +486,7 @@ class Engine:
         else:
             n = min(msg.total, req.cap)
             if n:
-                copy_bytes(_bytes(req.arr), msg.data, n)
+                copy_bytes(byte_view(req.arr), msg.data, n)
         if msg.sender is not None:
             msg.sender.done = True
         elif msg.flags & L.FLAG_SYNC:
