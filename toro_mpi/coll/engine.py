@@ -184,10 +184,6 @@ class CollEngine:
         polls = [0]
 
         def progressed() -> bool:
-            # The scheduler may evaluate a condition again after it held: never run the plan
-            # past a stop (a completed plan would start over).
-            if result[0] != I.BLOCKED:
-                return True
             st = fn(words, *arrays)
             if st == I.BLOCKED:
                 polls[0] += 1

@@ -115,9 +115,10 @@ class Scheduler:
         me = getcurrent()
         self.on_block(what)
         try:
-            while not cond():
-                self.waiting.append(_Waiter(me, cond, what))
-                self._run_next(me)
+            # We come back only once _wake has seen cond() hold and made us ready: the condition
+            # is not evaluated again (a condition may have effects, e.g. advance a collective).
+            self.waiting.append(_Waiter(me, cond, what))
+            self._run_next(me)
         except BaseException:
             # An error (e.g. the job aborts) thrown into us: we are no longer parked anywhere.
             self.waiting = [w for w in self.waiting if w.glet is not me]
