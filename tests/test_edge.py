@@ -28,11 +28,15 @@ def test_edge_cases(bus: str, tmp_path) -> None:
         cfg = tmp_path / f"{bus}.toml"
         cfg.write_text(BUSES[bus])
         launcher = ("--config", str(cfg))
-    ranks = assert_ok(run_toro("edge", 2, "probe", timeout=90, launcher=launcher), 2)
+    run = run_toro("edge", 2, "probe", timeout=90, launcher=launcher)
+    ranks = assert_ok(run, 2)
     assert "sync sends done" in ranks[0] and "sync receives done" in ranks[1]
     assert ranks[1].count("cancel ok") == 1
     assert {"dtype float16", "dtype float128"} <= set(ranks[1])
     assert any(line.startswith("truncation status 4 0 4") for line in ranks[1])
+    assert [line for line in run.lines(1) if line.startswith("type mismatch")] == [
+        f"type mismatch {tag}" for tag in (20, 21, 25, 22, 30)]
+    assert "type checks done" in ranks[1]
     assert "nested spawn ok" in ranks[0] and "nested spawn ok" in ranks[1]
     assert any("probe on a finalized rank: MPI_ERR_OTHER" in line for line in ranks[1])
 

@@ -1,6 +1,7 @@
 """Edge cases found in review: synchronous sends whose ack overtakes their last fragment,
-truncation status, Cancel, dtypes numba lacks, a green thread spawned by a green thread,
-and a blocking Probe on a rank that has finalized. toro_mpi only (uses toro_mpi.spawn)."""
+truncation status, element-type mismatches (every receive path), Cancel, dtypes numba lacks,
+a green thread spawned by a green thread, and a blocking Probe on a rank that has finalized.
+toro_mpi only (uses toro_mpi.spawn)."""
 
 import sys
 import time
@@ -48,6 +49,54 @@ def truncation_status() -> None:
                 raise AssertionError("no ERR_TRUNCATE")
             assert (st.Get_source(), st.Get_tag(), st.Get_error()) == (0, tag, MPI.ERR_TRUNCATE), st
             out("truncation status", tag, st.Get_source(), st.Get_tag())
+
+
+def expect_type_error(buf, source: int, tag: int) -> None:
+    """A receive whose buffer holds another element type than the message: ERR_TYPE, status set."""
+    st = MPI.Status()
+    try:
+        COMM.Recv(buf, source=source, tag=tag, status=st)
+    except MPI.Exception as exc:
+        assert exc.Get_error_class() == MPI.ERR_TYPE, exc
+        assert "float" in str(exc) and "int" in str(exc), str(exc)
+    else:
+        raise AssertionError(f"tag {tag}: no ERR_TYPE for {buf.dtype}")
+    assert (st.Get_source(), st.Get_tag(), st.Get_error()) == (source, tag, MPI.ERR_TYPE), st
+    out("type mismatch", tag)
+
+
+def type_mismatch() -> None:
+    big = np.arange(300000, dtype=np.float64)  # fragmented, or rendezvous on that bus
+    if RANK == 0:
+        COMM.Send(np.arange(4.0), dest=1, tag=20)  # receiver's fast path
+        COMM.Send(big, dest=1, tag=21)
+        COMM.Ssend(np.arange(4.0), dest=1, tag=25)  # acknowledged although the receive fails
+        COMM.Send(np.arange(5, dtype=np.float32), dest=1, tag=22)  # these three arrive unexpected
+        COMM.Send(np.arange(3, dtype=np.int32), dest=1, tag=27)
+        COMM.Send([np.arange(3, dtype=np.int32), MPI.INT32_T], dest=1, tag=28)
+        COMM.Send(np.arange(4.0), dest=1, tag=23)
+        COMM.Send(np.arange(6, dtype=np.int64), dest=1, tag=29)
+    elif RANK == 1:
+        expect_type_error(np.zeros(4, np.int64), 0, 20)
+        expect_type_error(np.zeros(big.size, np.int64), 0, 21)
+        expect_type_error(np.zeros(4, np.int64), 0, 25)
+        raw = np.zeros(32, np.uint8)  # bytes take any element type
+        COMM.Recv(raw, source=0, tag=23)
+        assert (raw.view(np.float64) == np.arange(4.0)).all()
+        expect_type_error(np.zeros(5, np.int32), 0, 22)  # from the unexpected list
+        as_bytes = np.zeros(12, np.uint8)
+        COMM.Recv([as_bytes, MPI.INT], source=0, tag=27)  # a typed spec over bytes: unchecked
+        assert (as_bytes.view(np.int32) == np.arange(3)).all()
+        same = np.zeros(3, np.intc)  # MPI_INT32_T and MPI_INT are one signature here
+        COMM.Recv(same, source=0, tag=28)
+        assert (same == np.arange(3)).all()
+        after = np.zeros(6, np.int64)
+        COMM.Recv(after, source=0, tag=29)  # nothing left jammed behind the failures
+        assert (after == np.arange(6)).all()
+        req = COMM.Isend(np.arange(2.0), dest=1, tag=30)
+        expect_type_error(np.zeros(2, np.int64), 1, 30)  # to itself
+        req.Wait()
+        out("type checks done")
 
 
 def cancel() -> None:
@@ -108,6 +157,7 @@ def probe_orphan() -> None:
 if __name__ == "__main__":
     sync_sends()
     truncation_status()
+    type_mismatch()
     cancel()
     odd_dtypes()
     nested_green_threads()

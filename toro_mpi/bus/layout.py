@@ -98,7 +98,8 @@ message before starting the next on the same queue).
 ::
 
     +0   i32 kind       KIND_* below
-    +4   i32 flags      FLAG_SYNC: the receiver answers with KIND_ACK once matched
+    +4   i32 flags      bit 0 FLAG_SYNC: the receiver answers with KIND_ACK once matched;
+                        bits 8-15 the sender's element type (WIRE_TYPES, 0 = bytes: unchecked)
     +8   i32 tag
     +12  i32 context    communicator context id (point-to-point and collective ids differ)
     +16  i64 total      payload bytes of the whole message
@@ -109,7 +110,7 @@ message before starting the next on the same queue).
 from __future__ import annotations
 
 MAGIC = 0x31535542_4F524F54  # b"TOROBUS1" little-endian
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 CACHE_LINE = 64
 PAGE = 4096
 MAX_QUEUE_SIZE = 32768
@@ -248,6 +249,30 @@ KIND_EAGER = 1  # payload travels through the ring
 KIND_RNDV = 2  # payload stays in the sender; the receiver reads it with process_vm_readv
 KIND_ACK = 3  # control: the receiver matched (FLAG_SYNC) or finished reading (KIND_RNDV)
 FLAG_SYNC = 1
+# The element type a message carries travels in flags bits 8-15, so a receive into an array of
+# another type is reported (ERR_TYPE) instead of reinterpreting the bytes. Types are compared by
+# their machine representation, as MPI's type-signature rule does on one machine (MPI_INT and
+# MPI_INT32_T are the same signature here). One-byte integer types are "bytes" (code 0) and match
+# anything: a byte buffer is how a program says "just the bytes", and MPI_CHAR vs MPI_BYTE vs
+# uint8 buffers are used interchangeably in practice.
+FLAG_TYPE_SHIFT = 8
+FLAG_TYPE_MASK = 0xFF << FLAG_TYPE_SHIFT
+WIRE_TYPES = {"b1": 1, "i2": 2, "u2": 3, "i4": 4, "u4": 5, "i8": 6, "u8": 7,
+              "f4": 8, "f8": 9, "c8": 10, "c16": 11, "f2": 12}
+WIRE_TYPE_NAMES = {0: "bytes", **{code: name for name, code in (
+    ("bool", 1), ("int16", 2), ("uint16", 3), ("int32", 4), ("uint32", 5), ("int64", 6),
+    ("uint64", 7), ("float32", 8), ("float64", 9), ("complex64", 10), ("complex128", 11),
+    ("float16", 12))}}
+
+
+def wire_type(dtype_str: str) -> int:
+    """The wire type code of a numpy dtype given by its `str` without byte order ('f8')."""
+    return WIRE_TYPES.get(dtype_str, 0)
+
+
+def types_match(a: int, b: int) -> bool:
+    """Whether element types a and b (wire codes) may meet: equal, or either is bytes."""
+    return a == b or a == 0 or b == 0
 
 # Status codes returned by the jitted receive kernels (see ring.py).
 RX_EMPTY = 0

@@ -15,6 +15,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 from numba import njit, types
+from numba.extending import overload
+from numba.np.numpy_support import as_dtype
 
 from . import layout as L
 from .atomics import (
@@ -37,6 +39,22 @@ from .atomics import (
 )
 
 _MASK16 = 0xFFFF
+
+
+def wire_type_of(buf):
+    """The wire type code (layout.WIRE_TYPES) of an array's elements; a constant in jitted code."""
+    dtype = buf.dtype
+    return L.wire_type(dtype.str[1:]) if dtype.byteorder in "=|" else 0
+
+
+@overload(wire_type_of, inline="always")
+def _wire_type_of_jit(buf):
+    # Resolved at compile time: each per-dtype kernel carries its own constant.
+    try:
+        code = wire_type_of(np.empty(0, as_dtype(buf.dtype)))
+    except Exception:  # noqa: BLE001 - a numba type without a numpy equivalent: plain bytes
+        code = 0
+    return lambda buf: code
 
 
 @njit(cache=True, inline="always")
@@ -121,7 +139,8 @@ def tx_send(h, tag, ctx, buf):
 
     Four arguments instead of eight: numba unboxes every argument on every call, and this is
     the call a small Send makes."""
-    return tx_push(h, L.KIND_EAGER, tag, ctx, buf.nbytes, 0, buf, L.TX_NOT_STARTED)
+    flags = wire_type_of(buf) << L.FLAG_TYPE_SHIFT
+    return tx_push(h, L.KIND_EAGER | flags << 16, tag, ctx, buf.nbytes, 0, buf, L.TX_NOT_STARTED)
 
 
 @njit(cache=True, inline="always")
@@ -247,7 +266,13 @@ def rx_match(h, want_tag, want_ctx, buf, info):
     if kind == L.KIND_EAGER and payload > 0 and cap > 0:
         memcpy(array_address(buf), src + L.MSG_HEADER, min(payload, cap))
     _release(h, qa, pos, length)
-    plain = kind == L.KIND_EAGER and info[L.INFO_FLAGS] == 0 and total <= cap
+    # Plain: no ack owed, it fits, and its element type is the buffer's (or either is bytes);
+    # anything else goes to the Python path, which acks, truncates or reports ERR_TYPE.
+    flags = info[L.INFO_FLAGS]
+    mine = wire_type_of(buf)
+    theirs = (flags & L.FLAG_TYPE_MASK) >> L.FLAG_TYPE_SHIFT
+    plain = (kind == L.KIND_EAGER and (flags & L.FLAG_SYNC) == 0 and total <= cap
+             and (mine == theirs or mine == 0 or theirs == 0))
     if kind != L.KIND_EAGER or payload == total:
         return L.RX_COMPLETE if plain else L.RX_SPECIAL
     rxp = qa + load_i64(h + L.H_RXPRIV)

@@ -23,12 +23,13 @@ from numba import njit
 
 from ..bus import layout as L
 from ..bus.atomics import array_address, memcpy
+from ..bus.ring import wire_type_of
 from ..bus.transport import Transport
 from ..coll.engine import CollEngine
 from ..config import load_config
 from ..sched import Scheduler
 from .buffers import byte_view
-from .errors import ERR_INTERN, ERR_OTHER, ERR_PROC_ABORTED, ERR_TRUNCATE, MPIException
+from .errors import ERR_INTERN, ERR_OTHER, ERR_PROC_ABORTED, ERR_TRUNCATE, ERR_TYPE, MPIException
 
 ANY_SOURCE = -1
 ANY_TAG = -1
@@ -42,6 +43,19 @@ _KIND_EAGER = L.KIND_EAGER
 _TX_NOT_STARTED = L.TX_NOT_STARTED
 _RX_COMPLETE = L.RX_COMPLETE
 _RX_EMPTY = L.RX_EMPTY
+
+
+_WIRE_TYPES: dict[np.dtype, int] = {}
+
+
+def type_flags(arr: np.ndarray | None) -> int:
+    """Header flags naming the element type of arr (see layout.FLAG_TYPE_SHIFT)."""
+    if arr is None:
+        return 0
+    code = _WIRE_TYPES.get(arr.dtype)
+    if code is None:
+        code = _WIRE_TYPES[arr.dtype] = wire_type_of(arr)
+    return code << L.FLAG_TYPE_SHIFT
 
 
 @njit(cache=True)
@@ -105,7 +119,7 @@ class RecvReq:
     """State of one posted receive."""
 
     __slots__ = ("src", "tag", "ctx", "arr", "cap", "done", "error", "source", "rtag", "nbytes",
-                 "allocate", "on_complete", "parts")
+                 "allocate", "on_complete", "parts", "rflags")
 
     def __init__(self, src: int, tag: int, ctx: int, arr: np.ndarray | None, cap: int) -> None:
         self.src = src
@@ -119,6 +133,7 @@ class RecvReq:
         self.source = ANY_SOURCE
         self.rtag = ANY_TAG
         self.nbytes = 0
+        self.rflags = 0  # header flags of the matched message (its element type)
         # Called as soon as the message is in (inside progress): an object receive posts the
         # receives of its out-of-band buffers here, so their senders can complete at once.
         self.on_complete: Callable[[RecvReq], None] | None = None
@@ -251,10 +266,10 @@ class Engine:
             aux = np.empty(2, np.int64)
             aux[0] = os.getpid()
             aux[1] = arr.ctypes.data
-            req = SendReq(dest, L.KIND_RNDV, 0, tag, ctx, nbytes, self.cookie, aux, 16, True, arr)
+            req = SendReq(dest, L.KIND_RNDV, type_flags(arr), tag, ctx, nbytes, self.cookie, aux, 16, True, arr)
         else:
-            req = SendReq(dest, L.KIND_EAGER, L.FLAG_SYNC if sync else 0, tag, ctx, nbytes, self.cookie,
-                          arr, nbytes, sync)
+            req = SendReq(dest, L.KIND_EAGER, (L.FLAG_SYNC if sync else 0) | type_flags(arr), tag, ctx, nbytes,
+                          self.cookie, arr, nbytes, sync)
         if req.need_ack:
             # Registered before the first fragment leaves, so an early ack is never dropped.
             self.awaiting_ack[(dest, req.cookie)] = req
@@ -282,7 +297,7 @@ class Engine:
         if sent < _TX_NOT_STARTED:
             raise self._corrupt(sent - L.TX_ERR_BASE, dest)
         # Partly pushed: finish it as a queued request (its fragments must stay consecutive).
-        req = SendReq(dest, L.KIND_EAGER, 0, tag, ctx, nbytes, 0, arr, nbytes, False)
+        req = SendReq(dest, L.KIND_EAGER, type_flags(arr), tag, ctx, nbytes, 0, arr, nbytes, False)
         req.sent = sent
         self.sendq[dest].append(req)
         self.pending_sends += 1
@@ -307,7 +322,7 @@ class Engine:
         req = SendReq(self.rank, L.KIND_EAGER, 0, tag, ctx, nbytes, self.cookie, _EMPTY, nbytes, sync)
         data = np.empty(nbytes, np.uint8)
         copy_bytes(data, byte_view(arr), nbytes)
-        msg = Msg(self.rank, tag, ctx, L.KIND_EAGER, 0, self.cookie, nbytes)
+        msg = Msg(self.rank, tag, ctx, L.KIND_EAGER, type_flags(arr), self.cookie, nbytes)
         msg.data = data
         msg.complete = True
         req.sent = nbytes
@@ -429,6 +444,7 @@ class Engine:
         req.source = src
         req.rtag = int(info[L.INFO_TAG])
         req.nbytes = int(info[L.INFO_TOTAL])
+        req.rflags = int(info[L.INFO_FLAGS])
 
     def _partial(self, req: RecvReq, src: int) -> None:
         """The first fragment of a matched message is in; the rest follows through _drain."""
@@ -455,6 +471,14 @@ class Engine:
             req.error = MPIException(
                 ERR_TRUNCATE, f"message of {req.nbytes} bytes from rank {req.source} (tag {req.rtag}) "
                               f"does not fit the receive buffer of {req.cap} bytes")
+        elif req.rflags & L.FLAG_TYPE_MASK and not req.allocate:
+            theirs = (req.rflags & L.FLAG_TYPE_MASK) >> L.FLAG_TYPE_SHIFT
+            mine = type_flags(req.arr) >> L.FLAG_TYPE_SHIFT
+            if not L.types_match(theirs, mine):
+                req.error = MPIException(
+                    ERR_TYPE, f"message from rank {req.source} (tag {req.rtag}) carries "
+                              f"{L.WIRE_TYPE_NAMES.get(theirs, theirs)} elements, the receive buffer holds "
+                              f"{L.WIRE_TYPE_NAMES.get(mine, mine)} (receive into a byte buffer to take raw bytes)")
         req.done = True
         if req.on_complete is not None and req.error is None:
             req.on_complete(req)
@@ -477,6 +501,7 @@ class Engine:
         req.source = msg.src
         req.rtag = msg.tag
         req.nbytes = msg.total
+        req.rflags = msg.flags
         if msg.kind == L.KIND_RNDV:
             self._rendezvous_read(req, msg.src, msg.pid, msg.address, msg.cookie)
             return
