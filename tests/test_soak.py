@@ -1,6 +1,7 @@
 """A short soak (the full one: toro-mpirun -n N python tests/programs/soak.py 60): random sizes
 0..1 MiB, random tags, ANY_SOURCE probes, Isend/Issend/objects, all to random ranks including
-self; zero lost, duplicated, reordered or corrupted messages, and memory that stays flat."""
+self, with random collectives run while the sends are in flight; zero lost, duplicated,
+reordered or corrupted messages, every collective result right, and memory that stays flat."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ def test_soak_short(n: int) -> None:
         fields = next(line.split() for line in ranks[r] if line.startswith("rounds"))
         assert int(fields[1]) > 0
         assert fields[5] == "0" and fields[7] == "0", fields  # corrupt, out_of_order
+        colls = next(line.split() for line in ranks[r] if line.startswith("collectives"))
+        assert int(colls[1]) > 0 and colls[3] == "0", colls  # every collective result right
         rss = next(line.split() for line in ranks[r] if line.startswith("rss_kib"))
         first, last = int(rss[1]), int(rss[2])
         assert last - first < 64 * 1024, rss  # flat: no per-message growth

@@ -70,10 +70,19 @@ elif POINT == "recv":
     else:
         COMM.Recv(np.zeros(1), source=LAST, tag=3)
 elif POINT == "collective":
+    # Barriers and 4 MiB ring allreduces; a killed rank dies inside one (the allreduce takes
+    # nearly all the time), a raising rank between two calls.
+    data = np.ones(1 << 19)
+    total = np.empty_like(data)
+    timer = None
+    if RANK == LAST and FAULT in ("sigkill", "sigsegv", "exit3"):
+        timer = threading.Timer(0.3, fault)
+        timer.start()
     for i in range(100000):
-        if RANK == LAST and i == 200:
+        if RANK == LAST and timer is None and i == 20:
             fault()
         COMM.Barrier()
+        COMM.Allreduce(data, total)
 elif POINT == "after":
     COMM.Barrier()
     if RANK == LAST:

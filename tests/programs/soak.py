@@ -5,8 +5,10 @@ with random tags and random sizes 0..1 MiB (log-uniform), as Isend, Send, Ssend 
 forms, so ranks never wait on each other's sends) or as a pickled object (tags 8..15); the
 receiver takes them with Probe(ANY_SOURCE, ANY_TAG) then Recv / recv. Every message carries
 (source, tag, sequence number) and a pattern derived from them: a lost, duplicated, reordered
-(per source and tag) or corrupted message is counted. Prints the totals and the resident memory
-after the first round and at the end.
+(per source and tag) or corrupted message is counted. While a round's sends are in flight every
+rank runs one or two random collectives (random call, root, size and dtype, the same on every
+rank), whose results are checked exactly. Prints the totals and the resident memory after the
+first round and at the end.
 Usage: soak.py SECONDS [SEED]
 """
 
@@ -116,10 +118,79 @@ def receive(expected: int, checker: Checker) -> None:
             checker.check(src, tag, hdr, buf[HEADER * 8:])
 
 
+COLLECTIVES = ("Bcast", "Allreduce", "Reduce", "Allgather", "Alltoall", "Gatherv", "Scatter",
+               "Scan", "Barrier", "bcast")
+
+
+def contribution(rank: int, count: int, dtype: str, salt: int) -> np.ndarray:
+    """What `rank` puts into a collective: small values, so integer sums are exact in any dtype."""
+    return ((np.arange(count, dtype=np.int64) * 7 + rank * 13 + salt) % 50).astype(dtype)
+
+
+def collective_round(rng: np.random.Generator) -> bool:
+    """One random collective, the same call, root, size and dtype on every rank; True if right."""
+    call = str(rng.choice(COLLECTIVES))
+    root = int(rng.integers(0, SIZE))
+    count = 0 if rng.random() < 0.1 else int(2 ** rng.uniform(0, 17))
+    dtype = str(rng.choice(["u1", "i4", "i8", "f8"]))
+    salt = int(rng.integers(0, 1000))
+    mine = contribution(RANK, count, dtype, salt)
+    every = [contribution(r, count, dtype, salt) for r in range(SIZE)]
+    if call == "Bcast":
+        buf = every[root].copy() if RANK == root else np.zeros(count, dtype)
+        COMM.Bcast(buf, root=root)
+        return np.array_equal(buf, every[root])
+    if call in ("Allreduce", "Reduce", "Scan"):
+        wide = [e.astype(np.int64) for e in every]
+        got = np.zeros(count, dtype)
+        if call == "Allreduce":
+            COMM.Allreduce(mine, got, op=MPI.SUM)
+            want = sum(wide, np.zeros(count, np.int64))
+        elif call == "Scan":
+            COMM.Scan(mine, got, op=MPI.SUM)
+            want = sum(wide[: RANK + 1], np.zeros(count, np.int64))
+        else:
+            COMM.Reduce(mine, got, op=MPI.MAX, root=root)
+            if RANK != root:
+                return True
+            want = np.max(wide, axis=0) if count else np.zeros(0, np.int64)
+        return np.array_equal(got, want.astype(dtype))
+    if call == "Allgather":
+        got = np.zeros(SIZE * count, dtype)
+        COMM.Allgather(mine, got)
+        return np.array_equal(got, np.concatenate(every))
+    if call == "Alltoall":
+        got = np.zeros(SIZE * count, dtype)
+        send = np.concatenate([contribution(RANK * SIZE + d, count, dtype, salt) for d in range(SIZE)])
+        COMM.Alltoall(send, got)
+        want = np.concatenate([contribution(s * SIZE + RANK, count, dtype, salt) for s in range(SIZE)])
+        return np.array_equal(got, want)
+    if call == "Gatherv":
+        counts = [(count + r) % (count + 1) for r in range(SIZE)]
+        part = mine[: counts[RANK]].copy()
+        got = np.zeros(sum(counts), dtype) if RANK == root else None
+        COMM.Gatherv(part, [got, counts] if RANK == root else None, root=root)
+        if RANK != root:
+            return True
+        return np.array_equal(got, np.concatenate([every[r][: counts[r]] for r in range(SIZE)]))
+    if call == "Scatter":
+        send = np.concatenate(every) if RANK == root else None
+        got = np.zeros(count, dtype)
+        COMM.Scatter(send, got, root=root)
+        return np.array_equal(got, every[RANK])
+    if call == "Barrier":
+        COMM.Barrier()
+        return True
+    obj = COMM.bcast({"salt": salt, "data": every[root]} if RANK == root else None, root=root)
+    return obj["salt"] == salt and np.array_equal(obj["data"], every[root])
+
+
 def main() -> None:
     seconds = float(sys.argv[1])
     seed = int(sys.argv[2]) if len(sys.argv) > 2 else 1
     rng = np.random.default_rng(seed * 1000 + RANK)
+    shared = np.random.default_rng(seed)  # the same on every rank: which collectives to run
+    collectives = wrong = 0
     next_seq: dict[tuple[int, int], int] = {}
     checker = Checker()
     sent = rounds = 0
@@ -138,6 +209,9 @@ def main() -> None:
         plan = plan_round(rng, next_seq)
         expected = exchange_counts(plan)
         reqs = start_sends(plan)
+        for _ in range(int(shared.integers(1, 3))):  # collectives while the sends are in flight
+            collectives += 1
+            wrong += not collective_round(shared)
         receive(expected, checker)
         MPI.Request.Waitall(reqs)
         sent += len(plan)
@@ -157,6 +231,7 @@ def main() -> None:
     else:
         COMM.Send(counts, dest=0, tag=GO_TAG)
     out("rounds", rounds, "bytes", checker.bytes, "corrupt", checker.corrupt, "out_of_order", checker.out_of_order)
+    out("collectives", collectives, "wrong", wrong)
     out("rss_kib", rss_first, rss_kib())
     done()
 
