@@ -43,7 +43,7 @@ from _mpi import COMM, MPI, RANK, SIZE, digest, done, mpi_type, out, tag_ub  # n
 
 LEVEL = sys.argv[1] if len(sys.argv) > 1 else "quick"
 assert LEVEL in ("quick", "full"), f"level must be quick or full, not {LEVEL!r}"
-SECTIONS = tuple(sys.argv[2:]) or ("move", "reduce", "objects", "big", "mixed")
+SECTIONS = tuple(sys.argv[2:]) or ("move", "reduce", "objects", "big", "mixed", "counts")
 FULL = LEVEL == "full"
 
 INTS = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
@@ -705,6 +705,34 @@ def mixed(cname: str, comm, other) -> None:
     emit(f"{base} interleaved", "o", x.tolist(), y.tolist(), g1.tolist(), g2.tolist())
 
 
+def counts(cname: str, comm) -> None:
+    """Explicit counts in (buf, count, datatype) specs: for a buffer of one block per rank
+    (Gather/Allgather receive, Scatter send, Alltoall both, Reduce_scatter_block send) the count
+    is one block's, as in mpi4py; a displacement skips whole elements before the first block."""
+    n, me = comm.Get_size(), comm.Get_rank()
+    base = f"counts {cname}"
+    k = 3
+    mine = np.arange(k, dtype=np.int32) + 10 * me
+    # One spare element in front (the displacement) and two behind (must stay untouched).
+    big = np.full(1 + n * k + 2, -1, np.int32)
+    comm.Gather([mine, k, MPI.INT], [big, (k, 1), MPI.INT] if me == 0 else None, root=0)
+    show(f"{base} Gather", big if me == 0 else None)
+    big[:] = -1
+    comm.Allgather([mine, MPI.INT], [big, (k, 1), MPI.INT])
+    show(f"{base} Allgather", big)
+    src = np.arange(n * k + 2, dtype=np.int32) * 3
+    part = np.full(k, -1, np.int32)
+    comm.Scatter([src, k, MPI.INT] if me == n - 1 else None, [part, k, MPI.INT], root=n - 1)
+    show(f"{base} Scatter", part)
+    big[:] = -1
+    send = np.arange(n * k + 1, dtype=np.int32) + 100 * me
+    comm.Alltoall([send, (k, 1), MPI.INT], [big, (k, 1), MPI.INT])
+    show(f"{base} Alltoall", big)
+    res = np.full(k + 1, -1, np.int64)
+    comm.Reduce_scatter_block([send.astype(np.int64), k, MPI.INT64_T], [res, k, MPI.INT64_T], op=MPI.SUM)
+    show(f"{base} Reduce_scatter_block", res)
+
+
 # -- driver ------------------------------------------------------------------------------------
 def main() -> None:
     for dtype in OP_DTYPES["USER_SUM"]:
@@ -732,6 +760,8 @@ def main() -> None:
             big(cname, comm)
         if "mixed" in SECTIONS:
             mixed(cname, comm, others[cname])
+        if "counts" in SECTIONS:
+            counts(cname, comm)
     for op in USER_OPS.values():
         op.Free()
     others["split"].Free()

@@ -99,8 +99,11 @@ def _contiguous(arr: np.ndarray, writable: bool) -> tuple[np.ndarray, np.ndarray
     return np.ascontiguousarray(arr), None
 
 
-def normalise(spec: Any, writable: bool) -> Buffer:
-    """Parse a buffer spec for sending (writable=False) or receiving (writable=True)."""
+def normalise(spec: Any, writable: bool, blocks: int = 1) -> Buffer:
+    """Parse a buffer spec for sending (writable=False) or receiving (writable=True).
+
+    `blocks` > 1 for a buffer of one block per rank (Gather's receive buffer, Scatter's send
+    buffer, ...): an explicit count is then the count of one block, as in mpi4py and MPI."""
     count = None
     displ = 0
     datatype = None
@@ -137,12 +140,15 @@ def normalise(spec: Any, writable: bool) -> Buffer:
         return Buffer(arr, arr.nbytes, datatype, writeback)
     size = datatype.size
     total = arr.nbytes
+    explicit = count is not None
     if count is None:
         if size == 0 or total % size:
             raise MPIException(ERR_BUFFER, f"buffer length {total} is not a multiple of the datatype size {size}")
         count = total // size - displ
     if count < 0:
         raise MPIException(ERR_COUNT, f"count must be >= 0, got {count}")
+    if explicit:
+        count *= blocks
     if displ < 0:
         raise MPIException(ERR_COUNT, f"displacement must be >= 0, got {displ}")
     start, stop = displ * size, (displ + count) * size

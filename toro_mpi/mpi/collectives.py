@@ -232,7 +232,7 @@ class CollectiveMixin:
         n, me = self.size, self.rank
         rb = None
         if me == root:
-            rb = normalise(recvbuf, True)
+            rb = normalise(recvbuf, True, n)
             send, recv, count = self._gathered(sendbuf, rb, "Gather")
         else:
             send = self._send_bytes(sendbuf, "Gather")
@@ -249,7 +249,7 @@ class CollectiveMixin:
         inplace = me == root and recvbuf is IN_PLACE
         rb = None
         if me == root:
-            sb = normalise(sendbuf, False)
+            sb = normalise(sendbuf, False, n)
             send = byte_view(sb.array)
             if inplace:
                 count = sb.nbytes // n
@@ -327,7 +327,7 @@ class CollectiveMixin:
         """Gather every rank's sendbuf into every rank's recvbuf, in rank order."""
         self._check_live()
         n, me = self.size, self.rank
-        rb = normalise(recvbuf, True)
+        rb = normalise(recvbuf, True, n)
         inplace = sendbuf is IN_PLACE
         send, recv, count = self._gathered(sendbuf, rb, "Allgather")
         large = self._large(n * count, "allgather_ring_min_bytes")
@@ -356,12 +356,12 @@ class CollectiveMixin:
         """Send block j of sendbuf to rank j; receive rank j's block into block j of recvbuf."""
         self._check_live()
         n, me = self.size, self.rank
-        rb = normalise(recvbuf, True)
+        rb = normalise(recvbuf, True, n)
         recv = byte_view(rb.array)
         if sendbuf is IN_PLACE:
             send = recv.copy()  # every block is overwritten while others still need sending
         else:
-            send = byte_view(normalise(sendbuf, False).array)
+            send = byte_view(normalise(sendbuf, False, n).array)
         if send.nbytes % n:
             raise MPIException(ERR_COUNT, f"Alltoall: {send.nbytes} bytes do not split into {n} blocks")
         count = send.nbytes // n
@@ -497,9 +497,9 @@ class CollectiveMixin:
         """Reduce n blocks elementwise; rank r receives block r of the result."""
         self._check_live()
         n, me = self.size, self.rank
-        rb = normalise(recvbuf, True)
-        recv = typed(rb)
         inplace = sendbuf is IN_PLACE
+        rb = normalise(recvbuf, True, n if inplace else 1)
+        recv = typed(rb)
         if inplace:
             if recv.size % n:
                 raise MPIException(ERR_COUNT, f"Reduce_scatter_block: {recv.size} elements do not split "
@@ -507,7 +507,7 @@ class CollectiveMixin:
             count = recv.size // n
             send = recv
         else:
-            sb = normalise(sendbuf, False)
+            sb = normalise(sendbuf, False, n)
             send = typed(sb)
             if sb.datatype.dtype != rb.datatype.dtype:
                 raise MPIException(ERR_TYPE, f"Reduce_scatter_block: send datatype {sb.datatype.name} and "
