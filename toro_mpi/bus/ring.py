@@ -313,6 +313,22 @@ def rx_wait(h, want_tag, want_ctx, buf, info, spins):
 
 
 @njit(cache=True)
+def store_blocked(slot, call, peer, tag):
+    """Write a rank slot's blocked-call fields; the call code last, with release order.
+
+    Called on every blocking wait, so through its compiled entry point (blocked_writer): three
+    separate Python-level stores cost about 1.5 us a wait, this one call about 0.2 us."""
+    store_i64(slot + L.SLOT_PEER, peer)
+    store_i64(slot + L.SLOT_TAG, tag)
+    store_release_i64(slot + L.SLOT_CALL, call)
+
+
+def blocked_writer():
+    """The compiled entry point of store_blocked (four int64 arguments)."""
+    return store_blocked.compile((_I64, _I64, _I64, _I64))
+
+
+@njit(cache=True)
 def load_acquire(addr):
     """Acquire-load the int64 at addr (Python-side polling of header words)."""
     return load_acquire_i64(addr)

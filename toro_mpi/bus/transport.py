@@ -162,6 +162,8 @@ class VirtioBus(Transport):
         self.resume_fn = ring.rx_continue
         self._rendezvous = use_rendezvous and rendezvous_supported()
         self._slot = segment.slot(rank, 0)
+        self._slot_addr = segment.base + self._slot
+        self._store_blocked = ring.blocked_writer()
 
     @property
     def rendezvous_ok(self) -> bool:
@@ -203,10 +205,7 @@ class VirtioBus(Transport):
 
     def set_blocked(self, call, peer, tag):
         """Write this rank's blocked-call fields for the launcher."""
-        seg = self.segment
-        seg.write_word(self._slot + L.SLOT_PEER, peer)
-        seg.write_word(self._slot + L.SLOT_TAG, tag)
-        seg.write_word(self._slot + L.SLOT_CALL, call)
+        self._store_blocked(self._slot_addr, call, peer, tag)
 
     def peer_finished(self, rank):
         """True once rank has finalized."""

@@ -117,6 +117,7 @@ def _warm() -> None:
         ring.store_release(seg.base + L.HDR_ATTACHED, 0)
         ring.fetch_add(seg.base + L.HDR_ATTACHED, 0)
         ring.relax(1)
+        ring.blocked_writer()(seg.base + seg.slot(0, 0), 0, -2, 0)
         scratch = np.zeros(1024, np.uint8)
         for code in WARM_DTYPES:
             dtype = np.dtype(code)

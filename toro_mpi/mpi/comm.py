@@ -14,7 +14,7 @@ from .buffers import normalise
 from .collectives import CollectiveMixin
 from .errors import ERR_ARG, ERR_COMM, ERR_GROUP, ERR_RANK, ERR_TAG, ERR_TRUNCATE, MPIException
 from .groups import CONGRUENT, IDENT, Group
-from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL, Engine, RecvReq
+from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL, SENT, Engine, RecvReq
 from .request import Request, Status
 
 TAG_MAX = 2**31 - 1  # the largest tag: what Get_attr(TAG_MAX) reports
@@ -419,6 +419,20 @@ class Comm(CollectiveMixin):
 
     def Isend(self, buf: Any, dest: int, tag: int = 0) -> Request:
         """Start a standard send; the buffer must not change until the request completes."""
+        # Hot path (see Send): a small message that fits the ring now leaves at once, and its
+        # request is born complete.
+        if (type(buf) is _ndarray and type(dest) is int and type(tag) is int and buf.ndim == 1
+                and 0 <= dest < self._fast_size and 0 <= tag <= TAG_MAX and buf.flags.c_contiguous):
+            e = self._engine
+            fn = self._send_eps.get(buf.dtype) or e._kernel("send", self._send_eps, buf)
+            if dest != self._me and not self._sendq[dest] and buf.nbytes < e.rndv_limit:
+                nbytes = buf.nbytes
+                sent = fn(self._txh[dest], tag, self._ctx, buf)
+                if sent == nbytes:
+                    return Request(e, SENT)
+                req = e.send_started(buf, nbytes, dest, tag, self._ctx, sent)
+                if req is not None:
+                    return Request(e, req)
         return self._start_send(buf, dest, tag, False)
 
     def Issend(self, buf: Any, dest: int, tag: int = 0) -> Request:
@@ -427,6 +441,12 @@ class Comm(CollectiveMixin):
 
     def Irecv(self, buf: Any, source: int = ANY_SOURCE, tag: int = ANY_TAG) -> Request:
         """Start a receive into a buffer."""
+        if (type(buf) is _ndarray and type(source) is int and type(tag) is int and buf.ndim == 1
+                and ANY_SOURCE <= source < self._fast_size and ANY_TAG <= tag <= TAG_MAX):
+            flags = buf.flags
+            if flags.c_contiguous and flags.writeable:  # hot path: no spec to parse, no checks left
+                e = self._engine
+                return _CommRequest(self, e, e.post(RecvReq(source, tag, self._ctx, buf, buf.nbytes)))
         b = normalise(buf, True)
         source = self._source(source)
         tag = self._recv_tag(tag)

@@ -115,6 +115,11 @@ class SendReq:
         self.user_tag = tag  # what blocked-call reports show (an object part travels under another tag)
 
 
+# What a nonblocking send that left in one go completes with: shared, never modified.
+SENT = SendReq(-1, L.KIND_EAGER, 0, 0, 0, 0, 0, _EMPTY, 0, False)
+SENT.done = True
+
+
 class RecvReq:
     """State of one posted receive."""
 
@@ -292,17 +297,25 @@ class Engine:
 
     def send_rest(self, arr: np.ndarray, nbytes: int, dest: int, tag: int, ctx: int, sent: int) -> bool:
         """After a fast-path push returned `sent` < nbytes: finish the message, or say none left."""
-        if sent == _TX_NOT_STARTED:
+        req = self.send_started(arr, nbytes, dest, tag, ctx, sent)
+        if req is None:
             return False
+        self.wait_send(req)
+        return True
+
+    def send_started(self, arr: np.ndarray, nbytes: int, dest: int, tag: int, ctx: int,
+                     sent: int) -> SendReq | None:
+        """After a fast-path push returned `sent` < nbytes: the queued request that finishes the
+        message (its fragments must stay consecutive), or None if nothing left."""
+        if sent == _TX_NOT_STARTED:
+            return None
         if sent < _TX_NOT_STARTED:
             raise self._corrupt(sent - L.TX_ERR_BASE, dest)
-        # Partly pushed: finish it as a queued request (its fragments must stay consecutive).
         req = SendReq(dest, L.KIND_EAGER, type_flags(arr), tag, ctx, nbytes, 0, arr, nbytes, False)
         req.sent = sent
         self.sendq[dest].append(req)
         self.pending_sends += 1
-        self.wait_send(req)
-        return True
+        return req
 
     def _push(self, req: SendReq) -> None:
         push = self._kernel("push", self._push_by_dtype, req.arr)
@@ -579,6 +592,25 @@ class Engine:
                 else:
                     self._finish_unexpected(target)
                 continue
+            # Common case first: the head is for the earliest receive posted for this source.
+            # Trying that receive directly saves the peek (one kernel call per message); any
+            # other head (an ack, another tag or context) takes the general path below.
+            first = self._first_posted(src)
+            if first is not None:
+                arr = first.arr
+                status = self._kernel("match", self._match_by_dtype, arr)(qa, first.tag, first.ctx, arr, info)
+                if status == L.RX_EMPTY:
+                    return moved
+                if status != L.RX_NO_MATCH:
+                    if status < 0:
+                        raise self._corrupt(status, src)
+                    moved = True
+                    self.posted.remove(first)
+                    if status == L.RX_PARTIAL:
+                        self._partial(first, src)
+                    else:
+                        self._arrived(first, src)
+                    continue
             status = match(qa, L.ANY, L.PEEK, _EMPTY, info)
             if status == L.RX_EMPTY:
                 return moved
@@ -633,6 +665,13 @@ class Engine:
                 else:
                     raise self._corrupt(status if status < 0 else L.ERR_CORRUPT_HEADER, src)
             self.unexpected.append(msg)
+
+    def _first_posted(self, src: int) -> RecvReq | None:
+        """The earliest posted receive (with its own buffer) that a message from src could match."""
+        for r in self.posted:
+            if r.src == src or r.src == ANY_SOURCE:
+                return r if r.arr is not None else None
+        return None
 
     def _finish_unexpected(self, msg: Msg) -> None:
         msg.complete = True
