@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "REL and absolute tolerance ABS (default 0)")
     p.add_argument("--compare-sorted", action="store_true",
                    help="with --compare: compare each rank's lines as sorted lists (their order ignored)")
+    p.add_argument("--mpi4py", action="store_true",
+                   help="run an mpi4py program unmodified: `import mpi4py` / `from mpi4py import MPI` "
+                        "and `python -m mpi4py` resolve to toro_mpi in the ranks (only there)")
     p.add_argument("--cleanup", action="store_true",
                    help="remove /dev/shm segments of launchers that are no longer alive, then exit")
     p.add_argument("--version", action="version", version=f"toro-mpirun (toro_mpi) {_version()}")
@@ -136,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         plan = make_plan(args.program, args.nranks, args.bind_to, args.oversubscribe, args.config,
-                         exports, args.tag_output, args.timeout, capture=args.compare)
+                         exports, args.tag_output, args.timeout, capture=args.compare, mpi4py=args.mpi4py)
     except LaunchError as exc:
         print(f"toro-mpirun: {exc}", file=sys.stderr)
         return exc.code

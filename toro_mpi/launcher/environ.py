@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 NUMBA_CACHE_VAR = "NUMBA_CACHE_DIR"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -45,16 +46,23 @@ def parse_exports(specs: Iterable[str], environ: Mapping[str, str]) -> tuple[dic
     return exports, unset
 
 
+# Holds the `mpi4py` package that --mpi4py puts first on the ranks' path (toro_mpi/mpi4py_shim).
+MPI4PY_SHIM_DIR = str(Path(__file__).resolve().parent.parent / "mpi4py_shim")
+
+
 def rank_env(base: Mapping[str, str], exports: Mapping[str, str], rank: int, size: int,
-             segment: str, config_json: str, piped: bool = False) -> dict[str, str]:
+             segment: str, config_json: str, piped: bool = False, mpi4py: bool = False) -> dict[str, str]:
     """The environment of one rank: ours, the -x exports, then the TORO_MPI_* variables.
 
     `piped` (--tag-output): stdout is a pipe, so Python ranks run unbuffered to keep output live.
+    `mpi4py`: the shim directory goes first on PYTHONPATH, so `import mpi4py` finds toro_mpi's.
     """
     env = dict(base)
     if piped:
         env.setdefault("PYTHONUNBUFFERED", "1")
     env.update(exports)
+    if mpi4py:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (MPI4PY_SHIM_DIR, env.get("PYTHONPATH"))))
     env.update({
         "TORO_MPI_RANK": str(rank),
         "TORO_MPI_SIZE": str(size),

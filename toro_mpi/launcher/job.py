@@ -108,7 +108,7 @@ class Job:
         for rank in range(plan.nranks):
             if self.trap.received:
                 return self._interrupted()
-            env = rank_env(base, plan.exports, rank, plan.nranks, seg.name, config_json, piped)
+            env = rank_env(base, plan.exports, rank, plan.nranks, seg.name, config_json, piped, plan.mpi4py)
             try:
                 proc = start_rank(plan.argv, env, rank, plan.cpus[rank], capture=piped)
             except (OSError, subprocess.SubprocessError) as exc:

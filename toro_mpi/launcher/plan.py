@@ -35,6 +35,7 @@ class Plan:
     tag_output: bool = False
     timeout: float | None = None
     capture: bool = False  # keep each rank's output lines in the Job (--compare) instead of passing them on
+    mpi4py: bool = False  # --mpi4py: `import mpi4py` in the ranks resolves to toro_mpi
 
 
 def resolve_program(program: list[str]) -> list[str]:
@@ -95,7 +96,7 @@ def check_memory(nranks: int, cfg: Config) -> None:
 def make_plan(program: list[str], nranks: int | None = None, bind_to: str | None = None,
               oversubscribe: bool = False, config_path: str | None = None,
               exports: dict[str, str] | None = None, tag_output: bool = False,
-              timeout: float | None = None, capture: bool = False) -> Plan:
+              timeout: float | None = None, capture: bool = False, mpi4py: bool = False) -> Plan:
     """Check the choices and build the plan; raise LaunchError with a message and an exit code."""
     try:
         cfg = load_config(config_path)
@@ -113,5 +114,5 @@ def make_plan(program: list[str], nranks: int | None = None, bind_to: str | None
     check_memory(n, cfg)
     argv = resolve_program(program)
     cpus = assign_cpus(n, cores, bind_to or cfg.launcher["bind_to"])
-    return Plan(argv, n, cpus, cfg, dict(exports or {}), tag_output, timeout, capture)
+    return Plan(argv, n, cpus, cfg, dict(exports or {}), tag_output, timeout, capture, mpi4py)
 
