@@ -6,8 +6,10 @@ mpi4py.MPI calls MPI_Init.
 
 from __future__ import annotations
 
+import pickle as _pickle
 import socket
 import time
+from typing import Any as _Any
 
 from .mpi import datatypes as _dt
 from .mpi.buffers import IN_PLACE as _IN_PLACE
@@ -19,6 +21,7 @@ from .mpi.comm import KEYVAL_UNIVERSE_SIZE as UNIVERSE_SIZE
 from .mpi.comm import KEYVAL_WTIME_IS_GLOBAL as WTIME_IS_GLOBAL
 from .mpi.comm import Comm, Intracomm
 from .mpi.datatypes import DATATYPE_NULL, Datatype
+from .mpi.errhandler import ERRHANDLER_NULL, ERRORS_ABORT, ERRORS_ARE_FATAL, ERRORS_RETURN, Errhandler
 from .mpi.errors import (
     ERR_ARG,
     ERR_BUFFER,
@@ -47,6 +50,9 @@ from .mpi.errors import (
     MPIException,
 )
 from .mpi.groups import CONGRUENT, IDENT, SIMILAR, UNEQUAL, Group
+from .mpi.mpi4py_names import CLASSES as _CLASSES
+from .mpi.mpi4py_names import not_implemented as _not_implemented
+from .mpi.mpi4py_names import stand_in as _stand_in
 from .mpi.ops import (
     BAND,
     BOR,
@@ -66,6 +72,7 @@ from .mpi.ops import (
     Op,
 )
 from .mpi.p2p import ANY_SOURCE, ANY_TAG, PROC_NULL
+from .mpi.persistent import Prequest
 from .mpi.request import REQUEST_NULL, UNDEFINED, Request, Status
 from .runtime import world as _world
 
@@ -153,6 +160,87 @@ def Finalize() -> None:
     _w.finalize()
 
 
+def get_vendor() -> tuple[str, tuple[int, int, int]]:
+    """(name, (major, minor, micro)) of the MPI implementation, as mpi4py's MPI.get_vendor()."""
+    from . import __version__
+
+    parts = [int(p) if p.isdigit() else 0 for p in __version__.split(".")[:3]]
+    return ("toro_mpi", tuple((parts + [0, 0, 0])[:3]))  # type: ignore[return-value]
+
+
+def Is_thread_main() -> bool:
+    """Whether the caller is the main thread (green threads of a rank share it)."""
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def Pcontrol(level: int) -> None:
+    """Profiling control: no profiler is attached to toro_mpi, so this does nothing (as MPI allows)."""
+
+
+INFO_NULL = None  # toro_mpi takes no info hints; every call accepts and ignores them
+BSEND_OVERHEAD = 0  # buffered sends copy into toro_mpi's own memory, not into the attached buffer
+_attached: _Any = None
+
+
+def Attach_buffer(buf: _Any) -> None:
+    """Attach a buffer for buffered sends (accepted; toro_mpi buffers in its own memory)."""
+    global _attached
+    if _attached is not None:
+        raise MPIException(ERR_BUFFER, "a buffer is already attached (Detach_buffer first)")
+    _attached = buf
+
+
+def Detach_buffer() -> _Any:
+    """Wait until every buffered send has left; return the attached buffer."""
+    global _attached
+    engine = _w.engine
+    pending, engine.buffered = engine.buffered, []
+    Request.Waitall(pending)
+    buf, _attached = _attached, None
+    return buf
+
+
+def Alloc_mem(size: int, info: _Any = None) -> memoryview:
+    """Memory for message buffers (plain process memory: toro_mpi has no shared heap yet)."""
+    if not isinstance(size, int) or size < 0:
+        raise MPIException(ERR_ARG, f"Alloc_mem: size must be an int >= 0, got {size!r}")
+    return memoryview(bytearray(size))
+
+
+def Free_mem(mem: _Any) -> None:
+    """Release memory from Alloc_mem (it is freed once no longer referenced)."""
+    if isinstance(mem, memoryview):
+        mem.release()
+
+
+class Pickle:
+    """How object calls serialise (mpi4py's MPI.pickle): toro_mpi uses pickle protocol 5 and sends
+    buffers of at least THRESHOLD bytes out of band."""
+
+    PROTOCOL = _pickle.HIGHEST_PROTOCOL
+    THRESHOLD = 65536
+
+    def dumps(self, obj: _Any) -> bytes:
+        """Serialise obj."""
+        return _pickle.dumps(obj, self.PROTOCOL)
+
+    def loads(self, data: _Any) -> _Any:
+        """Deserialise data."""
+        return _pickle.loads(data)
+
+
+pickle = Pickle()
+
+
+def __getattr__(name: str) -> _Any:
+    """mpi4py names toro_mpi lacks: a stand-in class, or NotImplementedError naming the name."""
+    if name in _CLASSES:
+        return _stand_in(name)
+    raise _not_implemented("MPI", name)
+
+
 __all__ = [
     "ANY_SOURCE", "ANY_TAG", "PROC_NULL", "TAG_UB", "HOST", "IO", "WTIME_IS_GLOBAL", "UNIVERSE_SIZE",
     "APPNUM", "UNDEFINED", "IN_PLACE", "BOTTOM",
@@ -169,4 +257,7 @@ __all__ = [
     "ERR_UNKNOWN", "ERR_TRUNCATE", "ERR_OTHER", "ERR_INTERN", "ERR_IN_STATUS", "ERR_PENDING",
     "ERR_PROC_ABORTED", "ERR_LASTCODE",
     "THREAD_SINGLE", "THREAD_FUNNELED", "THREAD_SERIALIZED", "THREAD_MULTIPLE",
+    "get_vendor", "Is_thread_main", "Pcontrol", "INFO_NULL", "BSEND_OVERHEAD", "Attach_buffer",
+    "Detach_buffer", "Alloc_mem", "Free_mem", "pickle", "Pickle", "Prequest", "Errhandler",
+    "ERRHANDLER_NULL", "ERRORS_RETURN", "ERRORS_ARE_FATAL", "ERRORS_ABORT",
 ]

@@ -12,9 +12,12 @@ from ..bus import layout as L
 from . import objects
 from .buffers import normalise
 from .collectives import CollectiveMixin
+from .errhandler import ERRORS_RETURN, Errhandler
 from .errors import ERR_ARG, ERR_COMM, ERR_GROUP, ERR_RANK, ERR_TAG, ERR_TRUNCATE, MPIException
 from .groups import CONGRUENT, IDENT, Group
+from .mpi4py_names import not_implemented
 from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL, SENT, Engine, RecvReq
+from .persistent import Prequest
 from .request import Request, Status
 
 TAG_MAX = 2**31 - 1  # the largest tag: what Get_attr(TAG_MAX) reports
@@ -38,7 +41,19 @@ _RX_COMPLETE = L.RX_COMPLETE
 class Comm(CollectiveMixin):
     """An intra-communicator: a group of world ranks and its own context ids."""
 
-    def __init__(self, engine: Engine, world_ranks: list[int], context: int, name: str = "") -> None:
+    def __new__(cls, *args: Any, **kwargs: Any) -> Comm:
+        self = super().__new__(cls)
+        if len(args) == 1 and isinstance(args[0], Comm):
+            # mpi4py's copy constructor, MPI.Intracomm(comm): another handle to the same
+            # communicator (a subclass may wrap COMM_WORLD this way).
+            self.__dict__.update(args[0].__dict__)
+        return self
+
+    def __init__(self, engine: Engine | Comm, world_ranks: list[int] | None = None, context: int = 0,
+                 name: str = "") -> None:
+        if isinstance(engine, Comm):
+            return  # a copy: __new__ took the original's state
+        assert world_ranks is not None
         self._engine = engine
         self._ranks = world_ranks
         self._identity = world_ranks == list(range(len(world_ranks)))
@@ -69,6 +84,11 @@ class Comm(CollectiveMixin):
         # kind (Bcast, Reduce, Allreduce) by id of the send array, and Barrier's one plan.
         self._fast: list[dict[int, Any]] = [{}, {}, {}, {}]
         self._fast_barrier: Any = None
+        self._errhandler: Errhandler = ERRORS_RETURN
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names this class lacks: mpi4py's other Comm methods say so clearly.
+        raise not_implemented("Comm", name)
 
     # -- basics --------------------------------------------------------------------------
     def Get_rank(self) -> int:
@@ -236,6 +256,8 @@ class Comm(CollectiveMixin):
         """A comm rank argument as a world rank (wildcards pass through); MPI errors otherwise."""
         if self._freed:
             raise MPIException(ERR_COMM, "the communicator has been freed")
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # mpi4py takes 1.0 for 1 (Cython converts), so programs pass them
         if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
             value = int(value)
             if 0 <= value < self.size:
@@ -253,6 +275,8 @@ class Comm(CollectiveMixin):
 
     @staticmethod
     def _send_tag(tag: Any) -> int:
+        if isinstance(tag, float) and tag.is_integer():
+            tag = int(tag)
         if isinstance(tag, (int, np.integer)) and not isinstance(tag, bool):
             if 0 <= tag <= TAG_MAX:
                 return int(tag)
@@ -261,6 +285,8 @@ class Comm(CollectiveMixin):
 
     @staticmethod
     def _recv_tag(tag: Any) -> int:
+        if isinstance(tag, float) and tag.is_integer():
+            tag = int(tag)
         if isinstance(tag, (int, np.integer)) and not isinstance(tag, bool):
             if 0 <= tag <= TAG_MAX or tag == ANY_TAG:
                 return int(tag)
@@ -438,6 +464,67 @@ class Comm(CollectiveMixin):
     def Issend(self, buf: Any, dest: int, tag: int = 0) -> Request:
         """Start a synchronous send: it completes once the receiver has matched it."""
         return self._start_send(buf, dest, tag, True)
+
+    # -- other send modes, persistent requests, error handlers ----------------------------
+    def Rsend(self, buf: Any, dest: int, tag: int = 0) -> None:
+        """Ready-mode send (the receive is already posted): a standard send is always correct."""
+        self.Send(buf, dest, tag)
+
+    def Irsend(self, buf: Any, dest: int, tag: int = 0) -> Request:
+        """Start a ready-mode send (a standard Isend)."""
+        return self.Isend(buf, dest, tag)
+
+    def Bsend(self, buf: Any, dest: int, tag: int = 0) -> None:
+        """Buffered send: returns at once, a copy of the data is sent in the background."""
+        self.Ibsend(buf, dest, tag)
+
+    def Ibsend(self, buf: Any, dest: int, tag: int = 0) -> Request:
+        """Start a buffered send: complete at once, a copy of the data goes in the background.
+
+        toro_mpi buffers in its own memory, so no MPI.Attach_buffer is needed (one attached is
+        accepted); MPI.Detach_buffer and finalize wait until every buffered send has left."""
+        b = normalise(buf, False)
+        dest = self._dest(dest)
+        tag = self._send_tag(tag)
+        if dest != PROC_NULL:
+            e = self._engine
+            e.buffered.append(Request(e, e.isend(b.array.copy(), b.nbytes, dest, tag, self._ctx)))
+        return Request(self._engine, SENT)
+
+    def Send_init(self, buf: Any, dest: int, tag: int = 0) -> Prequest:
+        """A persistent standard send: each Start sends buf's current contents (an Isend)."""
+        self._dest(dest), self._send_tag(tag)  # checked now, as MPI does
+        return Prequest(lambda: self.Isend(buf, dest, tag))
+
+    def Ssend_init(self, buf: Any, dest: int, tag: int = 0) -> Prequest:
+        """A persistent synchronous send (each Start is an Issend)."""
+        self._dest(dest), self._send_tag(tag)
+        return Prequest(lambda: self.Issend(buf, dest, tag))
+
+    def Bsend_init(self, buf: Any, dest: int, tag: int = 0) -> Prequest:
+        """A persistent buffered send (each Start is an Ibsend)."""
+        self._dest(dest), self._send_tag(tag)
+        return Prequest(lambda: self.Ibsend(buf, dest, tag))
+
+    def Rsend_init(self, buf: Any, dest: int, tag: int = 0) -> Prequest:
+        """A persistent ready-mode send (each Start is a standard Isend)."""
+        self._dest(dest), self._send_tag(tag)
+        return Prequest(lambda: self.Isend(buf, dest, tag))
+
+    def Recv_init(self, buf: Any, source: int = ANY_SOURCE, tag: int = ANY_TAG) -> Prequest:
+        """A persistent receive into buf (each Start is an Irecv)."""
+        self._source(source), self._recv_tag(tag)
+        return Prequest(lambda: self.Irecv(buf, source, tag))
+
+    def Get_errhandler(self) -> Errhandler:
+        """The error handler set on this communicator (see errhandler.py for what it changes)."""
+        return self._errhandler
+
+    def Set_errhandler(self, errhandler: Errhandler) -> None:
+        """Record an error handler; errors are raised as MPI.Exception whatever it is."""
+        if not isinstance(errhandler, Errhandler) or not errhandler:
+            raise MPIException(ERR_ARG, f"Set_errhandler: not a predefined error handler: {errhandler!r}")
+        self._errhandler = errhandler
 
     def Irecv(self, buf: Any, source: int = ANY_SOURCE, tag: int = ANY_TAG) -> Request:
         """Start a receive into a buffer."""

@@ -164,6 +164,7 @@ class Engine:
         self.rndv_limit = threshold if use_rndv else 1 << 62
         self.peers = [p for p in range(size) if p != rank]
         self.unexpected: list[Msg] = []
+        self.buffered: list[Any] = []  # requests of Bsend/Ibsend copies still on their way
         self.posted: list[RecvReq] = []
         self.probes: list[RecvReq] = []
         # Context blocks 0 and 1 are COMM_WORLD's and COMM_SELF's; Dup/Split agree on the next.

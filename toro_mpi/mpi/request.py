@@ -7,6 +7,7 @@ from typing import Any
 
 from . import datatypes as D
 from .errors import ERR_REQUEST, MPIException
+from .mpi4py_names import not_implemented
 from .p2p import ANY_SOURCE, ANY_TAG, Engine, RecvReq, SendReq
 
 UNDEFINED = -32766
@@ -82,6 +83,10 @@ class Request:
         self._finish = finish  # e.g. copy a temporary into a non-contiguous receive buffer
         self._result: Any = None
         self._cancelled = False
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names this class lacks: mpi4py's other Request methods say so.
+        raise not_implemented("Request", name)
 
     # -- helpers -----------------------------------------------------------------------
     def _is_null(self) -> bool:
@@ -194,18 +199,23 @@ class Request:
         """Release the handle; the operation still completes in the background."""
         self._inner = None
 
+    def _handle_null(self) -> bool:
+        """Whether this is REQUEST_NULL (a persistent request is that only once freed)."""
+        return self._inner is None
+
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Request):
-            if self._inner is None or other._inner is None:
-                return self._inner is None and other._inner is None
-            return self._inner is other._inner
+            mine, theirs = self._handle_null(), other._handle_null()
+            if mine or theirs:
+                return mine and theirs
+            return self is other or self._inner is other._inner
         return NotImplemented
 
     def __hash__(self) -> int:
         return id(self)
 
     def __bool__(self) -> bool:
-        return self._inner is not None
+        return not self._handle_null()
 
     # -- collections of requests -----------------------------------------------------------
     @classmethod

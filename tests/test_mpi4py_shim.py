@@ -1,0 +1,125 @@
+"""`toro-mpirun --mpi4py`: unmodified mpi4py programs on toro_mpi, and nothing changed elsewhere.
+
+mpi4py's own demos (tests/mpi4py_demos.py, fetched from its sdist with pip at test time) run and
+print what they print under OpenMPI; an mpi4py-API program (tests/programs/mpi4py_surface.py)
+matches the reference rank by rank; names toro_mpi lacks raise NotImplementedError naming them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import mpi4py_demos
+import pytest
+from conftest import PROGRAMS, REF_ENV, TORO_ENV, ref_available
+
+pytestmark = pytest.mark.usefixtures("shm_clean")
+TORO = [sys.executable, "-m", "toro_mpi"]
+
+
+def _run(cmd: list[str], timeout: float = 90, env: dict | None = None, stdin: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env or TORO_ENV, input=stdin)
+
+
+@pytest.mark.timeout(180)
+def test_mpi4py_api_program_matches_reference() -> None:
+    prog = str(PROGRAMS / "mpi4py_surface.py")
+    toro = _run([*TORO, "--mpi4py", "--oversubscribe", "-n", "3", sys.executable, prog])
+    assert toro.returncode == 0, toro.stderr[-3000:]
+    lines = sorted(toro.stdout.splitlines())
+    assert sum(line.endswith(" ok") for line in lines) == 3, toro.stdout
+    if ref_available() is not None:
+        pytest.skip(f"toro_mpi ran; no reference: {ref_available()}")
+    ref = _run(["mpiexec", "--oversubscribe", "-n", "3", sys.executable, prog], env=REF_ENV)
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    assert lines == sorted(ref.stdout.splitlines())
+
+
+SHIM_CHECK = "import mpi4py; print(getattr(mpi4py, 'TORO_SHIM', False), mpi4py.__file__)"
+
+
+@pytest.mark.timeout(60)
+def test_real_mpi4py_untouched_outside_the_mode() -> None:
+    """Without --mpi4py (and outside toro-mpirun) `import mpi4py` is the installed mpi4py."""
+    plain = _run([sys.executable, "-c", SHIM_CHECK])
+    assert plain.stdout.startswith("False"), plain.stdout + plain.stderr
+    in_job = _run([*TORO, "-n", "1", sys.executable, "-c", SHIM_CHECK])
+    assert in_job.stdout.startswith("False"), in_job.stdout + in_job.stderr
+    shimmed = _run([*TORO, "--mpi4py", "-n", "1", sys.executable, "-c", SHIM_CHECK])
+    assert shimmed.stdout.startswith("True") and "mpi4py_shim" in shimmed.stdout, shimmed.stdout + shimmed.stderr
+
+
+MODULE_RUN = """
+import mpi4py, sys
+from mpi4py import MPI
+import toro_mpi.MPI
+assert MPI is toro_mpi.MPI and mpi4py.rc.threads is False, mpi4py.rc.threads
+print(MPI.COMM_WORLD.Get_rank(), sys.argv[1:])
+"""
+
+
+@pytest.mark.timeout(90)
+def test_python_m_mpi4py_forms(tmp_path) -> None:
+    """python -m mpi4py [-rc ...] with a file, -m module, -c code; a bad option is a usage error."""
+    script = tmp_path / "prog.py"
+    script.write_text(MODULE_RUN)
+    base = [*TORO, "--mpi4py", "-n", "2", sys.executable, "-m", "mpi4py", "-rc", "threads=False"]
+    as_file = _run([*base, str(script), "a", "b"])
+    assert as_file.returncode == 0 and sorted(as_file.stdout.splitlines()) == ["0 ['a', 'b']", "1 ['a', 'b']"], (
+        as_file.stdout + as_file.stderr)
+    as_module = _run([*base, "-m", "prog", "x"], env={**TORO_ENV, "PYTHONPATH": str(tmp_path)})
+    assert as_module.returncode == 0 and "0 ['x']" in as_module.stdout, as_module.stdout + as_module.stderr
+    as_code = _run([*base, "-c", MODULE_RUN, "y"])
+    assert as_code.returncode == 0 and "1 ['y']" in as_code.stdout, as_code.stdout + as_code.stderr
+    bad = _run([*TORO, "--mpi4py", "-n", "1", sys.executable, "-m", "mpi4py", "--bogus"])
+    assert bad.returncode == 2 and "unknown option '--bogus'" in bad.stderr, bad.stderr
+    bad_rc = _run([*TORO, "--mpi4py", "-n", "1", sys.executable, "-m", "mpi4py", "-rc", "nosuch=1", "-c", "0"])
+    assert bad_rc.returncode == 2 and "nosuch" in bad_rc.stderr, bad_rc.stderr
+
+
+MISSING = """
+from mpi4py import MPI
+import numpy as np
+def raises(fn, kind, text):
+    try:
+        fn()
+    except kind as exc:
+        assert text in str(exc), (text, str(exc))
+        print("ok", text)
+    else:
+        raise AssertionError(f"no {kind.__name__} for {text}")
+raises(lambda: MPI.Win.Create(np.zeros(4), comm=MPI.COMM_WORLD), NotImplementedError, "MPI.Win.Create")
+raises(lambda: MPI.File(), NotImplementedError, "MPI.File")
+raises(lambda: MPI.Open_port(), NotImplementedError, "MPI.Open_port")
+raises(lambda: MPI.COMM_WORLD.Spawn("x"), NotImplementedError, "MPI.Comm.Spawn")
+raises(lambda: MPI.COMM_WORLD.Ibarrier(), NotImplementedError, "MPI.Comm.Ibarrier")
+raises(lambda: MPI.NOT_AN_MPI_NAME, AttributeError, "NOT_AN_MPI_NAME")
+raises(lambda: MPI.COMM_WORLD.not_a_method, AttributeError, "not_a_method")
+raises(lambda: MPI.COMM_WORLD.Send(np.zeros(1), dest=0.5), MPI.Exception, "rank must be an int")
+raises(lambda: MPI.Prequest(None).Start(), MPI.Exception, "freed")
+assert isinstance(MPI.COMM_WORLD, MPI.Intracomm) and not isinstance(MPI.COMM_WORLD, MPI.Cartcomm)
+"""
+
+
+@pytest.mark.timeout(60)
+def test_missing_names_say_so() -> None:
+    run = _run([*TORO, "--mpi4py", "-n", "1", sys.executable, "-c", MISSING])
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.count("ok ") == 9, run.stdout
+
+
+def _demo_dir():
+    try:
+        return mpi4py_demos.demo_dir()
+    except (OSError, subprocess.SubprocessError) as exc:
+        pytest.skip(f"mpi4py's sdist could not be fetched: {exc}")
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("demo", mpi4py_demos.DEMOS, ids=lambda d: d.name)
+def test_mpi4py_demo(demo: mpi4py_demos.Demo) -> None:
+    _demo_dir()
+    if demo.mode != "ok" and ref_available() is not None:
+        pytest.skip(f"no reference MPI to compare with: {ref_available()}")
+    problem = mpi4py_demos.check(demo)
+    assert problem is None, problem
