@@ -35,7 +35,7 @@ def test_edge_cases(bus: str, tmp_path) -> None:
     assert {"dtype float16", "dtype float128"} <= set(ranks[1])
     assert any(line.startswith("truncation status 4 0 4") for line in ranks[1])
     assert [line for line in run.lines(1) if line.startswith("type mismatch")] == [
-        f"type mismatch {tag}" for tag in (20, 21, 25, 22, 30)]
+        f"type mismatch {tag}" for tag in (20, 21, 25, 22, 31, 32, 30)]
     assert "type checks done" in ranks[1]
     assert "nested spawn ok" in ranks[0] and "nested spawn ok" in ranks[1]
     assert any("probe on a finalized rank: MPI_ERR_OTHER" in line for line in ranks[1])

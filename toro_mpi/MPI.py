@@ -6,12 +6,13 @@ mpi4py.MPI calls MPI_Init.
 
 from __future__ import annotations
 
-import pickle as _pickle
+import operator as _operator
 import socket
 import time
 from typing import Any as _Any
 
 from .mpi import datatypes as _dt
+from .mpi import objects as _objects
 from .mpi.buffers import IN_PLACE as _IN_PLACE
 from .mpi.comm import KEYVAL_APPNUM as APPNUM
 from .mpi.comm import KEYVAL_HOST as HOST
@@ -204,31 +205,59 @@ def Detach_buffer() -> _Any:
 
 def Alloc_mem(size: int, info: _Any = None) -> memoryview:
     """Memory for message buffers (plain process memory: toro_mpi has no shared heap yet)."""
-    if not isinstance(size, int) or size < 0:
-        raise MPIException(ERR_ARG, f"Alloc_mem: size must be an int >= 0, got {size!r}")
-    return memoryview(bytearray(size))
+    try:
+        size = _operator.index(size)
+    except TypeError:
+        raise MPIException(ERR_ARG, f"Alloc_mem: size must be an int, got {type(size).__name__}") from None
+    if size < 0:
+        raise MPIException(ERR_ARG, f"Alloc_mem: size must be >= 0, got {size}")
+    try:
+        return memoryview(bytearray(size))
+    except MemoryError:
+        raise MPIException(ERR_OTHER, f"Alloc_mem: cannot allocate {size} bytes") from None
 
 
 def Free_mem(mem: _Any) -> None:
     """Release memory from Alloc_mem (it is freed once no longer referenced)."""
     if isinstance(mem, memoryview):
-        mem.release()
+        try:
+            mem.release()
+        except BufferError:
+            raise MPIException(ERR_BUFFER, "Free_mem: the memory is still exported (an array views it)") from None
 
 
 class Pickle:
-    """How object calls serialise (mpi4py's MPI.pickle): toro_mpi uses pickle protocol 5 and sends
-    buffers of at least THRESHOLD bytes out of band."""
+    """How object calls serialise (mpi4py's MPI.pickle), read-only: toro_mpi always uses pickle
+    protocol 5 and sends buffers of at least THRESHOLD bytes out of band (toro_mpi/mpi/objects.py).
+    Choosing other functions or settings is not supported and says so."""
 
-    PROTOCOL = _pickle.HIGHEST_PROTOCOL
-    THRESHOLD = 65536
+    def __init__(self, dumps: _Any = None, loads: _Any = None, protocol: _Any = None) -> None:
+        if dumps is not None or loads is not None or protocol is not None:
+            raise NotImplementedError("MPI.Pickle(dumps, loads, protocol): toro_mpi's object calls always use "
+                                      "pickle protocol 5")
+
+    @property
+    def PROTOCOL(self) -> int:  # noqa: N802 - mpi4py's name
+        """The pickle protocol of the object calls."""
+        return _objects.PROTOCOL
+
+    @property
+    def THRESHOLD(self) -> int:  # noqa: N802 - mpi4py's name
+        """Buffers of at least this many bytes travel out of band."""
+        return _objects.OOB_MIN
+
+    def __setattr__(self, name: str, value: _Any) -> None:
+        raise NotImplementedError(f"MPI.pickle.{name} cannot be changed: toro_mpi's object calls always use "
+                                  f"protocol {_objects.PROTOCOL} with out-of-band buffers from "
+                                  f"{_objects.OOB_MIN} bytes")
 
     def dumps(self, obj: _Any) -> bytes:
-        """Serialise obj."""
-        return _pickle.dumps(obj, self.PROTOCOL)
+        """Serialise obj (in band) the way the object calls do."""
+        return _objects.pickle.dumps(obj, _objects.PROTOCOL)
 
     def loads(self, data: _Any) -> _Any:
         """Deserialise data."""
-        return _pickle.loads(data)
+        return _objects.pickle.loads(data)
 
 
 pickle = Pickle()

@@ -51,14 +51,15 @@ def truncation_status() -> None:
             out("truncation status", tag, st.Get_source(), st.Get_tag())
 
 
-def expect_type_error(buf, source: int, tag: int) -> None:
-    """A receive whose buffer holds another element type than the message: ERR_TYPE, status set."""
+def expect_type_error(buf, source: int, tag: int, sent: str = "float64") -> None:
+    """A receive whose buffer holds another element type than the message: ERR_TYPE naming both
+    types, status set."""
     st = MPI.Status()
     try:
         COMM.Recv(buf, source=source, tag=tag, status=st)
     except MPI.Exception as exc:
         assert exc.Get_error_class() == MPI.ERR_TYPE, exc
-        assert "float" in str(exc) and "int" in str(exc), str(exc)
+        assert f"carries {sent} elements" in str(exc) and f"holds {buf.dtype.name}" in str(exc), str(exc)
     else:
         raise AssertionError(f"tag {tag}: no ERR_TYPE for {buf.dtype}")
     assert (st.Get_source(), st.Get_tag(), st.Get_error()) == (source, tag, MPI.ERR_TYPE), st
@@ -76,6 +77,8 @@ def type_mismatch() -> None:
         COMM.Send([np.arange(3, dtype=np.int32), MPI.INT32_T], dest=1, tag=28)
         COMM.Send(np.arange(4.0), dest=1, tag=23)
         COMM.Send(np.arange(6, dtype=np.int64), dest=1, tag=29)
+        COMM.Send(np.zeros((2, 2)), dest=1, tag=31)  # other shapes carry their element type too
+        COMM.Send(np.zeros(4), dest=1, tag=32)
     elif RANK == 1:
         expect_type_error(np.zeros(4, np.int64), 0, 20)
         expect_type_error(np.zeros(big.size, np.int64), 0, 21)
@@ -83,7 +86,7 @@ def type_mismatch() -> None:
         raw = np.zeros(32, np.uint8)  # bytes take any element type
         COMM.Recv(raw, source=0, tag=23)
         assert (raw.view(np.float64) == np.arange(4.0)).all()
-        expect_type_error(np.zeros(5, np.int32), 0, 22)  # from the unexpected list
+        expect_type_error(np.zeros(5, np.int32), 0, 22, "float32")  # from the unexpected list
         as_bytes = np.zeros(12, np.uint8)
         COMM.Recv([as_bytes, MPI.INT], source=0, tag=27)  # a typed spec over bytes: unchecked
         assert (as_bytes.view(np.int32) == np.arange(3)).all()
@@ -93,6 +96,8 @@ def type_mismatch() -> None:
         after = np.zeros(6, np.int64)
         COMM.Recv(after, source=0, tag=29)  # nothing left jammed behind the failures
         assert (after == np.arange(6)).all()
+        expect_type_error(np.zeros(4, np.int64), 0, 31)
+        expect_type_error(np.zeros((2, 2), np.int64), 0, 32)
         req = COMM.Isend(np.arange(2.0), dest=1, tag=30)
         expect_type_error(np.zeros(2, np.int64), 1, 30)  # to itself
         req.Wait()

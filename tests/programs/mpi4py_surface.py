@@ -37,9 +37,19 @@ def persistent():
     reqs[1].Wait(st)
     reqs[0].Wait()
     out("persistent status", st.Get_source() == PREV, st.Get_tag(), st.Get_count(MPI.INT64_T))
+    out("distinct", reqs.index(reqs[1]), reqs[0] == reqs[1])
     for r in reqs:
         r.Free()
     out("freed", all(r == MPI.REQUEST_NULL for r in reqs))
+    one = np.ones(1)
+    a, b = COMM.Isend(one, NEXT, tag=9), COMM.Isend(one, NEXT, tag=9)
+    # (Whether two live send requests compare equal is the MPI library's business: OpenMPI hands
+    # out one handle for sends that completed at once, so only the identities are checked.)
+    out("isend handles", a == a, a != MPI.REQUEST_NULL)
+    for _ in range(2):
+        COMM.Recv(np.zeros(1), PREV, tag=9)
+    MPI.Request.Waitall([a, b])
+    out("completed", a == b, a == MPI.REQUEST_NULL)
 
 
 def modes():

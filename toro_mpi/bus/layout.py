@@ -257,12 +257,13 @@ FLAG_SYNC = 1
 # uint8 buffers are used interchangeably in practice.
 FLAG_TYPE_SHIFT = 8
 FLAG_TYPE_MASK = 0xFF << FLAG_TYPE_SHIFT
-WIRE_TYPES = {"b1": 1, "i2": 2, "u2": 3, "i4": 4, "u4": 5, "i8": 6, "u8": 7,
-              "f4": 8, "f8": 9, "c8": 10, "c16": 11, "f2": 12}
-WIRE_TYPE_NAMES = {0: "bytes", **{code: name for name, code in (
-    ("bool", 1), ("int16", 2), ("uint16", 3), ("int32", 4), ("uint32", 5), ("int64", 6),
-    ("uint64", 7), ("float32", 8), ("float64", 9), ("complex64", 10), ("complex128", 11),
-    ("float16", 12))}}
+# Every type here has numba kernels of its own (so the sender's and receiver's code agree on
+# every path); others (float16, longdouble, records) travel as bytes.
+_WIRE_DTYPES = (("b1", "bool"), ("i2", "int16"), ("u2", "uint16"), ("i4", "int32"), ("u4", "uint32"),
+                ("i8", "int64"), ("u8", "uint64"), ("f4", "float32"), ("f8", "float64"),
+                ("c8", "complex64"), ("c16", "complex128"))
+WIRE_TYPES = {code: n for n, (code, _) in enumerate(_WIRE_DTYPES, 1)}
+WIRE_TYPE_NAMES = {0: "bytes", **{n: name for n, (_, name) in enumerate(_WIRE_DTYPES, 1)}}
 
 
 def wire_type(dtype_str: str) -> int:

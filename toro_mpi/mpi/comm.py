@@ -38,6 +38,13 @@ _ndarray = np.ndarray
 _RX_COMPLETE = L.RX_COMPLETE
 
 
+def _integral(value: Any) -> Any:
+    """An integral float as an int: mpi4py takes 1.0 for 1 (Cython converts), so programs pass them."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 class Comm(CollectiveMixin):
     """An intra-communicator: a group of world ranks and its own context ids."""
 
@@ -45,15 +52,17 @@ class Comm(CollectiveMixin):
         self = super().__new__(cls)
         if len(args) == 1 and isinstance(args[0], Comm):
             # mpi4py's copy constructor, MPI.Intracomm(comm): another handle to the same
-            # communicator (a subclass may wrap COMM_WORLD this way).
-            self.__dict__.update(args[0].__dict__)
+            # communicator (a subclass may wrap COMM_WORLD this way). The two share one state
+            # (sequence numbers, freed flag, plans), as two handles of one MPI_Comm do.
+            self.__dict__ = args[0].__dict__
+        elif args and not isinstance(args[0], Engine):
+            raise MPIException(ERR_COMM, f"{cls.__name__}() takes a communicator, got {type(args[0]).__name__}")
         return self
 
     def __init__(self, engine: Engine | Comm, world_ranks: list[int] | None = None, context: int = 0,
                  name: str = "") -> None:
         if isinstance(engine, Comm):
             return  # a copy: __new__ took the original's state
-        assert world_ranks is not None
         self._engine = engine
         self._ranks = world_ranks
         self._identity = world_ranks == list(range(len(world_ranks)))
@@ -88,6 +97,9 @@ class Comm(CollectiveMixin):
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for names this class lacks: mpi4py's other Comm methods say so clearly.
+        # (A property of ours that failed inside keeps its plain AttributeError.)
+        if hasattr(type(self), name):
+            raise AttributeError(name)
         raise not_implemented("Comm", name)
 
     # -- basics --------------------------------------------------------------------------
@@ -256,8 +268,7 @@ class Comm(CollectiveMixin):
         """A comm rank argument as a world rank (wildcards pass through); MPI errors otherwise."""
         if self._freed:
             raise MPIException(ERR_COMM, "the communicator has been freed")
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)  # mpi4py takes 1.0 for 1 (Cython converts), so programs pass them
+        value = _integral(value)
         if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
             value = int(value)
             if 0 <= value < self.size:
@@ -275,8 +286,7 @@ class Comm(CollectiveMixin):
 
     @staticmethod
     def _send_tag(tag: Any) -> int:
-        if isinstance(tag, float) and tag.is_integer():
-            tag = int(tag)
+        tag = _integral(tag)
         if isinstance(tag, (int, np.integer)) and not isinstance(tag, bool):
             if 0 <= tag <= TAG_MAX:
                 return int(tag)
@@ -285,8 +295,7 @@ class Comm(CollectiveMixin):
 
     @staticmethod
     def _recv_tag(tag: Any) -> int:
-        if isinstance(tag, float) and tag.is_integer():
-            tag = int(tag)
+        tag = _integral(tag)
         if isinstance(tag, (int, np.integer)) and not isinstance(tag, bool):
             if 0 <= tag <= TAG_MAX or tag == ANY_TAG:
                 return int(tag)
@@ -488,6 +497,8 @@ class Comm(CollectiveMixin):
         tag = self._send_tag(tag)
         if dest != PROC_NULL:
             e = self._engine
+            if len(e.buffered) >= 64:
+                e.buffered = [r for r in e.buffered if not r._done()]  # keep only those on their way
             e.buffered.append(Request(e, e.isend(b.array.copy(), b.nbytes, dest, tag, self._ctx)))
         return Request(self._engine, SENT)
 
@@ -531,7 +542,8 @@ class Comm(CollectiveMixin):
         if (type(buf) is _ndarray and type(source) is int and type(tag) is int and buf.ndim == 1
                 and ANY_SOURCE <= source < self._fast_size and ANY_TAG <= tag <= TAG_MAX):
             flags = buf.flags
-            if flags.c_contiguous and flags.writeable:  # hot path: no spec to parse, no checks left
+            # Hot path: no spec to parse, no checks left (a freed communicator has _fast_size 0).
+            if flags.c_contiguous and flags.writeable and not buf.dtype.hasobject:
                 e = self._engine
                 return _CommRequest(self, e, e.post(RecvReq(source, tag, self._ctx, buf, buf.nbytes)))
         b = normalise(buf, True)

@@ -118,12 +118,17 @@ METHODS = {
 }
 
 
+class NotImplementedName(NotImplementedError, AttributeError):
+    """A name of mpi4py's API toro_mpi lacks: NotImplementedError to the reader, and an
+    AttributeError too, so hasattr() and getattr(obj, name, default) keep working."""
+
+
 def not_implemented(owner: str, name: str) -> Exception:
     """The error for a missing attribute `name` of `owner` ("MPI" for the module, else a class)."""
     known = MODULE if owner == "MPI" else METHODS.get(owner, frozenset())
     if name in known:
         where = "MPI" if owner == "MPI" else f"MPI.{owner}"
-        return NotImplementedError(f"{where}.{name} is not implemented by toro_mpi")
+        return NotImplementedName(f"{where}.{name} is not implemented by toro_mpi")
     return AttributeError(f"{'module toro_mpi.MPI' if owner == 'MPI' else owner!r} has no attribute {name!r}")
 
 
@@ -133,7 +138,7 @@ class _StandIn(type):
     def __getattr__(cls, name: str):
         if name.startswith("__"):
             raise AttributeError(name)
-        raise NotImplementedError(f"MPI.{cls.__name__}.{name} is not implemented by toro_mpi")
+        raise NotImplementedName(f"MPI.{cls.__name__}.{name} is not implemented by toro_mpi")
 
     def __call__(cls, *args, **kwargs):
         raise NotImplementedError(f"MPI.{cls.__name__} is not implemented by toro_mpi")

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 OOB_MIN = 65536
+PROTOCOL = 5  # out-of-band buffers need protocol 5
 _HEAD = struct.Struct("<II")
 
 
@@ -29,7 +30,7 @@ def dumps(obj: Any, seq: int) -> tuple[np.ndarray, list[np.ndarray]]:
             return False  # out of band
         return True  # small: in the pickle stream
 
-    body = pickle.dumps(obj, protocol=5, buffer_callback=keep_large)
+    body = pickle.dumps(obj, protocol=PROTOCOL, buffer_callback=keep_large)
     views = [np.frombuffer(pb.raw(), dtype=np.uint8) for pb in oob]
     head = _HEAD.pack(len(views), seq if views else 0) + b"".join(struct.pack("<q", v.nbytes) for v in views)
     frame = np.frombuffer(head + body, dtype=np.uint8)

@@ -202,21 +202,33 @@ class Engine:
 
     # -- kernel selection ----------------------------------------------------------------
     def _kernel(self, kind: str, table: dict[np.dtype, Callable[..., int]], arr: np.ndarray) -> Callable[..., int]:
-        """The transport's function for this array: per-dtype entry point, or a flattening wrapper."""
-        if arr.ndim == 1:
-            fn = table.get(arr.dtype)
-            if fn is not None:
-                return fn
+        """The transport's function for this array: per-dtype entry point, or a flattening wrapper.
+
+        A dtype with a wire type code (layout.WIRE_TYPES) always gets its typed kernel, viewed
+        1-D for other shapes, so the element type a message carries never depends on the path."""
+        fn = table.get(arr.dtype)
+        if fn is None:
             dtype = arr.dtype
-            fn = None
             if dtype.isbuiltin == 1 and dtype.kind in "biufc":
                 try:
                     fn = self.t.specialise(kind, dtype)
                 except Exception:  # noqa: BLE001 - numba has no such type (float16, longdouble)
                     fn = None
-            table[dtype] = fn if fn is not None else self._flat(kind)
-            return table[dtype]
-        return self._flat(kind)
+            table[dtype] = fn = fn if fn is not None else self._flat(kind)
+        if arr.ndim == 1:
+            return fn
+        return self._reshaped(kind, fn)
+
+    def _reshaped(self, kind: str, fn: Callable[..., int]) -> Callable[..., int]:
+        """fn behind a wrapper that passes its array argument as a 1-D view (C-contiguous arrays)."""
+        pos = _ARRAY_ARG[kind]
+
+        def flat(*args: Any) -> int:
+            args = list(args)
+            args[pos] = args[pos].reshape(-1)
+            return fn(*args)
+
+        return flat
 
     def _flat(self, kind: str) -> Callable[..., int]:
         """The kind's uint8 kernel behind a wrapper that views its array argument as bytes."""

@@ -86,6 +86,8 @@ class Request:
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for names this class lacks: mpi4py's other Request methods say so.
+        if hasattr(type(self), name):
+            raise AttributeError(name)
         raise not_implemented("Request", name)
 
     # -- helpers -----------------------------------------------------------------------
@@ -208,7 +210,7 @@ class Request:
             mine, theirs = self._handle_null(), other._handle_null()
             if mine or theirs:
                 return mine and theirs
-            return self is other or self._inner is other._inner
+            return self is other  # handles: two live requests are equal only if they are one
         return NotImplemented
 
     def __hash__(self) -> int:

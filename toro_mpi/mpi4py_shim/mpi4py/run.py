@@ -91,14 +91,24 @@ def run_command_line(args: list[str] | None = None) -> None:
         if not argv:
             raise SystemExit(_usage("-c needs a command"))
         sys.argv = ["-c", *argv[1:]]
-        exec(compile(argv[0], "<string>", "exec"), {"__name__": "__main__"})  # noqa: S102 - as python -c
+        _run_source(argv[0], "<string>")
     elif kind == "-":
         sys.argv = ["-", *argv]
-        exec(compile(sys.stdin.read(), "<stdin>", "exec"), {"__name__": "__main__"})  # noqa: S102
+        _run_source(sys.stdin.read(), "<stdin>")
     else:
         sys.argv = [kind, *argv]
         sys.path.insert(0, os.path.dirname(os.path.abspath(kind)))
         runpy.run_path(kind, run_name="__main__")
+
+
+def _run_source(source: str, filename: str) -> None:
+    """Run code as the __main__ module, as `python -c` does (so its classes and functions pickle)."""
+    import types
+
+    main = types.ModuleType("__main__")
+    main.__dict__["__builtins__"] = __builtins__
+    sys.modules["__main__"] = main
+    exec(compile(source, filename, "exec"), main.__dict__)  # noqa: S102 - what python -c does
 
 
 def set_abort_status(status: Any) -> None:
