@@ -1,6 +1,6 @@
 """mpi4py API beyond the basics, written as a plain mpi4py program (`from mpi4py import MPI`):
 persistent requests, ready and buffered sends, error handlers, the Intracomm copy constructor,
-float ranks, Alloc_mem, get_vendor, MPI.pickle. Run under `toro-mpirun --mpi4py` and under
+float ranks, Alloc_mem, DLPack-only arrays, get_vendor, MPI.pickle. Run under `toro-mpirun --mpi4py` and under
 mpiexec; every rank prints `rank line` results that must match. Needs at least 2 ranks."""
 
 import sys
@@ -18,6 +18,19 @@ def out(*words):
     # share the launcher's stdout.
     sys.stdout.write(" ".join(map(str, (RANK, *words))) + "\n")
     sys.stdout.flush()
+
+
+class DLPackOnly:
+    """An array that offers DLPack and not the buffer protocol (as GPU-library host arrays do)."""
+
+    def __init__(self, array):
+        self.array = array
+
+    def __dlpack__(self, **kwargs):
+        return self.array.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return self.array.__dlpack_device__()
 
 
 def persistent():
@@ -93,6 +106,10 @@ def handles():
     COMM.Sendrecv([mem, MPI.BYTE], dest=NEXT, sendtag=8, recvbuf=[back, MPI.BYTE], source=PREV, recvtag=8)
     MPI.Free_mem(mem)
     out("alloc_mem", list(back) == list(range(16)))
+    dl_send, dl_recv = np.arange(3.0) + RANK, np.zeros(3)
+    COMM.Sendrecv(DLPackOnly(dl_send), dest=NEXT, sendtag=10, recvbuf=DLPackOnly(dl_recv), source=PREV,
+                  recvtag=10)
+    out("dlpack", dl_recv.tolist())
     name, version = MPI.get_vendor()
     out("vendor", type(name).__name__, len(version))
     blob = MPI.pickle.dumps({"rank": RANK})

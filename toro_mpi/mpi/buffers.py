@@ -1,7 +1,8 @@
 """The one place that turns mpi4py-style buffer specs into contiguous numpy arrays.
 
-Accepted, as in mpi4py: a numpy array or any buffer-protocol object; `[buf, datatype]`;
-`[buf, count, datatype]`; `[buf, (count, displ), datatype]`; `None` for an empty buffer.
+Accepted, as in mpi4py: a numpy array, any buffer-protocol object or a DLPack-capable host array;
+`[buf, datatype]`; `[buf, count, datatype]`; `[buf, (count, displ), datatype]`; `None` for an
+empty buffer.
 A datatype may be a Datatype or a numpy typecode string ('d', 'i', ...).
 """
 
@@ -63,13 +64,25 @@ def _as_array(obj: Any, writable: bool) -> np.ndarray:
     try:
         mv = memoryview(obj)
     except TypeError:
-        raise MPIException(ERR_BUFFER, f"{type(obj).__name__} does not support the buffer protocol") from None
+        if hasattr(obj, "__dlpack__"):
+            return _from_dlpack(obj)
+        raise MPIException(ERR_BUFFER, f"{type(obj).__name__} supports neither the buffer protocol nor "
+                                       "DLPack") from None
     if writable and mv.readonly:
         raise MPIException(ERR_BUFFER, f"receive buffer ({type(obj).__name__}) is read-only")
     try:
         return np.asarray(mv)
     except (ValueError, TypeError):
         return np.frombuffer(mv.cast("B"), dtype=np.uint8)
+
+
+def _from_dlpack(obj: Any) -> np.ndarray:
+    """A numpy view of a DLPack-capable CPU array (as mpi4py accepts them); others are refused."""
+    try:
+        return np.from_dlpack(obj)
+    except (BufferError, TypeError, ValueError, RuntimeError) as exc:
+        raise MPIException(ERR_BUFFER, f"{type(obj).__name__}: DLPack export failed ({exc}); toro_mpi "
+                                       "takes host-memory arrays only") from None
 
 
 def _as_datatype(spec: Any) -> D.Datatype:
