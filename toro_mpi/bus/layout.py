@@ -271,6 +271,11 @@ def wire_type(dtype_str: str) -> int:
     return WIRE_TYPES.get(dtype_str, 0)
 
 
+def flag_type(flags: int) -> int:
+    """The element type code in a header's flags word."""
+    return (flags & FLAG_TYPE_MASK) >> FLAG_TYPE_SHIFT
+
+
 def types_match(a: int, b: int) -> bool:
     """Whether element types a and b (wire codes) may meet: equal, or either is bytes."""
     return a == b or a == 0 or b == 0

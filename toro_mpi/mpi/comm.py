@@ -502,25 +502,25 @@ class Comm(CollectiveMixin):
             e.buffered.append(Request(e, e.isend(b.array.copy(), b.nbytes, dest, tag, self._ctx)))
         return Request(self._engine, SENT)
 
+    def _send_init(self, start: Any, buf: Any, dest: Any, tag: Any) -> Prequest:
+        self._dest(dest), self._send_tag(tag)  # checked now, as MPI does
+        return Prequest(lambda: start(buf, dest, tag))
+
     def Send_init(self, buf: Any, dest: int, tag: int = 0) -> Prequest:
         """A persistent standard send: each Start sends buf's current contents (an Isend)."""
-        self._dest(dest), self._send_tag(tag)  # checked now, as MPI does
-        return Prequest(lambda: self.Isend(buf, dest, tag))
+        return self._send_init(self.Isend, buf, dest, tag)
 
     def Ssend_init(self, buf: Any, dest: int, tag: int = 0) -> Prequest:
         """A persistent synchronous send (each Start is an Issend)."""
-        self._dest(dest), self._send_tag(tag)
-        return Prequest(lambda: self.Issend(buf, dest, tag))
+        return self._send_init(self.Issend, buf, dest, tag)
 
     def Bsend_init(self, buf: Any, dest: int, tag: int = 0) -> Prequest:
         """A persistent buffered send (each Start is an Ibsend)."""
-        self._dest(dest), self._send_tag(tag)
-        return Prequest(lambda: self.Ibsend(buf, dest, tag))
+        return self._send_init(self.Ibsend, buf, dest, tag)
 
     def Rsend_init(self, buf: Any, dest: int, tag: int = 0) -> Prequest:
         """A persistent ready-mode send (each Start is a standard Isend)."""
-        self._dest(dest), self._send_tag(tag)
-        return Prequest(lambda: self.Isend(buf, dest, tag))
+        return self._send_init(self.Isend, buf, dest, tag)
 
     def Recv_init(self, buf: Any, source: int = ANY_SOURCE, tag: int = ANY_TAG) -> Prequest:
         """A persistent receive into buf (each Start is an Irecv)."""

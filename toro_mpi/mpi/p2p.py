@@ -498,8 +498,8 @@ class Engine:
                 ERR_TRUNCATE, f"message of {req.nbytes} bytes from rank {req.source} (tag {req.rtag}) "
                               f"does not fit the receive buffer of {req.cap} bytes")
         elif req.rflags & L.FLAG_TYPE_MASK and not req.allocate:
-            theirs = (req.rflags & L.FLAG_TYPE_MASK) >> L.FLAG_TYPE_SHIFT
-            mine = type_flags(req.arr) >> L.FLAG_TYPE_SHIFT
+            theirs = L.flag_type(req.rflags)
+            mine = L.flag_type(type_flags(req.arr))
             if not L.types_match(theirs, mine):
                 req.error = MPIException(
                     ERR_TYPE, f"message from rank {req.source} (tag {req.rtag}) carries "
