@@ -43,7 +43,7 @@ from _mpi import COMM, MPI, RANK, SIZE, digest, done, mpi_type, out, tag_ub  # n
 
 LEVEL = sys.argv[1] if len(sys.argv) > 1 else "quick"
 assert LEVEL in ("quick", "full"), f"level must be quick or full, not {LEVEL!r}"
-SECTIONS = tuple(sys.argv[2:]) or ("move", "reduce", "objects", "big", "mixed", "counts")
+SECTIONS = tuple(sys.argv[2:]) or ("move", "reduce", "objects", "big", "mixed", "counts", "repeat")
 FULL = LEVEL == "full"
 
 INTS = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
@@ -733,6 +733,33 @@ def counts(cname: str, comm) -> None:
     show(f"{base} Reduce_scatter_block", res)
 
 
+def repeat(cname: str, comm) -> None:
+    """The same buffer objects passed again and again with new contents (what toro_mpi's
+    data-movement hot paths remember): every call must see the current data. Fresh views of one
+    array and roots that change in between are mixed in."""
+    n, me = comm.Get_size(), comm.Get_rank()
+    base = f"repeat {cname}"
+    send = np.zeros(5, np.int64)
+    wide = np.zeros(2 * 5 * n, np.int64)
+    gathered = np.zeros(5 * n, np.int64)
+    block = np.zeros(5, np.int64)
+    for step in range(3):
+        send[:] = np.arange(5) + 10 * me + 1000 * step
+        wide[:] = np.arange(wide.size) * (step + 1) + me
+        for k, root in enumerate((0, n - 1, 0)):
+            comm.Gather(send, gathered if me == root else None, root=root)
+            show(f"{base} Gather {step} {k}", gathered if me == root else None)
+            comm.Scatter(gathered if me == root else None, block, root=root)
+            show(f"{base} Scatter {step} {k}", block)
+        comm.Allgather(send, gathered)
+        show(f"{base} Allgather {step}", gathered)
+        comm.Alltoall(wide[: 5 * n], gathered)  # a new view object every call
+        show(f"{base} Alltoall view {step}", gathered)
+        out_blocks = np.zeros(5 * n, np.int64)
+        comm.Alltoall(gathered, out_blocks)
+        show(f"{base} Alltoall {step}", out_blocks)
+
+
 # -- driver ------------------------------------------------------------------------------------
 def main() -> None:
     for dtype in OP_DTYPES["USER_SUM"]:
@@ -762,6 +789,8 @@ def main() -> None:
             mixed(cname, comm, others[cname])
         if "counts" in SECTIONS:
             counts(cname, comm)
+        if "repeat" in SECTIONS:
+            repeat(cname, comm)
     for op in USER_OPS.values():
         op.Free()
     others["split"].Free()

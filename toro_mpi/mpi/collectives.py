@@ -44,6 +44,11 @@ _BARRIER = 0
 _BCAST = 1
 _REDUCE = 2
 _ALLREDUCE = 3
+# Data-movement calls with a hot path keyed by both buffers (see _move_hit).
+_GATHER = 10
+_SCATTER = 11
+_ALLGATHER = 12
+_ALLTOALL = 13
 
 
 def typed(b: Buffer) -> np.ndarray:
@@ -147,13 +152,21 @@ class CollectiveMixin:
         return plan
 
     def _run(self, key: tuple, kind: str, build: Any, send: np.ndarray, recv: np.ndarray,
-             op: Op | None = None, datatype: Any = None, fast: tuple[int, int] | None = None) -> None:
+             op: Op | None = None, datatype: Any = None, fast: tuple[int, int] | None = None,
+             move: tuple | None = None) -> None:
         """Run the plan for key (building it on first use); with fast = (hot-path kind, root),
-        remember it for the hot path (send and recv are then the caller's own arrays)."""
+        remember it for the hot path (send and recv are then the caller's own arrays); with
+        move = (call, sendbuf, recvbuf, root), remember it for _move_hit."""
         code = 0 if op is None else op.code
         plan = self._plan(key, kind, build, code)
         tmp = self._scratch(plan.tmp_count, send.dtype)
         self._coll.execute(plan, send, recv, tmp, op if code == OP_USER else None, datatype)
+        if move is not None and send.dtype in _FAST_DTYPES and _aliases(move[1]) and _aliases(move[2]):
+            call, sendbuf, recvbuf, root = move
+            if len(self._moves) >= _FAST_LIMIT:
+                self._moves.clear()
+            self._moves[(call, id(sendbuf), id(recvbuf), root)] = (
+                plan.words, self._coll.entry(send.dtype), tmp, sendbuf, recvbuf, send, recv, plan)
         if fast is not None and code != OP_USER and send.dtype in _FAST_DTYPES:
             hot, root = fast
             entry = (plan.words, self._coll.entry(send.dtype), tmp, send, recv, plan, op, root)
@@ -170,6 +183,19 @@ class CollectiveMixin:
         self._fast_barrier = None
         for table in self._fast:
             table.clear()
+        self._moves.clear()
+
+    def _move_hit(self, call: int, sendbuf: Any, recvbuf: Any, root: Any) -> bool:
+        """Run the plan remembered for these very buffer objects (views of their memory were kept,
+        so no argument parsing); True if it ran, False to take the checked path."""
+        hit = self._moves.get((call, id(sendbuf), id(recvbuf), root))
+        if hit is None or hit[3] is not sendbuf or hit[4] is not recvbuf or self._coll.stash:
+            return False
+        words, fn, tmp, _, _, send, recv, plan = hit
+        st = fn(words, send, recv, tmp)
+        if st:
+            self._coll.finish(plan, fn, st, send, recv, tmp)
+        return True
 
     def _finish_fast(self, hit: tuple, st: int) -> None:
         """The hot path's interpreter call stopped: let the engine complete it."""
@@ -228,6 +254,8 @@ class CollectiveMixin:
 
     def Gather(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> None:
         """Gather every rank's sendbuf into root's recvbuf, in rank order."""
+        if self._move_hit(_GATHER, sendbuf, recvbuf, root):
+            return
         root = self._root_arg(root)
         n, me = self.size, self.rank
         rb = None
@@ -238,12 +266,15 @@ class CollectiveMixin:
             send = self._send_bytes(sendbuf, "Gather")
             count = send.nbytes
             recv = _EMPTY_U8
-        self._run(("Gather", root, count), "Gather", lambda: S.gather(n, me, root, count), send, recv)
+        self._run(("Gather", root, count), "Gather", lambda: S.gather(n, me, root, count), send, recv,
+                  move=(_GATHER, sendbuf, recvbuf, root))
         if rb is not None:
             rb.finish()
 
     def Scatter(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> None:
         """Scatter root's sendbuf in rank-order pieces, one to each rank's recvbuf."""
+        if self._move_hit(_SCATTER, sendbuf, recvbuf, root):
+            return
         root = self._root_arg(root)
         n, me = self.size, self.rank
         inplace = me == root and recvbuf is IN_PLACE
@@ -270,7 +301,7 @@ class CollectiveMixin:
             count = rb.nbytes
             send = _EMPTY_U8
         self._run(("Scatter", root, count, inplace), "Scatter", lambda: S.scatter(n, me, root, count, inplace),
-                  send, recv)
+                  send, recv, move=None if inplace else (_SCATTER, sendbuf, recvbuf, root))
         if rb is not None:
             rb.finish()
 
@@ -325,6 +356,8 @@ class CollectiveMixin:
 
     def Allgather(self, sendbuf: Any, recvbuf: Any) -> None:
         """Gather every rank's sendbuf into every rank's recvbuf, in rank order."""
+        if self._move_hit(_ALLGATHER, sendbuf, recvbuf, 0):
+            return
         self._check_live()
         n, me = self.size, self.rank
         rb = normalise(recvbuf, True, n)
@@ -332,7 +365,8 @@ class CollectiveMixin:
         send, recv, count = self._gathered(sendbuf, rb, "Allgather")
         large = self._large(n * count, "allgather_ring_min_bytes")
         self._run(("Allgather", count, inplace, large), "Allgather",
-                  lambda: S.allgather(n, me, count, large, inplace), send, recv)
+                  lambda: S.allgather(n, me, count, large, inplace), send, recv,
+                  move=None if inplace else (_ALLGATHER, sendbuf, recvbuf, 0))
         rb.finish()
 
     def Allgatherv(self, sendbuf: Any, recvbuf: Any) -> None:
@@ -354,6 +388,8 @@ class CollectiveMixin:
 
     def Alltoall(self, sendbuf: Any, recvbuf: Any) -> None:
         """Send block j of sendbuf to rank j; receive rank j's block into block j of recvbuf."""
+        if self._move_hit(_ALLTOALL, sendbuf, recvbuf, 0):
+            return
         self._check_live()
         n, me = self.size, self.rank
         rb = normalise(recvbuf, True, n)
@@ -370,7 +406,8 @@ class CollectiveMixin:
                                f"{n} blocks of {count} bytes need {n * count}")
         c = [count] * n
         d = [r * count for r in range(n)]
-        self._run(("Alltoall", count), "Alltoall", lambda: S.alltoallv(n, me, c, d, c, d), send, recv)
+        self._run(("Alltoall", count), "Alltoall", lambda: S.alltoallv(n, me, c, d, c, d), send, recv,
+                  move=None if sendbuf is IN_PLACE else (_ALLTOALL, sendbuf, recvbuf, 0))
         rb.finish()
 
     def Alltoallv(self, sendbuf: Any, recvbuf: Any) -> None:
@@ -701,6 +738,12 @@ class CollectiveMixin:
         fn = _object_op(op)
         items = self.allgather(sendobj)[: self.rank]
         return _fold(fn, items) if items else None
+
+
+def _aliases(buf: Any) -> bool:
+    """Whether a byte view made from buf now stays a view of buf's memory: a C-contiguous array
+    (or no buffer at all). Anything else was copied or parsed, and must be parsed every call."""
+    return buf is None or (type(buf) is np.ndarray and buf.flags.c_contiguous and buf.flags.writeable)
 
 
 def _dumps(obj: Any) -> np.ndarray:

@@ -93,6 +93,7 @@ class Comm(CollectiveMixin):
         # kind (Bcast, Reduce, Allreduce) by id of the send array, and Barrier's one plan.
         self._fast: list[dict[int, Any]] = [{}, {}, {}, {}]
         self._fast_barrier: Any = None
+        self._moves: dict[tuple, Any] = {}  # data-movement hot paths by (call, send id, recv id, root)
         self._errhandler: Errhandler = ERRORS_RETURN
 
     def __getattr__(self, name: str) -> Any:
