@@ -484,11 +484,17 @@ def main(bench: Bench, body: Body, argv: list[str] | None = None, *, exact_two: 
 
 
 def relay_errors(ctx: Ctx, errors: int) -> int:
-    """Rank 0's error count on both ranks of a two-rank test (OMB broadcasts it so that both
-    leave the size loop together)."""
+    """Rank 0's error count on every rank (OMB broadcasts it so that all leave the size loop
+    together)."""
     one = np.array([errors], np.int32)
-    if ctx.rank == 0:
-        ctx.comm.Send([one, ctx.MPI.INT], 1, 103)
-    else:
-        ctx.comm.Recv([one, ctx.MPI.INT], 0, 103)
+    ctx.comm.Bcast([one, ctx.MPI.INT], root=0)
     return int(one[0])
+
+
+def close_size(ctx: Ctx, size: int, value: float, errors: int) -> int:
+    """End one message size of a point-to-point test: rank 0 prints its row (value is the one
+    rank 0 measured), and with -c every rank gets rank 0's error count, which the caller returns
+    (stopping the size loop) when it is not 0."""
+    if ctx.rank == 0:
+        ctx.out(row(ctx.bench, ctx.opts, size, value, errors=errors))
+    return relay_errors(ctx, errors) if ctx.opts.validate else errors

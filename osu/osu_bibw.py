@@ -63,12 +63,9 @@ def body(ctx: omb.Ctx) -> int:
             else:
                 comm.Recv([one, MPI.INT], 1, 102)
                 errors = local + int(one[0])
-        if rank == 0:
-            ctx.out(omb.row(ctx.bench, opts, size, size / 1e6 * iters * window * 2 / total, errors=errors))
-        if opts.validate:
-            errors = omb.relay_errors(ctx, errors)
-            if errors:
-                break
+        errors = omb.close_size(ctx, size, size / 1e6 * iters * window * 2 / total if total else 0.0, errors)
+        if errors:
+            break
     return errors
 
 

@@ -59,12 +59,9 @@ def body(ctx: omb.Ctx) -> int:
                 if opts.validate:
                     one[0] = int(not np.array_equal(rbuf[:size], omb.pattern(size, size, i, 0)))
                     comm.Send([one, MPI.INT], 0, 102)
-        if rank == 0:
-            ctx.out(omb.row(ctx.bench, opts, size, size / 1e6 * iters * window / total, errors=errors))
-        if opts.validate:
-            errors = omb.relay_errors(ctx, errors)
-            if errors:
-                break
+        errors = omb.close_size(ctx, size, size / 1e6 * iters * window / total if total else 0.0, errors)
+        if errors:
+            break
     return errors
 
 

@@ -55,11 +55,9 @@ def body(ctx: omb.Ctx) -> int:
                 if opts.validate:
                     one[0] = int(not np.array_equal(rbuf[:size], omb.pattern(size, size, i, peer)))
                     comm.Send([one, MPI.INT], 0, 2)
-        ctx.out(omb.row(ctx.bench, opts, size, total * 1e6 / (2.0 * iters), errors=errors))
-        if opts.validate:
-            errors = omb.relay_errors(ctx, errors)
-            if errors:
-                break
+        errors = omb.close_size(ctx, size, total * 1e6 / (2.0 * iters), errors)
+        if errors:
+            break
     return errors
 
 

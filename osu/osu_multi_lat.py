@@ -55,13 +55,9 @@ def body(ctx: omb.Ctx) -> int:
                 mine[0] = int(not np.array_equal(rbuf[:size], omb.pattern(size, size, i, partner)))
                 comm.Reduce([mine, MPI.INT], [total_err, MPI.INT], op=MPI.SUM, root=0)
                 errors += int(total_err[0]) if rank == 0 else 0
-        ctx.out(omb.row(ctx.bench, opts, size, total * 1e6 / (2.0 * iters), errors=errors))
-        if opts.validate:
-            mine[0] = errors
-            comm.Bcast([mine, MPI.INT], root=0)
-            errors = int(mine[0])
-            if errors:
-                break
+        errors = omb.close_size(ctx, size, total * 1e6 / (2.0 * iters), errors)
+        if errors:
+            break
     return errors
 
 

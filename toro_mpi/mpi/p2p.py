@@ -58,6 +58,11 @@ def type_flags(arr: np.ndarray | None) -> int:
     return code << L.FLAG_TYPE_SHIFT
 
 
+def _ravel(arr: np.ndarray) -> np.ndarray:
+    """A 1-D view of a C-contiguous array."""
+    return arr.reshape(-1)
+
+
 @njit(cache=True)
 def copy_bytes(dst, src, nbytes):
     """memcpy nbytes between the data of two contiguous arrays."""
@@ -189,7 +194,7 @@ class Engine:
             # Where the "recv" kernels leave the header of the message they took, by source.
             self.rx_info = [transport.rx_info(p) for p in range(size)]
             self._match_u8 = transport.specialise("match", _U8)  # _drain's peek/consume
-            self._flats: dict[str, Callable[..., int]] = {}  # kernels for arrays viewed as bytes
+            self._adapters: dict[tuple, Callable[..., int]] = {}  # see _adapted
         self.sched = Scheduler(self.progress, self.idle_check, sched_settings, self._on_block)
         # Polls (with a pause each, inside jitted code) a blocking Recv makes of its one queue
         # before parking in the scheduler: about spin_passes * 16 * 40 ns.
@@ -221,29 +226,28 @@ class Engine:
 
     def _reshaped(self, kind: str, fn: Callable[..., int]) -> Callable[..., int]:
         """fn behind a wrapper that passes its array argument as a 1-D view (C-contiguous arrays)."""
-        pos = _ARRAY_ARG[kind]
-
-        def flat(*args: Any) -> int:
-            args = list(args)
-            args[pos] = args[pos].reshape(-1)
-            return fn(*args)
-
-        return flat
+        return self._adapted(kind, fn, _ravel)
 
     def _flat(self, kind: str) -> Callable[..., int]:
         """The kind's uint8 kernel behind a wrapper that views its array argument as bytes."""
-        flat = self._flats.get(kind)
-        if flat is None:
-            u8 = self.t.specialise(kind, _U8)
+        return self._adapted(kind, self.t.specialise(kind, _U8), byte_view)
+
+    def _adapted(self, kind: str, fn: Callable[..., int], convert: Callable[[np.ndarray], np.ndarray]
+                 ) -> Callable[..., int]:
+        """fn behind a wrapper that converts its array argument first; built once per combination
+        (these wrappers sit on the per-message path of arrays the kernels do not take directly)."""
+        key = (kind, fn, convert)
+        wrapper = self._adapters.get(key)
+        if wrapper is None:
             pos = _ARRAY_ARG[kind]
 
-            def flat(*args: Any) -> int:
+            def wrapper(*args: Any) -> int:
                 args = list(args)
-                args[pos] = byte_view(args[pos])
-                return u8(*args)
+                args[pos] = convert(args[pos])
+                return fn(*args)
 
-            self._flats[kind] = flat
-        return flat
+            self._adapters[key] = wrapper
+        return wrapper
 
     # -- errors ------------------------------------------------------------------------
     def _corrupt(self, code: int, peer: int) -> MPIException:
