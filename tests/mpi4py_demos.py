@@ -90,9 +90,11 @@ def demo_dir() -> Path:
     if not (root / "demo").is_dir():
         CACHE.mkdir(parents=True, exist_ok=True)
         proc = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+            # --no-binary for mpi4py only: pip prepares the sdist's metadata, and with :all: it
+            # would build its build requirements (Cython) from source too, for minutes.
+            [sys.executable, "-m", "pip", "download", "--quiet", "--no-input", "--no-deps", "--no-binary", "mpi4py",
              f"mpi4py=={MPI4PY_VERSION}", "-d", str(CACHE)],
-            capture_output=True, text=True, timeout=300)
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
         archive = CACHE / f"mpi4py-{MPI4PY_VERSION}.tar.gz"
         if not archive.exists():
             raise OSError(f"pip download of the mpi4py sdist failed: {proc.stderr.strip()[-500:]}")
