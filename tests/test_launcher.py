@@ -25,6 +25,7 @@ import pytest
 
 from toro_mpi.bus import layout as L
 from toro_mpi.launcher.environ import default_numba_cache_dir, parse_exports
+from toro_mpi.launcher.plan import assign_hosts
 from toro_mpi.launcher.report import SlotView, describe_slot, exit_status, timeout_report
 
 LAUNCHER = [sys.executable, "-m", "toro_mpi"]
@@ -236,14 +237,22 @@ def test_binding(mpirun, bind: str) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_oversubscribe_accepted(mpirun) -> None:
-    """With --oversubscribe extra ranks run, still pinned to core i % ncores."""
+@pytest.mark.parametrize("per_rank", [False, True])
+def test_oversubscribe_accepted(mpirun, per_rank: bool) -> None:
+    """With --oversubscribe extra ranks run: as green threads of one process per core, pinned to
+    it (contiguous blocks of ranks), or with --process-per-rank pinned to core i % ncores."""
     n = NCORES + 1
-    run = mpirun("-n", str(n), "--oversubscribe", "python", "-c", PRINT_ENV)
+    run = mpirun("-n", str(n), "--oversubscribe", *(["--process-per-rank"] if per_rank else []),
+                 "python", "-c", PRINT_ENV)
     assert run.rc == 0, run.err
     recs = records(run.out)
     assert sorted(recs) == list(range(n))
-    assert all(recs[r]["cpus"] == [CORES[r % NCORES]] for r in recs)
+    if per_rank:
+        assert all(recs[r]["cpus"] == [CORES[r % NCORES]] for r in recs)
+    else:
+        host_of = {r: h for h, ranks in enumerate(assign_hosts(n, NCORES)) for r in ranks}
+        assert all(recs[r]["cpus"] == [CORES[host_of[r]]] for r in recs)
+        assert len({recs[r]["pid"] for r in recs}) == NCORES
 
 
 @pytest.mark.timeout(60)

@@ -98,9 +98,25 @@ MAX_PROCESSOR_NAME = 256
 IN_PLACE = _IN_PLACE
 BOTTOM = None
 
-_w = _world()
-COMM_WORLD: Intracomm = Intracomm(_w.engine, list(range(_w.size)), 0, "MPI_COMM_WORLD")
-COMM_SELF: Intracomm = Intracomm(_w.engine, [_w.rank], 4, "MPI_COMM_SELF")
+
+
+def _rank_state(w: _Any) -> dict[str, _Any]:
+    """This module's globals that belong to one rank (toro_mpi.hosting swaps them per rank)."""
+    return {
+        "_w": w,
+        "COMM_WORLD": Intracomm(w.engine, list(range(w.size)), 0, "MPI_COMM_WORLD"),
+        "COMM_SELF": Intracomm(w.engine, [w.rank], 4, "MPI_COMM_SELF"),
+        "_attached": None,
+    }
+
+
+RANK_GLOBALS = ("_w", "COMM_WORLD", "COMM_SELF", "_attached")
+_state = _rank_state(_world())
+_w: _Any = _state["_w"]
+COMM_WORLD: Intracomm = _state["COMM_WORLD"]
+COMM_SELF: Intracomm = _state["COMM_SELF"]
+_attached: _Any = None
+del _state
 COMM_NULL = None
 _T0 = time.perf_counter()
 
@@ -182,7 +198,6 @@ def Pcontrol(level: int) -> None:
 
 INFO_NULL = None  # toro_mpi takes no info hints; every call accepts and ignores them
 BSEND_OVERHEAD = 0  # buffered sends copy into toro_mpi's own memory, not into the attached buffer
-_attached: _Any = None
 
 
 def Attach_buffer(buf: _Any) -> None:

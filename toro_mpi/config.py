@@ -56,6 +56,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, str]]] = {
         "bind_to": (lambda v: v in ("core", "none"), '"core" or "none"'),
         "kill_grace": (_nonneg_number, "a number >= 0"),
         "warm_cache": (lambda v: isinstance(v, bool), "true or false"),
+        "ranks_per_core": (_nonneg_int, "an integer >= 0"),
     },
 }
 

@@ -9,14 +9,20 @@ from __future__ import annotations
 import atexit
 import os
 import sys
+from typing import Any
 
 from .config import config_from_env
 
 
 class World:
-    """Everything one rank process owns: config, segment, transport, engine."""
+    """Everything one rank owns: config, segment, transport, engine.
 
-    def __init__(self) -> None:
+    Normally a process is one rank and builds its World from the environment. A process that
+    hosts several ranks as green threads (toro_mpi.hosting) builds one World per rank, passing
+    the rank, the shared segment, its scheduler and how many processes share the cores."""
+
+    def __init__(self, rank: int | None = None, segment: Any = None, sched: Any = None,
+                 processes: int | None = None) -> None:
         from .bus.segment import Segment
         from .bus.transport import VirtioBus
         from .mpi.errors import ERR_OTHER, MPIException
@@ -28,11 +34,11 @@ class World:
         self.segment = None
         if name:
             try:
-                self.rank = int(os.environ["TORO_MPI_RANK"])
+                self.rank = int(os.environ["TORO_MPI_RANK"]) if rank is None else rank
                 self.size = int(os.environ["TORO_MPI_SIZE"])
             except (KeyError, ValueError) as exc:
                 raise MPIException(ERR_OTHER, f"TORO_MPI_SEGMENT is set but rank/size are not: {exc}") from None
-            self.segment = Segment.attach(name)
+            self.segment = segment if segment is not None else Segment.attach(name)
             if self.segment.nranks != self.size or not 0 <= self.rank < self.size:
                 raise MPIException(ERR_OTHER, f"rank {self.rank}/{self.size} does not fit segment {name}")
             self.segment.register(self.rank)
@@ -40,18 +46,23 @@ class World:
         else:
             self.rank, self.size = 0, 1
             transport = None
-        sched = dict(cfg.sched)
+        sched_cfg = dict(cfg.sched)
         coll = dict(cfg.coll)
-        if self.size > (os.cpu_count() or 1):
-            # More ranks than cores: a rank that spins holds the core its peer needs to make
+        if (processes or self.size) > (os.cpu_count() or 1):
+            # More processes than cores: a rank that spins holds the core its peer needs to make
             # progress (a whole time slice per hand-off), so give the core away almost at once.
-            sched["spin_passes"] = min(sched["spin_passes"], sched["oversubscribed_spin_passes"])
-            coll["spin_polls"] = min(coll["spin_polls"], 10 * sched["spin_passes"])
-        self.engine = Engine(transport, self.rank, self.size, cfg.bus, sched, coll)
+            sched_cfg["spin_passes"] = min(sched_cfg["spin_passes"], sched_cfg["oversubscribed_spin_passes"])
+            coll["spin_polls"] = min(coll["spin_polls"], 10 * sched_cfg["spin_passes"])
+        if sched is not None:
+            # Hosted with other ranks: a blocked collective returns to the scheduler at once, since
+            # the rank it waits for may well be a green thread of this very process.
+            coll["spin_polls"] = 1
+        self.engine = Engine(transport, self.rank, self.size, cfg.bus, sched_cfg, coll, sched)
         self.finalized = False
         self.failed = False
-        atexit.register(self.finalize)
-        self._install_excepthook()
+        if sched is None:
+            atexit.register(self.finalize)
+            self._install_excepthook()
 
     def _install_excepthook(self) -> None:
         """An uncaught exception fails the rank: no waiting for green threads at exit."""

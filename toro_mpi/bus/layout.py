@@ -52,6 +52,13 @@ Rank slot r (64 bytes at HEADER_SIZE + 64 * r, written only by rank r, read by t
     +16   i64  blocked call     CALL_* code of the call the rank is blocked in, 0 when running
     +24   i64  blocked peer     the rank it waits for (-1 any source, -2 none)
     +32   i64  blocked tag
+    +40   i64  idle count       odd while the rank's process has nothing to run and its polls
+                                move nothing (it is backing off); the process adds 1 (release
+                                store) on each change. The launcher's deadlock check reads it.
+    +48   i64  running rank     in the slot of the first rank of a process hosting several
+                                ranks (toro_mpi.hosting): the rank whose green thread runs, a
+                                plain store on each switch; the launcher names it if the
+                                process dies (read only after the process is gone)
 
 Virtqueue src -> dst (virtio 1.x split ring, VIRTIO_F_IN_ORDER)
 =================================================================
@@ -110,7 +117,7 @@ message before starting the next on the same queue).
 from __future__ import annotations
 
 MAGIC = 0x31535542_4F524F54  # b"TOROBUS1" little-endian
-LAYOUT_VERSION = 3
+LAYOUT_VERSION = 4
 CACHE_LINE = 64
 PAGE = 4096
 MAX_QUEUE_SIZE = 32768
@@ -146,6 +153,8 @@ SLOT_STATE = 8
 SLOT_CALL = 16
 SLOT_PEER = 24
 SLOT_TAG = 32
+SLOT_IDLE = 40
+SLOT_RUNNING = 48
 
 RANK_ABSENT = 0
 RANK_ATTACHED = 1
@@ -157,6 +166,7 @@ ABORT_RANK_FAILED = 1  # a rank exited non-zero or died by a signal
 ABORT_USER = 2  # a rank called Abort()
 ABORT_TIMEOUT = 3  # the launcher's --timeout expired
 ABORT_INTERRUPT = 4  # the launcher got SIGINT/SIGTERM
+ABORT_DEADLOCK = 5  # the launcher found every rank blocked with nothing in flight
 
 # Codes of the blocking call a rank is in (rank slot SLOT_CALL).
 CALL_NAMES = {

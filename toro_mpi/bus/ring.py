@@ -181,6 +181,13 @@ def _release(h, qa, pos, length):
     store_release_u16(used + L.RING_IDX, nxt & _MASK16)
 
 
+@njit(cache=True, inline="always")
+def rx_progress(h):
+    """Bytes of the queue's active message delivered so far (its device-private RX_DONE word)."""
+    qa = load_i64(h + L.H_QADDR)
+    return load_i64(qa + load_i64(h + L.H_RXPRIV) + L.RX_DONE)
+
+
 @njit(cache=True)
 def rx_continue(h, buf):
     """Deliver the available continuation fragments of the active message into buf.
@@ -310,6 +317,32 @@ def rx_wait(h, want_tag, want_ctx, buf, info, spins):
             break
         cpu_relax()
     return rx_match(h, want_tag, want_ctx, buf, info)
+
+
+@njit(cache=True)
+def rx_scan(handles, ready):
+    """Note in ready[i] (1/0) whether queue handles[i] has a fragment available; return how many do.
+
+    A handle of 0 (a rank's own entry) counts as empty. One call tells a progress pass which of
+    a rank's incoming queues need draining, instead of one kernel call per queue."""
+    count = 0
+    for i in range(handles.size):
+        h = handles[i]
+        ready[i] = 0
+        if h == 0:
+            continue
+        qa = load_i64(h + L.H_QADDR)
+        avail = qa + load_i64(h + L.H_AVAIL)
+        rxp = qa + load_i64(h + L.H_RXPRIV)
+        if load_acquire_u16(avail + L.RING_IDX) != (load_i64(rxp + L.RX_NEXT) & _MASK16):
+            ready[i] = 1
+            count += 1
+    return count
+
+
+def rx_scanner():
+    """The compiled entry point of rx_scan (int64 handles, uint8 flags)."""
+    return rx_scan.compile((types.Array(types.int64, 1, "C"), types.Array(types.uint8, 1, "C")))
 
 
 @njit(cache=True)

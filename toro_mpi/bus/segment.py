@@ -290,6 +290,27 @@ class Segment:
         """A plain load of an int64 word, for the launcher's reports (advisory, no numba)."""
         return int(self._view[offset: offset + 8].view(np.int64)[0])
 
+    def bus_quiet(self) -> bool:
+        """Whether every virtqueue of both planes is empty: each avail.idx equals its used.idx.
+
+        Plain loads, for the launcher's deadlock check: it calls a job deadlocked only when this
+        holds and every rank's idle count is odd and unchanged over two looks a while apart."""
+        assert self._view is not None
+        view = self._view
+        n = self.nranks
+        for plane, (qsize, _, _) in enumerate(self.planes):
+            r = L.queue_regions(qsize, self.buffer_size)
+            for src in range(n):
+                for dst in range(n):
+                    if src == dst:
+                        continue
+                    q = self.queue_offset(src, dst, plane)
+                    avail = view[q + r["avail"] + 2: q + r["avail"] + 4].view(np.uint16)[0]
+                    used = view[q + r["used"] + 2: q + r["used"] + 4].view(np.uint16)[0]
+                    if avail != used:
+                        return False
+        return True
+
     def attached(self) -> int:
         """How many ranks have attached so far (an advisory plain load, see below)."""
         # The launcher polls this to decide when to unlink the name. A stale value only delays

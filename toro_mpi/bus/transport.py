@@ -36,6 +36,9 @@ class Transport(ABC):
       kind "wait" is match with a trailing spin budget (see ring.rx_wait), kind "send" a whole
       plain eager message in one call (see ring.tx_send), kind "recv" match without the info
       argument, leaving the header in ``rx_info(src)`` (see ring.rx_recv).
+
+    Optionally ``rx_scanner(handles, ready)`` marks which of the given rx handles have something
+    to drain and returns how many (see ring.rx_scan); without it every queue is drained each pass.
     """
 
     rank: int
@@ -84,6 +87,9 @@ class Transport(ABC):
     @abstractmethod
     def set_blocked(self, call: int, peer: int, tag: int) -> None:
         """Record which call this rank is blocked in (read by the launcher on timeout)."""
+
+    def set_idle(self, idle: bool) -> None:  # noqa: B027 - optional: a no-op where nobody checks
+        """Record whether this rank's process is backing off with nothing to do (deadlock check)."""
 
     @abstractmethod
     def peer_finished(self, rank: int) -> bool:
@@ -164,6 +170,7 @@ class VirtioBus(Transport):
         self._slot = segment.slot(rank, 0)
         self._slot_addr = segment.base + self._slot
         self._store_blocked = ring.blocked_writer()
+        self.rx_scanner = ring.rx_scanner()
 
     @property
     def rendezvous_ok(self) -> bool:
@@ -206,6 +213,13 @@ class VirtioBus(Transport):
     def set_blocked(self, call, peer, tag):
         """Write this rank's blocked-call fields for the launcher."""
         self._store_blocked(self._slot_addr, call, peer, tag)
+
+    def set_idle(self, idle):
+        """Make the slot's idle count odd (idle) or even (busy), release-storing each change."""
+        addr = self._slot + L.SLOT_IDLE
+        count = self.segment.peek_word(addr)
+        if bool(count & 1) != idle:
+            self.segment.write_word(addr, count + 1)
 
     def peer_finished(self, rank):
         """True once rank has finalized."""

@@ -118,6 +118,7 @@ def _warm() -> None:
         ring.fetch_add(seg.base + L.HDR_ATTACHED, 0)
         ring.relax(1)
         ring.blocked_writer()(seg.base + seg.slot(0, 0), 0, -2, 0)
+        ring.rx_scanner()(np.array([0, qa], np.int64), np.zeros(2, np.uint8))
         scratch = np.zeros(1024, np.uint8)
         for code in WARM_DTYPES:
             dtype = np.dtype(code)

@@ -98,7 +98,9 @@ class CollEngine:
         # Polls without progress inside one interpreter call before it returns BLOCKED: first
         # call (a collective that is about to complete should not leave jitted code) and later.
         self.first_spins = spins
-        self.later_spins = 64
+        # Polls per later attempt, once the first one blocked. Hosted with other ranks (spins of
+        # 1), the scheduler's other ranks are the likelier senders: never spin there.
+        self.later_spins = 64 if spins > 1 else 1
         self._entries: dict[np.dtype, Callable[..., int]] = {}
         # Messages that arrived on the collective plane for a communicator other than the one
         # whose collective was running: (context, world source) -> [(tag, payload)].
@@ -184,8 +186,11 @@ class CollEngine:
         polls = [0]
 
         def progressed() -> bool:
+            at = words[I.P_PC] + words[I.P_MOVED]
             st = fn(words, *arrays)
             if st == I.BLOCKED:
+                if words[I.P_PC] + words[I.P_MOVED] != at:
+                    self.sched.progressed = True  # moved on without finishing: not idle
                 polls[0] += 1
                 if polls[0] % 256 == 0 and self._finished_peers(plan):
                     # A rank publishes its last message before it marks itself finished: look

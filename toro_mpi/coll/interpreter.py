@@ -34,6 +34,8 @@ Plan array (int64), written by Python before the first call and by the interpret
     P_PROG .. offsets (in words) of the rows, the per-row progress words, the tx and rx queue
     handles by comm rank, the per-peer counts of stashed messages, the info scratch and the
     per-peer busy stamps; P_PASS is a counter that makes the stamps of each pass unique.
+    P_MOVED    bumped whenever a pass moves data, so Python can tell a BLOCKED run that made
+               progress from one that did not (the scheduler's idle marks, the deadlock check)
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ P_PENDING = 13
 P_INFO = 14
 P_BUSY = 15
 P_PASS = 16
+P_MOVED = 17
 P_HEADER = 24
 
 # Return codes.
@@ -178,6 +181,7 @@ def _advance(plan, i, send, recv, tmp, size, stamp):
             return 1
         plan[progress] = _RX_DONE
         return 1
+    before = ring.rx_progress(h)
     st = ring.rx_continue(h, part)
     if st == L.RX_COMPLETE:
         plan[progress] = _RX_DONE
@@ -185,7 +189,9 @@ def _advance(plan, i, send, recv, tmp, size, stamp):
     if st < 0:
         return st - 16
     plan[busy + 2 * peer + 1] = stamp
-    return 1
+    # Moved only if fragments arrived: a receive waiting for a sender that cannot run until we
+    # return (a green thread of this very process) must let the spin budget run out.
+    return 1 if ring.rx_progress(h) != before else 0
 
 
 @njit(cache=True)
@@ -231,6 +237,8 @@ def run(plan, send, recv, tmp):
                             pending += 1
                 if pending == 0:
                     break
+                if moved != 0:
+                    plan[P_MOVED] += moved
                 if moved == 0:
                     idle += 1
                     if idle > plan[P_SPINS]:

@@ -18,7 +18,9 @@ toro-mpirun [options] [-n N] program [args...]
 
 DESCRIPTION = """\
 Run N copies of a program as the ranks of a toro_mpi job on this machine: one process per rank,
-pinned to its own core, talking through a shared-memory bus.
+pinned to its own core, talking through a shared-memory bus. With more ranks than cores
+(--oversubscribe), one process per core runs several ranks as green threads of its cooperative
+scheduler (--process-per-rank: one process per rank anyway).
 
 program is `python script.py args`, `python -m module args`, `python -c code`, or any
 executable; `python` and `python3` mean the launcher's own interpreter. Everything from the
@@ -84,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: launcher.bind_to from the config, normally core)")
     p.add_argument("--oversubscribe", action="store_true",
                    help="allow more ranks than cores (refused otherwise)")
+    p.add_argument("--process-per-rank", action="store_true",
+                   help="with more ranks than cores, still run one process per rank (no green-thread ranks)")
+    p.add_argument("--ranks-per-core", metavar="K", type=_positive_int, default=None,
+                   help="run the ranks as green threads, K per process (default: one process per rank "
+                        "while there are enough cores, else ceil(N / cores) per core)")
     p.add_argument("--config", metavar="FILE", help="TOML file overriding configs/default.toml")
     p.add_argument("--tag-output", action="store_true",
                    help="prefix every output line with [rank]")
@@ -139,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         plan = make_plan(args.program, args.nranks, args.bind_to, args.oversubscribe, args.config,
-                         exports, args.tag_output, args.timeout, capture=args.compare, mpi4py=args.mpi4py)
+                         exports, args.tag_output, args.timeout, capture=args.compare, mpi4py=args.mpi4py,
+                         process_per_rank=args.process_per_rank, ranks_per_core=args.ranks_per_core)
     except LaunchError as exc:
         print(f"toro-mpirun: {exc}", file=sys.stderr)
         return exc.code

@@ -9,7 +9,8 @@ from pathlib import Path
 
 NUMBA_CACHE_VAR = "NUMBA_CACHE_DIR"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-RANK_VARS = ("TORO_MPI_RANK", "TORO_MPI_SIZE", "TORO_MPI_SEGMENT", "TORO_MPI_CONFIG", "TORO_MPI_LAUNCHER_PID")
+RANK_VARS = ("TORO_MPI_RANK", "TORO_MPI_SIZE", "TORO_MPI_SEGMENT", "TORO_MPI_CONFIG", "TORO_MPI_LAUNCHER_PID",
+             "TORO_MPI_HOSTED", "TORO_MPI_PROCESSES", "TORO_MPI_FDS", "TORO_MPI_HOST_MAP")
 
 
 def default_numba_cache_dir(environ: Mapping[str, str]) -> str:

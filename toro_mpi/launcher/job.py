@@ -17,12 +17,14 @@ from ..bus.segment import Segment, SegmentError, launcher_pid_of, list_segments
 from .environ import rank_env
 from .events import EventLoop
 from .plan import LaunchError, Plan
-from .report import SlotView, describe_exit, exit_status, signal_name, timeout_report
+from .report import SlotView, deadlock_report, describe_exit, exit_status, signal_name, timeout_report
 from .signals import Interrupted, SignalTrap
 from .spawn import RankProcess, start_rank
 from .tagging import TaggedStream
 
 EXIT_TIMEOUT = 110
+EXIT_DEADLOCK = 111
+DEADLOCK_TICK = 0.1  # seconds between looks for a deadlock (two alike looks in a row end the job)
 ATTACH_POLL = 0.005  # seconds between looks at the attach counter, until the name is unlinked
 POLL_TICK = 0.01  # wake-up period when some exit cannot be waited for with a pidfd
 IDLE_TICK = 1.0  # longest sleep otherwise: pidfds, pipes and signals wake the loop earlier
@@ -58,6 +60,9 @@ class Job:
         self._live: set[RankProcess] = set()
         self._exit_events: set[RankProcess] = set()
         self._open_streams = 0
+        self._idle_seen: tuple[int, ...] | None = None  # the last look's idle counts (deadlock check)
+        self._next_look = 0.0
+        self._extra_files: list[IO[bytes]] = []  # read ends of hosted ranks' own pipes
         self._unlinked = False
         self.loop = EventLoop()
         self.trap = SignalTrap()
@@ -105,12 +110,22 @@ class Job:
         base = dict(os.environ)
         config_json = plan.cfg.to_json()
         piped = plan.tag_output or plan.capture
-        for rank in range(plan.nranks):
+        if plan.hosts is not None:
+            assert plan.host_argv is not None
+            units = [(hosted[0], hosted, plan.host_argv, plan.host_cpus[h]) for h, hosted in enumerate(plan.hosts)]
+        else:
+            units = [(rank, None, plan.argv, plan.cpus[rank]) for rank in range(plan.nranks)]
+        for rank, hosted, argv, cpu in units:
             if self.trap.received:
                 return self._interrupted()
             env = rank_env(base, plan.exports, rank, plan.nranks, seg.name, config_json, piped, plan.mpi4py)
+            if hosted is not None:
+                env["TORO_MPI_HOSTED"] = ",".join(map(str, hosted))
+                env["TORO_MPI_PROCESSES"] = str(len(units))
+                assert plan.hosts is not None
+                env["TORO_MPI_HOST_MAP"] = ",".join(str(h) for h, hs in enumerate(plan.hosts) for _ in hs)
             try:
-                proc = start_rank(plan.argv, env, rank, plan.cpus[rank], capture=piped)
+                proc = start_rank(argv, env, rank, cpu, capture=piped, ranks=hosted)
             except (OSError, subprocess.SubprocessError) as exc:
                 seg.post_abort(L.ABORT_RANK_FAILED, rank)
                 say(f"cannot start rank {rank} ({plan.argv[0]}): {exc}; aborting the job")
@@ -131,15 +146,19 @@ class Job:
 
     def _watch_output(self, proc: RankProcess) -> None:
         """Read the rank's pipes: keep the lines (plan.capture) or forward them tagged."""
-        sinks: tuple[list[bytes] | None, ...] = (None, None)
-        if self.plan.capture:
-            sinks = self.output.setdefault(proc.rank, ([], []))
-        pipes = (proc.proc.stdout, proc.proc.stderr)
-        for pipe, dest, sink in zip(pipes, (sys.stdout, sys.stderr), sinks, strict=True):
-            assert pipe is not None
-            stream = TaggedStream(proc.rank, pipe.fileno(), None if sink is not None else dest.fileno(), sink)
-            self.loop.add(stream.fd, lambda s=stream, p=pipe: self._on_output(s, p))
-            self._open_streams += 1
+        assert proc.proc.stdout is not None and proc.proc.stderr is not None
+        pipes = {proc.rank: (proc.proc.stdout, proc.proc.stderr)}
+        for rank, (out_fd, err_fd) in proc.extra_pipes.items():
+            pipes[rank] = (os.fdopen(out_fd, "rb", buffering=0), os.fdopen(err_fd, "rb", buffering=0))
+            self._extra_files += pipes[rank]
+        for rank, pair in pipes.items():
+            sinks: tuple[list[bytes] | None, ...] = (None, None)
+            if self.plan.capture:
+                sinks = self.output.setdefault(rank, ([], []))
+            for pipe, dest, sink in zip(pair, (sys.stdout, sys.stderr), sinks, strict=True):
+                stream = TaggedStream(rank, pipe.fileno(), None if sink is not None else dest.fileno(), sink)
+                self.loop.add(stream.fd, lambda s=stream, p=pipe: self._on_output(s, p))
+                self._open_streams += 1
 
     # -- events -----------------------------------------------------------------------------
     def _on_exit_event(self, proc: RankProcess) -> None:
@@ -198,10 +217,33 @@ class Job:
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 return self._timed_out()
-            self.loop.run_once(self._tick(now, deadline))
+            if now >= self._next_look:
+                self._next_look = now + DEADLOCK_TICK
+                if self._deadlocked():
+                    return self._deadlock()
+            self.loop.run_once(min(self._tick(now, deadline), max(self._next_look - now, 0.0)))
 
     def _rank_failed(self, proc: RankProcess) -> int:
         assert self.seg is not None and proc.returncode is not None
+        if len(proc.ranks) > 1:
+            # A host names the rank that failed in the abort word before it exits; if it did
+            # not (killed by a signal), the rank that was running then is the likely culprit,
+            # and every rank it hosted went down with it.
+            seg = self.seg
+            culprit = seg.peek_word(L.HDR_ABORT_RANK) if seg.peek_word(L.HDR_ABORT) else -1
+            running = seg.peek_word(seg.slot(proc.ranks[0], L.SLOT_RUNNING))
+            hosted = f"{proc.ranks[0]}-{proc.ranks[-1]}"
+            if culprit in proc.ranks or running in proc.ranks:
+                who = culprit if culprit in proc.ranks else running
+                what = "" if culprit in proc.ranks else ", running when it ended"
+                seg.post_abort(L.ABORT_RANK_FAILED, who)
+                say(f"rank {who} (pid {proc.pid}, hosting ranks {hosted}{what}) {describe_exit(proc.returncode)}; "
+                    "aborting the job")
+            else:
+                self.seg.post_abort(L.ABORT_RANK_FAILED, proc.rank)
+                say(f"ranks {hosted} (pid {proc.pid}) {describe_exit(proc.returncode)}; aborting the job")
+            self._stop()
+            return exit_status(proc.returncode)
         self.seg.post_abort(L.ABORT_RANK_FAILED, proc.rank)
         say(f"rank {proc.rank} (pid {proc.pid}) {describe_exit(proc.returncode)}; aborting the job")
         self._stop()
@@ -215,20 +257,52 @@ class Job:
         self._stop()
         return 128 + signum
 
+    def _deadlocked(self) -> bool:
+        """True when two looks in a row find every rank idle or finished, with the same idle
+        counts, and every virtqueue empty: no rank can ever be woken again."""
+        seg = self.seg
+        assert seg is not None
+        counts = []
+        finished = 0
+        for rank in range(self.plan.nranks):
+            state = seg.peek_word(seg.slot(rank, L.SLOT_STATE))
+            if state == L.RANK_FINISHED:
+                finished += 1
+                counts.append(-1)
+                continue
+            count = seg.peek_word(seg.slot(rank, L.SLOT_IDLE))
+            if state != L.RANK_ATTACHED or not count & 1:
+                self._idle_seen = None
+                return False
+            counts.append(count)
+        if finished == self.plan.nranks or not seg.bus_quiet():
+            self._idle_seen = None
+            return False
+        seen, self._idle_seen = self._idle_seen, tuple(counts)
+        return seen == self._idle_seen
+
+    def _deadlock(self) -> int:
+        assert self.seg is not None
+        views = [self._slot_view(proc, rank) for proc in self.ranks for rank in proc.ranks]
+        self.seg.post_abort(L.ABORT_DEADLOCK, -1)
+        say(deadlock_report(views))
+        self._stop()
+        return EXIT_DEADLOCK
+
     def _timed_out(self) -> int:
         assert self.seg is not None and self.plan.timeout is not None
-        views = [self._slot_view(proc) for proc in self.ranks]
+        views = [self._slot_view(proc, rank) for proc in self.ranks for rank in proc.ranks]
         self.seg.post_abort(L.ABORT_TIMEOUT, -1)
         say(timeout_report(self.plan.timeout, views))
         self._stop()
         return EXIT_TIMEOUT
 
-    def _slot_view(self, proc: RankProcess) -> SlotView:
+    def _slot_view(self, proc: RankProcess, rank: int) -> SlotView:
         seg = self.seg
         assert seg is not None
         fields = (L.SLOT_STATE, L.SLOT_CALL, L.SLOT_PEER, L.SLOT_TAG)
-        words = [seg.peek_word(seg.slot(proc.rank, f)) for f in fields]
-        return SlotView(proc.rank, proc.returncode, *words)
+        words = [seg.peek_word(seg.slot(rank, f)) for f in fields]
+        return SlotView(rank, proc.returncode, *words)
 
     def _stop(self) -> None:
         """SIGTERM the live ranks, SIGKILL those still there after kill_grace (or a new signal)."""
@@ -265,6 +339,8 @@ class Job:
             for pipe in (proc.proc.stdout, proc.proc.stderr):
                 if pipe is not None:
                     pipe.close()
+        for pipe in self._extra_files:
+            pipe.close()
         if self.seg is not None:
             self.seg.unlink()
             self.seg.close()

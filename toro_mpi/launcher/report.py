@@ -70,3 +70,9 @@ def timeout_report(seconds: float, views: list[SlotView]) -> str:
     """The one-line timeout message naming every rank's state."""
     parts = [f"timeout after {float(seconds)} s"] + [describe_slot(v) for v in views]
     return "; ".join(parts)
+
+
+def deadlock_report(views: list[SlotView]) -> str:
+    """The one-line deadlock message: what every rank waits in, and for whom."""
+    parts = ["deadlock: every rank is blocked and no message is in flight"] + [describe_slot(v) for v in views]
+    return "; ".join(parts)

@@ -31,10 +31,15 @@ def _child_setup(cpu: int | None, launcher_pid: int) -> Callable[[], None]:
 
 
 class RankProcess:
-    """A running rank: its Popen, a pidfd to wait on (None if the kernel has none), its exit."""
+    """A running rank (or host of several ranks): its Popen, a pidfd to wait on (None if the
+    kernel has none), its exit. `ranks` are the ranks it runs, `rank` the first of them;
+    `extra_pipes` maps each further rank with pipes of its own to their read ends (out, err)."""
 
-    def __init__(self, rank: int, proc: subprocess.Popen[bytes]) -> None:
+    def __init__(self, rank: int, proc: subprocess.Popen[bytes], ranks: list[int] | None = None,
+                 extra_pipes: dict[int, tuple[int, int]] | None = None) -> None:
         self.rank = rank
+        self.ranks = ranks or [rank]
+        self.extra_pipes = extra_pipes or {}
         self.proc = proc
         self.pid = proc.pid
         try:
@@ -73,15 +78,36 @@ class RankProcess:
 
 
 def start_rank(argv: list[str], env: dict[str, str], rank: int, cpu: int | None,
-               capture: bool = False) -> RankProcess:
-    """Start rank `rank`; stdin is inherited by rank 0 only; stdout/stderr piped when `capture`."""
+               capture: bool = False, ranks: list[int] | None = None) -> RankProcess:
+    """Start rank `rank` (or a host of `ranks`, the first being `rank`); stdin is inherited by
+    rank 0 only; stdout/stderr piped when `capture`, with one more pair of pipes per further
+    hosted rank (their write ends named in TORO_MPI_FDS, see toro_mpi.hosting)."""
     out = subprocess.PIPE if capture else None
-    proc = subprocess.Popen(
-        argv,
-        env=env,
-        stdin=None if rank == 0 else subprocess.DEVNULL,
-        stdout=out,
-        stderr=out,
-        preexec_fn=_child_setup(cpu, os.getpid()),
-    )
-    return RankProcess(rank, proc)
+    extra: dict[int, tuple[int, int]] = {}
+    child_ends: list[int] = []
+    try:
+        if capture and ranks:
+            entries = []
+            for r in ranks[1:]:
+                out_r, out_w = os.pipe()
+                err_r, err_w = os.pipe()
+                extra[r] = (out_r, err_r)
+                child_ends += [out_w, err_w]
+                entries.append(f"{r}:{out_w}:{err_w}")
+            env = dict(env, TORO_MPI_FDS=";".join(entries))
+        proc = subprocess.Popen(
+            argv,
+            env=env,
+            stdin=None if rank == 0 else subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            pass_fds=child_ends,
+            preexec_fn=_child_setup(cpu, os.getpid()),
+        )
+    except BaseException:
+        for fd in child_ends + [fd for pair in extra.values() for fd in pair]:
+            os.close(fd)
+        raise
+    for fd in child_ends:
+        os.close(fd)
+    return RankProcess(rank, proc, ranks, extra)

@@ -23,6 +23,7 @@ from ..coll import schedules as S
 from ..coll.elementwise import OP_USER
 from ..coll.engine import Plan
 from . import datatypes as D
+from . import hosted as H
 from .buffers import IN_PLACE, Buffer, byte_view, normalise
 from .errors import ERR_ARG, ERR_BUFFER, ERR_COUNT, ERR_ROOT, ERR_TRUNCATE, ERR_TYPE, MPIException
 from .ops import SUM, Op, check_applies
@@ -45,6 +46,8 @@ _BCAST = 1
 _REDUCE = 2
 _ALLREDUCE = 3
 # Data-movement calls with a hot path keyed by both buffers (see _move_hit).
+# Calls that ranks hosted together run in two levels (mpi/hosted.py), with their plan kind.
+_TWO_LEVEL = frozenset(("Barrier", "Bcast", "Reduce", "Allreduce"))
 _GATHER = 10
 _SCATTER = 11
 _ALLGATHER = 12
@@ -158,6 +161,11 @@ class CollectiveMixin:
         remember it for the hot path (send and recv are then the caller's own arrays); with
         move = (call, sendbuf, recvbuf, root), remember it for _move_hit."""
         code = 0 if op is None else op.code
+        if kind in _TWO_LEVEL and (op is None or (code != OP_USER and op.commutative)):
+            hier = self._hier
+            if hier is not None:
+                self._two_level(hier, kind, key, send, recv, op)
+                return
         plan = self._plan(key, kind, build, code)
         tmp = self._scratch(plan.tmp_count, send.dtype)
         self._coll.execute(plan, send, recv, tmp, op if code == OP_USER else None, datatype)
@@ -177,6 +185,98 @@ class CollectiveMixin:
             if len(table) >= _FAST_LIMIT:
                 table.clear()
             table[id(send)] = entry
+
+    @property
+    def _hier(self) -> tuple[H.Layout, H.LocalGroup] | None:
+        """(layout, local group) when this communicator runs two-level collectives (hosted ranks)."""
+        try:
+            return self.__dict__["_hier_state"]
+        except KeyError:
+            layout = H.layout_for(self._engine, self._ranks, self.rank, self._coll_ctx)
+            state = None if layout is None else (layout, H.group_for(self._engine, layout))
+            self.__dict__["_hier_state"] = state
+            return state
+
+    def _two_level(self, hier: tuple[H.Layout, H.LocalGroup], kind: str, key: tuple, send: np.ndarray,
+                   recv: np.ndarray, op: Op | None) -> None:
+        """Barrier, Bcast, Reduce or Allreduce through this process's group (see mpi/hosted.py)."""
+        layout, group = hier
+        root = key[1] if kind in ("Bcast", "Reduce") else 0
+        if kind in ("Reduce", "Allreduce"):
+            assert op is not None
+            if group.arrived == 0:
+                np.copyto(group.buffer(send), send)
+            else:
+                acc = group.acc
+                if acc is None or acc.size != send.size or acc.dtype != send.dtype:
+                    raise MPIException(ERR_COUNT, f"{kind}: ranks of this communicator passed different "
+                                       "counts or datatypes")
+                group.combine(op.code, send)
+        elif kind == "Bcast" and self.rank == root:
+            np.copyto(group.buffer(send), send)
+        if H.arrive(self, group, layout, kind):
+            error = None
+            try:
+                self._between_processes(layout, group, kind, root, send, op)
+            except BaseException as exc:
+                error = exc
+                raise
+            finally:
+                H.release(group, error)
+        acc, out = group.result
+        if kind == "Allreduce" or (kind == "Reduce" and self.rank == root):
+            assert out is not None
+            np.copyto(recv, out)
+        elif kind == "Bcast" and self.rank != root:
+            assert acc is not None
+            np.copyto(send, acc)
+
+    def _between_processes(self, layout: H.Layout, group: H.LocalGroup, kind: str, root: int,
+                           like: np.ndarray, op: Op | None) -> None:
+        """The leaders' part of a two-level collective, run on the group leader's queues."""
+        m, me = len(layout.leaders), layout.index
+        leader = group.leader
+        seg = max(1, self._seg_bytes // max(1, like.itemsize))
+        code = 0 if op is None else op.code
+        if kind == "Barrier":
+            if m > 1:
+                leader._run_leaders(layout, ("Barrier",), kind, lambda: S.barrier(m, me), _EMPTY_U8, _EMPTY_U8, 0)
+            return
+        acc = group.buffer(like)
+        out = group.out
+        assert out is not None
+        count = acc.size
+        if kind == "Bcast":
+            r = layout.leader_index(root)
+            if m > 1:
+                leader._run_leaders(layout, ("Bcast", r, count, acc.dtype), kind,
+                                    lambda: S.bcast(m, me, r, count, seg), acc, acc, 0)
+            return
+        if m == 1:
+            np.copyto(out, acc)
+            return
+        if kind == "Allreduce":
+            large = self._large(acc.nbytes, "allreduce_ring_min_bytes")
+            leader._run_leaders(layout, ("Allreduce", count, acc.dtype, code, large), kind,
+                                lambda: S.allreduce(m, me, count, True, large, seg, False), acc, out, code)
+            return
+        r = layout.leader_index(root)
+        leader._run_leaders(layout, ("Reduce", r, count, acc.dtype, code), kind,
+                            lambda: S.reduce(m, me, r, count, seg, True), acc, out if me == r else out[:0], code)
+
+    def _run_leaders(self, layout: H.Layout, key: tuple, kind: str, build: Any, send: np.ndarray,
+                     recv: np.ndarray, code: int) -> None:
+        """Run a plan among the leaders of the processes (self is this process's leader)."""
+        plans = self._plans
+        key = ("leaders", *key)
+        plan = plans.get(key)
+        if plan is None:
+            if len(plans) >= _PLAN_CACHE_LIMIT:
+                plans.clear()
+                self._forget_fast()
+            ranks = [self._ranks[i] for i in layout.leaders]
+            plan = plans[key] = self._coll.make_plan(kind, build(), ranks, self._coll_ctx, code)
+        self._coll.execute(plan, send, recv, self._scratch(plan.tmp_count, send.dtype))
 
     def _forget_fast(self) -> None:
         """Drop every remembered hot-path plan (cache overflow, Free)."""

@@ -718,7 +718,7 @@ class _MultiSendRequest(Request):
 
     def Test(self, status: Status | None = None) -> bool:
         """Whether every part has been sent."""
-        self._engine.progress()
+        self._engine.poll_once()
         if not all(r.done for r in self._rest):
             return False
         return super().Test(status)

@@ -69,6 +69,12 @@ def copy_bytes(dst, src, nbytes):
     memcpy(array_address(dst), array_address(src), nbytes)
 
 
+def _scan_all(handles: np.ndarray, ready: np.ndarray) -> int:
+    """rx_scan for a transport without one: every queue may hold something."""
+    ready[:] = 1
+    return len(ready)
+
+
 class Msg:
     """A message that arrived before anyone asked for it (the unexpected list)."""
 
@@ -159,7 +165,8 @@ class Engine:
     """One rank's point-to-point progress engine over a Transport."""
 
     def __init__(self, transport: Transport | None, rank: int, size: int, settings: dict[str, Any],
-                 sched_settings: dict[str, int], coll_settings: dict[str, int] | None = None) -> None:
+                 sched_settings: dict[str, int], coll_settings: dict[str, int] | None = None,
+                 sched: Scheduler | None = None) -> None:
         self.t = transport
         self.rank = rank
         self.size = size
@@ -195,10 +202,27 @@ class Engine:
             self.rx_info = [transport.rx_info(p) for p in range(size)]
             self._match_u8 = transport.specialise("match", _U8)  # _drain's peek/consume
             self._adapters: dict[tuple, Callable[..., int]] = {}  # see _adapted
-        self.sched = Scheduler(self.progress, self.idle_check, sched_settings, self._on_block)
+            # progress(): which peers' queues hold something, found in one kernel call.
+            self._rx_scan = getattr(transport, "rx_scanner", None) or _scan_all
+            self._rx_peer_handles = np.array([self._rxh[p] for p in self.peers], np.int64)
+            self._rx_ready = np.zeros(len(self.peers), np.uint8)
+        # A rank alone in its process owns the scheduler; ranks hosted together as green threads
+        # (toro_mpi.hosting) share their process's, and each owns its green threads by its engine.
+        self.owner: Any = None
+        # Hosted ranks (toro_mpi.hosting): the process index of every world rank, and the meeting
+        # points of this process's ranks per communicator (mpi/hosted.py); None / unused otherwise.
+        self.host_of: list[int] | None = None
+        self.local_groups: dict[tuple, Any] = {}
+        if sched is None:
+            sched = Scheduler(self.progress, self.idle_check, sched_settings, self._on_block, self.on_idle)
+        else:
+            self.owner = self
+        self.sched = sched
         # Polls (with a pause each, inside jitted code) a blocking Recv makes of its one queue
         # before parking in the scheduler: about spin_passes * 16 * 40 ns.
         self.fast_spins = max(1, 16 * int(sched_settings.get("spin_passes", 2000)))
+        if self.owner is not None:
+            self.fast_spins = 1  # hosted: the sender may be a green thread of this process
         # Collectives run on the transport's collective plane through their own engine; it
         # shares this rank's scheduler (blocked collectives back off and see aborts the same way).
         # Without [coll] settings (tests, tools) the defaults of configs/default.toml apply.
@@ -266,6 +290,11 @@ class Engine:
             culprit = self.t.abort_rank() if hasattr(self.t, "abort_rank") else -1
             who = f"rank {culprit}" if culprit >= 0 else "the launcher"
             raise MPIException(ERR_PROC_ABORTED, f"the job is being aborted ({who} failed or aborted)")
+
+    def on_idle(self, idle: bool) -> None:
+        """Record in the rank's slot whether its process is idle (the launcher's deadlock check)."""
+        if self.t is not None:
+            self.t.set_idle(idle)
 
     def _on_block(self, what: Any) -> None:
         if self.t is None:
@@ -550,7 +579,8 @@ class Engine:
 
     # -- progress --------------------------------------------------------------------------
     def progress(self) -> bool:
-        """One pass: push pending sends, drain every incoming queue. True if anything moved."""
+        """One pass: push pending sends, drain the incoming queues that hold something. True if
+        anything moved."""
         if self.t is None:
             return False
         moved = False
@@ -560,14 +590,26 @@ class Engine:
         n = len(peers)
         if n == 0:
             return moved
+        # One kernel call finds the queues with something in them (most passes: none).
+        ready = self._rx_ready
+        if self._rx_scan(self._rx_peer_handles, ready) == 0:
+            return moved
         start = self.rx_rotate
         self.rx_rotate = start + 1 if start + 1 < n else 0
         for k in range(n):
             i = start + k
-            src = peers[i if i < n else i - n]
-            if self._drain(src):
+            i = i if i < n else i - n
+            if ready[i] and self._drain(peers[i]):
                 moved = True
         return moved
+
+    def poll_once(self) -> None:
+        """The progress a nonblocking test makes (Test, Iprobe, ...): one pass; a hosted rank
+        also lets the other ready ranks of its process run, since it may be waiting for them."""
+        if self.owner is None:
+            self.progress()
+        else:
+            self.sched.pause()
 
     def _progress_sends(self) -> bool:
         moved = False
@@ -710,7 +752,7 @@ class Engine:
         """Non-blocking probe: drain arrivals, then look for a match."""
         msg = self.find_unexpected(src, tag, ctx)
         if msg is None and self.t is not None:
-            self.progress()
+            self.poll_once()
             msg = self.find_unexpected(src, tag, ctx)
         return msg
 
@@ -797,12 +839,12 @@ class Engine:
 
     def _self_possible(self) -> bool:
         # Another green thread of this rank may still send to us.
-        return bool(self.sched.tasks)
+        return self.sched.owns_tasks(self.owner)
 
     def finalize(self) -> None:
         """Run the remaining green threads and flush queued sends; mark this rank finished."""
         try:
-            self.sched.join_all()
+            self.sched.join_all(self.owner)
             if self.pending_sends or self.awaiting_ack:
                 self.sched.wait(lambda: not self.pending_sends and not self.awaiting_ack, ("Send", -2, 0))
         finally:

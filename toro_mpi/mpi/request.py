@@ -148,7 +148,7 @@ class Request:
         if self._inner is None:
             return True
         if not self._inner.done and self._engine is not None:
-            self._engine.progress()
+            self._engine.poll_once()
         if not self._inner.done:
             return False
         self._complete(status)
@@ -172,7 +172,7 @@ class Request:
         if self._inner is None:
             return True
         if not self._inner.done and self._engine is not None:
-            self._engine.progress()
+            self._engine.poll_once()
         if self._inner.done and status is not None and isinstance(self._inner, RecvReq):
             inner = self._inner
             status._set(inner.source, inner.rtag, min(inner.nbytes, inner.cap))
@@ -239,7 +239,7 @@ class Request:
         """True (completing them all) if every request is done."""
         engine = next((r._engine for r in requests if r._engine is not None), None)
         if engine is not None:
-            engine.progress()
+            engine.poll_once()
         if not all(r._done() for r in requests):
             return False
         cls.Waitall(requests, statuses)
@@ -272,7 +272,7 @@ class Request:
         live = [r for r in requests if not r._is_null()]
         if not live:
             return UNDEFINED, True
-        live[0]._engine.progress()
+        live[0]._engine.poll_once()
         for i, r in enumerate(requests):
             if not r._is_null() and r._done():
                 r.Wait(status)
@@ -299,7 +299,7 @@ class Request:
         live = [r for r in requests if not r._is_null()]
         if not live:
             return None
-        live[0]._engine.progress()
+        live[0]._engine.poll_once()
         done = [i for i, r in enumerate(requests) if not r._is_null() and r._done()]
         for k, i in enumerate(done):
             requests[i].Wait(statuses[k] if statuses is not None and k < len(statuses) else None)

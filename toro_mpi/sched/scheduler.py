@@ -10,6 +10,10 @@ idle rank stops burning its core. A blocked task parks itself in `waiting` with 
 The scheduler knows nothing of MPI: the layer above gives it `poll` (make progress; return
 True if anything moved) and `idle_check` (raise to turn a hopeless wait into an error, e.g.
 the job was aborted).
+
+Green threads carry an opaque `owner` (the greenlet attribute of that name, None if unset): a
+new one inherits its spawner's. A process that hosts several MPI ranks (toro_mpi.hosting) owns
+each rank's green threads by that rank, so `join_all(owner)` finishes one rank's threads only.
 """
 
 from __future__ import annotations
@@ -26,14 +30,23 @@ from greenlet import getcurrent, greenlet
 
 from ..bus.ring import relax
 
+INHERIT: Any = object()  # spawn's default owner: the spawning green thread's
+
+
+def owner_of(glet: greenlet) -> Any:
+    """The owner of a green thread (None for one nobody claimed, e.g. a process's main one)."""
+    return getattr(glet, "owner", None)
+
 
 class Task:
     """A green thread started by `spawn`; `join()` waits for it and returns its result."""
 
-    def __init__(self, sched: Scheduler, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    def __init__(self, sched: Scheduler, fn: Callable[..., Any], args: tuple[Any, ...], owner: Any = None) -> None:
         self._sched = sched
         self.fn = fn
         self.args = args
+        self.owner = owner
+        self.main = False  # the owner's main thread (a hosted rank's program): never joined as a child
         self.done = False
         self.result: Any = None
         self.glet: greenlet | None = None
@@ -66,10 +79,15 @@ class Scheduler:
         idle_check: Callable[[], None],
         settings: dict[str, int],
         on_block: Callable[[Any], None] | None = None,
+        on_idle: Callable[[bool], None] | None = None,
     ) -> None:
         self.poll = poll
         self.idle_check = idle_check
         self.on_block = on_block or (lambda what: None)
+        # Told True when the rank starts sleeping between polls with nothing to run, False when
+        # something moves again (the launcher's deadlock check reads what it records).
+        self.on_idle = on_idle or (lambda idle: None)
+        self.progressed = False  # set by a wait condition that moved something without finishing
         self.spin_passes = int(settings.get("spin_passes", 2000))
         self.yield_passes = int(settings.get("yield_passes", 2000))
         self.sleep_min = int(settings.get("sleep_min_us", 20)) * 1e-6
@@ -83,12 +101,18 @@ class Scheduler:
         self.tasks: set[Task] = set()
 
     # -- public ------------------------------------------------------------------------
-    def spawn(self, fn: Callable[..., Any], *args: Any) -> Task:
-        """Start fn(*args) as a new green thread of this rank; it runs when the caller yields."""
-        task = Task(self, fn, args)
+    def spawn(self, fn: Callable[..., Any], *args: Any, owner: Any = INHERIT, main: bool = False) -> Task:
+        """Start fn(*args) as a new green thread of this rank; it runs when the caller yields.
+
+        `main`: the thread is its owner's main one (join_all and owns_tasks leave it out)."""
+        if owner is INHERIT:
+            owner = owner_of(getcurrent())
+        task = Task(self, fn, args, owner)
+        task.main = main
         # A finishing task hands the core on by returning, and greenlet passes that return
         # value to whoever runs next: a task that never ran receives it as an argument.
         task.glet = greenlet(lambda *_: self._task_main(task), parent=self._root)
+        task.glet.owner = owner
         self.tasks.add(task)
         self.ready.append(task.glet)
         return task
@@ -101,6 +125,21 @@ class Scheduler:
         if not self.ready:
             os.sched_yield()
             return
+        self.ready.append(me)
+        try:
+            self._run_next(me)
+        except BaseException:
+            self._forget_ready(me)
+            raise
+
+    def pause(self) -> None:
+        """Make progress once and let the other ready green threads run, then carry on (no OS
+        yield: a rank polling with Test lets the ranks it waits for run on its own core)."""
+        self.poll()
+        self._wake()
+        if not self.ready:
+            return
+        me = getcurrent()
         self.ready.append(me)
         try:
             self._run_next(me)
@@ -131,11 +170,17 @@ class Scheduler:
         if glet in self.ready:
             self.ready = deque(g for g in self.ready if g is not glet)
 
-    def join_all(self) -> None:
-        """Wait until every spawned green thread has finished (called at finalize)."""
-        while self.tasks:
-            task = next(iter(self.tasks))
-            task.join()
+    def join_all(self, owner: Any = None) -> None:
+        """Wait until every green thread spawned by `owner` has finished (called at finalize)."""
+        while True:
+            mine = [t for t in self.tasks if t.owner is owner and not t.main]
+            if not mine:
+                return
+            mine[0].join()
+
+    def owns_tasks(self, owner: Any = None) -> bool:
+        """Whether some green thread of `owner` is still running."""
+        return any(t.owner is owner and not t.main for t in self.tasks)
 
     # -- the run loop -------------------------------------------------------------------
     def _wake(self) -> None:
@@ -154,13 +199,21 @@ class Scheduler:
         idle = 0
         passes = 0
         sleep = self.sleep_min
+        marked = False  # whether on_idle(True) was said
         while True:
             moved = self.poll()
             self._wake()
+            if self.progressed:
+                moved, self.progressed = True, False
             if self.ready:
+                if marked:
+                    self.on_idle(False)
                 return self.ready.popleft()
             passes += 1
             if moved:
+                if marked:
+                    self.on_idle(False)
+                    marked = False
                 idle = 0
                 sleep = self.sleep_min
                 if passes & 1023 == 0:
@@ -177,6 +230,9 @@ class Scheduler:
             if idle < self.spin_passes + self.yield_passes:
                 os.sched_yield()
             else:
+                if not marked:
+                    self.on_idle(True)
+                    marked = True
                 time.sleep(sleep)
                 sleep = min(sleep * 2, self.sleep_max)
 

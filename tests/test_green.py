@@ -1,0 +1,160 @@
+"""More ranks than cores: ranks as green threads of one process per core (toro_mpi.hosting),
+against one process per rank (--process-per-rank), and the launcher's deadlock report.
+
+Every multi-rank test launches through the launcher as a user would; the existing p2p and
+collective programs run here at 8 and 16 ranks on this machine's cores, in both modes.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import pytest
+from conftest import NCORES, assert_ok, ref_available, run_ref, run_toro
+from test_collectives import compare, toro_budget
+
+from toro_mpi.launcher.plan import assign_hosts, hosted_argv, make_plan
+
+pytestmark = pytest.mark.usefixtures("shm_clean")
+
+PER_RANK = ("--process-per-rank",)
+GREEN: tuple[str, ...] = ()  # the default with more ranks than cores
+
+
+# -- planning ---------------------------------------------------------------------------------
+def test_hosted_argv_keeps_interpreter_options() -> None:
+    py = sys.executable
+    host = [py, "-m", "toro_mpi.hosting"]
+    assert hosted_argv([py, "prog.py", "a"]) == [*host, "prog.py", "a"]
+    assert hosted_argv([py, "-u", "-W", "ignore", "-m", "mod", "-x"]) == [py, "-u", "-W", "ignore", "-m",
+                                                                       "toro_mpi.hosting", "-m", "mod", "-x"]
+    assert hosted_argv([py, "-c", "print(1)"]) == [*host, "-c", "print(1)"]
+    assert hosted_argv([py, "-Xdev", "p.py"]) == [py, "-Xdev", "-m", "toro_mpi.hosting", "p.py"]
+    # Not hostable: another executable, a program on stdin, an interactive flag, nothing to run.
+    assert hosted_argv(["/bin/sh", "x"]) is None
+    assert hosted_argv([py, "-"]) is None
+    assert hosted_argv([py, "-i", "p.py"]) is None
+    assert hosted_argv([py, "-m"]) is None
+    assert hosted_argv([py]) is None
+
+
+def test_hosts_are_contiguous_and_balanced() -> None:
+    assert assign_hosts(8, 2) == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert assign_hosts(5, 2) == [[0, 1], [2, 3, 4]]
+    assert assign_hosts(3, 3) == [[0], [1], [2]]
+
+
+def test_plan_modes() -> None:
+    py = sys.executable
+    over = NCORES * 4
+    green = make_plan(["python", "p.py"], over, oversubscribe=True)
+    assert green.hosts is not None and len(green.hosts) == NCORES
+    assert sorted(r for h in green.hosts for r in h) == list(range(over))
+    assert make_plan(["python", "p.py"], over, oversubscribe=True, process_per_rank=True).hosts is None
+    assert make_plan(["python", "p.py"], NCORES, oversubscribe=True).hosts is None
+    two = make_plan(["python", "p.py"], 2, ranks_per_core=2)
+    assert two.hosts == [[0, 1]] and two.host_argv == [py, "-m", "toro_mpi.hosting", "p.py"]
+    assert make_plan(["true"], over, oversubscribe=True).hosts is None  # not Python: one process each
+
+
+# -- what hosted ranks keep apart ---------------------------------------------------------------
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("n, mode", [(2, ("--ranks-per-core", "2")), (4, GREEN), (16, GREEN), (8, PER_RANK)])
+def test_ranks_keep_their_own_state(n: int, mode: tuple[str, ...]) -> None:
+    """__main__ globals, the program's own modules (COMM_WORLD cached at import), MPI.COMM_WORLD,
+    __main__ classes pickled between ranks of one process, spawned green threads, stdout."""
+    run = run_toro("hosted", n, timeout=100, launcher=mode)
+    ranks = assert_ok(run, n)
+    total = n * (n - 1) // 2
+    for r in range(n):
+        assert f"sum {total} main __main__" in ranks[r], run.explain()
+
+
+@pytest.mark.timeout(120)
+def test_a_rank_may_leave_early_with_exit_0() -> None:
+    run = run_toro("hosted", 8, "exit0", timeout=100)
+    assert_ok(run, 8)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("n, mode", [(8, GREEN), (16, GREEN), (8, PER_RANK)])
+def test_tagged_output_per_rank(n: int, mode: tuple[str, ...]) -> None:
+    """--tag-output prefixes each rank's lines with its own rank, also for ranks sharing a process."""
+    run = run_toro("hosted", n, timeout=100, launcher=("--tag-output", *mode))
+    assert run.rc == 0, run.explain()
+    for line in run.out.splitlines():
+        m = re.match(r"^\[(\d+)\] (\d+) ", line)
+        assert m and m.group(1) == m.group(2), f"line tagged with another rank: {line!r}{run.explain()}"
+
+
+# -- the point-to-point and collective programs at 8 and 16 ranks, both modes ------------------
+P2P = [("matching", ()), ("nonblocking", ()), ("probe", ()), ("objects", ()), ("dtypes", ("uint8", "complex128"))]
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("n, mode", [(8, GREEN), (16, GREEN), (8, PER_RANK), (16, PER_RANK)])
+def test_p2p_programs(n: int, mode: tuple[str, ...]) -> None:
+    """The programs of test_p2p.py check their own results; each must end with every rank ok."""
+    for prog, args in P2P:
+        if prog == "dtypes" and n == 16 and mode == PER_RANK:
+            continue  # 16 processes × 4 MiB echoes: slow and adds nothing the others miss
+        run = run_toro(prog, n, *args, timeout=120, launcher=mode)
+        assert_ok(run, n)
+
+
+@pytest.mark.timeout(400)
+@pytest.mark.parametrize("n, mode", [(8, PER_RANK), (16, GREEN)])
+def test_collectives_match_reference(n: int, mode: tuple[str, ...]) -> None:
+    """The differential collectives program (quick set) against mpi4py + OpenMPI; test_collectives
+    covers n <= 8 in the default mode (green threads from 3 ranks on 2 cores)."""
+    toro = run_toro("collectives", n, "quick", timeout=toro_budget(n) * 2, launcher=mode)
+    got = assert_ok(toro, n)
+    why = ref_available()
+    if why is not None:
+        pytest.skip(f"toro_mpi ran; no reference MPI to compare with: {why}")
+    want = assert_ok(run_ref("collectives", n, "quick", timeout=200), n)
+    problems = compare(want, got, n)
+    assert not problems, "toro_mpi differs from the reference:\n" + "\n".join(problems) + toro.explain()
+
+
+# -- faults ---------------------------------------------------------------------------------------
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("n, raiser", [(8, 5), (16, 0), (4, 3)])
+def test_exception_in_a_hosted_rank_ends_the_job(n: int, raiser: int) -> None:
+    """The raising rank is named, its traceback printed, the job ends non-zero and cleanly."""
+    run = run_toro("raise_in_rank", n, raiser, timeout=100)
+    assert run.rc == 1, run.explain()
+    assert re.search(rf"\brank {raiser}\b", run.err), run.explain()
+    assert "Traceback (most recent call last)" in run.err and f"RuntimeError: boom from rank {raiser}" in run.err
+    assert " never" not in run.out
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("n, mode", [(2, ()), (8, GREEN), (16, GREEN), (5, PER_RANK)])
+def test_deadlock_is_reported_at_once(n: int, mode: tuple[str, ...]) -> None:
+    """Every rank blocked in Recv, nothing in flight: exit 111 long before the launcher's
+    timeout, naming each rank's call and peer."""
+    run = run_toro("deadlock", n, timeout=100, launcher=mode)
+    assert run.rc == 111, f"expected the deadlock status 111{run.explain()}"
+    assert "deadlock: every rank is blocked and no message is in flight" in run.err, run.explain()
+    assert f"rank 0 blocked in Recv(source={n - 1}, tag=9)" in run.err, run.explain()
+    for r in range(1, n):
+        assert f"rank {r} blocked in Recv(source={r - 1}, tag=3)" in run.err, run.explain()
+    assert run.out.count("waiting") == n
+
+
+@pytest.mark.timeout(60)
+def test_other_executables_run_one_process_per_rank() -> None:
+    """A program that is not `python ...` cannot be hosted: a warning, then one process per rank."""
+    import subprocess
+
+    from conftest import TORO_ENV
+
+    n = NCORES * 2
+    proc = subprocess.run([sys.executable, "-m", "toro_mpi", "-n", str(n), "--oversubscribe", "--timeout", "40",
+                           "sh", "-c", 'echo "rank $TORO_MPI_RANK"'], env=TORO_ENV, capture_output=True,
+                          text=True, timeout=50)
+    assert proc.returncode == 0, proc.stderr
+    assert "cannot run as green threads" in proc.stderr
+    assert sorted(proc.stdout.split("\n")[:-1]) == sorted(f"rank {r}" for r in range(n))

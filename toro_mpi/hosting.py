@@ -1,0 +1,364 @@
+"""One process per core hosting several MPI ranks as green threads of its scheduler.
+
+`toro-mpirun` runs `python -m toro_mpi.hosting [python args]` (the program's own arguments, as
+it would run `python [python args]` per rank) when there are more ranks than cores. This module
+builds one World per hosted rank, all on one Scheduler, and runs the program once per rank as a
+green thread, each in its own `__main__` module. A rank that blocks switches to another rank of
+the same core, with no OS context switch.
+
+What the ranks of one process keep apart: `__main__` (their own module and globals), the
+program's own modules (those imported from the program's directory: the script's, or the
+working directory for `-m` and `-c`), so a helper module's `comm = MPI.COMM_WORLD` is each
+rank's own, the `toro_mpi.MPI` module's per-rank globals (`COMM_WORLD`, `COMM_SELF`, ...),
+`toro_mpi.runtime`'s current World, and `sys.stdout`/`sys.stderr`/`sys.stdin` (each rank's own
+pipes with --tag-output and --compare; stdin only for rank 0). These are swapped on every
+switch between ranks (a greenlet trace hook). Everything else is shared: other imported modules
+(numpy, installed packages, the standard library) and their globals, `sys.argv`, `sys.path`,
+environment variables, the working directory, and the OS-level file descriptors.
+
+Environment (besides the TORO_MPI_* of an ordinary rank): TORO_MPI_HOSTED, the ranks this
+process hosts ("4,5,6,7"); TORO_MPI_PROCESSES, how many host processes the job has;
+TORO_MPI_FDS, with per-rank pipes, "rank:stdout_fd:stderr_fd" entries joined by ";" (a rank not
+listed uses the process's own stdout and stderr); TORO_MPI_HOST_MAP, the host process index of
+every rank ("0,0,1,1"), which turns on the two-level collectives of mpi/hosted.py (unless
+TORO_MPI_ONE_LEVEL is set, for comparisons).
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import io
+import os
+import runpy
+import sys
+import traceback
+import types
+from collections.abc import Callable
+from typing import Any
+
+import greenlet
+
+from . import runtime
+
+HOSTED_VAR = "TORO_MPI_HOSTED"
+PROCESSES_VAR = "TORO_MPI_PROCESSES"
+FDS_VAR = "TORO_MPI_FDS"
+HOST_MAP_VAR = "TORO_MPI_HOST_MAP"
+ONE_LEVEL_VAR = "TORO_MPI_ONE_LEVEL"  # set (non-empty): no two-level collectives (A/B measurements)
+
+
+class ProgramSpec:
+    """What `python ARGS` would run: a script path, a module name or a code string, and argv."""
+
+    def __init__(self, kind: str, target: str, argv: list[str]) -> None:
+        self.kind = kind  # "script", "module" or "code"
+        self.target = target
+        self.argv = argv
+
+
+def parse_program(args: list[str]) -> ProgramSpec:
+    """Split `python`'s arguments (interpreter options already removed) into a ProgramSpec."""
+    if not args:
+        raise SystemExit("toro_mpi.hosting: no program given")
+    if args[0] == "-m" and len(args) > 1:
+        return ProgramSpec("module", args[1], [args[1], *args[2:]])
+    if args[0] == "-c" and len(args) > 1:
+        return ProgramSpec("code", args[1], ["-c", *args[2:]])
+    if args[0].startswith("-"):
+        raise SystemExit(f"toro_mpi.hosting: cannot host {args[0]!r} programs")
+    return ProgramSpec("script", args[0], list(args))
+
+
+def _fresh_main(spec: ProgramSpec) -> tuple[types.ModuleType, types.CodeType]:
+    """A new `__main__` module for one rank and the code to run in it."""
+    main = types.ModuleType("__main__")
+    main.__dict__["__builtins__"] = __builtins__
+    if spec.kind == "script":
+        path = spec.target
+        with io.open_code(path) as fh:
+            source = fh.read()
+        main.__file__ = path
+        main.__cached__ = None  # type: ignore[attr-defined]
+        return main, compile(source, path, "exec", dont_inherit=True)
+    if spec.kind == "module":
+        mod_name, mspec, code = runpy._get_module_details(spec.target)  # type: ignore[attr-defined]
+        main.__spec__ = mspec
+        main.__file__ = mspec.origin
+        main.__package__ = mspec.parent
+        main.__loader__ = mspec.loader
+        return main, code
+    return main, compile(spec.target, "<string>", "exec", dont_inherit=True)
+
+
+def _exit_code(exc: SystemExit) -> int:
+    """The status `sys.exit(value)` asks for (printing a non-integer value, as Python does)."""
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    sys.stderr.write(f"{code}\n")
+    return 1
+
+
+class PrivateModules(importlib.abc.MetaPathFinder):
+    """Finds nothing itself: notes which imported modules live under the program's directory
+    (outside site-packages), so that the host keeps one copy of each per rank."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.join(os.path.realpath(root), "")
+        self.names: set[str] = set()
+        # Packages the host itself imported (toro_mpi, numpy, ...) stay shared, even when they
+        # sit in the program's directory (a source checkout run with `python -m`).
+        self.shared_tops = {name.partition(".")[0] for name in sys.modules}
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        """Record `name` if the regular path finder would load it from the program's directory."""
+        if name.partition(".")[0] in self.shared_tops:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path, target)
+        if spec is None:
+            return None
+        origin = spec.origin or (list(spec.submodule_search_locations or [""])[0])
+        real = os.path.realpath(origin) if origin else ""
+        if real.startswith(self.root) and "site-packages" not in real[len(self.root):]:
+            self.names.add(name)
+        return spec
+
+
+class RankContext:
+    """One hosted rank: its World, its `__main__`, its streams, and the globals swapped in for it."""
+
+    def __init__(self, world: Any, streams: tuple[Any, Any, Any]) -> None:
+        self.world = world
+        self.rank = world.rank
+        self.streams = streams
+        self.saved: dict[int, Any] = {}
+        self.modules: dict[str, Any] = {}  # this rank's copies of the program's own modules
+
+
+class Host:
+    """The ranks of this process, their scheduler, and the switch hook that keeps them apart."""
+
+    def __init__(self, ranks: list[int], processes: int) -> None:
+        from .bus.segment import Segment
+        from .config import config_from_env
+        from .sched import Scheduler
+
+        name = os.environ["TORO_MPI_SEGMENT"]
+        self.segment = Segment.attach(name)
+        settings = dict(config_from_env().sched)
+        if processes > (os.cpu_count() or 1):
+            settings["spin_passes"] = min(settings["spin_passes"], settings["oversubscribed_spin_passes"])
+        self.engines: list[Any] = []
+        self.sched = Scheduler(self._poll, self._idle_check, settings, self._on_block, self._on_idle)
+        self.contexts: dict[Any, RankContext] = {}  # by engine, the owner of the rank's green threads
+        fds = _parse_fds(os.environ.get(FDS_VAR, ""))
+        host_map = os.environ.get(HOST_MAP_VAR)
+        host_of = [int(h) for h in host_map.split(",")] if host_map else None
+        local_groups: dict[tuple, Any] = {}  # shared by the hosted ranks' engines
+        self.current: RankContext | None = None
+        from .bus import layout as L
+
+        at = self.segment.slot(ranks[0], L.SLOT_RUNNING)
+        self._running = self.segment.view()[at: at + 8].view("int64")  # see layout: SLOT_RUNNING
+        self._running[0] = ranks[0]
+        self.private = PrivateModules(os.getcwd())
+        for rank in ranks:
+            w = runtime.World(rank=rank, segment=self.segment, sched=self.sched, processes=processes)
+            if host_of is not None and not os.environ.get(ONE_LEVEL_VAR):
+                w.engine.host_of = host_of
+                w.engine.local_groups = local_groups
+            self.engines.append(w.engine)
+            self.contexts[w.engine] = RankContext(w, self._streams(rank, ranks, fds))
+        # The swapped slots: (namespace, key). Filled in by _install_mpi once toro_mpi.MPI exists.
+        self.slots: list[tuple[dict[Any, Any], Any]] = [
+            (sys.modules, "__main__"), (vars(runtime), "_world"),
+            (vars(sys), "stdout"), (vars(sys), "stderr"), (vars(sys), "stdin"),
+            # os.environ["TORO_MPI_RANK"] reads this dict: a plain store per switch, where setting
+            # os.environ would call putenv (only child processes and C code see the process's one).
+            (os.environ._data, os.environ.encodekey("TORO_MPI_RANK")),  # type: ignore[attr-defined]
+        ]
+        self._install_mpi()
+
+    # -- the shared scheduler's hooks -------------------------------------------------------
+    def _poll(self) -> bool:
+        moved = False
+        for engine in self.engines:
+            if engine.progress():
+                moved = True
+        return moved
+
+    def _idle_check(self) -> None:
+        for engine in self.engines:
+            engine.idle_check()
+
+    def _on_idle(self, idle: bool) -> None:
+        for engine in self.engines:
+            engine.on_idle(idle)
+
+    def _on_block(self, what: Any) -> None:
+        ctx = self.contexts.get(_owner(greenlet.getcurrent()))
+        if ctx is not None:
+            ctx.world.engine._on_block(what)
+
+    # -- per-rank state ------------------------------------------------------------------------
+    def _streams(self, rank: int, ranks: list[int], fds: dict[int, tuple[int, int]]) -> tuple[Any, Any, Any]:
+        """The rank's stdout, stderr and stdin: its own pipes if the launcher gave it some; stdin
+        only for rank 0, as with one process per rank."""
+        stdin = sys.stdin if rank == 0 else open(os.devnull)  # noqa: SIM115 - lives as long as the rank
+        if rank not in fds:
+            return (sys.stdout, sys.stderr, stdin)
+        out_fd, err_fd = fds[rank]
+        unbuffered = bool(os.environ.get("PYTHONUNBUFFERED"))
+        return (_text_stream(out_fd, unbuffered, sys.stdout), _text_stream(err_fd, True, sys.stderr), stdin)
+
+    def _install_mpi(self) -> None:
+        """Import toro_mpi.MPI as the first rank, then give every rank its own copy of its per-rank globals."""
+        first = next(iter(self.contexts.values()))
+        runtime._world = first.world
+        from . import MPI
+
+        namespace = vars(MPI)
+        self.slots += [(namespace, key) for key in MPI.RANK_GLOBALS]
+        for ctx in self.contexts.values():
+            if ctx is first:
+                state = {k: namespace[k] for k in MPI.RANK_GLOBALS}
+            else:
+                state = MPI._rank_state(ctx.world)
+            base = len(self.slots) - len(MPI.RANK_GLOBALS)
+            for i, key in enumerate(MPI.RANK_GLOBALS):
+                ctx.saved[base + i] = state[key]
+
+    def _switch_to(self, ctx: RankContext) -> None:
+        """Save the running rank's slots and program modules, and install ctx's."""
+        old = self.current
+        if old is ctx:
+            return
+        for i, (ns, key) in enumerate(self.slots):
+            if old is not None:
+                old.saved[i] = ns.get(key)
+            if i in ctx.saved:
+                ns[key] = ctx.saved[i]
+        modules = sys.modules
+        for name in self.private.names:
+            mine = modules.pop(name, None)
+            if old is not None and mine is not None:
+                old.modules[name] = mine
+            theirs = ctx.modules.get(name)
+            if theirs is not None:
+                modules[name] = theirs
+        self.current = ctx
+        self._running[0] = ctx.rank
+
+    def _trace(self, event: str, args: tuple[Any, Any]) -> None:
+        if event in ("switch", "throw"):
+            ctx = self.contexts.get(_owner(args[1]))
+            if ctx is not None:
+                self._switch_to(ctx)
+
+    def _prepare(self, ctx: RankContext, spec: ProgramSpec) -> types.CodeType:
+        """Build the rank's __main__ and its slot values, before it first runs."""
+        main, code = _fresh_main(spec)
+        ctx.saved[0] = main
+        ctx.saved[1] = ctx.world
+        ctx.saved[2], ctx.saved[3], ctx.saved[4] = ctx.streams
+        ctx.saved[5] = os.environ.encodevalue(str(ctx.rank))  # type: ignore[attr-defined]
+        return code
+
+    # -- running -------------------------------------------------------------------------------
+    def run(self, spec: ProgramSpec) -> int:
+        """Run the program once per hosted rank; the process's exit status."""
+        sys.argv = list(spec.argv)
+        if spec.kind == "script":
+            sys.path[0] = os.path.dirname(os.path.abspath(spec.target))
+        else:
+            sys.path[0] = os.getcwd()
+        codes = {ctx: self._prepare(ctx, spec) for ctx in self.contexts.values()}
+        self.private = PrivateModules(sys.path[0])
+        sys.meta_path.insert(0, self.private)
+        # The process's own state, put back whenever a green thread nobody owns runs.
+        greenlet.settrace(self._trace)
+        tasks = [self.sched.spawn(self._rank_main, ctx, codes[ctx], owner=engine, main=True)
+                 for engine, ctx in self.contexts.items()]
+        for task in tasks:
+            task.join()
+        greenlet.settrace(None)
+        self._flush_all()
+        return 0
+
+    def _rank_main(self, ctx: RankContext, code: types.CodeType) -> None:
+        main = sys.modules["__main__"]
+        status = 0
+        try:
+            exec(code, main.__dict__)
+        except SystemExit as exc:
+            status = _exit_code(exc)
+        except BaseException:  # noqa: BLE001 - any error of the program fails its rank
+            traceback.print_exc()
+            status = 1
+        if status != 0:
+            self._fail(ctx, status)
+        ctx.world.finalize()
+        for stream in (sys.stdout, sys.stderr):
+            _flush(stream)
+
+    def _fail(self, ctx: RankContext, status: int) -> None:
+        """A rank failed: name it in the job's abort word and end the process (and its ranks)."""
+        from .bus import layout as L
+
+        ctx.world.failed = True
+        self.segment.set_abort(L.ABORT_RANK_FAILED, ctx.rank)
+        self._flush_all()
+        os._exit(status)
+
+    def _flush_all(self) -> None:
+        for ctx in self.contexts.values():
+            for stream in ctx.streams[:2]:
+                _flush(stream)
+        _flush(sys.__stdout__)
+        _flush(sys.__stderr__)
+
+
+def _owner(glet: Any) -> Any:
+    return getattr(glet, "owner", None)
+
+
+def _flush(stream: Any) -> None:
+    try:
+        stream.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _text_stream(fd: int, unbuffered: bool, like: Any) -> Any:
+    """A text stream writing to fd, line-buffered (write-through if the process is unbuffered)."""
+    encoding = getattr(like, "encoding", None) or "utf-8"
+    errors = getattr(like, "errors", None) or "strict"
+    raw = io.FileIO(fd, "w", closefd=True)
+    return io.TextIOWrapper(io.BufferedWriter(raw), encoding=encoding, errors=errors,
+                            line_buffering=True, write_through=unbuffered)
+
+
+def _parse_fds(text: str) -> dict[int, tuple[int, int]]:
+    fds: dict[int, tuple[int, int]] = {}
+    for part in filter(None, text.split(";")):
+        rank, out_fd, err_fd = (int(x) for x in part.split(":"))
+        fds[rank] = (out_fd, err_fd)
+    return fds
+
+
+def main(argv: list[str] | None = None) -> Callable[[], None] | None:
+    """Entry point of a host process (see the module docstring)."""
+    args = sys.argv[1:] if argv is None else argv
+    spec = parse_program(args)
+    ranks = [int(r) for r in os.environ[HOSTED_VAR].split(",")]
+    processes = int(os.environ.get(PROCESSES_VAR, "1"))
+    host = Host(ranks, processes)
+    status = host.run(spec)
+    sys.exit(status)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Two-level collectives for ranks hosted as green threads of one process (toro_mpi.hosting).
+
+Ranks that share a process share memory, so within a process a collective needs no bus at all:
+the ranks of a communicator that live in this process meet in a `LocalGroup`. Each one arrives
+(adding its contribution to the group's buffer), the last to arrive runs the collective between
+the processes, on behalf of them all, with the queues of the group's *leader* (its lowest
+communicator rank), and every other rank parks in the scheduler until the group's generation
+changes, then takes its result from the group's buffer. Between processes the usual schedules
+run over the leaders only: with 2 processes a barrier is one message each way, whatever the
+number of ranks.
+
+Every rank of a communicator decides alike whether to use this (from the job's rank -> process
+map alone), so the leaders' traffic never meets the traffic of the one-level algorithms.
+Only calls whose combination does not depend on the order of contributions use it: Barrier,
+Bcast, and Reduce/Allreduce with a predefined operator (commutative; a float sum may differ from
+the one-level result in the last bits, as with any change of reduction order).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..coll import interpreter as I
+from ..coll.engine import _plan_words
+from ..coll.schedules import Program
+from .errors import MPIException
+
+
+class Layout:
+    """Where a communicator's ranks live: this process's members, the leaders of all processes."""
+
+    __slots__ = ("local", "leaders", "leader", "index", "key", "_first", "_hosts")
+
+    def __init__(self, host_of: list[int], ranks: list[int], me: int, ctx: int) -> None:
+        hosts = [host_of[w] for w in ranks]
+        mine = hosts[me]
+        self.local = [i for i, h in enumerate(hosts) if h == mine]
+        first: dict[int, int] = {}
+        for i, h in enumerate(hosts):
+            first.setdefault(h, i)
+        self.leaders = sorted(first.values())  # comm ranks, one per process, in comm order
+        self.leader = self.local[0]
+        self.index = self.leaders.index(self.leader)  # this process's place among the leaders
+        self.key = (ctx, tuple(ranks))
+        self._first = first
+        self._hosts = hosts
+
+    def leader_index(self, rank: int) -> int:
+        """Place among the leaders of the process that holds communicator rank `rank`."""
+        return self.leaders.index(self._first[self._hosts[rank]])
+
+
+def layout_for(engine: Any, ranks: list[int], me: int, ctx: int) -> Layout | None:
+    """The two-level layout of a communicator, or None where one level is the right algorithm
+    (not hosted, or no process holds two of its ranks)."""
+    host_of = getattr(engine, "host_of", None)
+    if host_of is None or len(ranks) < 2:
+        return None
+    hosts = [host_of[w] for w in ranks]
+    if len(set(hosts)) == len(hosts):
+        return None
+    return Layout(host_of, ranks, me, ctx)
+
+
+class LocalGroup:
+    """The meeting point of one communicator's ranks in this process (shared by their Comms)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.arrived = 0
+        self.generation = 0
+        self.leader: Any = None  # the leader rank's Comm: its queues carry the leaders' collective
+        self.error: BaseException | None = None
+        self.acc: np.ndarray | None = None  # contributions combined so far (Bcast: the data)
+        self.out: np.ndarray | None = None  # the processes' part writes the result here
+        # (acc, out) of the last released call: the parked ranks copy their result from these.
+        self.result: tuple[np.ndarray | None, np.ndarray | None] = (None, None)
+        # Two sets of (acc, out), used by alternate generations: the rank that ran the processes'
+        # part may start the next call (and fill its acc) before the parked ranks have copied
+        # their result, but the next one cannot be released before they arrive again.
+        self._sets: list[list[np.ndarray | None]] = [[None, None], [None, None]]
+        self._reducers: dict[tuple, tuple[np.ndarray, Any]] = {}
+
+    def buffer(self, like: np.ndarray) -> np.ndarray:
+        """This generation's accumulator, sized and typed like `like` (reused between calls)."""
+        pair = self._sets[self.generation & 1]
+        acc = pair[0]
+        if acc is None or acc.dtype != like.dtype or acc.size != like.size:
+            acc = pair[0] = np.empty(like.size, like.dtype)
+            pair[1] = np.empty(like.size, like.dtype)
+        self.acc, self.out = acc, pair[1]
+        return acc
+
+    def combine(self, code: int, contribution: np.ndarray) -> None:
+        """acc = contribution op acc, through the jitted reduction kernels (a cached one-row plan)."""
+        acc = self.acc
+        assert acc is not None
+        key = (code, acc.size, acc.dtype)
+        cached = self._reducers.get(key)
+        if cached is None:
+            prog = Program()
+            prog.reduce((0, 0), (1, 0), (1, 0), acc.size)
+            words = _plan_words(prog.array(), 1, [0], [0], 0, 0, code, 0)
+            words[I.P_WSTART] = -1
+            cached = self._reducers[key] = (words, I.entry_point(acc.dtype))
+        words, fn = cached
+        st = fn(words, contribution, acc, acc[:0])
+        if st != I.DONE:
+            raise MPIException(17, f"local reduction stopped with code {st}")
+
+
+def group_for(engine: Any, layout: Layout) -> LocalGroup:
+    """The process's LocalGroup of a communicator (created by whichever member comes first)."""
+    groups = engine.local_groups
+    group = groups.get(layout.key)
+    if group is None:
+        group = groups[layout.key] = LocalGroup(len(layout.local))
+    return group
+
+
+def arrive(comm: Any, group: LocalGroup, layout: Layout, call: str) -> bool:
+    """Count this rank in; True if it is the last of its process's ranks to arrive (it must then
+    run the processes' part and call `release`), else park until the group is released."""
+    if comm.rank == layout.leader:
+        group.leader = comm
+    group.arrived += 1
+    if group.arrived < group.size:
+        generation = group.generation
+        comm._engine.sched.wait(lambda: group.generation != generation, (call, -2, 0))
+        if group.error is not None:
+            raise group.error
+        return False
+    group.arrived = 0
+    group.error = None
+    return True
+
+
+def release(group: LocalGroup, error: BaseException | None = None) -> None:
+    """Let the parked ranks of the group go (with the error of the processes' part, if any)."""
+    group.error = error
+    group.result = (group.acc, group.out)
+    group.generation += 1
