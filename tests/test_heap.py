@@ -10,8 +10,11 @@ import os
 import subprocess
 import sys
 
+import posix_ipc
 import pytest
 from conftest import SHM, TORO_ENV, assert_ok, run_toro
+
+from toro_mpi.bus.heap import heap_name
 
 pytestmark = pytest.mark.usefixtures("shm_clean")
 
@@ -33,6 +36,7 @@ def test_heap_sends(n: int) -> None:
     assert "ordinary below threshold True" in r1
     for dtype in ("uint8", "int32", "float64", "complex128", "bool"):
         assert f"sizes {dtype} True" in r1
+    assert "read-only view True" in r1
     assert "Send waited for the receiver True" in ranks[0]
     assert "Isend/Issend pending until received True True" in ranks[0]
     assert "probe count 200000" in r1
@@ -93,3 +97,23 @@ def test_alloc_mem_without_launcher_is_plain_memory() -> None:
                           cwd=os.path.dirname(os.path.dirname(__file__)))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["bytearray", "abcd", str(1 << 20)]
+
+
+@pytest.mark.timeout(60)
+def test_cleanup_removes_a_stale_heap() -> None:
+    """toro-mpirun --cleanup removes a heap whose launcher is gone (its name carries that pid)."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    name = heap_name(dead.pid, 1, 0x1234)
+    posix_ipc.SharedMemory(name, flags=posix_ipc.O_CREX, mode=0o600, size=4096).close_fd()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "toro_mpi", "--cleanup"], env=TORO_ENV,
+                              capture_output=True, text=True, timeout=50)
+        assert proc.returncode == 0, proc.stderr
+        assert f"removed /dev/shm{name}" in proc.stdout
+        assert not (SHM / name.lstrip("/")).exists()
+    finally:
+        try:
+            posix_ipc.unlink_shared_memory(name)
+        except posix_ipc.ExistentialError:
+            pass

@@ -91,6 +91,23 @@ def check_sizes_and_dtypes() -> None:
             out("sizes", dtype, mapped(0))
 
 
+def check_read_only_view() -> None:
+    """A read-only array over heap memory sends the same way."""
+    n = 2 * T
+    if RANK == 0:
+        mem, a = alloc("uint8", n)
+        a[:] = 11
+        ro = np.frombuffer(mem, np.uint8)
+        ro.flags.writeable = False
+        COMM.Send([ro, MPI.BYTE], dest=1, tag=15)
+        del a, ro
+        MPI.Free_mem(mem)
+    elif RANK == 1:
+        b = np.zeros(n, np.uint8)
+        COMM.Recv(b, source=0, tag=15)
+        out("read-only view", bool((b == 11).all()))
+
+
 def check_send_waits_for_the_copy() -> None:
     """A heap Send returns only once the receiver has copied (so the buffer may be reused)."""
     n = 1 << 20
@@ -258,6 +275,7 @@ def main_checks() -> None:
     assert heap() is None
     check_not_heap_below_threshold()
     check_sizes_and_dtypes()
+    check_read_only_view()
     check_send_waits_for_the_copy()
     check_nonblocking()
     check_unexpected_and_probe()

@@ -300,6 +300,12 @@ class Engine:
             self.slow_min = min(self.rndv_limit, self.heap_min)
         return arr
 
+    def leaves_ring(self, arr: np.ndarray, nbytes: int) -> bool:
+        """Whether a message of nbytes from arr goes by rendezvous or as a heap descriptor (the
+        eager fast paths ask this only from slow_min bytes up)."""
+        return nbytes >= self.rndv_limit or (
+            nbytes >= self.heap_min and self.t.heap_descriptor(arr, nbytes) is not None)
+
     def isend(self, arr: np.ndarray, nbytes: int, dest: int, tag: int, ctx: int, sync: bool = False) -> SendReq:
         """Start sending nbytes of arr; the request is done once the data left the buffer."""
         self.cookie += 1
@@ -333,7 +339,7 @@ class Engine:
 
     def send_fast(self, arr: np.ndarray, nbytes: int, dest: int, tag: int, ctx: int) -> bool:
         """Blocking-send fast path: the whole eager message fits the ring now. True if sent."""
-        if dest == self.rank or self.sendq[dest] or nbytes >= self.slow_min:
+        if dest == self.rank or self.sendq[dest] or (nbytes >= self.slow_min and self.leaves_ring(arr, nbytes)):
             return False
         sent = self._kernel("send", self._send_by_dtype, arr)(self._txh[dest], tag, ctx, arr)
         return sent == nbytes or self.send_rest(arr, nbytes, dest, tag, ctx, sent)
