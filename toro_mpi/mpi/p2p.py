@@ -48,6 +48,7 @@ _KIND_EAGER = L.KIND_EAGER
 _TX_NOT_STARTED = L.TX_NOT_STARTED
 _RX_COMPLETE = L.RX_COMPLETE
 _RX_EMPTY = L.RX_EMPTY
+_UNKNOWN = object()  # isend's aux argument when the caller has not looked at the heap
 
 
 _WIRE_TYPES: dict[np.dtype, int] = {}
@@ -300,18 +301,16 @@ class Engine:
             self.slow_min = min(self.rndv_limit, self.heap_min)
         return arr
 
-    def leaves_ring(self, arr: np.ndarray, nbytes: int) -> bool:
-        """Whether a message of nbytes from arr goes by rendezvous or as a heap descriptor (the
-        eager fast paths ask this only from slow_min bytes up)."""
-        return nbytes >= self.rndv_limit or (
-            nbytes >= self.heap_min and self.t.heap_descriptor(arr, nbytes) is not None)
+    def isend(self, arr: np.ndarray, nbytes: int, dest: int, tag: int, ctx: int, sync: bool = False,
+              aux: Any = _UNKNOWN) -> SendReq:
+        """Start sending nbytes of arr; the request is done once the data left the buffer.
 
-    def isend(self, arr: np.ndarray, nbytes: int, dest: int, tag: int, ctx: int, sync: bool = False) -> SendReq:
-        """Start sending nbytes of arr; the request is done once the data left the buffer."""
+        `aux`: the heap descriptor of arr when the caller already asked for it (None: not heap)."""
         self.cookie += 1
         if dest == self.rank:
             return self._send_self(arr, nbytes, tag, ctx, sync)
-        aux = self.t.heap_descriptor(arr, nbytes) if nbytes >= self.heap_min else None
+        if aux is _UNKNOWN:
+            aux = self.t.heap_descriptor(arr, nbytes) if nbytes >= self.heap_min else None
         if aux is not None:
             # The receiver's ack after its copy completes the send (as for rendezvous), and
             # implies the match, so a synchronous send needs nothing more.
@@ -338,9 +337,15 @@ class Engine:
         return req
 
     def send_fast(self, arr: np.ndarray, nbytes: int, dest: int, tag: int, ctx: int) -> bool:
-        """Blocking-send fast path: the whole eager message fits the ring now. True if sent."""
-        if dest == self.rank or self.sendq[dest] or (nbytes >= self.slow_min and self.leaves_ring(arr, nbytes)):
+        """Blocking-send fast path: the whole eager message fits the ring now, or it goes by heap
+        descriptor or rendezvous (asked once, here) with nothing queued ahead. True if sent."""
+        if dest == self.rank or self.sendq[dest]:
             return False
+        if nbytes >= self.slow_min:
+            aux = self.t.heap_descriptor(arr, nbytes) if nbytes >= self.heap_min else None
+            if aux is not None or nbytes >= self.rndv_limit:
+                self.wait_send(self.isend(arr, nbytes, dest, tag, ctx, aux=aux), "Send")
+                return True
         sent = self._kernel("send", self._send_by_dtype, arr)(self._txh[dest], tag, ctx, arr)
         return sent == nbytes or self.send_rest(arr, nbytes, dest, tag, ctx, sent)
 
