@@ -54,6 +54,16 @@ def test_heap_sends(n: int) -> None:
         assert names and not (SHM / names[0].lstrip("/")).exists()
 
 
+@pytest.mark.timeout(150)
+@pytest.mark.parametrize("n", [2, 4])
+def test_heap_mixed_traffic(n: int) -> None:
+    """Heap descriptors, eager fragments and small messages interleaved on every queue, received
+    with ANY_SOURCE / ANY_TAG: per-source order, sizes, tags and contents hold."""
+    ranks = assert_ok(run_toro("heap", n, "mixed", timeout=120), n)
+    for r in range(n):
+        assert "mixed 0 True True" in ranks[r], ranks[r]
+
+
 @pytest.mark.timeout(90)
 def test_heap_exhaustion_falls_back_to_plain_memory(tmp_path) -> None:
     cfg = _config(tmp_path, "[bus]\nheap_size = 1048576\nheap_threshold = 65536\n")

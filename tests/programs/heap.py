@@ -2,6 +2,7 @@
 the heap path was taken (the receiver mapped the sender's heap) and the allocator's bookkeeping.
 
 Modes (argv[1]):
+  mixed    random heap / numpy / small messages from every rank to every other, ANY_SOURCE
   main     sizes around the threshold and up to 4 MiB in several dtypes, buffer reuse after Send,
            Isend/Issend/Irecv/Test, unexpected + Probe, truncation, element types, ANY_SOURCE
            (3+ ranks), object sends, Sendrecv, Free_mem and reuse
@@ -319,6 +320,50 @@ def off_checks() -> None:
         assert (a == 4).all()
 
 
+def mixed() -> None:
+    """Every rank sends every other rank 40 messages of random size, kind and tag: heap buffers
+    above and below the threshold, numpy buffers, all as Isends at once; receivers take them with
+    ANY_SOURCE and ANY_TAG and check that each source's messages arrive in order and intact."""
+    count = 40
+
+    def plan(src: int, dst: int):
+        rng = np.random.default_rng([src, dst, 7])
+        for i in range(count):
+            kind = ("heap", "numpy", "small")[int(rng.integers(0, 3))]
+            size = int(rng.integers(T, 3 * T)) if kind != "small" else int(rng.integers(0, 4096))
+            yield i, kind, size, int(rng.integers(0, 3))
+
+    def content(src: int, i: int, size: int) -> np.ndarray:
+        return (np.arange(size, dtype=np.int64) * 31 + src * 1000 + i).astype(np.uint8)
+
+    keep, reqs = [], []
+    for dst in range(SIZE):
+        if dst == RANK:
+            continue
+        for i, kind, size, tag in plan(RANK, dst):
+            if kind == "heap":
+                mem, a = alloc("uint8", size)
+                keep.append(mem)
+            else:
+                a = np.empty(size, np.uint8)
+            a[:] = content(RANK, i, size)
+            keep.append(a)
+            reqs.append(COMM.Isend(a, dest=dst, tag=tag))
+    expected = {src: list(plan(src, RANK)) for src in range(SIZE) if src != RANK}
+    buf = np.empty(3 * T, np.uint8)
+    bad = 0
+    for _ in range(count * (SIZE - 1)):
+        st = MPI.Status()
+        COMM.Recv(buf, source=MPI.ANY_SOURCE, tag=MPI.ANY_TAG, status=st)
+        src = st.Get_source()
+        i, kind, size, tag = expected[src].pop(0)
+        n = st.Get_count(MPI.BYTE)
+        if (n, st.Get_tag()) != (size, tag) or not (buf[:n] == content(src, i, size)).all():
+            bad += 1
+    MPI.Request.Waitall(reqs)
+    out("mixed", bad, all(not v for v in expected.values()), all(mapped(s) for s in expected))
+
+
 def orphan() -> None:
     if RANK == 0:
         mem, a = alloc("uint8", 4 * T)
@@ -343,5 +388,6 @@ def kill() -> None:
         raise AssertionError("the Send returned although rank 1 never received")
 
 
-{"main": main_checks, "exhaust": exhaust_checks, "off": off_checks, "orphan": orphan, "kill": kill}[MODE]()
+{"main": main_checks, "mixed": mixed, "exhaust": exhaust_checks, "off": off_checks, "orphan": orphan,
+ "kill": kill}[MODE]()
 done()
