@@ -51,14 +51,16 @@ class Heap:
         self.name = heap_name(launcher_pid, rank, self.token)
         shm = posix_ipc.SharedMemory(self.name, flags=posix_ipc.O_CREX, mode=0o600, size=size)
         try:
-            # No MAP_POPULATE: tmpfs pages exist only once touched, so a large heap costs only
-            # what is allocated (alloc() touches each block it hands out).
+            # No MAP_POPULATE: tmpfs pages exist only once allocated, so a large heap costs only
+            # what is handed out (alloc() reserves and touches each block).
             self._map = mmap.mmap(shm.fd, size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_WRITE)
         except BaseException:
             shm.close_fd()
             self.unlink()
             raise
-        shm.close_fd()
+        # Kept open: alloc() reserves each block's pages with posix_fallocate, so a full /dev/shm
+        # is an error there (Alloc_mem falls back to plain memory), not a SIGBUS on first touch.
+        self._fd = shm.fd
         self._bytes = np.frombuffer(self._map, np.uint8)
         self.base = self._bytes.ctypes.data
         self._free: list[tuple[int, int]] = [(0, size)]  # (offset, length), sorted by offset
@@ -66,7 +68,8 @@ class Heap:
         self.in_use = 0
 
     def alloc(self, nbytes: int) -> np.ndarray | None:
-        """A zeroed uint8 array of nbytes inside the heap, or None when no free block is that big."""
+        """A zeroed uint8 array of nbytes inside the heap, or None when no free block is that big
+        (or /dev/shm has no room left for its pages)."""
         self._collect()
         need = max(ALIGN, (nbytes + ALIGN - 1) // ALIGN * ALIGN)
         for i, (off, length) in enumerate(self._free):
@@ -77,6 +80,11 @@ class Heap:
                     self._free[i] = (off + need, length - need)
                 break
         else:
+            return None
+        try:
+            os.posix_fallocate(self._fd, off, need)
+        except OSError:
+            self._insert(off, need)
             return None
         block = self._bytes[off: off + nbytes]
         block[:] = 0  # faults the pages in now, and gives Alloc_mem's usual zeroed memory
@@ -90,15 +98,19 @@ class Heap:
         while self._freed:
             off, length = self._freed.pop()
             self.in_use -= length
-            i = bisect.bisect(self._free, (off, length))
-            if i < len(self._free) and off + length == self._free[i][0]:
-                length += self._free[i][1]
-                del self._free[i]
-            if i > 0 and self._free[i - 1][0] + self._free[i - 1][1] == off:
-                off, length = self._free[i - 1][0], self._free[i - 1][1] + length
-                del self._free[i - 1]
-                i -= 1
-            self._free.insert(i, (off, length))
+            self._insert(off, length)
+
+    def _insert(self, off: int, length: int) -> None:
+        """Put a block back into the free list, merged with its free neighbours."""
+        i = bisect.bisect(self._free, (off, length))
+        if i < len(self._free) and off + length == self._free[i][0]:
+            length += self._free[i][1]
+            del self._free[i]
+        if i > 0 and self._free[i - 1][0] + self._free[i - 1][1] == off:
+            off, length = self._free[i - 1][0], self._free[i - 1][1] + length
+            del self._free[i - 1]
+            i -= 1
+        self._free.insert(i, (off, length))
 
     def free_bytes(self) -> int:
         """Bytes not allocated (after merging what was released)."""
@@ -111,7 +123,8 @@ class Heap:
         return off if 0 <= off and off + nbytes <= self.size else -1
 
     def unlink(self) -> None:
-        """Remove the name (peers' mappings and ours stay valid). Idempotent."""
+        """Remove the name (peers' mappings and ours stay valid; so does our descriptor, which
+        alloc() still needs). Idempotent."""
         try:
             posix_ipc.unlink_shared_memory(self.name)
         except posix_ipc.ExistentialError:
