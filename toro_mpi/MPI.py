@@ -219,13 +219,21 @@ def Detach_buffer() -> _Any:
 
 
 def Alloc_mem(size: int, info: _Any = None) -> memoryview:
-    """Memory for message buffers (plain process memory: toro_mpi has no shared heap yet)."""
+    """size zeroed bytes in this rank's shared heap (`bus.heap_size`), as a writable memoryview.
+
+    Sends from this memory of at least `bus.heap_threshold` bytes skip the copy through the ring:
+    the receiver copies straight out of the heap. When the heap is full (or off, or the program
+    runs without the launcher) the memory is ordinary process memory, which works the same, only
+    without that shortcut."""
     try:
         size = _operator.index(size)
     except TypeError:
         raise MPIException(ERR_ARG, f"Alloc_mem: size must be an int, got {type(size).__name__}") from None
     if size < 0:
         raise MPIException(ERR_ARG, f"Alloc_mem: size must be >= 0, got {size}")
+    block = _w.engine.alloc_mem(size) if size else None
+    if block is not None:
+        return memoryview(block)
     try:
         return memoryview(bytearray(size))
     except MemoryError:
@@ -233,7 +241,8 @@ def Alloc_mem(size: int, info: _Any = None) -> memoryview:
 
 
 def Free_mem(mem: _Any) -> None:
-    """Release memory from Alloc_mem (it is freed once no longer referenced)."""
+    """Release memory from Alloc_mem. Heap memory goes back to the heap once nothing views it any
+    more (at once, unless a slice of it or a send from it is still alive)."""
     if isinstance(mem, memoryview):
         try:
             mem.release()

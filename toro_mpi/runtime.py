@@ -42,7 +42,8 @@ class World:
             if self.segment.nranks != self.size or not 0 <= self.rank < self.size:
                 raise MPIException(ERR_OTHER, f"rank {self.rank}/{self.size} does not fit segment {name}")
             self.segment.register(self.rank)
-            transport = VirtioBus(self.segment, self.rank, cfg.bus["rendezvous_threshold"] > 0)
+            transport = VirtioBus(self.segment, self.rank, cfg.bus["rendezvous_threshold"] > 0,
+                                  cfg.bus["heap_size"])
         else:
             self.rank, self.size = 0, 1
             transport = None

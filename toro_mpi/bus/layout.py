@@ -45,20 +45,32 @@ Segment header (written once by the launcher before any rank starts, except wher
     +152  i64  coll stride      bytes per virtqueue of plane 1
     +160  i64  coll offset      where plane 1 starts (right after plane 0)
 
-Rank slot r (64 bytes at HEADER_SIZE + 64 * r, written only by rank r, read by the launcher)::
+Rank slot r (128 bytes at HEADER_SIZE + 128 * r, written only by rank r, read by the launcher)::
 
     +0    i64  pid
     +8    i64  state            RANK_* below
     +16   i64  blocked call     CALL_* code of the call the rank is blocked in, 0 when running
     +24   i64  blocked peer     the rank it waits for (-1 any source, -2 none)
     +32   i64  blocked tag
-    +40   i64  idle count       odd while the rank's process has nothing to run and its polls
+    +40   i64  heap size        bytes of the rank's shared heap (0: none yet), written before the token
+    +48   i64  heap token       0 until the rank has created its heap (MPI.Alloc_mem), then the random
+                                part of its name (heap.heap_name); published with a release store
+    +56   i64  idle count       odd while the rank's process has nothing to run and its polls
                                 move nothing (it is backing off); the process adds 1 (release
                                 store) on each change. The launcher's deadlock check reads it.
-    +48   i64  running rank     in the slot of the first rank of a process hosting several
+    +64   i64  running rank     in the slot of the first rank of a process hosting several
                                 ranks (toro_mpi.hosting): the rank whose green thread runs, a
                                 plain store on each switch; the launcher names it if the
                                 process dies (read only after the process is gone)
+
+Shared heap (one per rank, created by the rank itself on its first MPI.Alloc_mem)
+=================================================================================
+A separate POSIX shared-memory object per rank, ``/toro_mpi.<launcher pid>.heap<rank>.<token>``
+(O_EXCL, mode 0600, `bus.heap_size` bytes), so the launcher's teardown and `toro-mpirun --cleanup`
+remove it as one of the job's names; the rank unlinks it itself when it finalizes. Peers map it
+read-only, lazily, on the first KIND_HEAP message from that rank, after checking owner, mode and
+size. Nothing in the job segment points into a heap: a KIND_HEAP message carries an offset that the
+receiver bounds-checks against the size of its own mapping.
 
 Virtqueue src -> dst (virtio 1.x split ring, VIRTIO_F_IN_ORDER)
 =================================================================
@@ -111,13 +123,14 @@ message before starting the next on the same queue).
     +12  i32 context    communicator context id (point-to-point and collective ids differ)
     +16  i64 total      payload bytes of the whole message
     +24  i64 cookie     sender's request id, echoed back in KIND_ACK
-    +32  ...            payload (KIND_RNDV: i64 pid, i64 address of the sender's buffer)
+    +32  ...            payload (KIND_RNDV: i64 pid, i64 address of the sender's buffer;
+                        KIND_HEAP: i64 offset of the payload in the sender's heap, i64 heap token)
 """
 
 from __future__ import annotations
 
 MAGIC = 0x31535542_4F524F54  # b"TOROBUS1" little-endian
-LAYOUT_VERSION = 4
+LAYOUT_VERSION = 5
 CACHE_LINE = 64
 PAGE = 4096
 MAX_QUEUE_SIZE = 32768
@@ -147,14 +160,16 @@ HDR_COLL_QOFFSET = 160
 HEADER_SIZE = 256
 
 # Rank slots.
-SLOT_SIZE = 64
+SLOT_SIZE = 128
 SLOT_PID = 0
 SLOT_STATE = 8
 SLOT_CALL = 16
 SLOT_PEER = 24
 SLOT_TAG = 32
-SLOT_IDLE = 40
-SLOT_RUNNING = 48
+SLOT_HEAP_SIZE = 40
+SLOT_HEAP_TOKEN = 48
+SLOT_IDLE = 56
+SLOT_RUNNING = 64
 
 RANK_ABSENT = 0
 RANK_ATTACHED = 1
@@ -257,7 +272,8 @@ MSG_COOKIE = 24
 
 KIND_EAGER = 1  # payload travels through the ring
 KIND_RNDV = 2  # payload stays in the sender; the receiver reads it with process_vm_readv
-KIND_ACK = 3  # control: the receiver matched (FLAG_SYNC) or finished reading (KIND_RNDV)
+KIND_ACK = 3  # control: the receiver matched (FLAG_SYNC) or finished reading (KIND_RNDV, KIND_HEAP)
+KIND_HEAP = 4  # payload stays in the sender's shared heap; the receiver copies it out of its mapping
 FLAG_SYNC = 1
 # The element type a message carries travels in flags bits 8-15, so a receive into an array of
 # another type is reported (ERR_TYPE) instead of reinterpreting the bytes. Types are compared by

@@ -2,7 +2,9 @@
 
 The MPI layer sees only `Transport`: push fragments of a message to a peer, match or resume a
 message from a peer, read a rendezvous payload, and a few job-control words. A second transport
-(e.g. OpenMPI between nodes) implements the same dozen methods.
+(e.g. OpenMPI between nodes) implements the same dozen methods. The shared heap (MPI.Alloc_mem
+memory that peers read straight from the sender) is three optional methods: a transport without
+one keeps their defaults and every message travels its ordinary way.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 import numpy as np
+import posix_ipc
 
 from . import layout as L
 from . import ring
+from .heap import Heap, HeapError, PeerHeap, published
 from .segment import Segment
 
 
@@ -75,6 +79,22 @@ class Transport(ABC):
     @abstractmethod
     def read_remote(self, src: int, pid: int, address: int, arr: np.ndarray, nbytes: int) -> None:
         """Copy nbytes from rank src's memory (process pid) into arr (rendezvous single copy)."""
+
+    # -- the shared heap (optional) -----------------------------------------------------
+    def alloc_shared(self, nbytes: int) -> np.ndarray | None:
+        """nbytes (zeroed uint8) of memory that peers can read in place (MPI.Alloc_mem), or None
+        when this transport has no such memory or none is left."""
+        return None
+
+    def heap_descriptor(self, arr: np.ndarray, nbytes: int) -> np.ndarray | None:
+        """If arr's first nbytes lie in memory from alloc_shared: the 16-byte payload (int64[2]) of
+        a KIND_HEAP message that lets the receiver copy them with read_heap; else None."""
+        return None
+
+    def read_heap(self, src: int, aux0: int, aux1: int, arr: np.ndarray, nbytes: int) -> None:
+        """Copy nbytes described by a KIND_HEAP payload (aux0, aux1) from rank src into arr.
+        Raises OSError when the memory cannot be reached."""
+        raise OSError("this transport has no shared heap")
 
     @abstractmethod
     def abort_code(self) -> int:
@@ -152,7 +172,7 @@ def rendezvous_supported() -> bool:
 class VirtioBus(Transport):
     """Transport over the job's shared-memory virtqueues (one per ordered pair of ranks)."""
 
-    def __init__(self, segment: Segment, rank: int, use_rendezvous: bool) -> None:
+    def __init__(self, segment: Segment, rank: int, use_rendezvous: bool, heap_size: int = 0) -> None:
         self.segment = segment
         self.rank = rank
         self.size = segment.nranks
@@ -171,6 +191,11 @@ class VirtioBus(Transport):
         self._slot_addr = segment.base + self._slot
         self._store_blocked = ring.blocked_writer()
         self.rx_scanner = ring.rx_scanner()
+        self.heap_size = heap_size
+        self.heap: Heap | None = None  # created on the first alloc_shared
+        self._heap_failed = False
+        self._peer_heaps: dict[int, PeerHeap] = {}
+        self._addr_fns: dict[np.dtype, Callable[[np.ndarray], int]] = {}
 
     @property
     def rendezvous_ok(self) -> bool:
@@ -197,6 +222,69 @@ class VirtioBus(Transport):
         if pid != registered:
             raise OSError(f"rendezvous request names pid {pid}, but rank {src} is pid {registered}")
         _read_remote(pid, address, arr.ctypes.data, nbytes)
+
+    # -- the shared heap ----------------------------------------------------------------
+    def alloc_shared(self, nbytes):
+        """A block of this rank's heap (created on first use), or None: heap off or full."""
+        if self.heap is None:
+            if self.heap_size <= 0 or self._heap_failed:
+                return None
+            launcher = self.segment.read_word(L.HDR_LAUNCHER_PID)
+            try:
+                self.heap = Heap(launcher, self.rank, self.heap_size)
+            except (OSError, ValueError, posix_ipc.Error):
+                self._heap_failed = True  # e.g. /dev/shm full: Alloc_mem falls back to plain memory
+                return None
+            # Size first, then the token with a release store: a peer that sees the token sees
+            # the size, and it sees both before any KIND_HEAP message (published later).
+            self.segment.write_word(self._slot + L.SLOT_HEAP_SIZE, self.heap_size)
+            self.segment.write_word(self._slot + L.SLOT_HEAP_TOKEN, self.heap.token)
+        return self.heap.alloc(nbytes)
+
+    def address(self, arr: np.ndarray) -> int:
+        """Data address of a C-contiguous array, through a compiled kernel (~50 ns)."""
+        fn = self._addr_fns.get(arr.dtype)
+        if fn is None:
+            dtype = arr.dtype
+            fn = None
+            if dtype.isbuiltin == 1 and dtype.kind in "biufc":
+                try:
+                    fn = ring.address_reader(dtype)
+                except Exception:  # noqa: BLE001 - numba has no such type (float16, longdouble)
+                    fn = None
+            if fn is None:
+                u8 = ring.address_reader(np.dtype(np.uint8))
+                fn = lambda a: u8(a.reshape(-1).view(np.uint8))  # noqa: E731
+            self._addr_fns[dtype] = fn
+        return fn(arr if arr.ndim == 1 else arr.reshape(-1))
+
+    def heap_descriptor(self, arr, nbytes):
+        """[offset in our heap, heap token] when arr's bytes lie in our heap, else None."""
+        heap = self.heap
+        if heap is None:
+            return None
+        off = heap.offset(self.address(arr), nbytes)
+        if off < 0:
+            return None
+        aux = np.empty(2, np.int64)
+        aux[0] = off
+        aux[1] = heap.token
+        return aux
+
+    def read_heap(self, src, aux0, aux1, arr, nbytes):
+        """memcpy nbytes at offset aux0 of rank src's heap (token aux1) into arr."""
+        peer = self._peer_heaps.get(src)
+        if peer is None or peer.token != aux1:
+            token, size = published(self.segment.read_word, src)
+            if token == 0 or token != aux1:
+                raise HeapError(f"rank {src} has no heap with token {aux1:#x} (its slot says {token:#x})")
+            peer = self._peer_heaps[src] = PeerHeap(self.segment.read_word(L.HDR_LAUNCHER_PID), src,
+                                                    token, size)
+        if aux0 < 0 or nbytes < 0 or aux0 + nbytes > peer.size:
+            raise HeapError(f"heap message from rank {src} names bytes {aux0}..{aux0 + nbytes}, "
+                            f"outside its heap of {peer.size}")
+        if nbytes:
+            ring.copy_from(self.address(arr), peer.base + aux0, nbytes)
 
     def abort_code(self):
         """The job's abort word."""
@@ -226,5 +314,7 @@ class VirtioBus(Transport):
         return self.segment.read_word(self.segment.slot(rank, L.SLOT_STATE)) == L.RANK_FINISHED
 
     def finish(self):
-        """Mark this rank finalized."""
+        """Mark this rank finalized; remove our heap's name (mappings stay valid)."""
+        if self.heap is not None:
+            self.heap.unlink()
         self.segment.write_word(self._slot + L.SLOT_STATE, L.RANK_FINISHED)

@@ -135,7 +135,9 @@ def _warm() -> None:
             wait(qa, L.ANY, L.ANY, arr, info, 1)
             send(qa, 0, 0, arr)
             recv(qa, L.ANY, L.ANY, arr)
+            ring.address_reader(dtype)(arr)
         copy_bytes(scratch, scratch, 0)
+        ring.copy_from(scratch.ctypes.data, scratch.ctypes.data, 0)
         _warm_collectives()
     finally:
         seg.close()

@@ -328,10 +328,12 @@ class Comm(CollectiveMixin):
             fn = self._send_eps.get(buf.dtype)
             if fn is not None and dest != self._me and not self._sendq[dest]:
                 nbytes = buf.nbytes
-                if nbytes < e.rndv_limit:
+                if nbytes < e.slow_min:
                     sent = fn(self._txh[dest], tag, self._ctx, buf)
                     if sent == nbytes or e.send_rest(buf, nbytes, dest, tag, self._ctx, sent):
                         return
+                elif e.send_fast(buf, nbytes, dest, tag, self._ctx):
+                    return
         if type(buf) is _ndarray and buf.flags.c_contiguous:
             arr = buf
             nbytes = buf.nbytes
@@ -461,7 +463,7 @@ class Comm(CollectiveMixin):
                 and 0 <= dest < self._fast_size and 0 <= tag <= TAG_MAX and buf.flags.c_contiguous):
             e = self._engine
             fn = self._send_eps.get(buf.dtype) or e._kernel("send", self._send_eps, buf)
-            if dest != self._me and not self._sendq[dest] and buf.nbytes < e.rndv_limit:
+            if dest != self._me and not self._sendq[dest] and buf.nbytes < e.slow_min:
                 nbytes = buf.nbytes
                 sent = fn(self._txh[dest], tag, self._ctx, buf)
                 if sent == nbytes:

@@ -1,4 +1,4 @@
-"""Point-to-point engine: matching, unexpected messages, eager / rendezvous / synchronous sends.
+"""Point-to-point engine: matching, unexpected messages, eager / rendezvous / heap / synchronous sends.
 
 MPI semantics kept here:
 - messages from one sender on one context are delivered in the order sent when their tags
@@ -8,7 +8,12 @@ MPI semantics kept here:
 - a receive buffer smaller than the message gets the first bytes and ERR_TRUNCATE naming both
   sizes; the rest of the message is consumed, never left to jam the queue;
 - nothing is dropped: a full ring makes the sender wait (backpressure), a message nobody has
-  asked for yet is copied to the unexpected list (or, for rendezvous, only its header is).
+  asked for yet is copied to the unexpected list (or, for rendezvous and heap messages, only
+  its header is);
+- a send from the rank's shared heap (MPI.Alloc_mem memory, at least `heap_threshold` bytes)
+  travels as a KIND_HEAP descriptor: the receiver copies the payload straight out of its read-only
+  mapping of the sender's heap and acknowledges, and only then is the send complete, so the
+  buffer may be reused as soon as Send returns or the request completes.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ _KIND_EAGER = L.KIND_EAGER
 _TX_NOT_STARTED = L.TX_NOT_STARTED
 _RX_COMPLETE = L.RX_COMPLETE
 _RX_EMPTY = L.RX_EMPTY
+_UNKNOWN = object()  # isend's aux argument when the caller has not looked at the heap
 
 
 _WIRE_TYPES: dict[np.dtype, int] = {}
@@ -79,7 +85,7 @@ class Msg:
     """A message that arrived before anyone asked for it (the unexpected list)."""
 
     __slots__ = ("src", "tag", "ctx", "kind", "flags", "cookie", "total", "data", "complete",
-                 "pid", "address", "sender", "claimed")
+                 "aux0", "aux1", "sender", "claimed")
 
     def __init__(self, src: int, tag: int, ctx: int, kind: int, flags: int, cookie: int, total: int) -> None:
         self.src = src
@@ -91,8 +97,9 @@ class Msg:
         self.total = total
         self.data: np.ndarray | None = None
         self.complete = False
-        self.pid = 0
-        self.address = 0
+        # Payload words of a rendezvous (pid, address) or heap (offset, token) message.
+        self.aux0 = 0
+        self.aux1 = 0
         self.sender: SendReq | None = None  # a synchronous send to ourselves
         self.claimed: RecvReq | None = None  # a receive that matched it while it was arriving
 
@@ -174,6 +181,13 @@ class Engine:
         use_rndv = threshold > 0 and transport is not None and transport.rendezvous_ok
         # Messages of at least this many bytes go by rendezvous (never, when it is off).
         self.rndv_limit = threshold if use_rndv else 1 << 62
+        # Sends from the shared heap of at least heap_threshold bytes go as KIND_HEAP
+        # descriptors; heap_min stays "never" until this rank has allocated heap memory, so a
+        # program that never calls Alloc_mem pays nothing for the membership test.
+        self.heap_threshold = max(1, int(settings.get("heap_threshold", 1 << 62)))
+        self.heap_min = 1 << 62
+        # Messages of at least this many bytes leave the eager fast paths (rendezvous or heap).
+        self.slow_min = self.rndv_limit
         self.peers = [p for p in range(size) if p != rank]
         self.unexpected: list[Msg] = []
         self.buffered: list[Any] = []  # requests of Bsend/Ibsend copies still on their way
@@ -308,12 +322,29 @@ class Engine:
             self.t.set_blocked(L.CALL_CODES["yield"], -2, 0)
 
     # -- sending -------------------------------------------------------------------------
-    def isend(self, arr: np.ndarray, nbytes: int, dest: int, tag: int, ctx: int, sync: bool = False) -> SendReq:
-        """Start sending nbytes of arr; the request is done once the data left the buffer."""
+    def alloc_mem(self, nbytes: int) -> np.ndarray | None:
+        """nbytes of the transport's shared heap (MPI.Alloc_mem), or None: no heap or full."""
+        arr = self.t.alloc_shared(nbytes) if self.t is not None else None
+        if arr is not None and self.heap_min != self.heap_threshold:
+            self.heap_min = self.heap_threshold
+            self.slow_min = min(self.rndv_limit, self.heap_min)
+        return arr
+
+    def isend(self, arr: np.ndarray, nbytes: int, dest: int, tag: int, ctx: int, sync: bool = False,
+              aux: Any = _UNKNOWN) -> SendReq:
+        """Start sending nbytes of arr; the request is done once the data left the buffer.
+
+        `aux`: the heap descriptor of arr when the caller already asked for it (None: not heap)."""
         self.cookie += 1
         if dest == self.rank:
             return self._send_self(arr, nbytes, tag, ctx, sync)
-        if nbytes >= self.rndv_limit:
+        if aux is _UNKNOWN:
+            aux = self.t.heap_descriptor(arr, nbytes) if nbytes >= self.heap_min else None
+        if aux is not None:
+            # The receiver's ack after its copy completes the send (as for rendezvous), and
+            # implies the match, so a synchronous send needs nothing more.
+            req = SendReq(dest, L.KIND_HEAP, type_flags(arr), tag, ctx, nbytes, self.cookie, aux, 16, True, arr)
+        elif nbytes >= self.rndv_limit:
             aux = np.empty(2, np.int64)
             aux[0] = os.getpid()
             aux[1] = arr.ctypes.data
@@ -335,9 +366,15 @@ class Engine:
         return req
 
     def send_fast(self, arr: np.ndarray, nbytes: int, dest: int, tag: int, ctx: int) -> bool:
-        """Blocking-send fast path: the whole eager message fits the ring now. True if sent."""
-        if dest == self.rank or self.sendq[dest] or nbytes >= self.rndv_limit:
+        """Blocking-send fast path: the whole eager message fits the ring now, or it goes by heap
+        descriptor or rendezvous (asked once, here) with nothing queued ahead. True if sent."""
+        if dest == self.rank or self.sendq[dest]:
             return False
+        if nbytes >= self.slow_min:
+            aux = self.t.heap_descriptor(arr, nbytes) if nbytes >= self.heap_min else None
+            if aux is not None or nbytes >= self.rndv_limit:
+                self.wait_send(self.isend(arr, nbytes, dest, tag, ctx, aux=aux), "Send")
+                return True
         sent = self._kernel("send", self._send_by_dtype, arr)(self._txh[dest], tag, ctx, arr)
         return sent == nbytes or self.send_rest(arr, nbytes, dest, tag, ctx, sent)
 
@@ -420,7 +457,7 @@ class Engine:
         src = req.src
         for i, msg in enumerate(self.unexpected):
             if msg.claimed is None and req.matches(msg.src, msg.tag, msg.ctx):
-                if msg.complete or msg.kind == L.KIND_RNDV:
+                if msg.complete or msg.kind == L.KIND_RNDV or msg.kind == L.KIND_HEAP:
                     del self.unexpected[i]
                     self._deliver_msg(req, msg)
                 else:
@@ -467,7 +504,7 @@ class Engine:
                 return False
         if status == L.RX_NO_MATCH:
             return False
-        # Consumed but needs the general path (rendezvous, synchronous, truncated, fragmented).
+        # Consumed but needs the general path (rendezvous, heap, synchronous, truncated, fragmented).
         req = RecvReq(src, tag, ctx, arr, arr.nbytes)
         if status == L.RX_SPECIAL:
             self._arrived(req, src)
@@ -517,9 +554,9 @@ class Engine:
         info = self.info
         self._note_header(req, src)
         kind = info[L.INFO_KIND]
-        if kind == L.KIND_RNDV:
-            self._rendezvous_read(req, src, int(info[L.INFO_AUX0]), int(info[L.INFO_AUX1]),
-                                  int(info[L.INFO_COOKIE]))
+        if kind == L.KIND_RNDV or kind == L.KIND_HEAP:
+            self._single_copy(req, src, kind, int(info[L.INFO_AUX0]), int(info[L.INFO_AUX1]),
+                              int(info[L.INFO_COOKIE]))
             return
         if info[L.INFO_FLAGS] & L.FLAG_SYNC:
             self._send_ack(src, int(info[L.INFO_COOKIE]))
@@ -542,16 +579,25 @@ class Engine:
         if req.on_complete is not None and req.error is None:
             req.on_complete(req)
 
-    def _rendezvous_read(self, req: RecvReq, src: int, pid: int, address: int, cookie: int) -> None:
+    def _single_copy(self, req: RecvReq, src: int, kind: int, aux0: int, aux1: int, cookie: int) -> None:
+        """Receive a payload that stayed with its sender: copy it once, then acknowledge.
+
+        KIND_RNDV: process_vm_readv from (pid aux0, address aux1); KIND_HEAP: memcpy from the
+        sender's shared heap (offset aux0, heap token aux1). Only min(total, capacity) bytes are
+        copied; _complete then reports ERR_TRUNCATE or ERR_TYPE as for any other message."""
         if req.allocate:
             req.arr = np.empty(req.nbytes, np.uint8)
             req.cap = req.nbytes
         n = min(req.nbytes, req.cap)
         try:
             if n:
-                self.t.read_remote(src, pid, address, req.arr, n)
+                if kind == L.KIND_HEAP:
+                    self.t.read_heap(src, aux0, aux1, req.arr, n)
+                else:
+                    self.t.read_remote(src, aux0, aux1, req.arr, n)
         except OSError as exc:
-            req.error = MPIException(ERR_OTHER, f"rendezvous read from rank {src} failed: {exc}")
+            what = "heap" if kind == L.KIND_HEAP else "rendezvous"
+            req.error = MPIException(ERR_OTHER, f"{what} read from rank {src} failed: {exc}")
         self._send_ack(src, cookie)
         self._complete(req)
 
@@ -561,8 +607,8 @@ class Engine:
         req.rtag = msg.tag
         req.nbytes = msg.total
         req.rflags = msg.flags
-        if msg.kind == L.KIND_RNDV:
-            self._rendezvous_read(req, msg.src, msg.pid, msg.address, msg.cookie)
+        if msg.kind == L.KIND_RNDV or msg.kind == L.KIND_HEAP:
+            self._single_copy(req, msg.src, msg.kind, msg.aux0, msg.aux1, msg.cookie)
             return
         if req.allocate:
             req.arr = msg.data
@@ -709,9 +755,9 @@ class Engine:
                     raise self._corrupt(status if status < 0 else L.ERR_CORRUPT_HEADER, src)
                 continue
             msg = Msg(src, tag, ctx, kind, int(info[L.INFO_FLAGS]), int(info[L.INFO_COOKIE]), total)
-            if kind == L.KIND_RNDV:
-                msg.pid = int(info[L.INFO_AUX0])
-                msg.address = int(info[L.INFO_AUX1])
+            if kind == L.KIND_RNDV or kind == L.KIND_HEAP:
+                msg.aux0 = int(info[L.INFO_AUX0])
+                msg.aux1 = int(info[L.INFO_AUX1])
                 msg.complete = True
                 match(qa, L.ANY, L.ANY, _EMPTY, info)
             else:
