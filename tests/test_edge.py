@@ -67,25 +67,31 @@ def test_bare_python_is_a_world_of_one() -> None:
     assert "singleton ok True" in proc.stdout
 
 
-DEADLOCK = """
+HUNG = """
+import time
 import numpy as np
 from toro_mpi import MPI
 c = MPI.COMM_WORLD
 buf = np.zeros(1)
-c.Recv(buf, source=1 - c.rank, tag=40 + c.rank)
+if c.rank == 2:
+    time.sleep(60)  # busy elsewhere (not in MPI): the others' wait is no deadlock
+c.Recv(buf, source=(c.rank + 1) % c.size, tag=40 + c.rank)
 """
 
 
 @pytest.mark.timeout(60)
 def test_timeout_names_the_blocked_calls(tmp_path) -> None:
-    """Two ranks that both receive first: --timeout ends the job (110) and says who waits for whom."""
-    prog = tmp_path / "deadlock.py"
-    prog.write_text(DEADLOCK)
-    proc = subprocess.run([sys.executable, "-m", "toro_mpi", "-n", "2", "--timeout", "4", sys.executable, str(prog)],
+    """Two ranks wait in Recv for each other and a third sleeps: not a deadlock the launcher may
+    call (a rank is running), so --timeout ends the job (110) and says who waits for whom."""
+    prog = tmp_path / "hung.py"
+    prog.write_text(HUNG)
+    proc = subprocess.run([sys.executable, "-m", "toro_mpi", "-n", "3", "--oversubscribe", "--process-per-rank",
+                           "--timeout", "4", sys.executable, str(prog)],
                           env=TORO_ENV, capture_output=True, text=True, timeout=50)
     assert proc.returncode == 110, proc.stderr
     assert "rank 0 blocked in Recv(source=1, tag=40)" in proc.stderr, proc.stderr
-    assert "rank 1 blocked in Recv(source=0, tag=41)" in proc.stderr, proc.stderr
+    assert "rank 1 blocked in Recv(source=2, tag=41)" in proc.stderr, proc.stderr
+    assert "rank 2 running" in proc.stderr, proc.stderr
 
 
 IDLE = """

@@ -11,10 +11,12 @@ program's own modules (those imported from the program's directory: the script's
 working directory for `-m` and `-c`), so a helper module's `comm = MPI.COMM_WORLD` is each
 rank's own, the `toro_mpi.MPI` module's per-rank globals (`COMM_WORLD`, `COMM_SELF`, ...),
 `toro_mpi.runtime`'s current World, and `sys.stdout`/`sys.stderr`/`sys.stdin` (each rank's own
-pipes with --tag-output and --compare; stdin only for rank 0). These are swapped on every
-switch between ranks (a greenlet trace hook). Everything else is shared: other imported modules
-(numpy, installed packages, the standard library) and their globals, `sys.argv`, `sys.path`,
-environment variables, the working directory, and the OS-level file descriptors.
+pipes with --tag-output and --compare; stdin only for rank 0), and os.environ["TORO_MPI_RANK"].
+These are swapped whenever the scheduler switches from one rank's green thread to another's
+(its on_switch hook; a program that switches greenlets itself bypasses it). Everything else is
+shared: other imported modules (numpy, installed packages, the standard library) and their
+globals, `sys.argv`, `sys.path`, the rest of the environment, the working directory, and the
+OS-level file descriptors.
 
 Environment (besides the TORO_MPI_* of an ordinary rank): TORO_MPI_HOSTED, the ranks this
 process hosts ("4,5,6,7"); TORO_MPI_PROCESSES, how many host processes the job has;
@@ -38,6 +40,7 @@ from collections.abc import Callable
 from typing import Any
 
 import greenlet
+import numpy as np
 
 from . import runtime
 
@@ -45,6 +48,9 @@ HOSTED_VAR = "TORO_MPI_HOSTED"
 PROCESSES_VAR = "TORO_MPI_PROCESSES"
 FDS_VAR = "TORO_MPI_FDS"
 HOST_MAP_VAR = "TORO_MPI_HOST_MAP"
+# Swapped slots a program may reassign while it runs (saved on every switch away from a rank);
+# the others (its __main__, COMM_WORLD, ...) never change and are only installed.
+_MUTABLE_SLOTS = frozenset(("stdout", "stderr", "stdin", "_attached"))
 ONE_LEVEL_VAR = "TORO_MPI_ONE_LEVEL"  # set (non-empty): no two-level collectives (A/B measurements)
 
 
@@ -134,7 +140,8 @@ class RankContext:
         self.world = world
         self.rank = world.rank
         self.streams = streams
-        self.saved: dict[int, Any] = {}
+        self.saved: dict[int, Any] = {}  # slot index -> this rank's value, while it is not running
+        self.values: list[Any] = []  # the same as a list in slot order, once the host runs
         self.modules: dict[str, Any] = {}  # this rank's copies of the program's own modules
 
 
@@ -152,13 +159,17 @@ class Host:
         if processes > (os.cpu_count() or 1):
             settings["spin_passes"] = min(settings["spin_passes"], settings["oversubscribed_spin_passes"])
         self.engines: list[Any] = []
-        self.sched = Scheduler(self._poll, self._idle_check, settings, self._on_block, self._on_idle)
+        self.sched = Scheduler(self._poll, self._idle_check, settings, self._on_block, self._on_idle,
+                               self._entering)
         self.contexts: dict[Any, RankContext] = {}  # by engine, the owner of the rank's green threads
         fds = _parse_fds(os.environ.get(FDS_VAR, ""))
         host_map = os.environ.get(HOST_MAP_VAR)
         host_of = [int(h) for h in host_map.split(",")] if host_map else None
         local_groups: dict[tuple, Any] = {}  # shared by the hosted ranks' engines
         self.current: RankContext | None = None
+        self._indexed: list[tuple[dict[Any, Any], Any, int]] = []
+        self._mutable: list[tuple[dict[Any, Any], Any, int]] = []
+        self._main: Any = None
         from .bus import layout as L
 
         at = self.segment.slot(ranks[0], L.SLOT_RUNNING)
@@ -181,9 +192,19 @@ class Host:
             (os.environ._data, os.environ.encodekey("TORO_MPI_RANK")),  # type: ignore[attr-defined]
         ]
         self._install_mpi()
+        self._handles = np.concatenate([e._rx_peer_handles for e in self.engines])
+        self._ready = np.zeros(self._handles.size, np.uint8)
+        self._scan = self.engines[0]._rx_scan
 
     # -- the shared scheduler's hooks -------------------------------------------------------
     def _poll(self) -> bool:
+        # One kernel call over every hosted rank's incoming queues; most passes find nothing.
+        if self._scan(self._handles, self._ready) == 0:
+            moved = False
+            for engine in self.engines:
+                if engine.pending_sends and engine._progress_sends():
+                    moved = True
+            return moved
         moved = False
         for engine in self.engines:
             if engine.progress():
@@ -199,9 +220,11 @@ class Host:
             engine.on_idle(idle)
 
     def _on_block(self, what: Any) -> None:
-        ctx = self.contexts.get(_owner(greenlet.getcurrent()))
-        if ctx is not None:
-            ctx.world.engine._on_block(what)
+        # The running rank is the one the switch hook installed last (the host's own main
+        # green thread, which only joins the ranks, reports nothing).
+        ctx = self.current
+        if ctx is not None and greenlet.getcurrent() is not self._main:
+            ctx.world.engine.blocked_what = what
 
     # -- per-rank state ------------------------------------------------------------------------
     def _streams(self, rank: int, ranks: list[int], fds: dict[int, tuple[int, int]]) -> tuple[Any, Any, Any]:
@@ -232,31 +255,37 @@ class Host:
                 ctx.saved[base + i] = state[key]
 
     def _switch_to(self, ctx: RankContext) -> None:
-        """Save the running rank's slots and program modules, and install ctx's."""
+        """Save the running rank's mutable slots and program modules, and install ctx's.
+
+        Every switch between ranks runs this (twice per rank in a barrier): the slots that a
+        program may reassign (sys.stdout, ...) are saved, the others are only installed."""
         old = self.current
         if old is ctx:
             return
-        for i, (ns, key) in enumerate(self.slots):
-            if old is not None:
-                old.saved[i] = ns.get(key)
-            if i in ctx.saved:
-                ns[key] = ctx.saved[i]
-        modules = sys.modules
-        for name in self.private.names:
-            mine = modules.pop(name, None)
-            if old is not None and mine is not None:
-                old.modules[name] = mine
-            theirs = ctx.modules.get(name)
-            if theirs is not None:
-                modules[name] = theirs
+        if old is not None:
+            values = old.values
+            for ns, key, i in self._mutable:
+                values[i] = ns.get(key)
+        values = ctx.values
+        for ns, key, i in self._indexed:
+            ns[key] = values[i]
+        if self.private.names:
+            modules = sys.modules
+            for name in self.private.names:
+                mine = modules.pop(name, None)
+                if old is not None and mine is not None:
+                    old.modules[name] = mine
+                theirs = ctx.modules.get(name)
+                if theirs is not None:
+                    modules[name] = theirs
         self.current = ctx
         self._running[0] = ctx.rank
 
-    def _trace(self, event: str, args: tuple[Any, Any]) -> None:
-        if event in ("switch", "throw"):
-            ctx = self.contexts.get(_owner(args[1]))
-            if ctx is not None:
-                self._switch_to(ctx)
+    def _entering(self, glet: Any) -> None:
+        """The scheduler is about to run glet: install its rank's state (if it has a rank)."""
+        ctx = self.contexts.get(getattr(glet, "owner", None))
+        if ctx is not None and ctx is not self.current:
+            self._switch_to(ctx)
 
     def _prepare(self, ctx: RankContext, spec: ProgramSpec) -> types.CodeType:
         """Build the rank's __main__ and its slot values, before it first runs."""
@@ -276,15 +305,18 @@ class Host:
         else:
             sys.path[0] = os.getcwd()
         codes = {ctx: self._prepare(ctx, spec) for ctx in self.contexts.values()}
+        n = len(self.slots)
+        for ctx in self.contexts.values():
+            ctx.values = [ctx.saved.get(i) for i in range(n)]
+        self._indexed = [(ns, key, i) for i, (ns, key) in enumerate(self.slots)]
+        self._mutable = [(ns, key, i) for ns, key, i in self._indexed if key in _MUTABLE_SLOTS]
+        self._main = greenlet.getcurrent()
         self.private = PrivateModules(sys.path[0])
         sys.meta_path.insert(0, self.private)
-        # The process's own state, put back whenever a green thread nobody owns runs.
-        greenlet.settrace(self._trace)
         tasks = [self.sched.spawn(self._rank_main, ctx, codes[ctx], owner=engine, main=True)
                  for engine, ctx in self.contexts.items()]
         for task in tasks:
             task.join()
-        greenlet.settrace(None)
         self._flush_all()
         return 0
 
@@ -319,10 +351,6 @@ class Host:
                 _flush(stream)
         _flush(sys.__stdout__)
         _flush(sys.__stderr__)
-
-
-def _owner(glet: Any) -> Any:
-    return getattr(glet, "owner", None)
 
 
 def _flush(stream: Any) -> None:

@@ -28,7 +28,9 @@ program name on is passed to the program unchanged."""
 
 EPILOG = """\
 exit status: 0 when every rank exits 0; the first failing rank's exit code (128 + signal if it
-was killed); 110 on --timeout; 130 on SIGINT, 143 on SIGTERM; 2 for usage and config errors;
+was killed); 110 on --timeout; 111 when every rank is blocked with nothing in flight (a
+deadlock: the launcher names what each rank waits in); 130 on SIGINT, 143 on SIGTERM; 2 for
+usage and config errors;
 127 if the program is not found.
 
 --compare runs the program twice, under toro_mpi (with all the options given) and under

@@ -161,7 +161,7 @@ class CollectiveMixin:
         remember it for the hot path (send and recv are then the caller's own arrays); with
         move = (call, sendbuf, recvbuf, root), remember it for _move_hit."""
         code = 0 if op is None else op.code
-        if kind in _TWO_LEVEL and (op is None or (code != OP_USER and op.commutative)):
+        if kind in _TWO_LEVEL and (op is None or H.order_free(code, send.dtype)):
             hier = self._hier
             if hier is not None:
                 self._two_level(hier, kind, key, send, recv, op)
@@ -327,8 +327,42 @@ class CollectiveMixin:
                 self._finish_fast(hit, st)
             return
         self._check_live()
+        hier = self._hier
+        if hier is not None:
+            self._hosted_barrier(hier)
+            return
         n, me = self.size, self.rank
         self._run(("Barrier",), "Barrier", lambda: S.barrier(n, me), _EMPTY_U8, _EMPTY_U8, fast=(_BARRIER, 0))
+
+    def _hosted_barrier(self, hier: tuple[H.Layout, H.LocalGroup]) -> None:
+        """Barrier of hosted ranks: the local group, then the leaders' barrier run by the last
+        rank in (its plan and entry point kept in the group: the shortest path there is)."""
+        layout, group = hier
+        if not H.arrive(self, group, layout, "Barrier"):
+            return
+        error = None
+        try:
+            if len(layout.leaders) > 1:
+                kept = group.barrier
+                if kept is None:
+                    leader = group.leader
+                    m, me = len(layout.leaders), layout.index
+                    ranks = [leader._ranks[i] for i in layout.leaders]
+                    plan = leader._coll.make_plan("Barrier", S.barrier(m, me), ranks, leader._coll_ctx, 0)
+                    kept = group.barrier = (plan, leader._coll.entry(_U8), leader._coll,
+                                            leader._scratch(plan.tmp_count, _U8))
+                plan, fn, coll, tmp = kept
+                if coll.stash:
+                    coll.execute(plan, _EMPTY_U8, _EMPTY_U8, tmp)
+                else:
+                    st = fn(plan.words, _EMPTY_U8, _EMPTY_U8, tmp)
+                    if st:
+                        coll.finish(plan, fn, st, _EMPTY_U8, _EMPTY_U8, tmp)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            H.release(group, error)
 
     def Bcast(self, buf: Any, root: int = 0) -> None:
         """Broadcast root's buffer to every rank."""

@@ -11,9 +11,11 @@ number of ranks.
 
 Every rank of a communicator decides alike whether to use this (from the job's rank -> process
 map alone), so the leaders' traffic never meets the traffic of the one-level algorithms.
-Only calls whose combination does not depend on the order of contributions use it: Barrier,
-Bcast, and Reduce/Allreduce with a predefined operator (commutative; a float sum may differ from
-the one-level result in the last bits, as with any change of reduction order).
+Only calls whose result does not depend on the order in which contributions are combined use
+it, so a program gets bit for bit what the one-level algorithms (and mostly Open MPI) give:
+Barrier, Bcast, and Reduce/Allreduce with a predefined operator over integers and booleans, or
+with MIN, MAX, MINLOC, MAXLOC or the logical and bitwise operators over any type. A float or
+complex SUM or PROD (rounding depends on the order) stays one-level.
 """
 
 from __future__ import annotations
@@ -21,11 +23,23 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from greenlet import getcurrent
 
+from ..coll import elementwise as E
 from ..coll import interpreter as I
 from ..coll.engine import _plan_words
 from ..coll.schedules import Program
 from .errors import MPIException
+
+_EXACT_OPS = frozenset((E.OP_MIN, E.OP_MAX, E.OP_LAND, E.OP_LOR, E.OP_LXOR, E.OP_BAND, E.OP_BOR, E.OP_BXOR,
+                        E.OP_MAXLOC, E.OP_MINLOC))
+
+
+def order_free(code: int, dtype: np.dtype) -> bool:
+    """Whether a reduction's result is the same whatever order the contributions combine in."""
+    if code in _EXACT_OPS:
+        return True
+    return code in (E.OP_SUM, E.OP_PROD) and dtype.kind in "biu"
 
 
 class Layout:
@@ -73,6 +87,8 @@ class LocalGroup:
         self.generation = 0
         self.leader: Any = None  # the leader rank's Comm: its queues carry the leaders' collective
         self.error: BaseException | None = None
+        self.parked: list[Any] = []  # green threads of the ranks waiting for the release
+        self.barrier: tuple | None = None  # the leaders' barrier (plan, entry point), built once
         self.acc: np.ndarray | None = None  # contributions combined so far (Bcast: the data)
         self.out: np.ndarray | None = None  # the processes' part writes the result here
         # (acc, out) of the last released call: the parked ranks copy their result from these.
@@ -127,8 +143,8 @@ def arrive(comm: Any, group: LocalGroup, layout: Layout, call: str) -> bool:
         group.leader = comm
     group.arrived += 1
     if group.arrived < group.size:
-        generation = group.generation
-        comm._engine.sched.wait(lambda: group.generation != generation, (call, -2, 0))
+        group.parked.append(getcurrent())
+        comm._engine.sched.park((call, -2, 0))
         if group.error is not None:
             raise group.error
         return False
@@ -142,3 +158,5 @@ def release(group: LocalGroup, error: BaseException | None = None) -> None:
     group.error = error
     group.result = (group.acc, group.out)
     group.generation += 1
+    parked, group.parked = group.parked, []
+    group.leader._engine.sched.unpark(parked)

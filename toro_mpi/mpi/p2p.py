@@ -223,6 +223,7 @@ class Engine:
         # A rank alone in its process owns the scheduler; ranks hosted together as green threads
         # (toro_mpi.hosting) share their process's, and each owns its green threads by its engine.
         self.owner: Any = None
+        self.blocked_what: Any = None  # the blocking call the rank is in (see _on_block)
         # Hosted ranks (toro_mpi.hosting): the process index of every world rank, and the meeting
         # points of this process's ranks per communicator (mpi/hosted.py); None / unused otherwise.
         self.host_of: list[int] | None = None
@@ -306,13 +307,19 @@ class Engine:
             raise MPIException(ERR_PROC_ABORTED, f"the job is being aborted ({who} failed or aborted)")
 
     def on_idle(self, idle: bool) -> None:
-        """Record in the rank's slot whether its process is idle (the launcher's deadlock check)."""
+        """Publish in the rank's slot what it is blocked in, then whether its process is idle
+        (the launcher's deadlock check and its timeout and deadlock reports read them)."""
         if self.t is not None:
+            self._publish_blocked()
             self.t.set_idle(idle)
 
     def _on_block(self, what: Any) -> None:
-        if self.t is None:
-            return
+        # Only noted here: every blocking wait passes by, so the slot is written when the process
+        # goes idle or comes back (on_idle), which is when anyone reads it.
+        self.blocked_what = what
+
+    def _publish_blocked(self) -> None:
+        what = self.blocked_what
         if what is None:
             self.t.set_blocked(0, -2, 0)
         elif isinstance(what, tuple) and len(what) == 3:

@@ -80,6 +80,7 @@ class Scheduler:
         settings: dict[str, int],
         on_block: Callable[[Any], None] | None = None,
         on_idle: Callable[[bool], None] | None = None,
+        on_switch: Callable[[greenlet], None] | None = None,
     ) -> None:
         self.poll = poll
         self.idle_check = idle_check
@@ -88,6 +89,9 @@ class Scheduler:
         # something moves again (the launcher's deadlock check reads what it records).
         self.on_idle = on_idle or (lambda idle: None)
         self.progressed = False  # set by a wait condition that moved something without finishing
+        # Called with the green thread about to run, before every switch the scheduler makes (a
+        # host of several ranks installs that rank's state there).
+        self.on_switch = on_switch
         self.spin_passes = int(settings.get("spin_passes", 2000))
         self.yield_passes = int(settings.get("yield_passes", 2000))
         self.sleep_min = int(settings.get("sleep_min_us", 20)) * 1e-6
@@ -98,6 +102,7 @@ class Scheduler:
         self._root = getcurrent()
         self.ready: deque[greenlet] = deque()
         self.waiting: list[_Waiter] = []
+        self.parked: set[greenlet] = set()
         self.tasks: set[Task] = set()
 
     # -- public ------------------------------------------------------------------------
@@ -165,6 +170,29 @@ class Scheduler:
             raise
         finally:
             self.on_block(None)
+
+    def park(self, what: Any = None) -> None:
+        """Block the calling green thread until another one passes it to `unpark` (a parking lot
+        for waits whose end someone else knows, e.g. the last rank into a local barrier: no
+        condition to evaluate on every pass)."""
+        me = getcurrent()
+        self.on_block(what)
+        self.parked.add(me)
+        try:
+            self._run_next(me)
+        except BaseException:
+            self.parked.discard(me)
+            self._forget_ready(me)
+            raise
+        finally:
+            self.on_block(None)
+
+    def unpark(self, glets: list[greenlet]) -> None:
+        """Make parked green threads ready again (in the order given)."""
+        for glet in glets:
+            if glet in self.parked:
+                self.parked.discard(glet)
+                self.ready.append(glet)
 
     def _forget_ready(self, glet: greenlet) -> None:
         if glet in self.ready:
@@ -242,6 +270,8 @@ class Scheduler:
         if nxt is me:
             return
         # We come back here only when someone picked us from `ready`.
+        if self.on_switch is not None:
+            self.on_switch(nxt)
         nxt.switch()
 
     def _task_main(self, task: Task) -> None:
@@ -259,4 +289,7 @@ class Scheduler:
             task.done = True
             self.tasks.discard(task)
         # Hand the core to the next ready green thread: returning goes to our parent.
-        getcurrent().parent = self._next_ready()
+        nxt = self._next_ready()
+        if self.on_switch is not None:
+            self.on_switch(nxt)
+        getcurrent().parent = nxt
