@@ -227,21 +227,21 @@ class Job:
         assert self.seg is not None and proc.returncode is not None
         if len(proc.ranks) > 1:
             # A host names the rank that failed in the abort word before it exits; if it did
-            # not (killed by a signal), the rank that was running then is the likely culprit,
-            # and every rank it hosted went down with it.
+            # not (a signal, os._exit), every rank it hosted went down with it.
             seg = self.seg
             culprit = seg.peek_word(L.HDR_ABORT_RANK) if seg.peek_word(L.HDR_ABORT) else -1
             running = seg.peek_word(seg.slot(proc.ranks[0], L.SLOT_RUNNING))
             hosted = f"{proc.ranks[0]}-{proc.ranks[-1]}"
-            if culprit in proc.ranks or running in proc.ranks:
-                who = culprit if culprit in proc.ranks else running
-                what = "" if culprit in proc.ranks else ", running when it ended"
-                seg.post_abort(L.ABORT_RANK_FAILED, who)
-                say(f"rank {who} (pid {proc.pid}, hosting ranks {hosted}{what}) {describe_exit(proc.returncode)}; "
+            if culprit in proc.ranks:
+                say(f"rank {culprit} (pid {proc.pid}, hosting ranks {hosted}) {describe_exit(proc.returncode)}; "
                     "aborting the job")
             else:
-                self.seg.post_abort(L.ABORT_RANK_FAILED, proc.rank)
-                say(f"ranks {hosted} (pid {proc.pid}) {describe_exit(proc.returncode)}; aborting the job")
+                # Killed, or os._exit: the whole process went, maybe from another OS thread, so
+                # name all its ranks, and the one that was running as a hint.
+                seg.post_abort(L.ABORT_RANK_FAILED, proc.ranks[0])
+                hint = f"; rank {running} was running" if running in proc.ranks else ""
+                say(f"ranks {hosted} (pid {proc.pid}, one process{hint}) {describe_exit(proc.returncode)}; "
+                    "aborting the job")
             self._stop()
             return exit_status(proc.returncode)
         self.seg.post_abort(L.ABORT_RANK_FAILED, proc.rank)
