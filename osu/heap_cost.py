@@ -24,6 +24,7 @@ import numpy as np
 
 from .calibrate import measure
 from .compare_pingpong import launch_pair
+from .pingpong import one_way_us
 
 WINDOW = 64
 
@@ -36,22 +37,6 @@ def _buffers(MPI, kind: str, size: int):  # noqa: N803 - the MPI module, as mpi4
     sbuf, rbuf = np.frombuffer(smem, np.uint8), np.frombuffer(rmem, np.uint8)
     sbuf[:] = 1
     return sbuf, rbuf, [smem, rmem]
-
-
-def _latency(MPI, comm, sbuf, rbuf, iters: int, skip: int) -> float:  # noqa: N803
-    rank = comm.Get_rank()
-    comm.Barrier()
-    t0 = 0.0
-    for i in range(iters + skip):
-        if i == skip:
-            t0 = MPI.Wtime()
-        if rank == 0:
-            comm.Send(sbuf, 1, 1)
-            comm.Recv(rbuf, 1, 1)
-        else:
-            comm.Recv(rbuf, 0, 1)
-            comm.Send(sbuf, 0, 1)
-    return (MPI.Wtime() - t0) * 1e6 / (2 * iters)
 
 
 def _bandwidth(MPI, comm, sbuf, rbuf, iters: int, skip: int) -> float:  # noqa: N803
@@ -85,7 +70,7 @@ def measure_job(min_size: int, max_size: int) -> None:
         bw_iters = max(10, min(100, (256 << 20) // (size * WINDOW)))
         for kind in ("alloc", "numpy") if flip else ("numpy", "alloc"):
             sbuf, rbuf, keep = _buffers(MPI, kind, size)
-            lat = _latency(MPI, comm, sbuf, rbuf, lat_iters, 10)
+            lat = one_way_us(MPI, comm, sbuf, rbuf, lat_iters, 10)
             bw = _bandwidth(MPI, comm, sbuf, rbuf, bw_iters, 2)
             if rank == 1:
                 assert (rbuf == 1).all(), f"{kind} {size}: data corrupted"

@@ -29,6 +29,24 @@ def sizes(max_size: int) -> list[int]:
     return out
 
 
+def one_way_us(MPI, comm, sbuf, rbuf, iters: int, skip: int) -> float:  # noqa: N803 - the MPI module
+    """Ping-pong between ranks 0 and 1 (others idle): one-way latency in us over `iters` round
+    trips after `skip` untimed ones."""
+    rank = comm.Get_rank()
+    comm.Barrier()
+    t0 = 0.0
+    for i in range(iters + skip):
+        if i == skip:
+            t0 = MPI.Wtime()
+        if rank == 0:
+            comm.Send(sbuf, 1, 1)
+            comm.Recv(rbuf, 1, 1)
+        elif rank == 1:
+            comm.Recv(rbuf, 0, 1)
+            comm.Send(sbuf, 0, 1)
+    return (MPI.Wtime() - t0) * 1e6 / (2 * iters)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ping-pong and print a table (or CSV) on rank 0."""
     ap = argparse.ArgumentParser(prog="osu.pingpong", description=__doc__)
@@ -50,18 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         iters = max(10, int(iters * args.iter_scale))
         sbuf = np.full(size, 1, np.uint8)
         rbuf = np.zeros(size, np.uint8)
-        comm.Barrier()
-        t0 = 0.0
-        for i in range(iters + skip):
-            if i == skip:
-                t0 = MPI.Wtime()
-            if rank == 0:
-                comm.Send(sbuf, 1, 1)
-                comm.Recv(rbuf, 1, 1)
-            elif rank == 1:
-                comm.Recv(rbuf, 0, 1)
-                comm.Send(sbuf, 0, 1)
-        latency = (MPI.Wtime() - t0) * 1e6 / (2 * iters)
+        latency = one_way_us(MPI, comm, sbuf, rbuf, iters, skip)
         if rank == 0:
             print(f"{size},{latency:.3f}" if args.csv else f"{size:<10d}{latency:>18.2f}", flush=True)
     return 0

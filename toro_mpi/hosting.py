@@ -192,22 +192,25 @@ class Host:
             (os.environ._data, os.environ.encodekey("TORO_MPI_RANK")),  # type: ignore[attr-defined]
         ]
         self._install_mpi()
+        # One scan over every hosted rank's incoming queues per pass: each engine's ready flags
+        # become a view of the shared array, so the scan's marks are what its drain reads.
         self._handles = np.concatenate([e._rx_peer_handles for e in self.engines])
         self._ready = np.zeros(self._handles.size, np.uint8)
         self._scan = self.engines[0]._rx_scan
+        at = 0
+        for e in self.engines:
+            e._rx_ready = self._ready[at: at + e._rx_ready.size]
+            at += e._rx_ready.size
 
     # -- the shared scheduler's hooks -------------------------------------------------------
     def _poll(self) -> bool:
         # One kernel call over every hosted rank's incoming queues; most passes find nothing.
-        if self._scan(self._handles, self._ready) == 0:
-            moved = False
-            for engine in self.engines:
-                if engine.pending_sends and engine._progress_sends():
-                    moved = True
-            return moved
+        found = self._scan(self._handles, self._ready)
         moved = False
         for engine in self.engines:
-            if engine.progress():
+            if engine.pending_sends and engine._progress_sends():
+                moved = True
+            if found and engine._rx_ready.any() and engine.drain_ready():
                 moved = True
         return moved
 

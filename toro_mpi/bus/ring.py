@@ -430,6 +430,17 @@ def _signature(kernel, array_type):
     raise ValueError(f"no entry-point signature for {kernel}")
 
 
+def compiled_or_none(build, dtype: np.dtype):
+    """build(dtype) (a compiled entry point for arrays of dtype), or None when numba has no such
+    element type (float16, longdouble, structured types): the caller then works on bytes."""
+    if dtype.isbuiltin != 1 or dtype.kind not in "biufc":
+        return None
+    try:
+        return build(dtype)
+    except Exception:  # noqa: BLE001 - numba refuses the type
+        return None
+
+
 def entry_point(kernel, dtype: np.dtype):
     """The compiled entry point of `kernel` for 1-D C-contiguous arrays of `dtype`.
 

@@ -246,12 +246,7 @@ class VirtioBus(Transport):
         fn = self._addr_fns.get(arr.dtype)
         if fn is None:
             dtype = arr.dtype
-            fn = None
-            if dtype.isbuiltin == 1 and dtype.kind in "biufc":
-                try:
-                    fn = ring.address_reader(dtype)
-                except Exception:  # noqa: BLE001 - numba has no such type (float16, longdouble)
-                    fn = None
+            fn = ring.compiled_or_none(ring.address_reader, dtype)
             if fn is None:
                 u8 = ring.address_reader(np.dtype(np.uint8))
                 fn = lambda a: u8(a.reshape(-1).view(np.uint8))  # noqa: E731

@@ -8,6 +8,7 @@ that arrived for another communicator's collective, report a mismatch.
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -45,16 +46,24 @@ class Plan:
         self.itemsize = 1  # of the arrays of the current run (progress of sends is in bytes)
 
 
-def local_reduce(code: int, a: np.ndarray, b: np.ndarray) -> None:
-    """b = a op b with a predefined operator, through the same jitted kernels (Reduce_local)."""
-    n = a.size
+@functools.lru_cache(maxsize=256)
+def local_reducer(code: int, n: int, dtype: np.dtype) -> tuple[np.ndarray, Callable[..., int]]:
+    """(plan words, entry point) of a one-row program b = a op b over n elements of dtype, built
+    once per shape; call fn(words, a, b, empty) with 1-D contiguous arrays (the plan is ready
+    again after every DONE)."""
     prog = Program()
     prog.reduce((0, 0), (1, 0), (1, 0), n)
     words = _plan_words(prog.array(), 1, [0], [0], 0, 0, code, 0)
     words[I.P_WSTART] = -1
+    return words, I.entry_point(dtype)
+
+
+def local_reduce(code: int, a: np.ndarray, b: np.ndarray) -> None:
+    """b = a op b with a predefined operator, through the same jitted kernels (Reduce_local)."""
     a1 = np.ascontiguousarray(a).reshape(-1)
     b1 = b.reshape(-1)
-    st = I.run(words, a1, b1, np.empty(0, a1.dtype))
+    words, fn = local_reducer(code, a1.size, a1.dtype)
+    st = fn(words, a1, b1, b1[:0])
     assert st == I.DONE
 
 

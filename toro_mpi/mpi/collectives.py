@@ -46,8 +46,9 @@ _BCAST = 1
 _REDUCE = 2
 _ALLREDUCE = 3
 # Data-movement calls with a hot path keyed by both buffers (see _move_hit).
-# Calls that ranks hosted together run in two levels (mpi/hosted.py), with their plan kind.
-_TWO_LEVEL = frozenset(("Barrier", "Bcast", "Reduce", "Allreduce"))
+# Calls that ranks hosted together run in two levels through _run (mpi/hosted.py; Barrier has
+# its own shorter path, _hosted_barrier).
+_TWO_LEVEL = frozenset(("Bcast", "Reduce", "Allreduce"))
 _GATHER = 10
 _SCATTER = 11
 _ALLGATHER = 12
@@ -161,7 +162,8 @@ class CollectiveMixin:
         remember it for the hot path (send and recv are then the caller's own arrays); with
         move = (call, sendbuf, recvbuf, root), remember it for _move_hit."""
         code = 0 if op is None else op.code
-        if kind in _TWO_LEVEL and (op is None or H.order_free(code, send.dtype)):
+        if (self._engine.host_of is not None and kind in _TWO_LEVEL
+                and (op is None or H.order_free(code, send.dtype))):
             hier = self._hier
             if hier is not None:
                 self._two_level(hier, kind, key, send, recv, op)
@@ -199,7 +201,7 @@ class CollectiveMixin:
 
     def _two_level(self, hier: tuple[H.Layout, H.LocalGroup], kind: str, key: tuple, send: np.ndarray,
                    recv: np.ndarray, op: Op | None) -> None:
-        """Barrier, Bcast, Reduce or Allreduce through this process's group (see mpi/hosted.py)."""
+        """Bcast, Reduce or Allreduce through this process's group (see mpi/hosted.py)."""
         layout, group = hier
         root = key[1] if kind in ("Bcast", "Reduce") else 0
         if kind in ("Reduce", "Allreduce"):
@@ -231,10 +233,6 @@ class CollectiveMixin:
         leader = group.leader
         seg = max(1, self._seg_bytes // max(1, like.itemsize))
         code = 0 if op is None else op.code
-        if kind == "Barrier":
-            if m > 1:
-                leader._run_leaders(layout, ("Barrier",), kind, lambda: S.barrier(m, me), _EMPTY_U8, _EMPTY_U8, 0)
-            return
         acc = group.buffer(like)
         out = group.out
         assert out is not None

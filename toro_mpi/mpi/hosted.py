@@ -27,9 +27,8 @@ from greenlet import getcurrent
 
 from ..coll import elementwise as E
 from ..coll import interpreter as I
-from ..coll.engine import _plan_words
-from ..coll.schedules import Program
-from .errors import MPIException
+from ..coll.engine import local_reducer
+from .errors import ERR_INTERN, MPIException
 
 _EXACT_OPS = frozenset((E.OP_MIN, E.OP_MAX, E.OP_LAND, E.OP_LOR, E.OP_LXOR, E.OP_BAND, E.OP_BOR, E.OP_BXOR,
                         E.OP_MAXLOC, E.OP_MINLOC))
@@ -97,7 +96,6 @@ class LocalGroup:
         # part may start the next call (and fill its acc) before the parked ranks have copied
         # their result, but the next one cannot be released before they arrive again.
         self._sets: list[list[np.ndarray | None]] = [[None, None], [None, None]]
-        self._reducers: dict[tuple, tuple[np.ndarray, Any]] = {}
 
     def buffer(self, like: np.ndarray) -> np.ndarray:
         """This generation's accumulator, sized and typed like `like` (reused between calls)."""
@@ -110,21 +108,13 @@ class LocalGroup:
         return acc
 
     def combine(self, code: int, contribution: np.ndarray) -> None:
-        """acc = contribution op acc, through the jitted reduction kernels (a cached one-row plan)."""
+        """acc = contribution op acc, through the jitted reduction kernels (coll.engine.local_reducer)."""
         acc = self.acc
         assert acc is not None
-        key = (code, acc.size, acc.dtype)
-        cached = self._reducers.get(key)
-        if cached is None:
-            prog = Program()
-            prog.reduce((0, 0), (1, 0), (1, 0), acc.size)
-            words = _plan_words(prog.array(), 1, [0], [0], 0, 0, code, 0)
-            words[I.P_WSTART] = -1
-            cached = self._reducers[key] = (words, I.entry_point(acc.dtype))
-        words, fn = cached
+        words, fn = local_reducer(code, acc.size, acc.dtype)
         st = fn(words, contribution, acc, acc[:0])
         if st != I.DONE:
-            raise MPIException(17, f"local reduction stopped with code {st}")
+            raise MPIException(ERR_INTERN, f"local reduction stopped with code {st}")
 
 
 def group_for(engine: Any, layout: Layout) -> LocalGroup:

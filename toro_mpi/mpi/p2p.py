@@ -28,7 +28,7 @@ from numba import njit
 
 from ..bus import layout as L
 from ..bus.atomics import array_address, memcpy
-from ..bus.ring import wire_type_of
+from ..bus.ring import compiled_or_none, wire_type_of
 from ..bus.transport import Transport
 from ..coll.engine import CollEngine
 from ..config import load_config
@@ -253,11 +253,7 @@ class Engine:
         fn = table.get(arr.dtype)
         if fn is None:
             dtype = arr.dtype
-            if dtype.isbuiltin == 1 and dtype.kind in "biufc":
-                try:
-                    fn = self.t.specialise(kind, dtype)
-                except Exception:  # noqa: BLE001 - numba has no such type (float16, longdouble)
-                    fn = None
+            fn = compiled_or_none(lambda d: self.t.specialise(kind, d), dtype)
             table[dtype] = fn = fn if fn is not None else self._flat(kind)
         if arr.ndim == 1:
             return fn
@@ -644,9 +640,16 @@ class Engine:
         if n == 0:
             return moved
         # One kernel call finds the queues with something in them (most passes: none).
-        ready = self._rx_ready
-        if self._rx_scan(self._rx_peer_handles, ready) == 0:
+        if self._rx_scan(self._rx_peer_handles, self._rx_ready) == 0:
             return moved
+        return self.drain_ready() or moved
+
+    def drain_ready(self) -> bool:
+        """Drain the peers whose queues the last scan marked in self._rx_ready, starting at a
+        rotating peer (ANY_SOURCE fairness). True if anything moved."""
+        peers, ready = self.peers, self._rx_ready
+        n = len(peers)
+        moved = False
         start = self.rx_rotate
         self.rx_rotate = start + 1 if start + 1 < n else 0
         for k in range(n):
