@@ -53,6 +53,8 @@ SCHEMA: dict[str, dict[str, tuple[Any, str]]] = {
         "yield_passes": (_nonneg_int, "an integer >= 0"),
         "sleep_min_us": (_positive_int, "an integer > 0"),
         "sleep_max_us": (_positive_int, "an integer > 0"),
+        "doorbell": (lambda v: isinstance(v, bool), "true or false"),
+        "doze_max_us": (_positive_int, "an integer > 0"),
     },
     "launcher": {
         "bind_to": (lambda v: v in ("core", "none"), '"core" or "none"'),

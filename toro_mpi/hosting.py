@@ -149,6 +149,7 @@ class Host:
     """The ranks of this process, their scheduler, and the switch hook that keeps them apart."""
 
     def __init__(self, ranks: list[int], processes: int) -> None:
+        from .bus.doorbell import Doorbell
         from .bus.segment import Segment
         from .config import config_from_env
         from .sched import Scheduler
@@ -159,12 +160,21 @@ class Host:
         if processes > (os.cpu_count() or 1):
             settings["spin_passes"] = min(settings["spin_passes"], settings["oversubscribed_spin_passes"])
         self.engines: list[Any] = []
-        self.sched = Scheduler(self._poll, self._idle_check, settings, self._on_block, self._on_idle,
-                               self._entering)
-        self.contexts: dict[Any, RankContext] = {}  # by engine, the owner of the rank's green threads
-        fds = _parse_fds(os.environ.get(FDS_VAR, ""))
         host_map = os.environ.get(HOST_MAP_VAR)
         host_of = [int(h) for h in host_map.split(",")] if host_map else None
+        if host_of is None:
+            # Started by hand: our ranks in one process, every other rank alone in its own. The
+            # ranks' transports read the map from the environment, to point the same doorbells.
+            process_of = [r if r not in ranks else ranks[0] for r in range(self.segment.nranks)]
+            os.environ[HOST_MAP_VAR] = ",".join(map(str, process_of))
+        else:
+            process_of = host_of
+        bell_at = self.segment.enable_doorbells(process_of, ranks[0])
+        bell = Doorbell(bell_at) if bell_at and settings.get("doorbell", True) else None
+        self.sched = Scheduler(self._poll, self._idle_check, settings, self._on_block, self._on_idle,
+                               self._entering, doorbell=bell)
+        self.contexts: dict[Any, RankContext] = {}  # by engine, the owner of the rank's green threads
+        fds = _parse_fds(os.environ.get(FDS_VAR, ""))
         local_groups: dict[tuple, Any] = {}  # shared by the hosted ranks' engines
         self.current: RankContext | None = None
         self._indexed: list[tuple[dict[Any, Any], Any, int]] = []

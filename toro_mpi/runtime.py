@@ -42,8 +42,10 @@ class World:
             if self.segment.nranks != self.size or not 0 <= self.rank < self.size:
                 raise MPIException(ERR_OTHER, f"rank {self.rank}/{self.size} does not fit segment {name}")
             self.segment.register(self.rank)
+            host_map = os.environ.get("TORO_MPI_HOST_MAP")  # the process of each rank, when hosted
+            process_of = [int(p) for p in host_map.split(",")] if host_map else None
             transport = VirtioBus(self.segment, self.rank, cfg.bus["rendezvous_threshold"] > 0,
-                                  cfg.bus["heap_size"])
+                                  cfg.bus["heap_size"], process_of)
         else:
             self.rank, self.size = 0, 1
             transport = None

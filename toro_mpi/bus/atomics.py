@@ -119,6 +119,20 @@ def compare_exchange_i64(typingctx, addr, expected, desired):
 
 
 @intrinsic
+def fence_seq_cst(typingctx):
+    """A full (sequentially consistent) fence: no load after it is done before a store before it.
+
+    The doorbell needs it on both sides (a store-then-load handshake, which acquire/release
+    alone does not order): see ring.ring_peer."""
+
+    def codegen(context, builder, sig, args):
+        builder.fence("seq_cst")
+        return context.get_dummy_value()
+
+    return types.void(), codegen
+
+
+@intrinsic
 def memcpy(typingctx, dst, src, nbytes):
     """Copy `nbytes` from address `src` to address `dst` with llvm.memcpy (libc speed)."""
 

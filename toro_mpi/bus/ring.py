@@ -23,6 +23,7 @@ from .atomics import (
     array_address,
     compare_exchange_i64,
     cpu_relax,
+    fence_seq_cst,
     fetch_add_i64,
     int64_pointer,
     load_acquire_i64,
@@ -37,8 +38,66 @@ from .atomics import (
     store_u16,
     store_u32,
 )
+from .futex import FUTEX_WAIT, FUTEX_WAKE, SYS_FUTEX, WAKE_ALL
 
 _MASK16 = 0xFFFF
+
+# The futex system call, for the doorbell (layout: SLOT_BELL). libc's `syscall` as an external
+# function keeps the kernels cacheable (a ctypes function in a kernel would not be).
+_syscall = types.ExternalFunction("syscall", types.int64(types.int64, types.int64, types.int64, types.int64,
+                                                         types.int64, types.int64, types.int64))
+
+
+@njit(cache=True)
+def ring_bell(bell):
+    """Wake the process whose doorbell is at `bell` if it sleeps or is about to (one waker wins).
+
+    The caller has published an index and made a seq_cst fence since (see ring_peer)."""
+    if load_acquire_i64(bell + L.BELL_SLEEPING) != 0 and compare_exchange_i64(bell + L.BELL_SLEEPING, 1, 0) == 1:
+        fetch_add_i64(bell, 1)
+        _syscall(SYS_FUTEX, bell, FUTEX_WAKE, WAKE_ALL, 0, 0, 0)
+
+
+@njit(cache=True, inline="always")
+def ring_peer(h):
+    """After publishing an index of queue h: ring the other end's process if it sleeps.
+
+    The fence orders our index store before our read of its sleeping word; the sleeper orders
+    its sleeping store before its last look at the queues the same way (doze_arm)."""
+    bell = load_i64(h + L.H_PEER_BELL)
+    if bell != 0:
+        fence_seq_cst()
+        ring_bell(bell)
+
+
+@njit(cache=True)
+def ring_bells(bells):
+    """Ring each doorbell address in `bells` whose process sleeps (after a store they must see,
+    e.g. this rank's state turning finished: the fence orders it before our reads)."""
+    fence_seq_cst()
+    for i in range(bells.size):
+        ring_bell(bells[i])
+
+
+@njit(cache=True)
+def doze_arm(bell):
+    """Announce that this process is about to sleep on its doorbell; return the value to wait on.
+
+    The doorbell is read before the sleeping word is set: a wake after that changes it, so the
+    wait (doze_wait) returns at once instead of missing it."""
+    seq = load_acquire_i64(bell) & 0xFFFFFFFF
+    store_release_i64(bell + L.BELL_SLEEPING, 1)
+    fence_seq_cst()
+    return seq
+
+
+@njit(cache=True, nogil=True)
+def doze_wait(bell, seq, timespec):
+    """Sleep until the doorbell moves from `seq`, a signal, or the timeout (int64[2] at timespec).
+
+    Without the GIL: other threads of the program (I/O, a progress thread) run meanwhile."""
+    _syscall(SYS_FUTEX, bell, FUTEX_WAIT, seq, timespec, 0, 0)
+    store_release_i64(bell + L.BELL_SLEEPING, 0)
 
 
 def wire_type_of(buf):
@@ -129,7 +188,9 @@ def tx_push(h, kind, tag, ctx, total, cookie, buf, sent):
         nxt += 1
         # Publish: everything above happens-before the device's acquire load of avail.idx.
         store_release_u16(avail + L.RING_IDX, nxt & _MASK16)
-    store_i64(txp + L.TX_NEXT, nxt)
+    if nxt != load_i64(txp + L.TX_NEXT):
+        store_i64(txp + L.TX_NEXT, nxt)
+        ring_peer(h)
     return sent
 
 
@@ -179,6 +240,8 @@ def _release(h, qa, pos, length):
     store_i64(rxp + L.RX_NEXT, nxt)
     # Release: our reads of the buffer complete before the driver may reuse it.
     store_release_u16(used + L.RING_IDX, nxt & _MASK16)
+    # A sender may sleep waiting for room (or, in a process hosting ranks, for anything).
+    ring_peer(h)
 
 
 @njit(cache=True, inline="always")

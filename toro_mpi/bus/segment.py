@@ -62,6 +62,8 @@ class Segment:
         self.planes: list[tuple[int, int, int]] = []
         # Process-private queue handles (layout.H_*): the kernels read geometry only from here.
         self._handles: np.ndarray | None = None
+        self.bells: list[int] = []  # every process's doorbell address, once enable_doorbells ran
+        self._doorbells: tuple[tuple, int] | None = None  # (process map, own doorbell) it ran with
 
     # -- construction -----------------------------------------------------------------
     @classmethod
@@ -342,6 +344,62 @@ class Segment:
         if words[L.HDR_ABORT // 8] == 0:
             words[L.HDR_ABORT_RANK // 8] = rank
             words[L.HDR_ABORT // 8] = code
+        self.ring_all()  # sleeping ranks see the code now, not at their next timeout
+
+    # -- doorbells (layout: SLOT_BELL) ---------------------------------------------------
+    def enable_doorbells(self, process_of: list[int] | None, rank: int) -> int:
+        """Point the queue handles of rank's process at the doorbell of the process at each queue's
+        other end; return that process's own doorbell address (0: doorbells off on this machine).
+
+        `process_of[r]` is the process hosting rank r (None: one process per rank). Each process
+        sleeps on the doorbell in the slot of its first rank. Idempotent for one process."""
+        from .futex import SYS_FUTEX
+
+        n = self.nranks
+        procs = list(range(n)) if process_of is None else list(process_of)
+        if len(procs) != n:
+            raise ValueError(f"process map of {len(procs)} ranks for a bus of {n}")
+        key = (tuple(procs), procs[rank])
+        if self._doorbells is not None and self._doorbells[0] == key:
+            return self._doorbells[1]  # the process's other hosted ranks: already done
+        lead: dict[int, int] = {}
+        for r, p in enumerate(procs):
+            lead.setdefault(p, r)
+        self.bells = [self.base + self.slot(lead[p], L.SLOT_BELL) for p in sorted(lead)]
+        if not SYS_FUTEX:
+            return 0
+        mine = procs[rank]
+        assert self._handles is not None
+        for plane in range(L.PLANES):
+            for src in range(n):
+                for dst in range(n):
+                    ps, pd = procs[src], procs[dst]
+                    if src == dst or (ps == mine) == (pd == mine):
+                        continue  # not ours, or both ends in this process: nobody to wake
+                    other = pd if ps == mine else ps
+                    self._handles[(plane * n + src) * n + dst][L.H_PEER_BELL // 8] = \
+                        self.base + self.slot(lead[other], L.SLOT_BELL)
+        own = self.base + self.slot(lead[mine], L.SLOT_BELL)
+        self._doorbells = (key, own)
+        return own
+
+    def ring_all(self, skip: int = 0) -> None:
+        """Wake every process sleeping on its doorbell but `skip` (the launcher, on an abort).
+
+        Bumps each doorbell word with a plain store (the launcher has no atomics without numba):
+        a bump lost to a racing peer's own is harmless, as FUTEX_WAKE wakes whoever already
+        sleeps and a process about to sleep re-checks the abort word and gives up within
+        sched.doze_max_us at most."""
+        from .futex import wake_all
+
+        assert self._view is not None
+        words = self._view[: L.queues_offset(self.nranks)].view(np.int64)
+        for rank in range(self.nranks):
+            at = self.slot(rank, L.SLOT_BELL)
+            if self.base + at == skip:
+                continue
+            words[at // 8] += 1
+            wake_all(self.base + at)
 
     # -- teardown ---------------------------------------------------------------------
     def unlink(self) -> None:

@@ -19,6 +19,7 @@ import posix_ipc
 
 from . import layout as L
 from . import ring
+from .doorbell import Doorbell
 from .heap import Heap, HeapError, PeerHeap, published
 from .segment import Segment
 
@@ -108,6 +109,11 @@ class Transport(ABC):
     def set_blocked(self, call: int, peer: int, tag: int) -> None:
         """Record which call this rank is blocked in (read by the launcher on timeout)."""
 
+    def doorbell(self) -> Doorbell | None:
+        """What this process sleeps on when it has nothing to run, that peers ring when they send
+        to it (None: no doorbell; the scheduler then sleeps in growing steps)."""
+        return None
+
     def set_idle(self, idle: bool) -> None:  # noqa: B027 - optional: a no-op where nobody checks
         """Record whether this rank's process is backing off with nothing to do (deadlock check)."""
 
@@ -172,7 +178,8 @@ def rendezvous_supported() -> bool:
 class VirtioBus(Transport):
     """Transport over the job's shared-memory virtqueues (one per ordered pair of ranks)."""
 
-    def __init__(self, segment: Segment, rank: int, use_rendezvous: bool, heap_size: int = 0) -> None:
+    def __init__(self, segment: Segment, rank: int, use_rendezvous: bool, heap_size: int = 0,
+                 process_of: list[int] | None = None) -> None:
         self.segment = segment
         self.rank = rank
         self.size = segment.nranks
@@ -196,6 +203,8 @@ class VirtioBus(Transport):
         self._heap_failed = False
         self._peer_heaps: dict[int, PeerHeap] = {}
         self._addr_fns: dict[np.dtype, Callable[[np.ndarray], int]] = {}
+        # process_of: the process hosting each rank (None: one process per rank).
+        self.bell = segment.enable_doorbells(process_of, rank)
 
     @property
     def rendezvous_ok(self) -> bool:
@@ -304,6 +313,10 @@ class VirtioBus(Transport):
         if bool(count & 1) != idle:
             self.segment.write_word(addr, count + 1)
 
+    def doorbell(self):
+        """This process's futex doorbell (None where futexes are unknown)."""
+        return Doorbell(self.bell) if self.bell else None
+
     def peer_finished(self, rank):
         """True once rank has finalized."""
         return self.segment.read_word(self.segment.slot(rank, L.SLOT_STATE)) == L.RANK_FINISHED
@@ -313,3 +326,8 @@ class VirtioBus(Transport):
         if self.heap is not None:
             self.heap.unlink()
         self.segment.write_word(self._slot + L.SLOT_STATE, L.RANK_FINISHED)
+        if self.bell:
+            # A peer blocked on us (a receive from us, a send we will never take) learns it from
+            # our state: wake the sleeping ones so they see it now.
+            others = np.array([b for b in self.segment.bells if b != self.bell], np.int64)
+            ring.ring_bells(others)

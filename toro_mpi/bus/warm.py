@@ -19,7 +19,7 @@ from . import layout as L
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 # Sources whose jitted functions the ranks load: when any changes, the cache is warmed again.
-_KERNEL_SOURCES = ("bus/ring.py", "bus/atomics.py", "bus/layout.py", "mpi/p2p.py",
+_KERNEL_SOURCES = ("bus/ring.py", "bus/atomics.py", "bus/layout.py", "bus/futex.py", "mpi/p2p.py",
                    "coll/interpreter.py", "coll/elementwise.py")
 
 

@@ -229,13 +229,15 @@ class Engine:
         self.host_of: list[int] | None = None
         self.local_groups: dict[tuple, Any] = {}
         if sched is None:
-            sched = Scheduler(self.progress, self.idle_check, sched_settings, self._on_block, self.on_idle)
+            bell = transport.doorbell() if transport is not None and sched_settings.get("doorbell", True) else None
+            sched = Scheduler(self.progress, self.idle_check, sched_settings, self._on_block, self.on_idle,
+                              doorbell=bell)
         else:
             self.owner = self
         self.sched = sched
         # Polls (with a pause each, inside jitted code) a blocking Recv makes of its one queue
         # before parking in the scheduler: about spin_passes * 16 * 40 ns.
-        self.fast_spins = max(1, 16 * int(sched_settings.get("spin_passes", 2000)))
+        self.fast_spins = max(1, 16 * int(sched_settings.get("spin_passes", 300)))
         if self.owner is not None:
             self.fast_spins = 1  # hosted: the sender may be a green thread of this process
         # Collectives run on the transport's collective plane through their own engine; it

@@ -3,7 +3,8 @@
 Like Toro's per-core scheduler, and shaped after trio's run loop: every pass polls the bus
 once (one `poll()` call, which also pushes pending sends), wakes the blocked tasks whose
 condition now holds, and runs the next ready one. Only when no task can run does the rank back
-off: spin with the cpu pause hint, then sched_yield, then sleep with a doubling interval, so an
+off: spin with the cpu pause hint, then sched_yield, then sleep on the process's doorbell (a
+futex its peers ring when they send to it; without one, sleep with a doubling interval), so an
 idle rank stops burning its core. A blocked task parks itself in `waiting` with its condition
 (the parking lot); nothing wakes it but its condition.
 
@@ -81,6 +82,7 @@ class Scheduler:
         on_block: Callable[[Any], None] | None = None,
         on_idle: Callable[[bool], None] | None = None,
         on_switch: Callable[[greenlet], None] | None = None,
+        doorbell: Any = None,
     ) -> None:
         self.poll = poll
         self.idle_check = idle_check
@@ -92,10 +94,14 @@ class Scheduler:
         # Called with the green thread about to run, before every switch the scheduler makes (a
         # host of several ranks installs that rank's state there).
         self.on_switch = on_switch
-        self.spin_passes = int(settings.get("spin_passes", 2000))
-        self.yield_passes = int(settings.get("yield_passes", 2000))
+        self.spin_passes = int(settings.get("spin_passes", 300))
+        self.yield_passes = int(settings.get("yield_passes", 300))
         self.sleep_min = int(settings.get("sleep_min_us", 20)) * 1e-6
         self.sleep_max = int(settings.get("sleep_max_us", 1000)) * 1e-6
+        # What the process sleeps on once fully idle, that peers ring when they have news for
+        # it (arm / cancel / sleep, see bus.doorbell); None: sleep in growing steps instead.
+        self.doorbell = doorbell
+        self.doze_max = int(settings.get("doze_max_us", 10000)) * 1e-6
         # Every task's parent is the greenlet that built the scheduler (the rank's main one):
         # a finishing task re-parents itself to whoever runs next, which must never make a
         # cycle (a task whose parent is a task it spawned).
@@ -249,12 +255,24 @@ class Scheduler:
             self.idle_check()
             if idle < self.spin_passes + self.yield_passes:
                 os.sched_yield()
-            else:
-                if not marked:
-                    self.on_idle(True)
-                    marked = True
+                continue
+            if not marked:
+                self.on_idle(True)
+                marked = True
+            bell = self.doorbell
+            if bell is None:
                 time.sleep(sleep)
                 sleep = min(sleep * 2, self.sleep_max)
+                continue
+            # Say we sleep, then look once more: a peer that published before seeing our word
+            # is found by this look, one that published after rings us (layout: SLOT_SLEEPING).
+            token = bell.arm()
+            moved = self.poll()
+            self._wake()
+            if moved or self.ready or self.progressed:
+                bell.cancel()
+                continue
+            bell.sleep(token, self.doze_max)
 
     def _run_next(self, me: greenlet) -> None:
         """Run others until `me` is chosen again (it must already be ready or waiting)."""
