@@ -159,3 +159,32 @@ def test_other_executables_run_one_process_per_rank() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "cannot run as green threads" in proc.stderr
     assert sorted(proc.stdout.split("\n")[:-1]) == sorted(f"rank {r}" for r in range(n))
+
+
+def test_float_sums_go_two_level_only_where_the_grouping_is_the_same() -> None:
+    from toro_mpi.coll import elementwise as E
+    from toro_mpi.mpi import hosted as H
+
+    eight = [0, 0, 0, 0, 1, 1, 1, 1]
+    assert H.Layout(eight, list(range(8)), 0, 1).block == 4
+    assert H.Layout([0, 0, 0, 1, 1, 1], list(range(6)), 0, 1).block == 0  # blocks of 3
+    assert H.Layout([0, 0, 1, 1, 1, 2], list(range(6)), 0, 1).block == 0  # uneven
+    assert H.Layout([0, 1, 0, 1], list(range(4)), 0, 1).block == 0  # not consecutive
+    sub = H.Layout(eight, [1, 2, 5, 6], 0, 1)  # comm ranks 0, 1 in process 0; 2, 3 in process 1
+    assert sub.block == 2
+    assert H.same_tree(sub, "Allreduce", E.OP_SUM, 0, 64, 65536)
+    assert not H.same_tree(sub, "Allreduce", E.OP_SUM, 0, 65536, 65536)  # the ring groups otherwise
+    assert H.same_tree(sub, "Reduce", E.OP_PROD, 2, 64, 65536)
+    assert not H.same_tree(sub, "Reduce", E.OP_SUM, 1, 64, 65536)  # a root inside a block
+    assert not H.same_tree(sub, "Reduce", E.OP_MAX, 0, 64, 65536)  # order-free anyway
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("n", [4, 8])
+def test_float_sums_are_bit_identical_in_both_modes(n: int) -> None:
+    """Green threads (two-level where the grouping allows) and one process per rank (one-level)
+    print the same digests of float and complex SUM / PROD results, for every root."""
+    green = assert_ok(run_toro("float_sums", n, timeout=200, launcher=GREEN), n)
+    per_rank = assert_ok(run_toro("float_sums", n, timeout=200, launcher=PER_RANK), n)
+    for rank in range(n):
+        assert green[rank] == per_rank[rank], f"rank {rank} differs"

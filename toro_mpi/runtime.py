@@ -59,6 +59,8 @@ class World:
         if sched is not None:
             # Hosted with other ranks: a blocked collective returns to the scheduler at once, since
             # the rank it waits for may well be a green thread of this very process.
+            # Only when nothing else of the process can run does it spin, up to the usual budget.
+            coll["alone_spin_polls"] = coll["spin_polls"]
             coll["spin_polls"] = 1
         self.engine = Engine(transport, self.rank, self.size, cfg.bus, sched_cfg, coll, sched)
         self.finalized = False

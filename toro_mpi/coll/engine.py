@@ -100,7 +100,7 @@ def _plan_words(rows: np.ndarray, n: int, txh: list[int], rxh: list[int], ctx: i
 class CollEngine:
     """One rank's collective engine over the collective plane of a transport."""
 
-    def __init__(self, transport: Any, rank: int, sched: Any, spins: int) -> None:
+    def __init__(self, transport: Any, rank: int, sched: Any, spins: int, alone_spins: int = 0) -> None:
         self.t = transport
         self.rank = rank
         self.sched = sched
@@ -110,6 +110,10 @@ class CollEngine:
         # Polls per later attempt, once the first one blocked. Hosted with other ranks (spins of
         # 1), the scheduler's other ranks are the likelier senders: never spin there.
         self.later_spins = 64 if spins > 1 else 1
+        # Hosted: polls a blocked collective makes inside jitted code when no other green thread
+        # of the process can run before it moves (Scheduler.alone), e.g. the last rank into a
+        # local group waiting for the other processes: no one here to give the core to.
+        self.alone_spins = alone_spins
         self._entries: dict[np.dtype, Callable[..., int]] = {}
         # Messages that arrived on the collective plane for a communicator other than the one
         # whose collective was running: (context, world source) -> [(tag, payload)].
@@ -190,6 +194,11 @@ class CollEngine:
 
     def _wait_blocked(self, plan: Plan, fn: Callable[..., int], arrays: tuple[np.ndarray, ...]) -> int:
         words = plan.words
+        if self.alone_spins and self.sched.alone():
+            words[I.P_SPINS] = self.alone_spins
+            st = fn(words, *arrays)
+            if st != I.BLOCKED:
+                return st
         words[I.P_SPINS] = self.later_spins
         result = [I.BLOCKED]
         polls = [0]
@@ -210,8 +219,12 @@ class CollEngine:
             result[0] = st
             return st != I.BLOCKED
 
-        peer = self._blocked_peer(plan)
-        self.sched.wait(progressed, (plan.kind, plan.ranks[peer] if peer >= 0 else -2, 0))
+        def blocked() -> tuple[str, int, int]:
+            # Worked out only if someone reads it (the process goes idle): not on every wait.
+            peer = self._blocked_peer(plan)
+            return (plan.kind, plan.ranks[peer] if peer >= 0 else -2, 0)
+
+        self.sched.wait(progressed, blocked)
         return result[0]
 
     # -- stops -----------------------------------------------------------------------------

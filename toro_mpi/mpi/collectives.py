@@ -162,12 +162,17 @@ class CollectiveMixin:
         remember it for the hot path (send and recv are then the caller's own arrays); with
         move = (call, sendbuf, recvbuf, root), remember it for _move_hit."""
         code = 0 if op is None else op.code
-        if (self._engine.host_of is not None and kind in _TWO_LEVEL
-                and (op is None or H.order_free(code, send.dtype))):
+        if self._engine.host_of is not None and kind in _TWO_LEVEL:
             hier = self._hier
             if hier is not None:
-                self._two_level(hier, kind, key, send, recv, op)
-                return
+                if op is None or H.order_free(code, send.dtype):
+                    self._two_level(hier, kind, key, send, recv, op, False)
+                    return
+                root = key[1] if kind == "Reduce" else 0
+                ring_min = self._engine.coll_settings["allreduce_ring_min_bytes"]
+                if H.same_tree(hier[0], kind, code, root, send.nbytes, ring_min):
+                    self._two_level(hier, kind, key, send, recv, op, True)
+                    return
         plan = self._plan(key, kind, build, code)
         tmp = self._scratch(plan.tmp_count, send.dtype)
         self._coll.execute(plan, send, recv, tmp, op if code == OP_USER else None, datatype)
@@ -200,24 +205,36 @@ class CollectiveMixin:
             return state
 
     def _two_level(self, hier: tuple[H.Layout, H.LocalGroup], kind: str, key: tuple, send: np.ndarray,
-                   recv: np.ndarray, op: Op | None) -> None:
-        """Bcast, Reduce or Allreduce through this process's group (see mpi/hosted.py)."""
+                   recv: np.ndarray, op: Op | None, tree: bool) -> None:
+        """Bcast, Reduce or Allreduce through this process's group (see mpi/hosted.py). `tree`:
+        combine the block in the one-level algorithms' pairwise grouping (H.same_tree), else as
+        the ranks arrive (an order-free reduction)."""
         layout, group = hier
         root = key[1] if kind in ("Bcast", "Reduce") else 0
         if kind in ("Reduce", "Allreduce"):
             assert op is not None
             if group.arrived == 0:
-                np.copyto(group.buffer(send), send)
+                acc = group.buffer(send)
+                if not tree:
+                    np.copyto(acc, send)
             else:
                 acc = group.acc
                 if acc is None or acc.size != send.size or acc.dtype != send.dtype:
                     raise MPIException(ERR_COUNT, f"{kind}: ranks of this communicator passed different "
                                        "counts or datatypes")
-                group.combine(op.code, send)
+                if not tree:
+                    group.combine(op.code, send)
+            if tree:
+                np.copyto(group.stage(self.rank - layout.leader, send), send)
         elif kind == "Bcast" and self.rank == root:
             np.copyto(group.buffer(send), send)
         if H.arrive(self, group, layout, kind):
-            H.lead(group, lambda: self._between_processes(layout, group, kind, root, send, op))
+            def work() -> None:
+                if tree:
+                    group.tree_combine(op.code)
+                self._between_processes(layout, group, kind, root, send, op)
+
+            H.lead(group, work)
         acc, out = group.result
         if kind == "Allreduce" or (kind == "Reduce" and self.rank == root):
             assert out is not None

@@ -11,11 +11,19 @@ number of ranks.
 
 Every rank of a communicator decides alike whether to use this (from the job's rank -> process
 map alone), so the leaders' traffic never meets the traffic of the one-level algorithms.
-Only calls whose result does not depend on the order in which contributions are combined use
-it, so a program gets bit for bit what the one-level algorithms (and mostly Open MPI) give:
-Barrier, Bcast, and Reduce/Allreduce with a predefined operator over integers and booleans, or
-with MIN, MAX, MINLOC, MAXLOC or the logical and bitwise operators over any type. A float or
-complex SUM or PROD (rounding depends on the order) stays one-level.
+A program gets bit for bit what the one-level algorithms give. That holds by itself for calls
+whose result does not depend on the order in which contributions are combined: Barrier, Bcast,
+and Reduce/Allreduce with a predefined operator over integers and booleans, or with MIN, MAX,
+MINLOC, MAXLOC or the logical and bitwise operators over any type. A float or complex SUM or PROD
+rounds differently for each grouping of its operands (a + b == b + a holds exactly, but not
+(a + b) + c == a + (b + c)), so it goes two-level only where the two-level grouping *is* the
+one-level one (`same_tree`): a power-of-two communicator whose processes hold aligned blocks of B
+consecutive ranks, B a power of two. The one-level recursive doubling (Allreduce below the ring
+threshold) and binomial tree (Reduce with a root that starts a block) then sum each block as a
+pairwise tree first, ((a0 + a1) + (a2 + a3)) for B = 4, and the blocks' sums in the same pattern
+after: the local group combines its block in that same pairwise tree (`LocalGroup.tree_combine`,
+whatever order the ranks arrive in) and the leaders run the same algorithm over the blocks.
+Elsewhere (3 ranks, blocks of 3, a root inside a block, a ring-sized Allreduce) it stays one-level.
 """
 
 from __future__ import annotations
@@ -41,10 +49,20 @@ def order_free(code: int, dtype: np.dtype) -> bool:
     return code in (E.OP_SUM, E.OP_PROD) and dtype.kind in "biu"
 
 
+def same_tree(layout: Layout, kind: str, code: int, root: int, nbytes: int, ring_min: int) -> bool:
+    """Whether a SUM or PROD of any type combines in the same grouping two-level as one-level
+    (see the module docstring): aligned power-of-two blocks, and an algorithm that sums them so."""
+    if code not in (E.OP_SUM, E.OP_PROD) or not layout.block:
+        return False
+    if kind == "Allreduce":
+        return nbytes < ring_min  # the ring reduce-scatter groups by blocks of the vector instead
+    return kind == "Reduce" and root % layout.block == 0
+
+
 class Layout:
     """Where a communicator's ranks live: this process's members, the leaders of all processes."""
 
-    __slots__ = ("local", "leaders", "leader", "index", "key", "_first", "_hosts")
+    __slots__ = ("local", "leaders", "leader", "index", "key", "block", "_first", "_hosts")
 
     def __init__(self, host_of: list[int], ranks: list[int], me: int, ctx: int) -> None:
         hosts = [host_of[w] for w in ranks]
@@ -59,6 +77,12 @@ class Layout:
         self.key = (ctx, tuple(ranks))
         self._first = first
         self._hosts = hosts
+        # B when the communicator's size and every process's share are powers of two and each
+        # process holds the aligned block of B consecutive ranks; else 0 (see same_tree).
+        n, b = len(ranks), len(self.local)
+        aligned = (n & (n - 1) == 0 and b & (b - 1) == 0 and len(first) * b == n
+                   and all(hosts[i] == hosts[i - i % b] for i in range(n)))
+        self.block = b if aligned else 0
 
     def leader_index(self, rank: int) -> int:
         """Place among the leaders of the process that holds communicator rank `rank`."""
@@ -96,6 +120,9 @@ class LocalGroup:
         # part may start the next call (and fill its acc) before the parked ranks have copied
         # their result, but the next one cannot be released before they arrive again.
         self._sets: list[list[np.ndarray | None]] = [[None, None], [None, None]]
+        # One row per member for tree_combine: filled before the last arrival, used up by it, so
+        # one set serves every generation.
+        self._rows: np.ndarray | None = None
 
     def buffer(self, like: np.ndarray) -> np.ndarray:
         """This generation's accumulator, sized and typed like `like` (reused between calls)."""
@@ -106,6 +133,30 @@ class LocalGroup:
             pair[1] = np.empty(like.size, like.dtype)
         self.acc, self.out = acc, pair[1]
         return acc
+
+    def stage(self, slot: int, like: np.ndarray) -> np.ndarray:
+        """Row `slot` of the block's contributions, for tree_combine (rows reused between calls)."""
+        rows = self._rows
+        if rows is None or rows.dtype != like.dtype or rows.shape != (self.size, like.size):
+            rows = self._rows = np.empty((self.size, like.size), like.dtype)
+        return rows[slot]
+
+    def tree_combine(self, code: int) -> None:
+        """acc = the staged rows combined as a pairwise tree in row order: ((r0 op r1) op (r2 op r3))
+        for 4, the grouping the one-level algorithms give a block (see same_tree)."""
+        rows, acc = self._rows, self.acc
+        assert rows is not None and acc is not None
+        words, fn = local_reducer(code, acc.size, acc.dtype)
+        step = 1
+        while step < self.size:
+            for i in range(0, self.size, 2 * step):
+                # rows[i] = rows[i + step] op rows[i]: SUM and PROD commute exactly, so only the
+                # grouping matters, not the operand order.
+                st = fn(words, rows[i + step], rows[i], rows[i][:0])
+                if st != I.DONE:
+                    raise MPIException(ERR_INTERN, f"local reduction stopped with code {st}")
+            step *= 2
+        np.copyto(acc, rows[0])
 
     def combine(self, code: int, contribution: np.ndarray) -> None:
         """acc = contribution op acc, through the jitted reduction kernels (coll.engine.local_reducer)."""

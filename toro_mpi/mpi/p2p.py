@@ -244,7 +244,8 @@ class Engine:
         # shares this rank's scheduler (blocked collectives back off and see aborts the same way).
         # Without [coll] settings (tests, tools) the defaults of configs/default.toml apply.
         self.coll_settings = dict(coll_settings or load_config().coll)
-        self.coll = CollEngine(transport, rank, self.sched, self.coll_settings["spin_polls"])
+        self.coll = CollEngine(transport, rank, self.sched, self.coll_settings["spin_polls"],
+                               self.coll_settings.get("alone_spin_polls", 0))
 
     # -- kernel selection ----------------------------------------------------------------
     def _kernel(self, kind: str, table: dict[np.dtype, Callable[..., int]], arr: np.ndarray) -> Callable[..., int]:
@@ -318,6 +319,8 @@ class Engine:
 
     def _publish_blocked(self) -> None:
         what = self.blocked_what
+        if callable(what):
+            what = what()  # a collective's: worked out now that someone reads it
         if what is None:
             self.t.set_blocked(0, -2, 0)
         elif isinstance(what, tuple) and len(what) == 3:

@@ -32,6 +32,7 @@ from greenlet import getcurrent, greenlet
 from ..bus.ring import relax
 
 INHERIT: Any = object()  # spawn's default owner: the spawning green thread's
+JOIN = ("join", -2, 0)  # what a green thread waiting in Task.join is blocked in
 
 
 def owner_of(glet: greenlet) -> Any:
@@ -54,7 +55,7 @@ class Task:
 
     def join(self) -> Any:
         """Block the calling green thread until this task has finished; return its result."""
-        self._sched.wait(lambda: self.done, ("join", -2, 0))
+        self._sched.wait(lambda: self.done, JOIN)
         return self.result
 
     def __repr__(self) -> str:
@@ -110,6 +111,7 @@ class Scheduler:
         self.waiting: list[_Waiter] = []
         self.parked: set[greenlet] = set()
         self.tasks: set[Task] = set()
+        self._round = 0  # ready threads left to run before the next poll
 
     # -- public ------------------------------------------------------------------------
     def spawn(self, fn: Callable[..., Any], *args: Any, owner: Any = INHERIT, main: bool = False) -> Task:
@@ -196,6 +198,16 @@ class Scheduler:
         if glet in self.ready:
             self.ready = deque(g for g in self.ready if g is not glet)
 
+    def alone(self) -> bool:
+        """Whether no other green thread can run before the caller moves on: none is ready, and
+        every waiting one waits for a task to finish (parked ones need someone else to move)."""
+        if self.ready:
+            return False
+        for w in self.waiting:
+            if w.what is not JOIN:
+                return False
+        return True
+
     def join_all(self, owner: Any = None) -> None:
         """Wait until every green thread spawned by `owner` has finished (called at finalize)."""
         while True:
@@ -221,7 +233,13 @@ class Scheduler:
         self.waiting = still
 
     def _next_ready(self) -> greenlet:
-        """Poll and back off until some green thread is ready; pop and return it."""
+        """Poll and back off until some green thread is ready; pop and return it.
+
+        One poll per round (trio's run loop): the threads found ready by a poll all run before the
+        next one, so a process hosting k ranks polls once per k hand-offs, not on every one."""
+        if self._round > 0 and self.ready:
+            self._round -= 1
+            return self.ready.popleft()
         idle = 0
         passes = 0
         sleep = self.sleep_min
@@ -234,6 +252,7 @@ class Scheduler:
             if self.ready:
                 if marked:
                     self.on_idle(False)
+                self._round = len(self.ready) - 1  # the others of this round run without a poll
                 return self.ready.popleft()
             passes += 1
             if moved:
