@@ -103,3 +103,67 @@ def test_task_spawned_by_a_task_that_finishes_first():
     p.join()
     s.join_all()
     assert log == ["parent done", "child"]
+
+
+class FakeBell:
+    """A doorbell that records the scheduler's calls (arm, sleep, cancel)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def arm(self) -> int:
+        self.calls.append("arm")
+        return 0
+
+    def sleep(self, token: int, seconds: float) -> None:
+        self.calls.append("sleep")
+
+    def cancel(self) -> None:
+        self.calls.append("cancel")
+
+
+def test_idle_scheduler_arms_looks_once_more_then_sleeps_on_the_doorbell():
+    bell, polls = FakeBell(), []
+    state = {"go": False}
+
+    def poll():
+        polls.append(len(bell.calls))
+        if bell.calls.count("sleep") == 2:
+            state["go"] = True  # a message arrives during the second sleep
+        return False
+
+    s = Scheduler(poll, lambda: None, SETTINGS, doorbell=bell)
+    s.wait(lambda: state["go"])
+    assert bell.calls[:4] == ["arm", "sleep", "arm", "sleep"]
+    # The look after arm() found nothing twice; after the second sleep the wait ends.
+    assert polls.count(1) == 1 and polls.count(3) == 1
+
+
+def test_an_abort_seen_in_the_last_look_cancels_the_sleep():
+    class Aborted(Exception):
+        pass
+
+    bell = FakeBell()
+
+    def idle_check():
+        if bell.calls and bell.calls[-1] == "arm":
+            raise Aborted("job aborted")
+
+    s = Scheduler(lambda: False, idle_check, SETTINGS, doorbell=bell)
+    with pytest.raises(Aborted):
+        s.wait(lambda: False)
+    assert bell.calls == ["arm", "cancel"]
+
+
+def test_a_look_that_finds_work_cancels_the_sleep():
+    bell = FakeBell()
+    state = {"go": False}
+
+    def poll():
+        if bell.calls == ["arm"]:
+            state["go"] = True
+        return False
+
+    s = Scheduler(poll, lambda: None, SETTINGS, doorbell=bell)
+    s.wait(lambda: state["go"])
+    assert bell.calls == ["arm", "cancel"]

@@ -164,13 +164,16 @@ class Host:
         host_of = [int(h) for h in host_map.split(",")] if host_map else None
         if host_of is None:
             # Started by hand: our ranks in one process, every other rank alone in its own. The
-            # ranks' transports read the map from the environment, to point the same doorbells.
+            # ranks' transports read the map from the environment. The other processes do not
+            # know it (they would ring the slot of the rank they send to, not of our first rank),
+            # so this process sleeps in steps, not on a doorbell.
             process_of = [r if r not in ranks else ranks[0] for r in range(self.segment.nranks)]
             os.environ[HOST_MAP_VAR] = ",".join(map(str, process_of))
         else:
             process_of = host_of
         bell_at = self.segment.enable_doorbells(process_of, ranks[0])
-        bell = Doorbell(bell_at) if bell_at and settings.get("doorbell", True) else None
+        use_bell = bell_at and host_of is not None and settings.get("doorbell", True)
+        bell = Doorbell(bell_at) if use_bell else None
         self.sched = Scheduler(self._poll, self._idle_check, settings, self._on_block, self._on_idle,
                                self._entering, doorbell=bell)
         self.contexts: dict[Any, RankContext] = {}  # by engine, the owner of the rank's green threads

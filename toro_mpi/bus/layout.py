@@ -10,7 +10,7 @@ Segment
 
     offset                 size          what
     0                      HEADER_SIZE   segment header (below)
-    HEADER_SIZE            128 * nranks  rank slots (below), rounded up to a page
+    HEADER_SIZE            192 * nranks  rank slots (below), rounded up to a page
     queues_offset          stride * nq   plane 0 (point-to-point): nq = nranks * (nranks - 1) virtqueues,
                                          one per ordered pair
     coll queues offset     cstride * nq  plane 1 (collectives): the same pairs again, with their own queue
@@ -45,8 +45,9 @@ Segment header (written once by the launcher before any rank starts, except wher
     +152  i64  coll stride      bytes per virtqueue of plane 1
     +160  i64  coll offset      where plane 1 starts (right after plane 0)
 
-Rank slot r (128 bytes at HEADER_SIZE + 128 * r; written by rank r and read by the launcher, except
-the doorbell words at +72 and +80, which peers write too)::
+Rank slot r (192 bytes at HEADER_SIZE + 192 * r; written by rank r and read by the launcher, except
+the doorbell words at +128 and +136, which peers write too; they have a cache line of their own,
+so the peers that read them on every publish do not miss on the words the rank writes often)::
 
     +0    i64  pid
     +8    i64  state            RANK_* below
@@ -63,12 +64,12 @@ the doorbell words at +72 and +80, which peers write too)::
                                 ranks (toro_mpi.hosting): the rank whose green thread runs, a
                                 plain store on each switch; the launcher names it if the
                                 process dies (read only after the process is gone)
-    +72   u32  doorbell         in the slot of the first rank of each process (every rank's own
+    +128  u32  doorbell         in the slot of the first rank of each process (every rank's own
                                 slot with one process per rank): a futex word the process sleeps
                                 on when it has nothing to do (FUTEX_WAIT, not private: it is
                                 shared memory). Whoever wakes it adds 1 (atomic, seq_cst) and
                                 calls FUTEX_WAKE. The upper 32 bits of the i64 are carry only.
-    +80   i64  sleeping         same slot: 1 while that process is about to sleep or sleeps on
+    +136  i64  sleeping         same slot: 1 while that process is about to sleep or sleeps on
                                 its doorbell, else 0. The process stores 1 (after reading the
                                 doorbell), then a seq_cst fence, then looks at its queues once
                                 more before it sleeps; a peer that has just published a queue
@@ -174,7 +175,7 @@ HDR_COLL_QOFFSET = 160
 HEADER_SIZE = 256
 
 # Rank slots.
-SLOT_SIZE = 128
+SLOT_SIZE = 192
 SLOT_PID = 0
 SLOT_STATE = 8
 SLOT_CALL = 16
@@ -184,8 +185,8 @@ SLOT_HEAP_SIZE = 40
 SLOT_HEAP_TOKEN = 48
 SLOT_IDLE = 56
 SLOT_RUNNING = 64
-SLOT_BELL = 72
-SLOT_SLEEPING = 80
+SLOT_BELL = 128
+SLOT_SLEEPING = 136
 BELL_SLEEPING = SLOT_SLEEPING - SLOT_BELL  # the sleeping word, relative to the doorbell's address
 
 RANK_ABSENT = 0
@@ -254,8 +255,9 @@ H_TXPRIV = 48
 H_RXPRIV = 56
 H_BUFFERS = 64
 # Address of the doorbell (SLOT_BELL) of the process at the queue's other end, 0 when that end is
-# in this same process or doorbells are off: ring.tx_push and the receive kernels ring it after
-# publishing an index (avail.idx for the receiver, used.idx for a sender waiting for room).
+# in this same process or doorbells are off: ring.tx_push rings it after publishing avail.idx (for
+# the receiver), the receive kernels after publishing a used.idx that takes the ring from full
+# (for a sender waiting for room: the only time a sender waits on used.idx).
 H_PEER_BELL = 72
 H_INFO = 128  # int64[INFO_LEN]: the header rx_recv saw last (process-private, so no array argument)
 HANDLE_WORDS = 32

@@ -240,8 +240,11 @@ def _release(h, qa, pos, length):
     store_i64(rxp + L.RX_NEXT, nxt)
     # Release: our reads of the buffer complete before the driver may reuse it.
     store_release_u16(used + L.RING_IDX, nxt & _MASK16)
-    # A sender may sleep waiting for room (or, in a process hosting ranks, for anything).
-    ring_peer(h)
+    # A sender waits for used.idx only when its ring is full: ring it when this release is the
+    # one that makes room (every fragment in flight was ours to take), not on every release.
+    aidx = load_acquire_u16(qa + load_i64(h + L.H_AVAIL) + L.RING_IDX)
+    if ((aidx - (nxt - 1)) & _MASK16) == load_i64(h + L.H_QSIZE):
+        ring_peer(h)
 
 
 @njit(cache=True, inline="always")

@@ -353,7 +353,7 @@ class Segment:
 
         `process_of[r]` is the process hosting rank r (None: one process per rank). Each process
         sleeps on the doorbell in the slot of its first rank. Idempotent for one process."""
-        from .futex import SYS_FUTEX
+        from .futex import usable
 
         n = self.nranks
         procs = list(range(n)) if process_of is None else list(process_of)
@@ -366,7 +366,7 @@ class Segment:
         for r, p in enumerate(procs):
             lead.setdefault(p, r)
         self.bells = [self.base + self.slot(lead[p], L.SLOT_BELL) for p in sorted(lead)]
-        if not SYS_FUTEX:
+        if not usable():
             return 0
         mine = procs[rank]
         assert self._handles is not None

@@ -199,8 +199,11 @@ class Scheduler:
             self.ready = deque(g for g in self.ready if g is not glet)
 
     def alone(self) -> bool:
-        """Whether no other green thread can run before the caller moves on: none is ready, and
-        every waiting one waits for a task to finish (parked ones need someone else to move)."""
+        """Make progress once, then tell whether no other green thread can run before the caller
+        moves on: none is ready, and every waiting one waits for a task that has not finished
+        (parked ones need someone else to move)."""
+        self.poll()  # e.g. push another rank's queued sends that a remote rank needs first
+        self._wake()
         if self.ready:
             return False
         for w in self.waiting:
@@ -285,9 +288,16 @@ class Scheduler:
                 continue
             # Say we sleep, then look once more: a peer that published before seeing our word
             # is found by this look, one that published after rings us (layout: SLOT_SLEEPING).
+            # The look includes idle_check: an abort or a finished peer noted since the last
+            # check must not wait for the next timeout.
             token = bell.arm()
-            moved = self.poll()
-            self._wake()
+            try:
+                self.idle_check()
+                moved = self.poll()
+                self._wake()
+            except BaseException:
+                bell.cancel()
+                raise
             if moved or self.ready or self.progressed:
                 bell.cancel()
                 continue
