@@ -24,7 +24,7 @@ import numpy as np
 
 from .calibrate import measure
 from .compare_pingpong import launch_pair
-from .pingpong import one_way_us
+from .pingpong import one_way_us, timed_loop
 
 WINDOW = 64
 
@@ -42,18 +42,16 @@ def _buffers(MPI, kind: str, size: int):  # noqa: N803 - the MPI module, as mpi4
 def _bandwidth(MPI, comm, sbuf, rbuf, iters: int, skip: int) -> float:  # noqa: N803
     rank = comm.Get_rank()
     ack = np.zeros(4, np.uint8)
-    comm.Barrier()
-    t0 = 0.0
-    for i in range(iters + skip):
-        if i == skip:
-            t0 = MPI.Wtime()
+
+    def step() -> None:
         if rank == 0:
             MPI.Request.Waitall([comm.Isend(sbuf, 1, 100) for _ in range(WINDOW)])
             comm.Recv(ack, 1, 101)
         else:
             MPI.Request.Waitall([comm.Irecv(rbuf, 0, 100) for _ in range(WINDOW)])
             comm.Send(ack, 0, 101)
-    return sbuf.nbytes * WINDOW * iters / (MPI.Wtime() - t0) / 1e6
+
+    return sbuf.nbytes * WINDOW * iters / timed_loop(MPI, comm, iters, skip, step) / 1e6
 
 
 def measure_job(min_size: int, max_size: int) -> None:

@@ -29,22 +29,31 @@ def sizes(max_size: int) -> list[int]:
     return out
 
 
-def one_way_us(MPI, comm, sbuf, rbuf, iters: int, skip: int) -> float:  # noqa: N803 - the MPI module
-    """Ping-pong between ranks 0 and 1 (others idle): one-way latency in us over `iters` round
-    trips after `skip` untimed ones."""
-    rank = comm.Get_rank()
+def timed_loop(MPI, comm, iters: int, skip: int, step) -> float:  # noqa: N803 - the MPI module
+    """After a Barrier, run step() `skip` untimed times, then `iters` timed ones; seconds taken."""
     comm.Barrier()
     t0 = 0.0
     for i in range(iters + skip):
         if i == skip:
             t0 = MPI.Wtime()
+        step()
+    return MPI.Wtime() - t0
+
+
+def one_way_us(MPI, comm, sbuf, rbuf, iters: int, skip: int) -> float:  # noqa: N803 - the MPI module
+    """Ping-pong between ranks 0 and 1 (others idle): one-way latency in us over `iters` round
+    trips after `skip` untimed ones."""
+    rank = comm.Get_rank()
+
+    def step() -> None:
         if rank == 0:
             comm.Send(sbuf, 1, 1)
             comm.Recv(rbuf, 1, 1)
         elif rank == 1:
             comm.Recv(rbuf, 0, 1)
             comm.Send(sbuf, 0, 1)
-    return (MPI.Wtime() - t0) * 1e6 / (2 * iters)
+
+    return timed_loop(MPI, comm, iters, skip, step) * 1e6 / (2 * iters)
 
 
 def main(argv: list[str] | None = None) -> int:

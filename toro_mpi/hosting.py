@@ -164,11 +164,9 @@ class Host:
         host_of = [int(h) for h in host_map.split(",")] if host_map else None
         if host_of is None:
             # Started by hand: our ranks in one process, every other rank alone in its own. The
-            # ranks' transports read the map from the environment. The other processes do not
-            # know it (they would ring the slot of the rank they send to, not of our first rank),
-            # so this process sleeps in steps, not on a doorbell.
+            # other processes do not know this map (they would ring the slot of the rank they
+            # send to, not of our first rank), so this process sleeps in steps, not on a doorbell.
             process_of = [r if r not in ranks else ranks[0] for r in range(self.segment.nranks)]
-            os.environ[HOST_MAP_VAR] = ",".join(map(str, process_of))
         else:
             process_of = host_of
         bell_at = self.segment.enable_doorbells(process_of, ranks[0])
@@ -190,7 +188,8 @@ class Host:
         self._running[0] = ranks[0]
         self.private = PrivateModules(os.getcwd())
         for rank in ranks:
-            w = runtime.World(rank=rank, segment=self.segment, sched=self.sched, processes=processes)
+            w = runtime.World(rank=rank, segment=self.segment, sched=self.sched, processes=processes,
+                              process_of=process_of)
             if host_of is not None and not os.environ.get(ONE_LEVEL_VAR):
                 w.engine.host_of = host_of
                 w.engine.local_groups = local_groups

@@ -19,10 +19,11 @@ class World:
 
     Normally a process is one rank and builds its World from the environment. A process that
     hosts several ranks as green threads (toro_mpi.hosting) builds one World per rank, passing
-    the rank, the shared segment, its scheduler and how many processes share the cores."""
+    the rank, the shared segment, its scheduler, how many processes share the cores and which
+    process hosts each rank."""
 
     def __init__(self, rank: int | None = None, segment: Any = None, sched: Any = None,
-                 processes: int | None = None) -> None:
+                 processes: int | None = None, process_of: list[int] | None = None) -> None:
         from .bus.segment import Segment
         from .bus.transport import VirtioBus
         from .mpi.errors import ERR_OTHER, MPIException
@@ -42,8 +43,7 @@ class World:
             if self.segment.nranks != self.size or not 0 <= self.rank < self.size:
                 raise MPIException(ERR_OTHER, f"rank {self.rank}/{self.size} does not fit segment {name}")
             self.segment.register(self.rank)
-            host_map = os.environ.get("TORO_MPI_HOST_MAP")  # the process of each rank, when hosted
-            process_of = [int(p) for p in host_map.split(",")] if host_map else None
+            # process_of: the process hosting each rank (hosted ranks; None: one process per rank).
             transport = VirtioBus(self.segment, self.rank, cfg.bus["rendezvous_threshold"] > 0,
                                   cfg.bus["heap_size"], process_of)
         else:

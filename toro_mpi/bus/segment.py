@@ -383,8 +383,8 @@ class Segment:
         self._doorbells = (key, own)
         return own
 
-    def ring_all(self, skip: int = 0) -> None:
-        """Wake every process sleeping on its doorbell but `skip` (the launcher, on an abort).
+    def ring_all(self) -> None:
+        """Wake every process sleeping on its doorbell (the launcher, on an abort).
 
         Bumps each doorbell word with a plain store (the launcher has no atomics without numba):
         a bump lost to a racing peer's own is harmless, as FUTEX_WAKE wakes whoever already
@@ -396,8 +396,6 @@ class Segment:
         words = self._view[: L.queues_offset(self.nranks)].view(np.int64)
         for rank in range(self.nranks):
             at = self.slot(rank, L.SLOT_BELL)
-            if self.base + at == skip:
-                continue
             words[at // 8] += 1
             wake_all(self.base + at)
 

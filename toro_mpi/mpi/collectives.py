@@ -145,14 +145,16 @@ class CollectiveMixin:
             raise MPIException(ERR_ROOT, f"root {root} is out of range for a communicator of {self.size} ranks")
         return root
 
-    def _plan(self, key: tuple, kind: str, build: Any, op: int = 0) -> Plan:
+    def _plan(self, key: tuple, kind: str, build: Any, op: int = 0, ranks: list[int] | None = None) -> Plan:
+        """The cached plan for key, built on first use over `ranks` (world ranks; default: all of
+        this communicator's)."""
         plans = self._plans
         plan = plans.get(key)
         if plan is None:
             if len(plans) >= _PLAN_CACHE_LIMIT:
                 plans.clear()
                 self._forget_fast()
-            plan = plans[key] = self._coll.make_plan(kind, build(), self._ranks, self._coll_ctx, op)
+            plan = plans[key] = self._coll.make_plan(kind, build(), ranks or self._ranks, self._coll_ctx, op)
         return plan
 
     def _run(self, key: tuple, kind: str, build: Any, send: np.ndarray, recv: np.ndarray,
@@ -275,15 +277,7 @@ class CollectiveMixin:
     def _run_leaders(self, layout: H.Layout, key: tuple, kind: str, build: Any, send: np.ndarray,
                      recv: np.ndarray, code: int) -> None:
         """Run a plan among the leaders of the processes (self is this process's leader)."""
-        plans = self._plans
-        key = ("leaders", *key)
-        plan = plans.get(key)
-        if plan is None:
-            if len(plans) >= _PLAN_CACHE_LIMIT:
-                plans.clear()
-                self._forget_fast()
-            ranks = [self._ranks[i] for i in layout.leaders]
-            plan = plans[key] = self._coll.make_plan(kind, build(), ranks, self._coll_ctx, code)
+        plan = self._plan(("leaders", *key), kind, build, code, [self._ranks[i] for i in layout.leaders])
         self._coll.execute(plan, send, recv, self._scratch(plan.tmp_count, send.dtype))
 
     def _forget_fast(self) -> None:

@@ -139,8 +139,7 @@ class Scheduler:
         """Make progress once and let the other ready green threads run, then carry on (no OS
         yield: a rank polling with Test lets the ranks it waits for run on its own core).
         False if no other green thread was ready."""
-        self.poll()
-        self._wake()
+        self._look()
         if not self.ready:
             return False
         me = getcurrent()
@@ -202,8 +201,7 @@ class Scheduler:
         """Make progress once, then tell whether no other green thread can run before the caller
         moves on: none is ready, and every waiting one waits for a task that has not finished
         (parked ones need someone else to move)."""
-        self.poll()  # e.g. push another rank's queued sends that a remote rank needs first
-        self._wake()
+        self._look()  # e.g. push another rank's queued sends that a remote rank needs first
         if self.ready:
             return False
         for w in self.waiting:
@@ -214,16 +212,27 @@ class Scheduler:
     def join_all(self, owner: Any = None) -> None:
         """Wait until every green thread spawned by `owner` has finished (called at finalize)."""
         while True:
-            mine = [t for t in self.tasks if t.owner is owner and not t.main]
+            mine = self._children(owner)
             if not mine:
                 return
             mine[0].join()
 
     def owns_tasks(self, owner: Any = None) -> bool:
         """Whether some green thread of `owner` is still running."""
-        return any(t.owner is owner and not t.main for t in self.tasks)
+        return bool(self._children(owner))
+
+    def _children(self, owner: Any) -> list[Task]:
+        """The running green threads of `owner`, its main one left out."""
+        return [t for t in self.tasks if t.owner is owner and not t.main]
 
     # -- the run loop -------------------------------------------------------------------
+    def _look(self) -> bool:
+        """Poll the bus once and make ready every waiting thread whose condition now holds; True
+        if the poll moved anything."""
+        moved = self.poll()
+        self._wake()
+        return moved
+
     def _wake(self) -> None:
         if not self.waiting:
             return
@@ -248,8 +257,7 @@ class Scheduler:
         sleep = self.sleep_min
         marked = False  # whether on_idle(True) was said
         while True:
-            moved = self.poll()
-            self._wake()
+            moved = self._look()
             if self.progressed:
                 moved, self.progressed = True, False
             if self.ready:
@@ -293,8 +301,7 @@ class Scheduler:
             token = bell.arm()
             try:
                 self.idle_check()
-                moved = self.poll()
-                self._wake()
+                moved = self._look()
             except BaseException:
                 bell.cancel()
                 raise
