@@ -194,3 +194,16 @@ def uint8_pointer(typingctx, addr):
         return builder.inttoptr(args[0], context.get_value_type(sig.return_type))
 
     return types.CPointer(types.uint8)(types.int64), codegen
+
+
+@intrinsic
+def typed_pointer(typingctx, addr, proto):
+    """The address as a pointer to elements of proto's type (for numba.carray over an array
+    whose address was stored, e.g. a collective's buffers in its plan words)."""
+    if not isinstance(proto, (types.Integer, types.Float, types.Complex)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.inttoptr(args[0], context.get_value_type(sig.return_type))
+
+    return types.CPointer(proto)(types.int64, proto), codegen

@@ -87,6 +87,13 @@ def _warm_collectives() -> None:
         arr = np.zeros(1, np.dtype(code))
         words[I.P_PC] = 0
         I.entry_point(arr.dtype)(words, arr, arr, arr)
+        # The hot paths' entry (run_at: the arrays' addresses are in the words).
+        for at in (I.P_SEND_AT, I.P_RECV_AT, I.P_TMP_AT):
+            words[at], words[at + 1] = arr.ctypes.data, arr.size
+        I.entry_point_at(arr.dtype)(words.ctypes.data, arr.dtype.type(0))
+    empty = _plan_words(Program().array(), 1, [0], [0], 0, 0, 0, 0)
+    empty[I.P_WSTART] = -1
+    I.barrier_entry()(empty.ctypes.data)
 
 
 def warm_reduction_dtypes() -> None:

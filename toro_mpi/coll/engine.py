@@ -17,7 +17,7 @@ import numpy as np
 
 from ..bus import layout as L
 from ..bus import ring
-from ..mpi.errors import ERR_INTERN, ERR_OTHER, ERR_TRUNCATE, MPIException
+from ..mpi.errors import ERR_COMM, ERR_INTERN, ERR_OTHER, ERR_TRUNCATE, MPIException
 from . import interpreter as I
 from .schedules import Program
 
@@ -44,6 +44,54 @@ class Plan:
         self.ranks = ranks
         self.rows = rows
         self.itemsize = 1  # of the arrays of the current run (progress of sends is in bytes)
+
+
+class HotRun:
+    """A plan bound to one call site's arrays, for the hot paths of Barrier, Bcast, Reduce and
+    Allreduce: a private copy of the plan words with the arrays' addresses in them, so a call is
+    `call(addr, proto)` (interpreter.run_at; addr is the words' address), or barrier_at(addr),
+    instead of unboxing four arrays. Holding the arrays keeps those addresses valid (and the ids the MPI
+    layer matches call sites by unique); `stop` completes a run the interpreter stopped."""
+
+    __slots__ = ("engine", "plan", "words", "addr", "send", "recv", "tmp", "dtype", "recv_dtype", "op", "root",
+                 "proto", "call", "fn", "__weakref__")
+
+    def __init__(self, engine: CollEngine, plan: Plan, send: np.ndarray, recv: np.ndarray, tmp: np.ndarray,
+                 op: Any, root: int) -> None:
+        words = plan.words.copy()
+        for at, arr in ((I.P_SEND_AT, send), (I.P_RECV_AT, recv), (I.P_TMP_AT, tmp)):
+            words[at] = arr.ctypes.data
+            words[at + 1] = arr.size
+        self.engine = engine
+        self.plan = Plan(words, plan.tmp_count, plan.kind, plan.ranks, plan.rows)
+        self.words = words
+        self.addr = words.ctypes.data
+        self.send, self.recv, self.tmp = send, recv, tmp
+        self.dtype, self.recv_dtype = send.dtype, recv.dtype
+        self.op, self.root = op, root
+        self.proto = send.dtype.type(0)
+        self.call = _hot_entry(send.dtype)
+        self.fn = engine.entry(send.dtype)
+        I.register_hot_stop(words, self)
+
+    def stop(self, st: int) -> None:
+        """Complete a hot run the interpreter stopped with code st (back off, deliver, raise)."""
+        self.engine.finish(self.plan, self.fn, st, self.send, self.recv, self.tmp)
+
+    def free(self) -> None:
+        """The communicator is freed: a hot call kept from before raises ERR_COMM."""
+        self.words[I.P_FREED] = 1
+
+
+@functools.cache
+def _hot_entry(dtype: np.dtype) -> Callable[..., int]:
+    return I.entry_point_at(dtype)
+
+
+@functools.lru_cache(maxsize=1)
+def barrier_entry() -> Callable[[int], None]:
+    """The compiled interpreter.barrier_at (bind it to a HotRun's addr)."""
+    return I.barrier_entry()
 
 
 @functools.lru_cache(maxsize=256)
@@ -77,6 +125,7 @@ def _plan_words(rows: np.ndarray, n: int, txh: list[int], rxh: list[int], ctx: i
         layout[name] = at
         at += size
     w = np.zeros(at, np.int64)
+    w[I.P_LEN] = at
     w[I.P_NSTEPS] = nsteps
     w[I.P_CTX] = ctx
     w[I.P_TAG] = tag
@@ -118,6 +167,8 @@ class CollEngine:
         # Messages that arrived on the collective plane for a communicator other than the one
         # whose collective was running: (context, world source) -> [(tag, payload)].
         self.stash: dict[tuple[int, int], deque[tuple[int, np.ndarray]]] = {}
+        # len(stash), where the hot paths' jitted code can read it (interpreter P_STASH_AT).
+        self.stash_count = np.zeros(1, np.int64)
 
     # -- plans ---------------------------------------------------------------------------
     def make_plan(self, kind: str, prog: Program, ranks: list[int], ctx: int, op: int) -> Plan:
@@ -131,7 +182,13 @@ class CollEngine:
         rows = prog.array()
         words = _plan_words(rows, len(ranks), txh, rxh, ctx, KIND_TAG[kind], op, self.first_spins)
         words[I.P_WSTART] = -1
+        words[I.P_STASH_AT] = self.stash_count.ctypes.data
         return Plan(words, prog.tmp, kind, ranks, rows)
+
+    def hot(self, plan: Plan, send: np.ndarray, recv: np.ndarray, tmp: np.ndarray, op: Any = None,
+            root: int = 0) -> HotRun:
+        """A hot-path record of plan bound to these arrays (see HotRun)."""
+        return HotRun(self, plan, send, recv, tmp, op, root)
 
     def entry(self, dtype: np.dtype) -> Callable[..., int]:
         """The interpreter's compiled entry point for arrays of dtype."""
@@ -184,6 +241,10 @@ class CollEngine:
                 self._take_foreign(plan)
             elif st == I.MISMATCH:
                 raise self._mismatch(plan, arrays)
+            elif st == I.NEED_PENDING:
+                self._fill_pending(plan)
+            elif st == I.FREED:
+                raise MPIException(ERR_COMM, f"{plan.kind}: the communicator has been freed")
             elif st == I.ERR_BAD_PROGRAM:
                 raise MPIException(ERR_INTERN, f"{plan.kind}: internal error: a program row reaches outside "
                                    f"its buffers ({plan.rows[int(words[I.P_PC])].tolist()})")
@@ -282,6 +343,7 @@ class CollEngine:
         tag, payload = q.popleft()
         if not q:
             del self.stash[(ctx, world)]
+            self.stash_count[0] = len(self.stash)
         words[int(words[I.P_PENDING]) + peer] -= 1
         target = self._target(plan, i, arrays)
         if tag != words[I.P_TAG]:
@@ -314,6 +376,7 @@ class CollEngine:
         elif st < 0:
             raise MPIException(ERR_INTERN, f"{plan.kind}: bus corruption: {L.ERR_MESSAGES.get(st, st)}")
         self.stash.setdefault((ctx, world), deque()).append((tag, payload))
+        self.stash_count[0] = len(self.stash)
 
     def _kind_mismatch(self, plan: Plan, world: int, tag: int) -> MPIException:
         theirs = KINDS[tag - 1] if 1 <= tag <= len(KINDS) else f"tag {tag}"

@@ -36,17 +36,32 @@ Plan array (int64), written by Python before the first call and by the interpret
     per-peer busy stamps; P_PASS is a counter that makes the stamps of each pass unique.
     P_MOVED    bumped whenever a pass moves data, so Python can tell a BLOCKED run that made
                progress from one that did not (the scheduler's idle marks, the deadlock check)
+    P_LEN      number of words of the plan array
+    P_STASH_AT address of the engine's count of stashed messages (0: none): run_at does not
+               start while it is non-zero, Python fills the P_PENDING counts first
+    P_SEND_AT .. P_TMP_N   addresses and element counts of the send, receive and scratch arrays of
+               a hot-path copy of the plan (run_at, barrier_at); unused by run
+    P_FREED    set when the communicator is freed: a hot call kept from before refuses to run
+
+The hot paths (Barrier, small Bcast/Reduce/Allreduce on a call site's same arrays) call run_at or
+barrier_at with the plan words alone: numba unboxes an argument per call, and three arrays cost
+more than the rest of a 2-rank barrier. They take the address of the words: the addresses stay valid because the
+hot-path record that owns these words also holds the arrays, and whoever holds the call holds the
+record.
 """
 
 from __future__ import annotations
 
+import weakref
+from typing import Any
+
 import numba
 import numpy as np
-from numba import njit, types
+from numba import njit, objmode, types
 
 from ..bus import layout as L
 from ..bus import ring
-from ..bus.atomics import array_address, cpu_relax, memcpy, uint8_pointer
+from ..bus.atomics import array_address, cpu_relax, int64_pointer, load_i64, memcpy, typed_pointer, uint8_pointer
 from .elementwise import OP_USER, reduce_into
 
 # Row opcodes.
@@ -76,7 +91,16 @@ P_INFO = 14
 P_BUSY = 15
 P_PASS = 16
 P_MOVED = 17
-P_HEADER = 24
+P_LEN = 18
+P_STASH_AT = 19
+P_SEND_AT = 20
+P_SEND_N = 21
+P_RECV_AT = 22
+P_RECV_N = 23
+P_TMP_AT = 24
+P_TMP_N = 25
+P_FREED = 26
+P_HEADER = 32
 
 # Return codes.
 DONE = 0
@@ -85,6 +109,8 @@ NEED_REDUCE = 2  # row P_DETAIL is a REDUCE with a Python operator
 NEED_STASH = 3  # row P_DETAIL receives from a peer with a stashed message: Python delivers it
 FOREIGN = 4  # row P_DETAIL found another communicator's message at the head of its queue
 MISMATCH = 5  # row P_DETAIL received a message of another size: info holds its header
+NEED_PENDING = 6  # run_at only, before starting: messages are stashed, Python fills P_PENDING
+FREED = 7  # run_at only: the communicator was freed (P_FREED)
 ERR_BAD_PROGRAM = -64  # a COPY row reaches outside its arrays (a bug in a schedule, never data)
 # Negative codes are the bus corruption codes of layout.py.
 
@@ -285,6 +311,56 @@ def run(plan, send, recv, tmp):
     return DONE
 
 
+@njit(cache=True, inline="always")
+def _words_at(addr):
+    """The plan words at addr (their count is in their own P_LEN word)."""
+    return numba.carray(int64_pointer(addr), numba.carray(int64_pointer(addr), P_HEADER)[P_LEN])
+
+
+@njit(cache=True)
+def run_at(addr, proto):
+    """run() on the plan words at addr and the arrays whose addresses and counts are in them
+    (P_SEND_AT ..); proto is any value of their element type. Also stops with NEED_PENDING or
+    FREED. Two scalars are the cheapest arguments numba unboxes."""
+    plan = _words_at(addr)
+    if plan[P_WSTART] < 0:
+        if plan[P_FREED] != 0:
+            return FREED
+        stash = plan[P_STASH_AT]
+        if stash != 0 and load_i64(stash) != 0:
+            return NEED_PENDING
+    send = numba.carray(typed_pointer(plan[P_SEND_AT], proto), plan[P_SEND_N])
+    recv = numba.carray(typed_pointer(plan[P_RECV_AT], proto), plan[P_RECV_N])
+    tmp = numba.carray(typed_pointer(plan[P_TMP_AT], proto), plan[P_TMP_N])
+    return run(plan, send, recv, tmp)
+
+
+# What completes a hot barrier the interpreter stopped, by the address of its plan words:
+# registered by the plan's owner (coll/engine.py HotRun), which also keeps the words alive.
+_HOT_STOPS: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+
+
+def register_hot_stop(words: np.ndarray, owner: Any) -> None:
+    """Let barrier_at hand its stops on `words` to owner.stop(code) (owner keeps words alive)."""
+    _HOT_STOPS[words.ctypes.data] = owner
+
+
+def _hot_stop(addr: int, st: int) -> None:
+    _HOT_STOPS[addr].stop(st)
+
+
+@njit(cache=True)
+def barrier_at(addr):
+    """A hot Barrier in one call that returns None, as MPI's Barrier does: it is bound to its
+    plan words as the communicator's own Barrier attribute, so no Python frame runs when the
+    barrier completes inside the interpreter; any stop (blocked, a message for another
+    communicator, an abort, FREED) goes to Python through objmode."""
+    st = run_at(addr, np.uint8(0))
+    if st != DONE:
+        with objmode():
+            _hot_stop(addr, st)
+
+
 _PLAN = types.Array(types.int64, 1, "C")
 
 
@@ -292,3 +368,13 @@ def entry_point(dtype: np.dtype):
     """The compiled interpreter for 1-D C-contiguous arrays of `dtype` (skips the dispatcher)."""
     arr = types.Array(numba.from_dtype(dtype), 1, "C")
     return run.compile((_PLAN, arr, arr, arr))
+
+
+def entry_point_at(dtype: np.dtype):
+    """The compiled run_at for elements of `dtype`: call it as fn(words address, dtype.type(0))."""
+    return run_at.compile((types.int64, numba.from_dtype(dtype)))
+
+
+def barrier_entry():
+    """The compiled barrier_at: call it as fn(words address)."""
+    return barrier_at.compile((types.int64,))

@@ -14,6 +14,7 @@ Object calls pickle and go through the buffer calls: lengths first, then the byt
 
 from __future__ import annotations
 
+import functools
 import pickle
 from typing import Any
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from ..coll import schedules as S
 from ..coll.elementwise import OP_USER
-from ..coll.engine import Plan
+from ..coll.engine import Plan, barrier_entry
 from . import datatypes as D
 from . import hosted as H
 from .buffers import IN_PLACE, Buffer, byte_view, normalise
@@ -34,11 +35,14 @@ _I64 = np.dtype(np.int64)
 _PLAN_CACHE_LIMIT = 256
 _ndarray = np.ndarray
 # The hot paths (Barrier, Bcast, Reduce, Allreduce) remember, per call site's arrays, the plan
-# that ran: Comm._fast[kind] maps id(send array) to (plan words, entry point, scratch, send, recv,
-# plan, op, root), checked by identity on every call. The entry holds the arrays themselves, so
-# their ids cannot be reused while it exists, and an array object keeps its dtype, size and
-# contiguity (only ndim can be changed in place, by assigning .shape: checked). The dtypes they
-# serve are the ones whose interpreter the launcher warms; others take the general path.
+# that ran: Comm._fast[kind] maps id(send array) to a coll.engine.HotRun (the plan bound to the
+# arrays' addresses, with op and root), checked by identity on every call. The record holds the
+# arrays themselves, so their ids cannot be reused while it exists, and an array object keeps its
+# memory, size and contiguity; its dtype can be reassigned in place, so that is checked (its
+# shape too, but the flat memory a collective moves stays the same). The dtypes they serve are
+# the ones whose interpreter the launcher warms; others take the general path. A Barrier's
+# record becomes the communicator's own `Barrier` attribute: the jitted call, bound to its words
+# (_HotBarrier), so a completed barrier runs no Python at all.
 _FAST_DTYPES = frozenset(np.dtype(c) for c in ("u1", "i4", "i8", "f4", "f8"))
 _FAST_LIMIT = 64  # remembered call sites per communicator (they keep their arrays alive)
 _BARRIER = 0
@@ -50,6 +54,15 @@ _ALLREDUCE = 3
 # its own shorter path, _hosted_barrier).
 _TWO_LEVEL = frozenset(("Bcast", "Reduce", "Allreduce"))
 _GATHER = 10
+
+
+class _HotBarrier(functools.partial):
+    """A communicator's Barrier once its plan is hot: interpreter.barrier_at bound to the plan
+    words' address (a C-level call), holding the HotRun that owns the words (so they live as
+    long as the call does) and completes stopped runs."""
+
+    __slots__ = ("hot",)
+
 _SCATTER = 11
 _ALLGATHER = 12
 _ALLTOALL = 13
@@ -185,15 +198,21 @@ class CollectiveMixin:
             self._moves[(call, id(sendbuf), id(recvbuf), root)] = (
                 plan.words, self._coll.entry(send.dtype), tmp, sendbuf, recvbuf, send, recv, plan)
         if fast is not None and code != OP_USER and send.dtype in _FAST_DTYPES:
-            hot, root = fast
-            entry = (plan.words, self._coll.entry(send.dtype), tmp, send, recv, plan, op, root)
-            if hot == _BARRIER:
-                self._fast_barrier = entry
+            which, root = fast
+            hot = self._coll.hot(plan, send, recv, tmp, op, root)
+            if which == _BARRIER:
+                self._fast_barrier = hot
+                if self._engine.host_of is None:
+                    # Not for green-thread ranks: a stop there switches threads, and a switch
+                    # should not happen under a jitted frame (objmode).
+                    bound = _HotBarrier(barrier_entry(), hot.addr)
+                    bound.hot = hot
+                    self.__dict__["Barrier"] = bound
                 return
-            table = self._fast[hot]
+            table = self._fast[which]
             if len(table) >= _FAST_LIMIT:
                 table.clear()
-            table[id(send)] = entry
+            table[id(send)] = hot
 
     @property
     def _hier(self) -> tuple[H.Layout, H.LocalGroup] | None:
@@ -280,9 +299,15 @@ class CollectiveMixin:
         plan = self._plan(("leaders", *key), kind, build, code, [self._ranks[i] for i in layout.leaders])
         self._coll.execute(plan, send, recv, self._scratch(plan.tmp_count, send.dtype))
 
-    def _forget_fast(self) -> None:
-        """Drop every remembered hot-path plan (cache overflow, Free)."""
+    def _forget_fast(self, freed: bool = False) -> None:
+        """Drop every remembered hot-path plan (cache overflow, Free); when freed, a hot Barrier
+        someone kept (b = comm.Barrier) raises ERR_COMM from then on."""
+        if freed:
+            for hot in [self._fast_barrier, *(h for table in self._fast for h in table.values())]:
+                if hot is not None:
+                    hot.free()
         self._fast_barrier = None
+        self.__dict__.pop("Barrier", None)
         for table in self._fast:
             table.clear()
         self._moves.clear()
@@ -298,11 +323,6 @@ class CollectiveMixin:
         if st:
             self._coll.finish(plan, fn, st, send, recv, tmp)
         return True
-
-    def _finish_fast(self, hit: tuple, st: int) -> None:
-        """The hot path's interpreter call stopped: let the engine complete it."""
-        words, fn, tmp, send, recv, plan = hit[:6]
-        self._coll.finish(plan, fn, st, send, recv, tmp)
 
     def _scratch(self, count: int, dtype: np.dtype) -> np.ndarray:
         """A scratch array of at least count elements of dtype, reused between calls."""
@@ -322,11 +342,12 @@ class CollectiveMixin:
     # -- synchronisation and data movement ---------------------------------------------------
     def Barrier(self) -> None:
         """Block until every rank of the communicator has called Barrier."""
-        hit = self._fast_barrier
-        if hit is not None and not self._coll.stash:
-            st = hit[1](hit[0], _EMPTY_U8, _EMPTY_U8, hit[2])
+        # Reached with a hot plan only by green-thread ranks (elsewhere it is the attribute).
+        hot = self._fast_barrier
+        if hot is not None:
+            st = hot.call(hot.addr, hot.proto)
             if st:
-                self._finish_fast(hit, st)
+                hot.stop(st)
             return
         self._check_live()
         hier = self._hier
@@ -366,11 +387,11 @@ class CollectiveMixin:
 
     def Bcast(self, buf: Any, root: int = 0) -> None:
         """Broadcast root's buffer to every rank."""
-        hit = self._fast[_BCAST].get(id(buf))
-        if hit is not None and hit[3] is buf and hit[7] == root and buf.ndim == 1 and not self._coll.stash:
-            st = hit[1](hit[0], buf, buf, hit[2])
+        hot = self._fast[_BCAST].get(id(buf))
+        if hot is not None and hot.send is buf and hot.root == root and buf.dtype is hot.dtype:
+            st = hot.call(hot.addr, hot.proto)
             if st:
-                self._finish_fast(hit, st)
+                hot.stop(st)
             return
         root = self._root_arg(root)
         b = normalise(buf, self.rank != root)
@@ -593,14 +614,14 @@ class CollectiveMixin:
 
     def Reduce(self, sendbuf: Any, recvbuf: Any, op: Op = SUM, root: int = 0) -> None:
         """Combine every rank's sendbuf with op into root's recvbuf."""
-        hit = self._fast[_REDUCE].get(id(sendbuf))
-        if (hit is not None and hit[3] is sendbuf and hit[6] is op and hit[7] == root and sendbuf.ndim == 1
-                and not self._coll.stash):
-            recv = hit[4]
-            if (recv is recvbuf or self.rank != root) and recv.ndim == 1:
-                st = hit[1](hit[0], sendbuf, recv, hit[2])
+        hot = self._fast[_REDUCE].get(id(sendbuf))
+        if (hot is not None and hot.send is sendbuf and hot.op is op and hot.root == root
+                and sendbuf.dtype is hot.dtype):
+            recv = hot.recv
+            if (recv is recvbuf or self.rank != root) and recv.dtype is hot.recv_dtype:
+                st = hot.call(hot.addr, hot.proto)
                 if st:
-                    self._finish_fast(hit, st)
+                    hot.stop(st)
                 return
         root = self._root_arg(root)
         n, me = self.size, self.rank
@@ -623,12 +644,12 @@ class CollectiveMixin:
 
     def Allreduce(self, sendbuf: Any, recvbuf: Any, op: Op = SUM) -> None:
         """Combine every rank's sendbuf with op into every rank's recvbuf."""
-        hit = self._fast[_ALLREDUCE].get(id(sendbuf))
-        if (hit is not None and hit[3] is sendbuf and hit[4] is recvbuf and hit[6] is op and sendbuf.ndim == 1
-                and recvbuf.ndim == 1 and not self._coll.stash):
-            st = hit[1](hit[0], sendbuf, recvbuf, hit[2])
+        hot = self._fast[_ALLREDUCE].get(id(sendbuf))
+        if (hot is not None and hot.send is sendbuf and hot.recv is recvbuf and hot.op is op
+                and sendbuf.dtype is hot.dtype and recvbuf.dtype is hot.recv_dtype):
+            st = hot.call(hot.addr, hot.proto)
             if st:
-                self._finish_fast(hit, st)
+                hot.stop(st)
             return
         self._check_live()
         n, me = self.size, self.rank

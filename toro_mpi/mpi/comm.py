@@ -163,7 +163,7 @@ class Comm(CollectiveMixin):
         if self._name in ("MPI_COMM_WORLD", "MPI_COMM_SELF"):
             raise MPIException(ERR_COMM, f"cannot free {self._name}")
         self._freed = True
-        self._forget_fast()  # the collectives' hot paths must not run on a freed communicator
+        self._forget_fast(freed=True)  # the collectives' hot paths must not run on a freed communicator
         self._fast_size = 0  # every call now takes the checked path, which refuses a freed comm
 
     # -- communicator management (collective over this communicator) -----------------------
