@@ -387,7 +387,7 @@ class CollectiveMixin:
 
     def Bcast(self, buf: Any, root: int = 0) -> None:
         """Broadcast root's buffer to every rank."""
-        hot = self._fast[_BCAST].get(id(buf))
+        hot = self._hot_bcast.get(id(buf))
         if hot is not None and hot.send is buf and hot.root == root and buf.dtype is hot.dtype:
             st = hot.call(hot.addr, hot.proto)
             if st:
@@ -614,7 +614,7 @@ class CollectiveMixin:
 
     def Reduce(self, sendbuf: Any, recvbuf: Any, op: Op = SUM, root: int = 0) -> None:
         """Combine every rank's sendbuf with op into root's recvbuf."""
-        hot = self._fast[_REDUCE].get(id(sendbuf))
+        hot = self._hot_reduce.get(id(sendbuf))
         if (hot is not None and hot.send is sendbuf and hot.op is op and hot.root == root
                 and sendbuf.dtype is hot.dtype):
             recv = hot.recv
@@ -644,7 +644,7 @@ class CollectiveMixin:
 
     def Allreduce(self, sendbuf: Any, recvbuf: Any, op: Op = SUM) -> None:
         """Combine every rank's sendbuf with op into every rank's recvbuf."""
-        hot = self._fast[_ALLREDUCE].get(id(sendbuf))
+        hot = self._hot_allreduce.get(id(sendbuf))
         if (hot is not None and hot.send is sendbuf and hot.recv is recvbuf and hot.op is op
                 and sendbuf.dtype is hot.dtype and recvbuf.dtype is hot.recv_dtype):
             st = hot.call(hot.addr, hot.proto)

@@ -132,6 +132,26 @@ def not_implemented(owner: str, name: str) -> Exception:
     return AttributeError(f"{'module toro_mpi.MPI' if owner == 'MPI' else owner!r} has no attribute {name!r}")
 
 
+class MissingMethod:
+    """A class attribute standing for an mpi4py method toro_mpi lacks: looking it up raises
+    NotImplementedName. Unlike a __getattr__ hook on the class, it leaves attribute lookup on
+    the instances the interpreter's fast path (a class with __getattr__ makes every attribute
+    access on its instances ~3x slower, hot paths included)."""
+
+    def __init__(self, owner: str, name: str) -> None:
+        self.error = f"MPI.{owner}.{name} is not implemented by toro_mpi"
+
+    def __get__(self, obj: object, objtype: type | None = None) -> object:
+        raise NotImplementedName(self.error)
+
+
+def add_missing_methods(cls: type, owner: str) -> None:
+    """Give cls a MissingMethod for every name of mpi4py's `owner` class it does not define."""
+    for name in METHODS.get(owner, frozenset()):
+        if not hasattr(cls, name):
+            setattr(cls, name, MissingMethod(owner, name))
+
+
 class _StandIn(type):
     """Metaclass of the stand-in classes: every use names what is missing."""
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from . import datatypes as D
 from .errors import ERR_REQUEST, MPIException
-from .mpi4py_names import not_implemented
+from .mpi4py_names import add_missing_methods
 from .p2p import ANY_SOURCE, ANY_TAG, Engine, RecvReq, SendReq
 
 UNDEFINED = -32766
@@ -83,12 +83,6 @@ class Request:
         self._finish = finish  # e.g. copy a temporary into a non-contiguous receive buffer
         self._result: Any = None
         self._cancelled = False
-
-    def __getattr__(self, name: str) -> Any:
-        # Only reached for names this class lacks: mpi4py's other Request methods say so.
-        if hasattr(type(self), name):
-            raise AttributeError(name)
-        raise not_implemented("Request", name)
 
     # -- helpers -----------------------------------------------------------------------
     def _is_null(self) -> bool:
@@ -307,3 +301,7 @@ class Request:
 
 
 REQUEST_NULL = Request()
+
+
+# mpi4py's other Request methods name themselves as missing (see mpi4py_names.MissingMethod).
+add_missing_methods(Request, "Request")
