@@ -43,3 +43,14 @@ def test_rank_failing_between_hot_barriers_ends_the_job(n: int, launcher: tuple[
     assert run.rc == 1, run.explain()
     assert re.search(r"\brank 1\b", run.err) and "rank 1 fails between hot barriers" in run.err, run.explain()
     assert "must not" not in run.out, run.explain()
+
+
+@pytest.mark.timeout(60)
+def test_barrier_against_another_collective_is_an_error() -> None:
+    """A barrier's signals name no call: rank 0 in Barrier while rank 1 is in Bcast (its message
+    already queued) must still be told of the mismatch instead of waiting forever."""
+    run = run_toro("hot_paths", 2, "mismatch", timeout=45)
+    lines = assert_ok(run, 2)[0]
+    want = ("mismatch MPI_ERR_OTHER: collective mismatch on this communicator: "
+            "rank 1 called Bcast while this rank called Barrier")
+    assert want in lines, run.explain()

@@ -13,7 +13,7 @@ from collections import deque
 import pytest
 
 from toro_mpi.coll import schedules as S
-from toro_mpi.coll.interpreter import COPY, RECV, REDUCE, SEND, WAIT
+from toro_mpi.coll.interpreter import AWAIT, COPY, RECV, REDUCE, SEND, SIGNAL, WAIT
 
 COUNTS = (0, 1, 5, 13)
 
@@ -22,6 +22,7 @@ def simulate(programs: list[S.Program], bufs: list[dict[int, list]]) -> None:
     """Run the ranks' programs to completion over FIFO queues; values are frozensets of ranks."""
     n = len(programs)
     queues: dict[tuple[int, int], deque] = {(a, b): deque() for a in range(n) for b in range(n)}
+    signals = {(a, b): 0 for a in range(n) for b in range(n)}  # posted and not yet taken
     pcs = [0] * n
     window: list[list[tuple]] = [[] for _ in range(n)]
     while any(pcs[r] < len(programs[r].rows) for r in range(n)):
@@ -34,11 +35,19 @@ def simulate(programs: list[S.Program], bufs: list[dict[int, list]]) -> None:
                 if op == SEND:
                     _, peer, buf, off, count = row
                     queues[(r, peer)].append(list(bufs[r][buf][off: off + count]))
-                elif op == RECV:
+                elif op == SIGNAL:
+                    signals[(r, row[1])] += 1
+                elif op in (RECV, AWAIT):
                     window[r].append(row)
                 elif op == WAIT:
                     pending = []
                     for recv in window[r]:
+                        if recv[0] == AWAIT:
+                            if signals[(recv[1], r)] == 0:
+                                pending.append(recv)
+                            else:
+                                signals[(recv[1], r)] -= 1
+                            continue
                         _, peer, buf, off, count = recv
                         q = queues[(peer, r)]
                         if pending and any(p[1] == peer for p in pending) or not q:
@@ -62,6 +71,8 @@ def simulate(programs: list[S.Program], bufs: list[dict[int, list]]) -> None:
         assert moved, f"deadlock: program counters {pcs}"
     leftovers = {k: len(q) for k, q in queues.items() if q}
     assert not leftovers, f"messages never received: {leftovers}"
+    untaken = {k: v for k, v in signals.items() if v}
+    assert not untaken, f"signals never taken: {untaken}"
 
 
 def buffers(n: int, send: list[list], recv_size: int, tmp: int) -> list[dict[int, list]]:

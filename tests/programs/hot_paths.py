@@ -3,14 +3,16 @@ plan (a Barrier becomes the jitted call itself). Each case below gets there, the
 call stop for Python: a late peer, a message of another communicator waiting in the queue, an
 array whose dtype was reassigned in place, a kept Barrier of a freed communicator.
 
-    python tests/programs/hot_paths.py [foreign] [expect-hot] | fault
+    python tests/programs/hot_paths.py [foreign] [expect-hot] | fault | mismatch
 
 Prints rank-prefixed result lines (compared with the reference) and `ok`. `foreign` adds the case
 of another communicator's message (it needs a non-synchronizing Bcast: one process per rank, or
 the reference; ranks hosted as green threads synchronise a Bcast within their process, and MPI
 lets them). `expect-hot` (toro_mpi, one process per rank) also checks that the Barrier attribute
 became the jitted call. With `fault`, rank 1 raises after some hot barriers while the other ranks
-go on calling Barrier: the job must end.
+go on calling Barrier: the job must end. With `mismatch` (toro_mpi only: the standard leaves it
+undefined), rank 0 calls Barrier while rank 1 calls Bcast on the same communicator: rank 0 must get
+an error naming both calls (a barrier's signals carry no kind), not wait forever.
 """
 
 from __future__ import annotations
@@ -129,10 +131,32 @@ def fault() -> None:
     out("fault: the barrier loop finished (it must not)")
 
 
+def mismatch() -> None:
+    """Barrier on rank 0 against Bcast on rank 1, after hot barriers; rank 1 stays alive (in a
+    Recv) until rank 0 has its error, so it is the mismatch that is found, not a finished peer."""
+    for _ in range(HOT):
+        COMM.Barrier()
+    if RANK == 0:
+        try:
+            COMM.Barrier()
+            got = "no error"
+        except MPI.Exception as e:
+            got = str(e)
+        out("mismatch", got)
+        COMM.Send(np.zeros(1), dest=1, tag=7)
+    elif RANK == 1:
+        COMM.Bcast(np.zeros(4), root=1)
+        COMM.Recv(np.zeros(1), source=0, tag=7)
+
+
 def main() -> None:
     """Run the cases (or the fault) and print `ok`."""
     if "fault" in sys.argv[1:]:
         fault()
+        return
+    if "mismatch" in sys.argv[1:]:
+        mismatch()
+        out("ok")
         return
     repeated()
     late_peer()

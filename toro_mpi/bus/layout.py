@@ -115,7 +115,20 @@ driver never has to search for a free descriptor.
     q + TXPRIV      64          driver-private: i64 next avail (free-running), i64 used seen
     q + RXPRIV      64          device-private: i64 next to consume (free-running), i64 bytes of
                                 the current message already delivered, i64 its total, i64 active
+    q + SIGNALS     64          i64 signals posted (free-running). Driver writes, with a release
+                                store; the device polls it with an acquire load
+    q + SEEN        64          i64 signals taken (free-running). Device writes (release); the
+                                launcher reads it for its deadlock check
     q + BUFFERS     Q * B       buffers, buffer i belongs to descriptor i
+
+SIGNALS and SEEN sit at RXPRIV + 64 and RXPRIV + 128 (the geometry line has no room for their
+offsets). A signal is a message without a message: a barrier's "I am here" costs one cache line
+moving one way instead of the avail index, ring entry, descriptor and buffer lines of an empty
+message (ring.tx_signal, ring.rx_signal). Signals carry no tag or context, so they serve only
+calls whose order between two ranks is fixed by MPI itself: blocking barriers (two ranks that
+share two barriers must call them in the same order, or the program deadlocks whatever the
+implementation does), so the n-th signal one rank posts to another is always the one the other
+rank's n-th wait for it expects. The queue is empty when avail.idx == used.idx and SIGNALS == SEEN.
 
 Indices: `avail.idx` and `used.idx` are free-running 16-bit counters (virtio); the private
 counters are int64. Differences are taken modulo 2**16, which is exact because Q <= 32768.
@@ -145,7 +158,7 @@ message before starting the next on the same queue).
 from __future__ import annotations
 
 MAGIC = 0x31535542_4F524F54  # b"TOROBUS1" little-endian
-LAYOUT_VERSION = 6
+LAYOUT_VERSION = 7
 CACHE_LINE = 64
 PAGE = 4096
 MAX_QUEUE_SIZE = 32768
@@ -259,6 +272,8 @@ H_BUFFERS = 64
 # the receiver), the receive kernels after publishing a used.idx that takes the ring from full
 # (for a sender waiting for room: the only time a sender waits on used.idx).
 H_PEER_BELL = 72
+H_SIGNALS = 80  # offsets of the queue's SIGNALS and SEEN lines (relative to the queue, as above)
+H_SEEN = 88
 H_INFO = 128  # int64[INFO_LEN]: the header rx_recv saw last (process-private, so no array argument)
 HANDLE_WORDS = 32
 
@@ -380,7 +395,9 @@ def queue_regions(queue_size: int, buffer_size: int) -> dict[str, int]:
     used = _align(avail + 6 + 2 * queue_size, CACHE_LINE)
     txpriv = _align(used + 6 + 8 * queue_size, CACHE_LINE)
     rxpriv = txpriv + CACHE_LINE
-    buffers = _align(rxpriv + CACHE_LINE, CACHE_LINE)
+    signals = rxpriv + CACHE_LINE
+    seen = signals + CACHE_LINE
+    buffers = seen + CACHE_LINE
     stride = _align(buffers + queue_size * buffer_size, PAGE)
     return {
         "geom": 0,
@@ -389,6 +406,8 @@ def queue_regions(queue_size: int, buffer_size: int) -> dict[str, int]:
         "used": used,
         "txpriv": txpriv,
         "rxpriv": rxpriv,
+        "signals": signals,
+        "seen": seen,
         "buffers": buffers,
         "stride": stride,
     }

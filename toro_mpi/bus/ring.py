@@ -195,6 +195,31 @@ def tx_push(h, kind, tag, ctx, total, cookie, buf, sent):
 
 
 @njit(cache=True)
+def tx_signal(h):
+    """Post one signal on the queue with handle h (layout: SIGNALS): bump the count the sender
+    alone writes, with a release store, then ring the receiver if it sleeps."""
+    at = load_i64(h + L.H_QADDR) + load_i64(h + L.H_SIGNALS)
+    store_release_i64(at, load_i64(at) + 1)
+    ring_peer(h)
+
+
+@njit(cache=True)
+def rx_signal(h):
+    """Take one signal from the queue with handle h if one is posted: 1 if taken, 0 if none,
+    L.ERR_CORRUPT_INDEX if the counts say fewer were posted than taken."""
+    qa = load_i64(h + L.H_QADDR)
+    seen_at = qa + load_i64(h + L.H_SEEN)
+    seen = load_i64(seen_at)
+    posted = load_acquire_i64(qa + load_i64(h + L.H_SIGNALS))
+    if posted == seen:
+        return 0
+    if posted < seen:
+        return L.ERR_CORRUPT_INDEX
+    store_release_i64(seen_at, seen + 1)
+    return 1
+
+
+@njit(cache=True)
 def tx_send(h, tag, ctx, buf):
     """tx_push of a whole plain eager message from its start: the blocking-send fast path.
 

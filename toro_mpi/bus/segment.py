@@ -225,7 +225,8 @@ class Segment:
                                  (L.H_QSIZE, qsize), (L.H_BSIZE, self.buffer_size),
                                  (L.H_AVAIL, r["avail"]), (L.H_USED, r["used"]),
                                  (L.H_TXPRIV, r["txpriv"]), (L.H_RXPRIV, r["rxpriv"]),
-                                 (L.H_BUFFERS, r["buffers"])):
+                                 (L.H_BUFFERS, r["buffers"]), (L.H_SIGNALS, r["signals"]),
+                                 (L.H_SEEN, r["seen"])):
                 row[field // 8] = value
         self._handles = handles
 
@@ -298,7 +299,8 @@ class Segment:
         return int(self._view[offset: offset + 8].view(np.int64)[0])
 
     def bus_quiet(self) -> bool:
-        """Whether every virtqueue of both planes is empty: each avail.idx equals its used.idx.
+        """Whether every virtqueue of both planes is empty: each avail.idx equals its used.idx and
+        each SIGNALS count its SEEN count.
 
         Plain loads, for the launcher's deadlock check: it calls a job deadlocked only when this
         holds and every rank's idle count is odd and unchanged over two looks a while apart."""
@@ -308,6 +310,10 @@ class Segment:
             avail = view[q + r["avail"] + 2: q + r["avail"] + 4].view(np.uint16)[0]
             used = view[q + r["used"] + 2: q + r["used"] + 4].view(np.uint16)[0]
             if avail != used:
+                return False
+            posted = view[q + r["signals"]: q + r["signals"] + 8].view(np.int64)[0]
+            taken = view[q + r["seen"]: q + r["seen"] + 8].view(np.int64)[0]
+            if posted != taken:
                 return False
         return True
 

@@ -277,6 +277,8 @@ class CollEngine:
                     st = fn(words, *arrays)
                     if st == I.BLOCKED and self._finished_peers(plan):
                         raise self._orphaned(plan)
+                if polls[0] % 256 == 0:
+                    self._check_signal_peers(plan)
             result[0] = st
             return st != I.BLOCKED
 
@@ -298,7 +300,7 @@ class CollEngine:
         for i in range(max(lo, 0), hi):
             row = plan.rows[i]
             state = int(words[prog_progress + i])
-            if row[0] == I.RECV and state != 2:
+            if (row[0] == I.RECV or row[0] == I.AWAIT) and state != 2:
                 out.append(i)
             elif row[0] == I.SEND and (state < 0 or state < row[4] * plan.itemsize):
                 out.append(i)
@@ -314,6 +316,23 @@ class CollEngine:
             return []
         peers = {plan.ranks[int(plan.rows[i][1])] for i in self._pending_rows(plan)}
         return sorted(w for w in peers if self.t.peer_finished(w))
+
+    def _check_signal_peers(self, plan: Plan) -> None:
+        """A barrier waits for a peer's signal: if that peer's next collective message on this
+        communicator is already in the queue, the peer called another collective than this one
+        (a signal it posts in this barrier would have come before that message)."""
+        if self.t is None:
+            return
+        info = np.zeros(L.INFO_LEN, np.int64)
+        peek = ring.entry_point(ring.rx_match, _U8)
+        for i in self._pending_rows(plan):
+            row = plan.rows[i]
+            if row[0] != I.AWAIT:
+                continue
+            world = plan.ranks[int(row[1])]
+            st = peek(self.t.coll_rx_handles[world], L.ANY, L.PEEK, _EMPTY_U8, info)
+            if st == L.RX_NO_MATCH and info[L.INFO_CTX] == plan.words[I.P_CTX]:
+                raise self._kind_mismatch(plan, world, int(info[L.INFO_TAG]))
 
     def _orphaned(self, plan: Plan) -> MPIException:
         """A collective waiting on a rank that has finalized can never complete: fail it."""

@@ -17,6 +17,10 @@ in elements of the arrays' dtype)::
                                            never copy between overlapping ranges)
     REDUCE  abuf, aoff, bbuf, boff, obuf, ooff, count
                                            out = a op b elementwise (a: the lower-ranked operand)
+    SIGNAL  peer                           post a signal to comm rank `peer` (layout: SIGNALS)
+    AWAIT   peer                           take a signal from comm rank `peer`; completed by the
+                                           next WAIT like a RECV (barriers only: a signal names
+                                           no communicator, see bus/layout.py)
 
 Messages travel on the collective plane of the bus with the communicator's collective context
 and the collective's kind as the tag, so a message of another collective or another
@@ -70,6 +74,8 @@ RECV = 2
 WAIT = 3
 COPY = 4
 REDUCE = 5
+SIGNAL = 6
+AWAIT = 7
 ROW = 8
 
 # Plan header words.
@@ -153,6 +159,20 @@ def _advance(plan, i, send, recv, tmp, size, stamp):
     progress = plan[P_PROGRESS] + i
     state = plan[progress]
     op = plan[prog]
+    if op == SIGNAL or op == AWAIT:
+        if state == _RX_DONE:
+            return 0
+        if op == SIGNAL:
+            ring.tx_signal(plan[plan[P_TXH] + plan[prog + 1]])
+            plan[progress] = _RX_DONE
+            return 1
+        got = ring.rx_signal(plan[plan[P_RXH] + plan[prog + 1]])
+        if got < 0:
+            return got - 16
+        if got == 0:
+            return 0
+        plan[progress] = _RX_DONE
+        return 1
     if op != SEND and op != RECV:
         return 0
     peer = plan[prog + 1]
@@ -235,7 +255,7 @@ def run(plan, send, recv, tmp):
     while pc < nsteps:
         row = prog + pc * ROW
         op = plan[row]
-        if op == SEND or op == RECV:
+        if op == SEND or op == RECV or op == SIGNAL or op == AWAIT:
             pc += 1
             continue
         if op == WAIT:
@@ -254,7 +274,7 @@ def run(plan, send, recv, tmp):
                     moved += r
                 for i in range(lo, pc):
                     kind = plan[prog + i * ROW]
-                    if kind == RECV:
+                    if kind == RECV or kind == AWAIT or kind == SIGNAL:
                         if plan[plan[P_PROGRESS] + i] != _RX_DONE:
                             pending += 1
                     elif kind == SEND:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .interpreter import COPY, RECV, REDUCE, ROW, SEND, WAIT
+from .interpreter import AWAIT, COPY, RECV, REDUCE, ROW, SEND, SIGNAL, WAIT
 
 SENDBUF = 0
 RECVBUF = 1
@@ -53,6 +53,16 @@ class Program:
     def recv(self, peer: int, buf: int, off: int, count: int) -> None:
         """Post a receive of exactly count elements into buf[off:] from comm rank peer."""
         self.rows.append((RECV, peer, buf, off, count))
+        self.posted = True
+
+    def signal(self, peer: int) -> None:
+        """Post a signal to comm rank peer (barriers only: see interpreter.SIGNAL)."""
+        self.rows.append((SIGNAL, peer))
+        self.posted = True
+
+    def await_signal(self, peer: int) -> None:
+        """Take a signal from comm rank peer, completed by the next wait."""
+        self.rows.append((AWAIT, peer))
         self.posted = True
 
     def wait(self) -> None:
@@ -137,12 +147,12 @@ def _blocks(count: int, n: int) -> tuple[list[int], list[int]]:
 
 # -- algorithms ----------------------------------------------------------------------------------
 def barrier(n: int, me: int) -> Program:
-    """Dissemination barrier."""
+    """Dissemination barrier, its rounds' messages as signals (one cache line each way)."""
     p = Program()
     k = 1
     while k < n:
-        p.send((me + k) % n, TMP, 0, 0)
-        p.recv((me - k) % n, TMP, 0, 0)
+        p.signal((me + k) % n)
+        p.await_signal((me - k) % n)
         p.wait()
         k <<= 1
     return p

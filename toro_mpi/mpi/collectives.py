@@ -393,6 +393,11 @@ class CollectiveMixin:
             if st:
                 hot.stop(st)
             return
+        self._bcast_checked(buf, root)
+
+    # The hot methods keep their checked paths in separate methods: a closure in a function body
+    # (the plan builders' lambdas) costs a cell per captured variable on every call, hot or not.
+    def _bcast_checked(self, buf: Any, root: int) -> None:
         root = self._root_arg(root)
         b = normalise(buf, self.rank != root)
         n, me, seg = self.size, self.rank, self._seg_bytes
@@ -623,6 +628,9 @@ class CollectiveMixin:
                 if st:
                     hot.stop(st)
                 return
+        self._reduce_checked(sendbuf, recvbuf, op, root)
+
+    def _reduce_checked(self, sendbuf: Any, recvbuf: Any, op: Op, root: int) -> None:
         root = self._root_arg(root)
         n, me = self.size, self.rank
         if me != root and sendbuf is IN_PLACE:
@@ -651,6 +659,9 @@ class CollectiveMixin:
             if st:
                 hot.stop(st)
             return
+        self._allreduce_checked(sendbuf, recvbuf, op)
+
+    def _allreduce_checked(self, sendbuf: Any, recvbuf: Any, op: Op) -> None:
         self._check_live()
         n, me = self.size, self.rank
         send, recv, op, dt, rb, inplace = self._reduction_args(sendbuf, recvbuf, op, "Allreduce", True)
