@@ -228,6 +228,13 @@ class Outcome:
         values = [rep[size] for rep in self.rows[backend]]
         return statistics.median(values), min(values), max(values)
 
+    def paired(self, ref: str, size: int) -> float:
+        """Median over the repetitions of toro_mpi's figure / the reference's in the same pair
+        (the two ran back to back): steadier than the ratio of medians when the host moves the
+        vCPUs between pairs and each backend's runs fall into fast and slow groups."""
+        ratios = [t[size] / r[size] for t, r in zip(self.rows[TORO], self.rows[ref], strict=False) if r[size] > 0]
+        return statistics.median(ratios) if ratios else float("nan")
+
 
 def _size_label(run: Run, size: int) -> str:
     return "-" if run.bench == "osu_barrier" else str(size)
@@ -255,7 +262,8 @@ def write_markdown(path: Path, outcomes: list[Outcome], backends: list[str], sui
     lines += [
         "- runs alternate toro_mpi and the reference (A B A B ...); each cell is the median over the "
         "repetitions with (min-max); ratio = toro_mpi median / reference median (for bandwidth above 1 "
-        "means toro_mpi is faster, for latency below 1)",
+        "means toro_mpi is faster, for latency below 1); paired = the median of the ratios within each "
+        "pair of runs (back to back, so under the same vCPU placement)",
         "- calibration: cache-line ping-pong between cores 0 and 1 (ns one-way, osu/calibrate.py) "
         "measured before each pair; read every figure against it",
         "",
@@ -268,7 +276,7 @@ def write_markdown(path: Path, outcomes: list[Outcome], backends: list[str], sui
                   f"args: `{' '.join(run.args) or '(OMB defaults)'}`; calibration: {calib}", ""]
         head = ["size (B)", LABELS[TORO]]
         for ref in refs:
-            head += [LABELS[ref], f"toro/{'tuned' if ref == REF else 'defaults'}"]
+            head += [LABELS[ref], f"toro/{'tuned' if ref == REF else 'defaults'}", "paired"]
         lines.append("| " + " | ".join(head) + " |")
         lines.append("|" + "---:|" * len(head))
         for size in oc.sizes():
@@ -276,7 +284,7 @@ def write_markdown(path: Path, outcomes: list[Outcome], backends: list[str], sui
             cells = [_size_label(run, size), f"{tm:.2f} ({tlo:.2f}-{thi:.2f})"]
             for ref in refs:
                 rm, rlo, rhi = oc.summary(ref, size)
-                cells += [f"{rm:.2f} ({rlo:.2f}-{rhi:.2f})", _ratio(tm, rm)]
+                cells += [f"{rm:.2f} ({rlo:.2f}-{rhi:.2f})", _ratio(tm, rm), f"{oc.paired(ref, size):.2f}"]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     path.write_text("\n".join(lines))
@@ -290,7 +298,7 @@ def write_csv(path: Path, outcomes: list[Outcome], backends: list[str]) -> None:
         head = ["run", "bench", "n", "args", "metric", "unit", "size", "toro_median", "toro_min", "toro_max"]
         for ref in refs:
             tag = ref.replace("-", "_")
-            head += [f"{tag}_median", f"{tag}_min", f"{tag}_max", f"ratio_{tag}"]
+            head += [f"{tag}_median", f"{tag}_min", f"{tag}_max", f"ratio_{tag}", f"paired_{tag}"]
         w.writerow(head)
         for oc in outcomes:
             run = oc.run
@@ -301,7 +309,8 @@ def write_csv(path: Path, outcomes: list[Outcome], backends: list[str]) -> None:
                        "" if run.bench == "osu_barrier" else size, f"{tm:.4f}", f"{tlo:.4f}", f"{thi:.4f}"]
                 for ref in refs:
                     rm, rlo, rhi = oc.summary(ref, size)
-                    row += [f"{rm:.4f}", f"{rlo:.4f}", f"{rhi:.4f}", f"{tm / rm:.4f}" if rm > 0 else ""]
+                    row += [f"{rm:.4f}", f"{rlo:.4f}", f"{rhi:.4f}", f"{tm / rm:.4f}" if rm > 0 else "",
+                            f"{oc.paired(ref, size):.4f}"]
                 w.writerow(row)
 
 

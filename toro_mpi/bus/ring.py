@@ -38,6 +38,7 @@ from .atomics import (
     store_u16,
     store_u32,
 )
+from .compiling import compile_once
 from .futex import FUTEX_WAIT, FUTEX_WAKE, SYS_FUTEX, WAKE_ALL
 
 _MASK16 = 0xFFFF
@@ -433,7 +434,7 @@ def rx_scan(handles, ready):
 
 def rx_scanner():
     """The compiled entry point of rx_scan (int64 handles, uint8 flags)."""
-    return rx_scan.compile((types.Array(types.int64, 1, "C"), types.Array(types.uint8, 1, "C")))
+    return compile_once(rx_scan, (types.Array(types.int64, 1, "C"), types.Array(types.uint8, 1, "C")))
 
 
 @njit(cache=True)
@@ -447,7 +448,7 @@ def data_address(buf):
 
 def address_reader(dtype: np.dtype):
     """The compiled entry point of data_address for 1-D C-contiguous arrays of dtype."""
-    return data_address.compile((types.Array(numba.from_dtype(dtype), 1, "C"),))
+    return compile_once(data_address, (types.Array(numba.from_dtype(dtype), 1, "C"),))
 
 
 @njit(cache=True)
@@ -469,7 +470,7 @@ def store_blocked(slot, call, peer, tag):
 
 def blocked_writer():
     """The compiled entry point of store_blocked (four int64 arguments)."""
-    return store_blocked.compile((_I64, _I64, _I64, _I64))
+    return compile_once(store_blocked, (_I64, _I64, _I64, _I64))
 
 
 @njit(cache=True)
@@ -539,4 +540,4 @@ def entry_point(kernel, dtype: np.dtype):
     message. It checks the dtype but not the layout, so callers pass only 1-D C-contiguous
     arrays. Compiled specialisations come from (and go to) the on-disk cache.
     """
-    return kernel.compile(_signature(kernel, types.Array(numba.from_dtype(dtype), 1, "C")))
+    return compile_once(kernel, _signature(kernel, types.Array(numba.from_dtype(dtype), 1, "C")))

@@ -50,8 +50,9 @@ class HotRun:
     """A plan bound to one call site's arrays, for the hot paths of Barrier, Bcast, Reduce and
     Allreduce: a private copy of the plan words with the arrays' addresses in them, so a call is
     `call(addr, proto)` (interpreter.run_at; addr is the words' address), or barrier_at(addr),
-    instead of unboxing four arrays. Holding the arrays keeps those addresses valid (and the ids the MPI
-    layer matches call sites by unique); `stop` completes a run the interpreter stopped."""
+    instead of unboxing four arrays. Holding the arrays keeps those addresses valid, and keeps
+    their ids (by which the MPI layer finds a call site's record) from being reused; `stop`
+    completes a run the interpreter stopped."""
 
     __slots__ = ("engine", "plan", "words", "addr", "send", "recv", "tmp", "dtype", "recv_dtype", "op", "root",
                  "proto", "call", "fn", "__weakref__")

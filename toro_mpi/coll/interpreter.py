@@ -66,6 +66,7 @@ from numba import njit, objmode, types
 from ..bus import layout as L
 from ..bus import ring
 from ..bus.atomics import array_address, cpu_relax, int64_pointer, load_i64, memcpy, typed_pointer, uint8_pointer
+from ..bus.compiling import compile_once
 from .elementwise import OP_USER, reduce_into
 
 # Row opcodes.
@@ -387,14 +388,14 @@ _PLAN = types.Array(types.int64, 1, "C")
 def entry_point(dtype: np.dtype):
     """The compiled interpreter for 1-D C-contiguous arrays of `dtype` (skips the dispatcher)."""
     arr = types.Array(numba.from_dtype(dtype), 1, "C")
-    return run.compile((_PLAN, arr, arr, arr))
+    return compile_once(run, (_PLAN, arr, arr, arr))
 
 
 def entry_point_at(dtype: np.dtype):
     """The compiled run_at for elements of `dtype`: call it as fn(words address, dtype.type(0))."""
-    return run_at.compile((types.int64, numba.from_dtype(dtype)))
+    return compile_once(run_at, (types.int64, numba.from_dtype(dtype)))
 
 
 def barrier_entry():
     """The compiled barrier_at: call it as fn(words address)."""
-    return barrier_at.compile((types.int64,))
+    return compile_once(barrier_at, (types.int64,))

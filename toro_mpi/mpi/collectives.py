@@ -54,6 +54,9 @@ _ALLREDUCE = 3
 # its own shorter path, _hosted_barrier).
 _TWO_LEVEL = frozenset(("Bcast", "Reduce", "Allreduce"))
 _GATHER = 10
+_SCATTER = 11
+_ALLGATHER = 12
+_ALLTOALL = 13
 
 
 class _HotBarrier(functools.partial):
@@ -62,10 +65,6 @@ class _HotBarrier(functools.partial):
     long as the call does) and completes stopped runs."""
 
     __slots__ = ("hot",)
-
-_SCATTER = 11
-_ALLGATHER = 12
-_ALLTOALL = 13
 
 
 def typed(b: Buffer) -> np.ndarray:
