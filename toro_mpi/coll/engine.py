@@ -116,6 +116,13 @@ def local_reduce(code: int, a: np.ndarray, b: np.ndarray) -> None:
     assert st == I.DONE
 
 
+def _signal_rounds_only(rows: np.ndarray) -> bool:
+    """Whether a program is one or more rounds of SIGNAL, AWAIT, WAIT (interpreter.P_ROUNDS)."""
+    if len(rows) == 0 or len(rows) % 3:
+        return False
+    return all(tuple(rows[i: i + 3, 0]) == (I.SIGNAL, I.AWAIT, I.WAIT) for i in range(0, len(rows), 3))
+
+
 def _plan_words(rows: np.ndarray, n: int, txh: list[int], rxh: list[int], ctx: int, tag: int,
                 op: int, spins: int) -> np.ndarray:
     nsteps = len(rows)
@@ -128,6 +135,7 @@ def _plan_words(rows: np.ndarray, n: int, txh: list[int], rxh: list[int], ctx: i
     w = np.zeros(at, np.int64)
     w[I.P_LEN] = at
     w[I.P_NSTEPS] = nsteps
+    w[I.P_ROUNDS] = int(_signal_rounds_only(rows))
     w[I.P_CTX] = ctx
     w[I.P_TAG] = tag
     w[I.P_OP] = op
