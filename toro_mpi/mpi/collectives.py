@@ -39,7 +39,9 @@ _ndarray = np.ndarray
 # arrays' addresses, with op and root), checked by identity on every call. The record holds the
 # arrays themselves, so their ids cannot be reused while it exists, and an array object keeps its
 # memory, size and contiguity; its dtype can be reassigned in place, so that is checked (its
-# shape too, but the flat memory a collective moves stays the same). The dtypes they serve are
+# shape too, but the flat memory a collective moves stays the same). Not seen: memory moved
+# under a live array by `resize(refcheck=False)` or strides assigned in place (deprecated in
+# NumPy 2.4), both of which numpy itself calls unsafe. The dtypes they serve are
 # the ones whose interpreter the launcher warms; others take the general path. A Barrier's
 # record becomes the communicator's own `Barrier` attribute: the jitted call, bound to its words
 # (_HotBarrier), so a completed barrier runs no Python at all.
