@@ -365,9 +365,14 @@ def test_compare_end_to_end(tmp_path):
     table = [line for line in md.splitlines() if re.match(r"^\| \d+ \| ", line)]
     assert len(table) == 2 * len(SIZES), md
     for line in table:
-        assert re.fullmatch(r"\| \d+ \| [\d.]+ \([\d.]+-[\d.]+\) \| [\d.]+ \([\d.]+-[\d.]+\) \| [\d.]+ \|", line), line
+        cell = r"[\d.]+ \([\d.]+-[\d.]+\)"  # median (min-max)
+        cells = re.fullmatch(rf"\| \d+ \| {cell} \| {cell} \| ([\d.]+) \| ([\d.]+) \|", line)
+        assert cells, line
+        # One repetition: the median of the per-pair ratios is that pair's ratio, the ratio of the medians.
+        assert cells.group(1) == cells.group(2), line
     rows = (out / "results.csv").read_text().splitlines()
     assert rows[0].startswith("run,bench,n,args,metric,unit,size,toro_median,toro_min,toro_max,ref_median")
+    assert rows[0].endswith(",ratio_ref,paired_ref"), rows[0]
     assert len(rows) == 1 + 2 * len(SIZES)
     assert sorted(p.name for p in (out / "raw").glob("*.out")) == [
         f"{run}.{backend}.rep1.out" for run in ("osu_allreduce-n2", "osu_latency-n2") for backend in ("ref", "toro")]
