@@ -61,14 +61,19 @@ def ring_bell(bell):
 
 
 @njit(cache=True, inline="always")
-def ring_peer(h):
+def ring_peer(h, after_rmw=False):
     """After publishing an index of queue h: ring the other end's process if it sleeps.
 
     The fence orders our index store before our read of its sleeping word; the sleeper orders
-    its sleeping store before its last look at the queues the same way (doze_arm)."""
+    its sleeping store before its last look at the queues the same way (doze_arm). A publish
+    made with a seq_cst read-modify-write (after_rmw) needs no separate fence on x86, where the
+    locked instruction is a full barrier itself (atomics.fence_after_rmw)."""
     bell = load_i64(h + L.H_PEER_BELL)
     if bell != 0:
-        fence_seq_cst()
+        if after_rmw:
+            fence_after_rmw()
+        else:
+            fence_seq_cst()
         ring_bell(bell)
 
 
@@ -203,10 +208,7 @@ def tx_signal(h):
     # One locked add instead of a release store and the doorbell's fence: on x86 the locked
     # instruction orders the count before the read of the peer's sleeping word by itself.
     fetch_add_i64(load_i64(h + L.H_QADDR) + load_i64(h + L.H_SIGNALS), 1)
-    bell = load_i64(h + L.H_PEER_BELL)
-    if bell != 0:
-        fence_after_rmw()
-        ring_bell(bell)
+    ring_peer(h, True)
 
 
 @njit(cache=True)
