@@ -18,7 +18,8 @@ PER_RANK = ("--process-per-rank",)
 @pytest.mark.parametrize("n, args, launcher", [
     (2, ("foreign", "expect-hot"), ()),           # one process per rank: the jitted Barrier
     (3, ("foreign", "expect-hot"), PER_RANK),     # more ranks than cores, still one process each
-    (4, (), ()),                                  # green-thread ranks (their Barrier stays a method)
+    (4, (), ()),                                  # green-thread ranks, 2 per process
+    (8, (), ()),                                  # 4 per process: their local groups' hot records
 ])
 def test_hot_paths_match_reference(n: int, args: tuple[str, ...], launcher: tuple[str, ...]) -> None:
     """Repeated calls, a late peer, another communicator's message first in the queue, a dtype

@@ -184,7 +184,8 @@ class Host:
         from .bus import layout as L
 
         at = self.segment.slot(ranks[0], L.SLOT_RUNNING)
-        self._running = self.segment.view()[at: at + 8].view("int64")  # see layout: SLOT_RUNNING
+        # See layout: SLOT_RUNNING. A memoryview store costs half a numpy one, on every switch.
+        self._running = memoryview(self.segment.view()[at: at + 8]).cast("q")
         self._running[0] = ranks[0]
         self.private = PrivateModules(os.getcwd())
         for rank in ranks:
@@ -277,13 +278,7 @@ class Host:
         old = self.current
         if old is ctx:
             return
-        if old is not None:
-            values = old.values
-            for ns, key, i in self._mutable:
-                values[i] = ns.get(key)
-        values = ctx.values
-        for ns, key, i in self._indexed:
-            ns[key] = values[i]
+        self._swap(old, ctx)
         if self.private.names:
             modules = sys.modules
             for name in self.private.names:
@@ -295,6 +290,26 @@ class Host:
                     modules[name] = theirs
         self.current = ctx
         self._running[0] = ctx.rank
+
+    def _swap(self, old: RankContext | None, new: RankContext) -> None:
+        """Replaced in run() by _straight_swap's function (no slots are known before)."""
+
+    def _straight_swap(self) -> Callable[[RankContext | None, RankContext], None]:
+        """The slot swap as straight-line code: one store per slot, no loop or tuple unpacking per
+        slot. A switch costs several hundred ns on this kind of machine, and a rank step of a
+        hosted barrier two switches, so the loop's overhead mattered (see BENCHMARKS.md, #5)."""
+        env: dict[str, Any] = {}
+        lines = ["def swap(old, new):", "    if old is not None:", "        saved = old.values"]
+        for ns, key, i in self._mutable:
+            env[f"ns{i}"] = ns
+            lines.append(f"        saved[{i}] = ns{i}.get({key!r})")
+        targets = []
+        for ns, key, i in self._indexed:
+            env[f"ns{i}"] = ns
+            targets.append(f"ns{i}[{key!r}]")
+        lines.append(f"    {', '.join(targets)}, = new.values")
+        exec("\n".join(lines), env)  # noqa: S102 - our own text, from the slot table
+        return env["swap"]
 
     def _entering(self, glet: Any) -> None:
         """The scheduler is about to run glet: install its rank's state (if it has a rank)."""
@@ -325,6 +340,7 @@ class Host:
             ctx.values = [ctx.saved.get(i) for i in range(n)]
         self._indexed = [(ns, key, i) for i, (ns, key) in enumerate(self.slots)]
         self._mutable = [(ns, key, i) for ns, key, i in self._indexed if key in _MUTABLE_SLOTS]
+        self._swap = self._straight_swap()  # type: ignore[method-assign]
         self._main = greenlet.getcurrent()
         self.private = PrivateModules(sys.path[0])
         sys.meta_path.insert(0, self.private)

@@ -29,7 +29,7 @@ HOT = 5  # calls that make a call site hot (the first one builds the plan)
 def repeated() -> None:
     """Many calls of each hot path on one call site: every result right every time."""
     c8, d8 = np.zeros(8, np.uint8), np.zeros(8, np.uint8)
-    f1, g1 = np.zeros(1), np.zeros(1)
+    f1, g1, h1 = np.zeros(1), np.zeros(1), np.zeros(1)
     b4 = np.zeros(4, np.int32)
     r4 = np.zeros(4, np.int32)
     bad = 0
@@ -42,6 +42,9 @@ def repeated() -> None:
         f1[0] = RANK * 0.5 + i
         COMM.Allreduce(f1, g1, MPI.MAX)
         bad += int(g1[0] != (SIZE - 1) * 0.5 + i)
+        # A float SUM: hosted ranks combine it in the one-level grouping (exact here anyway).
+        COMM.Allreduce(f1, h1, MPI.SUM)
+        bad += int(h1[0] != sum(r * 0.5 + i for r in range(SIZE)))
         root = i % SIZE
         b4[:] = i if RANK == root else -1
         COMM.Bcast(b4, root=root)

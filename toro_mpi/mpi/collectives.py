@@ -181,13 +181,18 @@ class CollectiveMixin:
         if self._engine.host_of is not None and kind in _TWO_LEVEL:
             hier = self._hier
             if hier is not None:
+                tree = None
                 if op is None or H.order_free(code, send.dtype):
-                    self._two_level(hier, kind, key, send, recv, op, False)
-                    return
-                root = key[1] if kind == "Reduce" else 0
-                ring_min = self._engine.coll_settings["allreduce_ring_min_bytes"]
-                if H.same_tree(hier[0], kind, code, root, send.nbytes, ring_min):
-                    self._two_level(hier, kind, key, send, recv, op, True)
+                    tree = False
+                else:
+                    root = key[1] if kind == "Reduce" else 0
+                    ring_min = self._engine.coll_settings["allreduce_ring_min_bytes"]
+                    if H.same_tree(hier[0], kind, code, root, send.nbytes, ring_min):
+                        tree = True
+                if tree is not None:
+                    site = self._two_level(hier, kind, key, send, recv, op, tree)
+                    if fast is not None and send.dtype in _FAST_DTYPES:
+                        self._remember_hot(fast[0], send, site)
                     return
         plan = self._plan(key, kind, build, code)
         tmp = self._scratch(plan.tmp_count, send.dtype)
@@ -201,7 +206,9 @@ class CollectiveMixin:
         if fast is not None and code != OP_USER and send.dtype in _FAST_DTYPES:
             which, root = fast
             hot = self._coll.hot(plan, send, recv, tmp, op, root)
-            if which == _BARRIER:
+            if which != _BARRIER:
+                self._remember_hot(which, send, hot)
+            else:
                 self._fast_barrier = hot
                 if self._engine.host_of is None:
                     # Not for green-thread ranks: a stop there switches threads, and a switch
@@ -209,11 +216,13 @@ class CollectiveMixin:
                     bound = _HotBarrier(barrier_entry(), hot.addr)
                     bound.hot = hot
                     self.__dict__["Barrier"] = bound
-                return
-            table = self._fast[which]
-            if len(table) >= _FAST_LIMIT:
-                table.clear()
-            table[id(send)] = hot
+
+    def _remember_hot(self, which: int, send: np.ndarray, hot: Any) -> None:
+        """Keep a call site's hot record (a HotRun or a hosted TwoLevelSite) in its call's table."""
+        table = self._fast[which]
+        if len(table) >= _FAST_LIMIT:
+            table.clear()
+        table[id(send)] = hot
 
     @property
     def _hier(self) -> tuple[H.Layout, H.LocalGroup] | None:
@@ -227,43 +236,18 @@ class CollectiveMixin:
             return state
 
     def _two_level(self, hier: tuple[H.Layout, H.LocalGroup], kind: str, key: tuple, send: np.ndarray,
-                   recv: np.ndarray, op: Op | None, tree: bool) -> None:
-        """Bcast, Reduce or Allreduce through this process's group (see mpi/hosted.py). `tree`:
-        combine the block in the one-level algorithms' pairwise grouping (H.same_tree), else as
-        the ranks arrive (an order-free reduction)."""
+                   recv: np.ndarray, op: Op | None, tree: bool) -> H.TwoLevelSite:
+        """Bcast, Reduce or Allreduce through this process's group (see mpi/hosted.py); returns
+        the call's site (the hot record of a repeated call)."""
         layout, group = hier
         root = key[1] if kind in ("Bcast", "Reduce") else 0
-        if kind in ("Reduce", "Allreduce"):
-            assert op is not None
-            if group.arrived == 0:
-                acc = group.buffer(send)
-                if not tree:
-                    np.copyto(acc, send)
-            else:
-                acc = group.acc
-                if acc is None or acc.size != send.size or acc.dtype != send.dtype:
-                    raise MPIException(ERR_COUNT, f"{kind}: ranks of this communicator passed different "
-                                       "counts or datatypes")
-                if not tree:
-                    group.combine(op.code, send)
-            if tree:
-                np.copyto(group.stage(self.rank - layout.leader, send), send)
-        elif kind == "Bcast" and self.rank == root:
-            np.copyto(group.buffer(send), send)
-        if H.arrive(self, group, layout, kind):
-            def work() -> None:
-                if tree:
-                    group.tree_combine(op.code)
-                self._between_processes(layout, group, kind, root, send, op)
+        site = H.TwoLevelSite(self, layout, group, kind, root, send, recv, op, tree, self._processes_part)
+        site.run()
+        return site
 
-            H.lead(group, work)
-        acc, out = group.result
-        if kind == "Allreduce" or (kind == "Reduce" and self.rank == root):
-            assert out is not None
-            np.copyto(recv, out)
-        elif kind == "Bcast" and self.rank != root:
-            assert acc is not None
-            np.copyto(send, acc)
+    def _processes_part(self, site: H.TwoLevelSite) -> None:
+        """The leaders' part of a site's call (run by the last of the process's ranks to arrive)."""
+        self._between_processes(site.layout, site.group, site.kind, site.root, site.send, site.op)
 
     def _between_processes(self, layout: H.Layout, group: H.LocalGroup, kind: str, root: int,
                            like: np.ndarray, op: Op | None) -> None:
@@ -296,9 +280,21 @@ class CollectiveMixin:
 
     def _run_leaders(self, layout: H.Layout, key: tuple, kind: str, build: Any, send: np.ndarray,
                      recv: np.ndarray, code: int) -> None:
-        """Run a plan among the leaders of the processes (self is this process's leader)."""
+        """Run a plan among the leaders of the processes (self is this process's leader); a run
+        over the same group buffers as before goes through its hot record (no unboxing)."""
+        runs = self._leader_runs
+        hot = runs.get((key, id(send)))
+        if hot is not None and hot.send is send and hot.recv is recv:
+            self._coll.run_lone(hot)
+            return
         plan = self._plan(("leaders", *key), kind, build, code, [self._ranks[i] for i in layout.leaders])
-        self._coll.execute(plan, send, recv, self._scratch(plan.tmp_count, send.dtype))
+        tmp = self._scratch(plan.tmp_count, send.dtype)
+        self._coll.execute(plan, send, recv, tmp)
+        if send.dtype in _FAST_DTYPES and code != OP_USER:
+            if len(runs) >= _FAST_LIMIT:
+                runs.clear()
+            # Keyed by the group buffer too: generations alternate between two sets.
+            runs[(key, id(send))] = self._coll.hot(plan, send, recv, tmp)
 
     def _forget_fast(self, freed: bool = False) -> None:
         """Drop every remembered hot-path plan (cache overflow, Free); when freed, a hot Barrier
@@ -362,29 +358,26 @@ class CollectiveMixin:
         """Barrier of hosted ranks: the local group, then the leaders' barrier run by the last
         rank in (its plan and entry point kept in the group: the shortest path there is)."""
         layout, group = hier
-        if not H.arrive(self, group, layout, "Barrier"):
+        between = (lambda: self._leaders_barrier(layout, group)) if len(layout.leaders) > 1 else None
+        # The next calls go straight to the local barrier (dropped again by _forget_fast).
+        self.__dict__["Barrier"] = H.LocalBarrier(self, layout, group, between)
+        if not H.arrive(self, group, self.rank == layout.leader, H.BARRIER_WAIT):
             return
-        if len(layout.leaders) > 1:
-            H.lead(group, lambda: self._leaders_barrier(layout, group))
+        if between is not None:
+            H.lead(group, between)
         else:
             H.release(group)
 
     def _leaders_barrier(self, layout: H.Layout, group: H.LocalGroup) -> None:
-        """The barrier between the processes, on the leader's queues, its plan kept in the group."""
-        kept = group.barrier
-        if kept is None:
+        """The barrier between the processes, on the leader's queues, its hot record kept in the group."""
+        hot = group.barrier
+        if hot is None:
             leader = group.leader
             m, me = len(layout.leaders), layout.index
             ranks = [leader._ranks[i] for i in layout.leaders]
             plan = leader._coll.make_plan("Barrier", S.barrier(m, me), ranks, leader._coll_ctx, 0)
-            kept = group.barrier = (plan, leader._coll.entry(_U8), leader._coll, leader._scratch(plan.tmp_count, _U8))
-        plan, fn, coll, tmp = kept
-        if coll.stash:
-            coll.execute(plan, _EMPTY_U8, _EMPTY_U8, tmp)
-            return
-        st = fn(plan.words, _EMPTY_U8, _EMPTY_U8, tmp)
-        if st:
-            coll.finish(plan, fn, st, _EMPTY_U8, _EMPTY_U8, tmp)
+            hot = group.barrier = leader._coll.hot(plan, _EMPTY_U8, _EMPTY_U8, leader._scratch(plan.tmp_count, _U8))
+        group.leader._coll.run_lone(hot)
 
     def Bcast(self, buf: Any, root: int = 0) -> None:
         """Broadcast root's buffer to every rank."""

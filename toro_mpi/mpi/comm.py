@@ -90,10 +90,11 @@ class Comm(CollectiveMixin):
         self._coll = engine.coll
         self._plans: dict[tuple, Any] = {}  # collective plans by call shape (collectives.py)
         # Plans the collectives' hot paths may run directly (see collectives.py): one table per
-        # kind (Bcast, Reduce, Allreduce) by id of the send array, and Barrier's one plan.
-        self._fast: list[dict[int, Any]] = [{}, {}, {}, {}]
+        # kind (Bcast, Reduce, Allreduce) by id of the send array, and Barrier's one plan; the
+        # fifth: a hosted group leader's runs of the processes' part, by (call, id of its array).
+        self._fast: list[dict[Any, Any]] = [{}, {}, {}, {}, {}]
         # The same tables under their own names: one attribute load on the hot path, not three steps.
-        self._hot_bcast, self._hot_reduce, self._hot_allreduce = self._fast[1:]
+        self._hot_bcast, self._hot_reduce, self._hot_allreduce, self._leader_runs = self._fast[1:]
         self._fast_barrier: Any = None
         self._moves: dict[tuple, Any] = {}  # data-movement hot paths by (call, send id, recv id, root)
         self._errhandler: Errhandler = ERRORS_RETURN

@@ -36,7 +36,7 @@ from greenlet import getcurrent
 from ..coll import elementwise as E
 from ..coll import interpreter as I
 from ..coll.engine import local_reducer
-from .errors import ERR_INTERN, MPIException
+from .errors import ERR_COMM, ERR_COUNT, ERR_INTERN, MPIException
 
 _EXACT_OPS = frozenset((E.OP_MIN, E.OP_MAX, E.OP_LAND, E.OP_LOR, E.OP_LXOR, E.OP_BAND, E.OP_BOR, E.OP_BXOR,
                         E.OP_MAXLOC, E.OP_MINLOC))
@@ -111,7 +111,7 @@ class LocalGroup:
         self.leader: Any = None  # the leader rank's Comm: its queues carry the leaders' collective
         self.error: BaseException | None = None
         self.parked: list[Any] = []  # green threads of the ranks waiting for the release
-        self.barrier: tuple | None = None  # the leaders' barrier (plan, entry point), built once
+        self.barrier: Any = None  # the leaders' barrier (a coll.engine.HotRun), built once
         self.acc: np.ndarray | None = None  # contributions combined so far (Bcast: the data)
         self.out: np.ndarray | None = None  # the processes' part writes the result here
         # (acc, out) of the last released call: the parked ranks copy their result from these.
@@ -158,15 +158,6 @@ class LocalGroup:
             step *= 2
         np.copyto(acc, rows[0])
 
-    def combine(self, code: int, contribution: np.ndarray) -> None:
-        """acc = contribution op acc, through the jitted reduction kernels (coll.engine.local_reducer)."""
-        acc = self.acc
-        assert acc is not None
-        words, fn = local_reducer(code, acc.size, acc.dtype)
-        st = fn(words, contribution, acc, acc[:0])
-        if st != I.DONE:
-            raise MPIException(ERR_INTERN, f"local reduction stopped with code {st}")
-
 
 def group_for(engine: Any, layout: Layout) -> LocalGroup:
     """The process's LocalGroup of a communicator (created by whichever member comes first)."""
@@ -177,15 +168,25 @@ def group_for(engine: Any, layout: Layout) -> LocalGroup:
     return group
 
 
-def arrive(comm: Any, group: LocalGroup, layout: Layout, call: str) -> bool:
+def arrive(comm: Any, group: LocalGroup, is_leader: bool, what: tuple) -> bool:
     """Count this rank in; True if it is the last of its process's ranks to arrive (it must then
-    run the processes' part and call `release`), else park until the group is released."""
-    if comm.rank == layout.leader:
+    run the processes' part and call `release`), else park until the group is released.
+
+    `is_leader`: comm is the group leader's (its queues carry the processes' part); `what`: the
+    call, as the deadlock report names it. The rank notes that itself and parks quietly: the
+    scheduler's on_block hook, twice per park, cost a tenth of a hosted rank step."""
+    if is_leader:
         group.leader = comm
-    group.arrived += 1
-    if group.arrived < group.size:
+    arrived = group.arrived + 1
+    if arrived < group.size:
+        group.arrived = arrived
         group.parked.append(getcurrent())
-        comm._engine.sched.park((call, -2, 0))
+        engine = comm._engine
+        engine.blocked_what = what
+        try:
+            engine.sched.park_quietly()
+        finally:
+            engine.blocked_what = None
         if group.error is not None:
             raise group.error
         return False
@@ -214,3 +215,108 @@ def lead(group: LocalGroup, work: Any) -> None:
         raise
     finally:
         release(group, error)
+
+
+BARRIER_WAIT = ("Barrier", -2, 0)  # what a rank parked in a local barrier is blocked in
+
+
+class LocalBarrier:
+    """A hosted rank's `comm.Barrier` after its first call (installed as the instance's attribute):
+    arrive, and as the last rank in run the leaders' barrier and release the others."""
+
+    __slots__ = ("comm", "group", "between", "is_leader")
+
+    def __init__(self, comm: Any, layout: Layout, group: LocalGroup, between: Any) -> None:
+        self.comm = comm
+        self.group = group
+        self.between = between  # the leaders' barrier (None: the communicator is in one process)
+        self.is_leader = comm.rank == layout.leader
+
+    def __call__(self) -> None:
+        """Block until every rank of the communicator has called Barrier."""
+        comm = self.comm
+        if comm._freed:
+            raise MPIException(ERR_COMM, "the communicator has been freed")
+        group = self.group
+        if not arrive(comm, group, self.is_leader, BARRIER_WAIT):
+            return
+        if self.between is None:
+            release(group)
+        else:
+            lead(group, self.between)
+
+
+class TwoLevelSite:
+    """One two-level Bcast, Reduce or Allreduce call of a hosted rank, its arguments resolved:
+    the checked path builds one per call, and keeps it as the call site's hot record when the
+    caller passed plain arrays, so a repeated call skips argument parsing (the MPI layer's hot
+    tables look it up like a coll.engine.HotRun: `call(addr, proto)` returns 0, never a stop).
+
+    `tree`: combine the block in the one-level algorithms' pairwise grouping (same_tree), else
+    in arrival order (an order-free reduction). `between(site)` runs the processes' part."""
+
+    __slots__ = ("comm", "group", "layout", "kind", "root", "op", "code", "tree", "send", "recv", "dtype",
+                 "recv_dtype", "between", "is_leader", "what", "freed", "addr", "proto", "call", "slot", "reducer",
+                 "empty")
+
+    def __init__(self, comm: Any, layout: Layout, group: LocalGroup, kind: str, root: int, send: np.ndarray,
+                 recv: np.ndarray, op: Any, tree: bool, between: Any) -> None:
+        self.comm, self.group, self.layout = comm, group, layout
+        self.kind, self.root, self.op, self.tree = kind, root, op, tree
+        self.code = 0 if op is None else op.code
+        self.send, self.recv = send, recv
+        self.dtype, self.recv_dtype = send.dtype, recv.dtype
+        self.between = between
+        self.is_leader = comm.rank == layout.leader
+        self.what = (kind, -2, 0)
+        self.freed = False
+        self.slot = comm.rank - layout.leader  # this rank's row of the block (tree)
+        self.reducer = local_reducer(self.code, send.size, send.dtype) if op is not None else None
+        self.empty = send[:0]
+        # The hot tables' calling convention: call(addr, proto).
+        self.addr, self.proto, self.call = self, None, TwoLevelSite.run
+
+    def free(self) -> None:
+        """The communicator is freed: a record kept from before raises ERR_COMM."""
+        self.freed = True
+
+    def stop(self, st: int) -> None:
+        """Never needed (run returns 0); part of the hot record's interface."""
+        raise MPIException(ERR_INTERN, f"a two-level call stopped with code {st}")
+
+    def run(self, _proto: Any = None) -> int:
+        """Contribute, meet the process's other ranks, and take the result; 0 (done)."""
+        if self.freed:
+            raise MPIException(ERR_COMM, "the communicator has been freed")
+        group, send, kind = self.group, self.send, self.kind
+        if kind != "Bcast":
+            if group.arrived == 0:
+                acc = group.buffer(send)
+                if not self.tree:
+                    acc[...] = send
+            else:
+                acc = group.acc
+                if acc is None or acc.size != send.size or acc.dtype != send.dtype:
+                    raise MPIException(ERR_COUNT, f"{kind}: ranks of this communicator passed different "
+                                       "counts or datatypes")
+                if not self.tree:
+                    words, fn = self.reducer
+                    if fn(words, send, acc, self.empty) != I.DONE:
+                        raise MPIException(ERR_INTERN, f"{kind}: the local reduction stopped")
+            if self.tree:
+                group.stage(self.slot, send)[...] = send
+        elif self.comm.rank == self.root:
+            group.buffer(send)[...] = send
+        if arrive(self.comm, group, self.is_leader, self.what):
+            lead(group, self._processes_part)
+        acc, out = group.result
+        if kind == "Allreduce" or (kind == "Reduce" and self.comm.rank == self.root):
+            self.recv[...] = out
+        elif kind == "Bcast" and self.comm.rank != self.root:
+            send[...] = acc
+        return 0
+
+    def _processes_part(self) -> None:
+        if self.tree:
+            self.group.tree_combine(self.code)
+        self.between(self)
