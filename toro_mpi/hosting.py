@@ -270,13 +270,15 @@ class Host:
             for i, key in enumerate(MPI.RANK_GLOBALS):
                 ctx.saved[base + i] = state[key]
 
-    def _switch_to(self, ctx: RankContext) -> None:
-        """Save the running rank's mutable slots and program modules, and install ctx's.
+    def _entering(self, glet: Any) -> None:
+        """The scheduler is about to run glet: install its rank's state (if it has a rank).
 
+        Saves the running rank's mutable slots and program modules, and installs the new rank's.
         Every switch between ranks runs this (twice per rank in a barrier): the slots that a
         program may reassign (sys.stdout, ...) are saved, the others are only installed."""
+        ctx = self.contexts.get(getattr(glet, "owner", None))
         old = self.current
-        if old is ctx:
+        if ctx is None or ctx is old:
             return
         self._swap(old, ctx)
         if self.private.names:
@@ -310,12 +312,6 @@ class Host:
         lines.append(f"    {', '.join(targets)}, = new.values")
         exec("\n".join(lines), env)  # noqa: S102 - our own text, from the slot table
         return env["swap"]
-
-    def _entering(self, glet: Any) -> None:
-        """The scheduler is about to run glet: install its rank's state (if it has a rank)."""
-        ctx = self.contexts.get(getattr(glet, "owner", None))
-        if ctx is not None and ctx is not self.current:
-            self._switch_to(ctx)
 
     def _prepare(self, ctx: RankContext, spec: ProgramSpec) -> types.CodeType:
         """Build the rank's __main__ and its slot values, before it first runs."""

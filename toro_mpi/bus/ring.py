@@ -228,6 +228,19 @@ def rx_signal(h):
 
 
 @njit(cache=True)
+def rx_signals_waiting(h):
+    """How many signals the queue with handle h holds that its receiver has not taken yet (the
+    count is an acquire load: what the sender published before its signal is visible too)."""
+    qa = load_i64(h + L.H_QADDR)
+    return load_acquire_i64(qa + load_i64(h + L.H_SIGNALS)) - load_i64(qa + load_i64(h + L.H_SEEN))
+
+
+def signals_waiting_reader():
+    """The compiled entry point of rx_signals_waiting."""
+    return compile_once(rx_signals_waiting, (types.int64,))
+
+
+@njit(cache=True)
 def tx_send(h, tag, ctx, buf):
     """tx_push of a whole plain eager message from its start: the blocking-send fast path.
 

@@ -340,7 +340,10 @@ class CollEngine:
     def _check_signal_peers(self, plan: Plan) -> None:
         """A barrier waits for a peer's signal: if that peer's next collective message on this
         communicator is already in the queue, the peer called another collective than this one
-        (a signal it posts in this barrier would have come before that message)."""
+        (a signal it posts in this barrier would have come before that message). Unless that
+        signal is there by now: it may have arrived, with the message after it, since the plan
+        last polled (the peer finished this barrier and went on), so it is looked for after the
+        message, whose acquire makes everything the peer posted before it visible."""
         if self.t is None:
             return
         info = np.zeros(L.INFO_LEN, np.int64)
@@ -350,8 +353,11 @@ class CollEngine:
             if row[0] != I.AWAIT:
                 continue
             world = plan.ranks[int(row[1])]
-            st = peek(self.t.coll_rx_handles[world], L.ANY, L.PEEK, _EMPTY_U8, info)
+            h = self.t.coll_rx_handles[world]
+            st = peek(h, L.ANY, L.PEEK, _EMPTY_U8, info)
             if st == L.RX_NO_MATCH and info[L.INFO_CTX] == plan.words[I.P_CTX]:
+                if ring.signals_waiting_reader()(h) > 0:
+                    continue  # the plan takes it at its next poll
                 raise self._kind_mismatch(plan, world, int(info[L.INFO_TAG]))
 
     def _orphaned(self, plan: Plan) -> MPIException:

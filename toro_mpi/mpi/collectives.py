@@ -276,7 +276,7 @@ class CollectiveMixin:
             return
         r = layout.leader_index(root)
         leader._run_leaders(layout, ("Reduce", r, count, acc.dtype, code), kind,
-                            lambda: S.reduce(m, me, r, count, seg, True), acc, out if me == r else out[:0], code)
+                            lambda: S.reduce(m, me, r, count, seg, True), acc, out if me == r else group.nothing, code)
 
     def _run_leaders(self, layout: H.Layout, key: tuple, kind: str, build: Any, send: np.ndarray,
                      recv: np.ndarray, code: int) -> None:

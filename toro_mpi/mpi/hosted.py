@@ -119,7 +119,10 @@ class LocalGroup:
         # Two sets of (acc, out), used by alternate generations: the rank that ran the processes'
         # part may start the next call (and fill its acc) before the parked ranks have copied
         # their result, but the next one cannot be released before they arrive again.
-        self._sets: list[list[np.ndarray | None]] = [[None, None], [None, None]]
+        # The third of a set: an empty view of its out, where a non-root process of a Reduce
+        # receives nothing (the same object every time, so its hot record is found again).
+        self._sets: list[list[np.ndarray | None]] = [[None, None, None], [None, None, None]]
+        self.nothing: np.ndarray | None = None  # this generation's empty view of out
         # One row per member for tree_combine: filled before the last arrival, used up by it, so
         # one set serves every generation.
         self._rows: np.ndarray | None = None
@@ -130,8 +133,9 @@ class LocalGroup:
         acc = pair[0]
         if acc is None or acc.dtype != like.dtype or acc.size != like.size:
             acc = pair[0] = np.empty(like.size, like.dtype)
-            pair[1] = np.empty(like.size, like.dtype)
-        self.acc, self.out = acc, pair[1]
+            out = pair[1] = np.empty(like.size, like.dtype)
+            pair[2] = out[:0]
+        self.acc, self.out, self.nothing = acc, pair[1], pair[2]
         return acc
 
     def stage(self, slot: int, like: np.ndarray) -> np.ndarray:
