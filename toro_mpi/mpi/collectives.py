@@ -355,8 +355,8 @@ class CollectiveMixin:
         self._run(("Barrier",), "Barrier", lambda: S.barrier(n, me), _EMPTY_U8, _EMPTY_U8, fast=(_BARRIER, 0))
 
     def _hosted_barrier(self, hier: tuple[H.Layout, H.LocalGroup]) -> None:
-        """Barrier of hosted ranks: the local group, then the leaders' barrier run by the last
-        rank in (its plan and entry point kept in the group: the shortest path there is)."""
+        """Barrier of hosted ranks (first call): the local group, then the leaders' barrier run by
+        the last rank in; from then on the comm's Barrier attribute is the H.LocalBarrier."""
         layout, group = hier
         between = (lambda: self._leaders_barrier(layout, group)) if len(layout.leaders) > 1 else None
         # The next calls go straight to the local barrier (dropped again by _forget_fast).
