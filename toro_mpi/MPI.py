@@ -101,21 +101,21 @@ BOTTOM = None
 
 
 def _rank_state(w: _Any) -> dict[str, _Any]:
-    """This module's globals that belong to one rank (toro_mpi.hosting swaps them per rank)."""
+    """This module's globals that belong to one rank (toro_mpi.hosting swaps them per rank).
+
+    Only the two communicators: the rest of a rank's state (finalized, the Bsend buffer) is on its
+    World, which the functions below look up through runtime.world(), itself swapped per rank.
+    Every slot here costs hosted ranks a store on every switch between them."""
     return {
-        "_w": w,
         "COMM_WORLD": Intracomm(w.engine, list(range(w.size)), 0, "MPI_COMM_WORLD"),
         "COMM_SELF": Intracomm(w.engine, [w.rank], 4, "MPI_COMM_SELF"),
-        "_attached": None,
     }
 
 
-RANK_GLOBALS = ("_w", "COMM_WORLD", "COMM_SELF", "_attached")
+RANK_GLOBALS = ("COMM_WORLD", "COMM_SELF")
 _state = _rank_state(_world())
-_w: _Any = _state["_w"]
 COMM_WORLD: Intracomm = _state["COMM_WORLD"]
 COMM_SELF: Intracomm = _state["COMM_SELF"]
-_attached: _Any = None
 del _state
 COMM_NULL = None
 _T0 = time.perf_counter()
@@ -160,7 +160,7 @@ def Is_initialized() -> bool:
 
 def Is_finalized() -> bool:
     """True after Finalize."""
-    return _w.finalized
+    return _world().finalized
 
 
 def Init() -> None:
@@ -174,7 +174,7 @@ def Init_thread(required: int = THREAD_MULTIPLE) -> int:
 
 def Finalize() -> None:
     """Flush queued sends and mark the rank finished (also done at exit)."""
-    _w.finalize()
+    _world().finalize()
 
 
 def get_vendor() -> tuple[str, tuple[int, int, int]]:
@@ -202,19 +202,19 @@ BSEND_OVERHEAD = 0  # buffered sends copy into toro_mpi's own memory, not into t
 
 def Attach_buffer(buf: _Any) -> None:
     """Attach a buffer for buffered sends (accepted; toro_mpi buffers in its own memory)."""
-    global _attached
-    if _attached is not None:
+    w = _world()
+    if w.attached_buffer is not None:
         raise MPIException(ERR_BUFFER, "a buffer is already attached (Detach_buffer first)")
-    _attached = buf
+    w.attached_buffer = buf
 
 
 def Detach_buffer() -> _Any:
     """Wait until every buffered send has left; return the attached buffer."""
-    global _attached
-    engine = _w.engine
+    w = _world()
+    engine = w.engine
     pending, engine.buffered = engine.buffered, []
     Request.Waitall(pending)
-    buf, _attached = _attached, None
+    buf, w.attached_buffer = w.attached_buffer, None
     return buf
 
 
@@ -231,7 +231,7 @@ def Alloc_mem(size: int, info: _Any = None) -> memoryview:
         raise MPIException(ERR_ARG, f"Alloc_mem: size must be an int, got {type(size).__name__}") from None
     if size < 0:
         raise MPIException(ERR_ARG, f"Alloc_mem: size must be >= 0, got {size}")
-    block = _w.engine.alloc_mem(size) if size else None
+    block = _world().engine.alloc_mem(size) if size else None
     if block is not None:
         return memoryview(block)
     try:

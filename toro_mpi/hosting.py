@@ -50,7 +50,7 @@ FDS_VAR = "TORO_MPI_FDS"
 HOST_MAP_VAR = "TORO_MPI_HOST_MAP"
 # Swapped slots a program may reassign while it runs (saved on every switch away from a rank);
 # the others (its __main__, COMM_WORLD, ...) never change and are only installed.
-_MUTABLE_SLOTS = frozenset(("stdout", "stderr", "stdin", "_attached"))
+_MUTABLE_SLOTS = frozenset(("stdout", "stderr", "stdin"))
 ONE_LEVEL_VAR = "TORO_MPI_ONE_LEVEL"  # set (non-empty): no two-level collectives (A/B measurements)
 
 

@@ -64,6 +64,7 @@ class World:
             coll["spin_polls"] = 1
         self.engine = Engine(transport, self.rank, self.size, cfg.bus, sched_cfg, coll, sched)
         self.finalized = False
+        self.attached_buffer: Any = None  # MPI.Attach_buffer's buffer (returned by Detach_buffer)
         self.failed = False
         if sched is None:
             atexit.register(self.finalize)
