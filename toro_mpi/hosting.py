@@ -294,12 +294,13 @@ class Host:
         self._running[0] = ctx.rank
 
     def _swap(self, old: RankContext | None, new: RankContext) -> None:
-        """Replaced in run() by _straight_swap's function (no slots are known before)."""
+        """Replaced in run() by _straight_swap's function (the slot table is complete only then)."""
+        raise RuntimeError("no rank runs before Host.run")
 
     def _straight_swap(self) -> Callable[[RankContext | None, RankContext], None]:
-        """The slot swap as straight-line code: one store per slot, no loop or tuple unpacking per
-        slot. A switch costs several hundred ns on this kind of machine, and a rank step of a
-        hosted barrier two switches, so the loop's overhead mattered (see BENCHMARKS.md, #5)."""
+        """The slot swap as straight-line code: a save per mutable slot, then every slot installed
+        by one unpacking assignment, no loop over a slot table. A switch costs several hundred ns
+        on this kind of machine, so the loop's overhead mattered (see BENCHMARKS.md, #5)."""
         env: dict[str, Any] = {}
         lines = ["def swap(old, new):", "    if old is not None:", "        saved = old.values"]
         for ns, key, i in self._mutable:

@@ -115,8 +115,9 @@ driver never has to search for a free descriptor.
     q + TXPRIV      64          driver-private: i64 next avail (free-running), i64 used seen
     q + RXPRIV      64          device-private: i64 next to consume (free-running), i64 bytes of
                                 the current message already delivered, i64 its total, i64 active
-    q + SIGNALS     64          i64 signals posted (free-running). Driver writes, with a release
-                                store; the device polls it with an acquire load
+    q + SIGNALS     64          i64 signals posted (free-running). Driver writes, with a seq_cst
+                                atomic add (a release and more); the device polls it with an
+                                acquire load
     q + SEEN        64          i64 signals taken (free-running). Device writes (release); the
                                 launcher reads it for its deadlock check
     q + BUFFERS     Q * B       buffers, buffer i belongs to descriptor i

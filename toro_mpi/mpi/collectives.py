@@ -360,13 +360,8 @@ class CollectiveMixin:
         layout, group = hier
         between = (lambda: self._leaders_barrier(layout, group)) if len(layout.leaders) > 1 else None
         # The next calls go straight to the local barrier (dropped again by _forget_fast).
-        self.__dict__["Barrier"] = H.LocalBarrier(self, layout, group, between)
-        if not H.arrive(self, group, self.rank == layout.leader, H.BARRIER_WAIT):
-            return
-        if between is not None:
-            H.lead(group, between)
-        else:
-            H.release(group)
+        barrier = self.__dict__["Barrier"] = H.LocalBarrier(self, layout, group, between)
+        barrier()
 
     def _leaders_barrier(self, layout: H.Layout, group: H.LocalGroup) -> None:
         """The barrier between the processes, on the leader's queues, its hot record kept in the group."""
