@@ -187,6 +187,8 @@ class Scheduler:
         self.parked.add(me)
         try:
             # _run_next with its common case inline: the next thread of this round, no poll.
+            # Deliberately a copy: calling _run_next instead measured ~9% slower for a hosted
+            # barrier (two Python calls per park, on every rank step).
             if self._round > 0 and self.ready:
                 self._round -= 1
                 nxt = self.ready.popleft()
