@@ -23,7 +23,7 @@ PER_RANK = ("--process-per-rank",)
 ])
 def test_hot_paths_match_reference(n: int, args: tuple[str, ...], launcher: tuple[str, ...]) -> None:
     """Repeated calls, a late peer, another communicator's message first in the queue, a dtype
-    reassigned in place, a kept Barrier of a freed communicator (ERR_COMM): the same lines as
+    reassigned in place, a kept Barrier and a hot Bcast of a freed communicator (ERR_COMM): the same lines as
     mpi4py + Open MPI."""
     got = assert_ok(run_toro("hot_paths", n, *args, timeout=120, launcher=launcher), n)
     assert all("repeated wrong 0" in lines for lines in got.values()), got

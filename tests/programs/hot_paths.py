@@ -1,7 +1,7 @@
 """The collectives' hot paths: a call site that repeats with the same arrays runs its remembered
 plan (a Barrier becomes the jitted call itself). Each case below gets there, then makes the hot
 call stop for Python: a late peer, a message of another communicator waiting in the queue, an
-array whose dtype was reassigned in place, a kept Barrier of a freed communicator.
+array whose dtype was reassigned in place, a kept Barrier and a hot Bcast of a freed communicator.
 
     python tests/programs/hot_paths.py [foreign] [expect-hot] | fault | mismatch
 
@@ -123,6 +123,18 @@ def kept_after_free() -> None:
     except MPI.Exception as e:
         got = "ERR_COMM" if e.Get_error_class() == MPI.ERR_COMM else f"class {e.Get_error_class()}"
     out("kept-after-free", got)
+    # A hot Bcast's record (also its call's last-call slot) must not outlive Free either.
+    dup = COMM.Dup()
+    x = np.zeros(2, np.int64)
+    for _ in range(HOT):
+        dup.Bcast(x, root=0)
+    dup.Free()
+    try:
+        dup.Bcast(x, root=0)
+        got = "no error"
+    except MPI.Exception as e:
+        got = "ERR_COMM" if e.Get_error_class() == MPI.ERR_COMM else f"class {e.Get_error_class()}"
+    out("bcast-after-free", got)
 
 
 def fault() -> None:

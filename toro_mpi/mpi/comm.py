@@ -11,7 +11,7 @@ import numpy as np
 from ..bus import layout as L
 from . import objects
 from .buffers import normalise
-from .collectives import CollectiveMixin
+from .collectives import NO_HOT_CALL, CollectiveMixin
 from .errhandler import ERRORS_RETURN, Errhandler
 from .errors import ERR_ARG, ERR_COMM, ERR_GROUP, ERR_RANK, ERR_TAG, ERR_TRUNCATE, MPIException
 from .groups import CONGRUENT, IDENT, Group
@@ -96,6 +96,8 @@ class Comm(CollectiveMixin):
         # The same tables under their own names: one attribute load on the hot path, not three steps.
         self._hot_bcast, self._hot_reduce, self._hot_allreduce, self._leader_runs = self._fast[1:]
         self._fast_barrier: Any = None
+        # The record of each call's last hot run, checked before its table (collectives.py).
+        self._last_bcast = self._last_reduce = self._last_allreduce = NO_HOT_CALL
         self._moves: dict[tuple, Any] = {}  # data-movement hot paths by (call, send id, recv id, root)
         self._errhandler: Errhandler = ERRORS_RETURN
 
