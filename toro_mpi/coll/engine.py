@@ -49,13 +49,13 @@ class Plan:
 class HotRun:
     """A plan bound to one call site's arrays, for the hot paths of Barrier, Bcast, Reduce and
     Allreduce: a private copy of the plan words with the arrays' addresses in them, so a call is
-    `call(addr, proto)` (interpreter.run_at; addr is the words' address), or barrier_at(addr),
+    `call(addr)` (interpreter.entry_point_at; addr is the words' address), or barrier_at(addr),
     instead of unboxing four arrays. Holding the arrays keeps those addresses valid, and keeps
     their ids (by which the MPI layer finds a call site's record) from being reused; `stop`
     completes a run the interpreter stopped."""
 
     __slots__ = ("engine", "plan", "words", "addr", "send", "recv", "tmp", "dtype", "recv_dtype", "op", "root",
-                 "proto", "call", "fn", "__weakref__")
+                 "call", "fn", "__weakref__")
 
     def __init__(self, engine: CollEngine, plan: Plan, send: np.ndarray, recv: np.ndarray, tmp: np.ndarray,
                  op: Any, root: int) -> None:
@@ -70,7 +70,6 @@ class HotRun:
         self.send, self.recv, self.tmp = send, recv, tmp
         self.dtype, self.recv_dtype = send.dtype, recv.dtype
         self.op, self.root = op, root
-        self.proto = send.dtype.type(0)
         self.call = _hot_entry(send.dtype)
         self.fn = engine.entry(send.dtype)
         I.register_hot_stop(words, self)
@@ -206,7 +205,7 @@ class CollEngine:
         cost a fifth of an 8-rank hosted barrier: finish, the poll, the alone check)."""
         lone = self.alone_spins and self.sched.none_runnable()
         hot.words[I.P_SPINS] = self.alone_spins if lone else self.first_spins
-        st = hot.call(hot.addr, hot.proto)
+        st = hot.call(hot.addr)
         if st:
             hot.stop(st)
 

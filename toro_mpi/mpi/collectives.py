@@ -23,6 +23,7 @@ import numpy as np
 from ..coll import schedules as S
 from ..coll.elementwise import OP_USER
 from ..coll.engine import Plan, barrier_entry
+from ..coll.interpreter import HOT_DTYPES
 from . import datatypes as D
 from . import hosted as H
 from .buffers import IN_PLACE, Buffer, byte_view, normalise
@@ -50,7 +51,7 @@ _ndarray = np.ndarray
 # (Comm._last_bcast, ...), checked first by identity: a loop over one buffer then skips `id()`
 # (which boxes a new int) and the table's lookup, about 110 of a hot Bcast's 525 ns measured in
 # one process (one rank, no message).
-_FAST_DTYPES = frozenset(np.dtype(c) for c in ("u1", "i4", "i8", "f4", "f8"))
+_FAST_DTYPES = HOT_DTYPES  # the dtypes with a compiled one-argument run_at (coll/interpreter.py)
 _FAST_LIMIT = 64  # remembered call sites per communicator (they keep their arrays alive)
 _BARRIER = 0
 _BCAST = 1
@@ -364,7 +365,7 @@ class CollectiveMixin:
         # Reached with a hot plan only by green-thread ranks (elsewhere it is the attribute).
         hot = self._fast_barrier
         if hot is not None:
-            st = hot.call(hot.addr, hot.proto)
+            st = hot.call(hot.addr)
             if st:
                 hot.stop(st)
             return
@@ -406,7 +407,7 @@ class CollectiveMixin:
                 return
             self._last_bcast = hot
         if hot.root == root and buf.dtype is hot.dtype:
-            st = hot.call(hot.addr, hot.proto)
+            st = hot.call(hot.addr)
             if st:
                 hot.stop(st)
             return
@@ -646,7 +647,7 @@ class CollectiveMixin:
         if hot.op is op and hot.root == root and sendbuf.dtype is hot.dtype:
             recv = hot.recv
             if (recv is recvbuf or self.rank != root) and recv.dtype is hot.recv_dtype:
-                st = hot.call(hot.addr, hot.proto)
+                st = hot.call(hot.addr)
                 if st:
                     hot.stop(st)
                 return
@@ -683,7 +684,7 @@ class CollectiveMixin:
             self._last_allreduce = hot
         if (hot.recv is recvbuf and hot.op is op and sendbuf.dtype is hot.dtype
                 and recvbuf.dtype is hot.recv_dtype):
-            st = hot.call(hot.addr, hot.proto)
+            st = hot.call(hot.addr)
             if st:
                 hot.stop(st)
             return

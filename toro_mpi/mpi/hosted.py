@@ -254,13 +254,13 @@ class TwoLevelSite:
     """One two-level Bcast, Reduce or Allreduce call of a hosted rank, its arguments resolved:
     the checked path builds one per call, and keeps it as the call site's hot record when the
     caller passed plain arrays, so a repeated call skips argument parsing (the MPI layer's hot
-    tables look it up like a coll.engine.HotRun: `call(addr, proto)` returns 0, never a stop).
+    tables look it up like a coll.engine.HotRun: `call(addr)` returns 0, never a stop).
 
     `tree`: combine the block in the one-level algorithms' pairwise grouping (same_tree), else
     in arrival order (an order-free reduction). `between(site)` runs the processes' part."""
 
     __slots__ = ("comm", "group", "layout", "kind", "root", "op", "code", "tree", "send", "recv", "dtype",
-                 "recv_dtype", "between", "is_leader", "what", "freed", "addr", "proto", "call", "slot", "reducer",
+                 "recv_dtype", "between", "is_leader", "what", "freed", "addr", "call", "slot", "reducer",
                  "empty")
 
     def __init__(self, comm: Any, layout: Layout, group: LocalGroup, kind: str, root: int, send: np.ndarray,
@@ -277,8 +277,8 @@ class TwoLevelSite:
         self.slot = comm.rank - layout.leader  # this rank's row of the block (tree)
         self.reducer = local_reducer(self.code, send.size, send.dtype) if op is not None else None
         self.empty = send[:0]
-        # The hot tables' calling convention: call(addr, proto).
-        self.addr, self.proto, self.call = self, None, TwoLevelSite.run
+        # The hot tables' calling convention: call(addr).
+        self.addr, self.call = self, TwoLevelSite.run
 
     def free(self) -> None:
         """The communicator is freed: a record kept from before raises ERR_COMM."""
@@ -288,7 +288,7 @@ class TwoLevelSite:
         """Never needed (run returns 0); part of the hot record's interface."""
         raise MPIException(ERR_INTERN, f"a two-level call stopped with code {st}")
 
-    def run(self, _proto: Any = None) -> int:
+    def run(self) -> int:
         """Contribute, meet the process's other ranks, and take the result; 0 (done)."""
         if self.freed:
             raise MPIException(ERR_COMM, "the communicator has been freed")
