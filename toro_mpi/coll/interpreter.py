@@ -416,7 +416,17 @@ def barrier_at(addr):
     plan words as the communicator's own Barrier attribute, so no Python frame runs when the
     barrier completes inside the interpreter; any stop (blocked, a message for another
     communicator, an abort, FREED) goes to Python through objmode."""
-    st = run_at(addr, np.uint8(0))
+    plan = _words_at(addr)
+    st = BLOCKED
+    if plan[P_ROUNDS] != 0 and plan[P_WSTART] < 0 and plan[P_FREED] == 0:
+        stash = plan[P_STASH_AT]
+        if stash == 0 or load_i64(stash) == 0:
+            # run_at's own checks, then straight to the rounds: no arrays to make, no run().
+            st = _signal_rounds(plan)
+        else:
+            st = NEED_PENDING
+    else:
+        st = run_at(addr, np.uint8(0))
     if st != DONE:
         with objmode():
             _hot_stop(addr, st)
