@@ -103,11 +103,8 @@ def doze_arm(bell, membarrier):
     seq = load_acquire_i64(bell) & 0xFFFFFFFF
     store_release_i64(bell + L.BELL_SLEEPING, 1)
     fence_seq_cst()
-    if membarrier != 0 and _syscall(membarrier, MEMBARRIER_GLOBAL_EXPEDITED, 0, 0, 0, 0, 0) != 0:
-        # The call failed (it may, e.g. out of memory): the senders did not fence, so this
-        # process must not sleep now. A value the word has already passed makes FUTEX_WAIT
-        # return at once (the word only grows; it wraps after 2**32 rings).
-        return (seq - 1) & 0xFFFFFFFF
+    if membarrier != 0:
+        _syscall(membarrier, MEMBARRIER_GLOBAL_EXPEDITED, 0, 0, 0, 0, 0)
     return seq
 
 

@@ -360,8 +360,7 @@ class Segment:
         """Point the queue handles of rank's process at the doorbell of the process at each queue's
         other end; return that process's own doorbell address (0: doorbells off on this machine).
         With `membarrier` (every process of the job passes the same), fences move from the
-        senders to the sleepers where the kernel allows it (membarrier.py, self.membarrier):
-        build the process's Doorbell after its last call, with self.membarrier.
+        senders to the sleepers where the kernel allows it (membarrier.py, self.membarrier).
 
         `process_of[r]` is the process hosting rank r (None: one process per rank). Each process
         sleeps on the doorbell in the slot of its first rank. Idempotent for one process."""
@@ -371,7 +370,7 @@ class Segment:
         procs = list(range(n)) if process_of is None else list(process_of)
         if len(procs) != n:
             raise ValueError(f"process map of {len(procs)} ranks for a bus of {n}")
-        key = (tuple(procs), procs[rank], membarrier)
+        key = (tuple(procs), procs[rank])
         if self._doorbells is not None and self._doorbells[0] == key:
             return self._doorbells[1]  # the process's other hosted ranks: already done
         lead: dict[int, int] = {}
