@@ -15,21 +15,19 @@ from toro_mpi.bus import layout as L
 from toro_mpi.bus import ring
 from toro_mpi.bus.doorbell import Doorbell
 from toro_mpi.bus.futex import SYS_FUTEX, usable
-from toro_mpi.bus.membarrier import SYS_MEMBARRIER, enable
 from toro_mpi.bus.segment import Segment
 
 pytestmark = pytest.mark.skipif(not SYS_FUTEX, reason="not Linux on x86-64 or aarch64: no doorbells")
 
 
-@pytest.fixture(params=[False, True], ids=["fenced", "membarrier"])
-def pair(request):
-    """Two mappings of one 2-rank segment: rank 0's process and rank 1's; senders fence, or
-    (where the kernel allows it) leave the fence to the sleeper's membarrier call."""
+@pytest.fixture
+def pair():
+    """Two mappings of one 2-rank segment: rank 0's process and rank 1's."""
     a = Segment.create(2, 8, 256)
     b = Segment.attach(a.name)
     a.unlink()
-    a.enable_doorbells(None, 0, request.param)
-    b.enable_doorbells(None, 1, request.param)
+    a.enable_doorbells(None, 0)
+    b.enable_doorbells(None, 1)
     yield a, b
     b.close()
     a.close()
@@ -62,7 +60,7 @@ def test_send_rings_a_sleeping_receiver_once(pair):
     data = np.arange(4, dtype=np.int64)
     assert ring.tx_push(a.handle(0, 1), L.KIND_EAGER, 0, 0, 32, 0, data, L.TX_NOT_STARTED) == 32
     assert words(b, 1) == (0, 0)  # awake: no system call, nothing changes
-    bell = Doorbell(b.base + b.slot(1, L.SLOT_BELL), b.membarrier)
+    bell = Doorbell(b.base + b.slot(1, L.SLOT_BELL))
     token = bell.arm()
     assert words(b, 1) == (0, 1)
     ring.tx_push(a.handle(0, 1), L.KIND_EAGER, 0, 0, 32, 0, data, L.TX_NOT_STARTED)
@@ -81,7 +79,7 @@ def test_a_signal_rings_a_sleeping_receiver_once(pair):
     tx, rx = a.handle(0, 1, L.COLL_PLANE), b.handle(0, 1, L.COLL_PLANE)
     ring.tx_signal(tx)
     assert words(b, 1) == (0, 0)
-    bell = Doorbell(b.base + b.slot(1, L.SLOT_BELL), b.membarrier)
+    bell = Doorbell(b.base + b.slot(1, L.SLOT_BELL))
     bell.arm()
     ring.tx_signal(tx)
     assert words(b, 1) == (1, 0)
@@ -101,7 +99,7 @@ def test_receiving_rings_a_sender_waiting_for_room(pair):
     for _ in range(8):
         ring.tx_push(a.handle(0, 1), L.KIND_EAGER, 0, 0, 8, 0, data, L.TX_NOT_STARTED)
     assert ring.tx_push(a.handle(0, 1), L.KIND_EAGER, 0, 0, 8, 0, data, L.TX_NOT_STARTED) == L.TX_NOT_STARTED
-    sender = Doorbell(a.base + a.slot(0, L.SLOT_BELL), a.membarrier)
+    sender = Doorbell(a.base + a.slot(0, L.SLOT_BELL))
     sender.arm()  # the sender sleeps until there is room
     info = np.zeros(L.INFO_LEN, np.int64)
     assert ring.rx_match(b.handle(0, 1), L.ANY, L.ANY, data, info) == L.RX_COMPLETE
@@ -116,30 +114,9 @@ def test_futex_waits_work_here():
     assert usable()
 
 
-def test_handles_say_whether_senders_fence(pair):
-    """H_NO_FENCE is set exactly on the handles that ring a peer, and only once this process is
-    registered for membarrier (bus/membarrier.py); without it every publish fences."""
-    a, _ = pair
-    assert a.membarrier in (0, enable())
-    for plane in range(L.PLANES):
-        handle = a.handle_words(0, 1, plane)
-        assert handle[L.H_PEER_BELL // 8] != 0
-        assert handle[L.H_NO_FENCE // 8] == (1 if a.membarrier else 0)
-
-
-@pytest.mark.skipif(not SYS_MEMBARRIER, reason="membarrier's number is unknown on this machine")
-def test_membarrier_registers_on_linux():
-    """This machine kind allows global expedited membarriers (measured gain: BENCHMARKS.md); a
-    kernel that refuses them leaves every sender fencing, which the fenced tests cover."""
-    number = enable()
-    if number == 0:
-        pytest.skip("the kernel refuses membarrier here: senders fence (the fallback)")
-    assert number == SYS_MEMBARRIER
-
-
 def test_a_sleeping_thread_is_woken_by_a_send(pair):
     a, b = pair
-    bell = Doorbell(b.base + b.slot(1, L.SLOT_BELL), b.membarrier)
+    bell = Doorbell(b.base + b.slot(1, L.SLOT_BELL))
     woke = threading.Event()
 
     def sleeper():
@@ -159,7 +136,7 @@ def test_a_sleeping_thread_is_woken_by_a_send(pair):
 
 def test_cancel_clears_the_sleeping_word(pair):
     _, b = pair
-    bell = Doorbell(b.base + b.slot(1, L.SLOT_BELL), b.membarrier)
+    bell = Doorbell(b.base + b.slot(1, L.SLOT_BELL))
     bell.arm()
     bell.cancel()
     assert words(b, 1) == (0, 0)
@@ -173,26 +150,9 @@ def test_an_idle_receiver_sleeps_and_is_rung(n: int, mode: tuple[str, ...]) -> N
     process) spins about 3 ms, then sleeps on its doorbell until the send rings it."""
     run = run_toro("idle_wake", n, "0.6", timeout=90, launcher=mode)
     ranks = assert_ok(run, n)
-    assert all(f"membarrier {enable()}" in ranks[r] for r in range(n)), run.explain()
     lines = ranks[n - 1]
     share = float(next(line for line in lines if line.startswith("cpu-share")).split()[1])
     rung = int(next(line for line in lines if line.startswith("rung")).split()[1])
     # Spinning all along would be ~1.0; the spin and yield phases are a few ms of 600.
     assert share < 0.5, run.explain()
     assert rung >= 1, run.explain()
-
-
-@pytest.mark.timeout(120)
-@pytest.mark.parametrize("mode", [(), ("--process-per-rank",)], ids=["green-4", "per-rank-4"])
-def test_an_idle_receiver_is_rung_by_fencing_senders(tmp_path, mode: tuple[str, ...]) -> None:
-    """bus.membarrier = false: every publish fences and the sleeper makes no system call (the
-    protocol of a kernel without membarrier); the idle receiver still sleeps and is rung."""
-    cfg = tmp_path / "fenced.toml"
-    cfg.write_text("[bus]\nmembarrier = false\n")
-    run = run_toro("idle_wake", 4, "0.6", timeout=90, launcher=("--config", str(cfg), *mode))
-    ranks = assert_ok(run, 4)
-    assert all("membarrier 0" in ranks[r] for r in range(4)), run.explain()
-    lines = ranks[3]
-    share = float(next(line for line in lines if line.startswith("cpu-share")).split()[1])
-    assert share < 0.5, run.explain()
-    assert int(next(line for line in lines if line.startswith("rung")).split()[1]) >= 1, run.explain()

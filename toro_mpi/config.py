@@ -40,7 +40,6 @@ SCHEMA: dict[str, dict[str, tuple[Any, str]]] = {
                             "a power of two in 2..32768"),
         "heap_size": (lambda v: _nonneg_int(v) and v % 4096 == 0, "a multiple of 4096, >= 0"),
         "heap_threshold": (_positive_int, "an integer > 0"),
-        "membarrier": (lambda v: isinstance(v, bool), "true or false"),
     },
     "coll": {
         "segment_bytes": (_positive_int, "an integer > 0"),

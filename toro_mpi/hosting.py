@@ -156,8 +156,7 @@ class Host:
 
         name = os.environ["TORO_MPI_SEGMENT"]
         self.segment = Segment.attach(name)
-        config = config_from_env()
-        settings = dict(config.sched)
+        settings = dict(config_from_env().sched)
         if processes > (os.cpu_count() or 1):
             settings["spin_passes"] = min(settings["spin_passes"], settings["oversubscribed_spin_passes"])
         self.engines: list[Any] = []
@@ -170,9 +169,9 @@ class Host:
             process_of = [r if r not in ranks else ranks[0] for r in range(self.segment.nranks)]
         else:
             process_of = host_of
-        bell_at = self.segment.enable_doorbells(process_of, ranks[0], config.bus["membarrier"])
+        bell_at = self.segment.enable_doorbells(process_of, ranks[0])
         use_bell = bell_at and host_of is not None and settings.get("doorbell", True)
-        bell = Doorbell(bell_at, self.segment.membarrier) if use_bell else None
+        bell = Doorbell(bell_at) if use_bell else None
         self.sched = Scheduler(self._poll, self._idle_check, settings, self._on_block, self._on_idle,
                                self._entering, doorbell=bell)
         self.contexts: dict[Any, RankContext] = {}  # by engine, the owner of the rank's green threads

@@ -45,7 +45,7 @@ class World:
             self.segment.register(self.rank)
             # process_of: the process hosting each rank (hosted ranks; None: one process per rank).
             transport = VirtioBus(self.segment, self.rank, cfg.bus["rendezvous_threshold"] > 0,
-                                  cfg.bus["heap_size"], process_of, cfg.bus["membarrier"])
+                                  cfg.bus["heap_size"], process_of)
         else:
             self.rank, self.size = 0, 1
             transport = None

@@ -30,8 +30,5 @@ elif RANK == last:
     assert (buf == np.arange(8)).all(), buf
     out("cpu-share", f"{share:.3f}")
     out("rung", seg.read_word(bell_at) - rung)
-# Whether this process's senders skip the doorbell's fence (bus/membarrier.py): the system call's
-# number when they do, else 0.
-out("membarrier", runtime.world().segment.membarrier)
 COMM.Barrier()
 out("ok")

@@ -133,19 +133,6 @@ def fence_seq_cst(typingctx):
 
 
 @intrinsic
-def compiler_fence(typingctx):
-    """Keep the compiler from moving loads and stores across this point; the CPU still may (a
-    signal fence). The doorbell's sender side under membarrier.py: the sleeper's system call
-    supplies the CPU's half."""
-
-    def codegen(context, builder, sig, args):
-        builder.fence("seq_cst", "singlethread")
-        return context.get_dummy_value()
-
-    return types.void(), codegen
-
-
-@intrinsic
 def fence_after_rmw(typingctx):
     """fence_seq_cst for code that has just done a seq_cst read-modify-write: nothing on x86,
     where the locked instruction is itself a full barrier (and cheaper than mfence: a 2-rank

@@ -15,18 +15,16 @@ from . import ring
 
 
 class Doorbell:
-    """The futex doorbell at `address` (the slot word of this process's first rank); `membarrier`
-    is Segment.membarrier (the system call arm() makes when the senders do not fence, else 0)."""
+    """The futex doorbell at `address` (the slot word of this process's first rank)."""
 
-    def __init__(self, address: int, membarrier: int = 0) -> None:
+    def __init__(self, address: int) -> None:
         self.address = address
-        self.membarrier = membarrier
         self._timespec = np.zeros(2, np.int64)  # struct timespec for FUTEX_WAIT's relative timeout
         self._timespec_at = self._timespec.ctypes.data
 
     def arm(self) -> int:
         """Say this process is about to sleep; the token to pass to sleep()."""
-        return int(ring.doze_arm(self.address, self.membarrier))
+        return int(ring.doze_arm(self.address))
 
     def sleep(self, token: int, seconds: float) -> None:
         """Sleep until a peer rings (or `seconds` pass, or a signal); then no longer sleeping."""

@@ -77,10 +77,6 @@ so the peers that read them on every publish do not miss on the words the rank w
                                 takes it back to 0 (compare-exchange: one waker rings) and rings.
                                 Either the sleeper's last look sees the new index or the peer sees
                                 1 (a store-then-load handshake on both sides), so no wake is lost.
-                                Where the processes are registered for membarrier (membarrier.py)
-                                the peer's fence is only a compiler fence and the sleeper, after its
-                                own fence, calls membarrier(GLOBAL_EXPEDITED), which makes every
-                                running peer execute a full barrier before its last look.
 
 Shared heap (one per rank, created by the rank itself on its first MPI.Alloc_mem)
 =================================================================================
@@ -279,9 +275,6 @@ H_BUFFERS = 64
 H_PEER_BELL = 72
 H_SIGNALS = 80  # offsets of the queue's SIGNALS and SEEN lines (relative to the queue, as above)
 H_SEEN = 88
-# 1 when this process is registered for membarrier (membarrier.py): a publish that rings the peer
-# needs only a compiler fence before reading its sleeping word; 0: a full fence (the default).
-H_NO_FENCE = 96
 H_INFO = 128  # int64[INFO_LEN]: the header rx_recv saw last (process-private, so no array argument)
 HANDLE_WORDS = 32
 

@@ -22,7 +22,6 @@ from . import layout as L
 from .atomics import (
     array_address,
     compare_exchange_i64,
-    compiler_fence,
     cpu_relax,
     fence_after_rmw,
     fence_seq_cst,
@@ -42,7 +41,6 @@ from .atomics import (
 )
 from .compiling import compile_once
 from .futex import FUTEX_WAIT, FUTEX_WAKE, SYS_FUTEX, WAKE_ALL
-from .membarrier import CMD_GLOBAL_EXPEDITED as MEMBARRIER_GLOBAL_EXPEDITED
 
 _MASK16 = 0xFFFF
 
@@ -69,14 +67,10 @@ def ring_peer(h, after_rmw=False):
     The fence orders our index store before our read of its sleeping word; the sleeper orders
     its sleeping store before its last look at the queues the same way (doze_arm). A publish
     made with a seq_cst read-modify-write (after_rmw) needs no separate fence on x86, where the
-    locked instruction is a full barrier itself (atomics.fence_after_rmw). When this process is
-    registered for membarrier (H_NO_FENCE), the sleeper's membarrier call stands in for our
-    fence and only the compiler's ordering is ours to keep (membarrier.py)."""
+    locked instruction is a full barrier itself (atomics.fence_after_rmw)."""
     bell = load_i64(h + L.H_PEER_BELL)
     if bell != 0:
-        if load_i64(h + L.H_NO_FENCE) != 0:
-            compiler_fence()
-        elif after_rmw:
+        if after_rmw:
             fence_after_rmw()
         else:
             fence_seq_cst()
@@ -93,18 +87,14 @@ def ring_bells(bells):
 
 
 @njit(cache=True)
-def doze_arm(bell, membarrier):
+def doze_arm(bell):
     """Announce that this process is about to sleep on its doorbell; return the value to wait on.
 
     The doorbell is read before the sleeping word is set: a wake after that changes it, so the
-    wait (doze_wait) returns at once instead of missing it. `membarrier` is the system call's
-    number when the job's senders skip their fence (membarrier.py), else 0: the call then makes
-    every running sender fence before this process takes its last look at the queues."""
+    wait (doze_wait) returns at once instead of missing it."""
     seq = load_acquire_i64(bell) & 0xFFFFFFFF
     store_release_i64(bell + L.BELL_SLEEPING, 1)
     fence_seq_cst()
-    if membarrier != 0:
-        _syscall(membarrier, MEMBARRIER_GLOBAL_EXPEDITED, 0, 0, 0, 0, 0)
     return seq
 
 
@@ -216,10 +206,7 @@ def tx_signal(h):
     """Post one signal on the queue with handle h (layout: SIGNALS): bump the count the sender
     alone writes (a seq_cst add, so also a release), then ring the receiver if it sleeps."""
     # One locked add instead of a release store and the doorbell's fence: on x86 the locked
-    # instruction orders the count before the read of the peer's sleeping word by itself. It
-    # stays where the doorbell needs no fence (membarrier.py): a release store measured slower
-    # in a 2-rank signal exchange (0.085-0.097 against 0.055-0.059 us, osu.barrier_floor), as
-    # the locked add sends the line on its way at once.
+    # instruction orders the count before the read of the peer's sleeping word by itself.
     fetch_add_i64(load_i64(h + L.H_QADDR) + load_i64(h + L.H_SIGNALS), 1)
     ring_peer(h, True)
 

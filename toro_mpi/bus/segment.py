@@ -64,9 +64,6 @@ class Segment:
         self._handles: np.ndarray | None = None
         self.bells: list[int] = []  # every process's doorbell address, once enable_doorbells ran
         self._doorbells: tuple[tuple, int] | None = None  # (process map, own doorbell) it ran with
-        # membarrier's system call number once this process is registered (membarrier.py): its
-        # doorbell's sleeper must call it, its senders skip their fence (H_NO_FENCE); else 0.
-        self.membarrier = 0
 
     # -- construction -----------------------------------------------------------------
     @classmethod
@@ -356,11 +353,9 @@ class Segment:
         self.ring_all()  # sleeping ranks see the code now, not at their next timeout
 
     # -- doorbells (layout: SLOT_BELL) ---------------------------------------------------
-    def enable_doorbells(self, process_of: list[int] | None, rank: int, membarrier: bool = False) -> int:
+    def enable_doorbells(self, process_of: list[int] | None, rank: int) -> int:
         """Point the queue handles of rank's process at the doorbell of the process at each queue's
         other end; return that process's own doorbell address (0: doorbells off on this machine).
-        With `membarrier` (every process of the job passes the same), fences move from the
-        senders to the sleepers where the kernel allows it (membarrier.py, self.membarrier).
 
         `process_of[r]` is the process hosting rank r (None: one process per rank). Each process
         sleeps on the doorbell in the slot of its first rank. Idempotent for one process."""
@@ -381,10 +376,6 @@ class Segment:
             return 0
         mine = procs[rank]
         assert self._handles is not None
-        if membarrier:
-            from .membarrier import enable
-
-            self.membarrier = enable()
         for plane in range(L.PLANES):
             for src in range(n):
                 for dst in range(n):
@@ -392,9 +383,8 @@ class Segment:
                     if src == dst or (ps == mine) == (pd == mine):
                         continue  # not ours, or both ends in this process: nobody to wake
                     other = pd if ps == mine else ps
-                    handle = self._handles[(plane * n + src) * n + dst]
-                    handle[L.H_PEER_BELL // 8] = self.base + self.slot(lead[other], L.SLOT_BELL)
-                    handle[L.H_NO_FENCE // 8] = 1 if self.membarrier else 0
+                    self._handles[(plane * n + src) * n + dst][L.H_PEER_BELL // 8] = \
+                        self.base + self.slot(lead[other], L.SLOT_BELL)
         own = self.base + self.slot(lead[mine], L.SLOT_BELL)
         self._doorbells = (key, own)
         return own

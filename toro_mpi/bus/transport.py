@@ -179,7 +179,7 @@ class VirtioBus(Transport):
     """Transport over the job's shared-memory virtqueues (one per ordered pair of ranks)."""
 
     def __init__(self, segment: Segment, rank: int, use_rendezvous: bool, heap_size: int = 0,
-                 process_of: list[int] | None = None, membarrier: bool = False) -> None:
+                 process_of: list[int] | None = None) -> None:
         self.segment = segment
         self.rank = rank
         self.size = segment.nranks
@@ -204,7 +204,7 @@ class VirtioBus(Transport):
         self._peer_heaps: dict[int, PeerHeap] = {}
         self._addr_fns: dict[np.dtype, Callable[[np.ndarray], int]] = {}
         # process_of: the process hosting each rank (None: one process per rank).
-        self.bell = segment.enable_doorbells(process_of, rank, membarrier)
+        self.bell = segment.enable_doorbells(process_of, rank)
 
     @property
     def rendezvous_ok(self) -> bool:
@@ -315,7 +315,7 @@ class VirtioBus(Transport):
 
     def doorbell(self):
         """This process's futex doorbell (None where futexes are unknown)."""
-        return Doorbell(self.bell, self.segment.membarrier) if self.bell else None
+        return Doorbell(self.bell) if self.bell else None
 
     def peer_finished(self, rank):
         """True once rank has finalized."""
