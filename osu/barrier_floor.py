@@ -34,11 +34,18 @@ def _signals(tx, rx, n):
 
 
 @njit(cache=True)
+def run_to_done(addr):
+    """One run of the hot plan at addr to its end (run_at again while it reports BLOCKED)."""
+    st = I.run_at(addr, np.uint8(0))
+    while st == I.BLOCKED:
+        st = I.run_at(addr, np.uint8(0))
+    return st
+
+
+@njit(cache=True)
 def _run_at(addr, n):
     for _ in range(n):
-        st = I.run_at(addr, np.uint8(0))
-        while st == I.BLOCKED:
-            st = I.run_at(addr, np.uint8(0))
+        run_to_done(addr)
     return 0
 
 

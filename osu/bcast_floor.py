@@ -20,16 +20,15 @@ import numpy as np
 from numba import njit
 
 from toro_mpi import MPI
-from toro_mpi.coll import interpreter as I
+
+from .barrier_floor import run_to_done
 
 
 @njit(cache=True)
 def _plans(bcast, barrier, n):
     for _ in range(n):
-        for addr in (bcast, barrier):
-            st = I.run_at(addr, np.uint8(0))
-            while st == I.BLOCKED:
-                st = I.run_at(addr, np.uint8(0))
+        run_to_done(bcast)
+        run_to_done(barrier)
     return 0
 
 

@@ -443,6 +443,8 @@ def entry_point(dtype: np.dtype):
 
 # run_at for one element type each, taking the address alone: numba's wrapper unboxes a numpy
 # scalar argument on every call, 30-40 ns of a hot call here (the dtypes of the hot paths only).
+# Written out one per dtype on purpose: like every kernel here, each is a module-level function that
+# numba keeps in its on-disk cache (which the launcher warms), not code generated at run time.
 @njit(cache=True)
 def _run_at_u1(addr):
     return run_at(addr, np.uint8(0))
