@@ -417,7 +417,6 @@ def barrier_at(addr):
     barrier completes inside the interpreter; any stop (blocked, a message for another
     communicator, an abort, FREED) goes to Python through objmode."""
     plan = _words_at(addr)
-    st = BLOCKED
     if plan[P_ROUNDS] != 0 and plan[P_WSTART] < 0 and plan[P_FREED] == 0:
         stash = plan[P_STASH_AT]
         if stash == 0 or load_i64(stash) == 0:
