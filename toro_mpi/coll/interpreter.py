@@ -378,6 +378,17 @@ def _words_at(addr):
     return numba.carray(int64_pointer(addr), numba.carray(int64_pointer(addr), P_HEADER)[P_LEN])
 
 
+@njit(cache=True, inline="always")
+def _fresh_stop(plan):
+    """What stops a fresh hot run before it starts: FREED, NEED_PENDING, or DONE (go ahead)."""
+    if plan[P_FREED] != 0:
+        return FREED
+    stash = plan[P_STASH_AT]
+    if stash != 0 and load_i64(stash) != 0:
+        return NEED_PENDING
+    return DONE
+
+
 @njit(cache=True)
 def run_at(addr, proto):
     """run() on the plan words at addr and the arrays whose addresses and counts are in them
@@ -385,11 +396,9 @@ def run_at(addr, proto):
     FREED. Python calls it through entry_point_at, with the address alone."""
     plan = _words_at(addr)
     if plan[P_WSTART] < 0:
-        if plan[P_FREED] != 0:
-            return FREED
-        stash = plan[P_STASH_AT]
-        if stash != 0 and load_i64(stash) != 0:
-            return NEED_PENDING
+        st = _fresh_stop(plan)
+        if st != DONE:
+            return st
     send = numba.carray(typed_pointer(plan[P_SEND_AT], proto), plan[P_SEND_N])
     recv = numba.carray(typed_pointer(plan[P_RECV_AT], proto), plan[P_RECV_N])
     tmp = numba.carray(typed_pointer(plan[P_TMP_AT], proto), plan[P_TMP_N])
@@ -417,13 +426,11 @@ def barrier_at(addr):
     barrier completes inside the interpreter; any stop (blocked, a message for another
     communicator, an abort, FREED) goes to Python through objmode."""
     plan = _words_at(addr)
-    if plan[P_ROUNDS] != 0 and plan[P_WSTART] < 0 and plan[P_FREED] == 0:
-        stash = plan[P_STASH_AT]
-        if stash == 0 or load_i64(stash) == 0:
-            # run_at's own checks, then straight to the rounds: no arrays to make, no run().
+    if plan[P_ROUNDS] != 0 and plan[P_WSTART] < 0:
+        # run_at's checks, then straight to the rounds: no arrays to make, no run().
+        st = _fresh_stop(plan)
+        if st == DONE:
             st = _signal_rounds(plan)
-        else:
-            st = NEED_PENDING
     else:
         st = run_at(addr, np.uint8(0))
     if st != DONE:

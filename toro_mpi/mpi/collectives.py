@@ -305,8 +305,8 @@ class CollectiveMixin:
         """Run a plan among the leaders of the processes (self is this process's leader); a run
         over the same group buffers as before goes through its hot record (no unboxing)."""
         runs = self._leader_runs
-        hot = runs.get((key, id(send)))
-        if hot is not None and hot.send is send and hot.recv is recv:
+        hot = runs.get((key, id(send)))  # a hit holds send itself (keyed by its id)
+        if hot is not None and hot.recv is recv:
             self._coll.run_lone(hot)
             return
         plan = self._plan(("leaders", *key), kind, build, code, [self._ranks[i] for i in layout.leaders])
