@@ -177,12 +177,13 @@ def run_toro(prog: str, n: int, *args: str, timeout: float = 60, launcher: tuple
     cmd = [sys.executable, "-m", "toro_mpi", "-n", str(n), "--oversubscribe",
            "--timeout", str(max(5, int(timeout * 0.8))), *launcher, sys.executable, program(prog),
            *map(str, args)]
+    before = toro_segments()  # a stale segment of an earlier, killed job is not this job's leak
     start = time.monotonic()
     proc = subprocess.Popen(cmd, env=TORO_ENV, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=TESTS.parent, start_new_session=True)
     _started_launchers.append(proc.pid)
     run = _finish(proc, cmd, start, timeout)
-    left = leftover_segments(set(), [proc.pid])
+    left = leftover_segments(before, [proc.pid])
     assert not left, f"segments of launcher {proc.pid} left in /dev/shm: {left}{run.explain()}"
     alive = [p for p in run.pids() if _pid_alive(p)]
     assert not alive, f"rank processes still alive after the launcher exited: {alive}{run.explain()}"
@@ -229,6 +230,16 @@ def assert_ok(run: Run, n: int) -> dict[int, list[str]]:
     missing = [r for r in range(n) if "ok" not in ranks.get(r, [])]
     assert not missing, f"ranks {missing} did not finish their checks{run.explain()}"
     return ranks
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Warm the kernels the launcher warms (about a minute on a cold cache) before any test runs.
+
+    Otherwise the first launch of the session pays it inside that test's timeout, and a test
+    whose job has a short --timeout of its own could see its ranks start late."""
+    from toro_mpi.bus.warm import warm_cache
+
+    warm_cache()
 
 
 @pytest.fixture(scope="session")

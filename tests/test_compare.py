@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from conftest import TESTS, TORO_ENV, Run, leftover_segments, program, ref_available
+from conftest import TESTS, TORO_ENV, Run, leftover_segments, program, ref_available, toro_segments
 
 from toro_mpi.launcher.compare import (
     REFERENCE_ENV,
@@ -189,6 +189,7 @@ def test_reference_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def compare(*args: str, env: dict[str, str] | None = None, timeout: float = 90) -> Run:
     """Run `python -m toro_mpi --compare ARGS` to its end; no segment may be left behind."""
     cmd = [sys.executable, "-m", "toro_mpi", "--compare", *args]
+    before = toro_segments()  # a stale segment of an earlier, killed job is not this run's leak
     start = time.monotonic()
     proc = subprocess.Popen(cmd, env=env or TORO_ENV, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=TESTS.parent, start_new_session=True)
@@ -199,7 +200,7 @@ def compare(*args: str, env: dict[str, str] | None = None, timeout: float = 90) 
         out, err = proc.communicate()
         pytest.fail(f"--compare did not finish within {timeout} s{Run(cmd, -1, out, err, timeout, proc.pid).explain()}")
     run = Run(cmd, proc.returncode, out, err, time.monotonic() - start, proc.pid)
-    left = leftover_segments(set(), [proc.pid])
+    left = leftover_segments(before, [proc.pid])
     assert not left, f"segments left in /dev/shm: {left}{run.explain()}"
     return run
 

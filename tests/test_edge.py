@@ -86,7 +86,7 @@ def test_timeout_names_the_blocked_calls(tmp_path) -> None:
     prog = tmp_path / "hung.py"
     prog.write_text(HUNG)
     proc = subprocess.run([sys.executable, "-m", "toro_mpi", "-n", "3", "--oversubscribe", "--process-per-rank",
-                           "--timeout", "4", sys.executable, str(prog)],
+                           "--timeout", "10", sys.executable, str(prog)],
                           env=TORO_ENV, capture_output=True, text=True, timeout=50)
     assert proc.returncode == 110, proc.stderr
     assert "rank 0 blocked in Recv(source=1, tag=40)" in proc.stderr, proc.stderr
@@ -99,6 +99,7 @@ import resource, time
 import numpy as np
 from toro_mpi import MPI
 c = MPI.COMM_WORLD
+c.Barrier()  # both clocks start together, however unevenly the ranks started up
 if c.rank == 0:
     time.sleep(3)
     c.Send(np.ones(1), dest=1, tag=1)

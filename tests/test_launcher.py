@@ -43,11 +43,18 @@ os.write(1, (json.dumps({"pid": os.getpid(), "cpus": sorted(os.sched_getaffinity
                          **{k: os.environ[k] for k in keys}}) + "\\n").encode())
 """
 FAIL_RANK_1 = """
-import os, sys, time
+import os, sys, tempfile, time
 rank = int(os.environ["TORO_MPI_RANK"])
 os.write(1, f"pid {os.getpid()}\\n".encode())
+# Rank 1 fails only once rank 0 has printed its pid (the test checks that pid is gone after).
+started = os.path.join(tempfile.gettempdir(), f"toro-test-{os.environ['TORO_MPI_LAUNCHER_PID']}-rank0")
+if rank == 0:
+    open(started, "w").close()
 if rank == 1:
-    time.sleep(0.5)  # let rank 0 start and print its pid before this one fails
+    end = time.monotonic() + 20
+    while not os.path.exists(started) and time.monotonic() < end:
+        time.sleep(0.01)
+    os.unlink(started)
     ACTION
 time.sleep(30)
 """
@@ -327,7 +334,7 @@ def test_rank_raises(mpirun) -> None:
     assert "Traceback" in run.err and "RuntimeError: boom" in run.err
     assert re.search(r"toro-mpirun: rank 1 \(pid \d+\) exited with code 1; aborting the job", run.err)
     assert len(rank_pids(run.out)) == 2
-    assert run.seconds < 5
+    assert run.seconds < 15  # well under the sleeping rank's 30 s: it was killed, not waited for
 
 
 @pytest.mark.timeout(60)
@@ -340,7 +347,7 @@ def test_rank_exit_status(mpirun, action: str, status: int, words: str) -> None:
     run = mpirun("-n", "2", "python", "-c", FAIL_RANK_1.replace("ACTION", action))
     assert run.rc == status
     assert "rank 1 (pid " in run.err and words in run.err
-    assert run.seconds < 5
+    assert run.seconds < 15  # well under the sleeping rank's 30 s: it was killed, not waited for
 
 
 @pytest.mark.timeout(60)

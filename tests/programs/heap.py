@@ -116,6 +116,7 @@ def check_send_waits_for_the_copy() -> None:
         mem, a = alloc("uint8", n)
         a[:] = 5
         t0 = time.monotonic()
+        COMM.Send(np.zeros(1, np.uint8), dest=1, tag=21)  # go: rank 1 sleeps from here, after t0
         COMM.Send(a, dest=1, tag=20)
         waited = time.monotonic() - t0
         a[:] = 6
@@ -123,6 +124,7 @@ def check_send_waits_for_the_copy() -> None:
         del a
         MPI.Free_mem(mem)
     elif RANK == 1:
+        COMM.Recv(np.zeros(1, np.uint8), source=0, tag=21)
         time.sleep(0.4)
         b = np.zeros(n, np.uint8)
         COMM.Recv(b, source=0, tag=20)

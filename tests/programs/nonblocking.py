@@ -130,6 +130,10 @@ def synchronous() -> None:
             assert slow >= nap * 0.8, f"Ssend of {size} bytes returned after {slow:.3f} s, before the match"
             out("Ssend waited for the match", size)
         elif RANK == 1:
+            # The nap starts once the standard Send (sent after rank 0's t0) is here, so the
+            # Ssend cannot be matched within `nap` of t0 however the ranks are scheduled.
+            while not COMM.Iprobe(source=0, tag=1):
+                time.sleep(0.001)
             # Keep the progress engine busy meanwhile: the message may arrive (unexpected), but
             # only the matching Recv below may complete the Ssend.
             end = time.monotonic() + nap
