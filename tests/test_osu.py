@@ -450,3 +450,45 @@ def test_plots_degrade_without_matplotlib(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` raise ImportError
     assert compare.write_plots(tmp_path, [], [compare.TORO, compare.REF]) == []
     assert "install toro_mpi[bench] for plots" in capsys.readouterr().out
+
+
+def _raw(folder: Path, name: str, rows: str) -> None:
+    """One OMB-style raw output as osu.compare writes it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(f"$ the command\n\n# OSU MPI Test v7.4\n# Size       Avg Latency(us)\n{rows}")
+
+
+def test_pool_pairs_runs_across_directories(tmp_path, capsys):
+    """osu.pool pairs each toro repetition with the reference one of the same number, pools by
+    (benchmark, n, size) across directories and suite run names, and skips unpaired runs."""
+    from osu import pool
+
+    a, b = tmp_path / "a" / "raw", tmp_path / "b"
+    _raw(a, "osu_bcast-n2.toro.rep1.out", "4                       1.00\n8    2.00\n")
+    _raw(a, "osu_bcast-n2.ref.rep1.out", "4                       2.00\n8    1.00\n")
+    _raw(a, "osu_bcast-n2.toro.rep2.out", "4                       3.00\n")  # no reference pair
+    _raw(b, "osu_bcast-n2-2.toro.rep1.out", "4    1.50\n")
+    _raw(b, "osu_bcast-n2-2.ref.rep1.out", "4    1.00\n")
+    _raw(b, "osu_bcast-n4.toro.rep1.out", "4    9.00\n")
+    _raw(b, "osu_bcast-n4.ref.rep1.out", "4    3.00\n")
+    _raw(b, "osu_barrier-n2.toro.rep1.out", "             0.40\n")
+    _raw(b, "osu_barrier-n2.ref.rep1.out", "             0.50\n")
+    pooled = pool.pair_ratios([tmp_path / "a", b])
+    assert pooled == {("osu_bcast", 2, 4): [0.5, 1.5], ("osu_bcast", 2, 8): [2.0],
+                      ("osu_bcast", 4, 4): [3.0], ("osu_barrier", 2, 0): [0.8]}
+    assert pool.main([str(tmp_path / "a"), str(b), "--size", "4"]) == 0
+    table = capsys.readouterr().out
+    assert "| osu_bcast (lower is better) | 2 | 4 | 2 | 1.00 | 1 | 1.50 |" in table
+    assert "| osu_barrier (lower is better) | 2 | - | 1 | 0.80 | 1 | 0.80 |" in table
+    assert "| 2 | 8 |" not in table  # filtered out by --size
+    (tmp_path / "empty").mkdir()
+    assert pool.main([str(tmp_path / "empty")]) == 1  # no pairs: an error, not an empty table
+
+
+def test_pool_rejects_a_missing_directory(tmp_path):
+    """A directory that does not exist is a usage error, not an empty table."""
+    from osu import pool
+
+    with pytest.raises(SystemExit) as stop:
+        pool.main([str(tmp_path / "nowhere")])
+    assert stop.value.code == 2
