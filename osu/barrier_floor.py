@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import numpy as np
 from numba import njit
@@ -49,15 +50,21 @@ def _run_at(addr, n):
     return 0
 
 
-def main() -> None:
-    """Print the three per-barrier times, one line per repetition (rank 0)."""
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--iters", type=int, default=300_000)
+def two_rank_setup(doc: str, module: str, iters: int) -> tuple[argparse.Namespace, Any]:
+    """The floor tools' --iters/--reps options and COMM_WORLD, which must hold 2 ranks."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--iters", type=int, default=iters)
     ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
     comm = MPI.COMM_WORLD
     if comm.Get_size() != 2:
-        raise SystemExit("run with 2 ranks: toro-mpirun -n 2 python -m osu.barrier_floor")
+        raise SystemExit(f"run with 2 ranks: toro-mpirun -n 2 python -m {module}")
+    return args, comm
+
+
+def main() -> None:
+    """Print the three per-barrier times, one line per repetition (rank 0)."""
+    args, comm = two_rank_setup(__doc__, "osu.barrier_floor", 300_000)
     comm.Barrier()
     comm.Barrier()
     hot = comm._fast_barrier  # the hot plan (HotRun) the second call left

@@ -13,7 +13,6 @@ Print the cache-line calibration next to it (python -m osu.calibrate): the host 
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
@@ -21,7 +20,7 @@ from numba import njit
 
 from toro_mpi import MPI
 
-from .barrier_floor import run_to_done
+from .barrier_floor import run_to_done, two_rank_setup
 
 
 @njit(cache=True)
@@ -34,13 +33,7 @@ def _plans(bcast, barrier, n):
 
 def main() -> None:
     """Print the per-iteration times, one line per repetition (rank 0)."""
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--iters", type=int, default=100_000)
-    ap.add_argument("--reps", type=int, default=3)
-    args = ap.parse_args()
-    comm = MPI.COMM_WORLD
-    if comm.Get_size() != 2:
-        raise SystemExit("run with 2 ranks: toro-mpirun -n 2 python -m osu.bcast_floor")
+    args, comm = two_rank_setup(__doc__, "osu.bcast_floor", 100_000)
     buf = np.zeros(4, np.uint8)
     for _ in range(3):
         comm.Bcast(buf, 0)

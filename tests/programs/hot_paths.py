@@ -110,6 +110,15 @@ def dtype_reassigned() -> None:
     out("dtype-reassigned", first, r.tolist())
 
 
+def _after_free(call) -> str:
+    """What call() raised: "ERR_COMM", another error class, or "no error"."""
+    try:
+        call()
+    except MPI.Exception as e:
+        return "ERR_COMM" if e.Get_error_class() == MPI.ERR_COMM else f"class {e.Get_error_class()}"
+    return "no error"
+
+
 def kept_after_free() -> None:
     """Barrier kept from a communicator, called after Free: ERR_COMM, no message sent."""
     dup = COMM.Dup()
@@ -117,24 +126,14 @@ def kept_after_free() -> None:
         dup.Barrier()
     kept = dup.Barrier
     dup.Free()
-    try:
-        kept()
-        got = "no error"
-    except MPI.Exception as e:
-        got = "ERR_COMM" if e.Get_error_class() == MPI.ERR_COMM else f"class {e.Get_error_class()}"
-    out("kept-after-free", got)
+    out("kept-after-free", _after_free(kept))
     # A hot Bcast's record (also its call's last-call slot) must not outlive Free either.
     dup = COMM.Dup()
     x = np.zeros(2, np.int64)
     for _ in range(HOT):
         dup.Bcast(x, root=0)
     dup.Free()
-    try:
-        dup.Bcast(x, root=0)
-        got = "no error"
-    except MPI.Exception as e:
-        got = "ERR_COMM" if e.Get_error_class() == MPI.ERR_COMM else f"class {e.Get_error_class()}"
-    out("bcast-after-free", got)
+    out("bcast-after-free", _after_free(lambda: dup.Bcast(x, root=0)))
 
 
 def fault() -> None:
