@@ -447,37 +447,20 @@ def entry_point(dtype: np.dtype):
     return compile_once(run, (_PLAN, arr, arr, arr))
 
 
-# run_at for one element type each, taking the address alone: numba's wrapper unboxes a numpy
-# scalar argument on every call, 30-40 ns of a hot call here (the dtypes of the hot paths only).
-# Written out one per dtype on purpose: like every kernel here, each is a module-level function that
-# numba keeps in its on-disk cache (which the launcher warms), not code generated at run time.
-@njit(cache=True)
-def _run_at_u1(addr):
-    return run_at(addr, np.uint8(0))
+def _run_at_for(element: type):
+    """run_at for one element type, taking the address alone: numba's wrapper unboxes a numpy
+    scalar argument on every call, 30-40 ns of a hot call here. numba caches each on disk apart
+    (its cache index keys a closure by the values it closes over), so the launcher warms them."""
+
+    @njit(cache=True)
+    def run_at_typed(addr):
+        return run_at(addr, element(0))
+
+    return run_at_typed
 
 
-@njit(cache=True)
-def _run_at_i4(addr):
-    return run_at(addr, np.int32(0))
-
-
-@njit(cache=True)
-def _run_at_i8(addr):
-    return run_at(addr, np.int64(0))
-
-
-@njit(cache=True)
-def _run_at_f4(addr):
-    return run_at(addr, np.float32(0))
-
-
-@njit(cache=True)
-def _run_at_f8(addr):
-    return run_at(addr, np.float64(0))
-
-
-_RUN_AT_BY_DTYPE = {np.dtype("u1"): _run_at_u1, np.dtype("i4"): _run_at_i4, np.dtype("i8"): _run_at_i8,
-                    np.dtype("f4"): _run_at_f4, np.dtype("f8"): _run_at_f8}
+# The dtypes of the hot paths (the MPI layer's Barrier, Bcast, Reduce and Allreduce records).
+_RUN_AT_BY_DTYPE = {np.dtype(t): _run_at_for(t) for t in (np.uint8, np.int32, np.int64, np.float32, np.float64)}
 HOT_DTYPES = frozenset(_RUN_AT_BY_DTYPE)
 
 
