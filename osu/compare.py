@@ -1,6 +1,9 @@
-"""Side-by-side OSU micro-benchmarks: toro_mpi vs mpi4py + Open MPI, from a suite in configs/.
+"""Side-by-side OSU micro-benchmarks: toro_mpi vs mpi4py + Open MPI, from a suite file.
 
-Run: python -m osu.compare [configs/bench-quick.toml] [--reps N] [--out DIR] [--reference-defaults]
+Run: python -m osu.compare [SUITE] [--reps N] [--out DIR] [--reference-defaults]
+
+SUITE is a suite file's path or the name of one shipped in osu/suites/ (`quick`, the default,
+`full`, `coll`, `coll-small`).
 
 Each run of the suite (a benchmark, a rank count, its OMB options) is launched alternately under
 toro_mpi and under the reference, A B A B..., --reps times; before each pair the cache-line
@@ -38,6 +41,9 @@ from pathlib import Path
 from .calibrate import measure
 
 ROOT = Path(__file__).resolve().parent.parent
+# The shipped suites, package data of osu (so an installed wheel has them too): NAME.toml.
+SUITES = Path(__file__).resolve().parent / "suites"
+DEFAULT_SUITE = "quick"
 PORTS = ("osu_latency", "osu_bw", "osu_bibw", "osu_multi_lat", "osu_barrier", "osu_bcast", "osu_reduce",
          "osu_allreduce", "osu_gather", "osu_scatter", "osu_allgather", "osu_alltoall")
 BANDWIDTH = ("osu_bw", "osu_bibw")
@@ -77,6 +83,24 @@ class Suite:
     runs: list[Run]
     reps: int = 3
     timeout: float = 600.0
+
+
+def suite_names() -> list[str]:
+    """Names of the shipped suites (osu/suites/NAME.toml)."""
+    return sorted(p.stem for p in SUITES.glob("*.toml"))
+
+
+def find_suite(spec: str) -> Path:
+    """The suite file `spec` names: an existing file, else a shipped suite's name (`quick`, ...)."""
+    path = Path(spec)
+    # A file wins over a shipped name, so a local `quick` file can still be run by its path.
+    if path.is_file():
+        return path
+    shipped = SUITES / f"{spec}.toml"
+    if path.name == spec and shipped.is_file():
+        return shipped
+    raise SuiteError(f"no suite {spec!r}: not a file, nor one of the shipped suites "
+                     f"{', '.join(suite_names())} (in {SUITES})")
 
 
 def load_suite(path: Path) -> Suite:
@@ -391,8 +415,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run a suite on both backends and write the tables and plots; returns the exit status."""
     ap = argparse.ArgumentParser(prog="osu.compare", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("suite", nargs="?", default=str(ROOT / "configs" / "bench-quick.toml"),
-                    help="suite TOML (default: configs/bench-quick.toml)")
+    ap.add_argument("suite", nargs="?", default=DEFAULT_SUITE,
+                    help=f"suite TOML file, or a shipped suite's name: {', '.join(suite_names())} "
+                         f"(default: {DEFAULT_SUITE})")
     ap.add_argument("--reps", type=int, help="repetitions per run (default: the suite's `reps`)")
     ap.add_argument("--out", help="output folder (default: bench-results/<timestamp>)")
     ap.add_argument("--reference-defaults", action="store_true",
@@ -403,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="rounds of the calibration ping-pong before each pair (0: skip it)")
     args = ap.parse_args(argv)
     try:
-        suite = load_suite(Path(args.suite))
+        suite = load_suite(find_suite(args.suite))
         if args.reps is not None:
             if args.reps < 1:
                 raise SuiteError("--reps must be at least 1")

@@ -413,14 +413,33 @@ def test_suite_file_checked(tmp_path, text, message):
 
 
 @pytest.mark.timeout(10)
-def test_suites_in_configs_load():
+def test_shipped_suites_load():
     """The shipped suites parse; the full one has every port on 2 ranks and the collectives on 4 and 8."""
-    quick = compare.load_suite(ROOT / "configs" / "bench-quick.toml")
-    full = compare.load_suite(ROOT / "configs" / "bench-full.toml")
+    assert compare.suite_names() == ["coll", "coll-small", "full", "quick"]
+    for name in compare.suite_names():
+        compare.load_suite(compare.find_suite(name))
+    quick = compare.load_suite(compare.find_suite("quick"))
+    full = compare.load_suite(ROOT / "osu" / "suites" / "full.toml")
     assert {r.bench for r in quick.runs} == set(TITLES) and {r.n for r in quick.runs} == {2}
     assert {r.bench for r in full.runs if r.n == 2} == set(TITLES)
     coll = {"osu_barrier", *COLLECTIVES}
     assert {(r.bench, r.n) for r in full.runs if r.n > 2} == {(b, n) for b in coll for n in (4, 8)}
+
+
+@pytest.mark.timeout(10)
+def test_find_suite(tmp_path, monkeypatch):
+    """A suite is a file's path or a shipped suite's bare name; an existing file wins over a name,
+    and anything else is refused naming the shipped suites."""
+    assert compare.find_suite("coll-small") == compare.SUITES / "coll-small.toml"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "quick").write_text("reps = 1\n")
+    assert compare.find_suite("quick") == Path("quick")
+    mine = tmp_path / "mine.toml"
+    mine.write_text("reps = 1\n")
+    assert compare.find_suite(str(mine)) == mine
+    for spec in ("nope", "suites/full", "full.toml", str(tmp_path / "missing.toml")):
+        with pytest.raises(compare.SuiteError, match=r"not a file, nor one of the shipped suites coll, coll-small"):
+            compare.find_suite(spec)
 
 
 @pytest.mark.timeout(10)
