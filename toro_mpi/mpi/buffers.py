@@ -1,19 +1,38 @@
 """The one place that turns mpi4py-style buffer specs into contiguous numpy arrays.
 
-Accepted, as in mpi4py: a numpy array, any buffer-protocol object or a DLPack-capable host array;
-`[buf, datatype]`; `[buf, count, datatype]`; `[buf, (count, displ), datatype]`; `None` for an
-empty buffer.
+Accepted, as in mpi4py: a numpy array, any buffer-protocol object or a DLPack-capable host array
+(mpi/dlpack.py); `[buf, datatype]`; `[buf, count]`; `[buf, count, datatype]`;
+`[buf, (count, displ)]`; `[buf, (count, displ), datatype]`; `[buf, count, displ, datatype]`
+(`None` inside a spec is an empty buffer; a datatype of `None` is the buffer's own).
 A datatype may be a Datatype or a numpy typecode string ('d', 'i', ...).
+
+Bad specs raise what mpi4py raises, as exceptions that are also `MPI.Exception` (errors.py):
+TypeError for something that is not a buffer or a count that is not an integer, ValueError for
+a spec of the wrong length, negative or out-of-range counts and displacements, a length that is
+no whole number of datatypes, KeyError for an unknown typecode, BufferError for a read-only
+receive buffer or memory that is not on the host. The checks come in mpi4py's order (spec, buffer,
+datatype, displacement, count), so a spec with two faults raises the same one.
 """
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import numpy as np
 
 from . import datatypes as D
-from .errors import ERR_BUFFER, ERR_COUNT, ERR_TYPE, MPIException
+from .dlpack import host_array, is_dlpack
+from .errors import (
+    ERR_BUFFER,
+    ERR_COUNT,
+    ERR_TYPE,
+    MPIBufferError,
+    MPIException,
+    MPIKeyError,
+    MPITypeError,
+    MPIValueError,
+)
 
 _EMPTY = np.empty(0, np.uint8)
 
@@ -58,47 +77,85 @@ def byte_view(arr: np.ndarray) -> np.ndarray:
 
 def _as_array(obj: Any, writable: bool) -> np.ndarray:
     if isinstance(obj, np.ndarray):
+        if writable and not obj.flags.writeable:
+            raise MPIBufferError(ERR_BUFFER, "receive buffer (a read-only numpy array) is not writable")
         return obj
     if obj is None:
         return _EMPTY
     try:
         mv = memoryview(obj)
     except TypeError:
-        if hasattr(obj, "__dlpack__"):
-            return _from_dlpack(obj)
-        raise MPIException(ERR_BUFFER, f"{type(obj).__name__} supports neither the buffer protocol nor "
-                                       "DLPack") from None
+        # As mpi4py: the buffer protocol first, then DLPack.
+        if is_dlpack(obj):
+            return host_array(obj, writable)
+        raise MPITypeError(ERR_BUFFER, f"{type(obj).__name__} is not a buffer (neither the buffer protocol nor "
+                                       "DLPack)") from None
     if writable and mv.readonly:
-        raise MPIException(ERR_BUFFER, f"receive buffer ({type(obj).__name__}) is read-only")
+        raise MPIBufferError(ERR_BUFFER, f"receive buffer ({type(obj).__name__}) is read-only")
     try:
         return np.asarray(mv)
     except (ValueError, TypeError):
         return np.frombuffer(mv.cast("B"), dtype=np.uint8)
 
 
-def _from_dlpack(obj: Any) -> np.ndarray:
-    """A numpy view of a DLPack-capable CPU array (as mpi4py accepts them); others are refused."""
-    try:
-        return np.from_dlpack(obj)
-    except (BufferError, TypeError, ValueError, RuntimeError) as exc:
-        raise MPIException(ERR_BUFFER, f"{type(obj).__name__}: DLPack export failed ({exc}); toro_mpi "
-                                       "takes host-memory arrays only") from None
-
-
-def _as_datatype(spec: Any) -> D.Datatype:
+def as_datatype(spec: Any) -> D.Datatype:
+    """The MPI datatype a spec names: a Datatype (MPI_DATATYPE_NULL too) or a numpy typecode
+    string; anything else is no datatype key (KeyError, TypeError if unhashable, as mpi4py)."""
     if isinstance(spec, D.Datatype):
-        if not spec:
-            raise MPIException(ERR_TYPE, "MPI_DATATYPE_NULL cannot describe a buffer")
         return spec
     if isinstance(spec, str):
         try:
             dt = D.from_dtype(np.dtype(spec))
         except TypeError:
             dt = None
-        if dt is None:
-            raise MPIException(ERR_TYPE, f"unknown typecode {spec!r}")
-        return dt
-    raise MPIException(ERR_TYPE, f"expected an MPI datatype, got {type(spec).__name__}")
+        if dt is not None:
+            return dt
+    try:
+        hash(spec)
+    except TypeError:
+        raise MPITypeError(ERR_TYPE, f"cannot map {type(spec).__name__} to an MPI datatype (unhashable)") from None
+    raise MPIKeyError(ERR_TYPE, f"cannot map {spec!r} to an MPI datatype")
+
+
+def is_datatype(spec: Any) -> bool:
+    """Whether a spec item stands for a datatype (mpi4py: a Datatype or a str)."""
+    return isinstance(spec, (D.Datatype, str))
+
+
+def as_count(value: Any, what: str) -> int:
+    """An integer argument (count, displacement): anything with __index__, as mpi4py takes it."""
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise MPITypeError(ERR_COUNT, f"{what} must be an integer, got {type(value).__name__} {value!r}") from None
+
+
+def split_spec(spec: Any, pair_types: tuple[type, ...], count: str, displ: str) -> tuple[Any, Any, Any, Any]:
+    """(buffer, count, displacement, datatype spec) of a spec, each None where it is not given,
+    as mpi4py reads them: `[buf, datatype]`, `[buf, count]`, `[buf, (count, displ)]`,
+    `[buf, count, datatype]`, `[buf, (count, displ), datatype]`, `[buf, count, displ, datatype]`,
+    or a plain buffer. `pair_types` are the types of a (count, displ) item (only tuples for a
+    v-spec, whose counts are often a list); `count` and `displ` name the items in errors."""
+    if spec is None:
+        raise MPITypeError(ERR_BUFFER, "expecting a buffer or a list/tuple spec, got None")
+    if not isinstance(spec, (list, tuple)):
+        return spec, None, None, None
+    n, c, d, dspec = len(spec), None, None, None
+    if n == 2:
+        obj, c = spec
+        if is_datatype(c):
+            c, dspec = None, c
+    elif n == 3:
+        obj, c, dspec = spec
+    elif n == 4:
+        obj, c, d, dspec = spec
+    else:
+        raise MPIValueError(ERR_BUFFER, f"a buffer spec has 2 to 4 items, got {n}")
+    if n < 4 and isinstance(c, pair_types):
+        if len(c) != 2:
+            raise MPIValueError(ERR_COUNT, f"({count}, {displ}) expected, got {c!r}")
+        c, d = c
+    return obj, c, d, dspec
 
 
 def _contiguous(arr: np.ndarray, writable: bool) -> tuple[np.ndarray, np.ndarray | None]:
@@ -116,60 +173,67 @@ def normalise(spec: Any, writable: bool, blocks: int = 1) -> Buffer:
     """Parse a buffer spec for sending (writable=False) or receiving (writable=True).
 
     `blocks` > 1 for a buffer of one block per rank (Gather's receive buffer, Scatter's send
-    buffer, ...): an explicit count is then the count of one block, as in mpi4py and MPI."""
-    count = None
-    displ = 0
-    datatype = None
-    obj = spec
-    if isinstance(spec, (list, tuple)):
-        if len(spec) == 2:
-            obj, second = spec
-            if isinstance(second, (D.Datatype, str)):
-                datatype = _as_datatype(second)
-            elif isinstance(second, (int, np.integer)):
-                count = int(second)
-            else:
-                raise MPIException(ERR_TYPE, f"second item of a buffer spec must be a datatype, got {second!r}")
-        elif len(spec) == 3:
-            obj, cd, dspec = spec
-            datatype = _as_datatype(dspec)
-            if isinstance(cd, (tuple, list)):
-                if len(cd) != 2:
-                    raise MPIException(ERR_COUNT, f"(count, displ) expected, got {cd!r}")
-                count, displ = int(cd[0]), int(cd[1])
-            elif cd is None:
-                count = None
-            else:
-                count = int(cd)
-        else:
-            raise MPIException(ERR_BUFFER, f"a buffer spec has 1 to 3 items, got {len(spec)}")
+    buffer, ...): an explicit count is then the count of one block, as in mpi4py and MPI, and
+    an inferred one must split into that many blocks."""
+    obj, count, displ, dspec = split_spec(spec, (tuple, list), "count", "displ")
     arr = _as_array(obj, writable)
-    if writable and not arr.flags.writeable:
-        raise MPIException(ERR_BUFFER, "receive buffer is read-only")
+    datatype = None if dspec is None else as_datatype(dspec)
     arr, writeback = _contiguous(arr, writable)
     if datatype is None:
         datatype = D.from_dtype(arr.dtype) or D.PREDEFINED["BYTE"]
-    if count is None and displ == 0 and arr.dtype == datatype.dtype:
+    # (datatype first: a null datatype's dtype is None, which numpy compares equal to float64.)
+    if (count is None and displ is None and datatype and arr.dtype == datatype.dtype
+            and (blocks == 1 or arr.size % blocks == 0)):
         return Buffer(arr, arr.nbytes, datatype, writeback)
-    size = datatype.size
+    return _sized(arr, writeback, datatype, obj, count, displ, blocks)
+
+
+def _sized(arr: np.ndarray, writeback: np.ndarray | None, datatype: D.Datatype, obj: Any, count: Any, displ: Any,
+           blocks: int) -> Buffer:
+    """The bytes a spec with a count, a displacement or a foreign datatype selects (mpi4py's checks)."""
     total = arr.nbytes
-    explicit = count is not None
-    if count is None:
-        if size == 0 or total % size:
-            raise MPIException(ERR_BUFFER, f"buffer length {total} is not a multiple of the datatype size {size}")
-        count = total // size - displ
-    if count < 0:
-        raise MPIException(ERR_COUNT, f"count must be >= 0, got {count}")
-    if explicit:
+    size = datatype.size
+    start = 0
+    if displ is not None:
+        displ = as_count(displ, "displacement")
+        if displ < 0:
+            raise MPIValueError(ERR_COUNT, f"negative displacement {displ}")
+        if displ > 0:
+            if not datatype or size <= 0:
+                raise MPIValueError(ERR_TYPE, f"cannot apply displacement {displ} with {datatype.name}")
+            if displ * size > total:
+                raise MPIValueError(ERR_BUFFER, f"displacement {displ} is beyond the buffer of {total // size} "
+                                                f"x {datatype.name}")
+            start = displ * size
+    if count is not None:
+        count = as_count(count, "count")
+        if count < 0:
+            raise MPIValueError(ERR_COUNT, f"negative count {count}")
+        if count > 0 and obj is None:
+            raise MPIValueError(ERR_BUFFER, f"the buffer is None but the count is {count}")
+        if not datatype:
+            raise MPIException(ERR_TYPE, "MPI_DATATYPE_NULL cannot describe a buffer")
         count *= blocks
-    if displ < 0:
-        raise MPIException(ERR_COUNT, f"displacement must be >= 0, got {displ}")
-    start, stop = displ * size, (displ + count) * size
+    elif total - start > 0:
+        if not datatype or size <= 0:
+            raise MPIValueError(ERR_TYPE, f"cannot infer a count with {datatype.name}")
+        if (total - start) % size:
+            raise MPIValueError(ERR_BUFFER, f"buffer length {total - start} is not a multiple of the datatype "
+                                            f"size {size} ({datatype.name})")
+        count = (total - start) // size
+        if blocks > 1 and count % blocks:
+            raise MPIValueError(ERR_COUNT, f"{count} x {datatype.name} do not split into {blocks} blocks")
+    else:
+        count = 0
+    if not datatype:
+        raise MPIException(ERR_TYPE, "MPI_DATATYPE_NULL cannot describe a buffer")
+    stop = start + count * size
     if stop > total:
-        raise MPIException(
-            ERR_BUFFER, f"buffer of {total} bytes is too small for {count} x {datatype.name} at displacement {displ}"
-        )
+        # mpi4py leaves this to MPI (which reads or writes past the buffer); it is refused here.
+        raise MPIValueError(ERR_BUFFER, f"buffer of {total} bytes is too small for {count} x {datatype.name} "
+                                        f"at displacement {displ or 0}")
     if writeback is not None:
-        raise MPIException(ERR_BUFFER, "a count or datatype over a non-contiguous receive buffer is not supported")
+        raise MPIBufferError(ERR_BUFFER, "a count or datatype over a non-contiguous receive buffer is not "
+                                         "supported")
     flat = arr.reshape(-1).view(np.uint8)[start:stop]
     return Buffer(flat, stop - start, datatype, None)

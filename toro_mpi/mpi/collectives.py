@@ -26,8 +26,18 @@ from ..coll.engine import Plan, barrier_entry
 from ..coll.interpreter import HOT_DTYPES
 from . import datatypes as D
 from . import hosted as H
-from .buffers import IN_PLACE, Buffer, byte_view, normalise
-from .errors import ERR_ARG, ERR_BUFFER, ERR_COUNT, ERR_ROOT, ERR_TRUNCATE, ERR_TYPE, MPIException
+from .buffers import IN_PLACE, Buffer, as_count, byte_view, normalise, split_spec
+from .errors import (
+    ERR_ARG,
+    ERR_BUFFER,
+    ERR_COUNT,
+    ERR_ROOT,
+    ERR_TRUNCATE,
+    ERR_TYPE,
+    MPIException,
+    MPITypeError,
+    MPIValueError,
+)
 from .ops import SUM, Op, check_applies
 
 _U8 = np.dtype(np.uint8)
@@ -93,18 +103,27 @@ def typed(b: Buffer) -> np.ndarray:
         arr = arr.reshape(-1)
     if arr.dtype != dt:
         if b.nbytes % dt.itemsize:
-            raise MPIException(ERR_BUFFER, f"{b.nbytes} bytes are not a whole number of {b.datatype.name}")
+            raise MPIValueError(ERR_BUFFER, f"{b.nbytes} bytes are not a whole number of {b.datatype.name}")
         arr = arr.view(_U8)[: b.nbytes].view(dt)
     return arr
 
 
-def _int_list(values: Any, n: int, what: str) -> list[int]:
+def _is_sequence(values: Any) -> bool:
     try:
-        out = [int(v) for v in values]
+        len(values)
     except TypeError:
-        raise MPIException(ERR_ARG, f"{what} must be a sequence of {n} integers, got {values!r}") from None
-    if len(out) != n:
-        raise MPIException(ERR_COUNT, f"{what} has {len(out)} entries, the communicator {n} ranks")
+        return False
+    return True
+
+
+def _int_list(values: Any, n: int, what: str) -> list[int]:
+    """n integers, one per rank (mpi4py: ValueError for another length, TypeError for items that
+    are not integers; MPI's ERR_COUNT for a negative count)."""
+    if not _is_sequence(values):
+        raise MPITypeError(ERR_ARG, f"{what} must be a sequence of {n} integers, got {values!r}")
+    if len(values) != n:
+        raise MPIValueError(ERR_COUNT, f"{what}: expecting {n} items (one per rank), got {len(values)}")
+    out = [as_count(v, what) for v in values]
     if any(v < 0 for v in out):
         raise MPIException(ERR_COUNT, f"{what} must be >= 0, got {out}")
     return out
@@ -113,41 +132,33 @@ def _int_list(values: Any, n: int, what: str) -> list[int]:
 def normalise_v(spec: Any, n: int, writable: bool) -> tuple[np.ndarray, list[int], list[int], D.Datatype, Buffer]:
     """A v-variant buffer spec -> (typed 1-D array, counts, displacements, datatype, Buffer).
 
-    Accepted as in mpi4py: [buf, counts], [buf, counts, datatype], [buf, (counts, displs)],
-    [buf, (counts, displs), datatype], [buf, counts, displs, datatype], or a plain buffer
-    (split evenly)."""
-    counts = displs = None
-    dtype_spec = None
-    obj = spec
-    if isinstance(spec, (list, tuple)) and spec and not isinstance(spec[0], (int, np.integer)):
-        items = list(spec)
-        obj = items[0]
-        rest = items[1:]
-        if len(rest) == 3:
-            counts, displs, dtype_spec = rest
-        elif len(rest) in (1, 2):
-            first = rest[0]
-            if len(rest) == 2:
-                dtype_spec = rest[1]
-            if isinstance(first, tuple) and len(first) == 2 and not isinstance(first[0], (int, np.integer)):
-                counts, displs = first
-            elif isinstance(first, (D.Datatype, str)):
-                dtype_spec = first
-            else:
-                counts = first
-    b = normalise(obj if dtype_spec is None else [obj, dtype_spec], writable)
+    Accepted as in mpi4py: [buf, counts], [buf, datatype], [buf, counts, datatype],
+    [buf, (counts, displs)], [buf, (counts, displs), datatype], [buf, counts, displs, datatype],
+    or a plain buffer (split as evenly as it goes, the first ranks taking one more). counts may
+    be one integer (every rank's), displs one integer (a stride) or None (packed)."""
+    obj, counts, displs, dspec = split_spec(spec, (tuple,), "counts", "displs")
+    b = normalise([obj, dspec], writable)
     arr = typed(b)
     if counts is None:
-        if arr.size % n:
-            raise MPIException(ERR_COUNT, f"a buffer of {arr.size} elements does not split evenly over {n} ranks")
-        counts = [arr.size // n] * n
-    counts = _int_list(counts, n, "counts")
+        q, r = divmod(arr.size, n)
+        counts = [q + (i < r) for i in range(n)]
+    elif not _is_sequence(counts):
+        counts = [as_count(counts, "counts")] * n
+        if counts[0] < 0:
+            raise MPIException(ERR_COUNT, f"counts must be >= 0, got {counts[0]}")
+    else:
+        counts = _int_list(counts, n, "counts")
     if displs is None:
         displs = [0] * n
         for i in range(1, n):
             displs[i] = displs[i - 1] + counts[i - 1]
+    elif not _is_sequence(displs):
+        stride = as_count(displs, "displacements")
+        displs = [stride * i for i in range(n)]
     else:
         displs = _int_list(displs, n, "displacements")
+    if any(d < 0 for d in displs):
+        raise MPIException(ERR_COUNT, f"displacements must be >= 0, got {displs}")
     end = max((d + c for c, d in zip(counts, displs, strict=True) if c), default=0)
     if end > arr.size:
         raise MPIException(ERR_TRUNCATE, f"counts/displacements reach element {end}, the buffer holds {arr.size}")
@@ -577,7 +588,7 @@ class CollectiveMixin:
         else:
             send = byte_view(normalise(sendbuf, False, n).array)
         if send.nbytes % n:
-            raise MPIException(ERR_COUNT, f"Alltoall: {send.nbytes} bytes do not split into {n} blocks")
+            raise MPIValueError(ERR_COUNT, f"Alltoall: {send.nbytes} bytes do not split into {n} blocks")
         count = send.nbytes // n
         if rb.nbytes < n * count:
             raise MPIException(ERR_TRUNCATE, f"Alltoall: receive buffer of {rb.nbytes} bytes, "
@@ -623,13 +634,17 @@ class CollectiveMixin:
             if rb is None:
                 recv = send[:0]
             else:
+                # mpi4py checks these itself and raises ValueError; the MPI class says which.
                 if rb.datatype.dtype != sb.datatype.dtype and not (rb.array.size == 0 and send.size == 0):
-                    raise MPIException(ERR_TYPE, f"{call}: send datatype {sb.datatype.name} and receive "
-                                       f"datatype {rb.datatype.name} differ")
+                    raise MPIValueError(ERR_TYPE, f"{call}: send datatype {sb.datatype.name} and receive "
+                                        f"datatype {rb.datatype.name} differ")
                 need = send.size if min_recv is None else min_recv
                 if recv.size < need:
-                    raise MPIException(ERR_TRUNCATE, f"{call}: receive buffer holds {recv.size} elements "
-                                       f"({recv.nbytes} bytes), {need} are needed ({need * send.itemsize} bytes)")
+                    raise MPIValueError(ERR_TRUNCATE, f"{call}: receive buffer holds {recv.size} elements "
+                                        f"({recv.nbytes} bytes), {need} are needed ({need * send.itemsize} bytes)")
+                if min_recv is None and recv.size > need:
+                    raise MPIValueError(ERR_COUNT, f"{call}: receive count {recv.size} differs from the send "
+                                        f"count {need}")
         if op is None:
             op = SUM
         op = check_applies(op, send.dtype)
@@ -734,24 +749,24 @@ class CollectiveMixin:
         recv = typed(rb)
         if inplace:
             if recv.size % n:
-                raise MPIException(ERR_COUNT, f"Reduce_scatter_block: {recv.size} elements do not split "
-                                   f"into {n} blocks")
+                raise MPIValueError(ERR_COUNT, f"Reduce_scatter_block: {recv.size} elements do not split "
+                                    f"into {n} blocks")
             count = recv.size // n
             send = recv
         else:
             sb = normalise(sendbuf, False, n)
             send = typed(sb)
             if sb.datatype.dtype != rb.datatype.dtype:
-                raise MPIException(ERR_TYPE, f"Reduce_scatter_block: send datatype {sb.datatype.name} and "
-                                   f"receive datatype {rb.datatype.name} differ")
+                raise MPIValueError(ERR_TYPE, f"Reduce_scatter_block: send datatype {sb.datatype.name} and "
+                                    f"receive datatype {rb.datatype.name} differ")
             if send.size % n:
-                raise MPIException(ERR_COUNT, f"Reduce_scatter_block: {send.size} elements do not split "
-                                   f"into {n} blocks")
+                raise MPIValueError(ERR_COUNT, f"Reduce_scatter_block: {send.size} elements do not split "
+                                    f"into {n} blocks")
             count = send.size // n
-            if recv.size < count:
-                raise MPIException(ERR_TRUNCATE, f"Reduce_scatter_block: receive buffer holds {recv.size} "
-                                   f"elements, each block has {count}")
-            recv = recv[:count]
+            if recv.size != count:
+                raise MPIValueError(ERR_TRUNCATE if recv.size < count else ERR_COUNT,
+                                    f"Reduce_scatter_block: receive buffer holds {recv.size} elements, "
+                                    f"each block has {count}")
         op = check_applies(SUM if op is None else op, send.dtype)
         if not op.commutative:
             self._reduce_then_scatter(send, [count] * n, op, rb.datatype, recv[:count])
@@ -767,14 +782,24 @@ class CollectiveMixin:
         n = self.size
         rb = normalise(recvbuf, True)
         recv = typed(rb)
-        send = recv if sendbuf is IN_PLACE else typed(normalise(sendbuf, False))
-        counts = [send.size // n] * n if recvcounts is None else _int_list(recvcounts, n, "recvcounts")
+        inplace = sendbuf is IN_PLACE
+        sb = None if inplace else normalise(sendbuf, False)
+        send = recv if sb is None else typed(sb)
+        if sb is not None and sb.datatype.dtype != rb.datatype.dtype:
+            raise MPIValueError(ERR_TYPE, f"Reduce_scatter: send datatype {sb.datatype.name} and receive "
+                                f"datatype {rb.datatype.name} differ")
+        if recvcounts is None:
+            # As mpi4py: each rank's piece is the size of its receive buffer (in place, an even split).
+            counts = [send.size // n] * n if inplace else [int(c) for c in self.allgather(recv.size)]
+        else:
+            counts = _int_list(recvcounts, n, "recvcounts")
         if sum(counts) != send.size:
-            raise MPIException(ERR_COUNT, f"Reduce_scatter: recvcounts sum to {sum(counts)}, the send buffer "
-                               f"has {send.size} elements")
-        if recv.size < counts[self.rank]:
-            raise MPIException(ERR_TRUNCATE, f"Reduce_scatter: receive buffer holds {recv.size} elements, "
-                               f"this rank's piece has {counts[self.rank]}")
+            raise MPIValueError(ERR_COUNT, f"Reduce_scatter: recvcounts sum to {sum(counts)}, the send buffer "
+                                f"has {send.size} elements")
+        if not inplace and recv.size != counts[self.rank]:
+            raise MPIValueError(ERR_TRUNCATE if recv.size < counts[self.rank] else ERR_COUNT,
+                                f"Reduce_scatter: receive buffer holds {recv.size} elements, this rank's piece "
+                                f"has {counts[self.rank]}")
         op = check_applies(SUM if op is None else op, send.dtype)
         self._reduce_then_scatter(send, counts, op, rb.datatype, recv[: counts[self.rank]])
         rb.finish()

@@ -504,7 +504,10 @@ class Comm(CollectiveMixin):
         return Request(self._engine, SENT)
 
     def _send_init(self, start: Any, buf: Any, dest: Any, tag: Any) -> Prequest:
-        self._dest(dest), self._send_tag(tag)  # checked now, as MPI does
+        # Checked now, as MPI and mpi4py do (a bad buffer spec raises here, not at Start); each
+        # Start parses buf again, so it sends the buffer's contents at that time.
+        normalise(buf, False)
+        self._dest(dest), self._send_tag(tag)
         return Prequest(lambda: start(buf, dest, tag))
 
     def Send_init(self, buf: Any, dest: int, tag: int = 0) -> Prequest:
@@ -525,6 +528,7 @@ class Comm(CollectiveMixin):
 
     def Recv_init(self, buf: Any, source: int = ANY_SOURCE, tag: int = ANY_TAG) -> Prequest:
         """A persistent receive into buf (each Start is an Irecv)."""
+        normalise(buf, True)  # checked now, as in _send_init
         self._source(source), self._recv_tag(tag)
         return Prequest(lambda: self.Irecv(buf, source, tag))
 

@@ -1,4 +1,11 @@
-"""MPI error classes and the exception every public call raises on bad input or a failed job."""
+"""MPI error classes and the exceptions public calls raise on bad input or a failed job.
+
+MPI errors raise `MPIException` (mpi4py's `MPI.Exception`). Errors in a call's Python arguments
+that mpi4py reports with Python's own exceptions (a buffer spec it cannot parse, a read-only
+receive buffer, counts that do not fit) raise a subclass that is both: an `MPIException` with its
+MPI error class, and the `TypeError`, `ValueError`, `BufferError` or `KeyError` mpi4py raises
+there, so a program catches it either way.
+"""
 
 from __future__ import annotations
 
@@ -81,6 +88,24 @@ class MPIException(RuntimeError):
         return NotImplemented
 
     __hash__ = RuntimeError.__hash__
+    # The plain message even where a Python base class formats its own (KeyError quotes it).
+    __str__ = BaseException.__str__
+
+
+class MPITypeError(MPIException, TypeError):
+    """An argument of the wrong kind (not a buffer, a count that is not an integer): mpi4py's TypeError."""
+
+
+class MPIValueError(MPIException, ValueError):
+    """A buffer spec with bad counts, displacements or items: mpi4py's ValueError."""
+
+
+class MPIBufferError(MPIException, BufferError):
+    """A buffer that cannot serve (read-only receive buffer, memory not on the host): mpi4py's BufferError."""
+
+
+class MPIKeyError(MPIException, KeyError):
+    """A datatype key that names no MPI datatype (an unknown typecode): mpi4py's KeyError."""
 
 
 def Get_error_string(errorcode: int) -> str:
