@@ -25,8 +25,8 @@ from toro_mpi.launcher.compare import (
     reference_env,
     split_lines,
 )
+from toro_mpi.launcher.output import MAX_LINE, RankStream
 from toro_mpi.launcher.plan import make_plan
-from toro_mpi.launcher.tagging import MAX_LINE, TaggedStream
 
 TOL = Tolerance(1e-6)
 
@@ -145,7 +145,7 @@ def test_tagged_stream_keeps_lines_whole() -> None:
     r, w = os.pipe()
     os.set_blocking(r, False)
     sink: list[bytes] = []
-    stream = TaggedStream(1, r, None, sink)
+    stream = RankStream(r, None, sink=sink)
     long = b"x" * (MAX_LINE * 3)
     data = b"first\n" + long + b"\nlast, no newline"
     try:

@@ -54,7 +54,7 @@ def test_plan_modes() -> None:
     assert make_plan(["python", "p.py"], over, oversubscribe=True, process_per_rank=True).hosts is None
     assert make_plan(["python", "p.py"], NCORES, oversubscribe=True).hosts is None
     two = make_plan(["python", "p.py"], 2, ranks_per_core=2)
-    assert two.hosts == [[0, 1]] and two.host_argv == [py, "-m", "toro_mpi.hosting", "p.py"]
+    assert two.hosts == [[0, 1]] and two.host_argvs == [[py, "-m", "toro_mpi.hosting", "p.py"]]
     assert make_plan(["true"], over, oversubscribe=True).hosts is None  # not Python: one process each
 
 

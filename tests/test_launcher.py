@@ -286,9 +286,10 @@ def test_python_module(mpirun, tmp_path: Path) -> None:
 
 @pytest.mark.timeout(60)
 def test_executables(mpirun) -> None:
-    """Any executable runs, by path or found on PATH; its arguments are left alone."""
+    """Any executable runs, by path or found on PATH; its arguments are left alone (`-n` is
+    echo's: each rank's line without a newline gets one, so the two never run together)."""
     run = mpirun("-n", "2", "/bin/echo", "-n", "hi")
-    assert run.rc == 0 and run.out == "hihi"
+    assert run.rc == 0 and run.out == "hi\nhi\n"
     run = mpirun("-n", "2", "echo", "hi", "--tag-output")
     assert run.rc == 0 and run.out == "hi --tag-output\n" * 2
     run = mpirun("-n", "1", "--", "echo", "-x")
@@ -469,3 +470,245 @@ def test_parse_exports() -> None:
     assert exports == {"A": "1", "B": "b"} and unset == ["C"]
     with pytest.raises(ValueError, match="TORO_MPI_RANK"):
         parse_exports(["TORO_MPI_RANK=3"], {})
+
+
+# -- output, as mpirun users know it ----------------------------------------------------------
+# Three arguments to print: with PYTHONUNBUFFERED=1 each is a write of its own, the case that
+# mixed two ranks' lines inside one line when the ranks wrote to the launcher's stdout directly.
+MANY_LINES = textwrap.dedent("""
+    import os, sys
+    r = int(os.environ["TORO_MPI_RANK"])
+    for i in range(3000):
+        print(f"r{r}", i, "x" * (40 + r))
+    print(f"err r{r}", file=sys.stderr)
+""")
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("mode", ["green", "process-per-rank"])
+def test_piped_output_keeps_lines_whole(mpirun, mode: str) -> None:
+    """4 ranks x 3000 lines through a pipe, unbuffered: every line whole, each rank's in order,
+    stderr on stderr."""
+    extra = ["--process-per-rank"] if mode == "process-per-rank" else []
+    run = mpirun("-n", "4", "--oversubscribe", *extra, "python", "-c", MANY_LINES,
+                 env={**ENV, "PYTHONUNBUFFERED": "1"}, timeout=100)
+    assert run.rc == 0, run.err
+    seen: dict[int, list[int]] = {r: [] for r in range(4)}
+    mixed = []
+    for line in run.out.splitlines():
+        m = re.fullmatch(r"r(\d) (\d+) (x+)", line)
+        if m is None or len(m[3]) != 40 + int(m[1]):
+            mixed.append(line)
+            continue
+        seen[int(m[1])].append(int(m[2]))
+    assert mixed == []
+    assert seen == {r: list(range(3000)) for r in range(4)}
+    assert sorted(run.err.splitlines()) == [f"err r{r}" for r in range(4)]
+
+
+@pytest.mark.timeout(60)
+def test_output_bytes_and_last_partial_line(fast_config: Path) -> None:
+    """Bytes that are not UTF-8 pass through; a last line without a newline gets one."""
+    code = "import os, sys; r = os.environ['TORO_MPI_RANK']; sys.stdout.buffer.write(b'\\xff\\xfe ' + r.encode())"
+    cmd = [*LAUNCHER, "--config", str(fast_config), "-n", "2", sys.executable, "-c", code]
+    proc = subprocess.run(cmd, env=ENV, capture_output=True, timeout=50)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(proc.stdout.split(b"\n")) == [b"", b"\xff\xfe 0", b"\xff\xfe 1"]
+
+
+INTERLEAVED = textwrap.dedent("""
+    import os, sys
+    r = os.environ["TORO_MPI_RANK"]
+    for i in range(3):
+        print(f"out {r} {i}", flush=True)
+        print(f"err {r} {i}", file=sys.stderr, flush=True)
+""")
+
+
+@pytest.mark.timeout(60)
+def test_output_filename_and_merge(mpirun, tmp_path: Path) -> None:
+    """--output-filename DIR: DIR/1/rank.N/stdout and stderr, nothing on our own stdout; with
+    --merge-stderr-to-stdout one file per rank holding both, in the order written."""
+    run = mpirun("-n", "2", "--output-filename", str(tmp_path / "a"), "python", "-c", INTERLEAVED)
+    assert run.rc == 0, run.err
+    assert run.out == ""
+    for r in range(2):
+        folder = tmp_path / "a" / "1" / f"rank.{r}"
+        assert (folder / "stdout").read_text().splitlines() == [f"out {r} {i}" for i in range(3)]
+        assert (folder / "stderr").read_text().splitlines() == [f"err {r} {i}" for i in range(3)]
+    run = mpirun("-n", "2", "--output-filename", str(tmp_path / "b"), "--merge-stderr-to-stdout",
+                 "python", "-c", INTERLEAVED)
+    assert run.rc == 0, run.err
+    for r in range(2):
+        folder = tmp_path / "b" / "1" / f"rank.{r}"
+        assert sorted(p.name for p in folder.iterdir()) == ["stdout"]
+        assert folder.joinpath("stdout").read_text().splitlines() == [
+            f"{kind} {r} {i}" for i in range(3) for kind in ("out", "err")]
+    run = mpirun("-n", "2", "--merge-stderr-to-stdout", "--tag-output", "python", "-c", INTERLEAVED)
+    assert run.rc == 0 and run.err == "", run.err
+    for r in range(2):
+        mine = [line for line in run.out.splitlines() if line.startswith(f"[{r}] ")]
+        assert mine == [f"[{r}] {kind} {r} {i}" for i in range(3) for kind in ("out", "err")]
+
+
+# -- the standard rank environment, mpi4py programs, MPMD -------------------------------------
+STANDARD_ENV = textwrap.dedent("""
+    import json, os
+    from toro_mpi import MPI
+    c = MPI.COMM_WORLD
+    names = ["OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK",
+             "OMPI_COMM_WORLD_LOCAL_SIZE", "PMI_RANK", "PMI_SIZE", "PMIX_RANK"]
+    print(json.dumps([c.rank, c.size] + [os.environ.get(n) for n in names]
+                     + [os.environ.get("PMIX_NAMESPACE"), os.environ.get("PMI_FD")]))
+""")
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("mode", ["process-per-rank", "green"])
+def test_standard_rank_variables(mpirun, mode: str) -> None:
+    """OMPI_COMM_WORLD_*, PMI_* and PMIX_RANK are each rank's own (also for green-thread ranks);
+    an outer job's PMIx namespace is not passed on."""
+    extra = ["--process-per-rank"] if mode == "process-per-rank" else []
+    outer = {**ENV, "PMIX_NAMESPACE": "outer-job", "OMPI_COMM_WORLD_RANK": "7", "PMI_FD": "9"}
+    run = mpirun("-n", "4", "--oversubscribe", *extra, "python", "-c", STANDARD_ENV, env=outer, timeout=80)
+    assert run.rc == 0, run.err
+    rows = sorted(json.loads(line) for line in run.out.splitlines())
+    assert rows == [[r, 4, str(r), "4", str(r), "4", str(r), "4", str(r), None, None] for r in range(4)]
+
+
+REAL_MPI4PY = ("import os; from mpi4py import MPI; "
+               "print(os.environ['TORO_MPI_RANK'], MPI.COMM_WORLD.Get_size(), getattr(MPI, 'TORO_SHIM', False))")
+
+
+@pytest.mark.timeout(90)
+def test_mpi4py_programs_get_toro_mpi(mpirun) -> None:
+    """`from mpi4py import MPI` under toro-mpirun is toro_mpi by default: a world of 2, not two
+    worlds of 1. With --no-mpi4py-shim the installed mpi4py starts as a singleton in each rank (the
+    rank variables do not make Open MPI look for a launcher): no hang, no error."""
+    code = "from mpi4py import MPI; c = MPI.COMM_WORLD; print(f'rank {c.rank} of {c.size}', c.allreduce(1))"
+    run = mpirun("-n", "2", "python", "-c", code)
+    assert run.rc == 0, run.err
+    assert sorted(run.out.splitlines()) == ["rank 0 of 2 2", "rank 1 of 2 2"]
+    try:
+        import mpi4py  # noqa: F401 - only whether the real one is installed
+    except ImportError:
+        pytest.skip("no real mpi4py installed")
+    env = {**ENV, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+    run = mpirun("-n", "2", "--no-mpi4py-shim", "python", "-c", REAL_MPI4PY, env=env, timeout=80)
+    assert run.rc == 0, run.err
+    assert sorted(run.out.splitlines()) == ["0 1 False", "1 1 False"]
+
+
+MPMD = textwrap.dedent("""
+    import os, sys
+    from toro_mpi import MPI
+    c = MPI.COMM_WORLD
+    total = c.allreduce(c.rank)
+    print(sys.argv[1], c.rank, c.size, c.Get_attr(MPI.APPNUM), os.environ.get("WHO"), os.getcwd(), total)
+""")
+
+
+@pytest.mark.timeout(90)
+def test_mpmd(mpirun, tmp_path: Path) -> None:
+    """`-n 1 a : -n 1 b`: one job, ranks numbered in the programs' order, APPNUM per program, a
+    program's own -x and --wdir; a program without its -n is refused."""
+    prog = tmp_path / "mpmd.py"
+    prog.write_text(MPMD)
+    run = mpirun("-n", "1", "python", str(prog), "first", ":", "-n", "1", "-x", "WHO=second", "--wdir", "/",
+                 "python", str(prog), "second")
+    assert run.rc == 0, run.err
+    assert sorted(run.out.splitlines()) == [f"first 0 2 0 None {os.getcwd()} 1", "second 1 2 1 second / 1"]
+    bad = mpirun("-n", "1", "python", str(prog), "a", ":", "python", str(prog), "b")
+    assert bad.rc == 2 and "needs its own -n" in bad.err
+
+
+@pytest.mark.timeout(90)
+def test_same_interpreter_by_any_path(mpirun, tmp_path: Path) -> None:
+    """A link to this interpreter, its real path or `python3.X` runs green-thread ranks like
+    `python` does."""
+    link = tmp_path / "bin" / "python3-link"
+    link.parent.mkdir()
+    link.symlink_to(os.path.realpath(sys.executable))
+    if sys.prefix != sys.base_prefix:
+        pytest.skip("inside a venv a bare link to the base interpreter is another environment")
+    code = "import os; print(os.environ.get('TORO_MPI_HOSTED') is not None)"
+    versioned = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for interpreter in (str(link), os.path.realpath(sys.executable), versioned):
+        run = mpirun("-n", str(2 * NCORES), "--oversubscribe", interpreter, "-c", code)
+        assert run.rc == 0, run.err
+        assert "cannot run as green threads" not in run.err
+        assert run.out.splitlines() == ["True"] * (2 * NCORES)
+
+
+@pytest.mark.timeout(90)
+def test_host_map_by_bindings_wdir(mpirun, tmp_path: Path) -> None:
+    """-H/--host for this machine (with slots: that many ranks without --oversubscribe, and -n
+    defaults to them), --map-by core|slot, --report-bindings in Open MPI's words, --wdir; other
+    hosts and mappings are refused with what toro_mpi supports."""
+    code = "import os; print(os.environ['TORO_MPI_RANK'], os.getcwd(), *os.sched_getaffinity(0))"
+    run = mpirun("--host", f"localhost:{NCORES + 1}", "--map-by", "slot", "--report-bindings",
+                 "--wdir", str(tmp_path), "python", "-c", code)
+    assert run.rc == 0, run.err
+    rows = sorted(line.split() for line in run.out.splitlines())
+    assert [row[:2] for row in rows] == [[str(r), str(tmp_path)] for r in range(NCORES + 1)]
+    bound = sorted(line for line in run.err.splitlines() if " bound to " in line)
+    assert len(bound) == NCORES + 1
+    for (_, _, cpu), line in zip(rows, bound, strict=True):  # the core each rank runs on
+        assert re.fullmatch(rf"\[[^:]+:\d{{5,}}\] Rank \d+ bound to package\[\d+\]\[core:L{CORES.index(int(cpu))}\]",
+                            line), line
+    run = mpirun("-H", "localhost,127.0.0.1", "-n", "2", "--map-by", "core", "--bind-to", "none",
+                 "--report-bindings", "python", "-c", "pass")
+    assert run.rc == 0, run.err
+    assert run.err.count("is not bound (or bound to all available processors)") == 2
+    for args, words in ((["-H", "node7"], "this machine only"), (["--map-by", "numa"], "--map-by core or slot"),
+                        (["--wdir", str(tmp_path / "none")], "no such directory"),
+                        (["--host", f"localhost:{NCORES}", "-n", str(NCORES + 1)], "pass --oversubscribe")):
+        bad = mpirun(*args, "python", "-c", "pass")
+        assert bad.rc == 2 and words in bad.err, bad.err
+
+
+TERMINAL = textwrap.dedent("""
+    import sys, time
+    from toro_mpi import MPI
+    c = MPI.COMM_WORLD
+    if c.rank == 0:
+        print("read", repr(sys.stdin.readline()), flush=True)
+    c.Barrier()
+    print("waiting", c.rank, flush=True)
+    time.sleep(60)
+""")
+
+
+@pytest.mark.timeout(90)
+def test_terminal_input_and_ctrl_c(fast_config: Path, tmp_path: Path) -> None:
+    """On a terminal: rank 0 reads what is typed (through the launcher, since the ranks run in
+    process groups of their own), and Ctrl-C (SIGINT to the terminal's foreground process group)
+    reaches the launcher alone, which stops the job with 130 and no rank's traceback."""
+    import pty
+
+    prog = tmp_path / "terminal.py"
+    prog.write_text(TERMINAL)
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen([*LAUNCHER, "--config", str(fast_config), "-n", "2", sys.executable, str(prog)],
+                                env=ENV, stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)
+        os.write(master, b"typed line\n")
+        waiting = set()
+        assert proc.stdout is not None
+        while len(waiting) < 2:
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else ""
+            if line.startswith("waiting"):
+                waiting.add(line)
+            else:
+                assert line == "read 'typed line\\n'\n"
+        os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C: its foreground group
+        out, err = proc.communicate(timeout=30)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert "caught SIGINT" in err
+    check_clean(proc.pid, [])

@@ -41,15 +41,17 @@ SHIM_CHECK = "import mpi4py; print(getattr(mpi4py, 'TORO_SHIM', False), mpi4py._
 
 @pytest.mark.timeout(60)
 def test_real_mpi4py_untouched_outside_the_mode() -> None:
-    """Without --mpi4py (and outside toro-mpirun) `import mpi4py` is the installed mpi4py."""
+    """Outside toro-mpirun, and in its ranks with --no-mpi4py-shim, `import mpi4py` is the
+    installed mpi4py; in the ranks it is toro_mpi's by default (and with --mpi4py)."""
     if ref_available() is not None:
         pytest.skip(f"no real mpi4py to keep untouched: {ref_available()}")
     plain = _run([sys.executable, "-c", SHIM_CHECK])
     assert plain.stdout.startswith("False"), plain.stdout + plain.stderr
-    in_job = _run([*TORO, "-n", "1", sys.executable, "-c", SHIM_CHECK])
+    in_job = _run([*TORO, "--no-mpi4py-shim", "-n", "1", sys.executable, "-c", SHIM_CHECK])
     assert in_job.stdout.startswith("False"), in_job.stdout + in_job.stderr
-    shimmed = _run([*TORO, "--mpi4py", "-n", "1", sys.executable, "-c", SHIM_CHECK])
-    assert shimmed.stdout.startswith("True") and "mpi4py_shim" in shimmed.stdout, shimmed.stdout + shimmed.stderr
+    for flags in ([], ["--mpi4py"]):
+        shimmed = _run([*TORO, *flags, "-n", "1", sys.executable, "-c", SHIM_CHECK])
+        assert shimmed.stdout.startswith("True") and "mpi4py_shim" in shimmed.stdout, shimmed.stdout + shimmed.stderr
 
 
 MODULE_RUN = """

@@ -11,12 +11,13 @@ program's own modules (those imported from the program's directory: the script's
 working directory for `-m` and `-c`), so a helper module's `comm = MPI.COMM_WORLD` is each
 rank's own, the `toro_mpi.MPI` module's per-rank globals (`COMM_WORLD`, `COMM_SELF`, ...),
 `toro_mpi.runtime`'s current World, and `sys.stdout`/`sys.stderr`/`sys.stdin` (each rank's own
-pipes with --tag-output and --compare; stdin only for rank 0), and os.environ["TORO_MPI_RANK"].
+pipes from the launcher; stdin only for rank 0), and os.environ (each rank's copy names its own
+rank in TORO_MPI_RANK, OMPI_COMM_WORLD_RANK, PMI_RANK, ...).
 These are swapped whenever the scheduler switches from one rank's green thread to another's
 (its on_switch hook; a program that switches greenlets itself bypasses it). Everything else is
 shared: other imported modules (numpy, installed packages, the standard library) and their
-globals, `sys.argv`, `sys.path`, the rest of the environment, the working directory, and the
-OS-level file descriptors.
+globals, `sys.argv`, `sys.path`, the process's own environment (what child processes and C
+code see: the first rank's), the working directory, and the OS-level file descriptors.
 
 Environment (besides the TORO_MPI_* of an ordinary rank): TORO_MPI_HOSTED, the ranks this
 process hosts ("4,5,6,7"); TORO_MPI_PROCESSES, how many host processes the job has;
@@ -43,6 +44,8 @@ import greenlet
 import numpy as np
 
 from . import runtime
+from .rank_main import ProgramSpec, preload_shim
+from .rank_main import parse_program as _parse_program
 
 HOSTED_VAR = "TORO_MPI_HOSTED"
 PROCESSES_VAR = "TORO_MPI_PROCESSES"
@@ -54,26 +57,10 @@ _MUTABLE_SLOTS = frozenset(("stdout", "stderr", "stdin"))
 ONE_LEVEL_VAR = "TORO_MPI_ONE_LEVEL"  # set (non-empty): no two-level collectives (A/B measurements)
 
 
-class ProgramSpec:
-    """What `python ARGS` would run: a script path, a module name or a code string, and argv."""
-
-    def __init__(self, kind: str, target: str, argv: list[str]) -> None:
-        self.kind = kind  # "script", "module" or "code"
-        self.target = target
-        self.argv = argv
-
-
 def parse_program(args: list[str]) -> ProgramSpec:
-    """Split `python`'s arguments (interpreter options already removed) into a ProgramSpec."""
-    if not args:
-        raise SystemExit("toro_mpi.hosting: no program given")
-    if args[0] == "-m" and len(args) > 1:
-        return ProgramSpec("module", args[1], [args[1], *args[2:]])
-    if args[0] == "-c" and len(args) > 1:
-        return ProgramSpec("code", args[1], ["-c", *args[2:]])
-    if args[0].startswith("-"):
-        raise SystemExit(f"toro_mpi.hosting: cannot host {args[0]!r} programs")
-    return ProgramSpec("script", args[0], list(args))
+    """Split `python`'s arguments (interpreter options already removed) into a ProgramSpec
+    (a script, `-m module` or `-c code`; a program read from stdin cannot be hosted)."""
+    return _parse_program(args, "toro_mpi.hosting", stdin=False)
 
 
 def _fresh_main(spec: ProgramSpec) -> tuple[types.ModuleType, types.CodeType]:
@@ -81,7 +68,7 @@ def _fresh_main(spec: ProgramSpec) -> tuple[types.ModuleType, types.CodeType]:
     main = types.ModuleType("__main__")
     main.__dict__["__builtins__"] = __builtins__
     if spec.kind == "script":
-        path = spec.target
+        path = os.path.abspath(spec.target)  # as `python` names it (in tracebacks too)
         with io.open_code(path) as fh:
             source = fh.read()
         main.__file__ = path
@@ -174,6 +161,7 @@ class Host:
         bell = Doorbell(bell_at) if use_bell else None
         self.sched = Scheduler(self._poll, self._idle_check, settings, self._on_block, self._on_idle,
                                self._entering, doorbell=bell)
+        self.sched.exit_note = self._exit_note
         self.contexts: dict[Any, RankContext] = {}  # by engine, the owner of the rank's green threads
         fds = _parse_fds(os.environ.get(FDS_VAR, ""))
         local_groups: dict[tuple, Any] = {}  # shared by the hosted ranks' engines
@@ -200,9 +188,11 @@ class Host:
         self.slots: list[tuple[dict[Any, Any], Any]] = [
             (sys.modules, "__main__"), (vars(runtime), "_world"),
             (vars(sys), "stdout"), (vars(sys), "stderr"), (vars(sys), "stdin"),
-            # os.environ["TORO_MPI_RANK"] reads this dict: a plain store per switch, where setting
-            # os.environ would call putenv (only child processes and C code see the process's one).
-            (os.environ._data, os.environ.encodekey("TORO_MPI_RANK")),  # type: ignore[attr-defined]
+            # os.environ reads this dict: each rank has a copy of its own holding its own rank
+            # variables (TORO_MPI_RANK, OMPI_COMM_WORLD_RANK, ...), installed by a plain store per
+            # switch, where setting os.environ would call putenv (only child processes and C code
+            # see the process's environment, which stays the first rank's).
+            (vars(os.environ), "_data"),
         ]
         self._install_mpi()
         # One scan over every hosted rank's incoming queues per pass: each engine's ready flags
@@ -235,6 +225,10 @@ class Host:
         for engine in self.engines:
             engine.on_idle(idle)
 
+    def _exit_note(self, exc: BaseException) -> str | None:
+        # A green thread a rank spawned: reported as that rank (the one running now).
+        return runtime.exit_note(self.current.world if self.current is not None else None, exc)
+
     def _on_block(self, what: Any) -> None:
         # The running rank is the one the switch hook installed last (the host's own main
         # green thread, which only joins the ranks, reports nothing).
@@ -250,6 +244,8 @@ class Host:
         if rank not in fds:
             return (sys.stdout, sys.stderr, stdin)
         out_fd, err_fd = fds[rank]
+        if err_fd == out_fd:  # --merge-stderr-to-stdout: one pipe, two streams that each close it
+            err_fd = os.dup(out_fd)
         unbuffered = bool(os.environ.get("PYTHONUNBUFFERED"))
         return (_text_stream(out_fd, unbuffered, sys.stdout), _text_stream(err_fd, True, sys.stderr), stdin)
 
@@ -320,7 +316,7 @@ class Host:
         ctx.saved[0] = main
         ctx.saved[1] = ctx.world
         ctx.saved[2], ctx.saved[3], ctx.saved[4] = ctx.streams
-        ctx.saved[5] = os.environ.encodevalue(str(ctx.rank))  # type: ignore[attr-defined]
+        ctx.saved[5] = _rank_environ(ctx.rank)
         return code
 
     # -- running -------------------------------------------------------------------------------
@@ -355,8 +351,14 @@ class Host:
             exec(code, main.__dict__)
         except SystemExit as exc:
             status = _exit_code(exc)
-        except BaseException:  # noqa: BLE001 - any error of the program fails its rank
-            traceback.print_exc()
+        except BaseException as exc:  # noqa: BLE001 - any error of the program fails its rank
+            note = runtime.exit_note(ctx.world, exc)
+            if note is None:
+                # From the program's first frame on, as `python` prints it (without this one).
+                tb = exc.__traceback__
+                traceback.print_exception(type(exc), exc, tb.tb_next if tb is not None else None)
+            elif note:  # the job's abort ends the rank: quietly if the launcher stopped it
+                sys.stderr.write(note + "\n")
             status = 1
         if status != 0:
             self._fail(ctx, status)
@@ -397,6 +399,22 @@ def _text_stream(fd: int, unbuffered: bool, like: Any) -> Any:
                             line_buffering=True, write_through=unbuffered)
 
 
+# The variables that name the rank, which the launcher set for the host's first rank.
+RANK_ENV_VARS = ("TORO_MPI_RANK", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_NODE_RANK",
+                 "PMI_RANK", "PMIX_RANK")
+
+
+def _rank_environ(rank: int) -> dict[bytes, bytes]:
+    """A copy of os.environ's store with `rank` in every variable that names the rank."""
+    data = dict(os.environ._data)  # type: ignore[attr-defined]
+    value = os.environ.encodevalue(str(rank))  # type: ignore[attr-defined]
+    for name in RANK_ENV_VARS:
+        key = os.environ.encodekey(name)  # type: ignore[attr-defined]
+        if key in data:
+            data[key] = value
+    return data
+
+
 def _parse_fds(text: str) -> dict[int, tuple[int, int]]:
     fds: dict[int, tuple[int, int]] = {}
     for part in filter(None, text.split(";")):
@@ -409,6 +427,9 @@ def main(argv: list[str] | None = None) -> Callable[[], None] | None:
     """Entry point of a host process (see the module docstring)."""
     args = sys.argv[1:] if argv is None else argv
     spec = parse_program(args)
+    # Everything the ranks' runtime imports, before any program runs (see rank_main).
+    runtime.preload()
+    preload_shim()
     ranks = [int(r) for r in os.environ[HOSTED_VAR].split(",")]
     processes = int(os.environ.get(PROCESSES_VAR, "1"))
     host = Host(ranks, processes)

@@ -2,16 +2,88 @@
 
 Environment set by toro-mpirun: TORO_MPI_RANK, TORO_MPI_SIZE, TORO_MPI_SEGMENT, TORO_MPI_CONFIG.
 Without them the process is a world of one rank (like a singleton MPI_Init).
+
+`preload()` imports everything the runtime needs before a program runs (toro_mpi.rank_main and
+toro_mpi.hosting call it), and `exit_note` decides how a rank that dies of the job's abort says
+so: not at all when the launcher stopped the job (its report is the message), in one line when
+another rank failed, with the full traceback for anything else.
 """
 
 from __future__ import annotations
 
 import atexit
+import importlib
 import os
+import pkgutil
 import sys
 from typing import Any
 
 from .config import config_from_env
+
+# The layers below the MPI surface: preload() imports every module of them.
+_LAYERS = ("toro_mpi.mpi", "toro_mpi.coll", "toro_mpi.sched", "toro_mpi.bus")
+
+
+def preload() -> None:
+    """Import numba and every module of toro_mpi's layers (not toro_mpi.MPI, whose import starts
+    the rank), and note numba's modules for compiles that happen after the program hid them
+    (bus.compiling.numba_visible). Run before the program, as `python -m mpi4py` imports mpi4py
+    first: what the program then does to sys.modules or sys.path cannot break the runtime."""
+    for name in _LAYERS:
+        package = importlib.import_module(name)
+        for info in pkgutil.iter_modules(package.__path__, name + "."):
+            try:
+                importlib.import_module(info.name)
+            except ImportError:
+                # A module needing an optional package: its own import (if the program gets
+                # there) raises the same error where it belongs.
+                continue
+    from .bus.compiling import guard_compiles
+
+    guard_compiles()
+
+
+def _mpi_error_classes(exc: BaseException | None) -> set[int]:
+    """The MPI error classes of exc and of the exceptions it was raised from or while handling."""
+    from .mpi.errors import MPIException
+
+    classes: set[int] = set()
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, MPIException):
+            classes.add(exc.Get_error_class())
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return classes
+
+
+def exit_note(w: World | None, exc: BaseException) -> str | None:
+    """How rank w reports exc, the exception that ends it, once the job is being aborted.
+
+    None: print the traceback (a genuine error, or no abort). "": nothing, when the launcher
+    stopped the job (deadlock, timeout, a signal) and exc is the error a blocked call raises
+    then (ERR_PROC_ABORTED): the launcher's report says everything. Otherwise, when another
+    rank's failure or Abort ends the job and exc is an MPI error (ERR_PROC_ABORTED, or a
+    receive from the failed rank that can never complete), one line naming that rank."""
+    from .bus import layout as L
+    from .mpi.errors import ERR_PROC_ABORTED
+
+    if w is None or w.segment is None:
+        return None
+    classes = _mpi_error_classes(exc)
+    if not classes:
+        return None
+    code = w.segment.abort_code()
+    if code in (L.ABORT_TIMEOUT, L.ABORT_INTERRUPT, L.ABORT_DEADLOCK):
+        return "" if ERR_PROC_ABORTED in classes else None
+    if code not in (L.ABORT_RANK_FAILED, L.ABORT_USER):
+        return None
+    culprit = w.segment.read_word(L.HDR_ABORT_RANK)
+    if culprit == w.rank:
+        return None
+    who = f"rank {culprit}" if culprit >= 0 else "a rank"
+    why = "called Abort" if code == L.ABORT_USER else "failed"
+    return f"toro_mpi: rank {w.rank}: stopped, the job is being aborted because {who} {why}"
 
 
 class World:
@@ -69,14 +141,21 @@ class World:
         if sched is None:
             atexit.register(self.finalize)
             self._install_excepthook()
+            # A green thread of the program dying of the job's abort reports it the same way.
+            self.engine.sched.exit_note = lambda exc: exit_note(self, exc)
 
     def _install_excepthook(self) -> None:
-        """An uncaught exception fails the rank: no waiting for green threads at exit."""
+        """An uncaught exception fails the rank: no waiting for green threads at exit. One that
+        is the job's abort is reported as exit_note says (quietly, when the launcher stopped it)."""
         previous = sys.excepthook
 
         def hook(exc_type, exc, tb):  # type: ignore[no-untyped-def]
             self.failed = True
-            previous(exc_type, exc, tb)
+            note = exit_note(self, exc)
+            if note is None:
+                previous(exc_type, exc, tb)
+            elif note:
+                sys.stderr.write(note + "\n")
 
         sys.excepthook = hook
 
@@ -87,14 +166,23 @@ class World:
         self.finalized = True
         if self.failed:
             # The program died of an exception: its green threads and queued sends are
-            # abandoned (the launcher ends the job); waiting for them could hang forever.
+            # abandoned (the launcher ends the job); waiting for them could hang forever. The
+            # abort word names this rank before its peers see it finished (as a failing hosted
+            # rank does), so that a peer blocked on it reports the failure, not that it finished.
             if self.engine.t is not None:
+                from .bus import layout as L
+
+                self.segment.set_abort(L.ABORT_RANK_FAILED, self.rank)
                 self.engine.t.finish()
             return
         try:
             self.engine.finalize()
         except BaseException as exc:  # an aborting job: nothing more to deliver
-            sys.stderr.write(f"toro_mpi: rank {self.rank}: finalize: {exc}\n")
+            note = exit_note(self, exc)
+            if note is None:
+                sys.stderr.write(f"toro_mpi: rank {self.rank}: finalize: {exc}\n")
+            elif note:
+                sys.stderr.write(note + "\n")
 
 
 _world: World | None = None
@@ -104,5 +192,12 @@ def world() -> World:
     """The process's World, created on first use."""
     global _world
     if _world is None:
-        _world = World()
+        from .bus.compiling import guard_compiles, numba_visible
+
+        # Starting the rank loads kernels from numba's cache, which imports parts of numba
+        # lazily: they must be found even if the program has hidden numba by then. Guarding the
+        # kernels here too covers a program run without rank_main that hides numba later.
+        with numba_visible():
+            _world = World()
+            guard_compiles()
     return _world

@@ -10,17 +10,69 @@ wait, then find it in numba's on-disk index (numba looks there before compiling)
 The lock is flock(2) on a file in the cache directory (NUMBA_CACHE_DIR, else numba's default
 __pycache__ next to these sources): the kernel releases it when its holder exits, however it
 exits. Where the file cannot be created, compiling goes on without it.
+
+A compile also works after the program has hidden numba (`sys.modules["numba"] = None`, as
+mpi4py's test runner does before it imports mpi4py.MPI): numba imports much of itself lazily
+while it compiles (`from numba import literal_unroll` in a function, new submodules), which the
+hidden entry would break. `remember_numba` (called once numba is imported, before the program
+runs) notes numba's and llvmlite's modules; `numba_visible` puts them back in sys.modules for
+the length of a compile or a first load, then restores what the program had there. Loading a
+kernel from the on-disk cache needs them as much as compiling it (numba unpickles its index,
+and pickle imports `numba` by name), and toro_mpi calls many kernels from Python for the first
+time long after the program started (`relax` at the first wait, `ring_bells` at exit), so
+`guard_compiles` wraps the `compile` method (through which numba both compiles and loads) of
+every dispatcher of toro_mpi's modules.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 _LOCK_NAME = "toro_mpi-compile.lock"
 _depth = 0  # compile_once calls in progress in this process (the lock is taken by the outermost)
+# The packages a compile imports from (numba lazily imports its own submodules and llvmlite's).
+_COMPILER_PACKAGES = ("numba", "llvmlite")
+_real_modules: dict[str, ModuleType] = {}  # name -> module, as numba left them (remember_numba)
+_MISSING = object()
+
+
+def remember_numba() -> None:
+    """Note numba's and llvmlite's modules as they are now, for numba_visible to put back."""
+    for name, module in list(sys.modules.items()):
+        if module is not None and name.partition(".")[0] in _COMPILER_PACKAGES:
+            _real_modules.setdefault(name, module)
+
+
+@contextmanager
+def numba_visible() -> Iterator[None]:
+    """Within the block, sys.modules holds the real numba and llvmlite modules even if the
+    program replaced or removed some (see the module docstring); afterwards, the program's
+    entries again. Costs one look per remembered module when nothing was hidden."""
+    modules = sys.modules
+    hidden = {name: modules.get(name, _MISSING) for name, module in _real_modules.items()
+              if modules.get(name) is not module}
+    if not hidden:
+        yield
+        return
+    modules.update((name, _real_modules[name]) for name in hidden)
+    try:
+        yield
+    finally:
+        # What the compile imported anew stays (a later compile needs it too); what the program
+        # had hidden is hidden again.
+        remember_numba()
+        for name, value in hidden.items():
+            if value is _MISSING:
+                modules.pop(name, None)
+            else:
+                modules[name] = value
 
 
 def _lock_path() -> Path:
@@ -37,6 +89,30 @@ def _open_lock() -> int | None:
         return None
 
 
+def guard_compiles() -> None:
+    """remember_numba, and make every numba dispatcher in toro_mpi's imported modules compile
+    and load under numba_visible. Idempotent; cheap (a look at each module global)."""
+    from numba.core.dispatcher import Dispatcher
+
+    remember_numba()
+    for name, module in list(sys.modules.items()):
+        if module is None or not name.startswith("toro_mpi."):
+            continue
+        for value in list(vars(module).values()):
+            if isinstance(value, Dispatcher) and "compile" not in vars(value):
+                value.compile = _visible_compile(value.compile)
+
+
+def _visible_compile(compile_: Any) -> Any:
+    """A dispatcher's bound compile method, run under numba_visible."""
+
+    def compile(sig: Any) -> Any:
+        with numba_visible():
+            return compile_(sig)
+
+    return compile
+
+
 def compile_once(dispatcher: Any, sig: tuple) -> Any:
     """dispatcher.compile(sig)'s entry point; compiled under the machine-wide lock unless this
     process has it already."""
@@ -51,7 +127,8 @@ def compile_once(dispatcher: Any, sig: tuple) -> Any:
     try:
         if fd is not None:
             fcntl.flock(fd, fcntl.LOCK_EX)
-        return dispatcher.compile(sig)
+        with numba_visible():
+            return dispatcher.compile(sig)
     finally:
         _depth -= 1
         if fd is not None:

@@ -4,6 +4,16 @@ A cold compile of the kernels costs seconds per process; a warm load ~0.2 s. The
 `warm_cache()` before starting ranks: it drives every kernel through a private two-rank segment
 for 1-D contiguous arrays of the common dtypes (the engine flattens every other array to bytes),
 so numba compiles each specialisation here, once, and writes it to NUMBA_CACHE_DIR.
+
+The warm-up runs in a child process (`_child_main`) that the caller waits for. A signal handler
+that raises (the launcher's, on Ctrl-C) would otherwise fire inside numba's compiler, between
+LLVM emitting a function's object code and numba's callback recording it (llvmlite reports and
+swallows an exception raised in that callback): numba then fails with `RuntimeError: no
+compiled object yet for <Library ...>` instead of the interrupt reaching the launcher. Here the
+interrupt reaches only the wait; the child is killed, which cannot corrupt the cache (numba
+writes each cache file under a temporary name and renames it into place), and the next launch
+goes on from what it had compiled. The child says on stderr when it starts compiling and how
+long it took; loading an already compiled cache says nothing.
 """
 
 from __future__ import annotations
@@ -11,7 +21,12 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -60,17 +75,111 @@ def _drop_stale(cache: Path) -> None:
         shutil.rmtree(cache / name, ignore_errors=True)
 
 
+# Said on stderr when the warm-up finds something to compile (measured: 30-50 s on 2 cores).
+COMPILING_NOTE = ("toro-mpirun: compiling toro_mpi kernels for this machine, once: this takes about a "
+                  "minute (later launches load them in about a second)")
+
+
+class WarmError(RuntimeError):
+    """The warm-up process failed (its own error output says why)."""
+
+
 def warm_cache() -> None:
-    """Compile (or load) every kernel specialisation the ranks will use; a no-op once done."""
+    """Compile (or load) every kernel specialisation the ranks will use; a no-op once done.
+
+    Runs the warm-up in a child process and waits for it; an exception raised meanwhile (a
+    signal handler's) kills the child and propagates, leaving the cache usable. Raises
+    WarmError when the child fails."""
     stamp = _stamp()
-    if stamp is not None and stamp.exists():
+    if stamp is None:
+        _run_child()
         return
-    if stamp is not None:
+    if stamp.exists():
+        return
+    # A warm-up of these very sources that was cut short left good cache entries: keep them.
+    # Anything else in the cache may be stale (see _drop_stale).
+    started = stamp.with_name(stamp.name.replace("-warm-", "-warming-"))
+    if not started.exists():
         _drop_stale(stamp.parent)
-    _warm()
-    if stamp is not None:
         stamp.parent.mkdir(parents=True, exist_ok=True)
-        stamp.touch()
+        started.touch()
+    _run_child()
+    stamp.touch()
+    started.unlink(missing_ok=True)
+
+
+def _run_child() -> None:
+    """Run _child_main in a new process and wait for it (see the module docstring)."""
+    code = (f"import sys; sys.path.insert(0, {str(_PACKAGE.parent)!r}); "
+            "from toro_mpi.bus.warm import _child_main; _child_main()")
+    # Its own session: a terminal's Ctrl-C reaches the launcher (which kills it), not the
+    # compiler. Its stdout goes to our stderr: stdout is the program's.
+    proc = subprocess.Popen([sys.executable, "-c", code, str(os.getpid())], stdin=subprocess.DEVNULL,
+                            stdout=sys.stderr.fileno(), start_new_session=True)
+    try:
+        status = proc.wait()
+    except BaseException:
+        _kill(proc)
+        raise
+    if status != 0:
+        raise WarmError(f"compiling toro_mpi's kernels failed (warm-up process {_describe(status)})")
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    """SIGKILL the warm-up process and reap it, whatever signals arrive meanwhile."""
+    proc.kill()
+    for _ in range(100):
+        try:
+            proc.wait()
+            return
+        except BaseException:  # noqa: BLE001 - another signal: the first one is being raised
+            continue
+
+
+def _describe(status: int) -> str:
+    if status < 0:
+        return f"killed by {signal.Signals(-status).name}"
+    return f"exited with status {status}"
+
+
+def _child_main() -> None:
+    """The warm-up process: compile or load every kernel, then say how long compiling took."""
+    _die_with_parent(int(sys.argv[1]))
+    from numba.core import event
+
+    class CompileNotice(event.Listener):
+        """Says once that compiling has started (numba:compile fires for real compiles, not
+        for loads from the cache), and remembers when."""
+
+        started: float | None = None
+
+        def on_start(self, event: Any) -> None:
+            if self.started is None:
+                self.started = time.monotonic()
+                print(COMPILING_NOTE, file=sys.stderr, flush=True)
+
+        def on_end(self, event: Any) -> None:
+            pass
+
+    notice = CompileNotice()
+    event.register("numba:compile", notice)
+    _warm()
+    if notice.started is not None:
+        took = time.monotonic() - notice.started
+        print(f"toro-mpirun: compiled toro_mpi kernels in {took:.0f} s", file=sys.stderr, flush=True)
+
+
+def _die_with_parent(parent: int) -> None:
+    """SIGKILL this process when its parent dies (a launcher killed by SIGKILL cannot kill it)."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the prctl: nobody waits for us
+        raise SystemExit(1)
 
 
 def _warm_collectives() -> None:

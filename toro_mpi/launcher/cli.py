@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 USAGE = """\
 toro-mpirun [options] [-n N] program [args...]
+       toro-mpirun [options] -n N program [args...] : -n M program2 [args...] ...
        toro-mpirun --compare [--compare-tolerance REL[,ABS]] [--compare-sorted] [options] program...
        toro-mpirun --cleanup"""
 
@@ -24,7 +25,13 @@ scheduler (--process-per-rank: one process per rank anyway).
 
 program is `python script.py args`, `python -m module args`, `python -c code`, or any
 executable; `python` and `python3` mean the launcher's own interpreter. Everything from the
-program name on is passed to the program unchanged."""
+program name on is passed to the program unchanged, up to a `:` word, which starts the next
+program of an MPMD job (its own -n, and optionally -x and --wdir, before its program name);
+ranks are numbered in the order of the programs, and MPI.APPNUM tells a rank which it runs.
+
+Output: every rank's stdout and stderr reach the launcher's stdout and stderr as whole lines,
+whatever reads them: lines of two ranks never mix. `import mpi4py` in the ranks is toro_mpi
+(--no-mpi4py-shim for the installed mpi4py, which then runs each rank as a world of its own)."""
 
 EPILOG = """\
 exit status: 0 when every rank exits 0; the first failing rank's exit code (128 + signal if it
@@ -49,8 +56,12 @@ when mpiexec or mpi4py is missing; 3 when a run failed (which side, its exit sta
 tail are printed); 128 + signal when interrupted.
 
 environment of each rank: TORO_MPI_RANK, TORO_MPI_SIZE, TORO_MPI_SEGMENT, TORO_MPI_CONFIG,
-TORO_MPI_LAUNCHER_PID, NUMBA_CACHE_DIR (default $XDG_CACHE_HOME/toro_mpi/numba or
-~/.cache/toro_mpi/numba), plus every -x variable and the launcher's own environment."""
+TORO_MPI_LAUNCHER_PID, TORO_MPI_APPNUM, NUMBA_CACHE_DIR (default $XDG_CACHE_HOME/toro_mpi/numba or
+~/.cache/toro_mpi/numba), plus every -x variable and the launcher's own environment. For tools
+and programs that read them, also the rank variables of other launchers: OMPI_COMM_WORLD_RANK,
+_SIZE, _LOCAL_RANK, _LOCAL_SIZE, _NODE_RANK, OMPI_UNIVERSE_SIZE, OMPI_NUM_APP_CTX, PMI_RANK,
+PMI_SIZE, PMIX_RANK (without what would make a real libmpi look for its launcher; an outer job's
+PMI/PMIx/OMPI_COMM_WORLD variables are not passed on)."""
 
 
 def _positive_int(text: str) -> int:
@@ -96,6 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", help="TOML file overriding configs/default.toml")
     p.add_argument("--tag-output", action="store_true",
                    help="prefix every output line with [rank]")
+    p.add_argument("--output-filename", metavar="DIR",
+                   help="write each rank's output to DIR/1/rank.N/stdout and stderr instead of ours")
+    p.add_argument("--merge-stderr-to-stdout", action="store_true",
+                   help="send each rank's stderr to stdout (in the order the rank wrote them)")
+    p.add_argument("-H", "--host", dest="hosts", metavar="HOST[:SLOTS],...", action="append", default=[],
+                   help="accepted for this machine only (localhost, 127.0.0.1, its hostname); SLOTS "
+                        "ranks may then run without --oversubscribe, and -n defaults to them")
+    p.add_argument("--map-by", metavar="core|slot",
+                   help="accepted: rank i goes to the i-th core either way")
+    p.add_argument("--report-bindings", action="store_true",
+                   help="print the core each rank is bound to (Open MPI's wording) on stderr")
+    p.add_argument("--wdir", metavar="DIR", help="run the ranks in DIR (default: the current directory)")
     p.add_argument("--timeout", metavar="SECONDS", type=_positive_float,
                    help="kill the job after SECONDS, report what each rank was blocked in, exit 110")
     p.add_argument("-x", dest="exports", metavar="VAR[=value]", action="append", default=[],
@@ -109,8 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare-sorted", action="store_true",
                    help="with --compare: compare each rank's lines as sorted lists (their order ignored)")
     p.add_argument("--mpi4py", action="store_true",
-                   help="run an mpi4py program unmodified: `import mpi4py` / `from mpi4py import MPI` "
-                        "and `python -m mpi4py` resolve to toro_mpi in the ranks (only there)")
+                   help="the default, kept for older command lines: `import mpi4py` / `from mpi4py "
+                        "import MPI` and `python -m mpi4py` resolve to toro_mpi in the ranks (only there)")
+    p.add_argument("--no-mpi4py-shim", action="store_true",
+                   help="let the ranks import the installed mpi4py (each rank is then a world of one "
+                        "under it: use it for programs that pick toro_mpi themselves)")
     p.add_argument("--cleanup", action="store_true",
                    help="remove /dev/shm segments of launchers that are no longer alive, then exit")
     p.add_argument("--version", action="version", version=f"toro-mpirun (toro_mpi) {_version()}")
@@ -134,6 +160,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--compare keeps each rank's output apart; --tag-output does not apply")
     if not args.compare and (args.compare_tolerance or args.compare_sorted):
         parser.error("--compare-tolerance and --compare-sorted go with --compare")
+    if args.mpi4py and args.no_mpi4py_shim:
+        parser.error("--mpi4py and --no-mpi4py-shim contradict each other")
+    if args.compare and (args.output_filename or ":" in args.program):
+        parser.error("--compare keeps each rank's output itself and runs one program; "
+                     "--output-filename and MPMD programs do not apply")
     from .environ import parse_exports, setup_numba_cache_dir
 
     try:
@@ -148,8 +179,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         plan = make_plan(args.program, args.nranks, args.bind_to, args.oversubscribe, args.config,
-                         exports, args.tag_output, args.timeout, capture=args.compare, mpi4py=args.mpi4py,
-                         process_per_rank=args.process_per_rank, ranks_per_core=args.ranks_per_core)
+                         exports, args.tag_output, args.timeout, capture=args.compare,
+                         mpi4py=not args.no_mpi4py_shim, process_per_rank=args.process_per_rank,
+                         ranks_per_core=args.ranks_per_core, hosts=args.hosts, map_by=args.map_by,
+                         wdir=args.wdir, output_dir=args.output_filename,
+                         merge_stderr=args.merge_stderr_to_stdout, report_bindings=args.report_bindings)
     except LaunchError as exc:
         print(f"toro-mpirun: {exc}", file=sys.stderr)
         return exc.code

@@ -173,7 +173,7 @@ def describe_difference(d: RankDifference, sort: bool = False) -> str:
 
 
 def split_lines(data: bytes) -> list[str]:
-    """Lines as TaggedStream cuts them (on \\n only; a last line without one still counts), decoded."""
+    """Lines as RankStream cuts them (on \\n only; a last line without one still counts), decoded."""
     lines = data.split(b"\n")
     if lines[-1] == b"":
         lines.pop()

@@ -16,11 +16,11 @@ from ..bus import layout as L
 from ..bus.segment import Segment, SegmentError, launcher_pid_of, list_segments
 from .environ import rank_env
 from .events import EventLoop
+from .output import RankStream, write_all
 from .plan import LaunchError, Plan
-from .report import SlotView, deadlock_report, describe_exit, exit_status, signal_name, timeout_report
+from .report import SlotView, binding_report, deadlock_report, describe_exit, exit_status, signal_name, timeout_report
 from .signals import Interrupted, SignalTrap
-from .spawn import RankProcess, start_rank
-from .tagging import TaggedStream
+from .spawn import RankProcess, available_cores, start_rank
 
 EXIT_TIMEOUT = 110
 EXIT_DEADLOCK = 111
@@ -36,6 +36,11 @@ def say(message: str) -> None:
     print(f"toro-mpirun: {message}", file=sys.stderr, flush=True)
 
 
+def say_raw(message: str) -> None:
+    """Print a line to stderr as it is (Open MPI's own wording, e.g. --report-bindings)."""
+    print(message, file=sys.stderr, flush=True)
+
+
 def warm_numba_cache() -> bool:
     """Compile the bus kernels into numba's disk cache once; False while toro_mpi.bus.warm is missing."""
     try:
@@ -44,7 +49,10 @@ def warm_numba_cache() -> bool:
         if exc.name != "toro_mpi.bus.warm":
             raise
         return False
-    warm.warm_cache()
+    try:
+        warm.warm_cache()
+    except warm.WarmError as exc:  # the warm-up process has said why on stderr
+        raise LaunchError(str(exc), code=1) from None
     return True
 
 
@@ -63,6 +71,8 @@ class Job:
         self._idle_seen: tuple[int, ...] | None = None  # the last look's idle counts (deadlock check)
         self._next_look = 0.0
         self._extra_files: list[IO[bytes]] = []  # read ends of hosted ranks' own pipes
+        self._output_fds: list[int] = []  # --output-filename: the files the ranks' lines go to
+        self._cores = available_cores()
         self._unlinked = False
         self.loop = EventLoop()
         self.trap = SignalTrap()
@@ -109,31 +119,42 @@ class Job:
         assert seg is not None and seg.name is not None
         base = dict(os.environ)
         config_json = plan.cfg.to_json()
-        piped = plan.tag_output or plan.capture
+        # Ranks write into pipes; keep what they print live where someone watches it.
+        live = plan.tag_output or plan.capture or (plan.output_dir is None and os.isatty(1))
         if plan.hosts is not None:
-            assert plan.host_argv is not None
-            units = [(hosted[0], hosted, plan.host_argv, plan.host_cpus[h]) for h, hosted in enumerate(plan.hosts)]
+            units = [(hosted[0], hosted, plan.host_argvs[h], plan.host_cpus[h]) for h, hosted in enumerate(plan.hosts)]
         else:
-            units = [(rank, None, plan.argv, plan.cpus[rank]) for rank in range(plan.nranks)]
+            units = [(rank, None, plan.app_of(rank).rank_argv, plan.cpus[rank]) for rank in range(plan.nranks)]
         for rank, hosted, argv, cpu in units:
             if self.trap.received:
                 return self._interrupted()
-            env = rank_env(base, plan.exports, rank, plan.nranks, seg.name, config_json, piped, plan.mpi4py)
+            app = plan.app_of(rank)
+            env = rank_env(base, {**plan.exports, **app.exports}, rank, plan.nranks, seg.name, config_json,
+                           live, plan.mpi4py, app.appnum, len(plan.apps))
             if hosted is not None:
                 env["TORO_MPI_HOSTED"] = ",".join(map(str, hosted))
                 env["TORO_MPI_PROCESSES"] = str(len(units))
                 assert plan.hosts is not None
                 env["TORO_MPI_HOST_MAP"] = ",".join(str(h) for h, hs in enumerate(plan.hosts) for _ in hs)
+            # A rank reading a terminal from a process group of its own would be stopped (SIGTTIN):
+            # rank 0 reads it through the launcher.
+            tty_in = rank == 0 and os.isatty(0)
             try:
-                proc = start_rank(argv, env, rank, cpu, capture=piped, ranks=hosted)
+                proc = start_rank(argv, env, rank, cpu, ranks=hosted, merge_stderr=plan.merge_stderr,
+                                  cwd=app.wdir or plan.wdir, stdin_pipe=tty_in)
             except (OSError, subprocess.SubprocessError) as exc:
                 seg.post_abort(L.ABORT_RANK_FAILED, rank)
-                say(f"cannot start rank {rank} ({plan.argv[0]}): {exc}; aborting the job")
+                say(f"cannot start rank {rank} ({app.argv[0]}): {exc}; aborting the job")
                 self._stop()
                 if isinstance(exc, FileNotFoundError):
                     return 127
                 return 126 if isinstance(exc, PermissionError) else 1
             self._track(proc)
+            if tty_in:
+                self.loop.add(0, lambda p=proc: self._on_stdin(p))
+            if plan.report_bindings:
+                for r in proc.ranks:
+                    say_raw(binding_report(r, cpu, self._cores))
         return None
 
     def _track(self, proc: RankProcess) -> None:
@@ -141,31 +162,66 @@ class Job:
         self._live.add(proc)
         if proc.pidfd is not None:
             self.loop.add(proc.pidfd, lambda: self._on_exit_event(proc))
-        if self.plan.capture or self.plan.tag_output:
-            self._watch_output(proc)
+        self._watch_output(proc)
 
     def _watch_output(self, proc: RankProcess) -> None:
-        """Read the rank's pipes: keep the lines (plan.capture) or forward them tagged."""
-        assert proc.proc.stdout is not None and proc.proc.stderr is not None
-        pipes = {proc.rank: (proc.proc.stdout, proc.proc.stderr)}
+        """Read the rank's pipes: keep the lines (plan.capture), or pass them on whole to our
+        stdout and stderr (prefixed with --tag-output) or to its files (--output-filename)."""
+        assert proc.proc.stdout is not None
+        pipes: dict[int, tuple[IO[bytes], IO[bytes] | None]] = {proc.rank: (proc.proc.stdout, proc.proc.stderr)}
         for rank, (out_fd, err_fd) in proc.extra_pipes.items():
-            pipes[rank] = (os.fdopen(out_fd, "rb", buffering=0), os.fdopen(err_fd, "rb", buffering=0))
-            self._extra_files += pipes[rank]
+            out = os.fdopen(out_fd, "rb", buffering=0)
+            err = None if err_fd is None else os.fdopen(err_fd, "rb", buffering=0)
+            pipes[rank] = (out, err)
+            self._extra_files += [f for f in (out, err) if f is not None]
+        plan = self.plan
         for rank, pair in pipes.items():
-            sinks: tuple[list[bytes] | None, ...] = (None, None)
-            if self.plan.capture:
+            sinks: tuple[list[bytes] | None, list[bytes] | None] = (None, None)
+            dests: tuple[int | None, int | None] = (1, 2)
+            if plan.capture:
                 sinks = self.output.setdefault(rank, ([], []))
-            for pipe, dest, sink in zip(pair, (sys.stdout, sys.stderr), sinks, strict=True):
-                stream = TaggedStream(rank, pipe.fileno(), None if sink is not None else dest.fileno(), sink)
+            elif plan.output_dir is not None:
+                dests = self._output_files(rank)
+            prefix = f"[{rank}] ".encode() if plan.tag_output else b""
+            for pipe, dest, sink in zip(pair, dests, sinks, strict=True):
+                if pipe is None:  # stderr merged into stdout
+                    continue
+                stream = RankStream(pipe.fileno(), None if sink is not None else dest, prefix, sink)
                 self.loop.add(stream.fd, lambda s=stream, p=pipe: self._on_output(s, p))
                 self._open_streams += 1
+
+    def _output_files(self, rank: int) -> tuple[int, int | None]:
+        """--output-filename DIR: DIR/1/rank.N/stdout and stderr (Open MPI's layout, 1 being the
+        job), created empty even for a rank that prints nothing; stderr is stdout's when merged."""
+        assert self.plan.output_dir is not None
+        folder = os.path.join(self.plan.output_dir, "1", f"rank.{rank}")
+        os.makedirs(folder, exist_ok=True)
+        fds = []
+        for name in ("stdout",) if self.plan.merge_stderr else ("stdout", "stderr"):
+            fds.append(os.open(os.path.join(folder, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644))
+        self._output_fds += fds
+        return fds[0], (fds[1] if len(fds) > 1 else None)
 
     # -- events -----------------------------------------------------------------------------
     def _on_exit_event(self, proc: RankProcess) -> None:
         self.loop.discard(proc.pidfd)
         self._exit_events.add(proc)
 
-    def _on_output(self, stream: TaggedStream, pipe: IO[bytes]) -> None:
+    def _on_stdin(self, proc: RankProcess) -> None:
+        """Pass what was typed on our terminal to rank 0; at its end (Ctrl-D) or once rank 0 is
+        gone, close its stdin and stop reading."""
+        pipe = proc.proc.stdin
+        try:
+            data = os.read(0, 65536)
+        except OSError:
+            data = b""
+        if data and pipe is not None and not pipe.closed and write_all(pipe.fileno(), data):
+            return
+        self.loop.discard(0)
+        if pipe is not None:
+            pipe.close()
+
+    def _on_output(self, stream: RankStream, pipe: IO[bytes]) -> None:
         if not stream.on_readable():
             self.loop.discard(stream.fd)
             pipe.close()
@@ -244,7 +300,15 @@ class Job:
                     "aborting the job")
             self._stop()
             return exit_status(proc.returncode)
-        self.seg.post_abort(L.ABORT_RANK_FAILED, proc.rank)
+        seg = self.seg
+        if seg.peek_word(L.HDR_ABORT) == L.ABORT_RANK_FAILED:
+            # A failing rank names itself in the abort word before it exits; when several had
+            # exited by our look, the first to fail is the one to name, not the lowest.
+            first = next((p for p in self.ranks if p.rank == seg.peek_word(L.HDR_ABORT_RANK)), None)
+            if first is not None and first.poll() not in (None, 0):
+                proc = first
+        seg.post_abort(L.ABORT_RANK_FAILED, proc.rank)
+        assert proc.returncode is not None
         say(f"rank {proc.rank} (pid {proc.pid}) {describe_exit(proc.returncode)}; aborting the job")
         self._stop()
         return exit_status(proc.returncode)
@@ -336,11 +400,13 @@ class Job:
         self.loop.close()
         for proc in self.ranks:
             proc.kill_and_wait()
-            for pipe in (proc.proc.stdout, proc.proc.stderr):
+            for pipe in (proc.proc.stdin, proc.proc.stdout, proc.proc.stderr):
                 if pipe is not None:
                     pipe.close()
         for pipe in self._extra_files:
             pipe.close()
+        for fd in self._output_fds:
+            os.close(fd)
         if self.seg is not None:
             self.seg.unlink()
             self.seg.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sys
 from dataclasses import dataclass, field
 
@@ -11,8 +12,9 @@ from ..bus import layout as L
 from ..config import Config, ConfigError, load_config
 from .spawn import available_cores
 
-# `python` and `python3` mean the launcher's own interpreter, so ranks see the same packages.
-PYTHON_NAMES = ("python", "python3")
+# `python`, `python3` and `python3.11` (this version) mean the launcher's own interpreter, so
+# ranks see the same packages whatever PATH finds first (a pyenv shim, another install).
+PYTHON_NAMES = ("python", "python3", f"python{sys.version_info.major}.{sys.version_info.minor}")
 
 
 class LaunchError(Exception):
@@ -21,6 +23,27 @@ class LaunchError(Exception):
     def __init__(self, message: str, code: int = 2) -> None:
         super().__init__(message)
         self.code = code
+
+
+@dataclass
+class App:
+    """One application context of the job: `-n N program args`. An MPMD job (`toro-mpirun -n 1
+    a : -n 1 b`, the MPI standard's syntax) has several, numbered from 0 (MPI's APPNUM); their
+    ranks follow each other in order."""
+
+    argv: list[str]  # resolved: the program as the user gave it (messages, --compare)
+    nranks: int
+    first_rank: int = 0
+    appnum: int = 0
+    exports: dict[str, str] = field(default_factory=dict)  # its own -x, over the job's
+    wdir: str | None = None  # its own --wdir, over the job's
+
+    @property
+    def rank_argv(self) -> list[str]:
+        """What a rank of its own process execs: a Python program of this interpreter through
+        toro_mpi.rank_main, which imports the runtime first (a program may then hide numba
+        from sys.modules, as mpi4py's test runner does), anything else as it is."""
+        return hosted_argv(self.argv, "toro_mpi.rank_main") or self.argv
 
 
 @dataclass
@@ -35,12 +58,28 @@ class Plan:
     tag_output: bool = False
     timeout: float | None = None
     capture: bool = False  # keep each rank's output lines in the Job (--compare) instead of passing them on
-    mpi4py: bool = False  # --mpi4py: `import mpi4py` in the ranks resolves to toro_mpi
+    mpi4py: bool = True  # `import mpi4py` in the ranks resolves to toro_mpi (off: --no-mpi4py-shim)
     # Green-thread mode: the ranks of each host process (one per core), and the argv that runs
-    # the program as a host (python ... -m toro_mpi.hosting ...). None: one process per rank.
+    # each host's program as a host (python ... -m toro_mpi.hosting ...). None: one process per rank.
     hosts: list[list[int]] | None = None
-    host_argv: list[str] | None = None
+    host_argvs: list[list[str]] = field(default_factory=list)
     host_cpus: list[int | None] = field(default_factory=list)
+    apps: list[App] = field(default_factory=list)
+    wdir: str | None = None  # working directory of the ranks (--wdir); None: the launcher's
+    output_dir: str | None = None  # --output-filename: one file per rank and stream there
+    merge_stderr: bool = False  # --merge-stderr-to-stdout
+    report_bindings: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.apps:
+            self.apps = [App(self.argv, self.nranks, wdir=self.wdir)]
+
+    def app_of(self, rank: int) -> App:
+        """The application context rank `rank` belongs to."""
+        for app in self.apps:
+            if rank < app.first_rank + app.nranks:
+                return app
+        raise IndexError(rank)
 
 
 def resolve_program(program: list[str]) -> list[str]:
@@ -58,16 +97,37 @@ def resolve_program(program: list[str]) -> list[str]:
     return [path, *program[1:]]
 
 
+def _venv_of(executable: str) -> str | None:
+    """The virtual environment an interpreter path belongs to: the directory holding the
+    pyvenv.cfg next to it or one level up, found as CPython finds it (before resolving links)."""
+    here = os.path.dirname(os.path.abspath(executable))
+    for candidate in (here, os.path.dirname(here)):
+        if os.path.isfile(os.path.join(candidate, "pyvenv.cfg")):
+            return os.path.realpath(candidate)
+    return None
+
+
+def is_own_interpreter(path: str) -> bool:
+    """True when `path` runs this very interpreter with the same packages: the same binary once
+    links are resolved (`python3`, `python3.11`, a symlink) and the same virtual environment,
+    since a venv's python is a link to the base one but sees other packages."""
+    if os.path.realpath(path) != os.path.realpath(sys.executable):
+        return False
+    own = os.path.realpath(sys.prefix) if sys.prefix != sys.base_prefix else None
+    return _venv_of(path) == own
+
+
 # Interpreter options a host process takes over from `python [options] program` (those taking a
 # value, then flags). Anything else (e.g. reading the program from stdin) runs one process per rank.
 _VALUE_OPTIONS = ("-W", "-X")
 _FLAG_OPTIONS = set("bBdEhiIOqsSuvx")
 
 
-def hosted_argv(argv: list[str]) -> list[str] | None:
-    """`python [opts] -m toro_mpi.hosting <program>` for a resolved `python [opts] <program>` argv,
-    or None when the program cannot run as green threads of a host process."""
-    if not argv or argv[0] != sys.executable:
+def hosted_argv(argv: list[str], module: str = "toro_mpi.hosting") -> list[str] | None:
+    """`python [opts] -m <module> <program>` for a resolved `python [opts] <program>` argv, or
+    None when the program is not one this interpreter runs that way (another interpreter, a
+    program read from stdin, an interactive session)."""
+    if not argv or not is_own_interpreter(argv[0]):
         return None
     opts: list[str] = []
     i = 1
@@ -96,7 +156,7 @@ def hosted_argv(argv: list[str]) -> list[str] | None:
     rest = argv[i:]
     if not rest or rest[0] == "-" or (rest[0] in ("-m", "-c") and len(rest) < 2):
         return None
-    return [argv[0], *opts, "-m", "toro_mpi.hosting", *rest]
+    return [argv[0], *opts, "-m", module, *rest]
 
 
 def assign_hosts(nranks: int, processes: int) -> list[list[int]]:
@@ -144,45 +204,153 @@ def check_memory(nranks: int, cfg: Config) -> None:
         )
 
 
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+MAP_BY = ("core", "slot")
+
+
+def parse_hosts(specs: list[str]) -> int | None:
+    """Check `-H`/`--host` values (`name[:slots]`, comma-separated, repeatable) name this
+    machine; return the slots they give (for a `:N`), None when no count was given."""
+    names = {*LOCAL_HOSTS, socket.gethostname(), socket.getfqdn()}
+    slots: int | None = None
+    for spec in specs:
+        for item in filter(None, spec.split(",")):
+            name, sep, count = item.partition(":")
+            if name not in names:
+                raise LaunchError(
+                    f"--host {item}: toro_mpi runs a job on this machine only ({', '.join(sorted(names))}); "
+                    f"{name} is another host")
+            if sep:
+                if not count.isdigit() or int(count) < 1:
+                    raise LaunchError(f"--host {item}: the slot count must be a whole number >= 1")
+                slots = (slots or 0) + int(count)
+    return slots
+
+
+def check_map_by(value: str | None) -> None:
+    """Accept --map-by core|slot (rank i on the i-th core, toro_mpi's only placement)."""
+    if value is not None and value.lower() not in MAP_BY:
+        raise LaunchError(f"--map-by {value}: toro_mpi places rank i on the i-th core; "
+                          f"it takes --map-by {' or '.join(MAP_BY)}")
+
+
+def check_wdir(wdir: str | None) -> str | None:
+    """The absolute working directory for --wdir, which must exist."""
+    if wdir is None:
+        return None
+    path = os.path.abspath(wdir)
+    if not os.path.isdir(path):
+        raise LaunchError(f"--wdir {wdir}: no such directory")
+    return path
+
+
+def split_contexts(program: list[str], nranks: int | None) -> list[tuple[list[str], int | None, list[str], str | None]]:
+    """Split an MPMD command line at its `:` words into (program, -n, -x specs, --wdir) per
+    application context; the first context's -n is the job's own `nranks`. A context after the
+    first takes its own -n/-np, -x and --wdir before its program."""
+    if ":" not in program:
+        return [(program, nranks, [], None)]
+    parts: list[list[str]] = [[]]
+    for word in program:
+        if word == ":":
+            parts.append([])
+        else:
+            parts[-1].append(word)
+    contexts: list[tuple[list[str], int | None, list[str], str | None]] = [(parts[0], nranks, [], None)]
+    for part in parts[1:]:
+        i, n, exports, wdir = 0, None, [], None
+        while i < len(part) and part[i] in ("-n", "-np", "-x", "--wdir"):
+            if i + 1 >= len(part):
+                raise LaunchError(f"{part[i]} needs a value in an MPMD program list")
+            opt, value = part[i], part[i + 1]
+            if opt == "-x":
+                exports.append(value)
+            elif opt == "--wdir":
+                wdir = value
+            else:
+                if not value.isdigit() or int(value) < 1:
+                    raise LaunchError(f"{opt} {value}: must be a whole number >= 1")
+                n = int(value)
+            i += 2
+        contexts.append((part[i:], n, exports, wdir))
+    for argv, n, _, _ in contexts:
+        if not argv or argv == ["--"]:
+            raise LaunchError("an MPMD program list has an empty program between two ':'")
+        if n is None:
+            raise LaunchError(f"each program of an MPMD job needs its own -n ({' '.join(argv)} has none)")
+    return contexts
+
+
 def make_plan(program: list[str], nranks: int | None = None, bind_to: str | None = None,
               oversubscribe: bool = False, config_path: str | None = None,
               exports: dict[str, str] | None = None, tag_output: bool = False,
-              timeout: float | None = None, capture: bool = False, mpi4py: bool = False,
-              process_per_rank: bool = False, ranks_per_core: int | None = None) -> Plan:
+              timeout: float | None = None, capture: bool = False, mpi4py: bool = True,
+              process_per_rank: bool = False, ranks_per_core: int | None = None,
+              hosts: list[str] | None = None, map_by: str | None = None, wdir: str | None = None,
+              output_dir: str | None = None, merge_stderr: bool = False,
+              report_bindings: bool = False) -> Plan:
     """Check the choices and build the plan; raise LaunchError with a message and an exit code."""
+    from .environ import parse_exports
+
     try:
         cfg = load_config(config_path)
     except ConfigError as exc:
         raise LaunchError(str(exc)) from None
     except OSError as exc:
         raise LaunchError(f"cannot read config file {config_path}: {exc.strerror}") from None
+    slots = parse_hosts(hosts or [])
+    check_map_by(map_by)
     cores = available_cores()
-    n = len(cores) if nranks is None else nranks
+    contexts = split_contexts(program, nranks)
+    if len(contexts) == 1 and nranks is None:
+        contexts = [(program, slots or len(cores), [], None)]
+    apps: list[App] = []
+    first = 0
+    for appnum, (argv, n_app, specs, app_wdir) in enumerate(contexts):
+        assert n_app is not None
+        try:
+            own, _unset = parse_exports(specs, os.environ)
+        except ValueError as exc:
+            raise LaunchError(str(exc)) from None
+        apps.append(App(resolve_program(argv), n_app, first, appnum, own, check_wdir(app_wdir)))
+        first += n_app
+    n = first
+    if slots is not None and n > slots and not oversubscribe:
+        raise LaunchError(f"{n} ranks requested but --host gives {slots} slots; "
+                          "pass --oversubscribe to run more ranks than slots")
+    # Slots the user declared (--host localhost:N) allow that many ranks, as in Open MPI.
+    over_ok = oversubscribe or (slots is not None and n <= slots)
     per = cfg.launcher["ranks_per_core"] if ranks_per_core is None else ranks_per_core
     if process_per_rank:
         per = 1
     elif per == 0:
         # Green threads only when asked for more ranks than cores (--oversubscribe).
-        per = 1 if n <= len(cores) or not oversubscribe else -(-n // len(cores))
-    processes = -(-n // per)
-    if processes > len(cores) and not oversubscribe:
+        per = 1 if n <= len(cores) or not over_ok else -(-n // len(cores))
+    processes = sum(-(-app.nranks // per) for app in apps)
+    if processes > len(cores) and not over_ok:
         raise LaunchError(
             f"{n} ranks requested but only {len(cores)} cores are available "
             f"(cores {','.join(map(str, cores))}); pass --oversubscribe to run more ranks than cores"
         )
     check_memory(n, cfg)
-    argv = resolve_program(program)
     bind = bind_to or cfg.launcher["bind_to"]
     cpus = assign_cpus(n, cores, bind)
-    plan = Plan(argv, n, cpus, cfg, dict(exports or {}), tag_output, timeout, capture, mpi4py)
+    plan = Plan(apps[0].argv, n, cpus, cfg, dict(exports or {}), tag_output, timeout, capture, mpi4py,
+                apps=apps, wdir=check_wdir(wdir), output_dir=output_dir, merge_stderr=merge_stderr,
+                report_bindings=report_bindings)
     if per > 1:
-        plan.host_argv = hosted_argv(argv)
-        if plan.host_argv is None:
-            sys.stderr.write(f"toro-mpirun: warning: {' '.join(program)!s} cannot run as green threads "
-                             "(not a `python script`, `python -m module` or `python -c code` program); "
-                             "running one process per rank\n")
+        host_argvs = [hosted_argv(app.argv) for app in apps]
+        if None in host_argvs:
+            shown = " : ".join(" ".join(c[0]) for c in contexts)
+            sys.stderr.write(f"toro-mpirun: warning: {shown} cannot run as green threads "
+                             "(not a `python script`, `python -m module` or `python -c code` program "
+                             "of this interpreter); running one process per rank\n")
         else:
-            plan.hosts = assign_hosts(n, processes)
-            plan.host_cpus = assign_cpus(processes, cores, bind)
+            # Each application's ranks in host processes of their own, ceil(n / per) of them.
+            plan.hosts, plan.host_argvs = [], []
+            for app, argv in zip(apps, host_argvs, strict=True):
+                for block in assign_hosts(app.nranks, -(-app.nranks // per)):
+                    plan.hosts.append([app.first_rank + r for r in block])
+                    plan.host_argvs.append(argv)
+            plan.host_cpus = assign_cpus(len(plan.hosts), cores, bind)
     return plan
-

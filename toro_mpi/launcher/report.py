@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
 from dataclasses import dataclass
 
 from ..bus import layout as L
@@ -76,3 +78,21 @@ def deadlock_report(views: list[SlotView]) -> str:
     """The one-line deadlock message: what every rank waits in, and for whom."""
     parts = ["deadlock: every rank is blocked and no message is in flight"] + [describe_slot(v) for v in views]
     return "; ".join(parts)
+
+
+def _package_of(cpu: int) -> int:
+    """The physical package (socket) of a cpu, 0 where the kernel does not say."""
+    try:
+        with open(f"/sys/devices/system/cpu/cpu{cpu}/topology/physical_package_id") as fh:
+            return int(fh.read())
+    except (OSError, ValueError):
+        return 0
+
+
+def binding_report(rank: int, cpu: int | None, cores: list[int]) -> str:
+    """--report-bindings: where a rank runs, in Open MPI's words (`[host:pid] Rank 0 bound to
+    package[0][core:L0]`, L numbering the cores the launcher may use)."""
+    head = f"[{socket.gethostname().split('.')[0]}:{os.getpid():05d}] Rank {rank}"
+    if cpu is None:
+        return f"{head} is not bound (or bound to all available processors)"
+    return f"{head} bound to package[{_package_of(cpu)}][core:L{cores.index(cpu)}]"

@@ -18,9 +18,15 @@ def available_cores() -> list[int]:
 
 
 def _child_setup(cpu: int | None, launcher_pid: int) -> Callable[[], None]:
-    """preexec_fn: SIGKILL on the launcher's death, exit if it already died, pin to `cpu`."""
+    """preexec_fn: a process group of its own, SIGKILL on the launcher's death, exit if it
+    already died, pin to `cpu`.
+
+    The process group keeps a terminal's Ctrl-C (and Ctrl-\\) from reaching the rank directly:
+    only the launcher gets it and stops the job, so the ranks end without a KeyboardInterrupt
+    traceback each, as with mpirun. (Rank 0 then reads a terminal through the launcher.)"""
 
     def setup() -> None:
+        os.setpgid(0, 0)
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != launcher_pid:
             os._exit(1)
@@ -33,10 +39,11 @@ def _child_setup(cpu: int | None, launcher_pid: int) -> Callable[[], None]:
 class RankProcess:
     """A running rank (or host of several ranks): its Popen, a pidfd to wait on (None if the
     kernel has none), its exit. `ranks` are the ranks it runs, `rank` the first of them;
-    `extra_pipes` maps each further rank with pipes of its own to their read ends (out, err)."""
+    `extra_pipes` maps each further rank to the read ends of its own pipes (out, err; err None
+    when stderr is merged into stdout)."""
 
     def __init__(self, rank: int, proc: subprocess.Popen[bytes], ranks: list[int] | None = None,
-                 extra_pipes: dict[int, tuple[int, int]] | None = None) -> None:
+                 extra_pipes: dict[int, tuple[int, int | None]] | None = None) -> None:
         self.rank = rank
         self.ranks = ranks or [rank]
         self.extra_pipes = extra_pipes or {}
@@ -78,34 +85,41 @@ class RankProcess:
 
 
 def start_rank(argv: list[str], env: dict[str, str], rank: int, cpu: int | None,
-               capture: bool = False, ranks: list[int] | None = None) -> RankProcess:
-    """Start rank `rank` (or a host of `ranks`, the first being `rank`); stdin is inherited by
-    rank 0 only; stdout/stderr piped when `capture`, with one more pair of pipes per further
-    hosted rank (their write ends named in TORO_MPI_FDS, see toro_mpi.hosting)."""
-    out = subprocess.PIPE if capture else None
-    extra: dict[int, tuple[int, int]] = {}
+               ranks: list[int] | None = None, merge_stderr: bool = False,
+               cwd: str | None = None, stdin_pipe: bool = False) -> RankProcess:
+    """Start rank `rank` (or a host of `ranks`, the first being `rank`) in `cwd`; stdin is
+    inherited by rank 0 only (a pipe from the launcher with `stdin_pipe`). Its stdout and
+    stderr are pipes to the launcher (one pipe for both with `merge_stderr`), with one more pair
+    per further hosted rank (their write ends named in TORO_MPI_FDS, see toro_mpi.hosting)."""
+    extra: dict[int, tuple[int, int | None]] = {}
     child_ends: list[int] = []
     try:
-        if capture and ranks:
+        if ranks:
             entries = []
             for r in ranks[1:]:
                 out_r, out_w = os.pipe()
+                child_ends.append(out_w)
+                if merge_stderr:
+                    extra[r] = (out_r, None)
+                    entries.append(f"{r}:{out_w}:{out_w}")
+                    continue
                 err_r, err_w = os.pipe()
                 extra[r] = (out_r, err_r)
-                child_ends += [out_w, err_w]
+                child_ends.append(err_w)
                 entries.append(f"{r}:{out_w}:{err_w}")
             env = dict(env, TORO_MPI_FDS=";".join(entries))
         proc = subprocess.Popen(
             argv,
             env=env,
-            stdin=None if rank == 0 else subprocess.DEVNULL,
-            stdout=out,
-            stderr=out,
+            cwd=cwd,
+            stdin=(subprocess.PIPE if stdin_pipe else None) if rank == 0 else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
             pass_fds=child_ends,
             preexec_fn=_child_setup(cpu, os.getpid()),
         )
     except BaseException:
-        for fd in child_ends + [fd for pair in extra.values() for fd in pair]:
+        for fd in child_ends + [fd for pair in extra.values() for fd in pair if fd is not None]:
             os.close(fd)
         raise
     for fd in child_ends:

@@ -120,7 +120,8 @@ class Comm(CollectiveMixin):
             KEYVAL_IO: self.rank,
             KEYVAL_WTIME_IS_GLOBAL: 1,
             KEYVAL_UNIVERSE_SIZE: self._engine.size,
-            KEYVAL_APPNUM: 0,
+            # Which program of an MPMD job this rank runs (the launcher's TORO_MPI_APPNUM).
+            KEYVAL_APPNUM: int(os.environ.get("TORO_MPI_APPNUM", "0")),
         }
         if keyval not in values:
             raise NotImplementedError(f"toro_mpi: Comm.Get_attr({keyval!r}) (user attributes) is not implemented")

@@ -112,6 +112,10 @@ class Scheduler:
         self.parked: set[greenlet] = set()
         self.tasks: set[Task] = set()
         self._round = 0  # ready threads left to run before the next poll
+        # How a green thread that dies of `exc` is reported: None prints the traceback (a genuine
+        # error), "" nothing, anything else that one line. The layer above knows which errors
+        # are the job's abort (the launcher's report then says it all).
+        self.exit_note: Callable[[BaseException], str | None] = lambda exc: None
 
     # -- public ------------------------------------------------------------------------
     def spawn(self, fn: Callable[..., Any], *args: Any, owner: Any = INHERIT, main: bool = False) -> Task:
@@ -345,11 +349,15 @@ class Scheduler:
     def _task_main(self, task: Task) -> None:
         try:
             task.result = task.fn(*task.args)
-        except BaseException:
+        except BaseException as exc:
             # An unhandled error in a green thread ends the rank, like an uncaught exception in
             # an MPI program: print it and exit non-zero so the launcher aborts the job.
-            sys.stderr.write(f"toro_mpi: unhandled exception in green thread {task!r}\n")
-            traceback.print_exc()
+            note = self.exit_note(exc)
+            if note is None:
+                sys.stderr.write(f"toro_mpi: unhandled exception in green thread {task!r}\n")
+                traceback.print_exc()
+            elif note:
+                sys.stderr.write(note + "\n")
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(1)
