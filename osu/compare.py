@@ -7,7 +7,7 @@ SUITE is a suite file's path or the name of one shipped in osu/suites/ (`quick`,
 
 Each run of the suite (a benchmark, a rank count, its OMB options) is launched alternately under
 toro_mpi and under the reference, A B A B..., --reps times; before each pair the cache-line
-calibration ping-pong (osu/calibrate.py) is measured and printed, because the host moves this
+calibration ping-pong (osu/probes/calibrate.py) is measured and printed, because the host moves this
 VM's vCPUs around. The reference runs tuned (MPI4PY_RC_THREAD_LEVEL=single, OMPI_MCA_mtl=^ofi,
 OMPI_MCA_btl=^ofi, --bind-to core; --oversubscribe --bind-to none when there are more ranks than
 cores) and, with --reference-defaults, also as Open MPI sets itself up. The OMB text output of
@@ -38,7 +38,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .calibrate import measure
+from .probes.calibrate import measure
 
 ROOT = Path(__file__).resolve().parent.parent
 # The shipped suites, package data of osu (so an installed wheel has them too): NAME.toml.
@@ -148,7 +148,9 @@ def ncores() -> int:
     return len(os.sched_getaffinity(0))
 
 
-def _base_env() -> dict[str, str]:
+def base_env() -> dict[str, str]:
+    """The launch environment: the caller's, without an outer job's rank identity, with numba's
+    cache where toro-mpirun keeps it (osu.probes oversub launches its jobs with it too)."""
     env = {k: v for k, v in os.environ.items() if k not in _RANK_VARS}
     env.setdefault("NUMBA_CACHE_DIR", os.path.join(
         env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "toro_mpi", "numba"))
@@ -159,7 +161,7 @@ def command(run: Run, backend: str, timeout: float) -> tuple[list[str], dict[str
     """The command line and environment of one launch of `run` under `backend`."""
     program = [sys.executable, "-m", f"osu.{run.bench}", *run.args]
     over = run.n > ncores()
-    env = _base_env()
+    env = base_env()
     if backend == TORO:
         env["OSU_MPI"] = "toro"
         # The launcher's own --timeout (a little shorter than ours) reports where ranks hang.
@@ -288,7 +290,7 @@ def write_markdown(path: Path, outcomes: list[Outcome], backends: list[str], sui
         "repetitions with (min-max); ratio = toro_mpi median / reference median (for bandwidth above 1 "
         "means toro_mpi is faster, for latency below 1); paired = the median of the ratios within each "
         "pair of runs (back to back, so under the same vCPU placement)",
-        "- calibration: cache-line ping-pong between cores 0 and 1 (ns one-way, osu/calibrate.py) "
+        "- calibration: cache-line ping-pong between cores 0 and 1 (ns one-way, osu/probes/calibrate.py) "
         "measured before each pair; read every figure against it",
         "",
     ]

@@ -169,17 +169,19 @@ def _finish(proc: subprocess.Popen, cmd: list[str], start: float, timeout: float
     return Run(cmd, proc.returncode, out, err, time.monotonic() - start, proc.pid, time.time())
 
 
-def run_toro(prog: str, n: int, *args: str, timeout: float = 60, launcher: tuple[str, ...] = ()) -> Run:
+def run_toro(prog: str, n: int, *args: str, timeout: float = 60, launcher: tuple[str, ...] = (),
+             env: dict[str, str] | None = None) -> Run:
     """Run tests/programs/<prog> as n ranks through the launcher, as a user would.
 
     The launcher's own --timeout (a little shorter than ours) makes a hung job report which call
-    each rank is blocked in instead of just being killed. `launcher` adds launcher flags."""
+    each rank is blocked in instead of just being killed. `launcher` adds launcher flags, `env`
+    environment variables (the ranks inherit them)."""
     cmd = [sys.executable, "-m", "toro_mpi", "-n", str(n), "--oversubscribe",
            "--timeout", str(max(5, int(timeout * 0.8))), *launcher, sys.executable, program(prog),
            *map(str, args)]
     before = toro_segments()  # a stale segment of an earlier, killed job is not this job's leak
     start = time.monotonic()
-    proc = subprocess.Popen(cmd, env=TORO_ENV, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, env={**TORO_ENV, **(env or {})}, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=TESTS.parent, start_new_session=True)
     _started_launchers.append(proc.pid)
     run = _finish(proc, cmd, start, timeout)
@@ -210,17 +212,65 @@ def run_ref(prog: str, n: int, *args: str, timeout: float = 60) -> Run:
     return _finish(proc, cmd, start, timeout)
 
 
-# One toro run per (program, n, args) and session: test_p2p.py checks a run, and
-# test_differential.py compares the same run with the reference.
+# One toro run per (program, n, args, launcher flags, environment) and session: test_p2p.py
+# checks a run, and test_differential.py compares the same run with the reference.
 _toro_runs: dict[tuple, Run] = {}
+# One reference run per (program, n, args) and session: the variants of a toro run (another bus
+# config, hosted ranks) are all compared with the same reference output.
+_ref_runs: dict[tuple, Run] = {}
 
 
-def toro_cached(prog: str, n: int, *args: str, timeout: float = 60) -> Run:
+def toro_cached(prog: str, n: int, *args: str, timeout: float = 60, launcher: tuple[str, ...] = (),
+                env: dict[str, str] | None = None) -> Run:
     """run_toro, memoised for the session."""
-    key = (prog, n, *map(str, args))
+    key = (prog, n, tuple(map(str, args)), tuple(launcher), tuple(sorted((env or {}).items())))
     if key not in _toro_runs:
-        _toro_runs[key] = run_toro(prog, n, *args, timeout=timeout)
+        _toro_runs[key] = run_toro(prog, n, *args, timeout=timeout, launcher=launcher, env=env)
     return _toro_runs[key]
+
+
+def ref_cached(prog: str, n: int, *args: str, timeout: float = 60) -> Run:
+    """run_ref, memoised for the session."""
+    key = (prog, n, tuple(map(str, args)))
+    if key not in _ref_runs:
+        _ref_runs[key] = run_ref(prog, n, *args, timeout=timeout)
+    return _ref_runs[key]
+
+
+# Launcher flags that host ranks as green threads of a shared process whatever the machine's core
+# count (two ranks per process).
+HOSTED = ("--ranks-per-core", "2")
+
+# A bus on which messages of 64 KiB and more go by rendezvous (process_vm_readv single copy); the
+# default config turns rendezvous off. RENDEZVOUS_ENV makes tests/programs/_mpi.py count the
+# rendezvous reads of each rank and report them on stderr (rendezvous_reads parses them).
+RENDEZVOUS_THRESHOLD = 65536
+RENDEZVOUS_TOML = f"[bus]\nrendezvous_threshold = {RENDEZVOUS_THRESHOLD}\n"
+RENDEZVOUS_ENV = {"TORO_TEST_COUNT_RENDEZVOUS": "1"}
+_RNDV_LINE = re.compile(r"^(\d+) rendezvous reads (\d+) threshold (\d+)$", re.M)
+
+
+@pytest.fixture(scope="session")
+def rendezvous_config(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, ...]:
+    """Launcher flags selecting the rendezvous bus; skips when this machine cannot rendezvous
+    (process_vm_readv missing or forbidden by ptrace_scope: the engine then stays on the ring)."""
+    from toro_mpi.bus.transport import rendezvous_supported
+
+    if not rendezvous_supported():
+        pytest.skip("process_vm_readv between sibling processes is not allowed here")
+    path = tmp_path_factory.mktemp("rndv") / "rendezvous.toml"
+    path.write_text(RENDEZVOUS_TOML)
+    return ("--config", str(path))
+
+
+def rendezvous_reads(run: Run) -> dict[int, int]:
+    """Rank -> how many payloads it copied by rendezvous, as the ranks reported on stderr (with
+    RENDEZVOUS_ENV). Checks each rank ran with the rendezvous threshold in force."""
+    reads = {}
+    for rank, count, threshold in _RNDV_LINE.findall(run.err):
+        assert int(threshold) == RENDEZVOUS_THRESHOLD, f"rank {rank} had rendezvous off{run.explain()}"
+        reads[int(rank)] = int(count)
+    return reads
 
 
 def assert_ok(run: Run, n: int) -> dict[int, list[str]]:
@@ -237,7 +287,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
     Otherwise the first launch of the session pays it inside that test's timeout, and a test
     whose job has a short --timeout of its own could see its ranks start late."""
-    from toro_mpi.bus.warm import warm_cache
+    from toro_mpi.warm import warm_cache
 
     warm_cache()
 
@@ -249,6 +299,6 @@ def warm_reductions():
     A rank compiles an uncached dtype on first use (about 6 s each, once per machine); a fresh
     CI machine would otherwise pay that inside the timeouts of the first collective jobs, in
     every rank at once."""
-    from toro_mpi.bus.warm import warm_reduction_dtypes
+    from toro_mpi.warm import warm_reduction_dtypes
 
     warm_reduction_dtypes()

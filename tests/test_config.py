@@ -1,4 +1,4 @@
-"""configs/default.toml and the config loader: defaults, comments, and refusals naming file and key."""
+"""toro_mpi/default.toml and the config loader: defaults, comments, and refusals naming file and key."""
 
 from __future__ import annotations
 

@@ -72,7 +72,7 @@ def test_a_signal_that_came_with_the_next_call_is_no_mismatch() -> None:
     from toro_mpi.coll import interpreter as I
     from toro_mpi.coll import schedules as S
     from toro_mpi.coll.engine import KIND_TAG, CollEngine
-    from toro_mpi.mpi.errors import MPIException
+    from toro_mpi.errors import MPIException
 
     seg = Segment.create(2, 8, 256)
     try:

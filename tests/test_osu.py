@@ -1,4 +1,5 @@
-"""The OSU micro-benchmark ports (osu/osu_*.py) and the side-by-side runner (osu/compare.py).
+"""The OSU micro-benchmark ports (osu/osu_*.py), the side-by-side runner (osu/compare.py) and the
+probes' entry point (python -m osu.probes).
 
 Output must match OMB 7.4 byte for byte in layout: the headers and column headers below are
 spelled out literally (not taken from osu/omb.py) from OMB's sources: FIELD_WIDTH 18 (configure.ac),
@@ -511,3 +512,66 @@ def test_pool_rejects_a_missing_directory(tmp_path):
     with pytest.raises(SystemExit) as stop:
         pool.main([str(tmp_path / "nowhere")])
     assert stop.value.code == 2
+
+
+# -- the probes (osu/probes/) ----------------------------------------------------------------------
+PROBES = ("barrier_floor", "bcast_floor", "calibrate", "check_cost", "coll_overhead", "green_floor", "heap_cost",
+          "overhead", "oversub", "ring_floor", "wake", "window_cost")
+
+
+def test_probes_listed():
+    """`python -m osu.probes` lists every probe with its one-line summary and marks the ones that
+    run as MPI ranks; the listing reads the docstrings (no probe is imported)."""
+    from osu import probes
+
+    assert probes.names() == list(PROBES)
+    for name in PROBES:
+        probe = probes.describe(name)
+        assert probe.summary and probe.summary.endswith("."), probe
+        # Each probe says how it is launched, through the one entry point.
+        assert f"python -m osu.probes {name}" in probe.run, probe
+    proc = subprocess.run([sys.executable, "-m", "osu.probes"], env=TORO_ENV, cwd=ROOT, capture_output=True,
+                          text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    lines = {line.split()[0]: line for line in proc.stdout.splitlines() if line.startswith("  ")}
+    assert sorted(lines) == list(PROBES), proc.stdout
+    assert lines["barrier_floor"].endswith("[toro-mpirun -n 2]") and "[" not in lines["calibrate"], proc.stdout
+
+
+def test_probes_unknown_name():
+    """An unknown probe is a usage error (status 2) that lists the probes."""
+    proc = subprocess.run([sys.executable, "-m", "osu.probes", "nosuch"], env=TORO_ENV, cwd=ROOT,
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and "no probe 'nosuch'" in proc.stderr and "ring_floor" in proc.stderr, proc.stderr
+
+
+@pytest.mark.timeout(90)
+def test_probes_import_and_help():
+    """Every probe imports (its imports resolve from osu/probes/) and answers -h with a usage that
+    names the entry point, all in one process."""
+    script = (
+        "import contextlib, io, sys\n"
+        "from osu.probes.__main__ import main\n"
+        f"for name in {PROBES!r}:\n"
+        "    out = io.StringIO()\n"
+        "    with contextlib.redirect_stdout(out):\n"
+        "        try:\n"
+        "            main([name, '-h'])\n"
+        "        except SystemExit as stop:\n"
+        "            assert stop.code == 0, (name, stop.code)\n"
+        "    assert f'usage: python -m osu.probes {name}' in out.getvalue(), (name, out.getvalue())\n"
+        "print('ok')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], env={**TORO_ENV, "OSU_MPI": "toro"}, cwd=ROOT,
+                          capture_output=True, text=True, timeout=80)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout + proc.stderr
+
+
+@pytest.mark.timeout(90)
+def test_probe_runs_under_the_launcher():
+    """A probe that runs as MPI ranks works through the entry point under toro-mpirun."""
+    proc = subprocess.run([sys.executable, "-m", "toro_mpi", "-n", "2", "--timeout", "60", sys.executable, "-m",
+                           "osu.probes", "window_cost", "20", "8"], env=TORO_ENV, cwd=ROOT, capture_output=True,
+                          text=True, timeout=80)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(re.findall(r"^rep [01] rank [01]: [\d.]+ us per message", proc.stdout, re.M)) == 4, proc.stdout

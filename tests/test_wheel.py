@@ -2,7 +2,7 @@
 virtual environment, and used from a directory outside the checkout, as a user would.
 
 What an editable install hides and these tests catch: files that are not package data (the osu
-suites, toro_mpi/default.toml, which is a symlink in the sources), a missing licence file or
+suites, toro_mpi/default.toml, osu's probes), a missing licence file or
 console script, and code that finds its files relative to the checkout instead of the package.
 
 Offline: the wheel is built without build isolation (setuptools>=77 comes with the `test`
@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parent.parent
 SUITES = ("coll", "coll-small", "full", "quick")
 # Not sources: build output, caches, and the recorded benchmark results.
 _NOT_SOURCES = shutil.ignore_patterns(".git", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache",
-                                      ".ruff_cache", "benchmarks", ".benchmarks", "bench-results", "bench-out")
+                                      ".ruff_cache", ".benchmarks", "bench-results", ".import_linter_cache")
 
 PROGRAM = """\
 import numpy as np
@@ -95,8 +95,8 @@ def installed(tmp_path_factory) -> Installed:
         "building the wheel offline needs setuptools>=77 here: pip install -e '.[test]'")
     base = tmp_path_factory.mktemp("wheel")
     # A copy, so setuptools' build/ and *.egg-info land under tmp, not in the shared working tree,
-    # and two runs never share a build directory. symlinks=True keeps toro_mpi/default.toml a
-    # symlink, as in a clone: the wheel must hold the file it points to.
+    # and two runs never share a build directory. symlinks=True keeps any link a link, as in a
+    # clone: the wheel must hold the files themselves.
     src = base / "src"
     shutil.copytree(REPO, src, symlinks=True, ignore=_NOT_SOURCES)
     dist = base / "dist"
@@ -130,15 +130,16 @@ def installed(tmp_path_factory) -> Installed:
 
 @pytest.mark.timeout(240)
 def test_wheel_contents(installed):
-    """The wheel holds the licence, the default config as a regular file (its source is a symlink)
-    equal to configs/default.toml, the shipped suites, the mpi4py shim, and the declared metadata."""
+    """The wheel holds the licence, the default config (toro_mpi/default.toml) as a regular file,
+    the shipped suites and probes, the mpi4py shim, and the declared metadata."""
     with zipfile.ZipFile(installed.wheel) as whl:
         names = set(whl.namelist())
         dist_info = next(n.split("/")[0] for n in names if n.endswith(".dist-info/METADATA"))
         assert "MIT License" in whl.read(f"{dist_info}/licenses/LICENSE").decode()
         info = whl.getinfo("toro_mpi/default.toml")
         assert stat.S_ISREG(info.external_attr >> 16), oct(info.external_attr >> 16)
-        assert whl.read(info) == (REPO / "configs" / "default.toml").read_bytes()
+        assert whl.read(info) == (REPO / "toro_mpi" / "default.toml").read_bytes()
+        assert "osu/probes/__main__.py" in whl.namelist()
         assert {f"osu/suites/{name}.toml" for name in SUITES} <= names
         assert "toro_mpi/mpi4py_shim/mpi4py/MPI.py" in names
         meta = whl.read(f"{dist_info}/METADATA").decode()

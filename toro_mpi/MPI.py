@@ -11,19 +11,7 @@ import socket
 import time
 from typing import Any as _Any
 
-from .mpi import datatypes as _dt
-from .mpi import objects as _objects
-from .mpi.buffers import IN_PLACE as _IN_PLACE
-from .mpi.comm import KEYVAL_APPNUM as APPNUM
-from .mpi.comm import KEYVAL_HOST as HOST
-from .mpi.comm import KEYVAL_IO as IO
-from .mpi.comm import KEYVAL_TAG_UB as TAG_UB
-from .mpi.comm import KEYVAL_UNIVERSE_SIZE as UNIVERSE_SIZE
-from .mpi.comm import KEYVAL_WTIME_IS_GLOBAL as WTIME_IS_GLOBAL
-from .mpi.comm import Comm, Intracomm
-from .mpi.datatypes import DATATYPE_NULL, Datatype
-from .mpi.errhandler import ERRHANDLER_NULL, ERRORS_ABORT, ERRORS_ARE_FATAL, ERRORS_RETURN, Errhandler
-from .mpi.errors import (
+from .errors import (
     ERR_ARG,
     ERR_BUFFER,
     ERR_COMM,
@@ -50,6 +38,18 @@ from .mpi.errors import (
     Get_error_string,
     MPIException,
 )
+from .mpi import datatypes as _dt
+from .mpi import objects as _objects
+from .mpi.buffers import IN_PLACE as _IN_PLACE
+from .mpi.comm import KEYVAL_APPNUM as APPNUM
+from .mpi.comm import KEYVAL_HOST as HOST
+from .mpi.comm import KEYVAL_IO as IO
+from .mpi.comm import KEYVAL_TAG_UB as TAG_UB
+from .mpi.comm import KEYVAL_UNIVERSE_SIZE as UNIVERSE_SIZE
+from .mpi.comm import KEYVAL_WTIME_IS_GLOBAL as WTIME_IS_GLOBAL
+from .mpi.comm import Comm, Intracomm
+from .mpi.datatypes import DATATYPE_NULL, Datatype
+from .mpi.errhandler import ERRHANDLER_NULL, ERRORS_ABORT, ERRORS_ARE_FATAL, ERRORS_RETURN, Errhandler
 from .mpi.groups import CONGRUENT, IDENT, SIMILAR, UNEQUAL, Group
 from .mpi.mpi4py_names import CLASSES as _CLASSES
 from .mpi.mpi4py_names import not_implemented as _not_implemented

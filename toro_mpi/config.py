@@ -1,4 +1,4 @@
-"""Run and bus settings: configs/default.toml, overlaid by a user file, validated by key."""
+"""Run and bus settings: toro_mpi/default.toml, overlaid by a user file, validated by key."""
 
 from __future__ import annotations
 

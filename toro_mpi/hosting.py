@@ -202,8 +202,8 @@ class Host:
         self._scan = self.engines[0]._rx_scan
         at = 0
         for e in self.engines:
-            e._rx_ready = self._ready[at: at + e._rx_ready.size]
-            at += e._rx_ready.size
+            e.rx_ready = self._ready[at: at + e.rx_ready.size]
+            at += e.rx_ready.size
 
     # -- the shared scheduler's hooks -------------------------------------------------------
     def _poll(self) -> bool:
@@ -211,9 +211,9 @@ class Host:
         found = self._scan(self._handles, self._ready)
         moved = False
         for engine in self.engines:
-            if engine.pending_sends and engine._progress_sends():
+            if engine.pending_sends and engine.progress_sends():
                 moved = True
-            if found and engine._rx_ready.any() and engine.drain_ready():
+            if found and engine.rx_ready.any() and engine.drain_ready():
                 moved = True
         return moved
 

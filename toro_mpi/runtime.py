@@ -22,6 +22,9 @@ from .config import config_from_env
 
 # The layers below the MPI surface: preload() imports every module of them.
 _LAYERS = ("toro_mpi.mpi", "toro_mpi.coll", "toro_mpi.sched", "toro_mpi.bus")
+# Modules outside those packages that preload() imports too: the bottom of the layers (errors),
+# and the warm-up, which lived in bus/ and so was preloaded before it moved up beside this file.
+_MODULES = ("toro_mpi.errors", "toro_mpi.config", "toro_mpi.warm")
 
 
 def preload() -> None:
@@ -38,6 +41,8 @@ def preload() -> None:
                 # A module needing an optional package: its own import (if the program gets
                 # there) raises the same error where it belongs.
                 continue
+    for name in _MODULES:
+        importlib.import_module(name)
     from .bus.compiling import guard_compiles
 
     guard_compiles()
@@ -45,7 +50,7 @@ def preload() -> None:
 
 def _mpi_error_classes(exc: BaseException | None) -> set[int]:
     """The MPI error classes of exc and of the exceptions it was raised from or while handling."""
-    from .mpi.errors import MPIException
+    from .errors import MPIException
 
     classes: set[int] = set()
     seen: set[int] = set()
@@ -66,7 +71,7 @@ def exit_note(w: World | None, exc: BaseException) -> str | None:
     rank's failure or Abort ends the job and exc is an MPI error (ERR_PROC_ABORTED, or a
     receive from the failed rank that can never complete), one line naming that rank."""
     from .bus import layout as L
-    from .mpi.errors import ERR_PROC_ABORTED
+    from .errors import ERR_PROC_ABORTED
 
     if w is None or w.segment is None:
         return None
@@ -98,7 +103,7 @@ class World:
                  processes: int | None = None, process_of: list[int] | None = None) -> None:
         from .bus.segment import Segment
         from .bus.transport import VirtioBus
-        from .mpi.errors import ERR_OTHER, MPIException
+        from .errors import ERR_OTHER, MPIException
         from .mpi.p2p import Engine
 
         cfg = config_from_env()

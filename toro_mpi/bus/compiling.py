@@ -1,6 +1,6 @@
 """Compile a kernel specialisation once per machine, not once per rank process.
 
-The launcher warms numba's on-disk cache for the common dtypes (warm.py); any other
+The launcher warms numba's on-disk cache for the common dtypes (toro_mpi/warm.py); any other
 specialisation compiles on first use. Ranks reach the same first use together, so on a cold cache
 every rank process compiled the same code at the same time: 8 processes on 2 cores took minutes
 for what one process does in seconds. `compile_once` takes an exclusive lock on a file in the

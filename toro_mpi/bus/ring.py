@@ -478,6 +478,13 @@ def copy_from(dst, src, nbytes):
 
 
 @njit(cache=True)
+def copy_bytes(dst, src, nbytes):
+    """memcpy nbytes between the data of two contiguous arrays (an unexpected message's payload
+    into the receive buffer, a send to oneself into the unexpected list)."""
+    memcpy(array_address(dst), array_address(src), nbytes)
+
+
+@njit(cache=True)
 def store_blocked(slot, call, peer, tag):
     """Write a rank slot's blocked-call fields; the call code last, with release order.
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..bus import layout as L
 from ..bus import ring
-from ..mpi.errors import ERR_COMM, ERR_INTERN, ERR_OTHER, ERR_TRUNCATE, MPIException
+from ..errors import ERR_COMM, ERR_INTERN, ERR_OTHER, ERR_TRUNCATE, MPIException
 from . import interpreter as I
 from .schedules import Program
 
@@ -101,7 +101,7 @@ def local_reducer(code: int, n: int, dtype: np.dtype) -> tuple[np.ndarray, Calla
     again after every DONE)."""
     prog = Program()
     prog.reduce((0, 0), (1, 0), (1, 0), n)
-    words = _plan_words(prog.array(), 1, [0], [0], 0, 0, code, 0)
+    words = plan_words(prog.array(), 1, [0], [0], 0, 0, code, 0)
     words[I.P_WSTART] = -1
     return words, I.entry_point(dtype)
 
@@ -122,8 +122,12 @@ def _signal_rounds_only(rows: np.ndarray) -> bool:
     return all(tuple(rows[i: i + 3, 0]) == (I.SIGNAL, I.AWAIT, I.WAIT) for i in range(0, len(rows), 3))
 
 
-def _plan_words(rows: np.ndarray, n: int, txh: list[int], rxh: list[int], ctx: int, tag: int,
-                op: int, spins: int) -> np.ndarray:
+def plan_words(rows: np.ndarray, n: int, txh: list[int], rxh: list[int], ctx: int, tag: int,
+               op: int, spins: int) -> np.ndarray:
+    """The interpreter's plan words for a compiled program (rows) over n ranks: the program, its
+    queue handles (txh, rxh), context, tag, operator and first spin count, laid out as
+    interpreter.P_* says. Public because the warm-up (toro_mpi.warm) and the probes build plans
+    by hand."""
     nsteps = len(rows)
     layout = {}
     at = I.P_HEADER
@@ -188,7 +192,7 @@ class CollEngine:
         else:
             txh = rxh = [0] * len(ranks)
         rows = prog.array()
-        words = _plan_words(rows, len(ranks), txh, rxh, ctx, KIND_TAG[kind], op, self.first_spins)
+        words = plan_words(rows, len(ranks), txh, rxh, ctx, KIND_TAG[kind], op, self.first_spins)
         words[I.P_WSTART] = -1
         words[I.P_STASH_AT] = self.stash_count.ctypes.data
         return Plan(words, prog.tmp, kind, ranks, rows)

@@ -249,7 +249,7 @@ def _signal_rounds(plan):
     """A fresh run of a program of SIGNAL, AWAIT, WAIT rounds (P_ROUNDS), in a tight loop: post,
     spin on the peer's count, next round. Measured at 2 ranks, a barrier through run_at in a
     jitted loop: 0.15 us, against 0.25 us through the general loop (its per-row bookkeeping); the
-    bare signal exchange 0.06 us (osu.barrier_floor). If a round waits longer
+    bare signal exchange 0.06 us (python -m osu.probes barrier_floor). If a round waits longer
     than P_SPINS polls, the state is left as the general loop keeps it (this round's SIGNAL done,
     its AWAIT open, later rows not started), so the next call resumes there."""
     prog = plan[P_PROG]

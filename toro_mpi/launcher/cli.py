@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ranks-per-core", metavar="K", type=_positive_int, default=None,
                    help="run the ranks as green threads, K per process (default: one process per rank "
                         "while there are enough cores, else ceil(N / cores) per core)")
-    p.add_argument("--config", metavar="FILE", help="TOML file overriding configs/default.toml")
+    p.add_argument("--config", metavar="FILE", help="TOML file overriding toro_mpi/default.toml")
     p.add_argument("--tag-output", action="store_true",
                    help="prefix every output line with [rank]")
     p.add_argument("--output-filename", metavar="DIR",

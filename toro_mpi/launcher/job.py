@@ -42,11 +42,15 @@ def say_raw(message: str) -> None:
 
 
 def warm_numba_cache() -> bool:
-    """Compile the bus kernels into numba's disk cache once; False while toro_mpi.bus.warm is missing."""
+    """Compile the bus kernels into numba's disk cache once; False while toro_mpi.warm is missing."""
+    # By name, not `from .. import warm`: the launcher is apart from the layers (README,
+    # [tool.importlinter]). toro_mpi.warm sits on top of them, but what the launcher process runs
+    # of it (warm_cache) only imports bus.layout and starts a child process; the coll and mpi
+    # modules the warm-up drives are imported in that child, never in the launcher.
     try:
-        warm = importlib.import_module("toro_mpi.bus.warm")
+        warm = importlib.import_module("toro_mpi.warm")
     except ModuleNotFoundError as exc:
-        if exc.name != "toro_mpi.bus.warm":
+        if exc.name != "toro_mpi.warm":
             raise
         return False
     try:

@@ -12,6 +12,10 @@ a spec of the wrong length, negative or out-of-range counts and displacements, a
 no whole number of datatypes, KeyError for an unknown typecode, BufferError for a read-only
 receive buffer or memory that is not on the host. The checks come in mpi4py's order (spec, buffer,
 datatype, displacement, count), so a spec with two faults raises the same one.
+
+The v-collectives' specs (`[buf, counts]`, `[buf, (counts, displs), datatype]`, ... one count
+and displacement per rank) are parsed here too (`normalise_v`, `v_bytes`), as is the typed 1-D
+view every reduction runs on (`typed`).
 """
 
 from __future__ import annotations
@@ -21,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from . import datatypes as D
-from .dlpack import host_array, is_dlpack
-from .errors import (
+from ..errors import (
+    ERR_ARG,
     ERR_BUFFER,
     ERR_COUNT,
+    ERR_TRUNCATE,
     ERR_TYPE,
     MPIBufferError,
     MPIException,
@@ -33,8 +37,11 @@ from .errors import (
     MPITypeError,
     MPIValueError,
 )
+from . import datatypes as D
+from .dlpack import host_array, is_dlpack
 
 _EMPTY = np.empty(0, np.uint8)
+_U8 = np.dtype(np.uint8)
 
 
 class _InPlace:
@@ -237,3 +244,80 @@ def _sized(arr: np.ndarray, writeback: np.ndarray | None, datatype: D.Datatype, 
                                          "supported")
     flat = arr.reshape(-1).view(np.uint8)[start:stop]
     return Buffer(flat, stop - start, datatype, None)
+
+
+def typed(b: Buffer) -> np.ndarray:
+    """The buffer as a 1-D C-contiguous array of its datatype's dtype (a view, no copy)."""
+    arr = b.array
+    dt = b.datatype.dtype
+    if arr.ndim != 1:
+        arr = arr.reshape(-1)
+    if arr.dtype != dt:
+        if b.nbytes % dt.itemsize:
+            raise MPIValueError(ERR_BUFFER, f"{b.nbytes} bytes are not a whole number of {b.datatype.name}")
+        arr = arr.view(_U8)[: b.nbytes].view(dt)
+    return arr
+
+
+def _is_sequence(values: Any) -> bool:
+    try:
+        len(values)
+    except TypeError:
+        return False
+    return True
+
+
+def int_list(values: Any, n: int, what: str) -> list[int]:
+    """n integers, one per rank (mpi4py: ValueError for another length, TypeError for items that
+    are not integers; MPI's ERR_COUNT for a negative count)."""
+    if not _is_sequence(values):
+        raise MPITypeError(ERR_ARG, f"{what} must be a sequence of {n} integers, got {values!r}")
+    if len(values) != n:
+        raise MPIValueError(ERR_COUNT, f"{what}: expecting {n} items (one per rank), got {len(values)}")
+    out = [as_count(v, what) for v in values]
+    if any(v < 0 for v in out):
+        raise MPIException(ERR_COUNT, f"{what} must be >= 0, got {out}")
+    return out
+
+
+def normalise_v(spec: Any, n: int, writable: bool) -> tuple[np.ndarray, list[int], list[int], D.Datatype, Buffer]:
+    """A v-variant buffer spec -> (typed 1-D array, counts, displacements, datatype, Buffer).
+
+    Accepted as in mpi4py: [buf, counts], [buf, datatype], [buf, counts, datatype],
+    [buf, (counts, displs)], [buf, (counts, displs), datatype], [buf, counts, displs, datatype],
+    or a plain buffer (split as evenly as it goes, the first ranks taking one more). counts may
+    be one integer (every rank's), displs one integer (a stride) or None (packed)."""
+    obj, counts, displs, dspec = split_spec(spec, (tuple,), "counts", "displs")
+    b = normalise([obj, dspec], writable)
+    arr = typed(b)
+    if counts is None:
+        q, r = divmod(arr.size, n)
+        counts = [q + (i < r) for i in range(n)]
+    elif not _is_sequence(counts):
+        counts = [as_count(counts, "counts")] * n
+        if counts[0] < 0:
+            raise MPIException(ERR_COUNT, f"counts must be >= 0, got {counts[0]}")
+    else:
+        counts = int_list(counts, n, "counts")
+    if displs is None:
+        displs = [0] * n
+        for i in range(1, n):
+            displs[i] = displs[i - 1] + counts[i - 1]
+    elif not _is_sequence(displs):
+        stride = as_count(displs, "displacements")
+        displs = [stride * i for i in range(n)]
+    else:
+        displs = int_list(displs, n, "displacements")
+    if any(d < 0 for d in displs):
+        raise MPIException(ERR_COUNT, f"displacements must be >= 0, got {displs}")
+    end = max((d + c for c, d in zip(counts, displs, strict=True) if c), default=0)
+    if end > arr.size:
+        raise MPIException(ERR_TRUNCATE, f"counts/displacements reach element {end}, the buffer holds {arr.size}")
+    return arr, counts, displs, b.datatype, b
+
+
+def v_bytes(spec: Any, n: int, writable: bool) -> tuple[np.ndarray, list[int], list[int], Buffer]:
+    """A v-variant buffer spec as bytes: (byte view, byte counts, byte displacements, Buffer)."""
+    arr, counts, displs, dt, b = normalise_v(spec, n, writable)
+    unit = dt.size
+    return byte_view(arr), [c * unit for c in counts], [d * unit for d in displs], b

@@ -1,4 +1,5 @@
-"""Communicators with mpi4py's point-to-point interface (buffer and object calls)."""
+"""Communicators: their state and management (Dup, Split, Create, Free, ...) and mpi4py's buffer
+point-to-point calls; the collectives and the object calls are mixed in (see Comm)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ from typing import Any
 import numpy as np
 
 from ..bus import layout as L
-from . import objects
+from ..errors import ERR_ARG, ERR_COMM, ERR_GROUP, ERR_RANK, ERR_TAG, ERR_TRUNCATE, MPIException
 from .buffers import normalise
-from .collectives import NO_HOT_CALL, CollectiveMixin
+from .collectives import CollectiveMixin
+from .comm_requests import CommRequest
 from .errhandler import ERRORS_RETURN, Errhandler
-from .errors import ERR_ARG, ERR_COMM, ERR_GROUP, ERR_RANK, ERR_TAG, ERR_TRUNCATE, MPIException
 from .groups import CONGRUENT, IDENT, Group
+from .hot_sites import HotCallSites
 from .mpi4py_names import add_missing_methods
+from .object_calls import ObjectCallsMixin
 from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL, SENT, Engine, RecvReq
 from .persistent import Prequest
 from .request import Request, Status
@@ -45,8 +48,12 @@ def _integral(value: Any) -> Any:
     return value
 
 
-class Comm(CollectiveMixin):
-    """An intra-communicator: a group of world ranks and its own context ids."""
+class Comm(HotCallSites, CollectiveMixin, ObjectCallsMixin):
+    """An intra-communicator: a group of world ranks and its own context ids.
+
+    Its calls come from the mixins: the collectives' hot call sites (mpi/hot_sites.py), the
+    buffer collectives (mpi/collectives.py) and the object calls (mpi/object_calls.py); this
+    class holds the communicator itself, its management and the buffer point-to-point calls."""
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Comm:
         self = super().__new__(cls)
@@ -88,17 +95,8 @@ class Comm(CollectiveMixin):
         self._oob_seq = 0
         self._freed = False
         self._coll = engine.coll
-        self._plans: dict[tuple, Any] = {}  # collective plans by call shape (collectives.py)
-        # Plans the collectives' hot paths may run directly (see collectives.py): one table per
-        # kind (Bcast, Reduce, Allreduce) by id of the send array, and Barrier's one plan; the
-        # fifth: a hosted group leader's runs of the processes' part, by (call, id of its array).
-        self._fast: list[dict[Any, Any]] = [{}, {}, {}, {}, {}]
-        # The same tables under their own names: one attribute load on the hot path, not three steps.
-        self._hot_bcast, self._hot_reduce, self._hot_allreduce, self._leader_runs = self._fast[1:]
-        self._fast_barrier: Any = None
-        # The record of each call's last hot run, checked before its table (collectives.py).
-        self._last_bcast = self._last_reduce = self._last_allreduce = NO_HOT_CALL
-        self._moves: dict[tuple, Any] = {}  # data-movement hot paths by (call, send id, recv id, root)
+        self._init_collectives()  # the plan cache (collectives.py)
+        self._init_hot_sites()  # the collectives' hot records (hot_sites.py)
         self._errhandler: Errhandler = ERRORS_RETURN
 
     # -- basics --------------------------------------------------------------------------
@@ -112,11 +110,9 @@ class Comm(CollectiveMixin):
 
     def Get_attr(self, keyval: int) -> Any:
         """Value of a predefined attribute (TAG_UB, HOST, IO, WTIME_IS_GLOBAL, UNIVERSE_SIZE, APPNUM)."""
-        from .p2p import PROC_NULL as _proc_null
-
         values = {
             KEYVAL_TAG_UB: TAG_MAX,
-            KEYVAL_HOST: _proc_null,
+            KEYVAL_HOST: PROC_NULL,
             KEYVAL_IO: self.rank,
             KEYVAL_WTIME_IS_GLOBAL: 1,
             KEYVAL_UNIVERSE_SIZE: self._engine.size,
@@ -162,7 +158,7 @@ class Comm(CollectiveMixin):
         if self._name in ("MPI_COMM_WORLD", "MPI_COMM_SELF"):
             raise MPIException(ERR_COMM, f"cannot free {self._name}")
         self._freed = True
-        self._forget_fast(freed=True)  # the collectives' hot paths must not run on a freed communicator
+        self._forget_hot_sites(freed=True)  # the collectives' hot paths must not run on a freed communicator
         self._fast_size = 0  # every call now takes the checked path, which refuses a freed comm
 
     # -- communicator management (collective over this communicator) -----------------------
@@ -551,7 +547,7 @@ class Comm(CollectiveMixin):
             # Hot path: no spec to parse, no checks left (a freed communicator has _fast_size 0).
             if flags.c_contiguous and flags.writeable and not buf.dtype.hasobject:
                 e = self._engine
-                return _CommRequest(self, e, e.post(RecvReq(source, tag, self._ctx, buf, buf.nbytes)))
+                return CommRequest(self, e, e.post(RecvReq(source, tag, self._ctx, buf, buf.nbytes)))
         b = normalise(buf, True)
         source = self._source(source)
         tag = self._recv_tag(tag)
@@ -559,7 +555,7 @@ class Comm(CollectiveMixin):
             return Request()
         e = self._engine
         req = e.irecv(b.array, b.nbytes, source, tag, self._ctx)
-        return _CommRequest(self, e, req, finish=b.finish if b.writeback is not None else None)
+        return CommRequest(self, e, req, finish=b.finish if b.writeback is not None else None)
 
     # -- probing --------------------------------------------------------------------------
     def _probe(self, source: Any, tag: Any, status: Status | None, blocking: bool) -> bool:
@@ -583,103 +579,6 @@ class Comm(CollectiveMixin):
         """Block until a matching message can be received (without receiving it)."""
         return self._probe(source, tag, status, True)
 
-    # -- object calls ---------------------------------------------------------------------
-    def _send_object(self, obj: Any, dest: int, tag: int, sync: bool, ctx: int | None = None) -> list[Any]:
-        e = self._engine
-        self._oob_seq = (self._oob_seq + 1) & 0x3FFFFFFF
-        seq = self._oob_seq
-        frame, views = objects.dumps(obj, seq)
-        reqs = [e.isend(frame, frame.nbytes, dest, tag, self._ctx if ctx is None else ctx, sync=sync)]
-        # Out-of-band buffers follow on the object context, tagged with the frame's sequence
-        # number, so no other receive can take them.
-        for v in views:
-            part = e.isend(v, v.nbytes, dest, seq, self._obj_ctx)
-            part.user_tag = tag
-            reqs.append(part)
-        return reqs
-
-    def _start_object_send(self, obj: Any, dest: int, tag: int, sync: bool) -> Request:
-        dest = self._dest(dest)
-        tag = self._send_tag(tag)
-        if dest == PROC_NULL:
-            return Request()
-        return _MultiSendRequest(self._engine, self._send_object(obj, dest, tag, sync))
-
-    def send(self, obj: Any, dest: int, tag: int = 0) -> None:
-        """Send a picklable object."""
-        self._start_object_send(obj, dest, tag, False).Wait()
-
-    def ssend(self, obj: Any, dest: int, tag: int = 0) -> None:
-        """Synchronous object send: returns once the receiver has matched it."""
-        self._start_object_send(obj, dest, tag, True).Wait()
-
-    def isend(self, obj: Any, dest: int, tag: int = 0) -> Request:
-        """Start sending an object; `wait()` returns None."""
-        return self._start_object_send(obj, dest, tag, False)
-
-    def issend(self, obj: Any, dest: int, tag: int = 0) -> Request:
-        """Start a synchronous object send."""
-        return self._start_object_send(obj, dest, tag, True)
-
-    def _post_object_parts(self, req: RecvReq) -> None:
-        """On arrival of an object's frame: post the receives of its out-of-band buffers."""
-        frame = req.arr[: req.nbytes]
-        seq, sizes = objects.oob_sizes(frame)
-        e = self._engine
-        for size in sizes:
-            buf = np.empty(size, np.uint8)
-            req.parts.append((buf, e.irecv(buf, size, req.source, seq, self._obj_ctx)))
-
-    def _irecv_object(self, source: int, tag: int) -> RecvReq:
-        req = RecvReq(source, tag, self._ctx, None, 0)
-        req.on_complete = self._post_object_parts
-        return self._engine.post(req)
-
-    def _finish_object(self, req: RecvReq) -> Any:
-        frame = req.arr[: req.nbytes] if req.arr is not None else np.empty(0, np.uint8)
-        e = self._engine
-        for _, part in req.parts:
-            e.wait_recv(part)
-        return objects.loads(frame, [buf for buf, _ in req.parts])
-
-    def recv(self, buf: Any = None, source: int = ANY_SOURCE, tag: int = ANY_TAG,
-             status: Status | None = None) -> Any:
-        """Receive a picklable object."""
-        source = self._source(source)
-        tag = self._recv_tag(tag)
-        if self._null_source(source, status):
-            return None
-        e = self._engine
-        req = self._irecv_object(source, tag)
-        e.wait_recv(req, "Recv")
-        if status is not None:
-            status._set(self._comm_rank(req.source), req.rtag, objects.pickle_size(req.arr[: req.nbytes]))
-        return self._finish_object(req)
-
-    def irecv(self, buf: Any = None, source: int = ANY_SOURCE, tag: int = ANY_TAG) -> Request:
-        """Start receiving an object; `wait()` returns it."""
-        source = self._source(source)
-        tag = self._recv_tag(tag)
-        if source == PROC_NULL:
-            return Request()
-        return _CommRequest(self, self._engine, self._irecv_object(source, tag), on_done=self._finish_object)
-
-    def sendrecv(self, sendobj: Any, dest: int, sendtag: int = 0, recvbuf: Any = None,
-                 source: int = ANY_SOURCE, recvtag: int = ANY_TAG, status: Status | None = None) -> Any:
-        """Send an object and receive one."""
-        sreq = self.isend(sendobj, dest, sendtag)
-        obj = self.recv(recvbuf, source, recvtag, status)
-        sreq.wait()
-        return obj
-
-    def probe(self, source: int = ANY_SOURCE, tag: int = ANY_TAG, status: Status | None = None) -> bool:
-        """Block until an object message can be received."""
-        return self.Probe(source, tag, status)
-
-    def iprobe(self, source: int = ANY_SOURCE, tag: int = ANY_TAG, status: Status | None = None) -> bool:
-        """Whether an object message can be received now."""
-        return self.Iprobe(source, tag, status)
-
     def __repr__(self) -> str:
         return f"<Comm {self._name or 'unnamed'} rank {self.rank} of {self.size}>"
 
@@ -690,46 +589,5 @@ class Intracomm(Comm):
 
 # mpi4py's other Comm methods name themselves as missing (see mpi4py_names.MissingMethod).
 add_missing_methods(Comm, "Comm")
-
-class _CommRequest(Request):
-    """A receive request that reports the source in communicator ranks."""
-
-    def __init__(self, comm: Comm, engine: Engine, inner: RecvReq, on_done: Any = None, finish: Any = None) -> None:
-        super().__init__(engine, inner, on_done=on_done, finish=finish)
-        self._comm = comm
-
-    def _complete(self, status: Status | None) -> None:
-        inner = self._inner
-        super()._complete(status)
-        if status is not None and isinstance(inner, RecvReq):
-            status.source = self._comm._comm_rank(inner.source)
-            if inner.allocate and inner.arr is not None:
-                status.count = objects.pickle_size(inner.arr[: inner.nbytes])
-
-
-class _MultiSendRequest(Request):
-    """An object send made of several messages (frame + out-of-band buffers)."""
-
-    def __init__(self, engine: Engine, reqs: list[Any]) -> None:
-        super().__init__(engine, reqs[0])
-        self._rest = reqs[1:]
-
-    def _done(self) -> bool:
-        return all(r.done for r in self._rest) and super()._done()
-
-    def Wait(self, status: Status | None = None) -> bool:
-        """Wait for every part of the object send."""
-        for r in self._rest:
-            self._engine.wait_send(r, "Wait")
-        self._rest = []
-        return super().Wait(status)
-
-    def Test(self, status: Status | None = None) -> bool:
-        """Whether every part has been sent."""
-        self._engine.poll_once()
-        if not all(r.done for r in self._rest):
-            return False
-        return super().Test(status)
-
 
 __all__ = ["Comm", "Intracomm", "ERR_TRUNCATE"]

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ERR_BUFFER, MPIBufferError, MPITypeError
+from ..errors import ERR_BUFFER, MPIBufferError, MPITypeError
 
 KDL_CPU = 1
 KDL_CUDA_HOST = 3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .errors import ERR_GROUP, ERR_RANK, MPIException
+from ..errors import ERR_GROUP, ERR_RANK, MPIException
 
 UNDEFINED = -32766
 IDENT = 0

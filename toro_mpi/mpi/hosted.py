@@ -24,6 +24,11 @@ pairwise tree first, ((a0 + a1) + (a2 + a3)) for B = 4, and the blocks' sums in 
 after: the local group combines its block in that same pairwise tree (`LocalGroup.tree_combine`,
 whatever order the ranks arrive in) and the leaders run the same algorithm over the blocks.
 Elsewhere (3 ranks, blocks of 3, a root inside a block, a ring-sized Allreduce) it stays one-level.
+
+This module is the whole of the two-level dispatch: which calls go two-level (`run_two_level`,
+`hosted_barrier`), the local meeting (`LocalGroup`, `TwoLevelSite`, `LocalBarrier`) and the
+leaders' part between the processes (`run_leaders`). The communicator's checked paths
+(mpi/collectives.py) call in here; the hot records it leaves are kept by mpi/hot_sites.py.
 """
 
 from __future__ import annotations
@@ -35,9 +40,15 @@ from greenlet import getcurrent
 
 from ..coll import elementwise as E
 from ..coll import interpreter as I
+from ..coll import schedules as S
 from ..coll.engine import local_reducer
-from .errors import ERR_COMM, ERR_COUNT, ERR_INTERN, MPIException
+from ..errors import ERR_COMM, ERR_COUNT, ERR_INTERN, MPIException
 
+# The calls that ranks hosted together run in two levels (Barrier has its own shorter path,
+# hosted_barrier).
+TWO_LEVEL_KINDS = frozenset(("Bcast", "Reduce", "Allreduce"))
+_U8 = np.dtype(np.uint8)
+_EMPTY_U8 = np.empty(0, np.uint8)
 _EXACT_OPS = frozenset((E.OP_MIN, E.OP_MAX, E.OP_LAND, E.OP_LOR, E.OP_LXOR, E.OP_BAND, E.OP_BOR, E.OP_BXOR,
                         E.OP_MAXLOC, E.OP_MINLOC))
 
@@ -324,3 +335,111 @@ class TwoLevelSite:
         if self.tree:
             self.group.tree_combine(self.code)
         self.between(self)
+
+
+# -- the dispatch: what a hosted rank's communicator calls -----------------------------------------
+def hier_of(comm: Any) -> tuple[Layout, LocalGroup] | None:
+    """(layout, local group) when this communicator runs two-level collectives (hosted ranks),
+    else None; decided on first use and kept in the communicator."""
+    try:
+        return comm.__dict__["_hier_state"]
+    except KeyError:
+        layout = layout_for(comm._engine, comm._ranks, comm.rank, comm._coll_ctx)
+        state = None if layout is None else (layout, group_for(comm._engine, layout))
+        comm.__dict__["_hier_state"] = state
+        return state
+
+
+def run_two_level(comm: Any, kind: str, key: tuple, send: np.ndarray, recv: np.ndarray,
+                  op: Any) -> TwoLevelSite | None:
+    """Run a Bcast, Reduce or Allreduce (kind in TWO_LEVEL_KINDS) through this process's group
+    when it goes two-level and return its site (the hot record of a repeated call); None when
+    the call must run one-level (not hosted, or an order-sensitive reduction whose grouping
+    would differ: see same_tree). `key` is the call's plan key (key[1]: the root of a Bcast or
+    Reduce)."""
+    hier = hier_of(comm)
+    if hier is None:
+        return None
+    code = 0 if op is None else op.code
+    if op is None or order_free(code, send.dtype):
+        tree = False
+    else:
+        root = key[1] if kind == "Reduce" else 0
+        ring_min = comm._engine.coll_settings["allreduce_ring_min_bytes"]
+        if not same_tree(hier[0], kind, code, root, send.nbytes, ring_min):
+            return None
+        tree = True
+    layout, group = hier
+    root = key[1] if kind in ("Bcast", "Reduce") else 0
+    site = TwoLevelSite(comm, layout, group, kind, root, send, recv, op, tree, _between_processes)
+    site.run()
+    return site
+
+
+def _between_processes(site: TwoLevelSite) -> None:
+    """The leaders' part of a two-level collective (run by the last of the process's ranks to
+    arrive), on the group leader's queues."""
+    comm, layout, group, kind, root, like, op = (site.comm, site.layout, site.group, site.kind, site.root,
+                                                 site.send, site.op)
+    m, me = len(layout.leaders), layout.index
+    leader = group.leader
+    seg = max(1, comm._seg_bytes // max(1, like.itemsize))
+    code = 0 if op is None else op.code
+    acc = group.buffer(like)
+    out = group.out
+    assert out is not None
+    count = acc.size
+    if kind == "Bcast":
+        r = layout.leader_index(root)
+        if m > 1:
+            run_leaders(leader, layout, ("Bcast", r, count, acc.dtype), kind,
+                        lambda: S.bcast(m, me, r, count, seg), acc, acc, 0)
+        return
+    if m == 1:
+        np.copyto(out, acc)
+        return
+    if kind == "Allreduce":
+        large = comm._large(acc.nbytes, "allreduce_ring_min_bytes")
+        run_leaders(leader, layout, ("Allreduce", count, acc.dtype, code, large), kind,
+                    lambda: S.allreduce(m, me, count, True, large, seg, False), acc, out, code)
+        return
+    r = layout.leader_index(root)
+    run_leaders(leader, layout, ("Reduce", r, count, acc.dtype, code), kind,
+                lambda: S.reduce(m, me, r, count, seg, True), acc, out if me == r else group.nothing, code)
+
+
+def run_leaders(leader: Any, layout: Layout, key: tuple, kind: str, build: Any, send: np.ndarray,
+                recv: np.ndarray, code: int) -> None:
+    """Run a plan among the leaders of the processes (`leader`: this process's leader's Comm);
+    a run over the same group buffers as before goes through its hot record (no unboxing)."""
+    hot = leader._leader_runs.get((key, id(send)))  # a hit holds send itself (keyed by its id)
+    if hot is not None and hot.recv is recv:
+        leader._coll.run_lone(hot)
+        return
+    plan = leader._plan(("leaders", *key), kind, build, code, [leader._ranks[i] for i in layout.leaders])
+    tmp = leader._scratch(plan.tmp_count, send.dtype)
+    leader._coll.execute(plan, send, recv, tmp)
+    leader._remember_leader_run(key, plan, send, recv, tmp, code)
+
+
+def hosted_barrier(comm: Any, hier: tuple[Layout, LocalGroup]) -> None:
+    """Barrier of hosted ranks (first call): the local group, then the leaders' barrier run by
+    the last rank in; from then on the comm's Barrier attribute is the LocalBarrier."""
+    layout, group = hier
+    between = (lambda: _leaders_barrier(layout, group)) if len(layout.leaders) > 1 else None
+    # The next calls go straight to the local barrier (dropped again when the hot records are).
+    barrier = LocalBarrier(comm, layout, group, between)
+    comm._install_barrier(barrier)
+    barrier()
+
+
+def _leaders_barrier(layout: Layout, group: LocalGroup) -> None:
+    """The barrier between the processes, on the leader's queues, its hot record kept in the group."""
+    hot = group.barrier
+    if hot is None:
+        leader = group.leader
+        m, me = len(layout.leaders), layout.index
+        ranks = [leader._ranks[i] for i in layout.leaders]
+        plan = leader._coll.make_plan("Barrier", S.barrier(m, me), ranks, leader._coll_ctx, 0)
+        hot = group.barrier = leader._coll.hot(plan, _EMPTY_U8, _EMPTY_U8, leader._scratch(plan.tmp_count, _U8))
+    group.leader._coll.run_lone(hot)

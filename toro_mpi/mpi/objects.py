@@ -1,10 +1,14 @@
-"""Pickle framing for the lowercase object calls (protocol 5, large buffers out of band).
+"""The one pickle framing of every lowercase object call, point-to-point and collective
+(protocol 5, large buffers out of band where the call can send them apart).
 
-A pickled object travels as one message:
+A pickled object travels as one frame:
     u32 number of out-of-band buffers, u32 their sequence number, then per buffer its i64 size, then the pickle.
-Each out-of-band buffer (numpy arrays and other PickleBuffers of at least OOB_MIN bytes)
-follows as its own message on the communicator's object context, tagged with a per-sender
-sequence number, so it is never copied into the pickle stream and can ride the rendezvous path.
+A point-to-point send (`dumps`) sends each out-of-band buffer (numpy arrays and other
+PickleBuffers of at least OOB_MIN bytes) as its own message on the communicator's object
+context, tagged with a per-sender sequence number, so it is never copied into the pickle stream
+and can ride the rendezvous path. The object collectives move each rank's frame as bytes of one
+buffer collective, so theirs (`dumps_in_band`) keep every buffer in the pickle stream: a frame
+with no out-of-band buffers. `loads` reads both.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import numpy as np
 OOB_MIN = 65536
 PROTOCOL = 5  # out-of-band buffers need protocol 5
 _HEAD = struct.Struct("<II")
+_IN_BAND = _HEAD.pack(0, 0)  # the head of a frame without out-of-band buffers
 
 
 def dumps(obj: Any, seq: int) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -37,14 +42,19 @@ def dumps(obj: Any, seq: int) -> tuple[np.ndarray, list[np.ndarray]]:
     return frame, views
 
 
+def dumps_in_band(obj: Any) -> np.ndarray:
+    """Serialise obj as a frame with every buffer in the pickle stream (the object collectives')."""
+    return np.frombuffer(_IN_BAND + pickle.dumps(obj, protocol=PROTOCOL), dtype=np.uint8)
+
+
 def oob_sizes(frame: np.ndarray) -> tuple[int, list[int]]:
     """(sequence number, sizes) of the out-of-band buffers announced by a frame."""
     count, seq = _HEAD.unpack_from(frame, 0)
     return seq, [struct.unpack_from("<q", frame, _HEAD.size + 8 * i)[0] for i in range(count)]
 
 
-def loads(frame: np.ndarray, buffers: list[np.ndarray]) -> Any:
-    """Rebuild the object from a frame and its received out-of-band buffers."""
+def loads(frame: np.ndarray, buffers: list[np.ndarray] | tuple = ()) -> Any:
+    """Rebuild the object from a frame and its received out-of-band buffers (none: an in-band frame)."""
     count, _ = _HEAD.unpack_from(frame, 0)
     start = _HEAD.size + 8 * count
     return pickle.loads(memoryview(frame)[start:], buffers=buffers)

@@ -4,6 +4,9 @@ Buffer reductions of predefined operators run in jitted code (coll/elementwise.p
 the MPI layer needs around them: `Op` objects as mpi4py has them (callable on Python objects,
 `Op.Create`, `Reduce_local`), and the check that refuses an operator on a dtype it does not
 apply to with ERR_OP, on every rank, before anything is sent.
+
+It depends on the buffer layer (mpi/buffers.py, for Reduce_local) and the collective engine's
+local reduction only: the collectives import it, never the other way round.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from typing import Any
 import numpy as np
 
 from ..coll import elementwise as E
-from .errors import ERR_OP, MPIException
+from ..coll.engine import local_reduce
+from ..errors import ERR_OP, MPIException
+from .buffers import normalise, typed
 
 
 class Op:
@@ -78,9 +83,6 @@ class Op:
 
     def Reduce_local(self, inbuf: Any, inoutbuf: Any) -> None:
         """inoutbuf = inbuf op inoutbuf, locally."""
-        from .buffers import normalise
-        from .collectives import typed
-
         a = normalise(inbuf, False)
         b = normalise(inoutbuf, True)
         x, y = typed(a), typed(b)
@@ -90,8 +92,6 @@ class Op:
             self.apply_buffers(x, y, b.datatype)
         else:
             check_applies(self, y.dtype)
-            from ..coll.engine import local_reduce
-
             local_reduce(self.code, x, y)
         b.finish()
 

@@ -24,17 +24,15 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from numba import njit
 
 from ..bus import layout as L
-from ..bus.atomics import array_address, memcpy
-from ..bus.ring import compiled_or_none, wire_type_of
+from ..bus.ring import compiled_or_none, copy_bytes, wire_type_of
 from ..bus.transport import Transport
 from ..coll.engine import CollEngine
 from ..config import load_config
+from ..errors import ERR_INTERN, ERR_OTHER, ERR_PROC_ABORTED, ERR_TRUNCATE, ERR_TYPE, MPIException
 from ..sched import Scheduler
 from .buffers import byte_view
-from .errors import ERR_INTERN, ERR_OTHER, ERR_PROC_ABORTED, ERR_TRUNCATE, ERR_TYPE, MPIException
 
 ANY_SOURCE = -1
 ANY_TAG = -1
@@ -67,12 +65,6 @@ def type_flags(arr: np.ndarray | None) -> int:
 def _ravel(arr: np.ndarray) -> np.ndarray:
     """A 1-D view of a C-contiguous array."""
     return arr.reshape(-1)
-
-
-@njit(cache=True)
-def copy_bytes(dst, src, nbytes):
-    """memcpy nbytes between the data of two contiguous arrays."""
-    memcpy(array_address(dst), array_address(src), nbytes)
 
 
 def _scan_all(handles: np.ndarray, ready: np.ndarray) -> int:
@@ -219,7 +211,8 @@ class Engine:
             # progress(): which peers' queues hold something, found in one kernel call.
             self._rx_scan = getattr(transport, "rx_scanner", None) or _scan_all
             self._rx_peer_handles = np.array([self._rxh[p] for p in self.peers], np.int64)
-            self._rx_ready = np.zeros(len(self.peers), np.uint8)
+            # Public: a green-thread host (toro_mpi.hosting) points it into its own scan array.
+            self.rx_ready = np.zeros(len(self.peers), np.uint8)
         # A rank alone in its process owns the scheduler; ranks hosted together as green threads
         # (toro_mpi.hosting) share their process's, and each owns its green threads by its engine.
         self.owner: Any = None
@@ -242,7 +235,7 @@ class Engine:
             self.fast_spins = 1  # hosted: the sender may be a green thread of this process
         # Collectives run on the transport's collective plane through their own engine; it
         # shares this rank's scheduler (blocked collectives back off and see aborts the same way).
-        # Without [coll] settings (tests, tools) the defaults of configs/default.toml apply.
+        # Without [coll] settings (tests, tools) the defaults of toro_mpi/default.toml apply.
         self.coll_settings = dict(coll_settings or load_config().coll)
         self.coll = CollEngine(transport, rank, self.sched, self.coll_settings["spin_polls"],
                                self.coll_settings.get("alone_spin_polls", 0))
@@ -639,20 +632,20 @@ class Engine:
             return False
         moved = False
         if self.pending_sends:
-            moved = self._progress_sends()
+            moved = self.progress_sends()
         peers = self.peers
         n = len(peers)
         if n == 0:
             return moved
         # One kernel call finds the queues with something in them (most passes: none).
-        if self._rx_scan(self._rx_peer_handles, self._rx_ready) == 0:
+        if self._rx_scan(self._rx_peer_handles, self.rx_ready) == 0:
             return moved
         return self.drain_ready() or moved
 
     def drain_ready(self) -> bool:
-        """Drain the peers whose queues the last scan marked in self._rx_ready, starting at a
+        """Drain the peers whose queues the last scan marked in self.rx_ready, starting at a
         rotating peer (ANY_SOURCE fairness). True if anything moved."""
-        peers, ready = self.peers, self._rx_ready
+        peers, ready = self.peers, self.rx_ready
         n = len(peers)
         moved = False
         start = self.rx_rotate
@@ -672,7 +665,9 @@ class Engine:
         else:
             self.sched.pause()
 
-    def _progress_sends(self) -> bool:
+    def progress_sends(self) -> bool:
+        """Move queued sends along as far as their rings allow; True if any moved. Public
+        because a green-thread host (toro_mpi.hosting) drives it from its own poll hook."""
         moved = False
         for q in self.sendq:
             while q:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from .errors import ERR_REQUEST, MPIException
+from ..errors import ERR_REQUEST, MPIException
 from .p2p import RecvReq
 from .request import Request, Status
 

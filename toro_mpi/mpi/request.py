@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..errors import ERR_REQUEST, MPIException
 from . import datatypes as D
-from .errors import ERR_REQUEST, MPIException
 from .mpi4py_names import add_missing_methods
 from .p2p import ANY_SOURCE, ANY_TAG, Engine, RecvReq, SendReq
 

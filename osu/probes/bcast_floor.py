@@ -1,6 +1,6 @@
 """Where a 2-rank 4-byte Bcast's time goes: the jitted plans alone, the Python calls, OMB's loop.
 
-Run: toro-mpirun -n 2 python -m osu.bcast_floor [--iters 100000] [--reps 3]
+Run: toro-mpirun -n 2 python -m osu.probes bcast_floor [--iters 100000] [--reps 3]
 
 Per iteration, in us (each line one repetition):
 - "jit": the communicator's hot Bcast plan, then its hot Barrier plan, both through
@@ -8,7 +8,7 @@ Per iteration, in us (each line one repetition):
 - "python": comm.Bcast(buf, 0) then comm.Barrier() in a Python loop (plus the calls into numba);
 - "osu": osu_bcast's loop (Wtime, Bcast, Wtime, Barrier), only the Bcast timed: the mean over
   both ranks, and the root's alone (the root only sends, so its figure is the send's cost).
-Print the cache-line calibration next to it (python -m osu.calibrate): the host moves the vCPUs.
+Print the cache-line calibration next to it (python -m osu.probes calibrate): the host moves the vCPUs.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ def _plans(bcast, barrier, n):
     return 0
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Print the per-iteration times, one line per repetition (rank 0)."""
-    args, comm = two_rank_setup(__doc__, "osu.bcast_floor", 100_000)
+    args, comm = two_rank_setup(__doc__, "bcast_floor", 100_000, argv)
     buf = np.zeros(4, np.uint8)
     for _ in range(3):
         comm.Bcast(buf, 0)
@@ -66,7 +66,3 @@ def main() -> None:
         mean = comm.allreduce(mine) / 2
         if comm.Get_rank() == 0:
             print(f"jit {jit:.3f} us  python {python:.3f} us  osu {mean:.3f} us (root {mine:.3f})", flush=True)
-
-
-if __name__ == "__main__":
-    main()

@@ -5,6 +5,9 @@ that mpi4py reports with Python's own exceptions (a buffer spec it cannot parse,
 receive buffer, counts that do not fit) raise a subclass that is both: an `MPIException` with its
 MPI error class, and the `TypeError`, `ValueError`, `BufferError` or `KeyError` mpi4py raises
 there, so a program catches it either way.
+
+This module is the bottom of the layers (README "Architecture"): every layer raises these, so it
+imports nothing of toro_mpi. `toro_mpi.MPI` re-exports its public names.
 """
 
 from __future__ import annotations

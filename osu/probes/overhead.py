@@ -3,13 +3,11 @@
 No cache line moves between cores here, so the figures are pure software cost:
   Send+Recv      the mpi4py-style calls (toro_mpi.mpi.comm.Comm), 8-byte float64 message
   kernels        the two jitted kernels alone, through their compiled entry points
-Run: python -m osu.overhead [--calls 100000]
+Run: python -m osu.probes overhead [--calls 100000]
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 import timeit
 
 import numpy as np
@@ -21,10 +19,12 @@ from toro_mpi.config import load_config
 from toro_mpi.mpi.comm import Comm
 from toro_mpi.mpi.p2p import Engine
 
+from . import parser
+
 
 def main(argv: list[str] | None = None) -> int:
     """Print ns per Send+Recv pair and per kernel pair (best of 7)."""
-    ap = argparse.ArgumentParser(prog="osu.overhead", description=__doc__)
+    ap = parser("overhead", __doc__)
     ap.add_argument("--calls", type=int, default=100_000)
     args = ap.parse_args(argv)
     cfg = load_config()
@@ -51,7 +51,3 @@ def main(argv: list[str] | None = None) -> int:
         best = min(timeit.repeat(fn, number=args.calls, repeat=7)) / args.calls * 1e9
         print(f"{name:12s} {best:7.0f} ns per pair")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

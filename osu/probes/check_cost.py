@@ -6,23 +6,25 @@ folder with each `if <check>: return <error>` turned into `if False:` (the compi
 the check), plus an unmodified copy built the same way, and times the 8-byte ping-pong between
 two pinned processes with the whole loop in jitted code for both, alternating.
 The shipped kernels always keep their checks: this is a measurement, not a switch.
-Run: python -m osu.check_cost [--reps 5] [--rounds 200000]
+Run: python -m osu.probes check_cost [--reps 5] [--rounds 200000]
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
+import importlib.util
 import re
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
+from . import parser
 from .calibrate import measure
 from .ring_floor import run
 
-RING = Path(__file__).resolve().parent.parent / "toro_mpi" / "bus" / "ring.py"
+# Found through the import system, so the probe reads the ring.py that toro_mpi actually runs.
+RING = Path(importlib.util.find_spec("toro_mpi.bus.ring").origin)
 LOOPS = '''
 
 @njit(cache=True)
@@ -55,14 +57,16 @@ def variant_source(checks: bool) -> str:
             line = f"{m.group(1)}if False:  # check removed for the measurement"
         out.append(line)
     src = "\n".join(out)
-    src = src.replace("from . import layout as L", "from toro_mpi.bus import layout as L")
-    src = src.replace("from .atomics import", "from toro_mpi.bus.atomics import")
+    # The copy lives outside the package: its relative imports (layout, atomics, futex, ...) become
+    # absolute ones, whatever ring.py imports today.
+    src = re.sub(r"^from \.(\w*) import", lambda m: f"from toro_mpi.bus{'.' + m.group(1) if m.group(1) else ''} import",
+                 src, flags=re.M)
     return src + LOOPS
 
 
 def main(argv: list[str] | None = None) -> int:
     """Build both variants, time them alternately, print medians."""
-    ap = argparse.ArgumentParser(prog="osu.check_cost", description=__doc__)
+    ap = parser("check_cost", __doc__)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=200_000)
     args = ap.parse_args(argv)
@@ -86,7 +90,3 @@ def main(argv: list[str] | None = None) -> int:
     diffs = [a - b for a, b in zip(times["ring_checked"], times["ring_unchecked"], strict=True)]
     print(f"checks cost: median {statistics.median(diffs):+.1f} ns per one-way message (paired differences)")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

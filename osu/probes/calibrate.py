@@ -2,21 +2,21 @@
 
 The host moves this VM's vCPUs around: the same ping-pong reads about 14, 32 or 155 ns
 depending on placement, so every benchmark run prints this figure beside its own.
-Run: python -m osu.calibrate [--cores 0,1] [--rounds 200000]
+Run: python -m osu.probes calibrate [--cores 0,1] [--rounds 200000]
 """
 
 from __future__ import annotations
 
-import argparse
 import mmap
 import os
-import sys
 import time
 
 import numpy as np
 from numba import njit
 
 from toro_mpi.bus.atomics import cpu_relax, load_acquire_i64, store_release_i64
+
+from . import parser
 
 
 @njit(cache=True)
@@ -62,14 +62,10 @@ def measure(cores: tuple[int, int] = (0, 1), rounds: int = 200_000) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     """Print the calibration figure."""
-    ap = argparse.ArgumentParser(prog="osu.calibrate", description=__doc__)
+    ap = parser("calibrate", __doc__)
     ap.add_argument("--cores", default="0,1")
     ap.add_argument("--rounds", type=int, default=200_000)
     args = ap.parse_args(argv)
     a, b = (int(x) for x in args.cores.split(","))
     print(f"calibration: cache-line ping-pong cores {a}<->{b}: {measure((a, b), args.rounds):.1f} ns one-way")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

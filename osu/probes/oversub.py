@@ -1,19 +1,19 @@
-"""More ranks than cores, side by side: toro_mpi green-thread ranks, toro_mpi one process per rank,
-and mpi4py + Open MPI --oversubscribe (issue #5's table).
+"""More ranks than cores: toro_mpi green-thread ranks vs one process per rank vs Open MPI --oversubscribe.
 
-Run: python -m osu.oversub [--ns 4,8,16] [--reps 3] [--iters 500] [--out DIR]
+Side by side in one run (issue #5's table).
+
+Run: python -m osu.probes oversub [--ns 4,8,16] [--reps 3] [--iters 500] [--out DIR]
 
 For every rank count and benchmark (osu_barrier, osu_bcast 4 B, osu_reduce 4 B, osu_allreduce 4 B)
 the three are launched in turn, A B C A B C..., --reps times, each with OMB's -f option, which
 prints the average latency over the ranks and the minimum and maximum of the ranks' averages.
 The table gives per backend the median over the repetitions of the average, and the spread
 max/avg; then the reference's average over toro_mpi's (above 1: toro_mpi faster). The raw outputs
-go to DIR (default benchmarks/oversub-<date>) with results.md.
+go to DIR (default bench-results/oversub-<timestamp>, as osu.compare writes) with results.md.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import os
 import statistics
@@ -21,7 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .compare import REF, ROOT, TUNED, Run, SuiteError, _base_env, command
+from ..compare import REF, ROOT, TUNED, Run, SuiteError, base_env, command
+from . import parser
 
 BENCHES = (("osu_barrier", []), ("osu_bcast", ["-m", "4:4"]), ("osu_reduce", ["-m", "4:4"]),
            ("osu_allreduce", ["-m", "4:4"]))
@@ -33,7 +34,7 @@ LABELS = {GREEN: "toro_mpi green threads", PER_RANK: "toro_mpi process per rank"
 
 def toro_command(run: Run, per_rank: bool, timeout: float) -> tuple[list[str], dict[str, str]]:
     """toro-mpirun for run, as green threads (the default with more ranks than cores) or not."""
-    env = _base_env()
+    env = base_env()
     env["OSU_MPI"] = "toro"
     cmd = [sys.executable, "-m", "toro_mpi", "-n", str(run.n), "--oversubscribe",
            *(["--process-per-rank"] if per_rank else []), "--timeout", str(max(5, int(timeout) - 10)),
@@ -75,7 +76,7 @@ def launch(run: Run, backend: str, timeout: float, raw: Path, rep: int) -> tuple
 
 def main(argv: list[str] | None = None) -> int:
     """Run the table; print it and write DIR/results.md."""
-    p = argparse.ArgumentParser(prog="python -m osu.oversub", description=__doc__.split("\n\n")[0])
+    p = parser("oversub", __doc__)
     p.add_argument("--ns", default="4,8,16", help="rank counts (default 4,8,16)")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--iters", type=int, default=500, help="OMB -i (and -x a tenth of it)")
@@ -83,12 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     ns = [int(n) for n in args.ns.split(",")]
-    out = args.out or ROOT / "benchmarks" / f"oversub-{datetime.date.today().isoformat()}"
+    out = args.out or Path("bench-results") / f"oversub-{datetime.datetime.now():%Y%m%d-%H%M%S}"
     raw = out / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     timing = ["-f", "-i", str(args.iters), "-x", str(max(1, args.iters // 10))]
     lines = [f"# More ranks than cores ({len(os.sched_getaffinity(0))} cores): medians of {args.reps} runs",
-             "", f"Command: `python -m osu.oversub --ns {args.ns} --reps {args.reps} --iters {args.iters}`",
+             "", f"Command: `python -m osu.probes oversub --ns {args.ns} --reps {args.reps} --iters {args.iters}`",
              "", "| bench | n | " + " | ".join(f"{LABELS[b]} avg us (max/avg)" for b in BACKENDS)
              + " | ref / green | ref / per-rank |", "|---|---:|" + "---:|" * (len(BACKENDS) + 2)]
     try:
@@ -106,13 +107,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(line, flush=True)
                 lines.append(line)
     except (SuiteError, subprocess.TimeoutExpired) as exc:
-        print(f"osu.oversub: {exc}", file=sys.stderr)
+        print(f"osu.probes oversub: {exc}", file=sys.stderr)
         return 1
     (out / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines[:5]))
     print(f"written: {out / 'results.md'}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

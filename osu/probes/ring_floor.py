@@ -3,16 +3,14 @@
 Two processes pinned to two cores exchange messages through two virtqueues of a private
 segment, calling the same kernels the MPI layer calls (tx_push, rx_match) but from a jitted
 loop, so no Python runs per message. Compare with the cache-line calibration (the hardware
-floor) and with osu.pingpong (the same exchange through toro_mpi.MPI from Python): the gaps are
+floor) and with osu.osu_latency (the same exchange through toro_mpi.MPI from Python): the gaps are
 what the split-ring layout costs and what the Python layer costs.
-Run: python -m osu.ring_floor [--rounds 200000] [--size 8]
+Run: python -m osu.probes ring_floor [--rounds 200000] [--size 8]
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import time
 
 import numpy as np
@@ -22,6 +20,7 @@ from toro_mpi.bus import layout as L
 from toro_mpi.bus.ring import rx_match, tx_push
 from toro_mpi.bus.segment import Segment
 
+from . import parser
 from .calibrate import measure
 
 
@@ -76,14 +75,10 @@ def run(rounds: int, size: int, ping=None, pong=None) -> float:  # type: ignore[
 
 def main(argv: list[str] | None = None) -> int:
     """Print the calibration and the in-jit virtqueue ping-pong."""
-    ap = argparse.ArgumentParser(prog="osu.ring_floor", description=__doc__)
+    ap = parser("ring_floor", __doc__)
     ap.add_argument("--rounds", type=int, default=200_000)
     ap.add_argument("--size", type=int, default=8)
     args = ap.parse_args(argv)
     print(f"calibration cache-line ping-pong: {measure(rounds=args.rounds):.1f} ns one-way")
     print(f"virtqueue ping-pong in jitted code, {args.size} B: {run(args.rounds, args.size):.1f} ns one-way")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

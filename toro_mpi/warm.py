@@ -1,5 +1,9 @@
 """Warm numba's on-disk cache once (in the launcher) so ranks load kernels instead of compiling.
 
+This module sits at the start-up level, beside runtime.py, not in bus/: it drives the kernels of
+bus/, coll/ and mpi/ alike, so it may import all of them and none of them imports it (the layer
+contract, README "Architecture"). The launcher reaches it by name (launcher/job.py).
+
 A cold compile of the kernels costs seconds per process; a warm load ~0.2 s. The launcher calls
 `warm_cache()` before starting ranks: it drives every kernel through a private two-rank segment
 for 1-D contiguous arrays of the common dtypes (the engine flattens every other array to bytes),
@@ -30,12 +34,14 @@ from typing import Any
 
 import numpy as np
 
-from . import layout as L
+from .bus import layout as L
 
-_PACKAGE = Path(__file__).resolve().parent.parent
-# Sources whose jitted functions the ranks load: when any changes, the cache is warmed again.
-_KERNEL_SOURCES = ("bus/ring.py", "bus/atomics.py", "bus/layout.py", "bus/futex.py", "mpi/p2p.py",
-                   "coll/interpreter.py", "coll/elementwise.py")
+_PACKAGE = Path(__file__).resolve().parent  # the toro_mpi package directory
+# Sources whose jitted functions the ranks load, and the modules whose globals those functions
+# freeze in (layout's constants, futex's numbers): when any changes, the cache is warmed again.
+# tests/test_layers.py checks that every source defining a jitted function is listed.
+KERNEL_SOURCES = ("bus/ring.py", "bus/atomics.py", "bus/layout.py", "bus/futex.py",
+                  "coll/interpreter.py", "coll/elementwise.py")
 
 
 def _stamp() -> Path | None:
@@ -53,7 +59,7 @@ def _stamp() -> Path | None:
     # numba keys its cache by the source files' paths: the same sources elsewhere (another
     # checkout) are compiled anew, so they need their own stamp.
     digest.update(str(_PACKAGE).encode())
-    for rel in _KERNEL_SOURCES:
+    for rel in KERNEL_SOURCES:
         digest.update((_PACKAGE / rel).read_bytes())
     return Path(cache) / f"toro_mpi-warm-{digest.hexdigest()[:16]}"
 
@@ -68,7 +74,7 @@ def _drop_stale(cache: Path) -> None:
     numba checks a cached function against its own source file only: a kernel that inlines a
     function from another module (the interpreter inlines the reduction operators) would keep its
     old code after that module changed. So when the sources changed, start from nothing."""
-    for rel in {str(Path(r).parent) for r in _KERNEL_SOURCES}:
+    for rel in {str(Path(r).parent) for r in KERNEL_SOURCES}:
         src_dir = str(_PACKAGE / rel)
         # numba's own naming of a source directory's cache (numba.core.caching._CacheLocator).
         name = f"{os.path.basename(src_dir)}_{hashlib.sha1(src_dir.encode()).hexdigest()}"
@@ -111,7 +117,7 @@ def warm_cache() -> None:
 def _run_child() -> None:
     """Run _child_main in a new process and wait for it (see the module docstring)."""
     code = (f"import sys; sys.path.insert(0, {str(_PACKAGE.parent)!r}); "
-            "from toro_mpi.bus.warm import _child_main; _child_main()")
+            "from toro_mpi.warm import _child_main; _child_main()")
     # Its own session: a terminal's Ctrl-C reaches the launcher (which kills it), not the
     # compiler. Its stdout goes to our stderr: stdout is the program's.
     proc = subprocess.Popen([sys.executable, "-c", code, str(os.getpid())], stdin=subprocess.DEVNULL,
@@ -184,14 +190,14 @@ def _die_with_parent(parent: int) -> None:
 
 def _warm_collectives() -> None:
     """Compile the collective interpreter: bytes (data movement) and the common reduction dtypes."""
-    from ..coll import interpreter as I
-    from ..coll.elementwise import OP_SUM
-    from ..coll.engine import _plan_words
-    from ..coll.schedules import Program
+    from .coll import interpreter as I
+    from .coll.elementwise import OP_SUM
+    from .coll.engine import plan_words
+    from .coll.schedules import Program
 
     prog = Program()
     prog.reduce((0, 0), (1, 0), (1, 0), 1)
-    words = _plan_words(prog.array(), 1, [0], [0], 0, 0, OP_SUM, 0)
+    words = plan_words(prog.array(), 1, [0], [0], 0, 0, OP_SUM, 0)
     for code in WARM_DTYPES:
         arr = np.zeros(1, np.dtype(code))
         words[I.P_PC] = 0
@@ -201,7 +207,7 @@ def _warm_collectives() -> None:
             words[at], words[at + 1] = arr.ctypes.data, arr.size
         if arr.dtype in I.HOT_DTYPES:
             I.entry_point_at(arr.dtype)(words.ctypes.data)
-    empty = _plan_words(Program().array(), 1, [0], [0], 0, 0, 0, 0)
+    empty = plan_words(Program().array(), 1, [0], [0], 0, 0, 0, 0)
     empty[I.P_WSTART] = -1
     I.barrier_entry()(empty.ctypes.data)
 
@@ -211,8 +217,8 @@ def warm_reduction_dtypes() -> None:
     dtypes and the MAXLOC/MINLOC pair types): about 6 s each when not cached yet. The launcher
     leaves these to first use; test suites and benchmarks call this once up front."""
     warm_cache()
-    from ..coll import interpreter as I
-    from ..mpi.datatypes import PREDEFINED
+    from .coll import interpreter as I
+    from .mpi.datatypes import PREDEFINED
 
     dtypes = {np.dtype(c) for c in ("i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f4", "f8", "c8", "c16", "?")}
     dtypes |= {PREDEFINED[name].dtype for name in ("SHORT_INT", "TWOINT", "LONG_INT", "FLOAT_INT", "DOUBLE_INT")}
@@ -221,9 +227,8 @@ def warm_reduction_dtypes() -> None:
 
 
 def _warm() -> None:
-    from ..mpi.p2p import copy_bytes
-    from . import ring
-    from .segment import Segment
+    from .bus import ring
+    from .bus.segment import Segment
 
     seg = Segment.create(2, 4, 128)
     try:
@@ -253,7 +258,7 @@ def _warm() -> None:
             send(qa, 0, 0, arr)
             recv(qa, L.ANY, L.ANY, arr)
             ring.address_reader(dtype)(arr)
-        copy_bytes(scratch, scratch, 0)
+        ring.copy_bytes(scratch, scratch, 0)
         ring.copy_from(scratch.ctypes.data, scratch.ctypes.data, 0)
         _warm_collectives()
     finally:

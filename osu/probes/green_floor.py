@@ -1,6 +1,6 @@
 """The floor under a hosted barrier: K bare greenlets meeting in a local barrier, nothing else.
 
-Run: python -m osu.green_floor [--ranks 4] [--iters 100000] [--reps 3]
+Run: python -m osu.probes green_floor [--ranks 4] [--iters 100000] [--reps 3]
 
 No MPI, no bus, no scheduler, no per-rank state: each greenlet runs osu_barrier's timing loop
 (two Wtime calls around the call) and the barrier is a counter plus a direct switch to the next
@@ -16,7 +16,6 @@ osu.osu_barrier`) for comparison when --with-toro is given.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,8 @@ import time
 from collections import deque
 
 import greenlet
+
+from . import parser
 
 
 def bare_barrier_us(ranks: int, iters: int) -> float:
@@ -69,14 +70,14 @@ def toro_barrier_us(ranks: int, iters: int) -> float:
     return float(rows[-1].split()[0])
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Print the bare floor (and toro_mpi's figure with --with-toro), one line per repetition."""
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser("green_floor", __doc__)
     ap.add_argument("--ranks", type=int, default=4)
     ap.add_argument("--iters", type=int, default=100_000)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--with-toro", action="store_true", help="also run osu_barrier under toro_mpi, in turn")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.ranks < 2:
         raise SystemExit("--ranks must be at least 2")
     floors, toros = [], []
@@ -93,7 +94,3 @@ def main() -> None:
     if toros:
         summary += f", toro_mpi {statistics.median(toros):.2f} us"
     print(summary)
-
-
-if __name__ == "__main__":
-    main()

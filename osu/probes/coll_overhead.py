@@ -1,22 +1,23 @@
 """Where a small collective's time goes, measured in one process (no peer, no bus traffic).
 
-Run: python -m osu.coll_overhead [--iters 200000]
+Run: python -m osu.probes coll_overhead [--iters 200000]
 
 - "call": the whole MPI call on a one-rank world (the hot path: argument checks, plan lookup, one
   jitted interpreter call that runs the program's copy/reduce rows);
 - "entry": the jitted interpreter call alone through its compiled entry point (numba unboxing four
   arrays and walking the plan);
 - "reduce 1 MiB": the jitted SUM over 131072 float64 against a plain copy of the same bytes.
-The rest of a collective's latency on n ranks is ring traffic: see osu.ring_floor for one message.
+The rest of a collective's latency on n ranks is ring traffic: see osu.probes ring_floor for one message.
 """
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Callable
 
 import numpy as np
+
+from . import parser
 
 
 def best_ns(fn: Callable[[], object], iters: int, reps: int = 5) -> float:
@@ -31,14 +32,14 @@ def best_ns(fn: Callable[[], object], iters: int, reps: int = 5) -> float:
     return best
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Print the per-call costs of the collective layer."""
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser("coll_overhead", __doc__)
     ap.add_argument("--iters", type=int, default=200000)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     from toro_mpi import MPI
     from toro_mpi.coll import interpreter as I
-    from toro_mpi.coll.engine import _plan_words
+    from toro_mpi.coll.engine import plan_words
     from toro_mpi.coll.schedules import Program
 
     comm = MPI.COMM_SELF
@@ -55,7 +56,7 @@ def main() -> None:
         print(f"{name + ' call':24s} {best_ns(fn, args.iters):9.0f}")
     prog = Program()
     prog.copy(0, 0, 1, 0, 1)
-    words = _plan_words(prog.array(), 1, [0], [0], 0, 0, 0, 0)
+    words = plan_words(prog.array(), 1, [0], [0], 0, 0, 0, 0)
     words[I.P_WSTART] = -1
     entry = I.entry_point(f8.dtype)
     tmp = np.empty(0)
@@ -63,7 +64,7 @@ def main() -> None:
     big_a, big_b = np.random.default_rng(0).random(131072), np.ones(131072)
     prog = Program()
     prog.reduce((0, 0), (1, 0), (1, 0), big_a.size)
-    words = _plan_words(prog.array(), 1, [0], [0], 0, 0, 1, 0)
+    words = plan_words(prog.array(), 1, [0], [0], 0, 0, 1, 0)
     words[I.P_WSTART] = -1
     reps = max(10, args.iters // 1000)
     reduce_ns = best_ns(lambda: entry(words, big_a, big_b, tmp), reps)
@@ -71,7 +72,3 @@ def main() -> None:
     mib = big_a.nbytes / 2**20
     print(f"{'reduce 1 MiB (SUM f8)':24s} {reduce_ns:9.0f}   {mib / (reduce_ns * 1e-9) / 1024:.1f} GiB/s")
     print(f"{'copy 1 MiB (numpy)':24s} {copy_ns:9.0f}   {mib / (copy_ns * 1e-9) / 1024:.1f} GiB/s")
-
-
-if __name__ == "__main__":
-    main()

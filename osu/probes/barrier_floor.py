@@ -1,13 +1,13 @@
 """Where a 2-rank barrier's time goes: the bare signal exchange, the interpreter, the Python call.
 
-Run: toro-mpirun -n 2 python -m osu.barrier_floor [--iters 300000] [--reps 3]
+Run: toro-mpirun -n 2 python -m osu.probes barrier_floor [--iters 300000] [--reps 3]
 
 Per barrier, in us (rank 0's mean over --iters calls, each line one repetition):
 - "signals": ring.tx_signal + spin on ring.rx_signal in a jitted loop (the bus alone);
 - "run_at": the communicator's hot barrier plan through interpreter.run_at in a jitted loop
   (plus the interpreter's entry and bookkeeping);
 - "Barrier": comm.Barrier() in a Python loop (plus the call from Python into numba).
-Print the cache-line calibration next to it (python -m osu.calibrate): the host moves the vCPUs.
+Print the cache-line calibration next to it (python -m osu.probes calibrate): the host moves the vCPUs.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from toro_mpi import MPI
 from toro_mpi.bus import ring
 from toro_mpi.bus.atomics import cpu_relax
 from toro_mpi.coll import interpreter as I
+
+from . import parser
 
 
 @njit(cache=True)
@@ -50,21 +52,21 @@ def _run_at(addr, n):
     return 0
 
 
-def two_rank_setup(doc: str, module: str, iters: int) -> tuple[argparse.Namespace, Any]:
-    """The floor tools' --iters/--reps options and COMM_WORLD, which must hold 2 ranks."""
-    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+def two_rank_setup(doc: str, name: str, iters: int, argv: list[str] | None) -> tuple[argparse.Namespace, Any]:
+    """The floor probes' --iters/--reps options and COMM_WORLD, which must hold 2 ranks."""
+    ap = parser(name, doc)
     ap.add_argument("--iters", type=int, default=iters)
     ap.add_argument("--reps", type=int, default=3)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     comm = MPI.COMM_WORLD
     if comm.Get_size() != 2:
-        raise SystemExit(f"run with 2 ranks: toro-mpirun -n 2 python -m {module}")
+        raise SystemExit(f"run with 2 ranks: toro-mpirun -n 2 python -m osu.probes {name}")
     return args, comm
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Print the three per-barrier times, one line per repetition (rank 0)."""
-    args, comm = two_rank_setup(__doc__, "osu.barrier_floor", 300_000)
+    args, comm = two_rank_setup(__doc__, "barrier_floor", 300_000, argv)
     comm.Barrier()
     comm.Barrier()
     hot = comm._fast_barrier  # the hot plan (HotRun) the second call left
@@ -89,7 +91,3 @@ def main() -> None:
         times.append((time.perf_counter() - start) / n * 1e6)
         if comm.Get_rank() == 0:
             print(f"signals {times[0]:.3f} us  run_at {times[1]:.3f} us  Barrier {times[2]:.3f} us", flush=True)
-
-
-if __name__ == "__main__":
-    main()

@@ -4,7 +4,7 @@ Rank 0 posts WINDOW Isends of one byte and waits for them all, rank 1 posts WIND
 waits; a 4-byte acknowledgement closes each window. Prints, per rank, the time per message and
 the part of it spent posting (Isend / Irecv calls). Two repetitions; read the second.
 
-Run: toro-mpirun -n 2 python -m osu.window_cost [WINDOWS] [WINDOW]
+Run: toro-mpirun -n 2 python -m osu.probes window_cost [WINDOWS] [WINDOW]
 """
 
 from __future__ import annotations
@@ -16,15 +16,20 @@ import numpy as np
 
 from toro_mpi import MPI
 
+from . import parser
 
-def main(argv: list[str]) -> None:
+
+def main(argv: list[str] | None = None) -> None:
     """Time the windows and print one line per rank and repetition."""
-    windows = int(argv[0]) if argv else 2000
-    window = int(argv[1]) if len(argv) > 1 else 64
+    ap = parser("window_cost", __doc__)
+    ap.add_argument("windows", type=int, nargs="?", default=2000, help="windows timed (default 2000)")
+    ap.add_argument("window", type=int, nargs="?", default=64, help="messages per window (default 64)")
+    args = ap.parse_args(argv)
+    windows, window = args.windows, args.window
     comm = MPI.COMM_WORLD
     rank = comm.Get_rank()
     if comm.Get_size() != 2:
-        raise SystemExit("osu.window_cost needs exactly 2 ranks")
+        raise SystemExit("run with 2 ranks: toro-mpirun -n 2 python -m osu.probes window_cost")
     msg = np.zeros(1, np.uint8)
     ack = np.zeros(4, np.uint8)
     for rep in range(2):
@@ -49,7 +54,3 @@ def main(argv: list[str]) -> None:
         sys.stdout.write(f"rep {rep} rank {rank}: {total / n * 1e6:.2f} us per message, "
                          f"{side} posting {posting / n * 1e6:.2f} us\n")
         sys.stdout.flush()
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

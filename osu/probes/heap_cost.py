@@ -1,14 +1,15 @@
 """What sending from MPI.Alloc_mem memory gains: latency and bandwidth, Alloc_mem vs numpy buffers.
 
-Run: python -m osu.heap_cost [--reps 5] [--min 65536] [--max 4194304]
-Runs the measurement below under toro-mpirun and under mpiexec + mpi4py (tuned, as in
-osu.compare_pingpong) alternately, --reps times, a cache-line calibration before each pair, and
+Run: python -m osu.probes heap_cost [--reps 5] [--min 65536] [--max 4194304]
+Runs the measurement below under toro-mpirun and under mpiexec + mpi4py (tuned, as
+osu.compare runs it) alternately, --reps times, a cache-line calibration before each pair, and
 prints medians with min-max and ratios. Under toro_mpi an Alloc_mem buffer of at least
 `bus.heap_threshold` bytes lives in the rank's shared heap and travels as a descriptor (one
 copy, by the receiver); a numpy buffer travels through the ring (two pipelined copies).
 
 The measurement alone (one job, both buffer kinds, CSV `test,kind,size,value` on rank 0):
-  toro-mpirun -n 2 python -m osu.heap_cost --run     /     mpiexec -n 2 python -m osu.heap_cost --run
+  toro-mpirun -n 2 python -m osu.probes heap_cost --run
+  mpiexec -n 2 python -m osu.probes heap_cost --run
 latency: OSU osu_latency's ping-pong (Send/Recv), one-way us; bandwidth: osu_bw's window of 64
 Isend/Irecv and a 4-byte reply, MB/s (10**6 bytes). Both send and receive buffers are of the
 kind measured. Within a job the two kinds alternate per size (A B, then B A at the next size).
@@ -22,9 +23,9 @@ import sys
 
 import numpy as np
 
+from . import parser
+from ._pair import launch_pair
 from .calibrate import measure
-from .compare_pingpong import launch_pair
-from .pingpong import one_way_us, timed_loop
 
 WINDOW = 64
 
@@ -37,6 +38,33 @@ def _buffers(MPI, kind: str, size: int):  # noqa: N803 - the MPI module, as mpi4
     sbuf, rbuf = np.frombuffer(smem, np.uint8), np.frombuffer(rmem, np.uint8)
     sbuf[:] = 1
     return sbuf, rbuf, [smem, rmem]
+
+
+def timed_loop(MPI, comm, iters: int, skip: int, step) -> float:  # noqa: N803 - the MPI module
+    """After a Barrier, run step() `skip` untimed times, then `iters` timed ones; seconds taken."""
+    comm.Barrier()
+    t0 = 0.0
+    for i in range(iters + skip):
+        if i == skip:
+            t0 = MPI.Wtime()
+        step()
+    return MPI.Wtime() - t0
+
+
+def one_way_us(MPI, comm, sbuf, rbuf, iters: int, skip: int) -> float:  # noqa: N803 - the MPI module
+    """Ping-pong between ranks 0 and 1 (osu_latency's loop): one-way latency in us over `iters`
+    round trips after `skip` untimed ones."""
+    rank = comm.Get_rank()
+
+    def step() -> None:
+        if rank == 0:
+            comm.Send(sbuf, 1, 1)
+            comm.Recv(rbuf, 1, 1)
+        else:
+            comm.Recv(rbuf, 0, 1)
+            comm.Send(sbuf, 0, 1)
+
+    return timed_loop(MPI, comm, iters, skip, step) * 1e6 / (2 * iters)
 
 
 def _bandwidth(MPI, comm, sbuf, rbuf, iters: int, skip: int) -> float:  # noqa: N803
@@ -56,7 +84,7 @@ def _bandwidth(MPI, comm, sbuf, rbuf, iters: int, skip: int) -> float:  # noqa: 
 
 def measure_job(min_size: int, max_size: int) -> None:
     """The in-job measurement: both kinds per size, CSV on rank 0."""
-    from .backend import load_mpi
+    from ..backend import load_mpi
 
     MPI = load_mpi()  # noqa: N806
     comm = MPI.COMM_WORLD
@@ -84,7 +112,7 @@ def measure_job(min_size: int, max_size: int) -> None:
 
 def run_once(backend: str, args: argparse.Namespace) -> dict[tuple[str, str, int], float]:
     """One launch of the measurement; returns (test, kind, size) -> value."""
-    bench = [sys.executable, "-m", "osu.heap_cost", "--run", "--min", str(args.min), "--max", str(args.max)]
+    bench = [sys.executable, "-m", "osu.probes", "heap_cost", "--run", "--min", str(args.min), "--max", str(args.max)]
     extra = ("--config", args.config) if args.config else ()
     stdout = launch_pair(backend, bench, args.timeout, extra)
     out = {}
@@ -120,8 +148,7 @@ def report(results: dict[str, list[dict]], calib: list[float]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the comparison (or, with --run, the measurement inside a job)."""
-    ap = argparse.ArgumentParser(prog="osu.heap_cost", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser("heap_cost", __doc__)
     ap.add_argument("--run", action="store_true", help="measure inside this job (under a launcher)")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--min", type=int, default=64 << 10)
@@ -145,7 +172,3 @@ def main(argv: list[str] | None = None) -> int:
         results["mpi4py"] = results["toro"]  # columns repeat toro's; ratios against itself
     report(results, calib)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

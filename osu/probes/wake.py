@@ -1,12 +1,13 @@
 """How soon a rank that has been idle gets a message, and what its idling costs in CPU.
 
-Run: python -m osu.wake [--reps 3] [--gaps 0,1000,5000,20000,100000] [--samples 40]
+Run: python -m osu.probes wake [--reps 3] [--gaps 0,1000,5000,20000,100000] [--samples 40]
 Compares, side by side in one run: toro_mpi with the doorbell (an idle process sleeps on a futex
 its peers ring), toro_mpi without it (`sched.doorbell = false`: it sleeps in doubling steps up to
-`sched.sleep_max_us`), and mpi4py + OpenMPI (tuned, as in osu.compare_pingpong).
+`sched.sleep_max_us`), and mpi4py + OpenMPI (tuned, as osu.compare runs it).
 
 The measurement alone (2 ranks, CSV `gap_us,median_us,p90_us,max_us,cpu` on rank 1):
-  toro-mpirun -n 2 python -m osu.wake --run     /     mpiexec -n 2 python -m osu.wake --run
+  toro-mpirun -n 2 python -m osu.probes wake --run
+  mpiexec -n 2 python -m osu.probes wake --run
 Rank 0 waits `gap` microseconds (busily, so that its own wake-up is not measured), then sends
 its clock (CLOCK_MONOTONIC, the same in every process); rank 1, blocked in Recv all that time,
 reads the clock the moment Recv returns and answers. Latency = the two readings apart. `cpu` =
@@ -24,14 +25,15 @@ import time
 
 import numpy as np
 
-from .compare_pingpong import launch_pair
+from . import parser
+from ._pair import launch_pair
 
 BACKENDS = ("doorbell", "steps", "mpi4py")
 
 
 def measure_job(gaps_us: list[int], samples: int) -> None:
     """The in-job measurement: per gap, `samples` wake-ups; CSV on rank 1."""
-    from .backend import load_mpi
+    from ..backend import load_mpi
 
     MPI = load_mpi()  # noqa: N806
     comm = MPI.COMM_WORLD
@@ -64,7 +66,7 @@ def measure_job(gaps_us: list[int], samples: int) -> None:
 
 def run_once(backend: str, args: argparse.Namespace, steps_config: str) -> dict[int, tuple[float, ...]]:
     """One launch; gap -> (median, p90, max, cpu)."""
-    bench = [sys.executable, "-m", "osu.wake", "--run", "--gaps", args.gaps, "--samples", str(args.samples)]
+    bench = [sys.executable, "-m", "osu.probes", "wake", "--run", "--gaps", args.gaps, "--samples", str(args.samples)]
     flags = ("--config", steps_config) if backend == "steps" else ()
     stdout = launch_pair("mpi4py" if backend == "mpi4py" else "toro", bench, args.timeout, flags)
     out = {}
@@ -95,8 +97,7 @@ def report(results: dict[str, list[dict[int, tuple[float, ...]]]]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the comparison (or, with --run, the measurement inside a job)."""
-    ap = argparse.ArgumentParser(prog="osu.wake", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser("wake", __doc__)
     ap.add_argument("--run", action="store_true", help="measure inside this job (under a launcher)")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--gaps", default="0,1000,5000,20000,100000", help="idle gaps in microseconds")
@@ -120,7 +121,3 @@ def main(argv: list[str] | None = None) -> int:
         os.unlink(cfg.name)
     report(results)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,268 @@
+"""The lowercase object calls of a communicator, point-to-point and collective (mpi4py's
+send/recv/isend/irecv/..., bcast/gather/scatter/allgather/alltoall/reduce/...), all on the one
+pickle framing of mpi/objects.py; mixed into Comm.
+
+Point-to-point, an object is its frame plus each large buffer as a message of its own (on the
+communicator's object context). Collectively, each rank's frame keeps its buffers in band and
+goes through the buffer collectives: lengths first, then the bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import ERR_ARG, MPIException
+from . import datatypes as D
+from . import objects
+from .comm_requests import CommRequest, MultiSendRequest
+from .ops import SUM, Op
+from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL, RecvReq
+from .request import Request, Status
+
+_EMPTY_U8 = np.empty(0, np.uint8)
+
+
+class ObjectCallsMixin:
+    """Object point-to-point and collective calls; mixed into Comm (which provides the
+    engine, the argument checks and the buffer collectives)."""
+
+    # -- point to point -----------------------------------------------------------------
+    def _send_object(self, obj: Any, dest: int, tag: int, sync: bool, ctx: int | None = None) -> list[Any]:
+        """Start sending obj's frame and out-of-band buffers (on context ctx, default the
+        communicator's point-to-point one); the engine's send requests."""
+        e = self._engine
+        self._oob_seq = (self._oob_seq + 1) & 0x3FFFFFFF
+        seq = self._oob_seq
+        frame, views = objects.dumps(obj, seq)
+        reqs = [e.isend(frame, frame.nbytes, dest, tag, self._ctx if ctx is None else ctx, sync=sync)]
+        # Out-of-band buffers follow on the object context, tagged with the frame's sequence
+        # number, so no other receive can take them.
+        for v in views:
+            part = e.isend(v, v.nbytes, dest, seq, self._obj_ctx)
+            part.user_tag = tag
+            reqs.append(part)
+        return reqs
+
+    def _start_object_send(self, obj: Any, dest: int, tag: int, sync: bool) -> Request:
+        dest = self._dest(dest)
+        tag = self._send_tag(tag)
+        if dest == PROC_NULL:
+            return Request()
+        return MultiSendRequest(self._engine, self._send_object(obj, dest, tag, sync))
+
+    def send(self, obj: Any, dest: int, tag: int = 0) -> None:
+        """Send a picklable object."""
+        self._start_object_send(obj, dest, tag, False).Wait()
+
+    def ssend(self, obj: Any, dest: int, tag: int = 0) -> None:
+        """Synchronous object send: returns once the receiver has matched it."""
+        self._start_object_send(obj, dest, tag, True).Wait()
+
+    def isend(self, obj: Any, dest: int, tag: int = 0) -> Request:
+        """Start sending an object; `wait()` returns None."""
+        return self._start_object_send(obj, dest, tag, False)
+
+    def issend(self, obj: Any, dest: int, tag: int = 0) -> Request:
+        """Start a synchronous object send."""
+        return self._start_object_send(obj, dest, tag, True)
+
+    def _post_object_parts(self, req: RecvReq) -> None:
+        """On arrival of an object's frame: post the receives of its out-of-band buffers."""
+        frame = req.arr[: req.nbytes]
+        seq, sizes = objects.oob_sizes(frame)
+        e = self._engine
+        for size in sizes:
+            buf = np.empty(size, np.uint8)
+            req.parts.append((buf, e.irecv(buf, size, req.source, seq, self._obj_ctx)))
+
+    def _irecv_object(self, source: int, tag: int) -> RecvReq:
+        req = RecvReq(source, tag, self._ctx, None, 0)
+        req.on_complete = self._post_object_parts
+        return self._engine.post(req)
+
+    def _finish_object(self, req: RecvReq) -> Any:
+        frame = req.arr[: req.nbytes] if req.arr is not None else np.empty(0, np.uint8)
+        e = self._engine
+        for _, part in req.parts:
+            e.wait_recv(part)
+        return objects.loads(frame, [buf for buf, _ in req.parts])
+
+    def recv(self, buf: Any = None, source: int = ANY_SOURCE, tag: int = ANY_TAG,
+             status: Status | None = None) -> Any:
+        """Receive a picklable object."""
+        source = self._source(source)
+        tag = self._recv_tag(tag)
+        if self._null_source(source, status):
+            return None
+        e = self._engine
+        req = self._irecv_object(source, tag)
+        e.wait_recv(req, "Recv")
+        if status is not None:
+            status._set(self._comm_rank(req.source), req.rtag, objects.pickle_size(req.arr[: req.nbytes]))
+        return self._finish_object(req)
+
+    def irecv(self, buf: Any = None, source: int = ANY_SOURCE, tag: int = ANY_TAG) -> Request:
+        """Start receiving an object; `wait()` returns it."""
+        source = self._source(source)
+        tag = self._recv_tag(tag)
+        if source == PROC_NULL:
+            return Request()
+        return CommRequest(self, self._engine, self._irecv_object(source, tag), on_done=self._finish_object)
+
+    def sendrecv(self, sendobj: Any, dest: int, sendtag: int = 0, recvbuf: Any = None,
+                 source: int = ANY_SOURCE, recvtag: int = ANY_TAG, status: Status | None = None) -> Any:
+        """Send an object and receive one."""
+        sreq = self.isend(sendobj, dest, sendtag)
+        obj = self.recv(recvbuf, source, recvtag, status)
+        sreq.wait()
+        return obj
+
+    def probe(self, source: int = ANY_SOURCE, tag: int = ANY_TAG, status: Status | None = None) -> bool:
+        """Block until an object message can be received."""
+        return self.Probe(source, tag, status)
+
+    def iprobe(self, source: int = ANY_SOURCE, tag: int = ANY_TAG, status: Status | None = None) -> bool:
+        """Whether an object message can be received now."""
+        return self.Iprobe(source, tag, status)
+
+    # -- collective ----------------------------------------------------------------------
+    def barrier(self) -> None:
+        """Object-API barrier (same as Barrier)."""
+        self.Barrier()
+
+    def bcast(self, obj: Any = None, root: int = 0) -> Any:
+        """Broadcast a picklable object from root; every rank returns it."""
+        root = self._root_arg(root)
+        me = self.rank
+        data = objects.dumps_in_band(obj) if me == root else None
+        size = np.array([0 if data is None else data.size], np.int64)
+        self.Bcast(size, root)
+        if me != root:
+            data = np.empty(int(size[0]), np.uint8)
+        self.Bcast(data, root)
+        return obj if me == root else objects.loads(data)
+
+    def gather(self, sendobj: Any, root: int = 0) -> list[Any] | None:
+        """Gather objects at root (a list in rank order); None elsewhere."""
+        root = self._root_arg(root)
+        pieces = self._gather_bytes(objects.dumps_in_band(sendobj), root)
+        return None if pieces is None else [objects.loads(p) for p in pieces]
+
+    def _gather_bytes(self, data: np.ndarray, root: int) -> list[np.ndarray] | None:
+        n, me = self.size, self.rank
+        mine = np.array([data.size], np.int64)
+        sizes = np.empty(n, np.int64) if me == root else None
+        self.Gather(mine, sizes, root)
+        if me != root:
+            self.Gatherv(data, None, root)
+            return None
+        counts = [int(s) for s in sizes]
+        displs = [sum(counts[:r]) for r in range(n)]
+        out = np.empty(sum(counts), np.uint8)
+        self.Gatherv(data, [out, counts, displs, D.PREDEFINED["BYTE"]], root)
+        return [out[d: d + c] for c, d in zip(counts, displs, strict=True)]
+
+    def scatter(self, sendobj: Any = None, root: int = 0) -> Any:
+        """Scatter a sequence of size objects from root; rank r returns item r."""
+        root = self._root_arg(root)
+        n, me = self.size, self.rank
+        if me == root:
+            items = list(sendobj) if sendobj is not None else None
+            if items is None or len(items) != n:
+                raise MPIException(ERR_ARG, f"scatter: the root needs a sequence of {n} objects, "
+                                   f"got {None if items is None else len(items)}")
+            parts = [objects.dumps_in_band(x) for x in items]
+            sizes = np.array([p.size for p in parts], np.int64)
+            data = np.concatenate(parts) if parts else _EMPTY_U8
+        mine = np.empty(1, np.int64)
+        self.Scatter(sizes if me == root else None, mine, root)
+        out = np.empty(int(mine[0]), np.uint8)
+        if me == root:
+            counts = [int(s) for s in sizes]
+            displs = [sum(counts[:r]) for r in range(n)]
+            self.Scatterv([data, counts, displs, D.PREDEFINED["BYTE"]], out, root)
+        else:
+            self.Scatterv(None, out, root)
+        return objects.loads(out)
+
+    def _allgather_bytes(self, data: np.ndarray) -> list[np.ndarray]:
+        n = self.size
+        sizes = np.empty(n, np.int64)
+        self.Allgather(np.array([data.size], np.int64), sizes)
+        counts = [int(s) for s in sizes]
+        displs = [sum(counts[:r]) for r in range(n)]
+        out = np.empty(sum(counts), np.uint8)
+        self.Allgatherv(data, [out, counts, displs, D.PREDEFINED["BYTE"]])
+        return [out[d: d + c] for c, d in zip(counts, displs, strict=True)]
+
+    def allgather(self, sendobj: Any) -> list[Any]:
+        """Every rank's object, on every rank, in rank order."""
+        self._check_live()
+        return [objects.loads(p) for p in self._allgather_bytes(objects.dumps_in_band(sendobj))]
+
+    def alltoall(self, sendobj: Any) -> list[Any]:
+        """Send item j of a sequence of size objects to rank j; return what each rank sent us."""
+        self._check_live()
+        n = self.size
+        items = list(sendobj) if sendobj is not None else []
+        if len(items) != n:
+            raise MPIException(ERR_ARG, f"alltoall needs a sequence of {n} objects, got {len(items)}")
+        parts = [objects.dumps_in_band(x) for x in items]
+        scounts = [p.size for p in parts]
+        rsizes = np.empty(n, np.int64)
+        self.Alltoall(np.array(scounts, np.int64), rsizes)
+        rcounts = [int(s) for s in rsizes]
+        sdispls = [sum(scounts[:r]) for r in range(n)]
+        rdispls = [sum(rcounts[:r]) for r in range(n)]
+        out = np.empty(sum(rcounts), np.uint8)
+        data = np.concatenate(parts) if parts else _EMPTY_U8
+        byte = D.PREDEFINED["BYTE"]
+        self.Alltoallv([data, scounts, sdispls, byte], [out, rcounts, rdispls, byte])
+        return [objects.loads(out[d: d + c]) for c, d in zip(rcounts, rdispls, strict=True)]
+
+    def reduce(self, sendobj: Any, op: Any = SUM, root: int = 0) -> Any:
+        """Combine objects with op (in rank order) at root; None elsewhere."""
+        root = self._root_arg(root)
+        fn = _object_op(op)
+        items = self.gather(sendobj, root)
+        return None if items is None else _fold(fn, items)
+
+    def allreduce(self, sendobj: Any, op: Any = SUM) -> Any:
+        """Combine objects with op (in rank order); every rank returns the result."""
+        self._check_live()
+        fn = _object_op(op)
+        return _fold(fn, self.allgather(sendobj))
+
+    def scan(self, sendobj: Any, op: Any = SUM) -> Any:
+        """Inclusive prefix reduction of objects."""
+        self._check_live()
+        fn = _object_op(op)
+        return _fold(fn, self.allgather(sendobj)[: self.rank + 1])
+
+    def exscan(self, sendobj: Any, op: Any = SUM) -> Any:
+        """Exclusive prefix reduction of objects; None on rank 0."""
+        self._check_live()
+        fn = _object_op(op)
+        items = self.allgather(sendobj)[: self.rank]
+        return _fold(fn, items) if items else None
+
+
+def _object_op(op: Any) -> Any:
+    """How two objects combine: an MPI.Op (not OP_NULL) or any callable."""
+    if isinstance(op, Op):
+        if op.code == 0:
+            raise MPIException(ERR_ARG, "MPI.OP_NULL cannot reduce objects")
+        return op
+    if callable(op):
+        return op
+    raise MPIException(ERR_ARG, f"op must be an MPI.Op or a callable, got {type(op).__name__}")
+
+
+def _fold(fn: Any, items: list[Any]) -> Any:
+    """items combined left to right (rank order), as the reference does."""
+    acc = items[0]
+    for x in items[1:]:
+        acc = fn(acc, x)
+    return acc
