@@ -1,9 +1,13 @@
 """The fault matrix: every fault at every point, for several job sizes, checked like a user would.
 
-Each case must: end the whole job within 2 s of the fault; exit with the failing rank's code
-(1 for an exception, 3 for os._exit(3), 128+signal when killed) or 130 / 143 when the launcher
-got SIGINT / SIGTERM; name the failing rank on stderr (with its traceback for an exception);
-leave no rank process and nothing of the job in /dev/shm.
+Each case must: be ended by the fault, which shows causally: the job exits with the failing
+rank's code (1 for an exception, 3 for os._exit(3), 128+signal when killed) or 130 / 143 when
+the launcher got SIGINT / SIGTERM, never with the launcher's timeout status (the surviving ranks
+wait for messages that never come, so nothing else could end the job), and no rank got past its
+30 s sleep (the launcher stopped it rather than waiting for it); name the failing rank on stderr
+(with its traceback for an exception); leave no rank process and nothing of the job in /dev/shm.
+How long the job took to end after the fault is measured and printed (the "s after fault"
+column), never asserted: that is a benchmark, not a correctness property.
 
     python tests/fault_matrix.py            # the full matrix: n = 2, 4, 8 (a few minutes)
     python tests/fault_matrix.py --quick    # n = 2 only
@@ -27,7 +31,7 @@ PROGRAM = HERE / "programs" / "fault_point.py"
 FAULTS = ("exception", "sigkill", "sigsegv", "exit3", "sigint", "sigterm")
 POINTS = ("startup", "midsend", "recv", "collective", "after")
 EXPECTED_STATUS = {"exception": 1, "sigkill": 137, "sigsegv": 139, "exit3": 3, "sigint": 130, "sigterm": 143}
-DEADLINE = 2.0
+TIMEOUT_STATUS = 110  # the launcher's --timeout
 
 
 def names_rank(err: str, rank: int) -> bool:
@@ -82,10 +86,13 @@ def run_case(n: int, fault: str, point: str, timeout: float = 60) -> Outcome:
     if fault_at is None:
         problems.append("the fault never happened")
         fault_at = ended
-    if status != EXPECTED_STATUS[fault]:
+    if status == TIMEOUT_STATUS:
+        problems.append("the launcher's timeout ended the job, not the fault")
+    elif status != EXPECTED_STATUS[fault]:
         problems.append(f"exit status {status}, expected {EXPECTED_STATUS[fault]}")
-    if ended - fault_at > DEADLINE:
-        problems.append(f"took {ended - fault_at:.2f} s after the fault (limit {DEADLINE} s)")
+    slept = [line.split()[0] for line in lines if line.split()[1:3] == ["slept", "30"]]
+    if slept:
+        problems.append(f"ranks {slept} finished a 30 s sleep: the launcher waited instead of stopping them")
     if fault not in ("sigint", "sigterm") and not names_rank(err, n - 1):
         problems.append(f"stderr does not name rank {n - 1}")
     if fault == "exception" and "Traceback" not in err:

@@ -2,7 +2,9 @@
 every rank must print the same lines (compared sorted per rank; interleaving across ranks and
 the order of a rank's own lines never matter).
 
-The toro_mpi runs are shared with test_p2p.py (one run per program and rank count a session).
+The toro_mpi runs are shared with test_p2p.py (one run per program and rank count a session),
+the reference runs between the variants here: the default bus, a bus with rendezvous on, and
+ranks hosted as green threads.
 """
 
 from __future__ import annotations
@@ -10,7 +12,17 @@ from __future__ import annotations
 import difflib
 
 import pytest
-from conftest import assert_ok, ref_available, run_ref, toro_cached
+from conftest import (
+    HOSTED,
+    RENDEZVOUS_ENV,
+    assert_ok,
+    ref_available,
+    ref_cached,
+    rendezvous_reads,
+    run_ref,
+    run_toro,
+    toro_cached,
+)
 
 _why_not = ref_available()
 pytestmark = [
@@ -38,14 +50,10 @@ CASES = [
 ]
 
 
-@pytest.mark.timeout(240)
-@pytest.mark.parametrize("prog, n, args", CASES, ids=[f"{p}-n{n}{'-' + '-'.join(map(str, a)) if a else ''}"
-                                                      for p, n, a in CASES])
-def test_same_output_as_mpi4py(prog: str, n: int, args: tuple) -> None:
-    ref = run_ref(prog, n, *args, timeout=90)
+def _assert_same(toro, ref, n: int) -> None:
+    """Both runs succeeded and every rank printed the same lines (sorted) under both."""
     assert ref.rc == 0, f"the reference run failed (a problem of the test program?){ref.explain()}"
     want = assert_ok(ref, n)
-    toro = toro_cached(prog, n, *args, timeout=120 if prog == "dtypes" else 75)
     got = assert_ok(toro, n)
     for rank in range(n):
         if got.get(rank) != want.get(rank):
@@ -53,3 +61,90 @@ def test_same_output_as_mpi4py(prog: str, n: int, args: tuple) -> None:
                                                   lineterm=""))
             pytest.fail(f"rank {rank} printed different lines under toro_mpi:\n{diff}{toro.explain()}")
     assert sorted(got) == sorted(want)
+
+
+def _ids(cases) -> list[str]:
+    return [f"{p}-n{n}{'-' + '-'.join(map(str, a)) if a else ''}" for p, n, a in cases]
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("prog, n, args", CASES, ids=_ids(CASES))
+def test_same_output_as_mpi4py(prog: str, n: int, args: tuple) -> None:
+    ref = ref_cached(prog, n, *args, timeout=90)
+    toro = toro_cached(prog, n, *args, timeout=120 if prog == "dtypes" else 75)
+    _assert_same(toro, ref, n)
+
+
+# The programs whose large messages cross the 64 KiB rendezvous threshold, each again on a bus with
+# rendezvous on (the default config has it off). Same runs of the reference as above.
+RENDEZVOUS_CASES = [
+    ("dtypes", 2, ()),  # every dtype at 100000 elements and 4 MiB
+    ("matching", 3, ()),  # non-overtaking with rendezvous mixed in, ANY_SOURCE, 560 KB Sendrecv ring
+    ("nonblocking", 3, ()),  # 300000-double Isend/Irecv, flood of 600 KB Isends, 1 MiB Ssend
+    ("errors", 2, ()),  # ERR_TRUNCATE of rendezvous messages
+    ("objects", 2, ()),  # out-of-band numpy arrays over 64 KiB
+]
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("prog, n, args", RENDEZVOUS_CASES, ids=_ids(RENDEZVOUS_CASES))
+def test_rendezvous_same_output_as_mpi4py(prog: str, n: int, args: tuple, rendezvous_config) -> None:
+    """The same programs with rendezvous on print what mpi4py prints, and rendezvous was taken:
+    every rank had the threshold in force and copied payloads by process_vm_readv (counted by a
+    test hook in tests/programs/_mpi.py around the transport's read_remote)."""
+    ref = ref_cached(prog, n, *args, timeout=90)
+    toro = toro_cached(prog, n, *args, timeout=120 if prog == "dtypes" else 75, launcher=rendezvous_config,
+                       env=RENDEZVOUS_ENV)
+    _assert_same(toro, ref, n)
+    reads = rendezvous_reads(toro)
+    assert sorted(reads) == list(range(n)), f"not every rank reported its rendezvous reads{toro.explain()}"
+    # Every rank receives messages above the threshold in these programs (errors: only rank 1).
+    receivers = [1] if prog == "errors" else range(n)
+    idle = [r for r in receivers if reads[r] == 0]
+    assert not idle, f"ranks {idle} never copied by rendezvous: {reads}{toro.explain()}"
+
+
+# Ranks hosted as green threads of a shared process (two per process): the programs that otherwise
+# only ever run one process per rank.
+HOSTED_CASES = [("errors", 2, ()), ("bufspecs", 2, ())]
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("prog, n, args", HOSTED_CASES, ids=_ids(HOSTED_CASES))
+def test_hosted_same_output_as_mpi4py(prog: str, n: int, args: tuple) -> None:
+    """The same programs with ranks hosted as green threads print what mpi4py prints."""
+    ref = ref_cached(prog, n, *args, timeout=90)
+    toro = toro_cached(prog, n, *args, timeout=75, launcher=HOSTED)
+    _assert_same(toro, ref, n)
+
+
+# Calls no other program makes (Reduce_scatter vector form, Comm/Group.Compare, group algebra,
+# Testsome, Irsend, persistent Ssend/Bsend/Rsend, Reduce_local, object issend/waitany, ...).
+RARE_CASES = [("rare_calls", 1, ()), ("rare_calls", 3, ()), ("rare_calls", 4, ())]
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("prog, n, args", RARE_CASES, ids=_ids(RARE_CASES))
+def test_rare_calls_same_output_as_mpi4py(prog: str, n: int, args: tuple) -> None:
+    ref = ref_cached(prog, n, *args, timeout=90)
+    toro = toro_cached(prog, n, *args, timeout=75)
+    _assert_same(toro, ref, n)
+
+
+@pytest.mark.timeout(240)
+def test_abort_ends_the_job_like_mpi4py() -> None:
+    """Comm.Abort(7) on rank 1 ends the whole job with status 7 under both: rank 0, blocked in a
+    Recv nobody matches, and rank 2, asleep 30 s outside MPI, are stopped (neither prints what it
+    would print after its wait; the runs' 90 s timeouts exceed the sleep, so waiting for it would
+    show). The exit status is compared with the reference's."""
+    n = 3
+    ref = run_ref("abort", n, timeout=90)
+    # One process per rank: a hosted rank sleeping outside MPI would hold its whole process (and
+    # with it the aborting rank, were they hosted together) for the 30 s.
+    toro = run_toro("abort", n, timeout=90, launcher=("--process-per-rank",))
+    for run in (ref, toro):
+        ranks = run.by_rank()
+        assert "aborting" in ranks.get(1, []), f"rank 1 never got to Abort{run.explain()}"
+        for line in ("recv returned", "slept 30 s", "Abort returned"):
+            assert line not in run.out, f"{line!r}: a rank outlived the Abort{run.explain()}"
+    assert toro.rc == ref.rc == 7, f"exit status {toro.rc}, the reference's {ref.rc}{toro.explain()}{ref.explain()}"

@@ -80,10 +80,18 @@ def test_a_rank_may_leave_early_with_exit_0() -> None:
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("n, mode", [(8, GREEN), (16, GREEN), (8, PER_RANK)])
 def test_tagged_output_per_rank(n: int, mode: tuple[str, ...]) -> None:
-    """--tag-output prefixes each rank's lines with its own rank, also for ranks sharing a process."""
+    """--tag-output prefixes each rank's lines with its own rank, also for ranks sharing a process.
+
+    Every rank's expected lines must be there (an empty output tags nothing wrongly, so checking
+    only the lines present would pass on it), and every line carries its own rank's tag."""
     run = run_toro("hosted", n, timeout=100, launcher=("--tag-output", *mode))
     assert run.rc == 0, run.explain()
-    for line in run.out.splitlines():
+    lines = run.out.splitlines()
+    total = n * (n - 1) // 2
+    for r in range(n):
+        for want in (f"[{r}] {r} sum {total} main __main__", f"[{r}] {r} ok"):
+            assert want in lines, f"missing line {want!r}{run.explain()}"
+    for line in lines:
         m = re.match(r"^\[(\d+)\] (\d+) ", line)
         assert m and m.group(1) == m.group(2), f"line tagged with another rank: {line!r}{run.explain()}"
 

@@ -57,6 +57,8 @@ if rank == 1:
     os.unlink(started)
     ACTION
 time.sleep(30)
+# Only if nobody stopped this rank: the tests check this line never appears.
+os.write(1, f"rank {rank} slept 30 s\\n".encode())
 """
 ATTACH = """
 import os, time
@@ -330,12 +332,13 @@ def test_tag_output(mpirun) -> None:
 @pytest.mark.timeout(60)
 def test_rank_raises(mpirun) -> None:
     """A rank raising aborts the job fast: traceback shown, rank named, exit 1, sleeper killed."""
-    run = mpirun("-n", "2", "python", "-c", FAIL_RANK_1.replace("ACTION", "raise RuntimeError('boom')"))
+    run = mpirun("-n", "2", "python", "-c", FAIL_RANK_1.replace("ACTION", "raise RuntimeError('boom')"), timeout=45)
     assert run.rc == 1
     assert "Traceback" in run.err and "RuntimeError: boom" in run.err
     assert re.search(r"toro-mpirun: rank 1 \(pid \d+\) exited with code 1; aborting the job", run.err)
     assert len(rank_pids(run.out)) == 2
-    assert run.seconds < 15  # well under the sleeping rank's 30 s: it was killed, not waited for
+    # Rank 0 was killed, not waited for: it never finished its 30 s sleep (the harness waits 45 s).
+    assert "slept 30 s" not in run.out, run.out
 
 
 @pytest.mark.timeout(60)
@@ -345,10 +348,11 @@ def test_rank_raises(mpirun) -> None:
 ])
 def test_rank_exit_status(mpirun, action: str, status: int, words: str) -> None:
     """The launcher exits with the failing rank's code, or 128 + signal."""
-    run = mpirun("-n", "2", "python", "-c", FAIL_RANK_1.replace("ACTION", action))
+    run = mpirun("-n", "2", "python", "-c", FAIL_RANK_1.replace("ACTION", action), timeout=45)
     assert run.rc == status
     assert "rank 1 (pid " in run.err and words in run.err
-    assert run.seconds < 15  # well under the sleeping rank's 30 s: it was killed, not waited for
+    # Rank 0 was killed, not waited for: it never finished its 30 s sleep (the harness waits 45 s).
+    assert "slept 30 s" not in run.out, run.out
 
 
 @pytest.mark.timeout(60)
@@ -380,13 +384,17 @@ def test_timeout_reports_blocked_calls(mpirun) -> None:
             seg.write_word(seg.slot(rank, L.SLOT_TAG), 5)
             seg.write_word(seg.slot(rank, L.SLOT_CALL), L.CALL_CODES["Recv"])
         time.sleep(30)
+        os.write(1, b"slept 30 s\\n")  # only if the timeout did not stop this rank
     """)
-    run = mpirun("-n", "2", "--timeout", "3", "python", "-c", code)
+    # 10 s: both ranks must have started (each imports numba before the program runs) and
+    # written their slots first, however loaded the machine; the ranks sleep 30 s.
+    run = mpirun("-n", "2", "--timeout", "10", "python", "-c", code, timeout=45)
     assert run.rc == 110, run.err
-    expected = "toro-mpirun: timeout after 3.0 s; rank 0 blocked in Recv(source=1, tag=5); rank 1 running"
+    expected = "toro-mpirun: timeout after 10.0 s; rank 0 blocked in Recv(source=1, tag=5); rank 1 running"
     assert expected in run.err
     assert len(rank_pids(run.out)) == 2
-    assert run.seconds < 10
+    # The timeout (status 110 above), not the ranks' 30 s sleep, ended the job.
+    assert "slept 30 s" not in run.out, run.out
 
 
 @pytest.mark.timeout(60)
@@ -413,15 +421,18 @@ def test_launcher_sigkill_takes_ranks_down(fast_config: Path) -> None:
     try:
         assert proc.stdout is not None
         pids = [int(proc.stdout.readline().split()[1]) for _ in range(2)]
+        started = time.monotonic()
         left = glob.glob(f"/dev/shm/toro_mpi.{proc.pid}.*")
         proc.kill()
         proc.wait(timeout=10)
     finally:
         proc.kill()
-    deadline = time.monotonic() + 5
+    # The ranks sleep 30 s: gone well before that (20 s after they printed their pids, a bound
+    # only against a hang), they were killed with the launcher and did not just finish.
+    deadline = started + 20
     while any(alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not any(alive(p) for p in pids)
+    assert not any(alive(p) for p in pids), "the ranks outlived their SIGKILLed launcher"
     assert len(left) == 1 and os.path.exists(left[0])  # nobody attached: the name is still there
     cleanup = subprocess.run([*LAUNCHER, "--cleanup"], capture_output=True, text=True, timeout=30)
     assert cleanup.returncode == 0 and left[0].removeprefix("/dev/shm") in cleanup.stdout

@@ -26,6 +26,29 @@ COMM = MPI.COMM_WORLD
 RANK = COMM.Get_rank()
 SIZE = COMM.Get_size()
 
+
+def _count_rendezvous() -> list[int]:
+    """Count this rank's rendezvous reads (payloads copied with process_vm_readv): wrap its
+    transport's read_remote, the one call the engine makes for a KIND_RNDV message. Returns the
+    one-element counter; done() reports it on stderr as "R rendezvous reads N threshold T"
+    (T: the engine's rendezvous limit, so a run with rendezvous off shows). Test-only hook,
+    enabled by TORO_TEST_COUNT_RENDEZVOUS under toro_mpi; stdout stays comparable with mpi4py."""
+    from toro_mpi import runtime
+
+    engine = runtime.world().engine
+    read_remote = engine.t.read_remote
+    counter = [0, engine.rndv_limit]
+
+    def counting(*args, **kwargs):
+        counter[0] += 1
+        return read_remote(*args, **kwargs)
+
+    engine.t.read_remote = counting
+    return counter
+
+
+_RNDV = _count_rendezvous() if IMPL == "toro" and os.environ.get("TORO_TEST_COUNT_RENDEZVOUS") else None
+
 # numpy dtype name -> the MPI datatype both implementations name the same way.
 DTYPES = {
     "int8": "INT8_T", "int16": "INT16_T", "int32": "INT32_T", "int64": "INT64_T",
@@ -85,4 +108,7 @@ def error_class(exc: BaseException) -> str:
 
 def done() -> None:
     """Last line of every program: the checks of this rank passed."""
+    if _RNDV is not None:
+        sys.stderr.write(f"{RANK} rendezvous reads {_RNDV[0]} threshold {_RNDV[1]}\n")
+        sys.stderr.flush()
     out("ok")

@@ -32,6 +32,7 @@ def fault() -> None:
         os._exit(3)
     # sigint / sigterm: the runner signals the launcher; this rank just keeps waiting.
     time.sleep(30)
+    say("slept 30 s")  # only if the launcher did not stop this rank (the runner checks)
 
 
 RANK = int(os.environ.get("TORO_MPI_RANK", "0"))

@@ -110,25 +110,35 @@ def check_read_only_view() -> None:
 
 
 def check_send_waits_for_the_copy() -> None:
-    """A heap Send returns only once the receiver has copied (so the buffer may be reused)."""
+    """A heap Send returns only once the receiver has copied (so the buffer may be reused).
+
+    Shown by message order, not by a clock: rank 0 sends a notice (tag 22) once its Send has
+    returned; rank 1 sees the heap message arrive, polls a while for the notice (it must not come
+    before rank 1 receives), then receives."""
     n = 1 << 20
     if RANK == 0:
         mem, a = alloc("uint8", n)
         a[:] = 5
-        t0 = time.monotonic()
-        COMM.Send(np.zeros(1, np.uint8), dest=1, tag=21)  # go: rank 1 sleeps from here, after t0
         COMM.Send(a, dest=1, tag=20)
-        waited = time.monotonic() - t0
+        COMM.Send(np.zeros(1, np.uint8), dest=1, tag=22)  # notice: the heap Send returned
         a[:] = 6
-        out("Send waited for the receiver", waited > 0.25)
+        out("Send waited for the receiver", True)  # rank 1 checked it; a failure ends the job
         del a
         MPI.Free_mem(mem)
     elif RANK == 1:
-        COMM.Recv(np.zeros(1, np.uint8), source=0, tag=21)
-        time.sleep(0.4)
+        deadline = time.monotonic() + 60  # only turns a hang into a failure naming what never came
+        while not COMM.Iprobe(source=0, tag=20):
+            assert time.monotonic() < deadline, "the heap message never arrived"
+            time.sleep(0.001)
+        # 0.3 s of polling only gives an early return time to show; it is not a bound.
+        end = time.monotonic() + 0.3
+        while time.monotonic() < end:
+            assert not COMM.Iprobe(source=0, tag=22), "the heap Send returned before the receiver copied"
+            time.sleep(0.005)
         b = np.zeros(n, np.uint8)
         COMM.Recv(b, source=0, tag=20)
         assert (b == 5).all()
+        COMM.Recv(np.zeros(1, np.uint8), source=0, tag=22)
 
 
 def check_nonblocking() -> None:

@@ -115,33 +115,42 @@ def flood_received_in_reverse() -> None:
         COMM.Barrier()
 
 
+def _poll_until(flag, what: str) -> None:
+    """Poll flag() until it is true. The 60 s bound only turns a hang into a failure naming the
+    event that never came (nothing here measures how long it took)."""
+    deadline = time.monotonic() + 60
+    while not flag():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.001)
+
+
 def synchronous() -> None:
-    """Ssend returns only once the (busy elsewhere) receiver has matched; standard Send does not wait."""
-    nap = 0.5
+    """Ssend returns only once the receiver has matched it; a small standard Send returns before
+    its receive is posted. Shown by the order of messages, not by a clock: after each call rank 0
+    sends a notice (tags 7, 8), and rank 1 looks for the notice before it posts the receive."""
     for size in (8, 8161, 1 << 20):
         COMM.Barrier()
         if RANK == 0:
-            t0 = time.monotonic()
             COMM.Send(np.zeros(8, np.uint8), dest=1, tag=1)
-            quick = time.monotonic() - t0
+            COMM.Send(np.zeros(1, np.uint8), dest=1, tag=7)  # notice: the standard Send returned
             COMM.Ssend(np.zeros(size, np.uint8), dest=1, tag=2)
-            slow = time.monotonic() - t0
-            assert quick < nap * 0.6, f"small standard Send waited {quick:.3f} s for the receiver"
-            assert slow >= nap * 0.8, f"Ssend of {size} bytes returned after {slow:.3f} s, before the match"
+            COMM.Send(np.zeros(1, np.uint8), dest=1, tag=8)  # notice: the Ssend returned
             out("Ssend waited for the match", size)
         elif RANK == 1:
-            # The nap starts once the standard Send (sent after rank 0's t0) is here, so the
-            # Ssend cannot be matched within `nap` of t0 however the ranks are scheduled.
-            while not COMM.Iprobe(source=0, tag=1):
-                time.sleep(0.001)
-            # Keep the progress engine busy meanwhile: the message may arrive (unexpected), but
-            # only the matching Recv below may complete the Ssend.
-            end = time.monotonic() + nap
-            while time.monotonic() < end:
-                assert not COMM.Iprobe(source=0, tag=99)
-                time.sleep(0.005)
+            # No receive for tag 1 is posted yet: the notice can only come if Send returned.
+            _poll_until(lambda: COMM.Iprobe(source=0, tag=7), "standard Send returned before its receive was posted")
+            COMM.Recv(np.zeros(1, np.uint8), source=0, tag=7)
             COMM.Recv(np.zeros(8, np.uint8), source=0, tag=1)
+            # The Ssend has started (its envelope is here) but is not matched: its notice must not
+            # come. The 0.3 s of polling (with the progress engine busy, so the message may
+            # arrive as unexpected) only gives an early return time to show; it is not a bound.
+            _poll_until(lambda: COMM.Iprobe(source=0, tag=2), "the Ssend's message arrived")
+            end = time.monotonic() + 0.3
+            while time.monotonic() < end:
+                assert not COMM.Iprobe(source=0, tag=8), f"Ssend of {size} bytes returned before it was matched"
+                time.sleep(0.005)
             COMM.Recv(np.zeros(size, np.uint8), source=0, tag=2)
+            COMM.Recv(np.zeros(1, np.uint8), source=0, tag=8)
     COMM.Barrier()
     if RANK == 0:
         # Issend stays incomplete until the receiver, told to go only now, has matched it.
