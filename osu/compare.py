@@ -50,7 +50,7 @@ BANDWIDTH = ("osu_bw", "osu_bibw")
 TORO, REF, REF_DEFAULTS = "toro", "ref", "ref-defaults"
 LABELS = {TORO: "toro_mpi", REF: "mpi4py+OpenMPI tuned", REF_DEFAULTS: "mpi4py+OpenMPI defaults"}
 TUNED = {"MPI4PY_RC_THREAD_LEVEL": "single", "OMPI_MCA_mtl": "^ofi", "OMPI_MCA_btl": "^ofi"}
-# A rank's identity from an outer job must never leak into ours (as in tests/conftest.py).
+# A rank's identity from an outer job must never leak into ours (as in tests/helpers.py).
 _RANK_VARS = ("TORO_MPI_RANK", "TORO_MPI_SIZE", "TORO_MPI_SEGMENT", "TORO_MPI_CONFIG", "TORO_MPI_LAUNCHER_PID")
 
 

@@ -16,12 +16,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from conftest import ref_available, run_ref, run_toro
-from test_collectives import compare
+from helpers import compare, ref_available, run_ref, run_toro
 
 
 def _run(fn, *args, **kw):
-    """A run, or the reason it failed (conftest raises pytest's Failed on a timeout)."""
+    """A run, or the reason it failed (helpers raises pytest's Failed on a timeout)."""
     try:
         return fn(*args, **kw), None
     except BaseException as exc:  # noqa: BLE001 - pytest.fail raises a BaseException

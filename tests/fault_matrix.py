@@ -55,9 +55,9 @@ class Outcome:
 
 
 def _alive(pid: int) -> bool:
-    from conftest import _pid_alive
+    from helpers import pid_alive
 
-    return _pid_alive(pid)
+    return pid_alive(pid)
 
 
 def run_case(n: int, fault: str, point: str, timeout: float = 60) -> Outcome:

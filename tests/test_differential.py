@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 
 import pytest
-from conftest import (
+from helpers import (
     HOSTED,
     RENDEZVOUS_ENV,
     assert_ok,

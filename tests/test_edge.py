@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import HOSTED, TORO_ENV, assert_ok, run_toro
+from helpers import HOSTED, TORO_ENV, assert_ok, run_toro
 
 pytestmark = pytest.mark.usefixtures("shm_clean")
 

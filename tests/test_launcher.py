@@ -17,16 +17,14 @@ import subprocess
 import sys
 import textwrap
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import posix_ipc
 import pytest
+from helpers import Run, pid_alive
 
-from toro_mpi.bus import layout as L
-from toro_mpi.launcher.environ import default_numba_cache_dir, parse_exports
+from toro_mpi.launcher.environ import default_numba_cache_dir
 from toro_mpi.launcher.plan import assign_hosts
-from toro_mpi.launcher.report import SlotView, describe_slot, exit_status, timeout_report
 
 LAUNCHER = [sys.executable, "-m", "toro_mpi"]
 CORES = sorted(os.sched_getaffinity(0))
@@ -71,17 +69,6 @@ seg.register(rank)
 """
 
 
-@dataclass
-class Run:
-    """A finished launcher run."""
-
-    rc: int
-    out: str
-    err: str
-    pid: int
-    seconds: float
-
-
 def rank_pids(text: str) -> list[int]:
     """The pids ranks printed as `pid N` lines or JSON objects."""
     pids = [int(p) for p in re.findall(r"^(?:\[\d+\] )?pid (\d+)$", text, re.M)]
@@ -89,19 +76,10 @@ def rank_pids(text: str) -> list[int]:
     return pids
 
 
-def alive(pid: int) -> bool:
-    """True if pid runs and is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return False
-    return stat.rsplit(b")", 1)[1].split()[0] != b"Z"
-
-
 def check_clean(launcher_pid: int, pids: list[int]) -> None:
     """Nothing of the job remains: no segment of this launcher, no rank process."""
     assert glob.glob(f"/dev/shm/toro_mpi.{launcher_pid}.*") == []
-    assert [p for p in pids if alive(p)] == []
+    assert [p for p in pids if pid_alive(p)] == []
 
 
 @pytest.fixture(scope="session")
@@ -129,7 +107,7 @@ def mpirun(fast_config: Path):
             proc.kill()
             proc.communicate()
             raise
-        result = Run(proc.returncode, out, err, proc.pid, time.monotonic() - start)
+        result = Run(cmd, proc.returncode, out, err, time.monotonic() - start, proc.pid)
         check_clean(proc.pid, rank_pids(out))
         return result
 
@@ -430,9 +408,9 @@ def test_launcher_sigkill_takes_ranks_down(fast_config: Path) -> None:
     # The ranks sleep 30 s: gone well before that (20 s after they printed their pids, a bound
     # only against a hang), they were killed with the launcher and did not just finish.
     deadline = started + 20
-    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+    while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not any(alive(p) for p in pids), "the ranks outlived their SIGKILLed launcher"
+    assert not any(pid_alive(p) for p in pids), "the ranks outlived their SIGKILLed launcher"
     assert len(left) == 1 and os.path.exists(left[0])  # nobody attached: the name is still there
     cleanup = subprocess.run([*LAUNCHER, "--cleanup"], capture_output=True, text=True, timeout=30)
     assert cleanup.returncode == 0 and left[0].removeprefix("/dev/shm") in cleanup.stdout
@@ -460,27 +438,6 @@ def test_cleanup(mpirun) -> None:
                 posix_ipc.unlink_shared_memory(name)
             except posix_ipc.ExistentialError:
                 pass
-
-
-# -- pure helpers ---------------------------------------------------------------------------
-def test_report_words() -> None:
-    """Exit statuses and slot descriptions read as in the documentation."""
-    assert exit_status(-9) == 137 and exit_status(3) == 3
-    blocked = SlotView(0, None, L.RANK_ATTACHED, L.CALL_CODES["Send"], 2, L.ANY)
-    assert describe_slot(blocked) == "rank 0 blocked in Send(dest=2, tag=ANY_TAG)"
-    wait = SlotView(1, None, L.RANK_ATTACHED, L.CALL_CODES["Wait"], -2, 7)
-    assert describe_slot(wait) == "rank 1 blocked in Wait(tag=7)"
-    assert describe_slot(SlotView(2, 0, L.RANK_FINISHED, 0, 0, 0)) == "rank 2 exited with code 0"
-    assert describe_slot(SlotView(3, None, L.RANK_ABSENT, 0, 0, 0)).startswith("rank 3 running")
-    assert timeout_report(2, [blocked]).startswith("timeout after 2.0 s; rank 0 blocked in Send")
-
-
-def test_parse_exports() -> None:
-    """-x specs resolve against the launcher's environment; launcher-owned names are refused."""
-    exports, unset = parse_exports(["A=1", "B", "C"], {"B": "b"})
-    assert exports == {"A": "1", "B": "b"} and unset == ["C"]
-    with pytest.raises(ValueError, match="TORO_MPI_RANK"):
-        parse_exports(["TORO_MPI_RANK=3"], {})
 
 
 # -- output, as mpirun users know it ----------------------------------------------------------

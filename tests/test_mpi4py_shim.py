@@ -12,7 +12,7 @@ import sys
 
 import mpi4py_demos
 import pytest
-from conftest import PROGRAMS, REF_ENV, TORO_ENV, ref_available
+from helpers import PROGRAMS, REF_ENV, TORO_ENV, ref_available
 
 pytestmark = pytest.mark.usefixtures("shm_clean")
 TORO = [sys.executable, "-m", "toro_mpi"]

@@ -13,7 +13,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import assert_ok, run_toro, toro_cached
+from helpers import assert_ok, run_toro, toro_cached
 
 pytestmark = pytest.mark.usefixtures("shm_clean")
 

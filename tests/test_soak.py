@@ -6,7 +6,7 @@ reordered or corrupted messages, every collective result right, and memory that 
 from __future__ import annotations
 
 import pytest
-from conftest import assert_ok, run_toro
+from helpers import assert_ok, run_toro
 
 pytestmark = pytest.mark.usefixtures("shm_clean")
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import (
+from helpers import (
     NUMBA_CACHE,
     PROGRAMS,
     TESTS,

@@ -28,7 +28,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
-from conftest import TORO_ENV, ref_available
+from helpers import TORO_ENV, ref_available
 
 # Out of the default run (1.5-2 minutes); .ci/run runs it: python -m pytest -m wheel tests/test_wheel.py
 pytestmark = pytest.mark.wheel

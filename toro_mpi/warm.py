@@ -39,7 +39,7 @@ from .bus import layout as L
 _PACKAGE = Path(__file__).resolve().parent  # the toro_mpi package directory
 # Sources whose jitted functions the ranks load, and the modules whose globals those functions
 # freeze in (layout's constants, futex's numbers): when any changes, the cache is warmed again.
-# tests/test_layers.py checks that every source defining a jitted function is listed.
+# tests/unit/test_layers.py checks that every source defining a jitted function is listed.
 KERNEL_SOURCES = ("bus/ring.py", "bus/atomics.py", "bus/layout.py", "bus/futex.py",
                   "coll/interpreter.py", "coll/elementwise.py")
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import importlinter  # noqa: F401 - required (the `test` extra): fail loudly when missing
+from helpers import TESTS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = TESTS.parent
 PACKAGE = ROOT / "toro_mpi"
 
 # What makes a module's code jitted: numba compiles it and caches it by that file's path.
