@@ -195,7 +195,7 @@ def test_rank_environment(mpirun) -> None:
 
 @pytest.mark.timeout(60)
 def test_default_config_warms_cache(mpirun) -> None:
-    """With the default config the launcher warms numba's cache (toro_mpi.bus.warm) first."""
+    """With the default config the launcher warms numba's cache (toro_mpi.warm) first."""
     run = mpirun("-n", "1", "true", config=None)
     assert run.rc == 0, run.err
     assert run.err == ""
