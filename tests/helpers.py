@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from toro_mpi.bus.segment import launcher_pid_of
+from toro_mpi.launcher import cleanup
 
 TESTS = Path(__file__).resolve().parent
 PROGRAMS = TESTS / "programs"
@@ -112,20 +113,9 @@ def _launcher_pid(entry: str) -> int | None:
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process still exists and is not a zombie. Unlike the launcher's --cleanup check
-    (which keeps a segment when in doubt), a process that vanishes while we look counts as gone
-    here."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return False
+    """Whether a process still exists and is not a zombie: the launcher's own check, except that
+    a process that vanishes while we look counts as gone (--cleanup keeps a segment then)."""
+    return cleanup.pid_alive(pid, in_doubt=False)
 
 
 def leftover_segments(before: set[str], launchers: list[int], grace: float = 3.0) -> list[str]:

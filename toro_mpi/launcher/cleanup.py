@@ -10,8 +10,9 @@ import posix_ipc
 from ..bus.segment import launcher_pid_of, list_segments
 
 
-def pid_alive(pid: int) -> bool:
-    """True if a process with this pid exists (a zombie counts as gone)."""
+def pid_alive(pid: int, in_doubt: bool = True) -> bool:
+    """True if a process with this pid exists (a zombie counts as gone). `in_doubt` is the
+    answer when its /proc entry vanishes while we look: --cleanup keeps a segment then (True)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -22,7 +23,7 @@ def pid_alive(pid: int) -> bool:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
     except (OSError, IndexError):
-        return True
+        return in_doubt
 
 
 def stale_segments() -> list[tuple[str, int]]:
