@@ -39,25 +39,22 @@ def data(salt: int, n: int = N, dtype=np.float64) -> np.ndarray:
 def p2p(k: str) -> dict:
     """Point-to-point calls, rank r sending to r+1 and receiving from r-1; each returns the arrays
     this rank received into."""
-    def send_recv():
-        r = np.zeros(N)
-        if RANK == 0:
-            COMM.Send(make(k, data(1)), dest=PEER, tag=1)
-            COMM.Recv(make(k, r), source=PREV, tag=1)
-        else:
-            COMM.Recv(make(k, r), source=PREV, tag=1)
-            COMM.Send(make(k, data(1)), dest=PEER, tag=1)
-        return r
+    def blocking(send, value: int, tag: int):
+        """A blocking send `send` (Send, Ssend) to the next rank and a Recv from the previous,
+        rank 0 sending first."""
+        def run():
+            r = np.zeros(N)
+            if RANK == 0:
+                send(make(k, data(value)), dest=PEER, tag=tag)
+                COMM.Recv(make(k, r), source=PREV, tag=tag)
+            else:
+                COMM.Recv(make(k, r), source=PREV, tag=tag)
+                send(make(k, data(value)), dest=PEER, tag=tag)
+            return r
+        return run
 
-    def ssend_recv():
-        r = np.zeros(N)
-        if RANK == 0:
-            COMM.Ssend(make(k, data(2)), dest=PEER, tag=2)
-            COMM.Recv(make(k, r), source=PREV, tag=2)
-        else:
-            COMM.Recv(make(k, r), source=PREV, tag=2)
-            COMM.Ssend(make(k, data(2)), dest=PEER, tag=2)
-        return r
+    send_recv = blocking(COMM.Send, 1, 1)
+    ssend_recv = blocking(COMM.Ssend, 2, 2)
 
     def isend_irecv():
         r = np.zeros(N)
