@@ -28,6 +28,8 @@ passes too (by test id, over the files in scope). How a job ends, worst first:
 - DEADLOCK: toro-mpirun found every rank blocked with nothing in flight (exit 111);
 - CRASH: a rank was killed by a signal, or died without finishing unittest's run for a reason
   other than the two below;
+- ERROR: a rank ended with a Python exception outside any test (the file does not import, say)
+  before unittest's summary; its tests, and those of the ranks the launcher then ended, are lost;
 - ABORT: a rank finished its tests, exited non-zero (some test failed) and the launcher then ended
   the ranks still running, whose remaining results are lost (Open MPI's Finalize waits for every
   rank, so its ranks all finish);
@@ -94,7 +96,7 @@ OUT_OF_SCOPE: dict[str, str] = {
 }
 
 # How a job ended, worst first (module docstring).
-OUTCOMES = ("HANG", "DEADLOCK", "CRASH", "ABORT", "FAILED", "OK")
+OUTCOMES = ("HANG", "DEADLOCK", "CRASH", "ERROR", "ABORT", "FAILED", "OK")
 BROKEN = ("HANG", "DEADLOCK", "CRASH")  # worse than a failure
 
 
@@ -241,6 +243,10 @@ def classify(side: str, rc: int | None, timed_out: bool, logs: dict[int, RankLog
         if rc == 1 and finished_failed:
             return "ABORT", "; ".join(filter(None, [f"rank(s) {', '.join(map(str, missing))} ended before finishing "
                                                     "after another failed", where, message]))
+        raised = {r: logs[r].exception for r in missing if r in logs and logs[r].exception}
+        if rc == 1 and raised:
+            excs = [f"rank {r}: {e}" for r, e in sorted(raised.items())][:2]
+            return "ERROR", "; ".join(filter(None, [*excs, where]))[:600]
         return "CRASH", "; ".join(filter(None, [f"exit {rc}; rank(s) {', '.join(map(str, missing))} did not finish",
                                                 where, message]))
     if rc == 0:

@@ -83,6 +83,7 @@ class RankLog:
     unfinished: str | None = None  # the test a rank was in when its output ended
     ran: int | None = None  # `Ran N tests`
     verdict: str | None = None  # `OK` or `FAILED (...)`
+    exception: str | None = None  # the last traceback's exception line, e.g. `ImportError: ...`
 
     @property
     def complete(self) -> bool:
@@ -96,6 +97,7 @@ def parse_rank(lines: Iterable[str]) -> RankLog:
     pending: str | None = None  # a test started whose status has not come yet
     sub_failed: dict[str, str] = {}  # test id -> FAIL or ERROR from a failing subTest
     described: str | None = None  # `name (id)` seen alone: a docstring line follows
+    in_traceback = False
 
     def record(test: str, status: str, reason: str = "") -> None:
         # A test whose subTest failed and that then ends in ERROR keeps the worse of the two.
@@ -115,6 +117,14 @@ def parse_rank(lines: Iterable[str]) -> RankLog:
 
     for raw in lines:
         line = raw.rstrip("\r\n")
+        # A traceback's exception line is its first unindented line (the one that names the
+        # exception): kept to say why a rank ended outside any test.
+        if line.startswith("Traceback (most recent call last):"):
+            in_traceback = True
+            continue
+        if in_traceback and line and not line.startswith(" "):
+            in_traceback = False
+            log.exception = line.strip()[:300]
         m = _START.match(line)
         if m is None and described is not None and " ... " in line:
             # The docstring line of a two-line description.
