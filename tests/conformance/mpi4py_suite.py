@@ -229,7 +229,7 @@ def classify(side: str, rc: int | None, timed_out: bool, logs: dict[int, RankLog
     if timed_out or (side == "toro" and rc == 110):
         return "HANG", "; ".join(filter(None, [where, message]))
     if side == "toro" and rc == 111:
-        return "DEADLOCK", message
+        return "DEADLOCK", "; ".join(filter(None, [where, message]))
     if rc is not None and (rc < 0 or rc >= 128):
         sig = -rc if rc < 0 else rc - 128
         try:

@@ -159,8 +159,8 @@ def test_classify_outcomes():
     assert outcome == "ABORT" and "rank 1 stopped in m.C.testA" in note
     assert classify("toro", 110, False, _logs(started, started), 2, [])[0] == "HANG"
     assert classify("ref", None, True, _logs(started, started), 2, [])[0] == "HANG"
-    assert classify("toro", 111, False, _logs(started, started), 2, ["deadlock: every rank is blocked"]) == \
-        ("DEADLOCK", "deadlock: every rank is blocked")
+    assert classify("toro", 111, False, _logs(done_ok, started), 2, ["deadlock: every rank is blocked"]) == \
+        ("DEADLOCK", "rank 1 stopped in m.C.testA; deadlock: every rank is blocked")
     # Every rank finished its tests, then one died at exit (finalize): still a crash.
     assert classify("toro", 134, False, _logs(done_ok, done_ok), 2, [])[0] == "CRASH"
     # An exception before any test (an import error): exit 1 and no summary anywhere.
