@@ -11,6 +11,7 @@ import socket
 import time
 from typing import Any as _Any
 
+from . import errors as _errors
 from .errors import (
     ERR_ARG,
     ERR_BUFFER,
@@ -38,8 +39,19 @@ from .errors import (
     Get_error_string,
     MPIException,
 )
+from .mpi import constants as _constants
 from .mpi import datatypes as _dt
 from .mpi import objects as _objects
+from .mpi import topo_names as _topo_names
+from .mpi.address import (
+    Aint_add,
+    Aint_diff,
+    Get_abi_fortran_info,
+    Get_abi_info,
+    Get_abi_version,
+    Get_address,
+    Get_hw_resource_info,
+)
 from .mpi.buffers import IN_PLACE as _IN_PLACE
 from .mpi.comm import KEYVAL_APPNUM as APPNUM
 from .mpi.comm import KEYVAL_HOST as HOST
@@ -48,12 +60,36 @@ from .mpi.comm import KEYVAL_TAG_UB as TAG_UB
 from .mpi.comm import KEYVAL_UNIVERSE_SIZE as UNIVERSE_SIZE
 from .mpi.comm import KEYVAL_WTIME_IS_GLOBAL as WTIME_IS_GLOBAL
 from .mpi.comm import Comm, Intracomm
+from .mpi.comm_manage import name_comm_constants as _name_comm_constants
 from .mpi.datatypes import DATATYPE_NULL, Datatype
+from .mpi.errcodes import (
+    Add_error_class,
+    Add_error_code,
+    Add_error_string,
+    Remove_error_class,
+    Remove_error_code,
+    Remove_error_string,
+)
 from .mpi.errhandler import ERRHANDLER_NULL, ERRORS_ABORT, ERRORS_ARE_FATAL, ERRORS_RETURN, Errhandler
-from .mpi.groups import CONGRUENT, IDENT, SIMILAR, UNEQUAL, Group
+from .mpi.groups import CONGRUENT, GROUP_EMPTY, GROUP_NULL, IDENT, SIMILAR, UNEQUAL, Group
+from .mpi.handles import name_constants as _name_constants
+from .mpi.info import INFO_NULL as _info_null
+from .mpi.info import Info
+from .mpi.info import make_env as _make_info_env
 from .mpi.mpi4py_names import CLASSES as _CLASSES
 from .mpi.mpi4py_names import not_implemented as _not_implemented
 from .mpi.mpi4py_names import stand_in as _stand_in
+from .mpi.null_handles import (
+    FILE_NULL,
+    MESSAGE_NO_PROC,
+    MESSAGE_NULL,
+    SESSION_NULL,
+    WIN_NULL,
+    File,
+    Message,
+    Session,
+    Win,
+)
 from .mpi.ops import (
     BAND,
     BOR,
@@ -76,6 +112,12 @@ from .mpi.p2p import ANY_SOURCE, ANY_TAG, PROC_NULL
 from .mpi.persistent import Prequest
 from .mpi.request import REQUEST_NULL, UNDEFINED, Request, Status
 from .runtime import world as _world
+
+# Every error class, and the integer constants of mpi/constants.py and mpi/topo_names.py.
+globals().update({k: v for k, v in vars(_errors).items() if k.startswith("ERR_")})
+globals().update({k: v for m in (_constants, _topo_names) for k, v in vars(m).items() if k.isupper()})
+BufferAutomaticType = _constants.BufferAutomaticType
+LASTUSEDCODE = _constants.LASTUSEDCODE
 
 Exception = MPIException  # noqa: A001 - mpi4py names it MPI.Exception
 
@@ -117,7 +159,8 @@ _state = _rank_state(_world())
 COMM_WORLD: Intracomm = _state["COMM_WORLD"]
 COMM_SELF: Intracomm = _state["COMM_SELF"]
 del _state
-COMM_NULL = None
+COMM_NULL: Comm = Comm()
+_name_comm_constants(globals())
 _T0 = time.perf_counter()
 
 
@@ -196,7 +239,11 @@ def Pcontrol(level: int) -> None:
     """Profiling control: no profiler is attached to toro_mpi, so this does nothing (as MPI allows)."""
 
 
-INFO_NULL = None  # toro_mpi takes no info hints; every call accepts and ignores them
+INFO_NULL: Info = _info_null
+INFO_ENV: Info = _make_info_env(COMM_WORLD.size)
+_name_constants(globals(), ["INFO_NULL", "INFO_ENV", "GROUP_NULL", "GROUP_EMPTY", "ERRHANDLER_NULL",
+                            "ERRORS_RETURN", "ERRORS_ARE_FATAL", "ERRORS_ABORT", "FILE_NULL", "WIN_NULL",
+                            "SESSION_NULL", "MESSAGE_NULL", "MESSAGE_NO_PROC"])
 BSEND_OVERHEAD = 0  # buffered sends copy into toro_mpi's own memory, not into the attached buffer
 
 
@@ -314,3 +361,12 @@ __all__ = [
     "Detach_buffer", "Alloc_mem", "Free_mem", "pickle", "Pickle", "Prequest", "Errhandler",
     "ERRHANDLER_NULL", "ERRORS_RETURN", "ERRORS_ARE_FATAL", "ERRORS_ABORT",
 ]
+__all__ += [
+    "Info", "INFO_NULL", "INFO_ENV", "Group", "GROUP_NULL", "GROUP_EMPTY", "File", "FILE_NULL", "Win", "WIN_NULL",
+    "Session", "SESSION_NULL", "Message", "MESSAGE_NULL", "MESSAGE_NO_PROC", "BufferAutomaticType", "LASTUSEDCODE",
+    "Get_address", "Aint_add", "Aint_diff", "Get_hw_resource_info", "Get_abi_version", "Get_abi_info",
+    "Get_abi_fortran_info", "Add_error_class", "Add_error_code", "Add_error_string", "Remove_error_class",
+    "Remove_error_code", "Remove_error_string",
+]
+__all__ += sorted(k for k in globals() if k.startswith("ERR_") and k not in __all__)
+__all__ += sorted(k for m in (_constants, _topo_names) for k in vars(m) if k.isupper() and k not in __all__)
