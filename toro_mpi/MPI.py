@@ -110,6 +110,7 @@ from .mpi.ops import (
 )
 from .mpi.p2p import ANY_SOURCE, ANY_TAG, PROC_NULL
 from .mpi.persistent import Prequest
+from .mpi.private_helpers import _comm_lock, _comm_lock_table, _commctx_inter, _commctx_intra  # noqa: F401
 from .mpi.request import REQUEST_NULL, UNDEFINED, Request, Status
 from .runtime import world as _world
 
@@ -329,6 +330,24 @@ class Pickle:
     def loads(self, data: _Any) -> _Any:
         """Deserialise data."""
         return _objects.pickle.loads(data)
+
+    def dumps_oob(self, obj: _Any) -> tuple[bytes, list[memoryview]]:
+        """Serialise obj with its large buffers out of band: (pickle data, buffers), as mpi4py."""
+        buffers: list[memoryview] = []
+
+        def keep(pb: _Any) -> bool:
+            raw = pb.raw()
+            if raw.nbytes >= _objects.OOB_MIN:
+                buffers.append(raw)
+                return False
+            return True
+
+        data = _objects.pickle.dumps(obj, _objects.PROTOCOL, buffer_callback=keep)
+        return data, buffers
+
+    def loads_oob(self, data: _Any, buffers: _Any) -> _Any:
+        """Deserialise data whose out-of-band buffers are `buffers` (dumps_oob's)."""
+        return _objects.pickle.loads(data, buffers=buffers)
 
 
 pickle = Pickle()

@@ -59,14 +59,18 @@ def _callback(fn: Callable[..., Any], obj: Any, keyval: int, value: Any) -> Any:
 
 
 class AttributesMixin:
-    """Keyval attributes for a handle class; the object's attributes live in `_attrs`."""
+    """Keyval attributes for a handle class; the object's attributes live in `_attrs` (a class
+    with __slots__ must give it a slot; set `_attr_kind` to the mpi4py class name)."""
+
+    __slots__ = ()
 
     _attr_kind = "Comm"  # whose keyvals these are (the mpi4py class name)
 
     def _attr_table(self) -> dict[int, Any]:
-        table = self.__dict__.get("_attrs")
+        # getattr/setattr rather than __dict__: a class with __slots__ gives "_attrs" a slot.
+        table = getattr(self, "_attrs", None)
         if table is None:
-            table = self.__dict__["_attrs"] = {}
+            table = self._attrs = {}
         return table
 
     @classmethod
@@ -139,7 +143,7 @@ class AttributesMixin:
 
     def _copy_attrs(self, new: Any) -> None:
         """Give a duplicate of this object the attributes the keyvals' copy_fn copy."""
-        table = self.__dict__.get("_attrs")
+        table = getattr(self, "_attrs", None)
         if not table:
             return
         for number, value in list(table.items()):
@@ -154,7 +158,7 @@ class AttributesMixin:
 
     def _delete_attrs(self) -> None:
         """Delete every attribute (the object is being freed), running the delete_fn callbacks."""
-        table = self.__dict__.get("_attrs")
+        table = getattr(self, "_attrs", None)
         if not table:
             return
         error = None

@@ -117,7 +117,9 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
         return self.size
 
     def Get_attr(self, keyval: int) -> Any:
-        """Value of a predefined attribute (TAG_UB, HOST, IO, WTIME_IS_GLOBAL, UNIVERSE_SIZE, APPNUM)."""
+        """Value of a predefined attribute (TAG_UB, HOST, IO, WTIME_IS_GLOBAL, UNIVERSE_SIZE, APPNUM,
+        LASTUSEDCODE) or of one set with a keyval (None if not set)."""
+        self._check_live()
         values = {
             KEYVAL_TAG_UB: TAG_MAX,
             KEYVAL_HOST: PROC_NULL,
@@ -138,13 +140,20 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
         return self._name
 
     def Set_name(self, name: str) -> None:
-        """Rename the communicator."""
-        self._name = name
+        """Rename the communicator (names are cut at MPI.MAX_OBJECT_NAME - 1 characters, as in MPI)."""
+        if not isinstance(name, str):
+            raise TypeError(f"Set_name: name must be a str, got {type(name).__name__}")
+        self._check_live()
+        self._name = name[:63]
 
     @property
     def name(self) -> str:
         """The communicator's name."""
         return self._name
+
+    @name.setter
+    def name(self, name: str) -> None:
+        self.Set_name(name)
 
     def Is_inter(self) -> bool:
         """Intercommunicators are not supported: always False."""
@@ -274,6 +283,8 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
 
     def Compare(self, other: Comm) -> int:
         """IDENT (same object), CONGRUENT (same ranks, same order), SIMILAR or UNEQUAL."""
+        self._check_live()
+        other._check_live()
         if other is self:
             return IDENT
         result = self.Get_group().Compare(other.Get_group())
@@ -551,10 +562,12 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
 
     def Get_errhandler(self) -> Errhandler:
         """The error handler set on this communicator (a new handle to it, as MPI returns)."""
+        self._check_live()
         return Errhandler(self._errhandler)
 
     def Set_errhandler(self, errhandler: Errhandler) -> None:
         """Record an error handler; errors are raised as MPI.Exception whatever it is."""
+        self._check_live()
         if not isinstance(errhandler, Errhandler) or not errhandler:
             raise MPIException(ERR_ARG, f"Set_errhandler: not a predefined error handler: {errhandler!r}")
         self._errhandler = Errhandler(errhandler)

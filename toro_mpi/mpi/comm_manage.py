@@ -51,6 +51,12 @@ def _constant(name: str) -> Any:
     return _NAMESPACE[0][name]
 
 
+def _null_call(name: str) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        raise MPIException(ERR_COMM, f"{name}: invalid communicator (MPI.COMM_NULL)")
+    return call
+
+
 class CommManagementMixin:
     """Handle behaviour and the management calls of communicators (see the module doc)."""
 
@@ -66,6 +72,9 @@ class CommManagementMixin:
         self._freed = True
         self._fast_size = 0
         self._null = True
+        # The plain accessors read attributes, so on COMM_NULL they are replaced by ERR_COMM.
+        for name in ("Get_size", "Get_rank", "Is_inter", "Is_intra"):
+            self.__dict__[name] = _null_call(name)
 
     def _is_null(self) -> bool:
         return self.__dict__.get("_null", False) or self._freed
@@ -136,6 +145,9 @@ class CommManagementMixin:
             return (_constant, (name,))
         if self._is_null():
             return (type(self), ())
+        number = self.__dict__.get("_handle_id")
+        if number in (0, 1):  # another handle to COMM_WORLD or COMM_SELF
+            return (type(self), (_constant(("COMM_WORLD", "COMM_SELF")[number]),))
         raise ValueError(f"cannot serialize {type(self).__name__} instance")
 
     def __copy__(self) -> Any:
@@ -143,6 +155,43 @@ class CommManagementMixin:
 
     def __deepcopy__(self, memo: dict) -> Any:
         return self.__copy__()
+
+    # -- error handlers ----------------------------------------------------------------------
+    def Call_errhandler(self, errorcode: int) -> None:
+        """Invoke the communicator's error handler on errorcode: nothing for ERRORS_RETURN (the
+        caller deals with it), the job aborts for ERRORS_ARE_FATAL and ERRORS_ABORT."""
+        self._check_live()
+        if errorcode == 0:
+            return
+        name = self._errhandler._ref.state if self._errhandler._ref is not None else ""
+        if name in ("MPI_ERRORS_ARE_FATAL", "MPI_ERRORS_ABORT"):
+            self.Abort(int(errorcode))
+
+    # -- properties --------------------------------------------------------------------------
+    @property
+    def is_inter(self) -> bool:
+        """Whether this is an intercommunicator."""
+        return self.Is_inter()
+
+    @property
+    def is_intra(self) -> bool:
+        """Whether this is an intracommunicator."""
+        return self.Is_intra()
+
+    def Get_topology(self) -> int:
+        """The topology kind (CART, GRAPH, DIST_GRAPH); a plain communicator has none: UNDEFINED."""
+        self._check_live()
+        return _UNDEFINED
+
+    @property
+    def topology(self) -> int:
+        """The topology kind (Get_topology)."""
+        return self.Get_topology()
+
+    @property
+    def is_topo(self) -> bool:
+        """Whether the communicator has a topology."""
+        return self.Get_topology() != _UNDEFINED
 
     # -- info hints --------------------------------------------------------------------------
     def Set_info(self, info: Info) -> None:

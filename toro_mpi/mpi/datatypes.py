@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .handles import IntHandles
 
-class Datatype:
+
+class Datatype(IntHandles):
     """An MPI datatype: a name, a numpy dtype, a size and an extent in bytes."""
 
     __slots__ = ("name", "dtype", "size", "_null")

@@ -161,3 +161,57 @@ def name_constants(namespace: dict[str, Any], names: list[str]) -> None:
         if obj._ref is not None:
             obj._ref.predefined = True
             obj._ref.name = name
+
+
+# Objects of the IntHandles classes whose integer handle was taken, so fromhandle finds them
+# (a strong reference: these classes' objects need not support weak references, and programs
+# take handles of few objects, mostly predefined ones).
+_TAKEN: dict[int, Any] = {}
+
+
+class IntHandles:
+    """mpi4py's integer forms and safe free() for a class whose Python object *is* the MPI object
+    (Datatype, Op, Request): `handle` is the object's address, `fromhandle` gives the object
+    back, and `free()` calls Free() unless the object is null or predefined.
+
+    A class mixes this in first among its bases; `_is_null_handle` and `_is_predefined_handle`
+    may be overridden (by default: null when bool(obj) is false; predefined as Is_predefined() says)."""
+
+    __slots__ = ()
+
+    def _is_null_handle(self) -> bool:
+        return not self
+
+    def _is_predefined_handle(self) -> bool:
+        is_predefined = getattr(self, "Is_predefined", None)
+        return bool(is_predefined()) if is_predefined is not None else False
+
+    @property
+    def handle(self) -> int:
+        """The MPI handle as an integer (the object's address)."""
+        _TAKEN[id(self)] = self
+        return id(self)
+
+    def toint(self) -> int:
+        """The handle as a C integer."""
+        return self.handle
+
+    def py2f(self) -> int:
+        """The handle as a Fortran integer."""
+        return self.handle
+
+    @classmethod
+    def fromhandle(cls, handle: int) -> Any:
+        """The object of an integer handle (from `handle`)."""
+        obj = _TAKEN.get(int(handle))
+        if obj is None or not isinstance(obj, cls):
+            raise ValueError(f"{handle} is not an MPI.{cls.__name__} handle of this process")
+        return obj
+
+    fromint = fromhandle
+    f2py = fromhandle
+
+    def free(self) -> None:
+        """Free the object unless it is null or predefined (mpi4py's safe free)."""
+        if not self._is_null_handle() and not self._is_predefined_handle():
+            self.Free()

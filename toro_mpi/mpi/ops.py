@@ -20,9 +20,10 @@ from ..coll import elementwise as E
 from ..coll.engine import local_reduce
 from ..errors import ERR_OP, MPIException
 from .buffers import normalise, typed
+from .handles import IntHandles
 
 
-class Op:
+class Op(IntHandles):
     """A reduction operator: predefined (jitted for buffers) or user-defined (a Python function)."""
 
     __slots__ = ("name", "code", "commutative", "_fn", "_obj")

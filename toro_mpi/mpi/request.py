@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import ERR_REQUEST, MPIException
+from .handles import IntHandles
 from .mpi4py_names import add_missing_methods
 from .p2p import ANY_SOURCE, ANY_TAG, Engine, RecvReq, SendReq
 from .status import Status  # noqa: F401 - re-exported: Status was defined here
@@ -13,7 +14,7 @@ from .status import Status  # noqa: F401 - re-exported: Status was defined here
 UNDEFINED = -32766
 
 
-class Request:
+class Request(IntHandles):
     """A nonblocking operation; it compares equal to REQUEST_NULL once completed."""
 
     def __init__(self, engine: Engine | None = None, inner: SendReq | RecvReq | None = None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import array
 from typing import Any
 
+from ..errors import ERR_TYPE, MPIException
 from . import datatypes as D
 
 ANY_SOURCE = -1
@@ -21,6 +22,12 @@ F_TAG = 1
 F_ERROR = 2
 F_STATUS_SIZE = 6  # as Open MPI: source, tag, error, then the count (two ints) and cancelled
 _SOURCE, _TAG, _ERROR = 0, 1, 2
+
+
+def _size(datatype: D.Datatype) -> int:
+    if not datatype:
+        raise MPIException(ERR_TYPE, "invalid datatype (MPI.DATATYPE_NULL)")
+    return datatype.Get_size()
 
 
 class Status:
@@ -123,7 +130,7 @@ class Status:
 
     def Get_count(self, datatype: D.Datatype = D.PREDEFINED["BYTE"]) -> int:
         """Number of `datatype` elements received (UNDEFINED if not a whole number)."""
-        size = datatype.Get_size()
+        size = _size(datatype)
         if size == 0:
             return 0 if self._count == 0 else UNDEFINED
         return self._count // size if self._count % size == 0 else UNDEFINED
@@ -134,7 +141,7 @@ class Status:
 
     def Set_elements(self, datatype: D.Datatype, count: int) -> None:
         """Set the number of `datatype` elements the status reports (MPI_Status_set_elements)."""
-        self._count = int(count) * datatype.Get_size()
+        self._count = int(count) * _size(datatype)
 
     def Is_cancelled(self) -> bool:
         """Whether the request was cancelled."""
