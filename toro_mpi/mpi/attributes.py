@@ -101,8 +101,11 @@ class AttributesMixin:
         except TypeError:
             raise TypeError(f"a keyval must be an int, got {type(keyval).__name__}") from None
         kv = _KEYVALS.get(number)
-        if kv is None or kv.kind != cls._attr_kind or (live and kv.freed):
+        if number == KEYVAL_INVALID or (kv is not None and kv.kind != cls._attr_kind):
             raise MPIException(ERR_KEYVAL, f"invalid keyval {keyval!r} for MPI.{cls._attr_kind}")
+        if kv is None or (live and kv.freed):
+            # A keyval freed (or never made): Open MPI reports ERR_OTHER, and so does toro_mpi.
+            raise MPIException(ERR_OTHER, f"keyval {keyval!r} is not in use (freed?)")
         return kv
 
     @classmethod
@@ -130,7 +133,8 @@ class AttributesMixin:
         kv = self._keyval(keyval, live=False)
         table = self._attr_table()
         if keyval not in table:
-            raise MPIException(ERR_KEYVAL, f"Delete_attr: no attribute is set for keyval {keyval}")
+            # MPI leaves the class open; Open MPI (the reference) reports ERR_OTHER.
+            raise MPIException(ERR_OTHER, f"Delete_attr: no attribute is set for keyval {keyval}")
         self._drop_attr(kv, table)
 
     def _drop_attr(self, kv: Keyval, table: dict[int, Any]) -> None:

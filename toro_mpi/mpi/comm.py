@@ -232,7 +232,7 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
         comm = Intracomm(self._engine, list(self._ranks), CONTEXTS_PER_COMM * block, "")
         comm.__dict__["_hints"] = dict(info.items()) if info else dict(self.__dict__.get("_hints", {}))
         self._copy_attrs(comm)  # attributes.py: the keyvals' copy callbacks
-        return comm if type(self) is Intracomm else type(self)(comm)  # Dup and Clone keep the class
+        return self._as_my_type(comm)  # Dup and Clone keep the class (comm_manage.py)
 
     def Clone(self) -> Intracomm:
         """A duplicate of the communicator, of the same class (Dup)."""

@@ -80,8 +80,20 @@ class CommManagementMixin:
         return self.__dict__.get("_null", False) or self._freed
 
     def _check_comm_arg(self, args: tuple) -> None:
-        """Refuse a constructor argument that is not a communicator, as mpi4py does."""
+        """Refuse a constructor argument that is not a communicator (None: COMM_NULL), as mpi4py does."""
+        if args[0] is None:
+            return
         raise MPITypeError(ERR_COMM, f"{type(self).__name__}() takes a communicator, got {type(args[0]).__name__}")
+
+    def _as_my_type(self, comm: Any) -> Any:
+        """comm as an object of this communicator's class (Dup and Clone keep a subclass), made the
+        way mpi4py makes it: the class's own __new__ without arguments, then given the handle."""
+        cls = type(self)
+        if type(comm) is cls:
+            return comm
+        new = cls.__new__(cls)
+        new.__dict__ = comm.__dict__
+        return new
 
     # -- handle behaviour --------------------------------------------------------------------
     def __eq__(self, other: object) -> bool:
@@ -135,19 +147,31 @@ class CommManagementMixin:
 
     def free(self) -> None:
         """Free the communicator unless it is null or a predefined one (mpi4py's safe free)."""
-        if self._is_null() or id(self) in _CONSTANTS or self._name in ("MPI_COMM_WORLD", "MPI_COMM_SELF"):
+        if self._is_null() or id(self) in _CONSTANTS or self._predefined_name() is not None:
             return
         self.Free()
 
+    def _predefined_name(self) -> str | None:
+        """"COMM_WORLD" or "COMM_SELF" if this is (a handle to) one of them, else None. Looked up
+        in the module's globals, which a hosting process swaps per rank (toro_mpi.hosting)."""
+        ns = _NAMESPACE[0]
+        for name in ("COMM_WORLD", "COMM_SELF"):
+            comm = ns.get(name)
+            if comm is not None and comm.__dict__ is self.__dict__:
+                return name
+        return None
+
     def __reduce__(self) -> Any:
         name = _CONSTANTS.get(id(self))
+        if name is None and self._predefined_name() is not None and self is _NAMESPACE[0][self._predefined_name()]:
+            name = self._predefined_name()
         if name is not None:
             return (_constant, (name,))
         if self._is_null():
             return (type(self), ())
-        number = self.__dict__.get("_handle_id")
-        if number in (0, 1):  # another handle to COMM_WORLD or COMM_SELF
-            return (type(self), (_constant(("COMM_WORLD", "COMM_SELF")[number]),))
+        name = self._predefined_name()
+        if name is not None:  # another handle to COMM_WORLD or COMM_SELF
+            return (type(self), (_constant(name),))
         raise ValueError(f"cannot serialize {type(self).__name__} instance")
 
     def __copy__(self) -> Any:

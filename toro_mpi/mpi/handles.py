@@ -42,6 +42,11 @@ class Handle:
     object pickles; by default it cannot be, as mpi4py refuses for groups and communicators)."""
 
     _kind: ClassVar[str] = "Handle"
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        # Arguments are __init__'s: a subclass's __new__ may pass them on (super().__new__(cls, obj)).
+        return super().__new__(cls)
+
     _null_name: ClassVar[str] = ""
     _ref: Ref | None
     _const: str | None = None  # the module constant this object is (MPI.INFO_ENV), if it is one
@@ -178,6 +183,10 @@ class IntHandles:
     may be overridden (by default: null when bool(obj) is false; predefined as Is_predefined() says)."""
 
     __slots__ = ()
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        # Arguments are __init__'s: a subclass's __new__ may pass them on (super().__new__(cls, obj)).
+        return super().__new__(cls)
 
     def _is_null_handle(self) -> bool:
         return not self
