@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import operator as _operator
 import socket
+import sys as _sys
 import time
 from typing import Any as _Any
 
@@ -197,9 +198,18 @@ def Query_thread() -> int:
     return THREAD_SINGLE
 
 
+def _deferred_init() -> bool:
+    """Whether the program asked, through the mpi4py shim's `mpi4py.rc.initialize = False`, to
+    call MPI.Init itself. The rank is attached at import all the same (it must be, to take part
+    in the job); only what Is_initialized reports, and whether Init may be called, follow it."""
+    shim = _sys.modules.get("mpi4py")
+    rc = getattr(shim, "rc", None) if getattr(shim, "TORO_SHIM", False) else None
+    return rc is not None and getattr(rc, "initialize", True) is False
+
+
 def Is_initialized() -> bool:
-    """True once this module is imported."""
-    return True
+    """True once MPI is initialised: at import, or at Init/Init_thread with rc.initialize False."""
+    return getattr(_world(), "mpi_initialized", True)
 
 
 def Is_finalized() -> bool:
@@ -208,12 +218,24 @@ def Is_finalized() -> bool:
 
 
 def Init() -> None:
-    """No-op: importing the module initialises."""
+    """Initialise MPI: only after `mpi4py.rc.initialize = False` (importing initialises otherwise,
+    and initialising twice is an error, as in MPI)."""
+    w = _world()
+    if getattr(w, "mpi_initialized", True) or w.finalized:
+        raise MPIException(ERR_OTHER, "MPI.Init: MPI is already initialized (set mpi4py.rc.initialize = False "
+                                      "before importing MPI to initialise it yourself)")
+    w.mpi_initialized = True
 
 
 def Init_thread(required: int = THREAD_MULTIPLE) -> int:
-    """No-op initialisation; returns the provided thread level."""
+    """Initialise MPI as Init does; returns the thread level provided (THREAD_SINGLE: a rank's
+    green threads share one OS thread)."""
+    Init()
     return THREAD_SINGLE
+
+
+if _deferred_init():
+    _world().mpi_initialized = False
 
 
 def Finalize() -> None:
