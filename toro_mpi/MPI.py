@@ -111,7 +111,15 @@ from .mpi.ops import (
 )
 from .mpi.p2p import ANY_SOURCE, ANY_TAG, PROC_NULL
 from .mpi.persistent import Prequest
-from .mpi.private_helpers import _comm_lock, _comm_lock_table, _commctx_inter, _commctx_intra  # noqa: F401
+from .mpi.private_helpers import (  # noqa: F401 - mpi4py's MPI has them (its own modules use them)
+    _addressof,
+    _comm_lock,
+    _comm_lock_table,
+    _commctx_inter,
+    _commctx_intra,
+    _handleof,
+    _sizeof,
+)
 from .mpi.request import REQUEST_NULL, UNDEFINED, Request, Status
 from .runtime import world as _world
 

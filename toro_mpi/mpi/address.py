@@ -29,8 +29,8 @@ def _signed(value: int) -> int:
 
 def Get_address(location: Any) -> int:
     """The address of a buffer's first byte; None (and MPI.BOTTOM) is address 0."""
-    if location is None or type(location).__name__ == "BottomType":
-        return 0
+    if location is None or type(location).__name__ in ("BottomType", "BufferAutomaticType"):
+        return 0  # MPI_BOTTOM and MPI_BUFFER_AUTOMATIC are address 0
     try:
         view = memoryview(location)
     except TypeError:

@@ -75,12 +75,30 @@ DISPLACEMENT_CURRENT = -54278278
 DISP_CUR = DISPLACEMENT_CURRENT
 
 
-class BufferAutomaticType(int):
+class BufferAutomaticType(bytes):
     """The type of MPI.BUFFER_AUTOMATIC: Attach_buffer(BUFFER_AUTOMATIC) lets MPI buffer as it
-    needs, which is what toro_mpi's buffered sends always do."""
+    needs, which is what toro_mpi's buffered sends always do. As in mpi4py it is an empty buffer
+    that compares, hashes and converts as the integer 0, but does no arithmetic."""
 
     def __new__(cls) -> BufferAutomaticType:
-        return super().__new__(cls, 0)
+        return super().__new__(cls)
+
+    def __int__(self) -> int:
+        return 0
+
+    __index__ = __int__
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (BufferAutomaticType, int)):
+            return int(other) == 0
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    def __hash__(self) -> int:
+        return hash(0)
 
     def __repr__(self) -> str:
         return "BUFFER_AUTOMATIC"

@@ -1,6 +1,9 @@
 """mpi4py's private module functions that its own pure-Python modules import from MPI
 (mpi4py.util.pkl5 takes _comm_lock and _commctx_intra/_commctx_inter): toro_mpi provides them
-so that those modules run unchanged on top of it."""
+so that those modules run unchanged on top of it. Also _handleof, _addressof and _sizeof, which
+mpi4py's tests use to look at an object's handle: here the handle is the object's integer handle,
+its address the Python object's, and its size that of an Open MPI handle (a pointer; a status is
+MPI_Status's 24 bytes)."""
 
 from __future__ import annotations
 
@@ -47,3 +50,34 @@ def _commctx_intra(comm: Any) -> tuple[Any, int]:
 def _commctx_inter(comm: Any) -> tuple[Any, int, Any, bool]:
     """The intercommunicator counterpart: toro_mpi has no intercommunicators yet."""
     raise NotImplementedError("MPI._commctx_inter (intercommunicators) is not implemented by toro_mpi")
+
+
+_HANDLE_SIZE = 8  # an Open MPI handle is a pointer
+_STATUS_SIZE = 24  # sizeof(MPI_Status) in Open MPI
+
+
+def _check_object(obj: Any, call: str) -> None:
+    if obj is None or isinstance(obj, (int, float, str, bytes)):
+        raise TypeError(f"{call}: expected an MPI object, got {type(obj).__name__}")
+
+
+def _handleof(obj: Any) -> int:
+    """The integer handle of an MPI object (a status: its address)."""
+    _check_object(obj, "_handleof")
+    handle = getattr(obj, "handle", None)
+    return id(obj) if handle is None else int(handle)
+
+
+def _addressof(obj: Any) -> int:
+    """The address of an MPI object's handle (here: the Python object's)."""
+    _check_object(obj, "_addressof")
+    return id(obj)
+
+
+def _sizeof(obj: Any) -> int:
+    """The size in bytes of an MPI object's (or class's) handle."""
+    cls = obj if isinstance(obj, type) else type(obj)
+    if obj is None or not hasattr(cls, "py2f"):
+        raise TypeError(f"_sizeof: expected an MPI object or class, got {type(obj).__name__}")
+    is_status = any(c.__name__ == "Status" for c in cls.__mro__)
+    return _STATUS_SIZE if is_status else _HANDLE_SIZE
