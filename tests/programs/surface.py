@@ -126,6 +126,14 @@ def communicators() -> None:
     with_info = COMM.Dup_with_info(MPI.Info.Create({"mpi_assert_no_any_tag": "true"}))
     out("dup_with_info", type(with_info.Get_info()).__name__, with_info.Compare(COMM) == MPI.CONGRUENT)
     with_info.Free()
+    seen = []
+    handler = MPI.Comm.Create_errhandler(lambda comm, code: seen.append((comm == dup, code)))
+    dup.Set_errhandler(handler)
+    dup.Call_errhandler(MPI.ERR_OTHER)
+    handler.Free()  # still in effect on dup, as MPI says
+    dup.Call_errhandler(MPI.ERR_ARG)
+    out("user errhandler", seen, handler == MPI.ERRHANDLER_NULL, dup.Get_errhandler() != MPI.ERRORS_RETURN)
+    dup.Set_errhandler(MPI.ERRORS_RETURN)
     dup.Free()
     out("freed", dup == MPI.COMM_NULL, bool(dup))
 

@@ -566,10 +566,11 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
         return Errhandler(self._errhandler)
 
     def Set_errhandler(self, errhandler: Errhandler) -> None:
-        """Record an error handler; errors are raised as MPI.Exception whatever it is."""
+        """Set the error handler (Call_errhandler runs it); errors of toro_mpi calls are raised as
+        MPI.Exception whatever it is."""
         self._check_live()
         if not isinstance(errhandler, Errhandler) or not errhandler:
-            raise MPIException(ERR_ARG, f"Set_errhandler: not a predefined error handler: {errhandler!r}")
+            raise MPIException(ERR_ARG, f"Set_errhandler: not an error handler: {errhandler!r}")
         self._errhandler = Errhandler(errhandler)
 
     def Irecv(self, buf: Any, source: int = ANY_SOURCE, tag: int = ANY_TAG) -> Request:

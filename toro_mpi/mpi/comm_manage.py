@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import ERR_ARG, ERR_COMM, ERR_GROUP, MPIException, MPITypeError
 from .constants import COMM_TYPE_HW_GUIDED, COMM_TYPE_HW_UNGUIDED, COMM_TYPE_RESOURCE_GUIDED, COMM_TYPE_SHARED
+from .errhandler import Errhandler
 from .groups import Group
 from .info import INFO_NULL, Info, as_info
 from .p2p import RecvReq
@@ -181,15 +182,17 @@ class CommManagementMixin:
         return self.__copy__()
 
     # -- error handlers ----------------------------------------------------------------------
+    @classmethod
+    def Create_errhandler(cls, errhandler_fn: Any) -> Errhandler:
+        """A user error handler for communicators: errhandler_fn(comm, errorcode)."""
+        return Errhandler._create(errhandler_fn, "Comm")
+
     def Call_errhandler(self, errorcode: int) -> None:
-        """Invoke the communicator's error handler on errorcode: nothing for ERRORS_RETURN (the
-        caller deals with it), the job aborts for ERRORS_ARE_FATAL and ERRORS_ABORT."""
+        """Invoke the communicator's error handler on errorcode: a user handler is called, the job
+        aborts for ERRORS_ARE_FATAL and ERRORS_ABORT, ERRORS_RETURN does nothing."""
         self._check_live()
-        if errorcode == 0:
-            return
-        name = self._errhandler._ref.state if self._errhandler._ref is not None else ""
-        if name in ("MPI_ERRORS_ARE_FATAL", "MPI_ERRORS_ABORT"):
-            self.Abort(int(errorcode))
+        if errorcode != 0:
+            self._errhandler._invoke(self, int(errorcode))
 
     # -- properties --------------------------------------------------------------------------
     @property
