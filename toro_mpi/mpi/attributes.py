@@ -117,6 +117,11 @@ class AttributesMixin:
         self._keyval(keyval, live=False)
         return self._attr_table().get(keyval)
 
+    def Get_attr(self, keyval: int) -> Any:
+        """The value of an attribute, None when not set (a class with predefined attributes,
+        like Comm, answers those first)."""
+        return self._get_user_attr(keyval)
+
     def Set_attr(self, keyval: int, attrval: Any) -> None:
         """Set an attribute (deleting the value it replaces, with the keyval's delete_fn)."""
         kv = self._keyval(keyval)
