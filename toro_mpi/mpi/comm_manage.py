@@ -323,7 +323,8 @@ class CommManagementMixin:
         """Split by shared resources. One machine: COMM_TYPE_SHARED (and HW_GUIDED with the
         "mpi_hw_resource_type" hint "mpi_shared_memory") keep every rank together;
         HW_UNGUIDED gives each rank its own core's communicator (COMM_NULL when that is not a
-        strict subset); UNDEFINED, or a resource type this machine lacks, COMM_NULL."""
+        strict subset) and records "mpi_hw_resource_type" in `info`; UNDEFINED, or a resource
+        type this machine lacks, COMM_NULL."""
         self._check_live()
         info = as_info(info, "Split_type")
         if split_type == _UNDEFINED or split_type == COMM_TYPE_RESOURCE_GUIDED:
@@ -338,4 +339,6 @@ class CommManagementMixin:
         else:
             raise MPIException(ERR_ARG, f"Split_type: unknown split type {split_type!r}")
         comm = self.Split(color, key)
+        if split_type == COMM_TYPE_HW_UNGUIDED and comm and info and not info._ref.predefined:
+            info.Set("mpi_hw_resource_type", "hwloc://core")  # MPI: tell which level was split at
         return type(self)() if comm is None else comm
