@@ -47,6 +47,9 @@ CASES = [
     ("comms", 1, ()),  # Dup, Split (keys, UNDEFINED), Create, Free, isolation of contexts
     ("comms", 3, ()),
     ("comms", 4, ()),
+    ("surface", 1, ()),  # Info, keyval attributes, groups, Status, handles, COMM_NULL, Split_type, errors
+    ("surface", 3, ()),
+    ("surface", 4, ()),
 ]
 
 

@@ -95,7 +95,8 @@ def raises(fn, kind, text):
     else:
         raise AssertionError(f"no {kind.__name__} for {text}")
 raises(lambda: MPI.Win.Create(np.zeros(4), comm=MPI.COMM_WORLD), NotImplementedError, "MPI.Win.Create")
-raises(lambda: MPI.File(), NotImplementedError, "MPI.File")
+raises(lambda: MPI.File.Open(MPI.COMM_SELF, "/dev/null"), NotImplementedError, "MPI.File.Open")
+assert MPI.File() == MPI.FILE_NULL and not MPI.FILE_NULL  # the null handle exists, as in mpi4py
 raises(lambda: MPI.Open_port(), NotImplementedError, "MPI.Open_port")
 raises(lambda: MPI.COMM_WORLD.Spawn("x"), NotImplementedError, "MPI.Comm.Spawn")
 raises(lambda: MPI.COMM_WORLD.Ibarrier(), NotImplementedError, "MPI.Comm.Ibarrier")
@@ -129,3 +130,31 @@ def test_mpi4py_demo(demo: mpi4py_demos.Demo) -> None:
         pytest.skip(f"no reference MPI to compare with: {ref_available()}")
     problem = mpi4py_demos.check(demo)
     assert problem is None, problem
+
+
+DEFERRED_INIT = """
+from mpi4py import rc
+rc.initialize = False
+from mpi4py import MPI
+assert not MPI.Is_initialized() and not MPI.Is_finalized()
+assert MPI.Init_thread(MPI.THREAD_MULTIPLE) == MPI.Query_thread()
+assert MPI.Is_initialized()
+try:
+    MPI.Init()
+except MPI.Exception as exc:
+    print("second Init", exc.Get_error_class() == MPI.ERR_OTHER)
+print("sum", MPI.COMM_WORLD.allreduce(1))
+import sys, toro_mpi.MPI
+from mpi4py.util import pkl5  # mpi4py's own pure-Python module, on top of toro_mpi
+print("pkl5", pkl5.Intracomm(MPI.COMM_WORLD).Get_size(), sys.modules["mpi4py.MPI"] is toro_mpi.MPI)
+MPI.Finalize()
+assert MPI.Is_initialized() and MPI.Is_finalized()
+"""
+
+
+@pytest.mark.timeout(120)
+def test_rc_initialize_false_then_init() -> None:
+    run = _run([*TORO, "--mpi4py", "-n", "2", sys.executable, "-c", DEFERRED_INIT])
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert sorted(run.stdout.split("\n")).count("second Init True") == 2, run.stdout
+    assert run.stdout.count("sum 2") == 2 and run.stdout.count("pkl5 2 True") == 2, run.stdout

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import operator as _operator
 import socket
+import sys as _sys
 import time
 from typing import Any as _Any
 
+from . import errors as _errors
 from .errors import (
     ERR_ARG,
     ERR_BUFFER,
@@ -38,8 +40,19 @@ from .errors import (
     Get_error_string,
     MPIException,
 )
+from .mpi import constants as _constants
 from .mpi import datatypes as _dt
 from .mpi import objects as _objects
+from .mpi import topo_names as _topo_names
+from .mpi.address import (
+    Aint_add,
+    Aint_diff,
+    Get_abi_fortran_info,
+    Get_abi_info,
+    Get_abi_version,
+    Get_address,
+    Get_hw_resource_info,
+)
 from .mpi.buffers import IN_PLACE as _IN_PLACE
 from .mpi.comm import KEYVAL_APPNUM as APPNUM
 from .mpi.comm import KEYVAL_HOST as HOST
@@ -48,12 +61,36 @@ from .mpi.comm import KEYVAL_TAG_UB as TAG_UB
 from .mpi.comm import KEYVAL_UNIVERSE_SIZE as UNIVERSE_SIZE
 from .mpi.comm import KEYVAL_WTIME_IS_GLOBAL as WTIME_IS_GLOBAL
 from .mpi.comm import Comm, Intracomm
+from .mpi.comm_manage import name_comm_constants as _name_comm_constants
 from .mpi.datatypes import DATATYPE_NULL, Datatype
+from .mpi.errcodes import (
+    Add_error_class,
+    Add_error_code,
+    Add_error_string,
+    Remove_error_class,
+    Remove_error_code,
+    Remove_error_string,
+)
 from .mpi.errhandler import ERRHANDLER_NULL, ERRORS_ABORT, ERRORS_ARE_FATAL, ERRORS_RETURN, Errhandler
-from .mpi.groups import CONGRUENT, IDENT, SIMILAR, UNEQUAL, Group
+from .mpi.groups import CONGRUENT, GROUP_EMPTY, GROUP_NULL, IDENT, SIMILAR, UNEQUAL, Group
+from .mpi.handles import name_constants as _name_constants
+from .mpi.info import INFO_NULL as _info_null
+from .mpi.info import Info
+from .mpi.info import make_env as _make_info_env
 from .mpi.mpi4py_names import CLASSES as _CLASSES
 from .mpi.mpi4py_names import not_implemented as _not_implemented
 from .mpi.mpi4py_names import stand_in as _stand_in
+from .mpi.null_handles import (
+    FILE_NULL,
+    MESSAGE_NO_PROC,
+    MESSAGE_NULL,
+    SESSION_NULL,
+    WIN_NULL,
+    File,
+    Message,
+    Session,
+    Win,
+)
 from .mpi.ops import (
     BAND,
     BOR,
@@ -74,8 +111,23 @@ from .mpi.ops import (
 )
 from .mpi.p2p import ANY_SOURCE, ANY_TAG, PROC_NULL
 from .mpi.persistent import Prequest
+from .mpi.private_helpers import (  # noqa: F401 - mpi4py's MPI has them (its own modules use them)
+    _addressof,
+    _comm_lock,
+    _comm_lock_table,
+    _commctx_inter,
+    _commctx_intra,
+    _handleof,
+    _sizeof,
+)
 from .mpi.request import REQUEST_NULL, UNDEFINED, Request, Status
 from .runtime import world as _world
+
+# Every error class, and the integer constants of mpi/constants.py and mpi/topo_names.py.
+globals().update({k: v for k, v in vars(_errors).items() if k.startswith("ERR_")})
+globals().update({k: v for m in (_constants, _topo_names) for k, v in vars(m).items() if k.isupper()})
+BufferAutomaticType = _constants.BufferAutomaticType
+LASTUSEDCODE = _constants.LASTUSEDCODE
 
 Exception = MPIException  # noqa: A001 - mpi4py names it MPI.Exception
 
@@ -117,7 +169,8 @@ _state = _rank_state(_world())
 COMM_WORLD: Intracomm = _state["COMM_WORLD"]
 COMM_SELF: Intracomm = _state["COMM_SELF"]
 del _state
-COMM_NULL = None
+COMM_NULL: Comm = Comm()
+_name_comm_constants(globals())
 _T0 = time.perf_counter()
 
 
@@ -153,9 +206,18 @@ def Query_thread() -> int:
     return THREAD_SINGLE
 
 
+def _deferred_init() -> bool:
+    """Whether the program asked, through the mpi4py shim's `mpi4py.rc.initialize = False`, to
+    call MPI.Init itself. The rank is attached at import all the same (it must be, to take part
+    in the job); only what Is_initialized reports, and whether Init may be called, follow it."""
+    shim = _sys.modules.get("mpi4py")
+    rc = getattr(shim, "rc", None) if getattr(shim, "TORO_SHIM", False) else None
+    return rc is not None and getattr(rc, "initialize", True) is False
+
+
 def Is_initialized() -> bool:
-    """True once this module is imported."""
-    return True
+    """True once MPI is initialised: at import, or at Init/Init_thread with rc.initialize False."""
+    return getattr(_world(), "mpi_initialized", True)
 
 
 def Is_finalized() -> bool:
@@ -164,12 +226,24 @@ def Is_finalized() -> bool:
 
 
 def Init() -> None:
-    """No-op: importing the module initialises."""
+    """Initialise MPI: only after `mpi4py.rc.initialize = False` (importing initialises otherwise,
+    and initialising twice is an error, as in MPI)."""
+    w = _world()
+    if getattr(w, "mpi_initialized", True) or w.finalized:
+        raise MPIException(ERR_OTHER, "MPI.Init: MPI is already initialized (set mpi4py.rc.initialize = False "
+                                      "before importing MPI to initialise it yourself)")
+    w.mpi_initialized = True
 
 
 def Init_thread(required: int = THREAD_MULTIPLE) -> int:
-    """No-op initialisation; returns the provided thread level."""
+    """Initialise MPI as Init does; returns the thread level provided (THREAD_SINGLE: a rank's
+    green threads share one OS thread)."""
+    Init()
     return THREAD_SINGLE
+
+
+if _deferred_init():
+    _world().mpi_initialized = False
 
 
 def Finalize() -> None:
@@ -196,7 +270,11 @@ def Pcontrol(level: int) -> None:
     """Profiling control: no profiler is attached to toro_mpi, so this does nothing (as MPI allows)."""
 
 
-INFO_NULL = None  # toro_mpi takes no info hints; every call accepts and ignores them
+INFO_NULL: Info = _info_null
+INFO_ENV: Info = _make_info_env(COMM_WORLD.size)
+_name_constants(globals(), ["INFO_NULL", "INFO_ENV", "GROUP_NULL", "GROUP_EMPTY", "ERRHANDLER_NULL",
+                            "ERRORS_RETURN", "ERRORS_ARE_FATAL", "ERRORS_ABORT", "FILE_NULL", "WIN_NULL",
+                            "SESSION_NULL", "MESSAGE_NULL", "MESSAGE_NO_PROC"])
 BSEND_OVERHEAD = 0  # buffered sends copy into toro_mpi's own memory, not into the attached buffer
 
 
@@ -283,6 +361,24 @@ class Pickle:
         """Deserialise data."""
         return _objects.pickle.loads(data)
 
+    def dumps_oob(self, obj: _Any) -> tuple[bytes, list[memoryview]]:
+        """Serialise obj with its large buffers out of band: (pickle data, buffers), as mpi4py."""
+        buffers: list[memoryview] = []
+
+        def keep(pb: _Any) -> bool:
+            raw = pb.raw()
+            if raw.nbytes >= _objects.OOB_MIN:
+                buffers.append(raw)
+                return False
+            return True
+
+        data = _objects.pickle.dumps(obj, _objects.PROTOCOL, buffer_callback=keep)
+        return data, buffers
+
+    def loads_oob(self, data: _Any, buffers: _Any) -> _Any:
+        """Deserialise data whose out-of-band buffers are `buffers` (dumps_oob's)."""
+        return _objects.pickle.loads(data, buffers=buffers)
+
 
 pickle = Pickle()
 
@@ -314,3 +410,12 @@ __all__ = [
     "Detach_buffer", "Alloc_mem", "Free_mem", "pickle", "Pickle", "Prequest", "Errhandler",
     "ERRHANDLER_NULL", "ERRORS_RETURN", "ERRORS_ARE_FATAL", "ERRORS_ABORT",
 ]
+__all__ += [
+    "Info", "INFO_NULL", "INFO_ENV", "Group", "GROUP_NULL", "GROUP_EMPTY", "File", "FILE_NULL", "Win", "WIN_NULL",
+    "Session", "SESSION_NULL", "Message", "MESSAGE_NULL", "MESSAGE_NO_PROC", "BufferAutomaticType", "LASTUSEDCODE",
+    "Get_address", "Aint_add", "Aint_diff", "Get_hw_resource_info", "Get_abi_version", "Get_abi_info",
+    "Get_abi_fortran_info", "Add_error_class", "Add_error_code", "Add_error_string", "Remove_error_class",
+    "Remove_error_code", "Remove_error_string",
+]
+__all__ += sorted(k for k in globals() if k.startswith("ERR_") and k not in __all__)
+__all__ += sorted(k for m in (_constants, _topo_names) for k in vars(m) if k.isupper() and k not in __all__)

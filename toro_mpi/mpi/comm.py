@@ -11,12 +11,16 @@ import numpy as np
 
 from ..bus import layout as L
 from ..errors import ERR_ARG, ERR_COMM, ERR_GROUP, ERR_RANK, ERR_TAG, ERR_TRUNCATE, MPIException
+from .attributes import AttributesMixin
 from .buffers import normalise
 from .collectives import CollectiveMixin
+from .comm_manage import CommManagementMixin
 from .comm_requests import CommRequest
+from .errcodes import last_used
 from .errhandler import ERRORS_RETURN, Errhandler
 from .groups import CONGRUENT, IDENT, Group
 from .hot_sites import HotCallSites
+from .info import as_info
 from .mpi4py_names import add_missing_methods
 from .object_calls import ObjectCallsMixin
 from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL, SENT, Engine, RecvReq
@@ -37,6 +41,7 @@ KEYVAL_IO = 3
 KEYVAL_WTIME_IS_GLOBAL = 4
 KEYVAL_UNIVERSE_SIZE = 5
 KEYVAL_APPNUM = 6
+LASTUSEDCODE = 7  # the largest error code in use (errcodes.py); user keyvals start at 64
 _ndarray = np.ndarray
 _RX_COMPLETE = L.RX_COMPLETE
 
@@ -48,7 +53,7 @@ def _integral(value: Any) -> Any:
     return value
 
 
-class Comm(HotCallSites, CollectiveMixin, ObjectCallsMixin):
+class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, ObjectCallsMixin):
     """An intra-communicator: a group of world ranks and its own context ids.
 
     Its calls come from the mixins: the collectives' hot call sites (mpi/hot_sites.py), the
@@ -63,13 +68,16 @@ class Comm(HotCallSites, CollectiveMixin, ObjectCallsMixin):
             # (sequence numbers, freed flag, plans), as two handles of one MPI_Comm do.
             self.__dict__ = args[0].__dict__
         elif args and not isinstance(args[0], Engine):
-            raise MPIException(ERR_COMM, f"{cls.__name__}() takes a communicator, got {type(args[0]).__name__}")
+            self._check_comm_arg(args)  # TypeError, as mpi4py
         return self
 
-    def __init__(self, engine: Engine | Comm, world_ranks: list[int] | None = None, context: int = 0,
+    def __init__(self, engine: Engine | Comm | None = None, world_ranks: list[int] | None = None, context: int = 0,
                  name: str = "") -> None:
         if isinstance(engine, Comm):
             return  # a copy: __new__ took the original's state
+        if engine is None:
+            self._init_null()  # MPI.Comm(): COMM_NULL (comm_manage.py)
+            return
         self._engine = engine
         self._ranks = world_ranks
         self._identity = world_ranks == list(range(len(world_ranks)))
@@ -109,7 +117,9 @@ class Comm(HotCallSites, CollectiveMixin, ObjectCallsMixin):
         return self.size
 
     def Get_attr(self, keyval: int) -> Any:
-        """Value of a predefined attribute (TAG_UB, HOST, IO, WTIME_IS_GLOBAL, UNIVERSE_SIZE, APPNUM)."""
+        """Value of a predefined attribute (TAG_UB, HOST, IO, WTIME_IS_GLOBAL, UNIVERSE_SIZE, APPNUM,
+        LASTUSEDCODE) or of one set with a keyval (None if not set)."""
+        self._check_live()
         values = {
             KEYVAL_TAG_UB: TAG_MAX,
             KEYVAL_HOST: PROC_NULL,
@@ -119,22 +129,31 @@ class Comm(HotCallSites, CollectiveMixin, ObjectCallsMixin):
             # Which program of an MPMD job this rank runs (the launcher's TORO_MPI_APPNUM).
             KEYVAL_APPNUM: int(os.environ.get("TORO_MPI_APPNUM", "0")),
         }
-        if keyval not in values:
-            raise NotImplementedError(f"toro_mpi: Comm.Get_attr({keyval!r}) (user attributes) is not implemented")
-        return values[keyval]
+        if keyval in values:
+            return values[keyval]
+        if keyval == LASTUSEDCODE:
+            return last_used()
+        return self._get_user_attr(keyval)  # attributes.py
 
     def Get_name(self) -> str:
         """The communicator's name."""
         return self._name
 
     def Set_name(self, name: str) -> None:
-        """Rename the communicator."""
-        self._name = name
+        """Rename the communicator (names are cut at MPI.MAX_OBJECT_NAME - 1 characters, as in MPI)."""
+        if not isinstance(name, str):
+            raise TypeError(f"Set_name: name must be a str, got {type(name).__name__}")
+        self._check_live()
+        self._name = name[:63]
 
     @property
     def name(self) -> str:
         """The communicator's name."""
         return self._name
+
+    @name.setter
+    def name(self, name: str) -> None:
+        self.Set_name(name)
 
     def Is_inter(self) -> bool:
         """Intercommunicators are not supported: always False."""
@@ -157,7 +176,11 @@ class Comm(HotCallSites, CollectiveMixin, ObjectCallsMixin):
         """Free the communicator (predefined ones cannot be freed); using it afterwards is ERR_COMM."""
         if self._name in ("MPI_COMM_WORLD", "MPI_COMM_SELF"):
             raise MPIException(ERR_COMM, f"cannot free {self._name}")
-        self._freed = True
+        self._check_live()
+        try:
+            self._delete_attrs()  # attributes.py: the keyvals' delete callbacks
+        finally:
+            self._freed = True
         self._forget_hot_sites(freed=True)  # the collectives' hot paths must not run on a freed communicator
         self._fast_size = 0  # every call now takes the checked path, which refuses a freed comm
 
@@ -199,18 +222,24 @@ class Comm(HotCallSites, CollectiveMixin, ObjectCallsMixin):
         """Agree on a context block unused on every member (called with the gathered proposals)."""
         return 0 if proposals is None else max(p[0] for p in proposals)
 
-    def Dup(self) -> Intracomm:
+    def Dup(self, info: Any = None) -> Intracomm:
         """A new communicator with the same ranks and its own contexts: its traffic never mixes."""
         self._check_live()
+        info = as_info(info, "Dup")
         gathered = self._gather_objects((self._engine.next_context_block,))
         block = self._bcast_object(self._new_context(gathered))
         self._engine.next_context_block = block + 1
-        return Intracomm(self._engine, list(self._ranks), CONTEXTS_PER_COMM * block, "")
+        comm = Intracomm(self._engine, list(self._ranks), CONTEXTS_PER_COMM * block, "")
+        comm.__dict__["_hints"] = dict(info.items()) if info else dict(self.__dict__.get("_hints", {}))
+        self._copy_attrs(comm)  # attributes.py: the keyvals' copy callbacks
+        return self._as_my_type(comm)  # Dup and Clone keep the class (comm_manage.py)
 
-    Clone = Dup
+    def Clone(self) -> Intracomm:
+        """A duplicate of the communicator, of the same class (Dup)."""
+        return self.Dup()
 
     def Split(self, color: int = 0, key: int = 0) -> Intracomm | None:
-        """Communicators of the ranks with the same color, ordered by (key, rank); UNDEFINED: None."""
+        """Communicators of the ranks with the same color, ordered by (key, rank); UNDEFINED: COMM_NULL."""
         self._check_live()
         if not isinstance(color, (int, np.integer)) or (color < 0 and color != _UNDEFINED):
             raise MPIException(ERR_ARG, f"color must be >= 0 or UNDEFINED, got {color!r}")
@@ -227,7 +256,7 @@ class Comm(HotCallSites, CollectiveMixin, ObjectCallsMixin):
         block, groups = self._bcast_object(plan)
         self._engine.next_context_block = block + 1
         if color == _UNDEFINED:
-            return None
+            return Intracomm()  # COMM_NULL
         return Intracomm(self._engine, groups[int(color)], CONTEXTS_PER_COMM * block, "")
 
     def Get_group(self) -> Group:
@@ -241,7 +270,7 @@ class Comm(HotCallSites, CollectiveMixin, ObjectCallsMixin):
         return self.Get_group()
 
     def Create(self, group: Group) -> Intracomm | None:
-        """A communicator of a subgroup (collective over this communicator); None outside it."""
+        """A communicator of a subgroup (collective over this communicator); COMM_NULL outside it."""
         self._check_live()
         if not set(group._ranks) <= set(self._ranks):
             raise MPIException(ERR_GROUP, "the group is not a subset of the communicator")
@@ -249,11 +278,13 @@ class Comm(HotCallSites, CollectiveMixin, ObjectCallsMixin):
         block = self._bcast_object(self._new_context(gathered))
         self._engine.next_context_block = block + 1
         if self._engine.rank not in group._ranks:
-            return None
+            return Intracomm()  # COMM_NULL
         return Intracomm(self._engine, list(group._ranks), CONTEXTS_PER_COMM * block, "")
 
     def Compare(self, other: Comm) -> int:
         """IDENT (same object), CONGRUENT (same ranks, same order), SIMILAR or UNEQUAL."""
+        self._check_live()
+        other._check_live()
         if other is self:
             return IDENT
         result = self.Get_group().Compare(other.Get_group())
@@ -530,14 +561,17 @@ class Comm(HotCallSites, CollectiveMixin, ObjectCallsMixin):
         return Prequest(lambda: self.Irecv(buf, source, tag))
 
     def Get_errhandler(self) -> Errhandler:
-        """The error handler set on this communicator (see errhandler.py for what it changes)."""
-        return self._errhandler
+        """The error handler set on this communicator (a new handle to it, as MPI returns)."""
+        self._check_live()
+        return Errhandler(self._errhandler)
 
     def Set_errhandler(self, errhandler: Errhandler) -> None:
-        """Record an error handler; errors are raised as MPI.Exception whatever it is."""
+        """Set the error handler (Call_errhandler runs it); errors of toro_mpi calls are raised as
+        MPI.Exception whatever it is."""
+        self._check_live()
         if not isinstance(errhandler, Errhandler) or not errhandler:
-            raise MPIException(ERR_ARG, f"Set_errhandler: not a predefined error handler: {errhandler!r}")
-        self._errhandler = errhandler
+            raise MPIException(ERR_ARG, f"Set_errhandler: not an error handler: {errhandler!r}")
+        self._errhandler = Errhandler(errhandler)
 
     def Irecv(self, buf: Any, source: int = ANY_SOURCE, tag: int = ANY_TAG) -> Request:
         """Start a receive into a buffer."""

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from .attributes import AttributesMixin
+from .handles import IntHandles
 
-class Datatype:
+
+class Datatype(IntHandles, AttributesMixin):
     """An MPI datatype: a name, a numpy dtype, a size and an extent in bytes."""
 
-    __slots__ = ("name", "dtype", "size", "_null")
+    __slots__ = ("name", "dtype", "size", "_null", "_attrs")
+    _attr_kind = "Datatype"  # keyval attributes (attributes.py): Create_keyval, Set_attr, ...
 
     def __init__(self, name: str, dtype: np.dtype | None, null: bool = False) -> None:
         self.name = name

@@ -20,9 +20,10 @@ from ..coll import elementwise as E
 from ..coll.engine import local_reduce
 from ..errors import ERR_OP, MPIException
 from .buffers import normalise, typed
+from .handles import IntHandles
 
 
-class Op:
+class Op(IntHandles):
     """A reduction operator: predefined (jitted for buffers) or user-defined (a Python function)."""
 
     __slots__ = ("name", "code", "commutative", "_fn", "_obj")
@@ -44,8 +45,8 @@ class Op:
 
     def Free(self) -> None:
         """Free a user operator (predefined ones cannot be freed)."""
-        if self.code != E.OP_USER:
-            raise MPIException(ERR_OP, f"cannot free the predefined operator {self.name}")
+        if self.code != E.OP_USER or self._fn is None:
+            raise MPIException(ERR_OP, f"cannot free the predefined (or freed) operator {self.name}")
         self._fn = None
 
     def Is_commutative(self) -> bool:
@@ -94,6 +95,10 @@ class Op:
             check_applies(self, y.dtype)
             local_reduce(self.code, x, y)
         b.finish()
+
+    def __bool__(self) -> bool:
+        # False for OP_NULL and for a user operator once freed (mpi4py's handle truth).
+        return self.code != E.OP_NONE and not (self.code == E.OP_USER and self._fn is None)
 
     def __repr__(self) -> str:
         return f"<Op {self.name}>"

@@ -6,73 +6,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import ERR_REQUEST, MPIException
-from . import datatypes as D
+from .handles import IntHandles
 from .mpi4py_names import add_missing_methods
 from .p2p import ANY_SOURCE, ANY_TAG, Engine, RecvReq, SendReq
+from .status import Status  # noqa: F401 - re-exported: Status was defined here
 
 UNDEFINED = -32766
 
 
-class Status:
-    """Source, tag, error and byte count of a received (or probed) message."""
-
-    def __init__(self) -> None:
-        self.source = ANY_SOURCE
-        self.tag = ANY_TAG
-        self.error = 0
-        self.count = 0  # bytes
-        self.cancelled = False
-
-    def _set(self, source: int, tag: int, nbytes: int, error: int = 0) -> None:
-        self.source = source
-        self.tag = tag
-        self.count = nbytes
-        self.error = error
-
-    def Get_source(self) -> int:
-        """Rank of the sender."""
-        return self.source
-
-    def Get_tag(self) -> int:
-        """Tag of the message."""
-        return self.tag
-
-    def Get_error(self) -> int:
-        """Error class of the receive (0 on success)."""
-        return self.error
-
-    def Get_count(self, datatype: D.Datatype = D.PREDEFINED["BYTE"]) -> int:
-        """Number of `datatype` elements received (UNDEFINED if not a whole number)."""
-        size = datatype.Get_size()
-        if size == 0:
-            return 0 if self.count == 0 else UNDEFINED
-        return self.count // size if self.count % size == 0 else UNDEFINED
-
-    def Get_elements(self, datatype: D.Datatype) -> int:
-        """Number of basic elements received."""
-        return self.Get_count(datatype)
-
-    def Is_cancelled(self) -> bool:
-        """Whether the request was cancelled."""
-        return self.cancelled
-
-    def Set_source(self, source: int) -> None:
-        """Set the source field."""
-        self.source = source
-
-    def Set_tag(self, tag: int) -> None:
-        """Set the tag field."""
-        self.tag = tag
-
-    def Set_error(self, error: int) -> None:
-        """Set the error field."""
-        self.error = error
-
-    def __repr__(self) -> str:
-        return f"<Status source={self.source} tag={self.tag} count={self.count} error={self.error}>"
-
-
-class Request:
+class Request(IntHandles):
     """A nonblocking operation; it compares equal to REQUEST_NULL once completed."""
 
     def __init__(self, engine: Engine | None = None, inner: SendReq | RecvReq | None = None,

@@ -1,13 +1,20 @@
 """The `mpi4py` package as seen by a program run with `toro-mpirun --mpi4py`: toro_mpi answers.
 
 `from mpi4py import MPI` gives `toro_mpi.MPI`; `mpi4py.rc`, `mpi4py.run` and `python -m mpi4py`
-behave as in mpi4py. The launcher puts this package's parent directory first on the ranks'
-PYTHONPATH only in that mode, so a real mpi4py installed beside toro_mpi is never shadowed
-anywhere else.
+behave as in mpi4py. mpi4py's pure-Python modules (`mpi4py.util.pkl5`, `.sync`, `.dtlib`, `.pool`,
+`mpi4py.bench`, `mpi4py.futures`, `mpi4py.typing`) come from the real mpi4py installed beside
+toro_mpi, when there is one: this package's search path goes on to the real package's directory,
+after this one, so those modules run on top of toro_mpi (their `from .. import MPI` finds this
+package's MPI) and the real `mpi4py.MPI` extension is never imported.
+
+The launcher puts this package's parent directory first on the ranks' PYTHONPATH only in that
+mode, so a real mpi4py installed beside toro_mpi is never shadowed anywhere else.
 """
 
 from __future__ import annotations
 
+import importlib.machinery
+import os
 import sys
 from typing import Any
 
@@ -49,6 +56,20 @@ class Rc:
     def __repr__(self) -> str:
         return "<mpi4py.rc (toro_mpi)>"
 
+
+def _real_package_dirs() -> list[str]:
+    """The directories of the real mpi4py package, found on sys.path without this shim's."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    shim_root = os.path.dirname(here)
+    paths = [p for p in sys.path if os.path.abspath(p or os.curdir) != shim_root]
+    spec = importlib.machinery.PathFinder.find_spec("mpi4py", paths)
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    return [d for d in spec.submodule_search_locations if os.path.abspath(d) != here]
+
+
+# This directory first (MPI, run, __main__ are the shim's), then the real package's.
+__path__ = [*__path__, *_real_package_dirs()]  # noqa: PLE0643 - a package's own __path__
 
 rc = Rc()
 sys.modules[__name__ + ".rc"] = rc  # `import mpi4py.rc` works, as in mpi4py

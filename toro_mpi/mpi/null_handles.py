@@ -1,0 +1,70 @@
+"""Handle classes of the features toro_mpi does not implement (MPI.File, MPI.Win, MPI.Session)
+and a minimal MPI.Message, so that their null handles (FILE_NULL, WIN_NULL, SESSION_NULL,
+MESSAGE_NULL, MESSAGE_NO_PROC) exist and behave as mpi4py's: programs and tests name them in
+comparisons and tables. Every call on these classes raises NotImplementedError naming it.
+
+Message here is only what the null handles need; matched probes (Comm.Mprobe and friends) bring
+the real class, which replaces this one in toro_mpi.MPI.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .handles import Handle, Ref
+from .mpi4py_names import NotImplementedName
+
+
+class _Unimplemented(type):
+    """Metaclass: class attributes mpi4py has and these classes lack name what is missing."""
+
+    def __getattr__(cls, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise NotImplementedName(f"MPI.{cls._kind}.{name} is not implemented by toro_mpi")
+
+
+class _NullOnly(Handle, metaclass=_Unimplemented):
+    """A handle class of which toro_mpi has only the null (and predefined) handles."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise NotImplementedName(f"MPI.{self._kind}.{name} is not implemented by toro_mpi")
+
+    def __repr__(self) -> str:
+        return f"<{self._kind} {'MPI_' + self._kind.upper() + '_NULL' if self._ref is None else self._ref.name}>"
+
+
+class File(_NullOnly):
+    """MPI-IO files: not implemented by toro_mpi (MPI.File() is FILE_NULL)."""
+
+    _kind = "File"
+
+
+class Win(_NullOnly):
+    """One-sided communication windows: not implemented by toro_mpi (issue #22; MPI.Win() is WIN_NULL)."""
+
+    _kind = "Win"
+
+
+class Session(_NullOnly):
+    """MPI-4 sessions: not implemented by toro_mpi (MPI.Session() is SESSION_NULL)."""
+
+    _kind = "Session"
+
+
+class Message(_NullOnly):
+    """Matched-probe messages: only MESSAGE_NULL and MESSAGE_NO_PROC here (see the module doc)."""
+
+    _kind = "Message"
+
+
+for _cls in (File, Win, Session, Message):
+    _cls.__module__ = "toro_mpi.MPI"
+
+FILE_NULL = File()
+WIN_NULL = Win()
+SESSION_NULL = Session()
+MESSAGE_NULL = Message()
+MESSAGE_NO_PROC = Message._new(Ref("MESSAGE_NO_PROC", predefined=True))

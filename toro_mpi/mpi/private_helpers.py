@@ -1,0 +1,83 @@
+"""mpi4py's private module functions that its own pure-Python modules import from MPI
+(mpi4py.util.pkl5 takes _comm_lock and _commctx_intra/_commctx_inter): toro_mpi provides them
+so that those modules run unchanged on top of it. Also _handleof, _addressof and _sizeof, which
+mpi4py's tests use to look at an object's handle: here the handle is the object's integer handle,
+its address the Python object's, and its size that of an Open MPI handle (a pointer; a status is
+MPI_Status's 24 bytes)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Hashable
+from typing import Any
+
+_TABLE_LOCK = threading.Lock()
+
+
+def _comm_lock_table(comm: Any) -> dict[Hashable, Any]:
+    """The communicator's table of locks (key -> lock), created on first use."""
+    with _TABLE_LOCK:
+        table = comm.__dict__.get("_comm_locks")
+        if table is None:
+            table = comm.__dict__["_comm_locks"] = {}
+        return table
+
+
+def _comm_lock(comm: Any, key: Hashable | None = None) -> Any:
+    """The communicator's lock for `key`, which mpi4py's modules hold around a multi-message
+    exchange. Reentrant: a rank's green threads share one OS thread, so a plain lock held by one
+    green thread blocked in a receive would deadlock the others instead of merely waiting."""
+    table = _comm_lock_table(comm)
+    with _TABLE_LOCK:
+        lock = table.get(key)
+        if lock is None:
+            lock = table[key] = threading.RLock()
+        return lock
+
+
+def _commctx_intra(comm: Any) -> tuple[Any, int]:
+    """A private duplicate of an intracommunicator (made once, collectively, on first use) and a
+    fresh tag on it: every rank calls this in the same order, so the tags agree."""
+    ctx = comm.__dict__.get("_commctx")
+    if ctx is None:
+        dup = comm.Dup()
+        dup.Set_name(f"{comm.Get_name() or 'comm'} (mpi4py private)")
+        ctx = comm.__dict__["_commctx"] = [dup, 0]
+    ctx[1] = (ctx[1] + 1) % (1 << 30)
+    return ctx[0], ctx[1]
+
+
+def _commctx_inter(comm: Any) -> tuple[Any, int, Any, bool]:
+    """The intercommunicator counterpart: toro_mpi has no intercommunicators yet."""
+    raise NotImplementedError("MPI._commctx_inter (intercommunicators) is not implemented by toro_mpi")
+
+
+_HANDLE_SIZE = 8  # an Open MPI handle is a pointer
+_STATUS_SIZE = 24  # sizeof(MPI_Status) in Open MPI
+
+
+def _check_object(obj: Any, call: str) -> None:
+    if obj is None or isinstance(obj, (int, float, str, bytes)):
+        raise TypeError(f"{call}: expected an MPI object, got {type(obj).__name__}")
+
+
+def _handleof(obj: Any) -> int:
+    """The integer handle of an MPI object (a status: its address)."""
+    _check_object(obj, "_handleof")
+    handle = getattr(obj, "handle", None)
+    return id(obj) if handle is None else int(handle)
+
+
+def _addressof(obj: Any) -> int:
+    """The address of an MPI object's handle (here: the Python object's)."""
+    _check_object(obj, "_addressof")
+    return id(obj)
+
+
+def _sizeof(obj: Any) -> int:
+    """The size in bytes of an MPI object's (or class's) handle."""
+    cls = obj if isinstance(obj, type) else type(obj)
+    if obj is None or not hasattr(cls, "py2f"):
+        raise TypeError(f"_sizeof: expected an MPI object or class, got {type(obj).__name__}")
+    is_status = any(c.__name__ == "Status" for c in cls.__mro__)
+    return _STATUS_SIZE if is_status else _HANDLE_SIZE
