@@ -422,7 +422,7 @@ class Comm(HotCallSites, CollectiveMixin, ObjectCallsMixin):
         if req.error is not None:
             raise req.error
         if b is not None:
-            b.finish()
+            b.finish(min(req.nbytes, req.cap))
 
     def Sendrecv(self, sendbuf: Any, dest: int, sendtag: int = 0, recvbuf: Any = None,
                  source: int = ANY_SOURCE, recvtag: int = ANY_TAG, status: Status | None = None) -> None:
@@ -555,7 +555,8 @@ class Comm(HotCallSites, CollectiveMixin, ObjectCallsMixin):
             return Request()
         e = self._engine
         req = e.irecv(b.array, b.nbytes, source, tag, self._ctx)
-        return CommRequest(self, e, req, finish=b.finish if b.writeback is not None else None)
+        return CommRequest(self, e, req, finish=(lambda: b.finish(min(req.nbytes, req.cap)))
+                           if b.writeback is not None else None)
 
     # -- probing --------------------------------------------------------------------------
     def _probe(self, source: Any, tag: Any, status: Status | None, blocking: bool) -> bool:

@@ -43,14 +43,18 @@ class Status:
 
     def Get_count(self, datatype: D.Datatype = D.PREDEFINED["BYTE"]) -> int:
         """Number of `datatype` elements received (UNDEFINED if not a whole number)."""
-        size = datatype.Get_size()
+        datatype.Get_size()  # MPI_DATATYPE_NULL: ERR_TYPE
+        size = D.type_of(datatype).psize  # bytes one element takes in a message
         if size == 0:
             return 0 if self.count == 0 else UNDEFINED
         return self.count // size if self.count % size == 0 else UNDEFINED
 
     def Get_elements(self, datatype: D.Datatype) -> int:
-        """Number of basic elements received."""
-        return self.Get_count(datatype)
+        """Number of basic elements received, a partial last element counted too."""
+        from .packing import elements
+
+        datatype.Get_size()
+        return elements(datatype, self.count)
 
     def Is_cancelled(self) -> bool:
         """Whether the request was cancelled."""
