@@ -26,6 +26,7 @@ from . import typemap as TM
 from .named_types import CONSTANTS, ROWS, TYPECODES
 
 UNDEFINED = -32766
+_INT_MAX = 2**31 - 1  # the largest count an MPI 3.1 (int) argument holds
 globals().update(CONSTANTS)  # COMBINER_*, ORDER_*, DISTRIBUTE_*, TYPECLASS_*
 COMBINER_NAMED: int = CONSTANTS["COMBINER_NAMED"]
 ORDER_C: int = CONSTANTS["ORDER_C"]
@@ -130,7 +131,7 @@ class Datatype:
             key = _NAME_OF.get(id(self))
             if key is not None:
                 return key  # the module attribute itself: unpickles to the same object
-            return (_from_fhandle, (t.fhandle,))
+            return (_copy_of, (t.fhandle,))
         base, combiner, params = self.decode()
         return (_create, (base, combiner, params))
 
@@ -258,6 +259,13 @@ class Datatype:
         """`count` copies of this type, one after the other."""
         old = self._live()
         count = _count(count)
+        if count > _INT_MAX:
+            # As Open MPI under MPI 3.1 (int counts): a vector of whole int-sized blocks and
+            # a contiguous remainder, joined by a struct.
+            q, r = divmod(count, _INT_MAX)
+            head = self.Create_vector(q, _INT_MAX, _INT_MAX)
+            tail = self.Create_contiguous(r)
+            return Datatype.Create_struct([1, 1], [0, q * _INT_MAX * (old.ub - old.lb)], [head, tail])
         ce = old.ub - old.lb
         t = _derived(old, "CONTIGUOUS", [count], [], [old])
         _layout(t, old, count, 0, (count - 1) * ce, count)
@@ -797,6 +805,11 @@ def _from_fhandle(arg: int) -> Datatype:
     if t is None:
         raise MPIException(ERR_TYPE, f"no datatype has handle {arg}")
     return _handle(t) if t is not _NULL_T else Datatype()
+
+
+def _copy_of(fhandle: int) -> Datatype:
+    """A new handle to the predefined type of a Fortran handle (unpickling MPI.Datatype(MPI.INT))."""
+    return Datatype(_from_fhandle(fhandle))
 
 
 def _create(base: Datatype, combiner: str, params: dict[str, Any]) -> Datatype:
