@@ -47,6 +47,9 @@ CASES = [
     ("comms", 1, ()),  # Dup, Split (keys, UNDEFINED), Create, Free, isolation of contexts
     ("comms", 3, ()),
     ("comms", 4, ()),
+    ("derived", 1, ()),  # derived datatypes: constructors, p2p, collectives, Pack, BOTTOM, bad input
+    ("derived", 2, ()),
+    ("derived", 4, ()),
 ]
 
 

@@ -101,7 +101,6 @@ from .mpi.datatypes_surface import *  # noqa: E402, F403
 from .mpi.datatypes_surface import BOTTOM  # noqa: E402
 
 
-
 def _rank_state(w: _Any) -> dict[str, _Any]:
     """This module's globals that belong to one rank (toro_mpi.hosting swaps them per rank).
 
