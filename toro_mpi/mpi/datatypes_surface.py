@@ -58,5 +58,5 @@ def _typealign(datatype: Datatype) -> int | None:
     return None
 
 
-__all__ = ["_typecode", "_typealign", "BOTTOM", "IN_PLACE", "BottomType", "InPlaceType", "Get_address", "Aint_add", "Aint_diff",
-           *CONSTANTS]
+__all__ = ["_typecode", "_typealign", "BOTTOM", "IN_PLACE", "BottomType", "InPlaceType", "Get_address",
+           "Aint_add", "Aint_diff", *CONSTANTS]
