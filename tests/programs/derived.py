@@ -80,6 +80,13 @@ bb = np.arange(16.0) * (RANK + 1)
 COMM.Bcast([bb, 2, TYPES["vector_dense"]], root=0)
 out("bcast", bb.tolist())
 
+# Long double reductions (numba has no long double: numpy combines them, wide_reduce.py).
+for op in (MPI.SUM, MPI.PROD, MPI.MAX):
+    lx = np.arange(1, 6, dtype="g") / 3 + RANK
+    ly = np.zeros(5, "g")
+    COMM.Allreduce(lx, ly, op)
+    out("long double", [float(v) for v in ly])
+
 # A struct at MPI.BOTTOM with absolute addresses.
 ia = np.array([7, 8, 9], "i") * (RANK + 1)
 da = np.array([0.5, 1.5]) * (RANK + 1)
