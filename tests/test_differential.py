@@ -50,6 +50,9 @@ CASES = [
     ("surface", 1, ()),  # Info, keyval attributes, groups, Status, handles, COMM_NULL, Split_type, errors
     ("surface", 3, ()),
     ("surface", 4, ()),
+    ("derived", 1, ()),  # derived datatypes: constructors, p2p, collectives, Pack, BOTTOM, bad input
+    ("derived", 2, ()),
+    ("derived", 4, ()),
 ]
 
 

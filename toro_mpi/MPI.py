@@ -148,8 +148,9 @@ VERSION = 3
 SUBVERSION = 1
 MAX_PROCESSOR_NAME = 256
 IN_PLACE = _IN_PLACE
-BOTTOM = None
-
+# Datatype constants, BOTTOM and Get_address: mpi/datatypes_surface.py.
+from .mpi.datatypes_surface import *  # noqa: E402, F403
+from .mpi.datatypes_surface import BOTTOM  # noqa: E402
 
 
 def _rank_state(w: _Any) -> dict[str, _Any]:

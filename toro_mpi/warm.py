@@ -40,7 +40,7 @@ _PACKAGE = Path(__file__).resolve().parent  # the toro_mpi package directory
 # Sources whose jitted functions the ranks load, and the modules whose globals those functions
 # freeze in (layout's constants, futex's numbers): when any changes, the cache is warmed again.
 # tests/unit/test_layers.py checks that every source defining a jitted function is listed.
-KERNEL_SOURCES = ("bus/ring.py", "bus/atomics.py", "bus/layout.py", "bus/futex.py",
+KERNEL_SOURCES = ("bus/ring.py", "bus/atomics.py", "bus/layout.py", "bus/futex.py", "bus/typemap_copy.py",
                   "coll/interpreter.py", "coll/elementwise.py")
 
 
@@ -226,6 +226,15 @@ def warm_reduction_dtypes() -> None:
         I.entry_point(dtype)
 
 
+def _warm_typemap(scratch: np.ndarray) -> None:
+    """The derived-datatype pack/unpack pass (one specialisation: int64 addresses and arrays)."""
+    from .bus.typemap_copy import typemap_copy
+
+    segs = np.zeros(1, np.int64)
+    addr = scratch.ctypes.data
+    typemap_copy(addr, segs, segs, 0, 0, addr, 0, 0, 1)
+
+
 def _warm() -> None:
     from .bus import ring
     from .bus.segment import Segment
@@ -260,6 +269,7 @@ def _warm() -> None:
             ring.address_reader(dtype)(arr)
         ring.copy_bytes(scratch, scratch, 0)
         ring.copy_from(scratch.ctypes.data, scratch.ctypes.data, 0)
+        _warm_typemap(scratch)
         _warm_collectives()
     finally:
         seg.close()

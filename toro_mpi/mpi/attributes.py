@@ -66,6 +66,10 @@ class AttributesMixin:
 
     _attr_kind = "Comm"  # whose keyvals these are (the mpi4py class name)
 
+    def _existing_attrs(self) -> dict[int, Any] | None:
+        """The attribute table if the object has one (None: no attribute was ever set)."""
+        return getattr(self, "_attrs", None)
+
     def _attr_table(self) -> dict[int, Any]:
         # getattr/setattr rather than __dict__: a class with __slots__ gives "_attrs" a slot.
         table = getattr(self, "_attrs", None)
@@ -152,7 +156,7 @@ class AttributesMixin:
 
     def _copy_attrs(self, new: Any) -> None:
         """Give a duplicate of this object the attributes the keyvals' copy_fn copy."""
-        table = getattr(self, "_attrs", None)
+        table = self._existing_attrs()
         if not table:
             return
         for number, value in list(table.items()):
@@ -167,7 +171,7 @@ class AttributesMixin:
 
     def _delete_attrs(self) -> None:
         """Delete every attribute (the object is being freed), running the delete_fn callbacks."""
-        table = getattr(self, "_attrs", None)
+        table = self._existing_attrs()
         if not table:
             return
         error = None

@@ -39,21 +39,47 @@ from ..errors import (
 )
 from . import datatypes as D
 from .dlpack import host_array, is_dlpack
+from .packing import Unpacker, address_of, check_committed, gather, packed, run_view
 
 _EMPTY = np.empty(0, np.uint8)
 _U8 = np.dtype(np.uint8)
 
 
-class _InPlace:
-    """MPI.IN_PLACE: "the send data is already where the result goes"."""
+class InPlaceType:
+    """Type of MPI.IN_PLACE: "the send data is already where the result goes"."""
 
     __slots__ = ()
 
     def __repr__(self) -> str:
-        return "MPI.IN_PLACE"
+        return "IN_PLACE"
+
+    def __reduce__(self) -> str:
+        return "IN_PLACE"
 
 
-IN_PLACE = _InPlace()
+class BottomType(int):
+    """Type of MPI.BOTTOM, address 0: a buffer `[MPI.BOTTOM, count, datatype]` names memory by
+    the datatype's displacements alone (absolute addresses from MPI.Get_address)."""
+
+    __slots__ = ()
+
+    def __new__(cls) -> BottomType:
+        return super().__new__(cls, 0)
+
+    def __repr__(self) -> str:
+        return "BOTTOM"
+
+    def __reduce__(self) -> str:
+        return "BOTTOM"
+
+
+IN_PLACE = InPlaceType()
+BOTTOM = BottomType()
+
+
+def is_bottom(obj: Any) -> bool:
+    """Whether a buffer is MPI.BOTTOM."""
+    return obj is BOTTOM or type(obj) is BottomType
 
 
 class Buffer:
@@ -62,17 +88,23 @@ class Buffer:
     __slots__ = ("array", "nbytes", "datatype", "writeback")
 
     def __init__(self, array: np.ndarray, nbytes: int, datatype: D.Datatype,
-                 writeback: np.ndarray | None = None) -> None:
+                 writeback: np.ndarray | Unpacker | None = None) -> None:
         self.array = array
         self.nbytes = nbytes
         self.datatype = datatype
         # For a receive into a non-contiguous array: where to copy the data once it arrived.
         self.writeback = writeback
 
-    def finish(self) -> None:
-        """Copy a received temporary into the user's non-contiguous array."""
-        if self.writeback is not None:
-            self.writeback[...] = self.array.reshape(self.writeback.shape)
+    def finish(self, nbytes: int | None = None) -> None:
+        """Copy a received temporary into the user's memory: a non-contiguous array, or the
+        elements of a derived datatype (only the first nbytes, when given: what arrived)."""
+        wb = self.writeback
+        if wb is None:
+            return
+        if type(wb) is Unpacker:
+            wb.unpack(nbytes)
+        else:
+            wb[...] = self.array.reshape(wb.shape)
 
 
 def byte_view(arr: np.ndarray) -> np.ndarray:
@@ -183,6 +215,8 @@ def normalise(spec: Any, writable: bool, blocks: int = 1) -> Buffer:
     buffer, ...): an explicit count is then the count of one block, as in mpi4py and MPI, and
     an inferred one must split into that many blocks."""
     obj, count, displ, dspec = split_spec(spec, (tuple, list), "count", "displ")
+    if type(obj) is BottomType:
+        return _at_bottom(writable, count, displ, dspec, blocks)
     arr = _as_array(obj, writable)
     datatype = None if dspec is None else as_datatype(dspec)
     arr, writeback = _contiguous(arr, writable)
@@ -190,16 +224,18 @@ def normalise(spec: Any, writable: bool, blocks: int = 1) -> Buffer:
         datatype = D.from_dtype(arr.dtype) or D.PREDEFINED["BYTE"]
     # (datatype first: a null datatype's dtype is None, which numpy compares equal to float64.)
     if (count is None and displ is None and datatype and arr.dtype == datatype.dtype
-            and (blocks == 1 or arr.size % blocks == 0)):
+            and not D.is_derived(datatype) and (blocks == 1 or arr.size % blocks == 0)):
         return Buffer(arr, arr.nbytes, datatype, writeback)
-    return _sized(arr, writeback, datatype, obj, count, displ, blocks)
+    return _sized(arr, writeback, datatype, obj, count, displ, blocks, writable)
 
 
 def _sized(arr: np.ndarray, writeback: np.ndarray | None, datatype: D.Datatype, obj: Any, count: Any, displ: Any,
-           blocks: int) -> Buffer:
+           blocks: int, writable: bool = False) -> Buffer:
     """The bytes a spec with a count, a displacement or a foreign datatype selects (mpi4py's checks)."""
     total = arr.nbytes
-    size = datatype.size
+    # Counts and displacements are in extents (a predefined type's extent is its size).
+    t = D.type_of(datatype)
+    size = t.ub - t.lb
     start = 0
     if displ is not None:
         displ = as_count(displ, "displacement")
@@ -234,6 +270,10 @@ def _sized(arr: np.ndarray, writeback: np.ndarray | None, datatype: D.Datatype, 
         count = 0
     if not datatype:
         raise MPIException(ERR_TYPE, "MPI_DATATYPE_NULL cannot describe a buffer")
+    if D.is_derived(datatype):
+        if writeback is not None:
+            raise MPIBufferError(ERR_BUFFER, "a derived datatype over a non-contiguous buffer is not supported")
+        return _derived(arr, start, count, datatype, writable)
     stop = start + count * size
     if stop > total:
         # mpi4py leaves this to MPI (which reads or writes past the buffer); it is refused here.
@@ -246,10 +286,72 @@ def _sized(arr: np.ndarray, writeback: np.ndarray | None, datatype: D.Datatype, 
     return Buffer(flat, stop - start, datatype, None)
 
 
+def _derived(arr: np.ndarray, start: int, count: int, datatype: D.Datatype, writable: bool) -> Buffer:
+    """count elements of a derived datatype from byte `start` of arr: a view of the bytes if
+    they are one run, else packed scratch (filled now for a send, unpacked by finish() for a
+    receive). Elements must lie inside the buffer (MPI would read or write past it)."""
+    t = check_committed(datatype)
+    nbytes = count * t.psize
+    if count and t.psize:
+        lo = start + t.tlb
+        hi = start + (count - 1) * (t.ub - t.lb) + t.tub
+        if lo < 0 or hi > arr.nbytes:
+            raise MPIValueError(ERR_BUFFER, f"{count} x {t.name or 'derived datatype'} reach bytes [{lo}, {hi}) "
+                                            f"of a buffer of {arr.nbytes} bytes")
+    flat = arr.reshape(-1).view(np.uint8)
+    run = run_view(t, count)
+    if run is not None:
+        view = flat[start + run[0]: start + run[0] + run[1]]
+        dt = t.dtype
+        if dt is not None and dt.itemsize and view.nbytes % dt.itemsize == 0 and start % dt.alignment == 0:
+            view = view.view(dt)
+        return Buffer(view, nbytes, datatype, None)
+    return _packed_buffer(t, [(address_of(flat) + start, count)], nbytes, datatype, writable, arr)
+
+
+def _packed_buffer(t: D._Type, pieces: list[tuple[int, int]], nbytes: int, datatype: D.Datatype,
+                   writable: bool, keep: Any) -> Buffer:
+    scratch = packed(t, nbytes)
+    if writable:
+        return Buffer(scratch, nbytes, datatype, Unpacker(t, pieces, scratch.view(np.uint8), keep))
+    gather(t, pieces, scratch.view(np.uint8))
+    return Buffer(scratch, nbytes, datatype, None)
+
+
+def _at_bottom(writable: bool, count: Any, displ: Any, dspec: Any, blocks: int) -> Buffer:
+    """A buffer at MPI.BOTTOM: the datatype's displacements are absolute addresses."""
+    if dspec is None:
+        raise MPIValueError(ERR_TYPE, "a buffer at MPI.BOTTOM needs a datatype")
+    datatype = as_datatype(dspec)
+    if count is None:
+        raise MPIValueError(ERR_COUNT, "a buffer at MPI.BOTTOM needs a count")
+    count = as_count(count, "count")
+    if count < 0:
+        raise MPIValueError(ERR_COUNT, f"negative count {count}")
+    start = 0 if displ is None else as_count(displ, "displacement")
+    t = check_committed(datatype)
+    count *= blocks
+    start *= t.ub - t.lb
+    return _packed_buffer(t, [(start, count)], count * t.psize, datatype, writable, None)
+
+
+def raw_bytes(obj: Any, writable: bool) -> np.ndarray:
+    """A buffer's bytes as a 1-D uint8 array over the same memory (MPI_Pack's buffers)."""
+    arr = _as_array(obj, writable)
+    if not (arr.flags.c_contiguous or arr.flags.f_contiguous):
+        raise MPIBufferError(ERR_BUFFER, "the buffer is not contiguous")
+    if arr.flags.f_contiguous and not arr.flags.c_contiguous:
+        arr = arr.T
+    return arr.reshape(-1).view(np.uint8)
+
+
 def typed(b: Buffer) -> np.ndarray:
     """The buffer as a 1-D C-contiguous array of its datatype's dtype (a view, no copy)."""
     arr = b.array
     dt = b.datatype.dtype
+    if dt is None:
+        raise MPIException(ERR_TYPE, f"{b.datatype.name or 'this derived datatype'} is not made of one "
+                                     "predefined type: no operation applies to it")
     if arr.ndim != 1:
         arr = arr.reshape(-1)
     if arr.dtype != dt:
@@ -288,6 +390,8 @@ def normalise_v(spec: Any, n: int, writable: bool) -> tuple[np.ndarray, list[int
     or a plain buffer (split as evenly as it goes, the first ranks taking one more). counts may
     be one integer (every rank's), displs one integer (a stride) or None (packed)."""
     obj, counts, displs, dspec = split_spec(spec, (tuple,), "counts", "displs")
+    if is_datatype(dspec) and D.is_derived(as_datatype(dspec)):
+        return _derived_v(obj, counts, displs, as_datatype(dspec), n, writable)
     b = normalise([obj, dspec], writable)
     arr = typed(b)
     if counts is None:
@@ -316,8 +420,44 @@ def normalise_v(spec: Any, n: int, writable: bool) -> tuple[np.ndarray, list[int
     return arr, counts, displs, b.datatype, b
 
 
+def _derived_v(obj: Any, counts: Any, displs: Any, datatype: D.Datatype, n: int,
+               writable: bool) -> tuple[np.ndarray, list[int], list[int], D.Datatype, Buffer]:
+    """A v-spec over a derived datatype: rank i's counts[i] elements from displs[i] extents are
+    packed one after the other (so the packed counts and displacements describe them)."""
+    t = check_committed(datatype)
+    if counts is None:
+        raise MPIValueError(ERR_COUNT, "a v-spec with a derived datatype needs counts")
+    counts = [as_count(counts, "counts")] * n if not _is_sequence(counts) else int_list(counts, n, "counts")
+    if any(c < 0 for c in counts):
+        raise MPIException(ERR_COUNT, f"counts must be >= 0, got {counts}")
+    if displs is None:
+        displs = [sum(counts[:i]) for i in range(n)]
+    elif not _is_sequence(displs):
+        displs = [as_count(displs, "displacements") * i for i in range(n)]
+    else:
+        displs = int_list(displs, n, "displacements")
+    extent = t.ub - t.lb
+    if is_bottom(obj):
+        base, keep = 0, None
+    else:
+        arr, wb = _contiguous(_as_array(obj, writable), writable)
+        if wb is not None:
+            raise MPIBufferError(ERR_BUFFER, "a derived datatype over a non-contiguous buffer is not supported")
+        keep = arr.reshape(-1).view(np.uint8)
+        base = address_of(keep)
+        for c, d in zip(counts, displs, strict=True):
+            if c and (d * extent + t.tlb < 0 or d * extent + (c - 1) * extent + t.tub > keep.nbytes):
+                raise MPIException(ERR_TRUNCATE, f"counts/displacements reach beyond the buffer of {keep.nbytes} "
+                                                 "bytes")
+    pieces = [(base + d * extent, c) for c, d in zip(counts, displs, strict=True)]
+    b = _packed_buffer(t, pieces, sum(counts) * t.psize, datatype, writable, keep)
+    # Counts and displacements now count packed elements (v_bytes scales them by psize).
+    packed_displs = [sum(counts[:i]) for i in range(n)]
+    return b.array, counts, packed_displs, datatype, b
+
+
 def v_bytes(spec: Any, n: int, writable: bool) -> tuple[np.ndarray, list[int], list[int], Buffer]:
     """A v-variant buffer spec as bytes: (byte view, byte counts, byte displacements, Buffer)."""
     arr, counts, displs, dt, b = normalise_v(spec, n, writable)
-    unit = dt.size
+    unit = D.type_of(dt).psize
     return byte_view(arr), [c * unit for c in counts], [d * unit for d in displs], b

@@ -38,6 +38,7 @@ from . import hosted as H
 from .buffers import IN_PLACE, Buffer, byte_view, int_list, normalise, typed, v_bytes
 from .hot_sites import ALLGATHER, ALLREDUCE, ALLTOALL, BARRIER, BCAST, FAST_DTYPES, GATHER, REDUCE, SCATTER
 from .ops import SUM, Op, check_applies
+from .wide_reduce import widen
 
 _EMPTY_U8 = np.empty(0, np.uint8)
 _PLAN_CACHE_LIMIT = 256
@@ -346,6 +347,7 @@ class CollectiveMixin:
                                         f"count {need}")
         if op is None:
             op = SUM
+        send, recv, op = widen(send, recv, op)  # long double, float16: numpy combines
         op = check_applies(op, send.dtype)
         return send, recv, op, dt, rb, inplace
 

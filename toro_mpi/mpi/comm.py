@@ -453,7 +453,7 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
         if req.error is not None:
             raise req.error
         if b is not None:
-            b.finish()
+            b.finish(min(req.nbytes, req.cap))
 
     def Sendrecv(self, sendbuf: Any, dest: int, sendtag: int = 0, recvbuf: Any = None,
                  source: int = ANY_SOURCE, recvtag: int = ANY_TAG, status: Status | None = None) -> None:
@@ -589,7 +589,8 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
             return Request()
         e = self._engine
         req = e.irecv(b.array, b.nbytes, source, tag, self._ctx)
-        return CommRequest(self, e, req, finish=b.finish if b.writeback is not None else None)
+        return CommRequest(self, e, req, finish=(lambda: b.finish(min(req.nbytes, req.cap)))
+                           if b.writeback is not None else None)
 
     # -- probing --------------------------------------------------------------------------
     def _probe(self, source: Any, tag: Any, status: Status | None, blocking: bool) -> bool:

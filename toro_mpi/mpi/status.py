@@ -130,18 +130,25 @@ class Status:
 
     def Get_count(self, datatype: D.Datatype = D.PREDEFINED["BYTE"]) -> int:
         """Number of `datatype` elements received (UNDEFINED if not a whole number)."""
-        size = _size(datatype)
+        _size(datatype)  # MPI_DATATYPE_NULL: ERR_TYPE
+        size = D.type_of(datatype).psize  # bytes one element takes in a message
         if size == 0:
             return 0 if self._count == 0 else UNDEFINED
         return self._count // size if self._count % size == 0 else UNDEFINED
 
     def Get_elements(self, datatype: D.Datatype = D.PREDEFINED["BYTE"]) -> int:
-        """Number of basic elements received."""
-        return self.Get_count(datatype)
+        """Number of basic elements received, a partial last element counted too."""
+        from .packing import elements
+
+        _size(datatype)
+        return elements(datatype, self._count)
 
     def Set_elements(self, datatype: D.Datatype, count: int) -> None:
         """Set the number of `datatype` elements the status reports (MPI_Status_set_elements)."""
-        self._count = int(count) * _size(datatype)
+        _size(datatype)
+        t = D.type_of(datatype)
+        # count basic elements: bytes = count x the packed size of one basic element
+        self._count = int(count) * t.psize // t.nbasic if t.nbasic else 0
 
     def Is_cancelled(self) -> bool:
         """Whether the request was cancelled."""
