@@ -75,6 +75,8 @@ from .mpi.ops import (
 from .mpi.p2p import ANY_SOURCE, ANY_TAG, PROC_NULL
 from .mpi.persistent import Prequest
 from .mpi.request import REQUEST_NULL, UNDEFINED, Request, Status
+from .mpi.topocomm import Cartcomm, Distgraphcomm, Graphcomm, Topocomm
+from .mpi.topology import CART, DIST_GRAPH, GRAPH, UNWEIGHTED, WEIGHTS_EMPTY, Compute_dims
 from .runtime import world as _world
 
 Exception = MPIException  # noqa: A001 - mpi4py names it MPI.Exception
@@ -313,4 +315,6 @@ __all__ = [
     "get_vendor", "Is_thread_main", "Pcontrol", "INFO_NULL", "BSEND_OVERHEAD", "Attach_buffer",
     "Detach_buffer", "Alloc_mem", "Free_mem", "pickle", "Pickle", "Prequest", "Errhandler",
     "ERRHANDLER_NULL", "ERRORS_RETURN", "ERRORS_ARE_FATAL", "ERRORS_ABORT",
+    "Topocomm", "Cartcomm", "Graphcomm", "Distgraphcomm", "Compute_dims", "CART", "GRAPH", "DIST_GRAPH",
+    "UNWEIGHTED", "WEIGHTS_EMPTY",
 ]
