@@ -340,7 +340,7 @@ class NeighborMixin:
     def neighbor_alltoall(self, sendobj: Any) -> list[Any]:
         """Item i of sendobj to out-neighbour i; the list of the in-neighbours' objects."""
         _, outdeg = self._degrees()
-        items = [] if sendobj is None and outdeg == 0 else sendobj
+        items = [None] * outdeg if sendobj is None else sendobj  # as mpi4py: None sends None to each
         try:
             items = list(items)
         except TypeError:

@@ -12,18 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import ERR_RANK, MPIException, MPITypeError
+from ..errors import ERR_RANK, MPIException
 from .comm import Comm, Intracomm
 from .neighbor import NeighborMixin
-from .topology import CART, DIST_GRAPH, GRAPH, cart_sub, int_items_n, require_topology
-
-
-def _rank_arg(value: Any, what: str) -> int:
-    """An `int` argument as mpi4py's Cython signature takes it (TypeError otherwise)."""
-    try:
-        return int(value.__index__())
-    except AttributeError:
-        raise MPITypeError(ERR_RANK, f"{what} must be an integer, got {type(value).__name__}") from None
+from .topology import CART, DIST_GRAPH, GRAPH, cart_sub, int_arg, int_items_n, require_topology
 
 
 class Topocomm(NeighborMixin, Intracomm):
@@ -145,7 +137,7 @@ class Cartcomm(Topocomm):
 
     def Get_coords(self, rank: int) -> list[int]:
         """The coordinates of rank (ERR_RANK for no such rank)."""
-        rank = _rank_arg(rank, "rank")
+        rank = int_arg(rank, "rank")
         t = self._cart()
         if not 0 <= rank < self.size:
             raise MPIException(ERR_RANK, f"rank {rank} is out of range for a communicator of size {self.size}")
@@ -153,8 +145,8 @@ class Cartcomm(Topocomm):
 
     def Shift(self, direction: int, disp: int) -> tuple[int, int]:
         """(source, dest) for a shift of disp along direction: PROC_NULL beyond a non-periodic edge."""
-        direction = _rank_arg(direction, "direction")
-        disp = _rank_arg(disp, "disp")
+        direction = int_arg(direction, "direction")
+        disp = int_arg(disp, "disp")
         return self._cart().shift(self.rank, direction, disp)
 
     def Sub(self, remain_dims: Sequence[bool]) -> Cartcomm:
@@ -234,7 +226,7 @@ class Graphcomm(Topocomm):
 
     def Get_neighbors(self, rank: int) -> list[int]:
         """The neighbours of rank, in edge order (ERR_RANK for no such rank)."""
-        rank = _rank_arg(rank, "rank")
+        rank = int_arg(rank, "rank")
         return self._graph().neighbours_of(rank)
 
     @property

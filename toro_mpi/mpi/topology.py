@@ -120,16 +120,20 @@ def compute_dims(nnodes: int, dims: list[int]) -> list[int]:
 def Compute_dims(nnodes: int, dims: int | Sequence[int]) -> list[int]:  # noqa: N802 - mpi4py's name
     """MPI.Compute_dims: a balanced grid of nnodes processes over dims dimensions (an int: that
     many free ones; a list: its non-zero entries are kept)."""
-    nnodes = _int_arg(nnodes, "nnodes")
+    nnodes = int_arg(nnodes, "nnodes")
     if isinstance(dims, bool) or not hasattr(dims, "__len__"):
-        ndims = _int_arg(dims, "dims")
+        ndims = int_arg(dims, "dims")
         dims = int_items_n([0] * max(ndims, 0), ndims, "dims")
     else:
         dims = int_items(dims, "dims")
     return compute_dims(nnodes, dims)
 
 
-def _int_arg(value: Any, what: str) -> int:
+def int_arg(value: Any, what: str) -> int:
+    """A C `int` argument as mpi4py's Cython signatures take it: an integer, or a float with an
+    integral value (TypeError otherwise)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     try:
         return operator.index(value)
     except TypeError:
