@@ -70,8 +70,10 @@ def main() -> None:
     row_sum = row.allreduce(me)
     out("row sum", row_sum, "col ranks", col.allgather(me))
     dup = cart.Dup()
-    out("dup", type(dup).__name__, dup.Get_topo() == cart.Get_topo())
-    for c in (dup, row, col, cart):
+    clone = cart.Clone()
+    out("dup", type(dup).__name__, dup.Get_topo() == cart.Get_topo(), "clone", type(clone).__name__,
+        clone.Shift(1, 1) == cart.Shift(1, 1))
+    for c in (dup, clone, row, col, cart):
         c.Free()
     done()
 

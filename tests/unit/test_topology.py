@@ -185,3 +185,12 @@ def test_cartesian_tags_pair_blocks_s_with_s_xor_1() -> None:
     g = T.GraphTopology([2, 4], [1, 1, 0, 0])
     recv, send = _FakeComm(g, 0, [0, 1])._neighbour_pattern()
     assert recv == send == [(1, NEIGHBOR_TAG), (1, NEIGHBOR_TAG)]
+
+
+@pytest.mark.timeout(10)
+def test_weights_constants_by_value() -> None:
+    # Another module's MPI.UNWEIGHTED / WEIGHTS_EMPTY (plain ints of mpi4py's values) work too.
+    assert T.weights_arg(int(MPI.UNWEIGHTED), 3, "w") is None
+    assert T.weights_arg(int(MPI.WEIGHTS_EMPTY), 0, "w") is MPI.WEIGHTS_EMPTY
+    with pytest.raises(TypeError):
+        T.weights_arg(True, 1, "w")

@@ -280,12 +280,19 @@ class GraphTopology:
 
 
 # -- distributed graphs ------------------------------------------------------------------------
+def _is_constant(value: Any, constant: int) -> bool:
+    """Whether value is that weights constant: the object itself, or a plain int of its value
+    (the constant of another module defining MPI.UNWEIGHTED keeps working; weights are never a
+    bare int otherwise)."""
+    return value is constant or (type(value) is int and value == constant)
+
+
 def weights_arg(weights: Any, n: int, what: str) -> list[int] | None | _WeightsConstant:
     """Weights as mpi4py reads them: None or UNWEIGHTED (no weights), WEIGHTS_EMPTY (weighted,
     no edges: ValueError with edges), else n non-negative integers (ERR_ARG for a negative one)."""
-    if weights is None or weights is UNWEIGHTED:
+    if weights is None or _is_constant(weights, UNWEIGHTED):
         return None
-    if weights is WEIGHTS_EMPTY:
+    if _is_constant(weights, WEIGHTS_EMPTY):
         if n > 0:
             raise MPIValueError(ERR_ARG, "empty weights but nonzero degree")
         return WEIGHTS_EMPTY
