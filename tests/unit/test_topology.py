@@ -194,3 +194,21 @@ def test_weights_constants_by_value() -> None:
     assert T.weights_arg(int(MPI.WEIGHTS_EMPTY), 0, "w") is MPI.WEIGHTS_EMPTY
     with pytest.raises(TypeError):
         T.weights_arg(True, 1, "w")
+
+
+class _Part:
+    def __init__(self, done: bool, error=None) -> None:
+        self.done, self.error = done, error
+
+
+@pytest.mark.timeout(10)
+def test_exchange_done_when_every_part_is() -> None:
+    from toro_mpi.mpi.neighbor import _Exchange
+
+    parts = [_Part(True), _Part(False)]
+    ex = _Exchange(parts, None)
+    assert not ex.done and ex.error is None
+    failed = MPI.Exception(MPI.ERR_TRUNCATE)
+    parts[1].done, parts[1].error = True, failed
+    assert ex.done and ex.error is failed
+    assert _Exchange([], None).done  # no neighbours: complete at once

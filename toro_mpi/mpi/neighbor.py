@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import ERR_ARG, ERR_BUFFER, ERR_TRUNCATE, ERR_TYPE, MPIException, MPIValueError
 from .buffers import IN_PLACE, as_count, as_datatype, byte_view, normalise, v_bytes
-from .p2p import PROC_NULL, RecvReq
+from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL, RecvReq
 from .persistent import Prequest
 from .request import Request
 from .topology import CART
@@ -49,8 +49,9 @@ class _Exchange:
 
     def __init__(self, reqs: list[Any], finish: Callable[[], None] | None) -> None:
         self.reqs = reqs
-        self.dest = -1  # for the scheduler's blocked-call report: no single peer
-        self.user_tag = NEIGHBOR_TAG
+        # What the blocked-call (deadlock) report shows: no single peer, no user tag.
+        self.dest = ANY_SOURCE
+        self.user_tag = ANY_TAG
         self.finish = finish
 
     @property
@@ -119,6 +120,13 @@ class NeighborMixin:
             if dest != PROC_NULL:
                 reqs.append(e.isend(block, block.nbytes, dest, tag, ctx))
         return Request(e, _Exchange(reqs, finish), on_done=_finished)
+
+    def _run_exchange(self, call: str, args: tuple) -> None:
+        """A blocking neighbourhood collective: start it and wait, blocked in `call` (what a
+        deadlock report names)."""
+        req = self._start_exchange(*args)
+        self._engine.wait_send(req._inner, call)
+        req.Wait()
 
     def _degrees(self) -> tuple[int, int]:
         recv_to, send_to = self._neighbour_pattern()
@@ -239,23 +247,23 @@ class NeighborMixin:
     # -- blocking ------------------------------------------------------------------------------
     def Neighbor_allgather(self, sendbuf: Any, recvbuf: Any) -> None:
         """Send sendbuf to every out-neighbour; receive one block from each in-neighbour."""
-        self._start_exchange(*self._allgather_args(sendbuf, recvbuf, "Neighbor_allgather")).Wait()
+        self._run_exchange("Neighbor_allgather", self._allgather_args(sendbuf, recvbuf, "Neighbor_allgather"))
 
     def Neighbor_allgatherv(self, sendbuf: Any, recvbuf: Any) -> None:
         """Neighbor_allgather with per-neighbour counts and displacements on the receive side."""
-        self._start_exchange(*self._allgatherv_args(sendbuf, recvbuf, "Neighbor_allgatherv")).Wait()
+        self._run_exchange("Neighbor_allgatherv", self._allgatherv_args(sendbuf, recvbuf, "Neighbor_allgatherv"))
 
     def Neighbor_alltoall(self, sendbuf: Any, recvbuf: Any) -> None:
         """Send block i of sendbuf to out-neighbour i; receive block i from in-neighbour i."""
-        self._start_exchange(*self._alltoall_args(sendbuf, recvbuf, "Neighbor_alltoall")).Wait()
+        self._run_exchange("Neighbor_alltoall", self._alltoall_args(sendbuf, recvbuf, "Neighbor_alltoall"))
 
     def Neighbor_alltoallv(self, sendbuf: Any, recvbuf: Any) -> None:
         """Neighbor_alltoall with per-neighbour counts and displacements on both sides."""
-        self._start_exchange(*self._alltoallv_args(sendbuf, recvbuf, "Neighbor_alltoallv")).Wait()
+        self._run_exchange("Neighbor_alltoallv", self._alltoallv_args(sendbuf, recvbuf, "Neighbor_alltoallv"))
 
     def Neighbor_alltoallw(self, sendbuf: Any, recvbuf: Any) -> None:
         """Neighbor_alltoall with per-neighbour counts, byte displacements and datatypes."""
-        self._start_exchange(*self._alltoallw_args(sendbuf, recvbuf, "Neighbor_alltoallw")).Wait()
+        self._run_exchange("Neighbor_alltoallw", self._alltoallw_args(sendbuf, recvbuf, "Neighbor_alltoallw"))
 
     # -- nonblocking -----------------------------------------------------------------------------
     def Ineighbor_allgather(self, sendbuf: Any, recvbuf: Any) -> Request:
