@@ -18,8 +18,8 @@ from typing import Any
 
 from ..errors import ERR_ARG, ERR_DIMS, ERR_RANK, ERR_TOPOLOGY, MPIException, MPITypeError, MPIValueError
 from .p2p import PROC_NULL
+from .request import UNDEFINED
 
-UNDEFINED = -32766
 # Topology kinds, with mpi4py's values under Open MPI (Get_topology / Topo_test).
 CART = 1
 GRAPH = 2
