@@ -3,7 +3,8 @@ and under mpiexec + mpi4py must print the same lines (per rank, sorted): a 2-D C
 exchange (tests/programs/halo2d.py), the neighbourhood collectives in every form on Cartesian,
 graph and distributed graph layouts (neighbors.py), and Compute_dims results with the errors of
 bad topology and neighbourhood arguments (topo_errors.py). A neighbour that dies ends the job
-instead of leaving the others waiting (neighbor_dies.py). The pure logic has its unit tests in
+instead of leaving the others waiting (neighbor_dies.py), and a nonblocking neighbourhood
+collective moves its data while a rank stays outside MPI (neighbor_progress.py). The pure logic has its unit tests in
 tests/unit/test_topology.py.
 """
 
@@ -55,3 +56,16 @@ def test_dead_neighbour_ends_the_job(mode: str) -> None:
     assert "rank 1" in run.err and "exited with code 3" in run.err, f"the failure is not rank 1's exit{run.explain()}"
     assert "not reached" not in run.out
     assert "timeout" not in run.err.lower(), f"the job ran into its timeout{run.explain()}"
+
+
+@pytest.mark.usefixtures("shm_clean")
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("n, nbytes", [(2, 8), (3, 65536)])
+def test_nonblocking_progress_without_a_rank_in_mpi(tmp_path, n: int, nbytes: int) -> None:
+    """Blocks that fit the rings reach the neighbours while the sender stays out of MPI."""
+    run = run_toro("neighbor_progress", n, str(tmp_path), str(nbytes), timeout=90,
+                   launcher=("--process-per-rank",))
+    ranks = assert_ok(run, n)
+    assert "confirmed" in ranks[0], f"the others did not complete while rank 0 was outside MPI{run.explain()}"
+    for r in range(n):
+        assert "received True" in ranks[r], run.explain()
