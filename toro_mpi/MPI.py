@@ -121,6 +121,8 @@ from .mpi.private_helpers import (  # noqa: F401 - mpi4py's MPI has them (its ow
     _sizeof,
 )
 from .mpi.request import REQUEST_NULL, UNDEFINED, Request, Status
+from .mpi.topocomm import Cartcomm, Distgraphcomm, Graphcomm, Topocomm
+from .mpi.topology import CART, DIST_GRAPH, GRAPH, UNWEIGHTED, WEIGHTS_EMPTY, Compute_dims
 from .runtime import world as _world
 
 # Every error class, and the integer constants of mpi/constants.py and mpi/topo_names.py.
@@ -410,6 +412,8 @@ __all__ = [
     "get_vendor", "Is_thread_main", "Pcontrol", "INFO_NULL", "BSEND_OVERHEAD", "Attach_buffer",
     "Detach_buffer", "Alloc_mem", "Free_mem", "pickle", "Pickle", "Prequest", "Errhandler",
     "ERRHANDLER_NULL", "ERRORS_RETURN", "ERRORS_ARE_FATAL", "ERRORS_ABORT",
+    "Topocomm", "Cartcomm", "Graphcomm", "Distgraphcomm", "Compute_dims", "CART", "GRAPH", "DIST_GRAPH",
+    "UNWEIGHTED", "WEIGHTS_EMPTY",
 ]
 __all__ += [
     "Info", "INFO_NULL", "INFO_ENV", "Group", "GROUP_NULL", "GROUP_EMPTY", "File", "FILE_NULL", "Win", "WIN_NULL",

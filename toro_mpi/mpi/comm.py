@@ -26,6 +26,7 @@ from .object_calls import ObjectCallsMixin
 from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL, SENT, Engine, RecvReq
 from .persistent import Prequest
 from .request import Request, Status
+from .topology import TopologyMixin
 
 TAG_MAX = 2**31 - 1  # the largest tag: what Get_attr(TAG_MAX) reports
 
@@ -53,7 +54,7 @@ def _integral(value: Any) -> Any:
     return value
 
 
-class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, ObjectCallsMixin):
+class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, ObjectCallsMixin, TopologyMixin):
     """An intra-communicator: a group of world ranks and its own context ids.
 
     Its calls come from the mixins: the collectives' hot call sites (mpi/hot_sites.py), the
