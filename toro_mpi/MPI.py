@@ -43,7 +43,6 @@ from .errors import (
 from .mpi import constants as _constants
 from .mpi import datatypes as _dt
 from .mpi import objects as _objects
-from .mpi import topo_names as _topo_names
 from .mpi.address import (
     Aint_add,
     Aint_diff,
@@ -125,9 +124,9 @@ from .mpi.topocomm import Cartcomm, Distgraphcomm, Graphcomm, Topocomm
 from .mpi.topology import CART, DIST_GRAPH, GRAPH, UNWEIGHTED, WEIGHTS_EMPTY, Compute_dims
 from .runtime import world as _world
 
-# Every error class, and the integer constants of mpi/constants.py and mpi/topo_names.py.
+# Every error class, and the integer constants of mpi/constants.py.
 globals().update({k: v for k, v in vars(_errors).items() if k.startswith("ERR_")})
-globals().update({k: v for m in (_constants, _topo_names) for k, v in vars(m).items() if k.isupper()})
+globals().update({k: v for k, v in vars(_constants).items() if k.isupper()})
 BufferAutomaticType = _constants.BufferAutomaticType
 LASTUSEDCODE = _constants.LASTUSEDCODE
 
@@ -423,4 +422,4 @@ __all__ += [
     "Remove_error_code", "Remove_error_string",
 ]
 __all__ += sorted(k for k in globals() if k.startswith("ERR_") and k not in __all__)
-__all__ += sorted(k for m in (_constants, _topo_names) for k in vars(m) if k.isupper() and k not in __all__)
+__all__ += sorted(k for k in vars(_constants) if k.isupper() and k not in __all__)

@@ -205,21 +205,6 @@ class CommManagementMixin:
         """Whether this is an intracommunicator."""
         return self.Is_intra()
 
-    def Get_topology(self) -> int:
-        """The topology kind (CART, GRAPH, DIST_GRAPH); a plain communicator has none: UNDEFINED."""
-        self._check_live()
-        return _UNDEFINED
-
-    @property
-    def topology(self) -> int:
-        """The topology kind (Get_topology)."""
-        return self.Get_topology()
-
-    @property
-    def is_topo(self) -> bool:
-        """Whether the communicator has a topology."""
-        return self.Get_topology() != _UNDEFINED
-
     # -- info hints --------------------------------------------------------------------------
     def Set_info(self, info: Info) -> None:
         """Set the communicator's hints (kept, returned by Get_info; toro_mpi acts on none)."""

@@ -1,5 +1,5 @@
 """mpi4py's module-level integer constants that are not error classes (those are in
-toro_mpi.errors), datatype constants (datatypes' owner) or topology kinds (topo_names.py).
+toro_mpi.errors), datatype constants (datatypes' owner) or topology kinds (topology.py).
 
 Values are those mpi4py 4.1.2 shows over Open MPI 5, so a program printing them, or comparing
 results against the reference, sees the same numbers. Constants of features toro_mpi does not
