@@ -51,6 +51,7 @@ from .mpi.comm import Comm, Intracomm
 from .mpi.datatypes import DATATYPE_NULL, Datatype
 from .mpi.errhandler import ERRHANDLER_NULL, ERRORS_ABORT, ERRORS_ARE_FATAL, ERRORS_RETURN, Errhandler
 from .mpi.groups import CONGRUENT, IDENT, SIMILAR, UNEQUAL, Group
+from .mpi.intercomm import ROOT, Intercomm
 from .mpi.mpi4py_names import CLASSES as _CLASSES
 from .mpi.mpi4py_names import not_implemented as _not_implemented
 from .mpi.mpi4py_names import stand_in as _stand_in
@@ -298,7 +299,7 @@ __all__ = [
     "ANY_SOURCE", "ANY_TAG", "PROC_NULL", "TAG_UB", "HOST", "IO", "WTIME_IS_GLOBAL", "UNIVERSE_SIZE",
     "APPNUM", "UNDEFINED", "IN_PLACE", "BOTTOM",
     "COMM_WORLD", "COMM_SELF", "COMM_NULL", "REQUEST_NULL", "DATATYPE_NULL",
-    "Comm", "Intracomm", "Group", "IDENT", "CONGRUENT", "SIMILAR", "UNEQUAL",
+    "Comm", "Intracomm", "Intercomm", "ROOT", "Group", "IDENT", "CONGRUENT", "SIMILAR", "UNEQUAL",
     "Request", "Status", "Datatype", "Exception", "Op",
     "SUM", "PROD", "MAX", "MIN", "LAND", "LOR", "LXOR", "BAND", "BOR", "BXOR", "MAXLOC", "MINLOC",
     "REPLACE", "NO_OP", "OP_NULL",

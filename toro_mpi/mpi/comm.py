@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..bus import layout as L
-from ..errors import ERR_ARG, ERR_COMM, ERR_GROUP, ERR_RANK, ERR_TAG, ERR_TRUNCATE, MPIException
+from ..errors import ERR_ARG, ERR_COMM, ERR_GROUP, ERR_RANK, ERR_TAG, ERR_TRUNCATE, MPIException, MPITypeError
 from .buffers import normalise
 from .collectives import CollectiveMixin
 from .comm_requests import CommRequest
@@ -137,8 +137,15 @@ class Comm(HotCallSites, CollectiveMixin, ObjectCallsMixin):
         return self._name
 
     def Is_inter(self) -> bool:
-        """Intercommunicators are not supported: always False."""
+        """False: an intracommunicator (Intercomm says True)."""
         return False
+
+    @staticmethod
+    def Get_parent() -> Any:
+        """The parent intercommunicator: MPI.COMM_NULL's equal, as no process is spawned here."""
+        from .intercomm import get_parent  # intercomm.py builds on this module
+
+        return get_parent()
 
     def Is_intra(self) -> bool:
         """Always True."""
@@ -584,7 +591,18 @@ class Comm(HotCallSites, CollectiveMixin, ObjectCallsMixin):
 
 
 class Intracomm(Comm):
-    """Alias class for mpi4py compatibility (all communicators here are intra)."""
+    """An intracommunicator (intercommunicators are mpi/intercomm.py's Intercomm)."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Intracomm:
+        if len(args) == 1 and isinstance(args[0], Comm) and args[0].Is_inter():
+            raise MPITypeError(ERR_COMM, "Intracomm() takes an intracommunicator, got an Intercomm")
+        return super().__new__(cls, *args, **kwargs)
+
+    def Create_intercomm(self, local_leader: int, peer_comm: Comm, remote_leader: int, tag: int = 0) -> Any:
+        """The intercommunicator between this group and the one led by peer_comm's remote_leader."""
+        from .intercomm import create_intercomm  # intercomm.py builds on this module
+
+        return create_intercomm(self, local_leader, peer_comm, remote_leader, tag)
 
 
 # mpi4py's other Comm methods name themselves as missing (see mpi4py_names.MissingMethod).
