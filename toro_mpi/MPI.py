@@ -39,6 +39,7 @@ from .errors import (
     MPIException,
 )
 from .mpi import datatypes as _dt
+from .mpi import intercomm as _intercomm
 from .mpi import objects as _objects
 from .mpi.buffers import IN_PLACE as _IN_PLACE
 from .mpi.comm import KEYVAL_APPNUM as APPNUM
@@ -119,6 +120,7 @@ COMM_WORLD: Intracomm = _state["COMM_WORLD"]
 COMM_SELF: Intracomm = _state["COMM_SELF"]
 del _state
 COMM_NULL = None
+_intercomm.set_world_lookup(lambda: COMM_WORLD)  # Intercomm.Create_from_groups: this rank's world
 _T0 = time.perf_counter()
 
 

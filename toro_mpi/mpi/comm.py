@@ -15,7 +15,7 @@ from .buffers import normalise
 from .collectives import CollectiveMixin
 from .comm_requests import CommRequest
 from .errhandler import ERRORS_RETURN, Errhandler
-from .groups import CONGRUENT, IDENT, Group
+from .groups import CONGRUENT, IDENT, UNEQUAL, Group
 from .hot_sites import HotCallSites
 from .mpi4py_names import add_missing_methods
 from .object_calls import ObjectCallsMixin
@@ -263,6 +263,8 @@ class Comm(HotCallSites, CollectiveMixin, ObjectCallsMixin):
         """IDENT (same object), CONGRUENT (same ranks, same order), SIMILAR or UNEQUAL."""
         if other is self:
             return IDENT
+        if self.Is_inter() or other.Is_inter():  # also reached as MPI.Comm.Compare(intercomm, other)
+            return type(self).Compare(self, other) if self.Is_inter() else UNEQUAL
         result = self.Get_group().Compare(other.Get_group())
         return CONGRUENT if result == IDENT else result
 

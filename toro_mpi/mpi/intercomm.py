@@ -39,6 +39,8 @@ room. Scan and Exscan are not defined on intercommunicators (ERR_COMM, as Open M
 from __future__ import annotations
 
 import operator
+import zlib
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -60,7 +62,7 @@ from .comm import CONTEXTS_PER_COMM, Comm, Intracomm
 from .groups import CONGRUENT, IDENT, SIMILAR, UNEQUAL, Group
 from .object_calls import _fold, _object_op
 from .ops import SUM, Op, check_applies
-from .p2p import ANY_SOURCE, PROC_NULL, RecvReq
+from .p2p import PROC_NULL, RecvReq
 
 ROOT = -4  # MPI.ROOT: the value Open MPI (and so mpi4py over it) gives it
 _UNDEFINED = -32766
@@ -71,6 +73,7 @@ _MGMT = (1 << 30) + 8  # leaders' exchange of an agreement (_agree)
 _GATHER_AT = (1 << 30) + 9  # gather at a group's leader (Create_intercomm)
 _BCAST_FROM = (1 << 30) + 10  # bcast from a group's leader (Create_intercomm)
 _BRIDGE = (1 << 30) + 16  # leaders over peer_comm: this plus the user's tag (folded into 2**29)
+_FROM_GROUPS = (1 << 30) + (1 << 29)  # Create_from_groups: this plus three 2**20 blocks of stringtag hashes
 _T_BARRIER = 1
 _T_DATA = 2  # every data-moving collective: calls come in the same order on every rank
 _T_OBJ = 3
@@ -88,9 +91,10 @@ def _as_int(value: Any, error_class: int, what: str) -> int:
         raise MPIException(error_class, f"{what} must be an int, got {type(value).__name__}") from None
 
 
-# -- small collectives over an intracommunicator, rooted anywhere (management traffic) ----------
+# -- small collectives over a list of world ranks, rooted anywhere (management traffic) --------
 def _recv_obj(comm: Comm, world_src: int, tag: int, ctx: int) -> Any:
-    """A pickled object from world rank world_src on comm's context ctx (blocking)."""
+    """A pickled object from world rank world_src on context ctx (blocking); comm is the
+    communicator whose object context carries its out-of-band parts."""
     e = comm._engine
     req = RecvReq(world_src, tag, ctx, None, 0)
     req.on_complete = comm._post_object_parts
@@ -99,28 +103,39 @@ def _recv_obj(comm: Comm, world_src: int, tag: int, ctx: int) -> Any:
 
 
 def _send_objs(comm: Comm, obj: Any, world_dests: list[int], tag: int, ctx: int) -> None:
-    """Send obj to each of world_dests on comm's context ctx and wait for the sends."""
+    """Send obj to each of world_dests on context ctx and wait for the sends."""
     e = comm._engine
     reqs = [r for d in world_dests for r in comm._send_object(obj, d, tag, False, ctx)]
     for r in reqs:
         e.wait_send(r)
 
 
+def _gather_ranks(via: Comm, ranks: list[int], obj: Any, root: int, ctx: int, tag: int) -> list[Any] | None:
+    """Every member's obj (members: world ranks `ranks`) at ranks[root], in order; None elsewhere."""
+    me = via._engine.rank
+    if me != ranks[root]:
+        _send_objs(via, obj, [ranks[root]], tag, ctx)
+        return None
+    return [obj if w == me else _recv_obj(via, w, tag, ctx) for w in ranks]
+
+
+def _bcast_ranks(via: Comm, ranks: list[int], obj: Any, root: int, ctx: int, tag: int) -> Any:
+    """ranks[root]'s obj on every member (world ranks `ranks`)."""
+    me = via._engine.rank
+    if me == ranks[root]:
+        _send_objs(via, obj, [w for w in ranks if w != me], tag, ctx)
+        return obj
+    return _recv_obj(via, ranks[root], tag, ctx)
+
+
 def _gather_at(comm: Comm, obj: Any, root: int) -> list[Any] | None:
     """Every member's obj at comm rank root (a list in rank order), None elsewhere."""
-    if comm.rank != root:
-        _send_objs(comm, obj, [comm._ranks[root]], _GATHER_AT, comm._coll_ctx)
-        return None
-    return [obj if r == root else _recv_obj(comm, comm._ranks[r], _GATHER_AT, comm._coll_ctx)
-            for r in range(comm.size)]
+    return _gather_ranks(comm, comm._ranks, obj, root, comm._coll_ctx, _GATHER_AT)
 
 
 def _bcast_from(comm: Comm, obj: Any, root: int) -> Any:
     """comm rank root's obj on every member."""
-    if comm.rank == root:
-        _send_objs(comm, obj, [w for r, w in enumerate(comm._ranks) if r != root], _BCAST_FROM, comm._coll_ctx)
-        return obj
-    return _recv_obj(comm, comm._ranks[root], _BCAST_FROM, comm._coll_ctx)
+    return _bcast_ranks(comm, comm._ranks, obj, root, comm._coll_ctx, _BCAST_FROM)
 
 
 # -- creation --------------------------------------------------------------------------------
@@ -184,6 +199,67 @@ def _bridge(local: Comm, block: int, peer_comm: Any, remote_leader: Any, tag: An
     return max(block, remote_block), list(remote)
 
 
+# How Create_from_groups reaches this rank's COMM_WORLD (MPI.py sets it: the mpi layer cannot
+# import the surface, and ranks hosted in one process each have their own).
+_world_comm: Callable[[], Comm] | None = None
+
+
+def set_world_lookup(lookup: Callable[[], Comm]) -> None:
+    """Tell Create_from_groups how to find the calling rank's COMM_WORLD."""
+    global _world_comm
+    _world_comm = lookup
+
+
+def create_from_groups(local_group: Group, local_leader: Any, remote_group: Group, remote_leader: Any,
+                       stringtag: str = "org.mpi4py", info: Any = None, errhandler: Any = None) -> Intercomm:
+    """MPI_Intercomm_create_from_groups (MPI-4): the intercommunicator between two disjoint
+    groups, without a parent communicator. The members of local_group call it together; the
+    leaders talk directly (on COMM_WORLD's collective context, under a tag made from stringtag,
+    which must tell concurrent calls apart, as MPI requires)."""
+    if _world_comm is None:
+        raise NotImplementedError("toro_mpi: Intercomm.Create_from_groups needs toro_mpi.MPI imported")
+    world = _world_comm()
+    world._check_live()
+    for g in (local_group, remote_group):
+        if not isinstance(g, Group):
+            raise MPIException(ERR_GROUP, f"Create_from_groups: expecting a Group, got {type(g).__name__}")
+    local, remote = list(local_group._ranks), list(remote_group._ranks)
+    engine = world._engine
+    if engine.rank not in local:
+        raise MPIException(ERR_GROUP, "Create_from_groups: the calling process is not in local_group")
+    local_leader = _as_int(local_leader, ERR_ARG, "local_leader")
+    remote_leader = _as_int(remote_leader, ERR_ARG, "remote_leader")
+    if not 0 <= local_leader < len(local):
+        raise MPIException(ERR_ARG, f"Create_from_groups: local_leader {local_leader} is out of range for a "
+                           f"group of {len(local)}")
+    if not 0 <= remote_leader < len(remote):
+        raise MPIException(ERR_ARG, f"Create_from_groups: remote_leader {remote_leader} is out of range for a "
+                           f"group of {len(remote)}")
+    if set(local) & set(remote):
+        raise MPIException(ERR_GROUP, "Create_from_groups: the local and remote groups overlap")
+    if not isinstance(stringtag, str):
+        raise MPITypeError(ERR_ARG, f"Create_from_groups: stringtag must be a str, got {type(stringtag).__name__}")
+    tag = _FROM_GROUPS + (zlib.crc32(stringtag.encode()) & ((1 << 20) - 1))
+    ctx = world._coll_ctx
+    blocks = _gather_ranks(world, local, engine.next_context_block, local_leader, ctx, tag)
+    if blocks is not None:
+        peer = remote[remote_leader]
+        reqs = world._send_object((max(blocks), local), peer, tag + (1 << 20), False, ctx)
+        remote_block, theirs = _recv_obj(world, peer, tag + (1 << 20), ctx)
+        for r in reqs:
+            engine.wait_send(r)
+        agreed = ("ok", max(max(blocks), remote_block)) if theirs == remote else \
+            ("error", "the remote leader's group differs from remote_group")
+    else:
+        agreed = None
+    agreed = _bcast_ranks(world, local, agreed, local_leader, ctx, tag + (2 << 20))
+    if agreed[0] == "error":
+        raise MPIException(ERR_GROUP, f"Create_from_groups: {agreed[1]}")
+    block = agreed[1]
+    engine.next_context_block = block + 2
+    return Intercomm._make(engine, local, remote, block)
+
+
 def get_parent() -> Intercomm:
     """Comm.Get_parent: no process is spawned here, so always the null intercommunicator."""
     return Intercomm()
@@ -227,6 +303,8 @@ class Intercomm(Comm):
         # holding the lowest world rank.
         self._low_first = min(local) < min(remote)
         return self
+
+    Create_from_groups = staticmethod(create_from_groups)
 
     # -- null handles and comparisons ----------------------------------------------------------
     def __eq__(self, other: object) -> bool:
@@ -770,4 +848,4 @@ class Intercomm(Comm):
         raise MPIException(ERR_COMM, "exscan is not defined on an intercommunicator")
 
 
-__all__ = ["ROOT", "Intercomm", "create_intercomm", "get_parent", "ANY_SOURCE"]
+__all__ = ["ROOT", "Intercomm", "create_intercomm", "create_from_groups", "get_parent", "set_world_lookup"]
