@@ -299,9 +299,9 @@ class Intercomm(Comm):
         self._identity = False
         self._fast_size = 0
         self._local = Intracomm(engine, list(local), CONTEXTS_PER_COMM * (block + 1), "")
-        # Which group comes first when Merge is given the same `high` on both sides: the one
-        # holding the lowest world rank.
-        self._low_first = min(local) < min(remote)
+        # Which group comes first when Merge is given the same `high` on both sides: as Open
+        # MPI orders them, the one whose rank 0 has the higher world rank.
+        self._low_first = local[0] > remote[0]
         return self
 
     Create_from_groups = staticmethod(create_from_groups)
@@ -436,7 +436,8 @@ class Intercomm(Comm):
 
     def Merge(self, high: bool = False) -> Intracomm:
         """The intracommunicator of both groups: the group that passed high=False first; if both
-        passed the same value, the group holding the lowest world rank first (on both sides)."""
+        passed the same value, the group whose rank 0 has the higher world rank first (as Open
+        MPI orders them; MPI leaves it to the implementation)."""
         local_items, remote_items = self._agree((self._engine.next_context_block, bool(high)))
         block = self._new_block((local_items, remote_items))
         mine, theirs = local_items[0][1], remote_items[0][1]
@@ -706,16 +707,17 @@ class Intercomm(Comm):
         rb.finish()
 
     def Reduce_scatter_block(self, sendbuf: Any, recvbuf: Any, op: Op = SUM) -> None:
-        """The remote group's sendbufs reduced with op, block r to local rank r (each sendbuf
-        holds remote-size blocks of recvbuf's size, as mpi4py and Open MPI count them)."""
+        """The remote group's sendbufs reduced with op, block r to local rank r. Each sendbuf
+        holds local-size blocks of recvbuf's size (as mpi4py checks), so the two groups' vectors
+        have the same length only if size x recvcount agrees across: MPI requires it."""
         self._check_live()
         self._no_in_place(sendbuf, recvbuf, call="Reduce_scatter_block")
         rb = normalise(recvbuf, True)
         recv = typed(rb)
         acc, send, _ = self._reduce_local(sendbuf, op, "Reduce_scatter_block")
-        if send.size != recv.size * self.remote_size:
+        if send.size != recv.size * self.size:
             raise MPIValueError(ERR_COUNT, f"Reduce_scatter_block: the send buffer holds {send.size} elements, "
-                                f"{self.remote_size} blocks of {recv.size} are needed")
+                                f"{self.size} blocks of {recv.size} are needed")
         total = recv.size * self.size
         full = np.empty(total, send.dtype) if self.rank == 0 else None
         self._swap_leaders(acc, full, "Reduce_scatter_block")
