@@ -850,4 +850,29 @@ class Intercomm(Comm):
         raise MPIException(ERR_COMM, "exscan is not defined on an intercommunicator")
 
 
+# Collectives that Comm may define for intracommunicators only (nonblocking and persistent
+# collectives, Alltoallw, Idup): on an intercommunicator they would run over the local group as
+# if it were the whole communicator, so they say they are missing instead.
+_INTRA_ONLY = (
+    "Ibarrier Ibcast Igather Igatherv Iscatter Iscatterv Iallgather Iallgatherv Ialltoall Ialltoallv "
+    "Ialltoallw Ireduce Iallreduce Ireduce_scatter Ireduce_scatter_block Iscan Iexscan Alltoallw Idup "
+    "Idup_with_info Barrier_init Bcast_init Reduce_init Allreduce_init Gather_init Gatherv_init "
+    "Scatter_init Scatterv_init Allgather_init Allgatherv_init Alltoall_init Alltoallv_init "
+    "Alltoallw_init Scan_init Exscan_init Reduce_scatter_block_init Reduce_scatter_init Create_group"
+).split()
+
+
+def _missing_on_intercomm(name: str) -> Any:
+    def missing(self: Intercomm, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"toro_mpi: Intercomm.{name} is not implemented on intercommunicators")
+
+    missing.__name__ = missing.__qualname__ = name
+    missing.__doc__ = f"Not implemented on intercommunicators: raises NotImplementedError naming {name}."
+    return missing
+
+
+for _name in _INTRA_ONLY:
+    setattr(Intercomm, _name, _missing_on_intercomm(_name))
+del _name
+
 __all__ = ["ROOT", "Intercomm", "create_intercomm", "create_from_groups", "get_parent", "set_world_lookup"]
