@@ -72,7 +72,7 @@ _UNDEFINED = -32766
 _MGMT = (1 << 30) + 8  # leaders' exchange of an agreement (_agree)
 _GATHER_AT = (1 << 30) + 9  # gather at a group's leader (Create_intercomm)
 _BCAST_FROM = (1 << 30) + 10  # bcast from a group's leader (Create_intercomm)
-_BRIDGE = (1 << 30) + 16  # leaders over peer_comm: this plus the user's tag (folded into 2**29)
+_BRIDGE = (1 << 30) + 16  # leaders over peer_comm: this plus the user's tag (folded into 2**28)
 _FROM_GROUPS = (1 << 30) + (1 << 29)  # Create_from_groups: this plus three 2**20 blocks of stringtag hashes
 _T_BARRIER = 1
 _T_DATA = 2  # every data-moving collective: calls come in the same order on every rank
@@ -187,7 +187,7 @@ def _bridge(local: Comm, block: int, peer_comm: Any, remote_leader: Any, tag: An
         raise MPIException(ERR_ARG, f"Create_intercomm: tag {tag} is invalid")
     peer = peer_comm._ranks[remote_leader]
     mine = (block, list(local._ranks))
-    ctag = _BRIDGE + (tag & ((1 << 29) - 1))
+    ctag = _BRIDGE + (tag & ((1 << 28) - 1))
     e = local._engine
     reqs = peer_comm._send_object(mine, peer, ctag, False, peer_comm._coll_ctx)
     theirs = _recv_obj(peer_comm, peer, ctag, peer_comm._coll_ctx)
@@ -270,6 +270,8 @@ class Intercomm(Comm):
     """An intercommunicator: a local group (Get_rank, Get_size, Get_group) and a remote group
     (Get_remote_size, Get_remote_group) that every point-to-point rank and collective root
     names. `MPI.Intercomm()` is a null handle, equal to MPI.COMM_NULL."""
+
+    _null = False  # True only for the null handle MPI.Intercomm() makes
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Intercomm:
         if len(args) == 1 and isinstance(args[0], Comm) and not isinstance(args[0], Intercomm):
