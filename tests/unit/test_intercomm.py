@@ -34,6 +34,9 @@ def test_constructors_refuse_the_other_kind() -> None:
         MPI.Intracomm(ic)
     assert MPI.Intercomm(ic) == ic  # another handle to the same intercommunicator
     assert ic != MPI.COMM_NULL and ic.Is_inter() and not ic.Is_intra()
+    assert ic != _fake([0], [1]) and ic != MPI.COMM_WORLD and ic != MPI.Intercomm()
+    with pytest.raises(TypeError):
+        hash(ic)  # as mpi4py's communicators
 
 
 def test_ranks_are_remote_ranks() -> None:

@@ -310,14 +310,22 @@ class Intercomm(Comm):
 
     # -- null handles and comparisons ----------------------------------------------------------
     def __eq__(self, other: object) -> bool:
+        # Null handles are equal to each other and to MPI.COMM_NULL, whether that is None or a
+        # null Comm object; live handles are equal when they share one communicator's state.
         if other is None:
             return self._null
-        if isinstance(other, Intercomm):
-            return (self._null and other._null) or self.__dict__ is other.__dict__
+        if isinstance(other, Comm):
+            other_null = other.__dict__.get("_null", False)
+            if self._null or other_null:
+                return self._null and other_null
+            return self.__dict__ is other.__dict__
         return NotImplemented
 
-    def __hash__(self) -> int:
-        return 0 if self._null else id(self.__dict__)
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    __hash__ = None  # as mpi4py's communicators: unhashable (they compare by value)
 
     def __bool__(self) -> bool:
         return not self._null
@@ -447,10 +455,10 @@ class Intercomm(Comm):
         ranks = self._ranks + self._remote if local_first else self._remote + self._ranks
         return Intracomm(self._engine, ranks, CONTEXTS_PER_COMM * block, "")
 
-    def Split(self, color: int = 0, key: int = 0) -> Intercomm | None:
+    def Split(self, color: int = 0, key: int = 0) -> Intercomm:
         """MPI_Comm_split on an intercommunicator: the local members of each color (ordered by
-        key, then rank) with the remote members of the same color; None (MPI.COMM_NULL) for
-        UNDEFINED or a color the other group lacks."""
+        key, then rank) with the remote members of the same color; MPI.COMM_NULL for
+        UNDEFINED or a color the other group lacks (a null Intercomm, equal to it)."""
         self._check_live()
         color = _as_int(color, ERR_ARG, "color")
         key = _as_int(key, ERR_ARG, "key")
@@ -459,7 +467,7 @@ class Intercomm(Comm):
         items = self._agree((self._engine.next_context_block, color, key))
         block = self._new_block(items)
         if color == _UNDEFINED:
-            return None
+            return Intercomm()
 
         def members(side: list[Any], ranks: list[int]) -> list[int]:
             chosen = sorted((k, r) for r, (_, c, k) in enumerate(side) if c == color)
@@ -467,13 +475,13 @@ class Intercomm(Comm):
 
         local, remote = members(items[0], self._ranks), members(items[1], self._remote)
         if not remote:
-            return None
+            return Intercomm()
         return Intercomm._make(self._engine, local, remote, block)
 
-    def Create(self, group: Group) -> Intercomm | None:
+    def Create(self, group: Group) -> Intercomm:
         """MPI_Comm_create on an intercommunicator: group is a subgroup of the local group (the
         same on every local member); the result joins it with the subgroup the remote group
-        chose. None (MPI.COMM_NULL) outside the group or when either subgroup is empty."""
+        chose. MPI.COMM_NULL (a null Intercomm) outside the group or when either subgroup is empty."""
         self._check_live()
         if not isinstance(group, Group):
             raise MPIException(ERR_GROUP, f"Create: expecting a Group, got {type(group).__name__}")
@@ -483,7 +491,7 @@ class Intercomm(Comm):
         block = self._new_block((local_items, remote_items))
         local, remote = local_items[0][1], remote_items[0][1]
         if self._engine.rank not in local or not local or not remote:
-            return None
+            return Intercomm()
         return Intercomm._make(self._engine, local, remote, block)
 
     # -- roots ---------------------------------------------------------------------------------------
