@@ -49,11 +49,12 @@ def test_intercomm_hosted_ranks() -> None:
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("n", [2, 4])
-def test_create_from_groups(n: int) -> None:
-    """Intercomm.Create_from_groups joins two halves without a parent communicator; its result
-    is congruent with Create_intercomm's, and traffic across works."""
-    run = run_toro("intercomm_groups", n, timeout=90)
+@pytest.mark.parametrize("n, launcher", [(2, ()), (4, ()), (4, HOSTED)], ids=["n2", "n4", "n4-hosted"])
+def test_create_from_groups(n: int, launcher: tuple[str, ...]) -> None:
+    """Intercomm.Create_from_groups joins two halves without a parent communicator (also with
+    ranks hosted as green threads, each with its own COMM_WORLD); its result is congruent with
+    Create_intercomm's, and traffic across works."""
+    run = run_toro("intercomm_groups", n, timeout=90, launcher=launcher)
     lines = assert_ok(run, n)
     half = n // 2
     for rank in range(n):
