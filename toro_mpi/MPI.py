@@ -42,6 +42,7 @@ from .errors import (
 )
 from .mpi import constants as _constants
 from .mpi import datatypes as _dt
+from .mpi import intercomm as _intercomm
 from .mpi import objects as _objects
 from .mpi.address import (
     Aint_add,
@@ -76,6 +77,7 @@ from .mpi.handles import name_constants as _name_constants
 from .mpi.info import INFO_NULL as _info_null
 from .mpi.info import Info
 from .mpi.info import make_env as _make_info_env
+from .mpi.intercomm import Intercomm
 from .mpi.mpi4py_names import CLASSES as _CLASSES
 from .mpi.mpi4py_names import not_implemented as _not_implemented
 from .mpi.mpi4py_names import stand_in as _stand_in
@@ -173,6 +175,7 @@ COMM_SELF: Intracomm = _state["COMM_SELF"]
 del _state
 COMM_NULL: Comm = Comm()
 _name_comm_constants(globals())
+_intercomm.set_world_lookup(lambda: COMM_WORLD)  # Intercomm.Create_from_groups: this rank's world
 _T0 = time.perf_counter()
 
 
@@ -396,7 +399,7 @@ __all__ = [
     "ANY_SOURCE", "ANY_TAG", "PROC_NULL", "TAG_UB", "HOST", "IO", "WTIME_IS_GLOBAL", "UNIVERSE_SIZE",
     "APPNUM", "UNDEFINED", "IN_PLACE", "BOTTOM",
     "COMM_WORLD", "COMM_SELF", "COMM_NULL", "REQUEST_NULL", "DATATYPE_NULL",
-    "Comm", "Intracomm", "Group", "IDENT", "CONGRUENT", "SIMILAR", "UNEQUAL",
+    "Comm", "Intracomm", "Intercomm", "ROOT", "Group", "IDENT", "CONGRUENT", "SIMILAR", "UNEQUAL",
     "Request", "Status", "Datatype", "Exception", "Op",
     "SUM", "PROD", "MAX", "MIN", "LAND", "LOR", "LXOR", "BAND", "BOR", "BXOR", "MAXLOC", "MINLOC",
     "REPLACE", "NO_OP", "OP_NULL",

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..bus import layout as L
-from ..errors import ERR_ARG, ERR_COMM, ERR_GROUP, ERR_RANK, ERR_TAG, ERR_TRUNCATE, MPIException
+from ..errors import ERR_ARG, ERR_COMM, ERR_GROUP, ERR_RANK, ERR_TAG, ERR_TRUNCATE, MPIException, MPITypeError
 from .attributes import AttributesMixin
 from .buffers import normalise
 from .collectives import CollectiveMixin
@@ -18,7 +18,7 @@ from .comm_manage import CommManagementMixin
 from .comm_requests import CommRequest
 from .errcodes import last_used
 from .errhandler import ERRORS_RETURN, Errhandler
-from .groups import CONGRUENT, IDENT, Group
+from .groups import CONGRUENT, IDENT, UNEQUAL, Group
 from .hot_sites import HotCallSites
 from .info import as_info
 from .mpi4py_names import add_missing_methods
@@ -157,8 +157,15 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
         self.Set_name(name)
 
     def Is_inter(self) -> bool:
-        """Intercommunicators are not supported: always False."""
+        """False: an intracommunicator (Intercomm says True)."""
         return False
+
+    @staticmethod
+    def Get_parent() -> Any:
+        """The parent intercommunicator: MPI.COMM_NULL's equal, as no process is spawned here."""
+        from .intercomm import get_parent  # intercomm.py builds on this module
+
+        return get_parent()
 
     def Is_intra(self) -> bool:
         """Always True."""
@@ -288,6 +295,8 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
         other._check_live()
         if other is self:
             return IDENT
+        if self.Is_inter() or other.Is_inter():  # also reached as MPI.Comm.Compare(intercomm, other)
+            return type(self).Compare(self, other) if self.Is_inter() else UNEQUAL
         result = self.Get_group().Compare(other.Get_group())
         return CONGRUENT if result == IDENT else result
 
@@ -620,7 +629,18 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
 
 
 class Intracomm(Comm):
-    """Alias class for mpi4py compatibility (all communicators here are intra)."""
+    """An intracommunicator (intercommunicators are mpi/intercomm.py's Intercomm)."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Intracomm:
+        if len(args) == 1 and isinstance(args[0], Comm) and args[0].Is_inter():
+            raise MPITypeError(ERR_COMM, "Intracomm() takes an intracommunicator, got an Intercomm")
+        return super().__new__(cls, *args, **kwargs)
+
+    def Create_intercomm(self, local_leader: int, peer_comm: Comm, remote_leader: int, tag: int = 0) -> Any:
+        """The intercommunicator between this group and the one led by peer_comm's remote_leader."""
+        from .intercomm import create_intercomm  # intercomm.py builds on this module
+
+        return create_intercomm(self, local_leader, peer_comm, remote_leader, tag)
 
 
 # mpi4py's other Comm methods name themselves as missing (see mpi4py_names.MissingMethod).
