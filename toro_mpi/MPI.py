@@ -62,6 +62,7 @@ from .mpi.comm import KEYVAL_UNIVERSE_SIZE as UNIVERSE_SIZE
 from .mpi.comm import KEYVAL_WTIME_IS_GLOBAL as WTIME_IS_GLOBAL
 from .mpi.comm import Comm, Intracomm
 from .mpi.comm_manage import name_comm_constants as _name_comm_constants
+from .mpi.constants import ROOT
 from .mpi.datatypes import DATATYPE_NULL, Datatype
 from .mpi.errcodes import (
     Add_error_class,

@@ -57,9 +57,9 @@ from ..errors import (
     MPITypeError,
     MPIValueError,
 )
-from .constants import ROOT
 from .buffers import IN_PLACE, byte_view, int_list, normalise, typed, v_bytes
 from .comm import CONTEXTS_PER_COMM, Comm, Intracomm
+from .constants import ROOT
 from .groups import CONGRUENT, IDENT, SIMILAR, UNEQUAL, Group
 from .object_calls import _fold, _object_op
 from .ops import SUM, Op, check_applies
