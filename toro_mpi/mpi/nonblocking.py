@@ -34,10 +34,10 @@ import numpy as np
 
 from ..coll.elementwise import OP_USER
 from ..coll.engine import local_reduce
-from ..errors import ERR_ARG, ERR_BUFFER, ERR_COUNT, ERR_TRUNCATE, ERR_TYPE, MPIException, MPIValueError
+from ..errors import ERR_ARG, ERR_BUFFER, ERR_COUNT, ERR_OP, ERR_TRUNCATE, ERR_TYPE, MPIException, MPIValueError
 from . import datatypes as D
 from .buffers import IN_PLACE, Buffer, as_datatype, byte_view, int_list, normalise, typed, v_bytes
-from .ops import SUM, Op, check_applies
+from .ops import MAX, MIN, PROD, SUM, Op, check_applies
 from .p2p import ANY_SOURCE, ANY_TAG
 from .persistent import Prequest
 from .request import Request, Status
@@ -170,10 +170,16 @@ class NonblockingCollMixin:
         n, me = self.size, self.rank
         if me != root:
             return self._nbc_start([(root, self._send_bytes(sendbuf, "Gather"))], [])
+        sendbuf = _in_place(sendbuf)
         rb = normalise(recvbuf, True, n)
-        send, recv, count = self._gathered(sendbuf, rb, "Gather")
+        recv = byte_view(rb.array)
+        count = rb.nbytes // n  # the root's receive count per rank: what MPI reads there
         if sendbuf is not IN_PLACE:
-            recv[me * count: (me + 1) * count] = send
+            send = byte_view(normalise(sendbuf, False).array)
+            if send.nbytes > count:
+                raise MPIException(ERR_TRUNCATE, f"Gather: receive buffer of {rb.nbytes} bytes, "
+                                   f"{n} ranks x {send.nbytes} bytes need {n * send.nbytes}")
+            recv[me * count: me * count + send.nbytes] = send
         return self._nbc_start([], [(r, recv[r * count: (r + 1) * count]) for r in self._others()],
                                rb.finish if rb.writeback is not None else None)
 
@@ -183,6 +189,7 @@ class NonblockingCollMixin:
         n, me = self.size, self.rank
         if me != root:
             return self._nbc_start([(root, self._send_bytes(sendbuf, "Gatherv"))], [])
+        sendbuf = _in_place(sendbuf)
         recv, bc, bd, rb = v_bytes(recvbuf, n, True)
         if sendbuf is not IN_PLACE:
             send = byte_view(normalise(sendbuf, False).array)
@@ -203,7 +210,7 @@ class NonblockingCollMixin:
         sb = normalise(sendbuf, False, n)
         send = byte_view(sb.array)
         rb = None
-        if recvbuf is IN_PLACE:
+        if _in_place(recvbuf) is IN_PLACE:
             count = sb.nbytes // n
         else:
             rb = normalise(recvbuf, True)
@@ -227,7 +234,7 @@ class NonblockingCollMixin:
             rb = self._recv_buffer(recvbuf, "Scatterv")
             return self._nbc_start([], [(root, byte_view(rb.array))], rb.finish if rb.writeback is not None else None)
         send, bc, bd, _ = v_bytes(sendbuf, n, False)
-        if recvbuf is not IN_PLACE:
+        if _in_place(recvbuf) is not IN_PLACE:
             rb = normalise(recvbuf, True)
             if rb.nbytes < bc[me]:
                 raise MPIException(ERR_TRUNCATE, f"Scatterv: receive buffer of {rb.nbytes} bytes at the root, "
@@ -240,6 +247,7 @@ class NonblockingCollMixin:
         """Nonblocking Allgather."""
         self._check_live()
         n, me = self.size, self.rank
+        sendbuf = _in_place(sendbuf)
         rb = normalise(recvbuf, True, n)
         send, recv, count = self._gathered(sendbuf, rb, "Allgather")
         if sendbuf is not IN_PLACE:
@@ -252,6 +260,7 @@ class NonblockingCollMixin:
         """Nonblocking Allgatherv."""
         self._check_live()
         n, me = self.size, self.rank
+        sendbuf = _in_place(sendbuf)
         recv, bc, bd, rb = v_bytes(recvbuf, n, True)
         if sendbuf is IN_PLACE:
             send = recv[bd[me]: bd[me] + bc[me]]
@@ -269,6 +278,7 @@ class NonblockingCollMixin:
         """Nonblocking Alltoall."""
         self._check_live()
         n = self.size
+        sendbuf = _in_place(sendbuf)
         rb = normalise(recvbuf, True, n)
         recv = byte_view(rb.array)
         if sendbuf is IN_PLACE:
@@ -288,6 +298,7 @@ class NonblockingCollMixin:
         """Nonblocking Alltoallv."""
         self._check_live()
         n = self.size
+        sendbuf = _in_place(sendbuf)
         recv, rc, rd, rb = v_bytes(recvbuf, n, True)
         if sendbuf is IN_PLACE:
             send, sc, sd = recv.copy(), rc, rd
@@ -312,6 +323,7 @@ class NonblockingCollMixin:
         ([buf, counts, displs, datatypes], [buf, (counts, displs), datatypes] or [buf, datatypes])."""
         self._check_live()
         n = self.size
+        sendbuf = _in_place(sendbuf)
         recv, rc, rd, rb = _w_bytes(recvbuf, n, True)
         if sendbuf is IN_PLACE:
             send, sc, sd = recv.copy(), rc, rd
@@ -324,13 +336,27 @@ class NonblockingCollMixin:
         self.Ialltoallw(sendbuf, recvbuf).Wait()
 
     # -- reductions ----------------------------------------------------------------------------
+    def _nb_reduction_args(self, sendbuf: Any, recvbuf: Any, op: Any, call: str, recv_needed: bool) -> tuple:
+        """collectives._reduction_args, with a float or complex type that has no jitted kernel
+        (long double, complex256) reduced by numpy: the reduction here is a local step."""
+        try:
+            return self._reduction_args(sendbuf, recvbuf, op, call, recv_needed)
+        except MPIException as exc:
+            fallback = _NUMPY_OPS.get(getattr(op, "code", None))
+            if exc.error_class != ERR_OP or fallback is None:
+                raise
+            send, recv, _, dt, rb, inplace = self._reduction_args(sendbuf, recvbuf, fallback, call, recv_needed)
+            return send, recv, _applies(op, send.dtype), dt, rb, inplace
+
     def Ireduce(self, sendbuf: Any, recvbuf: Any, op: Op = SUM, root: int = 0) -> Request:
         """Nonblocking Reduce (contributions combined in rank order at the root)."""
         root = self._root_arg(root)
         me = self.rank
-        if me != root and sendbuf is IN_PLACE:
+        if me == root:
+            sendbuf = _in_place(sendbuf)
+        elif sendbuf is IN_PLACE:
             raise MPIException(ERR_BUFFER, "Reduce: MPI.IN_PLACE is only valid at the root")
-        send, recv, op, dt, rb, inplace = self._reduction_args(sendbuf, recvbuf, op, "Reduce", me == root)
+        send, recv, op, dt, rb, inplace = self._nb_reduction_args(sendbuf, recvbuf, op, "Reduce", me == root)
         if me != root:
             return self._nbc_start([(root, byte_view(send))], [])
         count = send.size
@@ -341,7 +367,8 @@ class NonblockingCollMixin:
     def Iallreduce(self, sendbuf: Any, recvbuf: Any, op: Op = SUM) -> Request:
         """Nonblocking Allreduce (every rank combines all contributions in rank order)."""
         self._check_live()
-        send, recv, op, dt, rb, inplace = self._reduction_args(sendbuf, recvbuf, op, "Allreduce", True)
+        sendbuf = _in_place(sendbuf)
+        send, recv, op, dt, rb, inplace = self._nb_reduction_args(sendbuf, recvbuf, op, "Allreduce", True)
         count = send.size
         others = self._others()
         tmps = {r: np.empty(count, send.dtype) for r in others}
@@ -352,7 +379,8 @@ class NonblockingCollMixin:
         self._check_live()
         me = self.rank
         kind = "Exscan" if exclusive else "Scan"
-        send, recv, op, dt, rb, inplace = self._reduction_args(sendbuf, recvbuf, op, kind, True)
+        sendbuf = _in_place(sendbuf)
+        send, recv, op, dt, rb, inplace = self._nb_reduction_args(sendbuf, recvbuf, op, kind, True)
         count = send.size
         tmps = {r: np.empty(count, send.dtype) for r in range(me)}
         ranks = range(me) if exclusive else range(me + 1)
@@ -372,6 +400,7 @@ class NonblockingCollMixin:
         """Nonblocking Reduce_scatter_block."""
         self._check_live()
         n = self.size
+        sendbuf = _in_place(sendbuf)
         inplace = sendbuf is IN_PLACE
         rb = normalise(recvbuf, True, n if inplace else 1)
         recv = typed(rb)
@@ -395,7 +424,7 @@ class NonblockingCollMixin:
                 raise MPIValueError(ERR_TRUNCATE if recv.size < count else ERR_COUNT,
                                     f"Reduce_scatter_block: receive buffer holds {recv.size} elements, "
                                     f"each block has {count}")
-        op = check_applies(SUM if op is None else op, send.dtype)
+        op = _applies(SUM if op is None else op, send.dtype)
         return self._ireduce_scatter(send, [count] * n, op, rb, recv, inplace)
 
     def Ireduce_scatter(self, sendbuf: Any, recvbuf: Any, recvcounts: Any = None, op: Op = SUM) -> Request:
@@ -405,6 +434,7 @@ class NonblockingCollMixin:
         n = self.size
         rb = normalise(recvbuf, True)
         recv = typed(rb)
+        sendbuf = _in_place(sendbuf)
         inplace = sendbuf is IN_PLACE
         sb = None if inplace else normalise(sendbuf, False)
         send = recv if sb is None else typed(sb)
@@ -422,7 +452,7 @@ class NonblockingCollMixin:
             raise MPIValueError(ERR_TRUNCATE if recv.size < counts[self.rank] else ERR_COUNT,
                                 f"Reduce_scatter: receive buffer holds {recv.size} elements, this rank's piece "
                                 f"has {counts[self.rank]}")
-        op = check_applies(SUM if op is None else op, send.dtype)
+        op = _applies(SUM if op is None else op, send.dtype)
         return self._ireduce_scatter(send, counts, op, rb, recv, inplace)
 
     def _ireduce_scatter(self, send: np.ndarray, counts: list[int], op: Op, rb: Any, recv: np.ndarray,
@@ -532,6 +562,35 @@ class NonblockingCollMixin:
                             info: Any = None) -> Prequest:
         """Persistent Reduce_scatter."""
         return self._persistent(lambda: self.Ireduce_scatter(sendbuf, recvbuf, recvcounts, op))
+
+
+def _numpy_op(ufunc: Any) -> Op:
+    def apply(inbuf: np.ndarray, inout: np.ndarray, datatype: Any) -> None:
+        ufunc(inbuf, inout, out=inout)
+    return Op.Create(apply, True)
+
+
+# Predefined operators by numpy, for the float and complex types without a jitted kernel.
+_NUMPY_OPS = {SUM.code: _numpy_op(np.add), PROD.code: _numpy_op(np.multiply),
+              MIN.code: _numpy_op(np.minimum), MAX.code: _numpy_op(np.maximum)}
+_NUMPY_KINDS = {SUM.code: "fc", PROD.code: "fc", MIN.code: "f", MAX.code: "f"}
+
+
+def _applies(op: Any, dtype: np.dtype) -> Op:
+    """check_applies, or the numpy operator for a float/complex type without a jitted kernel."""
+    try:
+        return check_applies(op, dtype)
+    except MPIException as exc:
+        fallback = _NUMPY_OPS.get(getattr(op, "code", None))
+        if (exc.error_class != ERR_OP or fallback is None or dtype.names is not None
+                or dtype.kind not in _NUMPY_KINDS[op.code]):
+            raise
+        return fallback
+
+
+def _in_place(buf: Any) -> Any:
+    """MPI.IN_PLACE for None: mpi4py reads a collective's None send buffer as MPI.IN_PLACE."""
+    return IN_PLACE if buf is None else buf
 
 
 def _w_bytes(spec: Any, n: int, writable: bool) -> tuple[np.ndarray, list[int], list[int], Buffer]:
