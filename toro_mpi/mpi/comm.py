@@ -22,8 +22,11 @@ from .groups import CONGRUENT, IDENT, UNEQUAL, Group
 from .hot_sites import HotCallSites
 from .info import as_info
 from .mpi4py_names import add_missing_methods
+from .nonblocking import NonblockingCollMixin
+from .nonblocking_p2p import NonblockingP2PMixin
 from .object_calls import ObjectCallsMixin
 from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL, SENT, Engine, RecvReq
+from .partitioned import PartitionedMixin
 from .persistent import Prequest
 from .request import Request, Status
 from .topology import TopologyMixin
@@ -54,7 +57,8 @@ def _integral(value: Any) -> Any:
     return value
 
 
-class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, ObjectCallsMixin, TopologyMixin):
+class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, ObjectCallsMixin, TopologyMixin,
+           NonblockingCollMixin, NonblockingP2PMixin, PartitionedMixin):
     """An intra-communicator: a group of world ranks and its own context ids.
 
     Its calls come from the mixins: the collectives' hot call sites (mpi/hot_sites.py), the
