@@ -51,6 +51,7 @@ from .mpi.comm import Comm, Intracomm
 from .mpi.datatypes import DATATYPE_NULL, Datatype
 from .mpi.errhandler import ERRHANDLER_NULL, ERRORS_ABORT, ERRORS_ARE_FATAL, ERRORS_RETURN, Errhandler
 from .mpi.groups import CONGRUENT, IDENT, SIMILAR, UNEQUAL, Group
+from .mpi.message import MESSAGE_NO_PROC, MESSAGE_NULL, Message
 from .mpi.mpi4py_names import CLASSES as _CLASSES
 from .mpi.mpi4py_names import not_implemented as _not_implemented
 from .mpi.mpi4py_names import stand_in as _stand_in
@@ -313,4 +314,5 @@ __all__ = [
     "get_vendor", "Is_thread_main", "Pcontrol", "INFO_NULL", "BSEND_OVERHEAD", "Attach_buffer",
     "Detach_buffer", "Alloc_mem", "Free_mem", "pickle", "Pickle", "Prequest", "Errhandler",
     "ERRHANDLER_NULL", "ERRORS_RETURN", "ERRORS_ARE_FATAL", "ERRORS_ABORT",
+    "Message", "MESSAGE_NULL", "MESSAGE_NO_PROC",
 ]

@@ -17,6 +17,7 @@ from .comm_requests import CommRequest
 from .errhandler import ERRORS_RETURN, Errhandler
 from .groups import CONGRUENT, IDENT, Group
 from .hot_sites import HotCallSites
+from .message import MatchedProbeMixin
 from .mpi4py_names import add_missing_methods
 from .object_calls import ObjectCallsMixin
 from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL, SENT, Engine, RecvReq
@@ -48,7 +49,7 @@ def _integral(value: Any) -> Any:
     return value
 
 
-class Comm(HotCallSites, CollectiveMixin, ObjectCallsMixin):
+class Comm(HotCallSites, CollectiveMixin, ObjectCallsMixin, MatchedProbeMixin):
     """An intra-communicator: a group of world ranks and its own context ids.
 
     Its calls come from the mixins: the collectives' hot call sites (mpi/hot_sites.py), the

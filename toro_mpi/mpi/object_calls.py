@@ -77,10 +77,20 @@ class ObjectCallsMixin:
             buf = np.empty(size, np.uint8)
             req.parts.append((buf, e.irecv(buf, size, req.source, seq, self._obj_ctx)))
 
-    def _irecv_object(self, source: int, tag: int) -> RecvReq:
+    def _object_receive(self, source: int, tag: int) -> RecvReq:
+        """An object receive, not yet posted: its buffer is sized on arrival, and its
+        out-of-band parts are posted as soon as the frame is in."""
         req = RecvReq(source, tag, self._ctx, None, 0)
         req.on_complete = self._post_object_parts
-        return self._engine.post(req)
+        return req
+
+    def _irecv_object(self, source: int, tag: int) -> RecvReq:
+        return self._engine.post(self._object_receive(source, tag))
+
+    @staticmethod
+    def _object_size(req: RecvReq) -> int:
+        """What a status reports as an object message's size: its pickle's bytes (as mpi4py)."""
+        return objects.pickle_size(req.arr[: req.nbytes])
 
     def _finish_object(self, req: RecvReq) -> Any:
         frame = req.arr[: req.nbytes] if req.arr is not None else np.empty(0, np.uint8)

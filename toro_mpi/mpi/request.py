@@ -213,6 +213,12 @@ class Request:
     def __bool__(self) -> bool:
         return not self._handle_null()
 
+    def __reduce__(self) -> Any:
+        # As mpi4py: only the null handle can be pickled; a live request is this process's.
+        if not self._handle_null():
+            raise ValueError(f"cannot pickle an active {type(self).__name__} (only REQUEST_NULL)")
+        return (_request_null, ())
+
     # -- collections of requests -----------------------------------------------------------
     @classmethod
     def Waitall(cls, requests: Sequence[Request], statuses: list[Status] | None = None) -> bool:
@@ -301,6 +307,11 @@ class Request:
 
 
 REQUEST_NULL = Request()
+
+
+def _request_null() -> Request:
+    """What a pickled null request loads as: REQUEST_NULL itself."""
+    return REQUEST_NULL
 
 
 # mpi4py's other Request methods name themselves as missing (see mpi4py_names.MissingMethod).
