@@ -164,13 +164,22 @@ class Request:
     def Get_status(self, status: Status | None = None) -> bool:
         """Whether the operation completed, without freeing the request."""
         if self._inner is None:
+            if status is not None:
+                status._set(ANY_SOURCE, ANY_TAG, 0)
             return True
         if not self._inner.done and self._engine is not None:
             self._engine.poll_once()
-        if self._inner.done and status is not None and isinstance(self._inner, RecvReq):
-            inner = self._inner
-            status._set(inner.source, inner.rtag, min(inner.nbytes, inner.cap))
-        return self._inner.done
+        inner = self._inner
+        if inner.done and status is not None:
+            if isinstance(inner, RecvReq):
+                comm = getattr(self, "_comm", None)  # a communicator's request reports its ranks
+                source = comm._comm_rank(inner.source) if comm is not None else inner.source
+                status._set(source, inner.rtag, inner.nbytes if inner.allocate else min(inner.nbytes, inner.cap),
+                            inner.error.error_class if inner.error else 0)
+                status.cancelled = self._cancelled
+            else:
+                status._set(ANY_SOURCE, ANY_TAG, 0, inner.error.error_class if inner.error else 0)
+        return inner.done
 
     def Cancel(self) -> None:
         """Cancel a receive that has not matched yet; otherwise it completes normally.
@@ -219,41 +228,91 @@ class Request:
             raise ValueError(f"cannot pickle an active {type(self).__name__} (only REQUEST_NULL)")
         return (_request_null, ())
 
+    def get_status(self, status: Status | None = None) -> bool:
+        """Whether the operation completed, without freeing the request (Get_status)."""
+        return self.Get_status(status)
+
+    def cancel(self) -> None:
+        """Cancel the operation (Cancel)."""
+        self.Cancel()
+
+    def free(self) -> None:
+        """Release the handle (Free)."""
+        self.Free()
+
     # -- collections of requests -----------------------------------------------------------
+    # As mpi4py: a list of statuses grows to one Status per request (a tuple is filled as far
+    # as it goes), and a null request's status is the empty one (ANY_SOURCE, ANY_TAG, SUCCESS).
+    @staticmethod
+    def _statuses(statuses: Sequence[Status] | None, n: int) -> Sequence[Status] | None:
+        if isinstance(statuses, list):
+            statuses.extend(Status() for _ in range(n - len(statuses)))
+        return statuses
+
+    @staticmethod
+    def _status_at(statuses: Sequence[Status] | None, i: int) -> Status | None:
+        return statuses[i] if statuses is not None and i < len(statuses) else None
+
+    @staticmethod
+    def _engine_of(requests: Sequence[Request]) -> Engine | None:
+        return next((r._engine for r in requests if r._engine is not None and not r._is_null()), None)
+
     @classmethod
-    def Waitall(cls, requests: Sequence[Request], statuses: list[Status] | None = None) -> bool:
+    def _poll(cls, requests: Sequence[Request]) -> None:
+        engine = cls._engine_of(requests)
+        if engine is not None:
+            engine.poll_once()
+
+    @classmethod
+    def _wait_for(cls, requests: Sequence[Request], ready: Callable[[], bool], call: str) -> None:
+        if not ready():
+            engine = cls._engine_of(requests)
+            if engine is not None:
+                engine.sched.wait(ready, (call, -1, -1))
+
+    @classmethod
+    def Waitall(cls, requests: Sequence[Request], statuses: Sequence[Status] | None = None) -> bool:
         """Wait for every request."""
+        statuses = cls._statuses(statuses, len(requests))
         for i, req in enumerate(requests):
-            st = statuses[i] if statuses is not None and i < len(statuses) else None
-            req.Wait(st)
+            req.Wait(cls._status_at(statuses, i))
         return True
 
     @classmethod
-    def waitall(cls, requests: Sequence[Request], statuses: list[Status] | None = None) -> list[Any]:
+    def waitall(cls, requests: Sequence[Request], statuses: Sequence[Status] | None = None) -> list[Any]:
         """Wait for every request; return their objects."""
-        return [req.wait(statuses[i] if statuses is not None and i < len(statuses) else None)
-                for i, req in enumerate(requests)]
+        statuses = cls._statuses(statuses, len(requests))
+        return [req.wait(cls._status_at(statuses, i)) for i, req in enumerate(requests)]
 
     @classmethod
-    def Testall(cls, requests: Sequence[Request], statuses: list[Status] | None = None) -> bool:
+    def Testall(cls, requests: Sequence[Request], statuses: Sequence[Status] | None = None) -> bool:
         """True (completing them all) if every request is done."""
-        engine = next((r._engine for r in requests if r._engine is not None), None)
-        if engine is not None:
-            engine.poll_once()
+        statuses = cls._statuses(statuses, len(requests))
+        cls._poll(requests)
         if not all(r._done() for r in requests):
             return False
         cls.Waitall(requests, statuses)
         return True
 
     @classmethod
+    def testall(cls, requests: Sequence[Request], statuses: Sequence[Status] | None = None
+                ) -> tuple[bool, list[Any] | None]:
+        """(True, objects) completing them all if every request is done, else (False, None)."""
+        statuses = cls._statuses(statuses, len(requests))
+        cls._poll(requests)
+        if not all(r._done() for r in requests):
+            return False, None
+        return True, cls.waitall(requests, statuses)
+
+    @classmethod
     def Waitany(cls, requests: Sequence[Request], status: Status | None = None) -> int:
         """Wait for one request; return its index (UNDEFINED if all are null)."""
         live = [r for r in requests if not r._is_null()]
         if not live:
+            if status is not None:
+                status._set(ANY_SOURCE, ANY_TAG, 0)
             return UNDEFINED
-        engine = live[0]._engine
-        if not any(r._done() for r in live):
-            engine.sched.wait(lambda: any(r._done() for r in live), ("Waitany", -1, -1))
+        cls._wait_for(live, lambda: any(r._done() for r in live), "Waitany")
         for i, r in enumerate(requests):
             if not r._is_null() and r._done():
                 r.Wait(status)
@@ -268,11 +327,14 @@ class Request:
 
     @classmethod
     def Testany(cls, requests: Sequence[Request], status: Status | None = None) -> tuple[int, bool]:
-        """(index, True) for a completed request, (UNDEFINED, False) if none is done yet."""
+        """(index, True) for a completed request, (UNDEFINED, False) if none is done yet,
+        (UNDEFINED, True) if all are null."""
         live = [r for r in requests if not r._is_null()]
         if not live:
+            if status is not None:
+                status._set(ANY_SOURCE, ANY_TAG, 0)
             return UNDEFINED, True
-        live[0]._engine.poll_once()
+        cls._poll(live)
         for i, r in enumerate(requests):
             if not r._is_null() and r._done():
                 r.Wait(status)
@@ -280,30 +342,109 @@ class Request:
         return UNDEFINED, False
 
     @classmethod
-    def Waitsome(cls, requests: Sequence[Request], statuses: list[Status] | None = None) -> list[int] | None:
-        """Wait until at least one request is done; return the indices of all done ones."""
+    def testany(cls, requests: Sequence[Request], status: Status | None = None) -> tuple[int, bool, Any]:
+        """(index, flag, object) as Testany, with the completed request's object."""
+        i, flag = cls.Testany(requests, status)
+        return i, flag, (requests[i]._result if i != UNDEFINED else None)
+
+    @classmethod
+    def Waitsome(cls, requests: Sequence[Request], statuses: Sequence[Status] | None = None) -> list[int] | None:
+        """Wait until at least one request is done; return the indices of all done ones
+        (None if all are null)."""
         live = [r for r in requests if not r._is_null()]
         if not live:
             return None
-        engine = live[0]._engine
-        if not any(r._done() for r in live):
-            engine.sched.wait(lambda: any(r._done() for r in live), ("Waitany", -1, -1))
+        statuses = cls._statuses(statuses, len(requests))
+        cls._wait_for(live, lambda: any(r._done() for r in live), "Waitany")
+        return cls._complete_done(requests, statuses)
+
+    @classmethod
+    def _complete_done(cls, requests: Sequence[Request], statuses: Sequence[Status] | None) -> list[int]:
         done = [i for i, r in enumerate(requests) if not r._is_null() and r._done()]
         for k, i in enumerate(done):
-            requests[i].Wait(statuses[k] if statuses is not None and k < len(statuses) else None)
+            requests[i].Wait(cls._status_at(statuses, k))
         return done
 
     @classmethod
-    def Testsome(cls, requests: Sequence[Request], statuses: list[Status] | None = None) -> list[int] | None:
-        """Indices of the requests that are done now (completing them)."""
+    def waitsome(cls, requests: Sequence[Request], statuses: Sequence[Status] | None = None
+                 ) -> tuple[list[int] | None, list[Any] | None]:
+        """(indices, objects) of the requests done once at least one is (None, None if all null)."""
+        done = cls.Waitsome(requests, statuses)
+        return (None, None) if done is None else (done, [requests[i]._result for i in done])
+
+    @classmethod
+    def Testsome(cls, requests: Sequence[Request], statuses: Sequence[Status] | None = None) -> list[int] | None:
+        """Indices of the requests that are done now, completing them (None if all are null)."""
         live = [r for r in requests if not r._is_null()]
         if not live:
             return None
-        live[0]._engine.poll_once()
+        statuses = cls._statuses(statuses, len(requests))
+        cls._poll(live)
+        return cls._complete_done(requests, statuses)
+
+    @classmethod
+    def testsome(cls, requests: Sequence[Request], statuses: Sequence[Status] | None = None
+                 ) -> tuple[list[int] | None, list[Any] | None]:
+        """(indices, objects) of the requests done now (None, None if all are null)."""
+        done = cls.Testsome(requests, statuses)
+        return (None, None) if done is None else (done, [requests[i]._result for i in done])
+
+    @classmethod
+    def Get_status_any(cls, requests: Sequence[Request], status: Status | None = None) -> tuple[int, bool]:
+        """(index, True) of a completed request without freeing it, (UNDEFINED, False) if none
+        is done, (UNDEFINED, True) if all are null."""
+        live = [r for r in requests if not r._is_null()]
+        if not live:
+            if status is not None:
+                status._set(ANY_SOURCE, ANY_TAG, 0)
+            return UNDEFINED, True
+        cls._poll(live)
+        for i, r in enumerate(requests):
+            if not r._is_null() and r._done():
+                r.Get_status(status)
+                return i, True
+        return UNDEFINED, False
+
+    @classmethod
+    def get_status_any(cls, requests: Sequence[Request], status: Status | None = None) -> tuple[int, bool]:
+        """Get_status_any."""
+        return cls.Get_status_any(requests, status)
+
+    @classmethod
+    def Get_status_all(cls, requests: Sequence[Request], statuses: Sequence[Status] | None = None) -> bool:
+        """Whether every request is done, without freeing them (their statuses filled if so)."""
+        statuses = cls._statuses(statuses, len(requests))
+        cls._poll(requests)
+        if not all(r._done() for r in requests):
+            return False
+        for i, r in enumerate(requests):
+            r.Get_status(cls._status_at(statuses, i))
+        return True
+
+    @classmethod
+    def get_status_all(cls, requests: Sequence[Request], statuses: Sequence[Status] | None = None) -> bool:
+        """Get_status_all."""
+        return cls.Get_status_all(requests, statuses)
+
+    @classmethod
+    def Get_status_some(cls, requests: Sequence[Request], statuses: Sequence[Status] | None = None
+                        ) -> list[int] | None:
+        """Indices of the requests done now, without freeing them (None if all are null)."""
+        live = [r for r in requests if not r._is_null()]
+        if not live:
+            return None
+        statuses = cls._statuses(statuses, len(requests))
+        cls._poll(live)
         done = [i for i, r in enumerate(requests) if not r._is_null() and r._done()]
         for k, i in enumerate(done):
-            requests[i].Wait(statuses[k] if statuses is not None and k < len(statuses) else None)
+            requests[i].Get_status(cls._status_at(statuses, k))
         return done
+
+    @classmethod
+    def get_status_some(cls, requests: Sequence[Request], statuses: Sequence[Status] | None = None
+                        ) -> list[int] | None:
+        """Get_status_some."""
+        return cls.Get_status_some(requests, statuses)
 
 
 REQUEST_NULL = Request()
