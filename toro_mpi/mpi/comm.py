@@ -22,7 +22,7 @@ from .mpi4py_names import add_missing_methods
 from .object_calls import ObjectCallsMixin
 from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL, SENT, Engine, RecvReq
 from .persistent import Prequest
-from .request import Request, Status
+from .request import Request, Status, proc_null_request
 
 TAG_MAX = 2**31 - 1  # the largest tag: what Get_attr(TAG_MAX) reports
 
@@ -447,7 +447,7 @@ class Comm(HotCallSites, CollectiveMixin, ObjectCallsMixin, MatchedProbeMixin):
         dest = self._dest(dest)
         tag = self._send_tag(tag)
         if dest == PROC_NULL:
-            return Request()
+            return proc_null_request(send=True)
         e = self._engine
         return Request(e, e.isend(b.array, b.nbytes, dest, tag, self._ctx, sync=sync))
 
@@ -553,7 +553,7 @@ class Comm(HotCallSites, CollectiveMixin, ObjectCallsMixin, MatchedProbeMixin):
         source = self._source(source)
         tag = self._recv_tag(tag)
         if source == PROC_NULL:
-            return Request()
+            return proc_null_request()
         e = self._engine
         req = e.irecv(b.array, b.nbytes, source, tag, self._ctx)
         return CommRequest(self, e, req, finish=b.finish if b.writeback is not None else None)

@@ -17,16 +17,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ..errors import ERR_REQUEST, MPIException
 from .buffers import normalise
 from .comm_requests import CommRequest
 from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL, Msg, RecvReq
-from .request import Request, Status
+from .request import Request, Status, proc_null_request
 
 _NULL, _NO_PROC, _LIVE = 0, 1, 2
-_EMPTY = np.empty(0, np.uint8)
 
 
 class Message:
@@ -144,7 +141,7 @@ class Message:
         b = None if self._kind == _NO_PROC and buf is None else normalise(buf, True)
         comm, msg = self._take("Irecv")
         if msg is None:
-            return _no_proc_request()
+            return proc_null_request()
         e = comm._engine
         req = e.recv_taken(RecvReq(msg.src, msg.tag, msg.ctx, b.array, b.nbytes), msg)
         return CommRequest(comm, e, req, finish=b.finish if b.writeback is not None else None)
@@ -166,19 +163,10 @@ class Message:
         """Start receiving the matched object message; the request's wait() returns it."""
         comm, msg = self._take("irecv")
         if msg is None:
-            return _no_proc_request()
+            return proc_null_request()
         e = comm._engine
         req = e.recv_taken(comm._object_receive(msg.src, msg.tag), msg)
         return CommRequest(comm, e, req, on_done=comm._finish_object)
-
-
-def _no_proc_request() -> Request:
-    """The request of a receive from MESSAGE_NO_PROC (MPI_Imrecv on MPI_MESSAGE_NO_PROC): active
-    until completed, then it completes at once with the PROC_NULL status."""
-    inner = RecvReq(PROC_NULL, ANY_TAG, -1, _EMPTY, 0)
-    inner.source = PROC_NULL
-    inner.done = True
-    return Request(None, inner)
 
 
 def _null_status(status: Status | None) -> None:

@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from ..errors import ERR_REQUEST, MPIException
 from . import datatypes as D
 from .mpi4py_names import add_missing_methods
-from .p2p import ANY_SOURCE, ANY_TAG, Engine, RecvReq, SendReq
+from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL, SENT, Engine, RecvReq, SendReq
+
+_EMPTY = np.empty(0, np.uint8)
 
 UNDEFINED = -32766
 
@@ -184,7 +188,7 @@ class Request:
     def Cancel(self) -> None:
         """Cancel a receive that has not matched yet; otherwise it completes normally.
 
-        Sends cannot be cancelled here (MPI deprecates it): that raises NotImplementedError."""
+        Sends are not cancelled (MPI deprecates it): they complete normally, not cancelled."""
         inner = self._inner
         if inner is None or inner.done:
             return
@@ -198,7 +202,8 @@ class Request:
                 self._cancelled = True
             # Matched (or still arriving): the receive completes; Cancel has no effect.
             return
-        raise NotImplementedError("toro_mpi: cancelling a send (Request.Cancel on Isend) is not supported")
+        # A send is never cancelled here (MPI allows that, and deprecates cancelling sends, as
+        # Open MPI does not): it completes normally and its status says "not cancelled".
 
     def Free(self) -> None:
         """Release the handle; the operation still completes in the background."""
@@ -354,15 +359,24 @@ class Request:
         live = [r for r in requests if not r._is_null()]
         if not live:
             return None
-        statuses = cls._statuses(statuses, len(requests))
         cls._wait_for(live, lambda: any(r._done() for r in live), "Waitany")
         return cls._complete_done(requests, statuses)
 
     @classmethod
-    def _complete_done(cls, requests: Sequence[Request], statuses: Sequence[Status] | None) -> list[int]:
+    def _complete_done(cls, requests: Sequence[Request], statuses: Sequence[Status] | None,
+                       complete: bool = True) -> list[int]:
+        """Indices of the live requests that are done, completing them (else only their
+        statuses); a list of statuses becomes one per index, as mpi4py leaves it."""
         done = [i for i, r in enumerate(requests) if not r._is_null() and r._done()]
+        if isinstance(statuses, list):
+            del statuses[len(done):]
+            cls._statuses(statuses, len(done))
         for k, i in enumerate(done):
-            requests[i].Wait(cls._status_at(statuses, k))
+            st = cls._status_at(statuses, k)
+            if complete:
+                requests[i].Wait(st)
+            else:
+                requests[i].Get_status(st)
         return done
 
     @classmethod
@@ -378,7 +392,6 @@ class Request:
         live = [r for r in requests if not r._is_null()]
         if not live:
             return None
-        statuses = cls._statuses(statuses, len(requests))
         cls._poll(live)
         return cls._complete_done(requests, statuses)
 
@@ -433,12 +446,8 @@ class Request:
         live = [r for r in requests if not r._is_null()]
         if not live:
             return None
-        statuses = cls._statuses(statuses, len(requests))
         cls._poll(live)
-        done = [i for i, r in enumerate(requests) if not r._is_null() and r._done()]
-        for k, i in enumerate(done):
-            requests[i].Get_status(cls._status_at(statuses, k))
-        return done
+        return cls._complete_done(requests, statuses, complete=False)
 
     @classmethod
     def get_status_some(cls, requests: Sequence[Request], statuses: Sequence[Status] | None = None
@@ -448,6 +457,18 @@ class Request:
 
 
 REQUEST_NULL = Request()
+
+
+def proc_null_request(send: bool = False) -> Request:
+    """The request of a nonblocking call on PROC_NULL: active (truthy, not REQUEST_NULL) until
+    completed, as in MPI, and then it completes at once; a receive's status is the PROC_NULL one
+    (source PROC_NULL, tag ANY_TAG, count 0)."""
+    if send:
+        return Request(None, SENT)
+    inner = RecvReq(PROC_NULL, ANY_TAG, -1, _EMPTY, 0)
+    inner.source = PROC_NULL
+    inner.done = True
+    return Request(None, inner)
 
 
 def _request_null() -> Request:
