@@ -202,7 +202,7 @@ class MatchedProbeMixin:
         tag = self._recv_tag(tag)
         if source == PROC_NULL:
             _null_status(status)
-            return MESSAGE_NO_PROC
+            return Message(MESSAGE_NO_PROC)  # a handle of its own: receiving it makes it null
         e = self._engine
         msg = e.probe(source, tag, self._ctx) if blocking else e.iprobe(source, tag, self._ctx)
         if msg is None:
