@@ -38,6 +38,7 @@ from .errors import (
     Get_error_string,
     MPIException,
 )
+from .errors import MPIBufferError as _MPIBufferError
 from .mpi import datatypes as _dt
 from .mpi import objects as _objects
 from .mpi.buffers import IN_PLACE as _IN_PLACE
@@ -51,6 +52,7 @@ from .mpi.comm import Comm, Intracomm
 from .mpi.datatypes import DATATYPE_NULL, Datatype
 from .mpi.errhandler import ERRHANDLER_NULL, ERRORS_ABORT, ERRORS_ARE_FATAL, ERRORS_RETURN, Errhandler
 from .mpi.groups import CONGRUENT, IDENT, SIMILAR, UNEQUAL, Group
+from .mpi.memory import buffer, memory
 from .mpi.message import MESSAGE_NO_PROC, MESSAGE_NULL, Message
 from .mpi.mpi4py_names import CLASSES as _CLASSES
 from .mpi.mpi4py_names import not_implemented as _not_implemented
@@ -206,6 +208,8 @@ def Attach_buffer(buf: _Any) -> None:
     w = _world()
     if w.attached_buffer is not None:
         raise MPIException(ERR_BUFFER, "a buffer is already attached (Detach_buffer first)")
+    if memoryview(buf).readonly:  # as mpi4py: the buffer must be writable
+        raise _MPIBufferError(ERR_BUFFER, "Attach_buffer: the buffer is read-only")
     w.attached_buffer = buf
 
 
@@ -314,5 +318,5 @@ __all__ = [
     "get_vendor", "Is_thread_main", "Pcontrol", "INFO_NULL", "BSEND_OVERHEAD", "Attach_buffer",
     "Detach_buffer", "Alloc_mem", "Free_mem", "pickle", "Pickle", "Prequest", "Errhandler",
     "ERRHANDLER_NULL", "ERRORS_RETURN", "ERRORS_ARE_FATAL", "ERRORS_ABORT",
-    "Message", "MESSAGE_NULL", "MESSAGE_NO_PROC",
+    "Message", "MESSAGE_NULL", "MESSAGE_NO_PROC", "buffer", "memory",
 ]
