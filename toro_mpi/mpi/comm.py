@@ -428,6 +428,11 @@ class Comm(HotCallSites, CollectiveMixin, ObjectCallsMixin, MatchedProbeMixin):
     def Sendrecv(self, sendbuf: Any, dest: int, sendtag: int = 0, recvbuf: Any = None,
                  source: int = ANY_SOURCE, recvtag: int = ANY_TAG, status: Status | None = None) -> None:
         """Send and receive in one call (no deadlock when both sides call it)."""
+        if not (type(recvbuf) is _ndarray and recvbuf.flags.writeable):
+            # As MPI_Sendrecv: a bad receive side fails before anything is sent (else the sent
+            # message would be left for a later receive).
+            normalise(recvbuf, True)
+            self._source(source), self._recv_tag(recvtag)
         sreq = self.Isend(sendbuf, dest, sendtag)
         self.Recv(recvbuf, source, recvtag, status)
         sreq.Wait()

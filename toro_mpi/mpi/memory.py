@@ -17,6 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from . import cai
+from .buffers import byte_view
+
 _NOTHING = object()  # buffer() without an argument: the empty buffer (buffer(None) is a TypeError)
 
 
@@ -32,6 +35,7 @@ class buffer(np.ndarray):  # noqa: N801 - mpi4py's name
 
     _obj: Any = None
     _released = False
+    _device = False  # CUDA Array Interface memory: mpi4py allows no element access
 
     def __new__(cls, obj: Any = _NOTHING) -> buffer:
         """A buffer over obj's memory (writable if obj is); empty without obj."""
@@ -47,6 +51,7 @@ class buffer(np.ndarray):  # noqa: N801 - mpi4py's name
 
     def __array_finalize__(self, parent: Any) -> None:
         self._obj = getattr(parent, "_obj", None)
+        self._device = getattr(parent, "_device", False)
         self._released = False
 
     # -- constructors -------------------------------------------------------------------
@@ -67,7 +72,17 @@ class buffer(np.ndarray):  # noqa: N801 - mpi4py's name
         try:
             mv = memoryview(obj)
         except TypeError:
-            raise TypeError(f"a bytes-like object is required, not '{type(obj).__name__}'") from None
+            # Then the CUDA Array Interface, as mpi4py (memory it treats as device memory: no
+            # element access through the buffer). DLPack objects are not taken here: a buffer
+            # outliving the call would need the capsule's lifetime rules of mpi/dlpack.py.
+            if not cai.is_cai(obj):
+                raise TypeError(f"a bytes-like object is required, not '{type(obj).__name__}'") from None
+            arr, device = cai.host_array(obj, readonly is False), True
+            view = cls._over(byte_view(np.ascontiguousarray(arr)), obj)
+            view._device = device
+            if readonly:
+                view.flags.writeable = False
+            return view
         if readonly is None:
             readonly = mv.readonly
         if not readonly and mv.readonly:
@@ -135,7 +150,12 @@ class buffer(np.ndarray):  # noqa: N801 - mpi4py's name
         return self.nbytes
 
     # -- item access ----------------------------------------------------------------------
+    def _host_only(self) -> None:
+        if self._device:
+            raise BufferError("buffer: device memory (CUDA Array Interface), no host access")
+
     def _check_key(self, key: Any) -> Any:
+        self._host_only()
         if self._released:
             raise ValueError("operation forbidden on released buffer object")
         if isinstance(key, slice):
@@ -174,6 +194,7 @@ class buffer(np.ndarray):  # noqa: N801 - mpi4py's name
     # -- conversions ----------------------------------------------------------------------
     def tobytes(self, order: str | None = None) -> bytes:  # type: ignore[override]
         """The bytes, as a bytes object."""
+        self._host_only()
         return b"" if self._released else np.ndarray.tobytes(self)
 
     def toreadonly(self) -> buffer:
@@ -185,6 +206,7 @@ class buffer(np.ndarray):  # noqa: N801 - mpi4py's name
 
     def cast(self, format: str, shape: Any = None) -> memoryview:  # noqa: A002 - mpi4py's name
         """A memoryview of the bytes cast to format (and shape), as memoryview.cast."""
+        self._host_only()
         mv = memoryview(self)
         return mv.cast(format) if shape is None else mv.cast(format, shape)
 
