@@ -256,37 +256,39 @@ def Free_mem(mem: _Any) -> None:
 
 
 class Pickle:
-    """How object calls serialise (mpi4py's MPI.pickle), read-only: toro_mpi always uses pickle
-    protocol 5 and sends buffers of at least THRESHOLD bytes out of band (toro_mpi/mpi/objects.py).
-    Choosing other functions or settings is not supported and says so."""
+    """How object calls serialise (mpi4py's MPI.pickle): pickle protocol 5 by default, buffers of
+    at least THRESHOLD bytes out of band; `Pickle(dumps, loads, protocol)` (or `__init__` on
+    MPI.pickle) sets other functions, e.g. json or marshal, whose output travels in band."""
 
     def __init__(self, dumps: _Any = None, loads: _Any = None, protocol: _Any = None) -> None:
-        if dumps is not None or loads is not None or protocol is not None:
-            raise NotImplementedError("MPI.Pickle(dumps, loads, protocol): toro_mpi's object calls always use "
-                                      "pickle protocol 5")
+        _objects.SERIALIZER.configure(dumps, loads, protocol)
 
     @property
-    def PROTOCOL(self) -> int:  # noqa: N802 - mpi4py's name
-        """The pickle protocol of the object calls."""
-        return _objects.PROTOCOL
+    def PROTOCOL(self) -> _Any:  # noqa: N802 - mpi4py's name
+        """The protocol passed to dumps (None: the functions' own default)."""
+        return _objects.SERIALIZER.protocol
+
+    @PROTOCOL.setter
+    def PROTOCOL(self, value: _Any) -> None:  # noqa: N802 - mpi4py's name
+        s = _objects.SERIALIZER
+        s.configure(s.user_dumps, s.user_loads, value)
 
     @property
     def THRESHOLD(self) -> int:  # noqa: N802 - mpi4py's name
-        """Buffers of at least this many bytes travel out of band."""
-        return _objects.OOB_MIN
+        """Buffers of at least this many bytes travel out of band (default pickle, protocol 5)."""
+        return _objects.SERIALIZER.threshold
 
-    def __setattr__(self, name: str, value: _Any) -> None:
-        raise NotImplementedError(f"MPI.pickle.{name} cannot be changed: toro_mpi's object calls always use "
-                                  f"protocol {_objects.PROTOCOL} with out-of-band buffers from "
-                                  f"{_objects.OOB_MIN} bytes")
+    @THRESHOLD.setter
+    def THRESHOLD(self, value: int) -> None:  # noqa: N802 - mpi4py's name
+        _objects.SERIALIZER.threshold = _operator.index(value)
 
     def dumps(self, obj: _Any) -> bytes:
         """Serialise obj (in band) the way the object calls do."""
-        return _objects.pickle.dumps(obj, _objects.PROTOCOL)
+        return _objects.SERIALIZER.body(obj)
 
     def loads(self, data: _Any) -> _Any:
         """Deserialise data."""
-        return _objects.pickle.loads(data)
+        return _objects.SERIALIZER.load(data)
 
 
 pickle = Pickle()

@@ -30,17 +30,54 @@ MAGIC = b"\x00TOB"  # a frame with out-of-band buffers (a pickle never starts wi
 _HEAD = struct.Struct("<4sII")
 
 
+class Serializer:
+    """How the object calls serialise (MPI.pickle's settings): pickle with `protocol` (None: 5)
+    and out-of-band buffers of at least `threshold` bytes (protocol 5 only), or the user's
+    `dumps(obj[, protocol])` / `loads(buffer)`, whose output always travels in band."""
+
+    def __init__(self) -> None:
+        self.configure()
+
+    def configure(self, dumps: Any = None, loads: Any = None, protocol: int | None = None) -> None:
+        """Set the functions and protocol (mpi4py's Pickle.__init__); None: the defaults."""
+        if protocol is not None and dumps is None and not -1 <= protocol <= pickle.HIGHEST_PROTOCOL:
+            raise ValueError(f"pickle protocol must be <= {pickle.HIGHEST_PROTOCOL}")
+        self.user_dumps = dumps
+        self.user_loads = loads
+        self.protocol = protocol if protocol is not None or dumps is not None else PROTOCOL
+        self.threshold = OOB_MIN
+
+    def body(self, obj: Any, keep: Any = None) -> bytes:
+        """The serialised bytes of obj; `keep` is pickle's buffer_callback (default pickle only)."""
+        if self.user_dumps is not None:
+            data = self.user_dumps(obj) if self.protocol is None else self.user_dumps(obj, self.protocol)
+            return bytes(memoryview(data).cast("B")) if not isinstance(data, bytes) else data
+        protocol = pickle.HIGHEST_PROTOCOL if self.protocol is None else self.protocol
+        if keep is not None and (protocol < 0 or protocol >= 5):
+            return pickle.dumps(obj, protocol=protocol, buffer_callback=keep)
+        return pickle.dumps(obj, protocol=protocol)
+
+    def load(self, data: Any, buffers: Any = ()) -> Any:
+        """The object serialised in data (with its out-of-band buffers)."""
+        if self.user_loads is not None:
+            return self.user_loads(data)
+        return pickle.loads(data, buffers=buffers)
+
+
+SERIALIZER = Serializer()
+
+
 def dumps(obj: Any, seq: int) -> tuple[np.ndarray, list[np.ndarray]]:
     """Serialise obj: the framed pickle as a uint8 array, plus its out-of-band buffers."""
     oob: list[pickle.PickleBuffer] = []
 
     def keep_large(pb: pickle.PickleBuffer) -> bool:
-        if pb.raw().nbytes >= OOB_MIN:
+        if pb.raw().nbytes >= SERIALIZER.threshold:
             oob.append(pb)
             return False  # out of band
         return True  # small: in the pickle stream
 
-    body = pickle.dumps(obj, protocol=PROTOCOL, buffer_callback=keep_large)
+    body = SERIALIZER.body(obj, keep_large)
     if not oob:
         return np.frombuffer(body, dtype=np.uint8), []
     views = [np.frombuffer(pb.raw(), dtype=np.uint8) for pb in oob]
@@ -51,7 +88,7 @@ def dumps(obj: Any, seq: int) -> tuple[np.ndarray, list[np.ndarray]]:
 
 def dumps_in_band(obj: Any) -> np.ndarray:
     """Serialise obj with every buffer in the pickle stream (the object collectives')."""
-    return np.frombuffer(pickle.dumps(obj, protocol=PROTOCOL), dtype=np.uint8)
+    return np.frombuffer(SERIALIZER.body(obj), dtype=np.uint8)
 
 
 def _framed(frame: np.ndarray) -> bool:
@@ -78,7 +115,7 @@ def loads(frame: np.ndarray, buffers: list[np.ndarray] | tuple = ()) -> Any:
     is None (as in mpi4py)."""
     if frame.nbytes == 0:
         return None
-    return pickle.loads(memoryview(frame)[_start(frame):], buffers=buffers)
+    return SERIALIZER.load(memoryview(frame)[_start(frame):], buffers)
 
 
 def pickle_size(frame: np.ndarray) -> int:
