@@ -42,6 +42,8 @@ CASES = [
     ("probe", 3, ()),  # probed sizes
     ("objects", 2, ()),
     ("objects", 3, ()),
+    ("matched", 1, ()),  # Mprobe/Improbe, MPI.Message, request truthiness, raw pickles
+    ("matched", 3, ()),
     ("errors", 2, ()),  # error classes: ERR_RANK, ERR_TAG, ERR_TRUNCATE
     ("wrap", 2, (70000,)),
     ("comms", 1, ()),  # Dup, Split (keys, UNDEFINED), Create, Free, isolation of contexts

@@ -40,6 +40,7 @@ from .errors import (
     Get_error_string,
     MPIException,
 )
+from .errors import MPIBufferError as _MPIBufferError
 from .mpi import constants as _constants
 from .mpi import datatypes as _dt
 from .mpi import intercomm as _intercomm
@@ -79,17 +80,16 @@ from .mpi.info import INFO_NULL as _info_null
 from .mpi.info import Info
 from .mpi.info import make_env as _make_info_env
 from .mpi.intercomm import Intercomm
+from .mpi.memory import buffer, memory
+from .mpi.message import MESSAGE_NO_PROC, MESSAGE_NULL, Message
 from .mpi.mpi4py_names import CLASSES as _CLASSES
 from .mpi.mpi4py_names import not_implemented as _not_implemented
 from .mpi.mpi4py_names import stand_in as _stand_in
 from .mpi.null_handles import (
     FILE_NULL,
-    MESSAGE_NO_PROC,
-    MESSAGE_NULL,
     SESSION_NULL,
     WIN_NULL,
     File,
-    Message,
     Session,
     Win,
 )
@@ -280,7 +280,7 @@ INFO_NULL: Info = _info_null
 INFO_ENV: Info = _make_info_env(COMM_WORLD.size)
 _name_constants(globals(), ["INFO_NULL", "INFO_ENV", "GROUP_NULL", "GROUP_EMPTY", "ERRHANDLER_NULL",
                             "ERRORS_RETURN", "ERRORS_ARE_FATAL", "ERRORS_ABORT", "FILE_NULL", "WIN_NULL",
-                            "SESSION_NULL", "MESSAGE_NULL", "MESSAGE_NO_PROC"])
+                            "SESSION_NULL"])
 BSEND_OVERHEAD = 0  # buffered sends copy into toro_mpi's own memory, not into the attached buffer
 
 
@@ -289,6 +289,8 @@ def Attach_buffer(buf: _Any) -> None:
     w = _world()
     if w.attached_buffer is not None:
         raise MPIException(ERR_BUFFER, "a buffer is already attached (Detach_buffer first)")
+    if memoryview(buf).readonly:  # as mpi4py: the buffer must be writable
+        raise _MPIBufferError(ERR_BUFFER, "Attach_buffer: the buffer is read-only")
     w.attached_buffer = buf
 
 
@@ -335,37 +337,39 @@ def Free_mem(mem: _Any) -> None:
 
 
 class Pickle:
-    """How object calls serialise (mpi4py's MPI.pickle), read-only: toro_mpi always uses pickle
-    protocol 5 and sends buffers of at least THRESHOLD bytes out of band (toro_mpi/mpi/objects.py).
-    Choosing other functions or settings is not supported and says so."""
+    """How object calls serialise (mpi4py's MPI.pickle): pickle protocol 5 by default, buffers of
+    at least THRESHOLD bytes out of band; `Pickle(dumps, loads, protocol)` (or `__init__` on
+    MPI.pickle) sets other functions, e.g. json or marshal, whose output travels in band."""
 
     def __init__(self, dumps: _Any = None, loads: _Any = None, protocol: _Any = None) -> None:
-        if dumps is not None or loads is not None or protocol is not None:
-            raise NotImplementedError("MPI.Pickle(dumps, loads, protocol): toro_mpi's object calls always use "
-                                      "pickle protocol 5")
+        _objects.SERIALIZER.configure(dumps, loads, protocol)
 
     @property
-    def PROTOCOL(self) -> int:  # noqa: N802 - mpi4py's name
-        """The pickle protocol of the object calls."""
-        return _objects.PROTOCOL
+    def PROTOCOL(self) -> _Any:  # noqa: N802 - mpi4py's name
+        """The protocol passed to dumps (None: the functions' own default)."""
+        return _objects.SERIALIZER.protocol
+
+    @PROTOCOL.setter
+    def PROTOCOL(self, value: _Any) -> None:  # noqa: N802 - mpi4py's name
+        s = _objects.SERIALIZER
+        s.configure(s.user_dumps, s.user_loads, value)
 
     @property
     def THRESHOLD(self) -> int:  # noqa: N802 - mpi4py's name
-        """Buffers of at least this many bytes travel out of band."""
-        return _objects.OOB_MIN
+        """Buffers of at least this many bytes travel out of band (default pickle, protocol 5)."""
+        return _objects.SERIALIZER.threshold
 
-    def __setattr__(self, name: str, value: _Any) -> None:
-        raise NotImplementedError(f"MPI.pickle.{name} cannot be changed: toro_mpi's object calls always use "
-                                  f"protocol {_objects.PROTOCOL} with out-of-band buffers from "
-                                  f"{_objects.OOB_MIN} bytes")
+    @THRESHOLD.setter
+    def THRESHOLD(self, value: int) -> None:  # noqa: N802 - mpi4py's name
+        _objects.SERIALIZER.threshold = _operator.index(value)
 
     def dumps(self, obj: _Any) -> bytes:
         """Serialise obj (in band) the way the object calls do."""
-        return _objects.pickle.dumps(obj, _objects.PROTOCOL)
+        return _objects.SERIALIZER.body(obj)
 
     def loads(self, data: _Any) -> _Any:
         """Deserialise data."""
-        return _objects.pickle.loads(data)
+        return _objects.SERIALIZER.load(data)
 
     def dumps_oob(self, obj: _Any) -> tuple[bytes, list[memoryview]]:
         """Serialise obj with its large buffers out of band: (pickle data, buffers), as mpi4py."""
@@ -417,6 +421,7 @@ __all__ = [
     "ERRHANDLER_NULL", "ERRORS_RETURN", "ERRORS_ARE_FATAL", "ERRORS_ABORT",
     "Topocomm", "Cartcomm", "Graphcomm", "Distgraphcomm", "Compute_dims", "CART", "GRAPH", "DIST_GRAPH",
     "UNWEIGHTED", "WEIGHTS_EMPTY",
+    "buffer", "memory",
 ]
 __all__ += [
     "Info", "INFO_NULL", "INFO_ENV", "Group", "GROUP_NULL", "GROUP_EMPTY", "File", "FILE_NULL", "Win", "WIN_NULL",

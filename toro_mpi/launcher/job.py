@@ -343,17 +343,45 @@ class Job:
                 self._idle_seen = None
                 return False
             counts.append(count)
-        if finished == self.plan.nranks or not seg.bus_quiet():
+        if finished == self.plan.nranks:
             self._idle_seen = None
             return False
+        if not seg.bus_quiet():
+            # Messages wait in queues: still a deadlock when every live process sleeps on its
+            # doorbell and nobody has rung it since. A process arms its doorbell, then looks at
+            # its queues once more, then sleeps; a message published before the arm was in that
+            # look, and one published after it rings the bell (which clears the sleeping word
+            # and moves the bell). So what waits was seen and is wanted by nobody: e.g. one rank
+            # in a collective whose peer raised an error and went on to a receive (the queue of
+            # the collective plane is read only by a collective).
+            bells = self._sleeping_bells()
+            if bells is None:
+                self._idle_seen = None
+                return False
+            counts += [-2] + bells  # -2: never equal to a quiet look's counts
         seen, self._idle_seen = self._idle_seen, tuple(counts)
         return seen == self._idle_seen
+
+    def _sleeping_bells(self) -> list[int] | None:
+        """The doorbell value of every process with a live rank, if each sleeps on its doorbell
+        (its sleeping word set); None otherwise, or when doorbells are off."""
+        seg = self.seg
+        assert seg is not None
+        bells = []
+        for proc in self.ranks:
+            if all(seg.peek_word(seg.slot(r, L.SLOT_STATE)) == L.RANK_FINISHED for r in proc.ranks):
+                continue
+            if seg.peek_word(seg.slot(proc.rank, L.SLOT_SLEEPING)) != 1:
+                return None
+            bells.append(seg.peek_word(seg.slot(proc.rank, L.SLOT_BELL)))
+        return bells
 
     def _deadlock(self) -> int:
         assert self.seg is not None
         views = [self._slot_view(proc, rank) for proc in self.ranks for rank in proc.ranks]
+        quiet = self.seg.bus_quiet()
         self.seg.post_abort(L.ABORT_DEADLOCK, -1)
-        say(deadlock_report(views))
+        say(deadlock_report(views, quiet))
         self._stop()
         return EXIT_DEADLOCK
 

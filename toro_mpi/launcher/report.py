@@ -74,9 +74,12 @@ def timeout_report(seconds: float, views: list[SlotView]) -> str:
     return "; ".join(parts)
 
 
-def deadlock_report(views: list[SlotView]) -> str:
-    """The one-line deadlock message: what every rank waits in, and for whom."""
-    parts = ["deadlock: every rank is blocked and no message is in flight"] + [describe_slot(v) for v in views]
+def deadlock_report(views: list[SlotView], quiet: bool = True) -> str:
+    """The one-line deadlock message: what every rank waits in, and for whom. `quiet`: no
+    message is in flight (else some wait in queues that no blocked call will take)."""
+    head = ("deadlock: every rank is blocked and no message is in flight" if quiet else
+            "deadlock: every rank is blocked and no blocked call wants the messages waiting in the queues")
+    parts = [head] + [describe_slot(v) for v in views]
     return "; ".join(parts)
 
 

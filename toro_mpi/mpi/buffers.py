@@ -37,6 +37,7 @@ from ..errors import (
     MPITypeError,
     MPIValueError,
 )
+from . import cai
 from . import datatypes as D
 from .dlpack import host_array, is_dlpack
 from .packing import Unpacker, address_of, check_committed, gather, packed, run_view
@@ -124,9 +125,11 @@ def _as_array(obj: Any, writable: bool) -> np.ndarray:
     try:
         mv = memoryview(obj)
     except TypeError:
-        # As mpi4py: the buffer protocol first, then DLPack.
+        # As mpi4py: the buffer protocol first, then DLPack, then the CUDA Array Interface.
         if is_dlpack(obj):
             return host_array(obj, writable)
+        if cai.is_cai(obj):
+            return cai.host_array(obj, writable)
         raise MPITypeError(ERR_BUFFER, f"{type(obj).__name__} is not a buffer (neither the buffer protocol nor "
                                        "DLPack)") from None
     if writable and mv.readonly:

@@ -44,6 +44,12 @@ _EMPTY_U8 = np.empty(0, np.uint8)
 _PLAN_CACHE_LIMIT = 256
 
 
+def _in_place(buf: Any) -> Any:
+    """mpi4py reads None as MPI.IN_PLACE wherever IN_PLACE is allowed (its is_IN_PLACE), so a
+    program may pass None there; elsewhere None stays "not a buffer" (TypeError)."""
+    return IN_PLACE if buf is None else buf
+
+
 class CollectiveMixin:
     """Buffer collectives; mixed into Comm (which provides the engine and ranks) after
     hot_sites.HotCallSites (whose hot halves call the checked ones here)."""
@@ -150,7 +156,7 @@ class CollectiveMixin:
         rb = None
         if me == root:
             rb = normalise(recvbuf, True, n)
-            send, recv, count = self._gathered(sendbuf, rb, "Gather")
+            send, recv, count = self._gathered(_in_place(sendbuf), rb, "Gather")
         else:
             send = self._send_bytes(sendbuf, "Gather")
             count = send.nbytes
@@ -166,6 +172,8 @@ class CollectiveMixin:
             return
         root = self._root_arg(root)
         n, me = self.size, self.rank
+        if me == root:
+            recvbuf = _in_place(recvbuf)
         inplace = me == root and recvbuf is IN_PLACE
         rb = None
         if me == root:
@@ -200,6 +208,7 @@ class CollectiveMixin:
         n, me = self.size, self.rank
         if me == root:
             recv, bc, bd, rb = v_bytes(recvbuf, n, True)
+            sendbuf = _in_place(sendbuf)
             inplace = sendbuf is IN_PLACE
             send = recv[bd[me]: bd[me] + bc[me]] if inplace else byte_view(normalise(sendbuf, False).array)
             if send.nbytes > bc[me]:
@@ -221,6 +230,7 @@ class CollectiveMixin:
         n, me = self.size, self.rank
         if me == root:
             send, bc, bd, _ = v_bytes(sendbuf, n, False)
+            recvbuf = _in_place(recvbuf)
             inplace = recvbuf is IN_PLACE
             rb = None
             recv = _EMPTY_U8
@@ -250,6 +260,7 @@ class CollectiveMixin:
         self._check_live()
         n, me = self.size, self.rank
         rb = normalise(recvbuf, True, n)
+        sendbuf = _in_place(sendbuf)
         inplace = sendbuf is IN_PLACE
         send, recv, count = self._gathered(sendbuf, rb, "Allgather")
         large = self._large(n * count, "allgather_ring_min_bytes")
@@ -263,6 +274,7 @@ class CollectiveMixin:
         self._check_live()
         n, me = self.size, self.rank
         recv, bc, bd, rb = v_bytes(recvbuf, n, True)
+        sendbuf = _in_place(sendbuf)
         inplace = sendbuf is IN_PLACE
         if not inplace:
             send = byte_view(normalise(sendbuf, False).array)
@@ -283,6 +295,7 @@ class CollectiveMixin:
         n, me = self.size, self.rank
         rb = normalise(recvbuf, True, n)
         recv = byte_view(rb.array)
+        sendbuf = _in_place(sendbuf)
         if sendbuf is IN_PLACE:
             send = recv.copy()  # every block is overwritten while others still need sending
         else:
@@ -304,6 +317,7 @@ class CollectiveMixin:
         self._check_live()
         n, me = self.size, self.rank
         recv, rc, rd, rb = v_bytes(recvbuf, n, True)
+        sendbuf = _in_place(sendbuf)
         if sendbuf is IN_PLACE:
             send, sc, sd = recv.copy(), rc, rd
         else:
@@ -319,6 +333,8 @@ class CollectiveMixin:
     def _reduction_args(self, sendbuf: Any, recvbuf: Any, op: Any, call: str, recv_needed: bool,
                         min_recv: int | None = None) -> tuple[np.ndarray, np.ndarray, Op, Any, Buffer | None, bool]:
         """(send, recv, op, datatype, recv Buffer, in place) for a reduction, checked."""
+        if recv_needed:
+            sendbuf = _in_place(sendbuf)
         inplace = sendbuf is IN_PLACE
         rb = None
         if recv_needed:
@@ -412,6 +428,7 @@ class CollectiveMixin:
         """Reduce n blocks elementwise; rank r receives block r of the result."""
         self._check_live()
         n, me = self.size, self.rank
+        sendbuf = _in_place(sendbuf)
         inplace = sendbuf is IN_PLACE
         rb = normalise(recvbuf, True, n if inplace else 1)
         recv = typed(rb)
@@ -450,6 +467,7 @@ class CollectiveMixin:
         n = self.size
         rb = normalise(recvbuf, True)
         recv = typed(rb)
+        sendbuf = _in_place(sendbuf)
         inplace = sendbuf is IN_PLACE
         sb = None if inplace else normalise(sendbuf, False)
         send = recv if sb is None else typed(sb)

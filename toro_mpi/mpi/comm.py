@@ -21,6 +21,7 @@ from .errhandler import ERRORS_RETURN, Errhandler
 from .groups import CONGRUENT, IDENT, UNEQUAL, Group
 from .hot_sites import HotCallSites
 from .info import as_info
+from .message import MatchedProbeMixin
 from .mpi4py_names import add_missing_methods
 from .nonblocking import NonblockingCollMixin
 from .nonblocking_p2p import NonblockingP2PMixin
@@ -28,7 +29,7 @@ from .object_calls import ObjectCallsMixin
 from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL, SENT, Engine, RecvReq
 from .partitioned import PartitionedMixin
 from .persistent import Prequest
-from .request import Request, Status
+from .request import Request, Status, proc_null_request
 from .topology import TopologyMixin
 
 TAG_MAX = 2**31 - 1  # the largest tag: what Get_attr(TAG_MAX) reports
@@ -58,7 +59,7 @@ def _integral(value: Any) -> Any:
 
 
 class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, ObjectCallsMixin, TopologyMixin,
-           NonblockingCollMixin, NonblockingP2PMixin, PartitionedMixin):
+           NonblockingCollMixin, NonblockingP2PMixin, PartitionedMixin, MatchedProbeMixin):
     """An intra-communicator: a group of world ranks and its own context ids.
 
     Its calls come from the mixins: the collectives' hot call sites (mpi/hot_sites.py), the
@@ -472,6 +473,11 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
     def Sendrecv(self, sendbuf: Any, dest: int, sendtag: int = 0, recvbuf: Any = None,
                  source: int = ANY_SOURCE, recvtag: int = ANY_TAG, status: Status | None = None) -> None:
         """Send and receive in one call (no deadlock when both sides call it)."""
+        if not (type(recvbuf) is _ndarray and recvbuf.flags.writeable):
+            # As MPI_Sendrecv: a bad receive side fails before anything is sent (else the sent
+            # message would be left for a later receive).
+            normalise(recvbuf, True)
+            self._source(source), self._recv_tag(recvtag)
         sreq = self.Isend(sendbuf, dest, sendtag)
         self.Recv(recvbuf, source, recvtag, status)
         sreq.Wait()
@@ -491,7 +497,7 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
         dest = self._dest(dest)
         tag = self._send_tag(tag)
         if dest == PROC_NULL:
-            return Request()
+            return proc_null_request(send=True)
         e = self._engine
         return Request(e, e.isend(b.array, b.nbytes, dest, tag, self._ctx, sync=sync))
 
@@ -600,7 +606,7 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
         source = self._source(source)
         tag = self._recv_tag(tag)
         if source == PROC_NULL:
-            return Request()
+            return proc_null_request()
         e = self._engine
         req = e.irecv(b.array, b.nbytes, source, tag, self._ctx)
         return CommRequest(self, e, req, finish=(lambda: b.finish(min(req.nbytes, req.cap)))

@@ -1,17 +1,13 @@
-"""Handle classes of the features toro_mpi does not implement (MPI.File, MPI.Win, MPI.Session)
-and a minimal MPI.Message, so that their null handles (FILE_NULL, WIN_NULL, SESSION_NULL,
-MESSAGE_NULL, MESSAGE_NO_PROC) exist and behave as mpi4py's: programs and tests name them in
-comparisons and tables. Every call on these classes raises NotImplementedError naming it.
-
-Message here is only what the null handles need; matched probes (Comm.Mprobe and friends) bring
-the real class, which replaces this one in toro_mpi.MPI.
-"""
+"""Handle classes of the features toro_mpi does not implement (MPI.File, MPI.Win, MPI.Session),
+so that their null handles (FILE_NULL, WIN_NULL, SESSION_NULL) exist and behave as mpi4py's:
+programs and tests name them in comparisons and tables. Every call on these classes raises
+NotImplementedError naming it."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .handles import Handle, Ref
+from .handles import Handle
 from .mpi4py_names import NotImplementedName
 
 
@@ -54,17 +50,9 @@ class Session(_NullOnly):
     _kind = "Session"
 
 
-class Message(_NullOnly):
-    """Matched-probe messages: only MESSAGE_NULL and MESSAGE_NO_PROC here (see the module doc)."""
-
-    _kind = "Message"
-
-
-for _cls in (File, Win, Session, Message):
+for _cls in (File, Win, Session):
     _cls.__module__ = "toro_mpi.MPI"
 
 FILE_NULL = File()
 WIN_NULL = Win()
 SESSION_NULL = Session()
-MESSAGE_NULL = Message()
-MESSAGE_NO_PROC = Message._new(Ref("MESSAGE_NO_PROC", predefined=True))

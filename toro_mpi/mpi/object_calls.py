@@ -9,6 +9,8 @@ goes through the buffer collectives: lengths first, then the bytes.
 
 from __future__ import annotations
 
+import operator
+import warnings
 from typing import Any
 
 import numpy as np
@@ -16,10 +18,11 @@ import numpy as np
 from ..errors import ERR_ARG, MPIException
 from . import datatypes as D
 from . import objects
+from .buffers import byte_view, normalise
 from .comm_requests import CommRequest, MultiSendRequest
 from .ops import SUM, Op
-from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL, RecvReq
-from .request import Request, Status
+from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL, SENT, RecvReq
+from .request import Request, Status, proc_null_request
 
 _EMPTY_U8 = np.empty(0, np.uint8)
 
@@ -29,13 +32,17 @@ class ObjectCallsMixin:
     engine, the argument checks and the buffer collectives)."""
 
     # -- point to point -----------------------------------------------------------------
-    def _send_object(self, obj: Any, dest: int, tag: int, sync: bool, ctx: int | None = None) -> list[Any]:
+    def _send_object(self, obj: Any, dest: int, tag: int, sync: bool, ctx: int | None = None,
+                     copy: bool = False) -> list[Any]:
         """Start sending obj's frame and out-of-band buffers (on context ctx, default the
-        communicator's point-to-point one); the engine's send requests."""
+        communicator's point-to-point one); the engine's send requests. `copy`: send copies of
+        the out-of-band buffers (a buffered send must not see later changes to them)."""
         e = self._engine
         self._oob_seq = (self._oob_seq + 1) & 0x3FFFFFFF
         seq = self._oob_seq
         frame, views = objects.dumps(obj, seq)
+        if copy:
+            views = [v.copy() for v in views]
         reqs = [e.isend(frame, frame.nbytes, dest, tag, self._ctx if ctx is None else ctx, sync=sync)]
         # Out-of-band buffers follow on the object context, tagged with the frame's sequence
         # number, so no other receive can take them.
@@ -45,12 +52,26 @@ class ObjectCallsMixin:
             reqs.append(part)
         return reqs
 
-    def _start_object_send(self, obj: Any, dest: int, tag: int, sync: bool) -> Request:
+    def _start_object_send(self, obj: Any, dest: int, tag: int, sync: bool, buffered: bool = False) -> Request:
         dest = self._dest(dest)
         tag = self._send_tag(tag)
         if dest == PROC_NULL:
-            return Request()
-        return MultiSendRequest(self._engine, self._send_object(obj, dest, tag, sync))
+            return proc_null_request(send=True)
+        e = self._engine
+        req = MultiSendRequest(e, self._send_object(obj, dest, tag, sync, copy=buffered))
+        if not buffered:
+            return req
+        # Buffered (bsend/ibsend): complete at once; Detach_buffer and finalize wait for it.
+        e.buffered.append(req)
+        return Request(e, SENT)
+
+    def bsend(self, obj: Any, dest: int, tag: int = 0) -> None:
+        """Buffered object send: returns at once, the object is sent in the background."""
+        self._start_object_send(obj, dest, tag, False, True).Wait()
+
+    def ibsend(self, obj: Any, dest: int, tag: int = 0) -> Request:
+        """Start a buffered object send (its request is complete at once)."""
+        return self._start_object_send(obj, dest, tag, False, True)
 
     def send(self, obj: Any, dest: int, tag: int = 0) -> None:
         """Send a picklable object."""
@@ -77,10 +98,28 @@ class ObjectCallsMixin:
             buf = np.empty(size, np.uint8)
             req.parts.append((buf, e.irecv(buf, size, req.source, seq, self._obj_ctx)))
 
-    def _irecv_object(self, source: int, tag: int) -> RecvReq:
-        req = RecvReq(source, tag, self._ctx, None, 0)
+    def _object_receive(self, source: int, tag: int, buf: Any = None) -> RecvReq:
+        """An object receive, not yet posted: into buf (a byte count or a writable buffer; a
+        larger message is ERR_TRUNCATE, as in mpi4py), else into a buffer sized on arrival.
+        Its out-of-band parts are posted as soon as the frame is in."""
+        if buf is None:
+            req = RecvReq(source, tag, self._ctx, None, 0)
+        else:
+            if isinstance(buf, (int, np.integer)) and not isinstance(buf, bool):
+                arr = np.empty(operator.index(buf), np.uint8)
+            else:
+                arr = byte_view(normalise(buf, True).array)
+            req = RecvReq(source, tag, self._ctx, arr, arr.nbytes)
         req.on_complete = self._post_object_parts
-        return self._engine.post(req)
+        return req
+
+    def _irecv_object(self, source: int, tag: int, buf: Any = None) -> RecvReq:
+        return self._engine.post(self._object_receive(source, tag, buf))
+
+    @staticmethod
+    def _object_size(req: RecvReq) -> int:
+        """What a status reports as an object message's size: its pickle's bytes (as mpi4py)."""
+        return objects.pickle_size(req.arr[: req.nbytes])
 
     def _finish_object(self, req: RecvReq) -> Any:
         frame = req.arr[: req.nbytes] if req.arr is not None else np.empty(0, np.uint8)
@@ -91,16 +130,22 @@ class ObjectCallsMixin:
 
     def recv(self, buf: Any = None, source: int = ANY_SOURCE, tag: int = ANY_TAG,
              status: Status | None = None) -> Any:
-        """Receive a picklable object."""
+        """Receive a picklable object (into buf if given, which mpi4py deprecates)."""
+        if buf is not None:
+            warnings.warn("the 'buf' argument is deprecated", UserWarning, stacklevel=2)
         source = self._source(source)
         tag = self._recv_tag(tag)
         if self._null_source(source, status):
             return None
         e = self._engine
-        req = self._irecv_object(source, tag)
-        e.wait_recv(req, "Recv")
-        if status is not None:
-            status._set(self._comm_rank(req.source), req.rtag, objects.pickle_size(req.arr[: req.nbytes]))
+        req = self._irecv_object(source, tag, buf)
+        try:
+            e.wait_recv(req, "Recv")
+        finally:
+            if status is not None and req.done:
+                status._set(self._comm_rank(req.source), req.rtag,
+                            self._object_size(req) if req.error is None else min(req.nbytes, req.cap),
+                            req.error.error_class if req.error else 0)
         return self._finish_object(req)
 
     def irecv(self, buf: Any = None, source: int = ANY_SOURCE, tag: int = ANY_TAG) -> Request:
@@ -108,8 +153,8 @@ class ObjectCallsMixin:
         source = self._source(source)
         tag = self._recv_tag(tag)
         if source == PROC_NULL:
-            return Request()
-        return CommRequest(self, self._engine, self._irecv_object(source, tag), on_done=self._finish_object)
+            return proc_null_request()
+        return CommRequest(self, self._engine, self._irecv_object(source, tag, buf), on_done=self._finish_object)
 
     def sendrecv(self, sendobj: Any, dest: int, sendtag: int = 0, recvbuf: Any = None,
                  source: int = ANY_SOURCE, recvtag: int = ANY_TAG, status: Status | None = None) -> Any:

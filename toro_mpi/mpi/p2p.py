@@ -77,7 +77,7 @@ class Msg:
     """A message that arrived before anyone asked for it (the unexpected list)."""
 
     __slots__ = ("src", "tag", "ctx", "kind", "flags", "cookie", "total", "data", "complete",
-                 "aux0", "aux1", "sender", "claimed")
+                 "aux0", "aux1", "sender", "claimed", "taken")
 
     def __init__(self, src: int, tag: int, ctx: int, kind: int, flags: int, cookie: int, total: int) -> None:
         self.src = src
@@ -94,6 +94,7 @@ class Msg:
         self.aux1 = 0
         self.sender: SendReq | None = None  # a synchronous send to ourselves
         self.claimed: RecvReq | None = None  # a receive that matched it while it was arriving
+        self.taken = False  # matched by a matched probe (Mprobe): off the unexpected list
 
 
 class SendReq:
@@ -792,8 +793,26 @@ class Engine:
         msg.complete = True
         if msg.claimed is not None:
             req = msg.claimed
-            self.unexpected.remove(msg)
+            if not msg.taken:  # a matched-probe message left the list when it was probed
+                self.unexpected.remove(msg)
             self._deliver_msg(req, msg)
+
+    # -- matched probes (mpi/message.py) ---------------------------------------------------
+    def take(self, msg: Msg) -> None:
+        """Take a probed message out of matching (MPI_Mprobe): from now on only recv_taken
+        receives it, whatever other receives (or green threads) are posted."""
+        self.unexpected.remove(msg)
+        msg.taken = True
+
+    def recv_taken(self, req: RecvReq, msg: Msg) -> RecvReq:
+        """Receive a message taken by `take` into req (MPI_Mrecv): now, or when its last
+        fragment is in; a rendezvous or heap payload is copied now, a synchronous send is
+        acknowledged now."""
+        if msg.complete or msg.kind == L.KIND_RNDV or msg.kind == L.KIND_HEAP:
+            self._deliver_msg(req, msg)
+        else:
+            msg.claimed = req
+        return req
 
     # -- probing and waiting ----------------------------------------------------------------
     def find_unexpected(self, src: int, tag: int, ctx: int) -> Msg | None:

@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from ..errors import ERR_REQUEST, MPIException
 from .handles import IntHandles
 from .mpi4py_names import add_missing_methods
-from .p2p import ANY_SOURCE, ANY_TAG, Engine, RecvReq, SendReq
+from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL, SENT, Engine, RecvReq, SendReq
 from .status import Status  # noqa: F401 - re-exported: Status was defined here
+
+_EMPTY = np.empty(0, np.uint8)
 
 UNDEFINED = -32766
 
@@ -106,18 +110,27 @@ class Request(IntHandles):
     def Get_status(self, status: Status | None = None) -> bool:
         """Whether the operation completed, without freeing the request."""
         if self._inner is None:
+            if status is not None:
+                status._set(ANY_SOURCE, ANY_TAG, 0)
             return True
         if not self._inner.done and self._engine is not None:
             self._engine.poll_once()
-        if self._inner.done and status is not None and isinstance(self._inner, RecvReq):
-            inner = self._inner
-            status._set(inner.source, inner.rtag, min(inner.nbytes, inner.cap))
-        return self._inner.done
+        inner = self._inner
+        if inner.done and status is not None:
+            if isinstance(inner, RecvReq):
+                comm = getattr(self, "_comm", None)  # a communicator's request reports its ranks
+                source = comm._comm_rank(inner.source) if comm is not None else inner.source
+                status._set(source, inner.rtag, inner.nbytes if inner.allocate else min(inner.nbytes, inner.cap),
+                            inner.error.error_class if inner.error else 0)
+                status.cancelled = self._cancelled
+            else:
+                status._set(ANY_SOURCE, ANY_TAG, 0, inner.error.error_class if inner.error else 0)
+        return inner.done
 
     def Cancel(self) -> None:
         """Cancel a receive that has not matched yet; otherwise it completes normally.
 
-        Sends cannot be cancelled here (MPI deprecates it): that raises NotImplementedError."""
+        Sends are not cancelled (MPI deprecates it): they complete normally, not cancelled."""
         inner = self._inner
         if inner is None or inner.done:
             return
@@ -131,7 +144,8 @@ class Request(IntHandles):
                 self._cancelled = True
             # Matched (or still arriving): the receive completes; Cancel has no effect.
             return
-        raise NotImplementedError("toro_mpi: cancelling a send (Request.Cancel on Isend) is not supported")
+        # A send is never cancelled here (MPI allows that, and deprecates cancelling sends, as
+        # Open MPI does not): it completes normally and its status says "not cancelled".
 
     def Free(self) -> None:
         """Release the handle; the operation still completes in the background."""
@@ -155,41 +169,97 @@ class Request(IntHandles):
     def __bool__(self) -> bool:
         return not self._handle_null()
 
+    def __reduce__(self) -> Any:
+        # As mpi4py: only the null handle can be pickled; a live request is this process's.
+        if not self._handle_null():
+            raise ValueError(f"cannot pickle an active {type(self).__name__} (only REQUEST_NULL)")
+        return (_request_null, ())
+
+    def get_status(self, status: Status | None = None) -> bool:
+        """Whether the operation completed, without freeing the request (Get_status)."""
+        return self.Get_status(status)
+
+    def cancel(self) -> None:
+        """Cancel the operation (Cancel)."""
+        self.Cancel()
+
+    def free(self) -> None:
+        """Release the handle (Free)."""
+        self.Free()
+
     # -- collections of requests -----------------------------------------------------------
+    # As mpi4py: a list of statuses grows to one Status per request (a tuple is filled as far
+    # as it goes), and a null request's status is the empty one (ANY_SOURCE, ANY_TAG, SUCCESS).
+    @staticmethod
+    def _statuses(statuses: Sequence[Status] | None, n: int) -> Sequence[Status] | None:
+        if isinstance(statuses, list):
+            statuses.extend(Status() for _ in range(n - len(statuses)))
+        return statuses
+
+    @staticmethod
+    def _status_at(statuses: Sequence[Status] | None, i: int) -> Status | None:
+        return statuses[i] if statuses is not None and i < len(statuses) else None
+
+    @staticmethod
+    def _engine_of(requests: Sequence[Request]) -> Engine | None:
+        return next((r._engine for r in requests if r._engine is not None and not r._is_null()), None)
+
     @classmethod
-    def Waitall(cls, requests: Sequence[Request], statuses: list[Status] | None = None) -> bool:
+    def _poll(cls, requests: Sequence[Request]) -> None:
+        engine = cls._engine_of(requests)
+        if engine is not None:
+            engine.poll_once()
+
+    @classmethod
+    def _wait_for(cls, requests: Sequence[Request], ready: Callable[[], bool], call: str) -> None:
+        if not ready():
+            engine = cls._engine_of(requests)
+            if engine is not None:
+                engine.sched.wait(ready, (call, -1, -1))
+
+    @classmethod
+    def Waitall(cls, requests: Sequence[Request], statuses: Sequence[Status] | None = None) -> bool:
         """Wait for every request."""
+        statuses = cls._statuses(statuses, len(requests))
         for i, req in enumerate(requests):
-            st = statuses[i] if statuses is not None and i < len(statuses) else None
-            req.Wait(st)
+            req.Wait(cls._status_at(statuses, i))
         return True
 
     @classmethod
-    def waitall(cls, requests: Sequence[Request], statuses: list[Status] | None = None) -> list[Any]:
+    def waitall(cls, requests: Sequence[Request], statuses: Sequence[Status] | None = None) -> list[Any]:
         """Wait for every request; return their objects."""
-        return [req.wait(statuses[i] if statuses is not None and i < len(statuses) else None)
-                for i, req in enumerate(requests)]
+        statuses = cls._statuses(statuses, len(requests))
+        return [req.wait(cls._status_at(statuses, i)) for i, req in enumerate(requests)]
 
     @classmethod
-    def Testall(cls, requests: Sequence[Request], statuses: list[Status] | None = None) -> bool:
+    def Testall(cls, requests: Sequence[Request], statuses: Sequence[Status] | None = None) -> bool:
         """True (completing them all) if every request is done."""
-        engine = next((r._engine for r in requests if r._engine is not None), None)
-        if engine is not None:
-            engine.poll_once()
+        statuses = cls._statuses(statuses, len(requests))
+        cls._poll(requests)
         if not all(r._done() for r in requests):
             return False
         cls.Waitall(requests, statuses)
         return True
 
     @classmethod
+    def testall(cls, requests: Sequence[Request], statuses: Sequence[Status] | None = None
+                ) -> tuple[bool, list[Any] | None]:
+        """(True, objects) completing them all if every request is done, else (False, None)."""
+        statuses = cls._statuses(statuses, len(requests))
+        cls._poll(requests)
+        if not all(r._done() for r in requests):
+            return False, None
+        return True, cls.waitall(requests, statuses)
+
+    @classmethod
     def Waitany(cls, requests: Sequence[Request], status: Status | None = None) -> int:
         """Wait for one request; return its index (UNDEFINED if all are null)."""
         live = [r for r in requests if not r._is_null()]
         if not live:
+            if status is not None:
+                status._set(ANY_SOURCE, ANY_TAG, 0)
             return UNDEFINED
-        engine = live[0]._engine
-        if not any(r._done() for r in live):
-            engine.sched.wait(lambda: any(r._done() for r in live), ("Waitany", -1, -1))
+        cls._wait_for(live, lambda: any(r._done() for r in live), "Waitany")
         for i, r in enumerate(requests):
             if not r._is_null() and r._done():
                 r.Wait(status)
@@ -204,11 +274,14 @@ class Request(IntHandles):
 
     @classmethod
     def Testany(cls, requests: Sequence[Request], status: Status | None = None) -> tuple[int, bool]:
-        """(index, True) for a completed request, (UNDEFINED, False) if none is done yet."""
+        """(index, True) for a completed request, (UNDEFINED, False) if none is done yet,
+        (UNDEFINED, True) if all are null."""
         live = [r for r in requests if not r._is_null()]
         if not live:
+            if status is not None:
+                status._set(ANY_SOURCE, ANY_TAG, 0)
             return UNDEFINED, True
-        live[0]._engine.poll_once()
+        cls._poll(live)
         for i, r in enumerate(requests):
             if not r._is_null() and r._done():
                 r.Wait(status)
@@ -216,33 +289,133 @@ class Request(IntHandles):
         return UNDEFINED, False
 
     @classmethod
-    def Waitsome(cls, requests: Sequence[Request], statuses: list[Status] | None = None) -> list[int] | None:
-        """Wait until at least one request is done; return the indices of all done ones."""
+    def testany(cls, requests: Sequence[Request], status: Status | None = None) -> tuple[int, bool, Any]:
+        """(index, flag, object) as Testany, with the completed request's object."""
+        i, flag = cls.Testany(requests, status)
+        return i, flag, (requests[i]._result if i != UNDEFINED else None)
+
+    @classmethod
+    def Waitsome(cls, requests: Sequence[Request], statuses: Sequence[Status] | None = None) -> list[int] | None:
+        """Wait until at least one request is done; return the indices of all done ones
+        (None if all are null)."""
         live = [r for r in requests if not r._is_null()]
         if not live:
             return None
-        engine = live[0]._engine
-        if not any(r._done() for r in live):
-            engine.sched.wait(lambda: any(r._done() for r in live), ("Waitany", -1, -1))
+        cls._wait_for(live, lambda: any(r._done() for r in live), "Waitany")
+        return cls._complete_done(requests, statuses)
+
+    @classmethod
+    def _complete_done(cls, requests: Sequence[Request], statuses: Sequence[Status] | None,
+                       complete: bool = True) -> list[int]:
+        """Indices of the live requests that are done, completing them (else only their
+        statuses); a list of statuses becomes one per index, as mpi4py leaves it."""
         done = [i for i, r in enumerate(requests) if not r._is_null() and r._done()]
+        if isinstance(statuses, list):
+            del statuses[len(done):]
+            cls._statuses(statuses, len(done))
         for k, i in enumerate(done):
-            requests[i].Wait(statuses[k] if statuses is not None and k < len(statuses) else None)
+            st = cls._status_at(statuses, k)
+            if complete:
+                requests[i].Wait(st)
+            else:
+                requests[i].Get_status(st)
         return done
 
     @classmethod
-    def Testsome(cls, requests: Sequence[Request], statuses: list[Status] | None = None) -> list[int] | None:
-        """Indices of the requests that are done now (completing them)."""
+    def waitsome(cls, requests: Sequence[Request], statuses: Sequence[Status] | None = None
+                 ) -> tuple[list[int] | None, list[Any] | None]:
+        """(indices, objects) of the requests done once at least one is (None, None if all null)."""
+        done = cls.Waitsome(requests, statuses)
+        return (None, None) if done is None else (done, [requests[i]._result for i in done])
+
+    @classmethod
+    def Testsome(cls, requests: Sequence[Request], statuses: Sequence[Status] | None = None) -> list[int] | None:
+        """Indices of the requests that are done now, completing them (None if all are null)."""
         live = [r for r in requests if not r._is_null()]
         if not live:
             return None
-        live[0]._engine.poll_once()
-        done = [i for i, r in enumerate(requests) if not r._is_null() and r._done()]
-        for k, i in enumerate(done):
-            requests[i].Wait(statuses[k] if statuses is not None and k < len(statuses) else None)
-        return done
+        cls._poll(live)
+        return cls._complete_done(requests, statuses)
+
+    @classmethod
+    def testsome(cls, requests: Sequence[Request], statuses: Sequence[Status] | None = None
+                 ) -> tuple[list[int] | None, list[Any] | None]:
+        """(indices, objects) of the requests done now (None, None if all are null)."""
+        done = cls.Testsome(requests, statuses)
+        return (None, None) if done is None else (done, [requests[i]._result for i in done])
+
+    @classmethod
+    def Get_status_any(cls, requests: Sequence[Request], status: Status | None = None) -> tuple[int, bool]:
+        """(index, True) of a completed request without freeing it, (UNDEFINED, False) if none
+        is done, (UNDEFINED, True) if all are null."""
+        live = [r for r in requests if not r._is_null()]
+        if not live:
+            if status is not None:
+                status._set(ANY_SOURCE, ANY_TAG, 0)
+            return UNDEFINED, True
+        cls._poll(live)
+        for i, r in enumerate(requests):
+            if not r._is_null() and r._done():
+                r.Get_status(status)
+                return i, True
+        return UNDEFINED, False
+
+    @classmethod
+    def get_status_any(cls, requests: Sequence[Request], status: Status | None = None) -> tuple[int, bool]:
+        """Get_status_any."""
+        return cls.Get_status_any(requests, status)
+
+    @classmethod
+    def Get_status_all(cls, requests: Sequence[Request], statuses: Sequence[Status] | None = None) -> bool:
+        """Whether every request is done, without freeing them (their statuses filled if so)."""
+        statuses = cls._statuses(statuses, len(requests))
+        cls._poll(requests)
+        if not all(r._done() for r in requests):
+            return False
+        for i, r in enumerate(requests):
+            r.Get_status(cls._status_at(statuses, i))
+        return True
+
+    @classmethod
+    def get_status_all(cls, requests: Sequence[Request], statuses: Sequence[Status] | None = None) -> bool:
+        """Get_status_all."""
+        return cls.Get_status_all(requests, statuses)
+
+    @classmethod
+    def Get_status_some(cls, requests: Sequence[Request], statuses: Sequence[Status] | None = None
+                        ) -> list[int] | None:
+        """Indices of the requests done now, without freeing them (None if all are null)."""
+        live = [r for r in requests if not r._is_null()]
+        if not live:
+            return None
+        cls._poll(live)
+        return cls._complete_done(requests, statuses, complete=False)
+
+    @classmethod
+    def get_status_some(cls, requests: Sequence[Request], statuses: Sequence[Status] | None = None
+                        ) -> list[int] | None:
+        """Get_status_some."""
+        return cls.Get_status_some(requests, statuses)
 
 
 REQUEST_NULL = Request()
+
+
+def proc_null_request(send: bool = False) -> Request:
+    """The request of a nonblocking call on PROC_NULL: active (truthy, not REQUEST_NULL) until
+    completed, as in MPI, and then it completes at once; a receive's status is the PROC_NULL one
+    (source PROC_NULL, tag ANY_TAG, count 0)."""
+    if send:
+        return Request(None, SENT)
+    inner = RecvReq(PROC_NULL, ANY_TAG, -1, _EMPTY, 0)
+    inner.source = PROC_NULL
+    inner.done = True
+    return Request(None, inner)
+
+
+def _request_null() -> Request:
+    """What a pickled null request loads as: REQUEST_NULL itself."""
+    return REQUEST_NULL
 
 
 # mpi4py's other Request methods name themselves as missing (see mpi4py_names.MissingMethod).
