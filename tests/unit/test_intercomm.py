@@ -32,6 +32,7 @@ def test_constructors_refuse_the_other_kind() -> None:
         MPI.Intercomm(MPI.COMM_WORLD)
     with pytest.raises(TypeError):
         MPI.Intracomm(ic)
+    assert MPI.Intracomm(MPI.COMM_WORLD).Get_size() == MPI.COMM_WORLD.Get_size()  # copies still work
     assert MPI.Intercomm(ic) == ic  # another handle to the same intercommunicator
     assert ic != MPI.COMM_NULL and ic.Is_inter() and not ic.Is_intra()
     assert ic != _fake([0], [1]) and ic != MPI.COMM_WORLD and ic != MPI.Intercomm()

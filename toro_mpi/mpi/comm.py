@@ -642,7 +642,8 @@ class Intracomm(Comm):
     """An intracommunicator (intercommunicators are mpi/intercomm.py's Intercomm)."""
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Intracomm:
-        if len(args) == 1 and isinstance(args[0], Comm) and args[0].Is_inter():
+        # The class's Is_inter, not the object's: a null handle may answer every call with ERR_COMM.
+        if len(args) == 1 and isinstance(args[0], Comm) and type(args[0]).Is_inter(args[0]):
             raise MPITypeError(ERR_COMM, "Intracomm() takes an intracommunicator, got an Intercomm")
         return super().__new__(cls, *args, **kwargs)
 
