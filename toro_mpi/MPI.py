@@ -252,9 +252,23 @@ if _deferred_init():
     _world().mpi_initialized = False
 
 
+def _delete_self_attributes() -> None:
+    """What MPI_Finalize does first: delete COMM_SELF's attributes, running their delete
+    callbacks (libraries hook their own finalisation there), once."""
+    w = _world()
+    if w.finalized or getattr(w, "self_attributes_deleted", False):
+        return
+    w.self_attributes_deleted = True
+    globals()["COMM_SELF"]._delete_attrs()
+
+
 def Finalize() -> None:
-    """Flush queued sends and mark the rank finished (also done at exit)."""
+    """Delete COMM_SELF's attributes, flush queued sends and mark the rank finished. At exit the
+    rank is finalised too, but, as under mpi4py (whose MPI_Finalize then runs after Python's
+    teardown), without running Python delete callbacks."""
+    _delete_self_attributes()
     _world().finalize()
+
 
 
 def get_vendor() -> tuple[str, tuple[int, int, int]]:

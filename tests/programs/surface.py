@@ -155,6 +155,9 @@ def errors() -> None:
 
 
 def main() -> None:
+    # A library's finalize hook: MPI.Finalize deletes COMM_SELF's attributes first.
+    hook = MPI.Comm.Create_keyval(delete_fn=lambda comm, keyval, value: out("finalize hook", value))
+    MPI.COMM_SELF.Set_attr(hook, "bye")
     info_calls()
     attributes()
     groups()
@@ -162,6 +165,7 @@ def main() -> None:
     communicators()
     errors()
     done()
+    MPI.Finalize()
 
 
 main()

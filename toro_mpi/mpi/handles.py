@@ -174,6 +174,11 @@ def name_constants(namespace: dict[str, Any], names: list[str]) -> None:
 _TAKEN: dict[int, Any] = {}
 
 
+def _new_taking_arguments(cls: type, *args: Any, **kwargs: Any) -> Any:
+    """object.__new__, ignoring the arguments (they are __init__'s)."""
+    return object.__new__(cls)
+
+
 class IntHandles:
     """mpi4py's integer forms and safe free() for a class whose Python object *is* the MPI object
     (Datatype, Op, Request): `handle` is the object's address, `fromhandle` gives the object
@@ -184,9 +189,17 @@ class IntHandles:
 
     __slots__ = ()
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        # Arguments are __init__'s: a subclass's __new__ may pass them on (super().__new__(cls, obj)).
-        return super().__new__(cls)
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # A program's subclass may define __new__ and pass its arguments on, as mpi4py allows
+        # (super().__new__(cls, request)), which object.__new__ refuses. Giving toro_mpi's
+        # classes an __new__ that takes them would cost every object (every Request of the hot
+        # paths) a Python call, so they get one only once a program subclasses them.
+        super().__init_subclass__(**kwargs)
+        if cls.__module__.startswith("toro_mpi."):
+            return
+        for base in cls.__mro__[1:]:
+            if base.__module__.startswith("toro_mpi.") and "__new__" not in base.__dict__ and base is not IntHandles:
+                base.__new__ = staticmethod(_new_taking_arguments)
 
     def _is_null_handle(self) -> bool:
         return not self
