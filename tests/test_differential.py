@@ -42,6 +42,8 @@ CASES = [
     ("probe", 3, ()),  # probed sizes
     ("objects", 2, ()),
     ("objects", 3, ()),
+    ("sessions_grequests", 1, ()),  # MPI-4 sessions and psets, generalized requests and their callbacks
+    ("sessions_grequests", 3, ()),
     ("matched", 1, ()),  # Mprobe/Improbe, MPI.Message, request truthiness, raw pickles
     ("matched", 3, ()),
     ("errors", 2, ()),  # error classes: ERR_RANK, ERR_TAG, ERR_TRUNCATE

@@ -43,8 +43,10 @@ from .errors import (
 from .errors import MPIBufferError as _MPIBufferError
 from .mpi import constants as _constants
 from .mpi import datatypes as _dt
+from .mpi import grequest as _grequest
 from .mpi import intercomm as _intercomm
 from .mpi import objects as _objects
+from .mpi import session as _session
 from .mpi.address import (
     Aint_add,
     Aint_diff,
@@ -74,6 +76,7 @@ from .mpi.errcodes import (
     Remove_error_string,
 )
 from .mpi.errhandler import ERRHANDLER_NULL, ERRORS_ABORT, ERRORS_ARE_FATAL, ERRORS_RETURN, Errhandler
+from .mpi.grequest import Grequest
 from .mpi.groups import CONGRUENT, GROUP_EMPTY, GROUP_NULL, IDENT, SIMILAR, UNEQUAL, Group
 from .mpi.handles import name_constants as _name_constants
 from .mpi.info import INFO_NULL as _info_null
@@ -87,10 +90,8 @@ from .mpi.mpi4py_names import not_implemented as _not_implemented
 from .mpi.mpi4py_names import stand_in as _stand_in
 from .mpi.null_handles import (
     FILE_NULL,
-    SESSION_NULL,
     WIN_NULL,
     File,
-    Session,
     Win,
 )
 from .mpi.ops import (
@@ -123,6 +124,7 @@ from .mpi.private_helpers import (  # noqa: F401 - mpi4py's MPI has them (its ow
     _sizeof,
 )
 from .mpi.request import REQUEST_NULL, UNDEFINED, Request, Status
+from .mpi.session import Session
 from .mpi.topocomm import Cartcomm, Distgraphcomm, Graphcomm, Topocomm
 from .mpi.topology import CART, DIST_GRAPH, GRAPH, UNWEIGHTED, WEIGHTS_EMPTY, Compute_dims
 from .runtime import world as _world
@@ -177,6 +179,13 @@ del _state
 COMM_NULL: Comm = Comm()
 _name_comm_constants(globals())
 _intercomm.set_world_lookup(lambda: COMM_WORLD)  # Intercomm.Create_from_groups: this rank's world
+# Sessions and generalized requests look up the calling rank's world when used (hosted
+# green-thread ranks swap it), not at import.
+_session.set_whoami(lambda: (_world().rank, _world().size))
+_grequest.set_engine_lookup(lambda: _world().engine)
+SESSION_NULL: Session = Session()
+for _cls in (Session, Grequest):
+    _cls.__module__ = "toro_mpi.MPI"
 _T0 = time.perf_counter()
 
 
@@ -439,7 +448,8 @@ __all__ = [
 ]
 __all__ += [
     "Info", "INFO_NULL", "INFO_ENV", "Group", "GROUP_NULL", "GROUP_EMPTY", "File", "FILE_NULL", "Win", "WIN_NULL",
-    "Session", "SESSION_NULL", "Message", "MESSAGE_NULL", "MESSAGE_NO_PROC", "BufferAutomaticType", "LASTUSEDCODE",
+    "Session", "SESSION_NULL", "Grequest", "Message", "MESSAGE_NULL", "MESSAGE_NO_PROC", "BufferAutomaticType",
+    "LASTUSEDCODE",
     "Get_address", "Aint_add", "Aint_diff", "Get_hw_resource_info", "Get_abi_version", "Get_abi_info",
     "Get_abi_fortran_info", "Add_error_class", "Add_error_code", "Add_error_string", "Remove_error_class",
     "Remove_error_code", "Remove_error_string",

@@ -117,6 +117,13 @@ class Group(Handle):
             out.extend(range(first, last + (1 if stride > 0 else -1), stride))
         return self._check(out)
 
+    @classmethod
+    def Create_from_session_pset(cls, session: Any, pset_name: str) -> Group:
+        """The group of a session's process set (MPI-4: "mpi://WORLD" or "mpi://SELF")."""
+        from .session import group_from_session_pset  # session.py builds on this module
+
+        return group_from_session_pset(session, pset_name)
+
     def Dup(self) -> Group:
         """A new handle to a group with the same members, in the same order."""
         return self._make(list(self._ranks))

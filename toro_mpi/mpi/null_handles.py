@@ -1,5 +1,5 @@
-"""Handle classes of the features toro_mpi does not implement (MPI.File, MPI.Win, MPI.Session),
-so that their null handles (FILE_NULL, WIN_NULL, SESSION_NULL) exist and behave as mpi4py's:
+"""Handle classes of the features toro_mpi does not implement (MPI.File, MPI.Win), so that
+their null handles (FILE_NULL, WIN_NULL) exist and behave as mpi4py's:
 programs and tests name them in comparisons and tables. Every call on these classes raises
 NotImplementedError naming it."""
 
@@ -44,15 +44,8 @@ class Win(_NullOnly):
     _kind = "Win"
 
 
-class Session(_NullOnly):
-    """MPI-4 sessions: not implemented by toro_mpi (MPI.Session() is SESSION_NULL)."""
-
-    _kind = "Session"
-
-
-for _cls in (File, Win, Session):
+for _cls in (File, Win):
     _cls.__module__ = "toro_mpi.MPI"
 
 FILE_NULL = File()
 WIN_NULL = Win()
-SESSION_NULL = Session()

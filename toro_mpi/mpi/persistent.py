@@ -18,7 +18,12 @@ from .request import Request, Status
 class Prequest(Request):
     """A persistent request (mpi4py's MPI.Prequest)."""
 
-    def __init__(self, start: Callable[[], Request] | None = None) -> None:
+    def __init__(self, start: Callable[[], Request] | Prequest | None = None) -> None:
+        if isinstance(start, Request):
+            if not isinstance(start, Prequest):  # MPI.Prequest(request) of another kind, as mpi4py
+                raise TypeError(f"expected Prequest, got {type(start).__name__}")
+            super().__init__(start)  # MPI.Prequest(prequest): another handle to the same request
+            return
         super().__init__()
         self._start = start
         self._active: Request | None = None

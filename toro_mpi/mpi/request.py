@@ -23,6 +23,11 @@ class Request(IntHandles):
 
     def __init__(self, engine: Engine | None = None, inner: SendReq | RecvReq | None = None,
                  on_done: Callable[[Any], Any] | None = None, finish: Callable[[], None] | None = None) -> None:
+        if isinstance(engine, Request):
+            # mpi4py's copy constructor, MPI.Request(request): another handle to the same request
+            # (the two share one state, as two handles of one MPI_Request name one operation).
+            self.__dict__ = engine.__dict__
+            return
         self._engine = engine
         self._inner = inner
         self._on_done = on_done  # turns the raw request into the object `wait()` returns
@@ -160,7 +165,8 @@ class Request(IntHandles):
             mine, theirs = self._handle_null(), other._handle_null()
             if mine or theirs:
                 return mine and theirs
-            return self is other  # handles: two live requests are equal only if they are one
+            # handles: two live requests are equal only if they name one operation
+            return self is other or self.__dict__ is other.__dict__
         return NotImplemented
 
     def __hash__(self) -> int:
