@@ -307,12 +307,20 @@ _name_constants(globals(), ["INFO_NULL", "INFO_ENV", "GROUP_NULL", "GROUP_EMPTY"
 BSEND_OVERHEAD = 0  # buffered sends copy into toro_mpi's own memory, not into the attached buffer
 
 
+def _readonly(buf: _Any) -> bool:
+    """Whether a buffer-protocol object is read-only (other buffers, DLPack ones say so later)."""
+    try:
+        return memoryview(buf).readonly
+    except TypeError:
+        return False
+
+
 def Attach_buffer(buf: _Any) -> None:
     """Attach a buffer for buffered sends (accepted; toro_mpi buffers in its own memory)."""
     w = _world()
     if w.attached_buffer is not None:
         raise MPIException(ERR_BUFFER, "a buffer is already attached (Detach_buffer first)")
-    if memoryview(buf).readonly:  # as mpi4py: the buffer must be writable
+    if _readonly(buf):  # as mpi4py: the buffer must be writable
         raise _MPIBufferError(ERR_BUFFER, "Attach_buffer: the buffer is read-only")
     w.attached_buffer = buf
 

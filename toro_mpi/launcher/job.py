@@ -73,6 +73,8 @@ class Job:
         self._exit_events: set[RankProcess] = set()
         self._open_streams = 0
         self._idle_seen: tuple[int, ...] | None = None  # the last look's idle counts (deadlock check)
+        # (state, context switches) when every process was first seen asleep with messages waiting
+        self._stale_since: tuple[tuple[int, ...], list[int]] | None = None
         self._next_look = 0.0
         self._extra_files: list[IO[bytes]] = []  # read ends of hosted ranks' own pipes
         self._output_fds: list[int] = []  # --output-filename: the files the ranks' lines go to
@@ -340,11 +342,11 @@ class Job:
                 continue
             count = seg.peek_word(seg.slot(rank, L.SLOT_IDLE))
             if state != L.RANK_ATTACHED or not count & 1:
-                self._idle_seen = None
+                self._idle_seen = self._stale_since = None
                 return False
             counts.append(count)
         if finished == self.plan.nranks:
-            self._idle_seen = None
+            self._idle_seen = self._stale_since = None
             return False
         if not seg.bus_quiet():
             # Messages wait in queues: still a deadlock when every live process sleeps on its
@@ -354,13 +356,39 @@ class Job:
             # and moves the bell). So what waits was seen and is wanted by nobody: e.g. one rank
             # in a collective whose peer raised an error and went on to a receive (the queue of
             # the collective plane is read only by a collective).
+            # A collective's send need not ring (its receiver polls, and dozes at most
+            # doze_max between looks), and a loaded machine may not run a woken process for a
+            # while: so the verdict waits until every process has been through two more
+            # sleeps (voluntary context switches) with nothing changed, i.e. has looked at its
+            # queues again since, and still wants nothing.
             bells = self._sleeping_bells()
             if bells is None:
+                self._idle_seen = self._stale_since = None
+                return False
+            state = (*counts, -2, *bells)  # -2: never equal to a quiet look's counts
+            if self._stale_since is None or self._stale_since[0] != state:
+                self._stale_since = (state, self._sleeps())
                 self._idle_seen = None
                 return False
-            counts += [-2] + bells  # -2: never equal to a quiet look's counts
+            start = self._stale_since[1]
+            return all(now is None or then is None or now >= then + 2
+                       for now, then in zip(self._sleeps(), start, strict=True))
+        self._stale_since = None
         seen, self._idle_seen = self._idle_seen, tuple(counts)
         return seen == self._idle_seen
+
+    def _sleeps(self) -> list[int | None]:
+        """Voluntary context switches of every rank process (a futex sleep is one); None for a
+        process that is gone (nothing to wait for there)."""
+        out = []
+        for proc in self.ranks:
+            try:
+                with open(f"/proc/{proc.pid}/status") as fh:
+                    out.append(next(int(line.split()[1]) for line in fh
+                                    if line.startswith("voluntary_ctxt_switches")))
+            except (OSError, StopIteration, ValueError):
+                out.append(None)
+        return out
 
     def _sleeping_bells(self) -> list[int] | None:
         """The doorbell value of every process with a live rank, if each sleeps on its doorbell

@@ -378,6 +378,8 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
         if type(buf) is _ndarray and buf.flags.c_contiguous:
             arr = buf
             nbytes = buf.nbytes
+        elif dest == PROC_NULL:  # as mpi4py: no buffer is read for PROC_NULL
+            return
         else:
             b = normalise(buf, False)
             arr = b.array
@@ -392,6 +394,8 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
 
     def Ssend(self, buf: Any, dest: int, tag: int = 0) -> None:
         """Blocking synchronous send: returns once the receiver has matched the message."""
+        if dest == PROC_NULL:
+            return
         b = normalise(buf, False)
         dest = self._dest(dest)
         tag = self._send_tag(tag)
@@ -433,6 +437,9 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
             arr = buf
             cap = buf.nbytes
             b = None
+        elif source == PROC_NULL:
+            self._null_source(PROC_NULL, status)
+            return
         else:
             b = normalise(buf, True)
             arr = b.array
@@ -473,7 +480,7 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
     def Sendrecv(self, sendbuf: Any, dest: int, sendtag: int = 0, recvbuf: Any = None,
                  source: int = ANY_SOURCE, recvtag: int = ANY_TAG, status: Status | None = None) -> None:
         """Send and receive in one call (no deadlock when both sides call it)."""
-        if not (type(recvbuf) is _ndarray and recvbuf.flags.writeable):
+        if not (type(recvbuf) is _ndarray and recvbuf.flags.writeable) and source != PROC_NULL:
             # As MPI_Sendrecv: a bad receive side fails before anything is sent (else the sent
             # message would be left for a later receive).
             normalise(recvbuf, True)
@@ -485,6 +492,9 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
     def Sendrecv_replace(self, buf: Any, dest: int, sendtag: int = 0, source: int = ANY_SOURCE,
                          recvtag: int = ANY_TAG, status: Status | None = None) -> None:
         """Send buf and receive into it in place."""
+        if dest == PROC_NULL and source == PROC_NULL:
+            self._null_source(PROC_NULL, status)
+            return
         b = normalise(buf, True)
         tmp = b.array.copy()
         sreq = self.Isend(tmp, dest, sendtag)
@@ -493,6 +503,9 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
 
     # -- nonblocking buffer calls ---------------------------------------------------------
     def _start_send(self, buf: Any, dest: Any, tag: Any, sync: bool) -> Request:
+        if dest == PROC_NULL:
+            self._send_tag(tag)
+            return proc_null_request(send=True)
         b = normalise(buf, False)
         dest = self._dest(dest)
         tag = self._send_tag(tag)
@@ -541,6 +554,8 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
 
         toro_mpi buffers in its own memory, so no MPI.Attach_buffer is needed (one attached is
         accepted); MPI.Detach_buffer and finalize wait until every buffered send has left."""
+        if dest == PROC_NULL:
+            return proc_null_request(send=True)
         b = normalise(buf, False)
         dest = self._dest(dest)
         tag = self._send_tag(tag)
@@ -554,7 +569,8 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
     def _send_init(self, start: Any, buf: Any, dest: Any, tag: Any) -> Prequest:
         # Checked now, as MPI and mpi4py do (a bad buffer spec raises here, not at Start); each
         # Start parses buf again, so it sends the buffer's contents at that time.
-        normalise(buf, False)
+        if dest != PROC_NULL:  # as mpi4py: no buffer is read for PROC_NULL
+            normalise(buf, False)
         self._dest(dest), self._send_tag(tag)
         return Prequest(lambda: start(buf, dest, tag))
 
@@ -576,7 +592,8 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
 
     def Recv_init(self, buf: Any, source: int = ANY_SOURCE, tag: int = ANY_TAG) -> Prequest:
         """A persistent receive into buf (each Start is an Irecv)."""
-        normalise(buf, True)  # checked now, as in _send_init
+        if source != PROC_NULL:
+            normalise(buf, True)  # checked now, as in _send_init
         self._source(source), self._recv_tag(tag)
         return Prequest(lambda: self.Irecv(buf, source, tag))
 
@@ -602,11 +619,12 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
             if flags.c_contiguous and flags.writeable and not buf.dtype.hasobject:
                 e = self._engine
                 return CommRequest(self, e, e.post(RecvReq(source, tag, self._ctx, buf, buf.nbytes)))
+        if source == PROC_NULL:
+            self._recv_tag(tag)
+            return proc_null_request()
         b = normalise(buf, True)
         source = self._source(source)
         tag = self._recv_tag(tag)
-        if source == PROC_NULL:
-            return proc_null_request()
         e = self._engine
         req = e.irecv(b.array, b.nbytes, source, tag, self._ctx)
         return CommRequest(self, e, req, finish=(lambda: b.finish(min(req.nbytes, req.cap)))
