@@ -6,6 +6,10 @@ have; its status is the receive's. Idup agrees on the new communicator's context
 messages posted at once on the nonblocking-collective context (each rank sends its next free
 block to every other and takes the largest), so it never blocks: the new communicator may be
 used once its request has completed, as MPI says.
+
+Limit: each rank reserves its own proposal at the start, but the agreed block (the largest
+proposal) is known only at completion; a Dup/Split/Create over some of the same ranks started
+before the Idup completes could, in a rare interleaving, agree on that same block.
 """
 
 from __future__ import annotations
