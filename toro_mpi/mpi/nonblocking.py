@@ -98,8 +98,8 @@ class CollRequest(Request):
             status._set(ANY_SOURCE, ANY_TAG, 0)
 
     def Cancel(self) -> None:
-        """A collective cannot be cancelled (MPI makes it erroneous): ERR_REQUEST... as Open MPI, a
-        no-op here; the collective completes normally."""
+        """Cancelling a collective is erroneous in MPI; here it has no effect and the collective
+        completes normally (Wait still completes it)."""
 
 
 def combine(op: Op, inbuf: np.ndarray, inout: np.ndarray, datatype: Any) -> None:

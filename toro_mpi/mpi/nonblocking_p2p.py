@@ -6,6 +6,10 @@ have; its status is the receive's. Idup agrees on the new communicator's context
 messages posted at once on the nonblocking-collective context (each rank sends its next free
 block to every other and takes the largest), so it never blocks: the new communicator may be
 used once its request has completed, as MPI says.
+
+Limit: each rank reserves its own proposal at the start, but the agreed block (the largest
+proposal) is known only at completion; a Dup/Split/Create over some of the same ranks started
+before the Idup completes could, in a rare interleaving, agree on that same block.
 """
 
 from __future__ import annotations
@@ -16,8 +20,13 @@ import numpy as np
 
 from .buffers import normalise
 from .nonblocking import IDUP_TAG_BASE, NBC_TAG_SPAN
-from .p2p import ANY_SOURCE, ANY_TAG
+from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL
 from .request import Request, Status
+
+
+def _integral(value: Any) -> Any:
+    """An integral float as an int, as mpi4py converts ranks (1.0 for 1)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 class _Both:
@@ -61,17 +70,22 @@ class NonblockingP2PMixin:
     def Isendrecv(self, sendbuf: Any, dest: int, sendtag: int = 0, recvbuf: Any = None,
                   source: int = ANY_SOURCE, recvtag: int = ANY_TAG) -> Request:
         """Start a send and a receive together; one request completes when both have."""
-        rreq = self.Irecv(recvbuf, source, recvtag)
-        sreq = self.Isend(sendbuf, dest, sendtag)
+        # As mpi4py: a buffer aimed at PROC_NULL is not looked at (None is fine there).
+        rreq = Request() if _integral(source) == PROC_NULL else self.Irecv(recvbuf, source, recvtag)
+        sreq = Request() if _integral(dest) == PROC_NULL else self.Isend(sendbuf, dest, sendtag)
         return SendrecvRequest(self._engine, _Both(sreq, rreq, dest, recvtag))
 
     def Isendrecv_replace(self, buf: Any, dest: int, sendtag: int = 0, source: int = ANY_SOURCE,
                           recvtag: int = ANY_TAG) -> Request:
         """Start sending buf and receiving into it: what is sent is buf as it is now."""
-        b = normalise(buf, True)
-        tmp = b.array.copy()  # the receive may land before the send has left
-        rreq = self.Irecv(buf, source, recvtag)
-        sreq = self.Isend(tmp, dest, sendtag)
+        if _integral(dest) == PROC_NULL:
+            sreq = Request()
+        else:
+            tmp = normalise(buf, False).array.copy()  # the receive may land before the send has left
+            sreq = None
+        rreq = Request() if _integral(source) == PROC_NULL else self.Irecv(buf, source, recvtag)
+        if sreq is None:
+            sreq = self.Isend(tmp, dest, sendtag)
         return SendrecvRequest(self._engine, _Both(sreq, rreq, dest, recvtag))
 
     def Idup(self, info: Any = None) -> tuple[Any, Request]:
