@@ -147,6 +147,10 @@ def as_datatype(spec: Any) -> D.Datatype:
         return spec
     if isinstance(spec, str):
         try:
+            return D.Datatype.fromcode(spec)  # mpi4py's typecodes: 'c' is MPI.CHAR, 'i4' INT32_T ...
+        except ValueError:
+            pass
+        try:
             dt = D.from_dtype(np.dtype(spec))
         except TypeError:
             dt = None
@@ -326,9 +330,7 @@ def _at_bottom(writable: bool, count: Any, displ: Any, dspec: Any, blocks: int) 
     if dspec is None:
         raise MPIValueError(ERR_TYPE, "a buffer at MPI.BOTTOM needs a datatype")
     datatype = as_datatype(dspec)
-    if count is None:
-        raise MPIValueError(ERR_COUNT, "a buffer at MPI.BOTTOM needs a count")
-    count = as_count(count, "count")
+    count = 0 if count is None else as_count(count, "count")  # BOTTOM itself is 0 bytes long
     if count < 0:
         raise MPIValueError(ERR_COUNT, f"negative count {count}")
     start = 0 if displ is None else as_count(displ, "displacement")

@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import ERR_ARG, ERR_COUNT, ERR_INTERN, ERR_TYPE, MPIException, MPITypeError, MPIValueError
 from . import typemap as TM
 from .attributes import AttributesMixin
+from .mpi4py_names import add_missing_methods
 from .named_types import CONSTANTS, ROWS, TYPECODES
 
 UNDEFINED = -32766
@@ -723,6 +724,11 @@ class Datatype(AttributesMixin):
     def fromhandle(cls, handle: int) -> Datatype:
         """The datatype of a handle."""
         return _from_fhandle(handle)
+
+
+# Attributes on datatypes (Create_keyval, Get_attr, ...) come with the keyval module of the
+# communicators; until then they name themselves as missing.
+add_missing_methods(Datatype, "Datatype")
 
 
 # -- helpers of the constructors ----------------------------------------------------------
