@@ -6,29 +6,11 @@ surface gains these names with one line there.
 
 from __future__ import annotations
 
-from typing import Any
-
 from .buffers import BOTTOM, IN_PLACE, BottomType, InPlaceType
 from .datatypes import Datatype
 from .named_types import CONSTANTS
-from .packing import get_address
 
 globals().update(CONSTANTS)  # COMBINER_*, ORDER_*, DISTRIBUTE_*, TYPECLASS_*
-
-
-def Get_address(location: Any) -> int:
-    """The address of a buffer in memory (0 for MPI.BOTTOM), for struct displacements."""
-    return get_address(location)
-
-
-def Aint_add(base: int, disp: int) -> int:
-    """base + disp, as addresses."""
-    return int(base) + int(disp)
-
-
-def Aint_diff(addr1: int, addr2: int) -> int:
-    """addr1 - addr2, as addresses."""
-    return int(addr1) - int(addr2)
 
 
 # C alignment of each typechar (x86-64 Linux), as mpi4py's MPI._typealign reports it.
@@ -58,5 +40,5 @@ def _typealign(datatype: Datatype) -> int | None:
     return None
 
 
-__all__ = ["_typecode", "_typealign", "BOTTOM", "IN_PLACE", "BottomType", "InPlaceType", "Get_address",
-           "Aint_add", "Aint_diff", *CONSTANTS]
+# (Get_address, Aint_add and Aint_diff are MPI.py's from mpi/address.py.)
+__all__ = ["_typecode", "_typealign", "BOTTOM", "IN_PLACE", "BottomType", "InPlaceType", *CONSTANTS]
