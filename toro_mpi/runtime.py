@@ -205,4 +205,7 @@ def world() -> World:
         with numba_visible():
             _world = World()
             guard_compiles()
+            from .coll.interpreter import warm_objmode_stop
+
+            warm_objmode_stop()  # a Barrier that waits must not import numba later
     return _world

@@ -438,6 +438,32 @@ def barrier_at(addr):
             _hot_stop(addr, st)
 
 
+class _IgnoreStop:
+    def stop(self, st: int) -> None:
+        pass
+
+
+def warm_objmode_stop() -> None:
+    """Run barrier_at's objmode call once, on a dummy freed plan whose stop is ignored.
+
+    The first time a compiled objmode block runs, numba unpickles its Python callee, which
+    imports `numba.core.serialize` by name; numba keeps the result for every later run. A
+    program that has hidden numba by then (`sys.modules["numba"] = None`, as mpi4py's test
+    runner does) would get ModuleNotFoundError from a Barrier that has to wait, on that rank
+    only, and the ranks would fall out of step. The rank start-up calls this, with numba
+    visible, before the program runs."""
+    words = np.zeros(P_HEADER, np.int64)
+    words[P_ROUNDS] = 1
+    words[P_WSTART] = -1
+    words[P_FREED] = 1  # _fresh_stop: FREED, straight to the objmode stop
+    owner = _IgnoreStop()  # _HOT_STOPS holds its owners weakly
+    register_hot_stop(words, owner)
+    try:
+        barrier_entry()(words.ctypes.data)
+    finally:
+        _HOT_STOPS.pop(words.ctypes.data, None)
+
+
 _PLAN = types.Array(types.int64, 1, "C")
 
 

@@ -71,6 +71,7 @@ class Job:
         self.output: dict[int, tuple[list[bytes], list[bytes]]] = {}
         self._live: set[RankProcess] = set()
         self._exit_events: set[RankProcess] = set()
+        self._late_failure: RankProcess | None = None  # a rank that exited non-zero after Finalize
         self._open_streams = 0
         self._idle_seen: tuple[int, ...] | None = None  # the last look's idle counts (deadlock check)
         # (state, context switches) when every process was first seen asleep with messages waiting
@@ -271,9 +272,18 @@ class Job:
                 return self._interrupted()
             failed = self._reap()
             if failed is not None:
-                return self._rank_failed(failed)
+                if not self._after_finalize(failed):
+                    return self._rank_failed(failed)
+                # As under mpiexec: every rank is past the collective Finalize, so the others are
+                # exiting on their own; let them finish (their last output included), then report.
+                self._late_failure = self._late_failure or failed
             if not self._live:
                 self._drain_output()
+                late = self._late_failure
+                if late is not None:
+                    assert late.returncode is not None
+                    say(f"rank {late.rank} (pid {late.pid}) {describe_exit(late.returncode)} after MPI_Finalize")
+                    return exit_status(late.returncode)
                 return 0
             self._maybe_unlink()
             now = time.monotonic()
@@ -284,6 +294,15 @@ class Job:
                 if self._deadlocked():
                     return self._deadlock()
             self.loop.run_once(min(self._tick(now, deadline), max(self._next_look - now, 0.0)))
+
+    def _after_finalize(self, proc: RankProcess) -> bool:
+        """Whether proc exited with a non-zero status of its own (no signal, no abort) once every
+        rank of the job had finalized: an ordinary end of the job, not a failure to stop it for."""
+        seg = self.seg
+        assert seg is not None and proc.returncode is not None
+        if proc.returncode <= 0 or seg.peek_word(L.HDR_ABORT):
+            return False
+        return all(seg.peek_word(seg.slot(r, L.SLOT_STATE)) == L.RANK_FINISHED for r in range(self.plan.nranks))
 
     def _rank_failed(self, proc: RankProcess) -> int:
         assert self.seg is not None and proc.returncode is not None

@@ -917,7 +917,13 @@ class Engine:
         return self.sched.owns_tasks(self.owner)
 
     def finalize(self) -> None:
-        """Run the remaining green threads and flush queued sends; mark this rank finished."""
+        """Run the remaining green threads and flush queued sends; mark this rank finished; then
+        wait until every other rank has finished too.
+
+        MPI_Finalize is collective: as under Open MPI, a rank leaves it only once all ranks
+        reached it, so a rank that exits with an error status after Finalize (a test runner
+        reporting failures) cannot end the job while the others are still at work. A peer
+        that dies or aborts instead ends the wait with an error (the abort word)."""
         try:
             self.sched.join_all(self.owner)
             if self.pending_sends or self.awaiting_ack:
@@ -925,3 +931,6 @@ class Engine:
         finally:
             if self.t is not None:
                 self.t.finish()
+        if self.t is not None and self.peers:
+            t = self.t
+            self.sched.wait(lambda: all(t.peer_finished(p) for p in self.peers), ("Wait", -1, -1))
