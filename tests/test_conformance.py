@@ -44,10 +44,21 @@ SAMPLE_RANKS = 2
 SAMPLE_TIMEOUT = 120.0  # seconds per file and side
 
 # Rank count -> the least share (percent) of reference-passed tests, in the files in scope, that
-# toro_mpi must pass (the whole suite, marker `conformance`).
-MIN_SHARE: dict[int, float] = {1: 0.0, 2: 0.0, 4: 0.0}
-# (file, rank count) whose toro_mpi job is known to crash, hang or deadlock today.
-KNOWN_BROKEN: set[tuple[str, int]] = set()
+# toro_mpi must pass (the whole suite, marker `conformance`). Measured 2026-12-06 on the merge
+# base of issue #19's branches: 8.1% (130 of 1600) at 1 rank, 6.5% (110 of 1694) at 2; the floor
+# is below that because an ABORT (see SAMPLE) loses a varying number of tests. 4 ranks was not
+# measured over the whole suite yet: 0 until it is.
+MIN_SHARE: dict[int, float] = {1: 7.0, 2: 5.0, 4: 0.0}
+# (file, rank count) whose toro_mpi job crashed, hung or deadlocked in that measurement.
+KNOWN_BROKEN: set[tuple[str, int]] = {
+    # DEADLOCK in TestP2PObjSelf.testIRecvAndISSend: issends to itself whose irecvs were posted
+    # first never complete (waitall on the issends before the irecvs' waits).
+    ("test_p2p_obj.py", 1),
+    ("test_cco_buf.py", 2),  # HANG: the ranks run different tests after one errored
+    ("test_p2p_buf.py", 2),  # DEADLOCK after a test failed on one rank only
+    ("test_p2p_obj.py", 2),  # the same DEADLOCK
+    ("test_cco_buf.py", 4),  # HANG, as at 2 ranks
+}
 
 
 def _suite():
