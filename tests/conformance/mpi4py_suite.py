@@ -476,6 +476,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"mpi4py_suite: cannot get mpi4py {MPI4PY_VERSION}'s test suite: {exc}", file=sys.stderr)
         return 2
+    if not (test_dir / "main.py").is_file():
+        print(f"mpi4py_suite: no main.py in {test_dir}: not mpi4py's test/ folder", file=sys.stderr)
+        return 2
     available = suite_files(test_dir)
     files = args.files or available
     unknown = [f for f in files if f not in available]
