@@ -4,7 +4,7 @@
 - test_sample (default run, about a minute): a few representative files at 2 ranks; no toro_mpi
   job may crash or hang (beyond the outcome SAMPLE tolerates), and toro_mpi must pass every test
   the reference passes, less the file's allowance in SAMPLE.
-- test_whole_suite (marker `conformance`, out of the default run; about an hour on 2 cores):
+- test_whole_suite (marker `conformance`, out of the default run; 1.5-2 hours on 2 cores):
   every file at 1, 2 and 4 ranks, `python -m pytest -m conformance tests/test_conformance.py -s`
   (-s shows the table). It asserts the share of reference-passed tests that toro_mpi passes at
   each rank count (MIN_SHARE) and that no toro_mpi job in scope crashes or hangs beyond
@@ -44,10 +44,24 @@ SAMPLE_RANKS = 2
 SAMPLE_TIMEOUT = 120.0  # seconds per file and side
 
 # Rank count -> the least share (percent) of reference-passed tests, in the files in scope, that
-# toro_mpi must pass (the whole suite, marker `conformance`).
-MIN_SHARE: dict[int, float] = {1: 0.0, 2: 0.0, 4: 0.0}
-# (file, rank count) whose toro_mpi job is known to crash, hang or deadlock today.
-KNOWN_BROKEN: set[tuple[str, int]] = set()
+# toro_mpi must pass (the whole suite, marker `conformance`). Measured 2026-12-06 on the merge
+# base of issue #19's branches: 8.1% (130 of 1600) at 1 rank, 6.5% (110 of 1694) at 2; the floor
+# is below that because an ABORT (see SAMPLE) loses a varying number of tests. 4 ranks was
+# measured over test_address.py to test_rma.py only (tests/conformance/RESULTS.md): 0 until whole.
+MIN_SHARE: dict[int, float] = {1: 7.0, 2: 5.0, 4: 0.0}
+# (file, rank count) whose toro_mpi job crashed, hung or deadlocked in that measurement.
+KNOWN_BROKEN: set[tuple[str, int]] = {
+    # DEADLOCK in TestP2PObjSelf.testIRecvAndISSend: issends to itself whose irecvs were posted
+    # first never complete (waitall on the issends before the irecvs' waits).
+    ("test_p2p_obj.py", 1),
+    ("test_cco_buf.py", 2),  # HANG: the ranks run different tests after one errored
+    ("test_p2p_buf.py", 2),  # DEADLOCK after a test failed on one rank only
+    ("test_p2p_obj.py", 2),  # the same DEADLOCK
+    ("test_cco_buf.py", 4),  # HANG, as at 2 ranks
+    ("test_cco_vec.py", 4),  # HANG at a 150 s timeout (the reference did not finish it either)
+    ("test_p2p_buf.py", 4),
+    ("test_p2p_obj.py", 4),
+}
 
 
 def _suite():

@@ -35,7 +35,7 @@ passes too (by test id, over the files in scope). How a job ends, worst first:
   rank, so its ranks all finish);
 - FAILED: every rank finished, some test did not pass; OK: all passed (or skipped).
 Exit status: 0, or 1 if a toro_mpi job in scope ended in HANG, DEADLOCK or CRASH; 2 on bad usage
-or when the suite cannot be fetched.
+or when the suite cannot be fetched; 130 on Ctrl-C, after printing (and writing) what finished.
 
 Files out of scope (OUT_OF_SCOPE, each with its reason) are still run and shown, marked, and left
 out of the share; nothing else is skipped.
@@ -270,6 +270,10 @@ def run_job(side: str, test_dir: Path, file: str, n: int, timeout: float) -> Job
         except subprocess.TimeoutExpired:
             timed_out = True
             _stop(proc)
+        except BaseException:
+            # Ctrl-C: the job runs in a session of its own, out of the terminal's reach.
+            _stop(proc)
+            raise
         job.seconds = time.monotonic() - start
         job.rc = proc.returncode
         out.seek(0)
@@ -326,8 +330,10 @@ class Pair:
 
 
 def run_suite(test_dir: Path, files: list[str], ranks: list[int], sides: tuple[str, ...], timeout: float,
-              jobs: int = 1, progress=None) -> list[Pair]:
-    """Run every (rank count, file): the reference then toro_mpi for each, `jobs` pairs at a time."""
+              jobs: int = 1, progress=None, done: list[Pair] | None = None) -> list[Pair]:
+    """Run every (rank count, file): the reference then toro_mpi for each, `jobs` pairs at a time.
+    Each finished pair is also appended to `done`, which so holds what finished if the run is
+    interrupted."""
     pairs = [Pair(f, n) for n in ranks for f in files]
     lock = threading.Lock()
 
@@ -335,8 +341,10 @@ def run_suite(test_dir: Path, files: list[str], ranks: list[int], sides: tuple[s
         for side in sides:
             job = run_job(side, test_dir, pair.file, pair.nranks, timeout)
             setattr(pair, side, job)
-        if progress:
-            with lock:
+        with lock:
+            if done is not None:
+                done.append(pair)
+            if progress:
                 progress(pair)
         return pair
 
@@ -476,6 +484,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"mpi4py_suite: cannot get mpi4py {MPI4PY_VERSION}'s test suite: {exc}", file=sys.stderr)
         return 2
+    if not (test_dir / "main.py").is_file():
+        print(f"mpi4py_suite: no main.py in {test_dir}: not mpi4py's test/ folder", file=sys.stderr)
+        return 2
     available = suite_files(test_dir)
     files = args.files or available
     unknown = [f for f in files if f not in available]
@@ -488,7 +499,16 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     when = datetime.now(UTC)
     show = None if args.quiet else (lambda p: print(progress_line(p), file=sys.stderr, flush=True))
-    pairs = run_suite(test_dir, files, args.ranks, sides, args.timeout, args.jobs, show)
+    pairs: list[Pair] = []
+    interrupted = False
+    try:
+        run_suite(test_dir, files, args.ranks, sides, args.timeout, args.jobs, show, done=pairs)
+    except KeyboardInterrupt:
+        # Report what finished (a whole run takes long): the table, the JSON, exit status 130.
+        interrupted = True
+        print(f"mpi4py_suite: interrupted after {len(pairs)} of {len(files) * len(args.ranks)} files",
+              file=sys.stderr)
+    pairs.sort(key=lambda p: (p.nranks, p.file))
     elapsed = time.monotonic() - started
     command = "python -m tests.conformance.mpi4py_suite " + " ".join(sys.argv[1:] if argv is None else argv)
     if args.markdown:
@@ -502,10 +522,11 @@ def main(argv: list[str] | None = None) -> int:
             mpi4py=MPI4PY_VERSION, date=when.isoformat(timespec="seconds"), commit=_commit(), machine=_machine(),
             reference=_ref_version(), command=command.strip(), seconds=round(elapsed, 1),
             out_of_scope=OUT_OF_SCOPE,
+            interrupted=interrupted,
             share={n: dict(zip(("ref_passed", "toro_also_passed"), share(pairs, n), strict=True)) for n in args.ranks},
             jobs=[j.as_dict() for p in pairs for j in (p.ref, p.toro) if j is not None]), indent=1))
     broken = [p for p in pairs if p.in_scope and p.toro and p.toro.outcome in BROKEN]
-    return 1 if broken else 0
+    return 130 if interrupted else 1 if broken else 0
 
 
 if __name__ == "__main__":

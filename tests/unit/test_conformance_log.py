@@ -4,7 +4,17 @@ and its verdict on a job (mpi4py_suite.classify): pure functions, no job started
 from __future__ import annotations
 
 import pytest
-from conformance.mpi4py_suite import MPI4PY_VERSION, OUT_OF_SCOPE, Job, Pair, cache_dir, classify, share, suite_files
+from conformance.mpi4py_suite import (
+    MPI4PY_VERSION,
+    OUT_OF_SCOPE,
+    Job,
+    Pair,
+    cache_dir,
+    classify,
+    main,
+    share,
+    suite_files,
+)
 from conformance.unittest_log import (
     ERROR,
     FAIL,
@@ -192,3 +202,16 @@ def test_out_of_scope_names_are_files_of_the_suite():
         pytest.skip("the suite is not cached (python -m tests.conformance.mpi4py_suite fetches it)")
     assert set(OUT_OF_SCOPE) <= set(suite_files(test_dir))
     assert all(reason for reason in OUT_OF_SCOPE.values())
+
+
+def test_command_line_refuses_bad_input(tmp_path, capsys):
+    (tmp_path / "main.py").write_text("")
+    (tmp_path / "test_a.py").write_text("")
+    for argv in (["--files", "test_nope.py"], ["--ranks", "0"], ["--jobs", "0"], ["--side", "mpich"]):
+        with pytest.raises(SystemExit) as exc:
+            main(["--suite", str(tmp_path), *argv])
+        assert exc.value.code == 2, argv
+    assert "test_nope.py" in capsys.readouterr().err
+    # A suite that cannot be had is exit status 2 with the reason, not a traceback.
+    assert main(["--suite", str(tmp_path / "missing"), "--side", "toro"]) == 2
+    assert "no main.py" in capsys.readouterr().err
