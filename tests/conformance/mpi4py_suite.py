@@ -85,7 +85,6 @@ OUT_OF_SCOPE: dict[str, str] = {
     "test_rma.py": "one-sided communication, RMA windows (issue #22)",
     "test_rma_nb.py": "one-sided communication, RMA windows (issue #22)",
     "test_ulfm.py": "ULFM fault-tolerance extension (MPIX Comm_revoke/shrink/agree)",
-    "test_session.py": "MPI-4 sessions and process sets (MPI.Session.Init)",
     "test_mpiabi.py": "the MPI ABI standard's C library introspection (Get_abi_version/info)",
     "test_mpiapi.py": "checks the compiled mpi4py.MPI extension's C declarations (libmpi.pxd) against "
                       "the MPI C API",
