@@ -325,6 +325,25 @@ def _packed_buffer(t: D._Type, pieces: list[tuple[int, int]], nbytes: int, datat
     return Buffer(scratch, nbytes, datatype, None)
 
 
+def typed_piece(obj: Any, byte_displ: int, count: int, datatype: Any, writable: bool) -> Buffer:
+    """One block of an Alltoallw-style spec: count elements of datatype from byte byte_displ of
+    obj, or at address byte_displ when obj is MPI.BOTTOM or None. A view of the bytes when the
+    elements are one run, else packed scratch (gathered now for a send; a receive Buffer unpacks
+    in finish(nbytes)). A block of no elements is empty, whatever its datatype."""
+    datatype = as_datatype(datatype)
+    bottom = obj is None or is_bottom(obj)
+    arr = None if bottom else _as_array(obj, writable)
+    if count == 0:
+        return Buffer(_EMPTY, 0, datatype, None)
+    t = check_committed(datatype)
+    if bottom:
+        return _packed_buffer(t, [(byte_displ, count)], count * t.psize, datatype, writable, None)
+    arr, writeback = _contiguous(arr, writable)
+    if writeback is not None:
+        raise MPIBufferError(ERR_BUFFER, "a datatype over a non-contiguous receive buffer is not supported")
+    return _derived(arr, byte_displ, count, datatype, writable)
+
+
 def _at_bottom(writable: bool, count: Any, displ: Any, dspec: Any, blocks: int) -> Buffer:
     """A buffer at MPI.BOTTOM: the datatype's displacements are absolute addresses."""
     if dspec is None:

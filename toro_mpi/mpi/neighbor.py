@@ -24,15 +24,26 @@ start a new exchange on each Start (persistent.Prequest).
 
 from __future__ import annotations
 
-import ctypes
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from ..errors import ERR_ARG, ERR_BUFFER, ERR_TRUNCATE, ERR_TYPE, MPIException, MPIValueError
-from .buffers import IN_PLACE, as_count, as_datatype, byte_view, normalise, v_bytes
+from ..errors import ERR_ARG, ERR_BUFFER, ERR_TRUNCATE, ERR_TYPE, MPIBufferError, MPIException, MPIValueError
+from .buffers import (
+    BOTTOM,
+    IN_PLACE,
+    Buffer,
+    as_count,
+    as_datatype,
+    byte_view,
+    is_bottom,
+    normalise,
+    typed_piece,
+    v_bytes,
+)
 from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL, RecvReq
+from .packing import check_committed
 from .persistent import Prequest
 from .request import Request
 from .topology import CART
@@ -74,11 +85,9 @@ def _finished(ex: _Exchange) -> None:
         ex.finish()
 
 
-def _raw_bytes(address: int, nbytes: int) -> np.ndarray:
-    """The nbytes of memory at an absolute address (MPI.BOTTOM plus displacements), as uint8."""
-    if nbytes == 0:
-        return _EMPTY
-    return np.ctypeslib.as_array((ctypes.c_uint8 * nbytes).from_address(address))
+def _piece_bytes(b: Buffer) -> np.ndarray:
+    """The bytes a block moves (a view of the user's memory or its packed scratch)."""
+    return byte_view(b.array)[: b.nbytes]
 
 
 class NeighborMixin:
@@ -189,10 +198,11 @@ class NeighborMixin:
         recvs, finish = self._v_blocks(recvbuf, indeg, True)
         return recvs, sends, finish
 
-    def _w_blocks(self, msg: Any, n: int, writable: bool, call: str) -> list[np.ndarray]:
+    def _w_blocks(self, msg: Any, n: int, writable: bool, call: str) -> list[Buffer]:
         """The n blocks of a w-spec: [buf, datatypes], [buf, (counts, displs), datatypes] or
-        [buf, counts, displs, datatypes], displacements in bytes. A buffer of None is MPI.BOTTOM:
-        the displacements are then addresses (MPI.Get_address)."""
+        [buf, counts, displs, datatypes], displacements in bytes; block i is counts[i] elements of
+        datatypes[i] (any datatype: derived, non-contiguous) from byte displs[i]. A buffer of None
+        or MPI.BOTTOM: the displacements are then addresses (MPI.Get_address)."""
         if not isinstance(msg, (list, tuple)):
             raise MPIValueError(ERR_BUFFER, f"{call}: expecting [buf, (counts, displs), datatypes]")
         if len(msg) == 2:
@@ -205,7 +215,7 @@ class NeighborMixin:
             obj, counts, displs, types = msg
         else:
             raise MPIValueError(ERR_BUFFER, "message: expecting 2 to 4 items")
-        bottom = obj is None
+        bottom = obj is None or is_bottom(obj)
         if bottom and (counts is None or displs is None):
             raise MPIValueError(ERR_BUFFER, "message: BOTTOM requires counts and displs")
         if counts is None:
@@ -217,32 +227,41 @@ class NeighborMixin:
             if len(items) != n:
                 raise MPIValueError(ERR_ARG, f"{call}: expecting {n} {what}, got {len(items)}")
         dts = [as_datatype(t) for t in types]
-        sizes = []
         for c, dt in zip(counts, dts, strict=True):
             if c < 0:
                 raise MPIException(ERR_ARG, f"{call}: negative count {c}")
-            if c and dt.extent != dt.size:
-                raise NotImplementedError(f"toro_mpi: {call} with a non-contiguous datatype ({dt.name})")
             if c and not dt:
                 raise MPIException(ERR_TYPE, f"{call}: MPI_DATATYPE_NULL cannot describe a block")
-            sizes.append(c * dt.size)
         if bottom:
-            return [_raw_bytes(d, s) for d, s in zip(displs, sizes, strict=True)]
-        raw = byte_view(normalise(obj, writable).array)
-        blocks = []
-        for d, s in zip(displs, sizes, strict=True):
-            if s and (d < 0 or d + s > raw.nbytes):
-                raise MPIException(ERR_TRUNCATE, f"{call}: a block of {s} bytes at byte {d} is outside the "
-                                                 f"buffer of {raw.nbytes} bytes")
-            blocks.append(raw[d: d + s])
-        return blocks
+            where: Any = BOTTOM
+        else:
+            b = normalise(obj, writable)
+            if b.writeback is not None:
+                raise MPIBufferError(ERR_BUFFER, f"{call}: a non-contiguous receive buffer is not supported")
+            where = b.array
+            for c, d, dt in zip(counts, displs, dts, strict=True):
+                if not c:
+                    continue
+                t = check_committed(dt)
+                lo, hi = d + t.tlb, d + (c - 1) * (t.ub - t.lb) + t.tub
+                if lo < 0 or hi > where.nbytes:
+                    raise MPIException(ERR_TRUNCATE, f"{call}: a block of {c} x {dt.name or 'derived datatype'} "
+                                                     f"at byte {d} is outside the buffer of {where.nbytes} bytes")
+        return [typed_piece(where, d, c, dt, writable) for c, d, dt in zip(counts, displs, dts, strict=True)]
 
     def _alltoallw_args(self, sendbuf: Any, recvbuf: Any, call: str) -> tuple[list, list, Any]:
         self._no_in_place(sendbuf, call)
-        indeg, outdeg = self._degrees()
-        recvs = self._w_blocks(recvbuf, indeg, True, call)
-        sends = self._w_blocks(sendbuf, outdeg, False, call)
-        return recvs, sends, None
+        recv_to, send_to = self._neighbour_pattern()
+        recvs = self._w_blocks(recvbuf, len(recv_to), True, call)
+        sends = self._w_blocks(sendbuf, len(send_to), False, call)
+        # Blocks received into packed scratch are unpacked once in (a PROC_NULL one stays untouched).
+        unpack = [b for b, (src, _) in zip(recvs, recv_to, strict=True) if src != PROC_NULL and b.writeback is not None]
+
+        def finish() -> None:
+            for b in unpack:
+                b.finish()
+
+        return [_piece_bytes(b) for b in recvs], [_piece_bytes(b) for b in sends], finish if unpack else None
 
     # -- blocking ------------------------------------------------------------------------------
     def Neighbor_allgather(self, sendbuf: Any, recvbuf: Any) -> None:

@@ -34,11 +34,34 @@ import numpy as np
 
 from ..coll.elementwise import OP_USER
 from ..coll.engine import local_reduce
-from ..errors import ERR_ARG, ERR_BUFFER, ERR_COUNT, ERR_OP, ERR_TRUNCATE, ERR_TYPE, MPIException, MPIValueError
+from ..errors import (
+    ERR_ARG,
+    ERR_BUFFER,
+    ERR_COUNT,
+    ERR_OP,
+    ERR_TRUNCATE,
+    ERR_TYPE,
+    MPIBufferError,
+    MPIException,
+    MPIValueError,
+)
 from . import datatypes as D
-from .buffers import IN_PLACE, Buffer, as_datatype, byte_view, int_list, normalise, typed, v_bytes
+from .buffers import (
+    BOTTOM,
+    IN_PLACE,
+    Buffer,
+    as_datatype,
+    byte_view,
+    int_list,
+    is_bottom,
+    normalise,
+    typed,
+    typed_piece,
+    v_bytes,
+)
 from .ops import MAX, MIN, PROD, SUM, Op, check_applies
 from .p2p import ANY_SOURCE, ANY_TAG
+from .packing import check_committed
 from .persistent import Prequest
 from .request import Request, Status
 
@@ -324,12 +347,30 @@ class NonblockingCollMixin:
         self._check_live()
         n = self.size
         sendbuf = _in_place(sendbuf)
-        recv, rc, rd, rb = _w_bytes(recvbuf, n, True)
-        if sendbuf is IN_PLACE:
-            send, sc, sd = recv.copy(), rc, rd
-        else:
-            send, sc, sd, _ = _w_bytes(sendbuf, n, False)
-        return self._alltoall_bytes(send, sc, sd, recv, rc, rd, rb)
+        # IN_PLACE: what is sent is the receive blocks' current contents, packed before receiving.
+        send = _w_pieces(recvbuf if sendbuf is IN_PLACE else sendbuf, n, False)
+        recv = _w_pieces(recvbuf, n, True)
+        me = self.rank
+        if send[me].nbytes != recv[me].nbytes:
+            raise MPIException(ERR_TRUNCATE, f"Alltoallw: this rank sends itself {send[me].nbytes} bytes "
+                               f"but receives {recv[me].nbytes} from itself")
+        # (IN_PLACE: copies, as a send block may be a view of the memory a receive fills.)
+        out = [_piece_bytes(b).copy() if sendbuf is IN_PLACE else _piece_bytes(b) for b in send]
+        _piece_bytes(recv[me])[:] = out[me]
+        recv[me].finish()
+        others = self._others()
+        unpack = [recv[r] for r in others]
+        arrived: list[Any] = []  # the receive requests, in `others` order (filled below)
+
+        def finish() -> None:
+            for b, part in zip(unpack, arrived, strict=True):
+                b.finish(part.nbytes)
+
+        req = self._nbc_start([(r, out[r]) for r in others],
+                              [(r, _piece_bytes(recv[r])) for r in others],
+                              finish if any(b.writeback is not None for b in unpack) else None)
+        arrived.extend(req._inner.parts[: len(others)])
+        return req
 
     def Alltoallw(self, sendbuf: Any, recvbuf: Any) -> None:
         """Alltoall with per-peer counts, byte displacements and datatypes (see Ialltoallw)."""
@@ -543,7 +584,10 @@ class NonblockingCollMixin:
         return self._persistent(lambda: self.Ialltoallv(sendbuf, recvbuf))
 
     def Alltoallw_init(self, sendbuf: Any, recvbuf: Any, info: Any = None) -> Prequest:
-        """Persistent Alltoallw."""
+        """Persistent Alltoallw (the specs are checked now; each Start packs the send blocks anew)."""
+        _w_pieces(recvbuf, self.size, True)
+        if sendbuf is not None and sendbuf is not IN_PLACE:
+            _w_pieces(sendbuf, self.size, False)
         return self._persistent(lambda: self.Ialltoallw(sendbuf, recvbuf))
 
     def Scan_init(self, sendbuf: Any, recvbuf: Any, op: Op = SUM, info: Any = None) -> Prequest:
@@ -593,11 +637,13 @@ def _in_place(buf: Any) -> Any:
     return IN_PLACE if buf is None else buf
 
 
-def _w_bytes(spec: Any, n: int, writable: bool) -> tuple[np.ndarray, list[int], list[int], Buffer]:
-    """An Alltoallw buffer spec as (bytes, byte counts, byte displacements, Buffer), as mpi4py reads it:
-    [buf, datatypes] (one element each, at offset 0), [buf, (counts, displs), datatypes] or
-    [buf, counts, displs, datatypes]; displacements are in bytes, counts in elements of each
-    peer's datatype."""
+def _w_pieces(spec: Any, n: int, writable: bool) -> list[Buffer]:
+    """An Alltoallw buffer spec as one Buffer per peer, as mpi4py reads it: [buf, datatypes]
+    (one element each, at offset 0), [buf, (counts, displs), datatypes] or
+    [buf, counts, displs, datatypes]; counts are in elements of each peer's datatype,
+    displacements in bytes (addresses, from MPI.Get_address, when buf is MPI.BOTTOM or None).
+    Peer i's block is counts[i] elements of datatypes[i] from byte displs[i] (any datatype:
+    derived, non-contiguous, extent != size); see buffers.typed_piece."""
     if not isinstance(spec, (list, tuple)):
         raise MPIException(ERR_ARG, f"Alltoallw: expected [buf, counts, displs, datatypes], got {type(spec).__name__}")
     if len(spec) == 2:
@@ -609,18 +655,32 @@ def _w_bytes(spec: Any, n: int, writable: bool) -> tuple[np.ndarray, list[int], 
         obj, counts, displs, types = spec
     else:
         raise ValueError("message: expecting 2 to 4 items")
-    b = normalise(obj, writable)
-    data = byte_view(b.array)
+    bottom = obj is None or is_bottom(obj)
+    data = None
+    if not bottom:
+        b = normalise(obj, writable)
+        if b.writeback is not None:
+            raise MPIBufferError(ERR_BUFFER, "Alltoallw: a non-contiguous receive buffer is not supported")
+        data = b.array
     counts = int_list(counts, n, "counts")
     displs = int_list(displs, n, "displacements")
     if isinstance(types, D.Datatype) or len(types) != n:
         raise ValueError(f"expecting {n} items, got {1 if isinstance(types, D.Datatype) else len(types)}")
-    sizes = [as_datatype(t).Get_size() for t in types]
-    bc = [c * s for c, s in zip(counts, sizes, strict=True)]
-    end = max((d + c for c, d in zip(bc, displs, strict=True) if c), default=0)
-    if any(d < 0 for d in displs) or any(c < 0 for c in counts):
-        raise MPIException(ERR_COUNT, "Alltoallw: counts and displacements must be >= 0")
-    if end > data.nbytes:
-        raise MPIException(ERR_TRUNCATE, f"Alltoallw: counts/displacements reach byte {end}, the buffer holds "
-                           f"{data.nbytes}")
-    return data, bc, displs, b
+    dts = [as_datatype(t) for t in types]
+    if data is not None:
+        nbytes = data.nbytes
+        for c, d, dt in zip(counts, displs, dts, strict=True):
+            if not c:
+                continue
+            t = check_committed(dt)
+            lo, hi = d + t.tlb, d + (c - 1) * (t.ub - t.lb) + t.tub
+            if lo < 0 or hi > nbytes:
+                raise MPIException(ERR_TRUNCATE, f"Alltoallw: {c} x {dt.name or 'derived datatype'} at byte {d} "
+                                   f"reach bytes [{lo}, {hi}), the buffer holds {nbytes}")
+    where = BOTTOM if bottom else data
+    return [typed_piece(where, d, c, dt, writable) for c, d, dt in zip(counts, displs, dts, strict=True)]
+
+
+def _piece_bytes(b: Buffer) -> np.ndarray:
+    """The bytes a block moves (a view of the user's memory or its packed scratch)."""
+    return byte_view(b.array)[: b.nbytes]
