@@ -57,6 +57,9 @@ CASES = [
     ("derived", 1, ()),  # derived datatypes: constructors, p2p, collectives, Pack, BOTTOM, bad input
     ("derived", 2, ()),
     ("derived", 4, ()),
+    ("alltoallw", 1, ()),  # Alltoallw (+I, init) and Neighbor_alltoallw: derived types, BOTTOM, IN_PLACE
+    ("alltoallw", 2, ()),
+    ("alltoallw", 3, ()),
 ]
 
 
