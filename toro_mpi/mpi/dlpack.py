@@ -1,33 +1,38 @@
 """Host memory of a DLPack-only array (`__dlpack__` / `__dlpack_device__`, no buffer protocol) as
-a numpy array, consuming the capsule the way the DLPack protocol asks a consumer to.
+a numpy array, borrowing the capsule the way mpi4py does (asdlpack.pxi).
 
-Why not `np.from_dlpack`: numpy takes the managed tensor out of the capsule and lets the capsule
-go, calling the tensor's deleter later through its own pointer. A producer whose capsule owns the
-managed tensor (frees it in the capsule's destructor, as mpi4py's own test suite builds them) has
-by then freed the very struct numpy calls the deleter through, and the rank dies with SIGSEGV.
+The capsule is borrowed, never consumed: it is not renamed "used_dltensor[_versioned]" and its
+deleter is never called from here. The returned array's base (an `_Export`) holds the capsule for
+as long as any view of the memory lives; when the capsule dies, its own destructor runs the
+deleter, as the DLPack protocol asks of a capsule nobody consumed. The managed tensor struct is
+read only inside `host_array`, while the capsule and the producer are both alive.
 
-Here the capsule stays alive for as long as any array views its memory: the returned array's base
-is an `_Export` that holds the capsule, and when the last view goes the tensor's deleter runs,
-exactly once, while the capsule (and so the struct) is still there. Consuming renames the capsule
-"used_dltensor[_versioned]", so its destructor no longer calls the deleter itself.
+Why not consume it (rename the capsule and call the deleter when the last view goes), as
+toro_mpi did before: the deleter then runs through the struct at some later time, from a
+finalizer or the garbage collector. A producer whose struct does not outlive it (mpi4py's own
+test suite keeps the struct in the producer object and hands out capsules that own nothing) has
+freed it by then, and the rank dies with SIGSEGV in the deleter call; the same capsule returned
+twice (also in that suite) cannot be consumed twice either. Nor `np.from_dlpack`: numpy consumes
+the capsule and calls the deleter later through its own pointer, with the same crash.
 
 Accepted: versioned capsules ("dltensor_versioned", DLPack >= 1.0, asked for with
 `max_version=(1, 0)`) and unversioned ones ("dltensor") from producers that do not take
 `max_version`; memory the CPU can address (kDLCPU, and the pinned or managed host memory of
 kDLCUDAHost, kDLROCMHost, kDLCUDAManaged); C- or Fortran-contiguous tensors, presented as a 1-D
 array in memory order (a message is the bytes in memory, as mpi4py sends them). Anything else
-raises BufferError (an `MPI.Exception` too), as mpi4py does.
+raises BufferError (an `MPI.Exception` too), as mpi4py does; a malformed `__dlpack_device__()`
+raises mpi4py's TypeError / ValueError / OverflowError.
 """
 
 from __future__ import annotations
 
 import ctypes
-import weakref
+import operator
 from typing import Any
 
 import numpy as np
 
-from ..errors import ERR_BUFFER, MPIBufferError, MPITypeError
+from ..errors import ERR_BUFFER, MPIBufferError, MPITypeError, MPIValueError
 
 KDL_CPU = 1
 KDL_CUDA_HOST = 3
@@ -79,10 +84,6 @@ class _DLManagedTensorVersioned(ctypes.Structure):
     ]
 
 
-# The deleter is called with the GIL held: a producer's deleter may drop Python references
-# without taking the GIL itself.
-_Deleter = ctypes.PYFUNCTYPE(None, ctypes.c_void_p)
-
 # Own function pointers (indexing makes new ones): `ctypes.pythonapi.X` is one object shared with
 # every other user in the process, who may set other argtypes on it.
 _api = ctypes.pythonapi
@@ -92,28 +93,8 @@ _capsule_is_valid.restype = ctypes.c_int
 _capsule_pointer = _api["PyCapsule_GetPointer"]
 _capsule_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
 _capsule_pointer.restype = ctypes.c_void_p
-_capsule_set_name = _api["PyCapsule_SetName"]
-_capsule_set_name.argtypes = [ctypes.py_object, ctypes.c_void_p]
-_capsule_set_name.restype = ctypes.c_int
-
-
-def _immortal_c_string(text: bytes) -> int:
-    """A NUL-terminated copy of text that is never freed: PyCapsule_SetName keeps the pointer,
-    and a renamed capsule may outlive this module (its destructor compares names at exit)."""
-    raw = _api["PyMem_RawMalloc"]
-    raw.argtypes = [ctypes.c_size_t]
-    raw.restype = ctypes.c_void_p
-    addr = raw(len(text) + 1)
-    if not addr:
-        raise MemoryError("cannot allocate a capsule name")
-    ctypes.memmove(addr, text + b"\0", len(text) + 1)
-    return addr
-
-
 _VERSIONED = b"dltensor_versioned"
 _UNVERSIONED = b"dltensor"
-_USED_VERSIONED = _immortal_c_string(b"used_dltensor_versioned")
-_USED_UNVERSIONED = _immortal_c_string(b"used_dltensor")
 
 # (DLDataTypeCode, bits, lanes) -> numpy dtype; anything else travels as bytes.
 _DTYPES: dict[tuple[int, int, int], np.dtype] = {}
@@ -132,18 +113,10 @@ _BYTES = np.dtype(np.uint8)
 
 
 class _Export:
-    """The base of an array over a consumed capsule's memory: numpy reads the array from its
-    `__array_interface__`; when the last view is gone, its finalizer runs the tensor's deleter."""
+    """The base of an array over a borrowed capsule's memory: numpy reads the array from its
+    `__array_interface__`; `capsule` keeps the producer's export alive while any view lives."""
 
-    __slots__ = ("__array_interface__", "__weakref__")
-
-
-def _release(capsule: Any, managed: int, versioned: bool) -> None:
-    """Run the managed tensor's deleter once. `capsule` is here only to keep the capsule, which
-    may own the struct `managed` points to, alive until the deleter has returned."""
-    struct = (_DLManagedTensorVersioned if versioned else _DLManagedTensor).from_address(managed)
-    if struct.deleter:
-        _Deleter(struct.deleter)(managed)
+    __slots__ = ("__array_interface__", "capsule")
 
 
 def is_dlpack(obj: Any) -> bool:
@@ -158,34 +131,51 @@ def host_array(obj: Any, writable: bool) -> np.ndarray:
     """A 1-D numpy view, in memory order, of the host memory a DLPack-only array exports.
 
     Raises BufferError (as MPIBufferError, ERR_BUFFER) for memory not on the host, a tensor that
-    is not contiguous, a read-only tensor given as a receive buffer, or a malformed capsule."""
+    is not contiguous, a read-only tensor given as a receive buffer, or a malformed capsule; the
+    TypeError / ValueError / OverflowError of mpi4py for a malformed `__dlpack_device__()`."""
     name = type(obj).__name__
     try:
         device = obj.__dlpack_device__
     except AttributeError:
         raise MPITypeError(ERR_BUFFER, f"{name} has __dlpack__ but no __dlpack_device__, and is not a "
                                        "buffer") from None
-    device_type = int(device()[0])
+    device_type = _device_type(device, name)
     if device_type not in HOST_DEVICES:
         kind = _DEVICE_NAMES.get(device_type, f"device type {device_type}")
         raise MPIBufferError(ERR_BUFFER, f"{name}: DLPack memory on a {kind} device is not host memory; "
                                          "toro_mpi moves host memory only (copy it to the host first)")
     capsule = _export(obj, device_type, name)
-    versioned, managed = _consume(capsule, name)
-    owner = _Export()
-    # From here the deleter is ours to call: the finalizer calls it exactly once, when the
-    # last view of the memory dies (or at exit), or now if the tensor is refused.
-    done = weakref.finalize(owner, _release, capsule, managed, versioned)
     try:
+        versioned, managed = _borrow(capsule, name)
         interface = _describe(managed, versioned, writable, name)
     except BaseException:
-        done()
+        # Drop the capsule here, not while the error unwinds this frame: its destructor may be
+        # Python code (ctypes), which cannot run with an exception pending.
+        del capsule
         raise
-    if interface is None:  # nothing to view: no memory is kept
-        done()
+    if interface is None:  # nothing to view: the capsule need not be kept
+        del capsule
         return np.empty(0, _BYTES)
+    owner = _Export()
+    owner.capsule = capsule
     owner.__array_interface__ = interface
     return np.asarray(owner)
+
+
+def _device_type(device: Any, name: str) -> int:
+    """The device type of `__dlpack_device__()`, checked as mpi4py converts the pair: TypeError
+    for no callable or no pair of integers, ValueError for a tuple of another length,
+    OverflowError for values out of the C types' range."""
+    try:
+        device_type, device_id = device()
+        device_type, device_id = operator.index(device_type), operator.index(device_id)
+    except TypeError as exc:
+        raise MPITypeError(ERR_BUFFER, f"{name}.__dlpack_device__: {exc}") from exc
+    except ValueError as exc:
+        raise MPIValueError(ERR_BUFFER, f"{name}.__dlpack_device__: {exc}") from exc
+    if not 0 <= device_type < 1 << 32 or not -(1 << 31) <= device_id < 1 << 31:
+        raise OverflowError(f"{name}.__dlpack_device__: device {(device_type, device_id)} out of range")
+    return device_type
 
 
 def _export(obj: Any, device_type: int, name: str) -> Any:
@@ -201,14 +191,14 @@ def _export(obj: Any, device_type: int, name: str) -> Any:
         raise MPIBufferError(ERR_BUFFER, f"{name}: DLPack export refused: {exc}") from exc
 
 
-def _consume(capsule: Any, name: str) -> tuple[bool, int]:
-    """(versioned, address of the managed tensor) of a fresh capsule, renamed as consumed."""
+def _borrow(capsule: Any, name: str) -> tuple[bool, int]:
+    """(versioned, address of the managed tensor) of an unconsumed capsule, left as it is."""
     if type(capsule).__name__ == "PyCapsule":
-        for versioned, cname, used in ((True, _VERSIONED, _USED_VERSIONED), (False, _UNVERSIONED, _USED_UNVERSIONED)):
+        for versioned, cname in ((True, _VERSIONED), (False, _UNVERSIONED)):
             if _capsule_is_valid(capsule, cname):
                 managed = _capsule_pointer(capsule, cname)
-                _capsule_set_name(capsule, used)
-                return versioned, managed
+                if managed:
+                    return versioned, managed
     raise MPIBufferError(ERR_BUFFER, f"{name}.__dlpack__() returned no unconsumed DLPack capsule "
                                      f"({type(capsule).__name__})")
 
@@ -253,6 +243,8 @@ def _describe(managed: int, versioned: bool, writable: bool, name: str) -> dict 
         dtype = _BYTES
     if count == 0:
         return None
+    if not t.data:
+        raise MPIBufferError(ERR_BUFFER, f"{name}: DLPack tensor of {count} elements at address NULL")
     return {"version": 3, "shape": (count,), "typestr": dtype.str, "descr": dtype.descr,
             "data": ((t.data or 0) + t.byte_offset, readonly)}
 
