@@ -92,7 +92,8 @@ _VIEW_OUTLIVES_PRODUCER = textwrap.dedent("""
     sys.path.insert(0, {tests!r})
     import numpy as np
     from unit.test_dlpack_borrow import DELETED, StructInProducer
-        for legacy in (False, True):
+    from toro_mpi.mpi.buffers import normalise
+    for legacy in (False, True):
         for case in ("refcount", "cycle", "exit"):
             src = np.arange(6.0)
             producer = StructInProducer(src, legacy=legacy)
