@@ -204,7 +204,7 @@ def _borrow(capsule: Any, name: str) -> tuple[bool, int]:
 
 
 def _describe(managed: int, versioned: bool, writable: bool, name: str) -> dict | None:
-    """The numpy array interface of a consumed tensor (None when it holds no bytes), checked."""
+    """The numpy array interface of a borrowed tensor (None when it holds no bytes), checked."""
     if versioned:
         struct = _DLManagedTensorVersioned.from_address(managed)
         if struct.version.major != 1:
