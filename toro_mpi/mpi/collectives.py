@@ -28,6 +28,7 @@ from ..coll.engine import Plan
 from ..errors import (
     ERR_BUFFER,
     ERR_COUNT,
+    ERR_OP,
     ERR_ROOT,
     ERR_TRUNCATE,
     ERR_TYPE,
@@ -373,7 +374,15 @@ class CollectiveMixin:
         n, me = self.size, self.rank
         if me != root and sendbuf is IN_PLACE:
             raise MPIException(ERR_BUFFER, "Reduce: MPI.IN_PLACE is only valid at the root")
-        send, recv, op, dt, rb, _ = self._reduction_args(sendbuf, recvbuf, op, "Reduce", me == root)
+        try:
+            send, recv, op, dt, rb, _ = self._reduction_args(sendbuf, recvbuf, op, "Reduce", me == root)
+        except MPIException as exc:
+            if exc.error_class != ERR_OP:
+                raise
+            # No jitted kernel for this dtype (long double complex): the nonblocking version
+            # combines with numpy (or refuses the same way). Nothing has been sent yet.
+            self.Ireduce(sendbuf, recvbuf, op, root).Wait()
+            return
         count = send.size
         if me == root and recv.size != count:
             recv = recv[:count]
@@ -392,7 +401,13 @@ class CollectiveMixin:
         """Allreduce without a hot record: parse, check, run, and remember a plain array's call."""
         self._check_live()
         n, me = self.size, self.rank
-        send, recv, op, dt, rb, inplace = self._reduction_args(sendbuf, recvbuf, op, "Allreduce", True)
+        try:
+            send, recv, op, dt, rb, inplace = self._reduction_args(sendbuf, recvbuf, op, "Allreduce", True)
+        except MPIException as exc:
+            if exc.error_class != ERR_OP:
+                raise
+            self.Iallreduce(sendbuf, recvbuf, op).Wait()  # numpy combines (see _reduce_checked)
+            return
         count = send.size
         if recv.size != count:
             recv = recv[:count]
@@ -409,7 +424,13 @@ class CollectiveMixin:
         self._check_live()
         n, me = self.size, self.rank
         kind = "Exscan" if exclusive else "Scan"
-        send, recv, op, dt, rb, inplace = self._reduction_args(sendbuf, recvbuf, op, kind, True)
+        try:
+            send, recv, op, dt, rb, inplace = self._reduction_args(sendbuf, recvbuf, op, kind, True)
+        except MPIException as exc:
+            if exc.error_class != ERR_OP:
+                raise
+            (self.Iexscan if exclusive else self.Iscan)(sendbuf, recvbuf, op).Wait()  # numpy combines
+            return
         count = send.size
         recv = recv[:count]
         key = (kind, count, send.dtype, op.code, inplace)
@@ -452,7 +473,14 @@ class CollectiveMixin:
                 raise MPIValueError(ERR_TRUNCATE if recv.size < count else ERR_COUNT,
                                     f"Reduce_scatter_block: receive buffer holds {recv.size} elements, "
                                     f"each block has {count}")
-        op = check_applies(SUM if op is None else op, send.dtype)
+        send, recv, op = widen(send, recv, SUM if op is None else op)  # long double, float16: numpy combines
+        try:
+            op = check_applies(op, send.dtype)
+        except MPIException as exc:
+            if exc.error_class != ERR_OP:
+                raise
+            self.Ireduce_scatter_block(sendbuf, recvbuf, op).Wait()  # numpy combines (see _reduce_checked)
+            return
         if not op.commutative:
             self._reduce_then_scatter(send, [count] * n, op, rb.datatype, recv[:count])
         else:
@@ -486,7 +514,14 @@ class CollectiveMixin:
             raise MPIValueError(ERR_TRUNCATE if recv.size < counts[self.rank] else ERR_COUNT,
                                 f"Reduce_scatter: receive buffer holds {recv.size} elements, this rank's piece "
                                 f"has {counts[self.rank]}")
-        op = check_applies(SUM if op is None else op, send.dtype)
+        send, recv, op = widen(send, recv, SUM if op is None else op)  # long double, float16: numpy combines
+        try:
+            op = check_applies(op, send.dtype)
+        except MPIException as exc:
+            if exc.error_class != ERR_OP:
+                raise
+            self.Ireduce_scatter(sendbuf, recvbuf, counts, op).Wait()  # numpy combines (see _reduce_checked)
+            return
         self._reduce_then_scatter(send, counts, op, rb.datatype, recv[: counts[self.rank]])
         rb.finish()
 

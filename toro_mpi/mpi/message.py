@@ -20,13 +20,14 @@ from typing import Any
 from ..errors import ERR_REQUEST, MPIException
 from .buffers import normalise
 from .comm_requests import CommRequest
+from .handles import IntHandles
 from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL, Msg, RecvReq
 from .request import Request, Status, proc_null_request
 
 _NULL, _NO_PROC, _LIVE = 0, 1, 2
 
 
-class Message:
+class Message(IntHandles):
     """A message matched by a probe, waiting to be received (mpi4py's `MPI.Message`)."""
 
     __slots__ = ("_kind", "_comm", "_msg", "_constant")

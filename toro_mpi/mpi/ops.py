@@ -11,6 +11,9 @@ local reduction only: the collectives import it, never the other way round.
 
 from __future__ import annotations
 
+import gc
+import itertools
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -18,30 +21,92 @@ import numpy as np
 
 from ..coll import elementwise as E
 from ..coll.engine import local_reduce
-from ..errors import ERR_OP, MPIException
+from ..errors import ERR_COUNT, ERR_OP, ERR_TYPE, MPIException, MPIValueError
 from .buffers import normalise, typed
 from .handles import IntHandles
 
+# Reduce_local on the float types without a jitted kernel (long double, its complex): numpy.
+_NUMPY_LOCAL: dict[int, Any] = {E.OP_SUM: np.add, E.OP_PROD: np.multiply, E.OP_MIN: np.minimum,
+                                E.OP_MAX: np.maximum}
 
 class Op(IntHandles):
     """A reduction operator: predefined (jitted for buffers) or user-defined (a Python function)."""
 
-    __slots__ = ("name", "code", "commutative", "_fn", "_obj")
+    __slots__ = ("name", "code", "commutative", "_fn", "_obj", "_uid", "_const", "__weakref__")
 
-    def __init__(self, name: str, code: int, commutative: bool = True,
+    def __init__(self, name: Any = None, code: int | None = None, commutative: bool = True,
                  fn: Callable[..., Any] | None = None, obj: Callable[[Any, Any], Any] | None = None) -> None:
+        if code is None:
+            # mpi4py's constructors: MPI.Op() is OP_NULL's equal, MPI.Op(op) another handle to op.
+            if name is not None and not isinstance(name, Op):
+                raise TypeError(f"expected Op, got {type(name).__name__}")
+            other = name if name is not None else OP_NULL
+            self.name, self.code, self.commutative = other.name, other.code, other.commutative
+            self._fn, self._obj, self._uid, self._const = other._fn, other._obj, other._uid, None
+            return
         self.name = name
         self.code = code
         self.commutative = commutative
         self._fn = fn  # user function fn(inbuf, inoutbuf, datatype)
         self._obj = obj  # predefined: how two Python objects combine
+        self._uid = next(_uids) if code == E.OP_USER else code  # what equal handles share
+        self._const: str | None = None  # the module constant this object is (pickled by name)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Op):
+            return NotImplemented
+        return self._uid == other._uid
+
+    def __ne__(self, other: object) -> bool:
+        if not isinstance(other, Op):
+            return NotImplemented
+        return self._uid != other._uid
+
+    def __hash__(self) -> int:
+        return hash(self._uid)
+
+    @classmethod
+    def fromhandle(cls, handle: int) -> Op:
+        """The operator of an integer handle. A user operator comes back as another handle to it
+        that, as in mpi4py, works but cannot be pickled (it is not the object holding the function)."""
+        op = super().fromhandle(handle)
+        if op.code != E.OP_USER:
+            return op
+        clone = Op(op)
+        clone._const = ""  # "" : made from a handle, not picklable
+        return clone
+
+    fromint = fromhandle
+    f2py = fromhandle
+
+    def __reduce__(self) -> Any:
+        if self._const == "":
+            raise ValueError("cannot pickle a user operator obtained from an integer handle")
+        if self._const is not None:
+            return self._const  # the module constant itself
+        if self.code == E.OP_USER:
+            if self._fn is None:
+                raise ValueError("cannot pickle a freed user operator")
+            return (Op.Create, (self._fn, self.commutative))
+        return (_copy_of, (self._uid,))
 
     @classmethod
     def Create(cls, function: Callable[..., Any], commute: bool = False) -> Op:
         """A user operator: function(invec, inoutvec, datatype) leaves invec op inoutvec in inoutvec."""
         if not callable(function):
             raise MPIException(ERR_OP, f"Op.Create needs a callable, got {type(function).__name__}")
-        return cls(getattr(function, "__name__", "user"), E.OP_USER, bool(commute), fn=function)
+        if _live_count() >= MAX_USER_OPS and (gc.collect() or True) and _live_count() >= MAX_USER_OPS:
+            # mpi4py keeps its user operators in a table of this size, and says so this way.
+            raise RuntimeError(f"cannot create more than {MAX_USER_OPS} user-defined reduction operations")
+        op = cls(getattr(function, "__name__", "user"), E.OP_USER, bool(commute), fn=function)
+        _live_user_ops.add(op)  # until freed or no longer referenced
+        return op
+
+    @classmethod
+    def internal(cls, function: Callable[..., Any], commute: bool) -> Op:
+        """A user-style operator toro_mpi makes for itself (numpy combining a type without a
+        jitted kernel): it does not count against the program's MAX_USER_OPS."""
+        return cls(getattr(function, "__name__", "internal"), E.OP_USER, bool(commute), fn=function)
 
     def Free(self) -> None:
         """Free a user operator (predefined ones cannot be freed)."""
@@ -69,6 +134,8 @@ class Op(IntHandles):
 
     def __call__(self, x: Any, y: Any) -> Any:
         """Combine two Python objects (x from the lower rank), as the object collectives do."""
+        if self.code == E.OP_NONE:
+            raise ValueError("MPI.OP_NULL cannot combine values")
         if self.code == E.OP_USER:
             if self._fn is None:
                 raise MPIException(ERR_OP, f"user operator {self.name} has been freed")
@@ -87,13 +154,22 @@ class Op(IntHandles):
         a = normalise(inbuf, False)
         b = normalise(inoutbuf, True)
         x, y = typed(a), typed(b)
-        if x.shape != y.shape or x.dtype != y.dtype:
-            raise MPIException(ERR_OP, f"Reduce_local: buffers differ ({x.dtype}[{x.size}] vs {y.dtype}[{y.size}])")
+        if x.dtype != y.dtype:
+            raise MPIValueError(ERR_TYPE, f"Reduce_local: datatypes differ ({x.dtype} vs {y.dtype})")
+        if x.shape != y.shape:  # mpi4py: ValueError for counts that differ
+            raise MPIValueError(ERR_COUNT, f"Reduce_local: counts differ ({x.size} vs {y.size})")
         if self.code == E.OP_USER:
             self.apply_buffers(x, y, b.datatype)
         else:
-            check_applies(self, y.dtype)
-            local_reduce(self.code, x, y)
+            numpy_op = _NUMPY_LOCAL.get(self.code)
+            if numpy_op is not None and y.dtype.kind in "fc" and y.dtype not in _JITTED:
+                # long double and its complex: no jitted kernel; numpy combines them exactly as wide
+                if self.code in (E.OP_MIN, E.OP_MAX) and y.dtype.kind == "c":
+                    check_applies(self, y.dtype)  # MIN/MAX of complex: ERR_OP, as everywhere
+                numpy_op(x, y, out=y)
+            else:
+                check_applies(self, y.dtype)
+                local_reduce(self.code, x, y)
         b.finish()
 
     def __bool__(self) -> bool:
@@ -130,6 +206,15 @@ def _minloc(x: Any, y: Any) -> Any:
     return (v, j) if j < i else (u, i)
 
 
+MAX_USER_OPS = 32  # live user operators at once (mpi4py's limit)
+_live_user_ops: weakref.WeakSet[Op] = weakref.WeakSet()
+
+
+def _live_count() -> int:
+    """User operators neither freed nor garbage."""
+    return sum(1 for op in _live_user_ops if op._fn is not None)
+_uids = itertools.count(1000)  # user operators' identities (predefined ones use their code)
+
 OP_NULL = Op("MPI_OP_NULL", E.OP_NONE)
 SUM = Op("MPI_SUM", E.OP_SUM, obj=lambda x, y: x + y)
 PROD = Op("MPI_PROD", E.OP_PROD, obj=lambda x, y: x * y)
@@ -145,6 +230,17 @@ MAXLOC = Op("MPI_MAXLOC", E.OP_MAXLOC, obj=_maxloc)
 MINLOC = Op("MPI_MINLOC", E.OP_MINLOC, obj=_minloc)
 REPLACE = Op("MPI_REPLACE", E.OP_REPLACE, commutative=False, obj=lambda x, y: y)
 NO_OP = Op("MPI_NO_OP", E.OP_NO_OP, commutative=False, obj=lambda x, y: x)
+
+for _name, _op in list(globals().items()):
+    if isinstance(_op, Op) and _op.code != E.OP_USER:
+        _op._const = _name  # pickled by name: unpickles to this very object
+_PREDEFINED_BY_UID = {op._uid: op for op in globals().values() if isinstance(op, Op)}
+
+
+def _copy_of(uid: int) -> Op:
+    """A new handle to a predefined operator (what a pickled copy of one unpickles to)."""
+    return Op(_PREDEFINED_BY_UID[uid])
+
 
 # Which numpy kinds each predefined operator applies to (MPI 4.1, section 6.9.2): arithmetic on
 # integers, floats and complex (MIN/MAX not complex), logical on integers and bool (C_BOOL is

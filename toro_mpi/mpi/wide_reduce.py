@@ -36,4 +36,4 @@ def widen(send: np.ndarray, recv: np.ndarray, op: Op) -> tuple[np.ndarray, np.nd
         a, b = invec.view(dtype), inoutvec.view(dtype)
         ufunc(a, b, out=b)
 
-    return send.view(carrier), recv.view(carrier), Op.Create(combine, op.commutative)
+    return send.view(carrier), recv.view(carrier), Op.internal(combine, op.commutative)
