@@ -141,7 +141,9 @@ class CommManagementMixin:
         comm = _BY_INT.get(handle)
         if comm is None or comm._is_null():
             raise ValueError(f"{handle} is not a live communicator handle")
-        return cls(comm)
+        # As mpi4py: the communicator's own kind (MPI.Comm.fromint of a Cartcomm is a Cartcomm).
+        kind = type(comm) if issubclass(type(comm), cls) else cls
+        return kind(comm)
 
     fromint = fromhandle
     f2py = fromhandle
