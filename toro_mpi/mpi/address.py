@@ -34,7 +34,13 @@ def Get_address(location: Any) -> int:
     try:
         view = memoryview(location)
     except TypeError:
-        raise MPITypeError(ERR_ARG, f"Get_address: expected a buffer, got {type(location).__name__}") from None
+        # As mpi4py: DLPack and CUDA Array Interface objects have addresses too.
+        from .buffers import _as_array  # buffers.py builds on this module's neighbours
+
+        try:
+            return int(_as_array(location, False).__array_interface__["data"][0])
+        except TypeError:
+            raise MPITypeError(ERR_ARG, f"Get_address: expected a buffer, got {type(location).__name__}") from None
     if view.c_contiguous:
         return int(np.frombuffer(view.cast("B"), np.uint8).ctypes.data)
     return int(np.asarray(view).__array_interface__["data"][0])  # a strided view: its first element

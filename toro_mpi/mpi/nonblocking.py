@@ -611,7 +611,7 @@ class NonblockingCollMixin:
 def _numpy_op(ufunc: Any) -> Op:
     def apply(inbuf: np.ndarray, inout: np.ndarray, datatype: Any) -> None:
         ufunc(inbuf, inout, out=inout)
-    return Op.Create(apply, True)
+    return Op.internal(apply, True)
 
 
 # Predefined operators by numpy, for the float and complex types without a jitted kernel.
