@@ -146,8 +146,10 @@ class CtypesDL:
     """A DLPack-only view of a numpy array's memory, exported by hand with ctypes."""
 
     def __init__(self, array: np.ndarray, *, legacy: bool = False, readonly: bool = False, device: int = 1,
-                 order: str = "C", strides: tuple[int, ...] | None = None, major: int = 1) -> None:
+                 order: str = "C", strides: tuple[int, ...] | None = None, major: int = 1,
+                 address: int | None = None) -> None:
         self.array = array
+        self.address = address  # a data pointer of its own (a device's memory, not mapped here)
         self.legacy = legacy
         self.readonly = readonly
         self.device = device
@@ -182,7 +184,7 @@ class CtypesDL:
         strides = None if st is None else (ctypes.c_int64 * max(1, a.ndim))(*st)
         struct = ManagedVersioned() if versioned else Managed()
         t = struct.dl_tensor
-        t.data = a.ctypes.data if a.size else None
+        t.data = self.address if self.address is not None else (a.ctypes.data if a.size else None)
         t.device = Device(self.device, 0)
         t.ndim = a.ndim
         t.dtype = DType(KIND_CODES[a.dtype.kind], a.dtype.itemsize * 8, 1)

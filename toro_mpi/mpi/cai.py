@@ -56,7 +56,7 @@ def _covered(address: int, end: int) -> bool:
     return i >= 0 and _SPANS[i][0] <= address and end <= _SPANS[i][1]
 
 
-def _mapped(address: int, nbytes: int) -> bool:
+def mapped(address: int, nbytes: int) -> bool:
     """Whether [address, address + nbytes) lies in readable mappings of this process. The map is
     read again only when the range is not in the copy read last (new memory), so most calls cost
     a bisection: a range once mapped and since unmapped is a dangling pointer, the caller's bug."""
@@ -155,7 +155,7 @@ def host_array(obj: Any, writable: bool) -> np.ndarray:
     dtype = _dtype(kind, itemsize)
     if nbytes == 0:
         return np.empty(0, dtype)
-    if not isinstance(address, int) or not address or not _mapped(address, nbytes):
+    if not isinstance(address, int) or not address or not mapped(address, nbytes):
         raise MPIBufferError(ERR_BUFFER, f"{name}: its __cuda_array_interface__ memory is not host memory "
                                          "(toro_mpi moves messages through host memory only)")
     interface = {"version": 3, "data": (int(address), bool(readonly)), "typestr": dtype.str if dtype.shape == ()

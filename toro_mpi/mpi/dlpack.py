@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ERR_BUFFER, MPIBufferError, MPITypeError, MPIValueError
+from . import cai
 
 KDL_CPU = 1
 KDL_CUDA_HOST = 3
@@ -140,14 +141,12 @@ def host_array(obj: Any, writable: bool) -> np.ndarray:
         raise MPITypeError(ERR_BUFFER, f"{name} has __dlpack__ but no __dlpack_device__, and is not a "
                                        "buffer") from None
     device_type = _device_type(device, name)
-    if device_type not in HOST_DEVICES:
-        kind = _DEVICE_NAMES.get(device_type, f"device type {device_type}")
-        raise MPIBufferError(ERR_BUFFER, f"{name}: DLPack memory on a {kind} device is not host memory; "
-                                         "toro_mpi moves host memory only (copy it to the host first)")
     capsule = _export(obj, device_type, name)
     try:
         versioned, managed = _borrow(capsule, name)
         interface = _describe(managed, versioned, writable, name)
+        if interface is not None and device_type not in HOST_DEVICES:
+            _check_mapped(interface, device_type, name)
     except BaseException:
         # Drop the capsule here, not while the error unwinds this frame: its destructor may be
         # Python code (ctypes), which cannot run with an exception pending.
@@ -215,9 +214,6 @@ def _describe(managed: int, versioned: bool, writable: bool, name: str) -> dict 
         struct = _DLManagedTensor.from_address(managed)
         readonly = False
     t = struct.dl_tensor
-    if t.device.device_type not in HOST_DEVICES:
-        raise MPIBufferError(ERR_BUFFER, f"{name}: DLPack tensor on device type {t.device.device_type}, not "
-                                         "host memory")
     ndim = t.ndim
     if ndim < 0:
         raise MPIBufferError(ERR_BUFFER, f"{name}: DLPack tensor with {ndim} dimensions")
@@ -247,6 +243,16 @@ def _describe(managed: int, versioned: bool, writable: bool, name: str) -> dict 
         raise MPIBufferError(ERR_BUFFER, f"{name}: DLPack tensor of {count} elements at address NULL")
     return {"version": 3, "shape": (count,), "typestr": dtype.str, "descr": dtype.descr,
             "data": ((t.data or 0) + t.byte_offset, readonly)}
+
+
+def _check_mapped(interface: dict, device_type: int, name: str) -> None:
+    """Memory of a device type that is not host memory passes only when it lies in this process's
+    readable mappings (as cai.py: a device buffer is not there; a host buffer labelled so is)."""
+    address, nbytes = interface["data"][0], interface["shape"][0] * np.dtype(interface["typestr"]).itemsize
+    if not cai.mapped(address, nbytes):
+        kind = _DEVICE_NAMES.get(device_type, f"device type {device_type}")
+        raise MPIBufferError(ERR_BUFFER, f"{name}: DLPack memory on a {kind} device is not host memory; "
+                                         "toro_mpi moves host memory only (copy it to the host first)")
 
 
 def _dense(shape: list[int], strides: list[int]) -> bool:
