@@ -46,6 +46,7 @@ from .mpi import datatypes as _dt
 from .mpi import grequest as _grequest
 from .mpi import intercomm as _intercomm
 from .mpi import objects as _objects
+from .mpi import ops as _ops
 from .mpi import session as _session
 from .mpi.address import (
     Aint_add,
@@ -183,6 +184,7 @@ _intercomm.set_world_lookup(lambda: COMM_WORLD)  # Intercomm.Create_from_groups:
 # green-thread ranks swap it), not at import.
 _session.set_whoami(lambda: (_world().rank, _world().size))
 _grequest.set_engine_lookup(lambda: _world().engine)
+_ops.set_rank_key(_world)  # user operators: mpi4py's limit of 32 counts per rank
 SESSION_NULL: Session = Session()
 for _cls in (Session, Grequest):
     _cls.__module__ = "toro_mpi.MPI"

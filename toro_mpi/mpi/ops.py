@@ -32,7 +32,7 @@ _NUMPY_LOCAL: dict[int, Any] = {E.OP_SUM: np.add, E.OP_PROD: np.multiply, E.OP_M
 class Op(IntHandles):
     """A reduction operator: predefined (jitted for buffers) or user-defined (a Python function)."""
 
-    __slots__ = ("name", "code", "commutative", "_fn", "_obj", "_uid", "_const", "__weakref__")
+    __slots__ = ("name", "code", "commutative", "_fn", "_obj", "_uid", "_const", "_owner", "__weakref__")
 
     def __init__(self, name: Any = None, code: int | None = None, commutative: bool = True,
                  fn: Callable[..., Any] | None = None, obj: Callable[[Any, Any], Any] | None = None) -> None:
@@ -43,6 +43,7 @@ class Op(IntHandles):
             other = name if name is not None else OP_NULL
             self.name, self.code, self.commutative = other.name, other.code, other.commutative
             self._fn, self._obj, self._uid, self._const = other._fn, other._obj, other._uid, None
+            self._owner = other._owner
             return
         self.name = name
         self.code = code
@@ -51,6 +52,7 @@ class Op(IntHandles):
         self._obj = obj  # predefined: how two Python objects combine
         self._uid = next(_uids) if code == E.OP_USER else code  # what equal handles share
         self._const: str | None = None  # the module constant this object is (pickled by name)
+        self._owner: Any = None  # the rank whose limit a user operator counts against
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Op):
@@ -99,6 +101,7 @@ class Op(IntHandles):
             # mpi4py keeps its user operators in a table of this size, and says so this way.
             raise RuntimeError(f"cannot create more than {MAX_USER_OPS} user-defined reduction operations")
         op = cls(getattr(function, "__name__", "user"), E.OP_USER, bool(commute), fn=function)
+        op._owner = _rank_key()
         _live_user_ops.add(op)  # until freed or no longer referenced
         return op
 
@@ -210,9 +213,21 @@ MAX_USER_OPS = 32  # live user operators at once (mpi4py's limit)
 _live_user_ops: weakref.WeakSet[Op] = weakref.WeakSet()
 
 
+# The calling rank (MPI.py installs it: green-thread ranks hosted in one process each have their
+# own limit, as separate MPI processes do).
+_rank_key: Callable[[], Any] = lambda: None  # noqa: E731
+
+
+def set_rank_key(lookup: Callable[[], Any]) -> None:
+    """Install the function naming the calling rank (for the per-rank operator limit)."""
+    global _rank_key
+    _rank_key = lookup
+
+
 def _live_count() -> int:
-    """User operators neither freed nor garbage."""
-    return sum(1 for op in _live_user_ops if op._fn is not None)
+    """The calling rank's user operators neither freed nor garbage."""
+    me = _rank_key()
+    return sum(1 for op in _live_user_ops if op._fn is not None and op._owner is me)
 _uids = itertools.count(1000)  # user operators' identities (predefined ones use their code)
 
 OP_NULL = Op("MPI_OP_NULL", E.OP_NONE)
