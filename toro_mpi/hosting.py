@@ -141,6 +141,7 @@ class Host:
         from .config import config_from_env
         from .sched import Scheduler
 
+        self._exit_status = 0  # the first non-zero sys.exit status of a hosted rank
         name = os.environ["TORO_MPI_SEGMENT"]
         self.segment = Segment.attach(name)
         settings = dict(config_from_env().sched)
@@ -342,15 +343,20 @@ class Host:
         for task in tasks:
             task.join()
         self._flush_all()
-        return 0
+        return self._exit_status
 
     def _rank_main(self, ctx: RankContext, code: types.CodeType) -> None:
         main = sys.modules["__main__"]
         status = 0
+        exited = False
         try:
             exec(code, main.__dict__)
         except SystemExit as exc:
+            # sys.exit(status) is an ordinary end: the rank finalizes (waiting for the others,
+            # as MPI_Finalize does), and the process exits with the first non-zero status once
+            # all its ranks have ended, as separate processes would.
             status = _exit_code(exc)
+            exited = True
         except BaseException as exc:  # noqa: BLE001 - any error of the program fails its rank
             note = runtime.exit_note(ctx.world, exc)
             if note is None:
@@ -360,9 +366,11 @@ class Host:
             elif note:  # the job's abort ends the rank: quietly if the launcher stopped it
                 sys.stderr.write(note + "\n")
             status = 1
-        if status != 0:
+        if status != 0 and not exited:
             self._fail(ctx, status)
         ctx.world.finalize()
+        if status != 0 and not self._exit_status:
+            self._exit_status = status
         for stream in (sys.stdout, sys.stderr):
             _flush(stream)
 
