@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ERR_ARG, MPIException
+from ..errors import ERR_ARG, MPIException, MPIValueError
 from . import datatypes as D
 from . import objects
 from .buffers import byte_view, normalise
@@ -214,10 +214,10 @@ class ObjectCallsMixin:
         root = self._root_arg(root)
         n, me = self.size, self.rank
         if me == root:
-            items = list(sendobj) if sendobj is not None else None
-            if items is None or len(items) != n:
-                raise MPIException(ERR_ARG, f"scatter: the root needs a sequence of {n} objects, "
-                                   f"got {None if items is None else len(items)}")
+            items = list(sendobj) if sendobj is not None else [None] * n  # None: None to all, as mpi4py
+            if len(items) != n:
+                # mpi4py: ValueError for a sequence of another length
+                raise MPIValueError(ERR_ARG, f"scatter: the root needs a sequence of {n} objects, got {len(items)}")
             parts = [objects.dumps_in_band(x) for x in items]
             sizes = np.array([p.size for p in parts], np.int64)
             data = np.concatenate(parts) if parts else _EMPTY_U8
@@ -251,9 +251,9 @@ class ObjectCallsMixin:
         """Send item j of a sequence of size objects to rank j; return what each rank sent us."""
         self._check_live()
         n = self.size
-        items = list(sendobj) if sendobj is not None else []
+        items = list(sendobj) if sendobj is not None else [None] * n  # None: None to all, as mpi4py
         if len(items) != n:
-            raise MPIException(ERR_ARG, f"alltoall needs a sequence of {n} objects, got {len(items)}")
+            raise MPIValueError(ERR_ARG, f"alltoall needs a sequence of {n} objects, got {len(items)}")
         parts = [objects.dumps_in_band(x) for x in items]
         scounts = [p.size for p in parts]
         rsizes = np.empty(n, np.int64)

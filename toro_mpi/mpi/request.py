@@ -100,17 +100,23 @@ class Request(IntHandles):
         return True
 
     def wait(self, status: Status | None = None) -> Any:
-        """Wait and return the received object (None for sends)."""
+        """Wait and return the received object (None for sends, and once it has been returned:
+        the request is then null, as in mpi4py)."""
         if self._inner is not None:
             self.Wait(status)
-        return self._result
+        result, self._result = self._result, None
+        return result
 
     def test(self, status: Status | None = None) -> tuple[bool, Any]:
-        """(completed, object) without blocking."""
+        """(completed, object) without blocking (the object once, as wait())."""
         if self._inner is None:
-            return True, self._result
+            result, self._result = self._result, None
+            return True, result
         flag = self.Test(status)
-        return flag, (self._result if flag else None)
+        if not flag:
+            return False, None
+        result, self._result = self._result, None
+        return True, result
 
     def Get_status(self, status: Status | None = None) -> bool:
         """Whether the operation completed, without freeing the request."""
