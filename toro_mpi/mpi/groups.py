@@ -165,7 +165,10 @@ class Group(Handle):
     def Union(self, other: Group) -> Group:
         """Members of self, then the members of other not in self."""
         mine = self._members().index
-        return self._make(self._ranks + [w for w in other._ranks if w not in mine])
+        ranks = self._ranks + [w for w in other._ranks if w not in mine]
+        # GROUP_EMPTY is shared by every rank and knows no caller: take it from the other group.
+        me = self._members().me if self._ranks else other._members().me
+        return Group(ranks, me)
 
     def Intersection(self, other: Group) -> Group:
         """Members of self that are also in other, in self's order."""

@@ -34,8 +34,7 @@ class _WeightsConstant(int):
         self._name = name
         return self
 
-    def __repr__(self) -> str:
-        return f"MPI.{self._name}"
+    # repr and str stay int's: mpi4py's constants print as their values.
 
 
 UNWEIGHTED = _WeightsConstant(2, "UNWEIGHTED")
