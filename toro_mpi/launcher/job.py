@@ -25,6 +25,7 @@ from .spawn import RankProcess, available_cores, start_rank
 EXIT_TIMEOUT = 110
 EXIT_DEADLOCK = 111
 DEADLOCK_TICK = 0.1  # seconds between looks for a deadlock (two alike looks in a row end the job)
+STALE_QUEUE_SECONDS = 2.0  # a deadlock with messages left in queues must hold this long
 ATTACH_POLL = 0.005  # seconds between looks at the attach counter, until the name is unlinked
 POLL_TICK = 0.01  # wake-up period when some exit cannot be waited for with a pidfd
 IDLE_TICK = 1.0  # longest sleep otherwise: pidfds, pipes and signals wake the loop earlier
@@ -75,7 +76,7 @@ class Job:
         self._open_streams = 0
         self._idle_seen: tuple[int, ...] | None = None  # the last look's idle counts (deadlock check)
         # (state, context switches) when every process was first seen asleep with messages waiting
-        self._stale_since: tuple[tuple[int, ...], list[int]] | None = None
+        self._stale_since: tuple[tuple[int, ...], list[int | None], float] | None = None
         self._next_look = 0.0
         self._extra_files: list[IO[bytes]] = []  # read ends of hosted ranks' own pipes
         self._output_fds: list[int] = []  # --output-filename: the files the ranks' lines go to
@@ -386,12 +387,15 @@ class Job:
                 return False
             state = (*counts, -2, *bells)  # -2: never equal to a quiet look's counts
             if self._stale_since is None or self._stale_since[0] != state:
-                self._stale_since = (state, self._sleeps())
+                self._stale_since = (state, self._sleeps(), time.monotonic())
                 self._idle_seen = None
                 return False
-            start = self._stale_since[1]
-            return all(now is None or then is None or now >= then + 2
-                       for now, then in zip(self._sleeps(), start, strict=True))
+            _, start, since = self._stale_since
+            # ... and for STALE_QUEUE_SECONDS: a rank that dozes (a collective's receiver) counts
+            # sleeps quickly, but its next look may be what tells it of a mismatch (an error, not
+            # a deadlock).
+            return time.monotonic() - since >= STALE_QUEUE_SECONDS and all(
+                now is None or then is None or now >= then + 2 for now, then in zip(self._sleeps(), start, strict=True))
         self._stale_since = None
         seen, self._idle_seen = self._idle_seen, tuple(counts)
         return seen == self._idle_seen
