@@ -42,23 +42,13 @@ SAMPLE_RANKS = 2
 SAMPLE_TIMEOUT = 120.0  # seconds per file and side
 
 # Rank count -> the least share (percent) of reference-passed tests, in the files in scope, that
-# toro_mpi must pass (the whole suite, marker `conformance`). Measured 2026-12-06 on the merge
-# base of issue #19's branches: 8.1% (130 of 1600) at 1 rank, 6.5% (110 of 1694) at 2; the floor
-# is below that because an ABORT (see SAMPLE) loses a varying number of tests. 4 ranks was
-# measured over test_address.py to test_rma.py only (tests/conformance/RESULTS.md): 0 until whole.
-MIN_SHARE: dict[int, float] = {1: 7.0, 2: 5.0, 4: 0.0}
+# toro_mpi must pass (the whole suite, marker `conformance`). Measured 2026-12-06 (BENCHMARKS.md):
+# 93.7% at 1 rank, 93.2% at 2, 91.8% at 4; the floors leave room for the machine's noise.
+# Issue #19's target is 95% at every rank count.
+MIN_SHARE: dict[int, float] = {1: 92.0, 2: 91.5, 4: 90.0}
 # (file, rank count) whose toro_mpi job crashed, hung or deadlocked in that measurement.
 KNOWN_BROKEN: set[tuple[str, int]] = {
-    # DEADLOCK in TestP2PObjSelf.testIRecvAndISSend: issends to itself whose irecvs were posted
-    # first never complete (waitall on the issends before the irecvs' waits).
-    ("test_p2p_obj.py", 1),
-    ("test_cco_buf.py", 2),  # HANG: the ranks run different tests after one errored
-    ("test_p2p_buf.py", 2),  # DEADLOCK after a test failed on one rank only
-    ("test_p2p_obj.py", 2),  # the same DEADLOCK
-    ("test_cco_buf.py", 4),  # HANG, as at 2 ranks
-    ("test_cco_vec.py", 4),  # HANG at a 150 s timeout (the reference did not finish it either)
-    ("test_p2p_buf.py", 4),
-    ("test_p2p_obj.py", 4),
+    ("test_cco_buf.py", 4),  # DEADLOCK with green-thread ranks after the long-double-complex cases
 }
 
 
