@@ -9,8 +9,10 @@ A datatype may be a Datatype or a numpy typecode string ('d', 'i', ...).
 Bad specs raise what mpi4py raises, as exceptions that are also `MPI.Exception` (errors.py):
 TypeError for something that is not a buffer or a count that is not an integer, ValueError for
 a spec of the wrong length, negative or out-of-range counts and displacements, a length that is
-no whole number of datatypes, KeyError for an unknown typecode, BufferError for a read-only
-receive buffer or memory that is not on the host. The checks come in mpi4py's order (spec, buffer,
+no whole number of datatypes, KeyError for an unknown typecode (only mpi4py's typecodes name
+datatypes), BufferError for a read-only receive buffer, memory that is not on the host, an
+array that is neither C- nor Fortran-contiguous, or one in non-native byte order without an
+explicit datatype. The checks come in mpi4py's order (spec, buffer,
 datatype, displacement, count), so a spec with two faults raises the same one.
 
 The v-collectives' specs (`[buf, counts]`, `[buf, (counts, displs), datatype]`, ... one count
@@ -146,16 +148,12 @@ def as_datatype(spec: Any) -> D.Datatype:
     if isinstance(spec, D.Datatype):
         return spec
     if isinstance(spec, str):
+        # Only mpi4py's typecodes ('c' is MPI.CHAR, 'i4' INT32_T, ...): mpi4py looks strings up
+        # in its TypeDict and nowhere else, so 'float64' or '\0' are KeyErrors there too.
         try:
-            return D.Datatype.fromcode(spec)  # mpi4py's typecodes: 'c' is MPI.CHAR, 'i4' INT32_T ...
+            return D.Datatype.fromcode(spec)
         except ValueError:
             pass
-        try:
-            dt = D.from_dtype(np.dtype(spec))
-        except TypeError:
-            dt = None
-        if dt is not None:
-            return dt
     try:
         hash(spec)
     except TypeError:
@@ -205,14 +203,25 @@ def split_spec(spec: Any, pair_types: tuple[type, ...], count: str, displ: str) 
 
 
 def _contiguous(arr: np.ndarray, writable: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """A C-contiguous array over the same bytes, or a copy plus the array to write back."""
+    """A C-contiguous array over the same bytes (a Fortran-ordered array's transpose).
+
+    Anything else is refused with BufferError, as mpi4py refuses it (it asks for a C- or
+    Fortran-contiguous buffer, then for a contiguous DLPack tensor). The second item, a copy to
+    write back, is always None now; Buffer keeps the field for derived datatypes' Unpacker."""
     if arr.flags.c_contiguous:
         return arr, None
     if arr.flags.f_contiguous:
         return arr.T, None  # same memory, C order
-    if writable:
-        return np.empty(arr.shape, arr.dtype), arr
-    return np.ascontiguousarray(arr), None
+    raise MPIBufferError(ERR_BUFFER, "dlpack: buffer is not contiguous")
+
+
+def _check_byte_order(arr: np.ndarray) -> None:
+    """BufferError for an array in non-native byte order described by its own format (mpi4py
+    maps the format string to a datatype and refuses '>i' on a little-endian machine); with
+    an explicit datatype the bytes travel as they are."""
+    if not arr.dtype.isnative:
+        code = arr.dtype.byteorder + arr.dtype.char
+        raise MPIBufferError(ERR_BUFFER, f"format string {code!r} with non-native byte order")
 
 
 def normalise(spec: Any, writable: bool, blocks: int = 1) -> Buffer:
@@ -228,6 +237,7 @@ def normalise(spec: Any, writable: bool, blocks: int = 1) -> Buffer:
     datatype = None if dspec is None else as_datatype(dspec)
     arr, writeback = _contiguous(arr, writable)
     if datatype is None:
+        _check_byte_order(arr)
         datatype = D.from_dtype(arr.dtype) or D.PREDEFINED["BYTE"]
     # (datatype first: a null datatype's dtype is None, which numpy compares equal to float64.)
     if (count is None and displ is None and datatype and arr.dtype == datatype.dtype

@@ -480,7 +480,8 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
     def Sendrecv(self, sendbuf: Any, dest: int, sendtag: int = 0, recvbuf: Any = None,
                  source: int = ANY_SOURCE, recvtag: int = ANY_TAG, status: Status | None = None) -> None:
         """Send and receive in one call (no deadlock when both sides call it)."""
-        if not (type(recvbuf) is _ndarray and recvbuf.flags.writeable) and source != PROC_NULL:
+        if not (type(recvbuf) is _ndarray and recvbuf.flags.writeable and recvbuf.flags.c_contiguous
+                and recvbuf.dtype.isnative) and source != PROC_NULL:
             # As MPI_Sendrecv: a bad receive side fails before anything is sent (else the sent
             # message would be left for a later receive).
             normalise(recvbuf, True)

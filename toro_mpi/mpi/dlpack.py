@@ -161,6 +161,12 @@ def host_array(obj: Any, writable: bool) -> np.ndarray:
     return np.asarray(owner)
 
 
+def on_host(obj: Any) -> bool:
+    """Whether a DLPack object's memory is CPU-accessible by its device type (kDLCPU and the
+    pinned or managed host kinds), as mpi4py's buffer decides whether it allows element access."""
+    return _device_type(obj.__dlpack_device__, type(obj).__name__) in HOST_DEVICES
+
+
 def _device_type(device: Any, name: str) -> int:
     """The device type of `__dlpack_device__()`, checked as mpi4py converts the pair: TypeError
     for no callable or no pair of integers, ValueError for a tuple of another length,

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from . import cai
+from . import cai, dlpack
 from .buffers import byte_view
 
 _NOTHING = object()  # buffer() without an argument: the empty buffer (buffer(None) is a TypeError)
@@ -72,9 +72,9 @@ class buffer(np.ndarray):  # noqa: N801 - mpi4py's name
         try:
             mv = memoryview(obj)
         except TypeError:
-            # Then the CUDA Array Interface, as mpi4py (memory it treats as device memory: no
-            # element access through the buffer). DLPack objects are not taken here: a buffer
-            # outliving the call would need the capsule's lifetime rules of mpi/dlpack.py.
+            # Then DLPack, then the CUDA Array Interface, as mpi4py (PyMPI_GetBuffer).
+            if dlpack.is_dlpack(obj):
+                return cls._from_dlpack(obj, readonly)
             if not cai.is_cai(obj):
                 raise TypeError(f"a bytes-like object is required, not '{type(obj).__name__}'") from None
             arr, device = cai.host_array(obj, readonly is False), True
@@ -91,6 +91,18 @@ class buffer(np.ndarray):  # noqa: N801 - mpi4py's name
         if not readonly:
             arr.flags.writeable = True
         view = cls._over(arr, obj)
+        if readonly:
+            view.flags.writeable = False
+        return view
+
+    @classmethod
+    def _from_dlpack(cls, obj: Any, readonly: bool | None) -> buffer:
+        """A buffer over a DLPack tensor's bytes. The array dlpack.host_array returns holds the
+        borrowed capsule for as long as this buffer (or any view of it) lives; memory of a
+        device that is not the CPU's allows no element access, as in mpi4py."""
+        arr = dlpack.host_array(obj, readonly is False)
+        view = cls._over(byte_view(arr), obj)
+        view._device = not dlpack.on_host(obj)
         if readonly:
             view.flags.writeable = False
         return view

@@ -656,6 +656,10 @@ def _w_pieces(spec: Any, n: int, writable: bool) -> list[Buffer]:
     else:
         raise ValueError("message: expecting 2 to 4 items")
     bottom = obj is None or is_bottom(obj)
+    if is_bottom(obj) and (counts is None or displs is None):  # as mpi4py: addresses need both
+        raise MPIValueError(ERR_ARG, f"message: BOTTOM requires {'counts' if counts is None else 'displs'}")
+    if counts is None and displs is None:  # as mpi4py: one element of each datatype, at byte 0
+        counts, displs = [1] * n, [0] * n
     data = None
     if not bottom:
         b = normalise(obj, writable)
