@@ -375,7 +375,7 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
                         return
                 elif e.send_fast(buf, nbytes, dest, tag, self._ctx):
                     return
-        if type(buf) is _ndarray and buf.flags.c_contiguous:
+        if type(buf) is _ndarray and buf.flags.c_contiguous and buf.dtype.isnative:
             arr = buf
             nbytes = buf.nbytes
         elif dest == PROC_NULL:  # as mpi4py: no buffer is read for PROC_NULL
@@ -433,7 +433,7 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
                         info = e.info
                         status._set(source, int(info[L.INFO_TAG]), int(info[L.INFO_TOTAL]), exc.error_class)
                     raise
-        if type(buf) is _ndarray and (flags := buf.flags).c_contiguous and flags.writeable:
+        if type(buf) is _ndarray and (flags := buf.flags).c_contiguous and flags.writeable and buf.dtype.isnative:
             arr = buf
             cap = buf.nbytes
             b = None
@@ -520,7 +520,8 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
         # Hot path (see Send): a small message that fits the ring now leaves at once, and its
         # request is born complete.
         if (type(buf) is _ndarray and type(dest) is int and type(tag) is int and buf.ndim == 1
-                and 0 <= dest < self._fast_size and 0 <= tag <= TAG_MAX and buf.flags.c_contiguous):
+                and 0 <= dest < self._fast_size and 0 <= tag <= TAG_MAX and buf.flags.c_contiguous
+                and buf.dtype.isnative):  # (normalise refuses another byte order, as mpi4py)
             e = self._engine
             fn = self._send_eps.get(buf.dtype) or e._kernel("send", self._send_eps, buf)
             if dest != self._me and not self._sendq[dest] and buf.nbytes < e.slow_min:
@@ -617,7 +618,7 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
                 and ANY_SOURCE <= source < self._fast_size and ANY_TAG <= tag <= TAG_MAX):
             flags = buf.flags
             # Hot path: no spec to parse, no checks left (a freed communicator has _fast_size 0).
-            if flags.c_contiguous and flags.writeable and not buf.dtype.hasobject:
+            if flags.c_contiguous and flags.writeable and not buf.dtype.hasobject and buf.dtype.isnative:
                 e = self._engine
                 return CommRequest(self, e, e.post(RecvReq(source, tag, self._ctx, buf, buf.nbytes)))
         if source == PROC_NULL:
