@@ -84,7 +84,9 @@ from .mpi.info import INFO_NULL as _info_null
 from .mpi.info import Info
 from .mpi.info import make_env as _make_info_env
 from .mpi.intercomm import Intercomm
+from .mpi.memory import alloc_mem as _alloc_mem
 from .mpi.memory import buffer, memory
+from .mpi.memory import free_mem as _free_mem
 from .mpi.message import MESSAGE_NO_PROC, MESSAGE_NULL, Message
 from .mpi.mpi4py_names import CLASSES as _CLASSES
 from .mpi.mpi4py_names import not_implemented as _not_implemented
@@ -337,8 +339,8 @@ def Detach_buffer() -> _Any:
     return buf
 
 
-def Alloc_mem(size: int, info: _Any = None) -> memoryview:
-    """size zeroed bytes in this rank's shared heap (`bus.heap_size`), as a writable memoryview.
+def Alloc_mem(size: int, info: _Any = None) -> buffer:
+    """size zeroed bytes in this rank's shared heap (`bus.heap_size`), as a writable MPI.buffer.
 
     Sends from this memory of at least `bus.heap_threshold` bytes skip the copy through the ring:
     the receiver copies straight out of the heap. When the heap is full (or off, or the program
@@ -351,10 +353,8 @@ def Alloc_mem(size: int, info: _Any = None) -> memoryview:
     if size < 0:
         raise MPIException(ERR_ARG, f"Alloc_mem: size must be >= 0, got {size}")
     block = _world().engine.alloc_mem(size) if size else None
-    if block is not None:
-        return memoryview(block)
     try:
-        return memoryview(bytearray(size))
+        return _alloc_mem(block, size)
     except MemoryError:
         raise MPIException(ERR_OTHER, f"Alloc_mem: cannot allocate {size} bytes") from None
 
@@ -362,6 +362,9 @@ def Alloc_mem(size: int, info: _Any = None) -> memoryview:
 def Free_mem(mem: _Any) -> None:
     """Release memory from Alloc_mem. Heap memory goes back to the heap once nothing views it any
     more (at once, unless a slice of it or a send from it is still alive)."""
+    if isinstance(mem, buffer):
+        _free_mem(mem)
+        return
     if isinstance(mem, memoryview):
         try:
             mem.release()

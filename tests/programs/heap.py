@@ -37,7 +37,7 @@ def in_heap(arr) -> bool:
 
 
 def alloc(dtype: str, count: int):
-    """(memoryview, array over it) of count elements from Alloc_mem."""
+    """(MPI.buffer, array over it) of count elements from Alloc_mem."""
     mem = MPI.Alloc_mem(count * np.dtype(dtype).itemsize)
     return mem, np.frombuffer(mem, dtype)
 
@@ -269,18 +269,19 @@ def check_free_and_reuse() -> None:
     same = np.frombuffer(m2, np.uint8).ctypes.data == addr1
     MPI.Free_mem(m2)
     # Free_mem while an array still views the memory: the block stays out of the free list
-    # until the array is gone, so the array never sees another allocation's bytes.
+    # until the array (and the MPI.buffer Alloc_mem returned) are gone, so the array never sees
+    # another allocation's bytes.
     m3 = MPI.Alloc_mem(100)
     a = np.frombuffer(m3, np.uint8)
     MPI.Free_mem(m3)
     held_by_array = h.free_bytes() == free0 - 128
     a[:] = 1
-    del a
+    del a, m3
     m4 = MPI.Alloc_mem(4096)
     part = m4[:10]
     MPI.Free_mem(m4)
     held_by_slice = h.free_bytes() == free0 - 4096
-    del part
+    del part, m4
     out("free", same, held_by_array, held_by_slice, h.free_bytes() == free0)
 
 

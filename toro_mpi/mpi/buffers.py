@@ -119,6 +119,9 @@ def byte_view(arr: np.ndarray) -> np.ndarray:
 
 def _as_array(obj: Any, writable: bool) -> np.ndarray:
     if isinstance(obj, np.ndarray):
+        if type(obj) is not np.ndarray and getattr(obj, "_keep", None) is not None:
+            # MPI.Alloc_mem memory: a view of the buffer's base, which Free_mem sees in use.
+            obj = np.frombuffer(obj, np.uint8)
         if writable and not obj.flags.writeable:
             raise MPIBufferError(ERR_BUFFER, "receive buffer (a read-only numpy array) is not writable")
         return obj

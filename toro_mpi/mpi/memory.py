@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import operator
+import sys
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,7 @@ class buffer(np.ndarray):  # noqa: N801 - mpi4py's name
     """A byte buffer over some memory (mpi4py's `MPI.buffer`)."""
 
     _obj: Any = None
+    _keep: Any = None  # Alloc_mem's heap block (see alloc_mem), inherited by views
     _released = False
     _device = False  # CUDA Array Interface memory: mpi4py allows no element access
 
@@ -51,6 +53,7 @@ class buffer(np.ndarray):  # noqa: N801 - mpi4py's name
 
     def __array_finalize__(self, parent: Any) -> None:
         self._obj = getattr(parent, "_obj", None)
+        self._keep = getattr(parent, "_keep", None)
         self._device = getattr(parent, "_device", False)
         self._released = False
 
@@ -235,3 +238,44 @@ class buffer(np.ndarray):  # noqa: N801 - mpi4py's name
 
 
 memory = buffer  # mpi4py's older name
+
+
+class _HeapBlock:
+    """The base of an Alloc_mem buffer's array: numpy reads the array from its
+    `__array_interface__`; `block` holds the heap block until free_mem lets go of it."""
+
+    __slots__ = ("__array_interface__", "block")
+
+
+def alloc_mem(block: np.ndarray | None, nbytes: int) -> buffer:
+    """MPI.Alloc_mem's buffer: over a block of the shared heap, or over new zeroed process memory
+    when block is None.
+
+    The heap takes a block back once nothing reaches it. Here the block is reached through the
+    buffer's base array (a `_HeapBlock`, which numpy's views of the buffer collapse to: e.g.
+    np.frombuffer, and what a send holds, see buffers._as_array) and through `_keep`, which the
+    buffer's own slices inherit; free_mem cuts both, so that Free_mem gives the block back at
+    once when no array still views it."""
+    if block is None or nbytes == 0:
+        return buffer.frombuffer(bytearray(nbytes))
+    owner = _HeapBlock()
+    owner.block = block
+    owner.__array_interface__ = {"version": 3, "shape": (nbytes,), "typestr": "|u1",
+                                 "data": (block.ctypes.data, False)}
+    view = buffer._over(np.asarray(owner), None)
+    view._keep = block
+    return view
+
+
+def free_mem(mem: buffer) -> None:
+    """MPI.Free_mem of an Alloc_mem buffer: released (address 0, no bytes, as mpi4py's); its heap
+    block goes back at once unless an array still views it through the buffer's base (then
+    once that array is gone). Slices of the buffer hold the block themselves. A memoryview of
+    the buffer does not: as in MPI, memory is not to be used after Free_mem."""
+    inner = np.ndarray.__getattribute__(mem, "base")
+    mem.release()
+    owner = getattr(inner, "base", None)
+    # References to inner: mem's base, this name, getrefcount's argument; more are views.
+    if isinstance(owner, _HeapBlock) and sys.getrefcount(inner) <= 3:
+        owner.block = None
+        mem._keep = None
