@@ -45,7 +45,6 @@ from .mpi import constants as _constants
 from .mpi import datatypes as _dt
 from .mpi import grequest as _grequest
 from .mpi import intercomm as _intercomm
-from .mpi import objects as _objects
 from .mpi import ops as _ops
 from .mpi import session as _session
 from .mpi.address import (
@@ -117,6 +116,7 @@ from .mpi.ops import (
 )
 from .mpi.p2p import ANY_SOURCE, ANY_TAG, PROC_NULL
 from .mpi.persistent import Prequest
+from .mpi.pickler import Pickle, pickle
 from .mpi.private_helpers import (  # noqa: F401 - mpi4py's MPI has them (its own modules use them)
     _addressof,
     _comm_lock,
@@ -370,63 +370,6 @@ def Free_mem(mem: _Any) -> None:
             mem.release()
         except BufferError:
             raise MPIException(ERR_BUFFER, "Free_mem: the memory is still exported (an array views it)") from None
-
-
-class Pickle:
-    """How object calls serialise (mpi4py's MPI.pickle): pickle protocol 5 by default, buffers of
-    at least THRESHOLD bytes out of band; `Pickle(dumps, loads, protocol)` (or `__init__` on
-    MPI.pickle) sets other functions, e.g. json or marshal, whose output travels in band."""
-
-    def __init__(self, dumps: _Any = None, loads: _Any = None, protocol: _Any = None) -> None:
-        _objects.SERIALIZER.configure(dumps, loads, protocol)
-
-    @property
-    def PROTOCOL(self) -> _Any:  # noqa: N802 - mpi4py's name
-        """The protocol passed to dumps (None: the functions' own default)."""
-        return _objects.SERIALIZER.protocol
-
-    @PROTOCOL.setter
-    def PROTOCOL(self, value: _Any) -> None:  # noqa: N802 - mpi4py's name
-        s = _objects.SERIALIZER
-        s.configure(s.user_dumps, s.user_loads, value)
-
-    @property
-    def THRESHOLD(self) -> int:  # noqa: N802 - mpi4py's name
-        """Buffers of at least this many bytes travel out of band (default pickle, protocol 5)."""
-        return _objects.SERIALIZER.threshold
-
-    @THRESHOLD.setter
-    def THRESHOLD(self, value: int) -> None:  # noqa: N802 - mpi4py's name
-        _objects.SERIALIZER.threshold = _operator.index(value)
-
-    def dumps(self, obj: _Any) -> bytes:
-        """Serialise obj (in band) the way the object calls do."""
-        return _objects.SERIALIZER.body(obj)
-
-    def loads(self, data: _Any) -> _Any:
-        """Deserialise data."""
-        return _objects.SERIALIZER.load(data)
-
-    def dumps_oob(self, obj: _Any) -> tuple[bytes, list[memoryview]]:
-        """Serialise obj with its large buffers out of band: (pickle data, buffers), as mpi4py."""
-        buffers: list[memoryview] = []
-
-        def keep(pb: _Any) -> bool:
-            raw = pb.raw()
-            if raw.nbytes >= _objects.OOB_MIN:
-                buffers.append(raw)
-                return False
-            return True
-
-        data = _objects.pickle.dumps(obj, _objects.PROTOCOL, buffer_callback=keep)
-        return data, buffers
-
-    def loads_oob(self, data: _Any, buffers: _Any) -> _Any:
-        """Deserialise data whose out-of-band buffers are `buffers` (dumps_oob's)."""
-        return _objects.pickle.loads(data, buffers=buffers)
-
-
-pickle = Pickle()
 
 
 def __getattr__(name: str) -> _Any:

@@ -830,9 +830,9 @@ class Intercomm(Comm):
     def alltoall(self, sendobj: Any) -> list[Any]:
         """Item j of the sequence to remote rank j; what each remote rank sent this one."""
         self._check_live()
-        items = list(sendobj) if sendobj is not None else []
+        items = list(sendobj) if sendobj is not None else [None] * self.remote_size  # None: as mpi4py
         if len(items) != self.remote_size:
-            raise MPIException(ERR_ARG, f"alltoall needs a sequence of {self.remote_size} objects, got {len(items)}")
+            raise MPIValueError(ERR_ARG, f"alltoall needs a sequence of {self.remote_size} objects, got {len(items)}")
         recvs = [self._post_obj_recv(w) for w in self._remote]
         sends = [r for x, w in zip(items, self._remote, strict=True)
                  for r in self._send_object(x, w, _T_OBJ, False, self._coll_ctx)]

@@ -48,8 +48,21 @@ def _commctx_intra(comm: Any) -> tuple[Any, int]:
 
 
 def _commctx_inter(comm: Any) -> tuple[Any, int, Any, bool]:
-    """The intercommunicator counterpart: toro_mpi has no intercommunicators yet."""
-    raise NotImplementedError("MPI._commctx_inter (intercommunicators) is not implemented by toro_mpi")
+    """The intercommunicator counterpart: (private duplicate, fresh tag, intracommunicator of
+    the local group, whether this is the low group), made once, collectively, on first use,
+    as mpi4py's PyMPI_Commctx_inter: the groups merge with the larger one high, and the low
+    group is the smaller one, or on a tie the one first in the merged communicator."""
+    ctx = comm.__dict__.get("_commctx")
+    if ctx is None:
+        dup = comm.Dup()
+        local_size, remote_size = comm.Get_size(), comm.Get_remote_size()
+        merged = dup.Merge(local_size > remote_size)
+        low = local_size < remote_size or (local_size == remote_size and merged.Get_rank() < local_size)
+        local = merged.Split(int(low), 0)
+        merged.Free()
+        ctx = comm.__dict__["_commctx"] = [dup, 0, local, bool(low)]
+    ctx[1] = (ctx[1] + 1) % (1 << 30)
+    return ctx[0], ctx[1], ctx[2], ctx[3]
 
 
 _HANDLE_SIZE = 8  # an Open MPI handle is a pointer
