@@ -164,7 +164,18 @@ class Request(IntHandles):
 
     def _handle_null(self) -> bool:
         """Whether this is REQUEST_NULL (a persistent request is that only once freed)."""
+        freed = self.__dict__.get("_freed")
+        if freed is not None:  # MPI.Request(prequest): a handle to a persistent request
+            return freed
         return self._inner is None
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for MPI.Request(prequest), which shares a Prequest's state: there the running
+        # operation's state (`_inner`) is that of the Prequest's active request.
+        if name == "_inner" and "_active" in self.__dict__:
+            active = self.__dict__["_active"]
+            return None if active is None else active._inner
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Request):
