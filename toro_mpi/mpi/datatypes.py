@@ -91,7 +91,7 @@ def _type_error(what: str) -> MPIException:
 class Datatype(AttributesMixin):
     """An MPI datatype handle, as mpi4py's `MPI.Datatype`."""
 
-    __slots__ = ("_t",)
+    __slots__ = ("_t", "__weakref__")  # weak references, as mpi4py's handles take them
     _attr_kind = "Datatype"  # keyval attributes (attributes.py): Create_keyval, Set_attr, ...
 
     def _existing_attrs(self) -> dict[int, Any] | None:
@@ -145,7 +145,7 @@ class Datatype(AttributesMixin):
             key = _NAME_OF.get(id(self))
             if key is not None:
                 return key  # the module attribute itself: unpickles to the same object
-            return (_copy_of, (t.fhandle,))
+            return (_copy_of, (t.fhandle, type(self)))  # a handle of the program's (sub)class
         base, combiner, params = self.decode()
         return (_create, (base, combiner, params))
 
@@ -254,9 +254,17 @@ class Datatype(AttributesMixin):
         self._t = _NULL_T
 
     def free(self) -> None:
-        """Free unless null or predefined (mpi4py's `free`)."""
-        if self._t is not _NULL_T and not self.is_predefined:
-            self.Free()
+        """Call `Free` if not null or predefined.
+
+        As mpi4py's: the module constants (MPI.INT) stay as they are; another handle to a
+        predefined type (MPI.Datatype(MPI.INT)) only becomes null; any other type is freed.
+        """
+        if self._t is _NULL_T or id(self) in _NAME_OF:
+            return
+        if self.is_predefined:
+            self._t = _NULL_T
+            return
+        self.Free()
 
     def Dup(self) -> Datatype:
         """A new type with the same typemap (combiner DUP)."""
@@ -831,9 +839,10 @@ def _from_fhandle(arg: int) -> Datatype:
     return _handle(t) if t is not _NULL_T else Datatype()
 
 
-def _copy_of(fhandle: int) -> Datatype:
-    """A new handle to the predefined type of a Fortran handle (unpickling MPI.Datatype(MPI.INT))."""
-    return Datatype(_from_fhandle(fhandle))
+def _copy_of(fhandle: int, cls: type[Datatype] = Datatype) -> Datatype:
+    """A new handle of class cls to the predefined type of a Fortran handle (unpickling
+    MPI.Datatype(MPI.INT), or a program's subclass of Datatype holding it)."""
+    return cls(_from_fhandle(fhandle))
 
 
 def _create(base: Datatype, combiner: str, params: dict[str, Any]) -> Datatype:

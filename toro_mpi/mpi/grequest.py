@@ -67,8 +67,8 @@ class Grequest(Request):
     """A generalized request (MPI_Grequest_start / MPI_Grequest_complete)."""
 
     def __init__(self, request: Any = None) -> None:
-        if request is None:
-            super().__init__()
+        if request is None or (isinstance(request, Request) and not isinstance(request, Grequest) and not request):
+            super().__init__()  # MPI.Grequest() or MPI.Grequest(MPI.REQUEST_NULL): the null handle
             return
         if not isinstance(request, Grequest):
             raise TypeError(f"expected Grequest, got {type(request).__name__}")

@@ -23,11 +23,15 @@ class Request(IntHandles):
 
     def __init__(self, engine: Engine | None = None, inner: SendReq | RecvReq | None = None,
                  on_done: Callable[[Any], Any] | None = None, finish: Callable[[], None] | None = None) -> None:
-        if isinstance(engine, Request):
-            # mpi4py's copy constructor, MPI.Request(request): another handle to the same request
-            # (the two share one state, as two handles of one MPI_Request name one operation).
-            self.__dict__ = engine.__dict__
-            return
+        if engine.__class__ is not Engine:  # one test on the hot path (every Isend makes one)
+            if isinstance(engine, Request):
+                # mpi4py's copy constructor, MPI.Request(request): another handle to the same
+                # request (the two share one state, as two handles of one MPI_Request name one
+                # operation).
+                self.__dict__ = engine.__dict__
+                return
+            if engine is not None and not isinstance(engine, Engine):
+                raise TypeError(f"expected Request, got {type(engine).__name__}")
         self._engine = engine
         self._inner = inner
         self._on_done = on_done  # turns the raw request into the object `wait()` returns
@@ -175,8 +179,7 @@ class Request(IntHandles):
             return self is other or self.__dict__ is other.__dict__
         return NotImplemented
 
-    def __hash__(self) -> int:
-        return id(self)
+    __hash__ = None  # type: ignore[assignment]  # mpi4py's handles are unhashable
 
     def __bool__(self) -> bool:
         return not self._handle_null()
@@ -185,7 +188,9 @@ class Request(IntHandles):
         # As mpi4py: only the null handle can be pickled; a live request is this process's.
         if not self._handle_null():
             raise ValueError(f"cannot pickle an active {type(self).__name__} (only REQUEST_NULL)")
-        return (_request_null, ())
+        if self is REQUEST_NULL:
+            return (_request_null, ())  # the constant itself
+        return (type(self), ())  # another null handle, of the program's (sub)class
 
     def get_status(self, status: Status | None = None) -> bool:
         """Whether the operation completed, without freeing the request (Get_status)."""

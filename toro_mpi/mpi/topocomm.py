@@ -24,7 +24,7 @@ class Topocomm(NeighborMixin, Intracomm):
     _kind: int | None = None  # the topology kind a subclass wraps (None: any)
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Topocomm:
-        if args and isinstance(args[0], Comm):
+        if args and isinstance(args[0], Comm) and args[0]:  # a null handle converts, as in mpi4py
             topo = args[0]._topo
             if topo is None:
                 raise TypeError("expecting a topology communicator")
