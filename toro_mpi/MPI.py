@@ -65,6 +65,7 @@ from .mpi.comm import KEYVAL_TAG_UB as TAG_UB
 from .mpi.comm import KEYVAL_UNIVERSE_SIZE as UNIVERSE_SIZE
 from .mpi.comm import KEYVAL_WTIME_IS_GLOBAL as WTIME_IS_GLOBAL
 from .mpi.comm import Comm, Intracomm
+from .mpi.comm_locks import _comm_lock, _comm_lock_table  # noqa: F401 - mpi4py's (pkl5 uses them)
 from .mpi.comm_manage import name_comm_constants as _name_comm_constants
 from .mpi.constants import ROOT
 from .mpi.datatypes import DATATYPE_NULL, Datatype
@@ -117,8 +118,6 @@ from .mpi.p2p import ANY_SOURCE, ANY_TAG, PROC_NULL
 from .mpi.persistent import Prequest
 from .mpi.private_helpers import (  # noqa: F401 - mpi4py's MPI has them (its own modules use them)
     _addressof,
-    _comm_lock,
-    _comm_lock_table,
     _commctx_inter,
     _commctx_intra,
     _handleof,
