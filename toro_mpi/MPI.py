@@ -1,4 +1,4 @@
-"""mpi4py-compatible surface: `from toro_mpi import MPI`, then use it as mpi4py's MPI module.
+"""The mpi4py-compatible surface: `from toro_mpi import MPI`, then use it as mpi4py's MPI module.
 
 Importing this module initialises the rank (attaches to the launcher's bus), as importing
 mpi4py.MPI calls MPI_Init.
@@ -6,10 +6,13 @@ mpi4py.MPI calls MPI_Init.
 
 from __future__ import annotations
 
-import operator as _operator
-import socket
-import sys as _sys
-import time
+from operator import index as _index
+from pickle import dumps as _pickle_dumps
+from pickle import loads as _pickle_loads
+from socket import gethostname as _gethostname
+from sys import modules as _modules
+from time import get_clock_info as _get_clock_info
+from time import perf_counter as _perf_counter
 from typing import Any as _Any
 
 from . import errors as _errors
@@ -45,7 +48,6 @@ from .mpi import constants as _constants
 from .mpi import datatypes as _dt
 from .mpi import grequest as _grequest
 from .mpi import intercomm as _intercomm
-from .mpi import objects as _objects
 from .mpi import ops as _ops
 from .mpi import session as _session
 from .mpi.address import (
@@ -69,6 +71,7 @@ from .mpi.comm_locks import _comm_lock, _comm_lock_table  # noqa: F401 - mpi4py'
 from .mpi.comm_manage import name_comm_constants as _name_comm_constants
 from .mpi.constants import ROOT
 from .mpi.datatypes import DATATYPE_NULL, Datatype
+from .mpi.docstrings import embed_signatures as _embed_signatures
 from .mpi.errcodes import (
     Add_error_class,
     Add_error_code,
@@ -96,6 +99,9 @@ from .mpi.null_handles import (
     File,
     Win,
 )
+from .mpi.objects import OOB_MIN as _OOB_MIN
+from .mpi.objects import PROTOCOL as _PROTOCOL
+from .mpi.objects import SERIALIZER as _SERIALIZER
 from .mpi.ops import (
     BAND,
     BOR,
@@ -187,22 +193,22 @@ _ops.set_rank_key(_world)  # user operators: mpi4py's limit of 32 counts per ran
 SESSION_NULL: Session = Session()
 for _cls in (Session, Grequest):
     _cls.__module__ = "toro_mpi.MPI"
-_T0 = time.perf_counter()
+_T0 = _perf_counter()
 
 
 # Wall-clock time in seconds (monotonic, high resolution): the builtin itself rather than a Python
 # function around it, because benchmarks call it around every timed operation.
-Wtime = time.perf_counter
+Wtime = _perf_counter
 
 
 def Wtick() -> float:
     """Resolution of Wtime in seconds."""
-    return time.get_clock_info("perf_counter").resolution
+    return _get_clock_info("perf_counter").resolution
 
 
 def Get_processor_name() -> str:
     """Host name of this machine."""
-    return socket.gethostname()
+    return _gethostname()
 
 
 def Get_version() -> tuple[int, int]:
@@ -226,7 +232,7 @@ def _deferred_init() -> bool:
     """Whether the program asked, through the mpi4py shim's `mpi4py.rc.initialize = False`, to
     call MPI.Init itself. The rank is attached at import all the same (it must be, to take part
     in the job); only what Is_initialized reports, and whether Init may be called, follow it."""
-    shim = _sys.modules.get("mpi4py")
+    shim = _modules.get("mpi4py")
     rc = getattr(shim, "rc", None) if getattr(shim, "TORO_SHIM", False) else None
     return rc is not None and getattr(rc, "initialize", True) is False
 
@@ -282,7 +288,7 @@ def Finalize() -> None:
 
 
 def get_vendor() -> tuple[str, tuple[int, int, int]]:
-    """(name, (major, minor, micro)) of the MPI implementation, as mpi4py's MPI.get_vendor()."""
+    """Return (name, (major, minor, micro)) of the MPI implementation, as mpi4py's MPI.get_vendor()."""
     from . import __version__
 
     parts = [int(p) if p.isdigit() else 0 for p in __version__.split(".")[:3]]
@@ -337,14 +343,14 @@ def Detach_buffer() -> _Any:
 
 
 def Alloc_mem(size: int, info: _Any = None) -> memoryview:
-    """size zeroed bytes in this rank's shared heap (`bus.heap_size`), as a writable memoryview.
+    """Allocate size zeroed bytes in this rank's shared heap (`bus.heap_size`), as a writable memoryview.
 
     Sends from this memory of at least `bus.heap_threshold` bytes skip the copy through the ring:
     the receiver copies straight out of the heap. When the heap is full (or off, or the program
     runs without the launcher) the memory is ordinary process memory, which works the same, only
     without that shortcut."""
     try:
-        size = _operator.index(size)
+        size = _index(size)
     except TypeError:
         raise MPIException(ERR_ARG, f"Alloc_mem: size must be an int, got {type(size).__name__}") from None
     if size < 0:
@@ -374,34 +380,34 @@ class Pickle:
     MPI.pickle) sets other functions, e.g. json or marshal, whose output travels in band."""
 
     def __init__(self, dumps: _Any = None, loads: _Any = None, protocol: _Any = None) -> None:
-        _objects.SERIALIZER.configure(dumps, loads, protocol)
+        _SERIALIZER.configure(dumps, loads, protocol)
 
     @property
     def PROTOCOL(self) -> _Any:  # noqa: N802 - mpi4py's name
         """The protocol passed to dumps (None: the functions' own default)."""
-        return _objects.SERIALIZER.protocol
+        return _SERIALIZER.protocol
 
     @PROTOCOL.setter
     def PROTOCOL(self, value: _Any) -> None:  # noqa: N802 - mpi4py's name
-        s = _objects.SERIALIZER
+        s = _SERIALIZER
         s.configure(s.user_dumps, s.user_loads, value)
 
     @property
     def THRESHOLD(self) -> int:  # noqa: N802 - mpi4py's name
         """Buffers of at least this many bytes travel out of band (default pickle, protocol 5)."""
-        return _objects.SERIALIZER.threshold
+        return _SERIALIZER.threshold
 
     @THRESHOLD.setter
     def THRESHOLD(self, value: int) -> None:  # noqa: N802 - mpi4py's name
-        _objects.SERIALIZER.threshold = _operator.index(value)
+        _SERIALIZER.threshold = _index(value)
 
     def dumps(self, obj: _Any) -> bytes:
         """Serialise obj (in band) the way the object calls do."""
-        return _objects.SERIALIZER.body(obj)
+        return _SERIALIZER.body(obj)
 
     def loads(self, data: _Any) -> _Any:
         """Deserialise data."""
-        return _objects.SERIALIZER.load(data)
+        return _SERIALIZER.load(data)
 
     def dumps_oob(self, obj: _Any) -> tuple[bytes, list[memoryview]]:
         """Serialise obj with its large buffers out of band: (pickle data, buffers), as mpi4py."""
@@ -409,24 +415,24 @@ class Pickle:
 
         def keep(pb: _Any) -> bool:
             raw = pb.raw()
-            if raw.nbytes >= _objects.OOB_MIN:
+            if raw.nbytes >= _OOB_MIN:
                 buffers.append(raw)
                 return False
             return True
 
-        data = _objects.pickle.dumps(obj, _objects.PROTOCOL, buffer_callback=keep)
+        data = _pickle_dumps(obj, _PROTOCOL, buffer_callback=keep)
         return data, buffers
 
     def loads_oob(self, data: _Any, buffers: _Any) -> _Any:
         """Deserialise data whose out-of-band buffers are `buffers` (dumps_oob's)."""
-        return _objects.pickle.loads(data, buffers=buffers)
+        return _pickle_loads(data, buffers=buffers)
 
 
 pickle = Pickle()
 
 
 def __getattr__(name: str) -> _Any:
-    """mpi4py names toro_mpi lacks: a stand-in class, or NotImplementedError naming the name."""
+    """Name what toro_mpi lacks of mpi4py: a stand-in class, or NotImplementedError naming the name."""
     if name in _CLASSES:
         return _stand_in(name)
     raise _not_implemented("MPI", name)
@@ -465,3 +471,7 @@ __all__ += [
 ]
 __all__ += sorted(k for k in globals() if k.startswith("ERR_") and k not in __all__)
 __all__ += sorted(k for k in vars(_constants) if k.isupper() and k not in __all__)
+# No module objects in the namespace, as in mpi4py's MPI (tools walking it, e.g. mpi4py's
+# test_doc, recurse into modules): what the functions above need at run time is bound by name.
+del _errors, _constants, _dt, _grequest, _intercomm, _ops, _session
+_embed_signatures(globals())  # mpi4py's docstring layout: a signature line, then the description

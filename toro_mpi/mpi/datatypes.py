@@ -174,7 +174,7 @@ class Datatype(AttributesMixin):
         return self._live().size
 
     def Get_extent(self) -> tuple[int, int]:
-        """(lower bound, extent) in bytes."""
+        """Return (lower bound, extent) in bytes."""
         t = self._live()
         return (t.lb, t.ub - t.lb)
 
@@ -195,7 +195,7 @@ class Datatype(AttributesMixin):
         return self._live().ub
 
     def Get_true_extent(self) -> tuple[int, int]:
-        """(true lower bound, true extent): the bytes the data really spans."""
+        """Return (true lower bound, true extent): the bytes the data really spans."""
         t = self._live()
         return (t.tlb, t.tub - t.tlb)
 
@@ -283,7 +283,7 @@ class Datatype(AttributesMixin):
 
     # -- constructors ---------------------------------------------------------------------
     def Create_contiguous(self, count: int) -> Datatype:
-        """`count` copies of this type, one after the other."""
+        """Return `count` copies of this type, one after the other."""
         old = self._live()
         count = _count(count)
         if count > _INT_MAX:
@@ -300,7 +300,7 @@ class Datatype(AttributesMixin):
         return Datatype._of(t)
 
     def Create_vector(self, count: int, blocklength: int, stride: int) -> Datatype:
-        """`count` blocks of `blocklength` elements, block starts `stride` elements apart."""
+        """Return `count` blocks of `blocklength` elements, block starts `stride` elements apart."""
         old = self._live()
         count, blocklength, stride = _count(count), _blocklength(blocklength), int(stride)
         return self._strided("VECTOR", [count, blocklength, stride], [], old, count, blocklength,
@@ -555,7 +555,7 @@ class Datatype(AttributesMixin):
 
     # -- decoding -------------------------------------------------------------------------
     def Get_envelope(self) -> tuple[int, int, int, int, int]:
-        """(number of integers, addresses, large counts, datatypes, combiner)."""
+        """Return (number of integers, addresses, large counts, datatypes, combiner)."""
         t = self._live()
         if t.named:
             return (0, 0, 0, 0, COMBINER_NAMED)
@@ -595,7 +595,7 @@ class Datatype(AttributesMixin):
         return t is _NULL_T or t.named or t.combiner in _F90
 
     def decode(self) -> tuple[Datatype, str, dict[str, Any]]:
-        """(base type, combiner name, keyword arguments that recreate it), as mpi4py."""
+        """Return (base type, combiner name, keyword arguments that recreate it), as mpi4py."""
         t = self._live()
         if t.named:
             return (self, "NAMED", {})

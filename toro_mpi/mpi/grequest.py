@@ -137,7 +137,7 @@ class Grequest(Request):
         return result
 
     def test(self, status: Status | None = None) -> tuple[bool, Any]:
-        """(completed, the object given to complete()), as wait()."""
+        """Return (completed, the object given to complete()), as wait()."""
         flag, result = super().test(status)
         if flag:
             self._result = None

@@ -107,7 +107,7 @@ class Message(IntHandles):
 
     # -- receiving -----------------------------------------------------------------------
     def _take(self, call: str) -> tuple[Any, Msg | None]:
-        """(comm, msg) of this message, which becomes MESSAGE_NULL (msg None: MESSAGE_NO_PROC)."""
+        """Return (comm, msg) of this message, which becomes MESSAGE_NULL (msg None: MESSAGE_NO_PROC)."""
         kind = self._kind
         if kind == _NULL:
             raise MPIException(ERR_REQUEST, f"Message.{call}: the message is MESSAGE_NULL "

@@ -159,13 +159,13 @@ class Op(IntHandles):
         return self._obj(x, y)
 
     def apply_buffers(self, inbuf: np.ndarray, inoutbuf: np.ndarray, datatype: Any) -> None:
-        """inoutbuf = inbuf op inoutbuf for a user operator (the collectives' Python step)."""
+        """Compute inoutbuf = inbuf op inoutbuf for a user operator (the collectives' Python step)."""
         if self._fn is None:
             raise MPIException(ERR_OP, f"user operator {self.name} has been freed")
         self._fn(inbuf, inoutbuf, datatype)
 
     def Reduce_local(self, inbuf: Any, inoutbuf: Any) -> None:
-        """inoutbuf = inbuf op inoutbuf, locally."""
+        """Compute inoutbuf = inbuf op inoutbuf, locally."""
         a = normalise(inbuf, False)
         b = normalise(inoutbuf, True)
         x, y = typed(a), typed(b)

@@ -112,7 +112,7 @@ class Request(IntHandles):
         return result
 
     def test(self, status: Status | None = None) -> tuple[bool, Any]:
-        """(completed, object) without blocking (the object once, as wait())."""
+        """Return (completed, object) without blocking (the object once, as wait())."""
         if self._inner is None:
             result, self._result = self._result, None
             return True, result
@@ -261,7 +261,7 @@ class Request(IntHandles):
     @classmethod
     def testall(cls, requests: Sequence[Request], statuses: Sequence[Status] | None = None
                 ) -> tuple[bool, list[Any] | None]:
-        """(True, objects) completing them all if every request is done, else (False, None)."""
+        """Return (True, objects) completing them all if every request is done, else (False, None)."""
         statuses = cls._statuses(statuses, len(requests))
         cls._poll(requests)
         if not all(r._done() for r in requests):
@@ -291,7 +291,7 @@ class Request(IntHandles):
 
     @classmethod
     def Testany(cls, requests: Sequence[Request], status: Status | None = None) -> tuple[int, bool]:
-        """(index, True) for a completed request, (UNDEFINED, False) if none is done yet,
+        """Return (index, True) for a completed request, (UNDEFINED, False) if none is done yet,
         (UNDEFINED, True) if all are null."""
         live = [r for r in requests if not r._is_null()]
         if not live:
@@ -307,7 +307,7 @@ class Request(IntHandles):
 
     @classmethod
     def testany(cls, requests: Sequence[Request], status: Status | None = None) -> tuple[int, bool, Any]:
-        """(index, flag, object) as Testany, with the completed request's object."""
+        """Return (index, flag, object) as Testany, with the completed request's object."""
         i, flag = cls.Testany(requests, status)
         return i, flag, (requests[i]._result if i != UNDEFINED else None)
 
@@ -341,7 +341,7 @@ class Request(IntHandles):
     @classmethod
     def waitsome(cls, requests: Sequence[Request], statuses: Sequence[Status] | None = None
                  ) -> tuple[list[int] | None, list[Any] | None]:
-        """(indices, objects) of the requests done once at least one is (None, None if all null)."""
+        """Return (indices, objects) of the requests done once at least one is (None, None if all null)."""
         done = cls.Waitsome(requests, statuses)
         return (None, None) if done is None else (done, [requests[i]._result for i in done])
 
@@ -357,13 +357,13 @@ class Request(IntHandles):
     @classmethod
     def testsome(cls, requests: Sequence[Request], statuses: Sequence[Status] | None = None
                  ) -> tuple[list[int] | None, list[Any] | None]:
-        """(indices, objects) of the requests done now (None, None if all are null)."""
+        """Return (indices, objects) of the requests done now (None, None if all are null)."""
         done = cls.Testsome(requests, statuses)
         return (None, None) if done is None else (done, [requests[i]._result for i in done])
 
     @classmethod
     def Get_status_any(cls, requests: Sequence[Request], status: Status | None = None) -> tuple[int, bool]:
-        """(index, True) of a completed request without freeing it, (UNDEFINED, False) if none
+        """Return (index, True) of a completed request without freeing it, (UNDEFINED, False) if none
         is done, (UNDEFINED, True) if all are null."""
         live = [r for r in requests if not r._is_null()]
         if not live:
