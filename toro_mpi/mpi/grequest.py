@@ -67,8 +67,10 @@ class Grequest(Request):
     """A generalized request (MPI_Grequest_start / MPI_Grequest_complete)."""
 
     def __init__(self, request: Any = None) -> None:
-        if request is None or (isinstance(request, Request) and not isinstance(request, Grequest) and not request):
-            super().__init__()  # MPI.Grequest() or MPI.Grequest(MPI.REQUEST_NULL): the null handle
+        if isinstance(request, Request) and not isinstance(request, Grequest) and not request:
+            request = None  # MPI.Grequest(MPI.REQUEST_NULL): the null handle, as in mpi4py
+        if request is None:
+            super().__init__()
             return
         if not isinstance(request, Grequest):
             raise TypeError(f"expected Grequest, got {type(request).__name__}")
