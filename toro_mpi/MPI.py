@@ -1,4 +1,4 @@
-"""mpi4py-compatible surface: `from toro_mpi import MPI`, then use it as mpi4py's MPI module.
+"""The mpi4py-compatible surface: `from toro_mpi import MPI`, then use it as mpi4py's MPI module.
 
 Importing this module initialises the rank (attaches to the launcher's bus), as importing
 mpi4py.MPI calls MPI_Init.
@@ -6,10 +6,11 @@ mpi4py.MPI calls MPI_Init.
 
 from __future__ import annotations
 
-import operator as _operator
-import socket
-import sys as _sys
-import time
+from operator import index as _index
+from socket import gethostname as _gethostname
+from sys import modules as _modules
+from time import get_clock_info as _get_clock_info
+from time import perf_counter as _perf_counter
 from typing import Any as _Any
 
 from . import errors as _errors
@@ -64,9 +65,11 @@ from .mpi.comm import KEYVAL_TAG_UB as TAG_UB
 from .mpi.comm import KEYVAL_UNIVERSE_SIZE as UNIVERSE_SIZE
 from .mpi.comm import KEYVAL_WTIME_IS_GLOBAL as WTIME_IS_GLOBAL
 from .mpi.comm import Comm, Intracomm
+from .mpi.comm_locks import _comm_lock, _comm_lock_table  # noqa: F401 - mpi4py's (pkl5 uses them)
 from .mpi.comm_manage import name_comm_constants as _name_comm_constants
 from .mpi.constants import ROOT
 from .mpi.datatypes import DATATYPE_NULL, Datatype
+from .mpi.docstrings import embed_signatures as _embed_signatures
 from .mpi.errcodes import (
     Add_error_class,
     Add_error_code,
@@ -119,8 +122,6 @@ from .mpi.persistent import Prequest
 from .mpi.pickler import Pickle, pickle
 from .mpi.private_helpers import (  # noqa: F401 - mpi4py's MPI has them (its own modules use them)
     _addressof,
-    _comm_lock,
-    _comm_lock_table,
     _commctx_inter,
     _commctx_intra,
     _handleof,
@@ -190,22 +191,22 @@ _ops.set_rank_key(_world)  # user operators: mpi4py's limit of 32 counts per ran
 SESSION_NULL: Session = Session()
 for _cls in (Session, Grequest):
     _cls.__module__ = "toro_mpi.MPI"
-_T0 = time.perf_counter()
+_T0 = _perf_counter()
 
 
 # Wall-clock time in seconds (monotonic, high resolution): the builtin itself rather than a Python
 # function around it, because benchmarks call it around every timed operation.
-Wtime = time.perf_counter
+Wtime = _perf_counter
 
 
 def Wtick() -> float:
     """Resolution of Wtime in seconds."""
-    return time.get_clock_info("perf_counter").resolution
+    return _get_clock_info("perf_counter").resolution
 
 
 def Get_processor_name() -> str:
     """Host name of this machine."""
-    return socket.gethostname()
+    return _gethostname()
 
 
 def Get_version() -> tuple[int, int]:
@@ -229,7 +230,7 @@ def _deferred_init() -> bool:
     """Whether the program asked, through the mpi4py shim's `mpi4py.rc.initialize = False`, to
     call MPI.Init itself. The rank is attached at import all the same (it must be, to take part
     in the job); only what Is_initialized reports, and whether Init may be called, follow it."""
-    shim = _sys.modules.get("mpi4py")
+    shim = _modules.get("mpi4py")
     rc = getattr(shim, "rc", None) if getattr(shim, "TORO_SHIM", False) else None
     return rc is not None and getattr(rc, "initialize", True) is False
 
@@ -285,7 +286,7 @@ def Finalize() -> None:
 
 
 def get_vendor() -> tuple[str, tuple[int, int, int]]:
-    """(name, (major, minor, micro)) of the MPI implementation, as mpi4py's MPI.get_vendor()."""
+    """Return (name, (major, minor, micro)) of the MPI implementation, as mpi4py's MPI.get_vendor()."""
     from . import __version__
 
     parts = [int(p) if p.isdigit() else 0 for p in __version__.split(".")[:3]]
@@ -340,14 +341,14 @@ def Detach_buffer() -> _Any:
 
 
 def Alloc_mem(size: int, info: _Any = None) -> buffer:
-    """size zeroed bytes in this rank's shared heap (`bus.heap_size`), as a writable MPI.buffer.
+    """Allocate size zeroed bytes in this rank's shared heap (`bus.heap_size`), as a writable MPI.buffer.
 
     Sends from this memory of at least `bus.heap_threshold` bytes skip the copy through the ring:
     the receiver copies straight out of the heap. When the heap is full (or off, or the program
     runs without the launcher) the memory is ordinary process memory, which works the same, only
     without that shortcut."""
     try:
-        size = _operator.index(size)
+        size = _index(size)
     except TypeError:
         raise MPIException(ERR_ARG, f"Alloc_mem: size must be an int, got {type(size).__name__}") from None
     if size < 0:
@@ -373,7 +374,7 @@ def Free_mem(mem: _Any) -> None:
 
 
 def __getattr__(name: str) -> _Any:
-    """mpi4py names toro_mpi lacks: a stand-in class, or NotImplementedError naming the name."""
+    """Name what toro_mpi lacks of mpi4py: a stand-in class, or NotImplementedError naming the name."""
     if name in _CLASSES:
         return _stand_in(name)
     raise _not_implemented("MPI", name)
@@ -412,3 +413,7 @@ __all__ += [
 ]
 __all__ += sorted(k for k in globals() if k.startswith("ERR_") and k not in __all__)
 __all__ += sorted(k for k in vars(_constants) if k.isupper() and k not in __all__)
+# No module objects in the namespace, as in mpi4py's MPI (tools walking it, e.g. mpi4py's
+# test_doc, recurse into modules): what the functions above need at run time is bound by name.
+del _errors, _constants, _dt, _grequest, _intercomm, _ops, _session
+_embed_signatures(globals())  # mpi4py's docstring layout: a signature line, then the description

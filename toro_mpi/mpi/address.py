@@ -47,12 +47,12 @@ def Get_address(location: Any) -> int:
 
 
 def Aint_add(base: int, disp: int) -> int:
-    """base + disp as MPI_Aint arithmetic."""
+    """Return base + disp as MPI_Aint arithmetic."""
     return _signed(_aint(base, "Aint_add") + _aint(disp, "Aint_add"))
 
 
 def Aint_diff(addr1: int, addr2: int) -> int:
-    """addr1 - addr2 as MPI_Aint arithmetic."""
+    """Return addr1 - addr2 as MPI_Aint arithmetic."""
     return _signed(_aint(addr1, "Aint_diff") - _aint(addr2, "Aint_diff"))
 
 

@@ -19,6 +19,7 @@ from .comm_requests import CommRequest
 from .errcodes import last_used
 from .errhandler import ERRORS_RETURN, Errhandler
 from .groups import CONGRUENT, IDENT, UNEQUAL, Group
+from .handles import InstanceAttribute
 from .hot_sites import HotCallSites
 from .info import as_info
 from .message import MatchedProbeMixin
@@ -65,6 +66,16 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
     Its calls come from the mixins: the collectives' hot call sites (mpi/hot_sites.py), the
     buffer collectives (mpi/collectives.py) and the object calls (mpi/object_calls.py); this
     class holds the communicator itself, its management and the buffer point-to-point calls."""
+
+    # Plain instance attributes (set in __init__, read on every call), named on the class too.
+    rank = InstanceAttribute("""Rank of this process.
+
+    The rank of the calling process in the communicator (-1 if it is not a member).
+    """)
+    size = InstanceAttribute("""Number of processes.
+
+    The number of processes in the communicator (its local group, for an intercommunicator).
+    """)
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Comm:
         self = super().__new__(cls)

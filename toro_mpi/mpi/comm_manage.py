@@ -150,7 +150,15 @@ class CommManagementMixin:
 
     def free(self) -> None:
         """Free the communicator unless it is null or a predefined one (mpi4py's safe free)."""
-        if self._is_null() or id(self) in _CONSTANTS or self._predefined_name() is not None:
+        if self._is_null() or id(self) in _CONSTANTS:
+            return
+        name = self._predefined_name()
+        if name is not None:
+            if _NAMESPACE[0].get(name) is not self:
+                # Another handle to COMM_WORLD/COMM_SELF (MPI.Intracomm(MPI.COMM_WORLD)) becomes
+                # null, as in mpi4py; it gets a state of its own, the constant keeps the shared one.
+                self.__dict__ = {}
+                self._init_null()
             return
         self.Free()
 

@@ -91,7 +91,7 @@ def _type_error(what: str) -> MPIException:
 class Datatype(AttributesMixin):
     """An MPI datatype handle, as mpi4py's `MPI.Datatype`."""
 
-    __slots__ = ("_t",)
+    __slots__ = ("_t", "__weakref__")  # weak references, as mpi4py's handles take them
     _attr_kind = "Datatype"  # keyval attributes (attributes.py): Create_keyval, Set_attr, ...
 
     def _existing_attrs(self) -> dict[int, Any] | None:
@@ -145,7 +145,7 @@ class Datatype(AttributesMixin):
             key = _NAME_OF.get(id(self))
             if key is not None:
                 return key  # the module attribute itself: unpickles to the same object
-            return (_copy_of, (t.fhandle,))
+            return (_copy_of, (t.fhandle, type(self)))  # a handle of the program's (sub)class
         base, combiner, params = self.decode()
         return (_create, (base, combiner, params))
 
@@ -174,7 +174,7 @@ class Datatype(AttributesMixin):
         return self._live().size
 
     def Get_extent(self) -> tuple[int, int]:
-        """(lower bound, extent) in bytes."""
+        """Return (lower bound, extent) in bytes."""
         t = self._live()
         return (t.lb, t.ub - t.lb)
 
@@ -195,7 +195,7 @@ class Datatype(AttributesMixin):
         return self._live().ub
 
     def Get_true_extent(self) -> tuple[int, int]:
-        """(true lower bound, true extent): the bytes the data really spans."""
+        """Return (true lower bound, true extent): the bytes the data really spans."""
         t = self._live()
         return (t.tlb, t.tub - t.tlb)
 
@@ -254,9 +254,17 @@ class Datatype(AttributesMixin):
         self._t = _NULL_T
 
     def free(self) -> None:
-        """Free unless null or predefined (mpi4py's `free`)."""
-        if self._t is not _NULL_T and not self.is_predefined:
-            self.Free()
+        """Call `Free` if not null or predefined.
+
+        As mpi4py's: the module constants (MPI.INT) stay as they are; another handle to a
+        predefined type (MPI.Datatype(MPI.INT)) only becomes null; any other type is freed.
+        """
+        if self._t is _NULL_T or id(self) in _NAME_OF:
+            return
+        if self.is_predefined:
+            self._t = _NULL_T
+            return
+        self.Free()
 
     def Dup(self) -> Datatype:
         """A new type with the same typemap (combiner DUP)."""
@@ -275,7 +283,7 @@ class Datatype(AttributesMixin):
 
     # -- constructors ---------------------------------------------------------------------
     def Create_contiguous(self, count: int) -> Datatype:
-        """`count` copies of this type, one after the other."""
+        """Return `count` copies of this type, one after the other."""
         old = self._live()
         count = _count(count)
         if count > _INT_MAX:
@@ -292,7 +300,7 @@ class Datatype(AttributesMixin):
         return Datatype._of(t)
 
     def Create_vector(self, count: int, blocklength: int, stride: int) -> Datatype:
-        """`count` blocks of `blocklength` elements, block starts `stride` elements apart."""
+        """Return `count` blocks of `blocklength` elements, block starts `stride` elements apart."""
         old = self._live()
         count, blocklength, stride = _count(count), _blocklength(blocklength), int(stride)
         return self._strided("VECTOR", [count, blocklength, stride], [], old, count, blocklength,
@@ -547,7 +555,7 @@ class Datatype(AttributesMixin):
 
     # -- decoding -------------------------------------------------------------------------
     def Get_envelope(self) -> tuple[int, int, int, int, int]:
-        """(number of integers, addresses, large counts, datatypes, combiner)."""
+        """Return (number of integers, addresses, large counts, datatypes, combiner)."""
         t = self._live()
         if t.named:
             return (0, 0, 0, 0, COMBINER_NAMED)
@@ -587,7 +595,7 @@ class Datatype(AttributesMixin):
         return t is _NULL_T or t.named or t.combiner in _F90
 
     def decode(self) -> tuple[Datatype, str, dict[str, Any]]:
-        """(base type, combiner name, keyword arguments that recreate it), as mpi4py."""
+        """Return (base type, combiner name, keyword arguments that recreate it), as mpi4py."""
         t = self._live()
         if t.named:
             return (self, "NAMED", {})
@@ -831,9 +839,10 @@ def _from_fhandle(arg: int) -> Datatype:
     return _handle(t) if t is not _NULL_T else Datatype()
 
 
-def _copy_of(fhandle: int) -> Datatype:
-    """A new handle to the predefined type of a Fortran handle (unpickling MPI.Datatype(MPI.INT))."""
-    return Datatype(_from_fhandle(fhandle))
+def _copy_of(fhandle: int, cls: type[Datatype] = Datatype) -> Datatype:
+    """A new handle of class cls to the predefined type of a Fortran handle (unpickling
+    MPI.Datatype(MPI.INT), or a program's subclass of Datatype holding it)."""
+    return cls(_from_fhandle(fhandle))
 
 
 def _create(base: Datatype, combiner: str, params: dict[str, Any]) -> Datatype:

@@ -19,7 +19,7 @@ _ALIGN = {"?": 1, "b": 1, "h": 2, "i": 4, "l": 8, "q": 8, "B": 1, "H": 2, "I": 4
 
 
 def _typecode(datatype: Datatype) -> str | None:
-    """mpi4py's private MPI._typecode (mpi4py.util.dtlib): tocode(), or None."""
+    """The typecode, as mpi4py's private MPI._typecode (mpi4py.util.dtlib): tocode(), or None."""
     try:
         return datatype.tocode()
     except ValueError:
@@ -27,7 +27,7 @@ def _typecode(datatype: Datatype) -> str | None:
 
 
 def _typealign(datatype: Datatype) -> int | None:
-    """mpi4py's private MPI._typealign (mpi4py.util.dtlib): the C alignment of a predefined
+    """The alignment, as mpi4py's private MPI._typealign (mpi4py.util.dtlib): the C alignment of a predefined
     type (a pair type's is its struct's), None for a derived or null one."""
     if not datatype:
         return None

@@ -67,6 +67,8 @@ class Grequest(Request):
     """A generalized request (MPI_Grequest_start / MPI_Grequest_complete)."""
 
     def __init__(self, request: Any = None) -> None:
+        if isinstance(request, Request) and not isinstance(request, Grequest) and not request:
+            request = None  # MPI.Grequest(MPI.REQUEST_NULL): the null handle, as in mpi4py
         if request is None:
             super().__init__()
             return
@@ -137,7 +139,7 @@ class Grequest(Request):
         return result
 
     def test(self, status: Status | None = None) -> tuple[bool, Any]:
-        """(completed, the object given to complete()), as wait()."""
+        """Return (completed, the object given to complete()), as wait()."""
         flag, result = super().test(status)
         if flag:
             self._result = None

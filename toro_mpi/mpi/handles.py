@@ -237,3 +237,22 @@ class IntHandles:
         """Free the object unless it is null or predefined (mpi4py's safe free)."""
         if not self._is_null_handle() and not self._is_predefined_handle():
             self.Free()
+
+
+class InstanceAttribute:
+    """A class-level name, with its docstring, for a plain attribute every instance sets itself
+    (`MPI.Comm.rank`, which mpi4py's classes have as a property): reading it on an instance
+    finds the instance's own value first (this is a non-data descriptor), so the hot paths that
+    read `comm.rank` pay nothing for it."""
+
+    def __init__(self, doc: str) -> None:
+        self.__doc__ = doc
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, cls: type | None = None) -> Any:
+        if obj is None:
+            return self
+        raise AttributeError(f"{type(obj).__name__} object has no attribute {self.name!r} (not initialised)")

@@ -414,7 +414,7 @@ class Intercomm(Comm):
 
     # -- agreement over both groups (management) --------------------------------------------------
     def _agree(self, item: Any) -> tuple[list[Any], list[Any]]:
-        """(every local member's item, every remote member's item), each in rank order, on
+        """Return (every local member's item, every remote member's item), each in rank order, on
         every member of both groups."""
         self._check_live()
         local = self._local

@@ -30,7 +30,7 @@ _NULL, _NO_PROC, _LIVE = 0, 1, 2
 class Message(IntHandles):
     """A message matched by a probe, waiting to be received (mpi4py's `MPI.Message`)."""
 
-    __slots__ = ("_kind", "_comm", "_msg", "_constant")
+    __slots__ = ("_kind", "_comm", "_msg", "_constant", "__weakref__")
 
     def __init__(self, message: Message | None = None) -> None:
         if message is not None and not isinstance(message, Message):
@@ -56,8 +56,7 @@ class Message(IntHandles):
         eq = self.__eq__(other)
         return eq if eq is NotImplemented else not eq
 
-    def __hash__(self) -> int:
-        return hash((self._kind, id(self._msg)))
+    __hash__ = None  # type: ignore[assignment]  # mpi4py's handles are unhashable
 
     def __reduce__(self) -> Any:
         # Only the predefined handles can travel (as mpi4py): a live message is this process's.
@@ -66,7 +65,7 @@ class Message(IntHandles):
         name = "MESSAGE_NULL" if self._kind == _NULL else "MESSAGE_NO_PROC"
         if self._constant:
             return (_constant, (name,))
-        return (Message, (_constant(name),))
+        return (type(self), (_constant(name),))  # another handle, of the program's (sub)class
 
     def __repr__(self) -> str:
         if self._kind == _LIVE:
@@ -78,6 +77,8 @@ class Message(IntHandles):
         """Release the handle of a received or null message (a live one cannot be freed)."""
         if self._kind == _LIVE:
             raise MPIException(ERR_REQUEST, "Message.free: the message has not been received")
+        if not self._constant:
+            self._kind = _NULL  # a copy of MESSAGE_NO_PROC becomes null; the constant stays
 
     # -- probing (classmethods, as in mpi4py 4) -----------------------------------------
     @classmethod
@@ -106,7 +107,7 @@ class Message(IntHandles):
 
     # -- receiving -----------------------------------------------------------------------
     def _take(self, call: str) -> tuple[Any, Msg | None]:
-        """(comm, msg) of this message, which becomes MESSAGE_NULL (msg None: MESSAGE_NO_PROC)."""
+        """Return (comm, msg) of this message, which becomes MESSAGE_NULL (msg None: MESSAGE_NO_PROC)."""
         kind = self._kind
         if kind == _NULL:
             raise MPIException(ERR_REQUEST, f"Message.{call}: the message is MESSAGE_NULL "

@@ -19,6 +19,7 @@ from ..errors import ERR_ARG, MPIException, MPIValueError
 from . import datatypes as D
 from . import objects
 from .buffers import byte_view, normalise
+from .comm_locks import locked
 from .comm_requests import CommRequest, MultiSendRequest
 from .ops import SUM, Op
 from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL, SENT, RecvReq
@@ -177,6 +178,7 @@ class ObjectCallsMixin:
         """Object-API barrier (same as Barrier)."""
         self.Barrier()
 
+    @locked("bcast")  # mpi4py's communicator lock (comm_locks.py)
     def bcast(self, obj: Any = None, root: int = 0) -> Any:
         """Broadcast a picklable object from root; every rank returns it."""
         root = self._root_arg(root)
@@ -189,6 +191,7 @@ class ObjectCallsMixin:
         self.Bcast(data, root)
         return obj if me == root else objects.loads(data)
 
+    @locked("gather")  # mpi4py's communicator lock (comm_locks.py)
     def gather(self, sendobj: Any, root: int = 0) -> list[Any] | None:
         """Gather objects at root (a list in rank order); None elsewhere."""
         root = self._root_arg(root)
@@ -209,6 +212,7 @@ class ObjectCallsMixin:
         self.Gatherv(data, [out, counts, displs, D.PREDEFINED["BYTE"]], root)
         return [out[d: d + c] for c, d in zip(counts, displs, strict=True)]
 
+    @locked("scatter")  # mpi4py's communicator lock (comm_locks.py)
     def scatter(self, sendobj: Any = None, root: int = 0) -> Any:
         """Scatter a sequence of size objects from root; rank r returns item r."""
         root = self._root_arg(root)
@@ -242,11 +246,13 @@ class ObjectCallsMixin:
         self.Allgatherv(data, [out, counts, displs, D.PREDEFINED["BYTE"]])
         return [out[d: d + c] for c, d in zip(counts, displs, strict=True)]
 
+    @locked("allgather")  # mpi4py's communicator lock (comm_locks.py)
     def allgather(self, sendobj: Any) -> list[Any]:
         """Every rank's object, on every rank, in rank order."""
         self._check_live()
         return [objects.loads(p) for p in self._allgather_bytes(objects.dumps_in_band(sendobj))]
 
+    @locked("alltoall")  # mpi4py's communicator lock (comm_locks.py)
     def alltoall(self, sendobj: Any) -> list[Any]:
         """Send item j of a sequence of size objects to rank j; return what each rank sent us."""
         self._check_live()

@@ -64,8 +64,7 @@ class Op(IntHandles):
             return NotImplemented
         return self._uid != other._uid
 
-    def __hash__(self) -> int:
-        return hash(self._uid)
+    __hash__ = None  # type: ignore[assignment]  # mpi4py's handles are unhashable
 
     @classmethod
     def fromhandle(cls, handle: int) -> Op:
@@ -89,8 +88,8 @@ class Op(IntHandles):
         if self.code == E.OP_USER:
             if self._fn is None:
                 raise ValueError("cannot pickle a freed user operator")
-            return (Op.Create, (self._fn, self.commutative))
-        return (_copy_of, (self._uid,))
+            return (type(self).Create, (self._fn, self.commutative))
+        return (_copy_of, (self._uid, type(self)))
 
     @classmethod
     def Create(cls, function: Callable[..., Any], commute: bool = False) -> Op:
@@ -102,7 +101,7 @@ class Op(IntHandles):
             raise RuntimeError(f"cannot create more than {MAX_USER_OPS} user-defined reduction operations")
         op = cls(getattr(function, "__name__", "user"), E.OP_USER, bool(commute), fn=function)
         op._owner = _rank_key()
-        _live_user_ops.add(op)  # until freed or no longer referenced
+        _live_user_ops[id(op)] = op  # until freed or no longer referenced
         return op
 
     @classmethod
@@ -116,6 +115,19 @@ class Op(IntHandles):
         if self.code != E.OP_USER or self._fn is None:
             raise MPIException(ERR_OP, f"cannot free the predefined (or freed) operator {self.name}")
         self._fn = None
+
+    def free(self) -> None:
+        """Call `Free` if not null or predefined.
+
+        As mpi4py's: the module constants (MPI.SUM) stay as they are; another handle to a
+        predefined operator (MPI.Op(MPI.SUM)) only becomes null; a user operator is freed.
+        """
+        if self._const or not self:  # a constant, OP_NULL, or already freed
+            return
+        if self.code != E.OP_USER:
+            Op.__init__(self)  # this handle becomes OP_NULL's equal
+            return
+        self.Free()
 
     def Is_commutative(self) -> bool:
         """Whether the operator is commutative."""
@@ -147,13 +159,13 @@ class Op(IntHandles):
         return self._obj(x, y)
 
     def apply_buffers(self, inbuf: np.ndarray, inoutbuf: np.ndarray, datatype: Any) -> None:
-        """inoutbuf = inbuf op inoutbuf for a user operator (the collectives' Python step)."""
+        """Compute inoutbuf = inbuf op inoutbuf for a user operator (the collectives' Python step)."""
         if self._fn is None:
             raise MPIException(ERR_OP, f"user operator {self.name} has been freed")
         self._fn(inbuf, inoutbuf, datatype)
 
     def Reduce_local(self, inbuf: Any, inoutbuf: Any) -> None:
-        """inoutbuf = inbuf op inoutbuf, locally."""
+        """Compute inoutbuf = inbuf op inoutbuf, locally."""
         a = normalise(inbuf, False)
         b = normalise(inoutbuf, True)
         x, y = typed(a), typed(b)
@@ -210,7 +222,8 @@ def _minloc(x: Any, y: Any) -> Any:
 
 
 MAX_USER_OPS = 32  # live user operators at once (mpi4py's limit)
-_live_user_ops: weakref.WeakSet[Op] = weakref.WeakSet()
+# By id (operators are unhashable, as mpi4py's): an entry goes when its operator is garbage.
+_live_user_ops: weakref.WeakValueDictionary[int, Op] = weakref.WeakValueDictionary()
 
 
 # The calling rank (MPI.py installs it: green-thread ranks hosted in one process each have their
@@ -227,7 +240,7 @@ def set_rank_key(lookup: Callable[[], Any]) -> None:
 def _live_count() -> int:
     """The calling rank's user operators neither freed nor garbage."""
     me = _rank_key()
-    return sum(1 for op in _live_user_ops if op._fn is not None and op._owner is me)
+    return sum(1 for op in list(_live_user_ops.values()) if op._fn is not None and op._owner is me)
 _uids = itertools.count(1000)  # user operators' identities (predefined ones use their code)
 
 OP_NULL = Op("MPI_OP_NULL", E.OP_NONE)
@@ -252,9 +265,10 @@ for _name, _op in list(globals().items()):
 _PREDEFINED_BY_UID = {op._uid: op for op in globals().values() if isinstance(op, Op)}
 
 
-def _copy_of(uid: int) -> Op:
-    """A new handle to a predefined operator (what a pickled copy of one unpickles to)."""
-    return Op(_PREDEFINED_BY_UID[uid])
+def _copy_of(uid: int, cls: type[Op] = Op) -> Op:
+    """A new handle of class cls (Op or a program's subclass) to a predefined operator (what a
+    pickled copy of one unpickles to)."""
+    return cls(_PREDEFINED_BY_UID[uid])
 
 
 # Which numpy kinds each predefined operator applies to (MPI 4.1, section 6.9.2): arithmetic on

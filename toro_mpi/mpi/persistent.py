@@ -20,10 +20,14 @@ class Prequest(Request):
 
     def __init__(self, start: Callable[[], Request] | Prequest | None = None) -> None:
         if isinstance(start, Request):
-            if not isinstance(start, Prequest):  # MPI.Prequest(request) of another kind, as mpi4py
+            if isinstance(start, Prequest):
+                super().__init__(start)  # MPI.Prequest(prequest): another handle to the same request
+                return
+            if start:  # a live request of another kind cannot be restarted
                 raise TypeError(f"expected Prequest, got {type(start).__name__}")
-            super().__init__(start)  # MPI.Prequest(prequest): another handle to the same request
-            return
+            start = None  # MPI.Prequest(MPI.REQUEST_NULL): a null persistent request, as in mpi4py
+        elif start is not None and not callable(start):
+            raise TypeError(f"expected Request, got {type(start).__name__}")
         super().__init__()
         self._start = start
         self._active: Request | None = None

@@ -1,5 +1,5 @@
 """mpi4py's private module functions that its own pure-Python modules import from MPI
-(mpi4py.util.pkl5 takes _comm_lock and _commctx_intra/_commctx_inter): toro_mpi provides them
+(mpi4py.util.pkl5 takes _commctx_intra/_commctx_inter; _comm_lock is in comm_locks.py): toro_mpi provides them
 so that those modules run unchanged on top of it. Also _handleof, _addressof and _sizeof, which
 mpi4py's tests use to look at an object's handle: here the handle is the object's integer handle,
 its address the Python object's, and its size that of an Open MPI handle (a pointer; a status is
@@ -7,32 +7,7 @@ MPI_Status's 24 bytes)."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Hashable
 from typing import Any
-
-_TABLE_LOCK = threading.Lock()
-
-
-def _comm_lock_table(comm: Any) -> dict[Hashable, Any]:
-    """The communicator's table of locks (key -> lock), created on first use."""
-    with _TABLE_LOCK:
-        table = comm.__dict__.get("_comm_locks")
-        if table is None:
-            table = comm.__dict__["_comm_locks"] = {}
-        return table
-
-
-def _comm_lock(comm: Any, key: Hashable | None = None) -> Any:
-    """The communicator's lock for `key`, which mpi4py's modules hold around a multi-message
-    exchange. Reentrant: a rank's green threads share one OS thread, so a plain lock held by one
-    green thread blocked in a receive would deadlock the others instead of merely waiting."""
-    table = _comm_lock_table(comm)
-    with _TABLE_LOCK:
-        lock = table.get(key)
-        if lock is None:
-            lock = table[key] = threading.RLock()
-        return lock
 
 
 def _commctx_intra(comm: Any) -> tuple[Any, int]:

@@ -23,11 +23,15 @@ class Request(IntHandles):
 
     def __init__(self, engine: Engine | None = None, inner: SendReq | RecvReq | None = None,
                  on_done: Callable[[Any], Any] | None = None, finish: Callable[[], None] | None = None) -> None:
-        if isinstance(engine, Request):
-            # mpi4py's copy constructor, MPI.Request(request): another handle to the same request
-            # (the two share one state, as two handles of one MPI_Request name one operation).
-            self.__dict__ = engine.__dict__
-            return
+        if engine.__class__ is not Engine:  # one test on the hot path (every Isend makes one)
+            if isinstance(engine, Request):
+                # mpi4py's copy constructor, MPI.Request(request): another handle to the same
+                # request (the two share one state, as two handles of one MPI_Request name one
+                # operation).
+                self.__dict__ = engine.__dict__
+                return
+            if engine is not None and not isinstance(engine, Engine):
+                raise TypeError(f"expected Request, got {type(engine).__name__}")
         self._engine = engine
         self._inner = inner
         self._on_done = on_done  # turns the raw request into the object `wait()` returns
@@ -108,7 +112,7 @@ class Request(IntHandles):
         return result
 
     def test(self, status: Status | None = None) -> tuple[bool, Any]:
-        """(completed, object) without blocking (the object once, as wait())."""
+        """Return (completed, object) without blocking (the object once, as wait())."""
         if self._inner is None:
             result, self._result = self._result, None
             return True, result
@@ -186,8 +190,7 @@ class Request(IntHandles):
             return self is other or self.__dict__ is other.__dict__
         return NotImplemented
 
-    def __hash__(self) -> int:
-        return id(self)
+    __hash__ = None  # type: ignore[assignment]  # mpi4py's handles are unhashable
 
     def __bool__(self) -> bool:
         return not self._handle_null()
@@ -196,7 +199,9 @@ class Request(IntHandles):
         # As mpi4py: only the null handle can be pickled; a live request is this process's.
         if not self._handle_null():
             raise ValueError(f"cannot pickle an active {type(self).__name__} (only REQUEST_NULL)")
-        return (_request_null, ())
+        if self is REQUEST_NULL:
+            return (_request_null, ())  # the constant itself
+        return (type(self), ())  # another null handle, of the program's (sub)class
 
     def get_status(self, status: Status | None = None) -> bool:
         """Whether the operation completed, without freeing the request (Get_status)."""
@@ -267,7 +272,7 @@ class Request(IntHandles):
     @classmethod
     def testall(cls, requests: Sequence[Request], statuses: Sequence[Status] | None = None
                 ) -> tuple[bool, list[Any] | None]:
-        """(True, objects) completing them all if every request is done, else (False, None)."""
+        """Return (True, objects) completing them all if every request is done, else (False, None)."""
         statuses = cls._statuses(statuses, len(requests))
         cls._poll(requests)
         if not all(r._done() for r in requests):
@@ -297,7 +302,7 @@ class Request(IntHandles):
 
     @classmethod
     def Testany(cls, requests: Sequence[Request], status: Status | None = None) -> tuple[int, bool]:
-        """(index, True) for a completed request, (UNDEFINED, False) if none is done yet,
+        """Return (index, True) for a completed request, (UNDEFINED, False) if none is done yet,
         (UNDEFINED, True) if all are null."""
         live = [r for r in requests if not r._is_null()]
         if not live:
@@ -313,7 +318,7 @@ class Request(IntHandles):
 
     @classmethod
     def testany(cls, requests: Sequence[Request], status: Status | None = None) -> tuple[int, bool, Any]:
-        """(index, flag, object) as Testany, with the completed request's object."""
+        """Return (index, flag, object) as Testany, with the completed request's object."""
         i, flag = cls.Testany(requests, status)
         return i, flag, (requests[i]._result if i != UNDEFINED else None)
 
@@ -347,7 +352,7 @@ class Request(IntHandles):
     @classmethod
     def waitsome(cls, requests: Sequence[Request], statuses: Sequence[Status] | None = None
                  ) -> tuple[list[int] | None, list[Any] | None]:
-        """(indices, objects) of the requests done once at least one is (None, None if all null)."""
+        """Return (indices, objects) of the requests done once at least one is (None, None if all null)."""
         done = cls.Waitsome(requests, statuses)
         return (None, None) if done is None else (done, [requests[i]._result for i in done])
 
@@ -363,13 +368,13 @@ class Request(IntHandles):
     @classmethod
     def testsome(cls, requests: Sequence[Request], statuses: Sequence[Status] | None = None
                  ) -> tuple[list[int] | None, list[Any] | None]:
-        """(indices, objects) of the requests done now (None, None if all are null)."""
+        """Return (indices, objects) of the requests done now (None, None if all are null)."""
         done = cls.Testsome(requests, statuses)
         return (None, None) if done is None else (done, [requests[i]._result for i in done])
 
     @classmethod
     def Get_status_any(cls, requests: Sequence[Request], status: Status | None = None) -> tuple[int, bool]:
-        """(index, True) of a completed request without freeing it, (UNDEFINED, False) if none
+        """Return (index, True) of a completed request without freeing it, (UNDEFINED, False) if none
         is done, (UNDEFINED, True) if all are null."""
         live = [r for r in requests if not r._is_null()]
         if not live:

@@ -24,7 +24,7 @@ class Topocomm(NeighborMixin, Intracomm):
     _kind: int | None = None  # the topology kind a subclass wraps (None: any)
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Topocomm:
-        if args and isinstance(args[0], Comm):
+        if args and isinstance(args[0], Comm) and args[0]:  # a null handle converts, as in mpi4py
             topo = args[0]._topo
             if topo is None:
                 raise TypeError("expecting a topology communicator")
@@ -106,7 +106,7 @@ class Cartcomm(Topocomm):
         return self.Get_dim()
 
     def Get_topo(self) -> tuple[list[int], list[int], list[int]]:
-        """(dims, periods, coords of this process)."""
+        """Return (dims, periods, coords of this process)."""
         t = self._cart()
         return list(t.dims), list(t.periods), t.coords(self.rank)
 
@@ -144,7 +144,7 @@ class Cartcomm(Topocomm):
         return t.coords(rank)
 
     def Shift(self, direction: int, disp: int) -> tuple[int, int]:
-        """(source, dest) for a shift of disp along direction: PROC_NULL beyond a non-periodic edge."""
+        """Return (source, dest) for a shift of disp along direction: PROC_NULL beyond a non-periodic edge."""
         direction = int_arg(direction, "direction")
         disp = int_arg(disp, "disp")
         return self._cart().shift(self.rank, direction, disp)
@@ -176,13 +176,13 @@ class Graphcomm(Topocomm):
         return self._topo
 
     def Get_dims(self) -> tuple[int, int]:
-        """(number of nodes, number of edges)."""
+        """Return (number of nodes, number of edges)."""
         t = self._graph()
         return len(t.index), len(t.edges)
 
     @property
     def dims(self) -> tuple[int, int]:
-        """(number of nodes, number of edges)."""
+        """Return (number of nodes, number of edges)."""
         return self.Get_dims()
 
     @property
@@ -196,7 +196,7 @@ class Graphcomm(Topocomm):
         return self.Get_dims()[1]
 
     def Get_topo(self) -> tuple[list[int], list[int]]:
-        """(index, edges) as given to Create_graph (index without a leading 0)."""
+        """Return (index, edges) as given to Create_graph (index without a leading 0)."""
         t = self._graph()
         return list(t.index), list(t.edges)
 
@@ -251,12 +251,12 @@ class Distgraphcomm(Topocomm):
         return self._topo
 
     def Get_dist_neighbors_count(self) -> tuple[int, int, bool]:
-        """(indegree, outdegree, weighted)."""
+        """Return (indegree, outdegree, weighted)."""
         t = self._dist()
         return len(t.sources), len(t.destinations), t.weighted
 
     def Get_dist_neighbors(self) -> tuple[list[int], list[int], tuple[list[int], list[int]] | None]:
-        """(sources, destinations, (sourceweights, destweights) or None when unweighted)."""
+        """Return (sources, destinations, (sourceweights, destweights) or None when unweighted)."""
         t = self._dist()
         weights = (list(t.sourceweights), list(t.destweights)) if t.weighted else None
         return list(t.sources), list(t.destinations), weights

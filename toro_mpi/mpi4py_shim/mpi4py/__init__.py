@@ -76,16 +76,67 @@ sys.modules[__name__ + ".rc"] = rc  # `import mpi4py.rc` works, as in mpi4py
 
 
 def get_include() -> str:
-    """mpi4py's C headers: toro_mpi has no C API, so there are none to compile against."""
-    raise NotImplementedError("mpi4py.get_include(): toro_mpi has no C API (run without --mpi4py to build "
-                              "extensions against the real mpi4py)")
+    """Return the directory in the package that contains header files.
+
+    toro_mpi has no C API of its own: this is the include directory of the real mpi4py
+    installed beside it (what an extension built under the launcher compiles against; at run
+    time such an extension needs the real mpi4py, whose C API toro_mpi does not provide).
+    """
+    for directory in _real_package_dirs():
+        include = os.path.join(directory, "include")
+        if os.path.isdir(include):
+            return include
+    raise NotImplementedError("mpi4py.get_include(): toro_mpi has no C API, and no real mpi4py is installed "
+                              "beside it to take the headers from")
 
 
 def get_config() -> dict[str, str]:
-    """Build information about the MPI library: none for toro_mpi (mpi4py's default is empty too)."""
+    """Return a dictionary with information about MPI: none for toro_mpi (mpi4py's default is empty too)."""
     return {}
 
 
+def _find_library(name: str, path: list[str]) -> str | None:
+    """The profiler library `name` (or lib<name>.so) in one of the directories of path."""
+    import pathlib
+
+    pattern = [("", ""), ("lib", ".dylib" if sys.platform == "darwin" else ".so")]
+    for directory in map(pathlib.Path, path):
+        for prefix, suffix in pattern:
+            filename = directory / f"{prefix}{name}{suffix}"
+            if filename.is_file():
+                return str(filename.resolve())
+    return None
+
+
 def profile(name: str, *, path: Any = None) -> None:
-    """Load an MPI profiling library: not supported by toro_mpi."""
-    raise NotImplementedError(f"mpi4py.profile({name!r}): toro_mpi has no PMPI profiling interface")
+    """Support for the MPI profiling interface.
+
+    As mpi4py's: load the profiler library `name` (searched in `path`, a sequence of
+    directories or an os.pathsep-separated string) with RTLD_GLOBAL; ValueError if it is not
+    found, a warning if it cannot be loaded. A PMPI profiler intercepts the calls a program
+    makes into a C MPI library, and toro_mpi makes none: the library is loaded, and a
+    RuntimeWarning says it will see no MPI calls.
+    """
+    import warnings
+    from _ctypes import dlopen  # type: ignore[attr-defined]  # what mpi4py uses
+
+    if path is None:
+        path = [""]
+    elif isinstance(path, os.PathLike):
+        path = [path]
+    elif isinstance(path, str):
+        path = path.split(os.pathsep)
+    elif isinstance(path, bytes):
+        path = path.split(os.fsencode(os.pathsep))
+    name = os.fsdecode(name)
+    filename = _find_library(name, [os.fsdecode(p) for p in path])
+    if filename is None:
+        raise ValueError(f"profiler {name!r} not found")
+    try:
+        handle = dlopen(filename, os.RTLD_NOW | os.RTLD_GLOBAL)
+    except OSError as exc:
+        warnings.warn(exc.args[0], stacklevel=2)
+        return
+    vars(profile).setdefault("registry", []).append((name, (handle, filename)))
+    warnings.warn(f"mpi4py.profile({name!r}): loaded, but toro_mpi makes no calls into a C MPI library "
+                  "for a profiler to intercept", RuntimeWarning, stacklevel=2)

@@ -4,4 +4,5 @@ import sys
 
 from .run import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing it (as mpi4py's tests do) runs nothing
+    sys.exit(main())

@@ -1,0 +1,9 @@
+# Type stub of the toro_mpi shim's mpi4py.run (see run.py).
+from collections.abc import Sequence
+from typing import Any
+
+USAGE: str
+
+def run_command_line(args: Sequence[str] | None = None) -> None: ...
+def set_abort_status(status: Any) -> None: ...
+def main() -> int: ...
