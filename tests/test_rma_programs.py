@@ -112,7 +112,7 @@ def _osu_cmd(backend: str, port: str, args: tuple[str, ...]) -> tuple[list[str],
 
 def _shape(text: str) -> list[str]:
     """The output with every figure replaced by X: what must be the same under both MPIs."""
-    return [re.sub(r"\d+\.\d\d$", "X", line) for line in text.splitlines() if line.strip()]
+    return [re.sub(r"\s+\d+\.\d\d$", " X", line) for line in text.splitlines() if line.strip()]
 
 
 @needs_ref
