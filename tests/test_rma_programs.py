@@ -20,7 +20,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import REF_ENV, TESTS, TORO_ENV, assert_ok, ref_available, ref_cached, run_toro
+from helpers import HOSTED, REF_ENV, TESTS, TORO_ENV, assert_ok, ref_available, ref_cached, run_toro
 
 ROOT = TESTS.parent
 PROGRAMS = ["rma_counter", "rma_accumulate", "rma_halo", "rma_locks", "rma_pscw", "rma_shared", "rma_atomics",
@@ -82,6 +82,21 @@ def test_same_output_as_mpi4py(prog: str, n: int) -> None:
     _skip_toro_if_no_win()
     ref = ref_cached(prog, n, timeout=90)
     toro = run_toro(prog, n, timeout=90)
+    _assert_same(toro, ref, n)
+
+
+# Ranks hosted as green threads of a shared process (two per process): windows work the same.
+HOSTED_CASES = [("rma_counter", 4), ("rma_accumulate", 4), ("rma_locks", 2), ("rma_shared", 4)]
+
+
+@needs_ref
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("prog, n", HOSTED_CASES, ids=[f"{p}-n{n}" for p, n in HOSTED_CASES])
+def test_hosted_same_output_as_mpi4py(prog: str, n: int) -> None:
+    """The same programs with ranks hosted as green threads print what mpi4py prints."""
+    _skip_toro_if_no_win()
+    ref = ref_cached(prog, n, timeout=90)
+    toro = run_toro(prog, n, timeout=120, launcher=HOSTED)
     _assert_same(toro, ref, n)
 
 
