@@ -3,7 +3,7 @@
 Run: python -m osu.compare [SUITE] [--reps N] [--out DIR] [--reference-defaults]
 
 SUITE is a suite file's path or the name of one shipped in osu/suites/ (`quick`, the default,
-`full`, `coll`, `coll-small`).
+`full`, `coll`, `coll-small`, `one-sided`).
 
 Each run of the suite (a benchmark, a rank count, its OMB options) is launched alternately under
 toro_mpi and under the reference, A B A B..., --reps times; before each pair the cache-line
@@ -17,7 +17,7 @@ pip install 'toro_mpi[bench]'), and every run's raw output to DIR/raw/. A failed
 suite with exit status 1 naming it; no table is written then.
 
 Suite file (TOML): top-level `reps` (default 3) and `timeout` (seconds per run, default 600),
-then one [[run]] table per run with `bench` (osu_latency, ..., osu_alltoall), `n` (ranks,
+then one [[run]] table per run with `bench` (osu_latency, ..., osu_alltoall, osu_put_latency, ...), `n` (ranks,
 default 2) and `args` (the benchmark's options, default none).
 """
 
@@ -44,9 +44,12 @@ ROOT = Path(__file__).resolve().parent.parent
 # The shipped suites, package data of osu (so an installed wheel has them too): NAME.toml.
 SUITES = Path(__file__).resolve().parent / "suites"
 DEFAULT_SUITE = "quick"
+# The one-sided ports (issue #22, osu/one_sided.py): exactly 2 ranks, OMB's -w/-s options.
+ONE_SIDED = ("osu_put_latency", "osu_get_latency", "osu_acc_latency", "osu_get_acc_latency", "osu_fop_latency",
+             "osu_cas_latency", "osu_put_bw", "osu_get_bw", "osu_put_bibw")
 PORTS = ("osu_latency", "osu_bw", "osu_bibw", "osu_multi_lat", "osu_barrier", "osu_bcast", "osu_reduce",
-         "osu_allreduce", "osu_gather", "osu_scatter", "osu_allgather", "osu_alltoall")
-BANDWIDTH = ("osu_bw", "osu_bibw")
+         "osu_allreduce", "osu_gather", "osu_scatter", "osu_allgather", "osu_alltoall", *ONE_SIDED)
+BANDWIDTH = ("osu_bw", "osu_bibw", "osu_put_bw", "osu_get_bw", "osu_put_bibw")
 TORO, REF, REF_DEFAULTS = "toro", "ref", "ref-defaults"
 LABELS = {TORO: "toro_mpi", REF: "mpi4py+OpenMPI tuned", REF_DEFAULTS: "mpi4py+OpenMPI defaults"}
 TUNED = {"MPI4PY_RC_THREAD_LEVEL": "single", "OMPI_MCA_mtl": "^ofi", "OMPI_MCA_btl": "^ofi"}

@@ -116,13 +116,14 @@ def test_suite_file_checked(tmp_path, text, message):
 @pytest.mark.timeout(10)
 def test_shipped_suites_load():
     """The shipped suites parse; the full one has every port on 2 ranks and the collectives on 4 and 8."""
-    assert compare.suite_names() == ["coll", "coll-small", "full", "quick"]
+    assert compare.suite_names() == ["coll", "coll-small", "full", "one-sided", "quick"]
     for name in compare.suite_names():
         compare.load_suite(compare.find_suite(name))
     quick = compare.load_suite(compare.find_suite("quick"))
     full = compare.load_suite(ROOT / "osu" / "suites" / "full.toml")
-    assert {r.bench for r in quick.runs} == set(TITLES) and {r.n for r in quick.runs} == {2}
-    assert {r.bench for r in full.runs if r.n == 2} == set(TITLES)
+    ports = set(TITLES) | set(compare.ONE_SIDED)  # the one-sided ports: tests/unit/test_osu_one_sided.py
+    assert {r.bench for r in quick.runs} == ports and {r.n for r in quick.runs} == {2}
+    assert {r.bench for r in full.runs if r.n == 2} == ports
     coll = {"osu_barrier", *COLLECTIVES}
     assert {(r.bench, r.n) for r in full.runs if r.n > 2} == {(b, n) for b in coll for n in (4, 8)}
 
