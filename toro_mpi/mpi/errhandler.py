@@ -54,7 +54,12 @@ from typing import Any, ClassVar
 
 from ..errors import ERR_ARG, MPIException, MPITypeError
 from . import ops as _ops
+from .datatypes import Datatype
+from .groups import Group
 from .handles import Handle, Ref
+from .info import Info
+from .request import Request
+from .status import Status
 
 MAX_USER = 32  # user error handlers a rank may create per class (mpi4py's table size)
 
@@ -119,6 +124,7 @@ ERRHANDLER_NULL = Errhandler()
 ERRORS_RETURN = Errhandler._predefined("MPI_ERRORS_RETURN")
 ERRORS_ARE_FATAL = Errhandler._predefined("MPI_ERRORS_ARE_FATAL")
 ERRORS_ABORT = Errhandler._predefined("MPI_ERRORS_ABORT")
+_KIND_WORDS = {"Comm": "communicator", "Session": "session", "Win": "window", "File": "file"}
 _FATAL_NOTE = {
     "MPI_ERRORS_ARE_FATAL": ("processes in this communicator will now abort,", "and MPI will try to terminate your "
                              "MPI job as well"),
@@ -168,7 +174,9 @@ def call_errhandler(obj: Any, errorcode: Any) -> None:
 
 
 def on_error(obj: Any, exc: BaseException, call: str) -> None:
-    """An exception is leaving the call `call` on obj: if it is an MPI error (not one mpi4py
+    """An exception is leaving the call `call` ("Intracomm.Send") made on obj, or on something
+    whose errors obj's handler takes (a request of obj, a Datatype for COMM_WORLD): if it is an
+    MPI error (not one mpi4py
     raises as a Python error before calling MPI), run obj's handler on its code, once per
     exception (a guarded call made inside another one raises the same exception through both)."""
     if not isinstance(exc, MPIException) or isinstance(exc, (TypeError, ValueError, BufferError, KeyError)):
@@ -178,7 +186,7 @@ def on_error(obj: Any, exc: BaseException, call: str) -> None:
     exc._errh_done = True  # type: ignore[attr-defined]
     if not obj:  # freed meanwhile (Free itself, say): a null object has no handler
         return
-    _invoke(obj, exc.error_code, f"{type(obj).__name__}.{call}", str(exc))
+    _invoke(obj, exc.error_code, call, str(exc))
 
 
 class ErrhandlerMixin:
@@ -262,14 +270,16 @@ def _fatal(obj: Any, name: str, code: int, call: str, message: str | None) -> No
     """What ERRORS_ARE_FATAL and ERRORS_ABORT do: Open MPI's report, then abort with code."""
     from ..errors import Get_error_string
 
-    where = obj.Get_name() if hasattr(obj, "Get_name") else f"MPI_{_kind_of(obj)}"
+    kind = _kind_of(obj)
+    where = obj.Get_name() if hasattr(obj, "Get_name") else ""
+    where = where or f"MPI {kind.upper()} {getattr(obj, 'handle', '')}".rstrip()
     rank = getattr(obj, "rank", None)
     prefix = f"[{socket.gethostname()}:{os.getpid()}] ***"
     first, second = _FATAL_NOTE[name]
     lines = [f"An error occurred in {call}"]
     if isinstance(rank, int) and rank >= 0:
-        lines.append(f"reported by process {rank} of {where}")
-    lines += [f"on {_kind_of(obj).lower()} {where}", message or Get_error_string(code),
+        lines.append(f"reported by process of rank {rank} in {where}")
+    lines += [f"on {_KIND_WORDS.get(kind, kind.lower())} {where}", message or Get_error_string(code),
               f"{name} ({first}", f"   {second})"]
     sys.stdout.flush()
     sys.stderr.write("".join(f"{prefix} {line}\n" for line in lines))
@@ -312,23 +322,33 @@ class _Guard:
     """An object's guard: the wrappers in its __dict__, and the calls of its own (hot_sites'
     Barrier) they call instead of the class's methods."""
 
-    __slots__ = ("wrappers", "own")
+    __slots__ = ("wrappers", "own", "world")
 
     def __init__(self) -> None:
         self.wrappers: dict[str, Callable[..., Any]] = {}
         self.own: dict[str, Callable[..., Any]] = {}
+        self.world = False  # whether this is COMM_WORLD's guard (it holds _OBJECTLESS)
 
 
 def _wrapper(obj: Any, name: str, method: Callable[..., Any], own: dict[str, Callable[..., Any]]) -> Callable[..., Any]:
     """obj's `name` call, run through on_error when an exception leaves it."""
+    label = f"{type(obj).__name__}.{name}"
 
     @functools.wraps(method)
     def call(*args: Any, **kwargs: Any) -> Any:
+        depth = _depth()
+        depth[0] += 1
         try:
-            return own.get(name, method)(*args, **kwargs)
+            result = own.get(name, method)(*args, **kwargs)
         except BaseException as exc:
-            on_error(obj, exc, name)
+            if depth[0] == 1:
+                on_error(obj, exc, label)
             raise
+        finally:
+            depth[0] -= 1
+        if isinstance(result, Request):
+            result.__dict__["_errh_target"] = obj  # its Wait/Test report to this object's handler
+        return result
 
     return call
 
@@ -346,6 +366,12 @@ def _guard(obj: Any) -> None:
         guard.wrappers[name] = _wrapper(obj, name, getattr(type(obj), name).__get__(obj), guard.own)
     d.update(guard.wrappers)
     d["_errh_guard"] = guard
+    # Its requests' calls, and (on this rank's COMM_WORLD) the calls on no object, report too.
+    _REQUESTS.acquire()
+    world = _world()
+    if world is not None and world.__dict__ is d:
+        guard.world = True
+        _OBJECTLESS.acquire()
 
 
 def _unguard(obj: Any) -> None:
@@ -354,6 +380,9 @@ def _unguard(obj: Any) -> None:
     guard = d.pop("_errh_guard", None)
     if guard is None:
         return
+    _REQUESTS.release()
+    if guard.world:
+        _OBJECTLESS.release()
     for name in guard.wrappers:
         if name in guard.own:
             d[name] = guard.own[name]
@@ -391,10 +420,135 @@ def guard_class(cls: type) -> type:
 def _class_wrapper(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        depth = _depth()
+        depth[0] += 1
         try:
             return method(self, *args, **kwargs)
         except BaseException as exc:
-            on_error(self, exc, name)
+            if depth[0] == 1:
+                on_error(self, exc, f"{type(self).__name__}.{name}")
             raise
+        finally:
+            depth[0] -= 1
 
     return call
+
+
+# Guarded calls in progress, per rank (hosted ranks switch inside blocking calls): only the
+# outermost one runs a handler, so an error inside a call (a Datatype call made by comm.Send)
+# reaches the handler of the object the program called.
+_depths: dict[Any, list[int]] = {}
+
+
+def _depth() -> list[int]:
+    key = _ops._rank_key()
+    depth = _depths.get(key)
+    if depth is None:
+        depth = _depths[key] = [0]
+    return depth
+
+
+def _world() -> Any:
+    """The calling rank's COMM_WORLD (None before the MPI module is imported)."""
+    # intercomm.py is told how to find it by the MPI module (hosted ranks swap it); imported
+    # here, as intercomm imports this module.
+    from . import intercomm
+
+    return intercomm._world_comm() if intercomm._world_comm is not None else None
+
+
+class _ClassToggle:
+    """Wrappers put in classes' own methods while someone needs them, taken out after: the calls
+    of requests and of objects without a handler of their own (Datatype, Info, ...), so that
+    with no handler set anywhere these classes run as if this module did not exist."""
+
+    def __init__(self, roots: tuple[type, ...], target: Callable[[Any, tuple], Any]) -> None:
+        self.roots = roots
+        self.target = target  # (self or None, args) -> the object whose handler runs, or None
+        self.users = 0
+        self.saved: list[tuple[type, str, Any]] = []
+
+    def acquire(self) -> None:
+        self.users += 1
+        if self.users == 1:
+            self._install()
+
+    def release(self) -> None:
+        if self.users:
+            self.users -= 1
+            if not self.users:
+                for cls, name, raw in reversed(self.saved):
+                    setattr(cls, name, raw)
+                self.saved.clear()
+
+    def _classes(self) -> list[type]:
+        seen: list[type] = []
+        todo = list(self.roots)
+        while todo:
+            cls = todo.pop()
+            if cls not in seen:
+                seen.append(cls)
+                todo.extend(cls.__subclasses__())
+        return seen
+
+    def _install(self) -> None:
+        for cls in self._classes():
+            for name, raw in list(vars(cls).items()):
+                if name.startswith("_") or name in _UNGUARDED:
+                    continue
+                if isinstance(raw, types.FunctionType):
+                    new: Any = self._wrap(f"{cls.__name__}.{name}", raw, bound=True)
+                elif isinstance(raw, classmethod):
+                    new = classmethod(self._wrap(f"{cls.__name__}.{name}", raw.__func__, bound=True, has_self=False))
+                elif isinstance(raw, staticmethod):
+                    new = staticmethod(self._wrap(f"{cls.__name__}.{name}", raw.__func__, bound=False, has_self=False))
+                else:
+                    continue
+                self.saved.append((cls, name, raw))
+                setattr(cls, name, new)
+
+    def _wrap(self, label: str, fn: Callable[..., Any], bound: bool, has_self: bool = True) -> Callable[..., Any]:
+        """fn (a method's function: bound says it takes self or cls first, has_self that it is
+        self), reporting an error to target(self, arguments)."""
+        target = self.target
+
+        @functools.wraps(fn)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            depth = _depth()
+            depth[0] += 1
+            try:
+                return fn(*args, **kwargs)
+            except BaseException as exc:
+                if depth[0] == 1:
+                    me = args[0] if has_self else None
+                    rest = args[1:] if bound else args
+                    obj = target(me, rest)
+                    if obj is not None:
+                        on_error(obj, exc, label)
+                raise
+            finally:
+                depth[0] -= 1
+
+        return call
+
+
+def _request_target(request: Any, args: tuple) -> Any:
+    """The object whose handler a request call's error runs: the request's communicator (for
+    Waitall and the like, that of the first request that has one)."""
+    if request is not None:
+        return request.__dict__.get("_errh_target")
+    for arg in args[:1]:
+        try:
+            for req in arg:
+                target = getattr(req, "__dict__", {}).get("_errh_target")
+                if target is not None:
+                    return target
+        except TypeError:
+            pass
+    return None
+
+
+# Requests of guarded objects; and the objects no handler belongs to, whose errors Open MPI 5
+# gives to COMM_WORLD's handler (measured: Datatype.Free of MPI.INT, Info.Get_nthkey).
+_REQUESTS = _ClassToggle((Request,), _request_target)
+_OBJECTLESS = _ClassToggle((Datatype, Info, Group, Status, _ops.Op), lambda _obj, _args: _world())
