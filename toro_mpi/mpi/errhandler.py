@@ -77,6 +77,9 @@ class _UserHandler:
         self.fn = fn
         self.kind = kind
 
+    def __repr__(self) -> str:
+        return f"user-defined for MPI.{self.kind}: {getattr(self.fn, '__qualname__', self.fn)!r}"
+
 
 # (rank, class) -> user handlers created: slots are never given back (mpi4py's registry).
 _created: dict[tuple[Any, str], int] = {}
@@ -246,8 +249,9 @@ def _run_user(obj: Any, fn: Callable[[Any, int], None], code: int) -> None:
             fn(handle, code)
         finally:
             _null(handle)
-    except BaseException:  # noqa: BLE001 - whatever it is, mpi4py aborts
-        traceback.print_exc()
+    except BaseException as exc:  # noqa: BLE001 - whatever it is, mpi4py aborts
+        # Only the handler's own exception (not the MPI error it was handling), as mpi4py shows.
+        traceback.print_exception(type(exc), exc, exc.__traceback__, chain=False)
         sys.stderr.write("Fatal Python error: exception in user-defined error handler function\n")
         _abort(obj, 1)
 
