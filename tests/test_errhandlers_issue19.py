@@ -131,3 +131,68 @@ def test_own_calls_stay_under_the_guard() -> None:
     assert comm.__dict__.get("Barrier") is not wrapper  # the hot one (if any) is back in place
     comm.Barrier()
     comm.Free()
+
+
+def test_another_class_plugs_in() -> None:
+    """The hook a window (or file) class uses: ErrhandlerMixin, _errh_kind, _errh_check, the
+    handler in _errhandler, handles sharing one __dict__. Its Create/Set/Get/Call_errhandler
+    work, a user handler of its own kind runs on an error in its calls (with a new handle, nulled
+    after), a Comm handler is refused, and ERRORS_RETURN takes the guard out."""
+    from toro_mpi import MPI
+    from toro_mpi.errors import ERR_RMA_SYNC, ERR_WIN, MPIException
+    from toro_mpi.mpi.errhandler import ERRORS_RETURN, ErrhandlerMixin
+
+    class Window(ErrhandlerMixin):
+        _errh_kind = "Win"
+
+        def __init__(self, other: Window | None = None) -> None:
+            if other is not None:
+                self.__dict__ = other.__dict__  # another handle to the same window
+            else:
+                self._errhandler = ERRORS_RETURN
+                self.live = True
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, Window) and other.__dict__ is self.__dict__
+
+        def __bool__(self) -> bool:
+            return self.__dict__.get("live", False)
+
+        def _errh_check(self) -> None:
+            if not self:
+                raise MPIException(ERR_WIN, "invalid window")
+
+        def _errh_null(self) -> None:
+            self.__dict__ = {}
+
+        def Fence(self) -> None:
+            raise MPIException(ERR_RMA_SYNC, "wrong synchronization of RMA calls")
+
+    win = Window()
+    calls: list[tuple[bool, bool, int]] = []
+    kept: list[Window] = []
+
+    def handler(w: Window, code: int) -> None:
+        calls.append((w == win, w is win, code))
+        kept.append(w)
+
+    eh = Window.Create_errhandler(handler)
+    with pytest.raises(MPI.Exception) as refused:
+        win.Set_errhandler(MPI.Comm.Create_errhandler(lambda c, e: None))
+    assert refused.value.Get_error_class() == MPI.ERR_ARG
+    win.Set_errhandler(eh)
+    assert win.Get_errhandler() == eh
+    with pytest.raises(MPI.Exception) as raised:
+        win.Fence()
+    assert raised.value.Get_error_class() == ERR_RMA_SYNC
+    assert calls == [(True, False, ERR_RMA_SYNC)] and not kept[0]  # a new handle, null afterwards
+    win.Call_errhandler(MPI.ERR_OTHER)
+    assert calls[-1] == (True, False, MPI.ERR_OTHER)
+    win.Set_errhandler(MPI.ERRORS_RETURN)
+    assert "Fence" not in win.__dict__
+    with pytest.raises(MPI.Exception):
+        win.Fence()
+    assert len(calls) == 2
+    with pytest.raises(MPI.Exception) as null:
+        Window.__new__(Window).Get_errhandler()
+    assert null.value.Get_error_class() == ERR_WIN

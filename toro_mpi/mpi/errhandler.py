@@ -523,7 +523,9 @@ class _ClassToggle:
             try:
                 return fn(*args, **kwargs)
             except BaseException as exc:
-                if depth[0] == 1:
+                # Only for the program's own calls: one toro_mpi makes inside a call on an
+                # unguarded communicator belongs to that communicator's (silent) handler.
+                if depth[0] == 1 and not sys._getframe(1).f_globals.get("__name__", "").startswith("toro_mpi."):
                     me = args[0] if has_self else None
                     rest = args[1:] if bound else args
                     obj = target(me, rest)
@@ -540,7 +542,7 @@ def _request_target(request: Any, args: tuple) -> Any:
     """The object whose handler a request call's error runs: the request's communicator (for
     Waitall and the like, that of the first request that has one)."""
     if request is not None:
-        return request.__dict__.get("_errh_target")
+        return getattr(request, "__dict__", {}).get("_errh_target")
     for arg in args[:1]:
         try:
             for req in arg:
