@@ -196,3 +196,17 @@ def test_another_class_plugs_in() -> None:
     with pytest.raises(MPI.Exception) as null:
         Window.__new__(Window).Get_errhandler()
     assert null.value.Get_error_class() == ERR_WIN
+
+
+def test_free_takes_the_guard_out() -> None:
+    """Freeing a communicator that has a handler ends its guard (and the class guards it held)."""
+    from toro_mpi import MPI
+    from toro_mpi.mpi import errhandler as E
+
+    users = E._REQUESTS.users
+    comm = MPI.COMM_WORLD.Dup()
+    comm.Set_errhandler(MPI.Comm.Create_errhandler(lambda c, e: None))
+    assert E._REQUESTS.users == users + 1
+    comm.Free()
+    assert "_errh_guard" not in comm.__dict__ and "Send" not in comm.__dict__
+    assert E._REQUESTS.users == users

@@ -309,6 +309,7 @@ def _abort(obj: Any, code: int) -> None:
 _UNGUARDED = frozenset({"Get_errhandler", "Set_errhandler", "Call_errhandler", "Create_errhandler", "Abort",
                         "free", "toint", "py2f", "fromhandle", "fromint", "f2py"})
 _names_by_class: dict[type, tuple[str, ...]] = {}
+_RELEASING = frozenset({"Free", "Disconnect", "Finalize", "Close"})  # calls after which the object is null
 
 
 def _guarded_names(cls: type) -> tuple[str, ...]:
@@ -352,6 +353,8 @@ def _wrapper(obj: Any, name: str, method: Callable[..., Any], own: dict[str, Cal
             depth[0] -= 1
         if isinstance(result, Request):
             result.__dict__["_errh_target"] = obj  # its Wait/Test report to this object's handler
+        elif name in _RELEASING and not obj:
+            _unguard(obj)  # freed: a null object has no handler, and the class guards may go
         return result
 
     return call
