@@ -17,7 +17,7 @@ from .collectives import CollectiveMixin
 from .comm_manage import CommManagementMixin
 from .comm_requests import CommRequest
 from .errcodes import last_used
-from .errhandler import ERRORS_RETURN, Errhandler
+from .errhandler import ERRORS_RETURN, Errhandler, get_errhandler, set_errhandler
 from .groups import CONGRUENT, IDENT, UNEQUAL, Group
 from .handles import InstanceAttribute
 from .hot_sites import HotCallSites
@@ -613,15 +613,12 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
     def Get_errhandler(self) -> Errhandler:
         """The error handler set on this communicator (a new handle to it, as MPI returns)."""
         self._check_live()
-        return Errhandler(self._errhandler)
+        return get_errhandler(self)
 
     def Set_errhandler(self, errhandler: Errhandler) -> None:
-        """Set the error handler (Call_errhandler runs it); errors of toro_mpi calls are raised as
-        MPI.Exception whatever it is."""
+        """Set the error handler that runs when a call on this communicator fails (errhandler.py)."""
         self._check_live()
-        if not isinstance(errhandler, Errhandler) or not errhandler:
-            raise MPIException(ERR_ARG, f"Set_errhandler: not an error handler: {errhandler!r}")
-        self._errhandler = Errhandler(errhandler)
+        set_errhandler(self, errhandler, "Comm")
 
     def Irecv(self, buf: Any, source: int = ANY_SOURCE, tag: int = ANY_TAG) -> Request:
         """Start a receive into a buffer."""

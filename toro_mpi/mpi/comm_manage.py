@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import ERR_ARG, ERR_COMM, ERR_GROUP, MPIException, MPITypeError
 from .constants import COMM_TYPE_HW_GUIDED, COMM_TYPE_HW_UNGUIDED, COMM_TYPE_RESOURCE_GUIDED, COMM_TYPE_SHARED
-from .errhandler import Errhandler
+from .errhandler import Errhandler, call_errhandler, create_errhandler
 from .groups import Group
 from .info import INFO_NULL, Info, as_info
 from .p2p import RecvReq
@@ -195,14 +195,13 @@ class CommManagementMixin:
     @classmethod
     def Create_errhandler(cls, errhandler_fn: Any) -> Errhandler:
         """A user error handler for communicators: errhandler_fn(comm, errorcode)."""
-        return Errhandler._create(errhandler_fn, "Comm")
+        return create_errhandler("Comm", errhandler_fn)
 
     def Call_errhandler(self, errorcode: int) -> None:
         """Invoke the communicator's error handler on errorcode: a user handler is called, the job
         aborts for ERRORS_ARE_FATAL and ERRORS_ABORT, ERRORS_RETURN does nothing."""
         self._check_live()
-        if errorcode != 0:
-            self._errhandler._invoke(self, int(errorcode))
+        call_errhandler(self, errorcode)
 
     # -- properties --------------------------------------------------------------------------
     @property

@@ -42,6 +42,7 @@ import numpy as np
 from ..coll.elementwise import OP_USER
 from ..coll.engine import Plan, barrier_entry
 from ..coll.interpreter import HOT_DTYPES
+from .errhandler import install_call, remove_call
 from .ops import SUM, Op
 
 FAST_DTYPES = HOT_DTYPES  # the dtypes with a compiled one-argument run_at (coll/interpreter.py)
@@ -194,7 +195,7 @@ class HotCallSites:
                 # should not happen under a jitted frame (objmode).
                 bound = _HotBarrier(barrier_entry(), hot.addr)
                 bound.hot = hot
-                self.__dict__["Barrier"] = bound
+                install_call(self, "Barrier", bound)  # under an error handler's guard, if any
 
     def _remember_site(self, which: int, send: np.ndarray, site: Any) -> None:
         """Keep a hosted two-level call (a TwoLevelSite, mpi/hosted.py) as its call site's hot
@@ -241,7 +242,7 @@ class HotCallSites:
     def _install_barrier(self, barrier: Any) -> None:
         """Make `barrier` this communicator's Barrier (a hosted rank's local barrier) until the
         records are forgotten."""
-        self.__dict__["Barrier"] = barrier
+        install_call(self, "Barrier", barrier)
 
     # -- dropping them ---------------------------------------------------------------------------
     def _forget_hot_sites(self, freed: bool = False) -> None:
@@ -253,7 +254,7 @@ class HotCallSites:
                     hot.free()
         self._fast_barrier = None
         self._last_bcast = self._last_reduce = self._last_allreduce = NO_HOT_CALL
-        self.__dict__.pop("Barrier", None)
+        remove_call(self, "Barrier")
         for table in self._fast:
             table.clear()
         self._moves.clear()

@@ -439,6 +439,7 @@ class Intercomm(Comm):
     # -- management ---------------------------------------------------------------------------------
     def Dup(self, info: Any = None) -> Intercomm:
         """A new intercommunicator of the same groups with its own contexts."""
+        self._check_live()
         block = self._new_block(self._agree((self._engine.next_context_block,)))
         return Intercomm._make(self._engine, self._ranks, self._remote, block)
 
@@ -448,6 +449,7 @@ class Intercomm(Comm):
         """The intracommunicator of both groups: the group that passed high=False first; if both
         passed the same value, the group whose rank 0 has the higher world rank first (as Open
         MPI orders them; MPI leaves it to the implementation)."""
+        self._check_live()
         local_items, remote_items = self._agree((self._engine.next_context_block, bool(high)))
         block = self._new_block((local_items, remote_items))
         mine, theirs = local_items[0][1], remote_items[0][1]

@@ -145,9 +145,12 @@ class Request(IntHandles):
     def Cancel(self) -> None:
         """Cancel a receive that has not matched yet; otherwise it completes normally.
 
-        Sends are not cancelled (MPI deprecates it): they complete normally, not cancelled."""
+        Sends are not cancelled (MPI deprecates it): they complete normally, not cancelled.
+        REQUEST_NULL (a completed request) cannot be cancelled: ERR_REQUEST, as in MPI."""
         inner = self._inner
-        if inner is None or inner.done:
+        if inner is None:
+            raise MPIException(ERR_REQUEST, "Cancel: invalid request (MPI.REQUEST_NULL)")
+        if inner.done:
             return
         if isinstance(inner, RecvReq):
             engine = self._engine
@@ -163,7 +166,10 @@ class Request(IntHandles):
         # Open MPI does not): it completes normally and its status says "not cancelled".
 
     def Free(self) -> None:
-        """Release the handle; the operation still completes in the background."""
+        """Release the handle; the operation still completes in the background. REQUEST_NULL
+        cannot be freed: ERR_REQUEST, as in MPI (free() is the safe form)."""
+        if self._inner is None:
+            raise MPIException(ERR_REQUEST, "Free: invalid request (MPI.REQUEST_NULL)")
         self._inner = None
 
     def _handle_null(self) -> bool:
@@ -212,8 +218,9 @@ class Request(IntHandles):
         self.Cancel()
 
     def free(self) -> None:
-        """Release the handle (Free)."""
-        self.Free()
+        """Release the handle (Free) unless it is null: mpi4py's safe form."""
+        if not self._handle_null():
+            self.Free()
 
     # -- collections of requests -----------------------------------------------------------
     # As mpi4py: a list of statuses grows to one Status per request (a tuple is filled as far

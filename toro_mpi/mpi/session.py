@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import ERR_ARG, ERR_SESSION, MPIException
+from .errhandler import ERRORS_RETURN, Errhandler, ErrhandlerMixin, guard_class
 from .groups import Group
 from .handles import Handle, Ref
 from .info import Info
@@ -37,29 +38,49 @@ def set_whoami(lookup: Callable[[], tuple[int, int]]) -> None:
 class _SessionState:
     __slots__ = ("errhandler", "buffer")
 
-    def __init__(self, errhandler: Any) -> None:
+    def __init__(self, errhandler: Errhandler) -> None:
         self.errhandler = errhandler
         self.buffer: Any = None
 
 
-class Session(Handle):
-    """An MPI session (MPI-4). `Session()` is SESSION_NULL; `Session.Init()` starts one."""
+class Session(ErrhandlerMixin, Handle):
+    """An MPI session (MPI-4). `Session()` is SESSION_NULL; `Session.Init()` starts one.
+
+    Its error handler (Create/Get/Set/Call_errhandler, errhandler.py) runs when one of its calls
+    fails; every session starts with ERRORS_RETURN, whatever Init is given, as under mpi4py (its
+    rc.errors option sets ERRORS_RETURN on every session it initialises)."""
 
     _kind = "Session"
+    _errh_kind = "Session"
 
     @classmethod
     def _state_type(cls) -> type:
         return _SessionState
 
     @classmethod
-    def Init(cls, info: Any = None, errhandler: Any = None) -> Session:
+    def Init(cls, info: Any = None, errhandler: Errhandler | None = None) -> Session:
         """Start a session (info hints are accepted and ignored)."""
-        return cls._new(Ref(_SessionState(errhandler)))
+        if errhandler is not None and not isinstance(errhandler, Errhandler):
+            raise TypeError("Argument 'errhandler' has incorrect type (expected Errhandler, "
+                            f"got {type(errhandler).__name__})")
+        return cls._new(Ref(_SessionState(Errhandler(ERRORS_RETURN))))
 
     def _state(self) -> _SessionState:
         if self._ref is None:
             raise MPIException(ERR_SESSION, "invalid session (MPI.SESSION_NULL)")
         return self._ref.state
+
+    def _errh_check(self) -> None:
+        self._state()
+
+    @property
+    def _errhandler(self) -> Errhandler:
+        """The session's error handler (errhandler.py's protocol)."""
+        return self._state().errhandler
+
+    @_errhandler.setter
+    def _errhandler(self, errhandler: Errhandler) -> None:
+        self._state().errhandler = errhandler
 
     def Finalize(self) -> None:
         """End the session: this handle becomes SESSION_NULL."""
@@ -101,14 +122,6 @@ class Session(Handle):
         rank = _whoami()[0]
         return Group(list(range(size)), rank) if pset_name == WORLD else Group([rank], rank)
 
-    def Get_errhandler(self) -> Any:
-        """The session's error handler (as given to Init; None means ERRORS_ARE_FATAL's default)."""
-        return self._state().errhandler
-
-    def Set_errhandler(self, errhandler: Any) -> None:
-        """Set the session's error handler."""
-        self._state().errhandler = errhandler
-
     def Attach_buffer(self, buf: Any) -> None:
         """Attach a buffer for buffered sends (accepted; sends are buffered in toro_mpi's memory)."""
         state = self._state()
@@ -133,6 +146,10 @@ class Session(Handle):
 
     def __repr__(self) -> str:
         return "<Session MPI_SESSION_NULL>" if self._ref is None else f"<Session {self._ref.id}>"
+
+
+# A session's calls are not hot: they are guarded once, in the class (errhandler.py).
+guard_class(Session)
 
 
 def group_from_session_pset(session: Session, pset_name: str) -> Group:
