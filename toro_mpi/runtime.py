@@ -205,7 +205,5 @@ def world() -> World:
         with numba_visible():
             _world = World()
             guard_compiles()
-            from .coll.interpreter import warm_objmode_stop
-
-            warm_objmode_stop()  # a Barrier that waits must not import numba later
+            # (A hot Barrier's objmode stop is warmed at its first use: coll.engine.barrier_entry.)
     return _world
