@@ -94,7 +94,8 @@ class _VersionAction(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=kwargs.get("help"))
 
     def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
-        parser.exit(message=f"toro-mpirun (toro_mpi) {_version()}\n")
+        print(f"toro-mpirun (toro_mpi) {_version()}")  # on stdout, as argparse's version action
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
