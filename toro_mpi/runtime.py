@@ -48,6 +48,24 @@ def preload() -> None:
     guard_compiles()
 
 
+_freeze_registered = False
+
+
+def freeze_at_exit() -> None:
+    """At exit, once the atexit handlers registered after this call have run, move every live
+    object to the collector's permanent generation (gc.freeze). The interpreter's shutdown then
+    skips them in its final collections: with numba's object graph loaded these cost a rank
+    0.1 s of CPU (measured: `import numba` alone exits in 0.28-0.31 s of CPU with the freeze,
+    0.35-0.42 s without). Objects are still released by reference counting as the modules are
+    torn down (open files flush, __del__ runs); only cycles among them are left to the OS."""
+    global _freeze_registered
+    if not _freeze_registered:
+        import gc
+
+        _freeze_registered = True
+        atexit.register(gc.freeze)
+
+
 def _mpi_error_classes(exc: BaseException | None) -> set[int]:
     """The MPI error classes of exc and of the exceptions it was raised from or while handling."""
     from .errors import MPIException
@@ -203,9 +221,13 @@ def world() -> World:
         # lazily: they must be found even if the program has hidden numba by then. Guarding the
         # kernels here too covers a program run without rank_main that hides numba later.
         with numba_visible():
+            # A process not started through rank_main (a program that is not `python ...`, a
+            # singleton) has not preloaded: do it now, so that every kernel, also those called
+            # through their dispatcher while the World is built, loads the light way
+            # (bus.compiling.load_cached). Without it numba's full target refresh ran: 0.4 s of CPU.
+            preload()
+            freeze_at_exit()
             _world = World()
             guard_compiles()
-            from .coll.interpreter import warm_objmode_stop
-
-            warm_objmode_stop()  # a Barrier that waits must not import numba later
+            # (A hot Barrier's objmode stop is warmed at its first use: coll.engine.barrier_entry.)
     return _world

@@ -51,10 +51,14 @@ def _stamp() -> Path | None:
         return None
     digest = hashlib.sha256()
     try:
-        from importlib.metadata import version
+        # numba's version, from its _version.py found without importing numba or
+        # importlib.metadata (which alone cost the launcher 20-50 ms at every start).
+        import importlib.util
 
-        digest.update(version("numba").encode())
-    except Exception:  # noqa: BLE001 - metadata missing: fall back to sources only
+        spec = importlib.util.find_spec("numba")
+        if spec is not None and spec.origin:
+            digest.update(Path(spec.origin).with_name("_version.py").read_bytes())
+    except Exception:  # noqa: BLE001 - no such file: fall back to sources only
         pass
     # numba keys its cache by the source files' paths: the same sources elsewhere (another
     # checkout) are compiled anew, so they need their own stamp.

@@ -200,8 +200,10 @@ def _elementwise(op, a, b, out):
         elif array_address(out) == array_address(a):
             _into(op, b, out, True)
         else:
-            out[:] = b
-            _into(op, a, out, False)
+            # Three distinct arrays (a reduce's root combines its send buffer with a received
+            # segment into its receive buffer): one fused pass. Copying b into out first cost a
+            # numba slice assignment, about 3 GB/s on uint8: 346 us of a 1 MiB reduce.
+            _apart(op, a, b, out)
 
     return impl
 
@@ -237,6 +239,27 @@ def _into(op, x, inout, swap):
     else:
         for k in range(n):
             inout[k] = _combine(op, x[k], inout[k])
+
+
+@njit(cache=True)
+def _apart(op, x, y, out):
+    """out[k] = x[k] op y[k] for an out that overlaps neither x nor y; one loop per operator."""
+    n = out.shape[0]
+    if op == OP_SUM:
+        for k in range(n):
+            out[k] = op_sum(x[k], y[k])
+    elif op == OP_PROD:
+        for k in range(n):
+            out[k] = op_prod(x[k], y[k])
+    elif op == OP_MIN:
+        for k in range(n):
+            out[k] = op_min(x[k], y[k])
+    elif op == OP_MAX:
+        for k in range(n):
+            out[k] = op_max(x[k], y[k])
+    else:
+        for k in range(n):
+            out[k] = _combine(op, x[k], y[k])
 
 
 @njit(cache=True)

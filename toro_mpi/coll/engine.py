@@ -17,6 +17,7 @@ import numpy as np
 
 from ..bus import layout as L
 from ..bus import ring
+from ..bus.compiling import numba_visible
 from ..errors import ERR_COMM, ERR_INTERN, ERR_OTHER, ERR_TRUNCATE, MPIException
 from . import interpreter as I
 from .schedules import Program
@@ -90,8 +91,16 @@ def _hot_entry(dtype: np.dtype) -> Callable[..., int]:
 
 @functools.lru_cache(maxsize=1)
 def barrier_entry() -> Callable[[int], None]:
-    """The compiled interpreter.barrier_at (bind it to a HotRun's addr)."""
-    return I.barrier_entry()
+    """The compiled interpreter.barrier_at (bind it to a HotRun's addr), its objmode stop warmed.
+
+    The warm-up (interpreter.warm_objmode_stop: numba compiles the objmode block at its first
+    run, about 0.1 s of CPU, and needs numba importable then) happens here, at the first hot
+    Barrier, with numba made visible for it, rather than at every rank's start: a program that
+    never calls Barrier twice does not pay it."""
+    fn = I.barrier_entry()
+    with numba_visible():
+        I.warm_objmode_stop()
+    return fn
 
 
 @functools.lru_cache(maxsize=256)

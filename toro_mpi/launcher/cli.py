@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from importlib import metadata
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -79,10 +78,24 @@ def _positive_float(text: str) -> float:
 
 
 def _version() -> str:
+    # importlib.metadata on demand: importing it costs 20-50 ms of every launch.
+    from importlib import metadata
+
     try:
         return metadata.version("toro_mpi")
     except metadata.PackageNotFoundError:
         return "unknown"
+
+
+class _VersionAction(argparse.Action):
+    """--version, the version looked up only when asked for (see _version)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=kwargs.get("help"))
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        print(f"toro-mpirun (toro_mpi) {_version()}")  # on stdout, as argparse's version action
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "under it: use it for programs that pick toro_mpi themselves)")
     p.add_argument("--cleanup", action="store_true",
                    help="remove /dev/shm segments of launchers that are no longer alive, then exit")
-    p.add_argument("--version", action="version", version=f"toro-mpirun (toro_mpi) {_version()}")
+    p.add_argument("--version", action=_VersionAction, help="show program's version number and exit")
     p.add_argument("program", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return p
 
