@@ -8,11 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import bytecode
-
-# Before any other toro_mpi module is imported: their bytecode is cached (see bytecode.py).
-bytecode.install()
-
 __version__ = "0.1.0"
 
 
