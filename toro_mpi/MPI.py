@@ -90,8 +90,6 @@ from .mpi.mpi4py_names import CLASSES as _CLASSES
 from .mpi.mpi4py_names import not_implemented as _not_implemented
 from .mpi.mpi4py_names import stand_in as _stand_in
 from .mpi.null_handles import FILE_NULL, File
-from .mpi.window import WIN_NULL, Win
-from .mpi.window import set_self_lookup as _set_win_self_lookup
 from .mpi.ops import (
     BAND,
     BOR,
@@ -125,6 +123,10 @@ from .mpi.request import REQUEST_NULL, UNDEFINED, Request, Status
 from .mpi.session import Session
 from .mpi.topocomm import Cartcomm, Distgraphcomm, Graphcomm, Topocomm
 from .mpi.topology import CART, DIST_GRAPH, GRAPH, UNWEIGHTED, WEIGHTS_EMPTY, Compute_dims
+from .mpi.rma_memory import alloc_buffer as _alloc_buffer
+from .mpi.rma_memory import free_buffer as _free_buffer
+from .mpi.window import WIN_NULL, Win
+from .mpi.window import set_self_lookup as _set_win_self_lookup
 from .runtime import world as _world
 
 # Every error class, and the integer constants of mpi/constants.py.
@@ -176,8 +178,8 @@ COMM_SELF: Intracomm = _state["COMM_SELF"]
 del _state
 COMM_NULL: Comm = Comm()
 _name_comm_constants(globals())
-_intercomm.set_world_lookup(lambda: COMM_WORLD)
-_set_win_self_lookup(lambda: COMM_SELF)  # Win.Create(..., comm=None): this rank's COMM_SELF  # Intercomm.Create_from_groups: this rank's world
+_intercomm.set_world_lookup(lambda: COMM_WORLD)  # Intercomm.Create_from_groups: this rank's world
+_set_win_self_lookup(lambda: COMM_SELF)  # Win.Create(..., comm=None): this rank's COMM_SELF
 # Sessions and generalized requests look up the calling rank's world when used (hosted
 # green-thread ranks swap it), not at import.
 _session.set_whoami(lambda: (_world().rank, _world().size))
@@ -335,8 +337,8 @@ def Detach_buffer() -> _Any:
     return buf
 
 
-def Alloc_mem(size: int, info: _Any = None) -> memoryview:
-    """size zeroed bytes in this rank's shared heap (`bus.heap_size`), as a writable memoryview.
+def Alloc_mem(size: int, info: _Any = None) -> buffer:
+    """size zeroed bytes in this rank's shared heap (`bus.heap_size`), as a writable MPI.buffer.
 
     Sends from this memory of at least `bus.heap_threshold` bytes skip the copy through the ring:
     the receiver copies straight out of the heap. When the heap is full (or off, or the program
@@ -350,9 +352,9 @@ def Alloc_mem(size: int, info: _Any = None) -> memoryview:
         raise MPIException(ERR_ARG, f"Alloc_mem: size must be >= 0, got {size}")
     block = _world().engine.alloc_mem(size) if size else None
     if block is not None:
-        return memoryview(block)
+        return _alloc_buffer(block)
     try:
-        return memoryview(bytearray(size))
+        return _alloc_buffer(bytearray(size))
     except MemoryError:
         raise MPIException(ERR_OTHER, f"Alloc_mem: cannot allocate {size} bytes") from None
 
@@ -360,7 +362,9 @@ def Alloc_mem(size: int, info: _Any = None) -> memoryview:
 def Free_mem(mem: _Any) -> None:
     """Release memory from Alloc_mem. Heap memory goes back to the heap once nothing views it any
     more (at once, unless a slice of it or a send from it is still alive)."""
-    if isinstance(mem, memoryview):
+    if isinstance(mem, buffer):
+        _free_buffer(mem)
+    elif isinstance(mem, memoryview):
         try:
             mem.release()
         except BufferError:

@@ -28,7 +28,7 @@ from ..errors import ERR_OP, ERR_RMA_RANGE, ERR_TYPE, MPIException, MPIValueErro
 from . import datatypes as D
 from .buffers import normalise
 from .constants import WIN_FLAVOR_DYNAMIC
-from .ops import NO_OP, REPLACE, SUM, Op, check_applies
+from .ops import NO_OP, SUM, Op, check_applies
 from .packing import address_of, check_committed, run_view
 from .request import Request
 
