@@ -120,11 +120,11 @@ from .mpi.private_helpers import (  # noqa: F401 - mpi4py's MPI has them (its ow
     _sizeof,
 )
 from .mpi.request import REQUEST_NULL, UNDEFINED, Request, Status
+from .mpi.rma_memory import alloc_buffer as _alloc_buffer
+from .mpi.rma_memory import free_buffer as _free_buffer
 from .mpi.session import Session
 from .mpi.topocomm import Cartcomm, Distgraphcomm, Graphcomm, Topocomm
 from .mpi.topology import CART, DIST_GRAPH, GRAPH, UNWEIGHTED, WEIGHTS_EMPTY, Compute_dims
-from .mpi.rma_memory import alloc_buffer as _alloc_buffer
-from .mpi.rma_memory import free_buffer as _free_buffer
 from .mpi.window import WIN_NULL, Win
 from .mpi.window import set_self_lookup as _set_win_self_lookup
 from .runtime import world as _world
