@@ -118,12 +118,20 @@ def _typed(arr: np.ndarray, nbytes: int, dtype: np.dtype) -> np.ndarray:
     return arr.reshape(-1).view(np.uint8)[:nbytes].view(dtype)
 
 
+# Types the jitted reductions do not cover (long double and its complex) are combined by numpy,
+# exactly as wide, as Op.Reduce_local does.
+_NUMPY_OPS = {E.OP_SUM: np.add, E.OP_PROD: np.multiply, E.OP_MIN: np.minimum, E.OP_MAX: np.maximum}
+_WIDE = frozenset(np.dtype(c) for c in ("g", "G"))
+
+
 def _combine(op: Op, origin: np.ndarray, target: np.ndarray) -> None:
     """target = origin op target, element by element (REPLACE: origin; NO_OP: target)."""
     if op.code == E.OP_REPLACE:
         target[...] = origin
     elif op.code == E.OP_NO_OP:
         return
+    elif target.dtype in _WIDE:
+        _NUMPY_OPS[op.code](origin, target, out=target)
     else:
         local_reduce(op.code, origin, target)
 
@@ -135,6 +143,8 @@ def _check_op(op: Any, dtype: np.dtype | None) -> Op:
         return op
     if dtype is None:
         raise MPIException(ERR_TYPE, "accumulate: the target datatype is not made of one predefined type")
+    if dtype in _WIDE and op.code in _NUMPY_OPS and not (dtype.kind == "c" and op.code in (E.OP_MIN, E.OP_MAX)):
+        return op
     return check_applies(op, dtype)
 
 
