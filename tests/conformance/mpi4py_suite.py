@@ -81,9 +81,6 @@ OUT_OF_SCOPE: dict[str, str] = {
     "test_io.py": "MPI-IO (MPI.File)",
     "test_dynproc.py": "dynamic processes (ports, Accept/Connect, Join)",
     "test_spawn.py": "dynamic processes (Spawn)",
-    "test_win.py": "one-sided communication, RMA windows (issue #22)",
-    "test_rma.py": "one-sided communication, RMA windows (issue #22)",
-    "test_rma_nb.py": "one-sided communication, RMA windows (issue #22)",
     "test_ulfm.py": "ULFM fault-tolerance extension (MPIX Comm_revoke/shrink/agree)",
     "test_mpiabi.py": "the MPI ABI standard's C library introspection (Get_abi_version/info)",
     "test_mpiapi.py": "checks the compiled mpi4py.MPI extension's C declarations (libmpi.pxd) against "
