@@ -212,6 +212,7 @@ class RMAMixin:
         from .window import W_ACC
 
         K.spin_unlock(w.ctl(rank) + W_ACC * 8)
+        w.wake_peers()
 
     # -- Put / Get -----------------------------------------------------------------------------
     def Put(self, origin: Any, target_rank: int, target: Any = None) -> None:

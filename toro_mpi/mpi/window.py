@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..bus import layout as L
+from ..bus.ring import ring_bells
 from ..bus.winmem import WinMemError, WinShm, vm_access_supported
 from ..errors import (
     ERR_ARG,
@@ -108,6 +109,15 @@ class _Window:
         self.posts_seen: list[int] = []  # per rank: posts consumed by our Start
         self.completes_seen: list[int] = []  # per rank: completes consumed by our Wait
         self.freed = False
+        # Doorbells of the other processes: rung after a release (unlock, complete, post) that a
+        # peer sleeping in Scheduler.wait may be waiting for (ring_bells syscalls only for those
+        # actually asleep).
+        self.bells = np.zeros(0, np.int64)
+
+    def wake_peers(self) -> None:
+        """Wake the processes sleeping on their doorbell, so a waiter sees our release now."""
+        if self.bells.size:
+            ring_bells(self.bells)
 
     def ctl(self, rank: int) -> int:
         """Address of rank's control block in this process."""
@@ -527,6 +537,10 @@ def _setup(pc: Any, flavor: int, size: int, unit: int, base: int) -> _Window:
     if need_vm and not vm_access_supported():
         raise WinMemError("this system does not let ranks access each other's memory (process_vm_readv): "
                           "use Win.Allocate or Win.Allocate_shared")
+    t = w.engine.t
+    own = getattr(t, "bell", 0) if t is not None else 0
+    if own:
+        w.bells = np.array([b for b in t.segment.bells if b != own], np.int64)
     w.size = w.sizes[w.rank] if flavor != WIN_FLAVOR_DYNAMIC else 0
     w.disp_unit = unit
     w.base = w.mapped[w.rank] if flavor in (WIN_FLAVOR_ALLOCATE, WIN_FLAVOR_SHARED) else base

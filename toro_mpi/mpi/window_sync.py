@@ -85,8 +85,10 @@ class SyncMixin:
         kind = w.locks.pop(rank)
         if kind == LOCK_EXCLUSIVE:
             K.unlock_exclusive(self._lock_word(w, rank))
+            w.wake_peers()
         elif kind == LOCK_SHARED:
             K.unlock_shared(self._lock_word(w, rank))
+            w.wake_peers()
 
     def Lock_all(self, assertion: int = 0) -> None:
         """A shared access epoch on every rank of the window."""
@@ -115,6 +117,7 @@ class SyncMixin:
         if w.lock_all == 1:
             for r in range(w.n):
                 K.unlock_shared(self._lock_word(w, r))
+            w.wake_peers()
         w.lock_all = False
 
     def _check_passive(self, w: Any, rank: Any, call: str) -> None:
@@ -176,6 +179,7 @@ class SyncMixin:
         ranks = self._group_ranks(w, group, "Win.Post")
         for o in ranks:
             K.add_word(self._counter(w, o, 0, w.rank), 1)
+        w.wake_peers()
         w.post_group = ranks
 
     def Start(self, group: Any, assertion: int = 0) -> None:
@@ -199,6 +203,7 @@ class SyncMixin:
             raise MPIException(ERR_RMA_SYNC, "Win.Complete: no access epoch (Start)")
         for t in w.start_group:
             K.add_word(self._counter(w, t, 1, w.rank), 1)
+        w.wake_peers()
         w.start_group = None
 
     def _completed(self, w: Any) -> bool:
