@@ -57,6 +57,7 @@ from .handles import Handle, Ref
 from .info import INFO_NULL, Info, as_info
 from .memory import buffer
 from .rma import RMAMixin
+from .window_buffer import install as install_buffer
 from .window_sync import SyncMixin
 
 PROC_NULL = -2
@@ -549,5 +550,12 @@ def _setup(pc: Any, flavor: int, size: int, unit: int, base: int) -> _Window:
     return w
 
 
+def _local_memory(win: Win) -> tuple[int, int]:
+    """(address, nbytes) of the window's local part, for the buffer protocol."""
+    w = win._w()
+    return (0, 0) if w.flavor == WIN_FLAVOR_DYNAMIC or w.size == 0 else (w.base, w.size)
+
+
+install_buffer(Win, _local_memory)
 WIN_NULL = Win()
 Win.__module__ = "toro_mpi.MPI"
