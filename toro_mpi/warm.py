@@ -250,6 +250,13 @@ def _warm_rma() -> None:
     K.load_word(addr)
     K.add_word(addr, 0)
     K.copy_bytes(addr + 8, addr, 8)
+    # The hot paths' specialisations (mpi/rma.py _HOT): Put/Get of each, Accumulate of the signed ones.
+    for code in ("u1", "i4", "i8", "f4", "f8"):
+        arr = np.zeros(1, np.dtype(code))
+        K.put_array(addr + 8, arr)
+        K.get_array(arr, addr + 8)
+        if code != "u1":
+            K.accumulate_array(addr, 1, 1, addr + 8, arr, K.ACC_SUM)
 
 
 def _warm() -> None:

@@ -14,15 +14,17 @@ accumulates to one location from many ranks are atomic per element, as MPI requi
 
 from __future__ import annotations
 
-from numba import njit
+from numba import carray, njit
 
 from .atomics import (
+    array_address,
     compare_exchange_i64,
     cpu_relax,
     fetch_add_i64,
     load_acquire_i64,
     memcpy,
     store_release_i64,
+    typed_pointer,
 )
 
 EXCLUSIVE = 1 << 40
@@ -94,3 +96,49 @@ def add_word(addr, value):
 def copy_bytes(dst, src, nbytes):
     """memcpy between two raw addresses (a contiguous Put or Get into mapped memory)."""
     memcpy(dst, src, nbytes)
+
+
+@njit(cache=True)
+def put_array(dst, arr):
+    """Copy a contiguous array's bytes to address dst (a Put into mapped memory)."""
+    memcpy(dst, array_address(arr), arr.size * arr.itemsize)
+
+
+@njit(cache=True)
+def get_array(arr, src):
+    """Copy bytes at address src into a contiguous array (a Get from mapped memory)."""
+    memcpy(array_address(arr), src, arr.size * arr.itemsize)
+
+
+# The operations accumulate_array applies (the others take the general path, mpi/rma.py).
+ACC_SUM, ACC_PROD, ACC_MIN, ACC_MAX, ACC_REPLACE = 1, 2, 3, 4, 5
+
+
+@njit(cache=True)
+def accumulate_array(lock, owner, spins, dst, arr, op):
+    """Under the spinlock at lock: dst[i] = arr[i] op dst[i] for the elements at address dst
+    (typed as arr's). Returns False, having done nothing, if the lock was not free within spins."""
+    if not spin_lock(lock, owner, spins):
+        return False
+    n = arr.size
+    if n:
+        out = carray(typed_pointer(dst, arr[0]), n)
+        if op == ACC_SUM:
+            for i in range(n):
+                out[i] = arr[i] + out[i]
+        elif op == ACC_PROD:
+            for i in range(n):
+                out[i] = arr[i] * out[i]
+        elif op == ACC_MIN:
+            for i in range(n):
+                if arr[i] < out[i]:
+                    out[i] = arr[i]
+        elif op == ACC_MAX:
+            for i in range(n):
+                if arr[i] > out[i]:
+                    out[i] = arr[i]
+        else:
+            for i in range(n):
+                out[i] = arr[i]
+    spin_unlock(lock)
+    return True

@@ -34,6 +34,10 @@ from .request import Request
 
 PROC_NULL = -2
 _ACC_SPINS = 2000
+# The hot paths: a C-contiguous numpy array of one of these dtypes (the warmed specialisations of
+# bus/rma_kernels.py) with the target given as None or a displacement, to mapped memory.
+_HOT = frozenset(np.dtype(c) for c in ("u1", "i4", "i8", "f4", "f8"))
+_ndarray = np.ndarray
 _EMPTY = np.empty(0, np.uint8)
 
 
@@ -122,6 +126,8 @@ def _typed(arr: np.ndarray, nbytes: int, dtype: np.dtype) -> np.ndarray:
 # exactly as wide, as Op.Reduce_local does.
 _NUMPY_OPS = {E.OP_SUM: np.add, E.OP_PROD: np.multiply, E.OP_MIN: np.minimum, E.OP_MAX: np.maximum}
 _WIDE = frozenset(np.dtype(c) for c in ("g", "G"))
+_HOT_OPS = {E.OP_SUM: K.ACC_SUM, E.OP_PROD: K.ACC_PROD, E.OP_MIN: K.ACC_MIN, E.OP_MAX: K.ACC_MAX,
+            E.OP_REPLACE: K.ACC_REPLACE}
 
 
 def _combine(op: Op, origin: np.ndarray, target: np.ndarray) -> None:
@@ -214,6 +220,19 @@ class RMAMixin:
         K.spin_unlock(w.ctl(rank) + W_ACC * 8)
         w.wake_peers()
 
+    def _hot_target(self, w: Any, rank: int, origin: Any, target: Any) -> int:
+        """The address in this process for a hot-path call (origin checked by the caller), or
+        0: take the general path."""
+        if (target is not None and type(target) is not int) or not 0 <= rank < w.n:
+            return 0
+        mapped = w.mapped[rank]
+        if mapped is None or w.flavor == WIN_FLAVOR_DYNAMIC:
+            return 0
+        start = (target or 0) * w.units[rank]
+        if start < 0 or start + origin.nbytes > w.sizes[rank]:
+            return 0  # the general path reports the range error
+        return mapped + start
+
     # -- Put / Get -----------------------------------------------------------------------------
     def Put(self, origin: Any, target_rank: int, target: Any = None) -> None:
         """Write the origin buffer into target_rank's window."""
@@ -221,6 +240,11 @@ class RMAMixin:
         rank = int(target_rank)
         if rank == PROC_NULL:
             return
+        if type(origin) is _ndarray and origin.dtype in _HOT and origin.flags.c_contiguous:
+            dst = self._hot_target(w, rank, origin, target)
+            if dst:
+                K.put_array(dst, origin.reshape(-1))
+                return
         ob = normalise(origin, False)
         disp, count, ttype = _target_spec(target, _count_of(ob), ob.datatype)
         span = self._span(w, rank, disp, count, ttype)
@@ -233,6 +257,12 @@ class RMAMixin:
         rank = int(target_rank)
         if rank == PROC_NULL:
             return
+        if (type(origin) is _ndarray and origin.dtype in _HOT and origin.flags.c_contiguous
+                and origin.flags.writeable):
+            src = self._hot_target(w, rank, origin, target)
+            if src:
+                K.get_array(origin.reshape(-1), src)
+                return
         ob = normalise(origin, True)
         disp, count, ttype = _target_spec(target, _count_of(ob), ob.datatype)
         span = self._span(w, rank, disp, count, ttype)
@@ -247,6 +277,13 @@ class RMAMixin:
         rank = int(target_rank)
         if rank == PROC_NULL:
             return
+        code = _HOT_OPS.get(op.code) if isinstance(op, Op) else None
+        if (code is not None and type(origin) is _ndarray and origin.dtype in _HOT
+                and origin.dtype.kind != "u" and origin.flags.c_contiguous):
+            dst = self._hot_target(w, rank, origin, target)
+            if dst:
+                self._hot_accumulate(w, rank, dst, origin.reshape(-1), code)
+                return
         ob = normalise(origin, False)
         disp, count, ttype = _target_spec(target, _count_of(ob), ob.datatype)
         span = self._span(w, rank, disp, count, ttype)
@@ -267,6 +304,18 @@ class RMAMixin:
                 span.write(cur.ctypes.data)
         finally:
             self._acc_unlock(w, rank)
+
+    def _hot_accumulate(self, w: Any, rank: int, dst: int, arr: np.ndarray, code: int) -> None:
+        """Accumulate a typed array into mapped memory in one jitted call that holds the
+        target's accumulate lock (backing off through the scheduler while another rank holds it)."""
+        from .window import W_ACC
+
+        lock = w.ctl(rank) + W_ACC * 8
+        owner = w.engine.rank + 1
+        if not K.accumulate_array(lock, owner, _ACC_SPINS, dst, arr, code):
+            w.engine.sched.wait(lambda: K.accumulate_array(lock, owner, 16, dst, arr, code),
+                                ("Win.Accumulate", w.world_ranks[rank], 0))
+        w.wake_peers()
 
     def Get_accumulate(self, origin: Any, result: Any, target_rank: int, target: Any = None, op: Op = SUM) -> None:
         """Fetch target_rank's data into result, then combine the origin into it (atomically)."""
