@@ -126,7 +126,7 @@ def halo() -> None:
             u[:] = 0
         u[1:-1] = RANK * 10 + np.arange(n)
         left, right = (RANK - 1) % SIZE, (RANK + 1) % SIZE
-        for step in range(5):
+        for _ in range(5):
             win.Fence()
             win.Put(u[1:2].copy(), left, n + 1)
             win.Put(u[n:n + 1].copy(), right, 0)
