@@ -17,6 +17,7 @@ between processes of one user that may ptrace each other (``vm_access_supported`
 from __future__ import annotations
 
 import ctypes
+import functools
 import mmap
 import os
 import secrets
@@ -141,9 +142,10 @@ def vm_write(pid: int, remote: np.ndarray, local: int) -> None:
     _vm("process_vm_writev", pid, local, remote)
 
 
+@functools.cache
 def vm_access_supported() -> bool:
     """Whether process_vm_readv/writev work here (sibling processes of one user may ptrace
-    each other): checked once on this process's own memory."""
+    each other): checked once, on this process's own memory."""
     if len(_vm_calls) < 2:
         return False
     if os.geteuid() != 0:

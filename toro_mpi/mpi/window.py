@@ -25,7 +25,7 @@ import numpy as np
 
 from ..bus import layout as L
 from ..bus.ring import ring_bells
-from ..bus.winmem import WinMemError, WinShm, vm_access_supported
+from ..bus.winmem import WinShm, vm_access_supported
 from ..errors import (
     ERR_ARG,
     ERR_COMM,
@@ -536,8 +536,10 @@ def _setup(pc: Any, flavor: int, size: int, unit: int, base: int) -> _Window:
             w.mapped.append(None)
             need_vm = True
     if need_vm and not vm_access_supported():
-        raise WinMemError("this system does not let ranks access each other's memory (process_vm_readv): "
-                          "use Win.Allocate or Win.Allocate_shared")
+        # Every rank decides alike (it depends on the pids all ranks gathered): all raise.
+        shm.close()
+        raise MPIException(ERR_WIN, "Win.Create: this system does not let ranks access each other's memory "
+                                    "(process_vm_readv); use Win.Allocate or Win.Allocate_shared")
     t = w.engine.t
     own = getattr(t, "bell", 0) if t is not None else 0
     if own:
