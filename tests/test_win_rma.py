@@ -52,9 +52,12 @@ def test_hosted_same_output_as_mpi4py(mode: str) -> None:
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("launcher", [(), HOSTED])
-def test_rank_dying_in_fence_is_an_error(launcher: tuple[str, ...]) -> None:
-    """Rank 1 exits while the others wait in Fence: the job ends with its exit status and no
-    rank reports getting past the Fence (run_toro also fails on a hang or on leftovers)."""
-    run = run_toro("win_rma", 3, "fence_fault", timeout=90, launcher=launcher)
+@pytest.mark.parametrize("mode", ["fence_fault", "create_fault"])
+def test_rank_dying_is_an_error(mode: str, launcher: tuple[str, ...]) -> None:
+    """Rank 1 exits while the others wait in Fence, or create a window: the job ends with its
+    exit status, no rank gets past the call, and run_toro fails on a hang or on anything left
+    in /dev/shm (the window's name carries the launcher's pid)."""
+    run = run_toro("win_rma", 3, mode, timeout=90, launcher=launcher)
     assert run.rc == 7, run.explain()
     assert "fence passed a dead rank" not in run.out, run.explain()
+    assert "without rank 1" not in run.out, run.explain()

@@ -1,7 +1,7 @@
 """One-sided communication (MPI.Win) under toro_mpi and under mpi4py + Open MPI, same output.
 
     python win_rma.py MODE      MODE: counter | accumulate | halo | locking | shared | pscw |
-                                      errors | dynamic | fence_fault
+                                      errors | dynamic | fence_fault | create_fault
 
 Each mode prints rank-prefixed lines whose content does not depend on timing, then `ok`.
 """
@@ -313,7 +313,19 @@ def fence_fault() -> None:
     out("fence passed a dead rank")
 
 
+def create_fault() -> None:
+    """Rank 1 dies while the others create a window: its shared memory must not outlive the job."""
+    import os
+
+    COMM.Barrier()
+    if RANK == 1:
+        os._exit(7)
+    win = MPI.Win.Allocate_shared(1 << 20, 1, MPI.INFO_NULL, COMM)
+    out("created a window without rank 1", win)
+
+
 if __name__ == "__main__":
     {"counter": counter, "accumulate": accumulate, "halo": halo, "locking": locking, "shared": shared,
-     "pscw": pscw, "errors": errors, "dynamic": dynamic, "fence_fault": fence_fault}[sys.argv[1]]()
+     "pscw": pscw, "errors": errors, "dynamic": dynamic, "fence_fault": fence_fault,
+     "create_fault": create_fault}[sys.argv[1]]()
     out("ok")
