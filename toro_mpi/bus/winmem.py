@@ -132,6 +132,27 @@ def _vm(call: str, pid: int, local: int, remote: np.ndarray) -> None:
         pos += want
 
 
+_LIOV = _IOVec()
+_RIOV = _IOVec()
+
+
+def vm_copy(pid: int, remote: int, local: int, nbytes: int, write: bool) -> None:
+    """One contiguous run: nbytes between local memory and address remote of pid (the hot path
+    of a Put or Get to another process's Win.Create memory: no iovec arrays to build)."""
+    fn = _vm_calls.get("process_vm_writev" if write else "process_vm_readv")
+    if fn is None:
+        raise WinMemError("process_vm_readv/writev are not available on this system")
+    done = 0
+    while done < nbytes:
+        _LIOV.iov_base, _LIOV.iov_len = local + done, nbytes - done
+        _RIOV.iov_base, _RIOV.iov_len = remote + done, nbytes - done
+        got = fn(pid, ctypes.addressof(_LIOV), 1, ctypes.addressof(_RIOV), 1, 0)
+        if got <= 0:
+            err = ctypes.get_errno()
+            raise WinMemError(err, f"process_vm_{'writev' if write else 'readv'} with pid {pid}: {os.strerror(err)}")
+        done += got
+
+
 def vm_read(pid: int, remote: np.ndarray, local: int) -> None:
     """Read the remote segments of pid back to back into local memory at address local."""
     _vm("process_vm_readv", pid, local, remote)

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..bus import rma_kernels as K
 from ..bus.typemap_copy import typemap_copy
-from ..bus.winmem import vm_read, vm_write
+from ..bus.winmem import vm_copy, vm_read, vm_write
 from ..coll import elementwise as E
 from ..coll.engine import local_reduce
 from ..errors import ERR_OP, ERR_RMA_RANGE, ERR_TYPE, MPIException, MPIValueError
@@ -225,13 +225,14 @@ class RMAMixin:
         0: take the general path."""
         if (target is not None and type(target) is not int) or not 0 <= rank < w.n:
             return 0
-        mapped = w.mapped[rank]
-        if mapped is None or w.flavor == WIN_FLAVOR_DYNAMIC:
+        if w.flavor == WIN_FLAVOR_DYNAMIC:
             return 0
         start = (target or 0) * w.units[rank]
         if start < 0 or start + origin.nbytes > w.sizes[rank]:
             return 0  # the general path reports the range error
-        return mapped + start
+        mapped = w.mapped[rank]
+        # Another process's Win.Create memory: a negative address says "process_vm_* to it".
+        return mapped + start if mapped is not None else -(w.bases[rank] + start)
 
     # -- Put / Get -----------------------------------------------------------------------------
     def Put(self, origin: Any, target_rank: int, target: Any = None) -> None:
@@ -242,8 +243,11 @@ class RMAMixin:
             return
         if type(origin) is _ndarray and origin.dtype in _HOT and origin.flags.c_contiguous:
             dst = self._hot_target(w, rank, origin, target)
-            if dst:
+            if dst > 0:
                 K.put_array(dst, origin.reshape(-1))
+                return
+            if dst < 0:
+                vm_copy(w.pids[rank], -dst, origin.__array_interface__["data"][0], origin.nbytes, True)
                 return
         ob = normalise(origin, False)
         disp, count, ttype = _target_spec(target, _count_of(ob), ob.datatype)
@@ -260,8 +264,11 @@ class RMAMixin:
         if (type(origin) is _ndarray and origin.dtype in _HOT and origin.flags.c_contiguous
                 and origin.flags.writeable):
             src = self._hot_target(w, rank, origin, target)
-            if src:
+            if src > 0:
                 K.get_array(origin.reshape(-1), src)
+                return
+            if src < 0:
+                vm_copy(w.pids[rank], -src, origin.__array_interface__["data"][0], origin.nbytes, False)
                 return
         ob = normalise(origin, True)
         disp, count, ttype = _target_spec(target, _count_of(ob), ob.datatype)
@@ -281,7 +288,7 @@ class RMAMixin:
         if (code is not None and type(origin) is _ndarray and origin.dtype in _HOT
                 and origin.dtype.kind != "u" and origin.flags.c_contiguous):
             dst = self._hot_target(w, rank, origin, target)
-            if dst:
+            if dst > 0:
                 self._hot_accumulate(w, rank, dst, origin.reshape(-1), code)
                 return
         ob = normalise(origin, False)
