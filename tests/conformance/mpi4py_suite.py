@@ -87,8 +87,6 @@ OUT_OF_SCOPE: dict[str, str] = {
                       "the MPI C API",
     "test_cffi.py": "hands mpi4py handles to a C MPI library through cffi",
     "test_ctypes.py": "hands mpi4py handles to a C MPI library through ctypes",
-    "test_util_sync.py": "mpi4py.util.sync's Counter, Mutex and Condition are built on RMA windows "
-                         "(MPI.Win, issue #22)",
     "test_util_pool.py": "mpi4py.util.pool runs on mpi4py.futures' MPIPoolExecutor, which spawns "
                          "its workers (dynamic processes)",
 }

@@ -126,21 +126,27 @@ class SyncMixin:
             if rank not in w.locks and not w.lock_all:
                 raise MPIException(ERR_RMA_SYNC, f"{call}: rank {rank} is not locked")
 
+    # The operations are complete when their calls return, so Flush* and Sync only let the
+    # other green threads of this process run: a program polling window memory between them
+    # (mpi4py.util.sync's spin loops) must not starve a hosted rank that would write it.
     def Flush(self, rank: int) -> None:
         """Complete the operations to rank (they are complete already)."""
         w = self._w()
         self._check_passive(w, rank, "Win.Flush")
+        w.engine.sched.pause()
 
     def Flush_local(self, rank: int) -> None:
         """Complete the operations to rank locally (they are complete already)."""
         w = self._w()
         self._check_passive(w, rank, "Win.Flush_local")
+        w.engine.sched.pause()
 
     def Flush_all(self) -> None:
         """Complete every operation (they are complete already)."""
         w = self._w()
         if not w.locks and not w.lock_all:
             raise MPIException(ERR_RMA_SYNC, "Win.Flush_all: no passive-target epoch")
+        w.engine.sched.pause()
 
     def Flush_local_all(self) -> None:
         """Complete every operation locally (they are complete already)."""
@@ -148,7 +154,7 @@ class SyncMixin:
 
     def Sync(self) -> None:
         """Synchronise the public and private copies: one memory here (WIN_UNIFIED)."""
-        self._w()
+        self._w().engine.sched.pause()
 
     # -- general active target: post / start / complete / wait -----------------------------------
     def _group_ranks(self, w: Any, group: Any, call: str) -> list[int]:
