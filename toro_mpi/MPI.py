@@ -93,12 +93,7 @@ from .mpi.message import MESSAGE_NO_PROC, MESSAGE_NULL, Message
 from .mpi.mpi4py_names import CLASSES as _CLASSES
 from .mpi.mpi4py_names import not_implemented as _not_implemented
 from .mpi.mpi4py_names import stand_in as _stand_in
-from .mpi.null_handles import (
-    FILE_NULL,
-    WIN_NULL,
-    File,
-    Win,
-)
+from .mpi.null_handles import FILE_NULL, File
 from .mpi.ops import (
     BAND,
     BOR,
@@ -131,6 +126,8 @@ from .mpi.request import REQUEST_NULL, UNDEFINED, Request, Status
 from .mpi.session import Session
 from .mpi.topocomm import Cartcomm, Distgraphcomm, Graphcomm, Topocomm
 from .mpi.topology import CART, DIST_GRAPH, GRAPH, UNWEIGHTED, WEIGHTS_EMPTY, Compute_dims
+from .mpi.window import WIN_NULL, Win
+from .mpi.window import set_self_lookup as _set_win_self_lookup
 from .runtime import world as _world
 
 # Every error class, and the integer constants of mpi/constants.py.
@@ -183,6 +180,7 @@ del _state
 COMM_NULL: Comm = Comm()
 _name_comm_constants(globals())
 _intercomm.set_world_lookup(lambda: COMM_WORLD)  # Intercomm.Create_from_groups: this rank's world
+_set_win_self_lookup(lambda: COMM_SELF)  # Win.Create(..., comm=None): this rank's COMM_SELF
 # Sessions and generalized requests look up the calling rank's world when used (hosted
 # green-thread ranks swap it), not at import.
 _session.set_whoami(lambda: (_world().rank, _world().size))

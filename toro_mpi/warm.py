@@ -41,7 +41,7 @@ _PACKAGE = Path(__file__).resolve().parent  # the toro_mpi package directory
 # freeze in (layout's constants, futex's numbers): when any changes, the cache is warmed again.
 # tests/unit/test_layers.py checks that every source defining a jitted function is listed.
 KERNEL_SOURCES = ("bus/ring.py", "bus/atomics.py", "bus/layout.py", "bus/futex.py", "bus/typemap_copy.py",
-                  "coll/interpreter.py", "coll/elementwise.py")
+                  "bus/rma_kernels.py", "coll/interpreter.py", "coll/elementwise.py")
 
 
 def _stamp() -> Path | None:
@@ -239,6 +239,30 @@ def _warm_typemap(scratch: np.ndarray) -> None:
     typemap_copy(addr, segs, segs, 0, 0, addr, 0, 0, 1)
 
 
+def _warm_rma() -> None:
+    """The one-sided kernels (window locks, counters, copies): one specialisation each."""
+    from .bus import rma_kernels as K
+
+    words = np.zeros(8, np.int64)
+    addr = words.ctypes.data
+    K.try_lock_exclusive(addr)
+    K.unlock_exclusive(addr)
+    K.try_lock_shared(addr)
+    K.unlock_shared(addr)
+    K.spin_lock(addr, 1, 1)
+    K.spin_unlock(addr)
+    K.load_word(addr)
+    K.add_word(addr, 0)
+    K.copy_bytes(addr + 8, addr, 8)
+    # The hot paths' specialisations (mpi/rma.py _HOT): Put/Get of each, Accumulate of the signed ones.
+    for code in ("u1", "i4", "i8", "f4", "f8"):
+        arr = np.zeros(1, np.dtype(code))
+        K.put_array(addr + 8, arr)
+        K.get_array(arr, addr + 8)
+        if code != "u1":
+            K.accumulate_array(addr, 1, 1, addr + 8, arr, K.ACC_SUM)
+
+
 def _warm() -> None:
     from .bus import ring
     from .bus.segment import Segment
@@ -274,6 +298,7 @@ def _warm() -> None:
         ring.copy_bytes(scratch, scratch, 0)
         ring.copy_from(scratch.ctypes.data, scratch.ctypes.data, 0)
         _warm_typemap(scratch)
+        _warm_rma()
         _warm_collectives()
     finally:
         seg.close()

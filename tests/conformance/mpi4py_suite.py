@@ -81,17 +81,12 @@ OUT_OF_SCOPE: dict[str, str] = {
     "test_io.py": "MPI-IO (MPI.File)",
     "test_dynproc.py": "dynamic processes (ports, Accept/Connect, Join)",
     "test_spawn.py": "dynamic processes (Spawn)",
-    "test_win.py": "one-sided communication, RMA windows (issue #22)",
-    "test_rma.py": "one-sided communication, RMA windows (issue #22)",
-    "test_rma_nb.py": "one-sided communication, RMA windows (issue #22)",
     "test_ulfm.py": "ULFM fault-tolerance extension (MPIX Comm_revoke/shrink/agree)",
     "test_mpiabi.py": "the MPI ABI standard's C library introspection (Get_abi_version/info)",
     "test_mpiapi.py": "checks the compiled mpi4py.MPI extension's C declarations (libmpi.pxd) against "
                       "the MPI C API",
     "test_cffi.py": "hands mpi4py handles to a C MPI library through cffi",
     "test_ctypes.py": "hands mpi4py handles to a C MPI library through ctypes",
-    "test_util_sync.py": "mpi4py.util.sync's Counter, Mutex and Condition are built on RMA windows "
-                         "(MPI.Win, issue #22)",
     "test_util_pool.py": "mpi4py.util.pool runs on mpi4py.futures' MPIPoolExecutor, which spawns "
                          "its workers (dynamic processes)",
 }

@@ -188,9 +188,9 @@ def test_share_counts_reference_passes_in_scope_only():
         Pair("test_a.py", 2, job("ref", "test_a.py", {"a.1": PASS, "a.2": PASS, "a.3": SKIP}),
              job("toro", "test_a.py", {"a.1": PASS, "a.2": FAIL, "a.3": PASS})),
         Pair("test_b.py", 2, job("ref", "test_b.py", {"b.1": PASS}), None),  # toro not run: 0 of 1
-        Pair("test_win.py", 2, job("ref", "test_win.py", {"w.1": PASS}), job("toro", "test_win.py", {})),
+        Pair("test_file.py", 2, job("ref", "test_file.py", {"f.1": PASS}), job("toro", "test_file.py", {})),
     ]
-    assert "test_win.py" in OUT_OF_SCOPE
+    assert "test_file.py" in OUT_OF_SCOPE
     assert share(pairs, 2) == (3, 1)
     assert share(pairs, 4) == (0, 0)
 

@@ -31,6 +31,8 @@ def Get_address(location: Any) -> int:
     """The address of a buffer's first byte; None (and MPI.BOTTOM) is address 0."""
     if location is None or type(location).__name__ in ("BottomType", "BufferAutomaticType"):
         return 0  # MPI_BOTTOM and MPI_BUFFER_AUTOMATIC are address 0
+    if type(location).__name__ == "buffer" and len(location) == 0:
+        return int(location.address)  # an empty MPI.buffer (a dynamic window's memory) is at 0, as mpi4py
     try:
         view = memoryview(location)
     except TypeError:

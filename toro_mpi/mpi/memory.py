@@ -203,6 +203,10 @@ class buffer(np.ndarray):  # noqa: N801 - mpi4py's name
             value = src
         np.ndarray.__setitem__(self, key, value)
 
+    def __bool__(self) -> bool:
+        """True when the buffer has bytes (mpi4py's: `if mem:` tests the length)."""
+        return self.nbytes > 0
+
     def __delitem__(self, key: Any) -> None:
         raise NotImplementedError("buffer items cannot be deleted")
 

@@ -1,5 +1,5 @@
-"""Handle classes of the features toro_mpi does not implement (MPI.File, MPI.Win), so that
-their null handles (FILE_NULL, WIN_NULL) exist and behave as mpi4py's:
+"""Handle classes of the features toro_mpi does not implement (MPI.File), so that
+their null handles (FILE_NULL) exist and behave as mpi4py's:
 programs and tests name them in comparisons and tables. Every call on these classes raises
 NotImplementedError naming it."""
 
@@ -38,14 +38,6 @@ class File(_NullOnly):
     _kind = "File"
 
 
-class Win(_NullOnly):
-    """One-sided communication windows: not implemented by toro_mpi (issue #22; MPI.Win() is WIN_NULL)."""
-
-    _kind = "Win"
-
-
-for _cls in (File, Win):
-    _cls.__module__ = "toro_mpi.MPI"
+File.__module__ = "toro_mpi.MPI"
 
 FILE_NULL = File()
-WIN_NULL = Win()

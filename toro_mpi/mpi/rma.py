@@ -1,0 +1,445 @@
+"""The data calls of MPI windows: Put, Get, Accumulate, Get_accumulate, Fetch_and_op,
+Compare_and_swap and their request forms (Rput, Rget, Raccumulate, Rget_accumulate).
+
+Every call completes before it returns: the origin moves the bytes itself, so Flush and the
+request forms have nothing left to wait for. Where the target's memory is mapped in this process
+(Allocate and Allocate_shared windows, and any window of a rank hosted by this process) the copy
+is a jitted memcpy, or one jitted pass over a derived datatype's typemap (bus/typemap_copy.py);
+elsewhere it is one process_vm_readv/writev call (bus/winmem.py).
+
+Accumulate-class calls take the target's accumulate lock (a spinlock in its control block,
+bus/rma_kernels.py) around read, combine and write, so accumulates to one location from many ranks
+are atomic per element, as MPI requires. Every access is checked against the target window's
+size (for a dynamic window: against the regions the target attached) first: ERR_RMA_RANGE.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..bus import rma_kernels as K
+from ..bus.typemap_copy import typemap_copy
+from ..bus.winmem import vm_copy, vm_read, vm_write
+from ..coll import elementwise as E
+from ..coll.engine import local_reduce
+from ..errors import ERR_OP, ERR_RMA_RANGE, ERR_TYPE, MPIException, MPIValueError
+from . import datatypes as D
+from .buffers import normalise
+from .constants import WIN_FLAVOR_DYNAMIC
+from .ops import NO_OP, SUM, Op, check_applies
+from .packing import address_of, check_committed, run_view
+from .request import Request
+
+PROC_NULL = -2
+_ACC_SPINS = 2000
+# The hot paths: a C-contiguous numpy array of one of these dtypes (the warmed specialisations of
+# bus/rma_kernels.py) with the target given as None or a displacement, to mapped memory.
+_HOT = frozenset(np.dtype(c) for c in ("u1", "i4", "i8", "f4", "f8"))
+_ndarray = np.ndarray
+_EMPTY = np.empty(0, np.uint8)
+
+
+class _Span:
+    """Where count elements of a datatype lie in a target's memory."""
+
+    __slots__ = ("rank", "addr", "t", "count", "nbytes", "mapped", "pid")
+
+    def __init__(self, rank: int, addr: int, t: Any, count: int, mapped: bool, pid: int) -> None:
+        self.rank = rank
+        self.addr = addr  # of element 0, in the target's process (mapped: in ours)
+        self.t = t
+        self.count = count
+        self.nbytes = count * t.psize
+        self.mapped = mapped
+        self.pid = pid
+
+    def segments(self) -> np.ndarray:
+        """(address, length) of every byte run, in typemap order, for process_vm_*."""
+        offs, lens, _ = self.t.flat()
+        run = run_view(self.t, self.count)
+        if run is not None:
+            return np.array([[self.addr + run[0], run[1]]], np.uint64)
+        extent = self.t.ub - self.t.lb
+        starts = (self.addr + np.arange(self.count, dtype=np.int64)[:, None] * extent + offs[None, :]).reshape(-1)
+        sizes = np.broadcast_to(lens[None, :], (self.count, lens.size)).reshape(-1)
+        return np.stack([starts, sizes], axis=1).astype(np.uint64)
+
+    def read(self, out: int) -> None:
+        """Copy the span's bytes, packed, to address out."""
+        if self.nbytes == 0:
+            return
+        if self.mapped:
+            run = run_view(self.t, self.count)
+            if run is not None:
+                K.copy_bytes(out, self.addr + run[0], run[1])
+            else:
+                offs, lens, _ = self.t.flat()
+                typemap_copy(self.addr, offs, lens, self.count, self.t.ub - self.t.lb, out, 0, self.nbytes, 1)
+        else:
+            vm_read(self.pid, self.segments(), out)
+
+    def write(self, src: int) -> None:
+        """Copy packed bytes at address src into the span."""
+        if self.nbytes == 0:
+            return
+        if self.mapped:
+            run = run_view(self.t, self.count)
+            if run is not None:
+                K.copy_bytes(self.addr + run[0], src, run[1])
+            else:
+                offs, lens, _ = self.t.flat()
+                typemap_copy(self.addr, offs, lens, self.count, self.t.ub - self.t.lb, src, 0, self.nbytes, 0)
+        else:
+            vm_write(self.pid, self.segments(), src)
+
+
+def _target_spec(target: Any, ocount: int, otype: D.Datatype) -> tuple[int, int, D.Datatype]:
+    """mpi4py's target argument: None, a displacement, or [disp[, count[, datatype]]]."""
+    if target is None:
+        return 0, ocount, otype
+    if isinstance(target, (int, np.integer)):
+        return int(target), ocount, otype
+    if isinstance(target, (list, tuple)):
+        if len(target) > 3:
+            raise ValueError("target: expecting 3 items at most")
+        disp = int(target[0]) if len(target) >= 1 else 0
+        count = int(target[1]) if len(target) >= 2 else ocount
+        ttype = target[2] if len(target) >= 3 else otype
+        if not isinstance(ttype, D.Datatype):
+            raise TypeError(f"target: expected a Datatype, got {type(ttype).__name__}")
+        return disp, count, ttype
+    raise ValueError("target: expecting integral or list/tuple")
+
+
+def _count_of(b: Any) -> int:
+    t = D.type_of(b.datatype)
+    return b.nbytes // t.psize if t.psize else 0
+
+
+def _typed(arr: np.ndarray, nbytes: int, dtype: np.dtype) -> np.ndarray:
+    return arr.reshape(-1).view(np.uint8)[:nbytes].view(dtype)
+
+
+# Types the jitted reductions do not cover (long double and its complex) are combined by numpy,
+# exactly as wide, as Op.Reduce_local does.
+_NUMPY_OPS = {E.OP_SUM: np.add, E.OP_PROD: np.multiply, E.OP_MIN: np.minimum, E.OP_MAX: np.maximum}
+_WIDE = frozenset(np.dtype(c) for c in ("g", "G"))
+_HOT_OPS = {E.OP_SUM: K.ACC_SUM, E.OP_PROD: K.ACC_PROD, E.OP_MIN: K.ACC_MIN, E.OP_MAX: K.ACC_MAX,
+            E.OP_REPLACE: K.ACC_REPLACE}
+
+
+def _combine(op: Op, origin: np.ndarray, target: np.ndarray) -> None:
+    """target = origin op target, element by element (REPLACE: origin; NO_OP: target)."""
+    if op.code == E.OP_REPLACE:
+        target[...] = origin
+    elif op.code == E.OP_NO_OP:
+        return
+    elif target.dtype in _WIDE:
+        _NUMPY_OPS[op.code](origin, target, out=target)
+    else:
+        local_reduce(op.code, origin, target)
+
+
+def _check_op(op: Any, dtype: np.dtype | None) -> Op:
+    if not isinstance(op, Op) or not op or op.code == E.OP_USER:
+        raise MPIException(ERR_OP, f"{op!r} is not a predefined operation (one-sided accumulates take those only)")
+    if op.code in (E.OP_REPLACE, E.OP_NO_OP):
+        return op
+    if dtype is None:
+        raise MPIException(ERR_TYPE, "accumulate: the target datatype is not made of one predefined type")
+    if dtype in _WIDE and op.code in _NUMPY_OPS and not (dtype.kind == "c" and op.code in (E.OP_MIN, E.OP_MAX)):
+        return op
+    return check_applies(op, dtype)
+
+
+class RMAMixin:
+    """The one-sided data calls of Win."""
+
+    # -- targets -----------------------------------------------------------------------------
+    def _span(self, w: Any, rank: int, disp: int, count: int, datatype: Any) -> _Span:
+        """The target span of (rank, disp, count, datatype), bounds-checked."""
+        if not 0 <= rank < w.n:
+            from ..errors import ERR_RANK
+
+            raise MPIException(ERR_RANK, f"target rank {rank} is not in the window's group of {w.n}")
+        if count < 0:
+            from ..errors import ERR_COUNT
+
+            raise MPIException(ERR_COUNT, f"negative target count {count}")
+        t = check_committed(datatype)
+        extent = t.ub - t.lb
+        mapped = w.mapped[rank]
+        if w.flavor == WIN_FLAVOR_DYNAMIC:
+            start = disp  # an address in the target's process
+            if count and t.psize:
+                lo, hi = start + t.tlb, start + (count - 1) * extent + t.tub
+                self._check_attached(w, rank, lo, hi)
+            addr = start
+        else:
+            start = disp * w.units[rank]
+            if count and t.psize:
+                lo, hi = start + t.tlb, start + (count - 1) * extent + t.tub
+                if lo < 0 or hi > w.sizes[rank]:
+                    raise MPIException(ERR_RMA_RANGE, f"bytes [{lo}, {hi}) are outside the window of rank {rank} "
+                                                      f"({w.sizes[rank]} bytes)")
+            addr = (mapped if mapped is not None else w.bases[rank]) + start
+        return _Span(rank, addr, t, count, mapped is not None, w.pids[rank])
+
+    def _check_attached(self, w: Any, rank: int, lo: int, hi: int) -> None:
+        """A dynamic window: [lo, hi) must lie in one region the target attached."""
+        from .window import W_HEAD, W_NATTACH, _ctl_array
+
+        words = _ctl_array(w, rank)
+        self._acc_lock(w, rank)
+        try:
+            n = int(words[W_NATTACH])
+            regions = words[W_HEAD + 2 * w.n: W_HEAD + 2 * w.n + 2 * n].reshape(-1, 2).copy()
+        finally:
+            self._acc_unlock(w, rank)
+        for a, m in regions:
+            if a <= lo and hi <= a + m:
+                return
+        raise MPIException(ERR_RMA_RANGE, f"addresses [{lo:#x}, {hi:#x}) are not in memory rank {rank} attached")
+
+    def _acc_lock(self, w: Any, rank: int) -> None:
+        """Take rank's accumulate lock (spin a little, then back off through the scheduler, which
+        raises if the job aborts)."""
+        from .window import W_ACC
+
+        addr = w.ctl(rank) + W_ACC * 8
+        owner = w.engine.rank + 1
+        if K.spin_lock(addr, owner, _ACC_SPINS):
+            return
+        w.engine.sched.wait(lambda: K.spin_lock(addr, owner, 16), ("Win.Accumulate", w.world_ranks[rank], 0))
+
+    def _acc_unlock(self, w: Any, rank: int) -> None:
+        from .window import W_ACC
+
+        K.spin_unlock(w.ctl(rank) + W_ACC * 8)
+        w.wake_peers()
+
+    def _hot_target(self, w: Any, rank: int, origin: Any, target: Any) -> int:
+        """The address in this process for a hot-path call (origin checked by the caller), or
+        0: take the general path."""
+        if (target is not None and type(target) is not int) or not 0 <= rank < w.n:
+            return 0
+        if w.flavor == WIN_FLAVOR_DYNAMIC:
+            return 0
+        start = (target or 0) * w.units[rank]
+        if start < 0 or start + origin.nbytes > w.sizes[rank]:
+            return 0  # the general path reports the range error
+        mapped = w.mapped[rank]
+        # Another process's Win.Create memory: a negative address says "process_vm_* to it".
+        return mapped + start if mapped is not None else -(w.bases[rank] + start)
+
+    # -- Put / Get -----------------------------------------------------------------------------
+    def Put(self, origin: Any, target_rank: int, target: Any = None) -> None:
+        """Write the origin buffer into target_rank's window."""
+        w = self._w()
+        rank = int(target_rank)
+        if rank == PROC_NULL:
+            return
+        if type(origin) is _ndarray and origin.dtype in _HOT and origin.flags.c_contiguous:
+            dst = self._hot_target(w, rank, origin, target)
+            if dst > 0:
+                K.put_array(dst, origin.reshape(-1))
+                return
+            if dst < 0:
+                vm_copy(w.pids[rank], -dst, origin.__array_interface__["data"][0], origin.nbytes, True)
+                return
+        ob = normalise(origin, False)
+        disp, count, ttype = _target_spec(target, _count_of(ob), ob.datatype)
+        span = self._span(w, rank, disp, count, ttype)
+        _check_sizes(span, ob.nbytes)
+        span.write(address_of(ob.array))
+
+    def Get(self, origin: Any, target_rank: int, target: Any = None) -> None:
+        """Read from target_rank's window into the origin buffer."""
+        w = self._w()
+        rank = int(target_rank)
+        if rank == PROC_NULL:
+            return
+        if (type(origin) is _ndarray and origin.dtype in _HOT and origin.flags.c_contiguous
+                and origin.flags.writeable):
+            src = self._hot_target(w, rank, origin, target)
+            if src > 0:
+                K.get_array(origin.reshape(-1), src)
+                return
+            if src < 0:
+                vm_copy(w.pids[rank], -src, origin.__array_interface__["data"][0], origin.nbytes, False)
+                return
+        ob = normalise(origin, True)
+        disp, count, ttype = _target_spec(target, _count_of(ob), ob.datatype)
+        span = self._span(w, rank, disp, count, ttype)
+        _check_sizes(span, ob.nbytes)
+        span.read(address_of(ob.array))
+        ob.finish()
+
+    # -- accumulates ---------------------------------------------------------------------------
+    def Accumulate(self, origin: Any, target_rank: int, target: Any = None, op: Op = SUM) -> None:
+        """Combine the origin buffer into target_rank's window with op (atomic per element)."""
+        w = self._w()
+        rank = int(target_rank)
+        if rank == PROC_NULL:
+            return
+        code = _HOT_OPS.get(op.code) if isinstance(op, Op) else None
+        if (code is not None and type(origin) is _ndarray and origin.dtype in _HOT
+                and origin.dtype.kind != "u" and origin.flags.c_contiguous):
+            dst = self._hot_target(w, rank, origin, target)
+            if dst > 0:
+                self._hot_accumulate(w, rank, dst, origin.reshape(-1), code)
+                return
+        ob = normalise(origin, False)
+        disp, count, ttype = _target_spec(target, _count_of(ob), ob.datatype)
+        span = self._span(w, rank, disp, count, ttype)
+        _check_sizes(span, ob.nbytes)
+        dtype = span.t.dtype
+        op = _check_op(op, dtype)
+        if op.code == E.OP_NO_OP or span.nbytes == 0:
+            return
+        src = _typed(ob.array, ob.nbytes, dtype) if dtype is not None else ob.array
+        self._acc_lock(w, rank)
+        try:
+            if op.code == E.OP_REPLACE:
+                span.write(address_of(ob.array))
+            else:
+                cur = np.empty(span.nbytes // dtype.itemsize, dtype)
+                span.read(cur.ctypes.data)
+                _combine(op, src, cur)
+                span.write(cur.ctypes.data)
+        finally:
+            self._acc_unlock(w, rank)
+
+    def _hot_accumulate(self, w: Any, rank: int, dst: int, arr: np.ndarray, code: int) -> None:
+        """Accumulate a typed array into mapped memory in one jitted call that holds the
+        target's accumulate lock (backing off through the scheduler while another rank holds it)."""
+        from .window import W_ACC
+
+        lock = w.ctl(rank) + W_ACC * 8
+        owner = w.engine.rank + 1
+        if not K.accumulate_array(lock, owner, _ACC_SPINS, dst, arr, code):
+            w.engine.sched.wait(lambda: K.accumulate_array(lock, owner, 16, dst, arr, code),
+                                ("Win.Accumulate", w.world_ranks[rank], 0))
+        w.wake_peers()
+
+    def Get_accumulate(self, origin: Any, result: Any, target_rank: int, target: Any = None, op: Op = SUM) -> None:
+        """Fetch target_rank's data into result, then combine the origin into it (atomically)."""
+        w = self._w()
+        rank = int(target_rank)
+        if rank == PROC_NULL:
+            return
+        rb = normalise(result, True)
+        ob = normalise(origin, False) if op is not NO_OP or origin is not None else None
+        disp, count, ttype = _target_spec(target, _count_of(rb), rb.datatype)
+        span = self._span(w, rank, disp, count, ttype)
+        _check_sizes(span, rb.nbytes)
+        dtype = span.t.dtype
+        op = _check_op(op, dtype)
+        if ob is not None and op.code != E.OP_NO_OP:
+            _check_sizes(span, ob.nbytes)
+        if span.nbytes == 0:
+            return
+        self._acc_lock(w, rank)
+        try:
+            span.read(address_of(rb.array))
+            if op.code == E.OP_REPLACE:
+                span.write(address_of(ob.array))
+            elif op.code != E.OP_NO_OP:
+                cur = _typed(rb.array, rb.nbytes, dtype).copy()
+                _combine(op, _typed(ob.array, ob.nbytes, dtype), cur)
+                span.write(cur.ctypes.data)
+        finally:
+            self._acc_unlock(w, rank)
+        rb.finish()
+
+    def Fetch_and_op(self, origin: Any, result: Any, target_rank: int, target_disp: int = 0, op: Op = SUM) -> None:
+        """Get_accumulate of one element."""
+        w = self._w()
+        rank = int(target_rank)
+        ob = normalise(origin, False)
+        if rank == PROC_NULL:
+            return
+        if _count_of(ob) != 1:
+            raise ValueError(f"origin: expecting a single element, got {_count_of(ob)}")
+        rb = normalise(result, True)
+        _single_like(rb, ob, "result")
+        span = self._span(w, rank, int(target_disp), 1, ob.datatype)
+        op = _check_op(op, span.t.dtype)
+        self._acc_lock(w, rank)
+        try:
+            span.read(address_of(rb.array))
+            if op.code == E.OP_REPLACE:
+                span.write(address_of(ob.array))
+            elif op.code != E.OP_NO_OP:
+                dtype = span.t.dtype
+                cur = _typed(rb.array, rb.nbytes, dtype).copy()
+                _combine(op, _typed(ob.array, ob.nbytes, dtype), cur)
+                span.write(cur.ctypes.data)
+        finally:
+            self._acc_unlock(w, rank)
+        rb.finish()
+
+    def Compare_and_swap(self, origin: Any, compare: Any, result: Any, target_rank: int, target_disp: int = 0) -> None:
+        """Replace one target element by origin if it equals compare; result gets its old value."""
+        w = self._w()
+        rank = int(target_rank)
+        ob = normalise(origin, False)
+        if rank == PROC_NULL:
+            return
+        if _count_of(ob) != 1:
+            raise ValueError(f"origin: expecting a single element, got {_count_of(ob)}")
+        cb = normalise(compare, False)
+        _single_like(cb, ob, "compare")
+        rb = normalise(result, True)
+        _single_like(rb, ob, "result")
+        span = self._span(w, rank, int(target_disp), 1, ob.datatype)
+        if span.t.dtype is None:
+            raise MPIException(ERR_TYPE, "Compare_and_swap needs a predefined datatype")
+        n = span.nbytes
+        self._acc_lock(w, rank)
+        try:
+            span.read(address_of(rb.array))
+            old = rb.array.reshape(-1).view(np.uint8)[:n]
+            if bytes(old) == bytes(cb.array.reshape(-1).view(np.uint8)[:n]):
+                span.write(address_of(ob.array))
+        finally:
+            self._acc_unlock(w, rank)
+        rb.finish()
+
+    # -- request forms ------------------------------------------------------------------------
+    def Rput(self, origin: Any, target_rank: int, target: Any = None) -> Request:
+        """Put, returning a request (complete already: the data has moved)."""
+        self.Put(origin, target_rank, target)
+        return Request(self._w().engine)
+
+    def Rget(self, origin: Any, target_rank: int, target: Any = None) -> Request:
+        """Get, returning a request (complete already)."""
+        self.Get(origin, target_rank, target)
+        return Request(self._w().engine)
+
+    def Raccumulate(self, origin: Any, target_rank: int, target: Any = None, op: Op = SUM) -> Request:
+        """Accumulate, returning a request (complete already)."""
+        self.Accumulate(origin, target_rank, target, op)
+        return Request(self._w().engine)
+
+    def Rget_accumulate(self, origin: Any, result: Any, target_rank: int, target: Any = None,
+                        op: Op = SUM) -> Request:
+        """Get_accumulate, returning a request (complete already)."""
+        self.Get_accumulate(origin, result, target_rank, target, op)
+        return Request(self._w().engine)
+
+
+def _check_sizes(span: _Span, nbytes: int) -> None:
+    """The origin and target type signatures must hold as many bytes."""
+    if span.nbytes != nbytes:
+        raise MPIValueError(ERR_TYPE, f"origin has {nbytes} bytes, target {span.count} x "
+                                      f"{span.t.name or 'datatype'} is {span.nbytes}")
+
+
+def _single_like(b: Any, ob: Any, what: str) -> None:
+    if _count_of(b) != 1:
+        raise ValueError(f"{what}: expecting a single element, got {_count_of(b)}")
+    if b.datatype != ob.datatype and D.type_of(b.datatype).dtype != D.type_of(ob.datatype).dtype:
+        raise ValueError(f"{what}: mismatch in origin and {what} MPI datatypes")
