@@ -62,8 +62,9 @@ from .comm import CONTEXTS_PER_COMM, Comm, Intracomm
 from .constants import ROOT
 from .groups import CONGRUENT, IDENT, SIMILAR, UNEQUAL, Group
 from .object_calls import _fold, _object_op
-from .ops import SUM, Op, check_applies
+from .ops import SUM, Op
 from .p2p import PROC_NULL, RecvReq
+from .wide_reduce import applies
 
 _UNDEFINED = -32766
 
@@ -674,7 +675,8 @@ class Intercomm(Comm):
         self._no_in_place(sendbuf, call=call)
         sb = normalise(sendbuf, False)
         send = typed(sb)
-        op = check_applies(SUM if op is None else op, send.dtype)
+        op = SUM if op is None else op
+        applies(op, send.dtype)  # long double (complex) too: the local Reduce combines with numpy
         acc = np.empty(send.size, send.dtype) if self.rank == 0 else None
         self._local.Reduce([send, sb.datatype], None if acc is None else [acc, sb.datatype], op, 0)
         return acc, send, op
@@ -694,7 +696,7 @@ class Intercomm(Comm):
         if root == ROOT:
             rb = normalise(recvbuf, True)
             recv = typed(rb)
-            check_applies(SUM if op is None else op, recv.dtype)
+            applies(SUM if op is None else op, recv.dtype)
             self._wait([self._post_recv(byte_view(recv), self._remote[0])], [], "Reduce")
             rb.finish()
             return

@@ -59,11 +59,12 @@ from .buffers import (
     typed_piece,
     v_bytes,
 )
-from .ops import MAX, MIN, PROD, SUM, Op, check_applies
+from .ops import SUM, Op
 from .p2p import ANY_SOURCE, ANY_TAG
 from .packing import check_committed
 from .persistent import Prequest
 from .request import Request, Status
+from .wide_reduce import NUMPY_OPS, applies
 
 # The communicator's context used by nonblocking collectives: its fourth (spare) one
 # (comm.CONTEXTS_PER_COMM: point-to-point, collectives, object parts, spare).
@@ -383,11 +384,11 @@ class NonblockingCollMixin:
         try:
             return self._reduction_args(sendbuf, recvbuf, op, call, recv_needed)
         except MPIException as exc:
-            fallback = _NUMPY_OPS.get(getattr(op, "code", None))
+            fallback = NUMPY_OPS.get(getattr(op, "code", None))
             if exc.error_class != ERR_OP or fallback is None:
                 raise
             send, recv, _, dt, rb, inplace = self._reduction_args(sendbuf, recvbuf, fallback, call, recv_needed)
-            return send, recv, _applies(op, send.dtype), dt, rb, inplace
+            return send, recv, applies(op, send.dtype), dt, rb, inplace
 
     def Ireduce(self, sendbuf: Any, recvbuf: Any, op: Op = SUM, root: int = 0) -> Request:
         """Nonblocking Reduce (contributions combined in rank order at the root)."""
@@ -465,7 +466,7 @@ class NonblockingCollMixin:
                 raise MPIValueError(ERR_TRUNCATE if recv.size < count else ERR_COUNT,
                                     f"Reduce_scatter_block: receive buffer holds {recv.size} elements, "
                                     f"each block has {count}")
-        op = _applies(SUM if op is None else op, send.dtype)
+        op = applies(SUM if op is None else op, send.dtype)
         return self._ireduce_scatter(send, [count] * n, op, rb, recv, inplace)
 
     def Ireduce_scatter(self, sendbuf: Any, recvbuf: Any, recvcounts: Any = None, op: Op = SUM) -> Request:
@@ -493,7 +494,7 @@ class NonblockingCollMixin:
             raise MPIValueError(ERR_TRUNCATE if recv.size < counts[self.rank] else ERR_COUNT,
                                 f"Reduce_scatter: receive buffer holds {recv.size} elements, this rank's piece "
                                 f"has {counts[self.rank]}")
-        op = _applies(SUM if op is None else op, send.dtype)
+        op = applies(SUM if op is None else op, send.dtype)
         return self._ireduce_scatter(send, counts, op, rb, recv, inplace)
 
     def _ireduce_scatter(self, send: np.ndarray, counts: list[int], op: Op, rb: Any, recv: np.ndarray,
@@ -606,30 +607,6 @@ class NonblockingCollMixin:
                             info: Any = None) -> Prequest:
         """Persistent Reduce_scatter."""
         return self._persistent(lambda: self.Ireduce_scatter(sendbuf, recvbuf, recvcounts, op))
-
-
-def _numpy_op(ufunc: Any) -> Op:
-    def apply(inbuf: np.ndarray, inout: np.ndarray, datatype: Any) -> None:
-        ufunc(inbuf, inout, out=inout)
-    return Op.internal(apply, True)
-
-
-# Predefined operators by numpy, for the float and complex types without a jitted kernel.
-_NUMPY_OPS = {SUM.code: _numpy_op(np.add), PROD.code: _numpy_op(np.multiply),
-              MIN.code: _numpy_op(np.minimum), MAX.code: _numpy_op(np.maximum)}
-_NUMPY_KINDS = {SUM.code: "fc", PROD.code: "fc", MIN.code: "f", MAX.code: "f"}
-
-
-def _applies(op: Any, dtype: np.dtype) -> Op:
-    """check_applies, or the numpy operator for a float/complex type without a jitted kernel."""
-    try:
-        return check_applies(op, dtype)
-    except MPIException as exc:
-        fallback = _NUMPY_OPS.get(getattr(op, "code", None))
-        if (exc.error_class != ERR_OP or fallback is None or dtype.names is not None
-                or dtype.kind not in _NUMPY_KINDS[op.code]):
-            raise
-        return fallback
 
 
 def _in_place(buf: Any) -> Any:
