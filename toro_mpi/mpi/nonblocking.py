@@ -349,15 +349,15 @@ class NonblockingCollMixin:
         n = self.size
         sendbuf = _in_place(sendbuf)
         # IN_PLACE: what is sent is the receive blocks' current contents, packed before receiving.
-        send = _w_pieces(recvbuf if sendbuf is IN_PLACE else sendbuf, n, False)
-        recv = _w_pieces(recvbuf, n, True)
+        send = w_pieces(recvbuf if sendbuf is IN_PLACE else sendbuf, n, False)
+        recv = w_pieces(recvbuf, n, True)
         me = self.rank
         if send[me].nbytes != recv[me].nbytes:
             raise MPIException(ERR_TRUNCATE, f"Alltoallw: this rank sends itself {send[me].nbytes} bytes "
                                f"but receives {recv[me].nbytes} from itself")
         # (IN_PLACE: copies, as a send block may be a view of the memory a receive fills.)
-        out = [_piece_bytes(b).copy() if sendbuf is IN_PLACE else _piece_bytes(b) for b in send]
-        _piece_bytes(recv[me])[:] = out[me]
+        out = [piece_bytes(b).copy() if sendbuf is IN_PLACE else piece_bytes(b) for b in send]
+        piece_bytes(recv[me])[:] = out[me]
         recv[me].finish()
         others = self._others()
         unpack = [recv[r] for r in others]
@@ -368,7 +368,7 @@ class NonblockingCollMixin:
                 b.finish(part.nbytes)
 
         req = self._nbc_start([(r, out[r]) for r in others],
-                              [(r, _piece_bytes(recv[r])) for r in others],
+                              [(r, piece_bytes(recv[r])) for r in others],
                               finish if any(b.writeback is not None for b in unpack) else None)
         arrived.extend(req._inner.parts[: len(others)])
         return req
@@ -586,9 +586,9 @@ class NonblockingCollMixin:
 
     def Alltoallw_init(self, sendbuf: Any, recvbuf: Any, info: Any = None) -> Prequest:
         """Persistent Alltoallw (the specs are checked now; each Start packs the send blocks anew)."""
-        _w_pieces(recvbuf, self.size, True)
+        w_pieces(recvbuf, self.size, True)
         if sendbuf is not None and sendbuf is not IN_PLACE:
-            _w_pieces(sendbuf, self.size, False)
+            w_pieces(sendbuf, self.size, False)
         return self._persistent(lambda: self.Ialltoallw(sendbuf, recvbuf))
 
     def Scan_init(self, sendbuf: Any, recvbuf: Any, op: Op = SUM, info: Any = None) -> Prequest:
@@ -614,7 +614,7 @@ def _in_place(buf: Any) -> Any:
     return IN_PLACE if buf is None else buf
 
 
-def _w_pieces(spec: Any, n: int, writable: bool) -> list[Buffer]:
+def w_pieces(spec: Any, n: int, writable: bool) -> list[Buffer]:
     """An Alltoallw buffer spec as one Buffer per peer, as mpi4py reads it: [buf, datatypes]
     (one element each, at offset 0), [buf, (counts, displs), datatypes] or
     [buf, counts, displs, datatypes]; counts are in elements of each peer's datatype,
@@ -658,6 +658,6 @@ def _w_pieces(spec: Any, n: int, writable: bool) -> list[Buffer]:
     return [typed_piece(where, d, c, dt, writable) for c, d, dt in zip(counts, displs, dts, strict=True)]
 
 
-def _piece_bytes(b: Buffer) -> np.ndarray:
+def piece_bytes(b: Buffer) -> np.ndarray:
     """The bytes a block moves (a view of the user's memory or its packed scratch)."""
     return byte_view(b.array)[: b.nbytes]
