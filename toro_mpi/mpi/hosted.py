@@ -272,7 +272,7 @@ class TwoLevelSite:
 
     __slots__ = ("comm", "group", "layout", "kind", "root", "op", "code", "tree", "send", "recv", "dtype",
                  "recv_dtype", "between", "is_leader", "what", "freed", "addr", "call", "slot", "reducer",
-                 "empty")
+                 "empty", "data")
 
     def __init__(self, comm: Any, layout: Layout, group: LocalGroup, kind: str, root: int, send: np.ndarray,
                  recv: np.ndarray, op: Any, tree: bool, between: Any) -> None:
@@ -288,6 +288,10 @@ class TwoLevelSite:
         self.slot = comm.rank - layout.leader  # this rank's row of the block (tree)
         self.reducer = local_reducer(self.code, send.size, send.dtype) if op is not None else None
         self.empty = send[:0]
+        # A Bcast meets in bytes: ranks may describe the same bytes differently (a root's
+        # derived type packs into int32 elements while the others receive into raw bytes), and
+        # the group buffer and the leaders' plan must be the same on every rank of the process.
+        self.data = send.reshape(-1).view(_U8) if kind == "Bcast" else send
         # The hot tables' calling convention: call(addr).
         self.addr, self.call = self, TwoLevelSite.run
 
@@ -321,14 +325,14 @@ class TwoLevelSite:
             if self.tree:
                 group.stage(self.slot, send)[...] = send
         elif self.comm.rank == self.root:
-            group.buffer(send)[...] = send
+            group.buffer(self.data)[...] = self.data
         if arrive(self.comm, group, self.is_leader, self.what):
             lead(group, self._processes_part)
         acc, out = group.result
         if kind == "Allreduce" or (kind == "Reduce" and self.comm.rank == self.root):
             self.recv[...] = out
         elif kind == "Bcast" and self.comm.rank != self.root:
-            send[...] = acc
+            self.data[...] = acc
         return 0
 
     def _processes_part(self) -> None:
@@ -380,7 +384,7 @@ def _between_processes(site: TwoLevelSite) -> None:
     """The leaders' part of a two-level collective (run by the last of the process's ranks to
     arrive), on the group leader's queues."""
     comm, layout, group, kind, root, like, op = (site.comm, site.layout, site.group, site.kind, site.root,
-                                                 site.send, site.op)
+                                                 site.data, site.op)
     m, me = len(layout.leaders), layout.index
     leader = group.leader
     seg = max(1, comm._seg_bytes // max(1, like.itemsize))

@@ -61,9 +61,11 @@ from .buffers import IN_PLACE, byte_view, int_list, normalise, typed, v_bytes
 from .comm import CONTEXTS_PER_COMM, Comm, Intracomm
 from .constants import ROOT
 from .groups import CONGRUENT, IDENT, SIMILAR, UNEQUAL, Group
+from .nonblocking import piece_bytes, w_pieces
 from .object_calls import _fold, _object_op
-from .ops import SUM, Op, check_applies
+from .ops import SUM, Op
 from .p2p import PROC_NULL, RecvReq
+from .wide_reduce import applies
 
 _UNDEFINED = -32766
 
@@ -669,6 +671,20 @@ class Intercomm(Comm):
         self._wait(recvs, sends, "Alltoallv")
         rb.finish()
 
+    def Alltoallw(self, sendbuf: Any, recvbuf: Any) -> None:
+        """Alltoallv with a datatype per block: block j of sendbuf (counts, byte displacements and
+        datatype j) goes to remote rank j, block j of recvbuf comes from it."""
+        self._check_live()
+        self._no_in_place(sendbuf, recvbuf, call="Alltoallw")
+        n = self.remote_size
+        send = w_pieces(sendbuf, n, False)
+        recv = w_pieces(recvbuf, n, True)
+        recvs = [self._post_recv(piece_bytes(b), w) for b, w in zip(recv, self._remote, strict=True)]
+        sends = [self._post_send(piece_bytes(b), w) for b, w in zip(send, self._remote, strict=True)]
+        self._wait(recvs, sends, "Alltoallw")
+        for b, r in zip(recv, recvs, strict=True):
+            b.finish(r.nbytes)
+
     # -- reductions --------------------------------------------------------------------------------
     def _reduce_local(self, sendbuf: Any, op: Any, call: str) -> tuple[np.ndarray | None, np.ndarray, Op]:
         """This group's sendbufs reduced with op at local rank 0: (result there else None, this
@@ -676,7 +692,8 @@ class Intercomm(Comm):
         self._no_in_place(sendbuf, call=call)
         sb = normalise(sendbuf, False)
         send = typed(sb)
-        op = check_applies(SUM if op is None else op, send.dtype)
+        op = SUM if op is None else op
+        applies(op, send.dtype)  # long double (complex) too: the local Reduce combines with numpy
         acc = np.empty(send.size, send.dtype) if self.rank == 0 else None
         self._local.Reduce([send, sb.datatype], None if acc is None else [acc, sb.datatype], op, 0)
         return acc, send, op
@@ -696,7 +713,7 @@ class Intercomm(Comm):
         if root == ROOT:
             rb = normalise(recvbuf, True)
             recv = typed(rb)
-            check_applies(SUM if op is None else op, recv.dtype)
+            applies(SUM if op is None else op, recv.dtype)
             self._wait([self._post_recv(byte_view(recv), self._remote[0])], [], "Reduce")
             rb.finish()
             return
@@ -863,11 +880,11 @@ class Intercomm(Comm):
 
 
 # Collectives that Comm may define for intracommunicators only (nonblocking and persistent
-# collectives, Alltoallw, Idup): on an intercommunicator they would run over the local group as
+# collectives, Idup): on an intercommunicator they would run over the local group as
 # if it were the whole communicator, so they say they are missing instead.
 _INTRA_ONLY = (
     "Ibarrier Ibcast Igather Igatherv Iscatter Iscatterv Iallgather Iallgatherv Ialltoall Ialltoallv "
-    "Ialltoallw Ireduce Iallreduce Ireduce_scatter Ireduce_scatter_block Iscan Iexscan Alltoallw Idup "
+    "Ialltoallw Ireduce Iallreduce Ireduce_scatter Ireduce_scatter_block Iscan Iexscan Idup "
     "Idup_with_info Barrier_init Bcast_init Reduce_init Allreduce_init Gather_init Gatherv_init "
     "Scatter_init Scatterv_init Allgather_init Allgatherv_init Alltoall_init Alltoallv_init "
     "Alltoallw_init Scan_init Exscan_init Reduce_scatter_block_init Reduce_scatter_init Create_group"

@@ -59,11 +59,14 @@ from .buffers import (
     typed_piece,
     v_bytes,
 )
-from .ops import MAX, MIN, PROD, SUM, Op, check_applies
+from .ops import SUM, Op
 from .p2p import ANY_SOURCE, ANY_TAG
 from .packing import check_committed
 from .persistent import Prequest
 from .request import Request, Status
+from .wide_reduce import NUMPY_OPS, applies
+
+_applies = applies  # its former home (tests/unit/test_nbc_fold.py imports it from here)
 
 # The communicator's context used by nonblocking collectives: its fourth (spare) one
 # (comm.CONTEXTS_PER_COMM: point-to-point, collectives, object parts, spare).
@@ -348,15 +351,15 @@ class NonblockingCollMixin:
         n = self.size
         sendbuf = _in_place(sendbuf)
         # IN_PLACE: what is sent is the receive blocks' current contents, packed before receiving.
-        send = _w_pieces(recvbuf if sendbuf is IN_PLACE else sendbuf, n, False)
-        recv = _w_pieces(recvbuf, n, True)
+        send = w_pieces(recvbuf if sendbuf is IN_PLACE else sendbuf, n, False)
+        recv = w_pieces(recvbuf, n, True)
         me = self.rank
         if send[me].nbytes != recv[me].nbytes:
             raise MPIException(ERR_TRUNCATE, f"Alltoallw: this rank sends itself {send[me].nbytes} bytes "
                                f"but receives {recv[me].nbytes} from itself")
         # (IN_PLACE: copies, as a send block may be a view of the memory a receive fills.)
-        out = [_piece_bytes(b).copy() if sendbuf is IN_PLACE else _piece_bytes(b) for b in send]
-        _piece_bytes(recv[me])[:] = out[me]
+        out = [piece_bytes(b).copy() if sendbuf is IN_PLACE else piece_bytes(b) for b in send]
+        piece_bytes(recv[me])[:] = out[me]
         recv[me].finish()
         others = self._others()
         unpack = [recv[r] for r in others]
@@ -367,7 +370,7 @@ class NonblockingCollMixin:
                 b.finish(part.nbytes)
 
         req = self._nbc_start([(r, out[r]) for r in others],
-                              [(r, _piece_bytes(recv[r])) for r in others],
+                              [(r, piece_bytes(recv[r])) for r in others],
                               finish if any(b.writeback is not None for b in unpack) else None)
         arrived.extend(req._inner.parts[: len(others)])
         return req
@@ -383,11 +386,11 @@ class NonblockingCollMixin:
         try:
             return self._reduction_args(sendbuf, recvbuf, op, call, recv_needed)
         except MPIException as exc:
-            fallback = _NUMPY_OPS.get(getattr(op, "code", None))
+            fallback = NUMPY_OPS.get(getattr(op, "code", None))
             if exc.error_class != ERR_OP or fallback is None:
                 raise
             send, recv, _, dt, rb, inplace = self._reduction_args(sendbuf, recvbuf, fallback, call, recv_needed)
-            return send, recv, _applies(op, send.dtype), dt, rb, inplace
+            return send, recv, applies(op, send.dtype), dt, rb, inplace
 
     def Ireduce(self, sendbuf: Any, recvbuf: Any, op: Op = SUM, root: int = 0) -> Request:
         """Nonblocking Reduce (contributions combined in rank order at the root)."""
@@ -465,7 +468,7 @@ class NonblockingCollMixin:
                 raise MPIValueError(ERR_TRUNCATE if recv.size < count else ERR_COUNT,
                                     f"Reduce_scatter_block: receive buffer holds {recv.size} elements, "
                                     f"each block has {count}")
-        op = _applies(SUM if op is None else op, send.dtype)
+        op = applies(SUM if op is None else op, send.dtype)
         return self._ireduce_scatter(send, [count] * n, op, rb, recv, inplace)
 
     def Ireduce_scatter(self, sendbuf: Any, recvbuf: Any, recvcounts: Any = None, op: Op = SUM) -> Request:
@@ -493,7 +496,7 @@ class NonblockingCollMixin:
             raise MPIValueError(ERR_TRUNCATE if recv.size < counts[self.rank] else ERR_COUNT,
                                 f"Reduce_scatter: receive buffer holds {recv.size} elements, this rank's piece "
                                 f"has {counts[self.rank]}")
-        op = _applies(SUM if op is None else op, send.dtype)
+        op = applies(SUM if op is None else op, send.dtype)
         return self._ireduce_scatter(send, counts, op, rb, recv, inplace)
 
     def _ireduce_scatter(self, send: np.ndarray, counts: list[int], op: Op, rb: Any, recv: np.ndarray,
@@ -585,9 +588,9 @@ class NonblockingCollMixin:
 
     def Alltoallw_init(self, sendbuf: Any, recvbuf: Any, info: Any = None) -> Prequest:
         """Persistent Alltoallw (the specs are checked now; each Start packs the send blocks anew)."""
-        _w_pieces(recvbuf, self.size, True)
+        w_pieces(recvbuf, self.size, True)
         if sendbuf is not None and sendbuf is not IN_PLACE:
-            _w_pieces(sendbuf, self.size, False)
+            w_pieces(sendbuf, self.size, False)
         return self._persistent(lambda: self.Ialltoallw(sendbuf, recvbuf))
 
     def Scan_init(self, sendbuf: Any, recvbuf: Any, op: Op = SUM, info: Any = None) -> Prequest:
@@ -608,36 +611,12 @@ class NonblockingCollMixin:
         return self._persistent(lambda: self.Ireduce_scatter(sendbuf, recvbuf, recvcounts, op))
 
 
-def _numpy_op(ufunc: Any) -> Op:
-    def apply(inbuf: np.ndarray, inout: np.ndarray, datatype: Any) -> None:
-        ufunc(inbuf, inout, out=inout)
-    return Op.internal(apply, True)
-
-
-# Predefined operators by numpy, for the float and complex types without a jitted kernel.
-_NUMPY_OPS = {SUM.code: _numpy_op(np.add), PROD.code: _numpy_op(np.multiply),
-              MIN.code: _numpy_op(np.minimum), MAX.code: _numpy_op(np.maximum)}
-_NUMPY_KINDS = {SUM.code: "fc", PROD.code: "fc", MIN.code: "f", MAX.code: "f"}
-
-
-def _applies(op: Any, dtype: np.dtype) -> Op:
-    """check_applies, or the numpy operator for a float/complex type without a jitted kernel."""
-    try:
-        return check_applies(op, dtype)
-    except MPIException as exc:
-        fallback = _NUMPY_OPS.get(getattr(op, "code", None))
-        if (exc.error_class != ERR_OP or fallback is None or dtype.names is not None
-                or dtype.kind not in _NUMPY_KINDS[op.code]):
-            raise
-        return fallback
-
-
 def _in_place(buf: Any) -> Any:
     """MPI.IN_PLACE for None: mpi4py reads a collective's None send buffer as MPI.IN_PLACE."""
     return IN_PLACE if buf is None else buf
 
 
-def _w_pieces(spec: Any, n: int, writable: bool) -> list[Buffer]:
+def w_pieces(spec: Any, n: int, writable: bool) -> list[Buffer]:
     """An Alltoallw buffer spec as one Buffer per peer, as mpi4py reads it: [buf, datatypes]
     (one element each, at offset 0), [buf, (counts, displs), datatypes] or
     [buf, counts, displs, datatypes]; counts are in elements of each peer's datatype,
@@ -685,6 +664,6 @@ def _w_pieces(spec: Any, n: int, writable: bool) -> list[Buffer]:
     return [typed_piece(where, d, c, dt, writable) for c, d, dt in zip(counts, displs, dts, strict=True)]
 
 
-def _piece_bytes(b: Buffer) -> np.ndarray:
+def piece_bytes(b: Buffer) -> np.ndarray:
     """The bytes a block moves (a view of the user's memory or its packed scratch)."""
     return byte_view(b.array)[: b.nbytes]

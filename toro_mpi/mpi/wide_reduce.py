@@ -6,15 +6,19 @@ reduction runs as a user operator would: the arrays travel viewed as a jitted dt
 size (complex128 for long double, int16 for float16: only their bytes matter), and each
 combining step hands control to numpy, which has these types. Only the combining step leaves
 jitted code; the schedule is the same as for any dtype. Long double complex (32 bytes) has no
-same-sized jitted dtype: its reductions are still refused (ERR_OP).
+same-sized jitted dtype: the blocking and nonblocking intracommunicator calls reduce it with
+numpy operators (`applies`, `NUMPY_OPS`) combining whole contributions, as a user operator would.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..coll import elementwise as E
-from .ops import Op
+from ..errors import ERR_OP, MPIException
+from .ops import MAX, MIN, PROD, SUM, Op, check_applies
 
 # dtype -> the jitted dtype of the same size its bytes travel as.
 _CARRIER = {np.dtype("g"): np.dtype("c16"), np.dtype("e"): np.dtype("i2")}
@@ -37,3 +41,28 @@ def widen(send: np.ndarray, recv: np.ndarray, op: Op) -> tuple[np.ndarray, np.nd
         ufunc(a, b, out=b)
 
     return send.view(carrier), recv.view(carrier), Op.internal(combine, op.commutative)
+
+
+def _numpy_op(ufunc: Any) -> Op:
+    def apply(inbuf: np.ndarray, inout: np.ndarray, datatype: Any) -> None:
+        ufunc(inbuf, inout, out=inout)
+    return Op.internal(apply, True)
+
+
+# Predefined operators by numpy, for the float and complex types without a jitted kernel.
+NUMPY_OPS = {SUM.code: _numpy_op(np.add), PROD.code: _numpy_op(np.multiply),
+             MIN.code: _numpy_op(np.minimum), MAX.code: _numpy_op(np.maximum)}
+_NUMPY_KINDS = {SUM.code: "fc", PROD.code: "fc", MIN.code: "f", MAX.code: "f"}
+
+
+def applies(op: Any, dtype: np.dtype) -> Op:
+    """check_applies, or the numpy operator for a float/complex type without a jitted kernel
+    (long double, long double complex, float16): what the intracommunicator reductions accept."""
+    try:
+        return check_applies(op, dtype)
+    except MPIException as exc:
+        fallback = NUMPY_OPS.get(getattr(op, "code", None))
+        if (exc.error_class != ERR_OP or fallback is None or dtype.names is not None
+                or dtype.kind not in _NUMPY_KINDS[op.code]):
+            raise
+        return fallback
