@@ -3,8 +3,9 @@ order, x0 op (x1 op (... op x(n-1))), with MPI's argument order for user operato
 
 import numpy as np
 
-from toro_mpi.mpi.nonblocking import _applies, fold
+from toro_mpi.mpi.nonblocking import fold
 from toro_mpi.mpi.ops import SUM, Op
+from toro_mpi.mpi.wide_reduce import applies
 
 
 def test_fold_keeps_rank_order_for_a_non_commutative_operator() -> None:
@@ -28,7 +29,7 @@ def test_fold_of_one_contribution_copies_it() -> None:
 
 
 def test_long_double_sum_uses_numpy() -> None:
-    op = _applies(SUM, np.dtype(np.longdouble))
+    op = applies(SUM, np.dtype(np.longdouble))
     a = np.array([1, 2], np.longdouble)
     b = np.array([10, 20], np.longdouble)
     out = np.zeros(2, np.longdouble)

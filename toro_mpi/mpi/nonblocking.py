@@ -66,8 +66,6 @@ from .persistent import Prequest
 from .request import Request, Status
 from .wide_reduce import NUMPY_OPS, applies
 
-_applies = applies  # its former home (tests/unit/test_nbc_fold.py imports it from here)
-
 # The communicator's context used by nonblocking collectives: its fourth (spare) one
 # (comm.CONTEXTS_PER_COMM: point-to-point, collectives, object parts, spare).
 NBC_CONTEXT_OFFSET = 3
