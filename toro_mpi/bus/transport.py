@@ -9,8 +9,6 @@ one keeps their defaults and every message travels its ordinary way.
 
 from __future__ import annotations
 
-import ctypes
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
@@ -21,6 +19,7 @@ from . import layout as L
 from . import ring
 from .doorbell import Doorbell
 from .heap import Heap, HeapError, PeerHeap, published
+from .peer_memory import vm_access_supported, vm_copy
 from .segment import Segment
 
 
@@ -131,48 +130,9 @@ class Transport(ABC):
         """Whether read_remote works between ranks on this machine."""
 
 
-class _IOVec(ctypes.Structure):
-    _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
-
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_process_vm_readv = getattr(_libc, "process_vm_readv", None)
-if _process_vm_readv is not None:
-    _process_vm_readv.restype = ctypes.c_ssize_t
-    _process_vm_readv.argtypes = [ctypes.c_int, ctypes.POINTER(_IOVec), ctypes.c_ulong,
-                                  ctypes.POINTER(_IOVec), ctypes.c_ulong, ctypes.c_ulong]
-
-
-def _read_remote(pid: int, address: int, local: int, nbytes: int) -> None:
-    done = 0
-    while done < nbytes:
-        liov = _IOVec(local + done, nbytes - done)
-        riov = _IOVec(address + done, nbytes - done)
-        got = _process_vm_readv(pid, ctypes.byref(liov), 1, ctypes.byref(riov), 1, 0)
-        if got <= 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"process_vm_readv from pid {pid}: {os.strerror(err)}")
-        done += got
-
-
 def rendezvous_supported() -> bool:
     """Whether ranks (sibling processes of one user) may read each other's memory here."""
-    if _process_vm_readv is None:
-        return False
-    if os.geteuid() != 0:
-        try:
-            with open("/proc/sys/kernel/yama/ptrace_scope") as fh:
-                if int(fh.read().strip() or "0") != 0:
-                    return False
-        except (OSError, ValueError):
-            pass
-    probe = np.arange(64, dtype=np.uint8)
-    out = np.zeros(64, dtype=np.uint8)
-    try:
-        _read_remote(os.getpid(), probe.ctypes.data, out.ctypes.data, 64)
-    except OSError:
-        return False
-    return bool((out == probe).all())
+    return vm_access_supported()
 
 
 class VirtioBus(Transport):
@@ -230,7 +190,7 @@ class VirtioBus(Transport):
         registered = self.segment.read_word(self.segment.slot(src, L.SLOT_PID))
         if pid != registered:
             raise OSError(f"rendezvous request names pid {pid}, but rank {src} is pid {registered}")
-        _read_remote(pid, address, arr.ctypes.data, nbytes)
+        vm_copy(pid, address, arr.ctypes.data, nbytes, write=False)
 
     # -- the shared heap ----------------------------------------------------------------
     def alloc_shared(self, nbytes):

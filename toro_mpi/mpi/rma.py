@@ -5,7 +5,7 @@ Every call completes before it returns: the origin moves the bytes itself, so Fl
 request forms have nothing left to wait for. Where the target's memory is mapped in this process
 (Allocate and Allocate_shared windows, and any window of a rank hosted by this process) the copy
 is a jitted memcpy, or one jitted pass over a derived datatype's typemap (bus/typemap_copy.py);
-elsewhere it is one process_vm_readv/writev call (bus/winmem.py).
+elsewhere it is one process_vm_readv/writev call (bus/peer_memory.py).
 
 Accumulate-class calls take the target's accumulate lock (a spinlock in its control block,
 bus/rma_kernels.py) around read, combine and write, so accumulates to one location from many ranks
@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from ..bus import rma_kernels as K
+from ..bus.peer_memory import vm_copy, vm_read, vm_write
 from ..bus.typemap_copy import typemap_copy
-from ..bus.winmem import vm_copy, vm_read, vm_write
 from ..coll import elementwise as E
 from ..coll.engine import local_reduce
 from ..errors import ERR_OP, ERR_RMA_RANGE, ERR_TYPE, MPIException, MPIValueError

@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 
 from ..bus import layout as L
+from ..bus.peer_memory import vm_access_supported
 from ..bus.ring import ring_bells
-from ..bus.winmem import WinShm, vm_access_supported
+from ..bus.winmem import WinShm
 from ..errors import (
     ERR_ARG,
     ERR_COMM,
