@@ -443,19 +443,21 @@ def check_mem_limit(ctx: Ctx, blocks: int) -> None:
                   "Increase -M, --mem-limit for higher message sizes.", file=sys.stderr, flush=True)
 
 
-def main(bench: Bench, body: Body, argv: list[str] | None = None, *, exact_two: bool = False,
-         even: bool = False, mem_per_rank: bool | None = None) -> int:
-    """Run a benchmark as OMB's main() does; returns the exit status.
+Leave = Callable[..., int]
 
-    exact_two: needs exactly 2 ranks; even: an even number of ranks; mem_per_rank: a collective
-    whose largest buffer holds one message (False) or one per rank (True, gather-like) has its
-    largest message capped by -M."""
+
+def begin(bench: Any, argv: list[str] | None, parse: Callable[[Any, list[str]], Any],
+          fallback: Callable[[Any], Any], usage: Callable[[Any], str]) -> int | tuple[Any, Any, int, int, Any, Leave]:
+    """The opening of OMB's main(), shared by every port: parse the options, start MPI, and
+    answer -h, -v and bad options. Returns the exit status when the run ends there, else
+    (MPI, COMM_WORLD, rank, size, options, leave), where leave(status, text, stream) has rank 0
+    print text and every rank meet before returning status."""
     argv = sys.argv[1:] if argv is None else argv
     error: UsageError | None = None
     try:
-        opts = parse_options(bench, argv)
+        opts = parse(bench, argv)
     except UsageError as exc:
-        error, opts = exc, defaults(bench)
+        error, opts = exc, fallback(bench)
     MPI = load_mpi()
     comm = MPI.COMM_WORLD
     rank, nprocs = comm.Get_rank(), comm.Get_size()
@@ -470,11 +472,25 @@ def main(bench: Bench, body: Body, argv: list[str] | None = None, *, exact_two: 
 
     if error is not None:
         # OMB prints the complaint on stderr; the usage goes there too so stdout stays all rows.
-        return leave(1, f"{error}\n\n{help_text(bench)}", sys.stderr)
+        return leave(1, f"{error}\n\n{usage(bench)}", sys.stderr)
     if opts.action == "help":
-        return leave(0, help_text(bench))
+        return leave(0, usage(bench))
     if opts.action == "version":
         return leave(0, bench.header)
+    return MPI, comm, rank, nprocs, opts, leave
+
+
+def main(bench: Bench, body: Body, argv: list[str] | None = None, *, exact_two: bool = False,
+         even: bool = False, mem_per_rank: bool | None = None) -> int:
+    """Run a benchmark as OMB's main() does; returns the exit status.
+
+    exact_two: needs exactly 2 ranks; even: an even number of ranks; mem_per_rank: a collective
+    whose largest buffer holds one message (False) or one per rank (True, gather-like) has its
+    largest message capped by -M."""
+    started = begin(bench, argv, parse_options, defaults, help_text)
+    if isinstance(started, int):
+        return started
+    MPI, comm, rank, nprocs, opts, leave = started
     if exact_two and nprocs != 2:
         return leave(1, "This test requires exactly two processes", sys.stderr)
     if nprocs < 2 or (even and nprocs % 2):

@@ -32,7 +32,6 @@ from typing import Any
 import numpy as np
 
 from . import omb
-from .backend import load_mpi
 
 ONE_SIDED_LAT = "one-sided latency"
 ONE_SIDED_BW = "one-sided bandwidth"
@@ -510,29 +509,10 @@ def main(bench: RmaBench, body: Body, argv: list[str] | None = None, *, per_dtyp
     """Run a one-sided benchmark as OMB's main() does; returns the exit status. per_dtype: the
     header and body repeat for every -T datatype (acc, fop, cas), ctx.opts.dtype naming the
     current one."""
-    argv = sys.argv[1:] if argv is None else argv
-    error: omb.UsageError | None = None
-    try:
-        opts = parse_options(bench, argv)
-    except omb.UsageError as exc:
-        error, opts = exc, defaults(bench)
-    MPI = load_mpi()
-    comm = MPI.COMM_WORLD
-    rank, nprocs = comm.Get_rank(), comm.Get_size()
-
-    def leave(status: int, text: str, stream: Any = sys.stdout) -> int:
-        # Rank 0 speaks, then everyone meets, as in omb.main.
-        if rank == 0:
-            print(text, file=stream, flush=True)
-        comm.Barrier()
-        return status
-
-    if error is not None:
-        return leave(1, f"{error}\n\n{help_text(bench)}", sys.stderr)
-    if opts.action == "help":
-        return leave(0, help_text(bench))
-    if opts.action == "version":
-        return leave(0, bench.header)
+    started = omb.begin(bench, argv, parse_options, defaults, help_text)
+    if isinstance(started, int):
+        return started
+    MPI, comm, rank, nprocs, opts, leave = started
     if nprocs != 2:
         return leave(1, "This test requires exactly two processes", sys.stderr)
     ctx = omb.Ctx(MPI, comm, rank, nprocs, bench, opts)

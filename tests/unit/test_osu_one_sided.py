@@ -201,7 +201,7 @@ def _ops(log: list[str]) -> list[str]:
 def test_latency_loop_calls(monkeypatch, capsys, sync, expect):
     """Rank 0's calls per -s, as OMB's run_put_with_<sync>: one window per size, freed after."""
     mpi, rec = _fake_mpi(0)
-    monkeypatch.setattr(rma, "load_mpi", lambda: mpi)
+    monkeypatch.setattr(omb, "load_mpi", lambda: mpi)
     port = importlib.import_module("osu.osu_put_latency")
     assert port.main(["-m", "8:8", "-i", "2", "-x", "1", "-s", sync]) == 0
     assert _ops(rec.log) == ["Allocate(8)", *expect, "Free"]
@@ -213,7 +213,7 @@ def test_latency_loop_calls(monkeypatch, capsys, sync, expect):
 def test_fence_target_side(monkeypatch):
     """Rank 1 of a fence run accesses rank 0 in the second epoch, as OMB's ping-pong does."""
     mpi, rec = _fake_mpi(1)
-    monkeypatch.setattr(rma, "load_mpi", lambda: mpi)
+    monkeypatch.setattr(omb, "load_mpi", lambda: mpi)
     assert importlib.import_module("osu.osu_get_latency").main(["-m", "4:4", "-i", "1", "-x", "0", "-s", "fence"]) == 0
     assert _ops(rec.log) == ["Allocate(4)", "Fence", "Fence", "Get", "Fence", "Free"]
 
@@ -223,7 +223,7 @@ def test_dynamic_window_and_bandwidth_loop(monkeypatch):
     """A dynamic window is attached, its address exchanged and detached; a bandwidth iteration
     issues -W operations per epoch into a window of size x W bytes."""
     mpi, rec = _fake_mpi(0)
-    monkeypatch.setattr(rma, "load_mpi", lambda: mpi)
+    monkeypatch.setattr(omb, "load_mpi", lambda: mpi)
     assert importlib.import_module("osu.osu_put_bw").main(
         ["-m", "16:16", "-i", "2", "-x", "0", "-W", "3", "-w", "dynamic", "-s", "lock"]) == 0
     assert _ops(rec.log) == ["Create_dynamic", "Attach", "Sendrecv", *(["Lock", "Put", "Put", "Put", "Unlock"] * 2),
@@ -234,7 +234,7 @@ def test_dynamic_window_and_bandwidth_loop(monkeypatch):
 def test_atomics_one_row_per_datatype(monkeypatch, capsys):
     """fop/cas: one window of max-size bytes per datatype, a header and a row (size = the type's)."""
     mpi, rec = _fake_mpi(0)
-    monkeypatch.setattr(rma, "load_mpi", lambda: mpi)
+    monkeypatch.setattr(omb, "load_mpi", lambda: mpi)
     assert importlib.import_module("osu.osu_fop_latency").main(["-m", "64", "-i", "1", "-x", "0", "-T", "all",
                                                                 "-s", "lock"]) == 0
     assert _ops(rec.log) == ["Allocate(64)", "Lock", "Fetch_and_op", "Unlock", "Free"] * 3
@@ -249,7 +249,7 @@ def test_needs_two_ranks(monkeypatch, capsys):
     """Every one-sided port needs exactly 2 ranks, as OMB's."""
     mpi, rec = _fake_mpi(0)
     rec.Get_size = lambda: 3
-    monkeypatch.setattr(rma, "load_mpi", lambda: mpi)
+    monkeypatch.setattr(omb, "load_mpi", lambda: mpi)
     assert importlib.import_module("osu.osu_cas_latency").main([]) == 1
     assert "This test requires exactly two processes" in capsys.readouterr().err
 
