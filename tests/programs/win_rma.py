@@ -266,6 +266,20 @@ def errors() -> None:
             out(what, "no error")
         except MPI.Exception as exc:
             out(what, "MPI.Exception", exc.Get_error_class() in (MPI.ERR_RMA_RANGE, MPI.ERR_ARG, MPI.ERR_DISP))
+    # A user handler runs on the error (then the call raises), whichever handle of the window
+    # set it.
+    seen = []
+    handler = MPI.Win.Create_errhandler(
+        lambda w, code: seen.append(MPI.Get_error_class(code) in (MPI.ERR_RMA_RANGE, MPI.ERR_ARG, MPI.ERR_DISP)))
+    MPI.Win(win).Set_errhandler(handler)
+    try:
+        win.Put(np.zeros(4, np.int32), target, 6)
+        out("user handler", "no error")
+    except MPI.Exception:
+        out("user handler", "raised after", seen)
+    out("same handler on the window", win.Get_errhandler() == handler)
+    win.Set_errhandler(MPI.ERRORS_RETURN)
+    handler.Free()
     win.Put(np.full(2, 5, np.int32), target, 6)
     win.Unlock(target)
     COMM.Barrier()

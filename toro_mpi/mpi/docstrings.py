@@ -81,6 +81,12 @@ def _embed_class(cls: type, seen: set[int]) -> None:
             _embed(name, value)
 
 
+def embed_class(cls: type) -> None:
+    """Give the methods cls defines now mpi4py's layout (those put there after import, e.g. the
+    error-handler guard's wrappers of mixin methods)."""
+    _embed_class(cls, set())
+
+
 def embed_signatures(namespace: dict[str, Any]) -> None:
     """Give every function of namespace, and every method its classes define, mpi4py's
     docstring layout (see the module docstring). Runs once per process."""

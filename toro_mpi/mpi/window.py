@@ -28,7 +28,6 @@ from ..bus.peer_memory import vm_access_supported
 from ..bus.ring import ring_bells
 from ..bus.winmem import WinShm
 from ..errors import (
-    ERR_ARG,
     ERR_COMM,
     ERR_DISP,
     ERR_OTHER,
@@ -52,7 +51,8 @@ from .constants import (
     WIN_SIZE,
     WIN_UNIFIED,
 )
-from .errhandler import ERRORS_RETURN, Errhandler
+from .docstrings import embed_class
+from .errhandler import ERRORS_RETURN, Errhandler, ErrhandlerMixin, guard_class
 from .groups import Group
 from .handles import Handle, Ref
 from .info import INFO_NULL, Info, as_info
@@ -127,11 +127,12 @@ class _Window:
         return self.shm.base + rank * self.ctl_stride
 
 
-class Win(SyncMixin, RMAMixin, AttributesMixin, Handle):
+class Win(ErrhandlerMixin, SyncMixin, RMAMixin, AttributesMixin, Handle):
     """An MPI window (Win() is WIN_NULL)."""
 
     _kind = "Win"
     _attr_kind = "Win"
+    _errh_kind = "Win"
 
     @classmethod
     def _state_type(cls) -> type:
@@ -323,32 +324,29 @@ class Win(SyncMixin, RMAMixin, AttributesMixin, Handle):
     def name(self, name: str) -> None:
         self.Set_name(name)
 
-    # -- error handlers ----------------------------------------------------------------------
-    @classmethod
-    def Create_errhandler(cls, errhandler_fn: Any) -> Errhandler:
-        """A user error handler for windows: errhandler_fn(win, errorcode)."""
-        return Errhandler._create(errhandler_fn, "Win")
+    # -- error handlers (errhandler.py's protocol: the mixin's calls, the state's handler) -------
+    def _errh_check(self) -> None:
+        self._w()
 
-    def Get_errhandler(self) -> Errhandler:
-        """The window's error handler (a new handle to it)."""
-        return Errhandler(self._w().errhandler)
+    @property
+    def _errhandler(self) -> Errhandler:
+        """The window's error handler: one per window, whichever handle sets it."""
+        return self._w().errhandler
+
+    @_errhandler.setter
+    def _errhandler(self, errhandler: Errhandler) -> None:
+        self._w().errhandler = errhandler
 
     def Set_errhandler(self, errhandler: Errhandler) -> None:
-        """Set the error handler (Call_errhandler runs it; toro_mpi's own errors raise MPI.Exception)."""
-        w = self._w()
-        if not isinstance(errhandler, Errhandler) or not errhandler:
-            raise MPIException(ERR_ARG, f"Set_errhandler: not an error handler: {errhandler!r}")
-        w.errhandler = Errhandler(errhandler)
-
-    def Call_errhandler(self, errorcode: int) -> None:
-        """Invoke the window's error handler on errorcode."""
-        w = self._w()
-        if errorcode != 0:
-            w.errhandler._invoke(self, int(errorcode))
-
-    def Abort(self, errorcode: int) -> None:
-        """What ERRORS_ARE_FATAL does for a window: abort the job."""
-        self._w().comm.Abort(errorcode)
+        """Set the error handler that runs when a call on this window fails (any handle of it)."""
+        if (isinstance(errhandler, Errhandler) and errhandler != ERRORS_RETURN
+                and not getattr(Win, "_errh_class_guarded", False)):
+            # The handler belongs to the window, and copies of a handle (Win(win)) do not share
+            # their attributes: so the first handler of the rank's own puts the calls of every
+            # window under the guard (Put and Get pay the wrapper only from then on).
+            guard_class(Win)
+            embed_class(Win)  # the wrappers of mixin methods are Win's own now: mpi4py's doc layout
+        super().Set_errhandler(errhandler)
 
     # -- memory ------------------------------------------------------------------------------
     def tomemory(self) -> buffer:
@@ -368,8 +366,8 @@ class Win(SyncMixin, RMAMixin, AttributesMixin, Handle):
         return {"shape": (size,), "typestr": "|u1", "data": (w.base if size else 0, False), "version": 3}
 
     def Shared_query(self, rank: int) -> tuple[buffer, int]:
-        """(memory, disp_unit) of rank's part when this process can address it directly (any
-        rank of an Allocate or Allocate_shared window; PROC_NULL: the first rank with memory)."""
+        """Return (memory, disp_unit) of rank's part when this process can address it directly
+        (any rank of an Allocate or Allocate_shared window; PROC_NULL: the first rank with memory)."""
         w = self._w()
         rank = int(rank)
         if rank == PROC_NULL:
