@@ -43,12 +43,14 @@ SAMPLE_TIMEOUT = 120.0  # seconds per file and side
 
 # Rank count -> the least share (percent) of reference-passed tests, in the files in scope, that
 # toro_mpi must pass (the whole suite, marker `conformance`). Measured 2026-12-06 (BENCHMARKS.md):
-# 93.7% at 1 rank, 93.2% at 2, 91.8% at 4; the floors leave room for the machine's noise.
+# 98.9% at 1, 2 and 4 ranks; the floors leave room for the machine's noise.
 # Issue #19's target is 95% at every rank count.
-MIN_SHARE: dict[int, float] = {1: 92.0, 2: 91.5, 4: 90.0}
-# (file, rank count) whose toro_mpi job crashed, hung or deadlocked in that measurement.
+MIN_SHARE: dict[int, float] = {1: 97.0, 2: 97.0, 4: 97.0}
+# (file, rank count) whose toro_mpi job may crash, hang or deadlock now and then.
 KNOWN_BROKEN: set[tuple[str, int]] = {
-    ("test_cco_buf.py", 4),  # DEADLOCK with green-thread ranks after the long-double-complex cases
+    # With green-thread ranks, about 1 run in 24 deadlocks after a wrong Reduce_scatter result
+    # (a race in the hosted two-level Reduce suspected, not found yet); clean in the last run.
+    ("test_cco_buf.py", 4),
 }
 
 
