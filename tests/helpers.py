@@ -7,6 +7,7 @@ The programs live in tests/programs/ and pick their MPI through tests/programs/_
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import shutil
@@ -249,6 +250,23 @@ def assert_ok(run: Run, n: int) -> dict[int, list[str]]:
     missing = [r for r in range(n) if "ok" not in ranks.get(r, [])]
     assert not missing, f"ranks {missing} did not finish their checks{run.explain()}"
     return ranks
+
+
+def assert_same_as_reference(toro: Run, ref: Run, n: int, *, sort_lines: bool = False) -> None:
+    """Both jobs succeeded, every rank finished its checks, and every rank printed the same lines
+    under toro_mpi as under mpi4py + Open MPI (each rank's lines sorted first when sort_lines:
+    for programs whose line order within a rank may differ)."""
+    assert ref.rc == 0, f"the reference run failed (a problem of the test program?){ref.explain()}"
+    want = assert_ok(ref, n)
+    got = assert_ok(toro, n)
+    for rank in range(n):
+        a, b = want.get(rank, []), got.get(rank, [])
+        if sort_lines:
+            a, b = sorted(a), sorted(b)
+        if a != b:
+            diff = "\n".join(difflib.unified_diff(a, b, "mpi4py", "toro_mpi", lineterm=""))
+            pytest.fail(f"rank {rank} printed different lines under toro_mpi:\n{diff}{toro.explain()}")
+    assert sorted(got) == sorted(want)
 
 
 # -- collective results against the reference's (tests/test_collectives.py, tests/test_green.py,

@@ -14,10 +14,8 @@
 
 from __future__ import annotations
 
-import difflib
-
 import pytest
-from helpers import HOSTED, assert_ok, ref_available, ref_cached, run_toro
+from helpers import HOSTED, assert_same_as_reference, ref_available, ref_cached, run_toro
 
 _why_not = ref_available()
 pytestmark = [
@@ -26,16 +24,6 @@ pytestmark = [
 ]
 
 
-def _assert_same(toro, ref, n: int) -> None:
-    """Every rank printed the lines it prints under mpi4py + Open MPI (sorted per rank)."""
-    assert ref.rc == 0, f"the reference run failed (a problem of the test program?){ref.explain()}"
-    want = assert_ok(ref, n)
-    got = assert_ok(toro, n)
-    for rank in range(n):
-        if got.get(rank) != want.get(rank):
-            diff = "\n".join(difflib.unified_diff(want.get(rank, []), got.get(rank, []), "mpi4py", "toro_mpi",
-                                                  lineterm=""))
-            pytest.fail(f"rank {rank} printed different lines under toro_mpi:\n{diff}{toro.explain()}")
 
 
 @pytest.mark.timeout(300)
@@ -44,7 +32,7 @@ def test_bcast_derived_type(n: int, launcher: tuple[str, ...]) -> None:
     """Bcast of an indexed-block type from every root gives what Open MPI gives, hosted too."""
     ref = ref_cached("collfix_bcast_derived", n, timeout=120)
     toro = run_toro("collfix_bcast_derived", n, timeout=120, launcher=launcher)
-    _assert_same(toro, ref, n)
+    assert_same_as_reference(toro, ref, n)
 
 
 @pytest.mark.timeout(300)
@@ -54,4 +42,4 @@ def test_intercomm_long_double_and_alltoallw(n: int, launcher: tuple[str, ...]) 
     """Intercommunicator reductions of long double (complex) and Alltoallw give what Open MPI gives."""
     ref = ref_cached("collfix_inter_reduce", n, timeout=120)
     toro = run_toro("collfix_inter_reduce", n, timeout=120, launcher=launcher)
-    _assert_same(toro, ref, n)
+    assert_same_as_reference(toro, ref, n)

@@ -9,13 +9,11 @@ ranks hosted as green threads.
 
 from __future__ import annotations
 
-import difflib
-
 import pytest
 from helpers import (
     HOSTED,
     RENDEZVOUS_ENV,
-    assert_ok,
+    assert_same_as_reference,
     ref_available,
     ref_cached,
     rendezvous_reads,
@@ -63,17 +61,6 @@ CASES = [
 ]
 
 
-def _assert_same(toro, ref, n: int) -> None:
-    """Both runs succeeded and every rank printed the same lines (sorted) under both."""
-    assert ref.rc == 0, f"the reference run failed (a problem of the test program?){ref.explain()}"
-    want = assert_ok(ref, n)
-    got = assert_ok(toro, n)
-    for rank in range(n):
-        if got.get(rank) != want.get(rank):
-            diff = "\n".join(difflib.unified_diff(want.get(rank, []), got.get(rank, []), "mpi4py", "toro_mpi",
-                                                  lineterm=""))
-            pytest.fail(f"rank {rank} printed different lines under toro_mpi:\n{diff}{toro.explain()}")
-    assert sorted(got) == sorted(want)
 
 
 def _ids(cases) -> list[str]:
@@ -85,7 +72,7 @@ def _ids(cases) -> list[str]:
 def test_same_output_as_mpi4py(prog: str, n: int, args: tuple) -> None:
     ref = ref_cached(prog, n, *args, timeout=90)
     toro = toro_cached(prog, n, *args, timeout=120 if prog == "dtypes" else 75)
-    _assert_same(toro, ref, n)
+    assert_same_as_reference(toro, ref, n)
 
 
 # The programs whose large messages cross the 64 KiB rendezvous threshold, each again on a bus with
@@ -108,7 +95,7 @@ def test_rendezvous_same_output_as_mpi4py(prog: str, n: int, args: tuple, rendez
     ref = ref_cached(prog, n, *args, timeout=90)
     toro = toro_cached(prog, n, *args, timeout=120 if prog == "dtypes" else 75, launcher=rendezvous_config,
                        env=RENDEZVOUS_ENV)
-    _assert_same(toro, ref, n)
+    assert_same_as_reference(toro, ref, n)
     reads = rendezvous_reads(toro)
     assert sorted(reads) == list(range(n)), f"not every rank reported its rendezvous reads{toro.explain()}"
     # Every rank receives messages above the threshold in these programs (errors: only rank 1).
@@ -128,7 +115,7 @@ def test_hosted_same_output_as_mpi4py(prog: str, n: int, args: tuple) -> None:
     """The same programs with ranks hosted as green threads print what mpi4py prints."""
     ref = ref_cached(prog, n, *args, timeout=90)
     toro = toro_cached(prog, n, *args, timeout=75, launcher=HOSTED)
-    _assert_same(toro, ref, n)
+    assert_same_as_reference(toro, ref, n)
 
 
 # Calls no other program makes (Reduce_scatter vector form, Comm/Group.Compare, group algebra,
@@ -141,7 +128,7 @@ RARE_CASES = [("rare_calls", 1, ()), ("rare_calls", 3, ()), ("rare_calls", 4, ()
 def test_rare_calls_same_output_as_mpi4py(prog: str, n: int, args: tuple) -> None:
     ref = ref_cached(prog, n, *args, timeout=90)
     toro = toro_cached(prog, n, *args, timeout=75)
-    _assert_same(toro, ref, n)
+    assert_same_as_reference(toro, ref, n)
 
 
 @pytest.mark.timeout(240)

@@ -8,10 +8,8 @@ suite only runs at two ranks under Open MPI."""
 
 from __future__ import annotations
 
-import difflib
-
 import pytest
-from helpers import HOSTED, assert_ok, ref_available, ref_cached, run_toro
+from helpers import HOSTED, assert_ok, assert_same_as_reference, ref_available, ref_cached, run_toro
 
 _why_not = ref_available()
 pytestmark = [
@@ -20,15 +18,6 @@ pytestmark = [
 ]
 
 
-def _assert_same(toro, ref, n: int) -> None:
-    assert ref.rc == 0, f"the reference run failed (a problem of the test program?){ref.explain()}"
-    want = assert_ok(ref, n)
-    got = assert_ok(toro, n)
-    for rank in range(n):
-        if got.get(rank) != want.get(rank):
-            diff = "\n".join(difflib.unified_diff(want.get(rank, []), got.get(rank, []), "mpi4py", "toro_mpi",
-                                                  lineterm=""))
-            pytest.fail(f"rank {rank} printed different lines under toro_mpi:\n{diff}{toro.explain()}")
 
 
 @pytest.mark.timeout(300)
@@ -37,7 +26,7 @@ def test_intercomm_same_as_mpi4py(n: int) -> None:
     """Every intercommunicator call prints what it prints under mpi4py + Open MPI."""
     ref = ref_cached("intercomm", n, timeout=120)
     toro = run_toro("intercomm", n, timeout=120)
-    _assert_same(toro, ref, n)
+    assert_same_as_reference(toro, ref, n)
 
 
 @pytest.mark.timeout(300)
@@ -45,7 +34,7 @@ def test_intercomm_hosted_ranks() -> None:
     """The same with ranks hosted as green threads, two to a process (3 ranks: 1 + 2 across)."""
     ref = ref_cached("intercomm", 3, timeout=120)
     toro = run_toro("intercomm", 3, timeout=120, launcher=HOSTED)
-    _assert_same(toro, ref, 3)
+    assert_same_as_reference(toro, ref, 3)
 
 
 @pytest.mark.timeout(120)

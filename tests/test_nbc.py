@@ -10,8 +10,7 @@ timed: the root makes no MPI call until the others confirm (outside MPI) that th
 from __future__ import annotations
 
 import pytest
-from helpers import assert_ok, ref_available, ref_cached, run_toro, toro_cached
-from test_differential import _assert_same
+from helpers import assert_ok, assert_same_as_reference, ref_available, ref_cached, run_toro, toro_cached
 
 _why_not = ref_available()
 
@@ -25,7 +24,7 @@ CASES = [1, 2, 3, 4]
 def test_nbc_same_output_as_mpi4py(n: int) -> None:
     ref = ref_cached("nbc", n, timeout=120)
     toro = toro_cached("nbc", n, timeout=120)
-    _assert_same(toro, ref, n)
+    assert_same_as_reference(toro, ref, n)
 
 
 @pytest.mark.usefixtures("shm_clean")
@@ -34,7 +33,7 @@ def test_nbc_same_output_as_mpi4py(n: int) -> None:
 def test_nbc_process_per_rank_same_output() -> None:
     ref = ref_cached("nbc", 4, timeout=120)
     toro = toro_cached("nbc", 4, timeout=120, launcher=("--process-per-rank",))
-    _assert_same(toro, ref, 4)
+    assert_same_as_reference(toro, ref, 4)
 
 
 @pytest.mark.usefixtures("shm_clean")

@@ -14,13 +14,22 @@ raises for every name). Once Win.Allocate exists these tests count, and fail if 
 
 from __future__ import annotations
 
-import difflib
 import re
 import subprocess
 import sys
 
 import pytest
-from helpers import HOSTED, REF_ENV, TESTS, TORO_ENV, assert_ok, ref_available, ref_cached, run_toro
+from helpers import (
+    HOSTED,
+    REF_ENV,
+    TESTS,
+    TORO_ENV,
+    assert_ok,
+    assert_same_as_reference,
+    ref_available,
+    ref_cached,
+    run_toro,
+)
 
 ROOT = TESTS.parent
 PROGRAMS = ["rma_counter", "rma_accumulate", "rma_halo", "rma_locks", "rma_pscw", "rma_shared", "rma_atomics",
@@ -51,16 +60,6 @@ pytestmark = pytest.mark.usefixtures("shm_clean")
 needs_ref = pytest.mark.skipif(_why_not is not None, reason=f"no reference MPI: {_why_not}")
 
 
-def _assert_same(toro, ref, n: int) -> None:
-    """Both runs succeeded and every rank printed the same lines (sorted) under both."""
-    assert ref.rc == 0, f"the reference run failed (a problem of the test program?){ref.explain()}"
-    want = assert_ok(ref, n)
-    got = assert_ok(toro, n)
-    for rank in range(n):
-        a, b = sorted(want.get(rank, [])), sorted(got.get(rank, []))
-        if a != b:
-            diff = "\n".join(difflib.unified_diff(a, b, "mpi4py", "toro_mpi", lineterm=""))
-            pytest.fail(f"rank {rank} printed different lines under toro_mpi:\n{diff}{toro.explain()}")
 
 
 @needs_ref
@@ -82,7 +81,7 @@ def test_same_output_as_mpi4py(prog: str, n: int) -> None:
     _skip_toro_if_no_win()
     ref = ref_cached(prog, n, timeout=90)
     toro = run_toro(prog, n, timeout=90)
-    _assert_same(toro, ref, n)
+    assert_same_as_reference(toro, ref, n, sort_lines=True)
 
 
 # Ranks hosted as green threads of a shared process (two per process): windows work the same.
@@ -97,7 +96,7 @@ def test_hosted_same_output_as_mpi4py(prog: str, n: int) -> None:
     _skip_toro_if_no_win()
     ref = ref_cached(prog, n, timeout=90)
     toro = run_toro(prog, n, timeout=120, launcher=HOSTED)
-    _assert_same(toro, ref, n)
+    assert_same_as_reference(toro, ref, n, sort_lines=True)
 
 
 # -- the one-sided OSU ports -------------------------------------------------------------------

@@ -10,25 +10,12 @@ tests/unit/test_topology.py.
 
 from __future__ import annotations
 
-import difflib
-
 import pytest
-from helpers import assert_ok, ref_available, ref_cached, run_toro, toro_cached
+from helpers import assert_ok, assert_same_as_reference, ref_available, ref_cached, run_toro, toro_cached
 
 _why_not = ref_available()
 
 
-def _assert_same(toro, ref, n: int) -> None:
-    """Both runs succeeded and every rank printed the same lines (sorted) under both."""
-    assert ref.rc == 0, f"the reference run failed (a problem of the test program?){ref.explain()}"
-    want = assert_ok(ref, n)
-    got = assert_ok(toro, n)
-    for rank in range(n):
-        if sorted(got.get(rank, [])) != sorted(want.get(rank, [])):
-            diff = "\n".join(difflib.unified_diff(sorted(want.get(rank, [])), sorted(got.get(rank, [])),
-                                                  "mpi4py", "toro_mpi", lineterm=""))
-            pytest.fail(f"rank {rank} printed different lines under toro_mpi:\n{diff}{toro.explain()}")
-    assert sorted(got) == sorted(want)
 
 CASES = [
     ("halo2d", 1, ()), ("halo2d", 2, ()), ("halo2d", 3, ()), ("halo2d", 4, ()),
@@ -44,7 +31,7 @@ CASES = [
 def test_same_output_as_mpi4py(prog: str, n: int, args: tuple) -> None:
     ref = ref_cached(prog, n, *args, timeout=90)
     toro = toro_cached(prog, n, *args, timeout=120)
-    _assert_same(toro, ref, n)
+    assert_same_as_reference(toro, ref, n, sort_lines=True)
 
 
 @pytest.mark.usefixtures("shm_clean")

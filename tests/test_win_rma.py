@@ -8,19 +8,13 @@ leftovers carrying the launcher's pid, which window names carry).
 from __future__ import annotations
 
 import pytest
-from helpers import HOSTED, assert_ok, ref_available, ref_cached, run_toro, toro_cached
+from helpers import HOSTED, assert_same_as_reference, ref_available, ref_cached, run_toro, toro_cached
 
 pytestmark = pytest.mark.usefixtures("shm_clean")
 
 MODES = ["counter", "accumulate", "halo", "locking", "shared", "pscw", "errors", "dynamic"]
 
 
-def _same(toro, ref, n: int) -> None:
-    """Both runs succeeded and every rank printed the same lines (in any interleaving)."""
-    assert ref.rc == 0, f"reference failed{ref.explain()}"
-    t, r = assert_ok(toro, n), ref.by_rank()
-    for rank in range(n):
-        assert t.get(rank) == r.get(rank), f"rank {rank} differs:\ntoro {t.get(rank)}\nref  {r.get(rank)}"
 
 
 @pytest.mark.timeout(240)
@@ -35,7 +29,7 @@ def test_same_output_as_mpi4py(mode: str, n: int) -> None:
         pytest.skip(why)
     ref = ref_cached("win_rma", n, mode, timeout=120)
     toro = toro_cached("win_rma", n, mode, timeout=150)
-    _same(toro, ref, n)
+    assert_same_as_reference(toro, ref, n)
 
 
 @pytest.mark.timeout(240)
@@ -47,7 +41,7 @@ def test_hosted_same_output_as_mpi4py(mode: str) -> None:
         pytest.skip(why)
     ref = ref_cached("win_rma", 4, mode, timeout=120)
     toro = toro_cached("win_rma", 4, mode, timeout=150, launcher=HOSTED)
-    _same(toro, ref, 4)
+    assert_same_as_reference(toro, ref, 4)
 
 
 @pytest.mark.timeout(120)
