@@ -163,12 +163,11 @@ def _message_size(opts: Options, text: str) -> bool:
     return bool(low or high)
 
 
-def parse_options(bench: Bench, argv: list[str]) -> Options:
-    """Parse argv as OMB 7.4 does for this kind of benchmark; raise UsageError when it is bad."""
-    opts = defaults(bench)
-    letters = _OPTIONS[bench.kind]
-    short = "".join(c + (":" if c in _TAKES_ARG else "") for c in letters)
-    long = [_LONG[c] + ("=" if c in _TAKES_ARG else "") for c in letters]
+def option_pairs(argv: list[str], letters: str, takes_arg: Any, long_names: dict[str, str]) -> list[tuple[str, str]]:
+    """getopt over OMB's options: (letter, value) in order, long forms mapped to their letter;
+    a bad or incomplete option raises UsageError worded as OMB's."""
+    short = "".join(c + (":" if c in takes_arg else "") for c in letters)
+    long = [long_names[c] + ("=" if c in takes_arg else "") for c in letters]
     try:
         pairs, rest = getopt.getopt(argv, short, long)
     except getopt.GetoptError as err:
@@ -177,9 +176,14 @@ def parse_options(bench: Bench, argv: list[str]) -> Options:
         raise UsageError("Option Missing Required Argument" if missing else "Invalid option", opt) from None
     if rest:
         raise UsageError("Invalid option", rest[0])
-    by_long = {v: k for k, v in _LONG.items()}
-    for flag, value in pairs:
-        c = flag[1:] if len(flag) == 2 else by_long[flag[2:]]
+    by_long = {v: k for k, v in long_names.items()}
+    return [(flag[1:] if len(flag) == 2 else by_long[flag[2:]], value) for flag, value in pairs]
+
+
+def parse_options(bench: Bench, argv: list[str]) -> Options:
+    """Parse argv as OMB 7.4 does for this kind of benchmark; raise UsageError when it is bad."""
+    opts = defaults(bench)
+    for c, value in option_pairs(argv, _OPTIONS[bench.kind], _TAKES_ARG, _LONG):
         shown = f"-{c}"
         if c == "h":
             opts.action = "help"

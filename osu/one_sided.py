@@ -23,7 +23,6 @@ element size (uint8, int32, float32), which both MPIs map to a predefined type w
 
 from __future__ import annotations
 
-import getopt
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -112,20 +111,7 @@ def parse_options(bench: RmaBench, argv: list[str]) -> RmaOptions:
     """Parse argv as OMB 7.4's process_options does for a one-sided benchmark; raise
     omb.UsageError (worded as OMB's) when it is bad."""
     opts = defaults(bench)
-    letters = bench.letters
-    short = "".join(c + (":" if c in _TAKES_ARG else "") for c in letters)
-    long = [_LONG[c] + ("=" if c in _TAKES_ARG else "") for c in letters]
-    try:
-        pairs, rest = getopt.getopt(argv, short, long)
-    except getopt.GetoptError as err:
-        opt = f"-{err.opt}" if len(err.opt) == 1 else f"--{err.opt}"
-        missing = "requires argument" in err.msg
-        raise omb.UsageError("Option Missing Required Argument" if missing else "Invalid option", opt) from None
-    if rest:
-        raise omb.UsageError("Invalid option", rest[0])
-    by_long = {v: k for k, v in _LONG.items()}
-    for flag, value in pairs:
-        c = flag[1:] if len(flag) == 2 else by_long[flag[2:]]
+    for c, value in omb.option_pairs(argv, bench.letters, _TAKES_ARG, _LONG):
         shown = f"-{c}"
         if c == "h":
             opts.action = "help"
