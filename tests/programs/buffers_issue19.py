@@ -7,6 +7,7 @@ intercommunicator (its rooted and all-to-all object collectives)."""
 import sys
 
 import numpy as np
+from _dlpack_producer import NumpyDL
 from _mpi import COMM, MPI, RANK, SIZE, done, out
 
 NEXT, PREV = (RANK + 1) % SIZE, (RANK - 1) % SIZE
@@ -26,19 +27,6 @@ def outcome(fn) -> str:
 
 def sendrecv(smsg, rmsg) -> None:
     MPI.COMM_SELF.Sendrecv(smsg, 0, 0, rmsg, 0, 0)
-
-
-class DLPackOnly:
-    """A host array offering DLPack and not the buffer protocol."""
-
-    def __init__(self, array):
-        self.array = array
-
-    def __dlpack__(self, **kwargs):
-        return self.array.__dlpack__(**kwargs)
-
-    def __dlpack_device__(self):
-        return self.array.__dlpack_device__()
 
 
 def bad_specs() -> None:
@@ -105,11 +93,11 @@ def memory() -> None:
     MPI.Free_mem(mem)
     out("Free_mem", mem.address, mem.nbytes, mem.readonly)
     arr = np.arange(5, dtype="i")
-    buf = MPI.buffer(DLPackOnly(arr))
+    buf = MPI.buffer(NumpyDL(arr))
     out("DLPack buffer", buf.nbytes, buf.readonly, bytes(buf.cast("B")) == arr.tobytes(),
-        list(MPI.buffer.frombuffer(DLPackOnly(arr)).cast("i")))
+        list(MPI.buffer.frombuffer(NumpyDL(arr)).cast("i")))
     del buf
-    out("DLPack readonly frombuffer", outcome(lambda: MPI.buffer.frombuffer(DLPackOnly(np.zeros(2)), readonly=True)))
+    out("DLPack readonly frombuffer", outcome(lambda: MPI.buffer.frombuffer(NumpyDL(np.zeros(2)), readonly=True)))
     out("frombuffer None", outcome(lambda: MPI.buffer.frombuffer(None)))
     # Pickle instances: dumps_oob gives MPI.buffer objects; an instance's settings are its own.
     p = MPI.Pickle()

@@ -6,6 +6,7 @@ mpiexec; every rank prints `rank line` results that must match. Needs at least 2
 import sys
 
 import numpy as np
+from _dlpack_producer import NumpyDL
 from mpi4py import MPI
 
 COMM = MPI.COMM_WORLD
@@ -18,19 +19,6 @@ def out(*words):
     # share the launcher's stdout.
     sys.stdout.write(" ".join(map(str, (RANK, *words))) + "\n")
     sys.stdout.flush()
-
-
-class DLPackOnly:
-    """An array that offers DLPack and not the buffer protocol (as GPU-library host arrays do)."""
-
-    def __init__(self, array):
-        self.array = array
-
-    def __dlpack__(self, **kwargs):
-        return self.array.__dlpack__(**kwargs)
-
-    def __dlpack_device__(self):
-        return self.array.__dlpack_device__()
 
 
 def persistent():
@@ -107,7 +95,7 @@ def handles():
     MPI.Free_mem(mem)
     out("alloc_mem", list(back) == list(range(16)))
     dl_send, dl_recv = np.arange(3.0) + RANK, np.zeros(3)
-    COMM.Sendrecv(DLPackOnly(dl_send), dest=NEXT, sendtag=10, recvbuf=DLPackOnly(dl_recv), source=PREV,
+    COMM.Sendrecv(NumpyDL(dl_send), dest=NEXT, sendtag=10, recvbuf=NumpyDL(dl_recv), source=PREV,
                   recvtag=10)
     out("dlpack", dl_recv.tolist())
     name, version = MPI.get_vendor()
