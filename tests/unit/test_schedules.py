@@ -183,8 +183,14 @@ def _first_reduce(rows: list, accumulating: bool = False) -> int:
 
 
 def _doubled(rows: list) -> None:
-    i = _first_reduce(rows, accumulating=True)
-    rows.insert(i + 1, rows[i])  # the same reduction once more: a contribution counted twice
+    if any(row[0] == REDUCE and row[5:7] in (row[1:3], row[3:5]) for row in rows):
+        i = _first_reduce(rows, accumulating=True)
+        rows.insert(i + 1, rows[i])  # the same reduction once more: a contribution counted twice
+        return
+    # Only out = a op b rows (a ring reading its operand in place): fold a into out once more.
+    i = _first_reduce(rows)
+    op, ab, ao, bb, bo, ob, oo, count = rows[i]
+    rows.insert(i + 1, (op, ab, ao, ob, oo, ob, oo, count))
 
 
 def _swapped(rows: list) -> None:

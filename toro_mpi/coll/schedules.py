@@ -249,10 +249,10 @@ def allreduce(n: int, me: int, count: int, commutative: bool, large: bool, seg: 
         p.extend(reduce(n, me, 0, count, seg, False))
         p.extend(bcast(n, me, 0, count, seg))
         return p
+    if large and count >= n:
+        return _ring_allreduce(p, n, me, count, RECVBUF if inplace else SENDBUF)
     if not inplace:
         p.copy(SENDBUF, 0, RECVBUF, 0, count)
-    if large and count >= n:
-        return _ring_allreduce(p, n, me, count)
     p.need(count)
     p2 = 1
     while p2 * 2 <= n:
@@ -294,17 +294,24 @@ def allreduce(n: int, me: int, count: int, commutative: bool, large: bool, seg: 
     return p
 
 
-def _ring_allreduce(p: Program, n: int, me: int, count: int) -> Program:
+def _ring_allreduce(p: Program, n: int, me: int, count: int, src: int) -> Program:
+    """Ring reduce-scatter + allgather of src (this rank's operand: SENDBUF, or RECVBUF in place)
+    into RECVBUF. No first copy of src into RECVBUF: each step's reduction reads this rank's
+    block from src and writes the partial result into RECVBUF (one fused pass over three arrays),
+    and the block sent at step s > 0 is the one reduced at step s - 1 (in_b(s - 1) == out_b(s));
+    only step 0 sends a raw block, from src. Every block of RECVBUF is written before it is read:
+    by a reduction here or by the allgather. Saves a pass over the whole vector (1 MiB: a memcpy
+    of 1 MiB on the critical path); the operands keep their order, so the bits are the same."""
     sizes, offs = _blocks(count, n)
     p.need(max(sizes))
     right, left = (me + 1) % n, (me - 1) % n
     for s in range(n - 1):
         out_b = (me - s - 1) % n
         in_b = (me - s - 2) % n
-        p.send(right, RECVBUF, offs[out_b], sizes[out_b])
+        p.send(right, src if s == 0 else RECVBUF, offs[out_b], sizes[out_b])
         p.recv(left, TMP, 0, sizes[in_b])
         p.wait()
-        p.reduce((TMP, 0), (RECVBUF, offs[in_b]), (RECVBUF, offs[in_b]), sizes[in_b])
+        p.reduce((TMP, 0), (src, offs[in_b]), (RECVBUF, offs[in_b]), sizes[in_b])
     # Block `me` is complete here; pass the complete blocks around the ring.
     _ring_allgather(p, n, me, sizes, offs)
     return p
@@ -510,22 +517,28 @@ def scan(n: int, me: int, count: int, exclusive: bool, inplace: bool) -> Program
 
 
 def reduce_scatter_block(n: int, me: int, count: int, inplace: bool) -> Program:
-    """Ring reduce-scatter: rank r ends with block r of the reduction (commutative operators)."""
+    """Ring reduce-scatter: rank r ends with block r of the reduction (commutative operators).
+
+    This rank's operand (SENDBUF, or RECVBUF in place) is read where it is, not copied first:
+    step s reduces the incoming partial with this rank's block in_b into scratch, and sends at
+    step s + 1 the block it reduced at step s (in_b(s) == out_b(s + 1)); step 0 sends a raw
+    block. The last step's block is this rank's own (in_b(n - 2) == me), reduced straight into
+    RECVBUF[0:count]: in place that region is block 0 of the operand, read by no later step."""
     p = Program()
     if n == 1 or count == 0:
         if not inplace:
             p.copy(SENDBUF, 0, RECVBUF, 0, count)
         return p
+    src = RECVBUF if inplace else SENDBUF
     acc = n * count
     p.need(acc + count)
-    p.copy(SENDBUF, 0, TMP, 0, acc)
     right, left = (me + 1) % n, (me - 1) % n
     for s in range(n - 1):
         out_b = (me - s - 1) % n
         in_b = (me - s - 2) % n
-        p.send(right, TMP, out_b * count, count)
+        p.send(right, src if s == 0 else TMP, out_b * count, count)
         p.recv(left, TMP, acc, count)
         p.wait()
-        p.reduce((TMP, acc), (TMP, in_b * count), (TMP, in_b * count), count)
-    p.copy(TMP, me * count, RECVBUF, 0, count)
+        dest = (RECVBUF, 0) if s == n - 2 else (TMP, in_b * count)
+        p.reduce((TMP, acc), (src, in_b * count), dest, count)
     return p

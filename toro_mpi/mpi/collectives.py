@@ -150,6 +150,13 @@ class CollectiveMixin:
 
     def Gather(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> None:
         """Gather every rank's sendbuf into root's recvbuf, in rank order."""
+        hit = self._moves.get(GATHER)  # this call's last hot record (hot_sites._move_hit)
+        if hit is not None and hit.sendbuf is sendbuf and hit.recvbuf is recvbuf and hit.root == root:
+            hot = hit.hot
+            st = hot.call(hot.addr)
+            if st:
+                hot.stop(st)
+            return
         if self._move_hit(GATHER, sendbuf, recvbuf, root):
             return
         root = self._root_arg(root)
@@ -169,6 +176,13 @@ class CollectiveMixin:
 
     def Scatter(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> None:
         """Scatter root's sendbuf in rank-order pieces, one to each rank's recvbuf."""
+        hit = self._moves.get(SCATTER)  # this call's last hot record (hot_sites._move_hit)
+        if hit is not None and hit.sendbuf is sendbuf and hit.recvbuf is recvbuf and hit.root == root:
+            hot = hit.hot
+            st = hot.call(hot.addr)
+            if st:
+                hot.stop(st)
+            return
         if self._move_hit(SCATTER, sendbuf, recvbuf, root):
             return
         root = self._root_arg(root)
@@ -256,6 +270,13 @@ class CollectiveMixin:
 
     def Allgather(self, sendbuf: Any, recvbuf: Any) -> None:
         """Gather every rank's sendbuf into every rank's recvbuf, in rank order."""
+        hit = self._moves.get(ALLGATHER)  # this call's last hot record (hot_sites._move_hit)
+        if hit is not None and hit.sendbuf is sendbuf and hit.recvbuf is recvbuf:
+            hot = hit.hot
+            st = hot.call(hot.addr)
+            if st:
+                hot.stop(st)
+            return
         if self._move_hit(ALLGATHER, sendbuf, recvbuf, 0):
             return
         self._check_live()
@@ -290,6 +311,13 @@ class CollectiveMixin:
 
     def Alltoall(self, sendbuf: Any, recvbuf: Any) -> None:
         """Send block j of sendbuf to rank j; receive rank j's block into block j of recvbuf."""
+        hit = self._moves.get(ALLTOALL)  # this call's last hot record (hot_sites._move_hit)
+        if hit is not None and hit.sendbuf is sendbuf and hit.recvbuf is recvbuf:
+            hot = hit.hot
+            st = hot.call(hot.addr)
+            if st:
+                hot.stop(st)
+            return
         if self._move_hit(ALLTOALL, sendbuf, recvbuf, 0):
             return
         self._check_live()

@@ -77,6 +77,16 @@ class _HotBarrier(functools.partial):
     __slots__ = ("hot",)
 
 
+class _MoveRun:
+    """A data-movement call site's record: its HotRun and the caller's buffer objects (held, so
+    their ids stay theirs while the record lives), checked by identity on every call."""
+
+    __slots__ = ("hot", "sendbuf", "recvbuf", "root")
+
+    def __init__(self, hot: Any, sendbuf: Any, recvbuf: Any, root: Any) -> None:
+        self.hot, self.sendbuf, self.recvbuf, self.root = hot, sendbuf, recvbuf, root
+
+
 def _aliases(buf: Any) -> bool:
     """Whether a byte view made from buf now stays a view of buf's memory: a C-contiguous array
     (or no buffer at all). Anything else was copied or parsed, and must be parsed every call."""
@@ -99,7 +109,8 @@ class HotCallSites:
         self._fast_barrier: Any = None
         # The record of each call's last hot run, checked before its table.
         self._last_bcast = self._last_reduce = self._last_allreduce = NO_HOT_CALL
-        self._moves: dict[tuple, Any] = {}  # data-movement hot paths by (call, send id, recv id, root)
+        # Data-movement hot paths by (call, send id, recv id, root), and each call's last one by call.
+        self._moves: dict[Any, Any] = {}
 
     # -- the hot halves ----------------------------------------------------------------------
     def Barrier(self) -> None:
@@ -166,14 +177,22 @@ class HotCallSites:
 
     def _move_hit(self, call: int, sendbuf: Any, recvbuf: Any, root: Any) -> bool:
         """Run the plan remembered for these very buffer objects (views of their memory were kept,
-        so no argument parsing); True if it ran, False to take the checked path."""
-        hit = self._moves.get((call, id(sendbuf), id(recvbuf), root))
-        if hit is None or hit[3] is not sendbuf or hit[4] is not recvbuf or self._coll.stash:
-            return False
-        words, fn, tmp, _, _, send, recv, plan = hit
-        st = fn(words, send, recv, tmp)
+        so no argument parsing); True if it ran, False to take the checked path. The call's last
+        record (under the key `call` itself) is tried first: a loop over the same buffers then
+        builds no key tuple and boxes no ids."""
+        moves = self._moves
+        hit = moves.get(call)
+        if hit is None or hit.sendbuf is not sendbuf or hit.recvbuf is not recvbuf or hit.root != root:
+            hit = moves.get((call, id(sendbuf), id(recvbuf), root))
+            if hit is None or hit.sendbuf is not sendbuf or hit.recvbuf is not recvbuf:
+                return False
+            moves[call] = hit
+        hot = hit.hot
+        # One jitted call with the plan words' address (the arrays' addresses are in them): no
+        # unboxing of four arrays. Stashed messages stop it with NEED_PENDING (see run_at).
+        st = hot.call(hot.addr)
         if st:
-            self._coll.finish(plan, fn, st, send, recv, tmp)
+            hot.stop(st)
         return True
 
     # -- filling the records (from the checked paths) ----------------------------------------
@@ -224,8 +243,8 @@ class HotCallSites:
             return
         if len(self._moves) >= FAST_LIMIT:
             self._moves.clear()
-        self._moves[(call, id(sendbuf), id(recvbuf), root)] = (
-            plan.words, self._coll.entry(send.dtype), tmp, sendbuf, recvbuf, send, recv, plan)
+        hit = _MoveRun(self._coll.hot(plan, send, recv, tmp), sendbuf, recvbuf, root)
+        self._moves[(call, id(sendbuf), id(recvbuf), root)] = self._moves[call] = hit
 
     def _remember_leader_run(self, key: tuple, plan: Plan, send: np.ndarray, recv: np.ndarray, tmp: np.ndarray,
                              code: int) -> None:
