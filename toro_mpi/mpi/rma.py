@@ -11,10 +11,22 @@ Accumulate-class calls take the target's accumulate lock (a spinlock in its cont
 bus/rma_kernels.py) around read, combine and write, so accumulates to one location from many ranks
 are atomic per element, as MPI requires. Every access is checked against the target window's
 size (for a dynamic window: against the regions the target attached) first: ERR_RMA_RANGE.
+
+Hot calls: a call that reaches memory this process can address (or another process's Win.Create
+memory, by process_vm_*) with a C-contiguous numpy array of a hot dtype, the target given as None
+or an int, leaves a record (_Hot) on the window: the call's arguments (the arrays themselves,
+held, so their ids cannot be reused) and the jitted call bound to the addresses, computed and
+bounds-checked once. A later call with the same arguments is checked against the record by
+identity and runs the bound call: one attribute chain and one compiled call, no parsing. A
+window keeps per kind its last record and up to HOT_LIMIT by origin array; Win.Free drops them.
+An array object keeps its memory, size and contiguity (numpy's own unsafe escapes aside:
+resize(refcheck=False), strides or dtype assigned in place; the accumulate-class records check the
+dtype, which decides their arithmetic), so the check made once holds for every matching call.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -39,6 +51,50 @@ _ACC_SPINS = 2000
 _HOT = frozenset(np.dtype(c) for c in ("u1", "i4", "i8", "f4", "f8"))
 _ndarray = np.ndarray
 _EMPTY = np.empty(0, np.uint8)
+HOT_LIMIT = 64  # records per kind and window (they keep their arrays alive)
+
+
+class _Hot:
+    """A hot call's record: its arguments, matched by identity, and `run`, the jitted call bound
+    to the addresses (accumulate kinds: it takes the spin count, returns acc_release's status)."""
+
+    __slots__ = ("origin", "rank", "ttype", "target", "run", "dtype", "op", "result", "compare")
+
+    def __init__(self, origin: Any, rank: int, target: Any, run: Any, dtype: Any = None, op: Any = None,
+                 result: Any = None, compare: Any = None) -> None:
+        self.origin = origin
+        self.rank = rank
+        self.ttype = type(target)
+        self.target = target
+        self.run = run
+        self.dtype = dtype
+        self.op = op
+        self.result = result
+        self.compare = compare
+
+
+NO_HOT = _Hot(object(), -1, None, None)
+_copy = None  # the compiled copy_bytes, loaded at the first hot Put or Get
+
+
+def _copy_entry() -> Any:
+    global _copy
+    if _copy is None:
+        _copy = K.copy_entry()
+    return _copy
+
+
+def _remember(w: Any, table: str, h: _Hot) -> None:
+    """Make h the window's last record of its kind (attribute `table`) and file it by origin."""
+    records = getattr(w, table)
+    if len(records) >= HOT_LIMIT:
+        records.clear()
+    records[id(h.origin)] = h
+    setattr(w, "last_" + table, h)
+
+
+def _hot_address(arr: Any) -> int:
+    return arr.__array_interface__["data"][0]
 
 
 class _Span:
@@ -212,7 +268,12 @@ class RMAMixin:
         owner = w.engine.rank + 1
         if K.spin_lock(addr, owner, _ACC_SPINS):
             return
-        w.engine.sched.wait(lambda: K.spin_lock(addr, owner, 16), ("Win.Accumulate", w.world_ranks[rank], 0))
+        # Counted among the lock's waiters meanwhile, so the hot paths' release rings our doorbell.
+        K.add_word(addr + K.ACC_WAITERS, 1)
+        try:
+            w.engine.sched.wait(lambda: K.spin_lock(addr, owner, 16), ("Win.Accumulate", w.world_ranks[rank], 0))
+        finally:
+            K.add_word(addr + K.ACC_WAITERS, -1)
 
     def _acc_unlock(self, w: Any, rank: int) -> None:
         from .window import W_ACC
@@ -237,17 +298,35 @@ class RMAMixin:
     # -- Put / Get -----------------------------------------------------------------------------
     def Put(self, origin: Any, target_rank: int, target: Any = None) -> None:
         """Write the origin buffer into target_rank's window."""
+        ref = self._ref
+        if ref is not None:
+            w = ref.state
+            h = w.last_puts
+            if h.origin is origin and h.rank == target_rank and type(target) is h.ttype and h.target == target:
+                h.run()
+                return
+            h = w.puts.get(id(origin), NO_HOT)
+            if h.origin is origin and h.rank == target_rank and type(target) is h.ttype and h.target == target:
+                w.last_puts = h
+                h.run()
+                return
+        self._put(origin, target_rank, target)
+
+    def _put(self, origin: Any, target_rank: int, target: Any) -> None:
         w = self._w()
         rank = int(target_rank)
         if rank == PROC_NULL:
             return
         if type(origin) is _ndarray and origin.dtype in _HOT and origin.flags.c_contiguous:
             dst = self._hot_target(w, rank, origin, target)
-            if dst > 0:
-                K.put_array(dst, origin.reshape(-1))
-                return
-            if dst < 0:
-                vm_copy(w.pids[rank], -dst, origin.__array_interface__["data"][0], origin.nbytes, True)
+            if dst:
+                src = _hot_address(origin)
+                if dst > 0:
+                    run = partial(_copy_entry(), dst, src, origin.nbytes)
+                else:
+                    run = partial(vm_copy, w.pids[rank], -dst, src, origin.nbytes, True)
+                _remember(w, "puts", _Hot(origin, rank, target, run))
+                run()
                 return
         ob = normalise(origin, False)
         disp, count, ttype = _target_spec(target, _count_of(ob), ob.datatype)
@@ -257,6 +336,21 @@ class RMAMixin:
 
     def Get(self, origin: Any, target_rank: int, target: Any = None) -> None:
         """Read from target_rank's window into the origin buffer."""
+        ref = self._ref
+        if ref is not None:
+            w = ref.state
+            h = w.last_gets
+            if h.origin is origin and h.rank == target_rank and type(target) is h.ttype and h.target == target:
+                h.run()
+                return
+            h = w.gets.get(id(origin), NO_HOT)
+            if h.origin is origin and h.rank == target_rank and type(target) is h.ttype and h.target == target:
+                w.last_gets = h
+                h.run()
+                return
+        self._get(origin, target_rank, target)
+
+    def _get(self, origin: Any, target_rank: int, target: Any) -> None:
         w = self._w()
         rank = int(target_rank)
         if rank == PROC_NULL:
@@ -264,11 +358,14 @@ class RMAMixin:
         if (type(origin) is _ndarray and origin.dtype in _HOT and origin.flags.c_contiguous
                 and origin.flags.writeable):
             src = self._hot_target(w, rank, origin, target)
-            if src > 0:
-                K.get_array(origin.reshape(-1), src)
-                return
-            if src < 0:
-                vm_copy(w.pids[rank], -src, origin.__array_interface__["data"][0], origin.nbytes, False)
+            if src:
+                dst = _hot_address(origin)
+                if src > 0:
+                    run = partial(_copy_entry(), dst, src, origin.nbytes)
+                else:
+                    run = partial(vm_copy, w.pids[rank], -src, dst, origin.nbytes, False)
+                _remember(w, "gets", _Hot(origin, rank, target, run))
+                run()
                 return
         ob = normalise(origin, True)
         disp, count, ttype = _target_spec(target, _count_of(ob), ob.datatype)
@@ -278,18 +375,81 @@ class RMAMixin:
         ob.finish()
 
     # -- accumulates ---------------------------------------------------------------------------
+    def _acc_done(self, w: Any, h: _Hot, status: int) -> None:
+        """After a hot accumulate-class kernel returned status: 0, the lock was busy (wait for it
+        through the scheduler, counted among its waiters); 2, wake the waiting processes."""
+        if status == 0:
+            from .window import W_ACC
+
+            waiters = w.ctl(h.rank) + W_ACC * 8 + K.ACC_WAITERS
+            box = [0]
+
+            def taken() -> bool:
+                box[0] = h.run(16)
+                return box[0] != 0
+
+            K.add_word(waiters, 1)
+            try:
+                w.engine.sched.wait(taken, ("Win.Accumulate", w.world_ranks[h.rank], 0))
+            finally:
+                K.add_word(waiters, -1)
+            status = box[0]
+        if status == 2:
+            w.wake_peers()
+
+    def _acc_record(self, w: Any, rank: int, origin: Any, target: Any, op: Any, result: Any = None,
+                    compare: Any = None) -> tuple[int, int, int] | None:
+        """(lock address, owner, target address) for a hot accumulate-class call, or None: take
+        the general path. origin (and result, compare) are hot arrays of one dtype (checked by
+        the caller), op one of _HOT_OPS or NO_OP."""
+        if w.flavor == WIN_FLAVOR_DYNAMIC or not 0 <= rank < w.n:
+            return None
+        arr = result if origin is None else origin
+        dst = self._hot_target(w, rank, arr, target)
+        # An origin inside the very bytes it combines into takes the general path (which combines
+        # through a copy); the kernels work in place.
+        if dst <= 0 or (origin is not None and _overlap_addr(origin, dst, arr.nbytes)
+                        and _hot_address(origin) != dst):
+            return None
+        from .window import W_ACC
+
+        return w.ctl(rank) + W_ACC * 8, w.engine.rank + 1, dst
+
     def Accumulate(self, origin: Any, target_rank: int, target: Any = None, op: Op = SUM) -> None:
         """Combine the origin buffer into target_rank's window with op (atomic per element)."""
+        ref = self._ref
+        if ref is not None:
+            w = ref.state
+            h = w.last_accs
+            if h.origin is not origin:
+                h = w.accs.get(id(origin), NO_HOT)
+                w.last_accs = h if h is not NO_HOT else w.last_accs
+            if (h.origin is origin and h.op is op and h.rank == target_rank and type(target) is h.ttype
+                    and h.target == target and origin.dtype is h.dtype):
+                status = h.run(_ACC_SPINS)
+                if status != 1:
+                    self._acc_done(w, h, status)
+                return
+        self._accumulate(origin, target_rank, target, op)
+
+    def _accumulate(self, origin: Any, target_rank: int, target: Any, op: Op) -> None:
         w = self._w()
         rank = int(target_rank)
         if rank == PROC_NULL:
             return
         code = _HOT_OPS.get(op.code) if isinstance(op, Op) else None
         if (code is not None and type(origin) is _ndarray and origin.dtype in _HOT
-                and origin.dtype.kind != "u" and origin.flags.c_contiguous):
-            dst = self._hot_target(w, rank, origin, target)
-            if dst > 0:
-                self._hot_accumulate(w, rank, dst, origin.reshape(-1), code)
+                and origin.flags.c_contiguous):
+            hot = self._acc_record(w, rank, origin, target, op)
+            if hot is not None:
+                lock, owner, dst = hot
+                dtype = origin.dtype
+                run = partial(K.acc_entry(dtype), lock, owner, dst, _hot_address(origin), origin.size, code)
+                h = _Hot(origin, rank, target, run, dtype, op)
+                _remember(w, "accs", h)
+                status = run(_ACC_SPINS)
+                if status != 1:
+                    self._acc_done(w, h, status)
                 return
         ob = normalise(origin, False)
         disp, count, ttype = _target_spec(target, _count_of(ob), ob.datatype)
@@ -312,23 +472,57 @@ class RMAMixin:
         finally:
             self._acc_unlock(w, rank)
 
-    def _hot_accumulate(self, w: Any, rank: int, dst: int, arr: np.ndarray, code: int) -> None:
-        """Accumulate a typed array into mapped memory in one jitted call that holds the
-        target's accumulate lock (backing off through the scheduler while another rank holds it)."""
-        from .window import W_ACC
-
-        lock = w.ctl(rank) + W_ACC * 8
-        owner = w.engine.rank + 1
-        if not K.accumulate_array(lock, owner, _ACC_SPINS, dst, arr, code):
-            w.engine.sched.wait(lambda: K.accumulate_array(lock, owner, 16, dst, arr, code),
-                                ("Win.Accumulate", w.world_ranks[rank], 0))
-        w.wake_peers()
-
     def Get_accumulate(self, origin: Any, result: Any, target_rank: int, target: Any = None, op: Op = SUM) -> None:
         """Fetch target_rank's data into result, then combine the origin into it (atomically)."""
+        ref = self._ref
+        if ref is not None:
+            w = ref.state
+            h = w.last_gaccs
+            if (h.result is result and h.origin is origin and h.op is op and h.rank == target_rank
+                    and type(target) is h.ttype and h.target == target and result.dtype is h.dtype
+                    and (origin is None or origin.dtype is h.dtype)):
+                status = h.run(_ACC_SPINS)
+                if status != 1:
+                    self._acc_done(w, h, status)
+                return
+        self._get_accumulate(origin, result, target_rank, target, op)
+
+    def _hot_fetch(self, w: Any, rank: int, origin: Any, result: Any, target: Any, op: Any) -> _Hot | None:
+        """The record of a hot Get_accumulate or Fetch_and_op (origin None: NO_OP), or None."""
+        code = K.ACC_NO_OP if op is NO_OP else _HOT_OPS.get(op.code) if isinstance(op, Op) else None
+        if (code is None or type(result) is not _ndarray or result.dtype not in _HOT
+                or not result.flags.c_contiguous or not result.flags.writeable):
+            return None
+        dtype = result.dtype
+        if origin is None:
+            if code != K.ACC_NO_OP:
+                return None
+            src = 0
+        elif (type(origin) is not _ndarray or origin.dtype is not dtype or not origin.flags.c_contiguous
+              or origin.size != result.size or _overlap(origin, result)):
+            return None
+        else:
+            src = _hot_address(origin)
+        hot = self._acc_record(w, rank, origin, target, op, result)
+        if hot is None:
+            return None
+        lock, owner, dst = hot
+        if _overlap_addr(result, dst, result.nbytes):
+            return None
+        run = partial(K.get_acc_entry(dtype), lock, owner, dst, src, _hot_address(result), result.size, code)
+        return _Hot(origin, rank, target, run, dtype, op, result)
+
+    def _get_accumulate(self, origin: Any, result: Any, target_rank: int, target: Any, op: Op) -> None:
         w = self._w()
         rank = int(target_rank)
         if rank == PROC_NULL:
+            return
+        h = self._hot_fetch(w, rank, origin, result, target, op)
+        if h is not None:
+            w.last_gaccs = h
+            status = h.run(_ACC_SPINS)
+            if status != 1:
+                self._acc_done(w, h, status)
             return
         rb = normalise(result, True)
         ob = normalise(origin, False) if op is not NO_OP or origin is not None else None
@@ -356,8 +550,31 @@ class RMAMixin:
 
     def Fetch_and_op(self, origin: Any, result: Any, target_rank: int, target_disp: int = 0, op: Op = SUM) -> None:
         """Get_accumulate of one element."""
+        ref = self._ref
+        if ref is not None:
+            w = ref.state
+            h = w.last_fops
+            if (h.result is result and h.origin is origin and h.op is op and h.rank == target_rank
+                    and type(target_disp) is h.ttype and h.target == target_disp and result.dtype is h.dtype
+                    and origin.dtype is h.dtype):
+                status = h.run(_ACC_SPINS)
+                if status != 1:
+                    self._acc_done(w, h, status)
+                return
+        self._fetch_and_op(origin, result, target_rank, target_disp, op)
+
+    def _fetch_and_op(self, origin: Any, result: Any, target_rank: int, target_disp: int, op: Op) -> None:
         w = self._w()
         rank = int(target_rank)
+        if (rank != PROC_NULL and type(origin) is _ndarray and origin.size == 1
+                and (type(target_disp) is int)):
+            h = self._hot_fetch(w, rank, origin, result, target_disp, op)
+            if h is not None:
+                w.last_fops = h
+                status = h.run(_ACC_SPINS)
+                if status != 1:
+                    self._acc_done(w, h, status)
+                return
         ob = normalise(origin, False)
         if rank == PROC_NULL:
             return
@@ -383,8 +600,52 @@ class RMAMixin:
 
     def Compare_and_swap(self, origin: Any, compare: Any, result: Any, target_rank: int, target_disp: int = 0) -> None:
         """Replace one target element by origin if it equals compare; result gets its old value."""
+        ref = self._ref
+        if ref is not None:
+            w = ref.state
+            h = w.last_cass
+            if (h.result is result and h.origin is origin and h.compare is compare and h.rank == target_rank
+                    and type(target_disp) is h.ttype and h.target == target_disp and result.dtype is h.dtype
+                    and origin.dtype is h.dtype and compare.dtype is h.dtype):
+                status = h.run(_ACC_SPINS)
+                if status != 1:
+                    self._acc_done(w, h, status)
+                return
+        self._compare_and_swap(origin, compare, result, target_rank, target_disp)
+
+    def _hot_cas(self, w: Any, rank: int, origin: Any, compare: Any, result: Any, target: Any) -> _Hot | None:
+        """The record of a hot Compare_and_swap (three one-element arrays of one hot dtype), or None."""
+        if type(target) is not int:
+            return None
+        for a in (origin, compare, result):
+            if type(a) is not _ndarray or a.size != 1 or a.dtype not in _HOT:
+                return None
+        dtype = result.dtype
+        if origin.dtype is not dtype or compare.dtype is not dtype or not result.flags.writeable:
+            return None
+        if _overlap(result, origin) or _overlap(result, compare):
+            return None
+        hot = self._acc_record(w, rank, origin, target, None)
+        if hot is None:
+            return None
+        lock, owner, dst = hot
+        if _overlap_addr(result, dst, result.nbytes):
+            return None
+        run = partial(K.cas_entry(dtype.itemsize), lock, owner, dst, _hot_address(origin), _hot_address(compare),
+                      _hot_address(result))
+        return _Hot(origin, rank, target, run, dtype, None, result, compare)
+
+    def _compare_and_swap(self, origin: Any, compare: Any, result: Any, target_rank: int, target_disp: int) -> None:
         w = self._w()
         rank = int(target_rank)
+        if rank != PROC_NULL:
+            h = self._hot_cas(w, rank, origin, compare, result, target_disp)
+            if h is not None:
+                w.last_cass = h
+                status = h.run(_ACC_SPINS)
+                if status != 1:
+                    self._acc_done(w, h, status)
+                return
         ob = normalise(origin, False)
         if rank == PROC_NULL:
             return
@@ -436,6 +697,18 @@ def _check_sizes(span: _Span, nbytes: int) -> None:
     if span.nbytes != nbytes:
         raise MPIValueError(ERR_TYPE, f"origin has {nbytes} bytes, target {span.count} x "
                                       f"{span.t.name or 'datatype'} is {span.nbytes}")
+
+
+def _overlap_addr(arr: np.ndarray, addr: int, nbytes: int) -> bool:
+    """Whether arr's bytes and [addr, addr + nbytes) overlap."""
+    a = _hot_address(arr)
+    return a < addr + nbytes and addr < a + arr.nbytes
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two contiguous arrays' bytes overlap (the general path copies through a temporary
+    then: the hot kernels read and write in place)."""
+    return _overlap_addr(a, _hot_address(b), b.nbytes)
 
 
 def _single_like(b: Any, ob: Any, what: str) -> None:
