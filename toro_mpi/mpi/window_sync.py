@@ -23,7 +23,7 @@ from ..errors import ERR_ARG, ERR_LOCKTYPE, ERR_RANK, ERR_RMA_SYNC, MPIException
 from .constants import LOCK_EXCLUSIVE, LOCK_SHARED, MODE_NOCHECK
 
 PROC_NULL = -2
-FLUSH_POLL = 16  # with no other green thread to run, Flush makes progress once in this many calls
+FLUSH_POLL = 256  # with no other green thread to run, Flush makes progress once in this many calls
 _MODES = 1 | 2 | 4 | 8 | 16  # MODE_NOCHECK | NOPRECEDE | NOPUT | NOSTORE | NOSUCCEED
 
 
@@ -134,37 +134,36 @@ class SyncMixin:
     # drains the queues), so a program that loops on Flush never stalls its own messages.
     def Flush(self, rank: int) -> None:
         """Complete the operations to rank (they are complete already)."""
-        ref = self._ref
-        if ref is not None:
-            w = ref.state
-            if rank in w.locks or (w.lock_all and type(rank) is int and 0 <= rank < w.n):
-                sched = w.sched
-                if w.flush_ticks and not sched.ready and not sched.waiting:
-                    w.flush_ticks -= 1
-                    return
-                w.flush_ticks = FLUSH_POLL
-                sched.pause()
+        try:
+            w = self._ref.state
+            if rank in w.locks and w.flush_ticks and not w.sched.ready and not w.sched.waiting:
+                w.flush_ticks -= 1
                 return
-        w = self._w()
-        self._check_passive(w, rank, "Win.Flush")
-        w.engine.sched.pause()
+        except AttributeError:  # WIN_NULL: the checked path says so
+            pass
+        self._flush(rank, "Win.Flush")
 
     def Flush_local(self, rank: int) -> None:
         """Complete the operations to rank locally (they are complete already)."""
-        ref = self._ref
-        if ref is not None:
-            w = ref.state
-            if rank in w.locks or (w.lock_all and type(rank) is int and 0 <= rank < w.n):
-                sched = w.sched
-                if w.flush_ticks and not sched.ready and not sched.waiting:
-                    w.flush_ticks -= 1
-                    return
-                w.flush_ticks = FLUSH_POLL
-                sched.pause()
+        try:
+            w = self._ref.state
+            if rank in w.locks and w.flush_ticks and not w.sched.ready and not w.sched.waiting:
+                w.flush_ticks -= 1
                 return
+        except AttributeError:
+            pass
+        self._flush(rank, "Win.Flush_local")
+
+    def _flush(self, rank: Any, call: str) -> None:
+        """Flush's checked path: the epoch, then progress now and then (see above)."""
         w = self._w()
-        self._check_passive(w, rank, "Win.Flush_local")
-        w.engine.sched.pause()
+        self._check_passive(w, rank, call)
+        sched = w.sched
+        if w.flush_ticks and not sched.ready and not sched.waiting:
+            w.flush_ticks -= 1
+            return
+        w.flush_ticks = FLUSH_POLL
+        sched.pause()
 
     def Flush_all(self) -> None:
         """Complete every operation (they are complete already)."""
