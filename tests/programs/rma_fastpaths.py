@@ -255,6 +255,24 @@ def concurrent() -> None:
         win.Flush(0)
     win.Unlock(0)
     fwin.Unlock(0)
+    # The same on rank 0's private memory (Win.Create: other processes reach it by process_vm_*).
+    private = np.zeros(4 if RANK == 0 else 0, np.int64)
+    cwin = MPI.Win.Create(private, 8, MPI.INFO_NULL, COMM)
+    cwin.Lock(0, MPI.LOCK_SHARED)
+    cticket, cmine = np.zeros(1, np.int64), []
+    for _ in range(ROUNDS // 4):
+        cwin.Accumulate(one, 0, 0, MPI.SUM)
+        cwin.Fetch_and_op(inc, cticket, 0, 2, MPI.SUM)
+        cmine.append(int(cticket[0]))
+        cwin.Get_accumulate(one[:1].copy(), cticket, 0, 3, MPI.SUM)
+    cwin.Unlock(0)
+    cevery = COMM.gather(cmine, root=0)
+    COMM.Barrier()
+    if RANK == 0:
+        out("private sums", private.tolist())
+        out("private tickets each once", sorted(t for p in cevery for t in p) == list(range(ROUNDS // 4 * SIZE)))
+    COMM.Barrier()
+    cwin.Free()
     every = COMM.gather(mine, root=0)
     COMM.Barrier()
     if RANK == 0:

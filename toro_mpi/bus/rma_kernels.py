@@ -255,6 +255,7 @@ def copy_entry():
 def warm_hot():
     """Load (compiling the first time) every hot-path kernel (the launcher's warm-up)."""
     copy_entry()
+    compile_once(acc_release, (_I64,) * 2)
     for dtype in HOT_KERNELS:
         acc_entry(dtype)
         get_acc_entry(dtype)

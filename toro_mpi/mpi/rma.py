@@ -105,6 +105,40 @@ def _bytes_of(arr: np.ndarray) -> memoryview:
     return memoryview(arr.reshape(-1)).cast("B")
 
 
+# A private accumulate lock (and its waiters word, 16 bytes on) that no one else takes: the
+# kernels run under it to combine a copy of another process's bytes (_VmAcc).
+_FREE = np.zeros(4, np.int64)
+_FREE_LOCK = int(_FREE.ctypes.data)
+
+
+class _VmAcc:
+    """An accumulate-class record's run on another process's Win.Create memory: under the
+    target's accumulate lock, read the bytes (process_vm_readv), combine the copy with the hot
+    kernel, write them back (process_vm_writev; not for NO_OP). Returns as the kernels do: 0 if
+    the lock was busy, else acc_release's status."""
+
+    __slots__ = ("lock", "owner", "pid", "remote", "tmp", "nbytes", "write", "combine")
+
+    def __init__(self, lock: int, owner: int, pid: int, remote: int, tmp: np.ndarray, nbytes: int, write: bool,
+                 combine: Any) -> None:
+        self.lock, self.owner, self.pid, self.remote = lock, owner, pid, remote
+        self.tmp, self.nbytes, self.write, self.combine = tmp, nbytes, write, combine
+
+    def __call__(self, spins: int) -> int:
+        if not K.spin_lock(self.lock, self.owner, spins):
+            return 0
+        try:
+            tmp = self.tmp.ctypes.data
+            vm_copy(self.pid, self.remote, tmp, self.nbytes, False)
+            self.combine(1)
+            if self.write:
+                vm_copy(self.pid, self.remote, tmp, self.nbytes, True)
+        except BaseException:
+            K.acc_release(self.lock, self.owner)
+            raise
+        return K.acc_release(self.lock, self.owner)
+
+
 class _VmCopy:
     """The Put/Get record's destination for another process's Win.Create memory: assigning to
     any slice of it is one process_vm_writev (write) or process_vm_readv of the bound bytes."""
@@ -299,8 +333,8 @@ class RMAMixin:
     def _acc_unlock(self, w: Any, rank: int) -> None:
         from .window import W_ACC
 
-        K.spin_unlock(w.ctl(rank) + W_ACC * 8)
-        w.wake_peers()
+        if K.acc_release(w.ctl(rank) + W_ACC * 8, w.engine.rank + 1) == 2:
+            w.wake_peers()  # only origins counted among the waiters sleep on it
 
     def _hot_target(self, w: Any, rank: int, origin: Any, target: Any) -> int:
         """The address in this process for a hot-path call (origin checked by the caller), or
@@ -433,13 +467,22 @@ class RMAMixin:
         arr = result if origin is None else origin
         dst = self._hot_target(w, rank, arr, target)
         # An origin inside the very bytes it combines into takes the general path (which combines
-        # through a copy); the kernels work in place.
-        if dst <= 0 or (origin is not None and _overlap_addr(origin, dst, arr.nbytes)
+        # through a copy); the kernels work in place. dst < 0: another process's Win.Create
+        # memory (combined through a copy here, _VmAcc).
+        if dst == 0 or (dst > 0 and origin is not None and _overlap_addr(origin, dst, arr.nbytes)
                         and _hot_address(origin) != dst):
             return None
         from .window import W_ACC
 
         return w.ctl(rank) + W_ACC * 8, w.engine.rank + 1, dst
+
+    def _vm_acc(self, w: Any, rank: int, lock: int, owner: int, remote: int, nbytes: int, write: bool,
+                kernel: Any, *args: int) -> _VmAcc:
+        """run of an accumulate-class record on another process's memory: kernel(FREE lock, 1,
+        copy, *args, spins) combines the copy of the target bytes made here."""
+        tmp = np.empty(max(nbytes, 1), np.uint8)
+        combine = partial(kernel, _FREE_LOCK, 1, tmp.ctypes.data, *args)
+        return _VmAcc(lock, owner, w.pids[rank], remote, tmp, nbytes, write, combine)
 
     def Accumulate(self, origin: Any, target_rank: int, target: Any = None, op: Op = SUM) -> None:
         """Combine the origin buffer into target_rank's window with op (atomic per element)."""
@@ -470,7 +513,11 @@ class RMAMixin:
             if hot is not None:
                 lock, owner, dst = hot
                 dtype = origin.dtype
-                run = partial(K.acc_entry(dtype), lock, owner, dst, _hot_address(origin), origin.size, code)
+                if dst > 0:
+                    run = partial(K.acc_entry(dtype), lock, owner, dst, _hot_address(origin), origin.size, code)
+                else:
+                    run = self._vm_acc(w, rank, lock, owner, -dst, origin.nbytes, True, K.acc_entry(dtype),
+                                       _hot_address(origin), origin.size, code)
                 h = _Hot(origin, rank, target, run, dtype, op)
                 _remember(w, "accs", h)
                 status = run(_ACC_SPINS)
@@ -533,6 +580,10 @@ class RMAMixin:
         if hot is None:
             return None
         lock, owner, dst = hot
+        if dst < 0:
+            run = self._vm_acc(w, rank, lock, owner, -dst, result.nbytes, code != K.ACC_NO_OP, K.get_acc_entry(dtype),
+                               src, _hot_address(result), result.size, code)
+            return _Hot(origin, rank, target, run, dtype, op, result)
         if _overlap_addr(result, dst, result.nbytes):
             return None
         run = partial(K.get_acc_entry(dtype), lock, owner, dst, src, _hot_address(result), result.size, code)
@@ -657,6 +708,10 @@ class RMAMixin:
         if hot is None:
             return None
         lock, owner, dst = hot
+        if dst < 0:
+            run = self._vm_acc(w, rank, lock, owner, -dst, dtype.itemsize, True, K.cas_entry(dtype.itemsize),
+                               _hot_address(origin), _hot_address(compare), _hot_address(result))
+            return _Hot(origin, rank, target, run, dtype, None, result, compare)
         if _overlap_addr(result, dst, result.nbytes):
             return None
         run = partial(K.cas_entry(dtype.itemsize), lock, owner, dst, _hot_address(origin), _hot_address(compare),
