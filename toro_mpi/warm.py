@@ -261,6 +261,7 @@ def _warm_rma() -> None:
         K.get_array(arr, addr + 8)
         if code != "u1":
             K.accumulate_array(addr, 1, 1, addr + 8, arr, K.ACC_SUM)
+    K.warm_hot()  # the hot calls' kernels on raw addresses (mpi/rma.py's records)
 
 
 def _warm() -> None:

@@ -14,7 +14,8 @@ accumulates to one location from many ranks are atomic per element, as MPI requi
 
 from __future__ import annotations
 
-from numba import carray, njit
+import numpy as np
+from numba import carray, njit, types
 
 from .atomics import (
     array_address,
@@ -26,6 +27,7 @@ from .atomics import (
     store_release_i64,
     typed_pointer,
 )
+from .compiling import compile_once
 
 EXCLUSIVE = 1 << 40
 
@@ -110,8 +112,11 @@ def get_array(arr, src):
     memcpy(array_address(arr), src, arr.size * arr.itemsize)
 
 
-# The operations accumulate_array applies (the others take the general path, mpi/rma.py).
-ACC_SUM, ACC_PROD, ACC_MIN, ACC_MAX, ACC_REPLACE = 1, 2, 3, 4, 5
+# The operations the hot accumulates apply (the others take the general path, mpi/rma.py).
+ACC_SUM, ACC_PROD, ACC_MIN, ACC_MAX, ACC_REPLACE, ACC_NO_OP = 1, 2, 3, 4, 5, 6
+# The word two after the accumulate lock (16 bytes on) counts the origins of other processes waiting
+# for it in their scheduler: a holder rings their doorbells on release only when it is non-zero.
+ACC_WAITERS = 16
 
 
 @njit(cache=True)
@@ -142,3 +147,117 @@ def accumulate_array(lock, owner, spins, dst, arr, op):
                 out[i] = arr[i]
     spin_unlock(lock)
     return True
+
+
+@njit(cache=True)
+def acc_release(lock, owner):
+    """Release the accumulate lock held by owner; 2 if origins wait for it (ring their
+    doorbells), else 1. The release is a locked read-modify-write, a full barrier: a waiter that
+    counted itself in after our load of the count sees the lock free on its next try."""
+    fetch_add_i64(lock, -owner)
+    return 2 if load_acquire_i64(lock + ACC_WAITERS) else 1
+
+
+@njit(inline="always")
+def _combine(out, inp, n, op):
+    """out[i] = inp[i] op out[i] for the n elements (NO_OP: nothing)."""
+    if op == ACC_SUM:
+        for i in range(n):
+            out[i] = inp[i] + out[i]
+    elif op == ACC_PROD:
+        for i in range(n):
+            out[i] = inp[i] * out[i]
+    elif op == ACC_MIN:
+        for i in range(n):
+            if inp[i] < out[i]:
+                out[i] = inp[i]
+    elif op == ACC_MAX:
+        for i in range(n):
+            if inp[i] > out[i]:
+                out[i] = inp[i]
+    elif op == ACC_REPLACE:
+        for i in range(n):
+            out[i] = inp[i]
+
+
+def _hot_kernels(element):
+    """The accumulate-class kernels for elements of one numpy type, on raw addresses only (no
+    array to unbox: the hot paths of mpi/rma.py call their entry points bound to the addresses).
+    Each returns 0 having done nothing if the accumulate lock was not free within `spins` passes,
+    else acc_release's 1 or 2. numba caches each closure on disk apart (its index keys a
+    closure by the values it closes over); the launcher warms them (warm_hot)."""
+
+    @njit(cache=True)
+    def acc_at(lock, owner, dst, src, n, op, spins):
+        """dst[:n] = src[:n] op dst[:n], atomically with every other accumulate to the target."""
+        if not spin_lock(lock, owner, spins):
+            return 0
+        if n:
+            _combine(carray(typed_pointer(dst, element(0)), n), carray(typed_pointer(src, element(0)), n), n, op)
+        return acc_release(lock, owner)
+
+    @njit(cache=True)
+    def get_acc_at(lock, owner, dst, src, res, n, op, spins):
+        """res[:n] = dst[:n], then dst[:n] = src[:n] op dst[:n], atomically (Get_accumulate,
+        Fetch_and_op)."""
+        if not spin_lock(lock, owner, spins):
+            return 0
+        if n:
+            out = carray(typed_pointer(dst, element(0)), n)
+            old = carray(typed_pointer(res, element(0)), n)
+            for i in range(n):
+                old[i] = out[i]
+            _combine(out, carray(typed_pointer(src, element(0)), n), n, op)
+        return acc_release(lock, owner)
+
+    @njit(cache=True)
+    def cas_at(lock, owner, dst, src, cmp, res, spins):
+        """res = dst; dst = src if dst's bits equal cmp's, atomically (Compare_and_swap: element
+        is the unsigned integer of the datatype's width, so floats compare bit for bit)."""
+        if not spin_lock(lock, owner, spins):
+            return 0
+        out = carray(typed_pointer(dst, element(0)), 1)
+        old = out[0]
+        carray(typed_pointer(res, element(0)), 1)[0] = old
+        if old == carray(typed_pointer(cmp, element(0)), 1)[0]:
+            out[0] = carray(typed_pointer(src, element(0)), 1)[0]
+        return acc_release(lock, owner)
+
+    return acc_at, get_acc_at, cas_at
+
+
+# The hot dtypes (mpi/rma.py) -> their kernels; Compare_and_swap by width (unsigned integers).
+HOT_KERNELS = {np.dtype(c): _hot_kernels(getattr(np, np.dtype(c).name)) for c in ("u1", "i4", "i8", "f4", "f8")}
+CAS_KERNELS = {1: HOT_KERNELS[np.dtype("u1")][2], 4: _hot_kernels(np.uint32)[2], 8: _hot_kernels(np.uint64)[2]}
+_I64 = types.int64
+
+
+def acc_entry(dtype):
+    """The compiled acc_at for dtype: fn(lock, owner, dst, src, n, op, spins)."""
+    return compile_once(HOT_KERNELS[dtype][0], (_I64,) * 7)
+
+
+def get_acc_entry(dtype):
+    """The compiled get_acc_at for dtype: fn(lock, owner, dst, src, res, n, op, spins)."""
+    return compile_once(HOT_KERNELS[dtype][1], (_I64,) * 8)
+
+
+def cas_entry(width):
+    """The compiled cas_at for elements of `width` bytes: fn(lock, owner, dst, src, cmp, res, spins)."""
+    return compile_once(CAS_KERNELS[width], (_I64,) * 7)
+
+
+def copy_entry():
+    """The compiled copy_bytes: fn(dst, src, nbytes)."""
+    return compile_once(copy_bytes, (_I64,) * 3)
+
+
+def warm_hot():
+    """Load (compiling the first time) every hot-path kernel (the launcher's warm-up)."""
+    copy_entry()
+    compile_once(acc_release, (_I64,) * 2)
+    for dtype in HOT_KERNELS:
+        acc_entry(dtype)
+        get_acc_entry(dtype)
+    for width in CAS_KERNELS:
+        cas_entry(width)

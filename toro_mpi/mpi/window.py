@@ -66,6 +66,7 @@ PROC_NULL = -2
 W_LOCK = 0  # passive-target lock: EXCLUSIVE bit or number of shared holders (bus/rma_kernels.py)
 W_ACC = 1  # accumulate spinlock: 0 or holder's world rank + 1
 W_NATTACH = 2  # dynamic windows: regions attached (pairs at W_ATTACH)
+W_ACC_WAITERS = 3  # origins waiting for the accumulate lock in their scheduler (rma_kernels.ACC_WAITERS)
 W_HEAD = 8
 MAX_ATTACH = 64  # regions a dynamic window may have attached at once
 ALIGN = 64
@@ -83,6 +84,7 @@ class _Window:
     def __init__(self) -> None:
         self.comm: Any = None  # the private duplicate of the communicator
         self.engine: Any = None
+        self.sched: Any = None  # the engine's scheduler (Flush's hot path reads it)
         self.flavor = 0
         self.n = 0
         self.rank = 0
@@ -115,6 +117,18 @@ class _Window:
         # peer sleeping in Scheduler.wait may be waiting for (ring_bells syscalls only for those
         # actually asleep).
         self.bells = np.zeros(0, np.int64)
+        self.forget_hot()
+        self.flush_ticks = 0  # Flush calls left before the next one makes progress (window_sync.py)
+
+    def forget_hot(self) -> None:
+        """Drop the hot calls' records (mpi/rma.py): last one per kind, and by origin array."""
+        from .rma import NO_HOT
+
+        self.puts: dict[int, Any] = {}
+        self.gets: dict[int, Any] = {}
+        self.accs: dict[int, Any] = {}
+        self.last_puts = self.last_gets = self.last_accs = NO_HOT
+        self.last_gaccs = self.last_fops = self.last_cass = NO_HOT
 
     def wake_peers(self) -> None:
         """Wake the processes sleeping on their doorbell, so a waiter sees our release now."""
@@ -223,6 +237,7 @@ class Win(ErrhandlerMixin, SyncMixin, RMAMixin, AttributesMixin, Handle):
             self._delete_attrs()
         finally:
             w.freed = True
+            w.forget_hot()
             w.comm.Free()
             if w.shm is not None:
                 w.shm.close()
@@ -481,6 +496,7 @@ def _setup(pc: Any, flavor: int, size: int, unit: int, base: int) -> _Window:
     """Exchange the ranks' sizes, create and map the window's shared memory (collective over pc)."""
     w = _Window()
     w.comm, w.engine, w.flavor = pc, pc._engine, flavor
+    w.sched = w.engine.sched
     w.n, w.rank, w.world_ranks = pc.Get_size(), pc.Get_rank(), list(pc._ranks)
     me = os.getpid()
     table = pc.allgather((me, base, size, unit))

@@ -23,6 +23,7 @@ from ..errors import ERR_ARG, ERR_LOCKTYPE, ERR_RANK, ERR_RMA_SYNC, MPIException
 from .constants import LOCK_EXCLUSIVE, LOCK_SHARED, MODE_NOCHECK
 
 PROC_NULL = -2
+FLUSH_POLL = 256  # with no other green thread to run, Flush makes progress once in this many calls
 _MODES = 1 | 2 | 4 | 8 | 16  # MODE_NOCHECK | NOPRECEDE | NOPUT | NOSTORE | NOSUCCEED
 
 
@@ -128,18 +129,41 @@ class SyncMixin:
 
     # The operations are complete when their calls return, so Flush* and Sync only let the
     # other green threads of this process run: a program polling window memory between them
-    # (mpi4py.util.sync's spin loops) must not starve a hosted rank that would write it.
+    # (mpi4py.util.sync's spin loops) must not starve a hosted rank that would write it. With no
+    # other green thread, every FLUSH_POLL-th Flush still makes progress (pushes queued sends,
+    # drains the queues), so a program that loops on Flush never stalls its own messages.
     def Flush(self, rank: int) -> None:
         """Complete the operations to rank (they are complete already)."""
-        w = self._w()
-        self._check_passive(w, rank, "Win.Flush")
-        w.engine.sched.pause()
+        try:
+            w = self._ref.state
+            if rank in w.locks and w.flush_ticks and not w.sched.ready and not w.sched.waiting:
+                w.flush_ticks -= 1
+                return
+        except AttributeError:  # WIN_NULL: the checked path says so
+            pass
+        self._flush(rank, "Win.Flush")
 
     def Flush_local(self, rank: int) -> None:
         """Complete the operations to rank locally (they are complete already)."""
+        try:
+            w = self._ref.state
+            if rank in w.locks and w.flush_ticks and not w.sched.ready and not w.sched.waiting:
+                w.flush_ticks -= 1
+                return
+        except AttributeError:
+            pass
+        self._flush(rank, "Win.Flush_local")
+
+    def _flush(self, rank: Any, call: str) -> None:
+        """Flush's checked path: the epoch, then progress now and then (see above)."""
         w = self._w()
-        self._check_passive(w, rank, "Win.Flush_local")
-        w.engine.sched.pause()
+        self._check_passive(w, rank, call)
+        sched = w.sched
+        if w.flush_ticks and not sched.ready and not sched.waiting:
+            w.flush_ticks -= 1
+            return
+        w.flush_ticks = FLUSH_POLL
+        sched.pause()
 
     def Flush_all(self) -> None:
         """Complete every operation (they are complete already)."""
