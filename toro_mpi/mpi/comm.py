@@ -459,14 +459,16 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
         if self._null_source(source, status):
             return
         tag = self._recv_tag(tag)
-        # The fast path also serves buffer specs ([buf, MPI.INT], ...) that view the user's memory;
-        # only a non-contiguous buffer (received into a copy) needs the general path.
-        if (b is None or b.writeback is None) and not tried:
+        # The fast path also serves buffer specs ([buf, MPI.INT], ...) that view the user's memory,
+        # and derived datatypes (received into scratch, then unpacked: only what arrived).
+        if not tried:
             try:
                 if e.recv_fast(arr, source, tag, self._ctx):
                     if status is not None:
                         info = e.info
                         status._set(self._comm_rank(source), int(info[L.INFO_TAG]), int(info[L.INFO_TOTAL]))
+                    if b is not None and b.writeback is not None:
+                        b.finish(min(int(e.info[L.INFO_TOTAL]), cap))
                     return
             except MPIException as exc:
                 if status is not None:
