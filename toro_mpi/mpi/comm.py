@@ -509,8 +509,8 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
         if dest == PROC_NULL and source == PROC_NULL:
             self._null_source(PROC_NULL, status)
             return
-        b = normalise(buf, True)
-        tmp = b.array.copy()
+        normalise(buf, True)  # (the buffer must be writable)
+        tmp = normalise(buf, False).array.copy()  # what it holds now (a derived type's packed bytes)
         sreq = self.Isend(tmp, dest, sendtag)
         self.Recv(buf, source, recvtag, status)
         sreq.Wait()
