@@ -496,8 +496,8 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
         if not (type(recvbuf) is _ndarray and recvbuf.flags.writeable and recvbuf.flags.c_contiguous
                 and recvbuf.dtype.isnative) and source != PROC_NULL:
             # As MPI_Sendrecv: a bad receive side fails before anything is sent (else the sent
-            # message would be left for a later receive).
-            normalise(recvbuf, True)
+            # message would be left for a later receive). Recv takes the result as it is.
+            recvbuf = normalise(recvbuf, True)
             self._source(source), self._recv_tag(recvtag)
         sreq = self.Isend(sendbuf, dest, sendtag)
         self.Recv(recvbuf, source, recvtag, status)
