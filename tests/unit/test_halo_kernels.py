@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from toro_mpi.bus.typemap_copy import typemap_copy
+from toro_mpi.bus.typemap_copy import strided_copy, typemap_copy
 from toro_mpi.mpi.packing import address_of
 
 
@@ -64,3 +64,33 @@ def test_zero_elements_copy_nothing() -> None:
     offs, lens = _segments(4, 4, 1, 8)
     out = np.zeros(4)
     assert typemap_copy(0, offs, lens, 0, 128, address_of(out), 0, 0, 1) == 0
+
+
+@pytest.mark.parametrize("seg", [1, 8, 24])
+def test_strided_copy_matches_the_general_pass(seg: int) -> None:
+    # Three elements (extent 1000 bytes) of 7 segments of `seg` bytes, 100 bytes apart from byte 5.
+    src = (np.arange(3000) % 251).astype(np.uint8)
+    offs = 5 + 100 * np.arange(7, dtype=np.int64)
+    lens = np.full(7, seg, np.int64)
+    want = np.zeros(3 * 7 * seg, np.uint8)
+    typemap_copy(address_of(src), offs, lens, 3, 1000, address_of(want), 0, want.nbytes, 1)
+    got = np.zeros_like(want)
+    assert strided_copy(address_of(src), 5, 100, seg, 7, 3, 1000, address_of(got), 1) == want.nbytes
+    assert np.array_equal(got, want)
+    back = np.zeros_like(src)
+    assert strided_copy(address_of(back), 5, 100, seg, 7, 3, 1000, address_of(got), 0) == want.nbytes
+    ref = np.zeros_like(src)
+    typemap_copy(address_of(ref), offs, lens, 3, 1000, address_of(want), 0, want.nbytes, 0)
+    assert np.array_equal(back, ref)
+
+
+def test_regular_typemaps() -> None:
+    from toro_mpi.mpi import typemap as TM
+
+    col = TM.blocks(TM.single(8, 8), 8, np.arange(5) * 80, 1)
+    assert TM.regular(col) == (0, 80, 8)
+    assert TM.regular(TM.single(8, 8)) is None  # one segment: the contiguous copy's business
+    irregular = TM.blocks(TM.single(8, 8), 8, np.array([0, 80, 200]), 1)
+    assert TM.regular(irregular) is None
+    uneven = TM.blocks(TM.single(8, 8), 8, np.array([0, 80, 160]), np.array([1, 2, 1]))
+    assert TM.regular(uneven) is None

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..bus.ring import address_reader, compiled_or_none
-from ..bus.typemap_copy import typemap_copy
+from ..bus.typemap_copy import strided_copy, typemap_copy
 from ..errors import ERR_ARG, ERR_TRUNCATE, ERR_TYPE, MPIException, MPIValueError
 from . import datatypes as D
 from . import typemap as TM
@@ -71,11 +71,15 @@ def gather(t: D._Type, pieces: list[tuple[int, int]], out: np.ndarray) -> None:
     """Pack pieces [(address, count)] of elements of t back to back into the byte array out."""
     offs, lens, _ = t.flat()
     extent = t.ub - t.lb
+    reg = t.regular()
     pos = address_of(out)
     for addr, n in pieces:
         if n:
             nbytes = n * t.psize
-            typemap_copy(addr, offs, lens, n, extent, pos, 0, nbytes, 1)
+            if reg is not None:
+                strided_copy(addr, reg[0], reg[1], reg[2], offs.size, n, extent, pos, 1)
+            else:
+                typemap_copy(addr, offs, lens, n, extent, pos, 0, nbytes, 1)
             pos += nbytes
 
 
@@ -98,11 +102,14 @@ class Unpacker:
         extent = t.ub - t.lb
         left = self.scratch.nbytes if nbytes is None else min(nbytes, self.scratch.nbytes)
         pos = address_of(self.scratch)
+        reg = t.regular()
         for addr, n in self.pieces:
             if left <= 0:
                 break
             take = min(n * t.psize, left)
-            if take:
+            if take == n * t.psize and reg is not None:
+                strided_copy(addr, reg[0], reg[1], reg[2], offs.size, n, extent, pos, 0)
+            elif take:
                 typemap_copy(addr, offs, lens, n, extent, pos, 0, take, 0)
             pos += take
             left -= take
