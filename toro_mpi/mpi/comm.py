@@ -526,7 +526,20 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
         if dest == PROC_NULL:
             return proc_null_request(send=True)
         e = self._engine
-        return Request(e, e.isend(b.array, b.nbytes, dest, tag, self._ctx, sync=sync))
+        arr = b.array
+        if (not sync and dest < self._fast_size and dest != self._me and not self._sendq[dest]
+                and b.nbytes < e.slow_min and arr.ndim == 1 and arr.nbytes == b.nbytes
+                and arr.flags.c_contiguous and arr.dtype.isnative):
+            # A buffer spec ([buf, MPI.DOUBLE], a derived type's packed scratch) leaves as Isend's
+            # hot path sends a plain array (no SendReq when it all fits the ring now).
+            fn = self._send_eps.get(arr.dtype) or e._kernel("send", self._send_eps, arr)
+            sent = fn(self._txh[dest], tag, self._ctx, arr)
+            if sent == b.nbytes:
+                return Request(e, SENT)
+            req = e.send_started(arr, b.nbytes, dest, tag, self._ctx, sent)
+            if req is not None:
+                return Request(e, req)
+        return Request(e, e.isend(arr, b.nbytes, dest, tag, self._ctx, sync=sync))
 
     def Isend(self, buf: Any, dest: int, tag: int = 0) -> Request:
         """Start a standard send; the buffer must not change until the request completes."""
