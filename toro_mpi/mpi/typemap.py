@@ -46,6 +46,18 @@ def merge(offs: np.ndarray, lens: np.ndarray, units: np.ndarray) -> Flat:
     return (offs[idx].astype(_I64), np.add.reduceat(lens, idx).astype(_I64), units[idx].astype(_I64))
 
 
+def regular(flat: Flat) -> tuple[int, int, int] | None:
+    """(first offset, stride, segment length) if the element's segments are equally long and
+    equally spaced (a vector's, a column's), else None; at least two segments."""
+    offs, lens, _ = flat
+    if offs.size < 2 or not (lens == lens[0]).all():
+        return None
+    steps = np.diff(offs)
+    if not (steps == steps[0]).all():
+        return None
+    return int(offs[0]), int(steps[0]), int(lens[0])
+
+
 def is_dense(flat: Flat, extent: int) -> bool:
     """Whether consecutive elements of this typemap form one run of bytes (a single segment as
     long as the extent, starting where the element starts, lb 0 relative to the offsets)."""
