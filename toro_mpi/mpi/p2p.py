@@ -240,6 +240,15 @@ class Engine:
         self.coll_settings = dict(coll_settings or load_config().coll)
         self.coll = CollEngine(transport, rank, self.sched, self.coll_settings["spin_polls"],
                                self.coll_settings.get("alone_spin_polls", 0))
+        # The route to ranks of other nodes (mpi/netroute.py), in a job of several nodes only.
+        self.net: Any = None
+        self.remote = [False] * size
+
+    def attach_net(self, route: Any) -> None:
+        """Reach the ranks of other nodes through `route` (a NetRoute): their queues stay this
+        engine's as a local peer's do; the route carries what enters and leaves them."""
+        self.net = route
+        self.remote = list(route.remote)
 
     # -- kernel selection ----------------------------------------------------------------
     def _kernel(self, kind: str, table: dict[np.dtype, Callable[..., int]], arr: np.ndarray) -> Callable[..., int]:
@@ -378,6 +387,8 @@ class Engine:
                 self.wait_send(self.isend(arr, nbytes, dest, tag, ctx, aux=aux), "Send")
                 return True
         sent = self._kernel("send", self._send_by_dtype, arr)(self._txh[dest], tag, ctx, arr)
+        if self.net is not None and self.remote[dest]:
+            self.net.flush(dest)
         return sent == nbytes or self.send_rest(arr, nbytes, dest, tag, ctx, sent)
 
     def send_rest(self, arr: np.ndarray, nbytes: int, dest: int, tag: int, ctx: int, sent: int) -> bool:
@@ -409,6 +420,8 @@ class Engine:
         if sent < L.TX_NOT_STARTED:
             raise self._corrupt(sent - L.TX_ERR_BASE, req.dest)
         req.sent = sent
+        if self.net is not None and self.remote[req.dest]:
+            self.net.flush(req.dest)
 
     def _pushed(self, req: SendReq) -> None:
         if not req.need_ack or req.acked:
@@ -496,7 +509,8 @@ class Engine:
         if header is not None and status != _RX_EMPTY:
             info[:] = header
         if status == _RX_EMPTY:
-            if self.pending_sends or self.sched.ready or self.sched.tasks:
+            if self.pending_sends or self.sched.ready or self.sched.tasks or self.remote[src]:
+                # (A remote peer's message reaches its queue only through our own progress.)
                 return False
             wait = self._kernel("wait", self._wait_by_dtype, arr)
             status = wait(self._rxh[src], tag, ctx, arr, info, self.fast_spins)
@@ -634,6 +648,8 @@ class Engine:
         moved = False
         if self.pending_sends:
             moved = self.progress_sends()
+        if self.net is not None and self.net.pump():
+            moved = True
         peers = self.peers
         n = len(peers)
         if n == 0:
@@ -928,9 +944,13 @@ class Engine:
             self.sched.join_all(self.owner)
             if self.pending_sends or self.awaiting_ack:
                 self.sched.wait(lambda: not self.pending_sends and not self.awaiting_ack, ("Send", -2, 0))
+            if self.net is not None:
+                self.net.finish()  # after our last message to each remote peer
         finally:
             if self.t is not None:
                 self.t.finish()
         if self.t is not None and self.peers:
             t = self.t
             self.sched.wait(lambda: all(t.peer_finished(p) for p in self.peers), ("Wait", -1, -1))
+        if self.net is not None:
+            self.net.close()
