@@ -214,6 +214,12 @@ class World:
 
                 self.segment.set_abort(L.ABORT_RANK_FAILED, self.rank)
                 self.engine.t.finish()
+            if self.engine.net is not None:
+                # Several nodes: the real MPI_Finalize would wait for ranks that wait for us;
+                # end the job on every node now, with Python's status for an uncaught exception.
+                sys.stdout.flush()
+                sys.stderr.flush()
+                self.engine.net.abort(1)
             return
         try:
             self.engine.finalize()

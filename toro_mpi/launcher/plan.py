@@ -58,9 +58,6 @@ class Plan:
     tag_output: bool = False
     timeout: float | None = None
     capture: bool = False  # keep each rank's output lines in the Job (--compare) instead of passing them on
-    # --nodes K (K > 1): the simulated node of each rank; the job then runs under mpiexec
-    # (launcher/nodes.py). None: one node, this launcher's own job.
-    node_map: list[int] | None = None
     mpi4py: bool = True  # `import mpi4py` in the ranks resolves to toro_mpi (off: --no-mpi4py-shim)
     # Green-thread mode: the ranks of each host process (one per core), and the argv that runs
     # each host's program as a host (python ... -m toro_mpi.hosting ...). None: one process per rank.
@@ -72,6 +69,9 @@ class Plan:
     output_dir: str | None = None  # --output-filename: one file per rank and stream there
     merge_stderr: bool = False  # --merge-stderr-to-stdout
     report_bindings: bool = False
+    # --nodes K (K > 1): the simulated node of each rank; the job then runs under mpiexec
+    # (launcher/nodes.py). None: one node, this launcher's own job.
+    node_map: list[int] | None = None
 
     def __post_init__(self) -> None:
         if not self.apps:

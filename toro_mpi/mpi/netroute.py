@@ -35,7 +35,7 @@ import numpy as np
 
 from ..bus import layout as L
 from ..bus import ring
-from ..errors import ERR_INTERN, MPIException
+from ..errors import ERR_INTERN, ERR_PROC_ABORTED, MPIException
 
 HDR = 64  # bytes of an item's header: 8 int64 words
 ITEM_MSG = 1  # a message: kind word, tag, ctx, total, cookie, then the payload
@@ -77,8 +77,11 @@ class NetRoute:
     # -- out: rings -> network -------------------------------------------------------------
     def flush(self, dest: int) -> None:
         """Send what this rank has put in its queues to dest (a remote peer) so far."""
-        for plane in _PLANES:
-            self._drain_out(dest, plane)
+        try:
+            for plane in _PLANES:
+                self._drain_out(dest, plane)
+        except self.link.Error as exc:
+            raise self._link_failed(exc) from None
 
     def _drain_out(self, dest: int, plane: int) -> bool:
         h = self._out[dest][plane]
@@ -145,7 +148,20 @@ class NetRoute:
     # -- in: network -> rings -----------------------------------------------------------------
     def pump(self) -> bool:
         """One pass: send what our queues to remote peers hold, take what the network brought
-        and push it into the queues from those peers. True if anything moved."""
+        and push it into the queues from those peers. True if anything moved.
+
+        A failure of the network (a rank of another node died: its sockets closed) aborts the
+        job on this node (its ranks stop with one line) and raises ERR_PROC_ABORTED here."""
+        try:
+            return self._pump()
+        except self.link.Error as exc:
+            raise self._link_failed(exc) from None
+
+    def _link_failed(self, exc: BaseException) -> MPIException:
+        self.t.segment.set_abort(L.ABORT_RANK_FAILED, -1)
+        return MPIException(ERR_PROC_ABORTED, f"the job is being aborted (the network to another node failed: {exc})")
+
+    def _pump(self) -> bool:
         moved = False
         if self._scan(self._out_handles, self._out_ready):
             ready = self._out_ready
@@ -231,7 +247,14 @@ class NetRoute:
 
     def close(self) -> None:
         """Complete the network sends (before MPI_Finalize)."""
-        self.link.close()
+        try:
+            self.link.close()
+        except self.link.Error as exc:
+            raise self._link_failed(exc) from None
+
+    def abort(self, code: int) -> None:
+        """End the job on every node with exit status `code` (MPI.Comm.Abort)."""
+        self.link.abort(code)
 
     def outstanding(self) -> bool:
         """Whether network work is in flight: sends not completed, items not yet in rings."""

@@ -27,6 +27,10 @@ class Link:
     def __init__(self, mpi: Any, comm: Any) -> None:
         self.MPI = mpi
         self.comm = comm.Dup()  # a context of our own: the program's MPI traffic never mixes in
+        # A dead peer raises here (the route turns it into the job's abort) instead of Open MPI
+        # aborting this process with an error code of its own.
+        self.comm.Set_errhandler(mpi.ERRORS_RETURN)
+        self.Error = mpi.Exception
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
         self._sends: list[Any] = []  # outstanding Isend requests
