@@ -44,6 +44,13 @@ def pair(a: int, b: int) -> None:
         big = np.arange((1 << 20) + 1, dtype=np.uint8)
         COMM.Send(big, b, tag=6)
         COMM.Send(big, b, tag=7)
+        COMM.Send(np.arange(30000, dtype=np.int32), b, tag=9)  # 120 KB into 60 KB: truncated
+        COMM.Send(np.arange(3, dtype=np.int32), b, tag=10)
+        r = COMM.Issend(np.full(20000, 3, np.int64), b, tag=11)  # 160 KB, synchronous
+        early = [r.Test() for _ in range(20) if time.sleep(0.005) is None]
+        check(not any(early), f"{where}: large Issend completed before the receive was posted")
+        COMM.Send(np.zeros(1, np.int8), b, tag=12)  # go
+        r.Wait()
         mem = MPI.Alloc_mem(1 << 19)
         heap = np.frombuffer(mem, np.uint8)
         heap[:] = np.arange(heap.size) % 251
@@ -72,6 +79,15 @@ def pair(a: int, b: int) -> None:
         big[:] = 0
         msg.Recv(big)
         check(bool((big == np.arange(big.size, dtype=np.uint8)).all()), f"{where}: Mrecv payload")
+        half = np.empty(15000, np.int32)
+        check(error_class(lambda: COMM.Recv(half, a, tag=9)) == MPI.ERR_TRUNCATE, f"{where}: no large ERR_TRUNCATE")
+        check(bool((half == np.arange(15000)).all()), f"{where}: truncated large payload's first part")
+        COMM.Recv(nxt, a, tag=10)
+        check(list(nxt) == [0, 1, 2], f"{where}: message after a truncated large one: {nxt}")
+        COMM.Recv(np.empty(1, np.int8), a, tag=12)
+        got = np.empty(20000, np.int64)
+        COMM.Recv(got, a, tag=11)
+        check(bool((got == 3).all()), f"{where}: large synchronous payload")
         heap = np.empty(1 << 19, np.uint8)
         COMM.Recv(heap, a, 8)
         check(bool((heap == np.arange(heap.size) % 251).all()), f"{where}: Alloc_mem payload")

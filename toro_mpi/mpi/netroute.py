@@ -17,10 +17,18 @@ stays the engine's, whoever the sender is. This module is the far end of those q
   message: once both are in, the receiver counts that peer finished (for this rank only, see
   VirtioBus.route_remote).
 
+A message of at least `direct_min` bytes to another node does not pass through the rings: the
+engine starts its payload at once from the user's buffer (`send_bulk`: an Isend on the link's
+bulk context, under a tag derived from the message's cookie) and queues a rendezvous request
+(KIND_RNDV) whose aux words name that tag and size. The request travels like any message; the
+receiving engine matches it as usual and, through VirtioBus.read_remote, takes the payload with
+a receive straight into the matched buffer (`read_bulk`), then acknowledges, which completes
+the send. (Rendezvous between ranks of one node stays off in a job of several nodes.)
+
 A send from the shared heap (MPI.Alloc_mem) cannot be read from another node: its payload is
 read here from this rank's own heap and travels as a synchronous eager message with the same
 cookie, whose acknowledgement (sent by the receiver when it matches) completes the send as the
-heap read's would. Rendezvous is off in a job of several nodes (runtime.World).
+heap read's would.
 
 The engine calls `pump` in every progress pass and `flush(dest)` right after pushing to a remote
 peer, so a message leaves the node as soon as it is in the ring, not at the next blocking call.
@@ -29,6 +37,7 @@ peer, so a message leaves the node as soon as it is in the ring, not at the next
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -36,11 +45,18 @@ import numpy as np
 from ..bus import layout as L
 from ..bus import ring
 from ..errors import ERR_INTERN, ERR_PROC_ABORTED, MPIException
+from .buffers import byte_view
 
 HDR = 64  # bytes of an item's header: 8 int64 words
 ITEM_MSG = 1  # a message: kind word, tag, ctx, total, cookie, then the payload
 ITEM_SIGNALS = 2  # word 6 signals posted on the queue
 ITEM_FIN = 3  # the sender finalized: nothing more will come from it
+
+# Messages to another node of at least this many bytes go direct (above). Open MPI's TCP
+# transport sends up to 64 KiB eagerly; from there on its own rendezvous makes one copy less
+# than the rings would (sender's ring, receiver's ring).
+DIRECT_MIN = 65536
+_BULK_TAG_MASK = 0x3FFFFFFF  # within every MPI's TAG_UB (at least 32767; Open MPI's is 2^31-1)
 
 _EMPTY = np.empty(0, np.uint8)
 _U8 = np.dtype(np.uint8)
@@ -72,9 +88,52 @@ class NetRoute:
         self._fifo: dict[int, tuple[deque, deque]] = {p: (deque(), deque()) for p in self.peers}
         self._waiting: set[int] = set()  # sources with items not yet in their rings
         self._fins: dict[int, int] = {}  # source -> FIN items applied (one per plane)
+        self.direct_min = DIRECT_MIN
+        self._tag_mask = min(_BULK_TAG_MASK, link.tag_ub)
+        self._reads: list[tuple[Any, np.ndarray, np.ndarray, int, Callable[[], None]]] = []
         transport.route_remote(self.remote, self.finished)
 
     # -- out: rings -> network -------------------------------------------------------------
+    def send_bulk(self, dest: int, arr: np.ndarray, nbytes: int, cookie: int) -> np.ndarray:
+        """Start sending nbytes of arr (uint8) to dest direct; return the aux words of the
+        rendezvous request that announces it: [bulk tag, nbytes]."""
+        tag = cookie & self._tag_mask
+        try:
+            self.link.send_bulk(dest, arr[:nbytes], tag)
+        except self.link.Error as exc:
+            raise self._link_failed(exc) from None
+        aux = np.empty(2, np.int64)
+        aux[0] = tag
+        aux[1] = nbytes
+        return aux
+
+    def read_bulk(self, src: int, tag: int, total: int, arr: np.ndarray, nbytes: int,
+                  done: Callable[[], None]) -> None:
+        """Start receiving the direct payload of `total` bytes src sent under tag, keeping its
+        first nbytes in arr (a shorter receive buffer: the engine then reports ERR_TRUNCATE);
+        `done()` is called from a later pump once it is in."""
+        dst = byte_view(arr)
+        fits = dst.nbytes >= total
+        whole = dst[:total] if fits else np.empty(total, np.uint8)
+        try:
+            req = self.link.irecv_bulk(src, whole, tag)
+        except self.link.Error as exc:
+            raise self._link_failed(exc) from None
+        self._reads.append((req, whole, dst, -1 if fits else nbytes, done))
+
+    def _finish_reads(self) -> bool:
+        """Complete the direct payloads that are in; True if any."""
+        reads = self._reads
+        done = self.link.MPI.Request.Testsome([r[0] for r in reads])
+        if not done:
+            return False
+        for i in sorted(done, reverse=True):
+            _, whole, dst, keep, callback = reads.pop(i)
+            if keep >= 0:
+                dst[:keep] = whole[:keep]
+            callback()
+        return True
+
     def flush(self, dest: int) -> None:
         """Send what this rank has put in its queues to dest (a remote peer) so far."""
         try:
@@ -108,10 +167,13 @@ class NetRoute:
             moved = True
             kind, flags, total = int(info[L.INFO_KIND]), int(info[L.INFO_FLAGS]), int(info[L.INFO_TOTAL])
             heap = kind == L.KIND_HEAP
-            if kind == L.KIND_RNDV:
-                raise MPIException(ERR_INTERN, "a rendezvous message cannot cross nodes (rendezvous must be off)")
-            item = np.empty(HDR + (total if kind == L.KIND_EAGER or heap else 0), np.uint8)
+            rndv = kind == L.KIND_RNDV  # a direct payload's announcement (send_bulk): aux words
+            item = np.empty(HDR + (16 if rndv else total if kind == L.KIND_EAGER or heap else 0), np.uint8)
             words = item[:HDR].view(np.int64)
+            if rndv:
+                aux = item[HDR:].view(np.int64)
+                aux[0] = info[L.INFO_AUX0]
+                aux[1] = info[L.INFO_AUX1]
             if heap:
                 # Our own heap: copy its bytes now; the receiver's ack (FLAG_SYNC) completes the send.
                 aux0 = int(info[L.INFO_AUX0])
@@ -125,7 +187,7 @@ class NetRoute:
             words[4] = total
             words[5] = int(info[L.INFO_COOKIE])
             words[6] = words[7] = 0
-            status = self._match(h, L.ANY, L.ANY, _EMPTY if heap else item[HDR:], info)
+            status = self._match(h, L.ANY, L.ANY, _EMPTY if heap or rndv else item[HDR:], info)
             if status == L.RX_PARTIAL:
                 self._active[key] = item
                 break
@@ -162,7 +224,7 @@ class NetRoute:
         return MPIException(ERR_PROC_ABORTED, f"the job is being aborted (the network to another node failed: {exc})")
 
     def _pump(self) -> bool:
-        moved = False
+        moved = bool(self._reads) and self._finish_reads()
         if self._scan(self._out_handles, self._out_ready):
             ready = self._out_ready
             for i, p in enumerate(self.peers):
@@ -175,17 +237,17 @@ class NetRoute:
                 moved = True
         self.link.pending_sends()
         poll = self.link.poll
-        for plane in _PLANES:
-            while True:
-                got = poll(plane)
-                if got is None:
-                    break
-                src, item, req = got
-                if src not in self._fifo:
-                    raise MPIException(ERR_INTERN, f"network item from rank {src}, which is not on another node")
-                self._fifo[src][plane].append([item, req, L.TX_NOT_STARTED])
-                self._waiting.add(src)
-                moved = True
+        while True:
+            got = poll()
+            if got is None:
+                break
+            src, plane, item, req = got
+            if src not in self._fifo or plane not in _PLANES:
+                raise MPIException(ERR_INTERN, f"network item from rank {src} (channel {plane}) that is "
+                                               "not on another node")
+            self._fifo[src][plane].append([item, req, L.TX_NOT_STARTED])
+            self._waiting.add(src)
+            moved = True
         if self._waiting:
             for src in list(self._waiting):
                 if self._apply(src):
@@ -258,7 +320,7 @@ class NetRoute:
 
     def outstanding(self) -> bool:
         """Whether network work is in flight: sends not completed, items not yet in rings."""
-        return bool(self.link.pending_sends() or self._waiting or self._active)
+        return bool(self.link.pending_sends() or self._waiting or self._active or self._reads)
 
     def _corrupt(self, code: int, peer: int) -> MPIException:
         what = L.ERR_MESSAGES.get(code, f"code {code}")

@@ -31,6 +31,13 @@ class Link:
         # aborting this process with an error code of its own.
         self.comm.Set_errhandler(mpi.ERRORS_RETURN)
         self.Error = mpi.Exception
+        self.tag_ub = int(comm.Get_attr(mpi.TAG_UB))
+        # Large payloads: on a second context, never probed, each under a tag its header names,
+        # received straight into the buffer of the receive that matched the header.
+        self.bulk = self.comm.Dup()
+        self.bulk.Set_errhandler(mpi.ERRORS_RETURN)
+        self._bulk_sends: list[Any] = []
+        self._bulk_bufs: list[np.ndarray] = []
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
         self._sends: list[Any] = []  # outstanding Isend requests
@@ -39,6 +46,7 @@ class Link:
         self._byte = mpi.BYTE
         self._improbe: Callable[..., Any] = self.comm.Improbe
         self._any = mpi.ANY_SOURCE
+        self._any_tag = mpi.ANY_TAG
         self.node_of: list[int] = []  # every world rank's node (set by toro_mpi.node_main)
         self.local: Any = None  # the real communicator of this node's ranks
         self.sent = 0  # items sent and received so far (a deadlock check compares them)
@@ -52,6 +60,19 @@ class Link:
             self._sends.append(req)
             self._bufs.append(buf)
 
+    def send_bulk(self, dest: int, buf: np.ndarray, tag: int) -> None:
+        """Start sending buf (kept alive until done) to dest on the bulk context under tag."""
+        req = self.bulk.Isend([buf, self._byte], dest, tag)
+        self.sent += 1
+        self._bulk_sends.append(req)
+        self._bulk_bufs.append(buf)
+
+    def irecv_bulk(self, src: int, buf: np.ndarray, tag: int) -> Any:
+        """Start receiving the bulk payload src sent under tag into buf (uint8, exactly its
+        size); return the request."""
+        self.received += 1
+        return self.bulk.Irecv([buf, self._byte], src, tag)
+
     def pending_sends(self) -> int:
         """How many sends have not completed yet (after testing them once)."""
         if self._sends:
@@ -61,13 +82,21 @@ class Link:
                 for i in sorted(done, reverse=True):
                     del reqs[i]
                     del self._bufs[i]
-        return len(self._sends)
+        if self._bulk_sends:
+            reqs = self._bulk_sends
+            done = self.MPI.Request.Testsome(reqs)
+            if done:
+                for i in sorted(done, reverse=True):
+                    del reqs[i]
+                    del self._bulk_bufs[i]
+        return len(self._sends) + len(self._bulk_sends)
 
-    def poll(self, channel: int = 0) -> tuple[int, np.ndarray, Any] | None:
-        """The next arrival on channel: (source, its buffer, a request still receiving it or
-        None), or None."""
+    def poll(self) -> tuple[int, int, np.ndarray, Any] | None:
+        """The next arrival: (source, channel, its buffer, a request still receiving it or None),
+        or None. One matched probe for every channel (ANY_TAG: the private communicator carries
+        nothing else), which keeps each channel's order and costs one progress call of the MPI."""
         st = self._status
-        msg = self._improbe(self._any, TAG + channel, st)
+        msg = self._improbe(self._any, self._any_tag, st)
         if msg is None:
             return None
         n = st.Get_count(self._byte)
@@ -76,14 +105,22 @@ class Link:
         self.received += 1
         if req.Test():
             req = None
-        return st.Get_source(), buf, req
+        return st.Get_source(), st.Get_tag() - TAG, buf, req
 
     def close(self) -> None:
-        """Complete every outstanding send (before MPI_Finalize)."""
+        """Complete every outstanding send (before MPI_Finalize). A bulk payload still unsent
+        belongs to a message its receiver never took (it finalized first): cancelled."""
         if self._sends:
             self.MPI.Request.Waitall(self._sends)
             self._sends.clear()
             self._bufs.clear()
+        if self._bulk_sends and not self.MPI.Request.Testall(self._bulk_sends):
+            for req in self._bulk_sends:
+                if req:
+                    req.Cancel()
+            self.MPI.Request.Waitall(self._bulk_sends)
+        self._bulk_sends.clear()
+        self._bulk_bufs.clear()
 
     def abort(self, code: int) -> None:
         """End the whole job on every node with exit status `code` (MPI_Abort)."""
