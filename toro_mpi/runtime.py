@@ -20,6 +20,13 @@ from typing import Any
 
 from .config import config_from_env
 
+# In a job of several nodes, the longest doorbell sleep of an idle rank: a network arrival rings
+# no futex, so the rank must look at the network on its own at least this often (measured in
+# the report of the nodes branch: an idle rank so wakes 2000 times a second at ~1% of a core).
+NET_DOZE_US = 500
+# ...and the spinning passes before it yields instead (see World).
+NET_SPIN_PASSES = 16
+
 # The layers below the MPI surface: preload() imports every module of them.
 _LAYERS = ("toro_mpi.mpi", "toro_mpi.coll", "toro_mpi.sched", "toro_mpi.bus")
 # Modules outside those packages that preload() imports too: the bottom of the layers (errors),
@@ -123,9 +130,11 @@ class World:
         from .bus.transport import VirtioBus
         from .errors import ERR_OTHER, MPIException
         from .mpi.p2p import Engine
+        from .net.link import current
 
         cfg = config_from_env()
         self.config = cfg
+        link = current()  # the network to other nodes (toro_mpi.node_main), or None
         name = os.environ.get("TORO_MPI_SEGMENT")
         self.segment = None
         if name:
@@ -139,7 +148,8 @@ class World:
                 raise MPIException(ERR_OTHER, f"rank {self.rank}/{self.size} does not fit segment {name}")
             self.segment.register(self.rank)
             # process_of: the process hosting each rank (hosted ranks; None: one process per rank).
-            transport = VirtioBus(self.segment, self.rank, cfg.bus["rendezvous_threshold"] > 0,
+            # Rendezvous reads another process's memory: never across nodes, so off with a network.
+            transport = VirtioBus(self.segment, self.rank, cfg.bus["rendezvous_threshold"] > 0 and link is None,
                                   cfg.bus["heap_size"], process_of)
         else:
             self.rank, self.size = 0, 1
@@ -151,6 +161,18 @@ class World:
             # progress (a whole time slice per hand-off), so give the core away almost at once.
             sched_cfg["spin_passes"] = min(sched_cfg["spin_passes"], sched_cfg["oversubscribed_spin_passes"])
             coll["spin_polls"] = min(coll["spin_polls"], 10 * sched_cfg["spin_passes"])
+        fast_spins = 16 * int(sched_cfg.get("spin_passes", 300))
+        if link is not None:
+            sched_cfg["doze_max_us"] = min(sched_cfg.get("doze_max_us", NET_DOZE_US), NET_DOZE_US)
+            # Waiting on the network, a rank that spins keeps the core its peer's arrival
+            # needs processed (loopback TCP is delivered in whoever runs); measured under load
+            # (8-byte ping-pong between nodes): 16 ms one-way with 20000 spin passes, 0.5 ms
+            # yielding at once. Yield early; a receive from a rank of this node still spins in
+            # its kernel as long as usual (fast_spins below).
+            sched_cfg["spin_passes"] = min(int(sched_cfg.get("spin_passes", 300)), NET_SPIN_PASSES)
+            # A collective waiting on a remote peer waits for our own progress pass (the route):
+            # spinning in the interpreter first only delays it.
+            coll["spin_polls"] = min(coll["spin_polls"], 64)
         if sched is not None:
             # Hosted with other ranks: a blocked collective returns to the scheduler at once, since
             # the rank it waits for may well be a green thread of this very process.
@@ -158,6 +180,11 @@ class World:
             coll["alone_spin_polls"] = coll["spin_polls"]
             coll["spin_polls"] = 1
         self.engine = Engine(transport, self.rank, self.size, cfg.bus, sched_cfg, coll, sched)
+        if link is not None and transport is not None:
+            from .mpi.netroute import NetRoute
+
+            self.engine.attach_net(NetRoute(transport, link, self.rank, link.node_of))
+            self.engine.fast_spins = fast_spins if sched is None else 1
         self.finalized = False
         self.attached_buffer: Any = None  # MPI.Attach_buffer's buffer (returned by Detach_buffer)
         self.failed = False
@@ -197,6 +224,12 @@ class World:
 
                 self.segment.set_abort(L.ABORT_RANK_FAILED, self.rank)
                 self.engine.t.finish()
+            if self.engine.net is not None:
+                # Several nodes: the real MPI_Finalize would wait for ranks that wait for us;
+                # end the job on every node now, with Python's status for an uncaught exception.
+                sys.stdout.flush()
+                sys.stderr.flush()
+                self.engine.net.abort(1)
             return
         try:
             self.engine.finalize()

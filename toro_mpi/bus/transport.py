@@ -165,6 +165,17 @@ class VirtioBus(Transport):
         self._addr_fns: dict[np.dtype, Callable[[np.ndarray], int]] = {}
         # process_of: the process hosting each rank (None: one process per rank).
         self.bell = segment.enable_doorbells(process_of, rank)
+        # Ranks of other nodes (a job of several nodes, see route_remote): their slots in this
+        # node's segment are nobody's, so whether they finished is known from the network route.
+        self._remote: list[bool] | None = None
+        self._remote_finished: set[int] = set()
+
+    def route_remote(self, remote: list[bool], finished: set[int]) -> None:
+        """Say which ranks live on other nodes and the set (kept up to date by the network
+        route, mpi/netroute.py) of those that finished: their FIN reached this rank after their
+        last message to it. Each rank of a node keeps its own, since each gets its own FIN."""
+        self._remote = remote
+        self._remote_finished = finished
 
     @property
     def rendezvous_ok(self) -> bool:
@@ -279,6 +290,8 @@ class VirtioBus(Transport):
 
     def peer_finished(self, rank):
         """True once rank has finalized."""
+        if self._remote is not None and self._remote[rank]:
+            return rank in self._remote_finished
         return self.segment.read_word(self.segment.slot(rank, L.SLOT_STATE)) == L.RANK_FINISHED
 
     def finish(self):

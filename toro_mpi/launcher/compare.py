@@ -308,6 +308,14 @@ def run_reference(plan: Plan) -> SideRun:
 def run_toro(plan: Plan) -> SideRun:
     """Run the program as this launcher's Job, keeping each rank's output."""
     assert plan.capture, "the plan must keep the ranks' output"
+    if plan.node_map is not None:
+        from . import nodes
+
+        run = SideRun(TORO, 0)
+        say(f"--compare: running under {TORO} on {len(set(plan.node_map))} simulated nodes: "
+            f"{plan.nranks} ranks of {' '.join(plan.argv)}")
+        nodes.run(plan, capture=run)
+        return run
     say(f"--compare: running under {TORO}: {plan.nranks} ranks of {' '.join(plan.argv)}")
     job = Job(plan)
     run = SideRun(TORO, job.run())

@@ -69,6 +69,9 @@ class Plan:
     output_dir: str | None = None  # --output-filename: one file per rank and stream there
     merge_stderr: bool = False  # --merge-stderr-to-stdout
     report_bindings: bool = False
+    # --nodes K (K > 1): the simulated node of each rank; the job then runs under mpiexec
+    # (launcher/nodes.py). None: one node, this launcher's own job.
+    node_map: list[int] | None = None
 
     def __post_init__(self) -> None:
         if not self.apps:

@@ -194,6 +194,8 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
         t = self._engine.t
         if t is not None:
             t.set_abort(L.ABORT_USER)
+        if self._engine.net is not None:
+            self._engine.net.abort(int(errorcode))  # every node, through the real MPI_Abort
         os._exit(int(errorcode) & 0xFF if errorcode else 1)
 
     def Free(self) -> None:

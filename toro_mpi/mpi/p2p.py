@@ -179,8 +179,11 @@ class Engine:
         # program that never calls Alloc_mem pays nothing for the membership test.
         self.heap_threshold = max(1, int(settings.get("heap_threshold", 1 << 62)))
         self.heap_min = 1 << 62
-        # Messages of at least this many bytes leave the eager fast paths (rendezvous or heap).
-        self.slow_min = self.rndv_limit
+        # Messages of at least this many bytes leave the eager fast paths (rendezvous or heap):
+        # slow_local between ranks of this node; slow_min is what the callers' inlined fast
+        # paths test (0 with ranks on other nodes: every send then passes through send_fast or
+        # isend, which hand a remote peer's message to the network at once).
+        self.slow_local = self.slow_min = self.rndv_limit
         self.peers = [p for p in range(size) if p != rank]
         self.unexpected: list[Msg] = []
         self.buffered: list[Any] = []  # requests of Bsend/Ibsend copies still on their way
@@ -240,6 +243,16 @@ class Engine:
         self.coll_settings = dict(coll_settings or load_config().coll)
         self.coll = CollEngine(transport, rank, self.sched, self.coll_settings["spin_polls"],
                                self.coll_settings.get("alone_spin_polls", 0))
+        # The route to ranks of other nodes (mpi/netroute.py), in a job of several nodes only.
+        self.net: Any = None
+        self.remote = [False] * size
+
+    def attach_net(self, route: Any) -> None:
+        """Reach the ranks of other nodes through `route` (a NetRoute): their queues stay this
+        engine's as a local peer's do; the route carries what enters and leaves them."""
+        self.net = route
+        self.remote = list(route.remote)
+        self.slow_min = 0
 
     # -- kernel selection ----------------------------------------------------------------
     def _kernel(self, kind: str, table: dict[np.dtype, Callable[..., int]], arr: np.ndarray) -> Callable[..., int]:
@@ -329,7 +342,8 @@ class Engine:
         arr = self.t.alloc_shared(nbytes) if self.t is not None else None
         if arr is not None and self.heap_min != self.heap_threshold:
             self.heap_min = self.heap_threshold
-            self.slow_min = min(self.rndv_limit, self.heap_min)
+            self.slow_local = min(self.rndv_limit, self.heap_min)
+            self.slow_min = 0 if self.net is not None else self.slow_local
         return arr
 
     def isend(self, arr: np.ndarray, nbytes: int, dest: int, tag: int, ctx: int, sync: bool = False,
@@ -341,7 +355,8 @@ class Engine:
         if dest == self.rank:
             return self._send_self(arr, nbytes, tag, ctx, sync)
         if aux is _UNKNOWN:
-            aux = self.t.heap_descriptor(arr, nbytes) if nbytes >= self.heap_min else None
+            # (Another node cannot map our heap: a remote peer's large message goes direct.)
+            aux = self.t.heap_descriptor(arr, nbytes) if nbytes >= self.heap_min and not self.remote[dest] else None
         if aux is not None:
             # The receiver's ack after its copy completes the send (as for rendezvous), and
             # implies the match, so a synchronous send needs nothing more.
@@ -350,6 +365,12 @@ class Engine:
             aux = np.empty(2, np.int64)
             aux[0] = os.getpid()
             aux[1] = arr.ctypes.data
+            req = SendReq(dest, L.KIND_RNDV, type_flags(arr), tag, ctx, nbytes, self.cookie, aux, 16, True, arr)
+        elif self.remote[dest] and nbytes >= self.net.direct_min:
+            # To another node, large: the payload leaves from arr itself over the network (the
+            # receiver takes it into its buffer once it has matched the header); the header
+            # travels as a rendezvous request whose ack completes the send.
+            aux = self.net.send_bulk(dest, byte_view(arr), nbytes, self.cookie)
             req = SendReq(dest, L.KIND_RNDV, type_flags(arr), tag, ctx, nbytes, self.cookie, aux, 16, True, arr)
         else:
             req = SendReq(dest, L.KIND_EAGER, (L.FLAG_SYNC if sync else 0) | type_flags(arr), tag, ctx, nbytes,
@@ -372,11 +393,18 @@ class Engine:
         descriptor or rendezvous (asked once, here) with nothing queued ahead. True if sent."""
         if dest == self.rank or self.sendq[dest]:
             return False
-        if nbytes >= self.slow_min:
+        if nbytes >= self.slow_local and not self.remote[dest]:
             aux = self.t.heap_descriptor(arr, nbytes) if nbytes >= self.heap_min else None
             if aux is not None or nbytes >= self.rndv_limit:
                 self.wait_send(self.isend(arr, nbytes, dest, tag, ctx, aux=aux), "Send")
                 return True
+        if self.remote[dest]:
+            if nbytes >= self.net.direct_min:
+                self.wait_send(self.isend(arr, nbytes, dest, tag, ctx, aux=None), "Send")
+                return True
+            sent = self._kernel("send", self._send_by_dtype, arr)(self._txh[dest], tag, ctx, arr)
+            self.net.flush(dest)
+            return sent == nbytes or self.send_rest(arr, nbytes, dest, tag, ctx, sent)
         sent = self._kernel("send", self._send_by_dtype, arr)(self._txh[dest], tag, ctx, arr)
         return sent == nbytes or self.send_rest(arr, nbytes, dest, tag, ctx, sent)
 
@@ -409,6 +437,8 @@ class Engine:
         if sent < L.TX_NOT_STARTED:
             raise self._corrupt(sent - L.TX_ERR_BASE, req.dest)
         req.sent = sent
+        if self.net is not None and self.remote[req.dest]:
+            self.net.flush(req.dest)
 
     def _pushed(self, req: SendReq) -> None:
         if not req.need_ack or req.acked:
@@ -496,7 +526,8 @@ class Engine:
         if header is not None and status != _RX_EMPTY:
             info[:] = header
         if status == _RX_EMPTY:
-            if self.pending_sends or self.sched.ready or self.sched.tasks:
+            if self.pending_sends or self.sched.ready or self.sched.tasks or self.remote[src]:
+                # (A remote peer's message reaches its queue only through our own progress.)
                 return False
             wait = self._kernel("wait", self._wait_by_dtype, arr)
             status = wait(self._rxh[src], tag, ctx, arr, info, self.fast_spins)
@@ -591,6 +622,15 @@ class Engine:
             req.arr = np.empty(req.nbytes, np.uint8)
             req.cap = req.nbytes
         n = min(req.nbytes, req.cap)
+        if kind == L.KIND_RNDV and self.remote[src]:
+            # From another node (mpi/netroute.py): its payload is received straight into
+            # req.arr in the background; then the ack and the completion, as below.
+            def received() -> None:
+                self._send_ack(src, cookie)
+                self._complete(req)
+
+            self.net.read_bulk(src, aux0, aux1, req.arr, n, received)
+            return
         try:
             if n:
                 if kind == L.KIND_HEAP:
@@ -634,6 +674,8 @@ class Engine:
         moved = False
         if self.pending_sends:
             moved = self.progress_sends()
+        if self.net is not None and self.net.pump():
+            moved = True
         peers = self.peers
         n = len(peers)
         if n == 0:
@@ -928,9 +970,13 @@ class Engine:
             self.sched.join_all(self.owner)
             if self.pending_sends or self.awaiting_ack:
                 self.sched.wait(lambda: not self.pending_sends and not self.awaiting_ack, ("Send", -2, 0))
+            if self.net is not None:
+                self.net.finish()  # after our last message to each remote peer
         finally:
             if self.t is not None:
                 self.t.finish()
         if self.t is not None and self.peers:
             t = self.t
             self.sched.wait(lambda: all(t.peer_finished(p) for p in self.peers), ("Wait", -1, -1))
+        if self.net is not None:
+            self.net.close()

@@ -1,0 +1,327 @@
+"""The route to ranks of other nodes: their virtqueues in this node's segment, bridged to the network.
+
+A node's segment holds a virtqueue (both planes) for every ordered pair of world ranks. For a
+peer r on another node, the queues me -> r and r -> me exist here too, and the engine and the
+collective interpreter use them exactly as they use a local peer's: all matching (ANY_SOURCE,
+order per pair, probes, synchronous sends and their acknowledgements, truncation, type checks)
+stays the engine's, whoever the sender is. This module is the far end of those queues:
+
+- out: it is the device of me -> r. It takes each whole message (header and payload) out of the
+  ring and sends it to r as one network item (net/link.py, an mpi4py Isend); barrier signals
+  posted on the queue travel as an item too, after the messages posted before them;
+- in: it is the driver of r -> me. Items from r are pushed into that ring with r's own header,
+  in the order r sent them (one FIFO per source and plane); a ring that is full keeps the
+  rest waiting until the engine has drained it;
+- each plane is a channel of the link of its own (MPI keeps order per channel, not across);
+- a rank that finalizes sends a FIN item on both channels to every remote peer after its last
+  message: once both are in, the receiver counts that peer finished (for this rank only, see
+  VirtioBus.route_remote).
+
+A message of at least `direct_min` bytes to another node does not pass through the rings: the
+engine starts its payload at once from the user's buffer (`send_bulk`: an Isend on the link's
+bulk context, under a tag derived from the message's cookie) and queues a rendezvous request
+(KIND_RNDV) whose aux words name that tag and size. The request travels like any message; the
+receiving engine matches it as usual and, through VirtioBus.read_remote, takes the payload with
+a receive straight into the matched buffer (`read_bulk`), then acknowledges, which completes
+the send. (Rendezvous between ranks of one node stays off in a job of several nodes.)
+
+A send from the shared heap (MPI.Alloc_mem) cannot be read from another node: its payload is
+read here from this rank's own heap and travels as a synchronous eager message with the same
+cookie, whose acknowledgement (sent by the receiver when it matches) completes the send as the
+heap read's would.
+
+The engine calls `pump` in every progress pass and `flush(dest)` right after pushing to a remote
+peer, so a message leaves the node as soon as it is in the ring, not at the next blocking call.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..bus import layout as L
+from ..bus import ring
+from ..errors import ERR_INTERN, ERR_PROC_ABORTED, MPIException
+from .buffers import byte_view
+
+HDR = 64  # bytes of an item's header: 8 int64 words
+ITEM_MSG = 1  # a message: kind word, tag, ctx, total, cookie, then the payload
+ITEM_SIGNALS = 2  # word 6 signals posted on the queue
+ITEM_FIN = 3  # the sender finalized: nothing more will come from it
+
+# Messages to another node of at least this many bytes go direct (above). Open MPI's TCP
+# transport sends up to 64 KiB eagerly; from there on its own rendezvous makes one copy less
+# than the rings would (sender's ring, receiver's ring).
+DIRECT_MIN = 65536
+_BULK_TAG_MASK = 0x3FFFFFFF  # within every MPI's TAG_UB (at least 32767; Open MPI's is 2^31-1)
+
+_EMPTY = np.empty(0, np.uint8)
+_U8 = np.dtype(np.uint8)
+_PLANES = (L.P2P_PLANE, L.COLL_PLANE)
+
+
+class NetRoute:
+    """The bridge between this rank's queues to and from remote peers and the network link."""
+
+    def __init__(self, transport: Any, link: Any, rank: int, node_of: list[int]) -> None:
+        self.t = transport
+        self.link = link
+        self.rank = rank
+        size = len(node_of)
+        self.remote = [node_of[p] != node_of[rank] for p in range(size)]
+        self.peers = [p for p in range(size) if self.remote[p]]
+        self.finished: set[int] = set()  # remote peers whose FIN arrived (and was applied)
+        self._out = {p: (transport.tx_handles[p], transport.coll_tx_handles[p]) for p in self.peers}
+        self._in = {p: (transport.rx_handles[p], transport.coll_rx_handles[p]) for p in self.peers}
+        self._out_handles = np.array([h for p in self.peers for h in self._out[p]], np.int64)
+        self._out_ready = np.zeros(len(self._out_handles), np.uint8)
+        self._scan = ring.rx_scanner()
+        self._signals = ring.signals_waiting_reader()
+        self._match = transport.specialise("match", _U8)
+        self._resume = transport.specialise("resume", _U8)
+        self._push = transport.specialise("push", _U8)
+        self._info = np.zeros(L.INFO_LEN, np.int64)
+        self._active: dict[tuple[int, int], np.ndarray] = {}  # (peer, plane) -> item being taken out
+        self._fifo: dict[int, tuple[deque, deque]] = {p: (deque(), deque()) for p in self.peers}
+        self._waiting: set[int] = set()  # sources with items not yet in their rings
+        self._fins: dict[int, int] = {}  # source -> FIN items applied (one per plane)
+        self.direct_min = DIRECT_MIN
+        self._tag_mask = min(_BULK_TAG_MASK, link.tag_ub)
+        self._reads: list[tuple[Any, np.ndarray, np.ndarray, int, Callable[[], None]]] = []
+        transport.route_remote(self.remote, self.finished)
+
+    # -- out: rings -> network -------------------------------------------------------------
+    def send_bulk(self, dest: int, arr: np.ndarray, nbytes: int, cookie: int) -> np.ndarray:
+        """Start sending nbytes of arr (uint8) to dest direct; return the aux words of the
+        rendezvous request that announces it: [bulk tag, nbytes]."""
+        tag = cookie & self._tag_mask
+        try:
+            self.link.send_bulk(dest, arr[:nbytes], tag)
+        except self.link.Error as exc:
+            raise self._link_failed(exc) from None
+        aux = np.empty(2, np.int64)
+        aux[0] = tag
+        aux[1] = nbytes
+        return aux
+
+    def read_bulk(self, src: int, tag: int, total: int, arr: np.ndarray, nbytes: int,
+                  done: Callable[[], None]) -> None:
+        """Start receiving the direct payload of `total` bytes src sent under tag, keeping its
+        first nbytes in arr (a shorter receive buffer: the engine then reports ERR_TRUNCATE);
+        `done()` is called from a later pump once it is in."""
+        dst = byte_view(arr)
+        fits = dst.nbytes >= total
+        whole = dst[:total] if fits else np.empty(total, np.uint8)
+        try:
+            req = self.link.irecv_bulk(src, whole, tag)
+        except self.link.Error as exc:
+            raise self._link_failed(exc) from None
+        self._reads.append((req, whole, dst, -1 if fits else nbytes, done))
+
+    def _finish_reads(self) -> bool:
+        """Complete the direct payloads that are in; True if any."""
+        reads = self._reads
+        done = self.link.MPI.Request.Testsome([r[0] for r in reads])
+        if not done:
+            return False
+        for i in sorted(done, reverse=True):
+            _, whole, dst, keep, callback = reads.pop(i)
+            if keep >= 0:
+                dst[:keep] = whole[:keep]
+            callback()
+        return True
+
+    def flush(self, dest: int) -> None:
+        """Send what this rank has put in its queues to dest (a remote peer) so far."""
+        try:
+            for plane in _PLANES:
+                self._drain_out(dest, plane)
+        except self.link.Error as exc:
+            raise self._link_failed(exc) from None
+
+    def _drain_out(self, dest: int, plane: int) -> bool:
+        h = self._out[dest][plane]
+        info = self._info
+        moved = False
+        while True:
+            key = (dest, plane)
+            item = self._active.get(key)
+            if item is not None:
+                status = self._resume(h, item[HDR:])
+                if status == L.RX_PARTIAL:
+                    break
+                if status < 0:
+                    raise self._corrupt(status, dest)
+                del self._active[key]
+                self.link.send(dest, item, plane)
+                moved = True
+                continue
+            status = self._match(h, L.ANY, L.PEEK, _EMPTY, info)
+            if status == L.RX_EMPTY:
+                break
+            if status < 0:
+                raise self._corrupt(status, dest)
+            moved = True
+            kind, flags, total = int(info[L.INFO_KIND]), int(info[L.INFO_FLAGS]), int(info[L.INFO_TOTAL])
+            heap = kind == L.KIND_HEAP
+            rndv = kind == L.KIND_RNDV  # a direct payload's announcement (send_bulk): aux words
+            item = np.empty(HDR + (16 if rndv else total if kind == L.KIND_EAGER or heap else 0), np.uint8)
+            words = item[:HDR].view(np.int64)
+            if rndv:
+                aux = item[HDR:].view(np.int64)
+                aux[0] = info[L.INFO_AUX0]
+                aux[1] = info[L.INFO_AUX1]
+            if heap:
+                # Our own heap: copy its bytes now; the receiver's ack (FLAG_SYNC) completes the send.
+                aux0 = int(info[L.INFO_AUX0])
+                if total:
+                    ring.copy_from(item[HDR:].ctypes.data, self.t.heap.base + aux0, total)
+                kind, flags = L.KIND_EAGER, flags | L.FLAG_SYNC
+            words[0] = ITEM_MSG | plane << 8
+            words[1] = kind | flags << 16
+            words[2] = int(info[L.INFO_TAG])
+            words[3] = int(info[L.INFO_CTX])
+            words[4] = total
+            words[5] = int(info[L.INFO_COOKIE])
+            words[6] = words[7] = 0
+            status = self._match(h, L.ANY, L.ANY, _EMPTY if heap or rndv else item[HDR:], info)
+            if status == L.RX_PARTIAL:
+                self._active[key] = item
+                break
+            if status < 0:
+                raise self._corrupt(status, dest)
+            self.link.send(dest, item, plane)
+        if plane == L.COLL_PLANE:
+            n = self._signals(h)
+            if n > 0:
+                for _ in range(n):
+                    ring.rx_signal(h)
+                item = np.zeros(HDR, np.uint8)
+                words = item.view(np.int64)
+                words[0] = ITEM_SIGNALS | plane << 8
+                words[6] = n
+                self.link.send(dest, item, plane)
+                moved = True
+        return moved
+
+    # -- in: network -> rings -----------------------------------------------------------------
+    def pump(self) -> bool:
+        """One pass: send what our queues to remote peers hold, take what the network brought
+        and push it into the queues from those peers. True if anything moved.
+
+        A failure of the network (a rank of another node died: its sockets closed) aborts the
+        job on this node (its ranks stop with one line) and raises ERR_PROC_ABORTED here."""
+        try:
+            return self._pump()
+        except self.link.Error as exc:
+            raise self._link_failed(exc) from None
+
+    def _link_failed(self, exc: BaseException) -> MPIException:
+        self.t.segment.set_abort(L.ABORT_RANK_FAILED, -1)
+        return MPIException(ERR_PROC_ABORTED, f"the job is being aborted (the network to another node failed: {exc})")
+
+    def _pump(self) -> bool:
+        moved = bool(self._reads) and self._finish_reads()
+        if self._scan(self._out_handles, self._out_ready):
+            ready = self._out_ready
+            for i, p in enumerate(self.peers):
+                if ready[2 * i] and self._drain_out(p, L.P2P_PLANE):
+                    moved = True
+                if ready[2 * i + 1] and self._drain_out(p, L.COLL_PLANE):
+                    moved = True
+        for p in self.peers:  # signals are not in the rings' indices: looked at apart
+            if self._signals(self._out[p][1]) > 0 and self._drain_out(p, L.COLL_PLANE):
+                moved = True
+        self.link.pending_sends()
+        poll = self.link.poll
+        while True:
+            got = poll()
+            if got is None:
+                break
+            src, plane, item, req = got
+            if src not in self._fifo or plane not in _PLANES:
+                raise MPIException(ERR_INTERN, f"network item from rank {src} (channel {plane}) that is "
+                                               "not on another node")
+            self._fifo[src][plane].append([item, req, L.TX_NOT_STARTED])
+            self._waiting.add(src)
+            moved = True
+        if self._waiting:
+            for src in list(self._waiting):
+                if self._apply(src):
+                    moved = True
+        return moved
+
+    def _apply(self, src: int) -> bool:
+        """Push the items from src that have fully arrived into its queues, in order; True if any."""
+        moved = False
+        fifos = self._fifo[src]
+        for plane in _PLANES:
+            q = fifos[plane]
+            h = self._in[src][plane]
+            while q:
+                entry = q[0]
+                if entry[1] is not None:
+                    if not entry[1].Test():
+                        break
+                    entry[1] = None
+                item = entry[0]
+                words = item[:HDR].view(np.int64)
+                what = int(words[0]) & 0xFF
+                if what == ITEM_MSG:
+                    payload = item[HDR:]
+                    sent = self._push(h, int(words[1]), int(words[2]), int(words[3]), int(words[4]),
+                                      int(words[5]), payload, entry[2])
+                    if sent < L.TX_NOT_STARTED:
+                        raise self._corrupt(sent - L.TX_ERR_BASE, src)
+                    if sent != entry[2]:
+                        moved = True
+                    entry[2] = sent
+                    if sent != payload.nbytes:
+                        break  # the ring is full: the rest when the engine has drained it
+                elif what == ITEM_SIGNALS:
+                    for _ in range(int(words[6])):
+                        ring.tx_signal(h)
+                elif what == ITEM_FIN:
+                    fins = self._fins[src] = self._fins.get(src, 0) + 1
+                    if fins == len(_PLANES):
+                        self.finished.add(src)
+                else:
+                    raise MPIException(ERR_INTERN, f"network item of unknown type {what} from rank {src}")
+                q.popleft()
+                moved = True
+        if not fifos[0] and not fifos[1]:
+            self._waiting.discard(src)
+        return moved
+
+    # -- the end ---------------------------------------------------------------------------------
+    def finish(self) -> None:
+        """After this rank's last message: send what is left in our queues, then FIN to every
+        remote peer."""
+        for p in self.peers:
+            self.flush(p)
+            for plane in _PLANES:
+                item = np.zeros(HDR, np.uint8)
+                item.view(np.int64)[0] = ITEM_FIN | plane << 8
+                self.link.send(p, item, plane)
+
+    def close(self) -> None:
+        """Complete the network sends (before MPI_Finalize)."""
+        try:
+            self.link.close()
+        except self.link.Error as exc:
+            raise self._link_failed(exc) from None
+
+    def abort(self, code: int) -> None:
+        """End the job on every node with exit status `code` (MPI.Comm.Abort)."""
+        self.link.abort(code)
+
+    def outstanding(self) -> bool:
+        """Whether network work is in flight: sends not completed, items not yet in rings."""
+        return bool(self.link.pending_sends() or self._waiting or self._active or self._reads)
+
+    def _corrupt(self, code: int, peer: int) -> MPIException:
+        what = L.ERR_MESSAGES.get(code, f"code {code}")
+        return MPIException(ERR_INTERN, f"bus corruption on the queue with rank {peer} (network route): {what}")
