@@ -5,13 +5,14 @@ test_cco_buf.py at 4 ranks on 2 cores once deadlocked after a wrong Reduce_scatt
 
 A random sequence (the same on every rank: one seeded generator) of Reduce_scatter (counts or
 None, IN_PLACE), Reduce_scatter_block, Reduce (every root, IN_PLACE), Allreduce, Bcast (every
-root), Scatterv, an object allgather, Barrier, and Dup / Split (reversed order) / Free of the
-communicator they run on, with counts from 0 to 4 * MAX_SCALE elements (MAX_SCALE 40000 by
-default), six dtypes and four operators.
-Every rank checks every result against numpy (each rank's contribution is a function of the
-iteration and its rank, so any rank can compute all of them), prints one line per wrong result,
-and at the end `wrong N` (the job's total, on rank 0) and `ok`. Integer-valued data, so float
-sums are exact whatever the grouping.
+root), Scatterv, Gatherv, Allgather, Alltoall, Scan, Exscan, an object allgather, Barrier, and
+Dup / Split (reversed order) / Free of the communicator they run on, with counts from 0 to
+4 * MAX_SCALE elements (MAX_SCALE 40000 by default), six dtypes and four operators. Under
+toro_mpi each rank also yields to the other ranks of its process before a random share of its
+calls, so the order in which they reach a call varies. Every rank checks every result against
+numpy (each rank's contribution is a function of the iteration and its rank, so any rank can
+compute all of them), prints one line per wrong result, and at the end `wrong N` (the job's
+total, on rank 0) and `ok`. Integer-valued data, so float sums are exact whatever the grouping.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-from _mpi import COMM, MPI, out
+from _mpi import COMM, IMPL, MPI, out
 
 iters = int(sys.argv[1]) if len(sys.argv) > 1 else 200
 seed = int(sys.argv[2]) if len(sys.argv) > 2 else 1
@@ -30,6 +31,18 @@ rng = np.random.default_rng(seed)  # the same stream on every rank: every rank m
 DTYPES = [np.int32, np.int64, np.float64, np.float32, np.uint8, np.int16]
 OPS = [(MPI.SUM, np.add), (MPI.MAX, np.maximum), (MPI.MIN, np.minimum), (MPI.PROD, np.multiply)]
 wrong = 0
+# Under toro_mpi, each rank also gives the core away (toro_mpi.yield_) before a random share of
+# its calls, from a generator of its own: the ranks of one process then reach each call in
+# varying orders, and the last one in (which runs the processes' part) varies too.
+shake = None
+if IMPL == "toro":
+    import toro_mpi
+
+    shaker = np.random.default_rng([seed, 99, world.Get_rank()])
+
+    def shake() -> None:
+        for _ in range(int(shaker.integers(0, 4))):
+            toro_mpi.yield_()
 
 
 def data(it: int, r: int, size: int, dt, prod: bool) -> np.ndarray:
@@ -58,7 +71,7 @@ def check(name: str, it: int, got: np.ndarray, want: np.ndarray) -> None:
 comm = world
 for it in range(iters):
     rank = comm.Get_rank()
-    kind = int(rng.integers(0, 9))
+    kind = int(rng.integers(0, 14))
     dt = DTYPES[rng.integers(0, len(DTYPES))]
     op, npop = OPS[rng.integers(0, len(OPS))]
     if (dt == np.uint8 and op is MPI.SUM) or (dt in (np.uint8, np.int16) and op is MPI.PROD):
@@ -70,6 +83,8 @@ for it in range(iters):
     root = int(rng.integers(0, n))
     inplace = bool(rng.integers(0, 2))
     none_counts = bool(rng.integers(0, 2))
+    if shake is not None:
+        shake()
     if kind == 0:  # Reduce_scatter
         send = data(it, rank, total, dt, prod)
         off = sum(counts[:rank])
@@ -133,6 +148,37 @@ for it in range(iters):
         recv = np.full(counts[rank], 7).astype(dt)
         comm.Scatterv([full, (counts, displs)] if rank == root else None, recv, root)
         check(f"Scatterv root {root}", it, recv, full[displs[rank]: displs[rank] + counts[rank]])
+    elif kind == 9:  # Gatherv
+        displs = [sum(counts[:r]) for r in range(n)]
+        send = data(it, rank, counts[rank], dt, prod)
+        recv = np.full(total, 7).astype(dt) if rank == root else None
+        comm.Gatherv(send, [recv, (counts, displs)] if rank == root else None, root)
+        if rank == root:
+            want = np.concatenate([data(it, r, counts[r], dt, prod) for r in range(n)])
+            check(f"Gatherv root {root}", it, recv, want)
+    elif kind == 10:  # Allgather
+        c = counts[0]
+        recv = np.full(c * n, 7).astype(dt)
+        comm.Allgather(data(it, rank, c, dt, prod), recv)
+        check("Allgather", it, recv, np.concatenate([data(it, r, c, dt, prod) for r in range(n)]))
+    elif kind == 11:  # Alltoall: block j of rank i's send is element-wise f(it, i) offset by j
+        c = counts[0]
+        send = np.concatenate([data(it, rank, c, dt, prod) + j for j in range(n)]).astype(dt)
+        recv = np.full(c * n, 7).astype(dt)
+        comm.Alltoall(send, recv)
+        want = np.concatenate([(data(it, r, c, dt, prod) + rank).astype(dt) for r in range(n)])
+        check("Alltoall", it, recv, want)
+    elif kind in (12, 13):  # Scan, Exscan
+        size = total + 1
+        send = data(it, rank, size, dt, prod)
+        recv = np.full(size, 7).astype(dt)
+        (comm.Scan if kind == 12 else comm.Exscan)(send, recv, op)
+        upto = rank + 1 if kind == 12 else rank
+        if upto:
+            want = data(it, 0, size, dt, prod)
+            for r in range(1, upto):
+                want = npop(want, data(it, r, size, dt, prod)).astype(dt)
+            check("Scan" if kind == 12 else "Exscan", it, recv, want)
     elif kind == 7:  # another communicator: a Dup, or a Split in reversed rank order
         if comm is world:
             comm = world.Dup() if rng.integers(0, 2) else world.Split(0, n - world.Get_rank())
