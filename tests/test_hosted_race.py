@@ -11,12 +11,18 @@ every rank against numpy. Here: hosted (two ranks per process, --ranks-per-core 
 tiny collective queues (every large message then blocks mid-collective, which multiplies the
 interleavings of the ranks of one process), and the program's own expectations once under
 mpi4py + Open MPI. The long soak (more seeds and iterations) is marked `slow`.
+
+Also, without a job: a wait condition that raises while another green thread polls (any poll
+evaluates every waiter's condition: with hosted ranks, another rank's) fails its own thread,
+and the other waiters made ready by that poll resume once.
 """
 
 from __future__ import annotations
 
 import pytest
 from helpers import HOSTED, assert_ok, ref_available, run_ref, run_toro
+
+from toro_mpi.sched import Scheduler
 
 pytestmark = pytest.mark.usefixtures("shm_clean")
 
@@ -81,3 +87,49 @@ def test_hosted_soak(n: int, tiny: bool, tmp_path) -> None:
     for seed in range(1000, 1004):
         _check(run_toro("hosted_race", n, 400, seed, 40000, timeout=600, launcher=launcher), n)
 
+
+
+@pytest.mark.timeout(30)
+def test_raising_wait_condition_fails_its_own_thread() -> None:
+    """A waiter whose condition raises during another thread's poll gets the error itself; the
+    polling thread goes on, and a waiter made ready by the same poll resumes exactly once."""
+    s = Scheduler(lambda: False, lambda: None, {"spin_passes": 10, "yield_passes": 10, "sleep_min_us": 1,
+                                                "sleep_max_us": 10})
+    flag = [False]
+    log: list[str] = []
+
+    def cond_a() -> bool:
+        if flag[0]:
+            raise RuntimeError("a's condition")
+        return False
+
+    def a() -> None:
+        try:
+            s.wait(cond_a)
+            log.append("a resumed")
+        except RuntimeError as exc:
+            log.append(f"a raised {exc}")
+
+    def b() -> None:
+        try:
+            s.wait(lambda: flag[0])
+            log.append("b resumed")
+            s.yield_()
+            s.yield_()
+        except RuntimeError as exc:  # (the scheduler used to raise a's error here)
+            log.append(f"b got {exc}")
+
+    def c() -> None:
+        flag[0] = True
+        try:
+            s.yield_()  # this poll evaluates a's and b's conditions
+            log.append("c resumed")
+            s.yield_()
+            s.yield_()
+        except RuntimeError as exc:  # (or here)
+            log.append(f"c got {exc}")
+
+    tasks = [s.spawn(a), s.spawn(b), s.spawn(c)]
+    for t in tasks:
+        t.join()
+    assert sorted(log) == ["a raised a's condition", "b resumed", "c resumed"], log
