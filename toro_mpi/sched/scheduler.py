@@ -64,12 +64,13 @@ class Task:
 
 
 class _Waiter:
-    __slots__ = ("glet", "cond", "what")
+    __slots__ = ("glet", "cond", "what", "error")
 
     def __init__(self, glet: greenlet, cond: Callable[[], bool], what: Any) -> None:
         self.glet = glet
         self.cond = cond
         self.what = what
+        self.error: BaseException | None = None  # what cond() raised, for glet to raise
 
 
 class Scheduler:
@@ -162,10 +163,14 @@ class Scheduler:
         me = getcurrent()
         self.on_block(what)
         try:
-            # We come back only once _wake has seen cond() hold and made us ready: the condition
-            # is not evaluated again (a condition may have effects, e.g. advance a collective).
-            self.waiting.append(_Waiter(me, cond, what))
+            # We come back only once _wake has seen cond() hold (or raise) and made us ready: the
+            # condition is not evaluated again (a condition may have effects, e.g. advance a
+            # collective).
+            waiter = _Waiter(me, cond, what)
+            self.waiting.append(waiter)
             self._run_next(me)
+            if waiter.error is not None:
+                raise waiter.error
         except BaseException:
             # An error (e.g. the job aborts) thrown into us: we are no longer parked anywhere.
             self.waiting = [w for w in self.waiting if w.glet is not me]
@@ -264,7 +269,16 @@ class Scheduler:
             return
         still = []
         for w in self.waiting:
-            if w.cond():
+            # Any green thread's poll evaluates every waiter's condition. One that raises (a
+            # collective finding its peer finalized, a mismatch) readies its own thread with the
+            # error: raised here it would fail the thread that happened to poll, and leave the
+            # waiters already made ready in `waiting` too, to be made ready (resumed) twice.
+            try:
+                holds = w.cond()
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+                w.error = exc
+                holds = True
+            if holds:
                 self.ready.append(w.glet)
             else:
                 still.append(w)
