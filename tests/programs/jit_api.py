@@ -10,6 +10,7 @@ Usage: python jit_api.py MODE   (MODE: jit or py)
 from __future__ import annotations
 
 import sys
+import time
 
 import numpy as np
 from _mpi import COMM, IMPL, MPI, RANK, SIZE
@@ -54,6 +55,26 @@ if JIT:
         c = c or tj.reduce(h, sbuf, rbuf2, tj.MAX, root)
         c = c or tj.barrier(h)
         return c
+
+    @numba.njit(cache=True)
+    def j_allreduce_loop(h, rank, n, res):
+        """Repeated small allreduces: the first learns a record, the later ones run it."""
+        a = np.zeros(2)
+        b = np.zeros(2)
+        k = np.zeros(1, np.int64)
+        kr = np.zeros(1, np.int64)
+        for i in range(n):
+            a[0] = rank + i
+            a[1] = -rank * i
+            c = tj.allreduce(h, a, b, tj.SUM) or tj.allreduce(h, a[:1], b[:1], tj.MAX)
+            k[0] = rank * 3 + i
+            c = c or tj.allreduce(h, k, kr, tj.MIN)
+            if c != 0:
+                return c
+            res[i, 0] = b[0]
+            res[i, 1] = b[1]
+            res[i, 2] = kr[0]
+        return 0
 
     @numba.njit(cache=True)
     def j_recv_many(h, buf, source, n, out):
@@ -189,11 +210,30 @@ else:
     code = 0
 out("coll", code, b.tolist(), r1.tolist(), r2.tolist() if RANK == SIZE - 1 else None)
 
+# 7b. repeated small allreduces (the jitted ones run the Python call's plan after the first).
+res = np.zeros((6, 3))
+if JIT:
+    code = j_allreduce_loop(H, RANK, 6, res)
+else:
+    a, b = np.zeros(2), np.zeros(2)
+    k, kr = np.zeros(1, np.int64), np.zeros(1, np.int64)
+    for i in range(6):
+        a[0], a[1] = RANK + i, -RANK * i
+        COMM.Allreduce(a, b, MPI.SUM)
+        COMM.Allreduce(a[:1], b[:1], MPI.MAX)
+        k[0] = RANK * 3 + i
+        COMM.Allreduce(k, kr, MPI.MIN)
+        res[i] = b[0], b[1], kr[0]
+    code = 0
+out("allreduce loop", code, res.tolist())
+
 # 8. jitted and Python senders and receivers mixed on one pair, and forced fallbacks.
 if JIT and IMPL == "toro":
-    N = 100  # more than a ring holds (queue_size 64): some of the Python isends stay queued
+    N = 100
     if RANK == 0:
-        reqs = [COMM.Isend(np.full(1, float(i)), 1, 3) for i in range(N)]
+        # 8 MiB is four times what a ring holds: most of it stays queued in Python.
+        big = np.arange(1 << 20, dtype=np.float64)
+        reqs = [COMM.Isend(big, 1, 2)] + [COMM.Isend(np.full(1, float(i)), 1, 3) for i in range(N)]
         out("queued behind", COMM._engine.pending_sends > 0)
         send(np.full(1, float(N)), 1, 4)  # jitted: must not overtake the queued Python sends
         MPI.Request.Waitall(reqs)
@@ -202,9 +242,14 @@ if JIT and IMPL == "toro":
         COMM.Send(np.full(1, 1.0), 1, 21)
         send(np.full(1, 2.0), 1, 22)
     elif RANK == 1:
+        # Rank 0's ring (64 slots) fills while we do not drain it: the rest of its isends queue.
+        time.sleep(2)
+        bigr = np.zeros(1 << 20)
+        e, s_, t_, c_ = recv(bigr, 0, MPI.ANY_TAG)
         got = np.zeros(N + 1)
         code = j_recv_many(H, one, 0, N + 1, got)
-        out("in order", code, bool((got == np.arange(N + 1.0)).all()))
+        out("in order", code, bool((got == np.arange(N + 1.0)).all()),
+            (e, t_, c_), bool((bigr == np.arange(1 << 20)).all()))
         vals = []
         for i in range(6):
             if i % 2:
@@ -224,4 +269,4 @@ if JIT and IMPL == "toro":
         e_jit = recv(f, 1, 31)[0]
         out("type", e_py == e_jit, e_jit)
 COMM.Barrier()
-out("done")
+out("ok")

@@ -14,11 +14,15 @@ import numba
 from numba import njit
 
 from ..bus import layout as BL
-from ..bus.atomics import cpu_relax, int64_pointer, load_acquire_i64
-from ..bus.ring import rx_recv, rx_wait, tx_send
+from ..bus.atomics import array_address, cpu_relax, int64_pointer, load_acquire_i64, memcpy
+from ..bus.ring import rx_recv, rx_wait, tx_send, wire_type_of
+from ..coll.interpreter import DONE as _PLAN_DONE
+from ..coll.interpreter import run_at
 from . import layout as J
 from .handle import (
     fb_allreduce,
+    fb_allreduce_learn,
+    fb_allreduce_stop,
     fb_barrier,
     fb_bcast,
     fb_irecv,
@@ -131,6 +135,20 @@ def _reduce_py(hid, sendbuf, recvbuf, op, root):
 def _allreduce_py(hid, sendbuf, recvbuf, op):
     with numba.objmode(code="int64"):
         code = fb_allreduce(hid, sendbuf, recvbuf, op)
+    return code
+
+
+@njit(cache=True)
+def _allreduce_learn_py(hid, sendbuf, recvbuf, op, wire):
+    with numba.objmode(code="int64"):
+        code = fb_allreduce_learn(hid, sendbuf, recvbuf, op, wire)
+    return code
+
+
+@njit(cache=True)
+def _allreduce_stop_py(hid, i, st):
+    with numba.objmode(code="int64"):
+        code = fb_allreduce_stop(hid, i, st)
     return code
 
 
@@ -493,9 +511,33 @@ def reduce(h, sendbuf, recvbuf, op=J.SUM, root=0):
 
 @njit(cache=True)
 def allreduce(h, sendbuf, recvbuf, op=J.SUM):
-    """MPI_Allreduce (op: toro_mpi.jit.SUM, MAX, ...)."""
+    """MPI_Allreduce (op: toro_mpi.jit.SUM, MAX, ...).
+
+    A small one (up to AR_MAX elements of a predefined type) is run in jitted code after its
+    first call: on the collective plan the Python Allreduce made for staging arrays (see
+    layout.py NAR); a plan that has to wait finishes in Python (objmode), as Comm.Allreduce's."""
     if not (sendbuf.flags.c_contiguous and recvbuf.flags.c_contiguous):
         return J.ERR_BUFFER
     hid = h[J.H_HID]
+    n = sendbuf.size
+    wire = wire_type_of(sendbuf)
+    if 0 < n <= J.AR_MAX and recvbuf.size == n and wire != 0 and wire == wire_type_of(recvbuf) and h[J.H_SIZE] > 1:
+        first = J.H_TX + 2 * h[J.H_SIZE] + J.NREQ * J.REQ_W
+        for i in range(J.NAR):
+            b = first + i * J.AR_W
+            if h[b + J.AR_TYPE] == wire and h[b + J.AR_COUNT] == n and h[b + J.AR_OP] == op:
+                if h[b + J.AR_WORDS] == 0:
+                    break  # no plan record for this one: the Python call
+                nbytes = sendbuf.nbytes
+                memcpy(h[b + J.AR_SEND], array_address(sendbuf), nbytes)
+                st = run_at(h[b + J.AR_WORDS], sendbuf.reshape(-1)[0])
+                code = _SUCCESS
+                if st != _PLAN_DONE:
+                    code = _allreduce_stop_py(hid, i, st)
+                if code == _SUCCESS:
+                    memcpy(array_address(recvbuf), h[b + J.AR_RECV], nbytes)
+                return code
+        else:
+            return _allreduce_learn_py(hid, sendbuf, recvbuf, op, wire)
     code = _allreduce_py(hid, sendbuf, recvbuf, op)
     return code

@@ -30,7 +30,7 @@ _OPS = (SUM, PROD, MAX, MIN, LAND, BAND, LOR, BOR, LXOR, BXOR)
 class _Entry:
     """A communicator registered for jitted use, with its Python-side requests by slot."""
 
-    __slots__ = ("comm", "engine", "handle", "world", "reqs", "status")
+    __slots__ = ("comm", "engine", "handle", "world", "reqs", "status", "hot")
 
     def __init__(self, comm: Any, handle: np.ndarray, world: list[int]) -> None:
         self.comm = comm
@@ -39,6 +39,7 @@ class _Entry:
         self.world = world
         self.reqs: dict[int, Any] = {}
         self.status = Status()
+        self.hot: dict[int, Any] = {}  # allreduce record index -> its HotRun (keeps it alive)
 
 
 _REGISTRY: dict[int, _Entry] = {}
@@ -58,7 +59,7 @@ def comm_handle(comm: Any) -> np.ndarray:
     if engine is None or world is None or comm.Is_inter():
         raise TypeError("toro_mpi.jit.comm_handle needs a toro_mpi intracommunicator")
     size = len(world)
-    h = np.zeros(J.H_TX + 2 * size + J.NREQ * J.REQ_W, np.int64)
+    h = np.zeros(J.H_TX + 2 * size + J.NREQ * J.REQ_W + J.NAR * J.AR_W, np.int64)
     hid = len(_REGISTRY) + 1
     h[J.H_RANK] = comm.Get_rank()
     h[J.H_SIZE] = size
@@ -280,3 +281,42 @@ def _op(code: int) -> Any:
     if not 0 <= code < len(_OPS):
         raise MPIException(J.ERR_OP, f"no reduction operation with code {code}")
     return _OPS[code]
+
+
+def _ar_base(h: np.ndarray, i: int) -> int:
+    return J.H_TX + 2 * int(h[J.H_SIZE]) + J.NREQ * J.REQ_W + i * J.AR_W
+
+
+def fb_allreduce_learn(hid: int, sbuf: np.ndarray, rbuf: np.ndarray, op: int, wire: int) -> int:
+    """A small allreduce with no record yet: run it through staging arrays with Comm.Allreduce,
+    then keep the hot record the Python call made of them, so later calls run in jitted code.
+    Without a free record, or for green-thread ranks, just Comm.Allreduce; a combination the
+    Python call keeps no hot record of (a dtype it does not serve) gets a record saying so."""
+    def run(x: _Entry) -> None:
+        h = x.handle
+        free = [i for i in range(J.NAR) if h[_ar_base(h, i) + J.AR_TYPE] == 0]
+        if not free or x.engine.host_of is not None or wire == 0:
+            x.comm.Allreduce(sbuf, rbuf, _op(op))
+            return
+        s = np.ascontiguousarray(sbuf).reshape(-1).copy()
+        r = np.empty_like(s)
+        x.comm.Allreduce(s, r, _op(op))
+        rbuf.reshape(-1)[:] = r
+        hot = x.comm._hot_allreduce.get(id(s))
+        b = _ar_base(h, free[0])
+        h[b + J.AR_COUNT] = s.size
+        h[b + J.AR_OP] = op
+        if hot is not None and hot.recv is r:
+            x.hot[free[0]] = (hot, s, r)
+            h[b + J.AR_WORDS] = hot.addr
+            h[b + J.AR_SEND] = s.ctypes.data
+            h[b + J.AR_RECV] = r.ctypes.data
+        else:
+            h[b + J.AR_WORDS] = 0  # the Python path, every time
+        h[b + J.AR_TYPE] = wire
+    return _call(hid, run)
+
+
+def fb_allreduce_stop(hid: int, i: int, st: int) -> int:
+    """Complete a recorded allreduce whose plan stopped with code st (wait, deliver, raise)."""
+    return _call(hid, lambda x: x.hot[i][0].stop(st))

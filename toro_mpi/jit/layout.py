@@ -74,3 +74,16 @@ R_FREE = 0
 R_DONE = 1
 R_PYTHON = 2
 NREQ = 1024
+
+# Allreduce records (after the request slots): NAR of AR_W words. A record binds a small
+# allreduce (element type, count, op) to staging arrays and the collective plan the Python
+# Allreduce ran on them (coll/engine.py HotRun): the jitted allreduce then runs that plan itself.
+NAR = 8
+AR_W = 8
+AR_TYPE = 0  # wire type code of the elements (bus/layout.py WIRE_TYPES); 0: a free record
+AR_COUNT = 1
+AR_OP = 2
+AR_WORDS = 3  # address of the plan words
+AR_SEND = 4  # address of the staging send array
+AR_RECV = 5
+AR_MAX = 64  # largest element count served this way
