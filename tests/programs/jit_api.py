@@ -269,4 +269,21 @@ if JIT and IMPL == "toro":
         e_jit = recv(f, 1, 31)[0]
         out("type", e_py == e_jit, e_jit)
 COMM.Barrier()
+
+# 9. a split communicator: ranks and contexts of its own (the handle maps them to world ranks).
+sub = COMM.Split(RANK % 2, -RANK)  # reversed order: comm ranks differ from world ranks
+sr, ss = sub.Get_rank(), sub.Get_size()
+sb = np.full(2, 10.0 * RANK)
+rb = np.zeros(2)
+if JIT:
+    hs = tj.comm_handle(sub)
+    st = np.zeros(4, np.int64)
+    code = j_sendrecv(hs, sb, (sr + 1) % ss, 4, rb, (sr - 1) % ss, 4, st)
+    out("split", code, int(st[0]), int(st[1]), rb.tolist())
+else:
+    st = MPI.Status()
+    sub.Sendrecv(sb, (sr + 1) % ss, 4, rb, (sr - 1) % ss, 4, st)
+    out("split", 0, st.Get_source(), st.Get_tag(), rb.tolist())
+sub.Free()
+COMM.Barrier()
 out("ok")
