@@ -30,7 +30,7 @@ _OPS = (SUM, PROD, MAX, MIN, LAND, BAND, LOR, BOR, LXOR, BXOR)
 class _Entry:
     """A communicator registered for jitted use, with its Python-side requests by slot."""
 
-    __slots__ = ("comm", "engine", "handle", "world", "reqs", "status", "hot")
+    __slots__ = ("comm", "engine", "handle", "world", "reqs", "status", "hot", "stage")
 
     def __init__(self, comm: Any, handle: np.ndarray, world: list[int]) -> None:
         self.comm = comm
@@ -40,6 +40,10 @@ class _Entry:
         self.reqs: dict[int, Any] = {}
         self.status = Status()
         self.hot: dict[int, Any] = {}  # allreduce record index -> its HotRun (keeps it alive)
+        # Staging arrays of the small allreduces that have no record (green-thread ranks, records
+        # full), by (dtype, count): the same array objects every call, so Comm.Allreduce's own hot
+        # path serves them (new array objects each call miss it: a plan rebuilt every time).
+        self.stage: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
 
 
 _REGISTRY: dict[int, _Entry] = {}
@@ -296,7 +300,17 @@ def fb_allreduce_learn(hid: int, sbuf: np.ndarray, rbuf: np.ndarray, op: int, wi
         h = x.handle
         free = [i for i in range(J.NAR) if h[_ar_base(h, i) + J.AR_TYPE] == 0]
         if not free or x.engine.host_of is not None or wire == 0:
-            x.comm.Allreduce(sbuf, rbuf, _op(op))
+            key = (sbuf.dtype.str, sbuf.size)
+            pair = x.stage.get(key)
+            if pair is None:
+                if wire == 0 or len(x.stage) >= 64:
+                    x.comm.Allreduce(sbuf, rbuf, _op(op))
+                    return
+                pair = x.stage[key] = (np.empty(sbuf.size, sbuf.dtype), np.empty(sbuf.size, sbuf.dtype))
+            s, r = pair
+            s[:] = sbuf.reshape(-1)
+            x.comm.Allreduce(s, r, _op(op))
+            rbuf.reshape(-1)[:] = r
             return
         s = np.ascontiguousarray(sbuf).reshape(-1).copy()
         r = np.empty_like(s)
