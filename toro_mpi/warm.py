@@ -41,7 +41,7 @@ _PACKAGE = Path(__file__).resolve().parent  # the toro_mpi package directory
 # freeze in (layout's constants, futex's numbers): when any changes, the cache is warmed again.
 # tests/unit/test_layers.py checks that every source defining a jitted function is listed.
 KERNEL_SOURCES = ("bus/ring.py", "bus/atomics.py", "bus/layout.py", "bus/futex.py", "bus/typemap_copy.py",
-                  "bus/rma_kernels.py", "coll/interpreter.py", "coll/elementwise.py")
+                  "bus/rma_kernels.py", "coll/interpreter.py", "coll/elementwise.py", "jit/calls.py", "jit/layout.py")
 
 
 def _stamp() -> Path | None:

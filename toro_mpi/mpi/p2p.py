@@ -47,6 +47,9 @@ _TX_NOT_STARTED = L.TX_NOT_STARTED
 _RX_COMPLETE = L.RX_COMPLETE
 _RX_EMPTY = L.RX_EMPTY
 _UNKNOWN = object()  # isend's aux argument when the caller has not looked at the heap
+# Words of Engine.jit_state (see there and toro_mpi.jit).
+JIT_DIRTY = 0
+JIT_SLOW_MIN = 1
 
 
 _WIRE_TYPES: dict[np.dtype, int] = {}
@@ -197,6 +200,11 @@ class Engine:
         self.awaiting_ack: dict[tuple[int, int], SendReq] = {}
         self.cookie = 0
         self.info = np.zeros(L.INFO_LEN, np.int64)
+        # What jitted callers (toro_mpi.jit) read before they touch a ring themselves:
+        # [JIT_DIRTY] is set at every site that queues a send or keeps a message or receive in
+        # Python (toro_mpi.jit clears it when it finds all of them empty), [JIT_SLOW_MIN] = slow_min.
+        self.jit_state = np.zeros(4, np.int64)
+        self.jit_state[JIT_SLOW_MIN] = self.slow_min
         self.rx_rotate = 0
         if transport is not None:
             self._txh = transport.tx_handles
@@ -253,6 +261,7 @@ class Engine:
         self.net = route
         self.remote = list(route.remote)
         self.slow_min = 0
+        self.jit_state[JIT_SLOW_MIN] = 0  # jitted sends leave every message to this engine
 
     # -- kernel selection ----------------------------------------------------------------
     def _kernel(self, kind: str, table: dict[np.dtype, Callable[..., int]], arr: np.ndarray) -> Callable[..., int]:
@@ -344,6 +353,7 @@ class Engine:
             self.heap_min = self.heap_threshold
             self.slow_local = min(self.rndv_limit, self.heap_min)
             self.slow_min = 0 if self.net is not None else self.slow_local
+            self.jit_state[JIT_SLOW_MIN] = self.slow_min
         return arr
 
     def isend(self, arr: np.ndarray, nbytes: int, dest: int, tag: int, ctx: int, sync: bool = False,
@@ -386,6 +396,7 @@ class Engine:
                 return req
         q.append(req)
         self.pending_sends += 1
+        self.jit_state[JIT_DIRTY] = 1
         return req
 
     def send_fast(self, arr: np.ndarray, nbytes: int, dest: int, tag: int, ctx: int) -> bool:
@@ -428,6 +439,7 @@ class Engine:
         req.sent = sent
         self.sendq[dest].append(req)
         self.pending_sends += 1
+        self.jit_state[JIT_DIRTY] = 1
         return req
 
     def _push(self, req: SendReq) -> None:
@@ -465,6 +477,7 @@ class Engine:
         else:
             req.done = True
         self.unexpected.append(msg)
+        self.jit_state[JIT_DIRTY] = 1
         return req
 
     def _send_ack(self, dest: int, cookie: int) -> None:
@@ -478,6 +491,7 @@ class Engine:
                 return
         q.append(req)
         self.pending_sends += 1
+        self.jit_state[JIT_DIRTY] = 1
 
     # -- receiving -----------------------------------------------------------------------
     def irecv(self, arr: np.ndarray | None, cap: int, src: int, tag: int, ctx: int) -> RecvReq:
@@ -500,6 +514,7 @@ class Engine:
             if self._try_head(req, src):
                 return req
         self.posted.append(req)
+        self.jit_state[JIT_DIRTY] = 1
         return req
 
     def recv_fast(self, arr: np.ndarray, src: int, tag: int, ctx: int) -> bool:
@@ -579,6 +594,7 @@ class Engine:
         """The first fragment of a matched message is in; the rest follows through _drain."""
         self._note_header(req, src)
         self.active[src] = req
+        self.jit_state[JIT_DIRTY] = 1
         if self.info[L.INFO_FLAGS] & L.FLAG_SYNC:
             self._send_ack(src, int(self.info[L.INFO_COOKIE]))
 
@@ -823,6 +839,7 @@ class Engine:
                 else:
                     raise self._corrupt(status if status < 0 else L.ERR_CORRUPT_HEADER, src)
             self.unexpected.append(msg)
+            self.jit_state[JIT_DIRTY] = 1
 
     def _first_posted(self, src: int) -> RecvReq | None:
         """The earliest posted receive (with its own buffer) that a message from src could match."""
