@@ -5,14 +5,18 @@ Runs the measurement below under toro-mpirun and under mpiexec + mpi4py (tuned, 
 runs it) alternately, --reps times, a cache-line calibration before each pair, and prints per
 size the medians of the three times and of the overlap.
 
-The measurement alone (one job, CSV `overlap,bytes,coll_us,comp_us,both_us` on rank 0):
+The measurement alone (one job, CSV on rank 0):
   toro-mpirun -n 2 python -m osu.probes overlap --run
   mpiexec -n 2 python -m osu.probes overlap --run
 Per size, medians over --iters rounds of: coll, `Iallreduce` (SUM, float64) started and waited at
 once; comp, numpy work (no MPI call) for about coll; both, `Iallreduce` started, the same work,
-then `Wait`. overlap = (coll + comp - both) / min(coll, comp): 1 when the collective finished
-entirely behind the work (both = max), 0 when the times add up (both = coll + comp). Issue #19
-asks that a rank computing for T between start and wait finish in about max(T, collective).
+then `Wait`; start and tail, the start call and the `Wait` of the `both` rounds alone (the
+collective's own CPU work that cannot hide behind the work: posting and pushing, then copying
+out and combining what arrived). overlap = (coll + comp - both) / min(coll, comp): 1 when the
+collective finished entirely behind the work (both = max), 0 when the times add up (both =
+coll + comp). Issue #19 asks that a rank computing for T between start and wait finish in about
+max(T, collective). Also `Ibarrier` started and waited at once (`ibarrier` line).
+CSV: `overlap,bytes,coll_us,comp_us,both_us,start_us,tail_us` and `ibarrier,0,us`.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ def measure_job(sizes: list[int], iters: int) -> None:
         send = np.full(nbytes // 8, rank + 1.0)
         recv = np.empty_like(send)
         expect = size * (size + 1) / 2
-        coll, comp, both = [], [], []
+        coll, comp, both, start, tail = [], [], [], [], []
         for _ in range(3):  # warm-up
             comm.Iallreduce(send, recv, MPI.SUM).Wait()
         for _ in range(iters):
@@ -66,17 +70,33 @@ def measure_job(sizes: list[int], iters: int) -> None:
             recv[:] = 0
             t0 = time.perf_counter()
             req = comm.Iallreduce(send, recv, MPI.SUM)
+            t1 = time.perf_counter()
             _work(target, scratch)
+            t2 = time.perf_counter()
             req.Wait()
-            both.append(time.perf_counter() - t0)
+            t3 = time.perf_counter()
+            both.append(t3 - t0)
+            start.append(t1 - t0)
+            tail.append(t3 - t2)
             assert (recv == expect).all(), "Iallreduce result wrong"
         # Every rank's medians: the slowest rank's figures count.
-        mine = np.array([statistics.median(coll), statistics.median(comp), statistics.median(both)])
+        mine = np.array([statistics.median(x) for x in (coll, comp, both, start, tail)])
         worst = np.empty_like(mine)
         comm.Allreduce(mine, worst, MPI.MAX)
         if rank == 0:
-            c, w, b = (x * 1e6 for x in worst)
-            print(f"overlap,{nbytes},{c:.1f},{w:.1f},{b:.1f}", flush=True)
+            print("overlap," + str(nbytes) + "".join(f",{x * 1e6:.1f}" for x in worst), flush=True)
+    bar = []
+    for i in range(iters + 3):
+        comm.Barrier()
+        t0 = time.perf_counter()
+        comm.Ibarrier().Wait()
+        if i >= 3:
+            bar.append(time.perf_counter() - t0)
+    mine = np.array([statistics.median(bar)])
+    worst = np.empty_like(mine)
+    comm.Allreduce(mine, worst, MPI.MAX)
+    if rank == 0:
+        print(f"ibarrier,0,{worst[0] * 1e6:.1f}", flush=True)
 
 
 def overlap(coll: float, comp: float, both: float) -> float:
@@ -84,15 +104,18 @@ def overlap(coll: float, comp: float, both: float) -> float:
     return (coll + comp - both) / min(coll, comp)
 
 
-def run_once(backend: str, args: argparse.Namespace) -> dict[int, tuple[float, float, float]]:
-    """One launch of the measurement: size -> (coll, comp, both) in us."""
+def run_once(backend: str, args: argparse.Namespace) -> dict[int, tuple[float, ...]]:
+    """One launch of the measurement: size -> (coll, comp, both, start, tail) in us, and
+    -1 -> (Ibarrier + Wait,)."""
     bench = [sys.executable, "-m", "osu.probes", "overlap", "--run", "--sizes", args.sizes, "--iters", str(args.iters)]
     stdout = launch_pair(backend, bench, args.timeout)
     rows = {}
     for line in stdout.splitlines():
         parts = line.split(",")
-        if len(parts) == 5 and parts[0] == "overlap":
-            rows[int(parts[1])] = (float(parts[2]), float(parts[3]), float(parts[4]))
+        if len(parts) == 7 and parts[0] == "overlap":
+            rows[int(parts[1])] = tuple(float(x) for x in parts[2:])
+        elif len(parts) == 3 and parts[0] == "ibarrier":
+            rows[-1] = (float(parts[2]),)
     if not rows:
         raise SystemExit(f"{backend}: no result line in:\n{stdout}")
     return rows
@@ -111,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.run:
         measure_job(sizes, args.iters)
         return 0
-    runs: dict[str, list[dict[int, tuple[float, float, float]]]] = {"toro": [], "mpi4py": []}
+    runs: dict[str, list[dict[int, tuple[float, ...]]]] = {"toro": [], "mpi4py": []}
     calib = []
     for rep in range(args.reps):
         calib.append(measure(rounds=100_000))
@@ -119,12 +142,19 @@ def main(argv: list[str] | None = None) -> int:
             runs[backend].append(run_once(backend, args))
         print(f"rep {rep + 1}/{args.reps}: calibration {calib[-1]:.0f} ns", file=sys.stderr, flush=True)
     print(f"calibration (cache-line one-way, per rep): {', '.join(f'{c:.0f}' for c in calib)} ns")
-    print("| bytes | MPI | Iallreduce + Wait us | work us | start, work, Wait us | overlap |")
-    print("|---:|---|---:|---:|---:|---:|")
+    print("| bytes | MPI | Iallreduce + Wait us | work us | start, work, Wait us | start us | Wait us | overlap |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
     for nbytes in sizes:
         for backend, label in (("toro", "toro_mpi"), ("mpi4py", "mpi4py + Open MPI")):
             rows = [r[nbytes] for r in runs[backend]]
-            c, w, b = (statistics.median(x[i] for x in rows) for i in range(3))
-            ov = statistics.median(overlap(*x) for x in rows)
-            print(f"| {nbytes} | {label} | {c:.1f} | {w:.1f} | {b:.1f} | {ov:.2f} |")
+            c, w, b, s0, t0 = (statistics.median(x[i] for x in rows) for i in range(5))
+            ov = statistics.median(overlap(*x[:3]) for x in rows)
+            print(f"| {nbytes} | {label} | {c:.1f} | {w:.1f} | {b:.1f} | {s0:.1f} | {t0:.1f} | {ov:.2f} |")
+    for backend, label in (("toro", "toro_mpi"), ("mpi4py", "mpi4py + Open MPI")):
+        bars = [r[-1][0] for r in runs[backend] if -1 in r]
+        if bars:
+            print(f"Ibarrier + Wait, {label}: {statistics.median(bars):.1f} us")
+    ratios = [t[n][0] / m[n][0] for n in sizes for t, m in zip(runs["toro"], runs["mpi4py"], strict=True)]
+    print(f"Iallreduce + Wait, toro_mpi / reference, median of paired ratios over sizes and reps: "
+          f"{statistics.median(ratios):.2f}")
     return 0
