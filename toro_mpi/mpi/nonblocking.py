@@ -114,11 +114,15 @@ class PendingCollective:
         Test loop, Waitany, a Prequest, ... all see the result as soon as they see completion)."""
         if self._finished:
             return True
-        for p in self.parts:
+        parts = self.parts
+        for p in parts:
             if not p.done:
                 return False
         self._finished = True
-        self.error = next((p.error for p in self.parts if p.error is not None), None)
+        for p in parts:
+            if p.error is not None:
+                self.error = p.error
+                break
         if self.error is None and self.finish is not None:
             try:
                 self.finish()

@@ -541,7 +541,16 @@ class Engine:
         if status < 0:
             raise self._corrupt(status, src)
         self.posted.remove(req)
-        if status == L.RX_PARTIAL:
+        if status == _RX_COMPLETE:
+            # A plain eager message that fit (no ack, no single copy): note its header from one
+            # conversion (indexing the info array word by word costs ~0.1 us a word).
+            h = self.info.tolist()
+            req.source = src
+            req.rtag = h[L.INFO_TAG]
+            req.nbytes = h[L.INFO_TOTAL]
+            req.rflags = h[L.INFO_FLAGS]
+            self._complete(req)
+        elif status == L.RX_PARTIAL:
             self._partial(req, src)
         else:
             self._arrived(req, src)
