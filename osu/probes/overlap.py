@@ -1,6 +1,6 @@
 """Overlap of a nonblocking collective with computation (Iallreduce), toro_mpi vs Open MPI.
 
-Run: python -m osu.probes overlap [--reps 5] [--sizes 8192,1048576] [--iters 50]
+Run: python -m osu.probes overlap [--reps 5] [--sizes 8192,1048576] [--iters 50] [--alloc-mem]
 Runs the measurement below under toro-mpirun and under mpiexec + mpi4py (tuned, as osu.compare
 runs it) alternately, --reps times, a cache-line calibration before each pair, and prints per
 size the medians of the three times and of the overlap.
@@ -40,8 +40,10 @@ def _work(seconds: float, scratch: np.ndarray) -> None:
         np.sin(scratch, out=scratch)
 
 
-def measure_job(sizes: list[int], iters: int) -> None:
-    """The in-job measurement: CSV on rank 0, results checked on every rank."""
+def measure_job(sizes: list[int], iters: int, alloc_mem: bool = False) -> None:
+    """The in-job measurement: CSV on rank 0, results checked on every rank. alloc_mem: both
+    buffers from MPI.Alloc_mem (toro_mpi's shared heap: a large send then goes as a descriptor
+    the peer copies from once, instead of through the ring)."""
     from ..backend import load_mpi
 
     MPI = load_mpi()  # noqa: N806
@@ -49,8 +51,13 @@ def measure_job(sizes: list[int], iters: int) -> None:
     rank, size = comm.Get_rank(), comm.Get_size()
     scratch = np.ones(2048)
     for nbytes in sizes:
-        send = np.full(nbytes // 8, rank + 1.0)
-        recv = np.empty_like(send)
+        if alloc_mem:
+            send = np.frombuffer(MPI.Alloc_mem(nbytes), np.float64)
+            recv = np.frombuffer(MPI.Alloc_mem(nbytes), np.float64)
+            send[:] = rank + 1.0
+        else:
+            send = np.full(nbytes // 8, rank + 1.0)
+            recv = np.empty_like(send)
         expect = size * (size + 1) / 2
         coll, comp, both, start, tail = [], [], [], [], []
         for _ in range(3):  # warm-up
@@ -108,6 +115,8 @@ def run_once(backend: str, args: argparse.Namespace) -> dict[int, tuple[float, .
     """One launch of the measurement: size -> (coll, comp, both, start, tail) in us, and
     -1 -> (Ibarrier + Wait,)."""
     bench = [sys.executable, "-m", "osu.probes", "overlap", "--run", "--sizes", args.sizes, "--iters", str(args.iters)]
+    if args.alloc_mem:
+        bench.append("--alloc-mem")
     stdout = launch_pair(backend, bench, args.timeout)
     rows = {}
     for line in stdout.splitlines():
@@ -129,10 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="8192,1048576", help="message sizes in bytes, comma-separated")
     ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--timeout", type=float, default=300)
+    ap.add_argument("--alloc-mem", action="store_true", help="buffers from MPI.Alloc_mem (shared heap)")
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.run:
-        measure_job(sizes, args.iters)
+        measure_job(sizes, args.iters, args.alloc_mem)
         return 0
     runs: dict[str, list[dict[int, tuple[float, ...]]]] = {"toro": [], "mpi4py": []}
     calib = []
