@@ -237,15 +237,18 @@ class NonblockingCollMixin:
 
     def _nbc_start(self, sends: list[tuple[int, np.ndarray]], recvs: list[tuple[int, np.ndarray]],
                    finish: Callable[[], None] | None = None, tag: int | None = None) -> CollRequest:
-        """Post every receive, then every send (communicator ranks, byte arrays), of one
+        """Start every send, then post every receive (communicator ranks, byte arrays), of one
         nonblocking collective; the request completes once all moved and `finish` ran."""
         if tag is None:
             tag = self._nbc_next_tag()
         e = self._engine
         ranks = self._ranks
         ctx = self._ctx + NBC_CONTEXT_OFFSET
+        # Sends first: a peer already waiting gets its data one receive-post earlier. (The
+        # parts list still has the receives first, in `recvs` order: Ialltoallw reads them.)
+        sent = [e.isend(arr, arr.nbytes, ranks[r], tag, ctx) for r, arr in sends]
         parts: list[Any] = [e.irecv(arr, arr.nbytes, ranks[r], tag, ctx) for r, arr in recvs]
-        parts += [e.isend(arr, arr.nbytes, ranks[r], tag, ctx) for r, arr in sends]
+        parts += sent
         pending = PendingCollective(parts, finish, tag)
         if not parts and finish is not None:
             _ = pending.done  # nothing to move (one rank): the local step now
@@ -264,9 +267,9 @@ class NonblockingCollMixin:
         tag = seq % NBC_TAG_SPAN
         e = self._engine
         ctx = self._ctx + NBC_CONTEXT_OFFSET
-        parts: list[Any] = [e.irecv(arr, arr.nbytes, r, tag, ctx) for r, arr in recvs]
-        for r, arr in sends:
-            parts.append(e.isend(arr, arr.nbytes, r, tag, ctx))
+        parts: list[Any] = [e.isend(arr, arr.nbytes, r, tag, ctx) for r, arr in sends]  # sends first
+        for r, arr in recvs:
+            parts.append(e.irecv(arr, arr.nbytes, r, tag, ctx))
         pending = PendingCollective(parts, finish, tag)
         if not parts and finish is not None:
             _ = pending.done
