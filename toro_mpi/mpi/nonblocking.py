@@ -18,6 +18,15 @@ nonblocking collectives started so far. So:
   waits for the program's next MPI call (Test, Wait, or any other call that polls the bus);
   a message larger than the ring's room moves on as the sender next calls into MPI.
 
+What a start and a Wait cost: a start pushes every send (each leaves at once when it fits its
+ring) before posting the receives; a repeated Iallreduce call site (the same arrays and
+operator) starts from its AllreduceSite and Ibarrier from lists built once per communicator, so
+neither parses anything. Wait takes the receives still missing straight off their ring heads,
+spinning in jitted code (engine.spin_posted, as a blocking Recv does) rather than in the
+scheduler's Python loop, and only then combines. With both ranks computing on both cores, what
+cannot hide behind the computation is that CPU work itself (pushing and copying out the payload,
+the reduction): `python -m osu.probes overlap` prints it apart (start and Wait columns).
+
 The price of posting everything at once is n-1 messages per rank (n*(n-1) in all) instead of
 a tree's log n rounds: what a one-machine job of a few ranks can afford, and what lets a
 collective finish with no rank having to forward anything. Reductions combine the contributions
