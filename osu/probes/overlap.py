@@ -15,8 +15,10 @@ collective's own CPU work that cannot hide behind the work: posting and pushing,
 out and combining what arrived). overlap = (coll + comp - both) / min(coll, comp): 1 when the
 collective finished entirely behind the work (both = max), 0 when the times add up (both =
 coll + comp). Issue #19 asks that a rank computing for T between start and wait finish in about
-max(T, collective). Also `Ibarrier` started and waited at once (`ibarrier` line).
-CSV: `overlap,bytes,coll_us,comp_us,both_us,start_us,tail_us` and `ibarrier,0,us`.
+max(T, collective). Also, for comparison, `Ibarrier` started and waited at once, and the
+blocking `Allreduce` and `Barrier`. Runs at any rank count with --run (e.g. -n 4).
+CSV: `overlap,bytes,coll_us,comp_us,both_us,start_us,tail_us`, `allreduce,bytes,us`,
+`ibarrier,0,us`, `barrier,0,us`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -92,18 +96,32 @@ def measure_job(sizes: list[int], iters: int, alloc_mem: bool = False) -> None:
         comm.Allreduce(mine, worst, MPI.MAX)
         if rank == 0:
             print("overlap," + str(nbytes) + "".join(f",{x * 1e6:.1f}" for x in worst), flush=True)
-    bar = []
+        _timed_line(comm, MPI, f"allreduce,{nbytes}", iters, lambda s=send, r=recv: comm.Allreduce(s, r, MPI.SUM))
+    _timed_line(comm, MPI, "ibarrier,0", iters, lambda: comm.Ibarrier().Wait())
+    _timed_line(comm, MPI, "barrier,0", iters, comm.Barrier)
+
+
+def _timed_line(comm: Any, MPI: Any, label: str, iters: int, call: Callable[[], Any]) -> None:  # noqa: N803
+    """Time call() after a Barrier, iters times (3 more to warm up); rank 0 prints
+    `label,us` with the slowest rank's median."""
+    times = []
     for i in range(iters + 3):
         comm.Barrier()
         t0 = time.perf_counter()
-        comm.Ibarrier().Wait()
+        call()
         if i >= 3:
-            bar.append(time.perf_counter() - t0)
-    mine = np.array([statistics.median(bar)])
+            times.append(time.perf_counter() - t0)
+    mine = np.array([statistics.median(times)])
     worst = np.empty_like(mine)
     comm.Allreduce(mine, worst, MPI.MAX)
-    if rank == 0:
-        print(f"ibarrier,0,{worst[0] * 1e6:.1f}", flush=True)
+    if comm.Get_rank() == 0:
+        print(f"{label},{worst[0] * 1e6:.1f}", flush=True)
+
+
+def _median_of(runs: list[dict[int, tuple[float, ...]]], key: int) -> str:
+    """The median over runs of a one-figure row, formatted ("-" if no run had it)."""
+    got = [r[key][0] for r in runs if key in r]
+    return f"{statistics.median(got):.1f}" if got else "-"
 
 
 def overlap(coll: float, comp: float, both: float) -> float:
@@ -112,8 +130,8 @@ def overlap(coll: float, comp: float, both: float) -> float:
 
 
 def run_once(backend: str, args: argparse.Namespace) -> dict[int, tuple[float, ...]]:
-    """One launch of the measurement: size -> (coll, comp, both, start, tail) in us, and
-    -1 -> (Ibarrier + Wait,)."""
+    """One launch of the measurement: size -> (coll, comp, both, start, tail) in us; -1 ->
+    (Ibarrier + Wait,), -2 -> (Barrier,), -3 - size -> (blocking Allreduce,)."""
     bench = [sys.executable, "-m", "osu.probes", "overlap", "--run", "--sizes", args.sizes, "--iters", str(args.iters)]
     if args.alloc_mem:
         bench.append("--alloc-mem")
@@ -125,6 +143,10 @@ def run_once(backend: str, args: argparse.Namespace) -> dict[int, tuple[float, .
             rows[int(parts[1])] = tuple(float(x) for x in parts[2:])
         elif len(parts) == 3 and parts[0] == "ibarrier":
             rows[-1] = (float(parts[2]),)
+        elif len(parts) == 3 and parts[0] == "barrier":
+            rows[-2] = (float(parts[2]),)
+        elif len(parts) == 3 and parts[0] == "allreduce":
+            rows[-3 - int(parts[1])] = (float(parts[2]),)
     if not rows:
         raise SystemExit(f"{backend}: no result line in:\n{stdout}")
     return rows
@@ -160,10 +182,11 @@ def main(argv: list[str] | None = None) -> int:
             c, w, b, s0, t0 = (statistics.median(x[i] for x in rows) for i in range(5))
             ov = statistics.median(overlap(*x[:3]) for x in rows)
             print(f"| {nbytes} | {label} | {c:.1f} | {w:.1f} | {b:.1f} | {s0:.1f} | {t0:.1f} | {ov:.2f} |")
+    print("\nThe blocking calls, for comparison (us, medians):")
     for backend, label in (("toro", "toro_mpi"), ("mpi4py", "mpi4py + Open MPI")):
-        bars = [r[-1][0] for r in runs[backend] if -1 in r]
-        if bars:
-            print(f"Ibarrier + Wait, {label}: {statistics.median(bars):.1f} us")
+        blocking = ", ".join(f"{n} B {_median_of(runs[backend], -3 - n)}" for n in sizes)
+        print(f"{label}: Ibarrier + Wait {_median_of(runs[backend], -1)}, Barrier "
+              f"{_median_of(runs[backend], -2)}; Allreduce {blocking}")
     ratios = [t[n][0] / m[n][0] for n in sizes for t, m in zip(runs["toro"], runs["mpi4py"], strict=True)]
     print(f"Iallreduce + Wait, toro_mpi / reference, median of paired ratios over sizes and reps: "
           f"{statistics.median(ratios):.2f}")
