@@ -271,7 +271,7 @@ class NonblockingCollMixin:
     def _nbc_post(self, sends: list[tuple[int, np.ndarray]], recvs: list[tuple[int, np.ndarray]],
                   finish: Callable[[], None] | None) -> CollRequest:
         """_nbc_start for prepared lists of (world rank, byte array): the hot sites' start."""
-        seq = self._nbc_seq
+        seq = self.__dict__.get("_nbc_seq", 0)
         self._nbc_seq = seq + 1
         tag = seq % NBC_TAG_SPAN
         e = self._engine
@@ -297,13 +297,27 @@ class NonblockingCollMixin:
         return self._nbc_post(lists[0], lists[1], None)
 
     def Ibcast(self, buf: Any, root: int = 0) -> Request:
-        """Nonblocking Bcast of root's buf to every rank's buf."""
+        """Nonblocking Bcast of root's buf to every rank's buf. The last call's lists are kept
+        for a plain contiguous array: the same array and root again parse nothing."""
+        hit = self.__dict__.get("_nbc_bcast")
+        if hit is not None and hit[0] is buf and root.__class__ is int and hit[1] == root and buf.dtype is hit[2]:
+            self._check_live()
+            return self._nbc_post(hit[3], hit[4], None)
         root = self._root_arg(root)
         b = normalise(buf, self.rank != root)
         data = byte_view(b.array)
+        ranks = self._ranks
+        finish = None
         if self.rank == root:
-            return self._nbc_start([(r, data) for r in self._others()], [])
-        return self._nbc_start([], [(root, data)], b.finish if b.writeback is not None else None)
+            sends, recvs = [(ranks[r], data) for r in self._others()], []
+        else:
+            sends, recvs = [], [(ranks[root], data)]
+            finish = b.finish if b.writeback is not None else None
+        if (finish is None and self.size > 1 and type(buf) is np.ndarray and buf.flags.c_contiguous
+                and data.nbytes == buf.nbytes and (not data.nbytes or data.ctypes.data == buf.ctypes.data)):
+            self._nbc_bcast = (buf, root, buf.dtype, sends, recvs)  # views of buf itself: reusable
+            self._nbc_seq = self.__dict__.get("_nbc_seq", 0)
+        return self._nbc_post(sends, recvs, finish) if self.size > 1 else self._nbc_start([], [], finish)
 
     def Igather(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> Request:
         """Nonblocking Gather."""
