@@ -18,6 +18,15 @@ nonblocking collectives started so far. So:
   waits for the program's next MPI call (Test, Wait, or any other call that polls the bus);
   a message larger than the ring's room moves on as the sender next calls into MPI.
 
+What a start and a Wait cost: a start pushes every send (each leaves at once when it fits its
+ring) before posting the receives; a repeated Iallreduce call site (the same arrays and
+operator) starts from its AllreduceSite and Ibarrier from lists built once per communicator, so
+neither parses anything. Wait takes the receives still missing straight off their ring heads,
+spinning in jitted code (engine.spin_posted, as a blocking Recv does) rather than in the
+scheduler's Python loop, and only then combines. With both ranks computing on both cores, what
+cannot hide behind the computation is that CPU work itself (pushing and copying out the payload,
+the reduction): `python -m osu.probes overlap` prints it apart (start and Wait columns).
+
 The price of posting everything at once is n-1 messages per rank (n*(n-1) in all) instead of
 a tree's log n rounds: what a one-machine job of a few ranks can afford, and what lets a
 collective finish with no rank having to forward anything. Reductions combine the contributions
@@ -32,8 +41,18 @@ from typing import Any
 
 import numpy as np
 
-from ..coll.elementwise import OP_USER
-from ..coll.engine import local_reduce
+from ..coll.elementwise import (
+    OP_BAND,
+    OP_BOR,
+    OP_BXOR,
+    OP_LAND,
+    OP_LOR,
+    OP_LXOR,
+    OP_PROD,
+    OP_SUM,
+    OP_USER,
+)
+from ..coll.engine import local_reduce, local_reducer
 from ..errors import (
     ERR_ARG,
     ERR_BUFFER,
@@ -60,7 +79,7 @@ from .buffers import (
     v_bytes,
 )
 from .ops import SUM, Op
-from .p2p import ANY_SOURCE, ANY_TAG
+from .p2p import ANY_SOURCE, ANY_TAG, RecvReq
 from .packing import check_committed
 from .persistent import Prequest
 from .request import Request, Status
@@ -75,6 +94,12 @@ NBC_TAG_SPAN = 1 << 29
 IDUP_TAG_BASE = NBC_TAG_SPAN  # + the Idup's sequence number, modulo NBC_TAG_SPAN
 
 _EMPTY_U8 = np.empty(0, np.uint8)
+# Remembered Iallreduce call sites per communicator (each keeps its arrays and scratch alive).
+SITE_LIMIT = 64
+# Operators whose result is the same bits whichever operand comes first (x op y == y op x):
+# with them a rank may combine its own contribution with the peer's straight in the receive
+# buffer, and every rank still gets identical bits.
+_EXACTLY_COMMUTATIVE = frozenset((OP_SUM, OP_PROD, OP_LAND, OP_LOR, OP_LXOR, OP_BAND, OP_BOR, OP_BXOR))
 
 
 class PendingCollective:
@@ -98,11 +123,15 @@ class PendingCollective:
         Test loop, Waitany, a Prequest, ... all see the result as soon as they see completion)."""
         if self._finished:
             return True
-        for p in self.parts:
+        parts = self.parts
+        for p in parts:
             if not p.done:
                 return False
         self._finished = True
-        self.error = next((p.error for p in self.parts if p.error is not None), None)
+        for p in parts:
+            if p.error is not None:
+                self.error = p.error
+                break
         if self.error is None and self.finish is not None:
             try:
                 self.finish()
@@ -111,6 +140,69 @@ class PendingCollective:
         self.parts = []
         self.finish = None
         return True
+
+    def spin(self, engine: Any) -> bool:
+        """Wait's fast path: take the receives still missing straight off their ring heads,
+        spinning in jitted code (engine.spin_posted), then run the local step. True if done;
+        False: the caller waits through the scheduler (something else needs the core, a
+        message is not at its ring head, or it did not come within the spin)."""
+        for p in self.parts:
+            if not p.done and p.__class__ is RecvReq and not engine.spin_posted(p):
+                break
+        return self.done
+
+
+class AllreduceSite:
+    """A remembered Iallreduce call site: the arrays (held, so their ids stay theirs), operator,
+    the views every start posts and the local step, built once by the checked path so that a
+    repeated call (a loop, a persistent Allreduce_init) parses nothing.
+
+    Two ranks and an operator that commutes exactly, or rank 0 (whose result x0 op x1 is
+    `recv = send op recv`): the peer's contribution is received straight into the receive
+    buffer and combined there, one pass, no scratch. Otherwise one scratch array per peer and the
+    rank-order fold. `busy` while a start's scratch is in use: a second Iallreduce over the same
+    arrays before the first completed takes the checked path (its own scratch)."""
+
+    __slots__ = ("send", "recv", "op", "dtype", "recv_dtype", "sends", "recvs", "tmps", "out", "own",
+                 "words", "fn", "busy", "order")
+
+    def __init__(self, send: np.ndarray, recv: np.ndarray, op: Op, me: int, peers: list[int],
+                 sview: np.ndarray, out: np.ndarray) -> None:
+        self.send = send
+        self.recv = recv
+        self.op = op
+        self.dtype = send.dtype
+        self.recv_dtype = recv.dtype
+        self.own = sview
+        self.out = out
+        self.words, self.fn = local_reducer(op.code, sview.size, sview.dtype)
+        self.busy = False
+        sbytes = byte_view(sview)
+        self.sends = [(r, sbytes) for r in peers]
+        if len(peers) == 1 and (me == 0 or op.code in _EXACTLY_COMMUTATIVE):
+            self.tmps = None
+            self.order = None
+            self.recvs = [(peers[0], byte_view(out))]
+        else:
+            self.tmps = [np.empty(sview.size, sview.dtype) for _ in peers]
+            self.recvs = [(r, byte_view(t)) for r, t in zip(peers, self.tmps, strict=True)]
+            # The fold's operands in rank order: None for this rank's own contribution.
+            self.order = list(self.tmps)
+            self.order.insert(me, None)
+
+    def finish(self) -> None:
+        """The local step: out = x0 op (x1 op (... op x(n-1))), or out = own op peer in place."""
+        fn, words, out = self.fn, self.words, self.out
+        empty = out[:0]
+        if self.tmps is None:
+            fn(words, self.own, out, empty)
+        else:
+            order = self.order
+            last = order[-1]
+            out[...] = self.own if last is None else last
+            for x in reversed(order[:-1]):
+                fn(words, self.own if x is None else x, out, empty)
+        self.busy = False
 
 
 class CollRequest(Request):
@@ -154,15 +246,18 @@ class NonblockingCollMixin:
 
     def _nbc_start(self, sends: list[tuple[int, np.ndarray]], recvs: list[tuple[int, np.ndarray]],
                    finish: Callable[[], None] | None = None, tag: int | None = None) -> CollRequest:
-        """Post every receive, then every send (communicator ranks, byte arrays), of one
+        """Start every send, then post every receive (communicator ranks, byte arrays), of one
         nonblocking collective; the request completes once all moved and `finish` ran."""
         if tag is None:
             tag = self._nbc_next_tag()
         e = self._engine
         ranks = self._ranks
         ctx = self._ctx + NBC_CONTEXT_OFFSET
+        # Sends first: a peer already waiting gets its data one receive-post earlier. (The
+        # parts list still has the receives first, in `recvs` order: Ialltoallw reads them.)
+        sent = [e.isend(arr, arr.nbytes, ranks[r], tag, ctx) for r, arr in sends]
         parts: list[Any] = [e.irecv(arr, arr.nbytes, ranks[r], tag, ctx) for r, arr in recvs]
-        parts += [e.isend(arr, arr.nbytes, ranks[r], tag, ctx) for r, arr in sends]
+        parts += sent
         pending = PendingCollective(parts, finish, tag)
         if not parts and finish is not None:
             _ = pending.done  # nothing to move (one rank): the local step now
@@ -173,20 +268,56 @@ class NonblockingCollMixin:
         return [r for r in range(self.size) if r != me]
 
     # -- synchronisation and data movement ---------------------------------------------------
+    def _nbc_post(self, sends: list[tuple[int, np.ndarray]], recvs: list[tuple[int, np.ndarray]],
+                  finish: Callable[[], None] | None) -> CollRequest:
+        """_nbc_start for prepared lists of (world rank, byte array): the hot sites' start."""
+        seq = self.__dict__.get("_nbc_seq", 0)
+        self._nbc_seq = seq + 1
+        tag = seq % NBC_TAG_SPAN
+        e = self._engine
+        ctx = self._ctx + NBC_CONTEXT_OFFSET
+        parts: list[Any] = [e.isend(arr, arr.nbytes, r, tag, ctx) for r, arr in sends]  # sends first
+        for r, arr in recvs:
+            parts.append(e.irecv(arr, arr.nbytes, r, tag, ctx))
+        pending = PendingCollective(parts, finish, tag)
+        if not parts and finish is not None:
+            _ = pending.done
+        return CollRequest(e, pending)
+
     def Ibarrier(self) -> Request:
-        """Nonblocking barrier: completes once every rank has started it."""
+        """Nonblocking barrier: completes once every rank has started it (an empty message to and
+        from every other rank; the lists are built once per communicator)."""
         self._check_live()
-        others = self._others()
-        return self._nbc_start([(r, _EMPTY_U8) for r in others], [(r, _EMPTY_U8) for r in others])
+        lists = self.__dict__.get("_nbc_barrier")
+        if lists is None:
+            ranks = self._ranks
+            others = [(ranks[r], _EMPTY_U8) for r in self._others()]
+            lists = self._nbc_barrier = (others, others)
+            self._nbc_seq = self.__dict__.get("_nbc_seq", 0)
+        return self._nbc_post(lists[0], lists[1], None)
 
     def Ibcast(self, buf: Any, root: int = 0) -> Request:
-        """Nonblocking Bcast of root's buf to every rank's buf."""
+        """Nonblocking Bcast of root's buf to every rank's buf. The last call's lists are kept
+        for a plain contiguous array: the same array and root again parse nothing."""
+        hit = self.__dict__.get("_nbc_bcast")
+        if hit is not None and hit[0] is buf and root.__class__ is int and hit[1] == root and buf.dtype is hit[2]:
+            self._check_live()
+            return self._nbc_post(hit[3], hit[4], None)
         root = self._root_arg(root)
         b = normalise(buf, self.rank != root)
         data = byte_view(b.array)
+        ranks = self._ranks
+        finish = None
         if self.rank == root:
-            return self._nbc_start([(r, data) for r in self._others()], [])
-        return self._nbc_start([], [(root, data)], b.finish if b.writeback is not None else None)
+            sends, recvs = [(ranks[r], data) for r in self._others()], []
+        else:
+            sends, recvs = [], [(ranks[root], data)]
+            finish = b.finish if b.writeback is not None else None
+        if (finish is None and self.size > 1 and type(buf) is np.ndarray and buf.flags.c_contiguous
+                and data.nbytes == buf.nbytes and (not data.nbytes or data.ctypes.data == buf.ctypes.data)):
+            self._nbc_bcast = (buf, root, buf.dtype, sends, recvs)  # views of buf itself: reusable
+            self._nbc_seq = self.__dict__.get("_nbc_seq", 0)
+        return self._nbc_post(sends, recvs, finish) if self.size > 1 else self._nbc_start([], [], finish)
 
     def Igather(self, sendbuf: Any, recvbuf: Any, root: int = 0) -> Request:
         """Nonblocking Gather."""
@@ -407,15 +538,57 @@ class NonblockingCollMixin:
                                self._folder(tmps, send, inplace, recv[:count], op, dt, range(self.size), rb))
 
     def Iallreduce(self, sendbuf: Any, recvbuf: Any, op: Op = SUM) -> Request:
-        """Nonblocking Allreduce (every rank combines all contributions in rank order)."""
+        """Nonblocking Allreduce (every rank combines all contributions in rank order).
+
+        A call site seen before (the same array objects and operator) starts from its
+        AllreduceSite: no argument parsing, no allocation."""
         self._check_live()
+        site = self.__dict__.get("_nbc_last_site")
+        if site is None or site.send is not sendbuf:
+            sites = self.__dict__.get("_nbc_sites")
+            site = sites.get(id(sendbuf)) if sites is not None else None
+        if (site is not None and site.send is sendbuf and site.recv is recvbuf and site.op is op and not site.busy
+                and sendbuf.dtype is site.dtype and recvbuf.dtype is site.recv_dtype):
+            self._nbc_last_site = site
+            site.busy = True
+            return self._nbc_post(site.sends, site.recvs, site.finish)
+        return self._iallreduce_checked(sendbuf, recvbuf, op)
+
+    def _iallreduce_checked(self, sendbuf: Any, recvbuf: Any, op: Any) -> Request:
+        """Iallreduce from its arguments (parsed and checked); a plain-array call is remembered."""
         sendbuf = _in_place(sendbuf)
         send, recv, op, dt, rb, inplace = self._nb_reduction_args(sendbuf, recvbuf, op, "Allreduce", True)
         count = send.size
         others = self._others()
+        site = self._iallreduce_site(sendbuf, recvbuf, op, send, recv[:count], rb, inplace)
+        if site is not None:
+            site.busy = True
+            return self._nbc_post(site.sends, site.recvs, site.finish)
         tmps = {r: np.empty(count, send.dtype) for r in others}
         return self._nbc_start([(r, byte_view(send)) for r in others], [(r, byte_view(t)) for r, t in tmps.items()],
                                self._folder(tmps, send, inplace, recv[:count], op, dt, range(self.size), rb))
+
+    def _iallreduce_site(self, sendbuf: Any, recvbuf: Any, op: Op, send: np.ndarray, recv: np.ndarray,
+                         rb: Any, inplace: bool) -> AllreduceSite | None:
+        """Remember this call site when it qualifies: distinct C-contiguous numpy arrays of one
+        dtype moved as they are (no packing, no widening), a predefined operator, more than
+        one rank. None otherwise (the call then takes the general path every time)."""
+        if (inplace or self.size < 2 or op.code == OP_USER or type(sendbuf) is not np.ndarray
+                or type(recvbuf) is not np.ndarray or rb is None or rb.writeback is not None
+                or not sendbuf.flags.c_contiguous or not recvbuf.flags.c_contiguous
+                or send.dtype != sendbuf.dtype or recv.dtype != recvbuf.dtype or send.size == 0
+                or np.may_share_memory(send, recv)):
+            return None
+        sites = self.__dict__.get("_nbc_sites")
+        if sites is None or len(sites) >= SITE_LIMIT:
+            sites = self._nbc_sites = {}
+        ranks = self._ranks
+        site = AllreduceSite(sendbuf, recvbuf, op, self.rank, [ranks[r] for r in self._others()],
+                             send.reshape(-1), recv.reshape(-1))
+        sites[id(sendbuf)] = site
+        self._nbc_last_site = site
+        self._nbc_seq = self.__dict__.get("_nbc_seq", 0)
+        return site
 
     def _iscan(self, sendbuf: Any, recvbuf: Any, op: Op, exclusive: bool) -> Request:
         self._check_live()

@@ -78,8 +78,12 @@ class Request(IntHandles):
         engine = self._engine
         if isinstance(inner, RecvReq):
             engine.wait_recv(inner, "Wait")
-        else:
-            engine.wait_send(inner, "Wait")
+            return
+        if inner.__class__ is not SendReq:
+            spin = getattr(inner, "spin", None)  # a nonblocking collective: its own fast wait first
+            if spin is not None and spin(engine):
+                return
+        engine.wait_send(inner, "Wait")
 
     # -- mpi4py interface ----------------------------------------------------------------
     def Wait(self, status: Status | None = None) -> bool:
