@@ -14,7 +14,8 @@ COMM_WORLD rank. Before the program runs, this module:
 3. the node's first rank creates the node's segment (one virtqueue per ordered pair of world
    ranks) and announces its name over the node communicator, the others attach, and the name
    is unlinked once all have attached (a crash from then on leaves nothing in /dev/shm);
-4. pins the rank to a core by its local rank (unless TORO_MPI_BIND=none);
+4. pins the rank to a core by its local rank, by its world rank on simulated nodes (unless
+   TORO_MPI_BIND=none);
 5. starts the rank (runtime.world) with the network link installed, then runs the program
    exactly as toro_mpi.rank_main does.
 """
@@ -106,8 +107,13 @@ def bootstrap() -> None:
     os.environ.update({"TORO_MPI_RANK": str(rank), "TORO_MPI_SIZE": str(size), "TORO_MPI_SEGMENT": name,
                        "TORO_MPI_NODE": str(nodes[rank])})
     if os.environ.get("TORO_MPI_BIND", "core") != "none":
+        # On a cluster a node's ranks share its cores: pin by local rank. Simulated nodes (a node
+        # map from toro-mpirun --nodes) all share this machine's cores: by local rank, the first
+        # rank of every node would land on the same core (2 nodes of 1 rank: both on core 0, and
+        # an 8-byte ping-pong then waits a time slice per hop), so pin by world rank there.
+        slot = rank if os.environ.get("TORO_MPI_NODE_MAP") else lrank
         cores = sorted(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {cores[lrank % len(cores)]})
+        os.sched_setaffinity(0, {cores[slot % len(cores)]})
     link = Link(MPI, world)
     link.node_of = nodes
     link.local = local
