@@ -34,7 +34,7 @@ from helpers import TORO_ENV, ref_available
 pytestmark = pytest.mark.wheel
 
 REPO = Path(__file__).resolve().parent.parent
-SUITES = ("coll", "coll-small", "full", "one-sided", "quick")
+SUITES = ("coll", "coll-small", "full", "one-sided", "one-sided-quick", "quick", "reduce-gather")
 # Not sources: build output, caches, and the recorded benchmark results.
 _NOT_SOURCES = shutil.ignore_patterns(".git", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache",
                                       ".ruff_cache", ".benchmarks", "bench-results", ".import_linter_cache")

@@ -116,7 +116,8 @@ def test_suite_file_checked(tmp_path, text, message):
 @pytest.mark.timeout(10)
 def test_shipped_suites_load():
     """The shipped suites parse; the full one has every port on 2 ranks and the collectives on 4 and 8."""
-    assert compare.suite_names() == ["coll", "coll-small", "full", "one-sided", "quick"]
+    assert compare.suite_names() == ["coll", "coll-small", "full", "one-sided", "one-sided-quick", "quick",
+                                     "reduce-gather"]
     for name in compare.suite_names():
         compare.load_suite(compare.find_suite(name))
     quick = compare.load_suite(compare.find_suite("quick"))
