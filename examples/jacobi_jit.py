@@ -13,7 +13,7 @@ import time
 
 import numba
 import numpy as np
-from jacobi_common import gather_field, local_block, options
+from jacobi_common import gather_field, largest_change, local_block, options, sweep
 
 import toro_mpi.jit as tj
 from toro_mpi import MPI
@@ -24,7 +24,7 @@ def solve(h, u, new, up, down, steps, check_every, tol):
     """Run up to `steps` Jacobi steps on this rank's block u (ghost rows 0 and -1).
 
     Returns (MPI error code, steps made, the block holding the last step)."""
-    n, m = u.shape
+    n = u.shape[0]
     local = np.zeros(1)
     worst = np.zeros(1)
     done = 0
@@ -36,17 +36,11 @@ def solve(h, u, new, up, down, steps, check_every, tol):
         code = tj.sendrecv(h, u[n - 2], down, 2, u[0], up, 2)
         if code != 0:
             return code, done, u
-        for i in range(1, n - 1):
-            for j in range(1, m - 1):
-                new[i, j] = 0.25 * (((u[i - 1, j] + u[i + 1, j]) + u[i, j - 1]) + u[i, j + 1])
+        sweep(u, new)
         u, new = new, u
         done = step
         if step % check_every == 0:
-            d = 0.0
-            for i in range(1, n - 1):
-                for j in range(1, m - 1):
-                    d = max(d, abs(u[i, j] - new[i, j]))
-            local[0] = d
+            local[0] = largest_change(u, new)
             code = tj.allreduce(h, local, worst, tj.MAX)
             if code != 0:
                 return code, done, u

@@ -13,7 +13,7 @@ import time
 import numba
 import numba_mpi as nm
 import numpy as np
-from jacobi_common import gather_field, local_block, options
+from jacobi_common import gather_field, largest_change, local_block, options, sweep
 from mpi4py import MPI
 
 
@@ -21,7 +21,7 @@ from mpi4py import MPI
 @numba.njit
 def solve(u, new, up, down, steps, check_every, tol):
     """Up to `steps` Jacobi steps on this rank's block; returns (code, steps made, last block)."""
-    n, m = u.shape
+    n = u.shape[0]
     local = np.zeros(1)
     worst = np.zeros(1)
     done = 0
@@ -32,17 +32,11 @@ def solve(u, new, up, down, steps, check_every, tol):
         code = nm.sendrecv(u[n - 2], down, u[0], up, 2, 2)
         if code != 0:
             return code, done, u
-        for i in range(1, n - 1):
-            for j in range(1, m - 1):
-                new[i, j] = 0.25 * (((u[i - 1, j] + u[i + 1, j]) + u[i, j - 1]) + u[i, j + 1])
+        sweep(u, new)
         u, new = new, u
         done = step
         if step % check_every == 0:
-            d = 0.0
-            for i in range(1, n - 1):
-                for j in range(1, m - 1):
-                    d = max(d, abs(u[i, j] - new[i, j]))
-            local[0] = d
+            local[0] = largest_change(u, new)
             code = nm.allreduce(local, worst, nm.Operator.MAX)
             if code != 0:
                 return code, done, u
