@@ -120,6 +120,17 @@ def _put_status(x: _Entry, st: Status, err: int = SUCCESS) -> None:
     h[J.H_ST + 3] = err
 
 
+def _with_status(x: _Entry, source: int, tag: int, call: Any) -> None:
+    """call(status) with x's Status preset to (source, tag, 0), copied to the handle's H_ST words
+    afterwards even when the call raises (jitted code reads them either way)."""
+    st = x.status
+    st._set(source, tag, 0)
+    try:
+        call(st)
+    finally:
+        _put_status(x, st)
+
+
 def _call(hid: int, fn: Any, *args: Any) -> int:
     """fn(entry, *args) with its exception turned into a code and the dirty word refreshed."""
     x = _REGISTRY[hid]
@@ -148,12 +159,7 @@ def fb_send_rest(hid: int, buf: np.ndarray, dest: int, tag: int, sent: int) -> i
 def fb_recv(hid: int, buf: np.ndarray, source: int, tag: int) -> int:
     """Comm.Recv; the status goes to the handle's H_ST words."""
     def run(x: _Entry) -> None:
-        st = x.status
-        st._set(source, tag, 0)
-        try:
-            x.comm.Recv(buf, source, tag, st)
-        finally:
-            _put_status(x, st)
+        _with_status(x, source, tag, lambda st: x.comm.Recv(buf, source, tag, st))
     return _call(hid, run)
 
 
@@ -177,12 +183,7 @@ def fb_sendrecv(hid: int, sbuf: np.ndarray, dest: int, stag: int, rbuf: np.ndarr
                 rtag: int) -> int:
     """Comm.Sendrecv."""
     def run(x: _Entry) -> None:
-        st = x.status
-        st._set(source, rtag, 0)
-        try:
-            x.comm.Sendrecv(sbuf, dest, stag, rbuf, source, rtag, st)
-        finally:
-            _put_status(x, st)
+        _with_status(x, source, rtag, lambda st: x.comm.Sendrecv(sbuf, dest, stag, rbuf, source, rtag, st))
     return _call(hid, run)
 
 
@@ -192,12 +193,7 @@ def fb_sendrecv_rest(hid: int, sbuf: np.ndarray, dest: int, stag: int, rbuf: np.
     def run(x: _Entry) -> None:
         e = x.engine
         req = e.send_started(sbuf.reshape(-1), sbuf.nbytes, x.world[dest], stag, x.comm._ctx, sent)
-        st = x.status
-        st._set(source, rtag, 0)
-        try:
-            x.comm.Recv(rbuf, source, rtag, st)
-        finally:
-            _put_status(x, st)
+        _with_status(x, source, rtag, lambda st: x.comm.Recv(rbuf, source, rtag, st))
         if req is not None:
             e.wait_send(req)
     return _call(hid, run)
