@@ -36,6 +36,7 @@ peer, so a message leaves the node as soon as it is in the ring, not at the next
 
 from __future__ import annotations
 
+import struct
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -45,6 +46,7 @@ import numpy as np
 from ..bus import layout as L
 from ..bus import ring
 from ..errors import ERR_INTERN, ERR_PROC_ABORTED, MPIException
+from ..net.board import attach as attach_board
 from .buffers import byte_view
 
 HDR = 64  # bytes of an item's header: 8 int64 words
@@ -59,6 +61,8 @@ DIRECT_MIN = 65536
 _BULK_TAG_MASK = 0x3FFFFFFF  # within every MPI's TAG_UB (at least 32767; Open MPI's is 2^31-1)
 
 _EMPTY = np.empty(0, np.uint8)
+_HEADER = struct.Struct("8q")  # an item's header words, written in one call
+_ITEM_P2P = ITEM_MSG | L.P2P_PLANE << 8
 _U8 = np.dtype(np.uint8)
 _PLANES = (L.P2P_PLANE, L.COLL_PLANE)
 
@@ -76,6 +80,8 @@ class NetRoute:
         self.finished: set[int] = set()  # remote peers whose FIN arrived (and was applied)
         self._out = {p: (transport.tx_handles[p], transport.coll_tx_handles[p]) for p in self.peers}
         self._in = {p: (transport.rx_handles[p], transport.coll_rx_handles[p]) for p in self.peers}
+        self._coll_out = [self._out[p][1] for p in self.peers]  # handles of our collective queues out
+        self._coll_peer = {self._out[p][1]: p for p in self.peers}
         self._out_handles = np.array([h for p in self.peers for h in self._out[p]], np.int64)
         self._out_ready = np.zeros(len(self._out_handles), np.uint8)
         self._scan = ring.rx_scanner()
@@ -89,9 +95,14 @@ class NetRoute:
         self._waiting: set[int] = set()  # sources with items not yet in their rings
         self._fins: dict[int, int] = {}  # source -> FIN items applied (one per plane)
         self.direct_min = DIRECT_MIN
+        self.spin = 16  # pumps of a blocking receive from a remote peer before the general path (recv_wait)
         self._tag_mask = min(_BULK_TAG_MASK, link.tag_ub)
         self._reads: list[tuple[Any, np.ndarray, np.ndarray, int, Callable[[], None]]] = []
         transport.route_remote(self.remote, self.finished)
+        # The launcher's deadlock board (toro-mpirun --nodes), when it made one.
+        self.board = attach_board(rank, size, link)
+        if self.board is not None:
+            self.board.hook(transport)
 
     # -- out: rings -> network -------------------------------------------------------------
     def send_bulk(self, dest: int, arr: np.ndarray, nbytes: int, cookie: int) -> np.ndarray:
@@ -134,11 +145,51 @@ class NetRoute:
             callback()
         return True
 
-    def flush(self, dest: int) -> None:
-        """Send what this rank has put in its queues to dest (a remote peer) so far."""
+    def send_now(self, dest: int, kind_flags: int, tag: int, ctx: int, arr: np.ndarray, nbytes: int) -> bool:
+        """Send a whole eager message (cookie 0) from arr to dest as one network item at once,
+        without passing it through the ring to dest: True if sent, False if the ring holds a
+        message of ours still being taken out (order per pair: the caller then uses the ring).
+
+        Every push of the engine to a remote peer's ring is followed by `flush`, which empties
+        that ring unless a message is still partly in it (then in `_active`), so this one check
+        is all per-pair order needs. Skipping the ring saves two kernel calls and a copy."""
+        if (dest, L.P2P_PLANE) in self._active:
+            return False
+        item = np.empty(HDR + nbytes, np.uint8)
+        _HEADER.pack_into(item, 0, _ITEM_P2P, kind_flags, tag, ctx, nbytes, 0, 0, 0)
+        if nbytes:
+            item[HDR:] = byte_view(arr)[:nbytes]
         try:
-            for plane in _PLANES:
-                self._drain_out(dest, plane)
+            self.link.send(dest, item)
+        except self.link.Error as exc:
+            raise self._link_failed(exc) from None
+        return True
+
+    def recv_wait(self, recv: Callable[..., int], h: int, tag: int, ctx: int, arr: np.ndarray) -> int:
+        """A blocking receive from a remote peer with nothing else to do: pump and look at the
+        peer's queue (`recv`, the receive kernel, on handle h) up to `spin` times; return the
+        kernel's last status (RX_EMPTY: nothing came, take the general path).
+
+        This skips the scheduler's loop for the common case of one receive from another node
+        (a ping-pong); the pass count is small because a rank that spins here holds a core that
+        a loaded machine's TCP delivery may need (see runtime.NET_SPIN_PASSES)."""
+        status = L.RX_EMPTY
+        pump = self.pump
+        for _ in range(self.spin):
+            if pump():
+                status = recv(h, tag, ctx, arr)
+                if status != L.RX_EMPTY:
+                    break
+        return status
+
+    def flush(self, dest: int) -> None:
+        """Send what this rank has put in its point-to-point queue to dest (a remote peer) so far.
+
+        The engine calls this after each push of its own, which is always on the point-to-point
+        plane; the collective plane (the interpreter's pushes, barrier signals) is sent by the
+        next pump. Looking at one plane instead of two keeps two kernel calls off every send."""
+        try:
+            self._drain_out(dest, L.P2P_PLANE)
         except self.link.Error as exc:
             raise self._link_failed(exc) from None
 
@@ -156,7 +207,7 @@ class NetRoute:
                 if status < 0:
                     raise self._corrupt(status, dest)
                 del self._active[key]
-                self.link.send(dest, item, plane)
+                self.link.send(dest, item)
                 moved = True
                 continue
             status = self._match(h, L.ANY, L.PEEK, _EMPTY, info)
@@ -169,7 +220,6 @@ class NetRoute:
             heap = kind == L.KIND_HEAP
             rndv = kind == L.KIND_RNDV  # a direct payload's announcement (send_bulk): aux words
             item = np.empty(HDR + (16 if rndv else total if kind == L.KIND_EAGER or heap else 0), np.uint8)
-            words = item[:HDR].view(np.int64)
             if rndv:
                 aux = item[HDR:].view(np.int64)
                 aux[0] = info[L.INFO_AUX0]
@@ -180,20 +230,15 @@ class NetRoute:
                 if total:
                     ring.copy_from(item[HDR:].ctypes.data, self.t.heap.base + aux0, total)
                 kind, flags = L.KIND_EAGER, flags | L.FLAG_SYNC
-            words[0] = ITEM_MSG | plane << 8
-            words[1] = kind | flags << 16
-            words[2] = int(info[L.INFO_TAG])
-            words[3] = int(info[L.INFO_CTX])
-            words[4] = total
-            words[5] = int(info[L.INFO_COOKIE])
-            words[6] = words[7] = 0
+            _HEADER.pack_into(item, 0, ITEM_MSG | plane << 8, kind | flags << 16, int(info[L.INFO_TAG]),
+                              int(info[L.INFO_CTX]), total, int(info[L.INFO_COOKIE]), 0, 0)
             status = self._match(h, L.ANY, L.ANY, _EMPTY if heap or rndv else item[HDR:], info)
             if status == L.RX_PARTIAL:
                 self._active[key] = item
                 break
             if status < 0:
                 raise self._corrupt(status, dest)
-            self.link.send(dest, item, plane)
+            self.link.send(dest, item)
         if plane == L.COLL_PLANE:
             n = self._signals(h)
             if n > 0:
@@ -203,7 +248,7 @@ class NetRoute:
                 words = item.view(np.int64)
                 words[0] = ITEM_SIGNALS | plane << 8
                 words[6] = n
-                self.link.send(dest, item, plane)
+                self.link.send(dest, item)
                 moved = True
         return moved
 
@@ -224,6 +269,7 @@ class NetRoute:
         return MPIException(ERR_PROC_ABORTED, f"the job is being aborted (the network to another node failed: {exc})")
 
     def _pump(self) -> bool:
+        # The hot loop of a rank waiting on another node: every line here costs on each pass.
         moved = bool(self._reads) and self._finish_reads()
         if self._scan(self._out_handles, self._out_ready):
             ready = self._out_ready
@@ -232,22 +278,37 @@ class NetRoute:
                     moved = True
                 if ready[2 * i + 1] and self._drain_out(p, L.COLL_PLANE):
                     moved = True
-        for p in self.peers:  # signals are not in the rings' indices: looked at apart
-            if self._signals(self._out[p][1]) > 0 and self._drain_out(p, L.COLL_PLANE):
-                moved = True
-        self.link.pending_sends()
-        poll = self.link.poll
+        signals = self._signals
+        for h in self._coll_out:  # signals are not in the rings' indices: looked at apart
+            if signals(h) > 0:
+                moved = self._drain_out(self._coll_peer[h], L.COLL_PLANE) or moved
+        link = self.link
+        if link._sends or link._bulk_sends:
+            link.pending_sends()
+        poll = link.poll
         while True:
             got = poll()
             if got is None:
                 break
-            src, plane, item, req = got
-            if src not in self._fifo or plane not in _PLANES:
-                raise MPIException(ERR_INTERN, f"network item from rank {src} (channel {plane}) that is "
-                                               "not on another node")
-            self._fifo[src][plane].append([item, req, L.TX_NOT_STARTED])
-            self._waiting.add(src)
             moved = True
+            src, head, item, req = got
+            plane = head >> 8 & 0xFF
+            fifos = self._fifo.get(src)
+            if fifos is None or plane not in _PLANES:
+                raise MPIException(ERR_INTERN, f"network item from rank {src} (plane {plane}) that is "
+                                               "not on another node")
+            fifo = fifos[plane]
+            if req is None and not fifo and head & 0xFF == ITEM_MSG:
+                # The common case: a message with nothing from src before it, still in the
+                # link's buffer: into src's queue at once, copied only if the ring is full.
+                sent = self._push_item(src, plane, item, L.TX_NOT_STARTED)
+                if sent == item.nbytes - HDR:
+                    continue
+                fifo.append([item.copy(), None, sent])
+            else:
+                held = req is None and item.base is link._rbuf  # the link reuses that buffer
+                fifo.append([item.copy() if held else item, req, L.TX_NOT_STARTED])
+            self._waiting.add(src)
         if self._waiting:
             for src in list(self._waiting):
                 if self._apply(src):
@@ -272,10 +333,7 @@ class NetRoute:
                 what = int(words[0]) & 0xFF
                 if what == ITEM_MSG:
                     payload = item[HDR:]
-                    sent = self._push(h, int(words[1]), int(words[2]), int(words[3]), int(words[4]),
-                                      int(words[5]), payload, entry[2])
-                    if sent < L.TX_NOT_STARTED:
-                        raise self._corrupt(sent - L.TX_ERR_BASE, src)
+                    sent = self._push_item(src, plane, item, entry[2])
                     if sent != entry[2]:
                         moved = True
                     entry[2] = sent
@@ -296,16 +354,31 @@ class NetRoute:
             self._waiting.discard(src)
         return moved
 
+    def _push_item(self, src: int, plane: int, item: np.ndarray, sent: int) -> int:
+        """Push (the rest of) a message item from src into src's queue of plane; return how
+        much of its payload is in (the push kernel's count)."""
+        w = _HEADER.unpack_from(item, 0)
+        sent = self._push(self._in[src][plane], w[1], w[2], w[3], w[4], w[5], item[HDR:], sent)
+        if sent < L.TX_NOT_STARTED:
+            raise self._corrupt(sent - L.TX_ERR_BASE, src)
+        return sent
+
     # -- the end ---------------------------------------------------------------------------------
     def finish(self) -> None:
         """After this rank's last message: send what is left in our queues, then FIN to every
         remote peer."""
         for p in self.peers:
-            self.flush(p)
+            try:
+                for plane in _PLANES:
+                    self._drain_out(p, plane)
+            except self.link.Error as exc:
+                raise self._link_failed(exc) from None
             for plane in _PLANES:
                 item = np.zeros(HDR, np.uint8)
                 item.view(np.int64)[0] = ITEM_FIN | plane << 8
-                self.link.send(p, item, plane)
+                self.link.send(p, item)
+        if self.board is not None:
+            self.board.finished()
 
     def close(self) -> None:
         """Complete the network sends (before MPI_Finalize)."""

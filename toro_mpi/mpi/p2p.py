@@ -413,6 +413,9 @@ class Engine:
             if nbytes >= self.net.direct_min:
                 self.wait_send(self.isend(arr, nbytes, dest, tag, ctx, aux=None), "Send")
                 return True
+            # Straight to the network when nothing of ours to dest is still in its ring.
+            if self.net.send_now(dest, L.KIND_EAGER | type_flags(arr) << 16, tag, ctx, arr, nbytes):
+                return True
             sent = self._kernel("send", self._send_by_dtype, arr)(self._txh[dest], tag, ctx, arr)
             self.net.flush(dest)
             return sent == nbytes or self.send_rest(arr, nbytes, dest, tag, ctx, sent)
@@ -541,15 +544,26 @@ class Engine:
         if header is not None and status != _RX_EMPTY:
             info[:] = header
         if status == _RX_EMPTY:
-            if self.pending_sends or self.sched.ready or self.sched.tasks or self.remote[src]:
-                # (A remote peer's message reaches its queue only through our own progress.)
+            if self.pending_sends or self.sched.ready or self.sched.tasks:
                 return False
-            wait = self._kernel("wait", self._wait_by_dtype, arr)
-            status = wait(self._rxh[src], tag, ctx, arr, info, self.fast_spins)
-            if status == _RX_COMPLETE:
-                return True
-            if status == _RX_EMPTY:
-                return False
+            if self.remote[src]:
+                # A remote peer's message reaches its queue only through our own progress:
+                # pump a few times and look again before the general path (and its scheduler).
+                status = self.net.recv_wait(self._kernel("recv", self._recv_by_dtype, arr), self._rxh[src],
+                                            tag, ctx, arr)
+                if status == _RX_COMPLETE:
+                    info[:] = self.rx_info[src]
+                    return True
+                if status == _RX_EMPTY:
+                    return False
+                info[:] = self.rx_info[src]
+            else:
+                wait = self._kernel("wait", self._wait_by_dtype, arr)
+                status = wait(self._rxh[src], tag, ctx, arr, info, self.fast_spins)
+                if status == _RX_COMPLETE:
+                    return True
+                if status == _RX_EMPTY:
+                    return False
         if status == L.RX_NO_MATCH:
             return False
         # Consumed but needs the general path (rendezvous, heap, synchronous, truncated, fragmented).

@@ -1,22 +1,27 @@
 """One rank's link to the ranks of other nodes: byte messages over mpi4py nonblocking calls.
 
 Every item toro_mpi sends to another node is one MPI message of bytes on a private duplicate
-of the real COMM_WORLD, under one tag per channel (TAG + channel), so MPI's non-overtaking rule
-keeps each pair's items of one channel in the order they were sent. Sends are `Isend`s tested
-later; arrivals are found with a matched probe (`Improbe`, any source) and received with
-`Irecv` on the matched message (`Imrecv`) into a buffer of the probed size, so a large payload
-lands in its buffer with no intermediate copy.
-Nothing here knows the layout of the items (mpi/netroute.py does).
+of the real COMM_WORLD, all under one tag, so MPI's non-overtaking rule keeps each pair's items
+in the order they were sent (the item's own header says which plane it is for). Sends are
+`Isend`s tested at once and later. Arrivals land in one receive posted in advance (a persistent
+request, any source) into a buffer of CAP bytes, reused for every item: finding and taking an
+item is one `Test`, with no allocation. An item larger than CAP travels as a 16-byte
+announcement (its size and its first 8 bytes) on the same tag, so it keeps its place in the
+pair's order, then itself under BIG_TAG, received into a buffer of its size once the
+announcement is taken. Items are longer than 16 bytes; their first 8 bytes (the head word) are
+known at arrival, even for a large item still being received. Nothing here knows the layout
+of the items (mpi/netroute.py does).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-TAG = 0x2B0B  # the tag of channel 0 on the link's private communicator; channel c uses TAG + c
+TAG = 0x2B0B  # the tag of every item on the link's private communicator
+BIG_TAG = TAG + 1  # the tag of an item larger than CAP, after its announcement under TAG
+CAP = 65536 + 128  # bytes of the posted receive: every item of a message sent through the rings fits
 
 _current: Link | None = None
 
@@ -44,33 +49,42 @@ class Link:
         self._bufs: list[np.ndarray] = []  # their buffers, alive until the request completes
         self._status = mpi.Status()
         self._byte = mpi.BYTE
-        self._improbe: Callable[..., Any] = self.comm.Improbe
-        self._any = mpi.ANY_SOURCE
-        self._any_tag = mpi.ANY_TAG
+        self._rbuf = np.empty(CAP, np.uint8)
+        self._rreq = self.comm.Recv_init([self._rbuf, mpi.BYTE], mpi.ANY_SOURCE, TAG)
+        self._rreq.Start()
+        self._held = False  # whether the last item poll returned is the posted buffer (restart first)
         self.node_of: list[int] = []  # every world rank's node (set by toro_mpi.node_main)
         self.local: Any = None  # the real communicator of this node's ranks
-        self.sent = 0  # items sent and received so far (a deadlock check compares them)
+        self.sent = 0  # items sent and received so far, bulk payloads left out (net/board.py)
         self.received = 0
 
-    def send(self, dest: int, buf: np.ndarray, channel: int = 0) -> None:
-        """Start sending buf (uint8, kept alive here until the send completes) to world rank dest."""
-        req = self.comm.Isend([buf, self._byte], dest, TAG + channel)
+    def send(self, dest: int, buf: np.ndarray) -> None:
+        """Start sending buf (uint8, more than 16 bytes, kept alive here until the send
+        completes) to world rank dest."""
         self.sent += 1
+        if buf.nbytes > CAP:
+            size = np.array([buf.nbytes, buf[:8].view(np.int64)[0]], np.int64)
+            self._start(self.comm.Isend([size, self._byte], dest, TAG), size)
+            self._start(self.comm.Isend([buf, self._byte], dest, BIG_TAG), buf)
+            return
+        self._start(self.comm.Isend([buf, self._byte], dest, TAG), buf)
+
+    def _start(self, req: Any, buf: np.ndarray) -> None:
         if not req.Test():
             self._sends.append(req)
             self._bufs.append(buf)
 
     def send_bulk(self, dest: int, buf: np.ndarray, tag: int) -> None:
         """Start sending buf (kept alive until done) to dest on the bulk context under tag."""
+        # (Not counted in `sent`: its header item is, and the receiver asks for the payload
+        # only once it matched that header, so a deadlock may leave it unreceived.)
         req = self.bulk.Isend([buf, self._byte], dest, tag)
-        self.sent += 1
         self._bulk_sends.append(req)
         self._bulk_bufs.append(buf)
 
     def irecv_bulk(self, src: int, buf: np.ndarray, tag: int) -> Any:
         """Start receiving the bulk payload src sent under tag into buf (uint8, exactly its
         size); return the request."""
-        self.received += 1
         return self.bulk.Irecv([buf, self._byte], src, tag)
 
     def pending_sends(self) -> int:
@@ -92,24 +106,41 @@ class Link:
         return len(self._sends) + len(self._bulk_sends)
 
     def poll(self) -> tuple[int, int, np.ndarray, Any] | None:
-        """The next arrival: (source, channel, its buffer, a request still receiving it or None),
-        or None. One matched probe for every channel (ANY_TAG: the private communicator carries
-        nothing else), which keeps each channel's order and costs one progress call of the MPI."""
+        """The next arrival: (source, its head word, its bytes, a request still receiving them
+        or None), or None.
+
+        Without a request, the bytes are a view of the posted buffer, valid until the next
+        call (copy what must live longer). One `Test` when nothing came: a progress call of the
+        MPI."""
+        req = self._rreq
+        if self._held:
+            self._held = False
+            req.Start()
         st = self._status
-        msg = self._improbe(self._any, self._any_tag, st)
-        if msg is None:
+        if not req.Test(st):
             return None
         n = st.Get_count(self._byte)
-        buf = np.empty(n, np.uint8)
-        req = msg.Irecv([buf, self._byte])
+        src = st.Get_source()
         self.received += 1
-        if req.Test():
-            req = None
-        return st.Get_source(), st.Get_tag() - TAG, buf, req
+        words = self._rbuf[:16].view(np.int64)
+        if n != 16:
+            self._held = True
+            return src, int(words[0]), self._rbuf[:n], None
+        size, head = int(words[0]), int(words[1])
+        req.Start()
+        buf = np.empty(size, np.uint8)
+        big = self.comm.Irecv([buf, self._byte], src, BIG_TAG)
+        return src, head, buf, None if big.Test() else big
 
     def close(self) -> None:
-        """Complete every outstanding send (before MPI_Finalize). A bulk payload still unsent
-        belongs to a message its receiver never took (it finalized first): cancelled."""
+        """Complete every outstanding send (before MPI_Finalize) and withdraw the posted
+        receive. A bulk payload still unsent belongs to a message its receiver never took (it
+        finalized first): cancelled."""
+        req = self._rreq
+        if not self._held:
+            req.Cancel()
+            req.Wait()
+        req.Free()
         if self._sends:
             self.MPI.Request.Waitall(self._sends)
             self._sends.clear()
