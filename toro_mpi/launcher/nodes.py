@@ -6,7 +6,8 @@ bus segment (created by the node's first rank), ranks of different nodes talk th
 Which node each rank is on travels in TORO_MPI_NODE_MAP (`node_map`: blocks of consecutive
 ranks, the first N % K nodes one rank larger, or the user's --node-map). mpiexec supervises the
 job: a rank that dies or exits non-zero ends every rank, and its exit status is mpiexec's. This
-launcher adds --timeout (exit 110) and removes any segment a killed job left behind.
+launcher adds --timeout (exit 110), the deadlock report across nodes (exit 111, netwatch.py) and
+removes any segment a killed job left behind.
 
 `--nodes 1` never comes here: it is the ordinary launcher, with no MPI library loaded.
 """
@@ -14,19 +15,23 @@ launcher adds --timeout (exit 110) and removes any segment a killed job left beh
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import posix_ipc
 
 from ..bus.segment import launcher_pid_of, list_segments
 from .cleanup import pid_alive
-from .compare import SideRun, _stop, _wait, read_reference_output, split_lines
+from .compare import SideRun, _stop, read_reference_output, split_lines
 from .environ import RANK_VARS
-from .job import EXIT_TIMEOUT, say, warm_numba_cache
+from .job import EXIT_DEADLOCK, EXIT_TIMEOUT, say, warm_numba_cache
+from .netwatch import DEADLOCK_TICK, Board
+from .netwatch import ENV as BOARD_ENV
 from .plan import LaunchError, Plan, hosted_argv
-from .report import exit_status, signal_name
+from .report import deadlock_report, exit_status, signal_name
 from .signals import SignalTrap
 
 # What lets Open MPI run as root in a container (the sandbox's user), as the reference runs do.
@@ -102,28 +107,37 @@ def run(plan: Plan, capture: SideRun | None = None) -> int:
     if plan.cfg.launcher["warm_cache"]:
         warm_numba_cache()
     before = set(list_segments())
+    board = Board(plan.nranks)
     with tempfile.TemporaryDirectory(prefix="toro_mpi-nodes.") as tmp, SignalTrap() as trap:
         prefix = str(Path(tmp, "rank")) if capture is not None else None
         cmd = command(plan, prefix)
         log = open(Path(tmp, "mpiexec.log"), "w+b") if capture is not None else None
+        env = environment(plan)
+        env[BOARD_ENV] = board.name
         try:
-            proc = subprocess.Popen(cmd, env=environment(plan), cwd=plan.wdir, start_new_session=True,
+            proc = subprocess.Popen(cmd, env=env, cwd=plan.wdir, start_new_session=True,
                                     stdin=subprocess.DEVNULL if capture is not None else None,
                                     stdout=log, stderr=subprocess.STDOUT if log else None)
         except OSError as exc:
+            board.close()
             raise LaunchError(f"cannot start mpiexec: {exc}", code=127) from None
         try:
-            if _wait(proc, trap, plan.timeout):
+            why = _supervise(proc, trap, plan.timeout, board)
+            if why == "exit":
                 status = exit_status(proc.returncode)
-            elif trap.received:
+            elif why == "signal":
                 say(f"caught {signal_name(trap.received[0])}; stopping mpiexec")
                 status = 128 + trap.received[0]
+            elif why == "deadlock":
+                say(deadlock_report(board.views()))
+                status = EXIT_DEADLOCK
             else:
                 say(f"timeout after {plan.timeout} s: stopping the job on every node")
                 status = EXIT_TIMEOUT
             if proc.returncode is None:
                 _stop(proc, float(plan.cfg.launcher["kill_grace"]))
         finally:
+            board.close()
             _remove_left(before)
             if log is not None:
                 log.seek(0)
@@ -133,3 +147,20 @@ def run(plan: Plan, capture: SideRun | None = None) -> int:
             capture.status = status
             read_reference_output(Path(tmp), capture)
     return status
+
+
+def _supervise(proc: subprocess.Popen[bytes], trap: SignalTrap, timeout: float | None, board: Board) -> str:
+    """Wait for mpiexec to exit ("exit"), a signal ("signal"), the timeout ("timeout") or a
+    deadlock on the board ("deadlock"), looking at the board every DEADLOCK_TICK."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while proc.poll() is None:
+        left = DEADLOCK_TICK if deadline is None else min(DEADLOCK_TICK, deadline - time.monotonic())
+        if trap.received:
+            return "signal"
+        if left <= 0:
+            return "timeout"
+        select.select([trap.fd], [], [], left)  # a signal wakes us at once
+        trap.drain()
+        if proc.poll() is None and board.deadlocked():
+            return "deadlock"
+    return "exit"
