@@ -7,7 +7,8 @@ least DEADLOCK_TICK apart find:
 
 - every rank attached, not all finished, every live rank's process idle (odd idle count),
 - the same idle counts both times (no rank woke in between), and the same item counts,
-- the network quiet: the items sent by all ranks equal the items received by all ranks,
+- the network quiet: the items sent by all ranks equal the items received by all ranks, and
+  no rank receiving a large payload or holding items its full queues cannot take yet,
 - every live rank's process asleep and woken again at least twice in between (voluntary
   context switches): each has looked at its queues and at the network since the first look, and
   still wants nothing. An idle rank of a job of several nodes dozes at most NET_DOZE_US.
@@ -30,8 +31,8 @@ from .report import SlotView
 
 ENV = "TORO_MPI_NET_BOARD"  # net/board.py's ENV
 # net/board.py's row layout (this side may not import that layer; tests/unit checks they agree).
-WORDS = 8
-STATE, IDLE, CALL, PEER, TAG, SENT, RECEIVED, PID = range(WORDS)
+WORDS = 9
+STATE, IDLE, CALL, PEER, TAG, SENT, RECEIVED, PID, FLIGHT = range(WORDS)
 ATTACHED, FINISHED = 1, 2
 DEADLOCK_TICK = 0.1  # seconds between looks (launcher/job.py's)
 
@@ -81,7 +82,7 @@ class Board:
         live = states == ATTACHED
         if not (rows[live, IDLE] & 1).all():
             return None
-        if rows[:, SENT].sum() != rows[:, RECEIVED].sum():
+        if rows[:, SENT].sum() != rows[:, RECEIVED].sum() or rows[live, FLIGHT].any():
             return None
         return tuple(int(x) for x in rows[:, [STATE, IDLE, SENT, RECEIVED]].ravel())
 

@@ -102,7 +102,7 @@ class NetRoute:
         # The launcher's deadlock board (toro-mpirun --nodes), when it made one.
         self.board = attach_board(rank, size, link)
         if self.board is not None:
-            self.board.hook(transport)
+            self.board.hook(transport, lambda: bool(self._reads or self._waiting or self._active))
 
     # -- out: rings -> network -------------------------------------------------------------
     def send_bulk(self, dest: int, arr: np.ndarray, nbytes: int, cookie: int) -> np.ndarray:

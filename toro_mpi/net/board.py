@@ -13,22 +13,27 @@ its process goes idle or busy (the same moments it writes its own slot), a row o
   CALL, PEER, TAG   the blocking call, as in the segment's slot (layout.CALL_CODES)
   SENT, RECEIVED    network items this rank has sent to and received from other nodes
   PID       the rank's process (the launcher reads how often it has slept)
+  FLIGHT    1 while the rank has network work under way that moves without it looking busy:
+            a large payload being received into its buffer, items not yet in a full ring
 
 The launcher (launcher/netwatch.py, which keeps its own copy of these offsets: it may not import
 this layer) calls a deadlock when two looks find every live rank idle with the same counts, the
-network's sent and received totals equal, and every rank asleep and awake again in between.
+network's sent and received totals equal, no rank with network work under way, and every rank
+asleep and awake again in between. (A large payload's sender does not count as work under way:
+its receiver asks for it only once it matched the header, so a deadlock may leave it unsent.)
 """
 
 from __future__ import annotations
 
 import mmap
 import os
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-WORDS = 8
-STATE, IDLE, CALL, PEER, TAG, SENT, RECEIVED, PID = range(WORDS)
+WORDS = 9
+STATE, IDLE, CALL, PEER, TAG, SENT, RECEIVED, PID, FLIGHT = range(WORDS)
 ATTACHED, FINISHED = 1, 2
 ENV = "TORO_MPI_NET_BOARD"
 
@@ -50,9 +55,9 @@ class BoardRow:
         self.row[PID] = os.getpid()
         self.row[STATE] = ATTACHED
 
-    def hook(self, transport: Any) -> None:
+    def hook(self, transport: Any, in_flight: Callable[[], bool]) -> None:
         """Mirror the transport's set_blocked and set_idle (what the engine calls to publish its
-        state in its slot) onto this row."""
+        state in its slot) onto this row; `in_flight()` says whether network work is under way."""
         set_blocked, set_idle = transport.set_blocked, transport.set_idle
         row = self.row
         link = self.link
@@ -66,6 +71,7 @@ class BoardRow:
             if bool(self._idle & 1) != now:
                 # The counts first, then the idle word that makes them worth reading.
                 row[SENT], row[RECEIVED] = link.sent, link.received
+                row[FLIGHT] = 1 if now and in_flight() else 0
                 self._idle += 1
                 row[IDLE] = self._idle
 
