@@ -91,6 +91,7 @@ class NetRoute:
         self._push = transport.specialise("push", _U8)
         self._info = np.zeros(L.INFO_LEN, np.int64)
         self._active: dict[tuple[int, int], np.ndarray] = {}  # (peer, plane) -> item being taken out
+        self._p2p_key = {p: (p, L.P2P_PLANE) for p in self.peers}
         self._fifo: dict[int, tuple[deque, deque]] = {p: (deque(), deque()) for p in self.peers}
         self._waiting: set[int] = set()  # sources with items not yet in their rings
         self._fins: dict[int, int] = {}  # source -> FIN items applied (one per plane)
@@ -153,12 +154,11 @@ class NetRoute:
         Every push of the engine to a remote peer's ring is followed by `flush`, which empties
         that ring unless a message is still partly in it (then in `_active`), so this one check
         is all per-pair order needs. Skipping the ring saves two kernel calls and a copy."""
-        if (dest, L.P2P_PLANE) in self._active:
+        if self._p2p_key[dest] in self._active:
             return False
-        item = np.empty(HDR + nbytes, np.uint8)
-        _HEADER.pack_into(item, 0, _ITEM_P2P, kind_flags, tag, ctx, nbytes, 0, 0, 0)
-        if nbytes:
-            item[HDR:] = byte_view(arr)[:nbytes]
+        # bytes, not a numpy array: two C calls build the whole item.
+        item = _HEADER.pack(_ITEM_P2P, kind_flags, tag, ctx, nbytes, 0, 0, 0) + (
+            arr.tobytes() if arr.nbytes == nbytes else byte_view(arr)[:nbytes].tobytes())
         try:
             self.link.send(dest, item)
         except self.link.Error as exc:
@@ -173,14 +173,29 @@ class NetRoute:
         This skips the scheduler's loop for the common case of one receive from another node
         (a ping-pong); the pass count is small because a rank that spins here holds a core that
         a loaded machine's TCP delivery may need (see runtime.NET_SPIN_PASSES)."""
-        status = L.RX_EMPTY
-        pump = self.pump
-        for _ in range(self.spin):
-            if pump():
+        # Mostly the network alone, one arrival at a time: nothing of this rank runs meanwhile
+        # to put more in our own queues to other nodes, so the rest of a pump (sending what they
+        # hold) is done every 8th pass only, and by the general path after.
+        poll = self.link.poll
+        try:
+            for i in range(self.spin):
+                if i & 7 == 7:
+                    if not self._pump():
+                        continue
+                else:
+                    got = poll()
+                    if got is None:
+                        continue
+                    self._take(got)
+                    if self._waiting:
+                        for src in list(self._waiting):
+                            self._apply(src)
                 status = recv(h, tag, ctx, arr)
                 if status != L.RX_EMPTY:
-                    break
-        return status
+                    return status
+        except self.link.Error as exc:
+            raise self._link_failed(exc) from None
+        return L.RX_EMPTY
 
     def flush(self, dest: int) -> None:
         """Send what this rank has put in its point-to-point queue to dest (a remote peer) so far.
@@ -291,29 +306,33 @@ class NetRoute:
             if got is None:
                 break
             moved = True
-            src, head, item, req = got
-            plane = head >> 8 & 0xFF
-            fifos = self._fifo.get(src)
-            if fifos is None or plane not in _PLANES:
-                raise MPIException(ERR_INTERN, f"network item from rank {src} (plane {plane}) that is "
-                                               "not on another node")
-            fifo = fifos[plane]
-            if req is None and not fifo and head & 0xFF == ITEM_MSG:
-                # The common case: a message with nothing from src before it, still in the
-                # link's buffer: into src's queue at once, copied only if the ring is full.
-                sent = self._push_item(src, plane, item, L.TX_NOT_STARTED)
-                if sent == item.nbytes - HDR:
-                    continue
-                fifo.append([item.copy(), None, sent])
-            else:
-                held = req is None and item.base is link._rbuf  # the link reuses that buffer
-                fifo.append([item.copy() if held else item, req, L.TX_NOT_STARTED])
-            self._waiting.add(src)
+            self._take(got)
         if self._waiting:
             for src in list(self._waiting):
                 if self._apply(src):
                     moved = True
         return moved
+
+    def _take(self, got: tuple[int, int, Any, Any]) -> None:
+        """An arrival from the link: into its sender's queue at once if it can, else queued."""
+        src, head, item, req = got
+        plane = head >> 8 & 0xFF
+        fifos = self._fifo.get(src)
+        if fifos is None or plane not in _PLANES:
+            raise MPIException(ERR_INTERN, f"network item from rank {src} (plane {plane}) that is "
+                                           "not on another node")
+        fifo = fifos[plane]
+        if req is None and not fifo and head & 0xFF == ITEM_MSG:
+            # The common case: a message with nothing from src before it, still in the link's
+            # buffer: into src's queue at once, copied only if the ring is full.
+            sent = self._push_item(src, plane, item, L.TX_NOT_STARTED)
+            if sent == item.nbytes - HDR:
+                return
+            fifo.append([item.copy(), None, sent])
+        else:
+            held = req is None and item.base is self.link._rbuf  # the link reuses that buffer
+            fifo.append([item.copy() if held else item, req, L.TX_NOT_STARTED])
+        self._waiting.add(src)
 
     def _apply(self, src: int) -> bool:
         """Push the items from src that have fully arrived into its queues, in order; True if any."""

@@ -3,7 +3,7 @@
 Every item toro_mpi sends to another node is one MPI message of bytes on a private duplicate
 of the real COMM_WORLD, all under one tag, so MPI's non-overtaking rule keeps each pair's items
 in the order they were sent (the item's own header says which plane it is for). Sends are
-`Isend`s tested at once and later. Arrivals land in one receive posted in advance (a persistent
+`Isend`s tested later, in batches. Arrivals land in one receive posted in advance (a persistent
 request, any source) into a buffer of CAP bytes, reused for every item: finding and taking an
 item is one `Test`, with no allocation. An item larger than CAP travels as a 16-byte
 announcement (its size and its first 8 bytes) on the same tag, so it keeps its place in the
@@ -21,6 +21,7 @@ import numpy as np
 
 TAG = 0x2B0B  # the tag of every item on the link's private communicator
 BIG_TAG = TAG + 1  # the tag of an item larger than CAP, after its announcement under TAG
+SEND_BATCH = 64  # sends outstanding before a send tests them all (keeps the lists short)
 CAP = 65536 + 128  # bytes of the posted receive: every item of a message sent through the rings fits
 
 _current: Link | None = None
@@ -46,7 +47,7 @@ class Link:
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
         self._sends: list[Any] = []  # outstanding Isend requests
-        self._bufs: list[np.ndarray] = []  # their buffers, alive until the request completes
+        self._bufs: list[np.ndarray | bytes] = []  # their buffers, alive until the request completes
         self._status = mpi.Status()
         self._byte = mpi.BYTE
         self._rbuf = np.empty(CAP, np.uint8)
@@ -58,21 +59,25 @@ class Link:
         self.sent = 0  # items sent and received so far, bulk payloads left out (net/board.py)
         self.received = 0
 
-    def send(self, dest: int, buf: np.ndarray) -> None:
-        """Start sending buf (uint8, more than 16 bytes, kept alive here until the send
-        completes) to world rank dest."""
+    def send(self, dest: int, buf: np.ndarray | bytes) -> None:
+        """Start sending buf (1-D uint8 array or bytes, more than 16 bytes, kept alive here
+        until the send completes) to world rank dest."""
         self.sent += 1
-        if buf.nbytes > CAP:
-            size = np.array([buf.nbytes, buf[:8].view(np.int64)[0]], np.int64)
+        if len(buf) > CAP:
+            size = np.array([len(buf), int.from_bytes(bytes(buf[:8]), "little", signed=True)], np.int64)
             self._start(self.comm.Isend([size, self._byte], dest, TAG), size)
             self._start(self.comm.Isend([buf, self._byte], dest, BIG_TAG), buf)
             return
         self._start(self.comm.Isend([buf, self._byte], dest, TAG), buf)
 
-    def _start(self, req: Any, buf: np.ndarray) -> None:
-        if not req.Test():
-            self._sends.append(req)
-            self._bufs.append(buf)
+    def _start(self, req: Any, buf: np.ndarray | bytes) -> None:
+        # Not tested here: the MPI starts a small send within Isend, and testing it is a whole
+        # progress call (a microsecond) on every message's path; pending_sends (each pump, and
+        # here once SEND_BATCH are outstanding) completes them.
+        self._sends.append(req)
+        self._bufs.append(buf)
+        if len(self._sends) >= SEND_BATCH:
+            self.pending_sends()
 
     def send_bulk(self, dest: int, buf: np.ndarray, tag: int) -> None:
         """Start sending buf (kept alive until done) to dest on the bulk context under tag."""
