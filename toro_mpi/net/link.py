@@ -15,6 +15,7 @@ of the items (mpi/netroute.py does).
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,8 @@ SEND_BATCH = 64  # sends outstanding before a send tests them all (keeps the lis
 CAP = 65536 + 128  # bytes of the posted receive: every item of a message sent through the rings fits
 
 _current: Link | None = None
+_WORD = struct.Struct("q")  # an item's head word
+_WORDS2 = struct.Struct("2q")  # an announcement: size, head word
 
 
 class Link:
@@ -127,11 +130,11 @@ class Link:
         n = st.Get_count(self._byte)
         src = st.Get_source()
         self.received += 1
-        words = self._rbuf[:16].view(np.int64)
+        rbuf = self._rbuf
         if n != 16:
             self._held = True
-            return src, int(words[0]), self._rbuf[:n], None
-        size, head = int(words[0]), int(words[1])
+            return src, _WORD.unpack_from(rbuf, 0)[0], rbuf[:n], None
+        size, head = _WORDS2.unpack_from(rbuf, 0)
         req.Start()
         buf = np.empty(size, np.uint8)
         big = self.comm.Irecv([buf, self._byte], src, BIG_TAG)
