@@ -132,6 +132,8 @@ class NetRoute:
         except self.link.Error as exc:
             raise self._link_failed(exc) from None
         self._reads.append((req, whole, dst, -1 if fits else nbytes, done))
+        if self.board is not None:
+            self.board.counts()  # work under way: this may run in a look that marks nobody busy
 
     def _finish_reads(self) -> bool:
         """Complete the direct payloads that are in; True if any."""
@@ -311,6 +313,8 @@ class NetRoute:
             for src in list(self._waiting):
                 if self._apply(src):
                     moved = True
+        if moved and self.board is not None:
+            self.board.counts()
         return moved
 
     def _take(self, got: tuple[int, int, Any, Any]) -> None:

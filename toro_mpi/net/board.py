@@ -52,6 +52,7 @@ class BoardRow:
         self.row = np.frombuffer(self._map, np.int64, WORDS, rank * WORDS * 8)
         self.link = link
         self._idle = 0
+        self._in_flight: Callable[[], bool] = lambda: False
         self.row[PID] = os.getpid()
         self.row[STATE] = ATTACHED
 
@@ -61,6 +62,7 @@ class BoardRow:
         set_blocked, set_idle = transport.set_blocked, transport.set_idle
         row = self.row
         link = self.link
+        self._in_flight = in_flight
 
         def blocked(call: int, peer: int, tag: int) -> None:
             set_blocked(call, peer, tag)
@@ -77,6 +79,15 @@ class BoardRow:
 
         transport.set_blocked = blocked
         transport.set_idle = idle
+
+    def counts(self) -> None:
+        """Publish the item counts now. The route calls this after a pass that moved items: a
+        process's scheduler may take an item in its last look before sleeping without marking
+        itself busy again (the item woke nobody, e.g. an unexpected message), and the launcher
+        must not keep the counts (or the work under way) of before it."""
+        row = self.row
+        row[SENT], row[RECEIVED] = self.link.sent, self.link.received
+        row[FLIGHT] = 1 if self._idle & 1 and self._in_flight() else 0
 
     def finished(self) -> None:
         """The rank is done with the bus (after its last item to other nodes)."""
