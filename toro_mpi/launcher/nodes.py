@@ -133,8 +133,6 @@ def run(plan: Plan, capture: SideRun | None = None) -> int:
                 status = EXIT_DEADLOCK
             else:
                 say(f"timeout after {plan.timeout} s: stopping the job on every node")
-                if os.environ.get("TORO_MPI_BOARD_DEBUG"):
-                    say(f"board: {board.rows.tolist()} sleeps {board._sleeps()}")
                 status = EXIT_TIMEOUT
             if proc.returncode is None:
                 _stop(proc, float(plan.cfg.launcher["kill_grace"]))
