@@ -5,9 +5,10 @@ and 1 MiB; in-place forms; MIN, MAX, BXOR, BAND, PROD, MAXLOC; a non-commutative
 (must fall back to rank order). Barrier: no rank leaves before the last one entered (checked
 with a message sent after the barrier by the last rank to enter).
 
-`exact` (default): integer data, each line a label and a digest; output identical to mpiexec +
-mpi4py. `floats`: random float64 and complex128 sums and products whose bits depend on the
-grouping: compared with the same program on one node of toro_mpi (bit for bit).
+Usage: nodes_twolevel.py [exact|floats] [quick]. `exact` (default): integer data, each line a
+label and a digest; output identical to mpiexec + mpi4py. `floats`: random float64, float32 and
+complex128 sums and products whose bits depend on the grouping: compared with the same program
+on one node of toro_mpi (bit for bit).
 
 Under toro_mpi, stderr gets "R twolevel N": how many Bcast/Reduce/Allreduce calls went
 two-level on this rank (toro_mpi.mpi.net_collectives.run), and "R barrier twolevel B".
@@ -19,7 +20,8 @@ import numpy as np
 from _mpi import COMM, IMPL, MPI, RANK, SIZE, digest, out
 
 MODE = sys.argv[1] if len(sys.argv) > 1 else "exact"
-SIZES = [0, 8, 65535, 65536, 65537, 1 << 20]
+QUICK = "quick" in sys.argv[2:]  # fewer sizes (the default test run)
+SIZES = [0, 8, 65537] if QUICK else [0, 8, 65535, 65536, 65537, 1 << 20]
 TWO = [0]
 
 if IMPL == "toro":
@@ -142,7 +144,7 @@ def _ncop(a, b) -> None:
 def floats(comm, name: str) -> None:
     me = comm.Get_rank()
     rng = np.random.default_rng([RANK, 11])
-    for n in (1, 3, 1000, 65536 // 8, (1 << 20) // 8):
+    for n in (1, 3, 1000) if QUICK else (1, 3, 1000, 65536 // 8, (1 << 20) // 8):
         f = rng.standard_normal(n)
         fr = np.empty_like(f)
         comm.Allreduce(f, fr, op=MPI.SUM)
@@ -169,11 +171,14 @@ run = exact if MODE == "exact" else floats
 run(COMM, "world")
 parity = COMM.Split(RANK % 2, RANK)  # across the nodes (blocks of consecutive ranks per node)
 run(parity, f"parity{RANK % 2}")
-halves = COMM.Split(RANK * 2 // SIZE, -RANK)  # reversed rank order within each half
-run(halves, f"half{RANK * 2 // SIZE}")
-dup = COMM.Dup()
-run(dup, "dup")
-for c in (parity, halves, dup):
+comms = [parity]
+if not QUICK:
+    halves = COMM.Split(RANK * 2 // SIZE, -RANK)  # reversed rank order within each half
+    run(halves, f"half{RANK * 2 // SIZE}")
+    dup = COMM.Dup()
+    run(dup, "dup")
+    comms += [halves, dup]
+for c in comms:
     c.Free()
 if IMPL == "toro":
     sys.stderr.write(f"{RANK} twolevel {TWO[0]}\n")
