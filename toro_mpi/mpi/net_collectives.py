@@ -107,7 +107,7 @@ def _waiter(comm: Any, kind: str) -> Any:
     """wait(requests): block this rank in the scheduler until every request is complete."""
     engine = comm._engine
     testall = LN.current().MPI.Request.Testall
-    what = (kind, -1, 0)
+    what = (kind, -2, 0)  # -2: no one peer (as a hosted group waits)
 
     def wait(reqs: list[Any]) -> None:
         # First a short spell of the MPI's progress alone: a pass of the scheduler also pumps
@@ -245,7 +245,6 @@ def _same_tree(comm: Any, layout: NodeLayout, kind: str, code: int, root: int, s
     return root % layout.block == 0
 
 
-BARRIER_WAIT = ("Barrier", -1, 0)
 
 
 class NetBarrier:
