@@ -245,8 +245,6 @@ def _same_tree(comm: Any, layout: NodeLayout, kind: str, code: int, root: int, s
     return root % layout.block == 0
 
 
-
-
 class NetBarrier:
     """A communicator's Barrier across nodes once it has run (installed as its attribute): the
     node's ranks meet, the nodes' lowest ranks meet over the network, the node's ranks meet again."""
