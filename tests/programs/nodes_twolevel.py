@@ -2,7 +2,7 @@
 phase, leaders over the network, node-local phase), on COMM_WORLD, a Split across the nodes
 (parity) and a Split by halves, roots on every rank, sizes 0, 8 B, 64 KiB - 1, 64 KiB, 64 KiB + 1
 and 1 MiB; in-place forms; MIN, MAX, BXOR, BAND, PROD, MAXLOC; a non-commutative user operator
-(must fall back to rank order). Barrier: no rank leaves before the last one entered (checked
+(must fall back to rank order); Allgather (in place too). Barrier: no rank leaves before the last one entered (checked
 with a message sent after the barrier by the last rank to enter).
 
 Usage: nodes_twolevel.py [exact|floats] [quick]. `exact` (default): integer data, each line a
@@ -99,6 +99,14 @@ def exact(comm, name: str) -> None:
             ip = data(n, me, dt)
             comm.Allreduce(MPI.IN_PLACE, ip, op=MPI.SUM)
             out(tag, dt.__name__, "Allreduce in place", digest(ip))
+            per = max(1, n // size)
+            ag = np.zeros(per * size, dt)
+            comm.Allgather(data(per, me, dt), ag)
+            out(tag, dt.__name__, "Allgather", digest(ag))
+            agi = np.zeros(per * size, dt)
+            agi[me * per:(me + 1) * per] = data(per, me + 5, dt)
+            comm.Allgather(MPI.IN_PLACE, agi)
+            out(tag, dt.__name__, "Allgather in place", digest(agi))
     # PROD over int64 (small factors), MAXLOC over (double, int) pairs, repeated calls (hot records).
     p = np.full(5, 2 + me % 2, np.int64)
     q = np.empty_like(p)

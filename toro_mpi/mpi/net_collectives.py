@@ -216,6 +216,57 @@ class NetSite:
         return 0
 
 
+class NetAllgather:
+    """A two-level Allgather: the node's blocks gathered at its lowest rank, the nodes' blocks
+    exchanged by those over the network and put in rank order, the whole broadcast on the node."""
+
+    def __init__(self, comm: Any, layout: NodeLayout, count: int) -> None:
+        self.comm, self.layout, self.count = comm, layout, count
+        self.parts = [np.empty(len(g) * count, np.uint8) for g in layout.groups]  # the nodes' blocks
+        self.peers = [layout.ranks[r] for r in layout.reps(-1)]
+        self.wait = _waiter(comm, "Allgather")
+
+    def run(self, send: np.ndarray, recv: np.ndarray) -> None:
+        """send: this rank's block (bytes); recv: the whole result (bytes, rank order)."""
+        comm, lay, count = self.comm, self.layout, self.count
+        b, li, total = len(lay.local), lay.li, count * comm.size
+        mine = self.parts[lay.node]
+        if b > 1:
+            plan = comm._plan(("net", "Gather", b, count), "Gather", lambda: S.gather(b, li, 0, count), 0,
+                              lay.local_world)
+            comm._coll.execute(plan, send, mine if li == 0 else _EMPTY_U8, comm._scratch(plan.tmp_count, np.uint8))
+        else:
+            mine[...] = send
+        if li == 0:
+            net = LN.current()
+            try:
+                net.allgather(self.peers, lay.node, self.parts, lay.tag, self.wait)
+            except net.Error as exc:
+                raise _leaders_failed(comm, exc) from None
+            for g, part in zip(lay.groups, self.parts, strict=True):
+                for j, r in enumerate(g):
+                    recv[r * count:(r + 1) * count] = part[j * count:(j + 1) * count]
+        if b > 1:
+            seg = comm._seg_bytes
+            plan = comm._plan(("net", "Bcast", 0, total, np.dtype(np.uint8)), "Bcast",
+                              lambda: S.bcast(b, li, 0, total, seg), 0, lay.local_world)
+            comm._coll.execute(plan, recv, recv, comm._scratch(plan.tmp_count, np.uint8))
+
+
+def allgather(comm: Any, count: int, send: np.ndarray, recv: np.ndarray) -> bool:
+    """Run an Allgather of count bytes per rank two-level when the communicator spans nodes;
+    False: run the one-node algorithm. In place, send is this rank's block of recv."""
+    layout = layout_of(comm)
+    if layout is None or count == 0:
+        return False
+    sites = comm.__dict__.setdefault("_net_allgather", {})
+    site = sites.get(count)
+    if site is None:
+        site = sites[count] = NetAllgather(comm, layout, count)
+    site.run(send, recv)
+    return True
+
+
 def run(comm: Any, kind: str, key: tuple, send: np.ndarray, recv: np.ndarray, op: Any) -> NetSite | None:
     """Run a Bcast, Reduce or Allreduce two-level when it goes so (module docstring) and return
     its site (the hot record of a repeated call); None: run the one-node algorithm. `key` is the

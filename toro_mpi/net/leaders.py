@@ -116,6 +116,15 @@ class Leaders:
             combine(tmp, acc)
             mask <<= 1
 
+    def allgather(self, peers: list[int], me: int, parts: list[np.ndarray], tag: int, wait: Wait) -> None:
+        """Every peer's part (bytes; parts[me] is this rank's, filled) into every peer's parts:
+        all sends and receives posted at once (a few leaders: one round)."""
+        m = len(peers)
+        reqs = [self._send(parts[me], peers[j], tag) for j in range(m) if j != me]
+        reqs += [self._recv(parts[j], peers[j], tag) for j in range(m) if j != me]
+        if reqs:
+            wait(reqs)
+
 
 def _bytes(arr: np.ndarray) -> np.ndarray:
     return arr.reshape(-1).view(np.uint8)
