@@ -36,7 +36,7 @@ class Leaders:
     def __init__(self, mpi: Any, comm: Any, link: Any) -> None:
         self.MPI = mpi
         self.comm = comm
-        self.link = link  # counts items sent and received, as the route's do (a deadlock check reads them)
+        self.link = link  # counts messages sent and received, as the route's (a deadlock check reads them)
         self.Error = mpi.Exception
         self.tag_ub = int(comm.Get_attr(mpi.TAG_UB))
         self._byte = mpi.BYTE
@@ -53,15 +53,21 @@ class Leaders:
         return self.comm.Isend([buf, self._byte], dest, tag)
 
     def _recv(self, buf: np.ndarray, src: int, tag: int) -> Any:
-        self.link.received += 1
         return self.comm.Irecv([buf, self._byte], src, tag)
+
+    def _wait(self, wait: Wait, reqs: list[Any], recvs: int) -> None:
+        """Wait for a step's requests, then count its receives as received: a deadlock check
+        (all quiet, as many items received as sent) must not count a receive nobody sent to."""
+        wait(reqs)
+        self.link.received += recvs
 
     def barrier(self, peers: list[int], me: int, tag: int, wait: Wait) -> None:
         """Dissemination barrier among peers."""
         m = len(peers)
         k = 1
         while k < m:
-            wait([self._send(self._one, peers[(me + k) % m], tag), self._recv(self._sink, peers[(me - k) % m], tag)])
+            self._wait(wait, [self._send(self._one, peers[(me + k) % m], tag),
+                              self._recv(self._sink, peers[(me - k) % m], tag)], 1)
             k <<= 1
 
     def bcast(self, peers: list[int], me: int, root: int, buf: np.ndarray, tag: int, wait: Wait) -> None:
@@ -71,7 +77,7 @@ class Leaders:
         mask = 1
         while mask < m:
             if vr & mask:
-                wait([self._recv(buf, peers[(vr - mask + root) % m], tag)])
+                self._wait(wait, [self._recv(buf, peers[(vr - mask + root) % m], tag)], 1)
                 break
             mask <<= 1
         mask >>= 1
@@ -96,7 +102,7 @@ class Leaders:
                 wait([self._send(_bytes(acc), peers[(vr - mask + root) % m], tag)])
                 return
             if vr + mask < m:
-                wait([self._recv(_bytes(tmp), peers[(vr + mask + root) % m], tag)])
+                self._wait(wait, [self._recv(_bytes(tmp), peers[(vr + mask + root) % m], tag)], 1)
                 combine(tmp, acc)
             mask <<= 1
 
@@ -112,7 +118,7 @@ class Leaders:
         mask = 1
         while mask < m:
             partner = peers[me ^ mask]
-            wait([self._send(_bytes(acc), partner, tag), self._recv(_bytes(tmp), partner, tag)])
+            self._wait(wait, [self._send(_bytes(acc), partner, tag), self._recv(_bytes(tmp), partner, tag)], 1)
             combine(tmp, acc)
             mask <<= 1
 
@@ -123,7 +129,7 @@ class Leaders:
         reqs = [self._send(parts[me], peers[j], tag) for j in range(m) if j != me]
         reqs += [self._recv(parts[j], peers[j], tag) for j in range(m) if j != me]
         if reqs:
-            wait(reqs)
+            self._wait(wait, reqs, m - 1)
 
 
 def _bytes(arr: np.ndarray) -> np.ndarray:
