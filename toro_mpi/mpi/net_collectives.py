@@ -14,6 +14,8 @@ Allreduce in three phases (as MPICH's SMP collectives, Open MPI's HAN, MVAPICH's
 
 The representative of a node is its lowest rank in the communicator, except on the root's
 node of a Bcast or Reduce, where it is the root itself (no extra hop to the root).
+Allgather (`NetAllgather`) gathers the node's blocks at its lowest rank, the representatives
+exchange them in one round and put them in rank order, and the node broadcasts the whole.
 
 Which calls go two-level (every rank decides alike, from the node map, the call's shape and
 its operator alone, so both levels never mix): Barrier and Bcast always; Reduce and Allreduce
