@@ -2,8 +2,9 @@
 phase, leaders over the network, node-local phase), on COMM_WORLD, a Split across the nodes
 (parity) and a Split by halves, roots on every rank, sizes 0, 8 B, 64 KiB - 1, 64 KiB, 64 KiB + 1
 and 1 MiB; in-place forms; MIN, MAX, BXOR, BAND, PROD, MAXLOC; a non-commutative user operator
-(must fall back to rank order); Allgather (in place too). Barrier: no rank leaves before the last one entered (checked
-with a message sent after the barrier by the last rank to enter).
+(must fall back to rank order); Allgather, Gather and Scatter (in place too). Barrier: no rank
+leaves before the last one entered (checked with a message sent after the barrier by the last rank
+to enter).
 
 Usage: nodes_twolevel.py [exact|floats] [quick]. `exact` (default): integer data, each line a
 label and a digest; output identical to mpiexec + mpi4py. `floats`: random float64, float32 and
@@ -90,6 +91,28 @@ def exact(comm, name: str) -> None:
                     out(tag, dt.__name__, "Reduce in place MAX", root, digest(mine))
                 else:
                     comm.Reduce(mine, None, op=MPI.MAX, root=root)
+                per = max(1, n // size)
+                g = np.zeros(per * size, dt) if me == root else None
+                comm.Gather(data(per, me + root, dt), g, root=root)
+                if me == root:
+                    out(tag, dt.__name__, "Gather", root, digest(g))
+                    gi = np.zeros(per * size, dt)
+                    gi[me * per:(me + 1) * per] = data(per, me + 3, dt)
+                    comm.Gather(MPI.IN_PLACE, gi, root=root)
+                    out(tag, dt.__name__, "Gather in place", root, digest(gi))
+                else:
+                    comm.Gather(data(per, me + 3, dt), None, root=root)
+                sc = np.zeros(per, dt)
+                comm.Scatter(data(per * size, root, dt) if me == root else None, sc, root=root)
+                out(tag, dt.__name__, "Scatter", root, digest(sc))
+                if me == root:
+                    si = data(per * size, root + 1, dt)
+                    comm.Scatter(si, MPI.IN_PLACE, root=root)
+                    out(tag, dt.__name__, "Scatter in place", root, digest(si))
+                else:
+                    sc2 = np.zeros(per, dt)
+                    comm.Scatter(None, sc2, root=root)
+                    out(tag, dt.__name__, "Scatter in place", root, digest(sc2))
             a = data(n, me, dt)
             r = np.empty_like(a)
             for opname, op in (("SUM", MPI.SUM), ("MIN", MPI.MIN), ("MAX", MPI.MAX), ("BXOR", MPI.BXOR),

@@ -178,6 +178,10 @@ class CollectiveMixin:
             send = self._send_bytes(sendbuf, "Gather")
             count = send.nbytes
             recv = _EMPTY_U8
+        if self._engine.net is not None and NC.gather(self, root, count, send, recv):  # ranks on several nodes
+            if rb is not None:
+                rb.finish()
+            return
         self._run(("Gather", root, count), "Gather", lambda: S.gather(n, me, root, count), send, recv,
                   move=(GATHER, sendbuf, recvbuf, root))
         if rb is not None:
@@ -221,6 +225,10 @@ class CollectiveMixin:
             recv = byte_view(rb.array)
             count = rb.nbytes
             send = _EMPTY_U8
+        if self._engine.net is not None and NC.scatter(self, root, count, send, recv, inplace):  # several nodes
+            if rb is not None:
+                rb.finish()
+            return
         self._run(("Scatter", root, count, inplace), "Scatter", lambda: S.scatter(n, me, root, count, inplace),
                   send, recv, move=None if inplace else (SCATTER, sendbuf, recvbuf, root))
         if rb is not None:

@@ -269,6 +269,87 @@ def allgather(comm: Any, count: int, send: np.ndarray, recv: np.ndarray) -> bool
     return True
 
 
+def _rooted(comm: Any, count: int, root: int) -> tuple[NodeLayout, list[int], list[np.ndarray], Any] | None:
+    """(layout, representatives, each node's part (bytes, its ranks in comm order), wait) of a
+    Gather or Scatter of count bytes per rank that goes two-level, else None."""
+    layout = layout_of(comm)
+    if layout is None or count == 0:
+        return None
+    reps = layout.reps(root)
+    parts = [np.empty(len(g) * count, np.uint8) for g in layout.groups]
+    return layout, reps, parts, _waiter(comm, "Gather")
+
+
+def gather(comm: Any, root: int, count: int, send: np.ndarray, recv: np.ndarray) -> bool:
+    """A Gather two-level when the communicator spans nodes (each node gathers at its
+    representative, which sends its part to the root); False: the one-node algorithm."""
+    got = _rooted(comm, count, root)
+    if got is None:
+        return False
+    lay, reps, parts, wait = got
+    b, li = len(lay.local), lay.li
+    rl = lay.local.index(reps[lay.node])
+    mine = parts[lay.node]
+    if b > 1:
+        plan = comm._plan(("net", "Gather", b, rl, count), "Gather", lambda: S.gather(b, li, rl, count), 0,
+                          lay.local_world)
+        comm._coll.execute(plan, send, mine if li == rl else _EMPTY_U8, comm._scratch(plan.tmp_count, np.uint8))
+    else:
+        mine[...] = send
+    if li != rl:
+        return True
+    net = LN.current()
+    root_node = lay.node_of_rank[root]
+    world = lay.ranks
+    try:
+        if comm.rank == root:
+            net.exchange([], [(parts[g], world[reps[g]]) for g in range(len(parts)) if g != root_node], lay.tag, wait)
+        else:
+            net.exchange([(mine, world[root])], [], lay.tag, wait)
+    except net.Error as exc:
+        raise _leaders_failed(comm, exc) from None
+    if comm.rank == root:
+        for g, part in zip(lay.groups, parts, strict=True):
+            for j, r in enumerate(g):
+                recv[r * count:(r + 1) * count] = part[j * count:(j + 1) * count]
+    return True
+
+
+def scatter(comm: Any, root: int, count: int, send: np.ndarray, recv: np.ndarray, inplace: bool) -> bool:
+    """A Scatter two-level when the communicator spans nodes (the root sends each node its part,
+    whose representative scatters it on the node); False: the one-node algorithm."""
+    got = _rooted(comm, count, root)
+    if got is None:
+        return False
+    lay, reps, parts, wait = got
+    b, li = len(lay.local), lay.li
+    rl = lay.local.index(reps[lay.node])
+    mine = parts[lay.node]
+    if li == rl:
+        net = LN.current()
+        root_node = lay.node_of_rank[root]
+        world = lay.ranks
+        try:
+            if comm.rank == root:
+                for g, part in zip(lay.groups, parts, strict=True):
+                    for j, r in enumerate(g):
+                        part[j * count:(j + 1) * count] = send[r * count:(r + 1) * count]
+                net.exchange([(parts[g], world[reps[g]]) for g in range(len(parts)) if g != root_node], [],
+                             lay.tag, wait)
+            else:
+                net.exchange([], [(mine, world[root])], lay.tag, wait)
+        except net.Error as exc:
+            raise _leaders_failed(comm, exc) from None
+    if b > 1:
+        keep = inplace and comm.rank == root  # the root's own block stays where it is
+        plan = comm._plan(("net", "Scatter", b, rl, count, keep), "Scatter",
+                          lambda: S.scatter(b, li, rl, count, keep), 0, lay.local_world)
+        comm._coll.execute(plan, mine if li == rl else _EMPTY_U8, recv, comm._scratch(plan.tmp_count, np.uint8))
+    elif not inplace:
+        recv[:count] = mine
+    return True
+
+
 def run(comm: Any, kind: str, key: tuple, send: np.ndarray, recv: np.ndarray, op: Any) -> NetSite | None:
     """Run a Bcast, Reduce or Allreduce two-level when it goes so (module docstring) and return
     its site (the hot record of a repeated call); None: run the one-node algorithm. `key` is the

@@ -131,6 +131,15 @@ class Leaders:
         if reqs:
             self._wait(wait, reqs, m - 1)
 
+    def exchange(self, sends: list[tuple[np.ndarray, int]], recvs: list[tuple[np.ndarray, int]], tag: int,
+                 wait: Wait) -> None:
+        """Send each (bytes, world rank) and receive each (bytes, world rank), all posted at once
+        (a root's part of Gather and Scatter: one message to or from every other node)."""
+        reqs = [self._send(buf, dest, tag) for buf, dest in sends]
+        reqs += [self._recv(buf, src, tag) for buf, src in recvs]
+        if reqs:
+            self._wait(wait, reqs, len(recvs))
+
 
 def _bytes(arr: np.ndarray) -> np.ndarray:
     return arr.reshape(-1).view(np.uint8)
