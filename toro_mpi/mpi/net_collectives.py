@@ -1,7 +1,8 @@
 """Two-level collectives across nodes (a job of several nodes, `toro-mpirun --nodes K`).
 
 A communicator whose ranks live on more than one node runs Barrier, Bcast, Reduce and
-Allreduce in three phases (as MPICH's SMP collectives, Open MPI's HAN, MVAPICH's two-level):
+Allreduce (and Allgather, Gather, Scatter, below) in three phases (as MPICH's SMP collectives,
+Open MPI's HAN, MVAPICH's two-level):
 
 1. node-local, on the bus: the ranks of each node reduce to (or, for Barrier, meet at) their
    node's *representative*, with the usual plans (coll/schedules.py) over that node's ranks;
@@ -15,7 +16,9 @@ Allreduce in three phases (as MPICH's SMP collectives, Open MPI's HAN, MVAPICH's
 The representative of a node is its lowest rank in the communicator, except on the root's
 node of a Bcast or Reduce, where it is the root itself (no extra hop to the root).
 Allgather (`NetAllgather`) gathers the node's blocks at its lowest rank, the representatives
-exchange them in one round and put them in rank order, and the node broadcasts the whole.
+exchange them in one round and put them in rank order, and the node broadcasts the whole;
+Gather and Scatter (`gather`, `scatter`) meet at the representatives, which exchange each
+node's part with the root in one message.
 
 Which calls go two-level (every rank decides alike, from the node map, the call's shape and
 its operator alone, so both levels never mix): Barrier and Bcast always; Reduce and Allreduce
