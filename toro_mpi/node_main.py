@@ -118,6 +118,8 @@ def bootstrap() -> None:
     link.node_of = nodes
     link.local = local
     install(link)
+    from .net import leaders  # the node leaders' part of two-level collectives (mpi/net_collectives.py)
+    leaders.attach(MPI, link)
     try:
         runtime.world()  # attaches to the segment and registers this rank
     finally:

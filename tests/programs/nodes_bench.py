@@ -1,19 +1,22 @@
 """Small benchmarks for jobs of several nodes (run under toro-mpirun --nodes K or mpiexec alike).
 
-Usage: nodes_bench.py lat A B [ITERS] | bw A B [ITERS] | allreduce [ITERS]
+Usage: nodes_bench.py lat A B [ITERS] | bw A B [ITERS] | allreduce|bcast|barrier [ITERS] [BYTES]
 lat: 8-byte ping-pong between ranks A and B (OSU osu_latency: one-way us = round trip / 2);
 bw: windows of 64 nonblocking 1 MiB sends from A to B, then a 4-byte ack (OSU osu_bw), MB/s;
-allreduce: 8 B (one float64) Allreduce over COMM_WORLD, average us per call (OSU osu_allreduce).
+allreduce: 8 B (one float64; BYTES: more, iBYTES: int64) Allreduce over COMM_WORLD, average us
+per call (OSU osu_allreduce); bcast: Bcast from rank 0 of BYTES (float64); barrier: Barrier.
 Other ranks wait in the final Barrier. Rank 0 prints `0 RESULT <number>`.
 """
 
 import sys
+import time
 
 import numpy as np
 from _mpi import COMM, MPI, RANK
 
 mode = sys.argv[1]
 res = None
+cpu = None
 if mode in ("lat", "bw"):
     a, b = int(sys.argv[2]), int(sys.argv[3])
     iters = int(sys.argv[4]) if len(sys.argv) > 4 else (20000 if mode == "lat" else 30)
@@ -57,16 +60,33 @@ if mode in ("lat", "bw"):
         elif RANK == 0:
             res = COMM.recv(source=a, tag=7)
 else:
+    # allreduce|bcast|barrier [ITERS] [BYTES]: float64 SUM Allreduce (int64 with BYTES prefixed by
+    # "i", e.g. i1048576: a reduction any grouping gives exactly), Bcast from rank 0, Barrier.
     iters = int(sys.argv[2]) if len(sys.argv) > 2 else 20000
-    x = np.ones(1, np.float64)
-    y = np.empty(1, np.float64)
-    for _ in range(1000):
-        COMM.Allreduce(x, y)
+    spec = sys.argv[3] if len(sys.argv) > 3 else "8"
+    dtype = np.int64 if spec.startswith("i") else np.float64
+    count = max(1, int(spec.lstrip("i")) // 8)
+    x = np.ones(count, dtype)
+    y = np.empty(count, dtype)
+    if mode == "allreduce":
+        def call():
+            COMM.Allreduce(x, y)
+    elif mode == "bcast":
+        def call():
+            COMM.Bcast(x, 0)
+    else:
+        call = COMM.Barrier
+    for _ in range(max(10, min(1000, iters // 10))):
+        call()
     COMM.Barrier()
+    c0 = time.process_time()
     t0 = MPI.Wtime()
     for _ in range(iters):
-        COMM.Allreduce(x, y)
+        call()
     res = (MPI.Wtime() - t0) * 1e6 / iters
+    cpu = (time.process_time() - c0) * 1e6 / iters
 COMM.Barrier()
 if RANK == 0:
     print(0, "RESULT", f"{res:.2f}")
+    if cpu is not None:
+        print(0, "CPU", f"{cpu:.2f}")  # rank 0's CPU time per call (us): less noisy under load

@@ -36,6 +36,7 @@ from ..errors import (
     MPIValueError,
 )
 from . import hosted as H
+from . import net_collectives as NC
 from .buffers import IN_PLACE, Buffer, byte_view, int_list, normalise, typed, v_bytes
 from .hot_sites import ALLGATHER, ALLREDUCE, ALLTOALL, BARRIER, BCAST, FAST_DTYPES, GATHER, REDUCE, SCATTER
 from .ops import SUM, Op, check_applies
@@ -95,6 +96,12 @@ class CollectiveMixin:
                 if fast is not None:
                     self._remember_site(fast[0], send, site)
                 return
+        if self._engine.net is not None and kind in NC.KINDS:  # ranks on several nodes: two-level?
+            site = NC.run(self, kind, key, send, recv, op)
+            if site is not None:
+                if fast is not None:
+                    self._remember_site(fast[0], send, site)
+                return
         plan = self._plan(key, kind, build, code)
         tmp = self._scratch(plan.tmp_count, send.dtype)
         self._coll.execute(plan, send, recv, tmp, op if code == OP_USER else None, datatype)
@@ -125,6 +132,8 @@ class CollectiveMixin:
         hier = H.hier_of(self)
         if hier is not None:
             H.hosted_barrier(self, hier)
+            return
+        if self._engine.net is not None and NC.barrier(self):  # ranks on several nodes: two-level
             return
         n, me = self.size, self.rank
         self._run(("Barrier",), "Barrier", lambda: S.barrier(n, me), _EMPTY_U8, _EMPTY_U8, fast=(BARRIER, 0))
@@ -169,6 +178,10 @@ class CollectiveMixin:
             send = self._send_bytes(sendbuf, "Gather")
             count = send.nbytes
             recv = _EMPTY_U8
+        if self._engine.net is not None and NC.gather(self, root, count, send, recv):  # ranks on several nodes
+            if rb is not None:
+                rb.finish()
+            return
         self._run(("Gather", root, count), "Gather", lambda: S.gather(n, me, root, count), send, recv,
                   move=(GATHER, sendbuf, recvbuf, root))
         if rb is not None:
@@ -212,6 +225,10 @@ class CollectiveMixin:
             recv = byte_view(rb.array)
             count = rb.nbytes
             send = _EMPTY_U8
+        if self._engine.net is not None and NC.scatter(self, root, count, send, recv, inplace):  # several nodes
+            if rb is not None:
+                rb.finish()
+            return
         self._run(("Scatter", root, count, inplace), "Scatter", lambda: S.scatter(n, me, root, count, inplace),
                   send, recv, move=None if inplace else (SCATTER, sendbuf, recvbuf, root))
         if rb is not None:
@@ -285,6 +302,9 @@ class CollectiveMixin:
         sendbuf = _in_place(sendbuf)
         inplace = sendbuf is IN_PLACE
         send, recv, count = self._gathered(sendbuf, rb, "Allgather")
+        if self._engine.net is not None and NC.allgather(self, count, send, recv):  # ranks on several nodes
+            rb.finish()
+            return
         large = self._large(n * count, "allgather_ring_min_bytes")
         self._run(("Allgather", count, inplace, large), "Allgather",
                   lambda: S.allgather(n, me, count, large, inplace), send, recv,
