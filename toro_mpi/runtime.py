@@ -55,6 +55,19 @@ def preload() -> None:
     guard_compiles()
 
 
+def startup_stamp(what: str) -> None:
+    """With TORO_MPI_STARTUP_TRACE set, print what this rank reached and when, in seconds since
+    the launcher's process was created (toro_mpi/launcher/stamps.py has the launcher's side)."""
+    if not os.environ.get("TORO_MPI_STARTUP_TRACE"):
+        return
+    import time
+
+    origin = float(os.environ.get("TORO_MPI_STARTUP_T0", "0"))
+    rank = os.environ.get("TORO_MPI_RANK", "-")
+    print(f"toro_mpi startup: +{time.clock_gettime(time.CLOCK_BOOTTIME) - origin:.3f} s rank {rank}: {what}",
+          file=sys.stderr, flush=True)
+
+
 _freeze_registered = False
 
 
@@ -214,6 +227,7 @@ class World:
         if self.finalized:
             return
         self.finalized = True
+        startup_stamp("finalizing")
         if self.failed:
             # The program died of an exception: its green threads and queued sends are
             # abandoned (the launcher ends the job); waiting for them could hang forever. The
@@ -260,7 +274,9 @@ def world() -> World:
             # (bus.compiling.load_cached). Without it numba's full target refresh ran: 0.4 s of CPU.
             preload()
             freeze_at_exit()
+            startup_stamp("building the world")
             _world = World()
             guard_compiles()
+            startup_stamp("world built")
             # (A hot Barrier's objmode stop is warmed at its first use: coll.engine.barrier_entry.)
     return _world

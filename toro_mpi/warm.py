@@ -30,11 +30,26 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from .bus import layout as L
+
+
+class _LazyNumpy:
+    """numpy, imported at its first use. The launcher imports this module for warm_cache, which
+    needs no numpy (the warm-up child does): importing it was a third of the launcher's start."""
+
+    def __getattr__(self, name: str) -> Any:
+        import numpy
+
+        globals()["np"] = numpy  # later lookups find numpy itself
+        return getattr(numpy, name)
+
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = _LazyNumpy()
 
 _PACKAGE = Path(__file__).resolve().parent  # the toro_mpi package directory
 # Sources whose jitted functions the ranks load, and the modules whose globals those functions

@@ -165,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of toro-mpirun and `python -m toro_mpi`; returns the exit status."""
+    from .stamps import stamp
+
+    stamp("launcher: main")
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.cleanup:
@@ -225,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             return exc.code
     if args.compare:
         return _compare(parser, plan, args)
+    stamp("launcher: planned")
     return Job(plan).run()
 
 
