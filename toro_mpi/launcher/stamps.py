@@ -42,4 +42,5 @@ def origin() -> float:
 def stamp(what: str) -> None:
     """Print `what` with the time since the origin when tracing is on."""
     if os.environ.get(TRACE_VAR):
-        print(f"toro_mpi startup: +{now() - origin():.3f} s {what}", file=sys.stderr, flush=True)
+        print(f"toro_mpi startup: +{now() - origin():.3f} s {what} (cpu {time.process_time():.3f} s)",
+              file=sys.stderr, flush=True)
