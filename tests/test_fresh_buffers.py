@@ -24,3 +24,14 @@ def test_fresh_and_repeated_buffers_match_reference(n: int, launcher: tuple[str,
     want = assert_ok(ref, n)
     problems = compare(want, got, n)
     assert not problems, "toro_mpi differs from the reference:\n" + "\n".join(problems) + toro.explain()
+
+
+@pytest.mark.timeout(120)
+def test_records_for_repeated_buffers_only() -> None:
+    """A call site gets its hot record once the same arrays come back (at every rank, the
+    root's and the others' halves), never for arrays seen once."""
+    toro = run_toro("fresh_records", 2, timeout=100)
+    assert toro.rc == 0, toro.explain()
+    want = "{'allreduce': [True], 'reduce': [True], 'bcast': [True]} moves 1"
+    lines = sorted(line for line in toro.out.splitlines() if line[:1].isdigit())
+    assert lines == [f"0 {want}", f"1 {want}"], toro.explain()

@@ -233,8 +233,12 @@ class HotCallSites:
         if (op is not None and op.code == OP_USER) or send.dtype not in FAST_DTYPES:
             return
         which, root = fast
-        if which != BARRIER and not self._seen_before((which, id(send)), send, recv):
-            return
+        if which != BARRIER:
+            # The objects the hot half checks: away from the root a Reduce's recv is a new empty
+            # view every call, and a Bcast has none.
+            checked = recv if which == ALLREDUCE or (which == REDUCE and self.rank == root) else None
+            if not self._seen_before((which, id(send)), send, checked):
+                return
         hot = self._coll.hot(plan, send, recv, tmp, op, root)
         if which != BARRIER:
             self._remember_hot(which, send, hot)
