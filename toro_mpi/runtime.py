@@ -16,6 +16,8 @@ import importlib
 import os
 import pkgutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .config import config_from_env
@@ -59,23 +61,49 @@ def _import_numba() -> None:
                 del sys.modules[name]
 
 
+@contextmanager
+def _cache_dirs_checked_once() -> Iterator[None]:
+    """Within the block, numba checks each cache directory once: every `cache=True` function
+    otherwise creates and removes a temporary file in its directory when it is defined, to see
+    that the directory is writable (numba.core.caching._CacheLocator.ensure_cache_path), ~90
+    files per rank at every start for the few directories toro_mpi's kernels are cached in."""
+    from numba.core import caching
+
+    locator = caching._CacheLocator
+    original = locator.ensure_cache_path
+    checked: set[str] = set()
+
+    def ensure_cache_path(self: Any) -> None:
+        path = self.get_cache_path()
+        if path not in checked:
+            original(self)  # raises if it is not writable: numba then tries its next locator
+            checked.add(path)
+
+    locator.ensure_cache_path = ensure_cache_path  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        locator.ensure_cache_path = original  # type: ignore[method-assign]
+
+
 def preload() -> None:
     """Import numba and every module of toro_mpi's layers (not toro_mpi.MPI, whose import starts
     the rank), and note numba's modules for compiles that happen after the program hid them
     (bus.compiling.numba_visible). Run before the program, as `python -m mpi4py` imports mpi4py
     first: what the program then does to sys.modules or sys.path cannot break the runtime."""
     _import_numba()
-    for name in _LAYERS:
-        package = importlib.import_module(name)
-        for info in pkgutil.iter_modules(package.__path__, name + "."):
-            try:
-                importlib.import_module(info.name)
-            except ImportError:
-                # A module needing an optional package: its own import (if the program gets
-                # there) raises the same error where it belongs.
-                continue
-    for name in _MODULES:
-        importlib.import_module(name)
+    with _cache_dirs_checked_once():
+        for name in _LAYERS:
+            package = importlib.import_module(name)
+            for info in pkgutil.iter_modules(package.__path__, name + "."):
+                try:
+                    importlib.import_module(info.name)
+                except ImportError:
+                    # A module needing an optional package: its own import (if the program gets
+                    # there) raises the same error where it belongs.
+                    continue
+        for name in _MODULES:
+            importlib.import_module(name)
     from .bus.compiling import guard_compiles
 
     guard_compiles()
