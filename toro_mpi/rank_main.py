@@ -153,6 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: preload the runtime, then run the program (see the module docstring)."""
     from . import runtime
 
+    runtime.startup_stamp("rank_main")
     runtime.freeze_at_exit()  # first registered, so the last atexit handler to run
     args = sys.argv[1:] if argv is None else argv
     spec = parse_program(args)
@@ -164,6 +165,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.path[0] = program_path0(spec)
     runtime.preload()
     preload_shim()
+    runtime.startup_stamp("preloaded")
     try:
         run_program(spec)
     except SystemExit:

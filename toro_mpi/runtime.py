@@ -16,6 +16,8 @@ import importlib
 import os
 import pkgutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .config import config_from_env
@@ -34,25 +36,90 @@ _LAYERS = ("toro_mpi.mpi", "toro_mpi.coll", "toro_mpi.sched", "toro_mpi.bus")
 _MODULES = ("toro_mpi.errors", "toro_mpi.config", "toro_mpi.warm")
 
 
+# Optional packages numba imports at its own import only to check them (scipy's version; yaml for
+# a .numba_config.yaml file): about 20 ms of every rank's start. Hidden while numba is imported
+# (see _import_numba); numba imports scipy again where a kernel needs it (np.linalg).
+_NUMBA_EXTRAS = ("scipy", "yaml")
+_NUMBA_CONFIG_FILE = ".numba_config.yaml"
+
+
+def _import_numba() -> None:
+    """Import numba without the optional packages it only checks at import (_NUMBA_EXTRAS);
+    yaml stays when the working directory has a numba config file for it to read. Afterwards
+    the program imports them as usual."""
+    if "numba" in sys.modules:
+        return
+    hide = [name for name in _NUMBA_EXTRAS if name not in sys.modules
+            and not (name == "yaml" and os.path.exists(_NUMBA_CONFIG_FILE))]
+    for name in hide:
+        sys.modules[name] = None  # type: ignore[assignment]  # `import name` raises ImportError
+    try:
+        importlib.import_module("numba")
+    finally:
+        for name in hide:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
+
+
+@contextmanager
+def _cache_dirs_checked_once() -> Iterator[None]:
+    """Within the block, numba checks each cache directory once: every `cache=True` function
+    otherwise creates and removes a temporary file in its directory when it is defined, to see
+    that the directory is writable (numba.core.caching._CacheLocator.ensure_cache_path), ~90
+    files per rank at every start for the few directories toro_mpi's kernels are cached in."""
+    from numba.core import caching
+
+    locator = caching._CacheLocator
+    original = locator.ensure_cache_path
+    checked: set[str] = set()
+
+    def ensure_cache_path(self: Any) -> None:
+        path = self.get_cache_path()
+        if path not in checked:
+            original(self)  # raises if it is not writable: numba then tries its next locator
+            checked.add(path)
+
+    locator.ensure_cache_path = ensure_cache_path  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        locator.ensure_cache_path = original  # type: ignore[method-assign]
+
+
 def preload() -> None:
     """Import numba and every module of toro_mpi's layers (not toro_mpi.MPI, whose import starts
     the rank), and note numba's modules for compiles that happen after the program hid them
     (bus.compiling.numba_visible). Run before the program, as `python -m mpi4py` imports mpi4py
     first: what the program then does to sys.modules or sys.path cannot break the runtime."""
-    for name in _LAYERS:
-        package = importlib.import_module(name)
-        for info in pkgutil.iter_modules(package.__path__, name + "."):
-            try:
-                importlib.import_module(info.name)
-            except ImportError:
-                # A module needing an optional package: its own import (if the program gets
-                # there) raises the same error where it belongs.
-                continue
-    for name in _MODULES:
-        importlib.import_module(name)
+    _import_numba()
+    with _cache_dirs_checked_once():
+        for name in _LAYERS:
+            package = importlib.import_module(name)
+            for info in pkgutil.iter_modules(package.__path__, name + "."):
+                try:
+                    importlib.import_module(info.name)
+                except ImportError:
+                    # A module needing an optional package: its own import (if the program gets
+                    # there) raises the same error where it belongs.
+                    continue
+        for name in _MODULES:
+            importlib.import_module(name)
     from .bus.compiling import guard_compiles
 
     guard_compiles()
+
+
+def startup_stamp(what: str) -> None:
+    """With TORO_MPI_STARTUP_TRACE set, print what this rank reached and when, in seconds since
+    the launcher's process was created (toro_mpi/launcher/stamps.py has the launcher's side)."""
+    if not os.environ.get("TORO_MPI_STARTUP_TRACE"):
+        return
+    import time
+
+    origin = float(os.environ.get("TORO_MPI_STARTUP_T0", "0"))
+    rank = os.environ.get("TORO_MPI_RANK", "-")
+    print(f"toro_mpi startup: +{time.clock_gettime(time.CLOCK_BOOTTIME) - origin:.3f} s rank {rank}: {what} "
+          f"(cpu {time.process_time():.3f} s)", file=sys.stderr, flush=True)
 
 
 _freeze_registered = False
@@ -214,6 +281,7 @@ class World:
         if self.finalized:
             return
         self.finalized = True
+        startup_stamp("finalizing")
         if self.failed:
             # The program died of an exception: its green threads and queued sends are
             # abandoned (the launcher ends the job); waiting for them could hang forever. The
@@ -260,7 +328,9 @@ def world() -> World:
             # (bus.compiling.load_cached). Without it numba's full target refresh ran: 0.4 s of CPU.
             preload()
             freeze_at_exit()
+            startup_stamp("building the world")
             _world = World()
             guard_compiles()
+            startup_stamp("world built")
             # (A hot Barrier's objmode stop is warmed at its first use: coll.engine.barrier_entry.)
     return _world

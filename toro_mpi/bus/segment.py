@@ -7,22 +7,41 @@ Lifetime rules, after CPython's multiprocessing.shared_memory:
   from then on a crash of anyone can leave nothing behind in /dev/shm;
 - `close()` drops this process's mapping, `unlink()` removes the name; both are safe to call
   on a half-built object and more than once.
+
+The launcher starts the ranks before it creates the segment (their imports, ~0.3 s of CPU
+each, overlap its own work), so a rank started for a segment (TORO_MPI_SEGMENT names it) waits
+in `attach` until the name exists and its header is complete, as long as the launcher lives.
+The launcher's side (create, header words, abort, doorbells, unlink) needs no numpy: its import
+was a third of the launcher's start-up; header and geometry words are read and written with
+struct, and numpy is imported only for the rank's handle table and `view()`.
 """
 
 from __future__ import annotations
 
+import ctypes
 import mmap
 import os
 import secrets
 import stat
+import struct
+import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import posix_ipc
 
 from . import layout as L
 
+if TYPE_CHECKING:
+    import numpy as np
+
 NAME_PREFIX = "/toro_mpi."
+# How long a rank waits in attach for a launcher that is alive but has not created its segment.
+ATTACH_WAIT = 120.0
+ATTACH_POLL = 0.001  # seconds between looks meanwhile
+_WORD = struct.Struct("<q")
+_HALF = struct.Struct("<H")
+_GEOMETRY = struct.Struct("<8q")
 
 
 class SegmentError(RuntimeError):
@@ -51,7 +70,7 @@ class Segment:
     def __init__(self) -> None:
         self.name: str | None = None
         self._map: mmap.mmap | None = None
-        self._view: np.ndarray | None = None
+        self._view: np.ndarray | None = None  # numpy view of the mapping, made on first view()
         self.base = 0
         self.size = 0
         self.nranks = 0
@@ -93,13 +112,29 @@ class Segment:
 
     @classmethod
     def attach(cls, name: str) -> Segment:
-        """Map an existing segment after checking owner, mode, magic, version and size."""
+        """Map an existing segment after checking owner, mode, magic, version and size.
+
+        A process started for this segment (TORO_MPI_SEGMENT is `name`) may run before the
+        launcher has created it: it waits while the name is missing or its header incomplete,
+        as long as the launcher (whose pid the name carries) lives, up to ATTACH_WAIT."""
+        waiting = os.environ.get("TORO_MPI_SEGMENT") == name
+        deadline = time.monotonic() + ATTACH_WAIT
+        while True:
+            try:
+                return cls._attach_once(name)
+            except _NotReady as exc:
+                if not (waiting and time.monotonic() < deadline and _alive(launcher_pid_of(name))):
+                    raise SegmentError(str(exc)) from None
+            time.sleep(ATTACH_POLL)
+
+    @classmethod
+    def _attach_once(cls, name: str) -> Segment:
         seg = cls()
         seg.name = name
         try:
             shm = posix_ipc.SharedMemory(name)
         except posix_ipc.ExistentialError:
-            raise SegmentError(f"segment {name} does not exist (launcher gone, or wrong name)") from None
+            raise _NotReady(f"segment {name} does not exist (launcher gone, or wrong name)") from None
         try:
             st = os.fstat(shm.fd)
             if st.st_uid != os.geteuid():
@@ -107,7 +142,8 @@ class Segment:
             if stat.S_IMODE(st.st_mode) & 0o077:
                 raise SegmentError(f"segment {name} has mode {stat.S_IMODE(st.st_mode):o}; refusing wider than 600")
             if st.st_size < L.HEADER_SIZE:
-                raise SegmentError(f"segment {name} is {st.st_size} bytes, too small for a header")
+                # Created but not sized yet (shm_open and ftruncate are two calls), or not ours.
+                raise _NotReady(f"segment {name} is {st.st_size} bytes, too small for a header")
             seg._map_fd(shm.fd, st.st_size)
         finally:
             shm.close_fd()
@@ -122,15 +158,27 @@ class Segment:
     def _map_fd(self, fd: int, size: int) -> None:
         flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
         self._map = mmap.mmap(fd, size, flags=flags, prot=mmap.PROT_READ | mmap.PROT_WRITE)
-        self._view = np.frombuffer(self._map, dtype=np.uint8)
-        self.base = self._view.ctypes.data
+        # The mapping's address; the ctypes object (an export of the buffer) goes at once, so
+        # that close() can unmap.
+        self.base = ctypes.addressof(ctypes.c_char.from_buffer(self._map))
         self.size = size
+
+    def _get(self, offset: int) -> int:
+        """A plain load of the int64 word at offset."""
+        assert self._map is not None
+        return int(_WORD.unpack_from(self._map, offset)[0])
+
+    def _put(self, offset: int, value: int) -> None:
+        """A plain store of the int64 word at offset."""
+        assert self._map is not None
+        _WORD.pack_into(self._map, offset, value)
 
     def _write_header(self, nranks: int, queue_size: int, buffer_size: int, coll_queue_size: int,
                       size: int) -> None:
         regions = L.queue_regions(queue_size, buffer_size)
         planes = L.plane_offsets(nranks, queue_size, buffer_size, coll_queue_size)
-        words = self._words()
+        mem = self._map
+        assert mem is not None
         for offset, value in (
             (L.HDR_VERSION, L.LAYOUT_VERSION),
             (L.HDR_NRANKS, nranks),
@@ -151,28 +199,28 @@ class Segment:
             (L.HDR_COLL_QSTRIDE, planes[L.COLL_PLANE][1]),
             (L.HDR_COLL_QOFFSET, planes[L.COLL_PLANE][2]),
         ):
-            words[offset // 8] = value
+            self._put(offset, value)
         # We poll: neither side ever wants a notification.
         for qsize, stride, qoff in planes:
             r = L.queue_regions(qsize, buffer_size)
             for qi in range(nranks * (nranks - 1)):
                 q = qoff + qi * stride
-                geom = self._view[q: q + L.CACHE_LINE].view(np.int64)
-                geom[:] = (qsize, buffer_size, r["avail"], r["used"], r["txpriv"], r["rxpriv"], r["buffers"], q)
-                self._view[q + r["avail"]] = L.VIRTQ_AVAIL_F_NO_INTERRUPT
-                self._view[q + r["used"]] = L.VIRTQ_USED_F_NO_NOTIFY
-        # The magic goes last: a segment without it is not initialised yet.
-        words[L.HDR_MAGIC // 8] = np.int64(np.uint64(L.MAGIC).view(np.int64))
-
-    def _words(self) -> np.ndarray:
-        assert self._view is not None
-        return self._view[: L.HEADER_SIZE].view(np.int64)
+                _GEOMETRY.pack_into(mem, q, qsize, buffer_size, r["avail"], r["used"], r["txpriv"], r["rxpriv"],
+                                    r["buffers"], q)
+                mem[q + r["avail"]] = L.VIRTQ_AVAIL_F_NO_INTERRUPT
+                mem[q + r["used"]] = L.VIRTQ_USED_F_NO_NOTIFY
+        # The magic goes last: a segment without it is not initialised yet (a rank that maps it
+        # earlier waits, see attach; x86 keeps these plain stores in order).
+        self._put(L.HDR_MAGIC, struct.unpack("<q", struct.pack("<Q", L.MAGIC))[0])
 
     def _check_header(self, size: int) -> None:
-        words = self._words()
-        magic = int(np.int64(words[L.HDR_MAGIC // 8]).view(np.uint64))
+        magic = self._get(L.HDR_MAGIC) & 0xFFFFFFFFFFFFFFFF
+        if magic == 0:
+            raise _NotReady(f"segment {self.name} is not initialised yet")
         if magic != L.MAGIC:
             raise SegmentError(f"segment {self.name} is not a toro_mpi bus (magic {magic:#x})")
+        get = self._get
+        words = _Words(get)
         version = int(words[L.HDR_VERSION // 8])
         if version != L.LAYOUT_VERSION:
             raise SegmentError(
@@ -204,19 +252,32 @@ class Segment:
             r = L.queue_regions(pq, bsize)
             for qi in range(nranks * (nranks - 1)):
                 q = qoff + qi * stride
-                geom = tuple(int(v) for v in self._view[q: q + L.CACHE_LINE].view(np.int64))
+                assert self._map is not None
+                geom = _GEOMETRY.unpack_from(self._map, q)
                 if geom != (pq, bsize, r["avail"], r["used"], r["txpriv"], r["rxpriv"], r["buffers"], q):
                     raise SegmentError(
                         f"segment {self.name}: virtqueue {qi} of plane {plane} has a corrupt geometry line")
 
     def _load_geometry(self) -> None:
-        words = self._words()
+        words = _Words(self._get)
         self.nranks = int(words[L.HDR_NRANKS // 8])
         self.queue_size = int(words[L.HDR_QSIZE // 8])
         self.buffer_size = int(words[L.HDR_BUFSIZE // 8])
         self.coll_queue_size = int(words[L.HDR_COLL_QSIZE // 8])
         self.regions = L.queue_regions(self.queue_size, self.buffer_size)
         self.planes = L.plane_offsets(self.nranks, self.queue_size, self.buffer_size, self.coll_queue_size)
+
+    def _table(self) -> np.ndarray:
+        """The handle table (built on first use: the launcher never needs it, nor numpy)."""
+        if self._handles is None:
+            if self._map is None:
+                raise ValueError("the segment is closed")
+            self._handles = self._build_handles()
+        return self._handles
+
+    def _build_handles(self) -> np.ndarray:
+        import numpy as np
+
         n = self.nranks
         handles = np.zeros((L.PLANES * n * n, L.HANDLE_WORDS), np.int64)
         for plane, src, dst, qoff, qsize, r in self._queues():
@@ -228,7 +289,7 @@ class Segment:
                                  (L.H_BUFFERS, r["buffers"]), (L.H_SIGNALS, r["signals"]),
                                  (L.H_SEEN, r["seen"])):
                 row[field // 8] = value
-        self._handles = handles
+        return handles
 
     def _queues(self) -> Iterator[tuple[int, int, int, int, int, dict[str, int]]]:
         """(plane, src, dst, queue offset, queue size, queue regions) of every virtqueue."""
@@ -254,20 +315,22 @@ class Segment:
     def handle_words(self, src: int, dst: int, plane: int = L.P2P_PLANE) -> np.ndarray:
         """The private handle record of virtqueue src -> dst as int64 words (a view)."""
         self.handle(src, dst, plane)  # validates
-        assert self._handles is not None
-        return self._handles[(plane * self.nranks + src) * self.nranks + dst]
+        return self._table()[(plane * self.nranks + src) * self.nranks + dst]
 
     def handle(self, src: int, dst: int, plane: int = L.P2P_PLANE) -> int:
         """The kernels' handle of virtqueue src -> dst: address of its private geometry record."""
         if src == dst or not (0 <= src < self.nranks and 0 <= dst < self.nranks) or not 0 <= plane < L.PLANES:
             raise ValueError(f"no virtqueue {src} -> {dst} (plane {plane}) in a bus of {self.nranks} ranks")
-        assert self._handles is not None
         row = (plane * self.nranks + src) * self.nranks + dst
-        return self._handles.ctypes.data + row * L.HANDLE_WORDS * 8
+        return self._table().ctypes.data + row * L.HANDLE_WORDS * 8
 
     def view(self) -> np.ndarray:
         """The whole segment as a uint8 array (tests, diagnostics)."""
-        assert self._view is not None
+        if self._view is None:
+            import numpy as np
+
+            assert self._map is not None
+            self._view = np.frombuffer(self._map, dtype=np.uint8)
         return self._view
 
     def read_word(self, offset: int) -> int:
@@ -296,7 +359,7 @@ class Segment:
 
     def peek_word(self, offset: int) -> int:
         """A plain load of an int64 word, for the launcher's reports (advisory, no numba)."""
-        return int(self._view[offset: offset + 8].view(np.int64)[0])
+        return self._get(offset)
 
     def bus_quiet(self) -> bool:
         """Whether every virtqueue of both planes is empty: each avail.idx equals its used.idx and
@@ -304,16 +367,14 @@ class Segment:
 
         Plain loads, for the launcher's deadlock check: it calls a job deadlocked only when this
         holds and every rank's idle count is odd and unchanged over two looks a while apart."""
-        assert self._view is not None
-        view = self._view
+        mem = self._map
+        assert mem is not None
         for _, _, _, q, _, r in self._queues():
-            avail = view[q + r["avail"] + 2: q + r["avail"] + 4].view(np.uint16)[0]
-            used = view[q + r["used"] + 2: q + r["used"] + 4].view(np.uint16)[0]
+            avail = _HALF.unpack_from(mem, q + r["avail"] + 2)[0]
+            used = _HALF.unpack_from(mem, q + r["used"] + 2)[0]
             if avail != used:
                 return False
-            posted = view[q + r["signals"]: q + r["signals"] + 8].view(np.int64)[0]
-            taken = view[q + r["seen"]: q + r["seen"] + 8].view(np.int64)[0]
-            if posted != taken:
+            if self._get(q + r["signals"]) != self._get(q + r["seen"]):
                 return False
         return True
 
@@ -322,7 +383,7 @@ class Segment:
         # The launcher polls this to decide when to unlink the name. A stale value only delays
         # the unlink by one poll, and an aligned 8-byte load is never torn, so a plain load is
         # enough here, which spares the launcher importing numba (~0.4 s) on every start.
-        return int(self._words()[L.HDR_ATTACHED // 8])
+        return self._get(L.HDR_ATTACHED)
 
     def abort_code(self) -> int:
         """The job's abort code (0 while it runs)."""
@@ -346,10 +407,9 @@ class Segment:
         rank dies (it SIGTERMs the ranks right after; the word only turns calls that are still
         blocked into errors). The ranks poll the code with acquire loads; the culprit word is
         used only for the message, so a reader that sees the code first names "the launcher"."""
-        words = self._words()
-        if words[L.HDR_ABORT // 8] == 0:
-            words[L.HDR_ABORT_RANK // 8] = rank
-            words[L.HDR_ABORT // 8] = code
+        if self._get(L.HDR_ABORT) == 0:
+            self._put(L.HDR_ABORT_RANK, rank)
+            self._put(L.HDR_ABORT, code)
         self.ring_all()  # sleeping ranks see the code now, not at their next timeout
 
     # -- doorbells (layout: SLOT_BELL) ---------------------------------------------------
@@ -375,7 +435,7 @@ class Segment:
         if not usable():
             return 0
         mine = procs[rank]
-        assert self._handles is not None
+        table = self._table()
         for plane in range(L.PLANES):
             for src in range(n):
                 for dst in range(n):
@@ -383,7 +443,7 @@ class Segment:
                     if src == dst or (ps == mine) == (pd == mine):
                         continue  # not ours, or both ends in this process: nobody to wake
                     other = pd if ps == mine else ps
-                    self._handles[(plane * n + src) * n + dst][L.H_PEER_BELL // 8] = \
+                    table[(plane * n + src) * n + dst][L.H_PEER_BELL // 8] = \
                         self.base + self.slot(lead[other], L.SLOT_BELL)
         own = self.base + self.slot(lead[mine], L.SLOT_BELL)
         self._doorbells = (key, own)
@@ -398,11 +458,10 @@ class Segment:
         sched.doze_max_us at most."""
         from .futex import wake_all
 
-        assert self._view is not None
-        words = self._view[: L.queues_offset(self.nranks)].view(np.int64)
+        assert self._map is not None
         for rank in range(self.nranks):
             at = self.slot(rank, L.SLOT_BELL)
-            words[at // 8] += 1
+            self._put(at, self._get(at) + 1)
             wake_all(self.base + at)
 
     # -- teardown ---------------------------------------------------------------------
@@ -427,6 +486,33 @@ class Segment:
                 # A numpy view still exports the buffer; the mapping goes with the process.
                 pass
             self._map = None
+
+
+class _NotReady(SegmentError):
+    """Missing, unsized or not yet initialised: what a rank started early waits out (attach)."""
+
+
+class _Words:
+    """Header words by index (`words[offset // 8]`) over a word loader, for the checks."""
+
+    def __init__(self, get: Any) -> None:
+        self._get = get
+
+    def __getitem__(self, index: int) -> int:
+        return int(self._get(index * 8))
+
+
+def _alive(pid: int | None) -> bool:
+    """Whether process pid exists (the launcher that is to create a segment)."""
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def list_segments() -> list[str]:

@@ -60,7 +60,10 @@ TORO_MPI_LAUNCHER_PID, TORO_MPI_APPNUM, NUMBA_CACHE_DIR (default $XDG_CACHE_HOME
 and programs that read them, also the rank variables of other launchers: OMPI_COMM_WORLD_RANK,
 _SIZE, _LOCAL_RANK, _LOCAL_SIZE, _NODE_RANK, OMPI_UNIVERSE_SIZE, OMPI_NUM_APP_CTX, PMI_RANK,
 PMI_SIZE, PMIX_RANK (without what would make a real libmpi look for its launcher; an outer job's
-PMI/PMIx/OMPI_COMM_WORLD variables are not passed on)."""
+PMI/PMIx/OMPI_COMM_WORLD variables are not passed on).
+
+TORO_MPI_STARTUP_TRACE=1: the launcher and every rank print when (seconds since the launcher's
+process was created) and at what CPU time they reach each step of the job's start, on stderr."""
 
 
 def _positive_int(text: str) -> int:
@@ -165,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of toro-mpirun and `python -m toro_mpi`; returns the exit status."""
+    from .stamps import stamp
+
+    stamp("launcher: main")
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.cleanup:
@@ -225,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             return exc.code
     if args.compare:
         return _compare(parser, plan, args)
+    stamp("launcher: planned")
     return Job(plan).run()
 
 

@@ -13,7 +13,7 @@ from typing import IO
 import posix_ipc
 
 from ..bus import layout as L
-from ..bus.segment import Segment, SegmentError, launcher_pid_of, list_segments
+from ..bus.segment import Segment, SegmentError, launcher_pid_of, list_segments, make_name
 from .environ import rank_env
 from .events import EventLoop
 from .output import RankStream, write_all
@@ -21,6 +21,7 @@ from .plan import LaunchError, Plan
 from .report import SlotView, binding_report, deadlock_report, describe_exit, exit_status, signal_name, timeout_report
 from .signals import Interrupted, SignalTrap
 from .spawn import RankProcess, available_cores, start_rank
+from .stamps import stamp
 
 EXIT_TIMEOUT = 110
 EXIT_DEADLOCK = 111
@@ -67,6 +68,7 @@ class Job:
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
         self.seg: Segment | None = None
+        self.seg_name = make_name()  # given to the ranks, which start before the segment exists
         self.ranks: list[RankProcess] = []
         # With plan.capture: rank -> (its stdout lines, its stderr lines), without the newlines.
         self.output: dict[int, tuple[list[bytes], list[bytes]]] = {}
@@ -92,8 +94,16 @@ class Job:
             try:
                 self.loop.add(self.trap.fd, self.trap.drain)
                 self._prepare()
+                stamp("launcher: ranks starting")
                 status = self._spawn_all()
-                return self._supervise() if status is None else status
+                if status is not None:
+                    return status
+                stamp("launcher: ranks started")
+                # The ranks import Python, numpy and numba meanwhile (~0.3 s of CPU each); they
+                # wait for the segment in Segment.attach if they get there first.
+                self._create_segment()
+                stamp("launcher: segment created")
+                return self._supervise()
             except Interrupted as exc:
                 say(f"caught {signal_name(exc.signum)} before the ranks started")
                 return 128 + exc.signum
@@ -104,7 +114,7 @@ class Job:
                 self._teardown()
 
     def _prepare(self) -> None:
-        """Warm numba's cache (interruptible), then create the segment."""
+        """Warm numba's cache (interruptible)."""
         plan = self.plan
         if plan.cfg.launcher["warm_cache"]:
             self.trap.raising = True
@@ -114,17 +124,20 @@ class Job:
                 self.trap.raising = False
         if self.trap.received:
             raise Interrupted(self.trap.received[0])
+
+    def _create_segment(self) -> None:
+        """Create the segment under the name the ranks were given."""
+        plan = self.plan
         try:
             bus = plan.cfg.bus
-            self.seg = Segment.create(plan.nranks, bus["queue_size"], bus["buffer_size"],
+            self.seg = Segment.create(plan.nranks, bus["queue_size"], bus["buffer_size"], name=self.seg_name,
                                       coll_queue_size=bus["coll_queue_size"])
         except (SegmentError, ValueError, OSError, posix_ipc.Error) as exc:
             raise LaunchError(f"cannot create the bus segment: {exc}", code=1) from None
 
     def _spawn_all(self) -> int | None:
         """Start every rank; a status if the job ended while starting (signal, exec failure)."""
-        plan, seg = self.plan, self.seg
-        assert seg is not None and seg.name is not None
+        plan = self.plan
         base = dict(os.environ)
         config_json = plan.cfg.to_json()
         # Ranks write into pipes; keep what they print live where someone watches it.
@@ -137,7 +150,7 @@ class Job:
             if self.trap.received:
                 return self._interrupted()
             app = plan.app_of(rank)
-            env = rank_env(base, {**plan.exports, **app.exports}, rank, plan.nranks, seg.name, config_json,
+            env = rank_env(base, {**plan.exports, **app.exports}, rank, plan.nranks, self.seg_name, config_json,
                            live, plan.mpi4py, app.appnum, len(plan.apps))
             if hosted is not None:
                 env["TORO_MPI_HOSTED"] = ",".join(map(str, hosted))
@@ -151,7 +164,7 @@ class Job:
                 proc = start_rank(argv, env, rank, cpu, ranks=hosted, merge_stderr=plan.merge_stderr,
                                   cwd=app.wdir or plan.wdir, stdin_pipe=tty_in)
             except (OSError, subprocess.SubprocessError) as exc:
-                seg.post_abort(L.ABORT_RANK_FAILED, rank)
+                # No segment yet: the ranks already started wait for it, and are stopped.
                 say(f"cannot start rank {rank} ({app.argv[0]}): {exc}; aborting the job")
                 self._stop()
                 if isinstance(exc, FileNotFoundError):
@@ -279,6 +292,7 @@ class Job:
                 # exiting on their own; let them finish (their last output included), then report.
                 self._late_failure = self._late_failure or failed
             if not self._live:
+                stamp("launcher: every rank exited")
                 self._drain_output()
                 late = self._late_failure
                 if late is not None:
