@@ -2,7 +2,8 @@
 
 kill: every rank runs Allreduce in a loop; rank 3 prints `3 allreducing pid P` first (the test
 kills it with SIGKILL). abort: the last rank (on the last node) calls Abort(7) while the others
-wait in Recv. hang: every rank waits in a Recv nobody sends (the launcher's --timeout ends it).
+wait in Recv. hang: the last rank computes for ever while the others wait in a Recv it never sends: a live job,
+not a deadlock (the deadlock report must not fire), which the launcher's --timeout ends.
 """
 
 import os
@@ -25,4 +26,7 @@ elif mode == "abort":
         COMM.Abort(7)
     COMM.Recv(np.empty(1), MPI.ANY_SOURCE, 5)
 else:
+    if RANK == SIZE - 1:
+        while True:  # busy, never blocked in MPI
+            sum(range(10_000))
     COMM.Recv(np.empty(1), MPI.ANY_SOURCE, 5)
