@@ -6,6 +6,8 @@ threads, and unit tests of the kernels on process-private memory.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 from helpers import HOSTED, assert_ok, assert_same_as_reference, ref_available, ref_cached, toro_cached
@@ -80,21 +82,24 @@ def test_acc_and_get_acc_kernels(dtype: str, op: int) -> None:
     want = {K.ACC_SUM: src + dst, K.ACC_PROD: src * dst, K.ACC_MIN: np.minimum(src, dst),
             K.ACC_MAX: np.maximum(src, dst), K.ACC_REPLACE: src.copy(), K.ACC_NO_OP: dst.copy()}[op]
     before = dst.copy()
-    acc = K.acc_entry(np.dtype(dtype))
-    assert acc(lock, 3, dst.ctypes.data, src.ctypes.data, dst.size, op, 10) == 1
+    acc_block = K.block(lock, 3, dst.ctypes.data, src.ctypes.data, n=dst.size, op=op, spins=10)
+    acc = partial(K.acc_entry(np.dtype(dtype)), acc_block.ctypes.data)
+    assert acc() == 1
     np.testing.assert_array_equal(dst, want)
     assert ctl[1] == 0
     res = np.zeros_like(dst)
     dst[:] = before
     ctl[3] = 1  # a waiter: the release says to ring
-    get_acc = K.get_acc_entry(np.dtype(dtype))
-    assert get_acc(lock, 3, dst.ctypes.data, src.ctypes.data, res.ctypes.data, dst.size, op, 10) == 2
+    get_block = K.block(lock, 3, dst.ctypes.data, src.ctypes.data, res.ctypes.data, n=dst.size, op=op, spins=10)
+    get_acc = partial(K.get_acc_entry(np.dtype(dtype)), get_block.ctypes.data)
+    assert get_acc() == 2
     np.testing.assert_array_equal(res, before)
     np.testing.assert_array_equal(dst, want)
     ctl[1] = 9  # held by someone else
     snapshot = dst.copy()
-    assert acc(lock, 3, dst.ctypes.data, src.ctypes.data, dst.size, op, 4) == 0
-    assert get_acc(lock, 3, dst.ctypes.data, src.ctypes.data, res.ctypes.data, dst.size, op, 4) == 0
+    acc_block[K.B_SPINS] = get_block[K.B_SPINS] = 4
+    assert acc() == 0
+    assert get_acc() == 0
     np.testing.assert_array_equal(dst, snapshot)
     assert ctl[1] == 9
 
@@ -104,15 +109,16 @@ def test_cas_kernel_compares_bits(dtype: str) -> None:
     """cas_at swaps only on equal bit patterns (so -0.0 is not 0.0), returning the old value."""
     ctl, lock = _words()
     dt = np.dtype(dtype)
-    cas = K.cas_entry(dt.itemsize)
     dst, src, cmp, res = (np.array([v], dt) for v in (5, 7, 5, 0))
-    assert cas(lock, 1, dst.ctypes.data, src.ctypes.data, cmp.ctypes.data, res.ctypes.data, 10) == 1
+    block = K.block(lock, 1, dst.ctypes.data, src.ctypes.data, res.ctypes.data, cmp.ctypes.data, spins=10)
+    cas = partial(K.cas_entry(dt.itemsize), block.ctypes.data)
+    assert cas() == 1
     assert dst[0] == 7 and res[0] == 5 and ctl[1] == 0
-    assert cas(lock, 1, dst.ctypes.data, src.ctypes.data, cmp.ctypes.data, res.ctypes.data, 10) == 1
+    assert cas() == 1
     assert dst[0] == 7 and res[0] == 7
     if dt.kind == "f":
         dst[0], cmp[0] = -0.0, 0.0
-        cas(lock, 1, dst.ctypes.data, src.ctypes.data, cmp.ctypes.data, res.ctypes.data, 10)
+        cas()
         assert np.signbit(dst[0]) and dst[0] == 0
 
 

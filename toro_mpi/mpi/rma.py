@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from ..bus import rma_kernels as K
-from ..bus.peer_memory import vm_copy, vm_read, vm_write
+from ..bus.peer_memory import VmRun, vm_read, vm_write
 from ..bus.typemap_copy import typemap_copy
 from ..coll import elementwise as E
 from ..coll.engine import local_reduce
@@ -55,19 +55,25 @@ _ACC_SPINS = 2000
 _HOT = frozenset(np.dtype(c) for c in ("u1", "i4", "i8", "f4", "f8"))
 _ndarray = np.ndarray
 _EMPTY = np.empty(0, np.uint8)
+# `dst[_ALL] = src`: a slice made once (building `[:]`'s slice per call costs 15 of 60 ns, 3.11).
+_ALL = slice(None)
 HOT_LIMIT = 64  # records per kind and window (they keep their arrays alive)
 
 
 class _Hot:
     """A hot call's record: its arguments, matched by identity, and `run`, the jitted call bound
-    to the addresses (accumulate kinds: it takes the spin count, returns acc_release's status).
+    to the address of its parameter block (accumulate kinds: returns acc_release's status; the
+    block's B_SPINS word says how long it spins for the accumulate lock).
     The target (None or an int) matches by identity, else by value when the call's is an int too
     (so None never matches 0, nor a bool or numpy integer an int: those take the general path)."""
 
-    __slots__ = ("origin", "rank", "target", "run", "dtype", "op", "result", "compare", "dst", "src")
+    __slots__ = ("origin", "rank", "target", "run", "dtype", "op", "result", "compare", "dst", "src", "block")
 
     def __init__(self, origin: Any, rank: int, target: Any, run: Any, dtype: Any = None, op: Any = None,
                  result: Any = None, compare: Any = None, dst: Any = None, src: Any = None) -> None:
+        # Accumulate kinds: run() is the kernel bound to the address of its parameter block
+        # (bus/rma_kernels.block), which the record holds; _VmAcc has one too (its spins).
+        self.block = getattr(run, "block", None)
         self.dst = dst  # Put/Get: `dst[:] = src` is the copy (byte memoryviews, or a _VmCopy)
         self.src = src
         self.origin = origin
@@ -88,6 +94,14 @@ def _remember(w: Any, table: str, h: _Hot) -> None:
         records.clear()
     records[id(h.origin)] = h
     setattr(w, "last_" + table, h)
+
+
+def _bound(kernel: Any, block: np.ndarray) -> partial:
+    """kernel(address of block) as a call of no arguments, holding the block (as `block`) so the
+    address stays valid. A plain partial: it keeps vectorcall (a subclass would not, on 3.11)."""
+    run = partial(kernel, int(block.ctypes.data))
+    run.block = block  # type: ignore[attr-defined]
+    return run
 
 
 def _hot_address(arr: Any) -> int:
@@ -117,22 +131,24 @@ class _VmAcc:
     kernel, write them back (process_vm_writev; not for NO_OP). Returns as the kernels do: 0 if
     the lock was busy, else acc_release's status."""
 
-    __slots__ = ("lock", "owner", "pid", "remote", "tmp", "nbytes", "write", "combine")
+    __slots__ = ("lock", "owner", "tmp", "read", "write", "combine", "block")
 
     def __init__(self, lock: int, owner: int, pid: int, remote: int, tmp: np.ndarray, nbytes: int, write: bool,
                  combine: Any) -> None:
-        self.lock, self.owner, self.pid, self.remote = lock, owner, pid, remote
-        self.tmp, self.nbytes, self.write, self.combine = tmp, nbytes, write, combine
+        self.lock, self.owner, self.tmp, self.combine = lock, owner, tmp, combine
+        local = int(tmp.ctypes.data)
+        self.read = VmRun(pid, remote, local, nbytes, False)
+        self.write = VmRun(pid, remote, local, nbytes, True) if write else None
+        self.block = K.block(lock, owner, 0, spins=_ACC_SPINS)  # only B_SPINS is read
 
-    def __call__(self, spins: int) -> int:
-        if not K.spin_lock(self.lock, self.owner, spins):
+    def __call__(self) -> int:
+        if not K.spin_lock(self.lock, self.owner, int(self.block[K.B_SPINS])):
             return 0
         try:
-            tmp = self.tmp.ctypes.data
-            vm_copy(self.pid, self.remote, tmp, self.nbytes, False)
-            self.combine(1)
-            if self.write:
-                vm_copy(self.pid, self.remote, tmp, self.nbytes, True)
+            self.read()
+            self.combine()
+            if self.write is not None:
+                self.write()
         except BaseException:
             K.acc_release(self.lock, self.owner)
             raise
@@ -143,13 +159,13 @@ class _VmCopy:
     """The Put/Get record's destination for another process's Win.Create memory: assigning to
     any slice of it is one process_vm_writev (write) or process_vm_readv of the bound bytes."""
 
-    __slots__ = ("args",)
+    __slots__ = ("copy",)
 
     def __init__(self, pid: int, remote: int, local: int, nbytes: int, write: bool) -> None:
-        self.args = (pid, remote, local, nbytes, write)
+        self.copy = VmRun(pid, remote, local, nbytes, write)
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        vm_copy(*self.args)
+        self.copy()
 
 
 class _Span:
@@ -359,7 +375,7 @@ class RMAMixin:
             h = NO_HOT
         if (h.origin is origin and h.rank == target_rank
                 and (h.target is target or (type(target) is int and h.target == target))):
-            h.dst[:] = h.src
+            h.dst[_ALL] = h.src
             return
         self._put(origin, target_rank, target)
 
@@ -369,7 +385,7 @@ class RMAMixin:
         if (h.origin is origin and h.rank == target_rank
                 and (h.target is target or (type(target) is int and h.target == target))):
             w.last_puts = h
-            h.dst[:] = h.src
+            h.dst[_ALL] = h.src
             return
         rank = int(target_rank)
         if rank == PROC_NULL:
@@ -383,7 +399,7 @@ class RMAMixin:
                 else:
                     h = _Hot(origin, rank, target, None, dst=_VmCopy(w.pids[rank], -dst, _hot_address(origin), n, True))
                 _remember(w, "puts", h)
-                h.dst[:] = h.src
+                h.dst[_ALL] = h.src
                 return
         ob = normalise(origin, False)
         disp, count, ttype = _target_spec(target, _count_of(ob), ob.datatype)
@@ -399,7 +415,7 @@ class RMAMixin:
             h = NO_HOT
         if (h.origin is origin and h.rank == target_rank
                 and (h.target is target or (type(target) is int and h.target == target))):
-            h.dst[:] = h.src
+            h.dst[_ALL] = h.src
             return
         self._get(origin, target_rank, target)
 
@@ -409,7 +425,7 @@ class RMAMixin:
         if (h.origin is origin and h.rank == target_rank
                 and (h.target is target or (type(target) is int and h.target == target))):
             w.last_gets = h
-            h.dst[:] = h.src
+            h.dst[_ALL] = h.src
             return
         rank = int(target_rank)
         if rank == PROC_NULL:
@@ -425,7 +441,7 @@ class RMAMixin:
                     vm = _VmCopy(w.pids[rank], -src, _hot_address(origin), n, False)
                     h = _Hot(origin, rank, target, None, dst=vm)
                 _remember(w, "gets", h)
-                h.dst[:] = h.src
+                h.dst[_ALL] = h.src
                 return
         ob = normalise(origin, True)
         disp, count, ttype = _target_spec(target, _count_of(ob), ob.datatype)
@@ -445,13 +461,15 @@ class RMAMixin:
             box = [0]
 
             def taken() -> bool:
-                box[0] = h.run(16)
+                box[0] = h.run()
                 return box[0] != 0
 
             K.add_word(waiters, 1)
+            h.block[K.B_SPINS] = 16  # a short try between the scheduler's turns
             try:
                 w.engine.sched.wait(taken, ("Win.Accumulate", w.world_ranks[h.rank], 0))
             finally:
+                h.block[K.B_SPINS] = _ACC_SPINS
                 K.add_word(waiters, -1)
             status = box[0]
         if status == 2:
@@ -477,32 +495,38 @@ class RMAMixin:
         return w.ctl(rank) + W_ACC * 8, w.engine.rank + 1, dst
 
     def _vm_acc(self, w: Any, rank: int, lock: int, owner: int, remote: int, nbytes: int, write: bool,
-                kernel: Any, *args: int) -> _VmAcc:
-        """run of an accumulate-class record on another process's memory: kernel(FREE lock, 1,
-        copy, *args, spins) combines the copy of the target bytes made here."""
+                kernel: Any, **words: int) -> _VmAcc:
+        """run of an accumulate-class record on another process's memory: kernel on a block
+        (FREE lock, owner 1, dst = the copy of the target bytes made here, the other words)
+        combines that copy."""
         tmp = np.empty(max(nbytes, 1), np.uint8)
-        combine = partial(kernel, _FREE_LOCK, 1, tmp.ctypes.data, *args)
+        combine = _bound(kernel, K.block(_FREE_LOCK, 1, tmp.ctypes.data, spins=1, **words))
         return _VmAcc(lock, owner, w.pids[rank], remote, tmp, nbytes, write, combine)
 
     def Accumulate(self, origin: Any, target_rank: int, target: Any = None, op: Op = SUM) -> None:
         """Combine the origin buffer into target_rank's window with op (atomic per element)."""
-        ref = self._ref
-        if ref is not None:
-            w = ref.state
-            h = w.last_accs
-            if h.origin is not origin:
-                h = w.accs.get(id(origin), NO_HOT)
-                w.last_accs = h if h is not NO_HOT else w.last_accs
-            if (h.origin is origin and h.op is op and h.rank == target_rank and origin.dtype is h.dtype
-                    and (h.target is target or (type(target) is int and h.target == target))):
-                status = h.run(_ACC_SPINS)
-                if status != 1:
-                    self._acc_done(w, h, status)
-                return
+        try:
+            h = self._ref.state.last_accs
+        except AttributeError:  # WIN_NULL (or freed through this handle): the checked path says so
+            h = NO_HOT
+        if (h.origin is origin and h.op is op and h.rank == target_rank
+                and (h.target is target or (type(target) is int and h.target == target)) and origin.dtype is h.dtype):
+            status = h.run()
+            if status != 1:
+                self._acc_done(self._ref.state, h, status)
+            return
         self._accumulate(origin, target_rank, target, op)
 
     def _accumulate(self, origin: Any, target_rank: int, target: Any, op: Op) -> None:
         w = self._w()
+        h = w.accs.get(id(origin), NO_HOT)  # a record of this origin other than the last one
+        if (h.origin is origin and h.op is op and h.rank == target_rank
+                and (h.target is target or (type(target) is int and h.target == target)) and origin.dtype is h.dtype):
+            w.last_accs = h
+            status = h.run()
+            if status != 1:
+                self._acc_done(w, h, status)
+            return
         rank = int(target_rank)
         if rank == PROC_NULL:
             return
@@ -513,14 +537,15 @@ class RMAMixin:
             if hot is not None:
                 lock, owner, dst = hot
                 dtype = origin.dtype
+                src, n = _hot_address(origin), origin.size
                 if dst > 0:
-                    run = partial(K.acc_entry(dtype), lock, owner, dst, _hot_address(origin), origin.size, code)
+                    run = _bound(K.acc_entry(dtype), K.block(lock, owner, dst, src, n=n, op=code, spins=_ACC_SPINS))
                 else:
                     run = self._vm_acc(w, rank, lock, owner, -dst, origin.nbytes, True, K.acc_entry(dtype),
-                                       _hot_address(origin), origin.size, code)
+                                       src=src, n=n, op=code)
                 h = _Hot(origin, rank, target, run, dtype, op)
                 _remember(w, "accs", h)
-                status = run(_ACC_SPINS)
+                status = run()
                 if status != 1:
                     self._acc_done(w, h, status)
                 return
@@ -554,7 +579,7 @@ class RMAMixin:
             if (h.result is result and h.origin is origin and h.op is op and h.rank == target_rank
                     and (h.target is target or (type(target) is int and h.target == target)) and result.dtype is h.dtype
                     and (origin is None or origin.dtype is h.dtype)):
-                status = h.run(_ACC_SPINS)
+                status = h.run()
                 if status != 1:
                     self._acc_done(w, h, status)
                 return
@@ -582,11 +607,12 @@ class RMAMixin:
         lock, owner, dst = hot
         if dst < 0:
             run = self._vm_acc(w, rank, lock, owner, -dst, result.nbytes, code != K.ACC_NO_OP, K.get_acc_entry(dtype),
-                               src, _hot_address(result), result.size, code)
+                               src=src, res=_hot_address(result), n=result.size, op=code)
             return _Hot(origin, rank, target, run, dtype, op, result)
         if _overlap_addr(result, dst, result.nbytes):
             return None
-        run = partial(K.get_acc_entry(dtype), lock, owner, dst, src, _hot_address(result), result.size, code)
+        run = _bound(K.get_acc_entry(dtype), K.block(lock, owner, dst, src, _hot_address(result), n=result.size,
+                                                     op=code, spins=_ACC_SPINS))
         return _Hot(origin, rank, target, run, dtype, op, result)
 
     def _get_accumulate(self, origin: Any, result: Any, target_rank: int, target: Any, op: Op) -> None:
@@ -597,7 +623,7 @@ class RMAMixin:
         h = self._hot_fetch(w, rank, origin, result, target, op)
         if h is not None:
             w.last_gaccs = h
-            status = h.run(_ACC_SPINS)
+            status = h.run()
             if status != 1:
                 self._acc_done(w, h, status)
             return
@@ -635,7 +661,7 @@ class RMAMixin:
                     and result.dtype is h.dtype
                     and (h.target is target_disp or (type(target_disp) is int and h.target == target_disp))
                     and origin.dtype is h.dtype):
-                status = h.run(_ACC_SPINS)
+                status = h.run()
                 if status != 1:
                     self._acc_done(w, h, status)
                 return
@@ -649,7 +675,7 @@ class RMAMixin:
             h = self._hot_fetch(w, rank, origin, result, target_disp, op)
             if h is not None:
                 w.last_fops = h
-                status = h.run(_ACC_SPINS)
+                status = h.run()
                 if status != 1:
                     self._acc_done(w, h, status)
                 return
@@ -686,7 +712,7 @@ class RMAMixin:
                     and result.dtype is h.dtype
                     and (h.target is target_disp or (type(target_disp) is int and h.target == target_disp))
                     and origin.dtype is h.dtype and compare.dtype is h.dtype):
-                status = h.run(_ACC_SPINS)
+                status = h.run()
                 if status != 1:
                     self._acc_done(w, h, status)
                 return
@@ -710,12 +736,12 @@ class RMAMixin:
         lock, owner, dst = hot
         if dst < 0:
             run = self._vm_acc(w, rank, lock, owner, -dst, dtype.itemsize, True, K.cas_entry(dtype.itemsize),
-                               _hot_address(origin), _hot_address(compare), _hot_address(result))
+                               src=_hot_address(origin), res=_hot_address(result), cmp=_hot_address(compare))
             return _Hot(origin, rank, target, run, dtype, None, result, compare)
         if _overlap_addr(result, dst, result.nbytes):
             return None
-        run = partial(K.cas_entry(dtype.itemsize), lock, owner, dst, _hot_address(origin), _hot_address(compare),
-                      _hot_address(result))
+        run = _bound(K.cas_entry(dtype.itemsize), K.block(lock, owner, dst, _hot_address(origin), _hot_address(result),
+                                                          _hot_address(compare), spins=_ACC_SPINS))
         return _Hot(origin, rank, target, run, dtype, None, result, compare)
 
     def _compare_and_swap(self, origin: Any, compare: Any, result: Any, target_rank: int, target_disp: int) -> None:
@@ -725,7 +751,7 @@ class RMAMixin:
             h = self._hot_cas(w, rank, origin, compare, result, target_disp)
             if h is not None:
                 w.last_cass = h
-                status = h.run(_ACC_SPINS)
+                status = h.run()
                 if status != 1:
                     self._acc_done(w, h, status)
                 return

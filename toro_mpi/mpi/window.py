@@ -118,7 +118,8 @@ class _Window:
         # actually asleep).
         self.bells = np.zeros(0, np.int64)
         self.forget_hot()
-        self.flush_ticks = 0  # Flush calls left before the next one makes progress (window_sync.py)
+        self.flush_ticks = 0  # Flush calls left on the fast path (window_sync.py)
+        self.flush_rounds = 0  # checked Flush calls left before the next one makes progress
 
     def forget_hot(self) -> None:
         """Drop the hot calls' records (mpi/rma.py): last one per kind, and by origin array."""

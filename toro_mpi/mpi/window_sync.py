@@ -24,6 +24,7 @@ from .constants import LOCK_EXCLUSIVE, LOCK_SHARED, MODE_NOCHECK
 
 PROC_NULL = -2
 FLUSH_POLL = 256  # with no other green thread to run, Flush makes progress once in this many calls
+FLUSH_CHECK = 64  # Flush calls between two looks at the scheduler while no other green thread exists
 _MODES = 1 | 2 | 4 | 8 | 16  # MODE_NOCHECK | NOPRECEDE | NOPUT | NOSTORE | NOSUCCEED
 
 
@@ -132,11 +133,15 @@ class SyncMixin:
     # (mpi4py.util.sync's spin loops) must not starve a hosted rank that would write it. With no
     # other green thread, every FLUSH_POLL-th Flush still makes progress (pushes queued sends,
     # drains the queues), so a program that loops on Flush never stalls its own messages.
+    # The fast path tests the epoch and a countdown only: the checked path looks at the
+    # scheduler once in FLUSH_CHECK calls when this green thread is alone (the others can only
+    # become runnable through a call of ours into the scheduler, so at worst FLUSH_CHECK Flush
+    # calls pass before they run), and on every call while other green threads exist.
     def Flush(self, rank: int) -> None:
         """Complete the operations to rank (they are complete already)."""
         try:
             w = self._ref.state
-            if rank in w.locks and w.flush_ticks and not w.sched.ready and not w.sched.waiting:
+            if w.flush_ticks and rank in w.locks:
                 w.flush_ticks -= 1
                 return
         except AttributeError:  # WIN_NULL: the checked path says so
@@ -147,7 +152,7 @@ class SyncMixin:
         """Complete the operations to rank locally (they are complete already)."""
         try:
             w = self._ref.state
-            if rank in w.locks and w.flush_ticks and not w.sched.ready and not w.sched.waiting:
+            if w.flush_ticks and rank in w.locks:
                 w.flush_ticks -= 1
                 return
         except AttributeError:
@@ -155,14 +160,19 @@ class SyncMixin:
         self._flush(rank, "Win.Flush_local")
 
     def _flush(self, rank: Any, call: str) -> None:
-        """Flush's checked path: the epoch, then progress now and then (see above)."""
+        """Flush's checked path: the epoch, then the scheduler (see above)."""
         w = self._w()
         self._check_passive(w, rank, call)
         sched = w.sched
-        if w.flush_ticks and not sched.ready and not sched.waiting:
-            w.flush_ticks -= 1
+        if sched.ready or sched.waiting:
+            w.flush_ticks = 0  # every Flush lets the other green threads run
+            sched.pause()
             return
-        w.flush_ticks = FLUSH_POLL
+        w.flush_ticks = FLUSH_CHECK
+        if w.flush_rounds:
+            w.flush_rounds -= 1
+            return
+        w.flush_rounds = FLUSH_POLL // FLUSH_CHECK - 1
         sched.pause()
 
     def Flush_all(self) -> None:
