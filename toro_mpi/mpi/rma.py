@@ -333,9 +333,7 @@ class RMAMixin:
     def _acc_lock(self, w: Any, rank: int) -> None:
         """Take rank's accumulate lock (spin a little, then back off through the scheduler, which
         raises if the job aborts)."""
-        from .window import W_ACC
-
-        addr = w.ctl(rank) + W_ACC * 8
+        addr = w.acc_word(rank)
         owner = w.engine.rank + 1
         if K.spin_lock(addr, owner, _ACC_SPINS):
             return
@@ -347,9 +345,7 @@ class RMAMixin:
             K.add_word(addr + K.ACC_WAITERS, -1)
 
     def _acc_unlock(self, w: Any, rank: int) -> None:
-        from .window import W_ACC
-
-        if K.acc_release(w.ctl(rank) + W_ACC * 8, w.engine.rank + 1) == 2:
+        if K.acc_release(w.acc_word(rank), w.engine.rank + 1) == 2:
             w.wake_peers()  # only origins counted among the waiters sleep on it
 
     def _hot_target(self, w: Any, rank: int, origin: Any, target: Any) -> int:
