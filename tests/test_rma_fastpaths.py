@@ -53,9 +53,11 @@ def test_bounds_on_allocate_windows(n: int) -> None:
     toro = assert_ok(toro_cached("rma_fastpaths", n, "bounds", timeout=250), n)
     ref = assert_ok(ref_cached("rma_fastpaths", n, "errors", timeout=200), n)
     for r in range(n):
-        for what in ("put past end", "put negative", "get past end", "acc past end", "get_acc past end",
+        for what in ("put past end", "get past end", "acc past end", "get_acc past end",
                      "fop past end", "cas past end"):
             assert f"{what} out of range" in toro[r], (r, what, toro[r])
+        for what in ("put negative", "get negative", "acc negative", "fop negative"):
+            assert f"{what} ERR_DISP" in toro[r], (r, what, toro[r])
         flush = "ERR_RMA_SYNC" if n > 1 else "ERR_RANK"  # alone, the program flushes a bad rank
         for line in ("put bad rank ERR_RANK", "acc bad rank ERR_RANK", f"flush unlocked {flush}",
                      "put after free ERR_WIN"):

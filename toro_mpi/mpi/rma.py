@@ -295,6 +295,11 @@ class RMAMixin:
             from ..errors import ERR_COUNT
 
             raise MPIException(ERR_COUNT, f"negative target count {count}")
+        if disp < 0:
+            from ..errors import ERR_DISP
+
+            # Open MPI's bindings refuse a negative target displacement before anything else.
+            raise MPIException(ERR_DISP, f"negative target displacement {disp}")
         t = check_committed(datatype)
         extent = t.ub - t.lb
         mapped = w.mapped[rank]
@@ -523,6 +528,9 @@ class RMAMixin:
             if status != 1:
                 self._acc_done(w, h, status)
             return
+        if op is NO_OP or (isinstance(op, Op) and op.code == E.OP_NO_OP):
+            # MPI_NO_OP is for the fetching calls; Open MPI's MPI_Accumulate refuses it.
+            raise MPIException(ERR_OP, "Win.Accumulate: MPI_NO_OP is only for Get_accumulate and Fetch_and_op")
         rank = int(target_rank)
         if rank == PROC_NULL:
             return
@@ -551,7 +559,7 @@ class RMAMixin:
         _check_sizes(span, ob.nbytes)
         dtype = span.t.dtype
         op = _check_op(op, dtype)
-        if op.code == E.OP_NO_OP or span.nbytes == 0:
+        if span.nbytes == 0:
             return
         src = _typed(ob.array, ob.nbytes, dtype) if dtype is not None else ob.array
         self._acc_lock(w, rank)
@@ -574,7 +582,7 @@ class RMAMixin:
             h = w.last_gaccs
             if (h.result is result and h.origin is origin and h.op is op and h.rank == target_rank
                     and (h.target is target or (type(target) is int and h.target == target)) and result.dtype is h.dtype
-                    and (origin is None or origin.dtype is h.dtype)):
+                    and origin.dtype is h.dtype):
                 status = h.run()
                 if status != 1:
                     self._acc_done(w, h, status)
@@ -582,17 +590,13 @@ class RMAMixin:
         self._get_accumulate(origin, result, target_rank, target, op)
 
     def _hot_fetch(self, w: Any, rank: int, origin: Any, result: Any, target: Any, op: Any) -> _Hot | None:
-        """The record of a hot Get_accumulate or Fetch_and_op (origin None: NO_OP), or None."""
+        """The record of a hot Get_accumulate or Fetch_and_op, or None."""
         code = K.ACC_NO_OP if op is NO_OP else _HOT_OPS.get(op.code) if isinstance(op, Op) else None
         if (code is None or type(result) is not _ndarray or result.dtype not in _HOT
                 or not result.flags.c_contiguous or not result.flags.writeable):
             return None
         dtype = result.dtype
-        if origin is None:
-            if code != K.ACC_NO_OP:
-                return None
-            src = 0
-        elif (type(origin) is not _ndarray or origin.dtype is not dtype or not origin.flags.c_contiguous
+        if (type(origin) is not _ndarray or origin.dtype is not dtype or not origin.flags.c_contiguous
               or origin.size != result.size or _overlap(origin, result)):
             return None
         else:
@@ -624,7 +628,7 @@ class RMAMixin:
                 self._acc_done(w, h, status)
             return
         rb = normalise(result, True)
-        ob = normalise(origin, False) if op is not NO_OP or origin is not None else None
+        ob = normalise(origin, False)  # None too is refused (mpi4py's TypeError), even with NO_OP
         disp, count, ttype = _target_spec(target, _count_of(rb), rb.datatype)
         span = self._span(w, rank, disp, count, ttype)
         _check_sizes(span, rb.nbytes)
