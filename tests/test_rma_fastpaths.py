@@ -130,3 +130,28 @@ def test_acc_waiters_word_matches_the_control_block() -> None:
 
     assert W_ACC * 8 + K.ACC_WAITERS == W_ACC_WAITERS * 8
     assert W_ACC_WAITERS < W_HEAD
+
+
+def test_vm_run_copies_like_vm_copy_and_reports_failures() -> None:
+    """peer_memory.VmRun (the jitted process_vm_readv/writev of the Create-window records) moves
+    the bytes both ways, again on every call, and a failing call raises vm_copy's PeerMemoryError."""
+    import os
+
+    from toro_mpi.bus.peer_memory import PeerMemoryError, VmRun, vm_access_supported
+
+    if not vm_access_supported():
+        pytest.skip("process_vm_readv/writev are not permitted here")
+    far = np.arange(100, dtype=np.uint8)
+    near = np.zeros(37, np.uint8)
+    read = VmRun(os.getpid(), far.ctypes.data + 5, near.ctypes.data, near.nbytes, False)
+    read()
+    np.testing.assert_array_equal(near, far[5:42])
+    far[5:42] = 200
+    read()
+    np.testing.assert_array_equal(near, far[5:42])
+    near[:] = np.arange(37)
+    VmRun(os.getpid(), far.ctypes.data + 60, near.ctypes.data, near.nbytes, True)()
+    np.testing.assert_array_equal(far[60:97], np.arange(37))
+    assert far[59] == 59 and far[97] == 97
+    with pytest.raises(PeerMemoryError):
+        VmRun(os.getpid(), 8, near.ctypes.data, near.nbytes, False)()

@@ -14,10 +14,8 @@ import os
 from functools import partial
 
 import numpy as np
-from numba import carray, njit, types
 
-from .atomics import typed_pointer
-from .compiling import compile_once
+from .rma_kernels import SYS_VM, V_N, V_PID, V_WORDS, vm_run_entry
 
 IOV_MAX = 1024  # iovecs per process_vm_* call (Linux UIO_MAXIOV)
 
@@ -94,42 +92,10 @@ def vm_write(pid: int, remote: np.ndarray, local: int) -> None:
     _vm("process_vm_writev", pid, local, remote)
 
 
-# A prepared copy (VmRun): the system call made from a jitted kernel on a block of int64 words
-# the caller owns, instead of ctypes (whose call converts and checks every argument: 3.7 us CPU
-# per 8-byte Put to another process's Win.Create memory before, see the tests' figures). libc's
-# `syscall` as an external function keeps the kernel cacheable (as bus/ring.py's futex calls).
-_syscall = types.ExternalFunction("syscall", types.int64(types.int64, types.int64, types.int64, types.int64,
-                                                         types.int64, types.int64, types.int64))
-# process_vm_readv / process_vm_writev by machine (elsewhere VmRun takes the ctypes path).
-_SYS_VM = {"x86_64": (310, 311), "aarch64": (270, 271)}.get(os.uname().machine)
-# Block words: the local and remote iovec (scratch, rewritten per call), then the call's arguments.
-_V_PID, _V_SYS, _V_LOCAL, _V_REMOTE, _V_N = 4, 5, 6, 7, 8
-_V_WORDS = 16
-
-
-@njit(cache=True)
-def vm_run(p):
-    """The copy described by the block at p: n bytes between local and remote of pid with the
-    system call number in the block. Returns the bytes moved, or -1 if a call failed (the caller
-    repeats it through ctypes to report errno)."""
-    b = carray(typed_pointer(p, np.int64(0)), _V_WORDS)
-    n, local, remote = b[_V_N], b[_V_LOCAL], b[_V_REMOTE]
-    done = 0
-    while done < n:
-        b[0] = local + done
-        b[1] = n - done
-        b[2] = remote + done
-        b[3] = n - done
-        got = _syscall(b[_V_SYS], b[_V_PID], p, 1, p + 16, 1, 0)
-        if got <= 0:
-            return -1
-        done += got
-    return done
-
-
-def vm_run_entry():
-    """The compiled vm_run: fn(block address)."""
-    return compile_once(vm_run, (types.int64,))
+# A prepared copy (VmRun): the system call made from a jitted kernel (rma_kernels.vm_run) on a
+# block of int64 words the caller owns, instead of ctypes (whose call converts and checks every
+# argument: 3.9 us CPU per 8-byte Put to another process's Win.Create memory with vm_copy, 2.6
+# with VmRun, measured with 2 ranks).
 
 
 class VmRun:
@@ -141,11 +107,11 @@ class VmRun:
 
     def __init__(self, pid: int, remote: int, local: int, nbytes: int, write: bool) -> None:
         self.args = (pid, remote, local, nbytes, write)
-        self.block = np.zeros(_V_WORDS, np.int64)
-        if _SYS_VM is None:
+        self.block = np.zeros(V_WORDS, np.int64)
+        if SYS_VM is None:
             self.run = None
             return
-        self.block[_V_PID:_V_N + 1] = (pid, _SYS_VM[1] if write else _SYS_VM[0], local, remote, nbytes)
+        self.block[V_PID:V_N + 1] = (pid, SYS_VM[1] if write else SYS_VM[0], local, remote, nbytes)
         self.run = partial(vm_run_entry(), int(self.block.ctypes.data))
 
     def __call__(self) -> None:

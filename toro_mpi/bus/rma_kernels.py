@@ -14,6 +14,8 @@ accumulates to one location from many ranks are atomic per element, as MPI requi
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from numba import carray, njit, types
 
@@ -275,10 +277,45 @@ def copy_entry():
     return compile_once(copy_bytes, (_I64,) * 3)
 
 
+# process_vm_readv/writev for bus/peer_memory.VmRun: the system call from a jitted kernel on a
+# block of int64 words the caller owns. libc's `syscall` as an external function keeps the
+# kernel cacheable (as bus/ring.py's futex calls).
+_syscall = types.ExternalFunction("syscall", types.int64(types.int64, types.int64, types.int64, types.int64,
+                                                         types.int64, types.int64, types.int64))
+# process_vm_readv / process_vm_writev by machine (elsewhere VmRun takes the ctypes path).
+SYS_VM = {"x86_64": (310, 311), "aarch64": (270, 271)}.get(os.uname().machine)
+# Block words: the local and remote iovec (scratch, rewritten per call), then the call's arguments.
+V_PID, V_SYS, V_LOCAL, V_REMOTE, V_N = 4, 5, 6, 7, 8
+V_WORDS = 16
+
+
+@njit(cache=True)
+def vm_run(p):
+    """The copy described by the block at p: n bytes between local and remote of pid with the
+    system call number in the block. Returns the bytes moved, or -1 if a call failed (the caller
+    repeats it through ctypes to report errno)."""
+    b = carray(typed_pointer(p, np.int64(0)), V_WORDS)
+    n, local, remote = b[V_N], b[V_LOCAL], b[V_REMOTE]
+    done = 0
+    while done < n:
+        b[0] = local + done
+        b[1] = n - done
+        b[2] = remote + done
+        b[3] = n - done
+        got = _syscall(b[V_SYS], b[V_PID], p, 1, p + 16, 1, 0)
+        if got <= 0:
+            return -1
+        done += got
+    return done
+
+
+def vm_run_entry():
+    """The compiled vm_run: fn(block address)."""
+    return compile_once(vm_run, (types.int64,))
+
+
 def warm_hot():
     """Load (compiling the first time) every hot-path kernel (the launcher's warm-up)."""
-    from .peer_memory import vm_run_entry
-
     copy_entry()
     vm_run_entry()
     compile_once(acc_release, (_I64,) * 2)
