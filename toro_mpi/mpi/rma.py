@@ -576,17 +576,17 @@ class RMAMixin:
 
     def Get_accumulate(self, origin: Any, result: Any, target_rank: int, target: Any = None, op: Op = SUM) -> None:
         """Fetch target_rank's data into result, then combine the origin into it (atomically)."""
-        ref = self._ref
-        if ref is not None:
-            w = ref.state
-            h = w.last_gaccs
-            if (h.result is result and h.origin is origin and h.op is op and h.rank == target_rank
-                    and (h.target is target or (type(target) is int and h.target == target)) and result.dtype is h.dtype
-                    and origin.dtype is h.dtype):
-                status = h.run()
-                if status != 1:
-                    self._acc_done(w, h, status)
-                return
+        try:
+            h = self._ref.state.last_gaccs
+        except AttributeError:  # WIN_NULL (or freed through this handle): the checked path says so
+            h = NO_HOT
+        if (h.result is result and h.origin is origin and h.op is op and h.rank == target_rank
+                and (h.target is target or (type(target) is int and h.target == target)) and result.dtype is h.dtype
+                and origin.dtype is h.dtype):
+            status = h.run()
+            if status != 1:
+                self._acc_done(self._ref.state, h, status)
+            return
         self._get_accumulate(origin, result, target_rank, target, op)
 
     def _hot_fetch(self, w: Any, rank: int, origin: Any, result: Any, target: Any, op: Any) -> _Hot | None:
@@ -653,18 +653,18 @@ class RMAMixin:
 
     def Fetch_and_op(self, origin: Any, result: Any, target_rank: int, target_disp: int = 0, op: Op = SUM) -> None:
         """Get_accumulate of one element."""
-        ref = self._ref
-        if ref is not None:
-            w = ref.state
-            h = w.last_fops
-            if (h.result is result and h.origin is origin and h.op is op and h.rank == target_rank
-                    and result.dtype is h.dtype
-                    and (h.target is target_disp or (type(target_disp) is int and h.target == target_disp))
-                    and origin.dtype is h.dtype):
-                status = h.run()
-                if status != 1:
-                    self._acc_done(w, h, status)
-                return
+        try:
+            h = self._ref.state.last_fops
+        except AttributeError:  # WIN_NULL (or freed through this handle): the checked path says so
+            h = NO_HOT
+        if (h.result is result and h.origin is origin and h.op is op and h.rank == target_rank
+                and result.dtype is h.dtype
+                and (h.target is target_disp or (type(target_disp) is int and h.target == target_disp))
+                and origin.dtype is h.dtype):
+            status = h.run()
+            if status != 1:
+                self._acc_done(self._ref.state, h, status)
+            return
         self._fetch_and_op(origin, result, target_rank, target_disp, op)
 
     def _fetch_and_op(self, origin: Any, result: Any, target_rank: int, target_disp: int, op: Op) -> None:
@@ -704,18 +704,18 @@ class RMAMixin:
 
     def Compare_and_swap(self, origin: Any, compare: Any, result: Any, target_rank: int, target_disp: int = 0) -> None:
         """Replace one target element by origin if it equals compare; result gets its old value."""
-        ref = self._ref
-        if ref is not None:
-            w = ref.state
-            h = w.last_cass
-            if (h.result is result and h.origin is origin and h.compare is compare and h.rank == target_rank
-                    and result.dtype is h.dtype
-                    and (h.target is target_disp or (type(target_disp) is int and h.target == target_disp))
-                    and origin.dtype is h.dtype and compare.dtype is h.dtype):
-                status = h.run()
-                if status != 1:
-                    self._acc_done(w, h, status)
-                return
+        try:
+            h = self._ref.state.last_cass
+        except AttributeError:  # WIN_NULL (or freed through this handle): the checked path says so
+            h = NO_HOT
+        if (h.result is result and h.origin is origin and h.compare is compare and h.rank == target_rank
+                and result.dtype is h.dtype
+                and (h.target is target_disp or (type(target_disp) is int and h.target == target_disp))
+                and origin.dtype is h.dtype and compare.dtype is h.dtype):
+            status = h.run()
+            if status != 1:
+                self._acc_done(self._ref.state, h, status)
+            return
         self._compare_and_swap(origin, compare, result, target_rank, target_disp)
 
     def _hot_cas(self, w: Any, rank: int, origin: Any, compare: Any, result: Any, target: Any) -> _Hot | None:
