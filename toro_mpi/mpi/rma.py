@@ -13,19 +13,21 @@ are atomic per element, as MPI requires. Every access is checked against the tar
 size (for a dynamic window: against the regions the target attached) first: ERR_RMA_RANGE.
 
 Hot calls: a call that reaches memory this process can address (or another process's Win.Create
-memory, by process_vm_*) with a C-contiguous numpy array of a hot dtype, the target given as None
-or an int, leaves a record (_Hot) on the window: the call's arguments (the arrays themselves,
-held, so their ids cannot be reused) and the jitted call bound to one argument, the address of
-a parameter block of int64 words the record owns (bus/rma_kernels.block: the addresses, computed
-and bounds-checked once, count, operation; numba unboxes one int per call instead of eight). A
-later call with the same arguments is checked against the record by identity and runs the bound call: one attribute chain and one compiled call, no parsing. Put and
-Get bind byte memoryviews instead (`dst[:] = src` is a memcpy, or memmove where they overlap,
-in C: about 60 ns against 80 for the call of a compiled memcpy, measured here) or, for another
-process's Win.Create memory, a process_vm_* call. A
-window keeps per kind its last record and up to HOT_LIMIT by origin array; Win.Free drops them.
-An array object keeps its memory, size and contiguity (numpy's own unsafe escapes aside:
-resize(refcheck=False), strides or dtype assigned in place; the accumulate-class records check the
-dtype, which decides their arithmetic), so the check made once holds for every matching call.
+memory, by process_vm_*) with a C-contiguous numpy array of a hot dtype, the target given as
+None or an int, leaves a record (_Hot) on the window: the call's arguments (the arrays
+themselves, held, so their ids cannot be reused) and the jitted call bound to one argument, the
+address of a parameter block of int64 words the record owns (bus/rma_kernels.block: the
+addresses, computed and bounds-checked once, count, operation; numba unboxes one int per call
+instead of eight). A later call with the same arguments is checked against the record by
+identity and runs the bound call: one attribute chain and one compiled call, no parsing. Put and
+Get bind byte memoryviews instead (`dst[:] = src` is a memcpy, or memmove where they overlap, in
+C: about 60 ns against 80 for the call of a compiled memcpy, measured here) or, for another
+process's Win.Create memory, a jitted process_vm_* call (peer_memory.VmRun). A window keeps per
+kind its last record and up
+to HOT_LIMIT by origin array; Win.Free drops them. An array object keeps its memory, size and
+contiguity (numpy's own unsafe escapes aside: resize(refcheck=False), strides or dtype assigned
+in place; the accumulate-class records check the dtype, which decides their arithmetic), so the
+check made once holds for every matching call.
 """
 
 from __future__ import annotations
