@@ -23,8 +23,8 @@ identity and runs the bound call: one attribute chain and one compiled call, no 
 Get bind byte memoryviews instead (`dst[:] = src` is a memcpy, or memmove where they overlap, in
 C: about 60 ns against 80 for the call of a compiled memcpy, measured here) or, for another
 process's Win.Create memory, a jitted process_vm_* call (peer_memory.VmRun). A window keeps per
-kind its last record and up
-to HOT_LIMIT by origin array; Win.Free drops them. An array object keeps its memory, size and
+kind its last record and up to HOT_LIMIT by origin array; Win.Free drops them. An array object
+keeps its memory, size and
 contiguity (numpy's own unsafe escapes aside: resize(refcheck=False), strides or dtype assigned
 in place; the accumulate-class records check the dtype, which decides their arithmetic), so the
 check made once holds for every matching call.
