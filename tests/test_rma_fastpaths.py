@@ -6,6 +6,8 @@ threads, and unit tests of the kernels on process-private memory.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 from helpers import HOSTED, assert_ok, assert_same_as_reference, ref_available, ref_cached, toro_cached
@@ -51,9 +53,11 @@ def test_bounds_on_allocate_windows(n: int) -> None:
     toro = assert_ok(toro_cached("rma_fastpaths", n, "bounds", timeout=250), n)
     ref = assert_ok(ref_cached("rma_fastpaths", n, "errors", timeout=200), n)
     for r in range(n):
-        for what in ("put past end", "put negative", "get past end", "acc past end", "get_acc past end",
+        for what in ("put past end", "get past end", "acc past end", "get_acc past end",
                      "fop past end", "cas past end"):
             assert f"{what} out of range" in toro[r], (r, what, toro[r])
+        for what in ("put negative", "get negative", "acc negative", "fop negative"):
+            assert f"{what} ERR_DISP" in toro[r], (r, what, toro[r])
         flush = "ERR_RMA_SYNC" if n > 1 else "ERR_RANK"  # alone, the program flushes a bad rank
         for line in ("put bad rank ERR_RANK", "acc bad rank ERR_RANK", f"flush unlocked {flush}",
                      "put after free ERR_WIN"):
@@ -80,21 +84,24 @@ def test_acc_and_get_acc_kernels(dtype: str, op: int) -> None:
     want = {K.ACC_SUM: src + dst, K.ACC_PROD: src * dst, K.ACC_MIN: np.minimum(src, dst),
             K.ACC_MAX: np.maximum(src, dst), K.ACC_REPLACE: src.copy(), K.ACC_NO_OP: dst.copy()}[op]
     before = dst.copy()
-    acc = K.acc_entry(np.dtype(dtype))
-    assert acc(lock, 3, dst.ctypes.data, src.ctypes.data, dst.size, op, 10) == 1
+    acc_block = K.block(lock, 3, dst.ctypes.data, src.ctypes.data, n=dst.size, op=op, spins=10)
+    acc = partial(K.acc_entry(np.dtype(dtype)), acc_block.ctypes.data)
+    assert acc() == 1
     np.testing.assert_array_equal(dst, want)
     assert ctl[1] == 0
     res = np.zeros_like(dst)
     dst[:] = before
     ctl[3] = 1  # a waiter: the release says to ring
-    get_acc = K.get_acc_entry(np.dtype(dtype))
-    assert get_acc(lock, 3, dst.ctypes.data, src.ctypes.data, res.ctypes.data, dst.size, op, 10) == 2
+    get_block = K.block(lock, 3, dst.ctypes.data, src.ctypes.data, res.ctypes.data, n=dst.size, op=op, spins=10)
+    get_acc = partial(K.get_acc_entry(np.dtype(dtype)), get_block.ctypes.data)
+    assert get_acc() == 2
     np.testing.assert_array_equal(res, before)
     np.testing.assert_array_equal(dst, want)
     ctl[1] = 9  # held by someone else
     snapshot = dst.copy()
-    assert acc(lock, 3, dst.ctypes.data, src.ctypes.data, dst.size, op, 4) == 0
-    assert get_acc(lock, 3, dst.ctypes.data, src.ctypes.data, res.ctypes.data, dst.size, op, 4) == 0
+    acc_block[K.B_SPINS] = get_block[K.B_SPINS] = 4
+    assert acc() == 0
+    assert get_acc() == 0
     np.testing.assert_array_equal(dst, snapshot)
     assert ctl[1] == 9
 
@@ -104,15 +111,16 @@ def test_cas_kernel_compares_bits(dtype: str) -> None:
     """cas_at swaps only on equal bit patterns (so -0.0 is not 0.0), returning the old value."""
     ctl, lock = _words()
     dt = np.dtype(dtype)
-    cas = K.cas_entry(dt.itemsize)
     dst, src, cmp, res = (np.array([v], dt) for v in (5, 7, 5, 0))
-    assert cas(lock, 1, dst.ctypes.data, src.ctypes.data, cmp.ctypes.data, res.ctypes.data, 10) == 1
+    block = K.block(lock, 1, dst.ctypes.data, src.ctypes.data, res.ctypes.data, cmp.ctypes.data, spins=10)
+    cas = partial(K.cas_entry(dt.itemsize), block.ctypes.data)
+    assert cas() == 1
     assert dst[0] == 7 and res[0] == 5 and ctl[1] == 0
-    assert cas(lock, 1, dst.ctypes.data, src.ctypes.data, cmp.ctypes.data, res.ctypes.data, 10) == 1
+    assert cas() == 1
     assert dst[0] == 7 and res[0] == 7
     if dt.kind == "f":
         dst[0], cmp[0] = -0.0, 0.0
-        cas(lock, 1, dst.ctypes.data, src.ctypes.data, cmp.ctypes.data, res.ctypes.data, 10)
+        cas()
         assert np.signbit(dst[0]) and dst[0] == 0
 
 
@@ -122,3 +130,28 @@ def test_acc_waiters_word_matches_the_control_block() -> None:
 
     assert W_ACC * 8 + K.ACC_WAITERS == W_ACC_WAITERS * 8
     assert W_ACC_WAITERS < W_HEAD
+
+
+def test_vm_run_copies_like_vm_copy_and_reports_failures() -> None:
+    """peer_memory.VmRun (the jitted process_vm_readv/writev of the Create-window records) moves
+    the bytes both ways, again on every call, and a failing call raises vm_copy's PeerMemoryError."""
+    import os
+
+    from toro_mpi.bus.peer_memory import PeerMemoryError, VmRun, vm_access_supported
+
+    if not vm_access_supported():
+        pytest.skip("process_vm_readv/writev are not permitted here")
+    far = np.arange(100, dtype=np.uint8)
+    near = np.zeros(37, np.uint8)
+    read = VmRun(os.getpid(), far.ctypes.data + 5, near.ctypes.data, near.nbytes, False)
+    read()
+    np.testing.assert_array_equal(near, far[5:42])
+    far[5:42] = 200
+    read()
+    np.testing.assert_array_equal(near, far[5:42])
+    near[:] = np.arange(37)
+    VmRun(os.getpid(), far.ctypes.data + 60, near.ctypes.data, near.nbytes, True)()
+    np.testing.assert_array_equal(far[60:97], np.arange(37))
+    assert far[59] == 59 and far[97] == 97
+    with pytest.raises(PeerMemoryError):
+        VmRun(os.getpid(), 8, near.ctypes.data, near.nbytes, False)()

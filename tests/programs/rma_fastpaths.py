@@ -138,7 +138,7 @@ def err_name(exc: BaseException) -> str:
     if isinstance(exc, MPI.Exception):
         code = exc.Get_error_class()
         for name in ("ERR_RMA_RANGE", "ERR_RMA_SYNC", "ERR_WIN", "ERR_RANK", "ERR_BUFFER", "ERR_ARG", "ERR_DISP",
-                     "ERR_TYPE", "ERR_OTHER"):
+                     "ERR_TYPE", "ERR_OP", "ERR_OTHER"):
             if code == getattr(MPI, name):
                 return name
         return "ERR_?"
@@ -181,23 +181,31 @@ def errors(kind: str) -> None:
         ("put bad rank", lambda: win.Put(a, SIZE, 3)),
         ("acc bad rank", lambda: win.Accumulate(a, SIZE + 1, 3, MPI.SUM)),
         ("get read-only", lambda: win.Get(ro, t, 3)),
+        ("get_acc read-only", lambda: win.Get_accumulate(a, ro, t, 3, MPI.SUM)),
+        ("get negative", lambda: win.Get(r, t, -1)),
+        ("acc negative", lambda: win.Accumulate(a, t, -2, MPI.SUM)),
+        ("fop negative", lambda: win.Fetch_and_op(one, res, t, -1, MPI.SUM)),
+        ("acc NO_OP", lambda: win.Accumulate(a, t, 3, MPI.NO_OP)),
+        ("racc NO_OP", lambda: win.Raccumulate(a, t, 3, MPI.NO_OP).Wait()),
+        ("get_acc None origin", lambda: win.Get_accumulate(None, r, t, 3, MPI.NO_OP)),
+        ("fop None origin", lambda: win.Fetch_and_op(None, res, t, 3, MPI.NO_OP)),
     ]
     if kind == "allocate":
         cases.append(("flush unlocked", lambda: win.Flush(RANK if RANK != t else t + 100)))
     for what, call in cases:
+        # BufferError and TypeError first: toro_mpi's are MPI.Exception subclasses too, mpi4py's not.
         try:
             call()
             out(what, "no error")
-        except MPI.Exception as exc:
-            name = err_name(exc)
-            # Open MPI says ERR_DISP where toro_mpi says ERR_RMA_RANGE for a negative displacement.
-            if name in ("ERR_RMA_RANGE", "ERR_DISP", "ERR_ARG"):
-                name = "out of range"
-            elif name == "ERR_BUFFER":
-                name = "buffer error"  # toro_mpi's normalise says ERR_BUFFER where mpi4py raises BufferError
-            out(what, name)
         except BufferError:
             out(what, "buffer error")
+        except TypeError:
+            out(what, "type error")
+        except MPI.Exception as exc:
+            name = err_name(exc)
+            if name in ("ERR_RMA_RANGE", "ERR_ARG"):
+                name = "out of range"
+            out(what, name)
     win.Put(a, t, 3)  # the window still works (and the record still serves)
     win.Unlock(t)
     COMM.Barrier()

@@ -11,8 +11,11 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+from functools import partial
 
 import numpy as np
+
+from .rma_kernels import SYS_VM, V_N, V_PID, V_WORDS, vm_run_entry
 
 IOV_MAX = 1024  # iovecs per process_vm_* call (Linux UIO_MAXIOV)
 
@@ -87,6 +90,34 @@ def vm_read(pid: int, remote: np.ndarray, local: int) -> None:
 def vm_write(pid: int, remote: np.ndarray, local: int) -> None:
     """Write local memory at address local into the remote segments of pid."""
     _vm("process_vm_writev", pid, local, remote)
+
+
+# A prepared copy (VmRun): the system call made from a jitted kernel (rma_kernels.vm_run) on a
+# block of int64 words the caller owns, instead of ctypes (whose call converts and checks every
+# argument: 3.9 us CPU per 8-byte Put to another process's Win.Create memory with vm_copy, 2.6
+# with VmRun, measured with 2 ranks).
+
+
+class VmRun:
+    """One contiguous copy made again and again (a hot Put or Get record on another process's
+    Win.Create memory, and the read and write of a hot accumulate there): calling it is
+    vm_copy(pid, remote, local, nbytes, write) for a fraction of the CPU."""
+
+    __slots__ = ("args", "block", "run")
+
+    def __init__(self, pid: int, remote: int, local: int, nbytes: int, write: bool) -> None:
+        self.args = (pid, remote, local, nbytes, write)
+        self.block = np.zeros(V_WORDS, np.int64)
+        if SYS_VM is None:
+            self.run = None
+            return
+        self.block[V_PID:V_N + 1] = (pid, SYS_VM[1] if write else SYS_VM[0], local, remote, nbytes)
+        self.run = partial(vm_run_entry(), int(self.block.ctypes.data))
+
+    def __call__(self) -> None:
+        run = self.run
+        if run is None or run() < 0:
+            vm_copy(*self.args)  # no kernel here, or a call failed: ctypes, which says why
 
 
 @functools.cache

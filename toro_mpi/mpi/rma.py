@@ -13,18 +13,21 @@ are atomic per element, as MPI requires. Every access is checked against the tar
 size (for a dynamic window: against the regions the target attached) first: ERR_RMA_RANGE.
 
 Hot calls: a call that reaches memory this process can address (or another process's Win.Create
-memory, by process_vm_*) with a C-contiguous numpy array of a hot dtype, the target given as None
-or an int, leaves a record (_Hot) on the window: the call's arguments (the arrays themselves,
-held, so their ids cannot be reused) and the jitted call bound to the addresses, computed and
-bounds-checked once. A later call with the same arguments is checked against the record by
+memory, by process_vm_*) with a C-contiguous numpy array of a hot dtype, the target given as
+None or an int, leaves a record (_Hot) on the window: the call's arguments (the arrays
+themselves, held, so their ids cannot be reused) and the jitted call bound to one argument, the
+address of a parameter block of int64 words the record owns (bus/rma_kernels.block: the
+addresses, computed and bounds-checked once, count, operation; numba unboxes one int per call
+instead of eight). A later call with the same arguments is checked against the record by
 identity and runs the bound call: one attribute chain and one compiled call, no parsing. Put and
-Get bind byte memoryviews instead (`dst[:] = src` is a memcpy, or memmove where they overlap,
-in C: about 60 ns against 80 for the call of a compiled memcpy, measured here) or, for another
-process's Win.Create memory, a process_vm_* call. A
-window keeps per kind its last record and up to HOT_LIMIT by origin array; Win.Free drops them.
-An array object keeps its memory, size and contiguity (numpy's own unsafe escapes aside:
-resize(refcheck=False), strides or dtype assigned in place; the accumulate-class records check the
-dtype, which decides their arithmetic), so the check made once holds for every matching call.
+Get bind byte memoryviews instead (`dst[:] = src` is a memcpy, or memmove where they overlap, in
+C: about 60 ns against 80 for the call of a compiled memcpy, measured here) or, for another
+process's Win.Create memory, a jitted process_vm_* call (peer_memory.VmRun). A window keeps per
+kind its last record and up to HOT_LIMIT by origin array; Win.Free drops them. An array object
+keeps its memory, size and
+contiguity (numpy's own unsafe escapes aside: resize(refcheck=False), strides or dtype assigned
+in place; the accumulate-class records check the dtype, which decides their arithmetic), so the
+check made once holds for every matching call.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from ..bus import rma_kernels as K
-from ..bus.peer_memory import vm_copy, vm_read, vm_write
+from ..bus.peer_memory import VmRun, vm_read, vm_write
 from ..bus.typemap_copy import typemap_copy
 from ..coll import elementwise as E
 from ..coll.engine import local_reduce
@@ -55,19 +58,25 @@ _ACC_SPINS = 2000
 _HOT = frozenset(np.dtype(c) for c in ("u1", "i4", "i8", "f4", "f8"))
 _ndarray = np.ndarray
 _EMPTY = np.empty(0, np.uint8)
+# `dst[_ALL] = src`: a slice made once (building `[:]`'s slice per call costs 15 of 60 ns, 3.11).
+_ALL = slice(None)
 HOT_LIMIT = 64  # records per kind and window (they keep their arrays alive)
 
 
 class _Hot:
     """A hot call's record: its arguments, matched by identity, and `run`, the jitted call bound
-    to the addresses (accumulate kinds: it takes the spin count, returns acc_release's status).
+    to the address of its parameter block (accumulate kinds: returns acc_release's status; the
+    block's B_SPINS word says how long it spins for the accumulate lock).
     The target (None or an int) matches by identity, else by value when the call's is an int too
     (so None never matches 0, nor a bool or numpy integer an int: those take the general path)."""
 
-    __slots__ = ("origin", "rank", "target", "run", "dtype", "op", "result", "compare", "dst", "src")
+    __slots__ = ("origin", "rank", "target", "run", "dtype", "op", "result", "compare", "dst", "src", "block")
 
     def __init__(self, origin: Any, rank: int, target: Any, run: Any, dtype: Any = None, op: Any = None,
                  result: Any = None, compare: Any = None, dst: Any = None, src: Any = None) -> None:
+        # Accumulate kinds: run() is the kernel bound to the address of its parameter block
+        # (bus/rma_kernels.block), which the record holds; _VmAcc has one too (its spins).
+        self.block = getattr(run, "block", None)
         self.dst = dst  # Put/Get: `dst[:] = src` is the copy (byte memoryviews, or a _VmCopy)
         self.src = src
         self.origin = origin
@@ -88,6 +97,14 @@ def _remember(w: Any, table: str, h: _Hot) -> None:
         records.clear()
     records[id(h.origin)] = h
     setattr(w, "last_" + table, h)
+
+
+def _bound(kernel: Any, block: np.ndarray) -> partial:
+    """kernel(address of block) as a call of no arguments, holding the block (as `block`) so the
+    address stays valid. A plain partial: it keeps vectorcall (a subclass would not, on 3.11)."""
+    run = partial(kernel, int(block.ctypes.data))
+    run.block = block  # type: ignore[attr-defined]
+    return run
 
 
 def _hot_address(arr: Any) -> int:
@@ -117,22 +134,24 @@ class _VmAcc:
     kernel, write them back (process_vm_writev; not for NO_OP). Returns as the kernels do: 0 if
     the lock was busy, else acc_release's status."""
 
-    __slots__ = ("lock", "owner", "pid", "remote", "tmp", "nbytes", "write", "combine")
+    __slots__ = ("lock", "owner", "tmp", "read", "write", "combine", "block")
 
     def __init__(self, lock: int, owner: int, pid: int, remote: int, tmp: np.ndarray, nbytes: int, write: bool,
                  combine: Any) -> None:
-        self.lock, self.owner, self.pid, self.remote = lock, owner, pid, remote
-        self.tmp, self.nbytes, self.write, self.combine = tmp, nbytes, write, combine
+        self.lock, self.owner, self.tmp, self.combine = lock, owner, tmp, combine
+        local = int(tmp.ctypes.data)
+        self.read = VmRun(pid, remote, local, nbytes, False)
+        self.write = VmRun(pid, remote, local, nbytes, True) if write else None
+        self.block = K.block(lock, owner, 0, spins=_ACC_SPINS)  # only B_SPINS is read
 
-    def __call__(self, spins: int) -> int:
-        if not K.spin_lock(self.lock, self.owner, spins):
+    def __call__(self) -> int:
+        if not K.spin_lock(self.lock, self.owner, int(self.block[K.B_SPINS])):
             return 0
         try:
-            tmp = self.tmp.ctypes.data
-            vm_copy(self.pid, self.remote, tmp, self.nbytes, False)
-            self.combine(1)
-            if self.write:
-                vm_copy(self.pid, self.remote, tmp, self.nbytes, True)
+            self.read()
+            self.combine()
+            if self.write is not None:
+                self.write()
         except BaseException:
             K.acc_release(self.lock, self.owner)
             raise
@@ -143,13 +162,13 @@ class _VmCopy:
     """The Put/Get record's destination for another process's Win.Create memory: assigning to
     any slice of it is one process_vm_writev (write) or process_vm_readv of the bound bytes."""
 
-    __slots__ = ("args",)
+    __slots__ = ("copy",)
 
     def __init__(self, pid: int, remote: int, local: int, nbytes: int, write: bool) -> None:
-        self.args = (pid, remote, local, nbytes, write)
+        self.copy = VmRun(pid, remote, local, nbytes, write)
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        vm_copy(*self.args)
+        self.copy()
 
 
 class _Span:
@@ -279,6 +298,11 @@ class RMAMixin:
             from ..errors import ERR_COUNT
 
             raise MPIException(ERR_COUNT, f"negative target count {count}")
+        if disp < 0:
+            from ..errors import ERR_DISP
+
+            # Open MPI's bindings refuse a negative target displacement before anything else.
+            raise MPIException(ERR_DISP, f"negative target displacement {disp}")
         t = check_committed(datatype)
         extent = t.ub - t.lb
         mapped = w.mapped[rank]
@@ -317,9 +341,7 @@ class RMAMixin:
     def _acc_lock(self, w: Any, rank: int) -> None:
         """Take rank's accumulate lock (spin a little, then back off through the scheduler, which
         raises if the job aborts)."""
-        from .window import W_ACC
-
-        addr = w.ctl(rank) + W_ACC * 8
+        addr = w.acc_word(rank)
         owner = w.engine.rank + 1
         if K.spin_lock(addr, owner, _ACC_SPINS):
             return
@@ -331,9 +353,7 @@ class RMAMixin:
             K.add_word(addr + K.ACC_WAITERS, -1)
 
     def _acc_unlock(self, w: Any, rank: int) -> None:
-        from .window import W_ACC
-
-        if K.acc_release(w.ctl(rank) + W_ACC * 8, w.engine.rank + 1) == 2:
+        if K.acc_release(w.acc_word(rank), w.engine.rank + 1) == 2:
             w.wake_peers()  # only origins counted among the waiters sleep on it
 
     def _hot_target(self, w: Any, rank: int, origin: Any, target: Any) -> int:
@@ -359,7 +379,7 @@ class RMAMixin:
             h = NO_HOT
         if (h.origin is origin and h.rank == target_rank
                 and (h.target is target or (type(target) is int and h.target == target))):
-            h.dst[:] = h.src
+            h.dst[_ALL] = h.src
             return
         self._put(origin, target_rank, target)
 
@@ -369,7 +389,7 @@ class RMAMixin:
         if (h.origin is origin and h.rank == target_rank
                 and (h.target is target or (type(target) is int and h.target == target))):
             w.last_puts = h
-            h.dst[:] = h.src
+            h.dst[_ALL] = h.src
             return
         rank = int(target_rank)
         if rank == PROC_NULL:
@@ -383,7 +403,7 @@ class RMAMixin:
                 else:
                     h = _Hot(origin, rank, target, None, dst=_VmCopy(w.pids[rank], -dst, _hot_address(origin), n, True))
                 _remember(w, "puts", h)
-                h.dst[:] = h.src
+                h.dst[_ALL] = h.src
                 return
         ob = normalise(origin, False)
         disp, count, ttype = _target_spec(target, _count_of(ob), ob.datatype)
@@ -399,7 +419,7 @@ class RMAMixin:
             h = NO_HOT
         if (h.origin is origin and h.rank == target_rank
                 and (h.target is target or (type(target) is int and h.target == target))):
-            h.dst[:] = h.src
+            h.dst[_ALL] = h.src
             return
         self._get(origin, target_rank, target)
 
@@ -409,7 +429,7 @@ class RMAMixin:
         if (h.origin is origin and h.rank == target_rank
                 and (h.target is target or (type(target) is int and h.target == target))):
             w.last_gets = h
-            h.dst[:] = h.src
+            h.dst[_ALL] = h.src
             return
         rank = int(target_rank)
         if rank == PROC_NULL:
@@ -425,7 +445,7 @@ class RMAMixin:
                     vm = _VmCopy(w.pids[rank], -src, _hot_address(origin), n, False)
                     h = _Hot(origin, rank, target, None, dst=vm)
                 _remember(w, "gets", h)
-                h.dst[:] = h.src
+                h.dst[_ALL] = h.src
                 return
         ob = normalise(origin, True)
         disp, count, ttype = _target_spec(target, _count_of(ob), ob.datatype)
@@ -445,13 +465,15 @@ class RMAMixin:
             box = [0]
 
             def taken() -> bool:
-                box[0] = h.run(16)
+                box[0] = h.run()
                 return box[0] != 0
 
             K.add_word(waiters, 1)
+            h.block[K.B_SPINS] = 16  # a short try between the scheduler's turns
             try:
                 w.engine.sched.wait(taken, ("Win.Accumulate", w.world_ranks[h.rank], 0))
             finally:
+                h.block[K.B_SPINS] = _ACC_SPINS
                 K.add_word(waiters, -1)
             status = box[0]
         if status == 2:
@@ -477,32 +499,41 @@ class RMAMixin:
         return w.ctl(rank) + W_ACC * 8, w.engine.rank + 1, dst
 
     def _vm_acc(self, w: Any, rank: int, lock: int, owner: int, remote: int, nbytes: int, write: bool,
-                kernel: Any, *args: int) -> _VmAcc:
-        """run of an accumulate-class record on another process's memory: kernel(FREE lock, 1,
-        copy, *args, spins) combines the copy of the target bytes made here."""
+                kernel: Any, **words: int) -> _VmAcc:
+        """run of an accumulate-class record on another process's memory: kernel on a block
+        (FREE lock, owner 1, dst = the copy of the target bytes made here, the other words)
+        combines that copy."""
         tmp = np.empty(max(nbytes, 1), np.uint8)
-        combine = partial(kernel, _FREE_LOCK, 1, tmp.ctypes.data, *args)
+        combine = _bound(kernel, K.block(_FREE_LOCK, 1, tmp.ctypes.data, spins=1, **words))
         return _VmAcc(lock, owner, w.pids[rank], remote, tmp, nbytes, write, combine)
 
     def Accumulate(self, origin: Any, target_rank: int, target: Any = None, op: Op = SUM) -> None:
         """Combine the origin buffer into target_rank's window with op (atomic per element)."""
-        ref = self._ref
-        if ref is not None:
-            w = ref.state
-            h = w.last_accs
-            if h.origin is not origin:
-                h = w.accs.get(id(origin), NO_HOT)
-                w.last_accs = h if h is not NO_HOT else w.last_accs
-            if (h.origin is origin and h.op is op and h.rank == target_rank and origin.dtype is h.dtype
-                    and (h.target is target or (type(target) is int and h.target == target))):
-                status = h.run(_ACC_SPINS)
-                if status != 1:
-                    self._acc_done(w, h, status)
-                return
+        try:
+            h = self._ref.state.last_accs
+        except AttributeError:  # WIN_NULL (or freed through this handle): the checked path says so
+            h = NO_HOT
+        if (h.origin is origin and h.op is op and h.rank == target_rank
+                and (h.target is target or (type(target) is int and h.target == target)) and origin.dtype is h.dtype):
+            status = h.run()
+            if status != 1:
+                self._acc_done(self._ref.state, h, status)
+            return
         self._accumulate(origin, target_rank, target, op)
 
     def _accumulate(self, origin: Any, target_rank: int, target: Any, op: Op) -> None:
         w = self._w()
+        h = w.accs.get(id(origin), NO_HOT)  # a record of this origin other than the last one
+        if (h.origin is origin and h.op is op and h.rank == target_rank
+                and (h.target is target or (type(target) is int and h.target == target)) and origin.dtype is h.dtype):
+            w.last_accs = h
+            status = h.run()
+            if status != 1:
+                self._acc_done(w, h, status)
+            return
+        if op is NO_OP or (isinstance(op, Op) and op.code == E.OP_NO_OP):
+            # MPI_NO_OP is for the fetching calls; Open MPI's MPI_Accumulate refuses it.
+            raise MPIException(ERR_OP, "Win.Accumulate: MPI_NO_OP is only for Get_accumulate and Fetch_and_op")
         rank = int(target_rank)
         if rank == PROC_NULL:
             return
@@ -513,14 +544,15 @@ class RMAMixin:
             if hot is not None:
                 lock, owner, dst = hot
                 dtype = origin.dtype
+                src, n = _hot_address(origin), origin.size
                 if dst > 0:
-                    run = partial(K.acc_entry(dtype), lock, owner, dst, _hot_address(origin), origin.size, code)
+                    run = _bound(K.acc_entry(dtype), K.block(lock, owner, dst, src, n=n, op=code, spins=_ACC_SPINS))
                 else:
                     run = self._vm_acc(w, rank, lock, owner, -dst, origin.nbytes, True, K.acc_entry(dtype),
-                                       _hot_address(origin), origin.size, code)
+                                       src=src, n=n, op=code)
                 h = _Hot(origin, rank, target, run, dtype, op)
                 _remember(w, "accs", h)
-                status = run(_ACC_SPINS)
+                status = run()
                 if status != 1:
                     self._acc_done(w, h, status)
                 return
@@ -530,7 +562,7 @@ class RMAMixin:
         _check_sizes(span, ob.nbytes)
         dtype = span.t.dtype
         op = _check_op(op, dtype)
-        if op.code == E.OP_NO_OP or span.nbytes == 0:
+        if span.nbytes == 0:
             return
         src = _typed(ob.array, ob.nbytes, dtype) if dtype is not None else ob.array
         self._acc_lock(w, rank)
@@ -547,31 +579,27 @@ class RMAMixin:
 
     def Get_accumulate(self, origin: Any, result: Any, target_rank: int, target: Any = None, op: Op = SUM) -> None:
         """Fetch target_rank's data into result, then combine the origin into it (atomically)."""
-        ref = self._ref
-        if ref is not None:
-            w = ref.state
-            h = w.last_gaccs
-            if (h.result is result and h.origin is origin and h.op is op and h.rank == target_rank
-                    and (h.target is target or (type(target) is int and h.target == target)) and result.dtype is h.dtype
-                    and (origin is None or origin.dtype is h.dtype)):
-                status = h.run(_ACC_SPINS)
-                if status != 1:
-                    self._acc_done(w, h, status)
-                return
+        try:
+            h = self._ref.state.last_gaccs
+        except AttributeError:  # WIN_NULL (or freed through this handle): the checked path says so
+            h = NO_HOT
+        if (h.result is result and h.origin is origin and h.op is op and h.rank == target_rank
+                and (h.target is target or (type(target) is int and h.target == target)) and result.dtype is h.dtype
+                and origin.dtype is h.dtype):
+            status = h.run()
+            if status != 1:
+                self._acc_done(self._ref.state, h, status)
+            return
         self._get_accumulate(origin, result, target_rank, target, op)
 
     def _hot_fetch(self, w: Any, rank: int, origin: Any, result: Any, target: Any, op: Any) -> _Hot | None:
-        """The record of a hot Get_accumulate or Fetch_and_op (origin None: NO_OP), or None."""
+        """The record of a hot Get_accumulate or Fetch_and_op, or None."""
         code = K.ACC_NO_OP if op is NO_OP else _HOT_OPS.get(op.code) if isinstance(op, Op) else None
         if (code is None or type(result) is not _ndarray or result.dtype not in _HOT
                 or not result.flags.c_contiguous or not result.flags.writeable):
             return None
         dtype = result.dtype
-        if origin is None:
-            if code != K.ACC_NO_OP:
-                return None
-            src = 0
-        elif (type(origin) is not _ndarray or origin.dtype is not dtype or not origin.flags.c_contiguous
+        if (type(origin) is not _ndarray or origin.dtype is not dtype or not origin.flags.c_contiguous
               or origin.size != result.size or _overlap(origin, result)):
             return None
         else:
@@ -582,11 +610,12 @@ class RMAMixin:
         lock, owner, dst = hot
         if dst < 0:
             run = self._vm_acc(w, rank, lock, owner, -dst, result.nbytes, code != K.ACC_NO_OP, K.get_acc_entry(dtype),
-                               src, _hot_address(result), result.size, code)
+                               src=src, res=_hot_address(result), n=result.size, op=code)
             return _Hot(origin, rank, target, run, dtype, op, result)
         if _overlap_addr(result, dst, result.nbytes):
             return None
-        run = partial(K.get_acc_entry(dtype), lock, owner, dst, src, _hot_address(result), result.size, code)
+        run = _bound(K.get_acc_entry(dtype), K.block(lock, owner, dst, src, _hot_address(result), n=result.size,
+                                                     op=code, spins=_ACC_SPINS))
         return _Hot(origin, rank, target, run, dtype, op, result)
 
     def _get_accumulate(self, origin: Any, result: Any, target_rank: int, target: Any, op: Op) -> None:
@@ -597,12 +626,12 @@ class RMAMixin:
         h = self._hot_fetch(w, rank, origin, result, target, op)
         if h is not None:
             w.last_gaccs = h
-            status = h.run(_ACC_SPINS)
+            status = h.run()
             if status != 1:
                 self._acc_done(w, h, status)
             return
         rb = normalise(result, True)
-        ob = normalise(origin, False) if op is not NO_OP or origin is not None else None
+        ob = normalise(origin, False)  # None too is refused (mpi4py's TypeError), even with NO_OP
         disp, count, ttype = _target_spec(target, _count_of(rb), rb.datatype)
         span = self._span(w, rank, disp, count, ttype)
         _check_sizes(span, rb.nbytes)
@@ -627,18 +656,18 @@ class RMAMixin:
 
     def Fetch_and_op(self, origin: Any, result: Any, target_rank: int, target_disp: int = 0, op: Op = SUM) -> None:
         """Get_accumulate of one element."""
-        ref = self._ref
-        if ref is not None:
-            w = ref.state
-            h = w.last_fops
-            if (h.result is result and h.origin is origin and h.op is op and h.rank == target_rank
-                    and result.dtype is h.dtype
-                    and (h.target is target_disp or (type(target_disp) is int and h.target == target_disp))
-                    and origin.dtype is h.dtype):
-                status = h.run(_ACC_SPINS)
-                if status != 1:
-                    self._acc_done(w, h, status)
-                return
+        try:
+            h = self._ref.state.last_fops
+        except AttributeError:  # WIN_NULL (or freed through this handle): the checked path says so
+            h = NO_HOT
+        if (h.result is result and h.origin is origin and h.op is op and h.rank == target_rank
+                and result.dtype is h.dtype
+                and (h.target is target_disp or (type(target_disp) is int and h.target == target_disp))
+                and origin.dtype is h.dtype):
+            status = h.run()
+            if status != 1:
+                self._acc_done(self._ref.state, h, status)
+            return
         self._fetch_and_op(origin, result, target_rank, target_disp, op)
 
     def _fetch_and_op(self, origin: Any, result: Any, target_rank: int, target_disp: int, op: Op) -> None:
@@ -649,7 +678,7 @@ class RMAMixin:
             h = self._hot_fetch(w, rank, origin, result, target_disp, op)
             if h is not None:
                 w.last_fops = h
-                status = h.run(_ACC_SPINS)
+                status = h.run()
                 if status != 1:
                     self._acc_done(w, h, status)
                 return
@@ -678,18 +707,18 @@ class RMAMixin:
 
     def Compare_and_swap(self, origin: Any, compare: Any, result: Any, target_rank: int, target_disp: int = 0) -> None:
         """Replace one target element by origin if it equals compare; result gets its old value."""
-        ref = self._ref
-        if ref is not None:
-            w = ref.state
-            h = w.last_cass
-            if (h.result is result and h.origin is origin and h.compare is compare and h.rank == target_rank
-                    and result.dtype is h.dtype
-                    and (h.target is target_disp or (type(target_disp) is int and h.target == target_disp))
-                    and origin.dtype is h.dtype and compare.dtype is h.dtype):
-                status = h.run(_ACC_SPINS)
-                if status != 1:
-                    self._acc_done(w, h, status)
-                return
+        try:
+            h = self._ref.state.last_cass
+        except AttributeError:  # WIN_NULL (or freed through this handle): the checked path says so
+            h = NO_HOT
+        if (h.result is result and h.origin is origin and h.compare is compare and h.rank == target_rank
+                and result.dtype is h.dtype
+                and (h.target is target_disp or (type(target_disp) is int and h.target == target_disp))
+                and origin.dtype is h.dtype and compare.dtype is h.dtype):
+            status = h.run()
+            if status != 1:
+                self._acc_done(self._ref.state, h, status)
+            return
         self._compare_and_swap(origin, compare, result, target_rank, target_disp)
 
     def _hot_cas(self, w: Any, rank: int, origin: Any, compare: Any, result: Any, target: Any) -> _Hot | None:
@@ -710,12 +739,12 @@ class RMAMixin:
         lock, owner, dst = hot
         if dst < 0:
             run = self._vm_acc(w, rank, lock, owner, -dst, dtype.itemsize, True, K.cas_entry(dtype.itemsize),
-                               _hot_address(origin), _hot_address(compare), _hot_address(result))
+                               src=_hot_address(origin), res=_hot_address(result), cmp=_hot_address(compare))
             return _Hot(origin, rank, target, run, dtype, None, result, compare)
         if _overlap_addr(result, dst, result.nbytes):
             return None
-        run = partial(K.cas_entry(dtype.itemsize), lock, owner, dst, _hot_address(origin), _hot_address(compare),
-                      _hot_address(result))
+        run = _bound(K.cas_entry(dtype.itemsize), K.block(lock, owner, dst, _hot_address(origin), _hot_address(result),
+                                                          _hot_address(compare), spins=_ACC_SPINS))
         return _Hot(origin, rank, target, run, dtype, None, result, compare)
 
     def _compare_and_swap(self, origin: Any, compare: Any, result: Any, target_rank: int, target_disp: int) -> None:
@@ -725,7 +754,7 @@ class RMAMixin:
             h = self._hot_cas(w, rank, origin, compare, result, target_disp)
             if h is not None:
                 w.last_cass = h
-                status = h.run(_ACC_SPINS)
+                status = h.run()
                 if status != 1:
                     self._acc_done(w, h, status)
                 return

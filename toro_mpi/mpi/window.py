@@ -67,6 +67,7 @@ W_LOCK = 0  # passive-target lock: EXCLUSIVE bit or number of shared holders (bu
 W_ACC = 1  # accumulate spinlock: 0 or holder's world rank + 1
 W_NATTACH = 2  # dynamic windows: regions attached (pairs at W_ATTACH)
 W_ACC_WAITERS = 3  # origins waiting for the accumulate lock in their scheduler (rma_kernels.ACC_WAITERS)
+W_LOCK_WAITERS = 4  # origins waiting for the passive-target lock in their scheduler (window_sync.py)
 W_HEAD = 8
 MAX_ATTACH = 64  # regions a dynamic window may have attached at once
 ALIGN = 64
@@ -118,7 +119,8 @@ class _Window:
         # actually asleep).
         self.bells = np.zeros(0, np.int64)
         self.forget_hot()
-        self.flush_ticks = 0  # Flush calls left before the next one makes progress (window_sync.py)
+        self.flush_ticks = 0  # Flush calls left on the fast path (window_sync.py)
+        self.flush_rounds = 0  # checked Flush calls left before the next one makes progress
 
     def forget_hot(self) -> None:
         """Drop the hot calls' records (mpi/rma.py): last one per kind, and by origin array."""
@@ -139,6 +141,20 @@ class _Window:
         """Address of rank's control block in this process."""
         assert self.shm is not None
         return self.shm.base + rank * self.ctl_stride
+
+    # Addresses of control block words (callers in window_sync.py and rma.py would otherwise
+    # import these names from here on every call: an import statement costs ~1 us).
+    def lock_word(self, rank: int) -> int:
+        """Address of rank's passive-target lock word."""
+        return self.ctl(rank) + W_LOCK * 8
+
+    def lock_waiters(self, rank: int) -> int:
+        """Address of the count of origins waiting for rank's passive-target lock."""
+        return self.ctl(rank) + W_LOCK_WAITERS * 8
+
+    def acc_word(self, rank: int) -> int:
+        """Address of rank's accumulate lock."""
+        return self.ctl(rank) + W_ACC * 8
 
 
 class Win(ErrhandlerMixin, SyncMixin, RMAMixin, AttributesMixin, Handle):
