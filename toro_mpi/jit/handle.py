@@ -174,8 +174,11 @@ def fb_send_rest(hid: int, buf: np.ndarray, dest: int, tag: int, sent: int) -> i
     return _call(hid, run)
 
 
-def fb_recv(hid: int, buf: np.ndarray, source: int, tag: int, want: bool) -> int:
-    """Comm.Recv; the status goes to the handle's H_ST words when the jitted caller wants one."""
+def fb_recv(hid: int, buf: np.ndarray, source: int, tag: int, want: bool = True) -> int:
+    """Comm.Recv; the status goes to the handle's H_ST words when the jitted caller wants one.
+
+    (`want` has a default, as every argument added to a fallback must: numba keeps the callers'
+    cached code, which calls the fallbacks of the toro_mpi it was compiled with.)"""
     x = _REGISTRY[hid]
     x.fallbacks += 1
     try:
@@ -207,7 +210,7 @@ def fb_recv_rest(hid: int, buf: np.ndarray, source: int, tag: int, status: int) 
 
 
 def fb_sendrecv(hid: int, sbuf: np.ndarray, dest: int, stag: int, rbuf: np.ndarray, source: int,
-                rtag: int, want: bool) -> int:
+                rtag: int, want: bool = True) -> int:
     """Comm.Sendrecv (status to the handle's H_ST words when wanted)."""
     x = _REGISTRY[hid]
     x.fallbacks += 1
