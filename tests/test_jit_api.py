@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 # Lines only the jitted run prints (mixed jitted / Python calls, forced fallbacks); each is
 # checked for its expected content below.
-_JIT_ONLY = ("queued behind", "in order", "mixed", "unexpected", "type")
+_JIT_ONLY = ("queued behind", "in order", "mixed", "unexpected", "type", "fallbacks")
 
 
 def _common(lines: dict[int, list[str]]) -> dict[int, list[str]]:
@@ -31,6 +31,9 @@ def _jit_checks(lines: dict[int, list[str]]) -> None:
     assert "mixed [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]" in lines[1]
     assert "unexpected 2.0 ('ok', 0, 21, 1) 1.0" in lines[1]
     assert any(x.startswith("allreduce loop 0 ") for x in lines[0])
+    for r, ls in lines.items():
+        # to oneself: 2 fallbacks, the message itself; PROC_NULL: none, its empty status
+        assert f"fallbacks 2 ('ok', {r}, 40, 1) 0 ('ok', -2, -1, 0)" in ls, ls
 
 
 @pytest.mark.parametrize("n", [2, 3])
@@ -54,6 +57,17 @@ def test_jit_green_thread_ranks() -> None:
     scheduler through their Python fallback."""
     jit = assert_ok(run_toro("jit_api", 4, "jit", timeout=300, launcher=("--ranks-per-core", "2")), 4)
     py = assert_ok(run_toro("jit_api", 4, "py", timeout=300, launcher=("--ranks-per-core", "2")), 4)
+    _jit_checks(jit)
+    assert _common(jit) == py
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n, launcher", [(8, ()), (4, ("--process-per-rank",)), (8, ("--process-per-rank",))])
+def test_jit_oversubscribed(n: int, launcher: tuple[str, ...]) -> None:
+    """More ranks than cores both ways: green threads (4 per process at -n 8, the default) and one
+    process per rank; the jitted run must print what the Python calls do."""
+    jit = assert_ok(run_toro("jit_api", n, "jit", timeout=600, launcher=launcher), n)
+    py = assert_ok(run_toro("jit_api", n, "py", timeout=600, launcher=launcher), n)
     _jit_checks(jit)
     assert _common(jit) == py
 

@@ -8,7 +8,8 @@ cores, alternating, --reps times; medians and per-rep ratios:
   ref_py     mpiexec + mpi4py + Open MPI (tuned as osu.compare), Python-level Send / Recv
   numba_mpi  mpiexec + numba-mpi, the loop in one @njit function (skipped if not installed)
 --jacobi: time per iteration of examples/jacobi_{jit,mpi4py,numba_mpi}.py at each --ranks
-(more ranks than cores: toro_mpi hosts them as green threads, mpiexec oversubscribes).
+(more ranks than cores: toro_mpi hosts them as green threads, mpiexec oversubscribes; jit@toro+ppr
+is the jitted solver with one process per rank there).
 
 The measurement alone (one job, CSV `pingpong,KIND,us` on rank 0):
   toro-mpirun -n 2 python -m osu.probes jit --run toro_jit
@@ -157,8 +158,10 @@ def _jacobi_once(version: str, n: int, args: argparse.Namespace) -> float:
     """One Jacobi run; us per iteration."""
     script = str(ROOT / "examples" / f"jacobi_{version.split('@')[0]}.py")
     opts = ["--nx", str(args.nx), "--ny", str(args.ny), "--steps", str(args.steps), "--tol", "0"]
-    if version.endswith("@toro"):
+    if "@toro" in version:
         flags = ["--mpi4py"] if "mpi4py" in version else []
+        if version.endswith("+ppr"):
+            flags.append("--process-per-rank")
         cmd = [sys.executable, "-m", "toro_mpi", "-n", str(n), "--oversubscribe", "--timeout", str(int(args.timeout)),
                *flags, sys.executable, script, *opts]
         env = dict(os.environ)
@@ -180,9 +183,13 @@ def jacobi(args: argparse.Namespace) -> None:
     versions = ["jit@toro", "mpi4py@toro", "mpi4py@ref"] + (["numba_mpi@ref"] if _have_numba_mpi() else [])
     print(f"Jacobi {args.ny}x{args.nx}, {args.steps} steps, us per iteration: median (min-max) of {args.reps}")
     for n in args.ranks:
-        res: dict[str, list[float]] = {v: [] for v in versions}
+        # More ranks than cores: toro_mpi hosts them as green threads (the default); +ppr is the
+        # jitted solver with one process per rank instead (--process-per-rank).
+        extra = ["jit@toro+ppr"] if n > len(os.sched_getaffinity(0)) else []
+        res: dict[str, list[float]] = {v: [] for v in [*versions[:1], *extra, *versions[1:]]}
+        versions_n = list(res)
         for rep in range(args.reps):
-            for v in versions if rep % 2 == 0 else versions[::-1]:
+            for v in versions_n if rep % 2 == 0 else versions_n[::-1]:
                 res[v].append(_jacobi_once(v, n, args))
         line = ", ".join(f"{v} {statistics.median(x):.1f} ({min(x):.1f}-{max(x):.1f})" for v, x in res.items())
         print(f"  -n {n}: {line}", flush=True)

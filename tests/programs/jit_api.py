@@ -268,6 +268,16 @@ if JIT and IMPL == "toro":
         e_py = err_class(lambda: COMM.Recv(f, 1, 30))
         e_jit = recv(f, 1, 31)[0]
         out("type", e_py == e_jit, e_jit)
+    # Fallback counts: a message to oneself has no ring (both calls go to Python, one fallback
+    # each); PROC_NULL needs no engine (none).
+    before = tj.fallbacks(H)
+    mine = np.full(1, 7.0 + RANK)
+    send(mine, RANK, 40)
+    got = recv(np.zeros(1), RANK, 40)
+    self_fb = tj.fallbacks(H) - before
+    send(mine, MPI.PROC_NULL, 41)
+    null = recv(np.zeros(1), MPI.PROC_NULL, 41)
+    out("fallbacks", self_fb, got, tj.fallbacks(H) - before - self_fb, null)
 COMM.Barrier()
 
 # 9. a split communicator: ranks and contexts of its own (the handle maps them to world ranks).

@@ -18,14 +18,14 @@ from __future__ import annotations
 import numpy as np
 
 from .calls import allreduce, barrier, bcast, irecv, isend, recv, reduce, send, sendrecv, wait, waitall
-from .handle import check, comm_handle
+from .handle import check, comm_handle, fallbacks
 from .layout import *  # noqa: F403 - the codes, wildcards and op codes are part of the API
 from .layout import STATUS_LEN
 from .layout import __all__ as _CODES
 
 __all__ = [
-    "comm_handle", "check", "status", "statuses", "send", "recv", "sendrecv", "isend", "irecv", "wait", "waitall",
-    "barrier", "bcast", "reduce", "allreduce", "STATUS_LEN", *_CODES,
+    "comm_handle", "check", "fallbacks", "status", "statuses", "send", "recv", "sendrecv", "isend", "irecv", "wait",
+    "waitall", "barrier", "bcast", "reduce", "allreduce", "STATUS_LEN", *_CODES,
 ]
 
 

@@ -69,16 +69,16 @@ def _recv_rest_py(hid, buf, got, tag, st):
 
 
 @njit(cache=True)
-def _recv_py(hid, buf, source, tag):
+def _recv_py(hid, buf, source, tag, want):
     with numba.objmode(code="int64"):
-        code = fb_recv(hid, buf, source, tag)
+        code = fb_recv(hid, buf, source, tag, want)
     return code
 
 
 @njit(cache=True)
-def _sendrecv_py(hid, sendbuf, dest, sendtag, recvbuf, source, recvtag):
+def _sendrecv_py(hid, sendbuf, dest, sendtag, recvbuf, source, recvtag, want):
     with numba.objmode(code="int64"):
-        code = fb_sendrecv(hid, sendbuf, dest, sendtag, recvbuf, source, recvtag)
+        code = fb_sendrecv(hid, sendbuf, dest, sendtag, recvbuf, source, recvtag, want)
     return code
 
 
@@ -246,8 +246,9 @@ def send(h, buf, dest, tag=0):
 
 # -- receiving -----------------------------------------------------------------------------------
 @njit(cache=True)
-def _recv(h, buf, source, tag):
-    """Receive without argument checks; returns (code, source, tag, bytes)."""
+def _recv(h, buf, source, tag, want):
+    """Receive without argument checks; returns (code, source, tag, bytes): the last three are
+    meaningful only when `want` (a status asked for; a Python fallback then fills them in)."""
     hid = h[J.H_HID]
     size = h[J.H_SIZE]
     if _clean(h, 0):
@@ -287,7 +288,7 @@ def _recv(h, buf, source, tag):
         if st < 0:
             return J.ERR_INTERN, got, tag, 0
     # Empty after the spin, another message at the head, or Python state first: the Python call.
-    code = _recv_py(hid, buf, source, tag)
+    code = _recv_py(hid, buf, source, tag, want)
     return code, h[J.H_ST], h[J.H_ST + 1], h[J.H_ST + 2]
 
 
@@ -303,7 +304,7 @@ def recv(h, buf, source=J.ANY_SOURCE, tag=J.ANY_TAG, status=None):
     if source == J.PROC_NULL:
         _put(status, J.PROC_NULL, J.ANY_TAG, 0, 1, _SUCCESS)
         return _SUCCESS
-    code, src, rtag, nbytes = _recv(h, buf, source, tag)
+    code, src, rtag, nbytes = _recv(h, buf, source, tag, status is not None)
     _put(status, src, rtag, nbytes, buf.itemsize, code)
     return code
 
@@ -330,7 +331,7 @@ def sendrecv(h, sendbuf, dest, sendtag, recvbuf, source=J.ANY_SOURCE, recvtag=J.
         if sent != nbytes:
             # The send must not block before the receive is posted: Python does both.
             if sent == _NOT_STARTED:
-                code = _sendrecv_py(hid, sendbuf, dest, sendtag, recvbuf, source, recvtag)
+                code = _sendrecv_py(hid, sendbuf, dest, sendtag, recvbuf, source, recvtag, status is not None)
             else:
                 code = _sendrecv_rest_py(hid, sendbuf, dest, sendtag, recvbuf, source, recvtag, sent)
             if source == J.PROC_NULL:
@@ -341,7 +342,7 @@ def sendrecv(h, sendbuf, dest, sendtag, recvbuf, source=J.ANY_SOURCE, recvtag=J.
     if source == J.PROC_NULL:
         _put(status, J.PROC_NULL, J.ANY_TAG, 0, 1, _SUCCESS)
         return _SUCCESS
-    code, src, rtag, nb = _recv(h, recvbuf, source, recvtag)
+    code, src, rtag, nb = _recv(h, recvbuf, source, recvtag, status is not None)
     _put(status, src, rtag, nb, recvbuf.itemsize, code)
     return code
 

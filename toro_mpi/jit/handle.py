@@ -30,7 +30,7 @@ _OPS = (SUM, PROD, MAX, MIN, LAND, BAND, LOR, BOR, LXOR, BXOR)
 class _Entry:
     """A communicator registered for jitted use, with its Python-side requests by slot."""
 
-    __slots__ = ("comm", "engine", "handle", "world", "reqs", "status", "hot", "stage")
+    __slots__ = ("comm", "engine", "handle", "world", "reqs", "status", "hot", "stage", "fallbacks")
 
     def __init__(self, comm: Any, handle: np.ndarray, world: list[int]) -> None:
         self.comm = comm
@@ -39,6 +39,7 @@ class _Entry:
         self.world = world
         self.reqs: dict[int, Any] = {}
         self.status = Status()
+        self.fallbacks = 0  # calls that came here (toro_mpi.jit.fallbacks)
         self.hot: dict[int, Any] = {}  # allreduce record index -> its HotRun (keeps it alive)
         # Staging arrays of the small allreduces that have no record (green-thread ranks, records
         # full), by (dtype, count): the same array objects every call, so Comm.Allreduce's own hot
@@ -83,6 +84,13 @@ def comm_handle(comm: Any) -> np.ndarray:
     _BY_COMM[id(comm)] = hid
     _refresh(engine)
     return h
+
+
+def fallbacks(h: np.ndarray) -> int:
+    """How many toro_mpi.jit calls on handle h went into the Python engine (numba.objmode) so far:
+    the calls the jitted fast paths could not serve alone (a wait longer than the spin, Python
+    state first, collectives without a jitted plan)."""
+    return _REGISTRY[int(h[J.H_HID])].fallbacks
 
 
 def check(code: int) -> None:
@@ -134,6 +142,7 @@ def _with_status(x: _Entry, source: int, tag: int, call: Any) -> None:
 def _call(hid: int, fn: Any, *args: Any) -> int:
     """fn(entry, *args) with its exception turned into a code and the dirty word refreshed."""
     x = _REGISTRY[hid]
+    x.fallbacks += 1
     try:
         fn(x, *args)
         code = SUCCESS
@@ -145,8 +154,17 @@ def _call(hid: int, fn: Any, *args: Any) -> int:
 
 # -- point-to-point fallbacks (called from jitted code through numba.objmode) -------------------
 def fb_send(hid: int, buf: np.ndarray, dest: int, tag: int) -> int:
-    """Comm.Send."""
-    return _call(hid, lambda x: x.comm.Send(buf, dest, tag))
+    """Comm.Send. (The point-to-point fallbacks are written out, no closures: a green-thread rank
+    takes one on nearly every blocking call, and each Python call here costs a few tenths of a us.)"""
+    x = _REGISTRY[hid]
+    x.fallbacks += 1
+    try:
+        x.comm.Send(buf, dest, tag)
+        code = SUCCESS
+    except Exception as exc:  # noqa: BLE001 - every error becomes the code jitted code sees
+        code = _fail(exc)
+    _refresh(x.engine)
+    return code
 
 
 def fb_send_rest(hid: int, buf: np.ndarray, dest: int, tag: int, sent: int) -> int:
@@ -156,11 +174,23 @@ def fb_send_rest(hid: int, buf: np.ndarray, dest: int, tag: int, sent: int) -> i
     return _call(hid, run)
 
 
-def fb_recv(hid: int, buf: np.ndarray, source: int, tag: int) -> int:
-    """Comm.Recv; the status goes to the handle's H_ST words."""
-    def run(x: _Entry) -> None:
-        _with_status(x, source, tag, lambda st: x.comm.Recv(buf, source, tag, st))
-    return _call(hid, run)
+def fb_recv(hid: int, buf: np.ndarray, source: int, tag: int, want: bool = True) -> int:
+    """Comm.Recv; the status goes to the handle's H_ST words when the jitted caller wants one.
+
+    (`want` has a default, as every argument added to a fallback must: numba keeps the callers'
+    cached code, which calls the fallbacks of the toro_mpi it was compiled with.)"""
+    x = _REGISTRY[hid]
+    x.fallbacks += 1
+    try:
+        if want:
+            _with_status(x, source, tag, lambda st: x.comm.Recv(buf, source, tag, st))
+        else:
+            x.comm.Recv(buf, source, tag)
+        code = SUCCESS
+    except Exception as exc:  # noqa: BLE001 - every error becomes the code jitted code sees
+        code = _fail(exc)
+    _refresh(x.engine)
+    return code
 
 
 def fb_recv_rest(hid: int, buf: np.ndarray, source: int, tag: int, status: int) -> int:
@@ -180,11 +210,20 @@ def fb_recv_rest(hid: int, buf: np.ndarray, source: int, tag: int, status: int) 
 
 
 def fb_sendrecv(hid: int, sbuf: np.ndarray, dest: int, stag: int, rbuf: np.ndarray, source: int,
-                rtag: int) -> int:
-    """Comm.Sendrecv."""
-    def run(x: _Entry) -> None:
-        _with_status(x, source, rtag, lambda st: x.comm.Sendrecv(sbuf, dest, stag, rbuf, source, rtag, st))
-    return _call(hid, run)
+                rtag: int, want: bool = True) -> int:
+    """Comm.Sendrecv (status to the handle's H_ST words when wanted)."""
+    x = _REGISTRY[hid]
+    x.fallbacks += 1
+    try:
+        if want:
+            _with_status(x, source, rtag, lambda st: x.comm.Sendrecv(sbuf, dest, stag, rbuf, source, rtag, st))
+        else:
+            x.comm.Sendrecv(sbuf, dest, stag, rbuf, source, rtag)
+        code = SUCCESS
+    except Exception as exc:  # noqa: BLE001 - every error becomes the code jitted code sees
+        code = _fail(exc)
+    _refresh(x.engine)
+    return code
 
 
 def fb_sendrecv_rest(hid: int, sbuf: np.ndarray, dest: int, stag: int, rbuf: np.ndarray, source: int,
@@ -236,6 +275,7 @@ def fb_wait(hid: int, slot: int) -> int:
     x = _REGISTRY[hid]
     req = x.reqs.pop(slot, None)
     h = x.handle
+    x.fallbacks += 1
     base = J.H_TX + 2 * int(h[J.H_SIZE]) + slot * J.REQ_W
     if req is None:
         return ERR_REQUEST
