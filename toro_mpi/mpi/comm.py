@@ -30,7 +30,7 @@ from .object_calls import ObjectCallsMixin
 from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL, SENT, Engine, RecvReq
 from .partitioned import PartitionedMixin
 from .persistent import Prequest
-from .request import Request, Status, proc_null_request
+from .request import ReceivedRequest, Request, SentRequest, Status, proc_null_request
 from .topology import TopologyMixin
 
 TAG_MAX = 2**31 - 1  # the largest tag: what Get_attr(TAG_MAX) reports
@@ -50,6 +50,10 @@ KEYVAL_APPNUM = 6
 LASTUSEDCODE = 7  # the largest error code in use (errcodes.py); user keyvals start at 64
 _ndarray = np.ndarray
 _RX_COMPLETE = L.RX_COMPLETE
+_RX_EMPTY = L.RX_EMPTY
+_RX_NO_MATCH = L.RX_NO_MATCH
+_INFO_TAG = L.INFO_TAG
+_INFO_TOTAL = L.INFO_TOTAL
 
 
 def _integral(value: Any) -> Any:
@@ -537,7 +541,7 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
             fn = self._send_eps.get(arr.dtype) or e._kernel("send", self._send_eps, arr)
             sent = fn(self._txh[dest], tag, self._ctx, arr)
             if sent == b.nbytes:
-                return Request(e, SENT)
+                return SentRequest()
             req = e.send_started(arr, b.nbytes, dest, tag, self._ctx, sent)
             if req is not None:
                 return Request(e, req)
@@ -556,7 +560,7 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
                 nbytes = buf.nbytes
                 sent = fn(self._txh[dest], tag, self._ctx, buf)
                 if sent == nbytes:
-                    return Request(e, SENT)
+                    return SentRequest()
                 req = e.send_started(buf, nbytes, dest, tag, self._ctx, sent)
                 if req is not None:
                     return Request(e, req)
@@ -625,7 +629,8 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
         if source != PROC_NULL:
             normalise(buf, True)  # checked now, as in _send_init
         self._source(source), self._recv_tag(tag)
-        return Prequest(lambda: self.Irecv(buf, source, tag))
+        # The general Irecv: a Prequest reads its active request's receive state.
+        return Prequest(lambda: self._irecv(buf, source, tag))
 
     def Get_errhandler(self) -> Errhandler:
         """The error handler set on this communicator (a new handle to it, as MPI returns)."""
@@ -645,7 +650,48 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
             # Hot path: no spec to parse, no checks left (a freed communicator has _fast_size 0).
             if flags.c_contiguous and flags.writeable and not buf.dtype.hasobject and buf.dtype.isnative:
                 e = self._engine
+                if source >= 0 and source != self._me and not (e.unexpected or e.active):
+                    posted = e.posted
+                    if posted and posted[0].src == source and e.owner is None:
+                        # A window of receives from one peer (osu_bw): what has arrived by now
+                        # completes the earlier ones, so this one may take its message at once.
+                        e.complete_posted(source)
+                    if not (posted or e.unexpected or e.active):
+                        recv = self._recv_eps.get(buf.dtype) or e._kernel("recv", self._recv_eps, buf)
+                        return self._irecv_head(e, recv, buf, source, tag)
                 return CommRequest(self, e, e.post(RecvReq(source, tag, self._ctx, buf, buf.nbytes)))
+        return self._irecv(buf, source, tag)
+
+    def _irecv_head(self, e: Engine, recv: Any, buf: np.ndarray, source: int, tag: int) -> Request:
+        """Irecv with nothing in Python ahead of it (no posted, unexpected or arriving message):
+        take the message from the source's queue head now if it is there, as Recv's hot path
+        does; a plain eager message that fits makes a request complete from birth."""
+        ctx = self._ctx
+        st = recv(self._rxh[source], tag, ctx, buf)
+        if st == _RX_COMPLETE:
+            info = self._rx_info[source]
+            r = ReceivedRequest()
+            r._source = source
+            r._tag = tag if tag >= 0 else int(info[_INFO_TAG])
+            r._count = int(info[_INFO_TOTAL])
+            return r
+        req = RecvReq(source, tag, ctx, buf, buf.nbytes)
+        if st == _RX_EMPTY or st == _RX_NO_MATCH:
+            e.posted.append(req)  # (the unexpected list is empty: nothing else to match first)
+            e.jit_state[0] = 1  # p2p.JIT_DIRTY: a receive now waits in Python
+        elif st < 0:
+            raise e._corrupt(st, source)
+        else:
+            # Consumed, but it needs the general path (ack, single copy, truncation, fragments).
+            e.info[:] = self._rx_info[source]
+            if st == L.RX_PARTIAL:
+                e._partial(req, source)
+            else:
+                e._arrived(req, source)
+        return CommRequest(self, e, req)
+
+    def _irecv(self, buf: Any, source: Any, tag: Any) -> Request:
+        """Irecv's general path: any buffer spec, checked arguments."""
         if source == PROC_NULL:
             self._recv_tag(tag)
             return proc_null_request()

@@ -875,6 +875,39 @@ class Engine:
             self.unexpected.append(msg)
             self.jit_state[JIT_DIRTY] = 1
 
+    def complete_posted(self, src: int) -> None:
+        """Match what has arrived from src to the receives posted for it, in posted order, while
+        the earliest posted receive is src's and the queue head matches it; stop at anything
+        else (nothing is moved to the unexpected list). A new receive from src may then take
+        the queue head itself when no posted receive is left (Comm.Irecv's hot path)."""
+        posted = self.posted
+        qa = self._rxh[src]
+        info = self.info
+        while posted and src not in self.active:
+            first = posted[0]
+            arr = first.arr
+            if first.src != src or arr is None:
+                return
+            status = self._kernel("match", self._match_by_dtype, arr)(qa, first.tag, first.ctx, arr, info)
+            if status == L.RX_EMPTY or status == L.RX_NO_MATCH:
+                return
+            if status < 0:
+                raise self._corrupt(status, src)
+            del posted[0]
+            if status == L.RX_PARTIAL:
+                self._partial(first, src)
+                return
+            if status == _RX_COMPLETE:
+                # A plain eager message that fit: its header from one conversion (see spin_posted).
+                h = info.tolist()
+                first.source = src
+                first.rtag = h[L.INFO_TAG]
+                first.nbytes = h[L.INFO_TOTAL]
+                first.rflags = h[L.INFO_FLAGS]
+                self._complete(first)
+            else:
+                self._arrived(first, src)
+
     def _first_posted(self, src: int) -> RecvReq | None:
         """The earliest posted receive (with its own buffer) that a message from src could match."""
         for r in self.posted:
