@@ -653,28 +653,34 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
                 if source >= 0 and source != self._me and not (e.unexpected or e.active):
                     posted = e.posted
                     if posted and posted[0].src == source and e.owner is None:
-                        # A window of receives from one peer (osu_bw): what has arrived by now
-                        # completes the earlier ones, so this one may take its message at once.
-                        e.complete_posted(source)
+                        n = len(posted)
+                        if n & (n - 1) == 0:
+                            # A window of receives from one peer (osu_bw): what has arrived by
+                            # now completes the earlier ones, so this one may take its message
+                            # at once. Tried at 1, 2, 4, ... receives waiting: a receiver ahead
+                            # of its sender wastes a few polls per window, not one per call.
+                            e.complete_posted(source)
                     if not (posted or e.unexpected or e.active):
+                        # Nothing in Python comes first: take the message from the source's
+                        # queue head now if it is there, as Recv's hot path does; a plain eager
+                        # message that fits makes a request complete from birth.
                         recv = self._recv_eps.get(buf.dtype) or e._kernel("recv", self._recv_eps, buf)
-                        return self._irecv_head(e, recv, buf, source, tag)
+                        st = recv(self._rxh[source], tag, self._ctx, buf)
+                        if st == _RX_COMPLETE:
+                            info = self._rx_info[source]
+                            r = ReceivedRequest()
+                            r._source = source
+                            r._tag = tag if tag >= 0 else int(info[_INFO_TAG])
+                            r._count = int(info[_INFO_TOTAL])
+                            return r
+                        return self._irecv_rest(e, st, buf, source, tag)
                 return CommRequest(self, e, e.post(RecvReq(source, tag, self._ctx, buf, buf.nbytes)))
         return self._irecv(buf, source, tag)
 
-    def _irecv_head(self, e: Engine, recv: Any, buf: np.ndarray, source: int, tag: int) -> Request:
-        """Irecv with nothing in Python ahead of it (no posted, unexpected or arriving message):
-        take the message from the source's queue head now if it is there, as Recv's hot path
-        does; a plain eager message that fits makes a request complete from birth."""
+    def _irecv_rest(self, e: Engine, st: int, buf: np.ndarray, source: int, tag: int) -> Request:
+        """Irecv's hot path after its poll of the queue head returned `st` (not a plain complete
+        message): post the receive, or finish what the poll consumed the general way."""
         ctx = self._ctx
-        st = recv(self._rxh[source], tag, ctx, buf)
-        if st == _RX_COMPLETE:
-            info = self._rx_info[source]
-            r = ReceivedRequest()
-            r._source = source
-            r._tag = tag if tag >= 0 else int(info[_INFO_TAG])
-            r._count = int(info[_INFO_TOTAL])
-            return r
         req = RecvReq(source, tag, ctx, buf, buf.nbytes)
         if st == _RX_EMPTY or st == _RX_NO_MATCH:
             e.posted.append(req)  # (the unexpected list is empty: nothing else to match first)
