@@ -28,6 +28,7 @@ from .nonblocking import NonblockingCollMixin
 from .nonblocking_p2p import NonblockingP2PMixin
 from .object_calls import ObjectCallsMixin
 from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL, SENT, Engine, RecvReq
+from .p2p_sites import NO_SITE, Site, kernels_for, make_site
 from .partitioned import PartitionedMixin
 from .persistent import Prequest
 from .request import ReceivedRequest, Request, SentRequest, Status, proc_null_request
@@ -70,6 +71,12 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
     Its calls come from the mixins: the collectives' hot call sites (mpi/hot_sites.py), the
     buffer collectives (mpi/collectives.py) and the object calls (mpi/object_calls.py); this
     class holds the communicator itself, its management and the buffer point-to-point calls."""
+
+    # Isend's / Irecv's call-site records (mpi/p2p_sites.py) and the buffer each saw last (a
+    # record is made when the same buffer comes twice in a row); class defaults until then.
+    _isend_site = _irecv_site = NO_SITE
+    _isend_prev = _irecv_prev = None
+
 
     # Plain instance attributes (set in __init__, read on every call), named on the class too.
     rank = InstanceAttribute("""Rank of this process.
@@ -550,21 +557,50 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
     def Isend(self, buf: Any, dest: int, tag: int = 0) -> Request:
         """Start a standard send; the buffer must not change until the request completes."""
         # Hot path (see Send): a small message that fits the ring now leaves at once, and its
-        # request is born complete.
+        # request is born complete. First the call-site record (mpi/p2p_sites.py): the buffer
+        # of the last calls, checked by identity, sent by address (no array to unbox).
+        site = self._isend_site
+        if (buf is site.buf and type(dest) is int and type(tag) is int and 0 <= dest < self._fast_size
+                and 0 <= tag <= TAG_MAX and dest != self._me and buf.dtype is site.dtype
+                and not self._sendq[dest] and site.nbytes < self._engine.slow_min):
+            sent = self._send_at(self._txh[dest], tag, self._ctx, site.addr, site.nbytes, site.wire)
+            if sent == site.nbytes:
+                return SentRequest()
+            return self._isend_rest(buf, dest, tag, sent)
         if (type(buf) is _ndarray and type(dest) is int and type(tag) is int and buf.ndim == 1
                 and 0 <= dest < self._fast_size and 0 <= tag <= TAG_MAX and buf.flags.c_contiguous
                 and buf.dtype.isnative):  # (normalise refuses another byte order, as mpi4py)
             e = self._engine
             fn = self._send_eps.get(buf.dtype) or e._kernel("send", self._send_eps, buf)
             if dest != self._me and not self._sendq[dest] and buf.nbytes < e.slow_min:
+                if buf is self._isend_prev:
+                    self._isend_site = self._p2p_site(buf)  # a second call in a row: record it
+                else:
+                    self._isend_prev = buf
                 nbytes = buf.nbytes
                 sent = fn(self._txh[dest], tag, self._ctx, buf)
                 if sent == nbytes:
                     return SentRequest()
-                req = e.send_started(buf, nbytes, dest, tag, self._ctx, sent)
-                if req is not None:
-                    return Request(e, req)
+                return self._isend_rest(buf, dest, tag, sent)
         return self._start_send(buf, dest, tag, False)
+
+    def _isend_rest(self, buf: np.ndarray, dest: int, tag: int, sent: int) -> Request:
+        """Isend's hot path after its push returned `sent` (not all of the message): queue the
+        rest, or (nothing left) send the general way."""
+        e = self._engine
+        req = e.send_started(buf, buf.nbytes, dest, tag, self._ctx, sent)
+        if req is not None:
+            return Request(e, req)
+        return self._start_send(buf, dest, tag, False)
+
+    def _p2p_site(self, buf: np.ndarray) -> Site:
+        """The call-site record of buf (a 1-D C-contiguous native array) for Isend / Irecv, or
+        NO_SITE when this transport has no by-address kernels."""
+        kernels = kernels_for(self._engine.t)
+        if kernels is None:
+            return NO_SITE
+        self._send_at, self._recv_at = kernels
+        return make_site(buf)
 
     def Issend(self, buf: Any, dest: int, tag: int = 0) -> Request:
         """Start a synchronous send: it completes once the receiver has matched it."""
@@ -644,6 +680,22 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
 
     def Irecv(self, buf: Any, source: int = ANY_SOURCE, tag: int = ANY_TAG) -> Request:
         """Start a receive into a buffer."""
+        site = self._irecv_site
+        if (buf is site.buf and type(source) is int and type(tag) is int and 0 <= source < self._fast_size
+                and ANY_TAG <= tag <= TAG_MAX and buf.dtype is site.dtype and source != self._me):
+            # The call-site record (see Isend): nothing in Python comes first, so take the
+            # message from the queue head by address (no array to unbox, no flags to read).
+            e = self._engine
+            if not (e.posted or e.unexpected or e.active):
+                st = self._recv_at(self._rxh[source], tag, self._ctx, site.addr, site.nbytes, site.wire)
+                if st == _RX_COMPLETE:
+                    info = self._rx_info[source]
+                    r = ReceivedRequest()
+                    r._source = source
+                    r._tag = tag if tag >= 0 else int(info[_INFO_TAG])
+                    r._count = int(info[_INFO_TOTAL])
+                    return r
+                return self._irecv_rest(e, st, buf, source, tag)
         if (type(buf) is _ndarray and type(source) is int and type(tag) is int and buf.ndim == 1
                 and ANY_SOURCE <= source < self._fast_size and ANY_TAG <= tag <= TAG_MAX):
             flags = buf.flags
@@ -664,8 +716,17 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
                         # Nothing in Python comes first: take the message from the source's
                         # queue head now if it is there, as Recv's hot path does; a plain eager
                         # message that fits makes a request complete from birth.
-                        recv = self._recv_eps.get(buf.dtype) or e._kernel("recv", self._recv_eps, buf)
-                        st = recv(self._rxh[source], tag, self._ctx, buf)
+                        site = self._irecv_site
+                        if buf is site.buf and buf.dtype is site.dtype:
+                            st = self._recv_at(self._rxh[source], tag, self._ctx, site.addr, site.nbytes,
+                                               site.wire)
+                        else:
+                            if buf is self._irecv_prev:
+                                self._irecv_site = self._p2p_site(buf)  # seen twice in a row: record it
+                            else:
+                                self._irecv_prev = buf
+                            recv = self._recv_eps.get(buf.dtype) or e._kernel("recv", self._recv_eps, buf)
+                            st = recv(self._rxh[source], tag, self._ctx, buf)
                         if st == _RX_COMPLETE:
                             info = self._rx_info[source]
                             r = ReceivedRequest()
