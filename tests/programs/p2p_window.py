@@ -169,6 +169,43 @@ def acks(rounds: int) -> None:
         out("ack windows", rounds, total)
 
 
+def same_buffers(rounds: int) -> None:
+    """One buffer passed again and again (Isend's and Irecv's call-site records), with its
+    dtype reassigned in place at the end: the record must notice (else the message would carry
+    the old element type and a float32 receive would fail with ERR_TYPE)."""
+    ack = np.zeros(4, np.uint8)
+    if RANK == 0:
+        a = np.zeros(5, np.int32)
+        for r in range(rounds):
+            a[:] = np.arange(5, dtype=np.int32) + 10 * r
+            reqs = [COMM.Isend(a, 1, 200 + i % 2) for i in range(4)]
+            MPI.Request.Waitall(reqs)
+            COMM.Recv(ack, 1, 101)
+        a.dtype = np.float32  # same memory, same size, another element type
+        a[:] = 1.5
+        for _ in range(3):
+            COMM.Isend(a, 1, 202).Wait()
+        COMM.Send(np.full(5, 2.5, np.float32), 1, 203)
+    elif RANK == 1:
+        b = np.zeros(5, np.int32)
+        sums = []
+        st = MPI.Status()
+        for _ in range(rounds):
+            for i in range(4):
+                COMM.Irecv(b, 0, MPI.ANY_TAG if i == 3 else 200 + i % 2).Wait(st)
+                sums.append((int(b.sum()), st.Get_tag(), st.Get_count(MPI.INT)))
+            COMM.Send(ack, 0, 101)
+        out("same-buffer int32", rounds, sums[::7])
+        c = np.zeros(5, np.float32)
+        got = []
+        for _ in range(3):
+            COMM.Irecv(c, 0, 202).Wait(st)
+            got.append((float(c.sum()), st.Get_count(MPI.FLOAT)))
+        b.dtype = np.float32  # the receive's record is for int32
+        COMM.Irecv(b, 0, 203).Wait(st)
+        out("same-buffer float32", got, float(b.sum()), st.Get_count(MPI.FLOAT))
+
+
 def main() -> None:
     """Every scenario a few times (the receiver and sender race differently each time)."""
     for salt in range(3):
@@ -181,6 +218,8 @@ def main() -> None:
     truncation_and_cancel(0)
     COMM.Barrier()
     acks(50)
+    COMM.Barrier()
+    same_buffers(20)
     COMM.Barrier()
     done()
 
