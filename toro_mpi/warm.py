@@ -55,8 +55,9 @@ _PACKAGE = Path(__file__).resolve().parent  # the toro_mpi package directory
 # Sources whose jitted functions the ranks load, and the modules whose globals those functions
 # freeze in (layout's constants, futex's numbers): when any changes, the cache is warmed again.
 # tests/unit/test_layers.py checks that every source defining a jitted function is listed.
-KERNEL_SOURCES = ("bus/ring.py", "bus/atomics.py", "bus/layout.py", "bus/futex.py", "bus/typemap_copy.py",
-                  "bus/rma_kernels.py", "coll/interpreter.py", "coll/elementwise.py", "jit/calls.py", "jit/layout.py")
+KERNEL_SOURCES = ("bus/ring.py", "bus/ring_at.py", "bus/atomics.py", "bus/layout.py", "bus/futex.py",
+                  "bus/typemap_copy.py", "bus/rma_kernels.py", "coll/interpreter.py", "coll/elementwise.py",
+                  "jit/calls.py", "jit/layout.py")
 
 
 def _stamp() -> Path | None:
@@ -281,7 +282,7 @@ def _warm_rma() -> None:
 
 
 def _warm() -> None:
-    from .bus import ring
+    from .bus import ring, ring_at
     from .bus.segment import Segment
 
     seg = Segment.create(2, 4, 128)
@@ -300,6 +301,7 @@ def _warm() -> None:
         ring.doze_wait(bell, int(ring.doze_arm(bell)), timespec.ctypes.data)
         ring.blocked_writer()(seg.base + seg.slot(0, 0), 0, -2, 0)
         ring.rx_scanner()(np.array([0, qa], np.int64), np.zeros(2, np.uint8))
+        ring_at.send_at_entry(), ring_at.recv_at_entry()  # Isend's / Irecv's call-site kernels
         scratch = np.zeros(1024, np.uint8)
         for code in WARM_DTYPES:
             dtype = np.dtype(code)

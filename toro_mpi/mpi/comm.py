@@ -28,9 +28,10 @@ from .nonblocking import NonblockingCollMixin
 from .nonblocking_p2p import NonblockingP2PMixin
 from .object_calls import ObjectCallsMixin
 from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL, SENT, Engine, RecvReq
+from .p2p_sites import NO_SITE, Site, kernels_for, make_site
 from .partitioned import PartitionedMixin
 from .persistent import Prequest
-from .request import Request, Status, proc_null_request
+from .request import ReceivedRequest, Request, SentRequest, Status, proc_null_request
 from .topology import TopologyMixin
 
 TAG_MAX = 2**31 - 1  # the largest tag: what Get_attr(TAG_MAX) reports
@@ -50,6 +51,10 @@ KEYVAL_APPNUM = 6
 LASTUSEDCODE = 7  # the largest error code in use (errcodes.py); user keyvals start at 64
 _ndarray = np.ndarray
 _RX_COMPLETE = L.RX_COMPLETE
+_RX_EMPTY = L.RX_EMPTY
+_RX_NO_MATCH = L.RX_NO_MATCH
+_INFO_TAG = L.INFO_TAG
+_INFO_TOTAL = L.INFO_TOTAL
 
 
 def _integral(value: Any) -> Any:
@@ -66,6 +71,12 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
     Its calls come from the mixins: the collectives' hot call sites (mpi/hot_sites.py), the
     buffer collectives (mpi/collectives.py) and the object calls (mpi/object_calls.py); this
     class holds the communicator itself, its management and the buffer point-to-point calls."""
+
+    # Isend's / Irecv's call-site records (mpi/p2p_sites.py) and the buffer each saw last (a
+    # record is made when the same buffer comes twice in a row); class defaults until then.
+    _isend_site = _irecv_site = NO_SITE
+    _isend_prev = _irecv_prev = None
+
 
     # Plain instance attributes (set in __init__, read on every call), named on the class too.
     rank = InstanceAttribute("""Rank of this process.
@@ -537,7 +548,7 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
             fn = self._send_eps.get(arr.dtype) or e._kernel("send", self._send_eps, arr)
             sent = fn(self._txh[dest], tag, self._ctx, arr)
             if sent == b.nbytes:
-                return Request(e, SENT)
+                return SentRequest()
             req = e.send_started(arr, b.nbytes, dest, tag, self._ctx, sent)
             if req is not None:
                 return Request(e, req)
@@ -546,21 +557,50 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
     def Isend(self, buf: Any, dest: int, tag: int = 0) -> Request:
         """Start a standard send; the buffer must not change until the request completes."""
         # Hot path (see Send): a small message that fits the ring now leaves at once, and its
-        # request is born complete.
+        # request is born complete. First the call-site record (mpi/p2p_sites.py): the buffer
+        # of the last calls, checked by identity, sent by address (no array to unbox).
+        site = self._isend_site
+        if (buf is site.buf and type(dest) is int and type(tag) is int and 0 <= dest < self._fast_size
+                and 0 <= tag <= TAG_MAX and dest != self._me and buf.dtype is site.dtype
+                and not self._sendq[dest] and site.nbytes < self._engine.slow_min):
+            sent = self._send_at(self._txh[dest], tag, self._ctx, site.addr, site.nbytes, site.wire)
+            if sent == site.nbytes:
+                return SentRequest()
+            return self._isend_rest(buf, dest, tag, sent)
         if (type(buf) is _ndarray and type(dest) is int and type(tag) is int and buf.ndim == 1
                 and 0 <= dest < self._fast_size and 0 <= tag <= TAG_MAX and buf.flags.c_contiguous
                 and buf.dtype.isnative):  # (normalise refuses another byte order, as mpi4py)
             e = self._engine
             fn = self._send_eps.get(buf.dtype) or e._kernel("send", self._send_eps, buf)
             if dest != self._me and not self._sendq[dest] and buf.nbytes < e.slow_min:
+                if buf is self._isend_prev:
+                    self._isend_site = self._p2p_site(buf)  # a second call in a row: record it
+                else:
+                    self._isend_prev = buf
                 nbytes = buf.nbytes
                 sent = fn(self._txh[dest], tag, self._ctx, buf)
                 if sent == nbytes:
-                    return Request(e, SENT)
-                req = e.send_started(buf, nbytes, dest, tag, self._ctx, sent)
-                if req is not None:
-                    return Request(e, req)
+                    return SentRequest()
+                return self._isend_rest(buf, dest, tag, sent)
         return self._start_send(buf, dest, tag, False)
+
+    def _isend_rest(self, buf: np.ndarray, dest: int, tag: int, sent: int) -> Request:
+        """Isend's hot path after its push returned `sent` (not all of the message): queue the
+        rest, or (nothing left) send the general way."""
+        e = self._engine
+        req = e.send_started(buf, buf.nbytes, dest, tag, self._ctx, sent)
+        if req is not None:
+            return Request(e, req)
+        return self._start_send(buf, dest, tag, False)
+
+    def _p2p_site(self, buf: np.ndarray) -> Site:
+        """The call-site record of buf (a 1-D C-contiguous native array) for Isend / Irecv, or
+        NO_SITE when this transport has no by-address kernels."""
+        kernels = kernels_for(self._engine.t)
+        if kernels is None:
+            return NO_SITE
+        self._send_at, self._recv_at = kernels
+        return make_site(buf)
 
     def Issend(self, buf: Any, dest: int, tag: int = 0) -> Request:
         """Start a synchronous send: it completes once the receiver has matched it."""
@@ -625,7 +665,8 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
         if source != PROC_NULL:
             normalise(buf, True)  # checked now, as in _send_init
         self._source(source), self._recv_tag(tag)
-        return Prequest(lambda: self.Irecv(buf, source, tag))
+        # The general Irecv: a Prequest reads its active request's receive state.
+        return Prequest(lambda: self._irecv(buf, source, tag))
 
     def Get_errhandler(self) -> Errhandler:
         """The error handler set on this communicator (a new handle to it, as MPI returns)."""
@@ -639,13 +680,85 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
 
     def Irecv(self, buf: Any, source: int = ANY_SOURCE, tag: int = ANY_TAG) -> Request:
         """Start a receive into a buffer."""
+        site = self._irecv_site
+        if (buf is site.buf and type(source) is int and type(tag) is int and 0 <= source < self._fast_size
+                and ANY_TAG <= tag <= TAG_MAX and buf.dtype is site.dtype and source != self._me):
+            # The call-site record (see Isend): nothing in Python comes first, so take the
+            # message from the queue head by address (no array to unbox, no flags to read).
+            e = self._engine
+            if not (e.posted or e.unexpected or e.active):
+                st = self._recv_at(self._rxh[source], tag, self._ctx, site.addr, site.nbytes, site.wire)
+                if st == _RX_COMPLETE:
+                    info = self._rx_info[source]
+                    r = ReceivedRequest()
+                    r._source = source
+                    r._tag = tag if tag >= 0 else int(info[_INFO_TAG])
+                    r._count = int(info[_INFO_TOTAL])
+                    return r
+                return self._irecv_rest(e, st, buf, source, tag)
         if (type(buf) is _ndarray and type(source) is int and type(tag) is int and buf.ndim == 1
                 and ANY_SOURCE <= source < self._fast_size and ANY_TAG <= tag <= TAG_MAX):
             flags = buf.flags
             # Hot path: no spec to parse, no checks left (a freed communicator has _fast_size 0).
             if flags.c_contiguous and flags.writeable and not buf.dtype.hasobject and buf.dtype.isnative:
                 e = self._engine
+                if source >= 0 and source != self._me and not (e.unexpected or e.active):
+                    posted = e.posted
+                    if posted and posted[0].src == source and e.owner is None:
+                        n = len(posted)
+                        if n & (n - 1) == 0:
+                            # A window of receives from one peer (osu_bw): what has arrived by
+                            # now completes the earlier ones, so this one may take its message
+                            # at once. Tried at 1, 2, 4, ... receives waiting: a receiver ahead
+                            # of its sender wastes a few polls per window, not one per call.
+                            e.complete_posted(source)
+                    if not (posted or e.unexpected or e.active):
+                        # Nothing in Python comes first: take the message from the source's
+                        # queue head now if it is there, as Recv's hot path does; a plain eager
+                        # message that fits makes a request complete from birth.
+                        site = self._irecv_site
+                        if buf is site.buf and buf.dtype is site.dtype:
+                            st = self._recv_at(self._rxh[source], tag, self._ctx, site.addr, site.nbytes,
+                                               site.wire)
+                        else:
+                            if buf is self._irecv_prev:
+                                self._irecv_site = self._p2p_site(buf)  # seen twice in a row: record it
+                            else:
+                                self._irecv_prev = buf
+                            recv = self._recv_eps.get(buf.dtype) or e._kernel("recv", self._recv_eps, buf)
+                            st = recv(self._rxh[source], tag, self._ctx, buf)
+                        if st == _RX_COMPLETE:
+                            info = self._rx_info[source]
+                            r = ReceivedRequest()
+                            r._source = source
+                            r._tag = tag if tag >= 0 else int(info[_INFO_TAG])
+                            r._count = int(info[_INFO_TOTAL])
+                            return r
+                        return self._irecv_rest(e, st, buf, source, tag)
                 return CommRequest(self, e, e.post(RecvReq(source, tag, self._ctx, buf, buf.nbytes)))
+        return self._irecv(buf, source, tag)
+
+    def _irecv_rest(self, e: Engine, st: int, buf: np.ndarray, source: int, tag: int) -> Request:
+        """Irecv's hot path after its poll of the queue head returned `st` (not a plain complete
+        message): post the receive, or finish what the poll consumed the general way."""
+        ctx = self._ctx
+        req = RecvReq(source, tag, ctx, buf, buf.nbytes)
+        if st == _RX_EMPTY or st == _RX_NO_MATCH:
+            e.posted.append(req)  # (the unexpected list is empty: nothing else to match first)
+            e.jit_state[0] = 1  # p2p.JIT_DIRTY: a receive now waits in Python
+        elif st < 0:
+            raise e._corrupt(st, source)
+        else:
+            # Consumed, but it needs the general path (ack, single copy, truncation, fragments).
+            e.info[:] = self._rx_info[source]
+            if st == L.RX_PARTIAL:
+                e._partial(req, source)
+            else:
+                e._arrived(req, source)
+        return CommRequest(self, e, req)
+
+    def _irecv(self, buf: Any, source: Any, tag: Any) -> Request:
+        """Irecv's general path: any buffer spec, checked arguments."""
         if source == PROC_NULL:
             self._recv_tag(tag)
             return proc_null_request()

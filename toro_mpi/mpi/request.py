@@ -28,6 +28,7 @@ class Request(IntHandles):
                 # mpi4py's copy constructor, MPI.Request(request): another handle to the same
                 # request (the two share one state, as two handles of one MPI_Request name one
                 # operation).
+                engine._materialise()
                 self.__dict__ = engine.__dict__
                 return
             if engine is not None and not isinstance(engine, Engine):
@@ -40,6 +41,10 @@ class Request(IntHandles):
         self._cancelled = False
 
     # -- helpers -----------------------------------------------------------------------
+    def _materialise(self) -> None:
+        """Put every field of the request in its instance dict (a handle copy shares that dict
+        and reads it with Request's methods); the born-complete kinds below override this."""
+
     def _is_null(self) -> bool:
         return self._inner is None
 
@@ -259,6 +264,11 @@ class Request(IntHandles):
     @classmethod
     def Waitall(cls, requests: Sequence[Request], statuses: Sequence[Status] | None = None) -> bool:
         """Wait for every request."""
+        if statuses is None:
+            # The common form (osu_bw's window): no per-request status look-up.
+            for req in requests:
+                req.Wait()
+            return True
         statuses = cls._statuses(statuses, len(requests))
         for i, req in enumerate(requests):
             req.Wait(cls._status_at(statuses, i))
@@ -435,6 +445,98 @@ class Request(IntHandles):
                         ) -> list[int] | None:
         """Get_status_some."""
         return cls.Get_status_some(requests, statuses)
+
+
+class SentRequest(Request):
+    """The request of a nonblocking send that left in one go (the hot Isend path): complete
+    from birth. Built without Request.__init__ (one of these per small Isend): until it
+    completes, its fields are these class attributes."""
+
+    __init__ = object.__init__  # type: ignore[assignment]
+    _engine = None
+    _inner = SENT
+    _on_done = None
+    _finish = None
+    _result = None
+    _cancelled = False
+
+    def _materialise(self) -> None:
+        d = self.__dict__
+        for name in ("_engine", "_inner", "_on_done", "_finish", "_result", "_cancelled"):
+            d.setdefault(name, getattr(self, name))
+
+    def Wait(self, status: Status | None = None) -> bool:
+        """Complete the request (it is done already)."""
+        if status is not None:
+            status._set(ANY_SOURCE, ANY_TAG, 0)
+        self._inner = None
+        return True
+
+    def __reduce__(self) -> Any:
+        if not self._handle_null():
+            raise ValueError(f"cannot pickle an active {type(self).__name__} (only REQUEST_NULL)")
+        return (Request, ())
+
+
+# The inner state every ReceivedRequest shows until it completes: a receive that is done.
+RECEIVED = RecvReq(ANY_SOURCE, ANY_TAG, -1, _EMPTY, 0)
+RECEIVED.done = True
+
+
+class ReceivedRequest(Request):
+    """The request of an Irecv whose message was taken from its queue at once (a plain eager
+    message that fit: no error is possible any more): complete from birth, its status in
+    three fields (_source, _tag, _count) set by the caller. Built without Request.__init__."""
+
+    __init__ = object.__init__  # type: ignore[assignment]
+    _engine = None
+    _inner = RECEIVED
+    _on_done = None
+    _finish = None
+    _result = None
+    _cancelled = False
+    _comm = None
+
+    def _materialise(self) -> None:
+        # A handle copy reads the request with Request's methods: give it a real receive state.
+        d = self.__dict__
+        if d.get("_inner", RECEIVED) is RECEIVED:
+            inner = RecvReq(self._source, self._tag, -1, _EMPTY, self._count)
+            inner.source, inner.rtag, inner.nbytes, inner.done = self._source, self._tag, self._count, True
+            d["_inner"] = inner
+        for name in ("_engine", "_on_done", "_finish", "_result", "_cancelled"):
+            d.setdefault(name, getattr(self, name))
+
+    def _complete(self, status: Status | None) -> None:
+        if self._inner is not RECEIVED:  # materialised by a handle copy
+            super()._complete(status)
+            return
+        self._inner = None
+        if status is not None:
+            status._set(self._source, self._tag, self._count)
+            status.cancelled = False
+
+    def Wait(self, status: Status | None = None) -> bool:
+        """Complete the request (it is done already)."""
+        if self._inner is None:
+            if status is not None:
+                status._set(ANY_SOURCE, ANY_TAG, 0)
+            return True
+        self._complete(status)
+        return True
+
+    def Get_status(self, status: Status | None = None) -> bool:
+        """Whether the operation completed (it has), without freeing the request."""
+        if self._inner is RECEIVED and status is not None:
+            status._set(self._source, self._tag, self._count)
+            status.cancelled = False
+            return True
+        return super().Get_status(status)
+
+    def __reduce__(self) -> Any:
+        if not self._handle_null():
+            raise ValueError(f"cannot pickle an active {type(self).__name__} (only REQUEST_NULL)")
+        return (Request, ())
 
 
 REQUEST_NULL = Request()

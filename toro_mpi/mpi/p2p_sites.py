@@ -1,0 +1,59 @@
+"""Isend's and Irecv's call-site records: the buffer a loop passes again and again, bound to
+its address, so the per-message kernel takes integers instead of the array.
+
+One job: build and hold these records. Comm.Isend / Comm.Irecv (mpi/comm.py) keep one record
+each (the last buffer they saw twice in a row on their hot path) and check it by identity on
+every call. A hit calls bus/ring_at.py's kernels with (handle, tag, ctx, address, nbytes, wire
+type): numba unboxes six integers instead of an array (about 1.5 us of a small message), and
+`buf.flags` (0.36 us) is read once, when the record is made.
+
+As the collectives' records (mpi/hot_sites.py), a record holds its array, so the id and the
+memory stay the array's while the record lives; an array object keeps its memory, size and
+contiguity. Its dtype can be reassigned in place: checked by identity on every call. Not seen:
+memory moved under a live array by `resize(refcheck=False)`, and `flags.writeable` cleared
+after the record was made (the receive still writes; the memory is writable, numpy's flag
+only guards Python-level writes), both of which numpy itself leaves to the user.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..bus import ring_at
+from ..bus.ring import wire_type_of
+from ..bus.transport import VirtioBus
+
+
+class Site:
+    """A buffer of the hot path bound to its address: checked by `buf is site.buf` and
+    `buf.dtype is site.dtype`; the kernel then takes addr, nbytes and wire."""
+
+    __slots__ = ("buf", "dtype", "addr", "nbytes", "wire")
+
+    def __init__(self, buf: Any, addr: int, nbytes: int, wire: int) -> None:
+        self.buf = buf
+        self.dtype = None if buf is None else buf.dtype
+        self.addr, self.nbytes, self.wire = addr, nbytes, wire
+
+
+NO_SITE = Site(None, 0, 0, 0)  # matches no buffer (`buf is None` never reaches the hot path)
+
+_entries: dict[str, Any] = {}
+
+
+def kernels_for(transport: Any) -> tuple[Any, Any] | None:
+    """(send_at, recv_at) entry points for this transport, or None when its queue handles are
+    not the shared-memory rings these kernels read (then the records are never made)."""
+    if not isinstance(transport, VirtioBus):
+        return None
+    if not _entries:
+        _entries["send"] = ring_at.send_at_entry()
+        _entries["recv"] = ring_at.recv_at_entry()
+    return _entries["send"], _entries["recv"]
+
+
+def make_site(buf: np.ndarray) -> Site:
+    """The record of a 1-D C-contiguous native array (the caller checked that)."""
+    return Site(buf, buf.__array_interface__["data"][0], buf.nbytes, wire_type_of(buf))
