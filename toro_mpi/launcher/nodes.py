@@ -89,16 +89,28 @@ def environment(plan: Plan) -> dict[str, str]:
     return env
 
 
-def _remove_left(before: set[str]) -> None:
+def _remove_left(before: set[str], wait: float) -> None:
     """Unlink segments and heaps that appeared during the job and whose creator is gone (a rank
-    killed between creating its node's segment and the unlink, or a heap of a killed rank)."""
-    for name in set(list_segments()) - before:
-        pid = launcher_pid_of(name)
-        if pid is not None and not pid_alive(pid, in_doubt=False):
-            try:
-                posix_ipc.unlink_shared_memory(name)
-            except posix_ipc.Error:
-                pass
+    killed between creating its node's segment and the unlink, or a heap of a killed rank).
+    A creator just killed may still be dying when mpiexec has gone: wait up to `wait` seconds
+    for it rather than leave its segment behind."""
+    left = set(list_segments()) - before
+    deadline = time.monotonic() + wait
+    while left:
+        for name in sorted(left):
+            pid = launcher_pid_of(name)
+            if pid is not None and pid_alive(pid, in_doubt=False):
+                continue
+            left.discard(name)
+            if pid is not None:
+                try:
+                    posix_ipc.unlink_shared_memory(name)
+                except posix_ipc.Error:
+                    pass
+        if left and time.monotonic() < deadline:
+            time.sleep(0.02)
+        else:
+            return
 
 
 def run(plan: Plan, capture: SideRun | None = None) -> int:
@@ -121,6 +133,7 @@ def run(plan: Plan, capture: SideRun | None = None) -> int:
         except OSError as exc:
             board.close()
             raise LaunchError(f"cannot start mpiexec: {exc}", code=127) from None
+        why, status = "error", 1  # what the finally below sees if supervising itself fails
         try:
             why = _supervise(proc, trap, plan.timeout, board)
             if why == "exit":
@@ -138,7 +151,9 @@ def run(plan: Plan, capture: SideRun | None = None) -> int:
                 _stop(proc, float(plan.cfg.launcher["kill_grace"]))
         finally:
             board.close()
-            _remove_left(before)
+            # after a failure a killed rank may still be dying: give it time to go
+            clean = why == "exit" and status == 0
+            _remove_left(before, 0.0 if clean else max(2.0, float(plan.cfg.launcher["kill_grace"])))
             if log is not None:
                 log.seek(0)
                 capture.extra = [line for line in split_lines(log.read()) if line.strip(" -")]
