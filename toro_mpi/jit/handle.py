@@ -19,6 +19,7 @@ import numpy as np
 from ..bus import layout as BL
 from ..errors import ERR_OTHER, ERR_REQUEST, SUCCESS, MPIException
 from ..mpi.comm_requests import CommRequest
+from ..mpi.hot_sites import ALLREDUCE
 from ..mpi.ops import BAND, BOR, BXOR, LAND, LOR, LXOR, MAX, MIN, PROD, SUM
 from ..mpi.p2p import JIT_DIRTY, Engine, RecvReq
 from ..mpi.request import Status
@@ -350,6 +351,9 @@ def fb_allreduce_learn(hid: int, sbuf: np.ndarray, rbuf: np.ndarray, op: int, wi
             return
         s = np.ascontiguousarray(sbuf).reshape(-1).copy()
         r = np.empty_like(s)
+        # Comm.Allreduce keeps a record of a call site at its second sighting of the same
+        # arrays; these staging arrays are for the jitted calls to come: note them as seen.
+        x.comm._seen_before((ALLREDUCE, id(s)), s, r)
         x.comm.Allreduce(s, r, _op(op))
         rbuf.reshape(-1)[:] = r
         hot = x.comm._hot_allreduce.get(id(s))
