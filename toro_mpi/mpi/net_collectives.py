@@ -272,27 +272,28 @@ def allgather(comm: Any, count: int, send: np.ndarray, recv: np.ndarray) -> bool
     return True
 
 
-def _rooted(comm: Any, count: int, root: int) -> tuple[NodeLayout, list[int], list[np.ndarray], Any] | None:
-    """(layout, representatives, each node's part (bytes, its ranks in comm order), wait) of a
-    Gather or Scatter of count bytes per rank that goes two-level, else None."""
+def _rooted(comm: Any, count: int, root: int, kind: str) -> tuple[Any, ...] | None:
+    """What a Gather or Scatter (kind) of count bytes per rank that goes two-level needs, else
+    None: (layout, representatives, each node's part (bytes, its ranks in comm order), wait,
+    ranks on this node, this rank's index there, its representative's index there, this node's
+    part)."""
     layout = layout_of(comm)
     if layout is None or count == 0:
         return None
     reps = layout.reps(root)
     parts = [np.empty(len(g) * count, np.uint8) for g in layout.groups]
-    return layout, reps, parts, _waiter(comm, "Gather")
+    rl = layout.local.index(reps[layout.node])
+    return (layout, reps, parts, _waiter(comm, kind), len(layout.local), layout.li, rl,
+            parts[layout.node])
 
 
 def gather(comm: Any, root: int, count: int, send: np.ndarray, recv: np.ndarray) -> bool:
     """A Gather two-level when the communicator spans nodes (each node gathers at its
     representative, which sends its part to the root); False: the one-node algorithm."""
-    got = _rooted(comm, count, root)
+    got = _rooted(comm, count, root, "Gather")
     if got is None:
         return False
-    lay, reps, parts, wait = got
-    b, li = len(lay.local), lay.li
-    rl = lay.local.index(reps[lay.node])
-    mine = parts[lay.node]
+    lay, reps, parts, wait, b, li, rl, mine = got
     if b > 1:
         plan = comm._plan(("net", "Gather", b, rl, count), "Gather", lambda: S.gather(b, li, rl, count), 0,
                           lay.local_world)
@@ -321,13 +322,10 @@ def gather(comm: Any, root: int, count: int, send: np.ndarray, recv: np.ndarray)
 def scatter(comm: Any, root: int, count: int, send: np.ndarray, recv: np.ndarray, inplace: bool) -> bool:
     """A Scatter two-level when the communicator spans nodes (the root sends each node its part,
     whose representative scatters it on the node); False: the one-node algorithm."""
-    got = _rooted(comm, count, root)
+    got = _rooted(comm, count, root, "Scatter")
     if got is None:
         return False
-    lay, reps, parts, wait = got
-    b, li = len(lay.local), lay.li
-    rl = lay.local.index(reps[lay.node])
-    mine = parts[lay.node]
+    lay, reps, parts, wait, b, li, rl, mine = got
     if li == rl:
         net = LN.current()
         root_node = lay.node_of_rank[root]
