@@ -98,20 +98,18 @@ class Link:
     def pending_sends(self) -> int:
         """How many sends have not completed yet (after testing them once)."""
         if self._sends:
-            reqs = self._sends
-            done = self.MPI.Request.Testsome(reqs)
-            if done:
-                for i in sorted(done, reverse=True):
-                    del reqs[i]
-                    del self._bufs[i]
+            self._drop_done(self._sends, self._bufs)
         if self._bulk_sends:
-            reqs = self._bulk_sends
-            done = self.MPI.Request.Testsome(reqs)
-            if done:
-                for i in sorted(done, reverse=True):
-                    del reqs[i]
-                    del self._bulk_bufs[i]
+            self._drop_done(self._bulk_sends, self._bulk_bufs)
         return len(self._sends) + len(self._bulk_sends)
+
+    def _drop_done(self, reqs: list[Any], bufs: list[Any]) -> None:
+        """Test reqs once; forget the completed ones and their buffers."""
+        done = self.MPI.Request.Testsome(reqs)
+        if done:
+            for i in sorted(done, reverse=True):
+                del reqs[i]
+                del bufs[i]
 
     def poll(self) -> tuple[int, int, np.ndarray, Any] | None:
         """The next arrival: (source, its head word, its bytes, a request still receiving them
