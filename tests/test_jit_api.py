@@ -82,7 +82,11 @@ def _jacobi(n: int, script: str, *args: str, launcher: tuple[str, ...] = ()) -> 
         launcher = ("--mpi4py", *launcher)
     cmd = [sys.executable, "-m", "toro_mpi", "-n", str(n), "--oversubscribe", "--timeout", "240", *launcher,
            sys.executable, str(EXAMPLES / script), "--save", str(out), *args]
-    env = {**TORO_ENV, "PYTHONPATH": str(ROOT)}
+    return _field_of(cmd, {**TORO_ENV, "PYTHONPATH": str(ROOT)}, out)
+
+
+def _field_of(cmd: list[str], env: dict[str, str], out: Path) -> np.ndarray:
+    """Run an example's command (it saves its field to out) and load that field."""
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
     try:
@@ -114,12 +118,7 @@ def _jacobi_ref(n: int, script: str, *args: str) -> np.ndarray:
     env = {**TORO_ENV, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1", "PYTHONPATH": str(ROOT)}
     cmd = ["mpiexec", "--oversubscribe", "--mca", "btl", "tcp,self", "-n", str(n), sys.executable,
            str(EXAMPLES / script), "--save", str(out), *args]
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert r.returncode == 0, r.stdout + r.stderr
-    try:
-        return np.load(out)
-    finally:
-        out.unlink(missing_ok=True)
+    return _field_of(cmd, env, out)
 
 
 @pytest.mark.parametrize("script", ["jacobi_mpi4py.py", "jacobi_numba_mpi.py"])
