@@ -101,6 +101,20 @@ def test_run_fails(side: str, name: str, note: str) -> None:
     assert run.out == ""
 
 
+@needs_ref
+@pytest.mark.timeout(120)
+def test_killed_reference_leaves_no_shared_memory(tmp_path) -> None:
+    """The reference hangs and --timeout kills it: Open MPI's shared-memory files lived in a
+    private directory of /dev/shm, which is gone afterwards with everything in it."""
+    note = tmp_path / "note"
+    run = compare("-n", "2", "--timeout", "4", "-x", f"COMPARE_NOTE={note}", "python", DIFFER, "hang-ref")
+    assert run.rc != 0 and "timeout" in run.err, run.explain()
+    where, *files = note.read_text().split()
+    assert where.startswith("/dev/shm/toro_mpi-ref."), where
+    assert any(f.startswith("sm_segment.") for f in files), files  # the directory was in use
+    assert not os.path.exists(where), run.explain()
+
+
 @pytest.mark.timeout(60)
 def test_no_mpiexec(tmp_path) -> None:
     """Without mpiexec on PATH: say so, exit 2, run nothing."""

@@ -6,15 +6,19 @@ same lines as compare_same.py, then, by the argument:
   noise      every rank prints a float 1e-9 larger (relatively) under toro_mpi, and an integer
   fail-toro  rank 1 exits with code 3 at the very end, under toro_mpi only
   fail-ref   the same under mpi4py only
+  hang-ref   under mpi4py, rank 0 writes Open MPI's shared-memory backing directory and its files to
+             the file named by $COMPARE_NOTE, then every rank sleeps until --timeout stops them
 """
 
+import os
 import sys
+import time
 
 import compare_same
 from _mpi import IMPL, RANK, out
 
 MODE = sys.argv[1]
-assert MODE in ("impl", "extra", "noise", "fail-toro", "fail-ref"), MODE
+assert MODE in ("impl", "extra", "noise", "fail-toro", "fail-ref", "hang-ref"), MODE
 
 
 def main() -> None:
@@ -28,6 +32,12 @@ def main() -> None:
     compare_same.main()  # after everything else, so failing at the end cannot leave a peer waiting
     if MODE == f"fail-{'toro' if IMPL == 'toro' else 'ref'}" and RANK == 1:
         sys.exit(3)
+    if MODE == "hang-ref" and IMPL != "toro":
+        if RANK == 0:
+            where = os.environ.get("OMPI_MCA_btl_sm_backing_directory", "/dev/shm")
+            with open(os.environ["COMPARE_NOTE"], "w") as note:
+                print(where, *sorted(os.listdir(where)), file=note)
+        time.sleep(3600)
 
 
 if __name__ == "__main__":

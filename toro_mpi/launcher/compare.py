@@ -30,6 +30,7 @@ from pathlib import Path
 from .environ import RANK_VARS
 from .job import EXIT_TIMEOUT, Job, say
 from .plan import Plan
+from .refshm import reference_shm_dir
 from .report import describe_exit, exit_status, signal_name
 from .signals import SignalTrap
 
@@ -278,14 +279,16 @@ def _wait(proc: subprocess.Popen[bytes], trap: SignalTrap, timeout: float | None
 def run_reference(plan: Plan) -> SideRun:
     """Run the program under mpiexec + mpi4py, signals and --timeout handled as for toro_mpi."""
     run = SideRun(REFERENCE, 0)
-    with tempfile.TemporaryDirectory(prefix="toro_mpi-compare.") as tmp, SignalTrap() as trap:
+    env = reference_env(plan)
+    with tempfile.TemporaryDirectory(prefix="toro_mpi-compare.") as tmp, SignalTrap() as trap, \
+            reference_shm_dir(env):
         ranks_dir = Path(tmp, "ranks")
         ranks_dir.mkdir()
         cmd = reference_command(plan, str(ranks_dir / "rank"))
         say(f"--compare: running under {REFERENCE}: {' '.join(cmd)}")
         with open(Path(tmp, "mpiexec.log"), "w+b") as log:
             # Its own session, so that a stuck job can be killed whole; our signals reach it via the trap.
-            proc = subprocess.Popen(cmd, env=reference_env(plan), stdin=subprocess.DEVNULL, stdout=log,
+            proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True)
             if _wait(proc, trap, plan.timeout):
                 run.status = exit_status(proc.returncode)
