@@ -549,7 +549,7 @@ REAL_MPI4PY = ("import os; from mpi4py import MPI; "
 
 
 @pytest.mark.timeout(90)
-def test_mpi4py_programs_get_toro_mpi(mpirun) -> None:
+def test_mpi4py_programs_get_toro_mpi(mpirun, tmp_path) -> None:
     """`from mpi4py import MPI` under toro-mpirun is toro_mpi by default: a world of 2, not two
     worlds of 1. With --no-mpi4py-shim the installed mpi4py starts as a singleton in each rank (the
     rank variables do not make Open MPI look for a launcher): no hang, no error."""
@@ -561,7 +561,10 @@ def test_mpi4py_programs_get_toro_mpi(mpirun) -> None:
         import mpi4py  # noqa: F401 - only whether the real one is installed
     except ImportError:
         pytest.skip("no real mpi4py installed")
-    env = {**ENV, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+    # An Open MPI 5 singleton leaves its shared-memory file behind even when it exits cleanly:
+    # keep it in the test's directory rather than in /dev/shm.
+    env = {**ENV, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+           "OMPI_MCA_btl_sm_backing_directory": str(tmp_path)}
     run = mpirun("-n", "2", "--no-mpi4py-shim", "python", "-c", REAL_MPI4PY, env=env, timeout=80)
     assert run.rc == 0, run.err
     assert sorted(run.out.splitlines()) == ["0 1 False", "1 1 False"]
