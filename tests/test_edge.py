@@ -97,6 +97,35 @@ def test_timeout_names_the_blocked_calls(tmp_path) -> None:
     assert "rank 2 running" in proc.stderr, proc.stderr
 
 
+BUSY_AFTER_RECV = """
+import time
+import numpy as np
+from toro_mpi import MPI
+c = MPI.COMM_WORLD
+buf = np.zeros(1)
+if c.rank == 0:
+    c.Recv(buf, source=1, tag=1)  # dozes here first: the slot then names this Recv
+    while True:                   # then computes (as a rank compiling a kernel does)
+        pass
+time.sleep(2)
+c.Send(buf, dest=0, tag=1)
+c.Recv(buf, source=0, tag=2)
+"""
+
+
+@pytest.mark.timeout(60)
+def test_timeout_tells_a_busy_rank_from_a_blocked_one(tmp_path) -> None:
+    """A rank that returned from Recv and now computes is reported running, with the call it was
+    last blocked in, not as still blocked in it (which read as a lost message)."""
+    prog = tmp_path / "busy.py"
+    prog.write_text(BUSY_AFTER_RECV)
+    proc = subprocess.run([sys.executable, "-m", "toro_mpi", "-n", "2", "--timeout", "8", sys.executable,
+                           str(prog)], env=TORO_ENV, capture_output=True, text=True, timeout=50)
+    assert proc.returncode == 110, proc.stderr
+    assert "rank 0 running (last blocked in Recv(source=1, tag=1))" in proc.stderr, proc.stderr
+    assert "rank 1 blocked in Recv(source=0, tag=2)" in proc.stderr, proc.stderr
+
+
 IDLE = """
 import resource, time
 import numpy as np

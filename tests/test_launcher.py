@@ -361,6 +361,7 @@ def test_timeout_reports_blocked_calls(mpirun) -> None:
             seg.write_word(seg.slot(rank, L.SLOT_PEER), 1)
             seg.write_word(seg.slot(rank, L.SLOT_TAG), 5)
             seg.write_word(seg.slot(rank, L.SLOT_CALL), L.CALL_CODES["Recv"])
+            seg.write_word(seg.slot(rank, L.SLOT_IDLE), 1)  # as a rank dozing in its wait
         time.sleep(30)
         os.write(1, b"slept 30 s\\n")  # only if the timeout did not stop this rank
     """)

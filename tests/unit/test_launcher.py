@@ -21,6 +21,11 @@ def test_report_words() -> None:
     assert describe_slot(SlotView(2, 0, L.RANK_FINISHED, 0, 0, 0)) == "rank 2 exited with code 0"
     assert describe_slot(SlotView(3, None, L.RANK_ABSENT, 0, 0, 0)).startswith("rank 3 running")
     assert timeout_report(2, [blocked]).startswith("timeout after 2.0 s; rank 0 blocked in Send")
+    # The slot's call is current only while the process is idle: a busy rank may have left it.
+    idle = SlotView(4, None, L.RANK_ATTACHED, L.CALL_CODES["Recv"], 0, 2, idle=True)
+    assert describe_slot(idle) == "rank 4 blocked in Recv(source=0, tag=2)"
+    busy = SlotView(4, None, L.RANK_ATTACHED, L.CALL_CODES["Recv"], 0, 2, idle=False)
+    assert describe_slot(busy) == "rank 4 running (last blocked in Recv(source=0, tag=2))"
 
 
 def test_parse_exports() -> None:

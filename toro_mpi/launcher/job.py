@@ -463,7 +463,8 @@ class Job:
         assert seg is not None
         fields = (L.SLOT_STATE, L.SLOT_CALL, L.SLOT_PEER, L.SLOT_TAG)
         words = [seg.peek_word(seg.slot(rank, f)) for f in fields]
-        return SlotView(rank, proc.returncode, *words)
+        idle = bool(seg.peek_word(seg.slot(rank, L.SLOT_IDLE)) & 1)
+        return SlotView(rank, proc.returncode, *words, idle=idle)
 
     def _stop(self) -> None:
         """SIGTERM the live ranks, SIGKILL those still there after kill_grace (or a new signal)."""

@@ -104,5 +104,6 @@ class Board:
     def views(self) -> list[SlotView]:
         """What every rank is in, for the report."""
         rows = self.rows.copy()
-        return [SlotView(r, None, int(row[STATE]), int(row[CALL]), int(row[PEER]), int(row[TAG]))
+        return [SlotView(r, None, int(row[STATE]), int(row[CALL]), int(row[PEER]), int(row[TAG]),
+                         idle=bool(row[IDLE] & 1))
                 for r, row in enumerate(rows)]

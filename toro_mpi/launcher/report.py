@@ -43,6 +43,10 @@ class SlotView:
     call: int
     peer: int
     tag: int
+    # Whether the rank's process was idle (nothing to run, its polls empty); None: not known.
+    # The slot's call is written when the process goes idle and is not cleared when the call
+    # returns (that would cost every blocking call a store), so it is current only while idle.
+    idle: bool | None = None
 
 
 def _value(value: int, wildcard: str) -> str:
@@ -50,7 +54,8 @@ def _value(value: int, wildcard: str) -> str:
 
 
 def describe_slot(view: SlotView) -> str:
-    """`rank 0 blocked in Recv(source=1, tag=5)`, `rank 1 running`, `rank 2 exited with code 0`."""
+    """`rank 0 blocked in Recv(source=1, tag=5)`, `rank 1 running`, `rank 2 exited with code 0`;
+    a rank whose process was busy: `rank 3 running (last blocked in Recv(source=0, tag=2))`."""
     head = f"rank {view.rank}"
     if view.returncode is not None:
         return f"{head} {describe_exit(view.returncode)}"
@@ -65,7 +70,11 @@ def describe_slot(view: SlotView) -> str:
     if view.peer != -2:
         args.append(f"{_PEER_ARG.get(name, 'peer')}={_value(view.peer, 'ANY_SOURCE')}")
     args.append(f"tag={_value(view.tag, 'ANY_TAG')}")
-    return f"{head} blocked in {name}({', '.join(args)})"
+    call = f"{name}({', '.join(args)})"
+    if view.idle is False:
+        # Busy: computing, compiling, or between two waits; the call may be over.
+        return f"{head} running (last blocked in {call})"
+    return f"{head} blocked in {call}"
 
 
 def timeout_report(seconds: float, views: list[SlotView]) -> str:
