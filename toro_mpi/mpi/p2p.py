@@ -945,6 +945,22 @@ class Engine:
         posted = self.posted
         qa = self._rxh[src]
         info = self.info
+        if posted and posted[0].src == src and self._run_ok and not self.remote[src] and src not in self.active:
+            # The receives posted in a row for src: one call by address (mpi/posted_run.py).
+            run = self._run or self._make_run()
+            status = run.match(self, src, qa)
+            if status == _RX_EMPTY or status == L.RX_NO_MATCH or status == _RX_COMPLETE:
+                return
+            if status != NOT_APPLICABLE:
+                if status < 0:
+                    raise self._corrupt(status, src)
+                req = posted.pop(0)  # consumed, it needs the general path (see _drain)
+                info[:] = self.rx_info[src]
+                if status == L.RX_PARTIAL:
+                    self._partial(req, src)
+                else:
+                    self._arrived(req, src)
+                return
         while posted and src not in self.active:
             first = posted[0]
             arr = first.arr

@@ -562,14 +562,15 @@ _PLAIN: list[tuple[type, ...]] = []
 
 
 def _plain_classes() -> tuple[type, ...]:
-    """CommRequest: the class whose completion, for a receive done without error and with
+    """CommRequest and PostedRequest: the classes whose completion, for a receive done without error and with
     neither finish nor on_done, is only `_inner = None` (Waitall's inline case). Not Request
     itself: MPI.Request(prequest) is one, whose `_inner` is its Prequest's (see __getattr__).
     CommRequest is found on first use (comm_requests.py imports this module)."""
     if not _PLAIN:
         from .comm_requests import CommRequest  # noqa: PLC0415 - import cycle, resolved once
+        from .posted_request import PostedRequest  # noqa: PLC0415
 
-        _PLAIN.append((CommRequest,))
+        _PLAIN.append((CommRequest, PostedRequest))
     return _PLAIN[0]
 
 
