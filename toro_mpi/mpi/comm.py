@@ -746,6 +746,11 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
                             r._count = int(info[_INFO_TOTAL])
                             return r
                         return self._irecv_rest(e, st, buf, source, tag)
+                if source >= 0:
+                    if buf is self._irecv_prev:
+                        self._irecv_site = self._p2p_site(buf)  # for the posting branch above
+                    else:
+                        self._irecv_prev = buf
                 return CommRequest(self, e, e.post(RecvReq(source, tag, self._ctx, buf, buf.nbytes)))
         return self._irecv(buf, source, tag)
 
