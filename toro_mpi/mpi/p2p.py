@@ -222,7 +222,9 @@ class Engine:
             self._send_by_dtype: dict[np.dtype, Callable[..., int]] = {}
             self._recv_by_dtype: dict[np.dtype, Callable[..., int]] = {}
             # Where the "recv" kernels leave the header of the message they took, by source.
-            self.rx_info = [transport.rx_info(p) for p in range(size)]
+            # (memoryviews: the hot paths read a word or two per message, ~0.1 us less each
+            # than indexing the array; `engine.info[:] = rx_info[src]` copies them as before)
+            self.rx_info = [memoryview(transport.rx_info(p)) for p in range(size)]
             self._match_u8 = transport.specialise("match", _U8)  # _drain's peek/consume
             self._adapters: dict[tuple, Callable[..., int]] = {}  # see _adapted
             # progress(): which peers' queues hold something, found in one kernel call.
