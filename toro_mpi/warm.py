@@ -302,6 +302,7 @@ def _warm() -> None:
         ring.blocked_writer()(seg.base + seg.slot(0, 0), 0, -2, 0)
         ring.rx_scanner()(np.array([0, qa], np.int64), np.zeros(2, np.uint8))
         ring_at.send_at_entry(), ring_at.recv_at_entry()  # Isend's / Irecv's call-site kernels
+        ring_at.run_at_entry()  # posted receives matched in a run (mpi/posted_run.py)
         scratch = np.zeros(1024, np.uint8)
         for code in WARM_DTYPES:
             dtype = np.dtype(code)

@@ -31,6 +31,7 @@ from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL, SENT, Engine, RecvReq
 from .p2p_sites import NO_SITE, Site, kernels_for, make_site
 from .partitioned import PartitionedMixin
 from .persistent import Prequest
+from .posted_request import posted_request
 from .request import ReceivedRequest, Request, SentRequest, Status, proc_null_request
 from .topology import TopologyMixin
 
@@ -696,6 +697,16 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
                     r._count = int(info[_INFO_TOTAL])
                     return r
                 return self._irecv_rest(e, st, buf, source, tag)
+            if not (e.unexpected or e.active) and e.owner is None:
+                # Receives are posted ahead of this one (a window): this one waits behind them.
+                posted = e.posted
+                n = len(posted)
+                if n & (n - 1) == 0 and posted[0].src == source:
+                    e.complete_posted(source)  # what has arrived (see below)
+                if posted:
+                    req = RecvReq(source, tag, self._ctx, buf, site.nbytes)
+                    posted.append(req)  # as e.post: no unexpected message, receives ahead (jit_state dirty)
+                    return posted_request(self, e, req)
         if (type(buf) is _ndarray and type(source) is int and type(tag) is int and buf.ndim == 1
                 and ANY_SOURCE <= source < self._fast_size and ANY_TAG <= tag <= TAG_MAX):
             flags = buf.flags
@@ -735,6 +746,11 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
                             r._count = int(info[_INFO_TOTAL])
                             return r
                         return self._irecv_rest(e, st, buf, source, tag)
+                if source >= 0:
+                    if buf is self._irecv_prev:
+                        self._irecv_site = self._p2p_site(buf)  # for the posting branch above
+                    else:
+                        self._irecv_prev = buf
                 return CommRequest(self, e, e.post(RecvReq(source, tag, self._ctx, buf, buf.nbytes)))
         return self._irecv(buf, source, tag)
 
