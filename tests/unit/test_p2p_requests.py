@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import pickle
 
+import numpy as np
 import pytest
 
+from toro_mpi import MPI
 from toro_mpi.errors import MPIException
 from toro_mpi.mpi.request import REQUEST_NULL, ReceivedRequest, Request, SentRequest
 from toro_mpi.mpi.status import Status
@@ -89,3 +91,21 @@ def test_born_complete_requests_pickle_only_when_null() -> None:
             pickle.dumps(r)
         r.Wait()
         assert pickle.loads(pickle.dumps(r)) == REQUEST_NULL
+
+
+def test_completed_receive_and_object_send_requests_pickle_as_null() -> None:
+    """A completed Irecv (a CommRequest) and a completed isend of an object (several messages)
+    pickle as a null Request, as in mpi4py; their constructors take arguments, so pickling them
+    as their own class failed with TypeError."""
+    comm = MPI.COMM_SELF
+    recv = comm.Irecv(np.zeros(1), source=0, tag=71)
+    with pytest.raises(ValueError):
+        pickle.dumps(recv)
+    comm.Send(np.ones(1), dest=0, tag=71)
+    recv.Wait()
+    sent = comm.isend({"a": bytes(100)}, dest=0, tag=72)
+    sent.wait()
+    assert comm.recv(source=0, tag=72) == {"a": bytes(100)}
+    for req in (recv, sent):
+        back = pickle.loads(pickle.dumps(req))
+        assert type(back) is Request and back == REQUEST_NULL

@@ -14,6 +14,8 @@ from .request import Request, Status
 class CommRequest(Request):
     """A receive request that reports the source in communicator ranks."""
 
+    _pickled_as = Request
+
     def __init__(self, comm: Any, engine: Engine, inner: RecvReq, on_done: Any = None, finish: Any = None) -> None:
         super().__init__(engine, inner, on_done=on_done, finish=finish)
         self._comm = comm
@@ -29,6 +31,8 @@ class CommRequest(Request):
 
 class MultiSendRequest(Request):
     """An object send made of several messages (frame + out-of-band buffers)."""
+
+    _pickled_as = Request
 
     def __init__(self, engine: Engine, reqs: list[Any]) -> None:
         super().__init__(engine, reqs[0])

@@ -21,6 +21,10 @@ UNDEFINED = -32766
 class Request(IntHandles):
     """A nonblocking operation; it compares equal to REQUEST_NULL once completed."""
 
+    # What a null handle of this class is pickled as: None for its own class (a program's
+    # subclass); the runtime's internal kinds, whose constructors take arguments, say Request.
+    _pickled_as: type | None = None
+
     def __init__(self, engine: Engine | None = None, inner: SendReq | RecvReq | None = None,
                  on_done: Callable[[Any], Any] | None = None, finish: Callable[[], None] | None = None) -> None:
         if engine.__class__ is not Engine:  # one test on the hot path (every Isend makes one)
@@ -216,7 +220,8 @@ class Request(IntHandles):
             raise ValueError(f"cannot pickle an active {type(self).__name__} (only REQUEST_NULL)")
         if self is REQUEST_NULL:
             return (_request_null, ())  # the constant itself
-        return (type(self), ())  # another null handle, of the program's (sub)class
+        # Another null handle, of the program's (sub)class; the runtime's own kinds say as what.
+        return (self._pickled_as or type(self), ())
 
     def get_status(self, status: Status | None = None) -> bool:
         """Whether the operation completed, without freeing the request (Get_status)."""
@@ -489,10 +494,7 @@ class SentRequest(Request):
         self._inner = None
         return True
 
-    def __reduce__(self) -> Any:
-        if not self._handle_null():
-            raise ValueError(f"cannot pickle an active {type(self).__name__} (only REQUEST_NULL)")
-        return (Request, ())
+    _pickled_as = Request
 
 
 # The inner state every ReceivedRequest shows until it completes: a receive that is done.
@@ -550,10 +552,7 @@ class ReceivedRequest(Request):
             return True
         return super().Get_status(status)
 
-    def __reduce__(self) -> Any:
-        if not self._handle_null():
-            raise ValueError(f"cannot pickle an active {type(self).__name__} (only REQUEST_NULL)")
-        return (Request, ())
+    _pickled_as = Request
 
 
 REQUEST_NULL = Request()
