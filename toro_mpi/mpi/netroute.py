@@ -99,11 +99,24 @@ class NetRoute:
         self.spin = 16  # pumps of a blocking receive from a remote peer before the general path (recv_wait)
         self._tag_mask = min(_BULK_TAG_MASK, link.tag_ub)
         self._reads: list[tuple[Any, np.ndarray, np.ndarray, int, Callable[[], None]]] = []
+        # The engine's send kernels by dtype and how to load one (bind_engine): see send_now.
+        self._send_eps: dict[Any, Any] | None = None
+        self._load_send: Callable[[np.ndarray], Any] | None = None
         transport.route_remote(self.remote, self.finished)
         # The launcher's deadlock board (toro-mpirun --nodes), when it made one.
         self.board = attach_board(rank, size, link)
         if self.board is not None:
             self.board.hook(transport, lambda: bool(self._reads or self._waiting or self._active))
+
+    def bind_engine(self, send_eps: dict[Any, Any], load_send: Callable[[np.ndarray], Any]) -> None:
+        """Know the engine's table of send kernels by dtype and how to load one into it.
+
+        Comm.Send takes its flat hot path only for a dtype whose send kernel is in that table,
+        and only a push into a ring loads one. A send that always leaves by send_now never
+        pushes, so without this every Send to another node took the checked path (about 1 us
+        more: argument checks, rank and tag conversion)."""
+        self._send_eps = send_eps
+        self._load_send = load_send
 
     # -- out: rings -> network -------------------------------------------------------------
     def send_bulk(self, dest: int, arr: np.ndarray, nbytes: int, cookie: int) -> np.ndarray:
@@ -156,8 +169,11 @@ class NetRoute:
         Every push of the engine to a remote peer's ring is followed by `flush`, which empties
         that ring unless a message is still partly in it (then in `_active`), so this one check
         is all per-pair order needs. Skipping the ring saves two kernel calls and a copy."""
-        if self._p2p_key[dest] in self._active:
+        if self._active and self._p2p_key[dest] in self._active:
             return False
+        eps = self._send_eps
+        if eps is not None and arr.dtype not in eps:
+            self._load_send(arr)  # once per dtype: Comm.Send's hot path from now on
         # bytes, not a numpy array: two C calls build the whole item.
         item = _HEADER.pack(_ITEM_P2P, kind_flags, tag, ctx, nbytes, 0, 0, 0) + (
             arr.tobytes() if arr.nbytes == nbytes else byte_view(arr)[:nbytes].tobytes())
