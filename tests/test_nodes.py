@@ -28,6 +28,8 @@ from helpers import (
     toro_segments,
 )
 
+from toro_mpi.node_main import TCP_EAGER_LIMIT, tune_transport
+
 _why_not = ref_available()
 pytestmark = [
     pytest.mark.usefixtures("shm_clean"),
@@ -78,6 +80,21 @@ def test_nodes_bootstrap_two_plus_one() -> None:
     for r, node in enumerate((0, 0, 1)):
         assert f"node {node}" in ranks[r] and "libmpi True" in ranks[r] and "shim True" in ranks[r], ranks[r]
         assert "sum 3" in ranks[r]
+        # node_main's Open MPI TCP settings (node_main.TCP_EAGER_LIMIT) reach every rank.
+        assert f"eager {TCP_EAGER_LIMIT}" in ranks[r], ranks[r]
+    # A Send to another node loads the engine's send kernel (NetRoute.bind_engine), so the
+    # next Send takes Comm.Send's hot path.
+    assert "hot True" in ranks[0], ranks[0]
+
+
+def test_nodes_transport_settings_user_wins() -> None:
+    """tune_transport sets the TCP eager limit unless the user set it (no job)."""
+    env: dict[str, str] = {}
+    tune_transport(env)
+    assert env["OMPI_MCA_btl_tcp_eager_limit"] == str(TCP_EAGER_LIMIT)
+    env = {"OMPI_MCA_btl_tcp_eager_limit": "4096"}
+    tune_transport(env)
+    assert env["OMPI_MCA_btl_tcp_eager_limit"] == "4096"
 
 
 def test_nodes_point_to_point_semantics() -> None:

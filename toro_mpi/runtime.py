@@ -250,7 +250,11 @@ class World:
         if link is not None and transport is not None:
             from .mpi.netroute import NetRoute
 
-            self.engine.attach_net(NetRoute(transport, link, self.rank, link.node_of))
+            route = NetRoute(transport, link, self.rank, link.node_of)
+            engine = self.engine
+            route.bind_engine(engine._send_by_dtype,
+                              lambda arr: engine._kernel("send", engine._send_by_dtype, arr))
+            engine.attach_net(route)
             self.engine.fast_spins = fast_spins if sched is None else 1
         self.finalized = False
         self.attached_buffer: Any = None  # MPI.Attach_buffer's buffer (returned by Detach_buffer)

@@ -96,14 +96,33 @@ class NetRoute:
         self._waiting: set[int] = set()  # sources with items not yet in their rings
         self._fins: dict[int, int] = {}  # source -> FIN items applied (one per plane)
         self.direct_min = DIRECT_MIN
-        self.spin = 16  # pumps of a blocking receive from a remote peer before the general path (recv_wait)
+        # Passes of a blocking receive from a remote peer before the general path (recv_wait).
+        # The general path (a posted receive, the scheduler's loop) costs far more than the
+        # polls it saves: 8-byte ping-pong between nodes, --nodes 2 -n 2, 3000 round trips,
+        # under load 13-17, 4 alternating pairs: with 16 passes 93-98% of receives fell through
+        # to it, with 256 1-4%; one-way 256 / 16: 0.63 0.25 1.10 0.60. Yielding the core every
+        # 16 passes was 2-3x worse (a receive that yields waits a whole time slice).
+        self.spin = 256
         self._tag_mask = min(_BULK_TAG_MASK, link.tag_ub)
         self._reads: list[tuple[Any, np.ndarray, np.ndarray, int, Callable[[], None]]] = []
+        # The engine's send kernels by dtype and how to load one (bind_engine): see send_now.
+        self._send_eps: dict[Any, Any] | None = None
+        self._load_send: Callable[[np.ndarray], Any] | None = None
         transport.route_remote(self.remote, self.finished)
         # The launcher's deadlock board (toro-mpirun --nodes), when it made one.
         self.board = attach_board(rank, size, link)
         if self.board is not None:
             self.board.hook(transport, lambda: bool(self._reads or self._waiting or self._active))
+
+    def bind_engine(self, send_eps: dict[Any, Any], load_send: Callable[[np.ndarray], Any]) -> None:
+        """Know the engine's table of send kernels by dtype and how to load one into it.
+
+        Comm.Send takes its flat hot path only for a dtype whose send kernel is in that table,
+        and only a push into a ring loads one. A send that always leaves by send_now never
+        pushes, so without this every Send to another node took the checked path (about 1 us
+        more: argument checks, rank and tag conversion)."""
+        self._send_eps = send_eps
+        self._load_send = load_send
 
     # -- out: rings -> network -------------------------------------------------------------
     def send_bulk(self, dest: int, arr: np.ndarray, nbytes: int, cookie: int) -> np.ndarray:
@@ -156,8 +175,11 @@ class NetRoute:
         Every push of the engine to a remote peer's ring is followed by `flush`, which empties
         that ring unless a message is still partly in it (then in `_active`), so this one check
         is all per-pair order needs. Skipping the ring saves two kernel calls and a copy."""
-        if self._p2p_key[dest] in self._active:
+        if self._active and self._p2p_key[dest] in self._active:
             return False
+        eps = self._send_eps
+        if eps is not None and arr.dtype not in eps:
+            self._load_send(arr)  # once per dtype: Comm.Send's hot path from now on
         # bytes, not a numpy array: two C calls build the whole item.
         item = _HEADER.pack(_ITEM_P2P, kind_flags, tag, ctx, nbytes, 0, 0, 0) + (
             arr.tobytes() if arr.nbytes == nbytes else byte_view(arr)[:nbytes].tobytes())
@@ -173,8 +195,8 @@ class NetRoute:
         kernel's last status (RX_EMPTY: nothing came, take the general path).
 
         This skips the scheduler's loop for the common case of one receive from another node
-        (a ping-pong); the pass count is small because a rank that spins here holds a core that
-        a loaded machine's TCP delivery may need (see runtime.NET_SPIN_PASSES)."""
+        (a ping-pong): about 0.5 us a pass while nothing comes (one MPI test), so `spin` passes
+        bound the wait to a few hundred microseconds before the general path takes over."""
         # Mostly the network alone, one arrival at a time: nothing of this rank runs meanwhile
         # to put more in our own queues to other nodes, so the rest of a pump (sending what they
         # hold) is done every 8th pass only, and by the general path after.
