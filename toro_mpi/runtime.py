@@ -122,6 +122,30 @@ def startup_stamp(what: str) -> None:
           f"(cpu {time.process_time():.3f} s)", file=sys.stderr, flush=True)
 
 
+@contextmanager
+def collector_paused(freeze: bool = False) -> Iterator[None]:
+    """Within the block, no cyclic garbage collection; afterwards the collector is as it was.
+
+    Importing numba and the runtime allocates a few hundred thousand long-lived objects (types,
+    templates, code): the collector ran about 140 times during a rank's preload, each time
+    traversing what the imports had just made, for about 50 ms of the rank's 0.35 s of CPU
+    (measured: 0.351 -> 0.301 s for a process that preloads, medians of 9). With `freeze`, what
+    exists at the end moves to the permanent generation (gc.freeze), so later collections of the
+    program never traverse it either: for the start of a rank, before any of the program's
+    objects exist. The few hundred cyclic objects the imports leave as garbage stay with it."""
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if freeze:
+            gc.freeze()
+        if enabled:
+            gc.enable()
+
+
 _freeze_registered = False
 
 
@@ -325,7 +349,9 @@ def world() -> World:
         # Starting the rank loads kernels from numba's cache, which imports parts of numba
         # lazily: they must be found even if the program has hidden numba by then. Guarding the
         # kernels here too covers a program run without rank_main that hides numba later.
-        with numba_visible():
+        # The collector paused (not frozen: the program's own objects exist by now) while the
+        # World is built and kernels load: see collector_paused.
+        with numba_visible(), collector_paused():
             # A process not started through rank_main (a program that is not `python ...`, a
             # singleton) has not preloaded: do it now, so that every kernel, also those called
             # through their dispatcher while the World is built, loads the light way
