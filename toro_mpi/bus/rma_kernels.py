@@ -251,6 +251,148 @@ def _hot_kernels(element):
     return acc_at, get_acc_at, cas_at
 
 
+# Lock-free accumulates (mpi/rma.py decides where they apply; the rule is written there, at
+# _lockfree). The operations beyond the hot ones, for the general path's calls.
+ACC_LAND, ACC_LOR, ACC_LXOR, ACC_BAND, ACC_BOR, ACC_BXOR = 7, 8, 9, 10, 11, 12
+# Two scratch words of a parameter block: the 8-byte word seen at the target and the one to write.
+B_OLD, B_NEW = 12, 13
+
+
+@njit(inline="always")
+def _int_bits(op, a, b):
+    """a op b for the bitwise operations (integer elements)."""
+    if op == ACC_BAND:
+        return a & b
+    if op == ACC_BOR:
+        return a | b
+    return a ^ b
+
+
+@njit(inline="always")
+def _no_bits(op, a, b):
+    """Floating-point elements have no bitwise operation (mpi/ops.check_applies refuses them)."""
+    return b
+
+
+def _atomic_kernels(element):
+    """The lock-free accumulate kernel for elements of one numpy type (1, 2, 4 or 8 bytes) and the
+    lock-free compare-and-swap for elements of its width (element is then the unsigned integer of
+    that width: the comparison is bit for bit).
+
+    Every 8-byte word holding elements of the run is updated with one cmpxchg: read the word,
+    combine the run's lanes in a copy (scratch words of the block), write it back if nobody
+    changed it meanwhile, else redo. Each element is thus updated atomically (with its word), and
+    one locked instruction serves up to 8 elements (8 B of MPI_CHAR: one cmpxchg, where an atomic
+    per byte would take 8). The word's other bytes are written back unchanged, and only if no
+    one wrote them between our read and our write, so a concurrent store to them is never lost.
+    The element address must be a multiple of the element size (a lane never straddles two words);
+    the word lies in the page of the element, so it is mapped. No lock: returns 1 (acc_release's
+    "nobody to wake")."""
+    width = np.dtype(element).itemsize
+    lanes = 8 // width
+    is_int = np.dtype(element).kind in "iu"
+    bits = _int_bits if is_int else _no_bits
+    zero, one = element(0), element(1)
+
+    @njit(inline="always")
+    def apply(op, a, b):
+        """The new value of target element b given origin element a."""
+        if op == ACC_SUM:
+            return element(a + b)
+        if op == ACC_PROD:
+            return element(a * b)
+        if op == ACC_MIN:
+            return a if a < b else b
+        if op == ACC_MAX:
+            return a if a > b else b
+        if op == ACC_REPLACE:
+            return a
+        if op == ACC_LAND:
+            return one if (a != zero and b != zero) else zero
+        if op == ACC_LOR:
+            return one if (a != zero or b != zero) else zero
+        if op == ACC_LXOR:
+            return one if ((a != zero) != (b != zero)) else zero
+        if op >= ACC_BAND:
+            return element(bits(op, a, b))
+        return b  # NO_OP
+
+    @njit(cache=True)
+    def atomic_at(p):
+        """dst[:n] = src[:n] op dst[:n], each element atomically; the old values to res[:n] when
+        res is not 0 (Get_accumulate, Fetch_and_op). NO_OP only reads (one atomic load a word)."""
+        b = carray(typed_pointer(p, np.int64(0)), BLOCK_WORDS)
+        dst, n, op, res = b[B_DST], b[B_N], b[B_OP], b[B_RES]
+        src = carray(typed_pointer(b[B_SRC], element(0)), n)
+        old = carray(typed_pointer(p + B_OLD * 8, element(0)), lanes)
+        new = carray(typed_pointer(p + B_NEW * 8, element(0)), lanes)
+        end = dst + n * width
+        word = dst - (dst & 7)
+        i = 0  # the run's first element in this word
+        while word < end:
+            first = (max(word, dst) - word) // width
+            last = (min(word + 8, end) - word) // width
+            while True:
+                seen = load_acquire_i64(word)
+                b[B_OLD] = seen
+                b[B_NEW] = seen
+                for k in range(first, last):
+                    new[k] = apply(op, src[i + k - first], old[k])
+                if op == ACC_NO_OP or compare_exchange_i64(word, seen, b[B_NEW]) == seen:
+                    break
+                cpu_relax()
+            if res:
+                r = carray(typed_pointer(res, element(0)), n)
+                for k in range(first, last):
+                    r[i + k - first] = old[k]
+            i += last - first
+            word += 8
+        return 1
+
+    @njit(cache=True)
+    def atomic_cas_at(p):
+        """res = dst; dst = src if dst's bits equal cmp's, atomically (one cmpxchg of its word)."""
+        b = carray(typed_pointer(p, np.int64(0)), BLOCK_WORDS)
+        dst = b[B_DST]
+        word = dst - (dst & 7)
+        k = (dst - word) // width
+        want = carray(typed_pointer(b[B_CMP], element(0)), 1)[0]
+        value = carray(typed_pointer(b[B_SRC], element(0)), 1)[0]
+        old = carray(typed_pointer(p + B_OLD * 8, element(0)), lanes)
+        new = carray(typed_pointer(p + B_NEW * 8, element(0)), lanes)
+        while True:
+            seen = load_acquire_i64(word)
+            b[B_OLD] = seen
+            if old[k] != want:
+                break
+            b[B_NEW] = seen
+            new[k] = value
+            if compare_exchange_i64(word, seen, b[B_NEW]) == seen:
+                break
+            cpu_relax()
+        carray(typed_pointer(b[B_RES], element(0)), 1)[0] = old[k]
+        return 1
+
+    return atomic_at, atomic_cas_at
+
+
+# The element types updated lock-free (1, 2, 4 and 8 bytes); the others (long double, complex,
+# bool, byte-swapped, the MINLOC/MAXLOC pairs) keep the accumulate lock.
+ATOMIC_DTYPES = tuple(np.dtype(c) for c in ("i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f4", "f8"))
+ATOMIC_KERNELS = {d: _atomic_kernels(getattr(np, d.name)) for d in ATOMIC_DTYPES}
+ATOMIC_CAS = {w: ATOMIC_KERNELS[np.dtype(f"u{w}")][1] for w in (1, 2, 4, 8)}
+
+
+def atomic_entry(dtype):
+    """The compiled lock-free accumulate for dtype: fn(block address)."""
+    return compile_once(ATOMIC_KERNELS[dtype][0], (types.int64,))
+
+
+def atomic_cas_entry(width):
+    """The compiled lock-free compare-and-swap for elements of `width` bytes: fn(block address)."""
+    return compile_once(ATOMIC_CAS[width], (types.int64,))
+
+
 # The hot dtypes (mpi/rma.py) -> their kernels; Compare_and_swap by width (unsigned integers).
 HOT_KERNELS = {np.dtype(c): _hot_kernels(getattr(np, np.dtype(c).name)) for c in ("u1", "i4", "i8", "f4", "f8")}
 CAS_KERNELS = {1: HOT_KERNELS[np.dtype("u1")][2], 4: _hot_kernels(np.uint32)[2], 8: _hot_kernels(np.uint64)[2]}
@@ -324,3 +466,6 @@ def warm_hot():
         get_acc_entry(dtype)
     for width in CAS_KERNELS:
         cas_entry(width)
+        atomic_cas_entry(width)
+    for dtype in HOT_KERNELS:
+        atomic_entry(dtype)
