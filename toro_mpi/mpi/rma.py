@@ -612,7 +612,7 @@ class RMAMixin:
                 dtype = origin.dtype
                 src, n = _hot_address(origin), origin.size
                 if dst > 0 and _lockfree(w, dst, dtype):
-                    run = _bound(K.atomic_entry(dtype), K.block(0, 0, dst, src, n=n, op=code))
+                    run = _bound(K.atomic_entry(dtype, code), K.block(0, 0, dst, src, n=n, op=code))
                 elif dst > 0:
                     run = _bound(K.acc_entry(dtype), K.block(lock, owner, dst, src, n=n, op=code, spins=_ACC_SPINS))
                 else:
@@ -685,7 +685,8 @@ class RMAMixin:
         if _overlap_addr(result, dst, result.nbytes):
             return None
         if _lockfree(w, dst, dtype):
-            run = _bound(K.atomic_entry(dtype), K.block(0, 0, dst, src, _hot_address(result), n=result.size, op=code))
+            run = _bound(K.atomic_entry(dtype, code), K.block(0, 0, dst, src, _hot_address(result), n=result.size,
+                                                                   op=code))
             return _Hot(origin, rank, target, run, dtype, op, result)
         run = _bound(K.get_acc_entry(dtype), K.block(lock, owner, dst, src, _hot_address(result), n=result.size,
                                                      op=code, spins=_ACC_SPINS))
