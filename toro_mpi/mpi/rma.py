@@ -274,6 +274,9 @@ _HOT_OPS = {E.OP_SUM: K.ACC_SUM, E.OP_PROD: K.ACC_PROD, E.OP_MIN: K.ACC_MIN, E.O
 # the element's identity here, so an element reached with two types may mix the two disciplines
 # (MPI leaves that case undefined). Exclusive Lock epochs are unchanged (window_sync.py keeps
 # other origins out); the accumulate lock still orders the dynamic window's region table.
+# Known gap: a target datatype mixing several predefined types (a struct) with REPLACE or NO_OP
+# (the only operations such a type takes) goes under the lock as one byte copy, so against
+# lock-free updates of its int/float members it is atomic per 8-byte aligned word at best.
 _ATOMIC = frozenset(K.ATOMIC_DTYPES)
 _SHARED_FLAVORS = (WIN_FLAVOR_ALLOCATE, WIN_FLAVOR_SHARED)
 _ATOMIC_OPS = {**_HOT_OPS, E.OP_NO_OP: K.ACC_NO_OP, E.OP_LAND: K.ACC_LAND, E.OP_LOR: K.ACC_LOR,
