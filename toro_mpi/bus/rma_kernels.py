@@ -8,8 +8,10 @@ seq_cst cmpxchg / fetch-add.
 
 The passive-target lock word holds EXCLUSIVE (bit 40) when one origin holds the window of that
 target exclusively, else the number of shared holders. The accumulate lock is a plain spinlock
-(0 free, else the holder's rank + 1): every accumulate-class operation on a target takes it, so
-accumulates to one location from many ranks are atomic per element, as MPI requires.
+(0 free, else the holder's rank + 1): the accumulate-class operations that are not lock-free take
+it. The lock-free ones (atomic_at, atomic_cas_at: one cmpxchg per 8-byte word) update the
+elements of windows every rank maps; mpi/rma.py (at _lockfree) says which elements go which way,
+so that accumulates to one location from many ranks are atomic per element, as MPI requires.
 """
 
 from __future__ import annotations
