@@ -222,3 +222,41 @@ def typed_pointer(typingctx, addr, proto):
         return builder.inttoptr(args[0], context.get_value_type(sig.return_type))
 
     return types.CPointer(proto)(types.int64, proto), codegen
+
+
+def _bits_width(ty: ir.Type) -> int:
+    """Bit width of an LLVM integer or floating-point type."""
+    if isinstance(ty, ir.IntType):
+        return ty.width
+    return 32 if isinstance(ty, ir.FloatType) else 64
+
+
+@intrinsic
+def from_bits(typingctx, bits, proto):
+    """The low bits of an int64 as a value of proto's type (1-8 byte integer, float32, float64):
+    an 8-byte word's lane, taken out in registers (rma_kernels' lock-free accumulates)."""
+    if not isinstance(proto, (types.Integer, types.Float)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ty = context.get_value_type(sig.return_type)
+        width = _bits_width(ty)
+        v = args[0] if width == 64 else builder.trunc(args[0], ir.IntType(width))
+        return v if isinstance(ty, ir.IntType) else builder.bitcast(v, ty)
+
+    return proto(types.int64, proto), codegen
+
+
+@intrinsic
+def to_bits(typingctx, value):
+    """A 1-8 byte integer or float's bits, zero-extended to an int64 (the inverse of from_bits)."""
+    if not isinstance(value, (types.Integer, types.Float)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ty = context.get_value_type(sig.args[0])
+        width = _bits_width(ty)
+        v = args[0] if isinstance(ty, ir.IntType) else builder.bitcast(args[0], ir.IntType(width))
+        return v if width == 64 else builder.zext(v, ir.IntType(64))
+
+    return types.int64(value), codegen
