@@ -89,6 +89,11 @@ def _hot_entry(dtype: np.dtype) -> Callable[..., int]:
     return I.entry_point_at(dtype)
 
 
+def hot_entry(dtype: np.dtype) -> Callable[..., int]:
+    """The hot record's kernel for dtype (loaded at its first call, then kept)."""
+    return _hot_entry(dtype)
+
+
 @functools.lru_cache(maxsize=1)
 def barrier_entry() -> Callable[[int], None]:
     """The compiled interpreter.barrier_at (bind it to a HotRun's addr), its objmode stop warmed.

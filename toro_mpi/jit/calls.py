@@ -231,6 +231,16 @@ def _send(h, buf, dest, tag):
     return code
 
 
+@njit(cache=True, inline="always")
+def _prime_send(h, buf, dest, tag):
+    """At this handle's first send of buf's element type: call the send fallback once with a
+    negative id, a no-op there but for loading the engine's kernels (handle.fb_send). numba
+    compiles an objmode block at its first execution (not cached): without this, in the first
+    send that must wait, inside the caller's loop (0.5 s under load, issue #20's slow mode)."""
+    if h[J.H_READY + 1] & (1 << wire_type_of(buf)) == 0:
+        _send_py(-h[J.H_HID], buf, dest, tag)
+
+
 @njit(cache=True)
 def send(h, buf, dest, tag=0):
     """Blocking standard send of a contiguous array (MPI_Send); returns an MPI error code."""
@@ -241,6 +251,7 @@ def send(h, buf, dest, tag=0):
         return J.ERR_BUFFER
     if dest == J.PROC_NULL:
         return _SUCCESS
+    _prime_send(h, buf, dest, tag)
     return _send(h, buf, dest, tag)
 
 
@@ -251,6 +262,10 @@ def _recv(h, buf, source, tag, want):
     meaningful only when `want` (a status asked for; a Python fallback then fills them in)."""
     hid = h[J.H_HID]
     size = h[J.H_SIZE]
+    if h[J.H_READY] & (1 << wire_type_of(buf)) == 0:
+        # This handle's first receive of the element type: compile the fallback's objmode block
+        # now (a no-op call, see _prime_send), not at the first wait longer than the spin.
+        _recv_py(-hid, buf, source, tag, want)
     if _clean(h, 0):
         ctx = h[J.H_CTX]
         spins = h[J.H_SPINS]

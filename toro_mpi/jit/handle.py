@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..bus import layout as BL
+from ..bus.ring import relax, wire_type_of
 from ..errors import ERR_OTHER, ERR_REQUEST, SUCCESS, MPIException
 from ..mpi.comm_requests import CommRequest
 from ..mpi.hot_sites import ALLREDUCE
@@ -84,7 +85,25 @@ def comm_handle(comm: Any) -> np.ndarray:
     _REGISTRY[hid] = _Entry(comm, h, list(world))
     _BY_COMM[id(comm)] = hid
     _refresh(engine)
+    _prime_waits(engine)
     return h
+
+
+def _prime_waits(engine: Engine) -> None:
+    """Load the jitted helpers of the scheduler's general wait (its spin's pause, the segment's
+    word loads of idle_check) now. A Python program loads them at its first long wait; jitted
+    code reaches that wait only at its first fallback that must wait, inside the caller's timed
+    loop (measured, jitted Jacobi under load: 35-41 ms each there). numba keeps them loaded for
+    the process: a second call costs two fast calls."""
+    relax(1)
+    engine.idle_check()
+    bell = getattr(engine.sched, "doorbell", None)
+    if bell is not None:
+        # Its arm / cancel and its futex wait: a wait on a value the word does not hold returns
+        # at once (EAGAIN), and the 1 us timeout bounds it should the word just have moved.
+        token = bell.arm()
+        bell.cancel()
+        bell.sleep((token + 1) & 0xFFFFFFFF, 0.0)
 
 
 def fallbacks(h: np.ndarray) -> int:
@@ -154,9 +173,31 @@ def _call(hid: int, fn: Any, *args: Any) -> int:
 
 
 # -- point-to-point fallbacks (called from jitted code through numba.objmode) -------------------
+# The engine's kernels a point-to-point fallback may call for a buffer's element type.
+_PREPARED_KINDS = ("send", "push", "recv", "match", "wait")
+
+
+def _prime(hid: int, buf: np.ndarray, word: int) -> int:
+    """A fallback called with -hid: jitted code's first call on buf's element type, made only so
+    that numba compiles the fallback's objmode block now (calls._prime_send). Load the engine's
+    kernels for the type too: the engine loads them at first use, which in jitted code is the
+    first wait longer than the spin, inside the caller's loop (5-50 ms of numba cache loading
+    that the peer waits out too). Not counted in fallbacks()."""
+    x = _REGISTRY[hid]
+    e = x.engine
+    if e.t is not None:
+        arr = buf.reshape(-1)
+        for kind in _PREPARED_KINDS:
+            e._kernel(kind, getattr(e, f"_{kind}_by_dtype"), arr)
+    x.handle[word] |= 1 << wire_type_of(buf)
+    return SUCCESS
+
+
 def fb_send(hid: int, buf: np.ndarray, dest: int, tag: int) -> int:
     """Comm.Send. (The point-to-point fallbacks are written out, no closures: a green-thread rank
     takes one on nearly every blocking call, and each Python call here costs a few tenths of a us.)"""
+    if hid < 0:
+        return _prime(-hid, buf, J.H_READY + 1)
     x = _REGISTRY[hid]
     x.fallbacks += 1
     try:
@@ -180,6 +221,8 @@ def fb_recv(hid: int, buf: np.ndarray, source: int, tag: int, want: bool = True)
 
     (`want` has a default, as every argument added to a fallback must: numba keeps the callers'
     cached code, which calls the fallbacks of the toro_mpi it was compiled with.)"""
+    if hid < 0:
+        return _prime(-hid, buf, J.H_READY)
     x = _REGISTRY[hid]
     x.fallbacks += 1
     try:

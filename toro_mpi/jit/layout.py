@@ -60,6 +60,7 @@ H_ROTATE = 7  # first peer an ANY_SOURCE receive polls (fairness, as the engine'
 H_REQHINT = 8  # where the next free request slot is looked for
 H_NREQ = 9
 H_ST = 10  # status words a Python fallback leaves: source, tag, bytes, error
+H_READY = 14  # bit w: receives of wire type w had their fallback primed (calls._recv); H_READY + 1: sends
 H_TX = 16  # then H_TX + size: send-queue handle per comm rank (0 for this rank), then receive
 
 # Request slots: REQ_W words each.

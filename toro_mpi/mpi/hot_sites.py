@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from ..coll.elementwise import OP_USER
-from ..coll.engine import Plan, barrier_entry
+from ..coll.engine import Plan, barrier_entry, hot_entry
 from ..coll.interpreter import HOT_DTYPES
 from .errhandler import install_call, remove_call
 from .ops import SUM, Op
@@ -238,6 +238,7 @@ class HotCallSites:
             # view every call, and a Bcast has none.
             checked = recv if which == ALLREDUCE or (which == REDUCE and self.rank == root) else None
             if not self._seen_before((which, id(send)), send, checked):
+                hot_entry(send.dtype)  # its kernel, for the record the next call builds (preload.py)
                 return
         hot = self._coll.hot(plan, send, recv, tmp, op, root)
         if which != BARRIER:

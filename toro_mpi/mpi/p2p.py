@@ -33,6 +33,7 @@ from ..coll.engine import CollEngine
 from ..config import load_config
 from ..errors import ERR_INTERN, ERR_OTHER, ERR_PROC_ABORTED, ERR_TRUNCATE, ERR_TYPE, MPIException
 from ..sched import Scheduler
+from . import preload
 from .buffers import byte_view
 from .posted_run import NOT_APPLICABLE, PostedRun
 
@@ -211,6 +212,7 @@ class Engine:
         # Receives posted in a row matched by address (mpi/posted_run.py): shared-memory rings only.
         self._run: PostedRun | None = None
         self._run_ok = isinstance(transport, VirtioBus)
+        self._preloaded = False  # mpi/preload.py: the scheduler's wait helpers loaded
         if transport is not None:
             self._txh = transport.tx_handles
             self._rxh = transport.rx_handles
@@ -281,6 +283,12 @@ class Engine:
             dtype = arr.dtype
             fn = compiled_or_none(lambda d: self.t.specialise(kind, d), dtype)
             table[dtype] = fn = fn if fn is not None else self._flat(kind)
+            # The first message of a type: load its other kinds and (once) the scheduler's wait
+            # now, not at the first wait, inside the caller's loop (mpi/preload.py).
+            if not self._preloaded:
+                self._preloaded = True
+                preload.waits(self)
+            preload.kernels_of(self, dtype)
         if arr.ndim == 1:
             return fn
         return self._reshaped(kind, fn)
