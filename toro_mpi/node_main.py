@@ -58,8 +58,8 @@ TCP_EAGER_LIMIT = 262144 + 256
 def tune_transport(environ: dict[str, str] | None = None) -> None:
     """Set toro_mpi's Open MPI TCP settings in environ (os.environ) unless already set there."""
     env = os.environ if environ is None else environ
-    env.setdefault("OMPI_MCA_btl_tcp_eager_limit", str(TCP_EAGER_LIMIT))
-    env.setdefault("OMPI_MCA_btl_tcp_max_send_size", str(TCP_EAGER_LIMIT))  # one fragment
+    eager = env.setdefault("OMPI_MCA_btl_tcp_eager_limit", str(TCP_EAGER_LIMIT))
+    env.setdefault("OMPI_MCA_btl_tcp_max_send_size", eager)  # one fragment, whoever set the limit
 
 
 def load_real_mpi() -> Any:

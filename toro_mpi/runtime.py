@@ -276,8 +276,7 @@ class World:
 
             route = NetRoute(transport, link, self.rank, link.node_of)
             engine = self.engine
-            route.bind_engine(engine._send_by_dtype,
-                              lambda arr: engine._kernel("send", engine._send_by_dtype, arr))
+            route.bind_engine(engine.send_kernels, engine.load_send_kernel)
             engine.attach_net(route)
             self.engine.fast_spins = fast_spins if sched is None else 1
         self.finalized = False

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from ..bus import layout as BL
-from ..bus.ring import relax, wire_type_of
+from ..bus.ring import wire_type_of
 from ..errors import ERR_OTHER, ERR_REQUEST, SUCCESS, MPIException
+from ..mpi import preload
 from ..mpi.comm_requests import CommRequest
 from ..mpi.hot_sites import ALLREDUCE
 from ..mpi.ops import BAND, BOR, BXOR, LAND, LOR, LXOR, MAX, MIN, PROD, SUM
@@ -85,25 +86,8 @@ def comm_handle(comm: Any) -> np.ndarray:
     _REGISTRY[hid] = _Entry(comm, h, list(world))
     _BY_COMM[id(comm)] = hid
     _refresh(engine)
-    _prime_waits(engine)
+    preload.waits(engine)  # the general wait's helpers, before the caller's loop
     return h
-
-
-def _prime_waits(engine: Engine) -> None:
-    """Load the jitted helpers of the scheduler's general wait (its spin's pause, the segment's
-    word loads of idle_check) now. A Python program loads them at its first long wait; jitted
-    code reaches that wait only at its first fallback that must wait, inside the caller's timed
-    loop (measured, jitted Jacobi under load: 35-41 ms each there). numba keeps them loaded for
-    the process: a second call costs two fast calls."""
-    relax(1)
-    engine.idle_check()
-    bell = getattr(engine.sched, "doorbell", None)
-    if bell is not None:
-        # Its arm / cancel and its futex wait: a wait on a value the word does not hold returns
-        # at once (EAGAIN), and the 1 us timeout bounds it should the word just have moved.
-        token = bell.arm()
-        bell.cancel()
-        bell.sleep((token + 1) & 0xFFFFFFFF, 0.0)
 
 
 def fallbacks(h: np.ndarray) -> int:
@@ -173,10 +157,6 @@ def _call(hid: int, fn: Any, *args: Any) -> int:
 
 
 # -- point-to-point fallbacks (called from jitted code through numba.objmode) -------------------
-# The engine's kernels a point-to-point fallback may call for a buffer's element type.
-_PREPARED_KINDS = ("send", "push", "recv", "match", "wait")
-
-
 def _prime(hid: int, buf: np.ndarray, word: int) -> int:
     """A fallback called with -hid: jitted code's first call on buf's element type, made only so
     that numba compiles the fallback's objmode block now (calls._prime_send). Load the engine's
@@ -186,9 +166,7 @@ def _prime(hid: int, buf: np.ndarray, word: int) -> int:
     x = _REGISTRY[hid]
     e = x.engine
     if e.t is not None:
-        arr = buf.reshape(-1)
-        for kind in _PREPARED_KINDS:
-            e._kernel(kind, getattr(e, f"_{kind}_by_dtype"), arr)
+        preload.kernels_of(e, buf.dtype)
     x.handle[word] |= 1 << wire_type_of(buf)
     return SUCCESS
 

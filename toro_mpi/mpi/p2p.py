@@ -336,6 +336,26 @@ class Engine:
             who = f"rank {culprit}" if culprit >= 0 else "the launcher"
             raise MPIException(ERR_PROC_ABORTED, f"the job is being aborted ({who} failed or aborted)")
 
+    @property
+    def send_kernels(self) -> dict[np.dtype, Callable[..., int]]:
+        """The send kernels loaded so far, by dtype (read by the network route's fast path)."""
+        return self._send_by_dtype
+
+    def load_send_kernel(self, arr: np.ndarray) -> Callable[..., int]:
+        """The send kernel for arr's dtype, loaded now if it is not yet."""
+        return self._kernel("send", self._send_by_dtype, arr)
+
+    def load_wait_words(self) -> None:
+        """Load the kernels idle_check reads the segment with, without its effects (it fails
+        receives and raises on an abort; mpi/preload.py calls this in the middle of a match),
+        and the posted-run table's kernel."""
+        if self.t is None:
+            return
+        self.t.abort_code()
+        self.t.peer_finished(self.rank)
+        if self._run_ok and self._run is None:
+            self._make_run()
+
     def on_idle(self, idle: bool) -> None:
         """Publish in the rank's slot what it is blocked in, then whether its process is idle
         (the launcher's deadlock check and its timeout and deadlock reports read them)."""
@@ -487,6 +507,7 @@ class Engine:
         for i, r in enumerate(self.posted):
             if r.matches(self.rank, tag, ctx):
                 del self.posted[i]
+                self.settle_run()
                 self._deliver_msg(r, msg)
                 req.done = True
                 return req
@@ -616,6 +637,7 @@ class Engine:
         if status < 0:
             raise self._corrupt(status, src)
         self.posted.remove(req)
+        self.settle_run()
         if status == _RX_COMPLETE:
             # A plain eager message that fit (no ack, no single copy): note its header from one
             # conversion (indexing the info array word by word costs ~0.1 us a word).
@@ -910,6 +932,7 @@ class Engine:
                 if r.matches(src, tag, ctx):
                     req = r
                     del self.posted[i]
+                    self.settle_run()
                     break
             if req is not None:
                 if req.allocate and kind == L.KIND_EAGER:
@@ -941,6 +964,13 @@ class Engine:
                     raise self._corrupt(status if status < 0 else L.ERR_CORRUPT_HEADER, src)
             self.unexpected.append(msg)
             self.jit_state[JIT_DIRTY] = 1
+
+    def settle_run(self) -> None:
+        """A posted receive left the list by another path than the posted-run table: let the
+        table drop its copy (and the buffer) if it held it (PostedRun.settle)."""
+        run = self._run
+        if run is not None and run.mirror:
+            run.settle(self.posted)
 
     def _make_run(self) -> PostedRun:
         """The posted-receive table (made at the first drain that has receives posted)."""
@@ -1091,6 +1121,7 @@ class Engine:
             if (req.src in gone) or (req.src == ANY_SOURCE and everyone and not self._self_possible()):
                 if req in self.posted:
                     self.posted.remove(req)
+                    self.settle_run()
                 who = f"rank {req.src} has" if req.src >= 0 else "all other ranks have"
                 what = "probe" if req in self.probes else "receive"
                 req.error = MPIException(

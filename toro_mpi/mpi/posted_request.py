@@ -12,7 +12,6 @@ from typing import Any
 
 from .comm_requests import CommRequest
 from .p2p import Engine, RecvReq
-from .request import Request
 
 
 class PostedRequest(CommRequest):
@@ -29,12 +28,6 @@ class PostedRequest(CommRequest):
         for name in ("_on_done", "_finish", "_result", "_cancelled"):
             d.setdefault(name, getattr(self, name))
 
-    def __reduce__(self) -> Any:
-        # As Request's, but a null one loads as a plain Request (this class has no __init__
-        # that would give the copy its fields).
-        if not self._handle_null():
-            raise ValueError(f"cannot pickle an active {type(self).__name__} (only REQUEST_NULL)")
-        return (Request, ())
 
 
 def posted_request(comm: Any, engine: Engine, inner: RecvReq) -> PostedRequest:

@@ -15,8 +15,10 @@ drops the mirror; it is rebuilt from the posted list at the next drain.
 
 A receive enters the table only with a buffer the kernel can write by address: a 1-D
 C-contiguous, writable, native array (as Irecv's hot path checks). Its address is found once
-per buffer object (the last one is remembered: a window reuses one buffer), and the row holds
-the array alive through the posted request itself.
+per buffer object (the last one is remembered while the table holds receives: a window reuses
+one buffer), and the row holds the array alive through the posted request itself. Once the
+receives are complete the table holds none of them: a completed receive's buffer is released as
+the call returns, as mpi4py releases it (a DLPack producer's deleter runs then).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ..bus import layout as L
 from ..bus import ring_at
 from ..bus.ring import wire_type_of
 
@@ -111,6 +114,22 @@ class PostedRun:
             row += _ROW
             mirror.append(req)
 
+    def settle(self, posted: list[Any]) -> None:
+        """Drop the mirror if posted lost one of its receives by another path (the general
+        match, Cancel, a failed peer): the table would still hold a completed receive, and its
+        buffer, until the next match."""
+        mirror = self.mirror
+        m = len(mirror)
+        if m and not (len(posted) >= m and posted[0] is mirror[0] and posted[m - 1] is mirror[m - 1]):
+            self.forget()
+
+    def forget(self) -> None:
+        """Drop the mirror and the remembered buffer; the next match rebuilds the table."""
+        self.mirror.clear()
+        self.off = 0
+        self._arr = None
+        self._dtype = None
+
     def match(self, engine: Any, src: int, qa: int) -> int:
         """Match src's queue to the receives at the head of engine.posted (posted for src).
 
@@ -133,6 +152,8 @@ class PostedRun:
             del mirror[:j]
             del posted[:j]
             self.off = self.off + j if mirror else 0
+            if not mirror:
+                self._arr = None  # hold no buffer of a completed receive (a DLPack export's deleter waits on it)
             out = self._res
             for i in range(j):
                 req = done[i]
@@ -144,4 +165,11 @@ class PostedRun:
                 req.done = True
                 if req.on_complete is not None:
                     req.on_complete(req)
+        if status > L.RX_COMPLETE and status != L.RX_NO_MATCH and mirror:
+            # Consumed into mirror[0], which the caller now pops from posted and finishes the
+            # general way: it leaves the table too.
+            del mirror[0]
+            self.off += 1
+            if not mirror:
+                self.forget()
         return status

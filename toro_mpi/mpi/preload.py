@@ -4,8 +4,8 @@ numba loads a cached kernel at its first call (1-45 ms each here, more under loa
 the engine's are first called only when something has to wait: a receive that spins (rx_wait,
 rx_match of the buffer's type), the scheduler's general wait (relax, the segment's word loads,
 the doorbell's doze_arm / doze_wait, copy_bytes of a message Python progress
-queued), a call site's hot collective record (run_at_typed, built
-at its second sighting). A program's first such wait typically comes inside its timed loop,
+queued), the posted-run table's kernel, a call site's hot collective record (coll.engine's
+hot_entry, built at its second sighting). A program's first such wait typically comes inside its timed loop,
 after a short warm-up that never waited: measured (issue #20, the mpi4py Jacobi example at 2
 ranks, 300 steps = 24 ms quiet), 6-7 such loads inside the loop, 35-60 ms under load. So they
 are loaded with the fast path's first use instead: the first message of an element type, the
@@ -37,9 +37,11 @@ def waits(engine: Any) -> None:
     """Load the slow receive's helpers (the copy out of an unexpected message) and the
     scheduler's general wait's: its spin pause, idle_check's word loads, the
     doorbell's arm / cancel and futex wait (a wait on a value the word does not hold returns at
-    once, and the 1 us timeout bounds it should the word just have moved)."""
+    once, and the 1 us timeout bounds it should the word just have moved); and the posted-run
+    table's kernel (a window of receives posted before their messages). Nothing here progresses
+    messages or fails requests: it may run in the middle of a match."""
     relax(1)
-    engine.idle_check()
+    engine.load_wait_words()
     scratch = np.zeros(1, np.uint8)
     copy_bytes(scratch, scratch, 0)  # an unexpected message's payload into the receive buffer
     bell = getattr(engine.sched, "doorbell", None)

@@ -169,6 +169,7 @@ class Request(IntHandles):
             engine = self._engine
             if inner in engine.posted:
                 engine.posted.remove(inner)
+                engine.settle_run()
                 inner.done = True
                 self._on_done = None
                 self._finish = None

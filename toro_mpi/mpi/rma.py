@@ -718,10 +718,13 @@ class RMAMixin:
             _check_sizes(span, ob.nbytes)
         if span.nbytes == 0:
             return
-        if dtype is not None and self._atomic_span(w, span, op, _typed(ob.array, ob.nbytes, dtype),
-                                                   _typed(rb.array, rb.nbytes, dtype)):
-            rb.finish()
-            return
+        if dtype is not None:
+            res_typed = _typed(rb.array, rb.nbytes, dtype)
+            # NO_OP does not read the origin, which may be of any size (its check is skipped above).
+            src_typed = res_typed if op.code == E.OP_NO_OP else _typed(ob.array, ob.nbytes, dtype)
+            if self._atomic_span(w, span, op, src_typed, res_typed):
+                rb.finish()
+                return
         self._acc_lock(w, rank)
         try:
             span.read(address_of(rb.array))
