@@ -131,3 +131,20 @@ def test_two_processes_lose_no_update(dtype: np.dtype, n: int) -> None:
     assert view[64:72].view(np.uint64)[0] == 2 * rounds
     del view, got
     mem.close()
+
+
+def test_get_accumulate_no_op_ignores_the_origin() -> None:
+    """NO_OP reads the target only: an origin of another size and type is not looked at (it
+    was converted to the target's type on the lock-free path, and 3 bytes are no float64)."""
+    from toro_mpi import MPI
+
+    win = MPI.Win.Allocate(64, 8, comm=MPI.COMM_SELF)
+    try:
+        win.Lock(0)
+        np.frombuffer(win.tomemory(), np.float64)[:] = 2.5
+        res = np.zeros(1)
+        win.Get_accumulate(np.zeros(3, "b"), res, 0, op=MPI.NO_OP)
+        win.Unlock(0)
+        assert res[0] == 2.5
+    finally:
+        win.Free()
