@@ -8,16 +8,13 @@ seq_cst cmpxchg / fetch-add.
 
 The passive-target lock word holds EXCLUSIVE (bit 40) when one origin holds the window of that
 target exclusively, else the number of shared holders. The accumulate lock is a plain spinlock
-(0 free, else the holder's rank + 1): the accumulate-class operations that are not lock-free take
-it. The lock-free ones (atomic_at, atomic_cas_at: one cmpxchg per 8-byte word) update the
-elements of windows every rank maps; mpi/rma.py (at _lockfree) says which elements go which way,
-so that accumulates to one location from many ranks are atomic per element, as MPI requires.
+(0 free, else the holder's rank + 1): every accumulate-class operation on a target takes it, so
+accumulates to one location from many ranks are atomic per element, as MPI requires.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 
 import numpy as np
 from numba import carray, njit, types
@@ -27,11 +24,9 @@ from .atomics import (
     compare_exchange_i64,
     cpu_relax,
     fetch_add_i64,
-    from_bits,
     load_acquire_i64,
     memcpy,
     store_release_i64,
-    to_bits,
     typed_pointer,
 )
 from .compiling import compile_once
@@ -256,192 +251,6 @@ def _hot_kernels(element):
     return acc_at, get_acc_at, cas_at
 
 
-# Lock-free accumulates (mpi/rma.py decides where they apply; the rule is written there, at
-# _lockfree). The operations beyond the hot ones, for the general path's calls.
-ACC_LAND, ACC_LOR, ACC_LXOR, ACC_BAND, ACC_BOR, ACC_BXOR = 7, 8, 9, 10, 11, 12
-
-
-@njit(inline="always")
-def _int_bits(op, a, b):
-    """a op b for the bitwise operations (integer elements)."""
-    if op == ACC_BAND:
-        return a & b
-    if op == ACC_BOR:
-        return a | b
-    return a ^ b
-
-
-@njit(inline="always")
-def _no_bits(op, a, b):
-    """Floating-point elements have no bitwise operation (mpi/ops.check_applies refuses them)."""
-    return b
-
-
-def _atomic_kernels(element, fixed=0):
-    """The lock-free accumulate kernel for elements of one numpy type (1, 2, 4 or 8 bytes) and the
-    lock-free compare-and-swap for elements of its width (element is then the unsigned integer of
-    that width: the comparison is bit for bit). With `fixed` (an ACC_ code) the accumulate kernel
-    applies that operation whatever the block's B_OP says (the hot records' kernels: no dispatch
-    on the operation in the lane loop).
-
-    Every 8-byte word holding elements of the run is updated with one cmpxchg: read the word,
-    combine the run's lanes in a copy (in registers), write it back if nobody
-    changed it meanwhile, else redo. Each element is thus updated atomically (with its word), and
-    one locked instruction serves up to 8 elements (8 B of MPI_CHAR: one cmpxchg, where an atomic
-    per byte would take 8). The word's other bytes are written back unchanged, and only if no
-    one wrote them between our read and our write, so a concurrent store to them is never lost.
-    The element address must be a multiple of the element size (a lane never straddles two words);
-    the word lies in the page of the element, so it is mapped. No lock: returns 1 (acc_release's
-    "nobody to wake")."""
-    width = np.dtype(element).itemsize
-    lanes = 8 // width
-    is_int = np.dtype(element).kind in "iu"
-    bits = _int_bits if is_int else _no_bits
-    zero, one = element(0), element(1)
-
-    @njit(inline="always")
-    def apply(op, a, b):
-        """The new value of target element b given origin element a."""
-        if op == ACC_SUM:
-            return element(a + b)
-        if op == ACC_PROD:
-            return element(a * b)
-        if op == ACC_MIN:
-            return a if a < b else b
-        if op == ACC_MAX:
-            return a if a > b else b
-        if op == ACC_REPLACE:
-            return a
-        if op == ACC_LAND:
-            return one if (a != zero and b != zero) else zero
-        if op == ACC_LOR:
-            return one if (a != zero or b != zero) else zero
-        if op == ACC_LXOR:
-            return one if ((a != zero) != (b != zero)) else zero
-        if op >= ACC_BAND:
-            return element(bits(op, a, b))
-        return b  # NO_OP
-
-    mask = -1 if width == 8 else (1 << (8 * width)) - 1
-    little = sys.byteorder == "little"
-
-    if fixed:
-        @njit(inline="always")
-        def op_of(b):
-            return fixed
-    else:
-        @njit(inline="always")
-        def op_of(b):
-            return b[B_OP]
-
-    @njit(inline="always")
-    def shift_of(k):
-        """Bit position of lane k in the word (as the machine orders bytes in memory)."""
-        return 8 * width * (k if little else lanes - 1 - k)
-
-    @njit(cache=True)
-    def atomic_at(p):
-        """dst[:n] = src[:n] op dst[:n], each element atomically; the old values to res[:n] when
-        res is not 0 (Get_accumulate, Fetch_and_op). NO_OP only reads (one atomic load a word).
-        The lanes are taken out of and put back into the word in registers."""
-        b = carray(typed_pointer(p, np.int64(0)), BLOCK_WORDS)
-        dst, n, op, res = b[B_DST], b[B_N], op_of(b), b[B_RES]
-        src = carray(typed_pointer(b[B_SRC], element(0)), n)
-        out = carray(typed_pointer(res, element(0)), n)
-        if n == lanes and not dst & 7:
-            # One whole word (8 B of any type): straight-line code, lanes being a constant here
-            # (LLVM unrolls with constant shifts; 8 x uint8 SUM 61 ns a call against 77 in the
-            # general loop below, measured).
-            while True:
-                seen = load_acquire_i64(dst)
-                if op == ACC_NO_OP:
-                    break
-                new = 0
-                for k in range(lanes):
-                    s = shift_of(k)
-                    new |= to_bits(apply(op, src[k], from_bits((seen >> s) & mask, zero))) << s
-                if compare_exchange_i64(dst, seen, new) == seen:
-                    break
-                cpu_relax()
-            if res:
-                for k in range(lanes):
-                    out[k] = from_bits((seen >> shift_of(k)) & mask, zero)
-            return 1
-        end = dst + n * width
-        word = dst - (dst & 7)
-        i = 0  # the run's first element in this word
-        while word < end:
-            first = (max(word, dst) - word) // width
-            last = (min(word + 8, end) - word) // width
-            while True:
-                seen = load_acquire_i64(word)
-                if op == ACC_NO_OP:
-                    break
-                new = seen
-                if last - first == lanes:  # a whole word (as above)
-                    new = 0
-                    for k in range(lanes):
-                        s = shift_of(k)
-                        new |= to_bits(apply(op, src[i + k], from_bits((seen >> s) & mask, zero))) << s
-                else:
-                    for k in range(first, last):
-                        s = shift_of(k)
-                        value = apply(op, src[i + k - first], from_bits((seen >> s) & mask, zero))
-                        new = (new & ~(mask << s)) | (to_bits(value) << s)
-                if compare_exchange_i64(word, seen, new) == seen:
-                    break
-                cpu_relax()
-            if res:
-                for k in range(first, last):
-                    out[i + k - first] = from_bits((seen >> shift_of(k)) & mask, zero)
-            i += last - first
-            word += 8
-        return 1
-
-    @njit(cache=True)
-    def atomic_cas_at(p):
-        """res = dst; dst = src if dst's bits equal cmp's, atomically (one cmpxchg of its word)."""
-        b = carray(typed_pointer(p, np.int64(0)), BLOCK_WORDS)
-        dst = b[B_DST]
-        word = dst - (dst & 7)
-        s = shift_of((dst - word) // width)
-        want = carray(typed_pointer(b[B_CMP], element(0)), 1)[0]
-        value = to_bits(carray(typed_pointer(b[B_SRC], element(0)), 1)[0])
-        while True:
-            seen = load_acquire_i64(word)
-            old = from_bits((seen >> s) & mask, zero)
-            if old != want or compare_exchange_i64(word, seen, (seen & ~(mask << s)) | (value << s)) == seen:
-                break
-            cpu_relax()
-        carray(typed_pointer(b[B_RES], element(0)), 1)[0] = old
-        return 1
-
-    return atomic_at, atomic_cas_at
-
-
-# The element types updated lock-free (1, 2, 4 and 8 bytes); the others (long double, complex,
-# bool, byte-swapped, the MINLOC/MAXLOC pairs) keep the accumulate lock.
-ATOMIC_DTYPES = tuple(np.dtype(c) for c in ("i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f4", "f8"))
-ATOMIC_KERNELS = {d: _atomic_kernels(getattr(np, d.name)) for d in ATOMIC_DTYPES}
-ATOMIC_CAS = {w: ATOMIC_KERNELS[np.dtype(f"u{w}")][1] for w in (1, 2, 4, 8)}
-# The hot records' kernels, one per hot dtype and operation (NO_OP: Get_accumulate's atomic read).
-ATOMIC_HOT = {(np.dtype(c), op): _atomic_kernels(getattr(np, np.dtype(c).name), op)[0]
-              for c in ("u1", "i4", "i8", "f4", "f8")
-              for op in (ACC_SUM, ACC_PROD, ACC_MIN, ACC_MAX, ACC_REPLACE, ACC_NO_OP)}
-
-
-def atomic_entry(dtype, op=0):
-    """The compiled lock-free accumulate for dtype: fn(block address); with op, the kernel
-    specialised to that operation (hot dtypes only), else the block's B_OP decides."""
-    kernel = ATOMIC_HOT[dtype, op] if op else ATOMIC_KERNELS[dtype][0]
-    return compile_once(kernel, (types.int64,))
-
-
-def atomic_cas_entry(width):
-    """The compiled lock-free compare-and-swap for elements of `width` bytes: fn(block address)."""
-    return compile_once(ATOMIC_CAS[width], (types.int64,))
-
-
 # The hot dtypes (mpi/rma.py) -> their kernels; Compare_and_swap by width (unsigned integers).
 HOT_KERNELS = {np.dtype(c): _hot_kernels(getattr(np, np.dtype(c).name)) for c in ("u1", "i4", "i8", "f4", "f8")}
 CAS_KERNELS = {1: HOT_KERNELS[np.dtype("u1")][2], 4: _hot_kernels(np.uint32)[2], 8: _hot_kernels(np.uint64)[2]}
@@ -515,6 +324,3 @@ def warm_hot():
         get_acc_entry(dtype)
     for width in CAS_KERNELS:
         cas_entry(width)
-        atomic_cas_entry(width)
-    for dtype, op in ATOMIC_HOT:
-        atomic_entry(dtype, op)

@@ -7,9 +7,9 @@ request forms have nothing left to wait for. Where the target's memory is mapped
 is a jitted memcpy, or one jitted pass over a derived datatype's typemap (bus/typemap_copy.py);
 elsewhere it is one process_vm_readv/writev call (bus/peer_memory.py).
 
-Accumulate-class calls are atomic per element, as MPI requires: lock-free (one cmpxchg per
-8-byte word) where _lockfree says so, else under the target's accumulate lock (a spinlock in its
-control block, bus/rma_kernels.py) around read, combine and write. Every access is checked against the target window's
+Accumulate-class calls take the target's accumulate lock (a spinlock in its control block,
+bus/rma_kernels.py) around read, combine and write, so accumulates to one location from many ranks
+are atomic per element, as MPI requires. Every access is checked against the target window's
 size (for a dynamic window: against the regions the target attached) first: ERR_RMA_RANGE.
 
 Hot calls: a call that reaches memory this process can address (or another process's Win.Create
@@ -46,7 +46,7 @@ from ..coll.engine import local_reduce
 from ..errors import ERR_OP, ERR_RMA_RANGE, ERR_TYPE, MPIException, MPIValueError
 from . import datatypes as D
 from .buffers import normalise
-from .constants import WIN_FLAVOR_ALLOCATE, WIN_FLAVOR_DYNAMIC, WIN_FLAVOR_SHARED
+from .constants import WIN_FLAVOR_DYNAMIC
 from .ops import NO_OP, SUM, Op, check_applies
 from .packing import address_of, check_committed, run_view
 from .request import Request
@@ -260,34 +260,6 @@ _HOT_OPS = {E.OP_SUM: K.ACC_SUM, E.OP_PROD: K.ACC_PROD, E.OP_MIN: K.ACC_MIN, E.O
             E.OP_REPLACE: K.ACC_REPLACE}
 
 
-# Accumulate-class updates of one element must all be atomic against each other. An update under
-# the accumulate lock (read, combine, write back) is atomic only against the others under that
-# lock: a lock-free cmpxchg between its read and its write would be lost. So the discipline is a
-# function of the element alone, identical at every origin, and every path obeys it:
-#   an element of a window every rank maps (Allocate, Allocate_shared: one shared object), of a
-#   type in _ATOMIC, at an address that is a multiple of its size, is only ever updated lock-free
-#   (rma_kernels.atomic_at / atomic_cas_at: the hot records and the general path alike, every
-#   operation, derived datatypes run by run); every other element (Win.Create memory, which
-#   other processes reach by process_vm_* copies; dynamic windows; long double, complex, bool and
-#   the MINLOC/MAXLOC pairs; misaligned elements) is only ever updated under the lock.
-# MPI asks atomicity only between accumulates with the same predefined type: the type is part of
-# the element's identity here, so an element reached with two types may mix the two disciplines
-# (MPI leaves that case undefined). Exclusive Lock epochs are unchanged (window_sync.py keeps
-# other origins out); the accumulate lock still orders the dynamic window's region table.
-# Known gap: a target datatype mixing several predefined types (a struct) with REPLACE or NO_OP
-# (the only operations such a type takes) goes under the lock as one byte copy, so against
-# lock-free updates of its int/float members it is atomic per 8-byte aligned word at best.
-_ATOMIC = frozenset(K.ATOMIC_DTYPES)
-_SHARED_FLAVORS = (WIN_FLAVOR_ALLOCATE, WIN_FLAVOR_SHARED)
-_ATOMIC_OPS = {**_HOT_OPS, E.OP_NO_OP: K.ACC_NO_OP, E.OP_LAND: K.ACC_LAND, E.OP_LOR: K.ACC_LOR,
-               E.OP_LXOR: K.ACC_LXOR, E.OP_BAND: K.ACC_BAND, E.OP_BOR: K.ACC_BOR, E.OP_BXOR: K.ACC_BXOR}
-
-
-def _lockfree(w: Any, addr: int, dtype: Any) -> bool:
-    """Whether the element of dtype at addr (mapped) in w is updated lock-free (the rule above)."""
-    return w.flavor in _SHARED_FLAVORS and dtype in _ATOMIC and addr % dtype.itemsize == 0
-
-
 def _combine(op: Op, origin: np.ndarray, target: np.ndarray) -> None:
     """target = origin op target, element by element (REPLACE: origin; NO_OP: target)."""
     if op.code == E.OP_REPLACE:
@@ -365,47 +337,6 @@ class RMAMixin:
             if a <= lo and hi <= a + m:
                 return
         raise MPIException(ERR_RMA_RANGE, f"addresses [{lo:#x}, {hi:#x}) are not in memory rank {rank} attached")
-
-    def _atomic_span(self, w: Any, span: _Span, op: Op, src: np.ndarray, res: np.ndarray | None) -> bool:
-        """Apply an accumulate-class call's op to span by the rule of _lockfree, run by run:
-        lock-free where the rule says so, under the accumulate lock elsewhere (misaligned runs).
-        False, having done nothing, if no element of span is updated lock-free (a window that
-        not every rank maps, or a type outside _ATOMIC): the caller's locked path applies.
-        src and res (None: no fetch) are the packed origin and result elements."""
-        dtype = span.t.dtype
-        if not span.mapped or w.flavor not in _SHARED_FLAVORS or dtype not in _ATOMIC or span.nbytes == 0:
-            return False
-        code = _ATOMIC_OPS.get(op.code)
-        if code is None:  # (check_applies refuses the others for these types)
-            return False
-        if code == K.ACC_NO_OP:
-            src = res if res is not None else src  # not read; sized like the span, unlike the origin
-        else:
-            src = src.copy()  # the origin may lie in the bytes it combines into
-        item = dtype.itemsize
-        kernel = K.atomic_entry(dtype)
-        pos = 0  # elements of src and res consumed
-        for addr, length in span.segments().tolist():
-            n = length // item
-            if addr % item == 0:
-                out = 0 if res is None else res.ctypes.data + pos * item
-                block = K.block(0, 0, addr, src.ctypes.data + pos * item, out, n=n, op=code)
-                kernel(int(block.ctypes.data))
-            else:
-                # A misaligned element is one of those the rule keeps under the lock.
-                self._acc_lock(w, span.rank)
-                try:
-                    cur = np.empty(n, dtype)
-                    K.copy_bytes(cur.ctypes.data, addr, length)
-                    if res is not None:
-                        res[pos:pos + n] = cur
-                    if code != K.ACC_NO_OP:
-                        _combine(op, src[pos:pos + n], cur)
-                        K.copy_bytes(addr, cur.ctypes.data, length)
-                finally:
-                    self._acc_unlock(w, span.rank)
-            pos += n
-        return True
 
     def _acc_lock(self, w: Any, rank: int) -> None:
         """Take rank's accumulate lock (spin a little, then back off through the scheduler, which
@@ -614,9 +545,7 @@ class RMAMixin:
                 lock, owner, dst = hot
                 dtype = origin.dtype
                 src, n = _hot_address(origin), origin.size
-                if dst > 0 and _lockfree(w, dst, dtype):
-                    run = _bound(K.atomic_entry(dtype, code), K.block(0, 0, dst, src, n=n, op=code))
-                elif dst > 0:
+                if dst > 0:
                     run = _bound(K.acc_entry(dtype), K.block(lock, owner, dst, src, n=n, op=code, spins=_ACC_SPINS))
                 else:
                     run = self._vm_acc(w, rank, lock, owner, -dst, origin.nbytes, True, K.acc_entry(dtype),
@@ -636,8 +565,6 @@ class RMAMixin:
         if span.nbytes == 0:
             return
         src = _typed(ob.array, ob.nbytes, dtype) if dtype is not None else ob.array
-        if self._atomic_span(w, span, op, src, None):
-            return
         self._acc_lock(w, rank)
         try:
             if op.code == E.OP_REPLACE:
@@ -687,10 +614,6 @@ class RMAMixin:
             return _Hot(origin, rank, target, run, dtype, op, result)
         if _overlap_addr(result, dst, result.nbytes):
             return None
-        if _lockfree(w, dst, dtype):
-            run = _bound(K.atomic_entry(dtype, code), K.block(0, 0, dst, src, _hot_address(result), n=result.size,
-                                                                   op=code))
-            return _Hot(origin, rank, target, run, dtype, op, result)
         run = _bound(K.get_acc_entry(dtype), K.block(lock, owner, dst, src, _hot_address(result), n=result.size,
                                                      op=code, spins=_ACC_SPINS))
         return _Hot(origin, rank, target, run, dtype, op, result)
@@ -718,13 +641,6 @@ class RMAMixin:
             _check_sizes(span, ob.nbytes)
         if span.nbytes == 0:
             return
-        if dtype is not None:
-            res_typed = _typed(rb.array, rb.nbytes, dtype)
-            # NO_OP does not read the origin, which may be of any size (its check is skipped above).
-            src_typed = res_typed if op.code == E.OP_NO_OP else _typed(ob.array, ob.nbytes, dtype)
-            if self._atomic_span(w, span, op, src_typed, res_typed):
-                rb.finish()
-                return
         self._acc_lock(w, rank)
         try:
             span.read(address_of(rb.array))
@@ -775,11 +691,6 @@ class RMAMixin:
         _single_like(rb, ob, "result")
         span = self._span(w, rank, int(target_disp), 1, ob.datatype)
         op = _check_op(op, span.t.dtype)
-        dtype = span.t.dtype
-        if dtype is not None and self._atomic_span(w, span, op, _typed(ob.array, ob.nbytes, dtype),
-                                                   _typed(rb.array, rb.nbytes, dtype)):
-            rb.finish()
-            return
         self._acc_lock(w, rank)
         try:
             span.read(address_of(rb.array))
@@ -832,10 +743,6 @@ class RMAMixin:
             return _Hot(origin, rank, target, run, dtype, None, result, compare)
         if _overlap_addr(result, dst, result.nbytes):
             return None
-        if _lockfree(w, dst, dtype):
-            run = _bound(K.atomic_cas_entry(dtype.itemsize), K.block(0, 0, dst, _hot_address(origin),
-                                                                    _hot_address(result), _hot_address(compare)))
-            return _Hot(origin, rank, target, run, dtype, None, result, compare)
         run = _bound(K.cas_entry(dtype.itemsize), K.block(lock, owner, dst, _hot_address(origin), _hot_address(result),
                                                           _hot_address(compare), spins=_ACC_SPINS))
         return _Hot(origin, rank, target, run, dtype, None, result, compare)
@@ -864,11 +771,6 @@ class RMAMixin:
         if span.t.dtype is None:
             raise MPIException(ERR_TYPE, "Compare_and_swap needs a predefined datatype")
         n = span.nbytes
-        if span.mapped and _lockfree(w, span.addr, span.t.dtype):
-            block = K.block(0, 0, span.addr, address_of(ob.array), address_of(rb.array), address_of(cb.array))
-            K.atomic_cas_entry(n)(int(block.ctypes.data))
-            rb.finish()
-            return
         self._acc_lock(w, rank)
         try:
             span.read(address_of(rb.array))

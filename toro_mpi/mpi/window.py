@@ -120,7 +120,6 @@ class _Window:
         self.bells = np.zeros(0, np.int64)
         self.forget_hot()
         self.flush_ticks = 0  # Flush calls left on the fast path (window_sync.py)
-        self.flush_rank: Any = None  # the rank argument whose epoch the fast path trusts meanwhile
         self.flush_rounds = 0  # checked Flush calls left before the next one makes progress
 
     def forget_hot(self) -> None:
@@ -254,7 +253,6 @@ class Win(ErrhandlerMixin, SyncMixin, RMAMixin, AttributesMixin, Handle):
             self._delete_attrs()
         finally:
             w.freed = True
-            w.flush_ticks = 0
             w.forget_hot()
             w.comm.Free()
             if w.shm is not None:
