@@ -23,10 +23,7 @@ class PostedRequest(CommRequest):
     _result = None
     _cancelled = False
 
-    def _materialise(self) -> None:
-        d = self.__dict__
-        for name in ("_on_done", "_finish", "_result", "_cancelled"):
-            d.setdefault(name, getattr(self, name))
+    _class_fields = ("_on_done", "_finish", "_result", "_cancelled")
 
 
 

@@ -45,9 +45,16 @@ class Request(IntHandles):
         self._cancelled = False
 
     # -- helpers -----------------------------------------------------------------------
+    # The fields a kind built without Request.__init__ keeps as class attributes until it
+    # completes (the born-complete and posted kinds); _materialise copies them to the instance.
+    _class_fields: tuple[str, ...] = ()
+
     def _materialise(self) -> None:
         """Put every field of the request in its instance dict (a handle copy shares that dict
-        and reads it with Request's methods); the born-complete kinds below override this."""
+        and reads it with Request's methods)."""
+        d = self.__dict__
+        for name in self._class_fields:
+            d.setdefault(name, getattr(self, name))
 
     def _is_null(self) -> bool:
         return self._inner is None
@@ -483,10 +490,7 @@ class SentRequest(Request):
     _result = None
     _cancelled = False
 
-    def _materialise(self) -> None:
-        d = self.__dict__
-        for name in ("_engine", "_inner", "_on_done", "_finish", "_result", "_cancelled"):
-            d.setdefault(name, getattr(self, name))
+    _class_fields = ("_engine", "_inner", "_on_done", "_finish", "_result", "_cancelled")
 
     def Wait(self, status: Status | None = None) -> bool:
         """Complete the request (it is done already)."""
