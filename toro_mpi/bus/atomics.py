@@ -163,6 +163,52 @@ def memcpy(typingctx, dst, src, nbytes):
 
 
 @intrinsic
+def memcpy_stream(typingctx, dst, src, nbytes):
+    """memcpy with non-temporal (streaming) stores: the copy goes to memory, not into this core's
+    caches, and is ordered before any later store (an sfence ends it).
+
+    For ring fragments that another core will read: a line the receiver reads after a plain store
+    must come out of the sender's cache, one line transfer each, and when the two cores share no
+    cache (another die or socket) those transfers made the two-copy pipeline up to 10x slower
+    (BENCHMARKS.md, "Large messages"). Streamed lines are read from memory at the prefetchers'
+    pace instead. 32-byte vector stores from the first 32-byte boundary of dst; plain memcpy for
+    the unaligned head and the tail, and for everything on machines other than x86."""
+
+    def codegen(context, builder, sig, args):
+        i8p = ir.IntType(8).as_pointer()
+        i64 = ir.IntType(64)
+        d = context.cast(builder, args[0], sig.args[0], types.int64)
+        s = context.cast(builder, args[1], sig.args[1], types.int64)
+        n = context.cast(builder, args[2], sig.args[2], types.int64)
+        if not _IS_X86:
+            cgutils.raw_memcpy(builder, builder.inttoptr(d, i8p), builder.inttoptr(s, i8p), n, 1)
+            return context.get_dummy_value()
+        # head: up to the first 32-byte boundary of dst (at most n bytes)
+        head = builder.and_(builder.sub(ir.Constant(i64, 0), d), ir.Constant(i64, 31))
+        head = builder.select(builder.icmp_signed("<", n, head), n, head)
+        cgutils.raw_memcpy(builder, builder.inttoptr(d, i8p), builder.inttoptr(s, i8p), head, 1)
+        d2 = builder.add(d, head)
+        s2 = builder.add(s, head)
+        rest = builder.sub(n, head)
+        blocks = builder.lshr(rest, ir.Constant(i64, 5))
+        vec = ir.VectorType(i64, 4)
+        nontemporal = builder.module.add_metadata([ir.Constant(ir.IntType(32), 1)])
+        with cgutils.for_range(builder, blocks) as loop:
+            off = builder.shl(loop.index, ir.Constant(i64, 5))
+            v = builder.load(builder.inttoptr(builder.add(s2, off), vec.as_pointer()), align=1)
+            st = builder.store(v, builder.inttoptr(builder.add(d2, off), vec.as_pointer()), align=32)
+            st.set_metadata("nontemporal", nontemporal)
+        body = builder.shl(blocks, ir.Constant(i64, 5))
+        cgutils.raw_memcpy(builder, builder.inttoptr(builder.add(d2, body), i8p),
+                           builder.inttoptr(builder.add(s2, body), i8p), builder.sub(rest, body), 1)
+        fnty = ir.FunctionType(ir.VoidType(), [])
+        builder.call(cgutils.get_or_insert_function(builder.module, fnty, "llvm.x86.sse.sfence"), [])
+        return context.get_dummy_value()
+
+    return types.void(types.int64, types.int64, nbytes), codegen
+
+
+@intrinsic
 def cpu_relax(typingctx):
     """Spin-wait hint (x86 `pause`); a compiler barrier elsewhere."""
 

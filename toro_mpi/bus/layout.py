@@ -275,6 +275,9 @@ H_BUFFERS = 64
 H_PEER_BELL = 72
 H_SIGNALS = 80  # offsets of the queue's SIGNALS and SEEN lines (relative to the queue, as above)
 H_SEEN = 88
+# Messages of at least this many bytes have their payload copied into the ring with streaming
+# (non-temporal) stores, atomics.memcpy_stream; 0: never. Process-private, from [bus] config.
+H_STREAM_MIN = 96
 H_INFO = 128  # int64[INFO_LEN]: the header rx_recv saw last (process-private, so no array argument)
 HANDLE_WORDS = 32
 

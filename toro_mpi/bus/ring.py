@@ -33,6 +33,7 @@ from .atomics import (
     load_u16,
     load_u32,
     memcpy,
+    memcpy_stream,
     store_i64,
     store_release_i64,
     store_release_u16,
@@ -150,6 +151,8 @@ def tx_push(h, kind, tag, ctx, total, cookie, buf, sent):
     src = array_address(buf)
     nxt = load_i64(txp + L.TX_NEXT)
     seen = load_i64(txp + L.TX_USED)
+    stream_min = load_i64(h + L.H_STREAM_MIN)
+    stream = stream_min > 0 and total >= stream_min
     while sent < nbytes or sent == L.TX_NOT_STARTED:
         if nxt - seen >= qsize:
             # Ring looks full: reclaim what the device has handed back (lazy, so the used
@@ -178,12 +181,18 @@ def tx_push(h, kind, tag, ctx, total, cookie, buf, sent):
             store_i64(dst + L.MSG_TOTAL, total)
             store_i64(dst + L.MSG_COOKIE, cookie)
             if chunk > 0:
-                memcpy(dst + L.MSG_HEADER, src, chunk)
+                if stream:
+                    memcpy_stream(dst + L.MSG_HEADER, src, chunk)
+                else:
+                    memcpy(dst + L.MSG_HEADER, src, chunk)
             length = L.MSG_HEADER + chunk
             sent = chunk
         else:
             chunk = min(nbytes - sent, bsize)
-            memcpy(dst, src + sent, chunk)
+            if stream:
+                memcpy_stream(dst, src + sent, chunk)
+            else:
+                memcpy(dst, src + sent, chunk)
             length = chunk
             sent += chunk
         d = qa + L.CACHE_LINE + pos * L.DESC_SIZE

@@ -449,6 +449,26 @@ class Segment:
         self._doorbells = (key, own)
         return own
 
+    def stream_from(self, nbytes: int, process_of: list[int] | None, rank: int) -> None:
+        """Have this process write messages of at least `nbytes` into the queues it sends on to
+        other processes with streaming stores (layout: H_STREAM_MIN; 0: never).
+
+        Queues between two ranks of this same process keep plain stores: their receiver runs on
+        this core and reads the fragment from its cache, which a streaming store would evict."""
+        n = self.nranks
+        procs = list(range(n)) if process_of is None else list(process_of)
+        if len(procs) != n:
+            raise ValueError(f"process map of {len(procs)} ranks for a bus of {n}")
+        if nbytes < 0:
+            raise ValueError(f"stream threshold {nbytes} is negative")
+        mine = procs[rank]
+        table = self._table()
+        for plane in range(L.PLANES):
+            for src in range(n):
+                for dst in range(n):
+                    if src != dst and procs[src] == mine and procs[dst] != mine:
+                        table[(plane * n + src) * n + dst][L.H_STREAM_MIN // 8] = nbytes
+
     def ring_all(self) -> None:
         """Wake every process sleeping on its doorbell (the launcher, on an abort).
 

@@ -139,7 +139,7 @@ class VirtioBus(Transport):
     """Transport over the job's shared-memory virtqueues (one per ordered pair of ranks)."""
 
     def __init__(self, segment: Segment, rank: int, use_rendezvous: bool, heap_size: int = 0,
-                 process_of: list[int] | None = None) -> None:
+                 process_of: list[int] | None = None, stream_threshold: int = 0) -> None:
         self.segment = segment
         self.rank = rank
         self.size = segment.nranks
@@ -165,6 +165,7 @@ class VirtioBus(Transport):
         self._addr_fns: dict[np.dtype, Callable[[np.ndarray], int]] = {}
         # process_of: the process hosting each rank (None: one process per rank).
         self.bell = segment.enable_doorbells(process_of, rank)
+        segment.stream_from(stream_threshold, process_of, rank)
         # Ranks of other nodes (a job of several nodes, see route_remote): their slots in this
         # node's segment are nobody's, so whether they finished is known from the network route.
         self._remote: list[bool] | None = None
