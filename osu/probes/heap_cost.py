@@ -82,8 +82,8 @@ def _bandwidth(MPI, comm, sbuf, rbuf, iters: int, skip: int) -> float:  # noqa: 
     return sbuf.nbytes * WINDOW * iters / timed_loop(MPI, comm, iters, skip, step) / 1e6
 
 
-def measure_job(min_size: int, max_size: int) -> None:
-    """The in-job measurement: both kinds per size, CSV on rank 0."""
+def measure_job(min_size: int, max_size: int, kinds: tuple[str, ...] = ("numpy", "alloc")) -> None:
+    """The in-job measurement: each of `kinds` per size, CSV on rank 0."""
     from ..backend import load_mpi
 
     MPI = load_mpi()  # noqa: N806
@@ -94,7 +94,7 @@ def measure_job(min_size: int, max_size: int) -> None:
     while size <= max_size:
         lat_iters = max(50, min(1000, (64 << 20) // size))
         bw_iters = max(10, min(100, (256 << 20) // (size * WINDOW)))
-        for kind in ("alloc", "numpy") if flip else ("numpy", "alloc"):
+        for kind in kinds[::-1] if flip else kinds:
             sbuf, rbuf, keep = _buffers(MPI, kind, size)
             lat = one_way_us(MPI, comm, sbuf, rbuf, lat_iters, 10)
             bw = _bandwidth(MPI, comm, sbuf, rbuf, bw_iters, 2)
@@ -153,12 +153,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--min", type=int, default=64 << 10)
     ap.add_argument("--max", type=int, default=4 << 20)
+    ap.add_argument("--kinds", default="numpy,alloc", help="with --run: the buffer kinds to measure")
     ap.add_argument("--config", help="toro-mpirun --config file for the toro_mpi runs")
     ap.add_argument("--toro-only", action="store_true", help="skip the mpi4py + OpenMPI runs")
     ap.add_argument("--timeout", type=float, default=300)
     args = ap.parse_args(argv)
     if args.run:
-        measure_job(args.min, args.max)
+        kinds = tuple(args.kinds.split(","))
+        if not kinds or any(k not in ("numpy", "alloc") for k in kinds):
+            ap.error(f"--kinds takes numpy and/or alloc, not {args.kinds!r}")
+        measure_job(args.min, args.max, kinds)
         return 0
     backends = ("toro",) if args.toro_only else ("toro", "mpi4py")
     results: dict[str, list[dict]] = {b: [] for b in backends}

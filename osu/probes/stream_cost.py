@@ -1,0 +1,95 @@
+"""Large messages: the ring's pipeline with plain vs streaming stores, against the reference.
+
+The two-copy pipeline through the ring written with plain and with non-temporal (streaming)
+stores, against the reference's single copy.
+
+Run: python -m osu.probes stream_cost [--reps 6] [--min 8192] [--max 4194304]
+Launches the measurement below alternately under toro-mpirun with `[bus] stream_threshold = 0`
+(plain stores), under toro-mpirun with the threshold given (default 65536, the shipped default)
+and under mpiexec + mpi4py (tuned, as osu.compare runs it), --reps times, with a cache-line
+calibration before each round, and prints every round's figures next to its calibration, then
+medians and paired ratios. Read the rounds by their calibration: when the two cores share a cache
+(tens of ns) plain stores are the faster pipeline; when they do not (a few hundred ns, two dies or
+a VM's vCPUs placed apart) the receiver pulls every line out of the sender's cache and plain
+stores lose up to 10x, which is what streaming removes (BENCHMARKS.md, "Large messages").
+
+The measurement alone (one job, CSV `test,numpy,size,value` on rank 0), as heap_cost's:
+  toro-mpirun -n 2 python -m osu.probes heap_cost --run --kinds numpy
+latency: osu_latency's ping-pong, one-way us; bandwidth: osu_bw's window of 64 Isend/Irecv, MB/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from . import parser
+from ._pair import launch_pair
+from .calibrate import measure
+
+SIDES = ("plain", "stream", "mpi4py")
+
+
+def run_once(side: str, args: argparse.Namespace, configs: dict[str, str]) -> dict[tuple[str, int], float]:
+    """One launch of heap_cost's measurement with numpy buffers; returns (test, size) -> value."""
+    bench = [sys.executable, "-m", "osu.probes", "heap_cost", "--run", "--kinds", "numpy",
+             "--min", str(args.min), "--max", str(args.max)]
+    backend = "mpi4py" if side == "mpi4py" else "toro"
+    extra = ("--config", configs[side]) if side in configs else ()
+    out = {}
+    for line in launch_pair(backend, bench, args.timeout, extra).splitlines():
+        parts = line.split(",")
+        if len(parts) == 4:
+            out[(parts[0], int(parts[2]))] = float(parts[3])
+    return out
+
+
+def _ratio(a: list[float], b: list[float]) -> float:
+    """Median of the per-round ratios a/b (each round's two runs share one vCPU placement)."""
+    return statistics.median(x / y for x, y in zip(a, b, strict=True))
+
+
+def report(results: dict[str, list[dict]], calib: list[float]) -> None:
+    """Per test: every round with its calibration, then medians and paired ratios."""
+    sizes = sorted({k[1] for k in results["plain"][0]})
+    for test, unit in (("latency", "us one-way, lower is better"), ("bandwidth", "MB/s, higher is better")):
+        print(f"\n{test} ({unit}); rounds as plain / stream / reference\n")
+        print("| size (B) | " + " | ".join(f"round {i + 1} ({c:.0f} ns)" for i, c in enumerate(calib))
+              + " | median plain / stream / ref | paired stream/plain | paired stream/ref |")
+        print("|---:|" + "---:|" * (len(calib) + 3))
+        for s in sizes:
+            v = {side: [r[(test, s)] for r in results[side]] for side in SIDES}
+            rounds = " | ".join(f"{v['plain'][i]:.4g} / {v['stream'][i]:.4g} / {v['mpi4py'][i]:.4g}"
+                                for i in range(len(calib)))
+            med = " / ".join(f"{statistics.median(v[side]):.4g}" for side in SIDES)
+            print(f"| {s} | {rounds} | {med} | {_ratio(v['stream'], v['plain']):.2f} | "
+                  f"{_ratio(v['stream'], v['mpi4py']):.2f} |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the comparison."""
+    ap = parser("stream_cost", __doc__)
+    ap.add_argument("--reps", type=int, default=6)
+    ap.add_argument("--min", type=int, default=8 << 10)
+    ap.add_argument("--max", type=int, default=4 << 20)
+    ap.add_argument("--threshold", type=int, default=65536, help="stream_threshold of the streaming side")
+    ap.add_argument("--timeout", type=float, default=300)
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="stream_cost-") as tmp:
+        configs = {}
+        for side, threshold in (("plain", 0), ("stream", args.threshold)):
+            path = Path(tmp) / f"{side}.toml"
+            path.write_text(f"[bus]\nstream_threshold = {threshold}\n")
+            configs[side] = str(path)
+        results: dict[str, list[dict]] = {side: [] for side in SIDES}
+        calib = []
+        for rep in range(args.reps):
+            calib.append(measure(rounds=100_000))
+            for side in SIDES if rep % 2 == 0 else SIDES[::-1]:
+                results[side].append(run_once(side, args, configs))
+            print(f"round {rep + 1}/{args.reps}: calibration {calib[-1]:.0f} ns", file=sys.stderr, flush=True)
+    report(results, calib)
+    return 0
