@@ -14,8 +14,9 @@ pytestmark = pytest.mark.usefixtures("shm_clean")
 
 BUSES = {
     "default": "",
-    # Every message fragmented through a 1 KiB ring, no rendezvous.
-    "tiny": "[bus]\nqueue_size = 4\nbuffer_size = 256\nrendezvous_threshold = 0\n",
+    # Every message fragmented through a 1 KiB ring, no rendezvous, every fragment written with
+    # streaming stores (unaligned heads and tails of every size).
+    "tiny": "[bus]\nqueue_size = 4\nbuffer_size = 256\nrendezvous_threshold = 0\nstream_threshold = 1\n",
     # Rendezvous (process_vm_readv single copy) from 64 KiB up.
     "rendezvous": "[bus]\nrendezvous_threshold = 65536\n",
 }
@@ -42,6 +43,18 @@ def test_edge_cases(bus: str, hosted: bool, tmp_path) -> None:
     assert "type checks done" in ranks[1]
     assert "nested spawn ok" in ranks[0] and "nested spawn ok" in ranks[1]
     assert any("probe on a finalized rank: MPI_ERR_OTHER" in line for line in ranks[1])
+
+
+@pytest.mark.timeout(90)
+def test_stream_threshold_reaches_the_queues_between_processes(tmp_path) -> None:
+    """`[bus] stream_threshold` is what each process sets on the queues it sends on to another
+    process (both planes); ranks hosted in one process keep plain stores between them."""
+    cfg = tmp_path / "stream.toml"
+    cfg.write_text("[bus]\nstream_threshold = 12345\n")
+    ranks = assert_ok(run_toro("stream_word", 2, timeout=60, launcher=("--config", str(cfg))), 2)
+    assert "stream to 1: 12345 12345" in ranks[0] and "stream to 0: 12345 12345" in ranks[1]
+    ranks = assert_ok(run_toro("stream_word", 2, timeout=60, launcher=(*HOSTED, "--config", str(cfg))), 2)
+    assert "stream to 1: 0 0" in ranks[0] and "stream to 0: 0 0" in ranks[1]
 
 
 SINGLETON = """
