@@ -547,6 +547,9 @@ def test_standard_rank_variables(mpirun, mode: str) -> None:
 
 REAL_MPI4PY = ("import os; from mpi4py import MPI; "
                "print(os.environ['TORO_MPI_RANK'], MPI.COMM_WORLD.Get_size(), getattr(MPI, 'TORO_SHIM', False))")
+REAL_MPI4PY_DIR = ("import os; from mpi4py import MPI; "
+                   "print(os.environ['TORO_MPI_RANK'], MPI.COMM_WORLD.Get_size(), getattr(MPI, 'TORO_SHIM', False), "
+                   "os.environ['OMPI_MCA_btl_sm_backing_directory'])")
 
 
 @pytest.mark.timeout(90)
@@ -563,12 +566,18 @@ def test_mpi4py_programs_get_toro_mpi(mpirun, tmp_path) -> None:
     except ImportError:
         pytest.skip("no real mpi4py installed")
     # An Open MPI 5 singleton leaves its shared-memory file behind even when it exits cleanly:
-    # keep it in the test's directory rather than in /dev/shm.
-    env = {**ENV, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-           "OMPI_MCA_btl_sm_backing_directory": str(tmp_path)}
-    run = mpirun("-n", "2", "--no-mpi4py-shim", "python", "-c", REAL_MPI4PY, env=env, timeout=80)
+    # the launcher gives the ranks a private directory for it and removes it after the job.
+    env = {k: v for k, v in ENV.items() if k != "OMPI_MCA_btl_sm_backing_directory"}
+    env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    before = set(os.listdir("/dev/shm"))
+    run = mpirun("-n", "2", "--no-mpi4py-shim", "python", "-c", REAL_MPI4PY_DIR, env=env, timeout=80)
     assert run.rc == 0, run.err
-    assert sorted(run.out.splitlines()) == ["0 1 False", "1 1 False"]
+    lines = sorted(run.out.splitlines())
+    assert [line.rsplit(" ", 1)[0] for line in lines] == ["0 1 False", "1 1 False"]
+    where = {line.rsplit(" ", 1)[1] for line in lines}
+    assert len(where) == 1 and where.pop().startswith("/dev/shm/toro_mpi-ompi."), lines
+    left = {f for f in set(os.listdir("/dev/shm")) - before if f.startswith(("sm_segment.", "toro_mpi-ompi."))}
+    assert not left, f"left in /dev/shm: {left}"
 
 
 MPMD = textwrap.dedent("""

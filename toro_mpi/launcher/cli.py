@@ -232,7 +232,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.compare:
         return _compare(parser, plan, args)
     stamp("launcher: planned")
-    return Job(plan).run()
+    from .refshm import private_ompi_shm_dir
+
+    # Ranks that load Open MPI themselves (real mpi4py with --no-mpi4py-shim, numba-mpi) are
+    # singletons, whose shared-memory files outlive them: keep those files out of /dev/shm.
+    with private_ompi_shm_dir(plan.exports, os.environ):
+        return Job(plan).run()
 
 
 def _compare(parser: argparse.ArgumentParser, plan: Plan, args: argparse.Namespace) -> int:

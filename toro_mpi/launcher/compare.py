@@ -30,7 +30,7 @@ from pathlib import Path
 from .environ import RANK_VARS
 from .job import EXIT_TIMEOUT, Job, say
 from .plan import Plan
-from .refshm import reference_shm_dir
+from .refshm import private_ompi_shm_dir
 from .report import describe_exit, exit_status, signal_name
 from .signals import SignalTrap
 
@@ -281,7 +281,7 @@ def run_reference(plan: Plan) -> SideRun:
     run = SideRun(REFERENCE, 0)
     env = reference_env(plan)
     with tempfile.TemporaryDirectory(prefix="toro_mpi-compare.") as tmp, SignalTrap() as trap, \
-            reference_shm_dir(env):
+            private_ompi_shm_dir(env, prefix="toro_mpi-ref"):
         ranks_dir = Path(tmp, "ranks")
         ranks_dir.mkdir()
         cmd = reference_command(plan, str(ranks_dir / "rank"))

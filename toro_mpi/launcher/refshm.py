@@ -1,35 +1,75 @@
-"""A private /dev/shm directory for one reference run's Open MPI shared-memory files.
+"""A private /dev/shm directory for the Open MPI shared-memory files of one run.
 
 Open MPI's shared-memory transport (btl/sm) backs each job with `sm_segment.<host>.<uid>.<job>.<rank>`
-files in /dev/shm and unlinks them only when its ranks finish MPI normally. A reference run that is
-killed (--timeout, Ctrl-C, a crash) would leave 16 MiB per node behind. Pointing
-`btl_sm_backing_directory` at a directory of our own, removed when the run ends whatever happened,
-keeps /dev/shm as clean after `--compare` as after a toro_mpi run. The directory is on the same
-tmpfs, so the reference's speed does not change.
+files in /dev/shm and unlinks them only when its ranks finish MPI normally; an Open MPI 5 singleton
+(a process that initialises MPI outside mpiexec) leaves its file even then. So two kinds of run
+would leave 16 MiB each behind:
+
+- a reference run of `--compare` that is killed (--timeout, Ctrl-C, a crash);
+- a toro_mpi job whose ranks load Open MPI themselves (the installed mpi4py under
+  `--no-mpi4py-shim`, numba-mpi): each rank is then a singleton.
+
+Pointing `btl_sm_backing_directory` at a directory of our own, removed when the run ends whatever
+happened, keeps /dev/shm as clean as a toro_mpi run leaves it. The directory is on the same tmpfs,
+so the speed of the shared-memory transport does not change. Only `os` is imported: the launcher's
+start-up pays for every module it loads.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 SHM_ROOT = "/dev/shm"
 BACKING_VAR = "OMPI_MCA_btl_sm_backing_directory"
 
 
+def _remove_tree(path: str) -> None:
+    """Remove a directory and whatever is in it, ignoring errors (files may vanish meanwhile)."""
+    for root, dirs, files in os.walk(path, topdown=False):
+        for name in files:
+            try:
+                os.unlink(os.path.join(root, name))
+            except OSError:
+                pass
+        for name in dirs:
+            try:
+                os.rmdir(os.path.join(root, name))
+            except OSError:
+                pass
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
 @contextmanager
-def reference_shm_dir(env: dict[str, str]) -> Iterator[str | None]:
-    """Set `env`'s Open MPI backing directory to a new private directory in /dev/shm, yield it,
-    and remove it with whatever the run left inside. A caller's own setting is left alone (None)."""
-    if BACKING_VAR in env or not os.path.isdir(SHM_ROOT):
+def private_ompi_shm_dir(env: dict[str, str], inherited: Mapping[str, str] | None = None,
+                         prefix: str = "toro_mpi-ompi") -> Iterator[str | None]:
+    """Set `env`'s Open MPI backing directory to a new private directory in /dev/shm (named
+    `prefix.<pid>.<n>`), yield it, and remove it with whatever the run left inside. A setting of
+    the caller's own, in `env` or in the `inherited` environment the run also gets, is left alone
+    (None)."""
+    if BACKING_VAR in env or (inherited is not None and BACKING_VAR in inherited) or not os.path.isdir(SHM_ROOT):
         yield None
         return
-    path = tempfile.mkdtemp(prefix=f"toro_mpi-ref.{os.getpid()}.", dir=SHM_ROOT)
+    path = None
+    for attempt in range(100):
+        candidate = os.path.join(SHM_ROOT, f"{prefix}.{os.getpid()}.{attempt}")
+        try:
+            os.mkdir(candidate, 0o700)
+        except FileExistsError:
+            continue  # a directory of an earlier run with our pid
+        except OSError:
+            break  # not writable: leave Open MPI its default
+        path = candidate
+        break
+    if path is None:
+        yield None
+        return
     env[BACKING_VAR] = path
     try:
         yield path
     finally:
-        shutil.rmtree(path, ignore_errors=True)
+        _remove_tree(path)
