@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import HOSTED, TORO_ENV, assert_ok, run_toro
+from helpers import HOSTED, TORO_ENV, assert_ok, ref_available, run_toro
 
 pytestmark = pytest.mark.usefixtures("shm_clean")
 
@@ -55,6 +55,17 @@ def test_stream_threshold_reaches_the_queues_between_processes(tmp_path) -> None
     assert "stream to 1: 12345 12345" in ranks[0] and "stream to 0: 12345 12345" in ranks[1]
     ranks = assert_ok(run_toro("stream_word", 2, timeout=60, launcher=(*HOSTED, "--config", str(cfg))), 2)
     assert "stream to 1: 0 0" in ranks[0] and "stream to 0: 0 0" in ranks[1]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(ref_available() is not None, reason=f"no mpiexec + mpi4py: {ref_available()}")
+def test_no_streaming_to_ranks_of_other_nodes() -> None:
+    """On 2 simulated nodes (ranks 0, 1 | 2) a rank streams to the other process of its node but
+    not to a rank of the other node, whose queue this process's network route reads."""
+    ranks = assert_ok(run_toro("stream_word", 3, timeout=100, launcher=("--nodes", "2")), 3)
+    assert "stream to 1: 65536 65536" in ranks[0] and "stream to 0: 65536 65536" in ranks[1]
+    assert "stream to 2: 0 0" in ranks[0] and "stream to 2: 0 0" in ranks[1]
+    assert {"stream to 0: 0 0", "stream to 1: 0 0"} <= set(ranks[2])
 
 
 SINGLETON = """

@@ -152,7 +152,7 @@ def tx_push(h, kind, tag, ctx, total, cookie, buf, sent):
     nxt = load_i64(txp + L.TX_NEXT)
     seen = load_i64(txp + L.TX_USED)
     stream_min = load_i64(h + L.H_STREAM_MIN)
-    stream = stream_min > 0 and total >= stream_min
+    stream = stream_min > 0 and nbytes >= stream_min
     while sent < nbytes or sent == L.TX_NOT_STARTED:
         if nxt - seen >= qsize:
             # Ring looks full: reclaim what the device has handed back (lazy, so the used

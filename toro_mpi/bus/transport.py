@@ -177,6 +177,12 @@ class VirtioBus(Transport):
         last message to it. Each rank of a node keeps its own, since each gets its own FIN."""
         self._remote = remote
         self._remote_finished = finished
+        # The queues to a rank of another node are read by this process's network route, not by
+        # another core: streaming their fragments would only push them out of our own cache.
+        for r, far in enumerate(remote):
+            if far and r != self.rank:
+                for plane in range(L.PLANES):
+                    self.segment.handle_words(self.rank, r, plane)[L.H_STREAM_MIN // 8] = 0
 
     @property
     def rendezvous_ok(self) -> bool:
