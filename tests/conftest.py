@@ -18,6 +18,10 @@ def shm_clean():
     mine = _started_launchers[first:]
     left = leftover_segments(before, mine)
     assert not left, f"toro_mpi segments left in /dev/shm: {left}"
+    from toro_mpi.launcher.refshm import private_dirs
+
+    dirs = [path for path, pid in private_dirs() if pid in mine]
+    assert not dirs, f"Open MPI file directories of this test's launchers left in /dev/shm: {dirs}"
 
 
 @pytest.fixture(scope="session")

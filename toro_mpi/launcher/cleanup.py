@@ -1,4 +1,5 @@
-"""--cleanup: remove /dev/shm segments left by launchers that are no longer alive."""
+"""--cleanup: remove /dev/shm segments, and the private directories of Open MPI's files (refshm.py),
+left by launchers that are no longer alive."""
 
 from __future__ import annotations
 
@@ -50,6 +51,17 @@ def cleanup_stale() -> int:
             status = 1
             continue
         print(f"toro-mpirun: removed /dev/shm{name} (launcher pid {pid} is gone)")
-    if not stale:
+    # Open MPI's files of a launcher killed before it could remove its private directory.
+    from .refshm import private_dirs, remove_dir
+
+    dirs = [(path, pid) for path, pid in private_dirs() if pid != os.getpid() and not pid_alive(pid)]
+    for path, pid in dirs:
+        remove_dir(path)
+        if os.path.exists(path):
+            print(f"toro-mpirun: cannot remove {path}", file=sys.stderr)
+            status = 1
+        else:
+            print(f"toro-mpirun: removed {path} (launcher pid {pid} is gone)")
+    if not stale and not dirs:
         print("toro-mpirun: no stale segments")
     return status

@@ -321,7 +321,8 @@ def run_toro(plan: Plan) -> SideRun:
         return run
     say(f"--compare: running under {TORO}: {plan.nranks} ranks of {' '.join(plan.argv)}")
     job = Job(plan)
-    run = SideRun(TORO, job.run())
+    with private_ompi_shm_dir(plan.exports, os.environ):  # as a plain toro-mpirun run (cli.py)
+        run = SideRun(TORO, job.run())
     if job.trap.received:
         run.interrupted = job.trap.received[0]
     for rank, (out, err) in job.output.items():

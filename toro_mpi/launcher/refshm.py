@@ -23,6 +23,29 @@ from contextlib import contextmanager
 
 SHM_ROOT = "/dev/shm"
 BACKING_VAR = "OMPI_MCA_btl_sm_backing_directory"
+PREFIXES = ("toro_mpi-ompi", "toro_mpi-ref")  # a toro-mpirun run's, a --compare reference's
+
+
+def private_dirs(root: str | None = None) -> list[tuple[str, int]]:
+    """(path, launcher pid) of every private directory of this kind (`prefix.pid.n`) under root
+    (default: /dev/shm)."""
+    root = SHM_ROOT if root is None else root
+    found = []
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return found
+    for name in names:
+        prefix, _, rest = name.partition(".")
+        pid, _, n = rest.partition(".")
+        if prefix in PREFIXES and pid.isdigit() and n.isdigit():
+            found.append((os.path.join(root, name), int(pid)))
+    return found
+
+
+def remove_dir(path: str) -> None:
+    """Remove a private directory and whatever a run left in it (errors ignored)."""
+    _remove_tree(path)
 
 
 def _remove_tree(path: str) -> None:
@@ -72,4 +95,7 @@ def private_ompi_shm_dir(env: dict[str, str], inherited: Mapping[str, str] | Non
     try:
         yield path
     finally:
+        # The setting leaves with the directory: a later run planned from the same env (the
+        # reference after the toro_mpi side of --compare) gets its own.
+        env.pop(BACKING_VAR, None)
         _remove_tree(path)
