@@ -277,6 +277,8 @@ class World:
             route = NetRoute(transport, link, self.rank, link.node_of)
             engine = self.engine
             route.bind_engine(engine.send_kernels, engine.load_send_kernel)
+            route.bind_receive(engine.info, lambda arr: engine._kernel("recv", engine._recv_by_dtype, arr),
+                               engine.rx_info)
             engine.attach_net(route)
             self.engine.fast_spins = fast_spins if sched is None else 1
         self.finalized = False

@@ -48,6 +48,8 @@ from ..bus import ring
 from ..errors import ERR_INTERN, ERR_PROC_ABORTED, MPIException
 from ..net.board import attach as attach_board
 from .buffers import byte_view
+from .net_take import NOT_TAKEN as _NOT_TAKEN
+from .net_take import entry_point as take_entry
 
 HDR = 64  # bytes of an item's header: 8 int64 words
 ITEM_MSG = 1  # a message: kind word, tag, ctx, total, cookie, then the payload
@@ -65,6 +67,7 @@ _HEADER = struct.Struct("8q")  # an item's header words, written in one call
 _ITEM_P2P = ITEM_MSG | L.P2P_PLANE << 8
 _U8 = np.dtype(np.uint8)
 _PLANES = (L.P2P_PLANE, L.COLL_PLANE)
+_UNLOADED = object()  # a dtype whose take_item entry point was not asked for yet
 
 
 class NetRoute:
@@ -108,6 +111,12 @@ class NetRoute:
         # The engine's send kernels by dtype and how to load one (bind_engine): see send_now.
         self._send_eps: dict[Any, Any] | None = None
         self._load_send: Callable[[np.ndarray], Any] | None = None
+        # recv_from: the engine's (bind_receive), and take_item's entry points by dtype.
+        self._info_out = np.zeros(L.INFO_LEN, np.int64)
+        self._load_recv: Callable[[np.ndarray], Any] = lambda arr: transport.specialise("recv", arr.dtype)
+        self._rx_info: list[Any] = [transport.rx_info(p) for p in range(size)]
+        self._takes: dict[Any, Any] = {}
+        self._rbuf_addr = int(link._rbuf.ctypes.data)  # the posted receive's buffer (net/link.py)
         transport.route_remote(self.remote, self.finished)
         # The launcher's deadlock board (toro-mpirun --nodes), when it made one.
         self.board = attach_board(rank, size, link)
@@ -123,6 +132,14 @@ class NetRoute:
         more: argument checks, rank and tag conversion)."""
         self._send_eps = send_eps
         self._load_send = load_send
+
+    def bind_receive(self, info: np.ndarray, load_recv: Callable[[np.ndarray], Any], rx_info: list[Any]) -> None:
+        """Know where the engine wants the header of a received message (`info`), how it loads
+        its receive kernel for an array, and where that kernel leaves a header, by source
+        (`rx_info`): recv_from takes messages for the engine's blocking receives."""
+        self._info_out = info
+        self._load_recv = load_recv
+        self._rx_info = rx_info
 
     # -- out: rings -> network -------------------------------------------------------------
     def send_bulk(self, dest: int, arr: np.ndarray, nbytes: int, cookie: int) -> np.ndarray:
@@ -189,18 +206,32 @@ class NetRoute:
             raise self._link_failed(exc) from None
         return True
 
-    def recv_wait(self, recv: Callable[..., int], h: int, tag: int, ctx: int, arr: np.ndarray) -> int:
-        """A blocking receive from a remote peer with nothing else to do: pump and look at the
-        peer's queue (`recv`, the receive kernel, on handle h) up to `spin` times; return the
-        kernel's last status (RX_EMPTY: nothing came, take the general path).
+    def recv_from(self, src: int, tag: int, ctx: int, arr: np.ndarray) -> int:
+        """A blocking receive from remote peer src with nothing else to do, whose queue from src
+        was just found empty: pump and look for the message up to `spin` times; return the
+        receive kernel's status (RX_EMPTY: nothing came, take the general path). For any other
+        status the engine's `info` (bind_receive) holds the header of what was taken.
 
         This skips the scheduler's loop for the common case of one receive from another node
         (a ping-pong): about 0.5 us a pass while nothing comes (one MPI test), so `spin` passes
-        bound the wait to a few hundred microseconds before the general path takes over."""
+        bound the wait to a few hundred microseconds before the general path takes over.
+        A plain message from src that arrives while src's queue is empty and nothing of src's
+        waits to enter it (so nothing can be ahead of it) goes straight from the link's buffer
+        into arr (mpi/net_take.py): one kernel call instead of a push into the queue and the
+        receive kernel's take out of it (4.2 -> 3.0 us of CPU per Recv of an arrived 8 B)."""
+        take = self._takes.get(arr.dtype, _UNLOADED) if arr.ndim == 1 else None
+        if take is _UNLOADED:
+            take = self._takes[arr.dtype] = take_entry(arr.dtype)
+        link = self.link
+        poll = link.poll
+        addr = self._rbuf_addr
+        info = self._info_out
+        waiting = self._waiting
+        recv = None
         # Mostly the network alone, one arrival at a time: nothing of this rank runs meanwhile
         # to put more in our own queues to other nodes, so the rest of a pump (sending what they
-        # hold) is done every 8th pass only, and by the general path after.
-        poll = self.link.poll
+        # hold) is done every 8th pass only, and by the general path after. Whenever a poll
+        # runs, src's queue is empty: at entry, and after every pass that ends in a look at it.
         try:
             for i in range(self.spin):
                 if i & 7 == 7:
@@ -210,12 +241,20 @@ class NetRoute:
                     got = poll()
                     if got is None:
                         continue
+                    # link._held: the item is the posted buffer's (at addr), received whole.
+                    if got[0] == src and take is not None and link._held and src not in waiting:
+                        status = take(addr, got[2].nbytes, tag, ctx, arr, info)
+                        if status != _NOT_TAKEN:
+                            return status
                     self._take(got)
-                    if self._waiting:
-                        for src in list(self._waiting):
-                            self._apply(src)
-                status = recv(h, tag, ctx, arr)
+                    if waiting:
+                        for s in list(waiting):
+                            self._apply(s)
+                if recv is None:
+                    recv = self._load_recv(arr)
+                status = recv(self._in[src][0], tag, ctx, arr)
                 if status != L.RX_EMPTY:
+                    info[:] = self._rx_info[src]
                     return status
         except self.link.Error as exc:
             raise self._link_failed(exc) from None

@@ -585,14 +585,11 @@ class Engine:
             if self.remote[src]:
                 # A remote peer's message reaches its queue only through our own progress:
                 # pump a few times and look again before the general path (and its scheduler).
-                status = self.net.recv_wait(self._kernel("recv", self._recv_by_dtype, arr), self._rxh[src],
-                                            tag, ctx, arr)
+                status = self.net.recv_from(src, tag, ctx, arr)  # the header, if any, in info
                 if status == _RX_COMPLETE:
-                    info[:] = self.rx_info[src]
                     return True
                 if status == _RX_EMPTY:
                     return False
-                info[:] = self.rx_info[src]
             else:
                 wait = self._kernel("wait", self._wait_by_dtype, arr)
                 status = wait(self._rxh[src], tag, ctx, arr, info, self.fast_spins)
