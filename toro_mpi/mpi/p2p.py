@@ -449,7 +449,7 @@ class Engine:
                 self.wait_send(self.isend(arr, nbytes, dest, tag, ctx, aux=None), "Send")
                 return True
             # Straight to the network when nothing of ours to dest is still in its ring.
-            if self.net.send_now(dest, L.KIND_EAGER | type_flags(arr) << 16, tag, ctx, arr, nbytes):
+            if self.net.send_now(dest, tag, ctx, arr, nbytes):
                 return True
             sent = self._kernel("send", self._send_by_dtype, arr)(self._txh[dest], tag, ctx, arr)
             self.net.flush(dest)

@@ -71,7 +71,11 @@ class Link:
             self._start(self.comm.Isend([size, self._byte], dest, TAG), size)
             self._start(self.comm.Isend([buf, self._byte], dest, BIG_TAG), buf)
             return
-        self._start(self.comm.Isend([buf, self._byte], dest, TAG), buf)
+        # _start's lines, inline: this is every small message's path.
+        self._sends.append(self.comm.Isend([buf, self._byte], dest, TAG))
+        self._bufs.append(buf)
+        if len(self._sends) >= SEND_BATCH:
+            self.pending_sends()
 
     def _start(self, req: Any, buf: np.ndarray | bytes) -> None:
         # Not tested here: the MPI starts a small send within Isend, and testing it is a whole
