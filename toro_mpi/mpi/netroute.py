@@ -273,7 +273,7 @@ class NetRoute:
         waits to enter it (so nothing can be ahead of it) goes straight from the link's buffer
         into arr (mpi/net_take.py): one kernel call instead of a push into the queue and the
         receive kernel's take out of it: with Link.poll_raw, 2.1 -> 1.3 us of CPU for the
-        route's part of a Recv of an arrived 8 B (one-node job part: 4.2-4.9 -> 2.5-4.0 us)."""
+        route's part of a Recv of an arrived 8 B (a whole Comm.Recv: 4.2-4.9 -> 2.5-4.0 us)."""
         take = self._takes.get(arr.dtype, _UNLOADED) if arr.ndim == 1 else None
         if take is _UNLOADED:
             take = self._takes[arr.dtype] = take_entry(arr.dtype)
