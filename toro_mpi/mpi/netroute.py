@@ -285,14 +285,21 @@ class NetRoute:
         recv = None
         # Mostly the network alone, one arrival at a time: nothing of this rank runs meanwhile
         # to put more in our own queues to other nodes, so the rest of a pump (sending what they
-        # hold) is done every 8th pass only, and by the general path after. Whenever a poll
-        # runs, src's queue is empty: at entry, and after every pass that ends in a look at it.
+        # hold, completing sends, items waiting to enter a queue) is done every 8th pass only,
+        # and by the general path after; a pass where it moved something looks at src's queue
+        # before it polls again. So whenever a poll runs, src's queue is empty: at entry, and
+        # after every pass that ends in a look at it.
         try:
             for i in range(self.spin):
                 if i & 7 == 7:
-                    if not self._pump():
-                        continue
-                else:
+                    moved = self._pump_out()
+                    if waiting:
+                        for s in list(waiting):
+                            if self._apply(s):
+                                moved = True
+                    if moved and self.board is not None:
+                        self.board.counts()
+                if i & 7 != 7 or not moved:
                     got = poll()
                     if got is None:
                         continue
@@ -404,6 +411,27 @@ class NetRoute:
 
     def _pump(self) -> bool:
         # The hot loop of a rank waiting on another node: every line here costs on each pass.
+        moved = self._pump_out()
+        poll = self.link.poll
+        while True:
+            got = poll()
+            if got is None:
+                break
+            moved = True
+            self._take(got)
+        if self._waiting:
+            for src in list(self._waiting):
+                if self._apply(src):
+                    moved = True
+        if moved and self.board is not None:
+            self.board.counts()
+        if self._idle_since:
+            self._doze(moved)
+        return moved
+
+    def _pump_out(self) -> bool:
+        """A pump's part that looks at no arrival: the direct payloads that are in, what our
+        queues to other nodes hold, the sends to complete. True if anything moved."""
         moved = bool(self._reads) and self._finish_reads()
         if self._scan(self._out_handles, self._out_ready):
             ready = self._out_ready
@@ -419,21 +447,6 @@ class NetRoute:
         link = self.link
         if link._sends or link._bulk_sends:
             link.pending_sends()
-        poll = link.poll
-        while True:
-            got = poll()
-            if got is None:
-                break
-            moved = True
-            self._take(got)
-        if self._waiting:
-            for src in list(self._waiting):
-                if self._apply(src):
-                    moved = True
-        if moved and self.board is not None:
-            self.board.counts()
-        if self._idle_since:
-            self._doze(moved)
         return moved
 
     def _take(self, got: tuple[int, int, Any, Any]) -> None:
