@@ -10,6 +10,7 @@ mpi4py + Open MPI, and the doze check.
 from __future__ import annotations
 
 import struct
+import time
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from test_nodes import run_nodes
 
 from toro_mpi.bus import layout as L
 from toro_mpi.mpi.net_take import ITEM_P2P, NOT_TAKEN, entry_point
+from toro_mpi.mpi.netroute import NetRoute
 
 _why_not = ref_available()
 _needs_mpi = pytest.mark.skipif(_why_not is not None, reason=f"no mpiexec + mpi4py: {_why_not}")
@@ -77,6 +79,37 @@ def test_direct_take_kernel_leaves_the_rest(why: str) -> None:
 
 def _nodes_lat3() -> dict[int, list[str]]:
     return assert_ok(run_nodes("nodes_lat3", 3, 2), 3)
+
+
+class _Sched:
+    """What bind_sched touches of a Scheduler: doze_max and the on_idle hook."""
+
+    def __init__(self) -> None:
+        self.doze_max = 1.0
+        self.told: list[bool] = []
+        self.on_idle = self.told.append
+
+
+def test_idle_doze_bound_follows_idle_time() -> None:
+    """bind_sched (no job): the floor when the rank goes idle, an eighth of the time idle so far
+    after each quiet pump, capped; back to the floor when something moves or the rank wakes; the
+    scheduler's own on_idle still told."""
+    route = NetRoute.__new__(NetRoute)  # only the doze's state: no transport, no link
+    route._idle_since = 0.0
+    sched = _Sched()
+    route.bind_sched(sched, 500, 10000)
+    assert sched.doze_max == 0.0005
+    sched.on_idle(True)
+    assert route._idle_since > 0 and sched.told == [True]
+    for slept, want in ((0.001, 0.0005), (0.04, 0.005), (1.0, 0.010)):
+        route._idle_since = time.monotonic() - slept
+        route._doze(False)
+        assert abs(sched.doze_max - want) < 0.0005, (slept, sched.doze_max)
+    route._doze(True)
+    assert sched.doze_max == 0.0005 and route._idle_since == 0.0
+    route._idle_since = time.monotonic() - 1.0
+    sched.on_idle(False)
+    assert sched.doze_max == 0.0005 and route._idle_since == 0.0 and sched.told == [True, False]
 
 
 @_needs_mpi
