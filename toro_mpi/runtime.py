@@ -22,9 +22,11 @@ from typing import Any
 
 from .config import config_from_env
 
-# In a job of several nodes, the longest doorbell sleep of an idle rank: a network arrival rings
-# no futex, so the rank must look at the network on its own at least this often (measured in
-# the report of the nodes branch: an idle rank so wakes 2000 times a second at ~1% of a core).
+# In a job of several nodes, the longest doorbell sleep of a rank that just went idle: a network
+# arrival rings no futex, so the rank must look at the network on its own at least this often
+# (measured in the report of the nodes branch: an idle rank so wakes 2000 times a second at ~1%
+# of a core). The bound grows with the time the rank has been idle, up to the scheduler's own
+# (doze_max_us, 10 ms by default): NetRoute.bind_sched.
 NET_DOZE_US = 500
 # ...and the spinning passes before it yields instead (see World).
 NET_SPIN_PASSES = 16
@@ -277,7 +279,11 @@ class World:
             route = NetRoute(transport, link, self.rank, link.node_of)
             engine = self.engine
             route.bind_engine(engine.send_kernels, engine.load_send_kernel)
+            route.bind_receive(engine.info, lambda arr: engine._kernel("recv", engine._recv_by_dtype, arr),
+                               engine.rx_info)
             engine.attach_net(route)
+            if sched is None:  # the rank's own scheduler (hosted ranks share their process's)
+                route.bind_sched(engine.sched, NET_DOZE_US, int(cfg.sched.get("doze_max_us", 10000)))
             self.engine.fast_spins = fast_spins if sched is None else 1
         self.finalized = False
         self.attached_buffer: Any = None  # MPI.Attach_buffer's buffer (returned by Detach_buffer)

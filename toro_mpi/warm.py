@@ -57,7 +57,7 @@ _PACKAGE = Path(__file__).resolve().parent  # the toro_mpi package directory
 # tests/unit/test_layers.py checks that every source defining a jitted function is listed.
 KERNEL_SOURCES = ("bus/ring.py", "bus/ring_at.py", "bus/atomics.py", "bus/layout.py", "bus/futex.py",
                   "bus/typemap_copy.py", "bus/rma_kernels.py", "coll/interpreter.py", "coll/elementwise.py",
-                  "jit/calls.py", "jit/layout.py")
+                  "jit/calls.py", "jit/layout.py", "mpi/net_take.py")
 
 
 def _stamp() -> Path | None:
@@ -284,6 +284,7 @@ def _warm_rma() -> None:
 def _warm() -> None:
     from .bus import ring, ring_at
     from .bus.segment import Segment
+    from .mpi import net_take
 
     seg = Segment.create(2, 4, 128)
     try:
@@ -320,6 +321,7 @@ def _warm() -> None:
             send(qa, 0, 0, arr)
             recv(qa, L.ANY, L.ANY, arr)
             ring.address_reader(dtype)(arr)
+            net_take.entry_point(dtype)(scratch.ctypes.data, 0, L.ANY, 0, arr, info)  # jobs of several nodes
         ring.copy_bytes(scratch, scratch, 0)
         ring.copy_from(scratch.ctypes.data, scratch.ctypes.data, 0)
         _warm_typemap(scratch)

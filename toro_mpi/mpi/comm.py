@@ -394,7 +394,8 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
             fn = self._send_eps.get(buf.dtype)
             if fn is not None and dest != self._me and not self._sendq[dest]:
                 nbytes = buf.nbytes
-                if nbytes < e.slow_min:
+                # (slow_min is 0 with ranks on other nodes: a peer of this node still goes here.)
+                if nbytes < e.slow_min or (nbytes < e.slow_local and not e.remote[dest]):
                     sent = fn(self._txh[dest], tag, self._ctx, buf)
                     if sent == nbytes or e.send_rest(buf, nbytes, dest, tag, self._ctx, sent):
                         return

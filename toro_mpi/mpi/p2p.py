@@ -449,7 +449,7 @@ class Engine:
                 self.wait_send(self.isend(arr, nbytes, dest, tag, ctx, aux=None), "Send")
                 return True
             # Straight to the network when nothing of ours to dest is still in its ring.
-            if self.net.send_now(dest, L.KIND_EAGER | type_flags(arr) << 16, tag, ctx, arr, nbytes):
+            if self.net.send_now(dest, tag, ctx, arr, nbytes):
                 return True
             sent = self._kernel("send", self._send_by_dtype, arr)(self._txh[dest], tag, ctx, arr)
             self.net.flush(dest)
@@ -585,14 +585,11 @@ class Engine:
             if self.remote[src]:
                 # A remote peer's message reaches its queue only through our own progress:
                 # pump a few times and look again before the general path (and its scheduler).
-                status = self.net.recv_wait(self._kernel("recv", self._recv_by_dtype, arr), self._rxh[src],
-                                            tag, ctx, arr)
+                status = self.net.recv_from(src, tag, ctx, arr)  # the header, if any, in info
                 if status == _RX_COMPLETE:
-                    info[:] = self.rx_info[src]
                     return True
                 if status == _RX_EMPTY:
                     return False
-                info[:] = self.rx_info[src]
             else:
                 wait = self._kernel("wait", self._wait_by_dtype, arr)
                 status = wait(self._rxh[src], tag, ctx, arr, info, self.fast_spins)

@@ -71,7 +71,11 @@ class Link:
             self._start(self.comm.Isend([size, self._byte], dest, TAG), size)
             self._start(self.comm.Isend([buf, self._byte], dest, BIG_TAG), buf)
             return
-        self._start(self.comm.Isend([buf, self._byte], dest, TAG), buf)
+        # _start's lines, inline: this is every small message's path.
+        self._sends.append(self.comm.Isend([buf, self._byte], dest, TAG))
+        self._bufs.append(buf)
+        if len(self._sends) >= SEND_BATCH:
+            self.pending_sends()
 
     def _start(self, req: Any, buf: np.ndarray | bytes) -> None:
         # Not tested here: the MPI starts a small send within Isend, and testing it is a whole
@@ -137,6 +141,39 @@ class Link:
         buf = np.empty(size, np.uint8)
         big = self.comm.Irecv([buf, self._byte], src, BIG_TAG)
         return src, head, buf, None if big.Test() else big
+
+    def poll_raw(self) -> tuple[int, int] | None:
+        """poll's first half, for a caller that may use the bytes in place: (source, size) of
+        the next arrival, or None. Unless the size is 16 (an announcement), the item is whole
+        in the posted buffer (at `rbuf_address`) until the next poll; `item(source, size)`
+        makes of it what poll would have returned (and must be called for an announcement)."""
+        req = self._rreq
+        if self._held:
+            self._held = False
+            req.Start()
+        st = self._status
+        if not req.Test(st):
+            return None
+        self.received += 1
+        self._held = True
+        return st.Get_source(), st.Get_count(self._byte)
+
+    def item(self, src: int, n: int) -> tuple[int, int, np.ndarray, Any]:
+        """What poll returns for the arrival poll_raw reported as (src, n)."""
+        rbuf = self._rbuf
+        if n != 16:
+            return src, _WORD.unpack_from(rbuf, 0)[0], rbuf[:n], None
+        self._held = False
+        size, head = _WORDS2.unpack_from(rbuf, 0)
+        self._rreq.Start()
+        buf = np.empty(size, np.uint8)
+        big = self.comm.Irecv([buf, self._byte], src, BIG_TAG)
+        return src, head, buf, None if big.Test() else big
+
+    @property
+    def rbuf_address(self) -> int:
+        """The address of the posted receive's buffer (never reallocated)."""
+        return int(self._rbuf.ctypes.data)
 
     def close(self) -> None:
         """Complete every outstanding send (before MPI_Finalize) and withdraw the posted
