@@ -129,3 +129,34 @@ def test_the_launcher_imports_socket_shutil_secrets_only_on_use() -> None:
     a, b, pid = out[1:]
     assert re.fullmatch(rf"/toro_mpi\.{pid}\.[0-9a-f]{{24}}", a), a
     assert re.fullmatch(r"/toro_mpi\.4242\.[0-9a-f]{24}", b), b
+
+
+def _numba_hooks() -> list:
+    from llvmlite.binding import ffi
+
+    return [pair for pair in ffi.lib._lock._cblist if "_initialize_llvm_lock_event" in pair[0].__qualname__]
+
+
+def test_llvm_lock_hooks_skipped_only_while_nobody_listens() -> None:
+    """compiling.llvm_lock_events_off drops numba's per-FFI-call event hooks for the block and
+    puts them back (also after an exception); with a listener on the event they stay."""
+    import llvmlite.binding as ll
+    from numba.core import event
+
+    from toro_mpi.bus.compiling import llvm_lock_events_off
+
+    hooks = _numba_hooks()
+    assert len(hooks) == 1
+    with llvm_lock_events_off():
+        assert _numba_hooks() == []
+        ll.get_process_triple()  # an FFI call without them
+    assert _numba_hooks() == hooks
+    with pytest.raises(KeyError), llvm_lock_events_off():
+        raise KeyError
+    assert _numba_hooks() == hooks
+    with event.install_recorder("numba:llvm_lock") as rec:
+        with llvm_lock_events_off():
+            assert _numba_hooks() == hooks
+            ll.get_process_triple()
+        assert [ev.kind for _, ev in rec.buffer][:2] == ["numba:llvm_lock"] * 2
+    assert _numba_hooks() == hooks

@@ -232,6 +232,38 @@ def init_runtime(ctx: Any) -> None:
         rtsys.initialize(ctx)
 
 
+@contextmanager
+def llvm_lock_events_off() -> Iterator[None]:
+    """Within the block, llvmlite's calls into LLVM skip numba's "numba:llvm_lock" event hooks
+    while nothing listens to that event; afterwards the hooks are as they were.
+
+    numba registers two callbacks that run around every llvmlite FFI call (numba.core.base,
+    _initialize_llvm_lock_event): each builds an Event and broadcasts it, 5-10 us of Python per
+    call measured here, about twice the call itself. Loading a cached kernel makes 100-250 such
+    calls (a rank's hello + allreduce about 1000: ~10 ms of its CPU). The events only reach
+    listeners (numba.core.event.register: Dispatcher.compile's timer, NUMBA_CHROME_TRACE's
+    recorder); with one installed the hooks stay, so what any listener sees is unchanged. The
+    list is changed holding llvmlite's FFI lock, so no call is between its two callbacks."""
+    from llvmlite.binding import ffi
+    from numba.core import event
+
+    manager = ffi.lib._lock
+    with manager._lock:
+        saved = list(manager._cblist)
+        if event._registered.get("numba:llvm_lock"):
+            kept = saved
+        else:
+            kept = [pair for pair in saved
+                    if getattr(pair[0], "__qualname__", "") != "_initialize_llvm_lock_event.<locals>.enter_fn"]
+        manager._cblist[:] = kept
+    try:
+        yield
+    finally:
+        with manager._lock:
+            if manager._cblist == kept:  # unless someone registered or removed one meanwhile
+                manager._cblist[:] = saved
+
+
 def load_cached(dispatcher: Any, sig: Any) -> Any:
     """The entry point of dispatcher's specialisation sig, loaded from numba's on-disk cache
     without compiling; None when the cache does not have it (or it fails to load: the caller
@@ -256,20 +288,21 @@ def load_cached(dispatcher: Any, sig: Any) -> Any:
         ctx = dispatcher.targetctx
         if cache is None or "refresh" in vars(ctx):
             return None
-        ctx.refresh = lambda: init_runtime(ctx)  # shadows the method, for this load only
-        try:
-            cres = cache.load_overload(sig, ctx)
-        except Exception:  # noqa: BLE001 - anything odd: leave it to numba's own path
-            cres = None
-        finally:
-            del ctx.refresh
-        if cres is None:
-            return None
-        dispatcher._cache_hits[sig] += 1
-        if not cres.objectmode:
-            ctx.insert_user_function(cres.entry_point, cres.fndesc, [cres.library])
-        dispatcher.add_overload(cres)
-        return cres.entry_point
+        with llvm_lock_events_off():
+            ctx.refresh = lambda: init_runtime(ctx)  # shadows the method, for this load only
+            try:
+                cres = cache.load_overload(sig, ctx)
+            except Exception:  # noqa: BLE001 - anything odd: leave it to numba's own path
+                cres = None
+            finally:
+                del ctx.refresh
+            if cres is None:
+                return None
+            dispatcher._cache_hits[sig] += 1
+            if not cres.objectmode:
+                ctx.insert_user_function(cres.entry_point, cres.fndesc, [cres.library])
+            dispatcher.add_overload(cres)
+            return cres.entry_point
 
 
 def compile_once(dispatcher: Any, sig: tuple) -> Any:
