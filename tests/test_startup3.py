@@ -86,6 +86,7 @@ def _module_lines(n: int, *launcher: str) -> dict[int, list[str]]:
             m = re.fullmatch(r"(\[.*\] \d+) (.*)", lines[0])
             assert m and m.group(1) == expect, f"rank {rank}: {lines}{r.explain()}"
             got[rank] = m.group(2).split()
+            assert lines[1:] == ["exit numpy.ma 0"], f"rank {rank}: numpy.ma imported by its exit: {lines}"
         assert sorted(got) == list(range(n)), r.explain()
         if all(flags[-1] == "0" for flags in got.values()):
             break
@@ -162,3 +163,53 @@ def test_llvm_lock_hooks_skipped_only_while_nobody_listens() -> None:
             ll.get_process_triple()
         assert [ev.kind for _, ev in rec.buffer][:2] == ["numba:llvm_lock"] * 2
     assert _numba_hooks() == hooks
+
+
+TYPEOF_WORKER = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from numba import njit, typeof
+    from numba.core.errors import NumbaTypeError, NumbaValueError
+    from numba.core.typing import typeof as tf
+    from toro_mpi.bus import compiling
+
+    original = tf.typeof_impl.dispatch(np.ndarray)
+    compiling.typeof_without_numpy_ma()
+    compiling.typeof_without_numpy_ma()  # idempotent
+    assert tf.typeof_impl.dispatch(np.ndarray)._toro_mpi_original is original
+    ro = np.arange(3.0)
+    ro.flags.writeable = False
+    arrays = [np.arange(6), np.arange(6.0).reshape(2, 3), np.asfortranarray(np.ones((2, 3), np.float32)),
+              np.arange(10)[::2], np.array(5), ro, np.zeros(2, [("a", np.int32), ("b", "S3")]),
+              np.zeros(3, np.complex64), np.recarray(2, [("x", np.int64)])]
+    got = [typeof(a) for a in arrays]
+    try:
+        typeof(np.arange(3).astype(">i8"))
+    except NumbaValueError as exc:
+        bad = str(exc)
+    before = "numpy.ma" in sys.modules
+    total = njit(lambda a: a.sum()).typeof_pyval(np.arange(4))  # a dispatcher's argument typing
+    after_call = "numpy.ma" in sys.modules
+    same = got == [original(a, None) for a in arrays]  # numba's own function (imports numpy.ma)
+    import numpy.ma
+    try:
+        typeof(numpy.ma.MaskedArray([1]))
+        masked = "typed"
+    except NumbaTypeError as exc:
+        masked = str(exc)
+    print(same, bad, before, total, after_call, masked, sep="|")
+""")
+
+
+def test_array_typing_without_numpy_ma() -> None:
+    """After compiling.typeof_without_numpy_ma, numba types every kind of array as its own
+    function does, refuses a byte-swapped dtype the same way, types a dispatcher's array
+    argument without importing numpy.ma, and once numpy.ma is imported still refuses a masked
+    array (numba's own check). The 2-rank tests above check a rank's exit imports no numpy.ma."""
+    out = subprocess.run([sys.executable, "-c", TYPEOF_WORKER], env=TORO_ENV, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    same, bad, before, total, after_call, masked = out.stdout.strip().split("|")
+    assert (same, before, total, after_call) == ("True", "False", "array(int64, 1d, C)", "False"), out.stdout
+    assert "Unsupported array dtype: >i8" in bad, out.stdout
+    assert "Unsupported array type: numpy.ma.MaskedArray" in masked, out.stdout

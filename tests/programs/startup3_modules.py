@@ -5,13 +5,21 @@ Run by tests/test_startup3.py, one process per rank or several green-thread rank
 load the collective interpreter's kernel), then which of numba.np.arrayobj and tomllib its
 process has imported, whether the start-up froze objects out of the collector (gc.freeze)
 with the collector on, and how many of toro_mpi's kernels this process compiled instead of
-loading them from numba's cache (a compile imports numba.np.arrayobj whatever the kernels use)."""
+loading them from numba's cache (a compile imports numba.np.arrayobj whatever the kernels use).
+At exit, after MPI's finalize (which calls a kernel with an array), a second line: whether
+numpy.ma is imported by then."""
 
+import atexit
 import gc
+import os
 import sys
 
-import numpy as np
-from _mpi import COMM, MPI, RANK
+# Registered before the runtime's own exit handler (at MPI's import), so it runs after it.
+_RANK = os.environ["TORO_MPI_RANK"]  # now: green-thread ranks of one process share its exit
+atexit.register(lambda: print(_RANK, "exit numpy.ma", int("numpy.ma" in sys.modules), flush=True))
+
+import numpy as np  # noqa: E402 - after the handler above
+from _mpi import COMM, MPI, RANK  # noqa: E402
 
 recv = np.zeros(3, np.int64)
 COMM.Allreduce(np.arange(3, dtype=np.int64) + RANK, recv, op=MPI.SUM)

@@ -100,10 +100,12 @@ def _open_lock() -> int | None:
 
 def guard_compiles() -> None:
     """remember_numba, and make every numba dispatcher in toro_mpi's imported modules compile
-    and load under numba_visible. Idempotent; cheap (a look at each module global)."""
+    and load under numba_visible; numba's typing of numpy arrays no longer imports numpy.ma
+    (typeof_without_numpy_ma). Idempotent; cheap (a look at each module global)."""
     from numba.core.dispatcher import Dispatcher
 
     remember_numba()
+    typeof_without_numpy_ma()
     for name, module in list(sys.modules.items()):
         if module is None or not name.startswith("toro_mpi."):
             continue
@@ -115,6 +117,50 @@ def guard_compiles() -> None:
                 # loaded from the cache needs no extension; a real compile runs them first
                 # (_visible_compile, compile_once), as numba would have.
                 value._compilation_chain_init_hook = _no_hook
+
+
+# The global names numba's _typeof_ndarray uses (0.60 - 0.68): the function replicated below.
+_TYPEOF_NDARRAY_NAMES = ("isinstance", "np", "ma", "MaskedArray", "errors", "NumbaTypeError", "numpy_support",
+                         "from_dtype", "dtype", "NumbaNotImplementedError", "NumbaValueError", "map_layout", "flags",
+                         "writeable", "types", "Array", "ndim")
+
+
+def typeof_without_numpy_ma() -> None:
+    """Make numba's typeof of a numpy array skip its MaskedArray check while numpy.ma is not
+    imported. Idempotent.
+
+    numba's _typeof_ndarray starts with `isinstance(val, np.ma.MaskedArray)`; numpy 2 imports
+    numpy.ma on the first `np.ma`, 10-15 ms of CPU measured here. A rank paid it at exit, the
+    first time Python called a kernel with an array (ring_bells in the transport's finish), and
+    any program would at its first call of a jitted function with an array argument. No
+    MaskedArray can exist before numpy.ma is imported (its class is defined there), so the check
+    is false until then: skipped until then, numba's own function (check included) after."""
+    import numpy as np
+    from numba.core.typing import typeof
+
+    original = typeof.typeof_impl.dispatch(np.ndarray)
+    if getattr(original, "_toro_mpi_original", None) is not None:
+        return
+    if original.__code__.co_names != _TYPEOF_NDARRAY_NAMES:
+        return  # another numba's function: left as it is
+
+    def typeof_ndarray(val: Any, c: Any) -> Any:
+        if "numpy.ma" in sys.modules:
+            return original(val, c)
+        from numba.core import errors, types
+        from numba.np import numpy_support
+
+        # The rest of numba's _typeof_ndarray (numba 0.60 - 0.68), unchanged.
+        try:
+            dtype = numpy_support.from_dtype(val.dtype)
+        except errors.NumbaNotImplementedError:
+            raise errors.NumbaValueError(f"Unsupported array dtype: {val.dtype}") from None
+        layout = numpy_support.map_layout(val)
+        readonly = not val.flags.writeable
+        return types.Array(dtype, val.ndim, layout, readonly=readonly)
+
+    typeof_ndarray._toro_mpi_original = original  # type: ignore[attr-defined]
+    typeof.typeof_impl.register(np.ndarray)(typeof_ndarray)
 
 
 def _no_hook() -> None:
