@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,6 +80,10 @@ class Config:
 
 
 def _read(path: Path) -> dict[str, Any]:
+    # tomllib here, not at the top: a rank reads its settings from the environment (JSON) and
+    # never parses TOML; importing tomllib (and the datetime it pulls in) costs it ~5 ms.
+    import tomllib
+
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)

@@ -57,7 +57,7 @@ _PACKAGE = Path(__file__).resolve().parent  # the toro_mpi package directory
 # tests/unit/test_layers.py checks that every source defining a jitted function is listed.
 KERNEL_SOURCES = ("bus/ring.py", "bus/ring_at.py", "bus/atomics.py", "bus/layout.py", "bus/futex.py",
                   "bus/typemap_copy.py", "bus/rma_kernels.py", "coll/interpreter.py", "coll/elementwise.py",
-                  "jit/calls.py", "jit/layout.py", "mpi/net_take.py")
+                  "jit/calls.py", "jit/layout.py", "bus/views.py", "mpi/net_take.py")
 
 
 def _stamp() -> Path | None:

@@ -100,10 +100,12 @@ def _open_lock() -> int | None:
 
 def guard_compiles() -> None:
     """remember_numba, and make every numba dispatcher in toro_mpi's imported modules compile
-    and load under numba_visible. Idempotent; cheap (a look at each module global)."""
+    and load under numba_visible; numba's typing of numpy arrays no longer imports numpy.ma
+    (typeof_without_numpy_ma). Idempotent; cheap (a look at each module global)."""
     from numba.core.dispatcher import Dispatcher
 
     remember_numba()
+    typeof_without_numpy_ma()
     for name, module in list(sys.modules.items()):
         if module is None or not name.startswith("toro_mpi."):
             continue
@@ -115,6 +117,50 @@ def guard_compiles() -> None:
                 # loaded from the cache needs no extension; a real compile runs them first
                 # (_visible_compile, compile_once), as numba would have.
                 value._compilation_chain_init_hook = _no_hook
+
+
+# The global names numba's _typeof_ndarray uses (0.60 - 0.68): the function replicated below.
+_TYPEOF_NDARRAY_NAMES = ("isinstance", "np", "ma", "MaskedArray", "errors", "NumbaTypeError", "numpy_support",
+                         "from_dtype", "dtype", "NumbaNotImplementedError", "NumbaValueError", "map_layout", "flags",
+                         "writeable", "types", "Array", "ndim")
+
+
+def typeof_without_numpy_ma() -> None:
+    """Make numba's typeof of a numpy array skip its MaskedArray check while numpy.ma is not
+    imported. Idempotent.
+
+    numba's _typeof_ndarray starts with `isinstance(val, np.ma.MaskedArray)`; numpy 2 imports
+    numpy.ma on the first `np.ma`, 10-15 ms of CPU measured here. A rank paid it at exit, the
+    first time Python called a kernel with an array (ring_bells in the transport's finish), and
+    any program would at its first call of a jitted function with an array argument. No
+    MaskedArray can exist before numpy.ma is imported (its class is defined there), so the check
+    is false until then: skipped until then, numba's own function (check included) after."""
+    import numpy as np
+    from numba.core.typing import typeof
+
+    original = typeof.typeof_impl.dispatch(np.ndarray)
+    if getattr(original, "_toro_mpi_original", None) is not None:
+        return
+    if original.__code__.co_names != _TYPEOF_NDARRAY_NAMES:
+        return  # another numba's function: left as it is
+
+    def typeof_ndarray(val: Any, c: Any) -> Any:
+        if "numpy.ma" in sys.modules:
+            return original(val, c)
+        from numba.core import errors, types
+        from numba.np import numpy_support
+
+        # The rest of numba's _typeof_ndarray (numba 0.60 - 0.68), unchanged.
+        try:
+            dtype = numpy_support.from_dtype(val.dtype)
+        except errors.NumbaNotImplementedError:
+            raise errors.NumbaValueError(f"Unsupported array dtype: {val.dtype}") from None
+        layout = numpy_support.map_layout(val)
+        readonly = not val.flags.writeable
+        return types.Array(dtype, val.ndim, layout, readonly=readonly)
+
+    typeof_ndarray._toro_mpi_original = original  # type: ignore[attr-defined]
+    typeof.typeof_impl.register(np.ndarray)(typeof_ndarray)
 
 
 def _no_hook() -> None:
@@ -232,6 +278,38 @@ def init_runtime(ctx: Any) -> None:
         rtsys.initialize(ctx)
 
 
+@contextmanager
+def llvm_lock_events_off() -> Iterator[None]:
+    """Within the block, llvmlite's calls into LLVM skip numba's "numba:llvm_lock" event hooks
+    while nothing listens to that event; afterwards the hooks are as they were.
+
+    numba registers two callbacks that run around every llvmlite FFI call (numba.core.base,
+    _initialize_llvm_lock_event): each builds an Event and broadcasts it, 5-10 us of Python per
+    call measured here, about twice the call itself. Loading a cached kernel makes 100-250 such
+    calls (a rank's hello + allreduce about 1000: ~10 ms of its CPU). The events only reach
+    listeners (numba.core.event.register: Dispatcher.compile's timer, NUMBA_CHROME_TRACE's
+    recorder); with one installed the hooks stay, so what any listener sees is unchanged. The
+    list is changed holding llvmlite's FFI lock, so no call is between its two callbacks."""
+    from llvmlite.binding import ffi
+    from numba.core import event
+
+    manager = ffi.lib._lock
+    with manager._lock:
+        saved = list(manager._cblist)
+        if event._registered.get("numba:llvm_lock"):
+            kept = saved
+        else:
+            kept = [pair for pair in saved
+                    if getattr(pair[0], "__qualname__", "") != "_initialize_llvm_lock_event.<locals>.enter_fn"]
+        manager._cblist[:] = kept
+    try:
+        yield
+    finally:
+        with manager._lock:
+            if manager._cblist == kept:  # unless someone registered or removed one meanwhile
+                manager._cblist[:] = saved
+
+
 def load_cached(dispatcher: Any, sig: Any) -> Any:
     """The entry point of dispatcher's specialisation sig, loaded from numba's on-disk cache
     without compiling; None when the cache does not have it (or it fails to load: the caller
@@ -256,20 +334,21 @@ def load_cached(dispatcher: Any, sig: Any) -> Any:
         ctx = dispatcher.targetctx
         if cache is None or "refresh" in vars(ctx):
             return None
-        ctx.refresh = lambda: init_runtime(ctx)  # shadows the method, for this load only
-        try:
-            cres = cache.load_overload(sig, ctx)
-        except Exception:  # noqa: BLE001 - anything odd: leave it to numba's own path
-            cres = None
-        finally:
-            del ctx.refresh
-        if cres is None:
-            return None
-        dispatcher._cache_hits[sig] += 1
-        if not cres.objectmode:
-            ctx.insert_user_function(cres.entry_point, cres.fndesc, [cres.library])
-        dispatcher.add_overload(cres)
-        return cres.entry_point
+        with llvm_lock_events_off():
+            ctx.refresh = lambda: init_runtime(ctx)  # shadows the method, for this load only
+            try:
+                cres = cache.load_overload(sig, ctx)
+            except Exception:  # noqa: BLE001 - anything odd: leave it to numba's own path
+                cres = None
+            finally:
+                del ctx.refresh
+            if cres is None:
+                return None
+            dispatcher._cache_hits[sig] += 1
+            if not cres.objectmode:
+                ctx.insert_user_function(cres.entry_point, cres.fndesc, [cres.library])
+            dispatcher.add_overload(cres)
+            return cres.entry_point
 
 
 def compile_once(dispatcher: Any, sig: tuple) -> Any:

@@ -69,6 +69,7 @@ from ..bus import layout as L
 from ..bus import ring
 from ..bus.atomics import array_address, cpu_relax, int64_pointer, load_i64, memcpy, typed_pointer, uint8_pointer
 from ..bus.compiling import compile_once
+from ..bus.views import pointer_view
 from .elementwise import OP_USER, reduce_into
 
 # Row opcodes.
@@ -141,7 +142,7 @@ def _pick(which, send, recv, tmp):
 @njit(cache=True, inline="always")
 def _bytes(arr):
     """The array's memory as a uint8 array."""
-    return numba.carray(uint8_pointer(array_address(arr)), arr.size * arr.itemsize)
+    return pointer_view(uint8_pointer(array_address(arr)), arr.size * arr.itemsize)
 
 
 @njit(cache=True)
@@ -375,7 +376,7 @@ def run(plan, send, recv, tmp):
 @njit(cache=True, inline="always")
 def _words_at(addr):
     """The plan words at addr (their count is in their own P_LEN word)."""
-    return numba.carray(int64_pointer(addr), numba.carray(int64_pointer(addr), P_HEADER)[P_LEN])
+    return pointer_view(int64_pointer(addr), pointer_view(int64_pointer(addr), P_HEADER)[P_LEN])
 
 
 @njit(cache=True, inline="always")
@@ -399,9 +400,9 @@ def run_at(addr, proto):
         st = _fresh_stop(plan)
         if st != DONE:
             return st
-    send = numba.carray(typed_pointer(plan[P_SEND_AT], proto), plan[P_SEND_N])
-    recv = numba.carray(typed_pointer(plan[P_RECV_AT], proto), plan[P_RECV_N])
-    tmp = numba.carray(typed_pointer(plan[P_TMP_AT], proto), plan[P_TMP_N])
+    send = pointer_view(typed_pointer(plan[P_SEND_AT], proto), plan[P_SEND_N])
+    recv = pointer_view(typed_pointer(plan[P_RECV_AT], proto), plan[P_RECV_N])
+    tmp = pointer_view(typed_pointer(plan[P_TMP_AT], proto), plan[P_TMP_N])
     return run(plan, send, recv, tmp)
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import sys
 from dataclasses import dataclass, field
 
@@ -94,6 +92,8 @@ def resolve_program(program: list[str]) -> list[str]:
     name = program[0]
     if name in PYTHON_NAMES:
         return [sys.executable, *program[1:]]
+    import shutil  # here: only a program other than python is looked up on PATH
+
     path = shutil.which(name)
     if path is None:
         raise LaunchError(f"{name}: program not found or not executable", code=127)
@@ -214,6 +214,12 @@ MAP_BY = ("core", "slot")
 def parse_hosts(specs: list[str]) -> int | None:
     """Check `-H`/`--host` values (`name[:slots]`, comma-separated, repeatable) name this
     machine; return the slots they give (for a `:N`), None when no count was given."""
+    if not specs:
+        # No -H: nothing to check. getfqdn is a resolver lookup (gethostbyaddr), 8-12 ms of every
+        # launch before the ranks start, measured; socket is imported for -H alone as well.
+        return None
+    import socket
+
     names = {*LOCAL_HOSTS, socket.gethostname(), socket.getfqdn()}
     slots: int | None = None
     for spec in specs:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 from dataclasses import dataclass
 
 from ..bus import layout as L
@@ -104,6 +103,8 @@ def _package_of(cpu: int) -> int:
 def binding_report(rank: int, cpu: int | None, cores: list[int]) -> str:
     """--report-bindings: where a rank runs, in Open MPI's words (`[host:pid] Rank 0 bound to
     package[0][core:L0]`, L numbering the cores the launcher may use)."""
+    import socket  # here: 2 ms of every launch for --report-bindings alone
+
     head = f"[{socket.gethostname().split('.')[0]}:{os.getpid():05d}] Rank {rank}"
     if cpu is None:
         return f"{head} is not bound (or bound to all available processors)"
