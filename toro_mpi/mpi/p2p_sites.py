@@ -28,14 +28,18 @@ from ..bus.transport import VirtioBus
 
 class Site:
     """A buffer of the hot path bound to its address: checked by `buf is site.buf` and
-    `buf.dtype is site.dtype`; the kernel then takes addr, nbytes and wire."""
+    `buf.dtype is site.dtype`; the kernel then takes addr, nbytes and wire, or (the three-argument
+    kernels of bus/ring_at.py) `blk`, the address of `block`: the record's context, address, size
+    and wire type in four int64 words."""
 
-    __slots__ = ("buf", "dtype", "addr", "nbytes", "wire")
+    __slots__ = ("buf", "dtype", "addr", "nbytes", "wire", "block", "blk")
 
-    def __init__(self, buf: Any, addr: int, nbytes: int, wire: int) -> None:
+    def __init__(self, buf: Any, addr: int, nbytes: int, wire: int, ctx: int = 0) -> None:
         self.buf = buf
         self.dtype = None if buf is None else buf.dtype
         self.addr, self.nbytes, self.wire = addr, nbytes, wire
+        self.block = np.array([ctx, addr, nbytes, wire], np.int64)  # ring_at.SITE_* order
+        self.blk = self.block.__array_interface__["data"][0]
 
 
 NO_SITE = Site(None, 0, 0, 0)  # matches no buffer (`buf is None` never reaches the hot path)
@@ -54,6 +58,21 @@ def kernels_for(transport: Any) -> tuple[Any, Any] | None:
     return _entries["send"], _entries["recv"]
 
 
-def make_site(buf: np.ndarray) -> Site:
-    """The record of a 1-D C-contiguous native array (the caller checked that)."""
-    return Site(buf, buf.__array_interface__["data"][0], buf.nbytes, wire_type_of(buf))
+def site_kernels(transport: Any) -> tuple[Any, Any, Any, Any] | None:
+    """(send_site, recv_site, wait_site, pending): the entry points of bus/ring_at.py that read a
+    record's block, and the look at a queue's fill (Irecv's posting branch), or None when this
+    transport's queues are not the shared-memory rings."""
+    if not isinstance(transport, VirtioBus):
+        return None
+    if "send_site" not in _entries:
+        _entries["send_site"] = ring_at.send_site_entry()
+        _entries["recv_site"] = ring_at.recv_site_entry()
+        _entries["wait_site"] = ring_at.wait_site_entry()
+        _entries["pending"] = ring_at.pending_entry()
+    return _entries["send_site"], _entries["recv_site"], _entries["wait_site"], _entries["pending"]
+
+
+def make_site(buf: np.ndarray, ctx: int = 0) -> Site:
+    """The record of a 1-D C-contiguous native array (the caller checked that) for messages
+    of context ctx."""
+    return Site(buf, buf.__array_interface__["data"][0], buf.nbytes, wire_type_of(buf), ctx)
