@@ -99,15 +99,17 @@ class PostedRun:
             # only counted. At the first that differs, write the shared row out for all.
             first = mirror[0]
             arr0 = first.arr
-            dtype0 = self._dtype  # (a dtype reassigned in place changes the wire type: a new row)
             tag0, ctx0, cap0 = first.tag, first.ctx, first.cap
-            while m < n:
-                req = posted[m]
-                if not (req.arr is arr0 and req.tag == tag0 and req.src == src and req.ctx == ctx0
-                        and req.cap == cap0 and arr0.dtype is dtype0) or self.off + m >= self.limit:
-                    break
-                mirror.append(req)
-                m += 1
+            stop = min(n, self.limit - self.off)
+            k = m
+            if arr0.dtype is self._dtype:  # (a dtype reassigned in place changes the wire type)
+                while k < stop:
+                    req = posted[k]
+                    if req.arr is not arr0 or req.tag != tag0 or req.src != src or req.ctx != ctx0 or req.cap != cap0:
+                        break
+                    k += 1
+            mirror.extend(posted[m:k])
+            m = k
             if m == n:
                 return
             rows = self.tab.reshape(-1, _ROW)
@@ -189,14 +191,12 @@ class PostedRun:
                 self.off += j  # (one shared row stays where it is)
             if not mirror:
                 self._arr = None  # hold no buffer of a completed receive (a DLPack export's deleter waits on it)
-            out = self._res
-            for i in range(j):
-                req = done[i]
-                o = i * _OUT
+            vals = self._res[: j * _OUT].tolist()  # one conversion, then list reads (~30 ns less a word)
+            for req, rtag, nbytes, rflags in zip(done, vals[0::_OUT], vals[1::_OUT], vals[2::_OUT], strict=True):
                 req.source = src
-                req.rtag = out[o]
-                req.nbytes = out[o + 1]
-                req.rflags = out[o + 2]
+                req.rtag = rtag
+                req.nbytes = nbytes
+                req.rflags = rflags
                 req.done = True
                 if req.on_complete is not None:
                     req.on_complete(req)
