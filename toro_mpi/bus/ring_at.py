@@ -1,6 +1,7 @@
 """Send and receive kernels that take a buffer's address and size instead of the array.
 
-One job: the per-message kernels of Isend's and Irecv's call-site records (mpi/p2p_sites.py).
+One job: the per-message kernels of the call-site records of Send, Recv, Isend and Irecv
+(mpi/p2p_sites.py), and of the posted-receive table (mpi/posted_run.py).
 numba unboxes every argument of every call, and an array costs about 1.5 us of a small
 message's budget where six integers cost a fraction of that. These kernels view the memory as
 bytes and carry the element type as an integer (layout.WIRE_TYPES), so one compiled function

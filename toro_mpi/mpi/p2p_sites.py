@@ -1,18 +1,20 @@
-"""Isend's and Irecv's call-site records: the buffer a loop passes again and again, bound to
-its address, so the per-message kernel takes integers instead of the array.
+"""Call-site records of Send, Recv, Isend and Irecv: the buffer a loop passes again and again,
+bound to its address, so the per-message kernel takes integers instead of the array.
 
-One job: build and hold these records. Comm.Isend / Comm.Irecv (mpi/comm.py) keep one record
-each (the last buffer they saw twice in a row on their hot path) and check it by identity on
-every call. A hit calls bus/ring_at.py's kernels with (handle, tag, ctx, address, nbytes, wire
-type): numba unboxes six integers instead of an array (about 1.5 us of a small message), and
-`buf.flags` (0.36 us) is read once, when the record is made.
+One job: build and hold these records. Comm.Send / Recv / Isend / Irecv (mpi/comm.py) keep one
+record each (the last buffer they saw twice in a row on their hot path) and check it by
+identity on every call. A hit calls bus/ring_at.py's site kernels with (handle, tag, block):
+the block is a small int64 array holding the record's context, address, size and wire type,
+so numba unboxes three integers instead of an array or six integers (~20 ns an argument), and
+`buf.flags` is read once, when the record is made.
 
 As the collectives' records (mpi/hot_sites.py), a record holds its array, so the id and the
 memory stay the array's while the record lives; an array object keeps its memory, size and
 contiguity. Its dtype can be reassigned in place: checked by identity on every call. Not seen:
 memory moved under a live array by `resize(refcheck=False)`, and `flags.writeable` cleared
 after the record was made (the receive still writes; the memory is writable, numpy's flag
-only guards Python-level writes), both of which numpy itself leaves to the user.
+only guards Python-level writes), both of which numpy itself leaves to the user. Only arrays
+passed as such are recorded (a buffer spec or a DLPack producer is converted per call).
 """
 
 from __future__ import annotations
