@@ -191,6 +191,48 @@ def bibw_records(rounds: int) -> None:
     out("bibw", rounds, total)
 
 
+def fresh_ints_and_freed() -> None:
+    """Recorded buffers with peers and tags that are new int objects on every call (a record
+    remembers the objects it checked), then the records of a communicator freed under them."""
+    comm = COMM.Dup()
+    s = np.zeros(4, np.uint8)
+    r = np.zeros(4, np.uint8)
+    got = []
+    for i in range(12):
+        tag = int(str(100000 + i % 3))  # a new int object each time
+        if RANK == 0:
+            s[:] = i
+            comm.Send(s, int("1"), tag)
+            comm.Isend(s, int("1"), tag).Wait()
+        elif RANK == 1:
+            st = MPI.Status()
+            comm.Recv(r, int("0"), tag, st)
+            got.append((int(r[0]), st.Get_tag()))
+            comm.Irecv(r, int("0"), tag).Wait(st)
+            got.append((int(r[0]), st.Get_tag()))
+    if RANK == 1:
+        out("fresh ints", got)
+    if RANK < 2:  # the records now remember these very objects (peer 1 - RANK, tag 5)
+        for _ in range(2):
+            if RANK == 0:
+                comm.Send(s, 1 - RANK, 5)
+                comm.Isend(s, 1 - RANK, 5).Wait()
+            else:
+                comm.Recv(r, 1 - RANK, 5)
+                comm.Irecv(r, 1 - RANK, 5).Wait()
+    comm.Barrier()
+    comm.Free()
+    if RANK < 2:
+        peer = 1 - RANK
+        for name, call in (("Send", lambda: comm.Send(s, peer, 5)), ("Recv", lambda: comm.Recv(r, peer, 5)),
+                           ("Isend", lambda: comm.Isend(s, peer, 5)), ("Irecv", lambda: comm.Irecv(r, peer, 5))):
+            try:
+                call()
+                out("freed", name, "no error")
+            except MPI.Exception as exc:
+                out("freed", name, error_class(exc))
+
+
 def main() -> None:
     """Each scenario a few times (the ranks race differently each time)."""
     for salt in range(2):
@@ -203,6 +245,8 @@ def main() -> None:
         window_broken(salt)
         COMM.Barrier()
     bibw_records(30)
+    COMM.Barrier()
+    fresh_ints_and_freed()
     COMM.Barrier()
     done()
 

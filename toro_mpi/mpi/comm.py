@@ -395,9 +395,10 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
         # The call-site record (mpi/p2p_sites.py, as Isend's): the buffer of the last calls,
         # checked by identity, sent by its record's block (three integers to unbox, no flags).
         site = self._send_site
-        if (buf is site.buf and type(dest) is int and type(tag) is int and 0 <= dest < self._fast_size
-                and 0 <= tag <= TAG_MAX and dest != self._me and buf.dtype is site.dtype
-                and not self._sendq[dest] and site.nbytes < e.slow_min):
+        if (buf is site.buf and (dest is site.peer and tag is site.tag and self._fast_size
+                                 or type(dest) is int and type(tag) is int and 0 <= dest < self._fast_size
+                                 and 0 <= tag <= TAG_MAX and dest != self._me and site.learn(dest, tag))
+                and buf.dtype is site.dtype and not self._sendq[dest] and site.nbytes < e.slow_min):
             sent = self._send_blk(self._txh[dest], tag, site.blk)
             if sent == site.nbytes or e.send_rest(buf, site.nbytes, dest, tag, self._ctx, sent):
                 return
@@ -453,9 +454,10 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
         e = self._engine
         tried = False
         site = self._recv_site
-        if (buf is site.buf and type(source) is int and type(tag) is int and 0 <= source < self._fast_size
-                and -1 <= tag <= TAG_MAX and source != self._me and buf.dtype is site.dtype
-                and not (e.unexpected or e.posted or e.active)):
+        if (buf is site.buf and (source is site.peer and tag is site.tag and self._fast_size
+                                 or type(source) is int and type(tag) is int and 0 <= source < self._fast_size
+                                 and -1 <= tag <= TAG_MAX and source != self._me and site.learn(source, tag))
+                and buf.dtype is site.dtype and not (e.unexpected or e.posted or e.active)):
             # The call-site record (see Send): poll the queue head by the record's block, and
             # while it is empty spin on it in jitted code as recv_rest does (same conditions).
             tried = True
@@ -627,9 +629,10 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
         # request is born complete. First the call-site record (mpi/p2p_sites.py): the buffer
         # of the last calls, checked by identity, sent by address (no array to unbox).
         site = self._isend_site
-        if (buf is site.buf and type(dest) is int and type(tag) is int and 0 <= dest < self._fast_size
-                and 0 <= tag <= TAG_MAX and dest != self._me and buf.dtype is site.dtype
-                and not self._sendq[dest] and site.nbytes < self._engine.slow_min):
+        if (buf is site.buf and (dest is site.peer and tag is site.tag and self._fast_size
+                                 or type(dest) is int and type(tag) is int and 0 <= dest < self._fast_size
+                                 and 0 <= tag <= TAG_MAX and dest != self._me and site.learn(dest, tag))
+                and buf.dtype is site.dtype and not self._sendq[dest] and site.nbytes < self._engine.slow_min):
             sent = self._send_blk(self._txh[dest], tag, site.blk)
             if sent == site.nbytes:
                 return SentRequest()
@@ -748,8 +751,10 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
     def Irecv(self, buf: Any, source: int = ANY_SOURCE, tag: int = ANY_TAG) -> Request:
         """Start a receive into a buffer."""
         site = self._irecv_site
-        if (buf is site.buf and type(source) is int and type(tag) is int and 0 <= source < self._fast_size
-                and ANY_TAG <= tag <= TAG_MAX and buf.dtype is site.dtype and source != self._me):
+        if (buf is site.buf and (source is site.peer and tag is site.tag and self._fast_size
+                                 or type(source) is int and type(tag) is int and 0 <= source < self._fast_size
+                                 and ANY_TAG <= tag <= TAG_MAX and source != self._me and site.learn(source, tag))
+                and buf.dtype is site.dtype):
             # The call-site record (see Isend): nothing in Python comes first, so take the
             # message from the queue head by address (no array to unbox, no flags to read).
             e = self._engine

@@ -34,7 +34,7 @@ class Site:
     kernels of bus/ring_at.py) `blk`, the address of `block`: the record's context, address, size
     and wire type in four int64 words."""
 
-    __slots__ = ("buf", "dtype", "addr", "nbytes", "wire", "block", "blk")
+    __slots__ = ("buf", "dtype", "addr", "nbytes", "wire", "block", "blk", "peer", "tag")
 
     def __init__(self, buf: Any, addr: int, nbytes: int, wire: int, ctx: int = 0) -> None:
         self.buf = buf
@@ -42,9 +42,23 @@ class Site:
         self.addr, self.nbytes, self.wire = addr, nbytes, wire
         self.block = np.array([ctx, addr, nbytes, wire], np.int64)  # ring_at.SITE_* order
         self.blk = self.block.__array_interface__["data"][0]
+        # The peer and tag objects of the last call whose arguments the full checks accepted:
+        # the same int objects again (a loop's constants) are valid without their type and range
+        # checks (~80 ns a call). An int object is immutable, and `x is site.peer` implies an
+        # int equal to it. None matches nothing.
+        self.peer: Any = None
+        self.tag: Any = None
+
+    def learn(self, peer: int, tag: int) -> bool:
+        """Note (peer, tag) as checked (see __init__); True, for use inside a condition."""
+        self.peer = peer
+        self.tag = tag
+        return True
 
 
-NO_SITE = Site(None, 0, 0, 0)  # matches no buffer (`buf is None` never reaches the hot path)
+NO_SITE = Site(None, 0, 0, 0)
+# A buffer no call passes (not None: Send(None, ...) is a valid empty send, which must not match).
+NO_SITE.buf = object()
 
 _entries: dict[str, Any] = {}
 
