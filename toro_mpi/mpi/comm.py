@@ -467,6 +467,8 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
                 sched = e.sched
                 if not (e.pending_sends or sched.ready or sched.tasks or e.remote[source]):
                     st = self._wait_blk(h, tag, site.blk, e.fast_spins)
+                    if st >= _TAKEN and status is None:
+                        return  # a ping-pong's critical path: nothing else to do after the spin
                     if st == _RX_EMPTY:
                         st = None  # spun already: straight to the general path below
             if st is None:
