@@ -304,6 +304,8 @@ def _warm() -> None:
         ring.rx_scanner()(np.array([0, qa], np.int64), np.zeros(2, np.uint8))
         ring_at.send_at_entry(), ring_at.recv_at_entry()  # Isend's / Irecv's call-site kernels
         ring_at.run_at_entry()  # posted receives matched in a run (mpi/posted_run.py)
+        ring_at.send_site_entry(), ring_at.recv_site_entry(), ring_at.wait_site_entry()  # (smallmsg)
+        ring_at.run_same_entry(), ring_at.pending_entry()
         scratch = np.zeros(1024, np.uint8)
         for code in WARM_DTYPES:
             dtype = np.dtype(code)

@@ -971,7 +971,7 @@ class Engine:
 
     def _make_run(self) -> PostedRun:
         """The posted-receive table (made at the first drain that has receives posted)."""
-        self._run = PostedRun(ring_at.run_at_entry())
+        self._run = PostedRun(ring_at.run_at_entry(), same_kernel=ring_at.run_same_entry())
         return self._run
 
     def complete_posted(self, src: int) -> None:

@@ -41,8 +41,13 @@ NOT_APPLICABLE = -100  # PostedRun.match: the general path goes on (no corruptio
 class PostedRun:
     """The posted-receive table of one engine (see the module docstring)."""
 
-    def __init__(self, kernel: Any, limit: int = 256) -> None:
+    def __init__(self, kernel: Any, limit: int = 256, same_kernel: Any = None) -> None:
         self.kernel = kernel  # rx_recv_run_at's entry point: (handle, tab, k, out) -> j * 16 + status + 8
+        # rx_recv_run_same's (every receive has the row at tab), or None: rows always written.
+        self.same_kernel = same_kernel
+        # True while every receive of the mirror has the one row written at `off` (a window of
+        # Irecvs of one buffer, source and tag): the rows after it are not written.
+        self.same = False
         self.limit = limit
         self.tab = np.zeros(limit * _ROW, np.int64)
         self.out = np.zeros(limit * _OUT, np.int64)
@@ -85,9 +90,31 @@ class PostedRun:
         if m == 0:
             self.off = 0
             self.src = src
+            self.same = False
         n = len(posted)
         if m == n:
             return
+        if self.same:
+            # Receives identical to the mirror's first (same buffer, tag, context, capacity):
+            # only counted. At the first that differs, write the shared row out for all.
+            first = mirror[0]
+            arr0 = first.arr
+            tag0, ctx0, cap0 = first.tag, first.ctx, first.cap
+            stop = min(n, self.limit - self.off)
+            k = m
+            if arr0.dtype is self._dtype:  # (a dtype reassigned in place changes the wire type)
+                while k < stop:
+                    req = posted[k]
+                    if req.arr is not arr0 or req.tag != tag0 or req.src != src or req.ctx != ctx0 or req.cap != cap0:
+                        break
+                    k += 1
+            mirror.extend(posted[m:k])
+            m = k
+            if m == n:
+                return
+            rows = self.tab.reshape(-1, _ROW)
+            rows[self.off + 1:self.off + m] = rows[self.off]
+            self.same = False
         if self.off + n > self.limit:
             # Compact: move the live rows to the front (and stop at the table's size).
             off = self.off
@@ -113,6 +140,10 @@ class PostedRun:
             tab[row + 4] = self._wire
             row += _ROW
             mirror.append(req)
+            if i == 0 and self.same_kernel is not None:
+                self.same = True  # the next ones may share this row (see above)
+                self._extend(posted, src)
+                return
 
     def settle(self, posted: list[Any]) -> None:
         """Drop the mirror if posted lost one of its receives by another path (the general
@@ -127,6 +158,7 @@ class PostedRun:
         """Drop the mirror and the remembered buffer; the next match rebuilds the table."""
         self.mirror.clear()
         self.off = 0
+        self.same = False
         self._arr = None
         self._dtype = None
 
@@ -144,24 +176,27 @@ class PostedRun:
         k = len(mirror)
         if k == 0:
             return NOT_APPLICABLE
-        res = self.kernel(qa, self._tab_addr + self.off * _ROW * 8, k, self._out_addr)
+        same = self.same
+        res = (self.same_kernel if same else self.kernel)(qa, self._tab_addr + self.off * _ROW * 8, k,
+                                                           self._out_addr)
         j = res >> 4
         status = (res & 15) - _BIAS
         if j:
             done = mirror[:j]
             del mirror[:j]
             del posted[:j]
-            self.off = self.off + j if mirror else 0
+            if not mirror:
+                self.off = 0
+            elif not same:
+                self.off += j  # (one shared row stays where it is)
             if not mirror:
                 self._arr = None  # hold no buffer of a completed receive (a DLPack export's deleter waits on it)
-            out = self._res
-            for i in range(j):
-                req = done[i]
-                o = i * _OUT
+            vals = self._res[: j * _OUT].tolist()  # one conversion, then list reads (~30 ns less a word)
+            for req, rtag, nbytes, rflags in zip(done, vals[0::_OUT], vals[1::_OUT], vals[2::_OUT], strict=True):
                 req.source = src
-                req.rtag = out[o]
-                req.nbytes = out[o + 1]
-                req.rflags = out[o + 2]
+                req.rtag = rtag
+                req.nbytes = nbytes
+                req.rflags = rflags
                 req.done = True
                 if req.on_complete is not None:
                     req.on_complete(req)
@@ -169,7 +204,8 @@ class PostedRun:
             # Consumed into mirror[0], which the caller now pops from posted and finishes the
             # general way: it leaves the table too.
             del mirror[0]
-            self.off += 1
+            if not same:
+                self.off += 1
             if not mirror:
                 self.forget()
         return status

@@ -283,13 +283,20 @@ class Request(IntHandles):
             # receive that took its message without error) completed here, without the calls
             # of Wait (about 0.2-0.5 us a request, most of a small message's Waitall).
             plain = _plain_classes()
+            posted = plain[1]
             for req in requests:
                 c = req.__class__
                 if c is SentRequest:
                     req._inner = None
                     continue
                 inner = req._inner
-                if c is ReceivedRequest:
+                if c is posted:
+                    # A PostedRequest never has a finish step or an object to build: a receive
+                    # done without error is complete (and it is never re-posted: None stays None).
+                    if inner is not None and inner.done and inner.error is None:
+                        req._inner = None
+                        continue
+                elif c is ReceivedRequest:
                     if inner is RECEIVED:
                         req._inner = None
                         continue
