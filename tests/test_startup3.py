@@ -94,8 +94,9 @@ def _module_lines(n: int, *launcher: str) -> dict[int, list[str]]:
 
 
 def test_a_rank_imports_neither_arrayobj_nor_tomllib() -> None:
-    """One process per rank: the collective kernels load without numba.np.arrayobj, the settings
-    without tomllib; the start-up froze its objects and left the collector on."""
+    """One process per rank: the collective and point-to-point kernels load without
+    numba.np.arrayobj, the settings without tomllib; the start-up froze its objects and left
+    the collector on."""
     got = _module_lines(2)
     for rank, fields in got.items():
         assert fields[-1] == "0", f"rank {rank} compiled kernels twice running: {fields}"

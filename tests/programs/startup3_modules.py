@@ -2,7 +2,8 @@
 
 Run by tests/test_startup3.py, one process per rank or several green-thread ranks per process
 (hosting). Each rank prints: RANK, the sum of an Allreduce and of an object allreduce (which
-load the collective interpreter's kernel), then which of numba.np.arrayobj and tomllib its
+load the collective interpreter's kernel), after point-to-point calls with its neighbour (the
+ring's receive kernels), then which of numba.np.arrayobj and tomllib its
 process has imported, whether the start-up froze objects out of the collector (gc.freeze)
 with the collector on, and how many of toro_mpi's kernels this process compiled instead of
 loading them from numba's cache (a compile imports numba.np.arrayobj whatever the kernels use).
@@ -24,6 +25,23 @@ from _mpi import COMM, MPI, RANK  # noqa: E402
 recv = np.zeros(3, np.int64)
 COMM.Allreduce(np.arange(3, dtype=np.int64) + RANK, recv, op=MPI.SUM)
 total = COMM.allreduce(RANK + 1)
+# Point-to-point too: blocking calls (the third runs their call-site records), a window of
+# nonblocking ones posted before their messages, each pair of ranks with the other.
+peer = RANK ^ 1
+if peer < COMM.Get_size():
+    mine, theirs = np.arange(4.0), np.empty(4)
+    for _ in range(3):
+        if RANK % 2 == 0:
+            COMM.Send(mine, peer, 5)
+            COMM.Recv(theirs, peer, 5)
+        else:
+            COMM.Recv(theirs, peer, 5)
+            COMM.Send(mine, peer, 5)
+    window = [np.empty(2) for _ in range(4)]
+    requests = [COMM.Irecv(w, peer, 6) for w in window]
+    COMM.Sendrecv(mine[:1], peer, 7, theirs[:1], peer, 7)  # both posted (not Barrier: its objmode compiles)
+    MPI.Request.Waitall(requests + [COMM.Isend(mine[:2], peer, 6) for _ in range(4)])
+    assert theirs.tolist() == [0.0, 1.0, 2.0, 3.0] and all(w.tolist() == [0.0, 1.0] for w in window)
 misses = 0
 for name, module in list(sys.modules.items()):
     if module is not None and name.startswith("toro_mpi."):

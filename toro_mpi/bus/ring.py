@@ -42,6 +42,7 @@ from .atomics import (
 )
 from .compiling import compile_once
 from .futex import FUTEX_WAIT, FUTEX_WAKE, SYS_FUTEX, WAKE_ALL
+from .views import pointer_view
 
 _MASK16 = 0xFFFF
 
@@ -418,7 +419,7 @@ def rx_recv(h, want_tag, want_ctx, buf):
     """rx_match with the header written into the handle's private H_INFO words.
 
     The blocking-receive fast path: one array argument fewer to unbox per call."""
-    info = numba.carray(int64_pointer(h + L.H_INFO), (L.INFO_LEN,))
+    info = pointer_view(int64_pointer(h + L.H_INFO), L.INFO_LEN)
     return rx_match(h, want_tag, want_ctx, buf, info)
 
 

@@ -14,13 +14,13 @@ the duration of the call (the record holds the array).
 
 from __future__ import annotations
 
-import numba
 from numba import njit, types
 
 from . import layout as L
 from . import ring
 from .atomics import cpu_relax, int64_pointer, load_acquire_u16, load_i64, uint8_pointer
 from .compiling import compile_once
+from .views import pointer_view
 
 _I64 = types.int64
 
@@ -28,7 +28,7 @@ _I64 = types.int64
 @njit(cache=True)
 def tx_send_at(h, tag, ctx, addr, nbytes, wire):
     """ring.tx_send of the nbytes at addr, whose elements have wire type `wire`."""
-    buf = numba.carray(uint8_pointer(addr), nbytes)
+    buf = pointer_view(uint8_pointer(addr), nbytes)
     flags = wire << L.FLAG_TYPE_SHIFT
     return ring.tx_push(h, L.KIND_EAGER | flags << 16, tag, ctx, nbytes, 0, buf, L.TX_NOT_STARTED)
 
@@ -40,8 +40,8 @@ def rx_recv_at(h, want_tag, want_ctx, addr, cap, mine):
     The match itself sees bytes (wire type 0, which meets any type), so a plain message whose
     element type differs from `mine` is reported RX_SPECIAL here: consumed and complete, left
     for the Python path, which reports ERR_TYPE as for any other buffer."""
-    info = numba.carray(int64_pointer(h + L.H_INFO), (L.INFO_LEN,))
-    buf = numba.carray(uint8_pointer(addr), cap)
+    info = pointer_view(int64_pointer(h + L.H_INFO), L.INFO_LEN)
+    buf = pointer_view(uint8_pointer(addr), cap)
     status = ring.rx_match(h, want_tag, want_ctx, buf, info)
     if status == L.RX_COMPLETE and mine != 0:
         theirs = (info[L.INFO_FLAGS] & L.FLAG_TYPE_MASK) >> L.FLAG_TYPE_SHIFT
@@ -61,13 +61,13 @@ RUN_STATUS_BIAS = 8  # the status part of the result is status + 8 (corruption c
 @njit(cache=True, inline="always")
 def _recv_run(h, tab, stride, k, out):
     """rx_recv_run_at's loop over rows `stride` words apart (0: one row for every receive)."""
-    rows = numba.carray(int64_pointer(tab), ((k - 1) * stride + RUN_ROW,))
-    res = numba.carray(int64_pointer(out), (k * OUT_ROW,))
-    info = numba.carray(int64_pointer(h + L.H_INFO), (L.INFO_LEN,))
+    rows = pointer_view(int64_pointer(tab), (k - 1) * stride + RUN_ROW)
+    res = pointer_view(int64_pointer(out), k * OUT_ROW)
+    info = pointer_view(int64_pointer(h + L.H_INFO), L.INFO_LEN)
     for j in range(k):
         r = j * stride
         mine = rows[r + RUN_WIRE]
-        buf = numba.carray(uint8_pointer(rows[r + RUN_ADDR]), rows[r + RUN_CAP])
+        buf = pointer_view(uint8_pointer(rows[r + RUN_ADDR]), rows[r + RUN_CAP])
         status = ring.rx_match(h, rows[r + RUN_TAG], rows[r + RUN_CTX], buf, info)
         if status == L.RX_COMPLETE and mine != 0:
             theirs = (info[L.INFO_FLAGS] & L.FLAG_TYPE_MASK) >> L.FLAG_TYPE_SHIFT
@@ -136,7 +136,7 @@ RECV_TAKEN = 1 << 40
 @njit(cache=True)
 def tx_send_site(h, tag, site):
     """tx_send_at with (ctx, addr, nbytes, wire) read from the block at address `site`."""
-    s = numba.carray(int64_pointer(site), (SITE_LEN,))
+    s = pointer_view(int64_pointer(site), SITE_LEN)
     return tx_send_at(h, tag, s[SITE_CTX], s[SITE_ADDR], s[SITE_NBYTES], s[SITE_WIRE])
 
 
@@ -144,7 +144,7 @@ def tx_send_site(h, tag, site):
 def rx_recv_site(h, want_tag, site):
     """rx_recv_at with (ctx, addr, cap, wire) read from the block at address `site`; a plain
     message that fit returns RECV_TAKEN + its size, anything else rx_recv_at's status."""
-    s = numba.carray(int64_pointer(site), (SITE_LEN,))
+    s = pointer_view(int64_pointer(site), SITE_LEN)
     status = rx_recv_at(h, want_tag, s[SITE_CTX], s[SITE_ADDR], s[SITE_NBYTES], s[SITE_WIRE])
     if status == L.RX_COMPLETE:
         return RECV_TAKEN + load_i64(h + L.H_INFO + 8 * L.INFO_TOTAL)

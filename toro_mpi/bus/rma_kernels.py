@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from numba import carray, njit, types
+from numba import njit, types
 
 from .atomics import (
     array_address,
@@ -30,6 +30,7 @@ from .atomics import (
     typed_pointer,
 )
 from .compiling import compile_once
+from .views import pointer_view
 
 EXCLUSIVE = 1 << 40
 
@@ -129,7 +130,7 @@ def accumulate_array(lock, owner, spins, dst, arr, op):
         return False
     n = arr.size
     if n:
-        out = carray(typed_pointer(dst, arr[0]), n)
+        out = pointer_view(typed_pointer(dst, arr[0]), n)
         if op == ACC_SUM:
             for i in range(n):
                 out[i] = arr[i] + out[i]
@@ -208,44 +209,44 @@ def _hot_kernels(element):
     @njit(cache=True)
     def acc_at(p):
         """dst[:n] = src[:n] op dst[:n], atomically with every other accumulate to the target."""
-        b = carray(typed_pointer(p, np.int64(0)), BLOCK_WORDS)
+        b = pointer_view(typed_pointer(p, np.int64(0)), BLOCK_WORDS)
         lock, owner, n = b[B_LOCK], b[B_OWNER], b[B_N]
         if not spin_lock(lock, owner, b[B_SPINS]):
             return 0
         if n:
-            _combine(carray(typed_pointer(b[B_DST], element(0)), n), carray(typed_pointer(b[B_SRC], element(0)), n),
-                     n, b[B_OP])
+            _combine(pointer_view(typed_pointer(b[B_DST], element(0)), n),
+                     pointer_view(typed_pointer(b[B_SRC], element(0)), n), n, b[B_OP])
         return acc_release(lock, owner)
 
     @njit(cache=True)
     def get_acc_at(p):
         """res[:n] = dst[:n], then dst[:n] = src[:n] op dst[:n], atomically (Get_accumulate,
         Fetch_and_op)."""
-        b = carray(typed_pointer(p, np.int64(0)), BLOCK_WORDS)
+        b = pointer_view(typed_pointer(p, np.int64(0)), BLOCK_WORDS)
         lock, owner, n = b[B_LOCK], b[B_OWNER], b[B_N]
         if not spin_lock(lock, owner, b[B_SPINS]):
             return 0
         if n:
-            out = carray(typed_pointer(b[B_DST], element(0)), n)
-            old = carray(typed_pointer(b[B_RES], element(0)), n)
+            out = pointer_view(typed_pointer(b[B_DST], element(0)), n)
+            old = pointer_view(typed_pointer(b[B_RES], element(0)), n)
             for i in range(n):
                 old[i] = out[i]
-            _combine(out, carray(typed_pointer(b[B_SRC], element(0)), n), n, b[B_OP])
+            _combine(out, pointer_view(typed_pointer(b[B_SRC], element(0)), n), n, b[B_OP])
         return acc_release(lock, owner)
 
     @njit(cache=True)
     def cas_at(p):
         """res = dst; dst = src if dst's bits equal cmp's, atomically (Compare_and_swap: element
         is the unsigned integer of the datatype's width, so floats compare bit for bit)."""
-        b = carray(typed_pointer(p, np.int64(0)), BLOCK_WORDS)
+        b = pointer_view(typed_pointer(p, np.int64(0)), BLOCK_WORDS)
         lock, owner = b[B_LOCK], b[B_OWNER]
         if not spin_lock(lock, owner, b[B_SPINS]):
             return 0
-        out = carray(typed_pointer(b[B_DST], element(0)), 1)
+        out = pointer_view(typed_pointer(b[B_DST], element(0)), 1)
         old = out[0]
-        carray(typed_pointer(b[B_RES], element(0)), 1)[0] = old
-        if old == carray(typed_pointer(b[B_CMP], element(0)), 1)[0]:
-            out[0] = carray(typed_pointer(b[B_SRC], element(0)), 1)[0]
+        pointer_view(typed_pointer(b[B_RES], element(0)), 1)[0] = old
+        if old == pointer_view(typed_pointer(b[B_CMP], element(0)), 1)[0]:
+            out[0] = pointer_view(typed_pointer(b[B_SRC], element(0)), 1)[0]
         return acc_release(lock, owner)
 
     return acc_at, get_acc_at, cas_at
@@ -294,7 +295,7 @@ def vm_run(p):
     """The copy described by the block at p: n bytes between local and remote of pid with the
     system call number in the block. Returns the bytes moved, or -1 if a call failed (the caller
     repeats it through ctypes to report errno)."""
-    b = carray(typed_pointer(p, np.int64(0)), V_WORDS)
+    b = pointer_view(typed_pointer(p, np.int64(0)), V_WORDS)
     n, local, remote = b[V_N], b[V_LOCAL], b[V_REMOTE]
     done = 0
     while done < n:

@@ -16,6 +16,7 @@ from numba import njit
 from ..bus import layout as BL
 from ..bus.atomics import array_address, cpu_relax, int64_pointer, load_acquire_i64, memcpy
 from ..bus.ring import rx_recv, rx_wait, tx_send, wire_type_of
+from ..bus.views import pointer_view
 from ..coll.interpreter import DONE as _PLAN_DONE
 from ..coll.interpreter import run_at
 from . import layout as J
@@ -192,7 +193,7 @@ def _check_source(h, source, tag):
 @njit(cache=True, inline="always")
 def _info(rxh):
     """The header the last receive kernel call on queue rxh saw (its private H_INFO words)."""
-    return numba.carray(int64_pointer(rxh + BL.H_INFO), (BL.INFO_LEN,))
+    return pointer_view(int64_pointer(rxh + BL.H_INFO), BL.INFO_LEN)
 
 
 @njit(cache=True, inline="always")
