@@ -118,7 +118,7 @@ def test_nodes_direct_receive_cases() -> None:
     with the right Status; a tag that matches a later message, truncation, Ssend, a 2-D buffer
     and ANY_SOURCE order per pair behave as on the bus."""
     lines = _nodes_lat3()[2]
-    assert "order 0 299 299" in lines, lines
+    assert "order 0 299 299" in lines and "by tag 0" in lines, lines
     assert "truncate True" in lines and "after truncate [0.0, 1.0, 2.0, 3.0]" in lines, lines
     assert "tag 3 value 4.5 source 0 tag 3 count 1" in lines, lines
     assert "dtype float64 n 8191 source 0 tag 12 count 8191" in lines, lines

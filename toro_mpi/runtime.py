@@ -283,7 +283,8 @@ class World:
                                engine.rx_info)
             engine.attach_net(route)
             if sched is None:  # the rank's own scheduler (hosted ranks share their process's)
-                route.bind_sched(engine.sched, NET_DOZE_US, int(cfg.sched.get("doze_max_us", 10000)))
+                cap = int(cfg.sched.get("doze_max_us", 10000))
+                route.bind_sched(engine.sched, min(NET_DOZE_US, cap), cap)  # a user's shorter bound wins
             self.engine.fast_spins = fast_spins if sched is None else 1
         self.finalized = False
         self.attached_buffer: Any = None  # MPI.Attach_buffer's buffer (returned by Detach_buffer)

@@ -110,7 +110,7 @@ elif RANK == B:
     status_line(f"2d {z.sum()}", st, MPI.DOUBLE)
 
 # 5. Order per pair: A (remote to B) and L (local to A, remote to B) each send 300 numbered
-# messages with random tags; B takes them from ANY_SOURCE with ANY_TAG, or from one source by tag.
+# messages with random tags; B takes them from ANY_SOURCE with ANY_TAG.
 rng = np.random.default_rng(5 + RANK)
 N = 300
 if RANK in (A, L):
@@ -127,5 +127,19 @@ elif RANK == B:
         bad += src != st.Get_source() or seq != last[src] + 1
         last[src] = seq
     out("order", bad, last[A], last[L])
+
+# 6. One remote source by tag (the direct take's case): tag 2 asked first, so the two messages
+# before it must wait in order, neither lost nor taken by the wrong receive.
+if RANK == A:
+    for seq in range(N):
+        COMM.Send(np.array([seq], np.int64), B, seq % 3)
+elif RANK == B:
+    m = np.zeros(1, np.int64)
+    bad = 0
+    for first in range(0, N, 3):
+        for tag in (2, 0, 1):
+            COMM.Recv(m, A, tag)
+            bad += int(m[0]) != first + tag
+    out("by tag", bad)
 COMM.Barrier()
 out("ok")

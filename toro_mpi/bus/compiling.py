@@ -293,21 +293,27 @@ def llvm_lock_events_off() -> Iterator[None]:
     from llvmlite.binding import ffi
     from numba.core import event
 
-    manager = ffi.lib._lock
-    with manager._lock:
-        saved = list(manager._cblist)
-        if event._registered.get("numba:llvm_lock"):
+    try:
+        manager = ffi.lib._lock
+        lock, callbacks, registered = manager._lock, manager._cblist, event._registered
+    except AttributeError:
+        # Another llvmlite or numba than the ones this was written against: change nothing.
+        yield
+        return
+    with lock:
+        saved = list(callbacks)
+        if registered.get("numba:llvm_lock"):
             kept = saved
         else:
             kept = [pair for pair in saved
                     if getattr(pair[0], "__qualname__", "") != "_initialize_llvm_lock_event.<locals>.enter_fn"]
-        manager._cblist[:] = kept
+        callbacks[:] = kept
     try:
         yield
     finally:
-        with manager._lock:
-            if manager._cblist == kept:  # unless someone registered or removed one meanwhile
-                manager._cblist[:] = saved
+        with lock:
+            if callbacks == kept:  # unless someone registered or removed one meanwhile
+                callbacks[:] = saved
 
 
 def load_cached(dispatcher: Any, sig: Any) -> Any:

@@ -29,7 +29,7 @@ from .nonblocking import NonblockingCollMixin
 from .nonblocking_p2p import NonblockingP2PMixin
 from .object_calls import ObjectCallsMixin
 from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL, SENT, Engine, RecvReq
-from .p2p_sites import NO_SITE, Site, make_site, site_kernels
+from .p2p_sites import NO_SITE, RECORD_MAX_BYTES, Site, make_site, site_kernels
 from .partitioned import PartitionedMixin
 from .persistent import Prequest
 from .posted_request import PostedRequest
@@ -81,7 +81,7 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
     _isend_prev = _irecv_prev = None
     # The same for the blocking Send / Recv (a ping-pong passes one buffer again and again).
     _send_site = _recv_site = NO_SITE
-    _send_prev = _recv_prev = None
+    _send_prev = _recv_prev = 0  # id() of the last buffer of Send / Recv
 
 
     # Plain instance attributes (set in __init__, read on every call), named on the class too.
@@ -398,7 +398,10 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
         if (buf is site.buf and (dest is site.peer and tag is site.tag and self._fast_size
                                  or type(dest) is int and type(tag) is int and 0 <= dest < self._fast_size
                                  and 0 <= tag <= TAG_MAX and dest != self._me and site.learn(dest, tag))
-                and buf.dtype is site.dtype and not self._sendq[dest] and site.nbytes < e.slow_min):
+                and buf.dtype is site.dtype and not self._sendq[dest]
+                and (site.nbytes < e.slow_min or site.nbytes < e.slow_local and not e.remote[dest])):
+            # (The same gate as the hot path below: with ranks on other nodes slow_min is 0, and a
+            # peer of this node still comes here, else the record is rebuilt on every call.)
             sent = self._send_blk(self._txh[dest], tag, site.blk)
             if sent == site.nbytes or e.send_rest(buf, site.nbytes, dest, tag, self._ctx, sent):
                 return
@@ -411,11 +414,13 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
                 nbytes = buf.nbytes
                 # (slow_min is 0 with ranks on other nodes: a peer of this node still goes here.)
                 if nbytes < e.slow_min or (nbytes < e.slow_local and not e.remote[dest]):
-                    if buf is self._send_prev:
-                        if buf.dtype.isnative:
-                            self._send_site = self._p2p_site(buf)  # a second call in a row: record it
-                    else:
-                        self._send_prev = buf
+                    # A second call in a row with a small buffer: record it. The previous buffer
+                    # is remembered by id only, and a large one never recorded, so that Send does
+                    # not keep a program's big arrays alive (mpi4py keeps nothing).
+                    if id(buf) != self._send_prev:
+                        self._send_prev = id(buf)
+                    elif nbytes <= RECORD_MAX_BYTES and buf.dtype.isnative:
+                        self._send_site = self._p2p_site(buf)
                     sent = fn(self._txh[dest], tag, self._ctx, buf)
                     if sent == nbytes or e.send_rest(buf, nbytes, dest, tag, self._ctx, sent):
                         return
@@ -488,11 +493,10 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
             recv = self._recv_eps.get(buf.dtype)
             if recv is not None and flags.c_contiguous and flags.writeable:
                 tried = True
-                if buf is self._recv_prev:
-                    if buf.dtype.isnative:
-                        self._recv_site = self._p2p_site(buf)  # a second call in a row: record it
-                else:
-                    self._recv_prev = buf
+                if id(buf) != self._recv_prev:  # as Send's: by id, small buffers only
+                    self._recv_prev = id(buf)
+                elif buf.nbytes <= RECORD_MAX_BYTES and buf.dtype.isnative:
+                    self._recv_site = self._p2p_site(buf)
                 st = recv(self._rxh[source], tag, self._ctx, buf)
                 if st == _RX_COMPLETE:
                     if status is not None:

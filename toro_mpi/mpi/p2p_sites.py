@@ -56,6 +56,10 @@ class Site:
         return True
 
 
+# Send and Recv record only buffers up to this size: a record keeps its buffer alive, and the
+# record saves about 0.2 us a call, which matters for small messages only.
+RECORD_MAX_BYTES = 65536
+
 NO_SITE = Site(None, 0, 0, 0)
 # A buffer no call passes (not None: Send(None, ...) is a valid empty send, which must not match).
 NO_SITE.buf = object()
