@@ -63,7 +63,7 @@ def test_no_streaming_to_ranks_of_other_nodes() -> None:
     """On 2 simulated nodes (ranks 0, 1 | 2) a rank streams to the other process of its node but
     not to a rank of the other node, whose queue this process's network route reads."""
     ranks = assert_ok(run_toro("stream_word", 3, timeout=100, launcher=("--nodes", "2")), 3)
-    assert "stream to 1: 65536 65536" in ranks[0] and "stream to 0: 65536 65536" in ranks[1]
+    assert "stream to 1: 8192 8192" in ranks[0] and "stream to 0: 8192 8192" in ranks[1]
     assert "stream to 2: 0 0" in ranks[0] and "stream to 2: 0 0" in ranks[1]
     assert {"stream to 0: 0 0", "stream to 1: 0 0"} <= set(ranks[2])
 

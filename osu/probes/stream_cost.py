@@ -3,9 +3,9 @@
 The two-copy pipeline through the ring written with plain and with non-temporal (streaming)
 stores, against the reference's single copy.
 
-Run: python -m osu.probes stream_cost [--reps 6] [--min 8192] [--max 4194304]
+Run: python -m osu.probes stream_cost [--reps 6] [--min 4096] [--max 4194304]
 Launches the measurement below alternately under toro-mpirun with `[bus] stream_threshold = 0`
-(plain stores), under toro-mpirun with the threshold given (default 65536, the shipped default)
+(plain stores), under toro-mpirun with the threshold given (default 8192, the shipped default)
 and under mpiexec + mpi4py (tuned, as osu.compare runs it), --reps times, with a cache-line
 calibration before each round, and prints every round's figures next to its calibration, then
 medians and paired ratios. Read the rounds by their calibration: when the two cores share a cache
@@ -73,9 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the comparison."""
     ap = parser("stream_cost", __doc__)
     ap.add_argument("--reps", type=int, default=6)
-    ap.add_argument("--min", type=int, default=8 << 10)
+    ap.add_argument("--min", type=int, default=4 << 10)
     ap.add_argument("--max", type=int, default=4 << 20)
-    ap.add_argument("--threshold", type=int, default=65536, help="stream_threshold of the streaming side")
+    ap.add_argument("--threshold", type=int, default=8192, help="stream_threshold of the streaming side")
     ap.add_argument("--timeout", type=float, default=300)
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="stream_cost-") as tmp:
