@@ -92,10 +92,12 @@ class _Sched:
 
 def test_idle_doze_bound_follows_idle_time() -> None:
     """bind_sched (no job): the floor when the rank goes idle, an eighth of the time idle so far
-    after each quiet pump, capped; back to the floor when something moves or the rank wakes; the
-    scheduler's own on_idle still told."""
+    after each quiet pump, capped; the floor while a transfer is in flight; back to the floor when
+    something moves or the rank wakes; the scheduler's own on_idle still told."""
     route = NetRoute.__new__(NetRoute)  # only the doze's state: no transport, no link
     route._idle_since = 0.0
+    in_flight = [False]
+    route.outstanding = lambda: in_flight[0]
     sched = _Sched()
     route.bind_sched(sched, 500, 10000)
     assert sched.doze_max == 0.0005
@@ -105,6 +107,10 @@ def test_idle_doze_bound_follows_idle_time() -> None:
         route._idle_since = time.monotonic() - slept
         route._doze(False)
         assert abs(sched.doze_max - want) < 0.0005, (slept, sched.doze_max)
+    in_flight[0] = True  # a transfer in flight: Open MPI moves it only when polled
+    route._doze(False)
+    assert sched.doze_max == 0.0005 and route._idle_since > 0
+    in_flight[0] = False
     route._doze(True)
     assert sched.doze_max == 0.0005 and route._idle_since == 0.0
     route._idle_since = time.monotonic() - 1.0
