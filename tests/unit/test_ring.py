@@ -19,11 +19,8 @@ FIRST = BSIZE - L.MSG_HEADER
 
 
 @pytest.fixture
-def seg():
-    s = Segment.create(2, QSIZE, BSIZE)
-    s.unlink()
-    yield s
-    s.close()
+def seg(make_segment):
+    return make_segment(2, QSIZE, BSIZE)
 
 
 def push(seg, data, tag=0, ctx=0, sent=L.TX_NOT_STARTED):

@@ -40,11 +40,8 @@ BSIZE = 256
 
 
 @pytest.fixture
-def seg():
-    s = Segment.create(2, QSIZE, BSIZE)
-    s.unlink()
-    yield s
-    s.close()
+def seg(make_segment):
+    return make_segment(2, QSIZE, BSIZE)
 
 
 def _stream_word(seg: Segment, src: int, dst: int, plane: int = L.P2P_PLANE) -> int:
