@@ -34,3 +34,31 @@ def test_parse_exports() -> None:
     assert exports == {"A": "1", "B": "b"} and unset == ["C"]
     with pytest.raises(ValueError, match="TORO_MPI_RANK"):
         parse_exports(["TORO_MPI_RANK=3"], {})
+
+
+def test_process_state_and_running_ranks_hold_a_deadlock_verdict() -> None:
+    """A rank process that runs (state R: inside a long look, or waiting for a core) holds off
+    the deadlock verdict; one that sleeps does not; a process that is gone has no state."""
+    import subprocess
+    import sys
+    import time
+    from types import SimpleNamespace
+
+    from toro_mpi.launcher.job import Job, process_state
+
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        assert process_state(sleeper.pid) == "S"
+        assert process_state(spinner.pid) == "R"
+        job = Job.__new__(Job)
+        job.ranks = [SimpleNamespace(pid=sleeper.pid)]
+        assert not job._any_running()
+        job.ranks.append(SimpleNamespace(pid=spinner.pid))
+        assert job._any_running()
+    finally:
+        for proc in (sleeper, spinner):
+            proc.kill()
+            proc.wait()
+    assert process_state(spinner.pid) is None

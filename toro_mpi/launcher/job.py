@@ -62,6 +62,16 @@ def warm_numba_cache() -> bool:
     return True
 
 
+def process_state(pid: int) -> str | None:
+    """The one-letter scheduler state of a process (R running or runnable, S sleeping, Z, ...)
+    from /proc/PID/stat; None when it is gone or /proc is not there."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0].decode()
+    except (OSError, IndexError):
+        return None
+
+
 class Job:
     """One run of toro-mpirun: owns the segment and the rank processes."""
 
@@ -411,8 +421,23 @@ class Job:
             return time.monotonic() - since >= STALE_QUEUE_SECONDS and all(
                 now is None or then is None or now >= then + 2 for now, then in zip(self._sleeps(), start, strict=True))
         self._stale_since = None
+        if self._any_running():
+            # A rank marks itself idle before its last looks at the queues. A look that takes a
+            # message and is then slow to act on it (a kernel loaded on first use, or a loaded
+            # machine keeping the process off its core) leaves the bus quiet and the idle count
+            # unchanged while the peer waits for its reply: not a deadlock while the process
+            # runs. Deadlocked processes sleep (on their doorbell) between short looks.
+            self._idle_seen = None
+            return False
         seen, self._idle_seen = self._idle_seen, tuple(counts)
         return seen == self._idle_seen
+
+    def _any_running(self) -> bool:
+        """Whether a live rank process is running or waiting for a core (state R in /proc)."""
+        for proc in self.ranks:
+            if process_state(proc.pid) == "R":
+                return True
+        return False
 
     def _sleeps(self) -> list[int | None]:
         """Voluntary context switches of every rank process (a futex sleep is one); None for a
