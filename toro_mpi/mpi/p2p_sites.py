@@ -67,17 +67,6 @@ NO_SITE.buf = object()
 _entries: dict[str, Any] = {}
 
 
-def kernels_for(transport: Any) -> tuple[Any, Any] | None:
-    """(send_at, recv_at) entry points for this transport, or None when its queue handles are
-    not the shared-memory rings these kernels read (then the records are never made)."""
-    if not isinstance(transport, VirtioBus):
-        return None
-    if not _entries:
-        _entries["send"] = ring_at.send_at_entry()
-        _entries["recv"] = ring_at.recv_at_entry()
-    return _entries["send"], _entries["recv"]
-
-
 def site_kernels(transport: Any) -> tuple[Any, Any, Any, Any] | None:
     """(send_site, recv_site, wait_site, pending): the entry points of bus/ring_at.py that read a
     record's block, and the look at a queue's fill (Irecv's posting branch), or None when this
