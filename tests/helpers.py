@@ -186,6 +186,14 @@ def ref_available() -> str | None:
     return None
 
 
+def differential_marks() -> list[pytest.MarkDecorator]:
+    """The module marks of a test file that compares toro_mpi jobs with mpi4py + Open MPI:
+    /dev/shm checked after each test, every test skipped when the reference cannot run here."""
+    why_not = ref_available()
+    return [pytest.mark.usefixtures("shm_clean"),
+            pytest.mark.skipif(why_not is not None, reason=f"no reference MPI: {why_not}")]
+
+
 # What Open MPI's launcher prints when it could not start a job at all (a PMIx listener or a
 # daemon that failed, seen once in a few thousand runs on a loaded machine): the reference's
 # infrastructure, not the program, so the run is tried once more.

@@ -13,13 +13,9 @@ requests. Once with one process per rank, once with ranks hosted as green thread
 from __future__ import annotations
 
 import pytest
-from helpers import HOSTED, assert_same_as_reference, ref_available, ref_cached, toro_cached
+from helpers import HOSTED, assert_same_as_reference, differential_marks, ref_cached, toro_cached
 
-_why_not = ref_available()
-pytestmark = [
-    pytest.mark.usefixtures("shm_clean"),
-    pytest.mark.skipif(_why_not is not None, reason=f"no reference MPI: {_why_not}"),
-]
+pytestmark = differential_marks()
 
 CASES = [
     pytest.param(2, (), id="n2"),

@@ -122,25 +122,8 @@ class Link:
         Without a request, the bytes are a view of the posted buffer, valid until the next
         call (copy what must live longer). One `Test` when nothing came: a progress call of the
         MPI."""
-        req = self._rreq
-        if self._held:
-            self._held = False
-            req.Start()
-        st = self._status
-        if not req.Test(st):
-            return None
-        n = st.Get_count(self._byte)
-        src = st.Get_source()
-        self.received += 1
-        rbuf = self._rbuf
-        if n != 16:
-            self._held = True
-            return src, _WORD.unpack_from(rbuf, 0)[0], rbuf[:n], None
-        size, head = _WORDS2.unpack_from(rbuf, 0)
-        req.Start()
-        buf = np.empty(size, np.uint8)
-        big = self.comm.Irecv([buf, self._byte], src, BIG_TAG)
-        return src, head, buf, None if big.Test() else big
+        got = self.poll_raw()
+        return None if got is None else self.item(*got)
 
     def poll_raw(self) -> tuple[int, int] | None:
         """poll's first half, for a caller that may use the bytes in place: (source, size) of
