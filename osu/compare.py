@@ -1,6 +1,6 @@
 """Side-by-side OSU micro-benchmarks: toro_mpi vs mpi4py + Open MPI, from a suite file.
 
-Run: python -m osu.compare [SUITE] [--reps N] [--out DIR] [--reference-defaults]
+Run: python -m osu.compare [SUITE] [--reps N] [--out DIR] [--reference-defaults] [--baseline TREE]
 
 SUITE is a suite file's path or the name of one shipped in osu/suites/ (`quick`, the default,
 `full`, `coll`, `coll-small`, `one-sided`).
@@ -12,7 +12,8 @@ VM's vCPUs around. The reference runs tuned (MPI4PY_RC_THREAD_LEVEL=single, OMPI
 OMPI_MCA_btl=^ofi, --bind-to core; --oversubscribe --bind-to none when there are more ranks than
 cores) and, with --reference-defaults, also as Open MPI sets itself up. The OMB text output of
 every run is parsed; the medians (with min-max over the repetitions) and toro/reference ratios
-per size go to DIR/results.md and DIR/results.csv, one PNG per run (if matplotlib is installed:
+per size go to DIR/results.md and DIR/results.csv (with --baseline TREE, toro_mpi from another
+checkout runs as a third backend and the tables add toro/baseline ratios: before/after a change), one PNG per run (if matplotlib is installed:
 pip install 'toro_mpi[bench]'), and every run's raw output to DIR/raw/. A failed run stops the
 suite with exit status 1 naming it; no table is written then.
 
@@ -50,8 +51,13 @@ ONE_SIDED = ("osu_put_latency", "osu_get_latency", "osu_acc_latency", "osu_get_a
 PORTS = ("osu_latency", "osu_bw", "osu_bibw", "osu_multi_lat", "osu_barrier", "osu_bcast", "osu_reduce",
          "osu_allreduce", "osu_gather", "osu_scatter", "osu_allgather", "osu_alltoall", *ONE_SIDED)
 BANDWIDTH = ("osu_bw", "osu_bibw", "osu_put_bw", "osu_get_bw", "osu_put_bibw")
-TORO, REF, REF_DEFAULTS = "toro", "ref", "ref-defaults"
-LABELS = {TORO: "toro_mpi", REF: "mpi4py+OpenMPI tuned", REF_DEFAULTS: "mpi4py+OpenMPI defaults"}
+TORO, REF, REF_DEFAULTS, BASELINE = "toro", "ref", "ref-defaults", "baseline"
+LABELS = {TORO: "toro_mpi", REF: "mpi4py+OpenMPI tuned", REF_DEFAULTS: "mpi4py+OpenMPI defaults",
+          BASELINE: "toro_mpi baseline"}
+# Set by --baseline: another checkout of toro_mpi (e.g. `git worktree add /tmp/before COMMIT`) whose
+# library and OSU ports run as a third backend, so a change is measured against the code before it
+# in the same run, alternating with the others.
+_BASELINE_TREE: list[Path] = []
 TUNED = {"MPI4PY_RC_THREAD_LEVEL": "single", "OMPI_MCA_mtl": "^ofi", "OMPI_MCA_btl": "^ofi"}
 # A rank's identity from an outer job must never leak into ours (as in tests/helpers.py).
 _RANK_VARS = ("TORO_MPI_RANK", "TORO_MPI_SIZE", "TORO_MPI_SEGMENT", "TORO_MPI_CONFIG", "TORO_MPI_LAUNCHER_PID")
@@ -165,7 +171,10 @@ def command(run: Run, backend: str, timeout: float) -> tuple[list[str], dict[str
     program = [sys.executable, "-m", f"osu.{run.bench}", *run.args]
     over = run.n > ncores()
     env = base_env()
-    if backend == TORO:
+    if backend == BASELINE:
+        # The other checkout first on every rank's path; launch() runs it from that directory.
+        env["PYTHONPATH"] = os.pathsep.join([str(_BASELINE_TREE[0]), *filter(None, [env.get("PYTHONPATH")])])
+    if backend in (TORO, BASELINE):
         env["OSU_MPI"] = "toro"
         # The launcher's own --timeout (a little shorter than ours) reports where ranks hang.
         cmd = [sys.executable, "-m", "toro_mpi", "-n", str(run.n), *(["--oversubscribe"] if over else []),
@@ -209,7 +218,8 @@ def launch(run: Run, backend: str, timeout: float, raw: Path, rep: int) -> tuple
     """Run once; returns (size -> figure, seconds). Raises SuiteError naming the run if it fails."""
     cmd, env = command(run, backend, timeout)
     start = time.monotonic()
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    cwd = _BASELINE_TREE[0] if backend == BASELINE else ROOT
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         out, err = proc.communicate(timeout=timeout)
@@ -265,6 +275,9 @@ class Outcome:
         return statistics.median(ratios) if ratios else float("nan")
 
 
+_SHORT = {REF: "tuned", REF_DEFAULTS: "defaults", BASELINE: "baseline"}
+
+
 def _size_label(run: Run, size: int) -> str:
     return "-" if run.bench == "osu_barrier" else str(size)
 
@@ -285,6 +298,8 @@ def write_markdown(path: Path, outcomes: list[Outcome], backends: list[str], sui
         "- reference, tuned: `mpiexec -n N --bind-to core python -m osu.BENCH ARGS` with "
         f"{' '.join(f'{k}={v}' for k, v in TUNED.items())} (`--oversubscribe --bind-to none` when N > cores)",
     ]
+    if BASELINE in refs:
+        lines.append(f"- baseline: the same toro_mpi command run from the checkout `{_BASELINE_TREE[0]}`")
     if REF_DEFAULTS in refs:
         lines.append("- reference, defaults: `mpiexec -n N [--oversubscribe] python -m osu.BENCH ARGS`, "
                      "no MCA or mpi4py settings")
@@ -305,7 +320,7 @@ def write_markdown(path: Path, outcomes: list[Outcome], backends: list[str], sui
                   f"args: `{' '.join(run.args) or '(OMB defaults)'}`; calibration: {calib}", ""]
         head = ["size (B)", LABELS[TORO]]
         for ref in refs:
-            head += [LABELS[ref], f"toro/{'tuned' if ref == REF else 'defaults'}", "paired"]
+            head += [LABELS[ref], f"toro/{_SHORT[ref]}", "paired"]
         lines.append("| " + " | ".join(head) + " |")
         lines.append("|" + "---:|" * len(head))
         for size in oc.sizes():
@@ -427,6 +442,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="output folder (default: bench-results/<timestamp>)")
     ap.add_argument("--reference-defaults", action="store_true",
                     help="also run the reference with Open MPI's and mpi4py's defaults")
+    ap.add_argument("--baseline", metavar="TREE",
+                    help="also run toro_mpi from this checkout (library and ports), alternating with the "
+                         "others; the tables add toro/baseline ratios")
     ap.add_argument("--timeout", type=float, help="seconds per run (default: the suite's `timeout`)")
     ap.add_argument("--only", metavar="TEXT", help="only the runs whose id (e.g. osu_bcast-n4) contains TEXT")
     ap.add_argument("--calibration-rounds", type=int, default=100_000,
@@ -447,6 +465,12 @@ def main(argv: list[str] | None = None) -> int:
         started = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
         out = Path(args.out or Path("bench-results") / datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
         backends = [TORO, REF] + ([REF_DEFAULTS] if args.reference_defaults else [])
+        if args.baseline:
+            tree = Path(args.baseline).resolve()
+            if not (tree / "toro_mpi" / "__init__.py").is_file() or not (tree / "osu").is_dir():
+                raise SuiteError(f"--baseline {args.baseline}: not a toro_mpi checkout (no toro_mpi/ and osu/)")
+            _BASELINE_TREE[:] = [tree]
+            backends.append(BASELINE)
         print(f"suite {suite.path}: {len(suite.runs)} run(s) x {suite.reps} rep(s) x {len(backends)} backends, "
               f"output in {out}", flush=True)
         outcomes = run_suite(suite, backends, out, args.calibration_rounds)

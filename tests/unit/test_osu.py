@@ -167,6 +167,21 @@ def test_commands(monkeypatch):
 
 
 @pytest.mark.timeout(10)
+def test_baseline_runs_the_other_checkout(monkeypatch, tmp_path):
+    """--baseline runs the same launcher command with the other checkout first on the path, and
+    refuses a folder that is not a toro_mpi checkout before launching anything."""
+    monkeypatch.setattr(compare, "ncores", lambda: 2)
+    monkeypatch.setattr(compare, "_BASELINE_TREE", [tmp_path])
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    run = compare.Run("osu_latency", 2, [], "osu_latency-n2")
+    cmd, env = compare.command(run, compare.BASELINE, 100)
+    assert cmd == compare.command(run, compare.TORO, 100)[0]
+    assert env["PYTHONPATH"].split(os.pathsep) == [str(tmp_path), "/elsewhere"]
+    assert compare.main(["quick", "--baseline", str(tmp_path), "--out", str(tmp_path / "out")]) == 1
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.timeout(10)
 def test_plots_degrade_without_matplotlib(monkeypatch, tmp_path, capsys):
     """Without matplotlib the runner still writes its tables and says how to get the plots."""
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` raise ImportError
