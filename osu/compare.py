@@ -12,10 +12,11 @@ VM's vCPUs around. The reference runs tuned (MPI4PY_RC_THREAD_LEVEL=single, OMPI
 OMPI_MCA_btl=^ofi, --bind-to core; --oversubscribe --bind-to none when there are more ranks than
 cores) and, with --reference-defaults, also as Open MPI sets itself up. The OMB text output of
 every run is parsed; the medians (with min-max over the repetitions) and toro/reference ratios
-per size go to DIR/results.md and DIR/results.csv (with --baseline TREE, toro_mpi from another
-checkout runs as a third backend and the tables add toro/baseline ratios: before/after a change), one PNG per run (if matplotlib is installed:
+per size go to DIR/results.md and DIR/results.csv, one PNG per run (if matplotlib is installed:
 pip install 'toro_mpi[bench]'), and every run's raw output to DIR/raw/. A failed run stops the
-suite with exit status 1 naming it; no table is written then.
+suite with exit status 1 naming it; no table is written then. With --baseline TREE, toro_mpi from
+another checkout (e.g. `git worktree add /tmp/before COMMIT`) runs as a third backend, and the
+tables add toro/baseline ratios: a change measured against the code before it.
 
 Suite file (TOML): top-level `reps` (default 3) and `timeout` (seconds per run, default 600),
 then one [[run]] table per run with `bench` (osu_latency, ..., osu_alltoall, osu_put_latency, ...), `n` (ranks,
