@@ -243,7 +243,8 @@ class World:
             # process_of: the process hosting each rank (hosted ranks; None: one process per rank).
             # Rendezvous reads another process's memory: never across nodes, so off with a network.
             transport = VirtioBus(self.segment, self.rank, cfg.bus["rendezvous_threshold"] > 0 and link is None,
-                                  cfg.bus["heap_size"], process_of, cfg.bus["stream_threshold"])
+                                  cfg.bus["heap_size"], process_of, cfg.bus["stream_threshold"],
+                                  cfg.bus["stream_far_ns"])
         else:
             self.rank, self.size = 0, 1
             transport = None

@@ -114,12 +114,19 @@ driver never has to search for a free descriptor.
                                 store after the device has finished reading the buffers.
     q + TXPRIV      64          driver-private: i64 next avail (free-running), i64 used seen
     q + RXPRIV      64          device-private: i64 next to consume (free-running), i64 bytes of
-                                the current message already delivered, i64 its total, i64 active
+                                the current message already delivered, i64 its total, i64 active,
+                                i64 probe min, i64 probes, i64 last window's min, i64 last probed
+                                (RX_PROBE*)
     q + SIGNALS     64          i64 signals posted (free-running). Driver writes, with a seq_cst
                                 atomic add (a release and more); the device polls it with an
                                 acquire load
     q + SEEN        64          i64 signals taken (free-running). Device writes (release); the
-                                launcher reads it for its deadlock check
+                                launcher reads it for its deadlock check.
+                                +8: i64 stream advice, STREAM_* below: how the device last
+                                measured the line transfer from the driver's core (see
+                                "Streaming stores"). Device writes (release) only when it
+                                changes, so the driver's copy of the line stays valid; the driver
+                                reads it (acquire) before a message it could stream
     q + BUFFERS     Q * B       buffers, buffer i belongs to descriptor i
 
 SIGNALS and SEEN sit at RXPRIV + 64 and RXPRIV + 128 (the geometry line has no room for their
@@ -130,6 +137,20 @@ calls whose order between two ranks is fixed by MPI itself: blocking barriers (t
 share two barriers must call them in the same order, or the program deadlocks whatever the
 implementation does), so the n-th signal one rank posts to another is always the one the other
 rank's n-th wait for it expects. The queue is empty when avail.idx == used.idx and SIGNALS == SEEN.
+
+Streaming stores: a sender writes a fragment of a message of at least H_STREAM_MIN bytes with
+non-temporal stores (to memory) when the receiver's core shares no cache with its own, and with
+plain stores when it does: read from the sender's cache, a line costs one transfer, about 50 ns
+between cores that share a cache here and about 200 ns between cores that do not (the host
+places this VM's two vCPUs either way and moves them within minutes; BENCHMARKS.md "Large
+messages"). Only the receiver can see which: once per pass over the ring (the fragment in
+descriptor 0) it times its load of that descriptor, usually a line the sender has written since
+the receiver last read it, with `rdtsc` between `lfence`s (atomics.load_cycles). A load under a
+third of H_FAR_CYCLES found the line in the receiver's own cache and is ignored; the minimum of
+PROBE_WINDOW others (RXPRIV's probe words) decides FAR (above H_FAR_CYCLES: stream) or NEAR
+(plain), published in the SEEN line's advice word when it changes. Until the first decision a
+sender streams (UNMEASURED), as it did before there was a measurement; the probe costs about
+20 ns once per Q fragments.
 
 Indices: `avail.idx` and `used.idx` are free-running 16-bit counters (virtio); the private
 counters are int64. Differences are taken modulo 2**16, which is exact because Q <= 32768.
@@ -159,7 +180,7 @@ message before starting the next on the same queue).
 from __future__ import annotations
 
 MAGIC = 0x31535542_4F524F54  # b"TOROBUS1" little-endian
-LAYOUT_VERSION = 7
+LAYOUT_VERSION = 8
 CACHE_LINE = 64
 PAGE = 4096
 MAX_QUEUE_SIZE = 32768
@@ -278,6 +299,10 @@ H_SEEN = 88
 # Messages of at least this many bytes have their payload copied into the ring with streaming
 # (non-temporal) stores, atomics.memcpy_stream; 0: never. Process-private, from [bus] config.
 H_STREAM_MIN = 96
+# The receiving side's measure of the driver's core (see "Streaming stores"): a descriptor load
+# slower than this many time-stamp counter cycles means the two cores share no cache; 0: the
+# receiver does not measure (its sender never streams to it, or measures nothing here).
+H_FAR_CYCLES = 104
 H_INFO = 128  # int64[INFO_LEN]: the header rx_recv saw last (process-private, so no array argument)
 HANDLE_WORDS = 32
 
@@ -302,6 +327,15 @@ RX_NEXT = 0  # device-private: descriptors consumed so far
 RX_DONE = 8  # device-private: bytes of the current message delivered
 RX_TOTAL = 16  # device-private: total bytes of the current message
 RX_ACTIVE = 24  # device-private: 1 while a fragmented message is being delivered
+RX_PROBE_MIN = 32  # device-private: smallest descriptor load (cycles) of the current probe window
+RX_PROBES = 40  # device-private: probes taken in the current window
+RX_PROBE_LAST = 48  # device-private: the last window's minimum (what the advice was decided on)
+RX_PROBED = 56  # device-private: the RX_NEXT whose descriptor was timed last (time each fragment once)
+PROBE_WINDOW = 8
+SEEN_ADVICE = 8  # in the SEEN line: the stream advice, one of STREAM_* (see "Streaming stores")
+STREAM_UNMEASURED = 0
+STREAM_FAR = 1
+STREAM_NEAR = 2
 
 # Message header.
 MSG_HEADER = 32

@@ -29,6 +29,7 @@ from .atomics import (
     int64_pointer,
     load_acquire_i64,
     load_acquire_u16,
+    load_cycles,
     load_i64,
     load_u16,
     load_u32,
@@ -154,6 +155,9 @@ def tx_push(h, kind, tag, ctx, total, cookie, buf, sent):
     seen = load_i64(txp + L.TX_USED)
     stream_min = load_i64(h + L.H_STREAM_MIN)
     stream = stream_min > 0 and nbytes >= stream_min
+    if stream:
+        # Plain stores when the receiver measured our core near (layout.py, "Streaming stores").
+        stream = load_acquire_i64(qa + load_i64(h + L.H_SEEN) + L.SEEN_ADVICE) != L.STREAM_NEAR
     while sent < nbytes or sent == L.TX_NOT_STARTED:
         if nxt - seen >= qsize:
             # Ring looks full: reclaim what the device has handed back (lazy, so the used
@@ -260,6 +264,31 @@ def tx_send(h, tag, ctx, buf):
     return tx_push(h, L.KIND_EAGER | flags << 16, tag, ctx, buf.nbytes, 0, buf, L.TX_NOT_STARTED)
 
 
+@njit(cache=True)
+def _probed(h, qa, rxp, took, far):
+    """Count one timed descriptor load; at the end of a window, publish the advice it gives."""
+    if 3 * took < far:
+        # Found in our own cache (an earlier look at the line, or a prefetch): a transfer takes
+        # longer than this even between cores that share a cache, so it says nothing.
+        return
+    n = load_i64(rxp + L.RX_PROBES)
+    low = load_i64(rxp + L.RX_PROBE_MIN)
+    if n == 0 or took < low:
+        low = took
+    n += 1
+    if n < L.PROBE_WINDOW:
+        store_i64(rxp + L.RX_PROBES, n)
+        store_i64(rxp + L.RX_PROBE_MIN, low)
+        return
+    store_i64(rxp + L.RX_PROBES, 0)
+    store_i64(rxp + L.RX_PROBE_LAST, low)
+    # The minimum, not the mean: an interrupt or a preemption only ever adds to a load's time.
+    advice = L.STREAM_FAR if low > far else L.STREAM_NEAR
+    word = qa + load_i64(h + L.H_SEEN) + L.SEEN_ADVICE
+    if load_i64(word) != advice:
+        store_release_i64(word, advice)
+
+
 @njit(cache=True, inline="always")
 def _head(h, qa, qsize, bsize):
     """Return (status, pos, buffer address, descriptor length) of the next available fragment."""
@@ -276,6 +305,15 @@ def _head(h, qa, qsize, bsize):
     if load_u16(avail + L.RING_ENTRIES + 2 * pos) != pos:
         return L.ERR_CORRUPT_DESC, 0, 0, 0
     d = qa + L.CACHE_LINE + pos * L.DESC_SIZE
+    if pos == 0:
+        far = load_i64(h + L.H_FAR_CYCLES)
+        if far > 0 and load_i64(rxp + L.RX_PROBED) != nxt:
+            # (A head polled again, e.g. left for a later receive, is now in our cache.)
+            store_i64(rxp + L.RX_PROBED, nxt)
+            # Once per pass over the ring: how far is the sender's core? Descriptor 0 starts a
+            # line the sender wrote after we last read it, so this load is a transfer from its
+            # cache (layout.py, "Streaming stores").
+            _probed(h, qa, rxp, load_cycles(d + L.DESC_ADDR), far)
     boff = load_i64(d + L.DESC_ADDR)
     length = load_u32(d + L.DESC_LEN)
     local = load_i64(h + L.H_BUFFERS) + pos * bsize
