@@ -305,7 +305,8 @@ def write_markdown(path: Path, outcomes: list[Outcome], backends: list[str], sui
         lines.append("- reference, defaults: `mpiexec -n N [--oversubscribe] python -m osu.BENCH ARGS`, "
                      "no MCA or mpi4py settings")
     lines += [
-        "- runs alternate toro_mpi and the reference (A B A B ...); each cell is the median over the "
+        "- runs alternate toro_mpi and the reference (A B A B ...; with a baseline, baseline toro_mpi "
+        "reference, then the reverse); each cell is the median over the "
         "repetitions with (min-max); ratio = toro_mpi median / reference median (for bandwidth above 1 "
         "means toro_mpi is faster, for latency below 1); paired = the median of the ratios within each "
         "pair of runs (back to back, so under the same vCPU placement)",
@@ -402,6 +403,17 @@ def write_plots(out: Path, outcomes: list[Outcome], backends: list[str]) -> list
 
 
 # -- driver ----------------------------------------------------------------------------------------
+def _order(backends: list[str], rep: int) -> list[str]:
+    """The launch order of one repetition: toro_mpi runs back to back with the reference and with
+    the baseline, whose paired ratios it is part of: baseline, toro, reference, reversed on even
+    repetitions, so neither side always runs first."""
+    if BASELINE not in backends:
+        return backends
+    others = [b for b in backends if b not in (TORO, BASELINE)]
+    order = [BASELINE, TORO, *others]
+    return order if rep % 2 else order[::-1]
+
+
 def run_suite(suite: Suite, backends: list[str], out: Path, calibration_rounds: int) -> list[Outcome]:
     """Launch every run of the suite, interleaving the backends; raises SuiteError on a failure."""
     raw = out / "raw"
@@ -416,7 +428,7 @@ def run_suite(suite: Suite, backends: list[str], out: Path, calibration_rounds: 
                 oc.calibration.append(measure(rounds=calibration_rounds))
                 print(f"calibration: cache-line ping-pong cores 0<->1: {oc.calibration[-1]:.1f} ns one-way",
                       flush=True)
-            for backend in backends:
+            for backend in _order(backends, rep):
                 rows, seconds = launch(run, backend, suite.timeout, raw, rep)
                 done += 1
                 if oc.rows[backend] and sorted(rows) != sorted(oc.rows[backend][0]):

@@ -13,6 +13,6 @@ for peer in range(COMM.Get_size()):
     if peer != RANK:
         words = [int(segment.handle_words(RANK, peer, plane)[L.H_STREAM_MIN // 8]) for plane in range(L.PLANES)]
         out(f"stream to {peer}:", *words)
-        bounds = [int(segment.handle_words(peer, RANK, plane)[L.H_FAR_CYCLES // 8]) for plane in range(L.PLANES)]
+        bounds = [int(segment.handle_words(peer, RANK, plane)[L.H_FAR_NS // 8]) for plane in range(L.PLANES)]
         out(f"measure from {peer}:", *("on" if b > 0 else "off" for b in bounds))
 done()

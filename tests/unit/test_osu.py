@@ -179,6 +179,11 @@ def test_baseline_runs_the_other_checkout(monkeypatch, tmp_path):
     assert env["PYTHONPATH"].split(os.pathsep) == [str(tmp_path), "/elsewhere"]
     assert compare.main(["quick", "--baseline", str(tmp_path), "--out", str(tmp_path / "out")]) == 1
     assert not (tmp_path / "out").exists()
+    # toro_mpi runs next to both sides it is compared with, and the order turns round each time.
+    backends = [compare.TORO, compare.REF, compare.BASELINE]
+    assert compare._order(backends, 1) == [compare.BASELINE, compare.TORO, compare.REF]
+    assert compare._order(backends, 2) == [compare.REF, compare.TORO, compare.BASELINE]
+    assert compare._order([compare.TORO, compare.REF], 2) == [compare.TORO, compare.REF]
 
 
 @pytest.mark.timeout(10)

@@ -20,6 +20,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 _IS_X86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
+IS_X86 = _IS_X86  # for the Python side: whether the x86-only paths (time-stamp counter, streaming) exist
 
 _INT_TYPES = {
     16: (types.uint16, ir.IntType(16)),
@@ -206,6 +207,23 @@ def memcpy_stream(typingctx, dst, src, nbytes):
         return context.get_dummy_value()
 
     return types.void(types.int64, types.int64, nbytes), codegen
+
+
+@intrinsic
+def read_cycles(typingctx):
+    """The time-stamp counter (x86 `rdtsc`) after an `lfence` (earlier loads have completed);
+    0 on other machines."""
+
+    def codegen(context, builder, sig, args):
+        i64 = ir.IntType(64)
+        if not _IS_X86:
+            return ir.Constant(i64, 0)
+        builder.call(cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), []),
+                                                    "llvm.x86.sse2.lfence"), [])
+        return builder.call(cgutils.get_or_insert_function(builder.module, ir.FunctionType(i64, []),
+                                                           "llvm.readcyclecounter"), [])
+
+    return types.int64(), codegen
 
 
 @intrinsic

@@ -125,8 +125,8 @@ driver never has to search for a free descriptor.
                                 +8: i64 stream advice, STREAM_* below: how the device last
                                 measured the line transfer from the driver's core (see
                                 "Streaming stores"). Device writes (release) only when it
-                                changes, so the driver's copy of the line stays valid; the driver
-                                reads it (acquire) before a message it could stream
+                                changes; the driver reads it (acquire) before a message it could
+                                stream (a barrier's signal, +0, also moves this line)
     q + BUFFERS     Q * B       buffers, buffer i belongs to descriptor i
 
 SIGNALS and SEEN sit at RXPRIV + 64 and RXPRIV + 128 (the geometry line has no room for their
@@ -145,12 +145,15 @@ between cores that share a cache here and about 200 ns between cores that do not
 places this VM's two vCPUs either way and moves them within minutes; BENCHMARKS.md "Large
 messages"). Only the receiver can see which: once per pass over the ring (the fragment in
 descriptor 0) it times its load of that descriptor, usually a line the sender has written since
-the receiver last read it, with `rdtsc` between `lfence`s (atomics.load_cycles). A load under a
-third of H_FAR_CYCLES found the line in the receiver's own cache and is ignored; the minimum of
-PROBE_WINDOW others (RXPRIV's probe words) decides FAR (above H_FAR_CYCLES: stream) or NEAR
-(plain), published in the SEEN line's advice word when it changes. Until the first decision a
-sender streams (UNMEASURED), as it did before there was a measurement; the probe costs about
-20 ns once per Q fragments.
+the receiver last read it, with `rdtsc` between `lfence`s (atomics.load_cycles), in ns through
+the counter's rate, which the probe learns first (H_TSC_RATE, 2 ms against CLOCK_MONOTONIC). A
+load under a third of H_FAR_NS found the line in the receiver's own cache (a hit); after
+PROBE_WINDOW loads (RXPRIV's probe words) the second fastest transfer decides: above H_FAR_NS
+FAR (stream), under 3/4 of it NEAR (plain), in between the advice stays, as it does after a
+window of nearly all hits (two ranks on one core's caches, or transfers hidden by the timing of
+the two sides: a wrong NEAR costs up to 10x, a wrong FAR up to 2x). The advice is published in the SEEN line's
+advice word when it changes. Until the first decision a sender streams (UNMEASURED), as it did
+before there was a measurement; the probe costs about 20 ns once per Q fragments.
 
 Indices: `avail.idx` and `used.idx` are free-running 16-bit counters (virtio); the private
 counters are int64. Differences are taken modulo 2**16, which is exact because Q <= 32768.
@@ -300,10 +303,17 @@ H_SEEN = 88
 # (non-temporal) stores, atomics.memcpy_stream; 0: never. Process-private, from [bus] config.
 H_STREAM_MIN = 96
 # The receiving side's measure of the driver's core (see "Streaming stores"): a descriptor load
-# slower than this many time-stamp counter cycles means the two cores share no cache; 0: the
-# receiver does not measure (its sender never streams to it, or measures nothing here).
-H_FAR_CYCLES = 104
+# slower than this many ns means the two cores share no cache; 0: the receiver does not measure
+# (its sender never streams to it, or it is not an x86 machine).
+H_FAR_NS = 104
+# The time-stamp counter's rate, cycles per ns times 2**16, learnt by the probe itself (0 until
+# then), from the counter and CLOCK_MONOTONIC at H_CAL_TSC / H_CAL_NS; H_TIMESPEC: two words of
+# scratch for clock_gettime. All process-private.
+H_TSC_RATE = 112
 H_INFO = 128  # int64[INFO_LEN]: the header rx_recv saw last (process-private, so no array argument)
+H_CAL_TSC = 192  # (after H_INFO's INFO_LEN words)
+H_CAL_NS = 200
+H_TIMESPEC = 208
 HANDLE_WORDS = 32
 
 # Descriptor.
@@ -327,9 +337,9 @@ RX_NEXT = 0  # device-private: descriptors consumed so far
 RX_DONE = 8  # device-private: bytes of the current message delivered
 RX_TOTAL = 16  # device-private: total bytes of the current message
 RX_ACTIVE = 24  # device-private: 1 while a fragmented message is being delivered
-RX_PROBE_MIN = 32  # device-private: smallest descriptor load (cycles) of the current probe window
-RX_PROBES = 40  # device-private: probes taken in the current window
-RX_PROBE_LAST = 48  # device-private: the last window's minimum (what the advice was decided on)
+RX_PROBE_MIN = 32  # device-private: the window's two fastest transfers (ns), low | second << 32
+RX_PROBES = 40  # device-private: probes taken in the current window | transfers among them << 32
+RX_PROBE_LAST = 48  # device-private: what the last window decided on (ns; 0: all loads were hits)
 RX_PROBED = 56  # device-private: the RX_NEXT whose descriptor was timed last (time each fragment once)
 PROBE_WINDOW = 8
 SEEN_ADVICE = 8  # in the SEEN line: the stream advice, one of STREAM_* (see "Streaming stores")

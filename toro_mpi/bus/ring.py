@@ -35,6 +35,7 @@ from .atomics import (
     load_u32,
     memcpy,
     memcpy_stream,
+    read_cycles,
     store_i64,
     store_release_i64,
     store_release_u16,
@@ -264,27 +265,92 @@ def tx_send(h, tag, ctx, buf):
     return tx_push(h, L.KIND_EAGER | flags << 16, tag, ctx, buf.nbytes, 0, buf, L.TX_NOT_STARTED)
 
 
+# The monotonic clock, to learn the time-stamp counter's rate (libc's, through the vDSO).
+_clock_gettime = types.ExternalFunction("clock_gettime", types.int32(types.int64, types.int64))
+_CLOCK_MONOTONIC = 1
+_CALIBRATE_NS = 2_000_000  # the counter's rate from this much time: 0.1% from 2 us of error
+
+
 @njit(cache=True)
-def _probed(h, qa, rxp, took, far):
-    """Count one timed descriptor load; at the end of a window, publish the advice it gives."""
-    if 3 * took < far:
-        # Found in our own cache (an earlier look at the line, or a prefetch): a transfer takes
-        # longer than this even between cores that share a cache, so it says nothing.
+def _monotonic_ns(h):
+    """CLOCK_MONOTONIC in ns, through the handle's two scratch words."""
+    ts = h + L.H_TIMESPEC
+    _clock_gettime(_CLOCK_MONOTONIC, ts)
+    return load_i64(ts) * 1_000_000_000 + load_i64(ts + 8)
+
+
+@njit(cache=True)
+def _calibrated(h):
+    """Time-stamp counter cycles per ns (times 2**16) for this queue's probe, 0 while still being
+    learnt: the counter and the clock at one probe, then again once 2 ms have passed. Measured,
+    not read from the CPU's clock ("cpu MHz" is the current frequency where it scales; the
+    counter's rate is fixed)."""
+    rate = load_i64(h + L.H_TSC_RATE)
+    if rate > 0:
+        return rate
+    now = _monotonic_ns(h)
+    tsc = read_cycles()
+    start = load_i64(h + L.H_CAL_NS)
+    elapsed = now - start
+    if start == 0 or elapsed > 1_000_000_000:
+        # (A start long ago would overflow the product below: start again.)
+        store_i64(h + L.H_CAL_NS, now)
+        store_i64(h + L.H_CAL_TSC, tsc)
+        return 0
+    if elapsed < _CALIBRATE_NS:
+        return 0
+    rate = max(((tsc - load_i64(h + L.H_CAL_TSC)) << 16) // elapsed, 1)
+    store_i64(h + L.H_TSC_RATE, rate)
+    return rate
+
+
+@njit(cache=True)
+def _probed(h, qa, rxp, took):
+    """Count one timed descriptor load (`took` counter cycles); at the end of a window of
+    PROBE_WINDOW, publish the advice it gives (layout.py, "Streaming stores")."""
+    rate = _calibrated(h)
+    if rate == 0:
         return
-    n = load_i64(rxp + L.RX_PROBES)
-    low = load_i64(rxp + L.RX_PROBE_MIN)
-    if n == 0 or took < low:
-        low = took
-    n += 1
-    if n < L.PROBE_WINDOW:
-        store_i64(rxp + L.RX_PROBES, n)
-        store_i64(rxp + L.RX_PROBE_MIN, low)
+    ns = (took << 16) // rate
+    far = load_i64(h + L.H_FAR_NS)
+    counts = load_i64(rxp + L.RX_PROBES)  # probes | misses << 32
+    lows = load_i64(rxp + L.RX_PROBE_MIN)  # the two smallest misses (ns), low | second << 32
+    if 3 * ns >= far:
+        # A transfer: a load under a third of the bound found the line in our own cache (an
+        # earlier look at it, or a prefetch).
+        low, second = lows & 0xFFFFFFFF, lows >> 32
+        ns = min(ns, 0x7FFFFFFF)
+        if (counts >> 32) == 0:
+            low, second = ns, 0x7FFFFFFF
+        elif ns < low:
+            low, second = ns, low
+        elif ns < second:
+            second = ns
+        lows = low | second << 32
+        counts += 1 << 32
+    counts += 1
+    if (counts & 0xFFFFFFFF) < L.PROBE_WINDOW:
+        store_i64(rxp + L.RX_PROBES, counts)
+        store_i64(rxp + L.RX_PROBE_MIN, lows)
         return
     store_i64(rxp + L.RX_PROBES, 0)
-    store_i64(rxp + L.RX_PROBE_LAST, low)
-    # The minimum, not the mean: an interrupt or a preemption only ever adds to a load's time.
-    advice = L.STREAM_FAR if low > far else L.STREAM_NEAR
     word = qa + load_i64(h + L.H_SEEN) + L.SEEN_ADVICE
+    advice = load_i64(word)
+    if (counts >> 32) < 2:
+        # Nearly every load found the line in our own cache. The sender's core may share it (the
+        # same core, or its SMT sibling), or the timing of the two sides hid the transfers:
+        # decide nothing (a wrong NEAR costs up to 10x, a wrong FAR up to 2x).
+        second = 0
+    else:
+        # The second smallest: an interrupt only ever adds to a load's time, and one fast
+        # outlier must not turn streaming off (a wrong NEAR costs up to 10x, a wrong FAR 2x).
+        # Between 3/4 of the bound and the bound the advice stays as it is.
+        second = lows >> 32
+        if second > far:
+            advice = L.STREAM_FAR
+        elif 4 * second < 3 * far:
+            advice = L.STREAM_NEAR
+    store_i64(rxp + L.RX_PROBE_LAST, second)
     if load_i64(word) != advice:
         store_release_i64(word, advice)
 
@@ -306,14 +372,13 @@ def _head(h, qa, qsize, bsize):
         return L.ERR_CORRUPT_DESC, 0, 0, 0
     d = qa + L.CACHE_LINE + pos * L.DESC_SIZE
     if pos == 0:
-        far = load_i64(h + L.H_FAR_CYCLES)
-        if far > 0 and load_i64(rxp + L.RX_PROBED) != nxt:
+        if load_i64(h + L.H_FAR_NS) > 0 and load_i64(rxp + L.RX_PROBED) != nxt:
             # (A head polled again, e.g. left for a later receive, is now in our cache.)
             store_i64(rxp + L.RX_PROBED, nxt)
             # Once per pass over the ring: how far is the sender's core? Descriptor 0 starts a
             # line the sender wrote after we last read it, so this load is a transfer from its
             # cache (layout.py, "Streaming stores").
-            _probed(h, qa, rxp, load_cycles(d + L.DESC_ADDR), far)
+            _probed(h, qa, rxp, load_cycles(d + L.DESC_ADDR))
     boff = load_i64(d + L.DESC_ADDR)
     length = load_u32(d + L.DESC_LEN)
     local = load_i64(h + L.H_BUFFERS) + pos * bsize

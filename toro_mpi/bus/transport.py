@@ -17,6 +17,7 @@ import posix_ipc
 
 from . import layout as L
 from . import ring
+from .atomics import IS_X86
 from .doorbell import Doorbell
 from .heap import Heap, HeapError, PeerHeap, published
 from .peer_memory import vm_access_supported, vm_copy
@@ -135,20 +136,6 @@ def rendezvous_supported() -> bool:
     return vm_access_supported()
 
 
-def tsc_ghz() -> float:
-    """Time-stamp counter cycles per nanosecond: the "cpu MHz" Linux reports, which on x86 with a
-    constant TSC (every x86 this runs on) is the TSC's rate; 0.0 where it is not found, which turns
-    the stream probe off (the sender then streams by size alone)."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("cpu MHz"):
-                    return float(line.split(":", 1)[1]) / 1000.0
-    except (OSError, ValueError):
-        pass
-    return 0.0
-
-
 class VirtioBus(Transport):
     """Transport over the job's shared-memory virtqueues (one per ordered pair of ranks)."""
 
@@ -179,7 +166,8 @@ class VirtioBus(Transport):
         self._addr_fns: dict[np.dtype, Callable[[np.ndarray], int]] = {}
         # process_of: the process hosting each rank (None: one process per rank).
         self.bell = segment.enable_doorbells(process_of, rank)
-        segment.stream_from(stream_threshold, process_of, rank, round(stream_far_ns * tsc_ghz()))
+        # The probe times loads with x86's time-stamp counter: elsewhere nothing streams anyway.
+        segment.stream_from(stream_threshold, process_of, rank, stream_far_ns if IS_X86 else 0)
         # Ranks of other nodes (a job of several nodes, see route_remote): their slots in this
         # node's segment are nobody's, so whether they finished is known from the network route.
         self._remote: list[bool] | None = None
@@ -197,7 +185,7 @@ class VirtioBus(Transport):
             if far and r != self.rank:
                 for plane in range(L.PLANES):
                     self.segment.handle_words(self.rank, r, plane)[L.H_STREAM_MIN // 8] = 0
-                    self.segment.handle_words(r, self.rank, plane)[L.H_FAR_CYCLES // 8] = 0
+                    self.segment.handle_words(r, self.rank, plane)[L.H_FAR_NS // 8] = 0
 
     @property
     def rendezvous_ok(self) -> bool:
