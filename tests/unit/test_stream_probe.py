@@ -47,22 +47,22 @@ def _window(h: int, qa: int, rxp: int, loads: list[int]) -> None:
         ring._probed(h, qa, rxp, took)
 
 
-def test_the_second_fastest_transfer_decides_with_a_band_between(seg) -> None:
-    """With the bound at 300 ns: loads under 100 ns are hits and decide nothing; the second
+def test_the_third_fastest_transfer_decides_with_a_band_between(seg) -> None:
+    """With the bound at 300 ns: loads under 100 ns are hits and decide nothing; the third
     fastest transfer of a window above the bound advises streaming, under 3/4 of it plain
-    stores, in between the advice stays; one fast outlier does not turn streaming off; a window
+    stores, in between the advice stays; two fast outliers do not turn streaming off; a window
     of nearly all hits decides nothing."""
     seg.handle_words(0, 1, L.P2P_PLANE)[L.H_FAR_NS // 8] = 300
     _set_rate(seg)
     h, qa, rxp, advice = _queue(seg)
     steps = [
         ([900, 50, 400, 99, 350, 350, 350, 350], L.STREAM_FAR, 350),
-        ([1000] * 6 + [120, 130], L.STREAM_NEAR, 130),
+        ([1000] * 5 + [120, 130, 140], L.STREAM_NEAR, 140),
         ([250] * 8, L.STREAM_NEAR, 250),  # in the band: stays
         ([301] * 8, L.STREAM_FAR, 301),
         ([250] * 8, L.STREAM_FAR, 250),  # in the band: stays
-        ([1000] * 7 + [120], L.STREAM_FAR, 1000),  # one fast outlier
-        ([10] * 7 + [500], L.STREAM_FAR, 0),  # all hits but one: no decision
+        ([1000] * 6 + [120, 110], L.STREAM_FAR, 1000),  # two fast outliers
+        ([10] * 6 + [500, 100], L.STREAM_FAR, 0),  # all hits but two: no decision
         ([120] * 8, L.STREAM_NEAR, 120),
         ([10] * 8, L.STREAM_NEAR, 0),
     ]

@@ -148,7 +148,7 @@ descriptor 0) it times its load of that descriptor, usually a line the sender ha
 the receiver last read it, with `rdtsc` between `lfence`s (atomics.load_cycles), in ns through
 the counter's rate, which the probe learns first (H_TSC_RATE, 2 ms against CLOCK_MONOTONIC). A
 load under a third of H_FAR_NS found the line in the receiver's own cache (a hit); after
-PROBE_WINDOW loads (RXPRIV's probe words) the second fastest transfer decides: above H_FAR_NS
+PROBE_WINDOW loads (RXPRIV's probe words) the third fastest transfer decides: above H_FAR_NS
 FAR (stream), under 3/4 of it NEAR (plain), in between the advice stays, as it does after a
 window of nearly all hits (two ranks on one core's caches, or transfers hidden by the timing of
 the two sides: a wrong NEAR costs up to 10x, a wrong FAR up to 2x). The advice is published in the SEEN line's
@@ -337,7 +337,7 @@ RX_NEXT = 0  # device-private: descriptors consumed so far
 RX_DONE = 8  # device-private: bytes of the current message delivered
 RX_TOTAL = 16  # device-private: total bytes of the current message
 RX_ACTIVE = 24  # device-private: 1 while a fragmented message is being delivered
-RX_PROBE_MIN = 32  # device-private: the window's two fastest transfers (ns), low | second << 32
+RX_PROBE_MIN = 32  # device-private: the window's three fastest transfers (ns), 21 bits each
 RX_PROBES = 40  # device-private: probes taken in the current window | transfers among them << 32
 RX_PROBE_LAST = 48  # device-private: what the last window decided on (ns; 0: all loads were hits)
 RX_PROBED = 56  # device-private: the RX_NEXT whose descriptor was timed last (time each fragment once)

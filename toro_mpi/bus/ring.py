@@ -268,6 +268,7 @@ def tx_send(h, tag, ctx, buf):
 # The monotonic clock, to learn the time-stamp counter's rate (libc's, through the vDSO).
 _clock_gettime = types.ExternalFunction("clock_gettime", types.int32(types.int64, types.int64))
 _CLOCK_MONOTONIC = 1
+_LOW_MASK = (1 << 21) - 1  # a probe's transfer times are kept in 21 bits (ns, so up to 2 ms)
 _CALIBRATE_NS = 2_000_000  # the counter's rate from this much time: 0.1% from 2 us of error
 
 
@@ -313,20 +314,22 @@ def _probed(h, qa, rxp, took):
         return
     ns = (took << 16) // rate
     far = load_i64(h + L.H_FAR_NS)
-    counts = load_i64(rxp + L.RX_PROBES)  # probes | misses << 32
-    lows = load_i64(rxp + L.RX_PROBE_MIN)  # the two smallest misses (ns), low | second << 32
+    counts = load_i64(rxp + L.RX_PROBES)  # probes | transfers << 32
+    lows = load_i64(rxp + L.RX_PROBE_MIN)  # the three fastest transfers (ns), 21 bits each
     if 3 * ns >= far:
         # A transfer: a load under a third of the bound found the line in our own cache (an
         # earlier look at it, or a prefetch).
-        low, second = lows & 0xFFFFFFFF, lows >> 32
-        ns = min(ns, 0x7FFFFFFF)
+        ns = min(ns, _LOW_MASK)
+        a, b, c = lows & _LOW_MASK, (lows >> 21) & _LOW_MASK, lows >> 42
         if (counts >> 32) == 0:
-            low, second = ns, 0x7FFFFFFF
-        elif ns < low:
-            low, second = ns, low
-        elif ns < second:
-            second = ns
-        lows = low | second << 32
+            a, b, c = ns, _LOW_MASK, _LOW_MASK
+        elif ns < a:
+            a, b, c = ns, a, b
+        elif ns < b:
+            b, c = ns, b
+        elif ns < c:
+            c = ns
+        lows = a | b << 21 | c << 42
         counts += 1 << 32
     counts += 1
     if (counts & 0xFFFFFFFF) < L.PROBE_WINDOW:
@@ -336,21 +339,20 @@ def _probed(h, qa, rxp, took):
     store_i64(rxp + L.RX_PROBES, 0)
     word = qa + load_i64(h + L.H_SEEN) + L.SEEN_ADVICE
     advice = load_i64(word)
-    if (counts >> 32) < 2:
-        # Nearly every load found the line in our own cache. The sender's core may share it (the
-        # same core, or its SMT sibling), or the timing of the two sides hid the transfers:
-        # decide nothing (a wrong NEAR costs up to 10x, a wrong FAR up to 2x).
-        second = 0
-    else:
-        # The second smallest: an interrupt only ever adds to a load's time, and one fast
-        # outlier must not turn streaming off (a wrong NEAR costs up to 10x, a wrong FAR 2x).
-        # Between 3/4 of the bound and the bound the advice stays as it is.
-        second = lows >> 32
-        if second > far:
+    third = 0
+    if (counts >> 32) >= 3:
+        # The third fastest: an interrupt only ever adds to a load's time, and a fast outlier
+        # or two (a line found in our own last-level cache) must not turn streaming off. In
+        # the band from 3/4 of the bound to the bound the advice stays as it is.
+        third = lows >> 42
+        if third > far:
             advice = L.STREAM_FAR
-        elif 4 * second < 3 * far:
+        elif 4 * third < 3 * far:
             advice = L.STREAM_NEAR
-    store_i64(rxp + L.RX_PROBE_LAST, second)
+    # (Fewer transfers: nearly every load found the line in our own cache. The sender's core may
+    # share it, or the timing of the two sides hid the transfers: decide nothing, since a wrong
+    # NEAR costs up to 10x and a wrong FAR up to 2x.)
+    store_i64(rxp + L.RX_PROBE_LAST, third)
     if load_i64(word) != advice:
         store_release_i64(word, advice)
 
