@@ -57,7 +57,9 @@ def normalise(spec: Any, writable: bool, blocks: int = 1) -> Buffer:
     return _parse_buffer(spec, writable, blocks)
 _PLAN_CACHE_LIMIT = 256
 # A Reduce of at least this many bytes combines the segments it receives in their ring buffers
-# (bus/held.py) instead of copying each into scratch first.
+# (bus/held.py) instead of copying each into scratch first. Measured at 2 ranks (2026-12-07, both
+# vCPU placements, medians): the root of a 1 MiB reduce 103 -> 75 us; the OSU figure (mean of
+# the two ranks) 64 KiB - 1 MiB 0.94-0.79x of before; 1-16 KiB unchanged.
 _HOLD_MIN_BYTES = 4096
 
 
