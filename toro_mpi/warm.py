@@ -55,7 +55,7 @@ _PACKAGE = Path(__file__).resolve().parent  # the toro_mpi package directory
 # Sources whose jitted functions the ranks load, and the modules whose globals those functions
 # freeze in (layout's constants, futex's numbers): when any changes, the cache is warmed again.
 # tests/unit/test_layers.py checks that every source defining a jitted function is listed.
-KERNEL_SOURCES = ("bus/ring.py", "bus/ring_at.py", "bus/atomics.py", "bus/layout.py", "bus/futex.py",
+KERNEL_SOURCES = ("bus/ring.py", "bus/ring_at.py", "bus/held.py", "bus/atomics.py", "bus/layout.py", "bus/futex.py",
                   "bus/typemap_copy.py", "bus/rma_kernels.py", "coll/interpreter.py", "coll/elementwise.py",
                   "jit/calls.py", "jit/layout.py", "bus/views.py", "mpi/net_take.py")
 

@@ -337,7 +337,7 @@ class CollEngine:
         for i in range(max(lo, 0), hi):
             row = plan.rows[i]
             state = int(words[prog_progress + i])
-            if (row[0] == I.RECV or row[0] == I.AWAIT) and state != 2:
+            if (row[0] == I.RECV or row[0] == I.AWAIT) and state != 2 and state != I.RX_HELD:
                 out.append(i)
             elif row[0] == I.SEND and (state < 0 or state < row[4] * plan.itemsize):
                 out.append(i)
@@ -458,6 +458,10 @@ class CollEngine:
         """A REDUCE row with a user operator: out = a op b, calling fn(invec, inoutvec, datatype)."""
         row = plan.rows[int(plan.words[I.P_DETAIL])]
         _, abuf, aoff, bbuf, boff, obuf, ooff, count = (int(v) for v in row)
+        if bbuf >= I.HELD:
+            # The message of a RECV row: never held for a Python operator, so where it landed.
+            recv_row = plan.rows[bbuf - I.HELD]
+            bbuf, boff = int(recv_row[2]), int(recv_row[3])
         a = arrays[abuf][aoff: aoff + count]
         b = arrays[bbuf][boff: boff + count]
         out = arrays[obuf][ooff: ooff + count]

@@ -10,13 +10,18 @@ Program rows (buffers: 0 = send array, 1 = receive array, 2 = scratch array; off
 in elements of the arrays' dtype)::
 
     SEND    peer, buf, off, count          post a message to comm rank `peer`
-    RECV    peer, buf, off, count          post a receive of exactly `count` elements from `peer`
+    RECV    peer, buf, off, count, hold    post a receive of exactly `count` elements from `peer`;
+                                           hold = 1: the message may stay in its ring until the
+                                           REDUCE that names this row reads it (see below)
     WAIT                                   progress every SEND/RECV posted since the last WAIT
                                            until all are complete
     COPY    sbuf, soff, dbuf, doff, count  local copy (memmove semantics not needed: schedules
                                            never copy between overlapping ranges)
     REDUCE  abuf, aoff, bbuf, boff, obuf, ooff, count
-                                           out = a op b elementwise (a: the lower-ranked operand)
+                                           out = a op b elementwise (a: the lower-ranked operand);
+                                           bbuf = HELD + i: b is the message of RECV row i, read
+                                           in its ring if that row held it (bus/held.py), else
+                                           where row i received it (boff is unused)
     SIGNAL  peer                           post a signal to comm rank `peer` (layout: SIGNALS)
     AWAIT   peer                           take a signal from comm rank `peer`; completed by the
                                            next WAIT like a RECV (barriers only: a signal names
@@ -65,8 +70,8 @@ import numba
 import numpy as np
 from numba import njit, objmode, types
 
+from ..bus import held, ring
 from ..bus import layout as L
-from ..bus import ring
 from ..bus.atomics import array_address, cpu_relax, int64_pointer, load_i64, memcpy, typed_pointer, uint8_pointer
 from ..bus.compiling import compile_once
 from ..bus.views import pointer_view
@@ -81,6 +86,8 @@ REDUCE = 5
 SIGNAL = 6
 AWAIT = 7
 ROW = 8
+# A REDUCE operand buffer of HELD + i: the message of RECV row i (see the module docstring).
+HELD = 8
 
 # Plan header words.
 P_PC = 0
@@ -128,6 +135,7 @@ ERR_BAD_PROGRAM = -64  # a COPY row reaches outside its arrays (a bug in a sched
 _RX_IDLE = 0
 _RX_ACTIVE = 1
 _RX_DONE = 2
+RX_HELD = 3  # matched and left at the head of its ring for the REDUCE that reads it: complete
 
 
 @njit(cache=True)
@@ -204,7 +212,7 @@ def _advance(plan, i, send, recv, tmp, size, stamp):
             plan[busy + 2 * peer] = stamp
         return 1 if sent != state else 0
     # RECV
-    if state == _RX_DONE:
+    if state == _RX_DONE or state == RX_HELD:
         return 0
     if plan[busy + 2 * peer + 1] == stamp:
         return 0  # an earlier receive from this peer is not complete yet
@@ -213,6 +221,17 @@ def _advance(plan, i, send, recv, tmp, size, stamp):
         if plan[plan[P_PENDING] + peer] > 0:
             plan[P_DETAIL] = i
             return -NEED_STASH
+        if plan[prog + 5] != 0 and plan[P_OP] != OP_USER:
+            # Leave the segment in the ring: the REDUCE combines it from there (no copy).
+            st = held.rx_hold(h, plan[P_TAG], plan[P_CTX], part.nbytes)
+            if st == held.HOLD_OK:
+                plan[progress] = RX_HELD
+                return 1
+            if st == L.RX_EMPTY:
+                plan[busy + 2 * peer + 1] = stamp
+                return 0
+            if st < 0:
+                return st - 16
         info = plan[plan[P_INFO]: plan[P_INFO] + L.INFO_LEN]
         st = ring.rx_match(h, plan[P_TAG], plan[P_CTX], part, info)
         if st == L.RX_EMPTY:
@@ -317,7 +336,8 @@ def run(plan, send, recv, tmp):
                 for i in range(lo, pc):
                     kind = plan[prog + i * ROW]
                     if kind == RECV or kind == AWAIT or kind == SIGNAL:
-                        if plan[plan[P_PROGRESS] + i] != _RX_DONE:
+                        state = plan[plan[P_PROGRESS] + i]
+                        if state != _RX_DONE and state != RX_HELD:
                             pending += 1
                     elif kind == SEND:
                         sent = plan[plan[P_PROGRESS] + i]
@@ -359,12 +379,36 @@ def run(plan, send, recv, tmp):
             plan[P_DETAIL] = pc
             return NEED_REDUCE
         a = _pick(plan[row + 1], send, recv, tmp)
-        b = _pick(plan[row + 3], send, recv, tmp)
         out = _pick(plan[row + 5], send, recv, tmp)
         ao = plan[row + 2]
-        bo = plan[row + 4]
         oo = plan[row + 6]
         count = plan[row + 7]
+        which = plan[row + 3]
+        bo = plan[row + 4]
+        if which >= HELD:
+            # b is RECV row i's message: in its ring if the row held it, else where it landed.
+            i = which - HELD
+            rrow = prog + i * ROW
+            if plan[rrow] != RECV or plan[rrow + 4] != count:
+                plan[P_PC] = pc
+                return ERR_BAD_PROGRAM
+            if plan[plan[P_PROGRESS] + i] == RX_HELD:
+                h = plan[plan[P_RXH] + plan[rrow + 1]]
+                at = held.held_payload(h)
+                if at < 0:
+                    plan[P_PC] = pc
+                    return at
+                reduce_into(plan[P_OP], a[ao: ao + count], held.view_like(at, send, count), out[oo: oo + count])
+                st = held.release_held(h)
+                if st < 0:
+                    plan[P_PC] = pc
+                    return st
+                plan[plan[P_PROGRESS] + i] = _RX_DONE
+                pc += 1
+                continue
+            which = plan[rrow + 2]
+            bo = plan[rrow + 3]
+        b = _pick(which, send, recv, tmp)
         reduce_into(plan[P_OP], a[ao: ao + count], b[bo: bo + count], out[oo: oo + count])
         pc += 1
     # Ready for the next run: the caller's fast path calls again without touching the plan.

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .interpreter import AWAIT, COPY, RECV, REDUCE, ROW, SEND, SIGNAL, WAIT
+from .interpreter import AWAIT, COPY, HELD, RECV, REDUCE, ROW, SEND, SIGNAL, WAIT
 
 SENDBUF = 0
 RECVBUF = 1
@@ -50,10 +50,13 @@ class Program:
         self.rows.append((SEND, peer, buf, off, count))
         self.posted = True
 
-    def recv(self, peer: int, buf: int, off: int, count: int) -> None:
-        """Post a receive of exactly count elements into buf[off:] from comm rank peer."""
-        self.rows.append((RECV, peer, buf, off, count))
+    def recv(self, peer: int, buf: int, off: int, count: int, hold: bool = False) -> int:
+        """Post a receive of exactly count elements into buf[off:] from comm rank peer; return
+        its row. hold: the message may stay in its ring for a REDUCE naming this row (reduce_held);
+        no other receive from peer may come between the two."""
+        self.rows.append((RECV, peer, buf, off, count, 1) if hold else (RECV, peer, buf, off, count))
         self.posted = True
+        return len(self.rows) - 1
 
     def signal(self, peer: int) -> None:
         """Post a signal to comm rank peer (barriers only: see interpreter.SIGNAL)."""
@@ -81,6 +84,11 @@ class Program:
         if count > 0:
             self.rows.append((REDUCE, *a, *b, *out, count))
 
+    def reduce_held(self, a: tuple[int, int], row: int, out: tuple[int, int], count: int) -> None:
+        """out = a op (the message of RECV row `row`), read in its ring if the row held it."""
+        if count > 0:
+            self.rows.append((REDUCE, *a, HELD + row, 0, *out, count))
+
     def need(self, elements: int) -> None:
         """Make sure the scratch array holds at least this many elements."""
         self.tmp = max(self.tmp, elements)
@@ -88,7 +96,10 @@ class Program:
     def extend(self, other: Program) -> None:
         """Append another program (sharing the scratch array)."""
         self.wait()
-        self.rows.extend(other.rows)
+        base = len(self.rows)
+        # A REDUCE that reads a held message names its RECV by row: shift it with the rows.
+        self.rows.extend(row if row[0] != REDUCE or row[3] < HELD else (*row[:3], row[3] + base, *row[4:])
+                         for row in other.rows)
         self.need(other.tmp)
         self.posted = other.posted
 
@@ -184,8 +195,10 @@ def bcast(n: int, me: int, root: int, count: int, seg: int) -> Program:
     return p
 
 
-def reduce(n: int, me: int, root: int, count: int, seg: int, commutative: bool) -> Program:
-    """Binomial-tree reduction of SENDBUF into RECVBUF at root, pipelined in segments."""
+def reduce(n: int, me: int, root: int, count: int, seg: int, commutative: bool, hold: bool = False) -> Program:
+    """Binomial-tree reduction of SENDBUF into RECVBUF at root, pipelined in segments. hold: the
+    children's segments are combined straight out of their rings (a predefined operator; the
+    interpreter copies them out first anyway for a Python one)."""
     p = Program()
     if n == 1:
         p.copy(SENDBUF, 0, RECVBUF, 0, count)
@@ -200,7 +213,8 @@ def reduce(n: int, me: int, root: int, count: int, seg: int, commutative: bool) 
     segs = _segments(count, seg)
     acc_buf, acc_off = (RECVBUF, 0) if me == root else (TMP, 0)
     if kids:
-        _reduce_tree(p, segs, count, kids, parent if parent is None else (parent + tree_root) % n, acc_buf, acc_off)
+        _reduce_tree(p, segs, count, kids, parent if parent is None else (parent + tree_root) % n, acc_buf, acc_off,
+                     hold)
     else:
         for off, length in segs:
             p.send((parent + tree_root) % n, SENDBUF, off, length)
@@ -216,16 +230,23 @@ def reduce(n: int, me: int, root: int, count: int, seg: int, commutative: bool) 
 
 
 def _reduce_tree(p: Program, segs: list[tuple[int, int]], count: int, kids: list[int], up: int | None,
-                 acc_buf: int, acc_off: int) -> None:
-    """An inner node of the reduction tree: combine the children's segments, pass them up."""
+                 acc_buf: int, acc_off: int, hold: bool = False) -> None:
+    """An inner node of the reduction tree: combine the children's segments, pass them up.
+
+    hold: each child's segment may stay in its ring until its REDUCE reads it there (one pass
+    less over every byte the node receives). Safe because each window receives at most one
+    message from each child, and that message's REDUCE runs right after the window's WAIT,
+    before the next window posts a receive from the same child; the REDUCEs of a segment still
+    run in rank order. The scratch slots stay: a message that cannot be held lands there."""
     slot0 = 0 if acc_buf == RECVBUF else count
     seg_len = segs[0][1]
     p.need(slot0 + len(kids) * seg_len)
     for k in range(len(segs) + 1):
+        rows = []
         if k < len(segs):
             off, length = segs[k]
             for j, c in enumerate(kids):
-                p.recv(c, TMP, slot0 + j * seg_len, length)
+                rows.append(p.recv(c, TMP, slot0 + j * seg_len, length, hold))
         if k > 0 and up is not None:
             off, length = segs[k - 1]
             p.send(up, acc_buf, acc_off + off, length)
@@ -234,7 +255,10 @@ def _reduce_tree(p: Program, segs: list[tuple[int, int]], count: int, kids: list
             off, length = segs[k]
             mine = (SENDBUF, off)
             for j in range(len(kids)):
-                p.reduce(mine, (TMP, slot0 + j * seg_len), (acc_buf, acc_off + off), length)
+                if hold:
+                    p.reduce_held(mine, rows[j], (acc_buf, acc_off + off), length)
+                else:
+                    p.reduce(mine, (TMP, slot0 + j * seg_len), (acc_buf, acc_off + off), length)
                 mine = (acc_buf, acc_off + off)
 
 
