@@ -4,7 +4,7 @@ receive waits for it. MODE jit (toro_mpi.jit calls) or py (Comm calls, under tor
 mpiexec + mpi4py); the output must be the same line for line.
 
 Usage: python jit_green.py MODE   (run with an even number of ranks; partners are r ^ 1, which
-toro-mpirun hosts in one process at 2 ranks per core)
+toro-mpirun hosts in one process at 2 ranks per core; at -n 2, one process per rank)
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ if JIT:
     H = tj.comm_handle(COMM)
 
     @numba.njit(cache=True)
-    def j_sendrecv(h, sbuf, other, tag, rbuf):
-        return tj.sendrecv(h, sbuf, other, tag, rbuf, other, tag)
+    def j_sendrecv(h, sbuf, other, tag, rbuf, source):
+        return tj.sendrecv(h, sbuf, other, tag, rbuf, source, tag)
 
     @numba.njit(cache=True)
     def j_pingpong(h, buf, other, first, rounds):
@@ -80,32 +80,37 @@ def compiles(fn):
         nc.compile_ir = ir
 
 
-# 0. A sendrecv that finds Python state first (a receive posted in Python: it must leave both
-# halves to Comm.Sendrecv, as green-thread ranks' calls do every few steps when a message was
-# drained while they waited) after one that did not: numba compiled its fallback's objmode block
-# at the handle's first sendrecv, not now, while the partner waits (issue #20).
+# 0. A sendrecv that finds Python state first (a receive posted in Python: it leaves both halves
+# to Comm.Sendrecv, as green-thread ranks' calls do every few steps, a message having been drained
+# while they waited) after one that did not: numba compiled its fallback's objmode block at the
+# handle's first sendrecv, not now, while the partner waits (issue #20). Only the send half (source
+# PROC_NULL): the first call then has nothing to wait for and, with one rank per process, finds
+# nothing drained before it; with green-thread ranks a partner's message may have been, and the
+# first call takes the fallback itself.
 other = RANK ^ 1
 if other < SIZE:
     sb = np.full(4, float(RANK))
     rb = np.zeros(4)
     if JIT:
-        tj.check(j_sendrecv(H, sb, other, 11, rb))
+        tj.check(j_sendrecv(H, sb, other, 11, rb, MPI.PROC_NULL))
     else:
-        COMM.Sendrecv(sb, other, 11, rb, other, 11)
+        COMM.Sendrecv(sb, other, 11, rb, MPI.PROC_NULL, 11)
+    COMM.Barrier()
+    COMM.Recv(rb, other, 11)
     COMM.Barrier()
     late = np.zeros(1)
     req = COMM.Irecv(late, other, 12)
     sb += 10
     if JIT:
-        code, made = compiles(lambda: j_sendrecv(H, sb, other, 11, rb))
+        code, made = compiles(lambda: j_sendrecv(H, sb, other, 13, rb, MPI.PROC_NULL))
         tj.check(code)
     else:
-        made = compiles(lambda: COMM.Sendrecv(sb, other, 11, rb, other, 11))[1]
+        made = compiles(lambda: COMM.Sendrecv(sb, other, 13, rb, MPI.PROC_NULL, 13))[1]
+    first = rb.tolist()
+    COMM.Recv(rb, other, 13)
     COMM.Send(np.full(1, RANK + 0.5), other, 12)
     req.Wait()
-    out("sendrecv after python state", rb.tolist(), late.tolist(), "compiled", made)
-else:
-    COMM.Barrier()
+    out("sendrecv after python state", first, rb.tolist(), late.tolist(), "compiled", made)
 COMM.Barrier()
 
 # 1. Ping-pong between the two ranks of a pair (one process under toro-mpirun, 2 ranks a core):
