@@ -553,10 +553,6 @@ def allreduce(h, sendbuf, recvbuf, op=J.SUM):
             if h[b + J.AR_TYPE] == wire and h[b + J.AR_COUNT] == n and h[b + J.AR_OP] == op:
                 if h[b + J.AR_WORDS] == 0:
                     break  # no plan record for this one: the Python call
-                if h[J.H_READY] & (1 << J.P_AR_STOP) == 0:
-                    # Its stop's objmode block compiles now (see _prime_send), not at the first
-                    # run that has to wait for a late peer, in the caller's loop.
-                    _allreduce_stop_py(-hid, i, _i64(_PLAN_DONE))
                 nbytes = sendbuf.nbytes
                 memcpy(h[b + J.AR_SEND], array_address(sendbuf), nbytes)
                 st = run_at(h[b + J.AR_WORDS], sendbuf.reshape(-1)[0])
@@ -567,6 +563,13 @@ def allreduce(h, sendbuf, recvbuf, op=J.SUM):
                     memcpy(array_address(recvbuf), h[b + J.AR_RECV], nbytes)
                 return code
         else:
-            return _allreduce_learn_py(hid, sendbuf, recvbuf, _i64(op), _i64(wire))
+            code = _allreduce_learn_py(hid, sendbuf, recvbuf, _i64(op), _i64(wire))
+            if h[J.H_READY] & (1 << J.P_AR_STOP) == 0:
+                # The stop of the record just learnt: its objmode block compiles now, in this
+                # first call (see _prime_send), not in the record's first run that must wait for
+                # a late peer, in the caller's loop (primed at the record's first run instead, it
+                # compiled there in every run: 180 ms inside a 2-rank Jacobi's timed steps).
+                _allreduce_stop_py(-hid, _i64(0), _i64(_PLAN_DONE))
+            return code
     code = _allreduce_py(hid, sendbuf, recvbuf, _i64(op))
     return code
