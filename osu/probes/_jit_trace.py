@@ -1,7 +1,7 @@
 """Where a Jacobi example's timed steps wait: per-process scheduler waits, and numba compiles/loads.
 
-Run: python -m osu.probes jit_trace [--ranks 4] [--mode jit|py] [--nx 256 --ny 256 --steps 300]
-Runs examples/jacobi_jit.py (or jacobi_mpi4py.py) under toro-mpirun with --tol 0, with each host
+`python -m osu.probes jit --trace [--ranks 4] [--trace-mode jit|py] [--nx 256 --ny 256 --steps 300]`
+runs examples/jacobi_jit.py (or jacobi_mpi4py.py) under toro-mpirun with --tol 0, with each host
 process's scheduler wrapped for the timed solve only. Every wait in which the process had nothing
 ready to run (Scheduler._next_ready past its round) is an episode: who blocked, in what call, how
 long, how many polls, sched_yields and doorbell sleeps. numba's compile_ir and toro_mpi's cached
@@ -177,22 +177,14 @@ def report(traces: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the traced job and print the summary (or, with --run, be one of its ranks)."""
-    p = parser("jit_trace", __doc__)
-    p.add_argument("--ranks", type=int, default=4)
-    p.add_argument("--mode", choices=("jit", "py"), default="jit")
-    p.add_argument("--run", action="store_true", help=argparse_hidden())
-    args, rest = p.parse_known_args(argv)
-    if args.run:
-        _in_job(args.mode, rest)
-        return 0
+def trace(ranks: int, mode: str, nx: int, ny: int, steps: int, timeout: float) -> int:
+    """Run the traced job (`mode` jit or py, ranks under toro-mpirun) and print the summary."""
     with tempfile.TemporaryDirectory() as out:
-        cmd = [sys.executable, "-m", "toro_mpi", "-n", str(args.ranks), "--oversubscribe", "--timeout", "600",
-               *(("--mpi4py",) if args.mode == "py" else ()), sys.executable, "-m", "osu.probes", "jit_trace",
-               "--run", "--mode", args.mode, "--tol", "0", *(rest or ["--nx", "256", "--ny", "256", "--steps", "300"])]
+        cmd = [sys.executable, "-m", "toro_mpi", "-n", str(ranks), "--oversubscribe", "--timeout", str(int(timeout)),
+               *(("--mpi4py",) if mode == "py" else ()), sys.executable, "-m", "osu.probes._jit_trace", "--run",
+               "--mode", mode, "--tol", "0", "--nx", str(nx), "--ny", str(ny), "--steps", str(steps)]
         env = {**os.environ, OUT_VAR: out, "PYTHONPATH": str(ROOT)}
-        r = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
+        r = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout + 60)
         print(r.stdout.strip())
         if r.returncode != 0:
             print(r.stderr, file=sys.stderr)
@@ -202,9 +194,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def argparse_hidden() -> str:
-    """The help of --run (internal: how the job's ranks start)."""
-    return "internal: be a rank of the traced job"
+def main(argv: list[str] | None = None) -> int:
+    """A rank of the traced job: `--run --mode MODE` and the example's own arguments."""
+    p = parser("jit --trace", __doc__)
+    p.add_argument("--run", action="store_true", help="be a rank of the traced job (trace() starts them)")
+    p.add_argument("--mode", choices=("jit", "py"), default="jit")
+    args, rest = p.parse_known_args(argv)
+    if not args.run:
+        p.error("started by `python -m osu.probes jit --trace`")
+    _in_job(args.mode, rest)
+    return 0
 
 
 if __name__ == "__main__":
