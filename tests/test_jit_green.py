@@ -35,11 +35,12 @@ def test_jit_green_waits_same_as_python(n: int) -> None:
 
 
 def _field(n: int, script: str, *args: str) -> np.ndarray:
-    """Run a Jacobi example under toro-mpirun (green ranks at 2 a process) and load its field."""
+    """Run a Jacobi example under toro-mpirun (green-thread ranks, two host processes) and load its
+    field."""
     out = Path(os.environ.get("TMPDIR", "/tmp")) / f"jacobi_green_{os.getpid()}_{script}_{n}.npy"
-    launcher = ("--mpi4py",) if "mpi4py" in script else ()
-    cmd = [sys.executable, "-m", "toro_mpi", "-n", str(n), *GREEN, "--timeout", "240", *launcher,
-           sys.executable, str(EXAMPLES / script), "--save", str(out), *args]
+    launcher = ("--ranks-per-core", str(n // 2), *(("--mpi4py",) if "mpi4py" in script else ()))
+    cmd = [sys.executable, "-m", "toro_mpi", "-n", str(n), "--timeout", "240", *launcher, sys.executable,
+           str(EXAMPLES / script), "--save", str(out), *args]
     r = subprocess.run(cmd, env={**TORO_ENV, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
                        timeout=300, cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
