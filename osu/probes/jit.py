@@ -7,6 +7,8 @@ cores, alternating, --reps times; medians and per-rep ratios:
   toro_py    toro-mpirun, Python-level Comm.Send / Recv (osu_latency's pattern)
   ref_py     mpiexec + mpi4py + Open MPI (tuned as osu.compare), Python-level Send / Recv
   numba_mpi  mpiexec + numba-mpi, the loop in one @njit function (skipped if not installed)
+--trace: where one run's timed steps wait (per-process scheduler waits, numba compiles and loads
+inside them), `--ranks 4 --trace [--trace-mode py] --steps 300`.
 --jacobi: time per iteration of examples/jacobi_{jit,mpi4py,numba_mpi}.py at each --ranks
 (more ranks than cores: toro_mpi hosts them as green threads, mpiexec oversubscribes; jit@toro+ppr
 is the jitted solver with one process per rank there).
@@ -206,7 +208,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ny", type=int, default=256)
     ap.add_argument("--steps", type=int, default=500)
     ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument("--trace", action="store_true",
+                    help="trace where one Jacobi run's timed steps wait (osu/probes/_jit_trace.py; first --ranks)")
+    ap.add_argument("--trace-mode", choices=("jit", "py"), default="jit", help="--trace: the jitted or Python solver")
     args = ap.parse_args(argv)
+    if args.trace:
+        from ._jit_trace import trace
+
+        return trace(args.ranks[0], args.trace_mode, args.nx, args.ny, args.steps, args.timeout)
     if args.run:
         measure_job(args.run, args.iters)
     elif args.jacobi:

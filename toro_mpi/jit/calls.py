@@ -11,6 +11,7 @@ aborts, the deadlock report and --timeout keep working. Errors come back as MPI 
 from __future__ import annotations
 
 import numba
+import numpy as np
 from numba import njit
 
 from ..bus import layout as BL
@@ -29,12 +30,9 @@ from .handle import (
     fb_irecv,
     fb_isend,
     fb_recv,
-    fb_recv_rest,
     fb_reduce,
     fb_send,
-    fb_send_rest,
     fb_sendrecv,
-    fb_sendrecv_rest,
     fb_wait,
 )
 
@@ -46,47 +44,40 @@ _PARTIAL = BL.RX_PARTIAL
 _NOT_STARTED = BL.TX_NOT_STARTED
 
 
+@njit(cache=True, inline="always")
+def _i64(x):
+    """x as a plain int64: a constant passed as is would be typed as a literal, and a callee
+    called with a literal argument is another specialization, with an objmode block of its own
+    that a prime made with a variable would not have compiled."""
+    return np.int64(x)
+
+
 # -- the fallbacks into Python: one objmode block per function (numba mis-lowers several in one) --
+# numba compiles an objmode block the first time it runs (it is not cached): each block a call can
+# reach is run once, as a no-op, at a handle's first call of its kind and element type (the
+# _prime_* helpers, with a negative handle id), so that the first fallback that must wait,
+# later, inside the caller's loop, does not compile there while its peers wait (issue #20). A
+# blocking call therefore has one block for everything Python finishes for it (`sent` / `st`
+# say whether jitted code started the message), not one per case.
 
 @njit(cache=True)
-def _send_rest_py(hid, buf, dest, tag, sent):
+def _send_py(hid, buf, dest, tag, sent):
     with numba.objmode(code="int64"):
-        code = fb_send_rest(hid, buf, dest, tag, sent)
+        code = fb_send(hid, buf, dest, tag, sent)
     return code
 
 
 @njit(cache=True)
-def _send_py(hid, buf, dest, tag):
+def _recv_py(hid, buf, source, tag, want, st):
     with numba.objmode(code="int64"):
-        code = fb_send(hid, buf, dest, tag)
+        code = fb_recv(hid, buf, source, tag, want, st)
     return code
 
 
 @njit(cache=True)
-def _recv_rest_py(hid, buf, got, tag, st):
+def _sendrecv_py(hid, sendbuf, dest, sendtag, recvbuf, source, recvtag, want, sent):
     with numba.objmode(code="int64"):
-        code = fb_recv_rest(hid, buf, got, tag, st)
-    return code
-
-
-@njit(cache=True)
-def _recv_py(hid, buf, source, tag, want):
-    with numba.objmode(code="int64"):
-        code = fb_recv(hid, buf, source, tag, want)
-    return code
-
-
-@njit(cache=True)
-def _sendrecv_py(hid, sendbuf, dest, sendtag, recvbuf, source, recvtag, want):
-    with numba.objmode(code="int64"):
-        code = fb_sendrecv(hid, sendbuf, dest, sendtag, recvbuf, source, recvtag, want)
-    return code
-
-
-@njit(cache=True)
-def _sendrecv_rest_py(hid, sendbuf, dest, sendtag, recvbuf, source, recvtag, sent):
-    with numba.objmode(code="int64"):
-        code = fb_sendrecv_rest(hid, sendbuf, dest, sendtag, recvbuf, source, recvtag, sent)
+        code = fb_sendrecv(hid, sendbuf, dest, sendtag, recvbuf, source, recvtag, want, sent)
     return code
 
 
@@ -224,11 +215,11 @@ def _send(h, buf, dest, tag):
         if sent == nbytes:
             return _SUCCESS
         if sent > _NOT_STARTED:  # partly pushed: the rest must follow on this queue, in order
-            code = _send_rest_py(hid, buf, dest, tag, sent)
+            code = _send_py(hid, buf, dest, tag, sent)
             return code
         if sent < _NOT_STARTED:
             return J.ERR_INTERN
-    code = _send_py(hid, buf, dest, tag)
+    code = _send_py(hid, buf, dest, tag, _i64(_NOT_STARTED))
     return code
 
 
@@ -238,8 +229,8 @@ def _prime_send(h, buf, dest, tag):
     negative id, a no-op there but for loading the engine's kernels (handle.fb_send). numba
     compiles an objmode block at its first execution (not cached): without this, in the first
     send that must wait, inside the caller's loop (0.5 s under load, issue #20's slow mode)."""
-    if h[J.H_READY + 1] & (1 << wire_type_of(buf)) == 0:
-        _send_py(-h[J.H_HID], buf, dest, tag)
+    if h[J.H_READY + 1] & (1 << (J.P_SEND + wire_type_of(buf))) == 0:
+        _send_py(-h[J.H_HID], buf, dest, tag, _i64(_NOT_STARTED))
 
 
 @njit(cache=True)
@@ -252,6 +243,8 @@ def send(h, buf, dest, tag=0):
         return J.ERR_BUFFER
     if dest == J.PROC_NULL:
         return _SUCCESS
+    # int64 from here on (_i64): a literal rank or tag would make another specialization below
+    dest, tag = _i64(dest), _i64(tag)
     _prime_send(h, buf, dest, tag)
     return _send(h, buf, dest, tag)
 
@@ -263,10 +256,10 @@ def _recv(h, buf, source, tag, want):
     meaningful only when `want` (a status asked for; a Python fallback then fills them in)."""
     hid = h[J.H_HID]
     size = h[J.H_SIZE]
-    if h[J.H_READY] & (1 << wire_type_of(buf)) == 0:
+    if h[J.H_READY] & (1 << (J.P_RECV + wire_type_of(buf))) == 0:
         # This handle's first receive of the element type: compile the fallback's objmode block
         # now (a no-op call, see _prime_send), not at the first wait longer than the spin.
-        _recv_py(-hid, buf, source, tag, want)
+        _recv_py(-hid, buf, source, tag, want, _i64(_EMPTY))
     if _clean(h, 0):
         ctx = h[J.H_CTX]
         spins = h[J.H_SPINS]
@@ -299,12 +292,12 @@ def _recv(h, buf, source, tag, want):
             info = _info(_rx(h, got))
             return _SUCCESS, got, info[BL.INFO_TAG], info[BL.INFO_TOTAL]
         if st == _SPECIAL or st == _PARTIAL:  # consumed: Python finishes it (acks, truncation...)
-            code = _recv_rest_py(hid, buf, got, tag, st)
+            code = _recv_py(hid, buf, got, tag, want, st)
             return code, h[J.H_ST], h[J.H_ST + 1], h[J.H_ST + 2]
         if st < 0:
             return J.ERR_INTERN, got, tag, 0
     # Empty after the spin, another message at the head, or Python state first: the Python call.
-    code = _recv_py(hid, buf, source, tag, want)
+    code = _recv_py(hid, buf, source, tag, want, _i64(_EMPTY))
     return code, h[J.H_ST], h[J.H_ST + 1], h[J.H_ST + 2]
 
 
@@ -320,7 +313,7 @@ def recv(h, buf, source=J.ANY_SOURCE, tag=J.ANY_TAG, status=None):
     if source == J.PROC_NULL:
         _put(status, J.PROC_NULL, J.ANY_TAG, 0, 1, _SUCCESS)
         return _SUCCESS
-    code, src, rtag, nbytes = _recv(h, buf, source, tag, status is not None)
+    code, src, rtag, nbytes = _recv(h, buf, _i64(source), _i64(tag), _i64(status is not None))
     _put(status, src, rtag, nbytes, buf.itemsize, code)
     return code
 
@@ -336,7 +329,16 @@ def sendrecv(h, sendbuf, dest, sendtag, recvbuf, source=J.ANY_SOURCE, recvtag=J.
     if not (sendbuf.flags.c_contiguous and recvbuf.flags.c_contiguous):
         return J.ERR_BUFFER
     hid = h[J.H_HID]
+    # int64 from here on (_i64): a literal rank or tag (the usual halo exchange's) would make
+    # another specialization of the fallback below, with an objmode block the prime missed.
+    want = _i64(status is not None)
+    dest, sendtag, source, recvtag = _i64(dest), _i64(sendtag), _i64(source), _i64(recvtag)
     if dest != J.PROC_NULL:
+        if h[J.H_READY + 1] & (1 << (J.P_SENDRECV + wire_type_of(sendbuf))) == 0:
+            # This handle's first sendrecv of the type: its fallback's objmode block compiles now
+            # (see _prime_send), not at the first call that finds Python state first (which
+            # green-thread ranks meet every few steps: a message drained while they waited).
+            _sendrecv_py(-hid, sendbuf, dest, sendtag, recvbuf, source, recvtag, want, _i64(_NOT_STARTED))
         nbytes = sendbuf.nbytes
         txh = h[J.H_TX + dest]
         sent = _NOT_STARTED
@@ -345,11 +347,9 @@ def sendrecv(h, sendbuf, dest, sendtag, recvbuf, source=J.ANY_SOURCE, recvtag=J.
             if sent < _NOT_STARTED:
                 return J.ERR_INTERN
         if sent != nbytes:
-            # The send must not block before the receive is posted: Python does both.
-            if sent == _NOT_STARTED:
-                code = _sendrecv_py(hid, sendbuf, dest, sendtag, recvbuf, source, recvtag, status is not None)
-            else:
-                code = _sendrecv_rest_py(hid, sendbuf, dest, sendtag, recvbuf, source, recvtag, sent)
+            # The send must not block before the receive is posted: Python does both (and the
+            # rest of the message when jitted code pushed its first `sent` bytes).
+            code = _sendrecv_py(hid, sendbuf, dest, sendtag, recvbuf, source, recvtag, want, sent)
             if source == J.PROC_NULL:
                 _put(status, J.PROC_NULL, J.ANY_TAG, 0, 1, code)
             else:
@@ -358,7 +358,7 @@ def sendrecv(h, sendbuf, dest, sendtag, recvbuf, source=J.ANY_SOURCE, recvtag=J.
     if source == J.PROC_NULL:
         _put(status, J.PROC_NULL, J.ANY_TAG, 0, 1, _SUCCESS)
         return _SUCCESS
-    code, src, rtag, nb = _recv(h, recvbuf, source, recvtag, status is not None)
+    code, src, rtag, nb = _recv(h, recvbuf, source, recvtag, want)
     _put(status, src, rtag, nb, recvbuf.itemsize, code)
     return code
 
@@ -406,6 +406,8 @@ def isend(h, buf, dest, tag=0):
         _done(h, req, J.PROC_NULL, J.ANY_TAG, 0, 1)
         return _SUCCESS, req
     hid = h[J.H_HID]
+    if h[J.H_READY + 1] & (1 << (J.P_ISEND + wire_type_of(buf))) == 0:
+        _isend_py(-hid, buf, _i64(dest), _i64(tag), _i64(_NOT_STARTED), req)  # its objmode block, now (_prime_send)
     nbytes = buf.nbytes
     txh = h[J.H_TX + dest]
     sent = _NOT_STARTED
@@ -416,7 +418,7 @@ def isend(h, buf, dest, tag=0):
             return _SUCCESS, req
         if sent < _NOT_STARTED:
             return J.ERR_INTERN, J.REQUEST_NULL
-    code = _isend_py(hid, buf, dest, tag, sent, req)
+    code = _isend_py(hid, buf, _i64(dest), _i64(tag), sent, req)
     if code != _SUCCESS:
         return code, J.REQUEST_NULL
     h[_slot(h, req) + J.R_STATE] = J.R_PYTHON
@@ -438,6 +440,8 @@ def irecv(h, buf, source=J.ANY_SOURCE, tag=J.ANY_TAG):
         _done(h, req, J.PROC_NULL, J.ANY_TAG, 0, 1)
         return _SUCCESS, req
     hid = h[J.H_HID]
+    if h[J.H_READY] & (1 << (J.P_IRECV + wire_type_of(buf))) == 0:
+        _irecv_py(-hid, buf, _i64(source), _i64(tag), _i64(_EMPTY), req)  # its objmode block, now (_prime_send)
     st = _EMPTY
     if source >= 0 and _clean(h, 0):
         rxh = _rx(h, source)
@@ -451,7 +455,7 @@ def irecv(h, buf, source=J.ANY_SOURCE, tag=J.ANY_TAG):
                 return J.ERR_INTERN, J.REQUEST_NULL
             if st != _SPECIAL and st != _PARTIAL:
                 st = _EMPTY  # nothing consumed: post it in Python
-    code = _irecv_py(hid, buf, source, tag, st, req)
+    code = _irecv_py(hid, buf, _i64(source), _i64(tag), st, req)
     if code != _SUCCESS:
         return code, J.REQUEST_NULL
     b = _slot(h, req)
@@ -472,6 +476,10 @@ def wait(h, req, status=None):
     state = h[b + J.R_STATE]
     if state == J.R_FREE:
         return J.ERR_REQUEST
+    if h[J.H_READY] & (1 << J.P_WAIT) == 0:
+        # The handle's first wait: compile the fallback's objmode block now (see _prime_send),
+        # also when this request completed in jitted code and a later one will not.
+        _wait_py(-h[J.H_HID], req)
     if state == J.R_PYTHON:
         hid = h[J.H_HID]
         code = _wait_py(hid, req)
@@ -512,7 +520,7 @@ def bcast(h, buf, root=0):
     if not buf.flags.c_contiguous:
         return J.ERR_BUFFER
     hid = h[J.H_HID]
-    code = _bcast_py(hid, buf, root)
+    code = _bcast_py(hid, buf, _i64(root))
     return code
 
 
@@ -522,7 +530,7 @@ def reduce(h, sendbuf, recvbuf, op=J.SUM, root=0):
     if not (sendbuf.flags.c_contiguous and recvbuf.flags.c_contiguous):
         return J.ERR_BUFFER
     hid = h[J.H_HID]
-    code = _reduce_py(hid, sendbuf, recvbuf, op, root)
+    code = _reduce_py(hid, sendbuf, recvbuf, _i64(op), _i64(root))
     return code
 
 
@@ -555,6 +563,13 @@ def allreduce(h, sendbuf, recvbuf, op=J.SUM):
                     memcpy(array_address(recvbuf), h[b + J.AR_RECV], nbytes)
                 return code
         else:
-            return _allreduce_learn_py(hid, sendbuf, recvbuf, op, wire)
-    code = _allreduce_py(hid, sendbuf, recvbuf, op)
+            code = _allreduce_learn_py(hid, sendbuf, recvbuf, _i64(op), _i64(wire))
+            if h[J.H_READY] & (1 << J.P_AR_STOP) == 0:
+                # The stop of the record just learnt: its objmode block compiles now, in this
+                # first call (see _prime_send), not in the record's first run that must wait for
+                # a late peer, in the caller's loop (primed at the record's first run instead, it
+                # compiled there in every run: 180 ms inside a 2-rank Jacobi's timed steps).
+                _allreduce_stop_py(-hid, _i64(0), _i64(_PLAN_DONE))
+            return code
+    code = _allreduce_py(hid, sendbuf, recvbuf, _i64(op))
     return code

@@ -24,6 +24,7 @@ from ..mpi.comm_requests import CommRequest
 from ..mpi.hot_sites import ALLREDUCE
 from ..mpi.ops import BAND, BOR, BXOR, LAND, LOR, LXOR, MAX, MIN, PROD, SUM
 from ..mpi.p2p import JIT_DIRTY, Engine, RecvReq
+from ..mpi.p2p_sites import site_kernels
 from ..mpi.request import Status
 from . import layout as J
 
@@ -157,25 +158,37 @@ def _call(hid: int, fn: Any, *args: Any) -> int:
 
 
 # -- point-to-point fallbacks (called from jitted code through numba.objmode) -------------------
-def _prime(hid: int, buf: np.ndarray, word: int) -> int:
-    """A fallback called with -hid: jitted code's first call on buf's element type, made only so
-    that numba compiles the fallback's objmode block now (calls._prime_send). Load the engine's
-    kernels for the type too: the engine loads them at first use, which in jitted code is the
-    first wait longer than the spin, inside the caller's loop (5-50 ms of numba cache loading
-    that the peer waits out too). Not counted in fallbacks()."""
+def _prime(hid: int, buf: np.ndarray | None, word: int, bit: int = J.P_RECV) -> int:
+    """A fallback called with -hid: jitted code's first call of its kind on buf's element type,
+    made only so that numba compiles the fallback's objmode block now (calls._prime_send). Load
+    the engine's kernels for the type too: the engine loads them at first use, which in jitted
+    code is the first wait longer than the spin, inside the caller's loop (5-50 ms of numba cache
+    loading that the peer waits out too). Sets handle word `word`'s bit `bit` (+ the wire type
+    when there is a buffer: layout.P_*). Not counted in fallbacks()."""
     x = _REGISTRY[hid]
     e = x.engine
-    if e.t is not None:
-        preload.kernels_of(e, buf.dtype)
-    x.handle[word] |= 1 << wire_type_of(buf)
+    if buf is not None:
+        if e.t is not None:
+            preload.kernels_of(e, buf.dtype)
+            # The kernels of the Python calls' call-site records too: a fallback's Comm.Send /
+            # Recv makes one when CPython gives the array it boxes the id of the last one.
+            site_kernels(e.t)
+        bit += wire_type_of(buf)
+    x.handle[word] |= 1 << bit
     return SUCCESS
 
 
-def fb_send(hid: int, buf: np.ndarray, dest: int, tag: int) -> int:
-    """Comm.Send. (The point-to-point fallbacks are written out, no closures: a green-thread rank
-    takes one on nearly every blocking call, and each Python call here costs a few tenths of a us.)"""
+def fb_send(hid: int, buf: np.ndarray, dest: int, tag: int, sent: int = BL.TX_NOT_STARTED) -> int:
+    """Comm.Send, or the rest of a message jitted code pushed the first `sent` bytes of. (The
+    point-to-point fallbacks are written out, no closures: a green-thread rank takes one on nearly
+    every blocking call, and each Python call here costs a few tenths of a us.)
+
+    (`sent` has a default, as every argument added to a fallback must: numba keeps the callers'
+    cached code, which calls the fallbacks of the toro_mpi it was compiled with.)"""
     if hid < 0:
-        return _prime(-hid, buf, J.H_READY + 1)
+        return _prime(-hid, buf, J.H_READY + 1, J.P_SEND)
+    if sent != BL.TX_NOT_STARTED:
+        return fb_send_rest(hid, buf, dest, tag, sent)
     x = _REGISTRY[hid]
     x.fallbacks += 1
     try:
@@ -194,13 +207,17 @@ def fb_send_rest(hid: int, buf: np.ndarray, dest: int, tag: int, sent: int) -> i
     return _call(hid, run)
 
 
-def fb_recv(hid: int, buf: np.ndarray, source: int, tag: int, want: bool = True) -> int:
+def fb_recv(hid: int, buf: np.ndarray, source: int, tag: int, want: bool = True, st: int = BL.RX_EMPTY) -> int:
     """Comm.Recv; the status goes to the handle's H_ST words when the jitted caller wants one.
+    With `st` not RX_EMPTY: finish what a jitted receive consumed from `source`'s ring head
+    (fb_recv_rest).
 
-    (`want` has a default, as every argument added to a fallback must: numba keeps the callers'
-    cached code, which calls the fallbacks of the toro_mpi it was compiled with.)"""
+    (`want` and `st` have defaults, as every argument added to a fallback must: numba keeps the
+    callers' cached code, which calls the fallbacks of the toro_mpi it was compiled with.)"""
     if hid < 0:
-        return _prime(-hid, buf, J.H_READY)
+        return _prime(-hid, buf, J.H_READY, J.P_RECV)
+    if st != BL.RX_EMPTY:
+        return fb_recv_rest(hid, buf, source, tag, st)
     x = _REGISTRY[hid]
     x.fallbacks += 1
     try:
@@ -232,8 +249,15 @@ def fb_recv_rest(hid: int, buf: np.ndarray, source: int, tag: int, status: int) 
 
 
 def fb_sendrecv(hid: int, sbuf: np.ndarray, dest: int, stag: int, rbuf: np.ndarray, source: int,
-                rtag: int, want: bool = True) -> int:
-    """Comm.Sendrecv (status to the handle's H_ST words when wanted)."""
+                rtag: int, want: bool = True, sent: int = BL.TX_NOT_STARTED) -> int:
+    """Comm.Sendrecv (status to the handle's H_ST words when wanted); with `sent` not
+    TX_NOT_STARTED, after jitted code pushed the first `sent` bytes (fb_sendrecv_rest)."""
+    if hid < 0:
+        if _REGISTRY[-hid].engine.t is not None:
+            preload.kernels_of(_REGISTRY[-hid].engine, rbuf.dtype)
+        return _prime(-hid, sbuf, J.H_READY + 1, J.P_SENDRECV)
+    if sent != BL.TX_NOT_STARTED:
+        return fb_sendrecv_rest(hid, sbuf, dest, stag, rbuf, source, rtag, sent)
     x = _REGISTRY[hid]
     x.fallbacks += 1
     try:
@@ -262,6 +286,9 @@ def fb_sendrecv_rest(hid: int, sbuf: np.ndarray, dest: int, stag: int, rbuf: np.
 
 def fb_isend(hid: int, buf: np.ndarray, dest: int, tag: int, sent: int, slot: int) -> int:
     """Comm.Isend (sent < 0), or the request finishing a message jitted code started."""
+    if hid < 0:
+        return _prime(-hid, buf, J.H_READY + 1, J.P_ISEND)
+
     def run(x: _Entry) -> None:
         if sent < 0:
             x.reqs[slot] = x.comm.Isend(buf, dest, tag)
@@ -275,6 +302,9 @@ def fb_isend(hid: int, buf: np.ndarray, dest: int, tag: int, sent: int, slot: in
 def fb_irecv(hid: int, buf: np.ndarray, source: int, tag: int, status: int, slot: int) -> int:
     """Comm.Irecv (status RX_EMPTY), or the request finishing a message a jitted irecv consumed
     from the ring head (status RX_SPECIAL / RX_PARTIAL, header in the queue's H_INFO words)."""
+    if hid < 0:
+        return _prime(-hid, buf, J.H_READY, J.P_IRECV)
+
     def run(x: _Entry) -> None:
         if status == BL.RX_EMPTY:
             x.reqs[slot] = x.comm.Irecv(buf, source, tag)
@@ -294,6 +324,8 @@ def fb_irecv(hid: int, buf: np.ndarray, source: int, tag: int, status: int, slot
 
 def fb_wait(hid: int, slot: int) -> int:
     """Wait for the Python request in `slot`; its status goes to the slot's words."""
+    if hid < 0:
+        return _prime(-hid, None, J.H_READY, J.P_WAIT)
     x = _REGISTRY[hid]
     req = x.reqs.pop(slot, None)
     h = x.handle
@@ -394,4 +426,6 @@ def fb_allreduce_learn(hid: int, sbuf: np.ndarray, rbuf: np.ndarray, op: int, wi
 
 def fb_allreduce_stop(hid: int, i: int, st: int) -> int:
     """Complete a recorded allreduce whose plan stopped with code st (wait, deliver, raise)."""
+    if hid < 0:
+        return _prime(-hid, None, J.H_READY, J.P_AR_STOP)
     return _call(hid, lambda x: x.hot[i][0].stop(st))

@@ -60,8 +60,19 @@ H_ROTATE = 7  # first peer an ANY_SOURCE receive polls (fairness, as the engine'
 H_REQHINT = 8  # where the next free request slot is looked for
 H_NREQ = 9
 H_ST = 10  # status words a Python fallback leaves: source, tag, bytes, error
-H_READY = 14  # bit w: receives of wire type w had their fallback primed (calls._recv); H_READY + 1: sends
+H_READY = 14  # bits: the fallbacks primed (P_* below: calls._prime_send); H_READY + 1: the sending calls
 H_TX = 16  # then H_TX + size: send-queue handle per comm rank (0 for this rank), then receive
+
+# Bits of H_READY (receiving calls) and H_READY + 1 (sending calls): a call's fallback was primed
+# (its objmode block run once, a no-op, at the handle's first call of that kind); the per-type ones
+# are P_x + the wire type code of the buffer's elements (bus/layout.py WIRE_TYPES, below 16).
+P_RECV = 0  # H_READY: recv (and sendrecv's receive), per type
+P_IRECV = 16  # H_READY: irecv, per type
+P_WAIT = 48  # H_READY: wait / waitall
+P_AR_STOP = 49  # H_READY: a recorded allreduce's stop
+P_SEND = 0  # H_READY + 1: send, per type
+P_SENDRECV = 16  # H_READY + 1: sendrecv, per type of the send buffer
+P_ISEND = 32  # H_READY + 1: isend, per type
 
 # Request slots: REQ_W words each.
 REQ_W = 8
