@@ -1,8 +1,8 @@
 """A reduce whose children's segments stay in their rings until combined (schedules.reduce with
 hold, interpreter RECV hold / REDUCE HELD + row): the programs still fit together.
 
-The simulator below runs the ranks' programs over FIFO queues as tests/unit/test_schedules.py
-does, with the hold semantics of the interpreter: a held message stays at the head of its queue
+The simulator (schedule_sim.py, which test_schedules.py runs too) has the hold semantics of the
+interpreter: a held message stays at the head of its queue
 until the REDUCE naming its RECV row reads and removes it, and a receive from a queue whose head
 is held is an error (it would take the held message a second time). A hold may also fail (the
 interpreter then copies the message into scratch as before: a fragmented message, a stashed one),
@@ -13,79 +13,17 @@ left out, or operands out of rank order, show in the result.
 
 from __future__ import annotations
 
-from collections import deque
 from itertools import count as counter
 
 import numpy as np
 import pytest
 
 from toro_mpi.coll import schedules as S
-from toro_mpi.coll.interpreter import COPY, HELD, RECV, REDUCE, SEND, WAIT
+from toro_mpi.coll.interpreter import HELD, RECV, REDUCE, WAIT
+
+from .schedule_sim import simulate
 
 COUNTS = (0, 1, 5, 13)
-
-
-def simulate(programs: list[S.Program], bufs: list[dict[int, list]], hold_ok) -> None:
-    """Run the programs to completion; hold_ok() says whether the next hold succeeds."""
-    n = len(programs)
-    queues: dict[tuple[int, int], deque] = {(a, b): deque() for a in range(n) for b in range(n)}
-    held: dict[tuple[int, int], int] = {}  # queue -> the RECV row (of its receiver) holding its head
-    pcs = [0] * n
-    window: list[list[int]] = [[] for _ in range(n)]
-    while any(pcs[r] < len(programs[r].rows) for r in range(n)):
-        moved = False
-        for r in range(n):
-            rows = programs[r].rows
-            while pcs[r] < len(rows):
-                row = rows[pcs[r]]
-                op = row[0]
-                if op == SEND:
-                    _, peer, buf, off, num = row
-                    queues[(r, peer)].append(list(bufs[r][buf][off: off + num]))
-                elif op == RECV:
-                    window[r].append(pcs[r])
-                elif op == WAIT:
-                    pending = []
-                    for i in window[r]:
-                        _, peer, buf, off, num, *hold = rows[i]
-                        q = queues[(peer, r)]
-                        assert (peer, r) not in held, f"rank {r} row {i} receives from {peer} behind a held message"
-                        if any(rows[p][1] == peer for p in pending) or not q:
-                            pending.append(i)
-                            continue
-                        assert len(q[0]) == num, f"rank {r} expects {num} from {peer}, got {len(q[0])}"
-                        if hold and hold[0] and hold_ok():
-                            held[(peer, r)] = i
-                        else:
-                            bufs[r][buf][off: off + num] = q.popleft()
-                    window[r] = pending
-                    if pending:
-                        break
-                elif op == COPY:
-                    _, sb, so, db, do, num = row
-                    bufs[r][db][do: do + num] = list(bufs[r][sb][so: so + num])
-                elif op == REDUCE:
-                    _, ab, ao, bb, bo, ob, oo, num = row
-                    a = bufs[r][ab][ao: ao + num]
-                    if bb >= HELD:
-                        i = bb - HELD
-                        _, peer, rbuf, roff, rnum, *_ = rows[i]
-                        assert rows[i][0] == RECV and rnum == num, f"rank {r}: REDUCE names row {i}: {rows[i]}"
-                        if held.get((peer, r)) == i:
-                            del held[(peer, r)]
-                            b = queues[(peer, r)].popleft()
-                        else:
-                            b = bufs[r][rbuf][roff: roff + num]
-                    else:
-                        b = bufs[r][bb][bo: bo + num]
-                    assert None not in a and None not in b, f"rank {r} reduces an element never written: {row}"
-                    bufs[r][ob][oo: oo + num] = [x + y for x, y in zip(a, b, strict=True)]
-                pcs[r] += 1
-                moved = True
-        assert moved, f"deadlock: program counters {pcs}"
-    assert not held, f"messages held and never combined: {held}"
-    leftovers = {k: len(q) for k, q in queues.items() if q}
-    assert not leftovers, f"messages never received: {leftovers}"
 
 
 def mine(r: int, num: int) -> list[tuple]:

@@ -1,7 +1,7 @@
 """The collective programs fit together: run every rank's program in a simulator (no processes).
 
 For each algorithm, n = 1..9, every root and a spread of counts, the ranks' programs are executed
-by a small interpreter of the same rows with unbounded queues: every message one rank sends is
+by a small interpreter of the same rows with unbounded queues (schedule_sim.py): every message one rank sends is
 received by its peer with exactly that size, in order, no rank waits forever, and the data ends
 where MPI says.
 
@@ -18,73 +18,15 @@ schedules (the former set-union combine passed a doubled reduction).
 from __future__ import annotations
 
 import copy
-from collections import deque
 
 import pytest
 
 from toro_mpi.coll import schedules as S
-from toro_mpi.coll.interpreter import AWAIT, COPY, RECV, REDUCE, SEND, SIGNAL, WAIT
+from toro_mpi.coll.interpreter import COPY, REDUCE
+
+from .schedule_sim import simulate
 
 COUNTS = (0, 1, 5, 13)
-
-
-def simulate(programs: list[S.Program], bufs: list[dict[int, list]]) -> None:
-    """Run the ranks' programs to completion over FIFO queues. REDUCE concatenates its operands
-    (out = a + b): elements of a reduction are tuples of contributions, see the module's doc."""
-    n = len(programs)
-    queues: dict[tuple[int, int], deque] = {(a, b): deque() for a in range(n) for b in range(n)}
-    signals = {(a, b): 0 for a in range(n) for b in range(n)}  # posted and not yet taken
-    pcs = [0] * n
-    window: list[list[tuple]] = [[] for _ in range(n)]
-    while any(pcs[r] < len(programs[r].rows) for r in range(n)):
-        moved = False
-        for r in range(n):
-            rows = programs[r].rows
-            while pcs[r] < len(rows):
-                row = rows[pcs[r]]
-                op = row[0]
-                if op == SEND:
-                    _, peer, buf, off, count = row
-                    queues[(r, peer)].append(list(bufs[r][buf][off: off + count]))
-                elif op == SIGNAL:
-                    signals[(r, row[1])] += 1
-                elif op in (RECV, AWAIT):
-                    window[r].append(row)
-                elif op == WAIT:
-                    pending = []
-                    for recv in window[r]:
-                        if recv[0] == AWAIT:
-                            if signals[(recv[1], r)] == 0:
-                                pending.append(recv)
-                            else:
-                                signals[(recv[1], r)] -= 1
-                            continue
-                        _, peer, buf, off, count = recv
-                        q = queues[(peer, r)]
-                        if pending and any(p[1] == peer for p in pending) or not q:
-                            pending.append(recv)
-                            continue
-                        msg = q.popleft()
-                        assert len(msg) == count, f"rank {r} expects {count} from {peer}, got {len(msg)}"
-                        bufs[r][buf][off: off + count] = msg
-                    window[r] = pending
-                    if pending:
-                        break
-                elif op == COPY:
-                    _, sb, so, db, do, count = row
-                    bufs[r][db][do: do + count] = list(bufs[r][sb][so: so + count])
-                elif op == REDUCE:
-                    _, ab, ao, bb, bo, ob, oo, count = row
-                    a, b = bufs[r][ab][ao: ao + count], bufs[r][bb][bo: bo + count]
-                    assert None not in a and None not in b, f"rank {r} reduces an element never written: {row}"
-                    bufs[r][ob][oo: oo + count] = [x + y for x, y in zip(a, b, strict=True)]
-                pcs[r] += 1
-                moved = True
-        assert moved, f"deadlock: program counters {pcs}"
-    leftovers = {k: len(q) for k, q in queues.items() if q}
-    assert not leftovers, f"messages never received: {leftovers}"
-    untaken = {k: v for k, v in signals.items() if v}
-    assert not untaken, f"signals never taken: {untaken}"
 
 
 def buffers(n: int, send: list[list], recv_size: int, tmp: int) -> list[dict[int, list]]:
