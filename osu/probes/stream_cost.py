@@ -1,17 +1,21 @@
-"""Large messages: the ring's pipeline with plain vs streaming stores, against the reference.
+"""Large messages: the ring's pipeline with plain vs streaming stores vs the receiver's choice,
+against the reference.
 
 The two-copy pipeline through the ring written with plain and with non-temporal (streaming)
-stores, against the reference's single copy.
+stores, and as shipped (the receiver measures the sender's core and advises one or the other:
+`[bus] stream_far_ns`, bus/layout.py "Streaming stores"), against the reference's single copy.
 
 Run: python -m osu.probes stream_cost [--reps 6] [--min 4096] [--max 4194304]
 Launches the measurement below alternately under toro-mpirun with `[bus] stream_threshold = 0`
-(plain stores), under toro-mpirun with the threshold given (default 8192, the shipped default)
-and under mpiexec + mpi4py (tuned, as osu.compare runs it), --reps times, with a cache-line
-calibration before each round, and prints every round's figures next to its calibration, then
-medians and paired ratios. Read the rounds by their calibration: when the two cores share a cache
-(tens of ns) plain stores are the faster pipeline; when they do not (a few hundred ns, two dies or
-a VM's vCPUs placed apart) the receiver pulls every line out of the sender's cache and plain
-stores lose up to 10x, which is what streaming removes (BENCHMARKS.md, "Large messages").
+(plain stores), with the threshold given (default 8192, the shipped default) and
+`stream_far_ns = 0` (always streaming), with that threshold and the shipped stream_far_ns (the
+receiver's choice), and under mpiexec + mpi4py (tuned, as osu.compare runs it), --reps times, with
+a cache-line calibration before each round, and prints every round's figures next to its
+calibration, then medians and paired ratios. Read the rounds by their calibration: when the two
+cores share a cache (tens of ns) plain stores are the faster pipeline; when they do not (a few
+hundred ns, two dies or a VM's vCPUs placed apart) the receiver pulls every line out of the
+sender's cache and plain stores lose up to 10x, which is what streaming removes (BENCHMARKS.md,
+"Large messages"); the receiver's choice should follow the faster of the two.
 
 The measurement alone (one job, CSV `test,numpy,size,value` on rank 0), as heap_cost's:
   toro-mpirun -n 2 python -m osu.probes heap_cost --run --kinds numpy
@@ -30,7 +34,7 @@ from . import parser
 from ._pair import launch_pair
 from .calibrate import measure
 
-SIDES = ("plain", "stream", "mpi4py")
+SIDES = ("plain", "stream", "chosen", "mpi4py")
 
 
 def run_once(side: str, args: argparse.Namespace, configs: dict[str, str]) -> dict[tuple[str, int], float]:
@@ -56,17 +60,18 @@ def report(results: dict[str, list[dict]], calib: list[float]) -> None:
     """Per test: every round with its calibration, then medians and paired ratios."""
     sizes = sorted({k[1] for k in results["plain"][0]})
     for test, unit in (("latency", "us one-way, lower is better"), ("bandwidth", "MB/s, higher is better")):
-        print(f"\n{test} ({unit}); rounds as plain / stream / reference\n")
+        print(f"\n{test} ({unit}); rounds as plain / stream / chosen / reference\n")
         print("| size (B) | " + " | ".join(f"round {i + 1} ({c:.0f} ns)" for i, c in enumerate(calib))
-              + " | median plain / stream / ref | paired stream/plain | paired stream/ref |")
-        print("|---:|" + "---:|" * (len(calib) + 3))
+              + " | median plain / stream / chosen / ref | paired stream/plain | paired chosen/plain"
+              " | paired chosen/stream | paired chosen/ref |")
+        print("|---:|" + "---:|" * (len(calib) + 5))
         for s in sizes:
             v = {side: [r[(test, s)] for r in results[side]] for side in SIDES}
-            rounds = " | ".join(f"{v['plain'][i]:.4g} / {v['stream'][i]:.4g} / {v['mpi4py'][i]:.4g}"
-                                for i in range(len(calib)))
+            rounds = " | ".join(" / ".join(f"{v[side][i]:.4g}" for side in SIDES) for i in range(len(calib)))
             med = " / ".join(f"{statistics.median(v[side]):.4g}" for side in SIDES)
             print(f"| {s} | {rounds} | {med} | {_ratio(v['stream'], v['plain']):.2f} | "
-                  f"{_ratio(v['stream'], v['mpi4py']):.2f} |")
+                  f"{_ratio(v['chosen'], v['plain']):.2f} | {_ratio(v['chosen'], v['stream']):.2f} | "
+                  f"{_ratio(v['chosen'], v['mpi4py']):.2f} |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,9 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="stream_cost-") as tmp:
         configs = {}
-        for side, threshold in (("plain", 0), ("stream", args.threshold)):
+        for side, text in (("plain", "stream_threshold = 0"),
+                           ("stream", f"stream_threshold = {args.threshold}\nstream_far_ns = 0"),
+                           ("chosen", f"stream_threshold = {args.threshold}")):
             path = Path(tmp) / f"{side}.toml"
-            path.write_text(f"[bus]\nstream_threshold = {threshold}\n")
+            path.write_text(f"[bus]\n{text}\n")
             configs[side] = str(path)
         results: dict[str, list[dict]] = {side: [] for side in SIDES}
         calib = []
