@@ -146,14 +146,17 @@ places this VM's two vCPUs either way and moves them within minutes; BENCHMARKS.
 messages"). Only the receiver can see which: once per pass over the ring (the fragment in
 descriptor 0) it times its load of that descriptor, usually a line the sender has written since
 the receiver last read it, with `rdtsc` between `lfence`s (atomics.load_cycles), in ns through
-the counter's rate, which the probe learns first (H_TSC_RATE, 2 ms against CLOCK_MONOTONIC). A
-load under a third of H_FAR_NS found the line in the receiver's own cache (a hit); after
-PROBE_WINDOW loads (RXPRIV's probe words) the third fastest transfer decides: above H_FAR_NS
-FAR (stream), under 3/4 of it NEAR (plain), in between the advice stays, as it does after a
-window of nearly all hits (two ranks on one core's caches, or transfers hidden by the timing of
-the two sides: a wrong NEAR costs up to 10x, a wrong FAR up to 2x). The advice is published in the SEEN line's
-advice word when it changes. Until the first decision a sender streams (UNMEASURED), as it did
-before there was a measurement; the probe costs about 20 ns once per Q fragments.
+the counter's rate, which the probe learns first (H_TSC_RATE, 2 ms against CLOCK_MONOTONIC).
+Such a load is usually a transfer from the sender's cache and sometimes a hit in the receiver's
+own (the line read again before the sender rewrote it); between cores that share a cache both
+take 20-60 ns here, between cores that do not a transfer takes 150 ns or more. After
+PROBE_WINDOW loads (RXPRIV's probe words) the third slowest decides: above H_FAR_NS FAR (stream),
+under 3/4 of it NEAR (plain), in between the advice stays. It is a transfer unless six loads of
+eight hit, and an interrupt (which only adds time) must strike three loads to make a near core
+look far: the safe side, since a wrong FAR costs up to 2x and a wrong NEAR up to 10x. The
+advice is published in the SEEN line's advice word when it changes. Until the first decision a
+sender streams (UNMEASURED), as it did before there was a measurement; the probe costs about
+20 ns once per Q fragments.
 
 Indices: `avail.idx` and `used.idx` are free-running 16-bit counters (virtio); the private
 counters are int64. Differences are taken modulo 2**16, which is exact because Q <= 32768.
@@ -337,9 +340,9 @@ RX_NEXT = 0  # device-private: descriptors consumed so far
 RX_DONE = 8  # device-private: bytes of the current message delivered
 RX_TOTAL = 16  # device-private: total bytes of the current message
 RX_ACTIVE = 24  # device-private: 1 while a fragmented message is being delivered
-RX_PROBE_MIN = 32  # device-private: the window's three fastest transfers (ns), 21 bits each
-RX_PROBES = 40  # device-private: probes taken in the current window | transfers among them << 32
-RX_PROBE_LAST = 48  # device-private: what the last window decided on (ns; 0: all loads were hits)
+RX_PROBE_MIN = 32  # device-private: the window's three slowest loads (ns), 21 bits each
+RX_PROBES = 40  # device-private: probes taken in the current window
+RX_PROBE_LAST = 48  # device-private: what the last window decided on (its third slowest load, ns)
 RX_PROBED = 56  # device-private: the RX_NEXT whose descriptor was timed last (time each fragment once)
 PROBE_WINDOW = 8
 SEEN_ADVICE = 8  # in the SEEN line: the stream advice, one of STREAM_* (see "Streaming stores")

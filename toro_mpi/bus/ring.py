@@ -268,7 +268,7 @@ def tx_send(h, tag, ctx, buf):
 # The monotonic clock, to learn the time-stamp counter's rate (libc's, through the vDSO).
 _clock_gettime = types.ExternalFunction("clock_gettime", types.int32(types.int64, types.int64))
 _CLOCK_MONOTONIC = 1
-_LOW_MASK = (1 << 21) - 1  # a probe's transfer times are kept in 21 bits (ns, so up to 2 ms)
+_LOW_MASK = (1 << 21) - 1  # a probe's load times are kept in 21 bits (ns, so up to 2 ms)
 _CALIBRATE_NS = 2_000_000  # the counter's rate from this much time: 0.1% from 2 us of error
 
 
@@ -314,45 +314,38 @@ def _probed(h, qa, rxp, took):
         return
     ns = (took << 16) // rate
     far = load_i64(h + L.H_FAR_NS)
-    counts = load_i64(rxp + L.RX_PROBES)  # probes | transfers << 32
-    lows = load_i64(rxp + L.RX_PROBE_MIN)  # the three fastest transfers (ns), 21 bits each
-    if 3 * ns >= far:
-        # A transfer: a load under a third of the bound found the line in our own cache (an
-        # earlier look at it, or a prefetch).
-        ns = min(ns, _LOW_MASK)
-        a, b, c = lows & _LOW_MASK, (lows >> 21) & _LOW_MASK, lows >> 42
-        if (counts >> 32) == 0:
-            a, b, c = ns, _LOW_MASK, _LOW_MASK
-        elif ns < a:
-            a, b, c = ns, a, b
-        elif ns < b:
-            b, c = ns, b
-        elif ns < c:
-            c = ns
-        lows = a | b << 21 | c << 42
-        counts += 1 << 32
-    counts += 1
-    if (counts & 0xFFFFFFFF) < L.PROBE_WINDOW:
-        store_i64(rxp + L.RX_PROBES, counts)
-        store_i64(rxp + L.RX_PROBE_MIN, lows)
+    count = load_i64(rxp + L.RX_PROBES)
+    # The window's three slowest loads (ns, 21 bits each, slowest first). A descriptor load is
+    # usually a transfer from the sender's cache, sometimes a hit in our own (the line read again
+    # before the sender rewrote it): between cores that share a cache the two take about the same
+    # time (20-60 ns here), between cores that do not a transfer takes 150 ns or more. The third
+    # slowest is a transfer unless six loads of eight hit, and an interrupt or a preemption (which
+    # only ever adds time) must strike three loads of a window to make it look far.
+    tops = load_i64(rxp + L.RX_PROBE_MIN)
+    ns = min(ns, _LOW_MASK)
+    a, b, c = tops & _LOW_MASK, (tops >> 21) & _LOW_MASK, tops >> 42
+    if count == 0:
+        a, b, c = ns, 0, 0
+    elif ns > a:
+        a, b, c = ns, a, b
+    elif ns > b:
+        b, c = ns, b
+    elif ns > c:
+        c = ns
+    count += 1
+    if count < L.PROBE_WINDOW:
+        store_i64(rxp + L.RX_PROBES, count)
+        store_i64(rxp + L.RX_PROBE_MIN, a | b << 21 | c << 42)
         return
     store_i64(rxp + L.RX_PROBES, 0)
+    store_i64(rxp + L.RX_PROBE_LAST, c)
     word = qa + load_i64(h + L.H_SEEN) + L.SEEN_ADVICE
     advice = load_i64(word)
-    third = 0
-    if (counts >> 32) >= 3:
-        # The third fastest: an interrupt only ever adds to a load's time, and a fast outlier
-        # or two (a line found in our own last-level cache) must not turn streaming off. In
-        # the band from 3/4 of the bound to the bound the advice stays as it is.
-        third = lows >> 42
-        if third > far:
-            advice = L.STREAM_FAR
-        elif 4 * third < 3 * far:
-            advice = L.STREAM_NEAR
-    # (Fewer transfers: nearly every load found the line in our own cache. The sender's core may
-    # share it, or the timing of the two sides hid the transfers: decide nothing, since a wrong
-    # NEAR costs up to 10x and a wrong FAR up to 2x.)
-    store_i64(rxp + L.RX_PROBE_LAST, third)
+    # In the band from 3/4 of the bound to the bound the advice stays as it is.
+    if c > far:
+        advice = L.STREAM_FAR
+    elif 4 * c < 3 * far:
+        advice = L.STREAM_NEAR
     if load_i64(word) != advice:
         store_release_i64(word, advice)
 
