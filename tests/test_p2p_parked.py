@@ -50,7 +50,7 @@ def test_parked_messages_same_output_as_mpi4py(n: int, launcher: tuple, parks: b
     assert_same_as_reference(toro, ref, n)
     parked, spilled = counts(toro)[0]
     if parks:
-        # basic 3, behind 4, truncate 2, ack 2, mprobe 2, cancel 1, object 1, blocked 1,
+        # basic 3, behind 4, ack 2, mprobe 2, cancel 1, object 1, blocked 1,
         # windows 2 (every other iteration): some may be missed by timing, never most.
         assert parked >= 10, f"rank 0 parked only {parked} messages{toro.explain()}"
         # behind 4, ack 1, mprobe 1, blocked 1 must look past a parked message.
@@ -60,11 +60,22 @@ def test_parked_messages_same_output_as_mpi4py(n: int, launcher: tuple, parks: b
 
 
 @pytest.mark.timeout(120)
+def test_truncated_parked_message() -> None:
+    """A parked message received into a smaller buffer: ERR_TRUNCATE with its first bytes, and
+    the message behind it intact (toro_mpi only: the reference corrupts its heap here)."""
+    run = run_toro("p2p_parked", 2, "truncate", timeout=60)
+    lines = assert_ok(run, 2)[0]
+    assert "truncate ERR_TRUNCATE first bytes True" in lines and "truncate next True" in lines, run.explain()
+    assert counts(run)[0][0] == 2, run.explain()
+
+
+@pytest.mark.timeout(120)
 def test_finalize_with_a_parked_message() -> None:
-    """A message nobody receives, parked at rank 0 when both ranks finalize: the job ends 0."""
+    """Messages nobody receives, one parked at rank 0 when it finalizes and one beyond one ring
+    behind it, whose Send completes only if rank 0 lets it in: the job ends 0."""
     run = run_toro("p2p_parked", 2, "finalize", timeout=60)
     assert_ok(run, 2)
-    assert counts(run)[0][0] == 1, run.explain()
+    assert counts(run)[0][0] >= 1, run.explain()
 
 
 @pytest.mark.timeout(120)
@@ -72,6 +83,7 @@ def test_sender_dies_with_a_parked_message() -> None:
     """Rank 1 dies with a message parked at rank 0 and another half pushed (beyond one ring):
     the job fails with rank 1's death, within seconds, not by its timeout."""
     run = run_toro("p2p_parked", 2, "dies", timeout=60)
+    assert counts(run)[0][0] >= 1, f"rank 0 parked nothing before rank 1 died{run.explain()}"
     assert run.rc not in (0, 110), f"expected a failed job, not exit {run.rc}{run.explain()}"
     assert "timeout" not in run.err.lower(), run.explain()
     assert run.seconds < 40, run.explain()
