@@ -36,7 +36,8 @@ def counts(run: Run) -> dict[int, tuple[int, int]]:
 CASES = [
     pytest.param(2, (), True, id="n2"),
     pytest.param(3, HOSTED, False, id="n3-hosted", marks=pytest.mark.slow),
-    pytest.param(4, (), True, id="n4", marks=pytest.mark.slow),
+    # (More ranks than cores are hosted as green threads by default: one process per rank here.)
+    pytest.param(4, ("--process-per-rank",), True, id="n4", marks=pytest.mark.slow),
 ]
 
 
