@@ -72,8 +72,7 @@ def test_truncated_parked_message() -> None:
 
 @pytest.mark.timeout(120)
 def test_finalize_with_a_parked_message() -> None:
-    """Messages nobody receives, one parked at rank 0 when it finalizes and one beyond one ring
-    behind it, whose Send completes only if rank 0 lets it in: the job ends 0."""
+    """A message nobody receives, parked at rank 0 when both ranks finalize: the job ends 0."""
     run = run_toro("p2p_parked", 2, "finalize", timeout=60)
     assert_ok(run, 2)
     assert counts(run)[0][0] >= 1, run.explain()

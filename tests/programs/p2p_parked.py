@@ -17,8 +17,8 @@ toro_mpi rank 0 reports on stderr how many messages it parked and spilled ("R pa
 M"), so the test can tell the paths were taken.
 
 `p2p_parked.py truncate`: the truncation scenario alone (toro_mpi only, see there).
-`p2p_parked.py finalize`: rank 1 sends two messages nobody receives, the second beyond one
-ring (the first parked at rank 0 when it finalizes; its Finalize must let the second in).
+`p2p_parked.py finalize`: rank 1 sends a message nobody receives, parked at rank 0 when it
+finalizes. (Not one beyond a ring: its Send fails once rank 0 has finalized, parked or not.)
 `p2p_parked.py dies`: rank 1 dies with a message parked at rank 0 and another half
 pushed; rank 0's receives must end in an error, not hang. These three: toro_mpi only.
 """
@@ -240,8 +240,7 @@ def main() -> None:
     mode = sys.argv[1] if len(sys.argv) > 1 else "all"
     if mode == "finalize":
         if RANK == 1:
-            COMM.Send(payload(BIG, 40), 0, 50)  # nobody receives these two
-            COMM.Send(payload(HUGE, 43), 0, 50)  # beyond one ring: its Send waits for rank 0's Finalize
+            COMM.Send(payload(BIG, 40), 0, 50)  # nobody receives it
         elif RANK == 0:
             arrive(1, 50)
         counts()

@@ -67,8 +67,8 @@ _SPILL = object()  # Engine._parked_taker: copy the parked head out
 # 300, then sleeps (on_idle spills before that in any case); ~200 passes is a fraction of a
 # millisecond of idleness, never reached while a window of messages streams in.
 PARK_PATIENCE = 200
-# Default park threshold (bytes; [bus] park_threshold): messages at least this large are parked.
-PARK_MIN = 16384
+# Default park threshold (bytes; [bus] park_threshold, whose comment gives the measurements).
+PARK_MIN = 4096
 # Words of Engine.jit_state (see there and toro_mpi.jit).
 JIT_DIRTY = 0
 JIT_SLOW_MIN = 1
@@ -1323,6 +1323,10 @@ class Engine:
                 self.sched.wait(lambda: not self.pending_sends and not self.awaiting_ack, ("Send", -2, 0))
             if self.net is not None:
                 self.net.finish()  # after our last message to each remote peer
+            if self.parked:
+                # Unreceived at Finalize: copied out as before parking, so the queues are left
+                # as they were (a sender still pushing behind one sees we finished, as before).
+                self.spill_all()
         finally:
             if self.t is not None:
                 self.t.finish()
