@@ -37,6 +37,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, str]]] = {
         "rendezvous_threshold": (_nonneg_int, "an integer >= 0"),
         "stream_threshold": (_nonneg_int, "an integer >= 0"),
         "stream_far_ns": (_nonneg_int, "an integer >= 0"),
+        "park_threshold": (_nonneg_int, "an integer >= 0"),
         "coll_queue_size": (lambda v: _positive_int(v) and v >= 2 and v <= 32768 and not v & (v - 1),
                             "a power of two in 2..32768"),
         "heap_size": (lambda v: _nonneg_int(v) and v % 4096 == 0, "a multiple of 4096, >= 0"),

@@ -10,6 +10,16 @@ MPI semantics kept here:
 - nothing is dropped: a full ring makes the sender wait (backpressure), a message nobody has
   asked for yet is copied to the unexpected list (or, for rendezvous and heap messages, only
   its header is);
+- a large eager message nobody has asked for yet is *parked*: only its header goes on the
+  unexpected list, its payload stays in the ring (the sender's staging area, as Open MPI's
+  rendezvous leaves it at the sender) until a receive matches it, which then copies it once,
+  straight into its own buffer. The queue is FIFO, so while a parked message is at the head
+  nothing behind it can be read: whenever the engine needs to look past it (a receive or probe
+  that could take a later message from that sender, an acknowledgement awaited from it, an
+  Iprobe, the rank going idle, or progress passes in a row that move nothing, since the sender
+  may be blocked on the full ring) it *spills* the message, copying it out as any other
+  unexpected message, first; a matched probe (Mprobe) spills it too. Off for hosted ranks and
+  queues to other nodes (see park_min);
 - a send from the rank's shared heap (MPI.Alloc_mem memory, at least `heap_threshold` bytes)
   travels as a KIND_HEAP descriptor: the receiver copies the payload straight out of its read-only
   mapping of the sender's heap and acknowledges, and only then is the send complete, so the
@@ -50,6 +60,15 @@ _TX_NOT_STARTED = L.TX_NOT_STARTED
 _RX_COMPLETE = L.RX_COMPLETE
 _RX_EMPTY = L.RX_EMPTY
 _UNKNOWN = object()  # isend's aux argument when the caller has not looked at the heap
+_SPILL = object()  # Engine._parked_taker: copy the parked head out
+# Progress passes in a row that move nothing, with a message parked, before the engine spills
+# its parked messages: the sender may be blocked on the ring the parked message fills while
+# this rank waits for something else. The scheduler spins about 300 passes, then yields about
+# 300, then sleeps (on_idle spills before that in any case); ~200 passes is a fraction of a
+# millisecond of idleness, never reached while a window of messages streams in.
+PARK_PATIENCE = 200
+# Default park threshold (bytes; [bus] park_threshold, whose comment gives the measurements).
+PARK_MIN = 4096
 # Words of Engine.jit_state (see there and toro_mpi.jit).
 JIT_DIRTY = 0
 JIT_SLOW_MIN = 1
@@ -83,7 +102,7 @@ class Msg:
     """A message that arrived before anyone asked for it (the unexpected list)."""
 
     __slots__ = ("src", "tag", "ctx", "kind", "flags", "cookie", "total", "data", "complete",
-                 "aux0", "aux1", "sender", "claimed", "taken")
+                 "aux0", "aux1", "sender", "claimed", "taken", "parked")
 
     def __init__(self, src: int, tag: int, ctx: int, kind: int, flags: int, cookie: int, total: int) -> None:
         self.src = src
@@ -101,6 +120,8 @@ class Msg:
         self.sender: SendReq | None = None  # a synchronous send to ourselves
         self.claimed: RecvReq | None = None  # a receive that matched it while it was arriving
         self.taken = False  # matched by a matched probe (Mprobe): off the unexpected list
+        # Still at the head of its sender's queue, payload unread (Engine.parked): data is None.
+        self.parked = False
 
 
 class SendReq:
@@ -263,6 +284,15 @@ class Engine:
         # The route to ranks of other nodes (mpi/netroute.py), in a job of several nodes only.
         self.net: Any = None
         self.remote = [False] * size
+        # Parked messages (see the module docstring): source -> its Msg, at that queue's head.
+        # Only for a rank alone in its process on shared-memory rings: a hosted rank's sender
+        # may be a green thread of this very process, blocked on the ring the parked message
+        # fills, and the queues to other nodes are filled by this rank's own network pumping.
+        self.parked: dict[int, Msg] = {}
+        self._park_idle = 0  # progress passes in a row that moved nothing while some are parked
+        self.parks = self.spills = 0  # messages parked, and parked ones spilled (tests, profiles)
+        park = int(settings.get("park_threshold", PARK_MIN))
+        self.park_min = park if park > 0 and self.owner is None and isinstance(transport, VirtioBus) else 1 << 62
 
     def attach_net(self, route: Any) -> None:
         """Reach the ranks of other nodes through `route` (a NetRoute): their queues stay this
@@ -359,6 +389,10 @@ class Engine:
     def on_idle(self, idle: bool) -> None:
         """Publish in the rank's slot what it is blocked in, then whether its process is idle
         (the launcher's deadlock check and its timeout and deadlock reports read them)."""
+        if idle and self.parked:
+            # About to sleep: a sender blocked on a ring a parked message fills would never wake
+            # us (nor we it), so nothing stays parked past this point.
+            self.spill_all()
         if self.t is not None:
             self._publish_blocked()
             self.t.set_idle(idle)
@@ -542,13 +576,17 @@ class Engine:
         src = req.src
         for i, msg in enumerate(self.unexpected):
             if msg.claimed is None and req.matches(msg.src, msg.tag, msg.ctx):
-                if msg.complete or msg.kind == L.KIND_RNDV or msg.kind == L.KIND_HEAP:
+                if msg.parked:
+                    del self.unexpected[i]
+                    self._unpark(req, msg)
+                elif msg.complete or msg.kind == L.KIND_RNDV or msg.kind == L.KIND_HEAP:
                     del self.unexpected[i]
                     self._deliver_msg(req, msg)
                 else:
                     msg.claimed = req  # still arriving: delivered when its last fragment is in
                 return req
-        if src >= 0 and src != self.rank and self.t is not None and src not in self.active and not self.posted:
+        if (src >= 0 and src != self.rank and self.t is not None and src not in self.active and not self.posted
+                and src not in self.parked):
             # Fast path: nothing queued ahead of us, try the ring head directly.
             if self._try_head(req, src):
                 return req
@@ -625,7 +663,7 @@ class Engine:
         arr = req.arr
         if (req.done or arr is None or src < 0 or src == self.rank or self.t is None or self.owner is not None
                 or self.pending_sends or src in self.active or self.sched.ready or self.sched.tasks
-                or self._first_posted(src) is not req):
+                or src in self.parked or self._first_posted(src) is not req):
             return False
         status = self._kernel("wait", self._wait_by_dtype, arr)(self._rxh[src], req.tag, req.ctx, arr, self.info,
                                                                  self.fast_spins)
@@ -789,7 +827,16 @@ class Engine:
         # One kernel call finds the queues with something in them (most passes: none).
         if self._rx_scan(self._rx_peer_handles, self.rx_ready) == 0:
             return moved
-        return self.drain_ready() or moved
+        moved = self.drain_ready() or moved
+        if self.parked:  # (a parked queue is never empty: every pass with one comes here)
+            if moved:
+                self._park_idle = 0
+            else:
+                self._park_idle += 1
+                if self._park_idle >= PARK_PATIENCE:
+                    self.spill_all()
+                    moved = True
+        return moved
 
     def drain_ready(self) -> bool:
         """Drain the peers whose queues the last scan marked in self.rx_ready, starting at a
@@ -856,6 +903,23 @@ class Engine:
                 else:
                     self._finish_unexpected(target)
                 continue
+            if self.parked:
+                held = self.parked.get(src)
+                if held is not None:
+                    # The head is a parked message: leave it unless something needs what is
+                    # behind it (or, by another path than post, a receive for it was posted).
+                    taker = self._parked_taker(src, held)
+                    if taker is None:
+                        return moved
+                    moved = True
+                    if taker is _SPILL:
+                        self.spill(src)
+                    else:
+                        self.posted.remove(taker)
+                        self.settle_run()
+                        self.unexpected.remove(held)
+                        self._unpark(taker, held)
+                    continue
             # Receives posted in a row for this source (a window of Irecvs): matched in one
             # kernel call by address (mpi/posted_run.py), what they took completed here.
             posted = self.posted
@@ -945,6 +1009,19 @@ class Engine:
                     raise self._corrupt(status if status < 0 else L.ERR_CORRUPT_HEADER, src)
                 continue
             msg = Msg(src, tag, ctx, kind, int(info[L.INFO_FLAGS]), int(info[L.INFO_COOKIE]), total)
+            if (total >= self.park_min and kind == _KIND_EAGER and not self.remote[src]
+                    and self._parked_taker(src, msg) is None):
+                # Large and unasked for: note its header, leave its payload in the ring for the
+                # receive that will match it (module docstring). Nothing behind it is read now.
+                # (Not when something already waits for what is behind it: it would be spilled
+                # at once.)
+                self.parks += 1
+                msg.parked = True
+                self.parked[src] = msg
+                self._park_idle = 0
+                self.unexpected.append(msg)
+                self.jit_state[JIT_DIRTY] = 1
+                return True
             if kind == L.KIND_RNDV or kind == L.KIND_HEAP:
                 msg.aux0 = int(info[L.INFO_AUX0])
                 msg.aux1 = int(info[L.INFO_AUX1])
@@ -961,6 +1038,74 @@ class Engine:
                     raise self._corrupt(status if status < 0 else L.ERR_CORRUPT_HEADER, src)
             self.unexpected.append(msg)
             self.jit_state[JIT_DIRTY] = 1
+
+    # -- parked messages (module docstring) ---------------------------------------------------
+    def _parked_taker(self, src: int, msg: Msg) -> RecvReq | object | None:
+        """What to do with src's parked head msg: None to leave it parked, _SPILL to copy it out
+        (something needs to look past it), or a posted receive that should take it."""
+        for r in self.posted:
+            if r.src == src or r.src == ANY_SOURCE:
+                # The earliest receive that could take a message from src: msg, if it matches
+                # (a receive posted by a path that skipped the unexpected list), else a later one.
+                return r if r.matches(src, msg.tag, msg.ctx) else _SPILL
+        for r in self.probes:
+            if (r.src == src or r.src == ANY_SOURCE) and not r.matches(src, msg.tag, msg.ctx):
+                return _SPILL
+        if self.awaiting_ack:
+            for dest, _ in self.awaiting_ack:
+                if dest == src:
+                    return _SPILL  # its acknowledgement is behind msg in the queue
+        return None
+
+    def _unpark(self, req: RecvReq, msg: Msg) -> None:
+        """Receive the parked message msg (already off the unexpected list) into req: straight
+        from the ring into req's buffer, the general path's way (ack, truncation, type check,
+        fragments still to come)."""
+        src = msg.src
+        del self.parked[src]
+        msg.parked = False
+        if req.allocate:
+            req.arr = np.empty(msg.total, np.uint8)
+            req.cap = msg.total
+        arr = req.arr if req.arr is not None else _EMPTY
+        status = self._kernel("match", self._match_by_dtype, arr)(self._rxh[src], L.ANY, L.ANY, arr, self.info)
+        self._check_parked_head(msg, status)
+        if status == L.RX_PARTIAL:
+            self._partial(req, src)
+        else:
+            self._arrived(req, src)
+
+    def spill(self, src: int) -> None:
+        """Copy src's parked message out of the ring, as any other unexpected message is (it
+        keeps its place on the unexpected list, or its Mprobe), so the queue can move on."""
+        msg = self.parked.pop(src)
+        msg.parked = False
+        self.spills += 1
+        msg.data = np.empty(msg.total, np.uint8)
+        status = self._match_u8(self._rxh[src], L.ANY, L.ANY, msg.data, self.info)
+        self._check_parked_head(msg, status)
+        if status == L.RX_PARTIAL:
+            self.active[src] = msg
+        else:
+            msg.complete = True
+        self.jit_state[JIT_DIRTY] = 1
+
+    def spill_all(self) -> None:
+        """Spill every parked message (the rank is about to sleep, or has waited long enough)."""
+        for src in list(self.parked):
+            self.spill(src)
+        self._park_idle = 0
+
+    def _check_parked_head(self, msg: Msg, status: int) -> None:
+        # The head consumed must be the message noted when it was parked (anything else is a
+        # broken invariant, never to be delivered as if it were that message).
+        info = self.info
+        if status < 0:
+            raise self._corrupt(status, msg.src)
+        if (status not in (L.RX_COMPLETE, L.RX_SPECIAL, L.RX_PARTIAL) or info[L.INFO_TAG] != msg.tag
+                or info[L.INFO_CTX] != msg.ctx or info[L.INFO_TOTAL] != msg.total):
+            raise MPIException(ERR_INTERN, f"the parked message from rank {msg.src} (tag {msg.tag}) "
+                                           "is no longer at the head of its queue")
 
     def settle_run(self) -> None:
         """A posted receive left the list by another path than the posted-run table: let the
@@ -980,6 +1125,8 @@ class Engine:
         else (nothing is moved to the unexpected list). A new receive from src may then take
         the queue head itself when no posted receive is left (Comm.Irecv's hot path)."""
         posted = self.posted
+        if src in self.parked:
+            return  # its head is on the unexpected list: only post or _drain may take it
         qa = self._rxh[src]
         info = self.info
         if posted and posted[0].src == src and self._run_ok and not self.remote[src] and src not in self.active:
@@ -1038,6 +1185,10 @@ class Engine:
         receives it, whatever other receives (or green threads) are posted."""
         self.unexpected.remove(msg)
         msg.taken = True
+        if msg.parked:
+            # Off the unexpected list, a parked message would leave the queue head unguarded:
+            # the receive fast paths (Comm.Recv/Irecv) take the head when that list is empty.
+            self.spill(msg.src)
 
     def recv_taken(self, req: RecvReq, msg: Msg) -> RecvReq:
         """Receive a message taken by `take` into req (MPI_Mrecv): now, or when its last
@@ -1062,6 +1213,12 @@ class Engine:
         """Non-blocking probe: drain arrivals, then look for a match."""
         msg = self.find_unexpected(src, tag, ctx)
         if msg is None and self.t is not None:
+            if self.parked:
+                # The message asked for may be behind a parked one: nothing else would make the
+                # queue move on for a program that only Iprobes.
+                for p in list(self.parked):
+                    if src == ANY_SOURCE or p == src:
+                        self.spill(p)
             self.poll_once()
             msg = self.find_unexpected(src, tag, ctx)
         return msg
@@ -1166,6 +1323,10 @@ class Engine:
                 self.sched.wait(lambda: not self.pending_sends and not self.awaiting_ack, ("Send", -2, 0))
             if self.net is not None:
                 self.net.finish()  # after our last message to each remote peer
+            if self.parked:
+                # Unreceived at Finalize: copied out as before parking, so the queues are left
+                # as they were (a sender still pushing behind one sees we finished, as before).
+                self.spill_all()
         finally:
             if self.t is not None:
                 self.t.finish()
