@@ -50,3 +50,14 @@ def test_reduce_large_fallbacks(n: int, launcher: tuple[str, ...]) -> None:
     assert all("interleaved sent" in ranks[r] for r in range(1, n)), run.explain()
     assert "mismatch ERR_TRUNCATE" in ranks[0], run.explain()
     assert all("mismatch no error" in ranks[r] for r in range(1, n)), run.explain()
+
+
+@pytest.mark.timeout(300)
+def test_a_failed_reduce_hands_back_what_it_held() -> None:
+    """The root holds rank 1's segment in its ring when rank 2's (longer) raises ERR_TRUNCATE:
+    the failed Reduce must release it, or the next Reduce on that communicator combines rank 1's
+    old segment (found in review: 204 instead of 6)."""
+    run = run_toro("reduce_large", 3, "held_error", timeout=240, launcher=("--oversubscribe", "--process-per-rank"))
+    ranks = assert_ok(run, 3)
+    assert "held error ERR_TRUNCATE" in ranks[0] and "held error then right" in ranks[0], run.explain()
+    assert all("held error no error" in ranks[r] for r in (1, 2)), run.explain()

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from ..bus import held, ring
 from ..bus import layout as L
-from ..bus import ring
 from ..bus.compiling import numba_visible
 from ..errors import ERR_COMM, ERR_INTERN, ERR_OTHER, ERR_TRUNCATE, MPIException
 from . import interpreter as I
@@ -252,6 +252,9 @@ class CollEngine:
         plan.itemsize = send.itemsize
         try:
             self._slow(plan, fn, st, send, recv, tmp, user_op, datatype)
+        except BaseException:
+            self._release_held(plan)
+            raise
         finally:
             # Whatever happened, the plan starts from scratch next time.
             words = plan.words
@@ -260,6 +263,19 @@ class CollEngine:
             words[I.P_SPINS] = self.first_spins
             base = int(words[I.P_PENDING])
             words[base: base + plan.n] = 0
+
+    @staticmethod
+    def _release_held(plan: Plan) -> None:
+        """Hand back to their senders the messages a failed run still holds at the heads of their
+        rings (a Reduce's segments, interpreter RX_HELD): as the copying path would have
+        consumed them, and the next collective on those queues must not find them there."""
+        words = plan.words
+        rows = plan.rows
+        progress = int(words[I.P_PROGRESS])
+        state = words[progress: progress + len(rows)]
+        for i in np.flatnonzero((rows[:, 0] == I.RECV) & (state == I.RX_HELD)):
+            held.release_held(int(words[int(words[I.P_RXH]) + int(rows[i, 1])]))
+            state[i] = 0
 
     def _slow(self, plan: Plan, fn: Callable[..., int], st: int, send: np.ndarray, recv: np.ndarray,
               tmp: np.ndarray, user_op: Any, datatype: Any) -> None:
