@@ -389,7 +389,7 @@ def run(plan, send, recv, tmp):
             # b is RECV row i's message: in its ring if the row held it, else where it landed.
             i = which - HELD
             rrow = prog + i * ROW
-            if plan[rrow] != RECV or plan[rrow + 4] != count:
+            if i >= plan[P_NSTEPS] or plan[rrow] != RECV or plan[rrow + 4] != count:
                 plan[P_PC] = pc
                 return ERR_BAD_PROGRAM
             if plan[plan[P_PROGRESS] + i] == RX_HELD:
