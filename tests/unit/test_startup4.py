@@ -6,12 +6,22 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import json
+import os
 import pkgutil
+import subprocess
+import sys
+import textwrap
+import tomllib
 import types
+from pathlib import Path
 
 import pytest
 
+from toro_mpi import config
 from toro_mpi.mpi import docstrings
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _samples() -> list[types.FunctionType]:
@@ -106,6 +116,77 @@ def test_embedded_docstrings_keep_mpi4pys_layout() -> None:
     assert Get_thing.__doc__ == "Get_thing(self, which: int = 0) -> str\n\nReturn a thing.\n\nMore text.\n"
     docstrings.embed_signatures(namespace)  # once only
     assert Get_thing.__doc__.count("Get_thing(") == 1
+
+
+# -- the launcher ----------------------------------------------------------------------------
+
+def test_default_config_parse_is_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    want = tomllib.loads(config.DEFAULT_FILE.read_text())
+    first = config.load_config()
+    cached = list(tmp_path.glob("toro_mpi-default-*.json"))
+    assert len(cached) == 1 and json.loads(cached[0].read_text()) == want
+    assert first.bus == want["bus"] and first.sched == want["sched"] and first.coll == want["coll"]
+    # The second load reads the cache: it works without tomllib.
+    monkeypatch.setitem(sys.modules, "tomllib", None)
+    assert config.load_config() == first
+    # A damaged cache file is parsed anew (tomllib back) and rewritten.
+    monkeypatch.delitem(sys.modules, "tomllib")
+    cached[0].write_text("{not json")
+    assert config.load_config() == first
+    assert json.loads(cached[0].read_text()) == want
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_default_config_cache_follows_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "cache"))
+    edited = tmp_path / "default.toml"
+    edited.write_text(config.DEFAULT_FILE.read_text().replace("queue_size = 64", "queue_size = 128", 1))
+    before = config.load_config()
+    monkeypatch.setattr(config, "DEFAULT_FILE", edited)
+    after = config.load_config()
+    assert before.bus["queue_size"] == 64 and after.bus["queue_size"] == 128
+    assert len(list((tmp_path / "cache").glob("toro_mpi-default-*.json"))) == 2
+    monkeypatch.delenv("NUMBA_CACHE_DIR")
+    assert config.load_config() == after  # no cache directory: parsed
+    edited.write_bytes(b"[bus]\nqueue_size = \xff\n")
+    with pytest.raises(config.ConfigError, match="not valid TOML"):
+        config.load_config()
+
+
+def test_records_compare_and_print_as_dataclasses_did() -> None:
+    from toro_mpi.launcher.plan import App, Plan
+    from toro_mpi.launcher.report import SlotView
+
+    cfg = config.Config(bus={"a": 1})
+    assert cfg == config.Config(bus={"a": 1}) and cfg != config.Config()
+    assert repr(cfg) == "Config(bus={'a': 1}, sched={}, launcher={}, coll={})"
+    plan = Plan(["p"], 2, [0, 1], cfg, wdir="/w")
+    assert plan.apps == [App(["p"], 2, wdir="/w")] and plan.exports == {} and plan.hosts is None
+    assert Plan(["p"], 2, [0, 1], cfg).host_argvs is not Plan(["p"], 2, [0, 1], cfg).host_argvs
+    assert SlotView(1, None, 2, 3, 4, 5).idle is None
+    assert SlotView(1, None, 2, 3, 4, 5) == SlotView(1, None, 2, 3, 4, 5, None)
+    with pytest.raises(TypeError):
+        hash(cfg)
+
+
+def test_the_launcher_imports_neither_dataclasses_nor_tomllib(tmp_path: Path) -> None:
+    """Everything the launcher runs before its ranks start, in a fresh interpreter (no job)."""
+    probe = textwrap.dedent("""
+        import sys
+        before = {m for m in ("dataclasses", "inspect", "tomllib") if m in sys.modules}
+        from toro_mpi.launcher import cli, environ, job, plan, refshm
+        environ.setup_numba_cache_dir({})
+        p = plan.make_plan(["python", "-c", "pass"], 2, oversubscribe=True)
+        job.Job(p)
+        print(sorted({"dataclasses", "inspect", "tomllib"} & set(sys.modules) - before))
+    """)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NUMBA_CACHE_DIR=str(tmp_path))
+    # The first launch on a machine parses default.toml (and caches the parse); the next do not.
+    runs = [subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
+            for _ in range(2)]
+    assert all(out.returncode == 0 for out in runs), runs
+    assert [out.stdout.strip() for out in runs] == ["['tomllib']", "[]"]
 
 
 if __name__ == "__main__":
