@@ -189,5 +189,59 @@ def test_the_launcher_imports_neither_dataclasses_nor_tomllib(tmp_path: Path) ->
     assert [out.stdout.strip() for out in runs] == ["['tomllib']", "[]"]
 
 
+# -- a rank's exit ---------------------------------------------------------------------------
+
+_EXIT_PROBE = textwrap.dedent("""
+    import atexit, json, sys, threading, time
+    from toro_mpi import runtime
+
+    class Loud:
+        def __init__(self, what):
+            self.what = what
+
+        def __del__(self, write=sys.stdout.write):
+            write(self.what + ";")
+
+    _first = Loud("del-underscored")  # released before the other globals, as at teardown
+    last = Loud("del-main")
+    json.kept = Loud("del-other")  # held by another module: only a full teardown releases it
+    atexit.register(lambda: sys.stdout.write("atexit;"))
+    late = []
+    worker = threading.Thread(target=lambda: (time.sleep(0.2), late.append("thread")))
+    worker.start()
+    atexit.register(lambda: sys.stdout.write("+".join(late) + ";"))  # the thread ended first
+    sys.stdout.write("partial;")
+    runtime.quick_exit(int(sys.argv[1]))
+    sys.stdout.write("declined;")
+""")
+
+
+def _exit_probe(status: int, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", _EXIT_PROBE, str(status)], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+
+
+def test_quick_exit_runs_what_the_interpreters_exit_would() -> None:
+    out = _exit_probe(7)
+    assert (out.returncode, out.stderr) == (7, "")
+    assert out.stdout == "partial;thread;atexit;del-underscored;del-main;"
+
+
+def test_quick_exit_declines_where_it_would_differ() -> None:
+    for env in ({"TORO_MPI_FULL_EXIT": "1"}, {"PYTHONDEVMODE": "1"}):
+        out = _exit_probe(7, **env)
+        assert out.returncode == 0, out.stderr  # the probe went on and ended normally
+        assert out.stdout.startswith("partial;declined;") and "del-other;" in out.stdout, out.stdout
+    out = _exit_probe(2**40)  # beyond a C int: the interpreter's conversion decides
+    assert out.stdout.startswith("partial;declined;")
+
+
+@pytest.mark.parametrize(("code", "status"), [(None, 0), (0, 0), (3, 3), (True, 1), (-1, -1), ("bye", None)])
+def test_system_exit_statuses(code: object, status: int | None) -> None:
+    from toro_mpi.rank_main import _system_exit_status
+
+    assert _system_exit_status(SystemExit(code)) == status
+
+
 if __name__ == "__main__":
     pytest.main([__file__, "-q"])
