@@ -9,7 +9,6 @@ interpreter's whole exit back. Both are run and compared here, as is the referen
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -86,3 +85,27 @@ def test_quick_exit_keeps_what_a_program_sees(tmp_path: Path, mode: str) -> None
     if mode == "exit3":
         assert "rank 1" in quick.stderr and "after MPI_Finalize" in quick.stderr, quick.stderr
         assert quick.stderr.count("\n") == full.stderr.count("\n"), (quick.stderr, full.stderr)
+
+
+def test_a_users_njit_links_a_kernel_loaded_without_its_bitcode() -> None:
+    """A kernel loaded from the cache (its linking bitcode left unparsed) is linked into a new
+    compile that calls it, which parses the bitcode then; the caller runs."""
+    code = textwrap.dedent("""
+        import numba
+        from toro_mpi.bus import compiling, ring
+        compiling.guard_compiles()
+        ring.relax(1)
+        library = next(iter(ring.relax.overloads.values())).library
+        before = "_toro_mpi_bitcode" in vars(library)
+
+        @numba.njit
+        def caller(n):
+            ring.relax(n)
+            return n + 1
+
+        print(before, caller(3), "_toro_mpi_bitcode" in vars(library))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], env={**TORO_ENV, "PYTHONPATH": str(ROOT)},
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "4", "False"]

@@ -243,5 +243,49 @@ def test_system_exit_statuses(code: object, status: int | None) -> None:
     assert _system_exit_status(SystemExit(code)) == status
 
 
+# -- cached kernels: the linking bitcode parsed on use ---------------------------------------
+
+def test_cached_kernels_load_without_parsing_their_bitcode(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The symbols read from a loaded kernel's machine code are the ones numba reads from its
+    bitcode (what is not private to the library); the bitcode is parsed when first asked for."""
+    import llvmlite.binding as ll
+    import numpy as np
+
+    from toro_mpi.bus import compiling, ring
+
+    compiling.guard_compiles()
+    read: list[set[str] | None] = []
+    elf = compiling.elf_defined_symbols
+    monkeypatch.setattr(compiling, "elf_defined_symbols", lambda obj: read.append(elf(obj)) or read[-1])
+    for dispatcher in (ring.relax, ring.copy_bytes):
+        dispatcher.overloads.clear()  # loaded again from the cache, here
+    ring.relax(1)
+    scratch = np.zeros(1, np.uint8)
+    ring.copy_bytes(scratch, scratch, 0)
+    libraries = [cres.library for d in (ring.relax, ring.copy_bytes) for cres in d.overloads.values()]
+    assert len(libraries) == 2 and len(read) >= 2
+    engine = libraries[0]._codegen._engine
+    for library, symbols in zip(libraries, read[-2:], strict=True):
+        assert isinstance(library, compiling._LinkBitcodeOnUse) and "_toro_mpi_bitcode" in vars(library)
+        module = library._get_module_for_linking()  # what linking it into a caller asks for
+        assert "_toro_mpi_bitcode" not in vars(library) and library._shared_module is module
+        defined = {g.name for group in (module.functions, module.global_variables) for g in group
+                   if not g.is_declaration and g.linkage not in (ll.Linkage.internal, ll.Linkage.private)}
+        assert symbols == defined and len(defined) >= 3
+        assert all(engine.is_symbol_defined(name) for name in defined)
+
+
+def test_elf_symbols_refuse_what_is_not_an_elf64_object() -> None:
+    from toro_mpi.bus.compiling import elf_defined_symbols
+
+    assert elf_defined_symbols(b"") is None
+    assert elf_defined_symbols(b"BC\xc0\xde" + bytes(100)) is None  # bitcode, not ELF
+    assert elf_defined_symbols(b"\x7fELF\x01\x01" + bytes(100)) is None  # 32-bit
+    header = bytearray(b"\x7fELF\x02\x01" + bytes(58))
+    header[0x28:0x30] = (10**6).to_bytes(8, "little")  # section headers past the end
+    header[0x3A:0x3E] = (64).to_bytes(2, "little") + (3).to_bytes(2, "little")
+    assert elf_defined_symbols(bytes(header)) is None
+
+
 if __name__ == "__main__":
     pytest.main([__file__, "-q"])
