@@ -45,12 +45,44 @@ _NUMBA_EXTRAS = ("scipy", "yaml")
 _NUMBA_CONFIG_FILE = ".numba_config.yaml"
 
 
+# Modules numba imports at its own import but uses only to compile: executed at their first use
+# instead (_lazy_module). importlib.metadata (numba.core.entrypoints: the extension scan before a
+# real compile, bus.compiling._init_extensions) brings email, socket, csv and more: ~9 ms of CPU.
+_NUMBA_LAZY = ("importlib.metadata",)
+
+
+def _lazy_module(name: str) -> None:
+    """Put module `name` in sys.modules as importlib.util.LazyLoader makes it: imported for
+    whoever imports it, executed at its first attribute access. Left alone if already imported
+    or not found."""
+    if name in sys.modules:
+        return
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return
+    if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+        return
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loader.exec_module(module)
+    parent, _, child = name.rpartition(".")
+    if parent:
+        setattr(sys.modules[parent], child, module)  # as the import system binds a submodule
+
+
 def _import_numba() -> None:
     """Import numba without the optional packages it only checks at import (_NUMBA_EXTRAS);
     yaml stays when the working directory has a numba config file for it to read. Afterwards
-    the program imports them as usual."""
+    the program imports them as usual. What it only needs to compile loads on use (_NUMBA_LAZY)."""
     if "numba" in sys.modules:
         return
+    for name in _NUMBA_LAZY:
+        _lazy_module(name)
     hide = [name for name in _NUMBA_EXTRAS if name not in sys.modules
             and not (name == "yaml" and os.path.exists(_NUMBA_CONFIG_FILE))]
     for name in hide:

@@ -287,5 +287,27 @@ def test_elf_symbols_refuse_what_is_not_an_elf64_object() -> None:
     assert elf_defined_symbols(bytes(header)) is None
 
 
+def test_numba_imports_importlib_metadata_lazily() -> None:
+    """A rank's numba import leaves importlib.metadata (email, socket, csv...) unexecuted until
+    something uses it: numba's extension scan before a real compile, or the program."""
+    code = textwrap.dedent("""
+        import sys
+        from toro_mpi import runtime
+        runtime._import_numba()
+        import numba
+        heavy = sorted(m for m in ("email", "socket", "csv") if m in sys.modules)
+        from numba.core import entrypoints
+        entrypoints.init_all()  # what a real compile runs first
+        from importlib.metadata import version
+        import importlib.metadata
+        print(heavy, "email" in sys.modules, version("numba") == numba.__version__,
+              importlib.metadata.version("numpy") == __import__("numpy").__version__)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["[]", "True", "True", "True"]
+
+
 if __name__ == "__main__":
     pytest.main([__file__, "-q"])
