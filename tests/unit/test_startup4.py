@@ -170,16 +170,30 @@ def test_records_compare_and_print_as_dataclasses_did() -> None:
         hash(cfg)
 
 
+def test_the_warm_stamp_is_sha256_without_openssl(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    from toro_mpi import warm
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", "/nonexistent")
+    quick = warm._stamp()
+    monkeypatch.setattr(warm, "_sha256", hashlib.sha256)
+    assert quick == warm._stamp() and quick is not None
+
+
 def test_the_launcher_imports_neither_dataclasses_nor_tomllib(tmp_path: Path) -> None:
     """Everything the launcher runs before its ranks start, in a fresh interpreter (no job)."""
     probe = textwrap.dedent("""
         import sys
-        before = {m for m in ("dataclasses", "inspect", "tomllib") if m in sys.modules}
+        heavy = {"dataclasses", "inspect", "tomllib", "_hashlib"}
+        before = heavy & set(sys.modules)
         from toro_mpi.launcher import cli, environ, job, plan, refshm
         environ.setup_numba_cache_dir({})
         p = plan.make_plan(["python", "-c", "pass"], 2, oversubscribe=True)
         job.Job(p)
-        print(sorted({"dataclasses", "inspect", "tomllib"} & set(sys.modules) - before))
+        from toro_mpi import warm
+        warm._stamp()  # what the launcher checks before it starts the ranks
+        print(sorted(heavy & set(sys.modules) - before))
     """)
     env = dict(os.environ, PYTHONPATH=str(ROOT), NUMBA_CACHE_DIR=str(tmp_path))
     # The first launch on a machine parses default.toml (and caches the parse); the next do not.
