@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-DEFAULT_FILE = Path(__file__).resolve().parent / "default.toml"
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# The defaults' path as a string: pathlib (with urllib.parse, ipaddress) cost the launcher ~3 ms
+# to import before the ranks started. DEFAULT_FILE, the same as a Path, is made when asked for.
+_DEFAULT_PATH = os.path.join(os.path.dirname(os.path.realpath(__file__)), "default.toml")
 ENV_VAR = "TORO_MPI_CONFIG"
 
 
@@ -96,7 +100,16 @@ class Config(Record):
         return json.dumps({"bus": self.bus, "sched": self.sched, "launcher": self.launcher, "coll": self.coll})
 
 
-def _read(path: Path) -> dict[str, Any]:
+def __getattr__(name: str) -> Any:
+    """DEFAULT_FILE: the path of default.toml, as a pathlib.Path."""
+    if name == "DEFAULT_FILE":
+        from pathlib import Path
+
+        return Path(_DEFAULT_PATH)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _read(path: str | Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as fh:
             raw = fh.read()
@@ -105,7 +118,7 @@ def _read(path: Path) -> dict[str, Any]:
     return _parse(raw, path)
 
 
-def _parse(raw: bytes, path: Path) -> dict[str, Any]:
+def _parse(raw: bytes, path: str | Path) -> dict[str, Any]:
     """The TOML document raw (the file at path); ConfigError when it is not valid TOML."""
     # tomllib here, not at the top: a rank reads its settings from the environment (JSON) and
     # never parses TOML; importing tomllib (and the datetime it pulls in) costs it ~5 ms.
@@ -145,12 +158,13 @@ def _read_default() -> dict[str, Any]:
     the kernels are cached), under a name derived from the file's bytes, so an edited file is
     parsed anew. Without that directory, or where it cannot be written, the file is parsed."""
     try:
-        raw = DEFAULT_FILE.read_bytes()
+        with open(_DEFAULT_PATH, "rb") as fh:
+            raw = fh.read()
     except FileNotFoundError:
-        raise ConfigError(f"config file {DEFAULT_FILE} does not exist") from None
+        raise ConfigError(f"config file {_DEFAULT_PATH} does not exist") from None
     cache = os.environ.get("NUMBA_CACHE_DIR")
     if not cache:
-        return _parse(raw, DEFAULT_FILE)
+        return _parse(raw, _DEFAULT_PATH)
     import zlib  # already imported by shutil, pathlib's users; checksums, not security
 
     key = f"{zlib.crc32(raw):08x}{zlib.adler32(raw):08x}{len(raw):x}"
@@ -162,7 +176,7 @@ def _read_default() -> dict[str, Any]:
             return data
     except (OSError, ValueError):
         pass
-    data = _parse(raw, DEFAULT_FILE)
+    data = _parse(raw, _DEFAULT_PATH)
     text = json.dumps(data)
     if json.loads(text) == data:  # only what JSON carries exactly (no TOML dates)
         tmp = f"{path}.{os.getpid()}.tmp"
@@ -182,9 +196,9 @@ def _read_default() -> dict[str, Any]:
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Defaults, overlaid by `path` if given. Raises ConfigError naming the file and key."""
     cfg = Config()
-    _overlay(cfg, _read_default(), str(DEFAULT_FILE))
+    _overlay(cfg, _read_default(), _DEFAULT_PATH)
     if path is not None:
-        _overlay(cfg, _read(Path(path)), str(path))
+        _overlay(cfg, _read(os.fspath(path)), str(path))
     return cfg
 
 

@@ -143,7 +143,7 @@ def test_default_config_cache_follows_the_file(tmp_path: Path, monkeypatch: pyte
     edited = tmp_path / "default.toml"
     edited.write_text(config.DEFAULT_FILE.read_text().replace("queue_size = 64", "queue_size = 128", 1))
     before = config.load_config()
-    monkeypatch.setattr(config, "DEFAULT_FILE", edited)
+    monkeypatch.setattr(config, "_DEFAULT_PATH", str(edited))
     after = config.load_config()
     assert before.bus["queue_size"] == 64 and after.bus["queue_size"] == 128
     assert len(list((tmp_path / "cache").glob("toro_mpi-default-*.json"))) == 2
@@ -185,7 +185,7 @@ def test_the_launcher_imports_neither_dataclasses_nor_tomllib(tmp_path: Path) ->
     """Everything the launcher runs before its ranks start, in a fresh interpreter (no job)."""
     probe = textwrap.dedent("""
         import sys
-        heavy = {"dataclasses", "inspect", "tomllib", "_hashlib"}
+        heavy = {"dataclasses", "inspect", "tomllib", "_hashlib", "pathlib", "shutil"}
         before = heavy & set(sys.modules)
         from toro_mpi.launcher import cli, environ, job, plan, refshm
         environ.setup_numba_cache_dir({})
