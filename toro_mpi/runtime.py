@@ -241,8 +241,9 @@ def quick_exit(status: int) -> None:
     (startup3's report), for objects the OS reclaims anyway. Here the first three run as the
     interpreter runs them, then the program's own globals are released (_clear_main: what the
     teardown would do to the objects a program most often leaves open), the streams flushed
-    again, and the process ends (os._exit). Objects that only other modules or reference cycles
-    hold are not finalized, as Python does not promise for objects alive at exit.
+    again, the C library's too (what C code printed), and the process ends (os._exit).
+    Objects that only other modules or reference cycles hold are not finalized, as Python
+    does not promise for objects alive at exit.
 
     Not used (the ordinary exit runs) with `python -i` or PYTHONINSPECT (the interpreter would
     go interactive), in development mode (its warnings at teardown), or with
@@ -261,7 +262,19 @@ def quick_exit(status: int) -> None:
     _clear_main()
     if not _flush_std_files():
         return
+    _flush_c_stdio()
     os._exit(status)
+
+
+def _flush_c_stdio() -> None:
+    """Flush the C library's stdio buffers (what extension code printed with printf), as the
+    C exit() that os._exit skips would."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):
+        pass
 
 
 def _mpi_error_classes(exc: BaseException | None) -> set[int]:
