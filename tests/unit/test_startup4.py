@@ -261,6 +261,29 @@ def test_system_exit_statuses(code: object, status: int | None) -> None:
     assert _system_exit_status(SystemExit(code)) == status
 
 
+def test_the_launcher_exits_at_once_with_its_status() -> None:
+    code = textwrap.dedent("""
+        import atexit, json, sys
+        from toro_mpi.launcher import cli
+
+        class Loud:
+            def __del__(self, write=sys.stdout.write):
+                write("torn-down;")
+
+        json.kept = Loud()
+        atexit.register(lambda: sys.stdout.write("atexit;"))
+        sys.stdout.write("partial;")
+        cli._exit_now(int(sys.argv[1]))
+        sys.stdout.write("declined;")
+    """)
+    base = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    for env, status, want in (({}, 5, "partial;atexit;"), ({"TORO_MPI_FULL_EXIT": "1"}, 0, "partial;declined;")):
+        out = subprocess.run([sys.executable, "-c", code, "5"], capture_output=True, text=True, timeout=60,
+                             env={**base, "PYTHONPATH": str(ROOT), **env})
+        assert out.returncode == status and out.stdout.startswith(want), out
+        assert ("torn-down;" in out.stdout) == bool(env)
+
+
 # -- cached kernels: the linking bitcode parsed on use ---------------------------------------
 
 def test_cached_kernels_load_without_parsing_their_bitcode(monkeypatch: pytest.MonkeyPatch) -> None:
