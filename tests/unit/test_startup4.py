@@ -290,23 +290,28 @@ def test_cached_kernels_load_without_parsing_their_bitcode(monkeypatch: pytest.M
     """The symbols read from a loaded kernel's machine code are the ones numba reads from its
     bitcode (what is not private to the library); the bitcode is parsed when first asked for."""
     import llvmlite.binding as ll
+    import numba
     import numpy as np
 
     from toro_mpi.bus import compiling, ring
 
     compiling.guard_compiles()
-    read: list[set[str] | None] = []
-    elf = compiling.elf_defined_symbols
-    monkeypatch.setattr(compiling, "elf_defined_symbols", lambda obj: read.append(elf(obj)) or read[-1])
-    for dispatcher in (ring.relax, ring.copy_bytes):
-        dispatcher.overloads.clear()  # loaded again from the cache, here
     ring.relax(1)
     scratch = np.zeros(1, np.uint8)
     ring.copy_bytes(scratch, scratch, 0)
-    libraries = [cres.library for d in (ring.relax, ring.copy_bytes) for cres in d.overloads.values()]
-    assert len(libraries) == 2 and len(read) >= 2
+    read: list[set[str] | None] = []
+    elf = compiling.elf_defined_symbols
+    monkeypatch.setattr(compiling, "elf_defined_symbols", lambda obj: read.append(elf(obj)) or read[-1])
+    libraries = []
+    for dispatcher in (ring.relax, ring.copy_bytes):
+        # A new dispatcher of the same function: its kernel loads from numba's cache again, here.
+        fresh = numba.njit(cache=True)(dispatcher.py_func)
+        sig = dispatcher.signatures[0]
+        assert compiling.load_cached(fresh, sig) is not None
+        libraries.append(fresh.overloads[tuple(sig)].library)
+    assert len(read) == 2
     engine = libraries[0]._codegen._engine
-    for library, symbols in zip(libraries, read[-2:], strict=True):
+    for library, symbols in zip(libraries, read, strict=True):
         assert isinstance(library, compiling._LinkBitcodeOnUse) and "_toro_mpi_bitcode" in vars(library)
         module = library._get_module_for_linking()  # what linking it into a caller asks for
         assert "_toro_mpi_bitcode" not in vars(library) and library._shared_module is module
