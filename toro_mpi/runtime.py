@@ -241,14 +241,15 @@ def quick_exit(status: int) -> None:
     (startup3's report), for objects the OS reclaims anyway. Here the first three run as the
     interpreter runs them, then the program's own globals are released (_clear_main: what the
     teardown would do to the objects a program most often leaves open), the streams flushed
-    again, the C library's too (what C code printed), and the process ends (os._exit).
-    Objects that only other modules or reference cycles hold are not finalized, as Python
-    does not promise for objects alive at exit.
+    again, and the C library's exit() ends the process (_c_exit) as after the interpreter's
+    teardown. Objects that only other modules or reference cycles hold are not finalized, as
+    Python does not promise for objects alive at exit (and as before: freeze_at_exit kept the
+    teardown's last collections from them).
 
     Not used (the ordinary exit runs) with `python -i` or PYTHONINSPECT (the interpreter would
-    go interactive), in development mode (its warnings at teardown), or with
-    TORO_MPI_FULL_EXIT=1; and if flushing a stream fails, the interpreter's exit reports it
-    with its own status (120)."""
+    go interactive), in development mode (its warnings at teardown), with a real MPI library
+    loaded (_libmpi_loaded), or with TORO_MPI_FULL_EXIT=1; and if flushing a stream fails,
+    the interpreter's exit reports it with its own status (120)."""
     if sys.flags.inspect or sys.flags.dev_mode or os.environ.get("PYTHONINSPECT") or os.environ.get(FULL_EXIT_VAR):
         return
     if not -(2**31) <= status < 2**31:
@@ -260,21 +261,37 @@ def quick_exit(status: int) -> None:
     if not _flush_std_files():
         return
     _clear_main()
-    if not _flush_std_files():
+    if not _flush_std_files() or _libmpi_loaded():
         return
-    _flush_c_stdio()
-    os._exit(status)
+    _c_exit(status)
 
 
-def _flush_c_stdio() -> None:
-    """Flush the C library's stdio buffers (what extension code printed with printf), as the
-    C exit() that os._exit skips would."""
+def _libmpi_loaded() -> bool:
+    """Whether a real MPI library is loaded in this process (a --nodes rank's link, the
+    installed mpi4py under --no-mpi4py-shim, numba-mpi): mpi4py finalizes MPI from the
+    interpreter's own end (Py_AtExit), which only the interpreter's exit runs. True when
+    /proc cannot tell."""
+    try:
+        with open("/proc/self/maps", "rb") as fh:
+            return b"/libmpi" in fh.read()
+    except OSError:
+        return True
+
+
+def _c_exit(status: int) -> None:
+    """The C library's exit(status), as the interpreter calls it once its teardown is done: the
+    C atexit handlers and the shared libraries' destructors run (HDF5 closing its files, the C
+    stdio buffers flushed), then the process ends. Called holding the GIL (ctypes.PyDLL), as
+    the interpreter would. Where ctypes cannot, os._exit."""
     import ctypes
 
     try:
-        ctypes.CDLL(None).fflush(None)
+        libc = ctypes.PyDLL(None)
+        libc.exit.argtypes = [ctypes.c_int]
+        libc.exit(status)
     except (OSError, AttributeError):
         pass
+    os._exit(status)
 
 
 def _mpi_error_classes(exc: BaseException | None) -> set[int]:
