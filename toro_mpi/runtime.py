@@ -254,6 +254,8 @@ def quick_exit(status: int) -> None:
         return
     if not -(2**31) <= status < 2**31:
         return  # the interpreter's own conversion (and message) for out-of-range statuses
+    if _libmpi_loaded():
+        return
     import threading
 
     threading._shutdown()  # type: ignore[attr-defined]  # waits for non-daemon threads; idempotent
@@ -261,7 +263,7 @@ def quick_exit(status: int) -> None:
     if not _flush_std_files():
         return
     _clear_main()
-    if not _flush_std_files() or _libmpi_loaded():
+    if not _flush_std_files():
         return
     _c_exit(status)
 

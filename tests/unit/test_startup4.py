@@ -225,8 +225,10 @@ _EXIT_PROBE = textwrap.dedent("""
     worker.start()
     atexit.register(lambda: sys.stdout.write("+".join(late) + ";"))  # the thread ended first
     sys.stdout.write("partial;")
-    import ctypes
+    import ctypes, os
     ctypes.CDLL(None).printf(b"c-stdio;")  # buffered by the C library (stdout is a pipe)
+    if os.environ.get("PROBE_LIBMPI"):
+        ctypes.CDLL(os.environ["PROBE_LIBMPI"])  # a library mapped under libmpi's name
     runtime.quick_exit(int(sys.argv[1]))
     sys.stdout.write("declined;")
 """)
@@ -245,8 +247,13 @@ def test_quick_exit_runs_what_the_interpreters_exit_would() -> None:
     assert out.stdout == "partial;thread;atexit;del-underscored;del-main;c-stdio;"
 
 
-def test_quick_exit_declines_where_it_would_differ() -> None:
-    for env in ({"TORO_MPI_FULL_EXIT": "1"}, {"PYTHONDEVMODE": "1"}):
+def test_quick_exit_declines_where_it_would_differ(tmp_path: Path) -> None:
+    import _json  # any small shared library will do, mapped as a libmpi
+    import shutil
+
+    fake = tmp_path / "libmpi.so.40"
+    shutil.copy(_json.__file__, fake)
+    for env in ({"TORO_MPI_FULL_EXIT": "1"}, {"PYTHONDEVMODE": "1"}, {"PROBE_LIBMPI": str(fake)}):
         out = _exit_probe(7, **env)
         assert out.returncode == 0, out.stderr  # the probe went on and ended normally
         assert out.stdout.startswith("partial;declined;") and out.stdout.endswith("del-other;c-stdio;"), out.stdout
