@@ -164,6 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: preload the runtime, then run the program (see the module docstring)."""
     from . import runtime
 
+    runtime.die_with_launcher()  # before anything else: the launcher may die meanwhile
     runtime.startup_stamp("rank_main")
     runtime.freeze_at_exit()  # first registered, so the last atexit handler to run
     args = sys.argv[1:] if argv is None else argv

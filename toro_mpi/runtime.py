@@ -198,6 +198,27 @@ def freeze_at_exit() -> None:
         atexit.register(gc.freeze)
 
 
+# Set by the launcher for a rank it started without preexec_fn (launcher/spawn.py): its pid.
+DEATHSIG_VAR = "TORO_MPI_DEATHSIG"
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_launcher() -> None:
+    """For a rank the launcher started without preexec_fn (DEATHSIG_VAR set): what its
+    preexec_fn does for other programs (launcher/spawn._child_setup), first thing in rank_main:
+    SIGKILL when the launcher dies, and exit now if it already has (this process then has
+    another parent). The variable is removed, so the program's own children do not see it."""
+    launcher = os.environ.pop(DEATHSIG_VAR, None)
+    if not launcher:
+        return
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if str(os.getppid()) != launcher:
+        os._exit(1)
+
+
 # TORO_MPI_FULL_EXIT=1: a rank's process ends through the interpreter's whole teardown.
 FULL_EXIT_VAR = "TORO_MPI_FULL_EXIT"
 

@@ -291,6 +291,41 @@ def test_the_launcher_exits_at_once_with_its_status() -> None:
         assert ("torn-down;" in out.stdout) == bool(env)
 
 
+@pytest.mark.parametrize(("argv", "want"), [
+    (["py", "-m", "toro_mpi.rank_main", "prog.py"], True),
+    (["py", "-X", "dev", "-u", "-m", "toro_mpi.rank_main", "-c", "pass"], False),  # -X's value: not an option
+    (["py", "-u", "-m", "toro_mpi.rank_main", "-c", "pass"], True),
+    (["py", "-m", "toro_mpi.hosting", "prog.py"], False),
+    (["py", "prog.py", "-m", "toro_mpi.rank_main"], False),
+    (["/bin/sh", "-c", "true"], False),
+])
+def test_which_ranks_start_without_preexec_fn(argv: list[str], want: bool) -> None:
+    from toro_mpi.launcher.spawn import _runs_rank_main
+
+    assert _runs_rank_main(argv) is want
+
+
+def test_a_rank_sets_its_death_signal_itself() -> None:
+    """runtime.die_with_launcher: PR_SET_PDEATHSIG to SIGKILL when the launcher's pid is its
+    parent's, exit 1 when not (the launcher died before); nothing without the variable."""
+    code = textwrap.dedent("""
+        import ctypes, os, sys
+        from toro_mpi import runtime
+        runtime.die_with_launcher()
+        sig = ctypes.c_int(-1)
+        ctypes.CDLL(None).prctl(2, ctypes.byref(sig), 0, 0, 0)  # PR_GET_PDEATHSIG
+        print(sig.value, runtime.DEATHSIG_VAR in os.environ)
+    """)
+    base = {**os.environ, "PYTHONPATH": str(ROOT)}
+    runs = {name: subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                                 env={**base, **extra})
+            for name, extra in (("ours", {"TORO_MPI_DEATHSIG": str(os.getpid())}),
+                                ("gone", {"TORO_MPI_DEATHSIG": "1"}), ("none", {}))}
+    assert (runs["ours"].returncode, runs["ours"].stdout.split()) == (0, ["9", "False"]), runs["ours"]
+    assert (runs["gone"].returncode, runs["gone"].stdout) == (1, ""), runs["gone"]
+    assert (runs["none"].returncode, runs["none"].stdout.split()) == (0, ["0", "False"]), runs["none"]
+
+
 # -- cached kernels: the linking bitcode parsed on use ---------------------------------------
 
 def test_cached_kernels_load_without_parsing_their_bitcode(monkeypatch: pytest.MonkeyPatch) -> None:
