@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-DEFAULT_FILE = Path(__file__).resolve().parent / "default.toml"
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# The defaults' path as a string: pathlib (with urllib.parse, ipaddress) cost the launcher ~3 ms
+# to import before the ranks started. DEFAULT_FILE, the same as a Path, is made when asked for.
+_DEFAULT_PATH = os.path.join(os.path.dirname(os.path.realpath(__file__)), "default.toml")
 ENV_VAR = "TORO_MPI_CONFIG"
 
 
@@ -67,30 +70,66 @@ SCHEMA: dict[str, dict[str, tuple[Any, str]]] = {
 }
 
 
-@dataclass
-class Config:
+class Record:
+    """A plain record: equality and repr over its attributes, as a dataclass has them. The
+    launcher's records (Config, Plan, App, SlotView) were dataclasses; importing dataclasses
+    (with inspect, ast, dis, tokenize) cost every launch about 5 ms before any rank started."""
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value: as a dataclass
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{key}={value!r}" for key, value in vars(self).items())
+        return f"{type(self).__name__}({fields})"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return vars(self) == vars(other)
+
+
+class Config(Record):
     """Resolved settings, one dict per section."""
 
-    bus: dict[str, Any] = field(default_factory=dict)
-    sched: dict[str, Any] = field(default_factory=dict)
-    launcher: dict[str, Any] = field(default_factory=dict)
-    coll: dict[str, Any] = field(default_factory=dict)
+    def __init__(self, bus: dict[str, Any] | None = None, sched: dict[str, Any] | None = None,
+                 launcher: dict[str, Any] | None = None, coll: dict[str, Any] | None = None) -> None:
+        self.bus: dict[str, Any] = {} if bus is None else bus
+        self.sched: dict[str, Any] = {} if sched is None else sched
+        self.launcher: dict[str, Any] = {} if launcher is None else launcher
+        self.coll: dict[str, Any] = {} if coll is None else coll
 
     def to_json(self) -> str:
         """Serialise for the ranks' environment."""
         return json.dumps({"bus": self.bus, "sched": self.sched, "launcher": self.launcher, "coll": self.coll})
 
 
-def _read(path: Path) -> dict[str, Any]:
+def __getattr__(name: str) -> Any:
+    """DEFAULT_FILE: the path of default.toml, as a pathlib.Path."""
+    if name == "DEFAULT_FILE":
+        from pathlib import Path
+
+        return Path(_DEFAULT_PATH)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _read(path: str | Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    return _parse(raw, path)
+
+
+def _parse(raw: bytes, path: str | Path) -> dict[str, Any]:
+    """The TOML document raw (the file at path); ConfigError when it is not valid TOML."""
     # tomllib here, not at the top: a rank reads its settings from the environment (JSON) and
     # never parses TOML; importing tomllib (and the datetime it pulls in) costs it ~5 ms.
     import tomllib
 
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
+        return tomllib.loads(raw.decode())
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
 
@@ -112,12 +151,56 @@ def _overlay(cfg: Config, data: dict[str, Any], source: str) -> None:
         raise ConfigError(f"{source}: sched.sleep_min_us must not exceed sched.sleep_max_us")
 
 
+def _read_default() -> dict[str, Any]:
+    """default.toml's contents, parsed by tomllib once per machine and version of the file.
+
+    Every launch reads the defaults; importing tomllib (with datetime, string and its regular
+    expressions) and parsing the file cost the launcher 3-4 ms before any rank starts. The
+    parse is kept as JSON in NUMBA_CACHE_DIR (the launcher sets it first: the directory where
+    the kernels are cached), under a name derived from the file's bytes, so an edited file is
+    parsed anew. Without that directory, or where it cannot be written, the file is parsed."""
+    try:
+        with open(_DEFAULT_PATH, "rb") as fh:
+            raw = fh.read()
+    except FileNotFoundError:
+        raise ConfigError(f"config file {_DEFAULT_PATH} does not exist") from None
+    cache = os.environ.get("NUMBA_CACHE_DIR")
+    if not cache:
+        return _parse(raw, _DEFAULT_PATH)
+    import zlib  # already imported by shutil, pathlib's users; checksums, not security
+
+    key = f"{zlib.crc32(raw):08x}{zlib.adler32(raw):08x}{len(raw):x}"
+    path = os.path.join(cache, f"toro_mpi-default-{key}.json")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        if isinstance(data, dict):
+            return data
+    except (OSError, ValueError):
+        pass
+    data = _parse(raw, _DEFAULT_PATH)
+    text = json.dumps(data)
+    if json.loads(text) == data:  # only what JSON carries exactly (no TOML dates)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        try:
+            os.makedirs(cache, exist_ok=True)
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, path)  # whole or not at all, for a launcher reading it meanwhile
+        except OSError:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    return data
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Defaults, overlaid by `path` if given. Raises ConfigError naming the file and key."""
     cfg = Config()
-    _overlay(cfg, _read(DEFAULT_FILE), str(DEFAULT_FILE))
+    _overlay(cfg, _read_default(), _DEFAULT_PATH)
     if path is not None:
-        _overlay(cfg, _read(Path(path)), str(path))
+        _overlay(cfg, _read(os.fspath(path)), str(path))
     return cfg
 
 

@@ -149,10 +149,22 @@ def _silent_hook(exc_type: type[BaseException], exc: BaseException, tb: types.Tr
     """The excepthook left for the interpreter once the program's exception has been printed."""
 
 
+def _system_exit_status(exc: SystemExit) -> int | None:
+    """The process status the interpreter gives `raise SystemExit(code)` when code is None or
+    an int (a message is printed by the interpreter itself: None here)."""
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return int(code)
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: preload the runtime, then run the program (see the module docstring)."""
     from . import runtime
 
+    runtime.die_with_launcher()  # before anything else: the launcher may die meanwhile
     runtime.startup_stamp("rank_main")
     runtime.freeze_at_exit()  # first registered, so the last atexit handler to run
     args = sys.argv[1:] if argv is None else argv
@@ -171,8 +183,10 @@ def main(argv: list[str] | None = None) -> None:
     runtime.startup_stamp("preloaded")
     try:
         run_program(spec)
-    except SystemExit:
-        raise  # the interpreter handles it exactly as for `python PROGRAM`
+    except SystemExit as exc:
+        status = _system_exit_status(exc)
+        if status is None:
+            raise  # the interpreter prints the message and exits 1, as for `python PROGRAM`
     except BaseException as exc:
         # Print it as `python PROGRAM` would (through sys.excepthook, so the rank notes its
         # failure), without our frames; then let the interpreter end the process with its own
@@ -183,6 +197,13 @@ def main(argv: list[str] | None = None) -> None:
         hook(type(exc), exc.with_traceback(tb), tb)
         sys.excepthook = _silent_hook
         raise
+    else:
+        status = 0
+    # An ordinary end (or sys.exit with a status): exit as the interpreter would, without its
+    # module teardown (runtime.quick_exit). Where it declines, the interpreter's own exit.
+    runtime.quick_exit(status)
+    if status:
+        sys.exit(status)
 
 
 if __name__ == "__main__":

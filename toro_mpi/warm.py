@@ -22,14 +22,11 @@ long it took; loading an already compiled cache says nothing.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .bus import layout as L
@@ -51,7 +48,9 @@ if TYPE_CHECKING:
 else:
     np = _LazyNumpy()
 
-_PACKAGE = Path(__file__).resolve().parent  # the toro_mpi package directory
+# The toro_mpi package directory. os.path, not pathlib, on the launcher's path: importing pathlib
+# (with urllib.parse, ipaddress) cost every launch ~3 ms before the ranks started.
+_PACKAGE = os.path.dirname(os.path.realpath(__file__))
 # Sources whose jitted functions the ranks load, and the modules whose globals those functions
 # freeze in (layout's constants, futex's numbers): when any changes, the cache is warmed again.
 # tests/unit/test_layers.py checks that every source defining a jitted function is listed.
@@ -60,12 +59,26 @@ KERNEL_SOURCES = ("bus/ring.py", "bus/ring_at.py", "bus/held.py", "bus/atomics.p
                   "jit/calls.py", "jit/layout.py", "bus/views.py", "mpi/net_take.py")
 
 
-def _stamp() -> Path | None:
+def _sha256() -> Any:
+    """A new SHA-256 hash object. CPython's own implementation where it has one: the launcher
+    checks its stamp at every start, and `import hashlib` loads OpenSSL's (_hashlib), 2-2.5 ms
+    before any rank starts, for 140 KB of sources that either hashes in well under a ms."""
+    for name in ("_sha256", "_sha2"):  # CPython 3.11; 3.12 and later
+        try:
+            return __import__(name).sha256()
+        except (ImportError, AttributeError):
+            continue
+    import hashlib
+
+    return hashlib.sha256()
+
+
+def _stamp() -> str | None:
     """A file in NUMBA_CACHE_DIR that records a finished warm-up of these exact sources."""
     cache = os.environ.get("NUMBA_CACHE_DIR")
     if not cache:
         return None
-    digest = hashlib.sha256()
+    digest = _sha256()
     try:
         # numba's version, from its _version.py found without importing numba or
         # importlib.metadata (which alone cost the launcher 20-50 ms at every start).
@@ -73,32 +86,38 @@ def _stamp() -> Path | None:
 
         spec = importlib.util.find_spec("numba")
         if spec is not None and spec.origin:
-            digest.update(Path(spec.origin).with_name("_version.py").read_bytes())
+            with open(os.path.join(os.path.dirname(spec.origin), "_version.py"), "rb") as fh:
+                digest.update(fh.read())
     except Exception:  # noqa: BLE001 - no such file: fall back to sources only
         pass
     # numba keys its cache by the source files' paths: the same sources elsewhere (another
     # checkout) are compiled anew, so they need their own stamp.
-    digest.update(str(_PACKAGE).encode())
+    digest.update(_PACKAGE.encode())
     for rel in KERNEL_SOURCES:
-        digest.update((_PACKAGE / rel).read_bytes())
-    return Path(cache) / f"toro_mpi-warm-{digest.hexdigest()[:16]}"
+        with open(os.path.join(_PACKAGE, rel), "rb") as fh:
+            digest.update(fh.read())
+    return os.path.join(cache, f"toro_mpi-warm-{digest.hexdigest()[:16]}")
 
 # The dtypes most programs send; others compile on first use in a rank (about a second, once
 # per machine: that specialisation is cached too).
 WARM_DTYPES = ("u1", "i4", "i8", "f4", "f8")
 
 
-def _drop_stale(cache: Path) -> None:
+def _drop_stale(cache: str) -> None:
     """Remove numba's cached code of toro_mpi's jitted modules.
 
     numba checks a cached function against its own source file only: a kernel that inlines a
     function from another module (the interpreter inlines the reduction operators) would keep its
     old code after that module changed. So when the sources changed, start from nothing."""
-    for rel in {str(Path(r).parent) for r in KERNEL_SOURCES}:
-        src_dir = str(_PACKAGE / rel)
+    import shutil
+
+    for rel in {os.path.dirname(r) for r in KERNEL_SOURCES}:
+        src_dir = os.path.join(_PACKAGE, rel)
         # numba's own naming of a source directory's cache (numba.core.caching._CacheLocator).
+        import hashlib  # only when the sources changed
+
         name = f"{os.path.basename(src_dir)}_{hashlib.sha1(src_dir.encode()).hexdigest()}"
-        shutil.rmtree(cache / name, ignore_errors=True)
+        shutil.rmtree(os.path.join(cache, name), ignore_errors=True)
 
 
 # Said on stderr when the warm-up finds something to compile (measured: 30-50 s on 2 cores).
@@ -120,23 +139,33 @@ def warm_cache() -> None:
     if stamp is None:
         _run_child()
         return
-    if stamp.exists():
+    if os.path.exists(stamp):
         return
     # A warm-up of these very sources that was cut short left good cache entries: keep them.
     # Anything else in the cache may be stale (see _drop_stale).
-    started = stamp.with_name(stamp.name.replace("-warm-", "-warming-"))
-    if not started.exists():
-        _drop_stale(stamp.parent)
-        stamp.parent.mkdir(parents=True, exist_ok=True)
-        started.touch()
+    cache, name = os.path.split(stamp)
+    started = os.path.join(cache, name.replace("-warm-", "-warming-"))
+    if not os.path.exists(started):
+        _drop_stale(cache)
+        os.makedirs(cache, exist_ok=True)
+        _touch(started)
     _run_child()
-    stamp.touch()
-    started.unlink(missing_ok=True)
+    _touch(stamp)
+    try:
+        os.unlink(started)
+    except FileNotFoundError:
+        pass
+
+
+def _touch(path: str) -> None:
+    """Create the file at path (empty) if missing."""
+    with open(path, "a"):
+        pass
 
 
 def _run_child() -> None:
     """Run _child_main in a new process and wait for it (see the module docstring)."""
-    code = (f"import sys; sys.path.insert(0, {str(_PACKAGE.parent)!r}); "
+    code = (f"import sys; sys.path.insert(0, {os.path.dirname(_PACKAGE)!r}); "
             "from toro_mpi.warm import _child_main; _child_main()")
     # Its own session: a terminal's Ctrl-C reaches the launcher (which kills it), not the
     # compiler. Its stdout goes to our stderr: stdout is the program's.

@@ -316,6 +316,96 @@ def llvm_lock_events_off() -> Iterator[None]:
                 callbacks[:] = saved
 
 
+_SHT_SYMTAB = 2  # ELF section type of the symbol table
+_STB_LOCAL = 0  # ELF symbol binding: visible inside its object only
+_ELF_SECTION = struct.Struct("<IIQQQQIIQQ")  # an ELF64 section header
+_ELF_SYMBOL = struct.Struct("<IBBHQQ")  # an ELF64 symbol: name, info, other, section, value, size
+
+
+def elf_defined_symbols(obj: bytes) -> set[str] | None:
+    """The global and weak symbols an ELF64 little-endian relocatable object defines (its
+    symbol table's entries bound beyond the object and in a section, absolute or common);
+    None when obj is not such an object or has no symbol table."""
+    if len(obj) < 64 or obj[:4] != b"\x7fELF" or obj[4] != 2 or obj[5] != 1:
+        return None
+    (shoff,) = struct.unpack_from("<Q", obj, 0x28)
+    shentsize, shnum = struct.unpack_from("<HH", obj, 0x3A)
+    if shentsize != _ELF_SECTION.size or shoff + shnum * shentsize > len(obj):
+        return None
+    sections = [_ELF_SECTION.unpack_from(obj, shoff + i * shentsize) for i in range(shnum)]
+    for section in sections:
+        if section[1] != _SHT_SYMTAB:
+            continue
+        offset, size, link = section[4], section[5], section[6]
+        if link >= shnum or offset + size > len(obj) or size % _ELF_SYMBOL.size:
+            return None
+        str_offset, str_size = sections[link][4], sections[link][5]
+        strings = obj[str_offset:str_offset + str_size]
+        names = set()
+        for name, info, _other, shndx, _value, _size in _ELF_SYMBOL.iter_unpack(obj[offset:offset + size]):
+            if shndx != 0 and info >> 4 != _STB_LOCAL:
+                end = strings.find(b"\0", name)
+                names.add(strings[name:end if end >= 0 else None].decode("utf-8", "surrogateescape"))
+        return names
+    return None
+
+
+class _LinkBitcodeOnUse:
+    """Mixin of a cached kernel's code library whose linking bitcode is parsed when something
+    first asks for it (lazy_unserialize): `_shared_module` is then numba's parsed module."""
+
+    @property
+    def _shared_module(self) -> Any:
+        state = self.__dict__
+        module = state.get("_toro_mpi_shared_module")
+        if module is None and state.get("_toro_mpi_bitcode") is not None:
+            import llvmlite.binding as ll
+
+            module = state["_toro_mpi_shared_module"] = ll.parse_bitcode(state.pop("_toro_mpi_bitcode"))
+        return module
+
+    @_shared_module.setter
+    def _shared_module(self, module: Any) -> None:
+        self.__dict__.pop("_toro_mpi_bitcode", None)
+        self.__dict__["_toro_mpi_shared_module"] = module
+
+
+_lazy_classes: dict[type, type] = {}
+
+
+def lazy_unserialize(codegen: Any, state: tuple) -> Any:
+    """numba's CPUCodeLibrary._unserialize of a cached kernel ("object": its machine code and
+    its bitcode for linking), with the bitcode parsed only when a later compile links the
+    kernel into another (a user's njit calling toro_mpi.jit) or the library is serialized.
+
+    numba parses the bitcode at every load to learn which symbols the library defines (for
+    get_pointer_to_function): 0.6-1 ms per kernel, 7.6-8.7 ms of a rank's CPU (startup3's
+    report). The same names (those that are not private to the library: functions and globals
+    with external, weak or common linkage; the engine is only ever asked about those) are read
+    from the machine code's ELF symbol table here. Anything else (another kind, an object that
+    is not ELF64 little-endian, another numba) goes to numba's own function."""
+    library_class = codegen._library_class
+    name, kind, data = state
+    symbols = elf_defined_symbols(data[0]) if kind == "object" else None
+    if symbols is None or not hasattr(codegen._engine, "_defined_symbols"):
+        return library_class._unserialize(codegen, state)
+    lazy = _lazy_classes.get(library_class)
+    if lazy is None:
+        lazy = _lazy_classes[library_class] = type(f"LinkOnUse{library_class.__name__}",
+                                                   (_LinkBitcodeOnUse, library_class), {})
+    # What numba's _unserialize does for "object", the parse and symbol scan apart.
+    object_code, bitcode = data
+    library = codegen.create_library(name)
+    library.__class__ = lazy
+    library.__dict__.pop("_shared_module", None)  # numba's None, now behind the property
+    library.__dict__["_toro_mpi_bitcode"] = bitcode
+    library.enable_object_caching()
+    library._set_compiled_object(object_code)
+    library._finalize_final_module()
+    codegen._engine._defined_symbols |= symbols
+    return library
+
+
 def load_cached(dispatcher: Any, sig: Any) -> Any:
     """The entry point of dispatcher's specialisation sig, loaded from numba's on-disk cache
     without compiling; None when the cache does not have it (or it fails to load: the caller
@@ -340,14 +430,18 @@ def load_cached(dispatcher: Any, sig: Any) -> Any:
         ctx = dispatcher.targetctx
         if cache is None or "refresh" in vars(ctx):
             return None
+        codegen = ctx.codegen()
         with llvm_lock_events_off():
             ctx.refresh = lambda: init_runtime(ctx)  # shadows the method, for this load only
+            # ...and the codegen's, for a load that parses the linking bitcode on use only.
+            codegen.unserialize_library = lambda state: lazy_unserialize(codegen, state)
             try:
                 cres = cache.load_overload(sig, ctx)
             except Exception:  # noqa: BLE001 - anything odd: leave it to numba's own path
                 cres = None
             finally:
                 del ctx.refresh
+                del codegen.unserialize_library
             if cres is None:
                 return None
             dispatcher._cache_hits[sig] += 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 
 NUMBA_CACHE_VAR = "NUMBA_CACHE_DIR"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -59,7 +58,7 @@ def parse_exports(specs: Iterable[str], environ: Mapping[str, str]) -> tuple[dic
 
 
 # Holds the `mpi4py` package that --mpi4py puts first on the ranks' path (toro_mpi/mpi4py_shim).
-MPI4PY_SHIM_DIR = str(Path(__file__).resolve().parent.parent / "mpi4py_shim")
+MPI4PY_SHIM_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "mpi4py_shim")
 
 
 def rank_env(base: Mapping[str, str], exports: Mapping[str, str], rank: int, size: int,

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
 
 from ..bus import layout as L
-from ..config import Config, ConfigError, load_config
+from ..config import Config, ConfigError, Record, load_config
 from .spawn import available_cores
 
 # `python`, `python3` and `python3.11` (this version) mean the launcher's own interpreter, so
@@ -23,18 +22,19 @@ class LaunchError(Exception):
         self.code = code
 
 
-@dataclass
-class App:
+class App(Record):
     """One application context of the job: `-n N program args`. An MPMD job (`toro-mpirun -n 1
     a : -n 1 b`, the MPI standard's syntax) has several, numbered from 0 (MPI's APPNUM); their
     ranks follow each other in order."""
 
-    argv: list[str]  # resolved: the program as the user gave it (messages, --compare)
-    nranks: int
-    first_rank: int = 0
-    appnum: int = 0
-    exports: dict[str, str] = field(default_factory=dict)  # its own -x, over the job's
-    wdir: str | None = None  # its own --wdir, over the job's
+    def __init__(self, argv: list[str], nranks: int, first_rank: int = 0, appnum: int = 0,
+                 exports: dict[str, str] | None = None, wdir: str | None = None) -> None:
+        self.argv = argv  # resolved: the program as the user gave it (messages, --compare)
+        self.nranks = nranks
+        self.first_rank = first_rank
+        self.appnum = appnum
+        self.exports: dict[str, str] = {} if exports is None else exports  # its own -x, over the job's
+        self.wdir = wdir  # its own --wdir, over the job's
 
     @property
     def rank_argv(self) -> list[str]:
@@ -44,36 +44,38 @@ class App:
         return hosted_argv(self.argv, "toro_mpi.rank_main") or self.argv
 
 
-@dataclass
-class Plan:
+class Plan(Record):
     """Everything the job needs to start its ranks."""
 
-    argv: list[str]
-    nranks: int
-    cpus: list[int | None]
-    cfg: Config
-    exports: dict[str, str] = field(default_factory=dict)
-    tag_output: bool = False
-    timeout: float | None = None
-    capture: bool = False  # keep each rank's output lines in the Job (--compare) instead of passing them on
-    mpi4py: bool = True  # `import mpi4py` in the ranks resolves to toro_mpi (off: --no-mpi4py-shim)
-    # Green-thread mode: the ranks of each host process (one per core), and the argv that runs
-    # each host's program as a host (python ... -m toro_mpi.hosting ...). None: one process per rank.
-    hosts: list[list[int]] | None = None
-    host_argvs: list[list[str]] = field(default_factory=list)
-    host_cpus: list[int | None] = field(default_factory=list)
-    apps: list[App] = field(default_factory=list)
-    wdir: str | None = None  # working directory of the ranks (--wdir); None: the launcher's
-    output_dir: str | None = None  # --output-filename: one file per rank and stream there
-    merge_stderr: bool = False  # --merge-stderr-to-stdout
-    report_bindings: bool = False
-    # --nodes K (K > 1): the simulated node of each rank; the job then runs under mpiexec
-    # (launcher/nodes.py). None: one node, this launcher's own job.
-    node_map: list[int] | None = None
-
-    def __post_init__(self) -> None:
-        if not self.apps:
-            self.apps = [App(self.argv, self.nranks, wdir=self.wdir)]
+    def __init__(self, argv: list[str], nranks: int, cpus: list[int | None], cfg: Config,
+                 exports: dict[str, str] | None = None, tag_output: bool = False, timeout: float | None = None,
+                 capture: bool = False, mpi4py: bool = True, hosts: list[list[int]] | None = None,
+                 host_argvs: list[list[str]] | None = None, host_cpus: list[int | None] | None = None,
+                 apps: list[App] | None = None, wdir: str | None = None, output_dir: str | None = None,
+                 merge_stderr: bool = False, report_bindings: bool = False,
+                 node_map: list[int] | None = None) -> None:
+        self.argv = argv
+        self.nranks = nranks
+        self.cpus = cpus
+        self.cfg = cfg
+        self.exports: dict[str, str] = {} if exports is None else exports
+        self.tag_output = tag_output
+        self.timeout = timeout
+        self.capture = capture  # keep each rank's output lines in the Job (--compare) instead of passing them on
+        self.mpi4py = mpi4py  # `import mpi4py` in the ranks resolves to toro_mpi (off: --no-mpi4py-shim)
+        # Green-thread mode: the ranks of each host process (one per core), and the argv that runs
+        # each host's program as a host (python ... -m toro_mpi.hosting ...). None: one process per rank.
+        self.hosts = hosts
+        self.host_argvs: list[list[str]] = [] if host_argvs is None else host_argvs
+        self.host_cpus: list[int | None] = [] if host_cpus is None else host_cpus
+        self.apps: list[App] = apps or [App(argv, nranks, wdir=wdir)]
+        self.wdir = wdir  # working directory of the ranks (--wdir); None: the launcher's
+        self.output_dir = output_dir  # --output-filename: one file per rank and stream there
+        self.merge_stderr = merge_stderr  # --merge-stderr-to-stdout
+        self.report_bindings = report_bindings
+        # --nodes K (K > 1): the simulated node of each rank; the job then runs under mpiexec
+        # (launcher/nodes.py). None: one node, this launcher's own job.
+        self.node_map = node_map
 
     def app_of(self, rank: int) -> App:
         """The application context rank `rank` belongs to."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
-from dataclasses import dataclass
 
 from ..bus import layout as L
+from ..config import Record
 
 # Name of the peer argument of each blocking call in the report.
 _PEER_ARG = {"Recv": "source", "Probe": "source", "Send": "dest", "Ssend": "dest"}
@@ -32,20 +32,21 @@ def describe_exit(returncode: int) -> str:
     return f"exited with code {returncode}"
 
 
-@dataclass
-class SlotView:
+class SlotView(Record):
     """What the launcher sees of one rank at a timeout: its process and its bus slot."""
 
-    rank: int
-    returncode: int | None
-    state: int
-    call: int
-    peer: int
-    tag: int
-    # Whether the rank's process was idle (nothing to run, its polls empty); None: not known.
-    # The slot's call is written when the process goes idle and is not cleared when the call
-    # returns (that would cost every blocking call a store), so it is current only while idle.
-    idle: bool | None = None
+    def __init__(self, rank: int, returncode: int | None, state: int, call: int, peer: int, tag: int,
+                 idle: bool | None = None) -> None:
+        self.rank = rank
+        self.returncode = returncode
+        self.state = state
+        self.call = call
+        self.peer = peer
+        self.tag = tag
+        # Whether the rank's process was idle (nothing to run, its polls empty); None: not known.
+        # The slot's call is written when the process goes idle and is not cleared when the call
+        # returns (that would cost every blocking call a store), so it is current only while idle.
+        self.idle = idle
 
 
 def _value(value: int, wildcard: str) -> str:

@@ -34,8 +34,73 @@ def _plain(annotation: Any) -> Any:
     return _Annotation(annotation) if isinstance(annotation, str) else annotation
 
 
+_CO_VARARGS = 0x04  # code flags (inspect.CO_VARARGS, CO_VARKEYWORDS)
+_CO_VARKEYWORDS = 0x08
+
+
+def _parameter(name: str, annotations: dict[str, Any], defaults: tuple[Any, ...] = ()) -> str:
+    """One parameter as inspect.Parameter prints it: its annotation's text, then its default
+    (`defaults`: () for none, else the default alone)."""
+    annotation = annotations.get(name)
+    if annotation is not None:
+        name = f"{name}: {annotation}"
+        return f"{name} = {defaults[0]!r}" if defaults else name
+    return f"{name}={defaults[0]!r}" if defaults else name
+
+
+def _quick_signature(fn: types.FunctionType) -> str | None:
+    """`(parameters) -> result` of a plain function whose annotations are all source text
+    (`from __future__ import annotations`), read from its code object: what str(inspect.
+    signature(fn)) prints, in a fraction of its time (inspect builds a Parameter and a
+    Signature per function and checks each; ~5 us a function here, ~1500 functions at every
+    rank's `import toro_mpi.MPI`). None when inspect must decide: a wrapper (`__wrapped__`),
+    an explicit `__signature__`, an annotation that is not a string."""
+    attrs = fn.__dict__
+    if "__wrapped__" in attrs or "__signature__" in attrs:
+        return None
+    annotations = fn.__annotations__
+    for value in annotations.values():
+        if type(value) is not str:
+            return None
+    code = fn.__code__
+    npos = code.co_argcount
+    nposonly = code.co_posonlyargcount
+    nkw = code.co_kwonlyargcount
+    names = code.co_varnames
+    defaults = fn.__defaults__ or ()
+    kwdefaults = fn.__kwdefaults__ or {}
+    first_default = npos - len(defaults)
+    parts = []
+    for i in range(npos):
+        default = (defaults[i - first_default],) if i >= first_default else ()
+        parts.append(_parameter(names[i], annotations, default))
+        if i == nposonly - 1:
+            parts.append("/")
+    at = npos + nkw
+    if code.co_flags & _CO_VARARGS:
+        parts.append("*" + _parameter(names[at], annotations))
+        at += 1
+    elif nkw:
+        parts.append("*")
+    for i in range(npos, npos + nkw):
+        kwdefault = (kwdefaults[names[i]],) if names[i] in kwdefaults else ()
+        parts.append(_parameter(names[i], annotations, kwdefault))
+    if code.co_flags & _CO_VARKEYWORDS:
+        parts.append("**" + _parameter(names[at], annotations))
+    result = annotations.get("return")
+    return f"({', '.join(parts)})" + ("" if result is None else f" -> {result}")
+
+
 def _signature(name: str, fn: Any) -> str:
     """`name(parameters) -> result` of fn, or `name(...)` where Python cannot tell."""
+    quick = _quick_signature(fn) if isinstance(fn, types.FunctionType) else None
+    if quick is not None:
+        return name + quick
+    return _inspect_signature(name, fn)
+
+
+def _inspect_signature(name: str, fn: Any) -> str:
+    """_signature through inspect.signature, for what _quick_signature leaves to it."""
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
