@@ -87,3 +87,19 @@ def test_sender_dies_with_a_parked_message() -> None:
     assert run.rc not in (0, 110), f"expected a failed job, not exit {run.rc}{run.explain()}"
     assert "timeout" not in run.err.lower(), run.explain()
     assert run.seconds < 40, run.explain()
+
+
+@pytest.mark.timeout(120)
+def test_a_sender_behind_a_parked_message_gets_through_other_traffic(tmp_path) -> None:
+    """Found in review: other traffic reset the spill's patience, so a sender whose queue a
+    parked message filled waited forever; and a message parked as the receiver went to sleep kept
+    its sender waiting for a wake-up (deterministic with short spins, as configured here)."""
+    run = run_toro("p2p_parked_full", 3, "busy", timeout=90, launcher=("--oversubscribe", "--process-per-rank"))
+    ranks = assert_ok(run, 3)
+    assert "busy sends done True" in ranks[1] and "busy heard True" in ranks[2], run.explain()
+    assert "busy received True" in ranks[0], run.explain()
+    cfg = tmp_path / "short.toml"
+    cfg.write_text("[sched]\nspin_passes = 50\nyield_passes = 50\n")
+    run = run_toro("p2p_parked_full", 2, "idle", timeout=90, launcher=("--config", str(cfg)))
+    ranks = assert_ok(run, 2)
+    assert "idle sends in time True" in ranks[1] and "idle received True" in ranks[0], run.explain()

@@ -3,7 +3,7 @@ segment (no job). A large message that arrives before its receive stays in the r
 on the unexpected list) until a receive takes it straight into its buffer; it is spilled (copied
 out as any unexpected message) when the engine must read past it: a receive, ANY_SOURCE receive,
 probe or Iprobe that could take a later message, an acknowledgement awaited from its sender,
-the rank going idle, progress passes that move nothing, a matched probe; and it keeps MPI's ordering,
+the rank going idle, the queue full behind it, a matched probe; and it keeps MPI's ordering,
 truncation, matched-probe and fragment behaviour. Jobs: tests/test_p2p_parked.py."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def send(e1: Engine, n: int, tag: int, salt: int, ctx: int = 0, sync: bool = Fal
 
 
 def settle(*engines: Engine, rounds: int = 50) -> None:
-    """A few progress passes of each engine (fewer than PARK_PATIENCE idle ones)."""
+    """A few progress passes of each engine."""
     for _ in range(rounds):
         for e in engines:
             e.progress()
@@ -142,25 +142,42 @@ def test_awaited_ack_behind_a_parked_message_spills(pair) -> None:
     assert rreq.done and sreq.done
 
 
-def test_idle_passes_and_going_idle_spill(pair) -> None:
+def test_a_full_queue_and_going_idle_spill_and_nothing_parks_while_idle(pair) -> None:
+    """Passes that move nothing leave a parked message parked; the queue full behind it (its
+    sender then waits for room only this rank can make) spills it after PARK_FULL_PASSES passes,
+    whatever else moves; going idle spills it;
+    and while the rank is idle (it may look at its queues once more before it sleeps) nothing
+    parks, since nobody would spill it before the sender's wake-up."""
     e0, e1 = pair
     send(e1, 8000, 1, 1)
-    e0.progress()
-    for _ in range(p2p.PARK_PATIENCE - 2):
-        e0.progress()
-    assert e0.parked
-    settle(e0, rounds=2)
+    settle(e0, rounds=500)
+    assert e0.parked and e0.spills == 0
+    behind = [send(e1, 100, 2, k) for k in range(QSIZE)]  # more than the ring holds
+    settle(e1, e0, rounds=5)
+    assert e0.parked  # a moment for the receive that would take it
+    settle(e1, e0, rounds=p2p.PARK_FULL_PASSES)
     assert not e0.parked and e0.spills == 1
+    settle(e1, e0, rounds=50)
+    assert all(r.done for r in behind)
     send(e1, 8000, 1, 2)
     e0.progress()
     assert e0.parked
     e0.on_idle(True)
     assert not e0.parked and e0.spills == 2
+    send(e1, 8000, 1, 3)
+    e0.progress()
+    assert not e0.parked and e0.spills == 2  # copied out, not parked
     e0.on_idle(False)
-    for salt in (1, 2):
+    send(e1, 8000, 1, 4)
+    e0.progress()
+    assert e0.parked
+    for salt in (1, 2, 3, 4):
         buf = np.zeros(8000, np.uint8)
         r = e0.irecv(buf, 8000, 1, 1, 0)
         assert r.done and np.array_equal(buf, data(8000, salt))
+    for k in range(QSIZE):
+        buf = np.zeros(100, np.uint8)
+        assert e0.irecv(buf, 100, 1, 2, 0).done and np.array_equal(buf, data(100, k))
 
 
 def test_truncated_parked_message_then_the_next(pair) -> None:
@@ -201,7 +218,7 @@ def test_matched_probe_of_a_parked_message(pair) -> None:
 
 def test_parked_message_larger_than_the_ring(pair) -> None:
     """Parked with only its first fragments in the ring (its sender waits for room): received in
-    fragments, and also spilled in fragments."""
+    fragments, and also spilled in fragments, by hand or once the full queue has waited."""
     e0, e1 = pair
     n = QSIZE * BSIZE * 2
     sreq = send(e1, n, 1, 1)
@@ -220,6 +237,13 @@ def test_parked_message_larger_than_the_ring(pair) -> None:
     assert sreq.done and e0.spills == 1
     req = e0.irecv(buf, n, 1, 1, 0)
     assert req.done and np.array_equal(buf, data(n, 2))
+    sreq = send(e1, n, 1, 3)
+    settle(e0)
+    assert e0.parked and not sreq.done
+    settle(e1, e0, rounds=p2p.PARK_FULL_PASSES + 50)
+    assert sreq.done and e0.spills == 2
+    req = e0.irecv(buf, n, 1, 1, 0)
+    assert req.done and np.array_equal(buf, data(n, 3))
 
 
 def test_object_receive_of_a_parked_message(pair) -> None:

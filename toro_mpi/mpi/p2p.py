@@ -16,10 +16,11 @@ MPI semantics kept here:
   straight into its own buffer. The queue is FIFO, so while a parked message is at the head
   nothing behind it can be read: whenever the engine needs to look past it (a receive or probe
   that could take a later message from that sender, an acknowledgement awaited from it, an
-  Iprobe, the rank going idle, or progress passes in a row that move nothing, since the sender
-  may be blocked on the full ring) it *spills* the message, copying it out as any other
-  unexpected message, first; a matched probe (Mprobe) spills it too. Off for hosted ranks and
-  queues to other nodes (see park_min);
+  Iprobe, or the queue full behind it for PARK_FULL_PASSES passes, since its sender then waits
+  for room that only this rank can make) it *spills* the message, copying it out as any other
+  unexpected message, first; a matched probe (Mprobe) spills it too. Nothing is parked while the
+  rank is idle (about to sleep or asleep: nobody would spill it), and going idle spills what is
+  parked. Off for hosted ranks and queues to other nodes (see park_min);
 - a send from the rank's shared heap (MPI.Alloc_mem memory, at least `heap_threshold` bytes)
   travels as a KIND_HEAP descriptor: the receiver copies the payload straight out of its read-only
   mapping of the sender's heap and acknowledges, and only then is the send complete, so the
@@ -61,12 +62,9 @@ _RX_COMPLETE = L.RX_COMPLETE
 _RX_EMPTY = L.RX_EMPTY
 _UNKNOWN = object()  # isend's aux argument when the caller has not looked at the heap
 _SPILL = object()  # Engine._parked_taker: copy the parked head out
-# Progress passes in a row that move nothing, with a message parked, before the engine spills
-# its parked messages: the sender may be blocked on the ring the parked message fills while
-# this rank waits for something else. The scheduler spins about 300 passes, then yields about
-# 300, then sleeps (on_idle spills before that in any case); ~200 passes is a fraction of a
-# millisecond of idleness, never reached while a window of messages streams in.
-PARK_PATIENCE = 200
+# Progress passes a parked message may keep its queue full (its sender waiting for room) before
+# it is spilled: a fraction of a millisecond, enough for a window of receives being posted.
+PARK_FULL_PASSES = 200
 # Default park threshold (bytes; [bus] park_threshold, whose comment gives the measurements).
 PARK_MIN = 4096
 # Words of Engine.jit_state (see there and toro_mpi.jit).
@@ -289,7 +287,10 @@ class Engine:
         # may be a green thread of this very process, blocked on the ring the parked message
         # fills, and the queues to other nodes are filled by this rank's own network pumping.
         self.parked: dict[int, Msg] = {}
-        self._park_idle = 0  # progress passes in a row that moved nothing while some are parked
+        self._idle = False  # between on_idle(True) and on_idle(False): nothing is parked then
+        self._pending_at = ring_at.pending_entry()  # fragments waiting in a queue (its fullness)
+        self._qsize = transport.segment.queue_size if isinstance(transport, VirtioBus) else 0
+        self._full_passes: dict[int, int] = {}  # parked source -> passes its queue has been full
         self.parks = self.spills = 0  # messages parked, and parked ones spilled (tests, profiles)
         park = int(settings.get("park_threshold", PARK_MIN))
         self.park_min = park if park > 0 and self.owner is None and isinstance(transport, VirtioBus) else 1 << 62
@@ -389,9 +390,11 @@ class Engine:
     def on_idle(self, idle: bool) -> None:
         """Publish in the rank's slot what it is blocked in, then whether its process is idle
         (the launcher's deadlock check and its timeout and deadlock reports read them)."""
+        self._idle = idle
         if idle and self.parked:
             # About to sleep: a sender blocked on a ring a parked message fills would never wake
-            # us (nor we it), so nothing stays parked past this point.
+            # us (nor we it), so nothing stays parked past this point, and _drain parks nothing
+            # until the rank runs again (it may look at its queues once more before sleeping).
             self.spill_all()
         if self.t is not None:
             self._publish_blocked()
@@ -829,12 +832,17 @@ class Engine:
             return moved
         moved = self.drain_ready() or moved
         if self.parked:  # (a parked queue is never empty: every pass with one comes here)
-            if moved:
-                self._park_idle = 0
-            else:
-                self._park_idle += 1
-                if self._park_idle >= PARK_PATIENCE:
-                    self.spill_all()
+            pending, full, waits = self._pending_at, self._qsize, self._full_passes
+            for src in list(self.parked):
+                if pending(self._rxh[src]) < full:
+                    waits[src] = 0
+                    continue
+                # Its sender waits for room behind the parked message, which only a spill or the
+                # receive that takes the message makes: give that receive a moment (a window of
+                # receives being posted), then spill. Passes of other traffic count too.
+                waits[src] = waits.get(src, 0) + 1
+                if waits[src] >= PARK_FULL_PASSES:
+                    self.spill(src)
                     moved = True
         return moved
 
@@ -1009,7 +1017,7 @@ class Engine:
                     raise self._corrupt(status if status < 0 else L.ERR_CORRUPT_HEADER, src)
                 continue
             msg = Msg(src, tag, ctx, kind, int(info[L.INFO_FLAGS]), int(info[L.INFO_COOKIE]), total)
-            if (total >= self.park_min and kind == _KIND_EAGER and not self.remote[src]
+            if (total >= self.park_min and kind == _KIND_EAGER and not self.remote[src] and not self._idle
                     and self._parked_taker(src, msg) is None):
                 # Large and unasked for: note its header, leave its payload in the ring for the
                 # receive that will match it (module docstring). Nothing behind it is read now.
@@ -1018,7 +1026,7 @@ class Engine:
                 self.parks += 1
                 msg.parked = True
                 self.parked[src] = msg
-                self._park_idle = 0
+                self._full_passes[src] = 0
                 self.unexpected.append(msg)
                 self.jit_state[JIT_DIRTY] = 1
                 return True
@@ -1094,7 +1102,6 @@ class Engine:
         """Spill every parked message (the rank is about to sleep, or has waited long enough)."""
         for src in list(self.parked):
             self.spill(src)
-        self._park_idle = 0
 
     def _check_parked_head(self, msg: Msg, status: int) -> None:
         # The head consumed must be the message noted when it was parked (anything else is a
