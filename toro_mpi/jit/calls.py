@@ -30,11 +30,19 @@ from .handle import (
     fb_irecv,
     fb_isend,
     fb_recv,
+    fb_recv_rest,
     fb_reduce,
     fb_send,
+    fb_send_rest,
     fb_sendrecv,
+    fb_sendrecv_rest,
     fb_wait,
 )
+
+# Names the objmode blocks of earlier toro_mpi versions looked up in this module: a user's jitted
+# function numba cached against such a version runs that code, which must still find them here
+# (numba checks only the caller's own file, not ours). Found when such a cache raised NameError.
+_EARLIER_FALLBACKS = (fb_send_rest, fb_recv_rest, fb_sendrecv_rest)
 
 _SUCCESS = J.SUCCESS
 _EMPTY = BL.RX_EMPTY
