@@ -174,7 +174,10 @@ def _read_default() -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)
-        if isinstance(data, dict):
+        # Used only if it has exactly the sections and keys the file must define (a file
+        # damaged outside toro_mpi is parsed anew and rewritten).
+        if isinstance(data, dict) and {k: set(v) for k, v in data.items() if isinstance(v, dict)} == {
+                section: set(keys) for section, keys in SCHEMA.items()} and len(data) == len(SCHEMA):
             return data
     except (OSError, ValueError):
         pass

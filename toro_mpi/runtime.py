@@ -45,44 +45,17 @@ _NUMBA_EXTRAS = ("scipy", "yaml")
 _NUMBA_CONFIG_FILE = ".numba_config.yaml"
 
 
-# Modules numba imports at its own import but uses only to compile: executed at their first use
-# instead (_lazy_module). importlib.metadata (numba.core.entrypoints: the extension scan before a
-# real compile, bus.compiling._init_extensions) brings email, socket, csv and more: ~9 ms of CPU.
-_NUMBA_LAZY = ("importlib.metadata",)
-
-
-def _lazy_module(name: str) -> None:
-    """Put module `name` in sys.modules as importlib.util.LazyLoader makes it: imported for
-    whoever imports it, executed at its first attribute access. Left alone if already imported
-    or not found."""
-    if name in sys.modules:
-        return
-    import importlib.util
-
-    try:
-        spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
-        return
-    if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
-        return
-    loader = importlib.util.LazyLoader(spec.loader)
-    spec.loader = loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    loader.exec_module(module)
-    parent, _, child = name.rpartition(".")
-    if parent:
-        setattr(sys.modules[parent], child, module)  # as the import system binds a submodule
+# (importlib.metadata, which numba imports only for the extension scan of a real compile, ~9 ms
+# of CPU, is not deferred with LazyLoader: a lazy module is not thread-safe on Python 3.11, and
+# threads of the program importing it at once saw it half built; found in review.)
 
 
 def _import_numba() -> None:
     """Import numba without the optional packages it only checks at import (_NUMBA_EXTRAS);
     yaml stays when the working directory has a numba config file for it to read. Afterwards
-    the program imports them as usual. What it only needs to compile loads on use (_NUMBA_LAZY)."""
+    the program imports them as usual."""
     if "numba" in sys.modules:
         return
-    for name in _NUMBA_LAZY:
-        _lazy_module(name)
     hide = [name for name in _NUMBA_EXTRAS if name not in sys.modules
             and not (name == "yaml" and os.path.exists(_NUMBA_CONFIG_FILE))]
     for name in hide:
@@ -93,6 +66,7 @@ def _import_numba() -> None:
         for name in hide:
             if name in sys.modules and sys.modules[name] is None:
                 del sys.modules[name]
+
 
 
 @contextmanager
@@ -223,6 +197,11 @@ def die_with_launcher() -> None:
 FULL_EXIT_VAR = "TORO_MPI_FULL_EXIT"
 
 
+def full_exit_asked() -> bool:
+    """Whether TORO_MPI_FULL_EXIT asks for the interpreter's whole exit (set and not 0 or empty)."""
+    return os.environ.get(FULL_EXIT_VAR, "").strip() not in ("", "0")
+
+
 def _flush_std_files() -> bool:
     """Flush sys.stdout and sys.stderr (and the original streams, if the program replaced them),
     as the interpreter's exit does; False when one fails (a closed pipe, a full disk)."""
@@ -271,7 +250,7 @@ def quick_exit(status: int) -> None:
     go interactive), in development mode (its warnings at teardown), with a real MPI library
     loaded (_libmpi_loaded), or with TORO_MPI_FULL_EXIT=1; and if flushing a stream fails,
     the interpreter's exit reports it with its own status (120)."""
-    if sys.flags.inspect or sys.flags.dev_mode or os.environ.get("PYTHONINSPECT") or os.environ.get(FULL_EXIT_VAR):
+    if sys.flags.inspect or sys.flags.dev_mode or os.environ.get("PYTHONINSPECT") or full_exit_asked():
         return
     if not -(2**31) <= status < 2**31:
         return  # the interpreter's own conversion (and message) for out-of-range statuses

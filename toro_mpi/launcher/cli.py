@@ -184,7 +184,8 @@ def _exit_now(status: int) -> None:
     python -i)."""
     import atexit
 
-    if sys.flags.inspect or os.environ.get("PYTHONINSPECT") or os.environ.get("TORO_MPI_FULL_EXIT"):
+    full = os.environ.get("TORO_MPI_FULL_EXIT", "").strip() not in ("", "0")  # as runtime.full_exit_asked
+    if sys.flags.inspect or os.environ.get("PYTHONINSPECT") or full:
         return
     if "threading" in sys.modules:  # waits for non-daemon threads, as the interpreter's exit does
         sys.modules["threading"]._shutdown()  # type: ignore[attr-defined]
