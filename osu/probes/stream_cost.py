@@ -1,5 +1,4 @@
-"""Large messages: the ring's pipeline with plain vs streaming stores vs the receiver's choice,
-against the reference.
+"""Large messages: plain vs streaming stores vs the receiver's choice, against the reference.
 
 The two-copy pipeline through the ring written with plain and with non-temporal (streaming)
 stores, and as shipped (the receiver measures the sender's core and advises one or the other:
