@@ -321,7 +321,7 @@ def _probed(h, qa, rxp, took):
     # time (20-60 ns here), between cores that do not a transfer takes 150 ns or more. The third
     # slowest is a transfer unless six loads of eight hit, and an interrupt or a preemption (which
     # only ever adds time) must strike three loads of a window to make it look far.
-    tops = load_i64(rxp + L.RX_PROBE_MIN)
+    tops = load_i64(rxp + L.RX_PROBE_SLOWEST)
     ns = min(ns, _LOW_MASK)
     a, b, c = tops & _LOW_MASK, (tops >> 21) & _LOW_MASK, tops >> 42
     if count == 0:
@@ -335,18 +335,18 @@ def _probed(h, qa, rxp, took):
     count += 1
     if count < L.PROBE_WINDOW:
         store_i64(rxp + L.RX_PROBES, count)
-        store_i64(rxp + L.RX_PROBE_MIN, a | b << 21 | c << 42)
+        store_i64(rxp + L.RX_PROBE_SLOWEST, a | b << 21 | c << 42)
         return
     store_i64(rxp + L.RX_PROBES, 0)
     store_i64(rxp + L.RX_PROBE_LAST, c)
     word = qa + load_i64(h + L.H_SEEN) + L.SEEN_ADVICE
-    advice = load_i64(word)
-    # In the band from 3/4 of the bound to the bound the advice stays as it is.
+    before = load_i64(word)
+    advice = before  # in the band from 3/4 of the bound to the bound the advice stays as it is
     if c > far:
         advice = L.STREAM_FAR
     elif 4 * c < 3 * far:
         advice = L.STREAM_NEAR
-    if load_i64(word) != advice:
+    if advice != before:
         store_release_i64(word, advice)
 
 
@@ -371,8 +371,8 @@ def _head(h, qa, qsize, bsize):
             # (A head polled again, e.g. left for a later receive, is now in our cache.)
             store_i64(rxp + L.RX_PROBED, nxt)
             # Once per pass over the ring: how far is the sender's core? Descriptor 0 starts a
-            # line the sender wrote after we last read it, so this load is a transfer from its
-            # cache (layout.py, "Streaming stores").
+            # line the sender has usually rewritten since we last read it, so this load is
+            # usually a transfer from its cache (layout.py, "Streaming stores").
             _probed(h, qa, rxp, load_cycles(d + L.DESC_ADDR))
     boff = load_i64(d + L.DESC_ADDR)
     length = load_u32(d + L.DESC_LEN)
