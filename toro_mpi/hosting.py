@@ -29,6 +29,7 @@ TORO_MPI_ONE_LEVEL is set, for comparisons).
 
 from __future__ import annotations
 
+import atexit
 import importlib.abc
 import importlib.machinery
 import io
@@ -338,6 +339,10 @@ class Host:
         self._main = greenlet.getcurrent()
         self.private = PrivateModules(sys.path[0])
         sys.meta_path.insert(0, self.private)
+        runtime.program_starts()
+        # After the programs' own atexit handlers (registered later, so run earlier), before
+        # runtime.freeze_at_exit's: every rank's globals released, as its own process would.
+        atexit.register(self._release_programs)
         tasks = [self.sched.spawn(self._rank_main, ctx, codes[ctx], owner=engine, main=True)
                  for engine, ctx in self.contexts.items()]
         for task in tasks:
@@ -373,6 +378,16 @@ class Host:
             self._exit_status = status
         for stream in (sys.stdout, sys.stderr):
             _flush(stream)
+
+    def _release_programs(self) -> None:
+        """At exit, release each rank's program globals (its __main__, its copies of the
+        program's modules, then the modules the ranks share) with that rank installed, so that
+        what a __del__ prints goes to its own stream (runtime.release_program)."""
+        for owner, ctx in self.contexts.items():
+            self._entering(types.SimpleNamespace(owner=owner))
+            runtime.release_program()
+            for stream in ctx.streams[:2]:
+                _flush(stream)
 
     def _fail(self, ctx: RankContext, status: int) -> None:
         """A rank failed: name it in the job's abort word and end the process (and its ranks)."""

@@ -181,6 +181,7 @@ def main(argv: list[str] | None = None) -> None:
         runtime.preload()
         preload_shim()
     runtime.startup_stamp("preloaded")
+    runtime.program_starts()  # modules imported from here on may be the program's own
     try:
         run_program(spec)
     except SystemExit as exc:

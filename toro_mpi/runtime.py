@@ -215,19 +215,78 @@ def _flush_std_files() -> bool:
     return ok
 
 
-def _clear_main() -> None:
-    """Clear the program's globals as the interpreter's teardown clears a module (names
-    starting with an underscore first, then the others, each set to None), so that the
-    objects only they hold are released now: a file never closed is flushed and closed, a
-    temporary file removed, a __del__ runs, as at an ordinary exit."""
-    main = sys.modules.get("__main__")
-    namespace = getattr(main, "__dict__", None)
-    if not isinstance(namespace, dict):
-        return
+# The modules loaded before the program started (program_starts): never released at exit.
+_modules_before_program: frozenset[str] | None = None
+
+
+def program_starts() -> None:
+    """Note the modules loaded so far (the runtime's, the standard library's the preload
+    imported): any module imported after this and living outside the installation's library
+    directories is the program's own, released at exit with its main module (release_program)."""
+    global _modules_before_program
+    _modules_before_program = frozenset(sys.modules)
+
+
+def clear_globals(namespace: dict[str, Any]) -> None:
+    """Set a module's globals to None as the interpreter's teardown does (names starting with
+    an underscore first, then the others; __builtins__ kept), so that the objects only they
+    hold are released now."""
     for underscored in (True, False):
         for name in list(namespace):
             if name != "__builtins__" and name.startswith("_") == underscored:
                 namespace[name] = None
+
+
+def _library_dirs() -> tuple[str, ...]:
+    """Directories whose modules are libraries, not the program's: the standard library's,
+    every site-packages directory, and this package's own directory."""
+    import site
+    import sysconfig
+
+    dirs = {os.path.dirname(os.path.abspath(__file__))}
+    paths = sysconfig.get_paths()
+    dirs.update(paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if paths.get(key))
+    dirs.update(getattr(site, "getsitepackages", list)())
+    if site.ENABLE_USER_SITE and site.USER_SITE:
+        dirs.add(site.USER_SITE)
+    return tuple(os.path.join(os.path.realpath(d), "") for d in dirs if d)
+
+
+def _program_modules() -> list[Any]:
+    """The program's own modules, most recently imported first: imported after program_starts
+    from a file outside the library directories (the program's helper modules, next to it or on
+    its PYTHONPATH)."""
+    before = _modules_before_program
+    if before is None:
+        return []
+    new = [module for name, module in reversed(list(sys.modules.items()))
+           if name not in before and name != "__main__"]
+    if not new:
+        return []
+    libraries = _library_dirs()
+    found = []
+    for module in new:
+        path = getattr(module, "__file__", None)
+        if isinstance(path, str) and not os.path.realpath(path).startswith(libraries):
+            found.append(module)
+    return found
+
+
+def release_program() -> None:
+    """Release the program's globals as the interpreter's teardown would: its main module's,
+    then its own other modules' (most recently imported first), so that a file never closed is
+    flushed and closed, a temporary file removed, a __del__ runs, as at an ordinary exit.
+
+    Skipped while another thread runs (a daemon thread: the interpreter's teardown stops them
+    first, which Python code cannot do); their objects are then left to the OS, as before."""
+    import threading
+
+    if threading.active_count() > 1:
+        return
+    for module in [sys.modules.get("__main__"), *_program_modules()]:
+        namespace = getattr(module, "__dict__", None)
+        if isinstance(namespace, dict):
+            clear_globals(namespace)
 
 
 def quick_exit(status: int) -> None:
@@ -239,12 +298,12 @@ def quick_exit(status: int) -> None:
     program's, then the rank's finalize), flushes the standard streams, then tears down every
     module: with numba, numpy and toro_mpi loaded that last part cost a rank ~9 ms of CPU
     (startup3's report), for objects the OS reclaims anyway. Here the first three run as the
-    interpreter runs them, then the program's own globals are released (_clear_main: what the
-    teardown would do to the objects a program most often leaves open), the streams flushed
-    again, and the C library's exit() ends the process (_c_exit) as after the interpreter's
-    teardown. Objects that only other modules or reference cycles hold are not finalized, as
-    Python does not promise for objects alive at exit (and as before: freeze_at_exit kept the
-    teardown's last collections from them).
+    interpreter runs them, then the program's own globals are released, its main module's and
+    its other modules' (release_program: what the teardown would do to the objects a program
+    most often leaves open), the streams flushed again, and the C library's exit() ends the
+    process (_c_exit) as after the interpreter's teardown. Objects that only libraries' modules
+    or reference cycles hold are not finalized, as Python does not promise for objects alive at
+    exit (and as before: freeze_at_exit kept the teardown's last collections from them).
 
     Not used (the ordinary exit runs) with `python -i` or PYTHONINSPECT (the interpreter would
     go interactive), in development mode (its warnings at teardown), with a real MPI library
@@ -262,7 +321,7 @@ def quick_exit(status: int) -> None:
     atexit._run_exitfuncs()  # runs each handler once: the interpreter's exit finds none left
     if not _flush_std_files():
         return
-    _clear_main()
+    release_program()
     if not _flush_std_files():
         return
     _c_exit(status)
