@@ -118,6 +118,22 @@ def test_hosted_same_output_as_mpi4py(prog: str, n: int, args: tuple) -> None:
     assert_same_as_reference(toro, ref, n)
 
 
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("launcher", [(), HOSTED], ids=["process-per-rank", "green-threads"])
+def test_exit_order_like_mpi4py(tmp_path, launcher: tuple[str, ...]) -> None:
+    """At a program's end: atexit handlers registered before and after `from mpi4py import MPI`
+    run with MPI still initialized and can communicate, and a file a helper module of the
+    program never closed keeps its data (tests/programs/exit_order.py), under both."""
+    ref_dir, toro_dir = tmp_path / "ref", tmp_path / "toro"
+    ref_dir.mkdir()
+    toro_dir.mkdir()
+    ref = run_ref("exit_order", 2, ref_dir, timeout=90)
+    toro = run_toro("exit_order", 2, toro_dir, timeout=75, launcher=launcher)
+    assert_same_as_reference(toro, ref, 2)
+    for folder in (ref_dir, toro_dir):
+        assert [(folder / f"log{r}").read_text() for r in range(2)] == ["unclosed 0", "unclosed 1"], folder
+
+
 # Calls no other program makes (Reduce_scatter vector form, Comm/Group.Compare, group algebra,
 # Testsome, Irsend, persistent Ssend/Bsend/Rsend, Reduce_local, object issend/waitany, ...).
 RARE_CASES = [("rare_calls", 1, ()), ("rare_calls", 3, ()), ("rare_calls", 4, ())]

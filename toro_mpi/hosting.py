@@ -131,6 +131,7 @@ class RankContext:
         self.saved: dict[int, Any] = {}  # slot index -> this rank's value, while it is not running
         self.values: list[Any] = []  # the same as a list in slot order, once the host runs
         self.modules: dict[str, Any] = {}  # this rank's copies of the program's own modules
+        self.exit_handlers: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = []  # its atexit
 
 
 class Host:
@@ -340,6 +341,7 @@ class Host:
         self.private = PrivateModules(sys.path[0])
         sys.meta_path.insert(0, self.private)
         runtime.program_starts()
+        self._per_rank_atexit()
         # After the programs' own atexit handlers (registered later, so run earlier), before
         # runtime.freeze_at_exit's: every rank's globals released, as its own process would.
         atexit.register(self._release_programs)
@@ -349,6 +351,41 @@ class Host:
             task.join()
         self._flush_all()
         return self._exit_status
+
+    def _per_rank_atexit(self) -> None:
+        """While a rank runs, atexit.register / unregister act on that rank's own handlers, which
+        run in the rank's green thread when its program ends, before it finalizes: as in a
+        process of its own, where MPI is finalized after the program's handlers, which may
+        still communicate (a collective among ranks of this process needs them all running)."""
+        register, unregister = atexit.register, atexit.unregister
+
+        def rank_register(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[..., Any]:
+            if self.current is None:
+                return register(func, *args, **kwargs)
+            self.current.exit_handlers.append((func, args, kwargs))
+            return func
+
+        def rank_unregister(func: Callable[..., Any]) -> None:
+            if self.current is None:
+                unregister(func)
+            else:
+                self.current.exit_handlers[:] = [h for h in self.current.exit_handlers if h[0] != func]
+
+        rank_register.__doc__, rank_unregister.__doc__ = register.__doc__, unregister.__doc__
+        atexit.register, atexit.unregister = rank_register, rank_unregister  # type: ignore[assignment]
+
+    @staticmethod
+    def _run_exit_handlers(ctx: RankContext) -> None:
+        """Run the rank's atexit handlers, last registered first, as the interpreter does (an
+        exception is reported and the next handler runs)."""
+        handlers = ctx.exit_handlers
+        while handlers:
+            func, args, kwargs = handlers.pop()
+            try:
+                func(*args, **kwargs)
+            except BaseException as exc:  # noqa: BLE001 - reported as the interpreter reports it
+                sys.stderr.write(f"Exception ignored in atexit callback: {func!r}\n")
+                traceback.print_exception(type(exc), exc, exc.__traceback__)
 
     def _rank_main(self, ctx: RankContext, code: types.CodeType) -> None:
         main = sys.modules["__main__"]
@@ -373,6 +410,7 @@ class Host:
             status = 1
         if status != 0 and not exited:
             self._fail(ctx, status)
+        self._run_exit_handlers(ctx)
         ctx.world.finalize()
         if status != 0 and not self._exit_status:
             self._exit_status = status

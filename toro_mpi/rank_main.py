@@ -167,6 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     runtime.die_with_launcher()  # before anything else: the launcher may die meanwhile
     runtime.startup_stamp("rank_main")
     runtime.freeze_at_exit()  # first registered, so the last atexit handler to run
+    runtime.finalize_at_exit()  # then MPI's finalize, after all of the program's handlers
     args = sys.argv[1:] if argv is None else argv
     spec = parse_program(args)
     sys.argv = list(spec.argv)

@@ -172,6 +172,26 @@ def freeze_at_exit() -> None:
         atexit.register(gc.freeze)
 
 
+_finalize_registered = False
+
+
+def finalize_at_exit() -> None:
+    """Finalize the process's World (if the program made one) at exit, after every atexit
+    handler registered later: called before the program runs, so that the program's own
+    handlers, even those registered before its first `from mpi4py import MPI`, still see MPI
+    initialized, as mpi4py's (which finalizes after all of them, from Py_AtExit)."""
+    global _finalize_registered
+    if not _finalize_registered:
+        _finalize_registered = True
+        atexit.register(_finalize_world)
+
+
+def _finalize_world() -> None:
+    """The atexit handler of finalize_at_exit."""
+    if _world is not None:
+        _world.finalize()
+
+
 # Set by the launcher for a rank it started without preexec_fn (launcher/spawn.py): its pid.
 DEATHSIG_VAR = "TORO_MPI_DEATHSIG"
 _PR_SET_PDEATHSIG = 1
@@ -480,7 +500,8 @@ class World:
         self.attached_buffer: Any = None  # MPI.Attach_buffer's buffer (returned by Detach_buffer)
         self.failed = False
         if sched is None:
-            atexit.register(self.finalize)
+            if not _finalize_registered:
+                atexit.register(self.finalize)
             self._install_excepthook()
             # A green thread of the program dying of the job's abort reports it the same way.
             self.engine.sched.exit_note = lambda exc: exit_note(self, exc)
