@@ -138,3 +138,17 @@ def test_jacobi_under_mpiexec_same_as_numpy(script: str) -> None:
     want, _ = reference(37, 29, 2000, 10, 3e-4)
     got = _jacobi_ref(3, script, "--nx", "37", "--ny", "29", "--steps", "2000", "--check-every", "10", "--tol", "3e-4")
     assert np.array_equal(got, want)
+
+
+def test_jit_code_of_another_build_refuses_to_run() -> None:
+    """A handle whose build word differs from the build the calls were compiled from (what a
+    user's numba cache of older toro_mpi code meets): every call returns ERR_STALE_BUILD and
+    moves nothing, check() raises MPI.Exception(ERR_OTHER) saying why; the real handle works."""
+    n = 2
+    lines = assert_ok(run_toro("jit_stale", n, timeout=240), n)
+    for r in range(n):
+        assert f"{r} stale codes [True, True, True, True, True, True] buffer [0.0, {r + 1.0}, 1.0, 0.0]" in [
+            f"{r} {x}" for x in lines[r]], lines[r]
+        assert "stale raises True True" in lines[r]
+        left = (r - 1) % n + 1.0
+        assert f"real codes [0, 0, 0, 0, 0, 0] buffer [{left}, {r + 1.0}, 1.0, {float(n)}]" in lines[r], lines[r]

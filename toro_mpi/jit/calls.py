@@ -53,6 +53,13 @@ _NOT_STARTED = BL.TX_NOT_STARTED
 
 
 @njit(cache=True, inline="always")
+def _stale(h):
+    """Whether handle h was made by another build of the kernel sources than this code was
+    compiled from (layout.py JIT_BUILD): a user's numba cache of older code."""
+    return h[h.size - 1] != J.JIT_BUILD
+
+
+@njit(cache=True, inline="always")
 def _i64(x):
     """x as a plain int64: a constant passed as is would be typed as a literal, and a callee
     called with a literal argument is another specialization, with an objmode block of its own
@@ -244,6 +251,8 @@ def _prime_send(h, buf, dest, tag):
 @njit(cache=True)
 def send(h, buf, dest, tag=0):
     """Blocking standard send of a contiguous array (MPI_Send); returns an MPI error code."""
+    if _stale(h):
+        return J.ERR_STALE_BUILD
     code = _check_dest(h, dest, tag)
     if code != _SUCCESS:
         return code
@@ -313,6 +322,8 @@ def _recv(h, buf, source, tag, want):
 def recv(h, buf, source=J.ANY_SOURCE, tag=J.ANY_TAG, status=None):
     """Blocking receive into a contiguous array (MPI_Recv); fills `status` (int64[4]: source,
     tag, count in elements, error) when given; returns an MPI error code (ERR_TRUNCATE, ...)."""
+    if _stale(h):
+        return J.ERR_STALE_BUILD
     code = _check_source(h, source, tag)
     if code != _SUCCESS:
         return code
@@ -329,6 +340,8 @@ def recv(h, buf, source=J.ANY_SOURCE, tag=J.ANY_TAG, status=None):
 @njit(cache=True)
 def sendrecv(h, sendbuf, dest, sendtag, recvbuf, source=J.ANY_SOURCE, recvtag=J.ANY_TAG, status=None):
     """Send and receive in one call (MPI_Sendrecv): no deadlock when both sides call it."""
+    if _stale(h):
+        return J.ERR_STALE_BUILD
     code = _check_dest(h, dest, sendtag)
     if code == _SUCCESS:
         code = _check_source(h, source, recvtag)
@@ -402,6 +415,8 @@ def _done(h, req, source, tag, nbytes, item):
 def isend(h, buf, dest, tag=0):
     """Start a standard send (MPI_Isend); returns (code, request). The array must not change
     until the request completes (wait / waitall)."""
+    if _stale(h):
+        return (J.ERR_STALE_BUILD, J.REQUEST_NULL)
     code = _check_dest(h, dest, tag)
     if code != _SUCCESS:
         return code, J.REQUEST_NULL
@@ -436,6 +451,8 @@ def isend(h, buf, dest, tag=0):
 @njit(cache=True)
 def irecv(h, buf, source=J.ANY_SOURCE, tag=J.ANY_TAG):
     """Start a receive (MPI_Irecv); returns (code, request)."""
+    if _stale(h):
+        return (J.ERR_STALE_BUILD, J.REQUEST_NULL)
     code = _check_source(h, source, tag)
     if code != _SUCCESS:
         return code, J.REQUEST_NULL
@@ -475,6 +492,8 @@ def irecv(h, buf, source=J.ANY_SOURCE, tag=J.ANY_TAG):
 @njit(cache=True)
 def wait(h, req, status=None):
     """Complete a request from isend / irecv (MPI_Wait); fills `status` when given."""
+    if _stale(h):
+        return J.ERR_STALE_BUILD
     if req == J.REQUEST_NULL:
         _put(status, J.ANY_SOURCE, J.ANY_TAG, 0, 1, _SUCCESS)
         return _SUCCESS
@@ -501,6 +520,8 @@ def wait(h, req, status=None):
 def waitall(h, reqs, statuses=None):
     """Complete every request of the int64 array `reqs` (each becomes REQUEST_NULL); statuses,
     when given, is int64[len(reqs), 4]. Returns the first error code met (all are waited for)."""
+    if _stale(h):
+        return J.ERR_STALE_BUILD
     first = _SUCCESS
     for i in range(reqs.size):
         if statuses is not None:
@@ -517,6 +538,8 @@ def waitall(h, reqs, statuses=None):
 @njit(cache=True)
 def barrier(h):
     """MPI_Barrier."""
+    if _stale(h):
+        return J.ERR_STALE_BUILD
     hid = h[J.H_HID]
     code = _barrier_py(hid)
     return code
@@ -525,6 +548,8 @@ def barrier(h):
 @njit(cache=True)
 def bcast(h, buf, root=0):
     """MPI_Bcast of a contiguous array from root."""
+    if _stale(h):
+        return J.ERR_STALE_BUILD
     if not buf.flags.c_contiguous:
         return J.ERR_BUFFER
     hid = h[J.H_HID]
@@ -535,6 +560,8 @@ def bcast(h, buf, root=0):
 @njit(cache=True)
 def reduce(h, sendbuf, recvbuf, op=J.SUM, root=0):
     """MPI_Reduce (op: toro_mpi.jit.SUM, MAX, ...); recvbuf matters at root only."""
+    if _stale(h):
+        return J.ERR_STALE_BUILD
     if not (sendbuf.flags.c_contiguous and recvbuf.flags.c_contiguous):
         return J.ERR_BUFFER
     hid = h[J.H_HID]
@@ -549,6 +576,8 @@ def allreduce(h, sendbuf, recvbuf, op=J.SUM):
     A small one (up to AR_MAX elements of a predefined type) is run in jitted code after its
     first call: on the collective plan the Python Allreduce made for staging arrays (see
     layout.py NAR); a plan that has to wait finishes in Python (objmode), as Comm.Allreduce's."""
+    if _stale(h):
+        return J.ERR_STALE_BUILD
     if not (sendbuf.flags.c_contiguous and recvbuf.flags.c_contiguous):
         return J.ERR_BUFFER
     hid = h[J.H_HID]

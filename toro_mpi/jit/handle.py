@@ -68,7 +68,8 @@ def comm_handle(comm: Any) -> np.ndarray:
     if engine is None or world is None or comm.Is_inter():
         raise TypeError("toro_mpi.jit.comm_handle needs a toro_mpi intracommunicator")
     size = len(world)
-    h = np.zeros(J.H_TX + 2 * size + J.NREQ * J.REQ_W + J.NAR * J.AR_W, np.int64)
+    h = np.zeros(J.H_TX + 2 * size + J.NREQ * J.REQ_W + J.NAR * J.AR_W + 1, np.int64)
+    h[-1] = J.JIT_BUILD  # the last word, always (layout.py JIT_BUILD)
     hid = len(_REGISTRY) + 1
     h[J.H_RANK] = comm.Get_rank()
     h[J.H_SIZE] = size
@@ -105,6 +106,10 @@ def check(code: int) -> None:
     code = int(code)
     if code == SUCCESS:
         return
+    if code == J.ERR_STALE_BUILD:
+        raise MPIException(ERR_OTHER, "a toro_mpi.jit call ran code compiled against another build of toro_mpi "
+                           "(a numba cache of the calling function, cache=True): delete that cache "
+                           "(the __pycache__/*.nbi and *.nbc files of the function's module) or touch its source file")
     exc = getattr(_last, "exc", None)
     _last.exc = None
     if isinstance(exc, MPIException) and exc.error_code == code:

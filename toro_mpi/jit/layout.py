@@ -23,12 +23,13 @@ from ..errors import (
     ERR_TYPE,
     SUCCESS,
 )
+from ..warm import kernel_sources_digest
 
 __all__ = [
     "ANY_SOURCE", "ANY_TAG", "PROC_NULL", "REQUEST_NULL", "TAG_MAX", "SUCCESS", "ERR_ARG", "ERR_BUFFER",
     "ERR_COUNT", "ERR_IN_STATUS", "ERR_INTERN", "ERR_OP", "ERR_OTHER", "ERR_PENDING", "ERR_RANK",
     "ERR_REQUEST", "ERR_ROOT", "ERR_TAG", "ERR_TRUNCATE", "ERR_TYPE",
-    "SUM", "PROD", "MAX", "MIN", "LAND", "BAND", "LOR", "BOR", "LXOR", "BXOR", "OP_NAMES",
+    "SUM", "PROD", "MAX", "MIN", "LAND", "BAND", "LOR", "BOR", "LXOR", "BXOR", "OP_NAMES", "ERR_STALE_BUILD",
 ]
 
 ANY_SOURCE = -1
@@ -73,6 +74,14 @@ P_AR_STOP = 49  # H_READY: a recorded allreduce's stop
 P_SEND = 0  # H_READY + 1: send, per type
 P_SENDRECV = 16  # H_READY + 1: sendrecv, per type of the send buffer
 P_ISEND = 32  # H_READY + 1: isend, per type
+
+# The handle's last word (h[h.size - 1], wherever the words above end: a rule that never changes)
+# holds JIT_BUILD, the build of the kernel sources the handle was made by. Every call compares it
+# with the JIT_BUILD compiled into its own code: numba checks a user's cached function against the
+# user's file only, so after toro_mpi changes such a cache still runs the calls' old code, on
+# queues and words laid out anew; that code returns ERR_STALE_BUILD instead of touching them.
+JIT_BUILD = int.from_bytes(kernel_sources_digest()[:8], "little") >> 2
+ERR_STALE_BUILD = 1 << 20  # not an MPI error class: `check` raises MPI.Exception(ERR_OTHER) saying why
 
 # Request slots: REQ_W words each.
 REQ_W = 8
