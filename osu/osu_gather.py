@@ -26,7 +26,9 @@ def blocks_ok(ctx: omb.Ctx, buf: np.ndarray, size: int, *key: int) -> bool:
 def body(ctx: omb.Ctx) -> int:
     """Gather size bytes from every rank into rank 0's buffer (nprocs * size bytes)."""
     root = ctx.rank == 0
-    sbuf = np.zeros(ctx.opts.max_size, np.uint8)
+    # Written, as OMB's set_buffer writes 1s: a never-written np.zeros is the kernel's shared zero
+    # page, which a single-copy reference (Open MPI's CMA) reads from one cached 4 KiB page.
+    sbuf = np.ones(ctx.opts.max_size, np.uint8)
     rbuf = np.ones(ctx.opts.max_size * ctx.nprocs if root else 1, np.uint8)
 
     def setup(size: int) -> Callable[[], None]:
