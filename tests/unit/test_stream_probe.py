@@ -160,3 +160,25 @@ def test_every_byte_arrives_whatever_the_advice(seg) -> None:
                     sent = ring.tx_push(seg.handle(0, 1), L.KIND_EAGER, 2, 0, nbytes, 0, data, sent)
                 status = ring.rx_continue(seg.handle(0, 1), out) if status == L.RX_PARTIAL else status
             assert status == L.RX_COMPLETE and (out == data).all()
+
+
+def test_a_held_trial_fragment_counts_its_combine(seg) -> None:
+    """A reduction's segment read in place (bus/held.py) counts as a trial: timed from
+    held_payload to release_held; a release without held_payload (a failed run's) does not."""
+    from toro_mpi.bus import held
+
+    seg.stream_from(64, [0, 1], 0, probe=True)
+    h, qa, _ = _queue(seg)
+    _send_through(seg, L.AB_SKIP + 1, nbytes=16)  # fragments 0 .. AB_SKIP: the next is timed
+    nbytes = BSIZE - L.MSG_HEADER
+    data = np.arange(nbytes, dtype=np.uint8)
+    counts = []
+    for read in (True, False):
+        assert ring.tx_push(h, L.KIND_EAGER, 5, 7, nbytes, 0, data, L.TX_NOT_STARTED) == nbytes
+        assert held.rx_hold(h, 5, 7, nbytes) == held.HOLD_OK
+        if read:
+            at = held.held_payload(h)
+            assert ctypes.string_at(at, nbytes) == data.tobytes()
+        assert held.release_held(h) == 0
+        counts.append(_word(h + L.H_AB_PLAIN + L.AB_COUNT))
+    assert counts == [1, 1]

@@ -154,8 +154,9 @@ The sender times its copy into the buffer (`rdtsc`
 after an `lfence`, atomics.read_cycles) and writes the cycles in the descriptor's probe word
 (bits 0-30, at least 1; bit 31 AB_STREAMED if it streamed; 0 for the first fragment of a
 block, whose neighbours in the ring were of the other kind). The receiver times its copy out of
-each trial fragment of at least B/2 payload bytes, adds the sender's cycles, and keeps per kind
-the sum, maximum and count of those costs per KiB (its handle's H_AB_PLAIN / H_AB_STREAM; the
+(or, for a reduction's segment read in place, bus/held.py, its combine of) each trial fragment
+of at least B/2 payload bytes, adds the sender's cycles, and keeps per kind the sum, maximum and
+count of those costs per KiB (its handle's H_AB_PLAIN / H_AB_STREAM; the
 counter runs at one rate on every core). Once both kinds have AB_SAMPLES it compares the means
 without each kind's slowest sample (an interrupt only adds time) and publishes the advice in the
 SEEN line's advice word when it changes: STREAM_ON when streaming is cheaper by AB_MARGIN/16,
@@ -323,6 +324,7 @@ H_INFO = 128  # int64[INFO_LEN]: the header rx_recv saw last (process-private, s
 H_AB_PLAIN = 192  # (after H_INFO's INFO_LEN words)
 H_AB_STREAM = 216
 H_AB_LAST = 240
+H_AB_HELD = 248  # the counter when a held trial fragment's combine began (bus/held.py), else 0
 AB_SUM, AB_MAX, AB_COUNT = 0, 8, 16
 HANDLE_WORDS = 32
 
