@@ -48,19 +48,19 @@ def test_edge_cases(bus: str, hosted: bool, tmp_path) -> None:
 @pytest.mark.timeout(90)
 def test_stream_threshold_reaches_the_queues_between_processes(tmp_path) -> None:
     """`[bus] stream_threshold` is what each process sets on the queues it sends on to another
-    process (both planes), and such queues are measured at their receiving end unless
-    `stream_far_ns` is 0; ranks hosted in one process keep plain stores between them."""
+    process (both planes), whose senders run trials of streamed against plain fragments unless
+    `stream_probe` is false; ranks hosted in one process keep plain stores between them."""
     cfg = tmp_path / "stream.toml"
     cfg.write_text("[bus]\nstream_threshold = 12345\n")
     ranks = assert_ok(run_toro("stream_word", 2, timeout=60, launcher=("--config", str(cfg))), 2)
     assert "stream to 1: 12345 12345" in ranks[0] and "stream to 0: 12345 12345" in ranks[1]
-    assert "measure from 1: on on" in ranks[0] and "measure from 0: on on" in ranks[1]
+    assert "trials to 1: on on" in ranks[0] and "trials to 0: on on" in ranks[1]
     ranks = assert_ok(run_toro("stream_word", 2, timeout=60, launcher=(*HOSTED, "--config", str(cfg))), 2)
     assert "stream to 1: 0 0" in ranks[0] and "stream to 0: 0 0" in ranks[1]
-    assert "measure from 1: off off" in ranks[0] and "measure from 0: off off" in ranks[1]
-    cfg.write_text("[bus]\nstream_threshold = 12345\nstream_far_ns = 0\n")
+    assert "trials to 1: off off" in ranks[0] and "trials to 0: off off" in ranks[1]
+    cfg.write_text("[bus]\nstream_threshold = 12345\nstream_probe = false\n")
     ranks = assert_ok(run_toro("stream_word", 2, timeout=60, launcher=("--config", str(cfg))), 2)
-    assert "stream to 1: 12345 12345" in ranks[0] and "measure from 1: off off" in ranks[0]
+    assert "stream to 1: 12345 12345" in ranks[0] and "trials to 1: off off" in ranks[0]
 
 
 @pytest.mark.timeout(120)
@@ -72,7 +72,7 @@ def test_no_streaming_to_ranks_of_other_nodes() -> None:
     assert "stream to 1: 8192 8192" in ranks[0] and "stream to 0: 8192 8192" in ranks[1]
     assert "stream to 2: 0 0" in ranks[0] and "stream to 2: 0 0" in ranks[1]
     assert {"stream to 0: 0 0", "stream to 1: 0 0"} <= set(ranks[2])
-    assert "measure from 1: on on" in ranks[0] and "measure from 2: off off" in ranks[0]
+    assert "trials to 1: on on" in ranks[0] and "trials to 2: off off" in ranks[0]
 
 
 SINGLETON = """

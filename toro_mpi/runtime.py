@@ -453,7 +453,7 @@ class World:
             # Rendezvous reads another process's memory: never across nodes, so off with a network.
             transport = VirtioBus(self.segment, self.rank, cfg.bus["rendezvous_threshold"] > 0 and link is None,
                                   cfg.bus["heap_size"], process_of, cfg.bus["stream_threshold"],
-                                  cfg.bus["stream_far_ns"])
+                                  cfg.bus["stream_probe"])
         else:
             self.rank, self.size = 0, 1
             transport = None

@@ -2,12 +2,12 @@
 
 The two-copy pipeline through the ring written with plain and with non-temporal (streaming)
 stores, and as shipped (the receiver measures the sender's core and advises one or the other:
-`[bus] stream_far_ns`, bus/layout.py "Streaming stores"), against the reference's single copy.
+`[bus] stream_probe`, bus/layout.py "Streaming stores"), against the reference's single copy.
 
 Run: python -m osu.probes stream_cost [--reps 6] [--min 4096] [--max 4194304]
 Launches the measurement below alternately under toro-mpirun with `[bus] stream_threshold = 0`
 (plain stores), with the threshold given (default 8192, the shipped default) and
-`stream_far_ns = 0` (always streaming), with that threshold and the shipped stream_far_ns (the
+`stream_probe = false` (always streaming), with that threshold and trials on (the
 receiver's choice), and under mpiexec + mpi4py (tuned, as osu.compare runs it), --reps times, with
 a cache-line calibration before each round, and prints every round's figures next to its
 calibration, then medians and paired ratios. Read the rounds by their calibration: when the two
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="stream_cost-") as tmp:
         configs = {}
         for side, text in (("plain", "stream_threshold = 0"),
-                           ("stream", f"stream_threshold = {args.threshold}\nstream_far_ns = 0"),
+                           ("stream", f"stream_threshold = {args.threshold}\nstream_probe = false"),
                            ("chosen", f"stream_threshold = {args.threshold}")):
             path = Path(tmp) / f"{side}.toml"
             path.write_text(f"[bus]\n{text}\n")

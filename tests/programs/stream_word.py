@@ -1,7 +1,7 @@
 """Print, per rank, the streaming threshold its process set on the queues it sends on to each
 peer (point-to-point and collective planes): what `[bus] stream_threshold` became in the bus; and
-the bound (cycles) above which it advises each peer to stream to it: what `[bus] stream_far_ns`
-became (0: not measured)."""
+whether it runs trials of streamed against plain fragments to each peer: what `[bus] stream_probe`
+became."""
 
 from _mpi import COMM, RANK, done, out
 
@@ -13,6 +13,6 @@ for peer in range(COMM.Get_size()):
     if peer != RANK:
         words = [int(segment.handle_words(RANK, peer, plane)[L.H_STREAM_MIN // 8]) for plane in range(L.PLANES)]
         out(f"stream to {peer}:", *words)
-        bounds = [int(segment.handle_words(peer, RANK, plane)[L.H_FAR_NS // 8]) for plane in range(L.PLANES)]
-        out(f"measure from {peer}:", *("on" if b > 0 else "off" for b in bounds))
+        probes = [int(segment.handle_words(RANK, peer, plane)[L.H_STREAM_PROBE // 8]) for plane in range(L.PLANES)]
+        out(f"trials to {peer}:", *("on" if p else "off" for p in probes))
 done()

@@ -23,8 +23,8 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from . import layout as L
-from .atomics import load_i64, load_u32
-from .ring import _head, _release
+from .atomics import load_i64, load_u32, read_cycles, store_i64
+from .ring import _ab_account, _head, _release
 
 HOLD_OK = 1  # the head message is held: read it with held_payload, then release_held
 HOLD_NO = 2  # the head message is not one to hold: take it the ordinary way (rx_match)
@@ -57,6 +57,10 @@ def held_payload(h):
     status, pos, src, length = _head(h, qa, load_i64(h + L.H_QSIZE), load_i64(h + L.H_BSIZE))
     if status != L.RX_COMPLETE:
         return L.ERR_CORRUPT_INDEX if status == L.RX_EMPTY else status
+    if load_u32(qa + L.CACHE_LINE + pos * L.DESC_SIZE + L.DESC_PROBE) != 0:
+        # A trial fragment (layout.py, "Streaming stores"): the combine that reads it in place
+        # is this end's cost of it, timed until release_held.
+        store_i64(h + L.H_AB_HELD, read_cycles())
     return src + L.MSG_HEADER
 
 
@@ -67,6 +71,13 @@ def release_held(h):
     status, pos, src, length = _head(h, qa, load_i64(h + L.H_QSIZE), load_i64(h + L.H_BSIZE))
     if status != L.RX_COMPLETE:
         return L.ERR_CORRUPT_INDEX if status == L.RX_EMPTY else status
+    start = load_i64(h + L.H_AB_HELD)
+    if start != 0:
+        store_i64(h + L.H_AB_HELD, 0)
+        probe = load_u32(qa + L.CACHE_LINE + pos * L.DESC_SIZE + L.DESC_PROBE)
+        payload = length - L.MSG_HEADER
+        if probe != 0 and 2 * payload >= load_i64(h + L.H_BSIZE):
+            _ab_account(h, qa, probe, read_cycles() - start, payload)
     _release(h, qa, pos, length)
     return 0
 

@@ -105,7 +105,9 @@ driver never has to search for a free descriptor.
                                 rewrite it): they take a *handle*, the address of a copy of the
                                 geometry in process-private memory (H_* below).
     q + DESC        Q * 16      descriptor table: u64 addr (segment offset of the buffer),
-                                u32 len (bytes used), u16 flags, u16 next. Driver writes.
+                                u32 len (bytes used), u32 probe (virtio's u16 flags and u16
+                                next: fragments are never chained; 0, or a trial fragment's
+                                cost, see "Streaming stores"). Driver writes.
     q + AVAIL       6 + 2Q      available ring: u16 flags, u16 idx, u16 ring[Q], u16 used_event.
                                 Driver writes; `idx` is published with a release store after the
                                 descriptor and the buffer are written.
@@ -114,16 +116,14 @@ driver never has to search for a free descriptor.
                                 store after the device has finished reading the buffers.
     q + TXPRIV      64          driver-private: i64 next avail (free-running), i64 used seen
     q + RXPRIV      64          device-private: i64 next to consume (free-running), i64 bytes of
-                                the current message already delivered, i64 its total, i64 active,
-                                i64 probe min, i64 probes, i64 last window's min, i64 last probed
-                                (RX_PROBE*)
+                                the current message already delivered, i64 its total, i64 active
     q + SIGNALS     64          i64 signals posted (free-running). Driver writes, with a seq_cst
                                 atomic add (a release and more); the device polls it with an
                                 acquire load
     q + SEEN        64          i64 signals taken (free-running). Device writes (release); the
                                 launcher reads it for its deadlock check.
                                 +8: i64 stream advice, STREAM_* below: how the device last
-                                measured the line transfer from the driver's core (see
+                                found the two kinds of stores to cost (see
                                 "Streaming stores"). Device writes (release) only when it
                                 changes; the driver reads it (acquire) before a message it could
                                 stream (a barrier's signal, +0, also moves this line)
@@ -139,24 +139,33 @@ implementation does), so the n-th signal one rank posts to another is always the
 rank's n-th wait for it expects. The queue is empty when avail.idx == used.idx and SIGNALS == SEEN.
 
 Streaming stores: a sender writes a fragment of a message of at least H_STREAM_MIN bytes with
-non-temporal stores (to memory) when the receiver's core shares no cache with its own, and with
-plain stores when it does: read from the sender's cache, a line costs one transfer, about 50 ns
-between cores that share a cache here and about 200 ns between cores that do not (the host
-places this VM's two vCPUs either way and moves them within minutes; BENCHMARKS.md "Large
-messages"). Only the receiver can see which: once per pass over the ring (the fragment in
-descriptor 0) it times its load of that descriptor, usually a line the sender has written since
-the receiver last read it, with `rdtsc` between `lfence`s (atomics.load_cycles), in ns through
-the counter's rate, which the probe learns first (H_TSC_RATE, 2 ms against CLOCK_MONOTONIC).
-Such a load is usually a transfer from the sender's cache and sometimes a hit in the receiver's
-own (the line read again before the sender rewrote it); between cores that share a cache both
-take 20-60 ns here, between cores that do not a transfer takes 150 ns or more. After
-PROBE_WINDOW loads (RXPRIV's probe words) the third slowest decides: above H_FAR_NS FAR (stream),
-under 3/4 of it NEAR (plain), in between the advice stays. It is a transfer unless six loads of
-eight hit, and an interrupt (which only adds time) must strike three loads to make a near core
-look far: the safe side, since a wrong FAR costs up to 2x and a wrong NEAR up to 10x. The
-advice is published in the SEEN line's advice word when it changes. Until the first decision a
-sender streams (UNMEASURED), as it did before there was a measurement; the probe costs about
-20 ns once per Q fragments.
+non-temporal stores (to memory) or with plain ones (into its cache), whichever the pair of cores
+pays less for; only measuring tells. When the two cores share no cache (another die or socket, a
+VM's vCPUs placed so; ~200 ns a line transfer on AMD Zen 4) plain stores made the two-copy
+pipeline 2-10x slower: the receiver pulls every line out of the sender's cache. When they share
+one, plain stores win by 1.3-2x, and how far apart the cores are says nothing about which case
+it is (150 ns here between two Xeon vCPUs that share an L3, where plain still won; BENCHMARKS.md
+"Large messages"). So the pair measures what it pays: AB_TRIAL fragments of every AB_PERIOD a
+sender sends, from the AB_SKIP-th on (counted by its TX_NEXT; only fragments of messages it could
+stream, and only when H_STREAM_PROBE is set) are *trials*, streamed and plainly stored by turns in blocks
+of AB_BLOCK consecutive fragments, whatever the advice (fragment by fragment, each kind's cost
+showed the other's traffic: a ping-pong's trials favoured streaming, which ran 1.35x slower).
+The sender times its copy into the buffer (`rdtsc`
+after an `lfence`, atomics.read_cycles) and writes the cycles in the descriptor's probe word
+(bits 0-30, at least 1; bit 31 AB_STREAMED if it streamed; 0 for the first fragment of a
+block, whose neighbours in the ring were of the other kind). The receiver times its copy out of
+(or, for a reduction's segment read in place, bus/held.py, its combine of) each trial fragment
+of at least B/2 payload bytes, adds the sender's cycles, and keeps per kind the sum, maximum and
+count of those costs per KiB (its handle's H_AB_PLAIN / H_AB_STREAM; the
+counter runs at one rate on every core). Once both kinds have AB_SAMPLES it compares the means
+without each kind's slowest sample (an interrupt only adds time) and publishes the advice in the
+SEEN line's advice word when it changes: STREAM_ON when streaming is cheaper by AB_MARGIN/16,
+and it stays until plain stores are cheaper by as much; STREAM_OFF otherwise (ties go to plain
+stores: where the copies cost the same, the plain pipeline ran faster end to end). Until the first
+decision a sender streams (STREAM_UNMEASURED, as before there was a measurement). A sender
+reads the advice once per message. Cost: two counter reads per trial fragment on each side
+(about 1% of trials' time), and trials of the worse kind, half of AB_TRIAL per AB_PERIOD
+(32 of 16384 fragments: 1.8% of the time where the worse kind costs 10x, 0.4% where 2x).
 
 Indices: `avail.idx` and `used.idx` are free-running 16-bit counters (virtio); the private
 counters are int64. Differences are taken modulo 2**16, which is exact because Q <= 32768.
@@ -186,7 +195,7 @@ message before starting the next on the same queue).
 from __future__ import annotations
 
 MAGIC = 0x31535542_4F524F54  # b"TOROBUS1" little-endian
-LAYOUT_VERSION = 8
+LAYOUT_VERSION = 9
 CACHE_LINE = 64
 PAGE = 4096
 MAX_QUEUE_SIZE = 32768
@@ -305,26 +314,25 @@ H_SEEN = 88
 # Messages of at least this many bytes have their payload copied into the ring with streaming
 # (non-temporal) stores, atomics.memcpy_stream; 0: never. Process-private, from [bus] config.
 H_STREAM_MIN = 96
-# The receiving side's measure of the driver's core (see "Streaming stores"): a descriptor load
-# slower than this many ns means the two cores share no cache; 0: the receiver does not measure
-# (its sender never streams to it, or it is not an x86 machine).
-H_FAR_NS = 104
-# The time-stamp counter's rate, cycles per ns times 2**16, learnt by the probe itself (0 until
-# then), from the counter and CLOCK_MONOTONIC at H_CAL_TSC / H_CAL_NS; H_TIMESPEC: two words of
-# scratch for clock_gettime. All process-private.
-H_TSC_RATE = 112
+# 1: this sender sends trial fragments (see "Streaming stores") and follows its receiver's
+# advice; 0: it streams by size alone (no measurement, or not an x86 machine). Process-private.
+H_STREAM_PROBE = 104
 H_INFO = 128  # int64[INFO_LEN]: the header rx_recv saw last (process-private, so no array argument)
-H_CAL_TSC = 192  # (after H_INFO's INFO_LEN words)
-H_CAL_NS = 200
-H_TIMESPEC = 208
+# The receiving side's trial costs (cycles per KiB, sender's and receiver's copy), per kind: three
+# words each, AB_SUM, AB_MAX, AB_COUNT; H_AB_LAST: the last comparison's streamed cost per mille
+# of the plain one (diagnostics, tests). All process-private.
+H_AB_PLAIN = 192  # (after H_INFO's INFO_LEN words)
+H_AB_STREAM = 216
+H_AB_LAST = 240
+H_AB_HELD = 248  # the counter when a held trial fragment's combine began (bus/held.py), else 0
+AB_SUM, AB_MAX, AB_COUNT = 0, 8, 16
 HANDLE_WORDS = 32
 
 # Descriptor.
 DESC_SIZE = 16
 DESC_ADDR = 0
 DESC_LEN = 8
-DESC_FLAGS = 12
-DESC_NEXT = 14
+DESC_PROBE = 12  # u32 (virtio's flags and next): a trial fragment's cost, see "Streaming stores"
 
 # Virtqueue-relative region offsets are computed by queue_regions(); these are field offsets.
 RING_FLAGS = 0
@@ -340,15 +348,24 @@ RX_NEXT = 0  # device-private: descriptors consumed so far
 RX_DONE = 8  # device-private: bytes of the current message delivered
 RX_TOTAL = 16  # device-private: total bytes of the current message
 RX_ACTIVE = 24  # device-private: 1 while a fragmented message is being delivered
-RX_PROBE_SLOWEST = 32  # device-private: the window's three slowest loads (ns), 21 bits each
-RX_PROBES = 40  # device-private: probes taken in the current window
-RX_PROBE_LAST = 48  # device-private: what the last window decided on (its third slowest load, ns)
-RX_PROBED = 56  # device-private: the RX_NEXT whose descriptor was timed last (time each fragment once)
-PROBE_WINDOW = 8
 SEEN_ADVICE = 8  # in the SEEN line: the stream advice, one of STREAM_* (see "Streaming stores")
 STREAM_UNMEASURED = 0
-STREAM_FAR = 1
-STREAM_NEAR = 2
+STREAM_ON = 1  # streamed fragments cost the pair less
+STREAM_OFF = 2  # plainly stored ones did
+# Trials (see "Streaming stores"): AB_TRIAL fragments of every AB_PERIOD, by kind in blocks of
+# AB_BLOCK (powers of two; 16384 fragments of 32 KiB are 512 MiB, about 50 ms of traffic), decided
+# on once each kind has AB_SAMPLES; AB_MARGIN/16: how much cheaper a kind must be to be advised.
+AB_PERIOD = 16384
+AB_TRIAL = 64
+AB_BLOCK = 8
+# Trials start AB_SKIP fragments into each period: a queue's first fragments pay for cold caches and
+# the first touch of the receiver's buffers (page faults), which would count against the kind
+# tried first (at 64 KiB that made the ping-pong's trials advise streaming, 1.35x slower).
+AB_SKIP = 256
+AB_SAMPLES = 8
+AB_MARGIN = 2
+AB_STREAMED = 1 << 31
+AB_COST_MASK = (1 << 31) - 1
 
 # Message header.
 MSG_HEADER = 32

@@ -29,7 +29,6 @@ from .atomics import (
     int64_pointer,
     load_acquire_i64,
     load_acquire_u16,
-    load_cycles,
     load_i64,
     load_u16,
     load_u32,
@@ -156,9 +155,11 @@ def tx_push(h, kind, tag, ctx, total, cookie, buf, sent):
     seen = load_i64(txp + L.TX_USED)
     stream_min = load_i64(h + L.H_STREAM_MIN)
     stream = stream_min > 0 and nbytes >= stream_min
+    probe = False
     if stream:
-        # Plain stores when the receiver measured our core near (layout.py, "Streaming stores").
-        stream = load_acquire_i64(qa + load_i64(h + L.H_SEEN) + L.SEEN_ADVICE) != L.STREAM_NEAR
+        # Plain stores when the receiver found them cheaper (layout.py, "Streaming stores").
+        stream = load_acquire_i64(qa + load_i64(h + L.H_SEEN) + L.SEEN_ADVICE) != L.STREAM_OFF
+        probe = load_i64(h + L.H_STREAM_PROBE) != 0
     while sent < nbytes or sent == L.TX_NOT_STARTED:
         if nxt - seen >= qsize:
             # Ring looks full: reclaim what the device has handed back (lazy, so the used
@@ -178,6 +179,13 @@ def tx_push(h, kind, tag, ctx, total, cookie, buf, sent):
         pos = nxt & (qsize - 1)
         boff = bufs + pos * bsize
         dst = qa + boff
+        # A trial fragment (AB_TRIAL of every AB_PERIOD, from AB_SKIP): streamed or not by its block
+        # of AB_BLOCK, whatever the advice, and timed for the receiver's comparison except the
+        # first of its block (whose neighbours in the ring were of the other kind).
+        trial = probe and ((nxt - L.AB_SKIP) & (L.AB_PERIOD - 1)) < L.AB_TRIAL
+        nt = (nxt & L.AB_BLOCK) != 0 if trial else stream
+        timed = trial and (nxt & (L.AB_BLOCK - 1)) != 0
+        t0 = read_cycles() if timed else 0
         if sent == L.TX_NOT_STARTED:
             chunk = min(nbytes, bsize - L.MSG_HEADER)
             store_u32(dst + L.MSG_KIND, kind & 0xFFFF)
@@ -187,7 +195,7 @@ def tx_push(h, kind, tag, ctx, total, cookie, buf, sent):
             store_i64(dst + L.MSG_TOTAL, total)
             store_i64(dst + L.MSG_COOKIE, cookie)
             if chunk > 0:
-                if stream:
+                if nt:
                     memcpy_stream(dst + L.MSG_HEADER, src, chunk)
                 else:
                     memcpy(dst + L.MSG_HEADER, src, chunk)
@@ -195,7 +203,7 @@ def tx_push(h, kind, tag, ctx, total, cookie, buf, sent):
             sent = chunk
         else:
             chunk = min(nbytes - sent, bsize)
-            if stream:
+            if nt:
                 memcpy_stream(dst, src + sent, chunk)
             else:
                 memcpy(dst, src + sent, chunk)
@@ -204,8 +212,10 @@ def tx_push(h, kind, tag, ctx, total, cookie, buf, sent):
         d = qa + L.CACHE_LINE + pos * L.DESC_SIZE
         store_i64(d + L.DESC_ADDR, qoff + boff)
         store_u32(d + L.DESC_LEN, length)
-        store_u16(d + L.DESC_FLAGS, 0)
-        store_u16(d + L.DESC_NEXT, 0)
+        cost = 0
+        if timed:
+            cost = min(max(read_cycles() - t0, 1), L.AB_COST_MASK) | (L.AB_STREAMED if nt else 0)
+        store_u32(d + L.DESC_PROBE, cost)
         store_u16(avail + L.RING_ENTRIES + 2 * pos, pos)
         nxt += 1
         # Publish: everything above happens-before the device's acquire load of avail.idx.
@@ -265,89 +275,56 @@ def tx_send(h, tag, ctx, buf):
     return tx_push(h, L.KIND_EAGER | flags << 16, tag, ctx, buf.nbytes, 0, buf, L.TX_NOT_STARTED)
 
 
-# The monotonic clock, to learn the time-stamp counter's rate (libc's, through the vDSO).
-_clock_gettime = types.ExternalFunction("clock_gettime", types.int32(types.int64, types.int64))
-_CLOCK_MONOTONIC = 1
-_LOW_MASK = (1 << 21) - 1  # a probe's load times are kept in 21 bits (ns, so up to 2 ms)
-_CALIBRATE_NS = 2_000_000  # the counter's rate from this much time: 0.1% from 2 us of error
-
-
 @njit(cache=True)
-def _monotonic_ns(h):
-    """CLOCK_MONOTONIC in ns, through the handle's two scratch words."""
-    ts = h + L.H_TIMESPEC
-    _clock_gettime(_CLOCK_MONOTONIC, ts)
-    return load_i64(ts) * 1_000_000_000 + load_i64(ts + 8)
-
-
-@njit(cache=True)
-def _calibrated(h):
-    """Time-stamp counter cycles per ns (times 2**16) for this queue's probe, 0 while still being
-    learnt: the counter and the clock at one probe, then again once 2 ms have passed. Measured,
-    not read from the CPU's clock ("cpu MHz" is the current frequency where it scales; the
-    counter's rate is fixed)."""
-    rate = load_i64(h + L.H_TSC_RATE)
-    if rate > 0:
-        return rate
-    now = _monotonic_ns(h)
-    tsc = read_cycles()
-    start = load_i64(h + L.H_CAL_NS)
-    elapsed = now - start
-    if start == 0 or elapsed > 1_000_000_000:
-        # (A start long ago would overflow the product below: start again.)
-        store_i64(h + L.H_CAL_NS, now)
-        store_i64(h + L.H_CAL_TSC, tsc)
-        return 0
-    if elapsed < _CALIBRATE_NS:
-        return 0
-    rate = max(((tsc - load_i64(h + L.H_CAL_TSC)) << 16) // elapsed, 1)
-    store_i64(h + L.H_TSC_RATE, rate)
-    return rate
-
-
-@njit(cache=True)
-def _probed(h, qa, rxp, took):
-    """Count one timed descriptor load (`took` counter cycles); at the end of a window of
-    PROBE_WINDOW, publish the advice it gives (layout.py, "Streaming stores")."""
-    rate = _calibrated(h)
-    if rate == 0:
+def _ab_account(h, qa, probe, took, nbytes):
+    """Count one trial fragment: `probe` is its descriptor's DESC_PROBE word (the sender's copy
+    cycles, AB_STREAMED if it streamed), `took` our copy-out's cycles, `nbytes` its payload. Once
+    both kinds have AB_SAMPLES, publish the advice they give (layout.py, "Streaming stores")."""
+    cost = (probe & L.AB_COST_MASK) + took
+    per_kib = cost * 1024 // nbytes
+    at = h + (L.H_AB_STREAM if probe & L.AB_STREAMED else L.H_AB_PLAIN)
+    store_i64(at + L.AB_SUM, load_i64(at + L.AB_SUM) + per_kib)
+    store_i64(at + L.AB_MAX, max(load_i64(at + L.AB_MAX), per_kib))
+    store_i64(at + L.AB_COUNT, load_i64(at + L.AB_COUNT) + 1)
+    ps, pc = h + L.H_AB_PLAIN, h + L.H_AB_STREAM
+    n_plain, n_stream = load_i64(ps + L.AB_COUNT), load_i64(pc + L.AB_COUNT)
+    if n_plain < L.AB_SAMPLES or n_stream < L.AB_SAMPLES:
         return
-    ns = (took << 16) // rate
-    far = load_i64(h + L.H_FAR_NS)
-    count = load_i64(rxp + L.RX_PROBES)
-    # The window's three slowest loads (ns, 21 bits each, slowest first). A descriptor load is
-    # usually a transfer from the sender's cache, sometimes a hit in our own (the line read again
-    # before the sender rewrote it): between cores that share a cache the two take about the same
-    # time (20-60 ns here), between cores that do not a transfer takes 150 ns or more. The third
-    # slowest is a transfer unless six loads of eight hit, and an interrupt or a preemption (which
-    # only ever adds time) must strike three loads of a window to make it look far.
-    tops = load_i64(rxp + L.RX_PROBE_SLOWEST)
-    ns = min(ns, _LOW_MASK)
-    a, b, c = tops & _LOW_MASK, (tops >> 21) & _LOW_MASK, tops >> 42
-    if count == 0:
-        a, b, c = ns, 0, 0
-    elif ns > a:
-        a, b, c = ns, a, b
-    elif ns > b:
-        b, c = ns, b
-    elif ns > c:
-        c = ns
-    count += 1
-    if count < L.PROBE_WINDOW:
-        store_i64(rxp + L.RX_PROBES, count)
-        store_i64(rxp + L.RX_PROBE_SLOWEST, a | b << 21 | c << 42)
-        return
-    store_i64(rxp + L.RX_PROBES, 0)
-    store_i64(rxp + L.RX_PROBE_LAST, c)
+    # Each kind's mean without its slowest sample: an interrupt or a preemption (which only
+    # adds time) in one fragment must not decide.
+    plain = (load_i64(ps + L.AB_SUM) - load_i64(ps + L.AB_MAX)) // (n_plain - 1)
+    streamed = (load_i64(pc + L.AB_SUM) - load_i64(pc + L.AB_MAX)) // (n_stream - 1)
+    for w in range(3):
+        store_i64(ps + 8 * w, 0)
+        store_i64(pc + 8 * w, 0)
+    store_i64(h + L.H_AB_LAST, streamed * 1000 // max(plain, 1))
     word = qa + load_i64(h + L.H_SEEN) + L.SEEN_ADVICE
     before = load_i64(word)
-    advice = before  # in the band from 3/4 of the bound to the bound the advice stays as it is
-    if c > far:
-        advice = L.STREAM_FAR
-    elif 4 * c < 3 * far:
-        advice = L.STREAM_NEAR
+    # Streaming must be cheaper by AB_MARGIN/16 to be advised, and plain stores by as much to
+    # take its place (a tie within the noise keeps the advice). Ties go to plain stores: where
+    # streaming wins it wins by 2-10x, and where the copies cost the same the plain pipeline ran
+    # faster end to end (a 64 KiB ping-pong here: trials level, plain 1.35x faster).
+    advice = L.STREAM_OFF
+    if 16 * streamed < (16 - L.AB_MARGIN) * plain:
+        advice = L.STREAM_ON
+    elif before == L.STREAM_ON and 16 * plain >= (16 - L.AB_MARGIN) * streamed:
+        advice = L.STREAM_ON
     if advice != before:
         store_release_i64(word, advice)
+
+
+@njit(cache=True, inline="always")
+def _copy_out(h, qa, pos, dst, src, nbytes, bsize):
+    """memcpy nbytes of fragment `pos` to dst; a trial fragment's (the sender timed its copy,
+    DESC_PROBE) is timed too and counted (_ab_account)."""
+    probe = load_u32(qa + L.CACHE_LINE + pos * L.DESC_SIZE + L.DESC_PROBE)
+    if probe == 0 or 2 * nbytes < bsize:
+        memcpy(dst, src, nbytes)
+        return
+    # (Fragments under half a buffer, the tail of a message, cost mostly their fixed part.)
+    t0 = read_cycles()
+    memcpy(dst, src, nbytes)
+    _ab_account(h, qa, probe, read_cycles() - t0, nbytes)
 
 
 @njit(cache=True, inline="always")
@@ -366,14 +343,6 @@ def _head(h, qa, qsize, bsize):
     if load_u16(avail + L.RING_ENTRIES + 2 * pos) != pos:
         return L.ERR_CORRUPT_DESC, 0, 0, 0
     d = qa + L.CACHE_LINE + pos * L.DESC_SIZE
-    if pos == 0:
-        if load_i64(h + L.H_FAR_NS) > 0 and load_i64(rxp + L.RX_PROBED) != nxt:
-            # (A head polled again, e.g. left for a later receive, is now in our cache.)
-            store_i64(rxp + L.RX_PROBED, nxt)
-            # Once per pass over the ring: how far is the sender's core? Descriptor 0 starts a
-            # line the sender has usually rewritten since we last read it, so this load is
-            # usually a transfer from its cache (layout.py, "Streaming stores").
-            _probed(h, qa, rxp, load_cycles(d + L.DESC_ADDR))
     boff = load_i64(d + L.DESC_ADDR)
     length = load_u32(d + L.DESC_LEN)
     local = load_i64(h + L.H_BUFFERS) + pos * bsize
@@ -432,7 +401,7 @@ def rx_continue(h, buf):
         if length != min(total - done, bsize):
             return L.ERR_CORRUPT_HEADER
         if done < cap:
-            memcpy(dst + done, src, min(length, cap - done))
+            _copy_out(h, qa, pos, dst + done, src, min(length, cap - done), bsize)
         done += length
         _release(h, qa, pos, length)
     store_i64(rxp + L.RX_DONE, done)
@@ -491,7 +460,7 @@ def rx_match(h, want_tag, want_ctx, buf, info):
         return L.RX_NO_MATCH
     cap = buf.nbytes
     if kind == L.KIND_EAGER and payload > 0 and cap > 0:
-        memcpy(array_address(buf), src + L.MSG_HEADER, min(payload, cap))
+        _copy_out(h, qa, pos, array_address(buf), src + L.MSG_HEADER, min(payload, cap), bsize)
     _release(h, qa, pos, length)
     # Plain: no ack owed, it fits, and its element type is the buffer's (or either is bytes);
     # anything else goes to the Python path, which acks, truncates or reports ERR_TYPE.

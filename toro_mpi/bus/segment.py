@@ -450,12 +450,11 @@ class Segment:
         self._doorbells = (key, own)
         return own
 
-    def stream_from(self, nbytes: int, process_of: list[int] | None, rank: int, far_ns: int = 0) -> None:
+    def stream_from(self, nbytes: int, process_of: list[int] | None, rank: int, probe: bool = False) -> None:
         """Have this process write messages of at least `nbytes` into the queues it sends on to
-        other processes with streaming stores (layout: H_STREAM_MIN; 0: never), and measure the
-        queues it receives on from other processes: a descriptor load slower than `far_ns`
-        advises their sender to stream, a faster one to store plainly (H_FAR_NS; 0: no
-        measurement, so those senders stream whenever the size says so).
+        other processes with streaming stores (layout: H_STREAM_MIN; 0: never); with `probe`,
+        streamed or plain as their receivers find cheaper by trial (H_STREAM_PROBE, layout.py
+        "Streaming stores"), else streamed whenever the size says so.
 
         Queues between two ranks of this same process keep plain stores: their receiver runs on
         this core and reads the fragment from its cache, which a streaming store would evict."""
@@ -463,8 +462,8 @@ class Segment:
         procs = list(range(n)) if process_of is None else list(process_of)
         if len(procs) != n:
             raise ValueError(f"process map of {len(procs)} ranks for a bus of {n}")
-        if nbytes < 0 or far_ns < 0:
-            raise ValueError(f"stream threshold {nbytes} or far bound {far_ns} ns is negative")
+        if nbytes < 0:
+            raise ValueError(f"stream threshold {nbytes} is negative")
         import numpy as np
 
         where = np.asarray(procs)
@@ -474,9 +473,7 @@ class Segment:
         ours = (where[:, None] == mine) & (where[None, :] != mine)
         table = self._table().reshape(L.PLANES, n, n, L.HANDLE_WORDS)
         table[:, ours, L.H_STREAM_MIN // 8] = nbytes
-        # Every process of the job gets the same settings, so its senders stream at all exactly
-        # when this one does: measure only then (the probe's load costs about 20 ns a ring pass).
-        table[:, ours.T, L.H_FAR_NS // 8] = far_ns if nbytes > 0 else 0
+        table[:, ours, L.H_STREAM_PROBE // 8] = 1 if probe and nbytes > 0 else 0
 
     def ring_all(self) -> None:
         """Wake every process sleeping on its doorbell (the launcher, on an abort).

@@ -140,7 +140,7 @@ class VirtioBus(Transport):
     """Transport over the job's shared-memory virtqueues (one per ordered pair of ranks)."""
 
     def __init__(self, segment: Segment, rank: int, use_rendezvous: bool, heap_size: int = 0,
-                 process_of: list[int] | None = None, stream_threshold: int = 0, stream_far_ns: int = 0) -> None:
+                 process_of: list[int] | None = None, stream_threshold: int = 0, stream_probe: bool = False) -> None:
         self.segment = segment
         self.rank = rank
         self.size = segment.nranks
@@ -166,8 +166,8 @@ class VirtioBus(Transport):
         self._addr_fns: dict[np.dtype, Callable[[np.ndarray], int]] = {}
         # process_of: the process hosting each rank (None: one process per rank).
         self.bell = segment.enable_doorbells(process_of, rank)
-        # The probe times loads with x86's time-stamp counter: elsewhere nothing streams anyway.
-        segment.stream_from(stream_threshold, process_of, rank, stream_far_ns if IS_X86 else 0)
+        # The trials are timed with x86's time-stamp counter: elsewhere nothing streams anyway.
+        segment.stream_from(stream_threshold, process_of, rank, stream_probe and IS_X86)
         # Ranks of other nodes (a job of several nodes, see route_remote): their slots in this
         # node's segment are nobody's, so whether they finished is known from the network route.
         self._remote: list[bool] | None = None
@@ -185,7 +185,7 @@ class VirtioBus(Transport):
             if far and r != self.rank:
                 for plane in range(L.PLANES):
                     self.segment.handle_words(self.rank, r, plane)[L.H_STREAM_MIN // 8] = 0
-                    self.segment.handle_words(r, self.rank, plane)[L.H_FAR_NS // 8] = 0
+                    self.segment.handle_words(self.rank, r, plane)[L.H_STREAM_PROBE // 8] = 0
 
     @property
     def rendezvous_ok(self) -> bool:
