@@ -26,7 +26,9 @@ def blocks_ok(ctx: omb.Ctx, buf: np.ndarray, size: int, *key: int) -> bool:
 def body(ctx: omb.Ctx) -> int:
     """Gather size bytes from every rank into rank 0's buffer (nprocs * size bytes)."""
     root = ctx.rank == 0
-    sbuf = np.zeros(ctx.opts.max_size, np.uint8)
+    # Written (OMB's set_buffer(sendbuf, 1)): np.zeros would leave it on the shared zero page,
+    # which a single-copy reference reads from one cached page (see osu_reduce).
+    sbuf = np.ones(ctx.opts.max_size, np.uint8)
     rbuf = np.ones(ctx.opts.max_size * ctx.nprocs if root else 1, np.uint8)
 
     def setup(size: int) -> Callable[[], None]:
