@@ -270,6 +270,34 @@ def cpu_relax(typingctx):
     return types.void(), codegen
 
 
+def _make_prefetch(write: int):
+    @intrinsic
+    def prefetch(typingctx, addr):
+        def codegen(context, builder, sig, args):
+            i8p = ir.IntType(8).as_pointer()
+            i32 = ir.IntType(32)
+            fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+            fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+            # (read or write, highest locality: keep it in every level, a data prefetch)
+            builder.call(fn, [builder.inttoptr(args[0], i8p), ir.Constant(i32, write), ir.Constant(i32, 3),
+                              ir.Constant(i32, 1)])
+            return context.get_dummy_value()
+
+        return types.void(types.int64), codegen
+
+    return prefetch
+
+
+# prefetch(addr): a hint that the line at `addr` will be read soon (x86 `prefetcht0`): the load
+# starts now and the instruction retires at once, so a line another core wrote moves into this
+# core's cache while the caller does other work. prefetch_write(addr): the same for a line about
+# to be written (`prefetchw` where the machine has it): the line is taken exclusive now, so the
+# stores later find it owned instead of waiting for it (a fence drains them). Neither faults;
+# machines without the instruction drop the hint.
+prefetch = _make_prefetch(0)
+prefetch_write = _make_prefetch(1)
+
+
 @intrinsic
 def array_address(typingctx, arr):
     """Address of the first element of an array (its data pointer as int64)."""
