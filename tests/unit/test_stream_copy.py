@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from numba import njit
 
+from toro_mpi.bus import atomics, ring
 from toro_mpi.bus import layout as L
-from toro_mpi.bus import ring
 from toro_mpi.bus.atomics import memcpy_stream
 from toro_mpi.bus.segment import Segment
 
@@ -115,3 +115,22 @@ def test_streaming_stores_are_fenced_before_the_publish() -> None:
     fresh.compile(sig)
     push = fresh.inspect_asm(sig)
     assert "movnt" in push and "sfence" in push
+
+
+@njit
+def _prefetch_both(a: np.ndarray) -> float:
+    p = atomics.array_address(a)
+    atomics.prefetch(p)
+    atomics.prefetch_write(p + 64)
+    return a[0]
+
+
+@pytest.mark.skipif(not X86, reason="the hints' machine code is checked on x86")
+def test_prefetch_hints_compile_to_prefetch_instructions() -> None:
+    """atomics.prefetch / prefetch_write (the ring's small-message hints) are real prefetches of
+    the addresses given, read then write, and leave memory as it was."""
+    a = np.arange(32, dtype=np.float64)
+    assert _prefetch_both(a) == 0.0 and np.array_equal(a, np.arange(32))
+    asm = [line.strip() for line in _prefetch_both.inspect_asm(_prefetch_both.signatures[0]).splitlines()]
+    hints = [line.split()[0] for line in asm if line.startswith("prefetch")]
+    assert len(hints) == 2 and hints[0] == "prefetcht0" and hints[1].startswith("prefetch"), hints

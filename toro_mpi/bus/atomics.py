@@ -277,7 +277,8 @@ def _make_prefetch(write: int):
             i8p = ir.IntType(8).as_pointer()
             i32 = ir.IntType(32)
             fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-            fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+            # (declare_intrinsic mangles the name for the pointer type as this LLVM spells it)
+            fn = builder.module.declare_intrinsic("llvm.prefetch", [i8p], fnty)
             # (read or write, highest locality: keep it in every level, a data prefetch)
             builder.call(fn, [builder.inttoptr(args[0], i8p), ir.Constant(i32, write), ir.Constant(i32, 3),
                               ir.Constant(i32, 1)])
