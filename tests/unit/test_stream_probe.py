@@ -43,12 +43,13 @@ def _trials(h: int, qa: int, plain: list[int], streamed: list[int]) -> None:
 
 
 def test_the_cheaper_kind_is_advised_with_a_margin_to_change(seg) -> None:
-    """After AB_SAMPLES trials of each kind the cheaper one is advised; one slow trial (an
+    """After ab_samples trials of each kind the cheaper one is advised; one slow trial (an
     interrupt) does not decide; streaming is advised only when cheaper by more than AB_MARGIN/16
     and then stays until plain stores are cheaper by as much; nothing is decided before both kinds
     have their samples."""
     h, qa, advice = _queue(seg)
-    n = L.AB_SAMPLES
+    n = ring.ab_samples(QSIZE)
+    assert n == QSIZE // 2 and ring.ab_samples(64) == L.AB_SAMPLES and ring.ab_samples(2) == 2
     _trials(h, qa, [3000] * n, [4000] * (n - 1))
     assert _word(advice) == L.STREAM_UNMEASURED
     _trials(h, qa, [], [4000])
@@ -119,7 +120,7 @@ def test_a_tie_on_the_first_decision_still_decides(seg) -> None:
     """The first comparison always gives an advice: plain stores unless streaming is cheaper by
     the margin."""
     h, qa, advice = _queue(seg)
-    _trials(h, qa, [3000] * L.AB_SAMPLES, [2900] * L.AB_SAMPLES)
+    _trials(h, qa, [3000] * ring.ab_samples(QSIZE), [2900] * ring.ab_samples(QSIZE))
     assert _word(advice) == L.STREAM_OFF
 
 
@@ -183,7 +184,7 @@ def test_messages_under_half_a_buffer_are_measured_too(seg) -> None:
     nbytes = BSIZE // 2 - L.MSG_HEADER - 8
     assert 64 <= nbytes < BSIZE // 2
     words = _send_through(seg, L.AB_SKIP + L.AB_TRIAL_PASSES * QSIZE, nbytes=nbytes)
-    assert sum(1 for w in words.values() if w) >= 2 * L.AB_SAMPLES
+    assert sum(1 for w in words.values() if w) >= 2 * ring.ab_samples(QSIZE)
     assert _word(advice) in (L.STREAM_ON, L.STREAM_OFF)
 
 

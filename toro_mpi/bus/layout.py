@@ -161,7 +161,7 @@ has a first fragment at least that long). The receiver times its copy out of (or
 reduction's segment read in place, bus/held.py, its combine of) each fragment whose probe word
 is set, adds the sender's cycles, and keeps per kind the sum, maximum and count of those costs
 per KiB (its handle's H_AB_PLAIN / H_AB_STREAM; the counter runs at one rate on every core; a
-sample whose counter went backwards is dropped). Once both kinds have AB_SAMPLES it compares the
+sample whose counter went backwards is dropped). Once both kinds have AB_SAMPLES (ab_samples) it compares the
 means without each kind's slowest sample (an interrupt only adds time), starts a new window,
 and publishes the advice in the SEEN line's advice word when it changes: STREAM_ON when
 streaming is cheaper by AB_MARGIN/16, STREAM_OFF otherwise (ties go to plain stores: where the
@@ -370,7 +370,9 @@ AB_BLOCK_PASSES = 2
 # the first touch of the receiver's buffers (page faults), which would count against the kind
 # tried first (at 64 KiB that made the ping-pong's trials advise streaming, 1.35x slower).
 AB_SKIP = 256
-AB_SAMPLES = 8
+# AB_SAMPLES: a kind's samples for a decision, Q/2 for a queue of fewer than 64 (ring.ab_samples);
+# with 8 a 512 KiB ping-pong here read 1.02-1.54 and once (in 14 directions) advised streaming.
+AB_SAMPLES = 32
 AB_MARGIN = 2
 AB_STREAMED = 1 << 31
 AB_COST_MASK = (1 << 31) - 1

@@ -300,10 +300,17 @@ def tx_send(h, tag, ctx, buf):
 
 
 @njit(cache=True)
+def ab_samples(qsize):
+    """Samples of each kind a decision takes on a queue of qsize fragments: AB_SAMPLES, or half a
+    pass of a small ring (a trial block times one pass), at least 2 (the slowest is dropped)."""
+    return max(min(L.AB_SAMPLES, qsize // 2), 2)
+
+
+@njit(cache=True)
 def _ab_account(h, qa, probe, took, nbytes):
     """Count one trial fragment: `probe` is its descriptor's DESC_PROBE word (the sender's copy
     cycles, AB_STREAMED if it streamed), `took` our copy-out's cycles, `nbytes` its payload. Once
-    both kinds have AB_SAMPLES, publish the advice they give (layout.py, "Streaming stores")."""
+    both kinds have ab_samples, publish the advice they give (layout.py, "Streaming stores")."""
     if took <= 0 or nbytes <= 0:
         return  # the counter went backwards (a move between cores), or nothing was copied
     cost = (probe & L.AB_COST_MASK) + took
@@ -314,7 +321,8 @@ def _ab_account(h, qa, probe, took, nbytes):
     store_i64(at + L.AB_COUNT, load_i64(at + L.AB_COUNT) + 1)
     ps, pc = h + L.H_AB_PLAIN, h + L.H_AB_STREAM
     n_plain, n_stream = load_i64(ps + L.AB_COUNT), load_i64(pc + L.AB_COUNT)
-    if n_plain < L.AB_SAMPLES or n_stream < L.AB_SAMPLES:
+    need = ab_samples(load_i64(h + L.H_QSIZE))
+    if n_plain < need or n_stream < need:
         return
     # Each kind's mean without its slowest sample: an interrupt or a preemption (which only
     # adds time) in one fragment must not decide.
