@@ -63,6 +63,21 @@ def test_stream_threshold_reaches_the_queues_between_processes(tmp_path) -> None
     assert "stream to 1: 12345 12345" in ranks[0] and "trials to 1: off off" in ranks[0]
 
 
+@pytest.mark.timeout(150)
+def test_stream_trials_reach_one_advice_from_either_start() -> None:
+    """Between two processes, a few thousand large fragments each way give the trials several
+    decisions: each direction ends with an advice (on or off, never unmeasured), and the same one
+    whether the pair started streaming (unmeasured) or with plain stores (advice preset to off);
+    a decision that followed the start instead of the measurement would differ."""
+    advice = []
+    for start in ("stream", "plain"):
+        ranks = assert_ok(run_toro("stream_advice", 2, start, timeout=60), 2)
+        lines = [next(line for line in ranks[r] if line.startswith("advice:")) for r in range(2)]
+        assert all(line in ("advice: on", "advice: off") for line in lines), (start, lines)
+        advice.append(lines)
+    assert advice[0] == advice[1] and advice[0][0] == advice[0][1], advice
+
+
 @pytest.mark.timeout(120)
 @pytest.mark.skipif(ref_available() is not None, reason=f"no mpiexec + mpi4py: {ref_available()}")
 def test_no_streaming_to_ranks_of_other_nodes() -> None:

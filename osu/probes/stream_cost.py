@@ -1,8 +1,9 @@
 """Large messages: plain vs streaming stores vs the receiver's choice, against the reference.
 
 The two-copy pipeline through the ring written with plain and with non-temporal (streaming)
-stores, and as shipped (the receiver measures the sender's core and advises one or the other:
-`[bus] stream_probe`, bus/layout.py "Streaming stores"), against the reference's single copy.
+stores, and as shipped (timed trials of both kinds, after which the receiver advises the
+cheaper: `[bus] stream_probe`, bus/layout.py "Streaming stores"), against the reference's
+single copy.
 
 Run: python -m osu.probes stream_cost [--reps 6] [--min 4096] [--max 4194304]
 Launches the measurement below alternately under toro-mpirun with `[bus] stream_threshold = 0`

@@ -43,12 +43,13 @@ def _trials(h: int, qa: int, plain: list[int], streamed: list[int]) -> None:
 
 
 def test_the_cheaper_kind_is_advised_with_a_margin_to_change(seg) -> None:
-    """After AB_SAMPLES trials of each kind the cheaper one is advised; one slow trial (an
+    """After ab_samples trials of each kind the cheaper one is advised; one slow trial (an
     interrupt) does not decide; streaming is advised only when cheaper by more than AB_MARGIN/16
     and then stays until plain stores are cheaper by as much; nothing is decided before both kinds
     have their samples."""
     h, qa, advice = _queue(seg)
-    n = L.AB_SAMPLES
+    n = ring.ab_samples(QSIZE)
+    assert n == QSIZE // 2 and ring.ab_samples(64) == L.AB_SAMPLES and ring.ab_samples(2) == 2
     _trials(h, qa, [3000] * n, [4000] * (n - 1))
     assert _word(advice) == L.STREAM_UNMEASURED
     _trials(h, qa, [], [4000])
@@ -57,10 +58,10 @@ def test_the_cheaper_kind_is_advised_with_a_margin_to_change(seg) -> None:
     steps = [
         ([3000] * (n - 1) + [10**7], [2000] * n, L.STREAM_ON),  # one slow plain trial is dropped
         ([3000] * n, [2000] * (n - 1) + [10**7], L.STREAM_ON),
-        ([3000] * n, [3100] * n, L.STREAM_ON),  # within the margin: stays
-        ([3000] * n, [4000] * n, L.STREAM_OFF),
-        ([3000] * n, [2900] * n, L.STREAM_OFF),  # within the margin: stays
+        ([3000] * n, [3100] * n, L.STREAM_OFF),  # a tie: plain, whatever the advice before
         ([4000] * n, [1000] * n, L.STREAM_ON),
+        ([3000] * n, [2900] * n, L.STREAM_OFF),  # cheaper, but within the margin
+        ([3000] * n, [4000] * n, L.STREAM_OFF),
     ]
     for plain, streamed, want in steps:
         _trials(h, qa, plain, streamed)
@@ -69,11 +70,57 @@ def test_the_cheaper_kind_is_advised_with_a_margin_to_change(seg) -> None:
             assert _word(h + kind + L.AB_COUNT) == 0  # a fresh window after each decision
 
 
+def test_samples_whose_counter_went_backwards_are_dropped(seg) -> None:
+    """A copy timed at zero or fewer cycles (the counter of another core) is not a sample."""
+    h, qa, advice = _queue(seg)
+    for took in (0, -5, -(10**9)):
+        ring._ab_account(h, qa, 100, took, KIB)
+    assert _word(h + L.H_AB_PLAIN + L.AB_COUNT) == 0 and _word(h + L.H_AB_PLAIN + L.AB_SUM) == 0
+    assert _word(advice) == L.STREAM_UNMEASURED
+
+
+def test_the_sender_stores_by_the_advice_outside_trials() -> None:
+    """Outside the trials a message streams unless the advice is STREAM_OFF; a message too short
+    to stream never does; nothing outside the trials is timed."""
+    q = 64
+    outside = L.AB_SKIP + L.AB_TRIAL_PASSES * q  # just after the first trials
+    for nxt in (0, L.AB_SKIP - 1, outside, outside + 12345):
+        for probe in (False, True):
+            assert ring.store_kind(nxt, q, True, L.STREAM_OFF, probe, True) == (False, False)
+            assert ring.store_kind(nxt, q, True, L.STREAM_ON, probe, True) == (True, False)
+            assert ring.store_kind(nxt, q, True, L.STREAM_UNMEASURED, probe, True) == (True, False)
+            assert ring.store_kind(nxt, q, False, L.STREAM_ON, probe, True) == (False, False)
+
+
+def test_trials_time_each_kind_one_pass_after_it_took_the_ring() -> None:
+    """In a trial window the kind goes by blocks of AB_BLOCK_PASSES passes (plain first), whatever
+    the advice; only a block's last pass is timed, so a timed fragment's buffer (the same slot one
+    pass back) was last written with the same kind. The window comes back every period."""
+    q = 16
+    for period in (0, 1, 5):
+        base = L.AB_SKIP + period * L.AB_PERIOD_PASSES * q
+        for t in range(-3, L.AB_TRIAL_PASSES * q + 3):
+            for advice in (L.STREAM_ON, L.STREAM_OFF):
+                nt, timed = ring.store_kind(base + t, q, True, advice, True, True)
+                if not 0 <= t < L.AB_TRIAL_PASSES * q:
+                    assert (nt, timed) == (advice == L.STREAM_ON, False), (period, t)
+                    continue
+                ring_pass = t // q
+                assert nt == ((ring_pass // L.AB_BLOCK_PASSES) % 2 == 1), (period, t)
+                assert timed == (ring_pass % L.AB_BLOCK_PASSES == L.AB_BLOCK_PASSES - 1), (period, t)
+                if timed:
+                    assert ring.store_kind(base + t - q, q, True, advice, True, True)[0] == nt
+                assert ring.store_kind(base + t, q, True, advice, True, False) == (nt, False)
+    kinds = [ring.store_kind(L.AB_SKIP + t, q, True, L.STREAM_OFF, True, True) for t in range(L.AB_TRIAL_PASSES * q)]
+    timed = [nt for nt, was_timed in kinds if was_timed]
+    assert timed.count(True) == timed.count(False) > 0  # as many of each kind
+
+
 def test_a_tie_on_the_first_decision_still_decides(seg) -> None:
     """The first comparison always gives an advice: plain stores unless streaming is cheaper by
     the margin."""
     h, qa, advice = _queue(seg)
-    _trials(h, qa, [3000] * L.AB_SAMPLES, [2900] * L.AB_SAMPLES)
+    _trials(h, qa, [3000] * ring.ab_samples(QSIZE), [2900] * ring.ab_samples(QSIZE))
     assert _word(advice) == L.STREAM_OFF
 
 
@@ -103,28 +150,49 @@ def _send_through(seg: Segment, count: int, nbytes: int = 2 * BSIZE + 5) -> dict
 
 
 def test_trial_fragments_carry_the_senders_cost_and_lead_to_an_advice(seg) -> None:
-    """With trials on, AB_TRIAL fragments from the AB_SKIP-th carry the sender's cycles, by kind
-    in blocks of AB_BLOCK (a block's first untimed); others carry nothing, and small messages
-    (under the stream threshold) are never trials. The receiver's copies end in an advice."""
+    """With trials on, from the AB_SKIP-th fragment the last pass of each block of a trial window
+    carries the sender's cycles and its kind (plain blocks first); others carry nothing, and small
+    messages (under the stream threshold) are never trials, and a message's short tail is not
+    timed. The receiver's copies end in an advice."""
     seg.stream_from(64, [0, 1], 0, probe=True)
     h, qa, advice = _queue(seg)
     assert set(_send_through(seg, L.AB_SKIP - 4, nbytes=16).values()) == {0}
-    words = _send_through(seg, (L.AB_TRIAL + 8) // 3 + 2)  # 3 fragments a message
-    assert min(words) < L.AB_SKIP and max(words) >= L.AB_SKIP + L.AB_TRIAL
+    window = L.AB_TRIAL_PASSES * QSIZE
+    words = _send_through(seg, (window + 8) // 3 + 2, nbytes=3 * BSIZE - L.MSG_HEADER)  # 3 full fragments
+    assert min(words) < L.AB_SKIP and max(words) >= L.AB_SKIP + window
     for k, w in words.items():
-        if L.AB_SKIP <= k < L.AB_SKIP + L.AB_TRIAL and k % L.AB_BLOCK:
-            assert w & L.AB_COST_MASK > 0 and bool(w & L.AB_STREAMED) == bool(k & L.AB_BLOCK), (k, w)
+        ring_pass = (k - L.AB_SKIP) // QSIZE
+        if 0 <= ring_pass < L.AB_TRIAL_PASSES and ring_pass % L.AB_BLOCK_PASSES == L.AB_BLOCK_PASSES - 1:
+            streamed = (ring_pass // L.AB_BLOCK_PASSES) % 2 == 1
+            assert w & L.AB_COST_MASK > 0 and bool(w & L.AB_STREAMED) == streamed, (k, w)
         else:
             assert w == 0, (k, w)
     assert _word(advice) in (L.STREAM_ON, L.STREAM_OFF)
     assert _word(h + L.H_AB_LAST) > 0
+    tails = _send_through(seg, L.AB_PERIOD_PASSES * QSIZE // 3 + 4, nbytes=2 * BSIZE + 5)  # 37-byte tails
+    assert any(tails.values())
+    for k, w in tails.items():
+        if w and (k + 1) % 3 == 0:
+            pytest.fail(f"a message's 37-byte tail was timed: {k}")
+
+
+def test_messages_under_half_a_buffer_are_measured_too(seg) -> None:
+    """A message over the stream threshold but under B/2 (one short fragment) is timed on both
+    sides and counted, so traffic of only such messages still reaches an advice."""
+    seg.stream_from(64, [0, 1], 0, probe=True)
+    h, qa, advice = _queue(seg)
+    nbytes = BSIZE // 2 - L.MSG_HEADER - 8
+    assert 64 <= nbytes < BSIZE // 2
+    words = _send_through(seg, L.AB_SKIP + L.AB_TRIAL_PASSES * QSIZE, nbytes=nbytes)
+    assert sum(1 for w in words.values() if w) >= 2 * ring.ab_samples(QSIZE)
+    assert _word(advice) in (L.STREAM_ON, L.STREAM_OFF)
 
 
 def test_without_trials_nothing_is_timed(seg) -> None:
     """Streaming by size alone (probe off): no probe words, and the advice is never set."""
     seg.stream_from(64, [0, 1], 0, probe=False)
     *_, advice = _queue(seg)
-    assert set(_send_through(seg, (L.AB_SKIP + L.AB_TRIAL) // 3 + 1).values()) == {0}
+    assert set(_send_through(seg, (L.AB_SKIP + L.AB_TRIAL_PASSES * QSIZE) // 3 + 1).values()) == {0}
     assert _word(advice) == L.STREAM_UNMEASURED
 
 
@@ -169,7 +237,7 @@ def test_a_held_trial_fragment_counts_its_combine(seg) -> None:
 
     seg.stream_from(64, [0, 1], 0, probe=True)
     h, qa, _ = _queue(seg)
-    _send_through(seg, L.AB_SKIP + 1, nbytes=16)  # fragments 0 .. AB_SKIP: the next is timed
+    _send_through(seg, L.AB_SKIP + QSIZE, nbytes=16)  # the next fragment opens a timed pass
     nbytes = BSIZE - L.MSG_HEADER
     data = np.arange(nbytes, dtype=np.uint8)
     counts = []
@@ -182,3 +250,15 @@ def test_a_held_trial_fragment_counts_its_combine(seg) -> None:
         assert held.release_held(h) == 0
         counts.append(_word(h + L.H_AB_PLAIN + L.AB_COUNT))
     assert counts == [1, 1]
+
+
+def test_a_release_that_fails_leaves_no_timer_behind(seg) -> None:
+    """release_held clears the held timer before anything can fail, so a stale start cannot be
+    counted against a later fragment (as one huge sample)."""
+    from toro_mpi.bus import held
+
+    seg.stream_from(64, [0, 1], 0, probe=True)
+    h, _qa, _ = _queue(seg)
+    ctypes.c_int64.from_address(h + L.H_AB_HELD).value = 12345
+    assert held.release_held(h) < 0  # nothing is held: the queue is empty
+    assert _word(h + L.H_AB_HELD) == 0

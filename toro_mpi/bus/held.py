@@ -57,10 +57,12 @@ def held_payload(h):
     status, pos, src, length = _head(h, qa, load_i64(h + L.H_QSIZE), load_i64(h + L.H_BSIZE))
     if status != L.RX_COMPLETE:
         return L.ERR_CORRUPT_INDEX if status == L.RX_EMPTY else status
+    start = 0
     if load_u32(qa + L.CACHE_LINE + pos * L.DESC_SIZE + L.DESC_PROBE) != 0:
-        # A trial fragment (layout.py, "Streaming stores"): the combine that reads it in place
-        # is this end's cost of it, timed until release_held.
-        store_i64(h + L.H_AB_HELD, read_cycles())
+        # A timed trial fragment (layout.py, "Streaming stores"): the combine that reads it in
+        # place is this end's cost of it, timed until release_held.
+        start = read_cycles()
+    store_i64(h + L.H_AB_HELD, start)
     return src + L.MSG_HEADER
 
 
@@ -68,16 +70,18 @@ def held_payload(h):
 def release_held(h):
     """Hand the held head fragment of queue h back to its sender; 0, or a negative corruption code."""
     qa = load_i64(h + L.H_QADDR)
-    status, pos, src, length = _head(h, qa, load_i64(h + L.H_QSIZE), load_i64(h + L.H_BSIZE))
-    if status != L.RX_COMPLETE:
-        return L.ERR_CORRUPT_INDEX if status == L.RX_EMPTY else status
+    # The timer is taken before anything can return: a start left behind would time a later
+    # fragment's release from it.
     start = load_i64(h + L.H_AB_HELD)
     if start != 0:
         store_i64(h + L.H_AB_HELD, 0)
+    status, pos, src, length = _head(h, qa, load_i64(h + L.H_QSIZE), load_i64(h + L.H_BSIZE))
+    if status != L.RX_COMPLETE:
+        return L.ERR_CORRUPT_INDEX if status == L.RX_EMPTY else status
+    if start != 0:
         probe = load_u32(qa + L.CACHE_LINE + pos * L.DESC_SIZE + L.DESC_PROBE)
-        payload = length - L.MSG_HEADER
-        if probe != 0 and 2 * payload >= load_i64(h + L.H_BSIZE):
-            _ab_account(h, qa, probe, read_cycles() - start, payload)
+        if probe != 0:
+            _ab_account(h, qa, probe, read_cycles() - start, length - L.MSG_HEADER)
     _release(h, qa, pos, length)
     return 0
 

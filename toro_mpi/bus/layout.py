@@ -144,28 +144,34 @@ pays less for; only measuring tells. When the two cores share no cache (another 
 VM's vCPUs placed so; ~200 ns a line transfer on AMD Zen 4) plain stores made the two-copy
 pipeline 2-10x slower: the receiver pulls every line out of the sender's cache. When they share
 one, plain stores win by 1.3-2x, and how far apart the cores are says nothing about which case
-it is (150 ns here between two Xeon vCPUs that share an L3, where plain still won; BENCHMARKS.md
-"Large messages"). So the pair measures what it pays: AB_TRIAL fragments of every AB_PERIOD a
-sender sends, from the AB_SKIP-th on (counted by its TX_NEXT; only fragments of messages it could
-stream, and only when H_STREAM_PROBE is set) are *trials*, streamed and plainly stored by turns in blocks
-of AB_BLOCK consecutive fragments, whatever the advice (fragment by fragment, each kind's cost
-showed the other's traffic: a ping-pong's trials favoured streaming, which ran 1.35x slower).
-The sender times its copy into the buffer (`rdtsc`
+it is (150 ns on an Intel Xeon host between two vCPUs that share an L3, where plain still won;
+BENCHMARKS.md "Large messages"). So the pair measures what it pays. Trials: a sender that runs them
+(H_STREAM_PROBE set, only for messages of at least H_STREAM_MIN bytes) counts its fragments by
+its TX_NEXT in passes of the ring (Q fragments); from fragment AB_SKIP on, the first
+AB_TRIAL_PASSES passes of every AB_PERIOD_PASSES are trials, stored plainly or streamed by blocks
+of AB_BLOCK_PASSES passes (plain, streamed, plain, streamed), whatever the advice. Only the last
+pass of a block is timed: its fragment's buffer was written one pass before with the same kind,
+so each kind is timed in its own steady state. (Timing a kind right after the other, one
+fragment or one pass later, measured the switch: each kind made the other look dear, and the
+advice stuck with whichever came first.) The sender times its copy into the buffer (`rdtsc`
 after an `lfence`, atomics.read_cycles) and writes the cycles in the descriptor's probe word
-(bits 0-30, at least 1; bit 31 AB_STREAMED if it streamed; 0 for the first fragment of a
-block, whose neighbours in the ring were of the other kind). The receiver times its copy out of
-(or, for a reduction's segment read in place, bus/held.py, its combine of) each trial fragment
-of at least B/2 payload bytes, adds the sender's cycles, and keeps per kind the sum, maximum and
-count of those costs per KiB (its handle's H_AB_PLAIN / H_AB_STREAM; the
-counter runs at one rate on every core). Once both kinds have AB_SAMPLES it compares the means
-without each kind's slowest sample (an interrupt only adds time) and publishes the advice in the
-SEEN line's advice word when it changes: STREAM_ON when streaming is cheaper by AB_MARGIN/16,
-and it stays until plain stores are cheaper by as much; STREAM_OFF otherwise (ties go to plain
-stores: where the copies cost the same, the plain pipeline ran faster end to end). Until the first
-decision a sender streams (STREAM_UNMEASURED, as before there was a measurement). A sender
-reads the advice once per message. Cost: two counter reads per trial fragment on each side
-(about 1% of trials' time), and trials of the worse kind, half of AB_TRIAL per AB_PERIOD
-(32 of 16384 fragments: 1.8% of the time where the worse kind costs 10x, 0.4% where 2x).
+(bits 0-30, at least 1; bit 31 AB_STREAMED if it streamed); 0 for a fragment not timed, which
+includes any shorter than min(H_STREAM_MIN, B/2) (a message's tail; every message it streams
+has a first fragment at least that long). The receiver times its copy out of (or, for a
+reduction's segment read in place, bus/held.py, its combine of) each fragment whose probe word
+is set, adds the sender's cycles, and keeps per kind the sum, maximum and count of those costs
+per KiB (its handle's H_AB_PLAIN / H_AB_STREAM; the counter runs at one rate on every core; a
+sample whose counter went backwards is dropped). Once both kinds have AB_SAMPLES (ab_samples) it compares the
+means without each kind's slowest sample (an interrupt only adds time), starts a new window,
+and publishes the advice in the SEEN line's advice word when it changes: STREAM_ON when
+streaming is cheaper by AB_MARGIN/16, STREAM_OFF otherwise (ties go to plain stores: where the
+copies cost the same, the plain pipeline ran faster end to end). Each decision stands on its
+own window: no bias toward the advice before. Until the first decision (STREAM_UNMEASURED, also
+for good when trials are off) a sender streams, as before there was a measurement. A sender
+reads the advice once per tx_push call. Cost: two counter reads per timed fragment on each side,
+and the trials of the worse kind: half of the AB_TRIAL_PASSES, 4 passes of 2048 per period, so
+where the worse kind costs 10x the period takes 2048 + 4 * 9 passes of time instead of 2048
+(1.7%), where it costs 2x 2048 + 4 (0.2%).
 
 Indices: `avail.idx` and `used.idx` are free-running 16-bit counters (virtio); the private
 counters are int64. Differences are taken modulo 2**16, which is exact because Q <= 32768.
@@ -352,17 +358,21 @@ SEEN_ADVICE = 8  # in the SEEN line: the stream advice, one of STREAM_* (see "St
 STREAM_UNMEASURED = 0
 STREAM_ON = 1  # streamed fragments cost the pair less
 STREAM_OFF = 2  # plainly stored ones did
-# Trials (see "Streaming stores"): AB_TRIAL fragments of every AB_PERIOD, by kind in blocks of
-# AB_BLOCK (powers of two; 16384 fragments of 32 KiB are 512 MiB, about 50 ms of traffic), decided
-# on once each kind has AB_SAMPLES; AB_MARGIN/16: how much cheaper a kind must be to be advised.
-AB_PERIOD = 16384
-AB_TRIAL = 64
-AB_BLOCK = 8
+# Trials (see "Streaming stores"), counted in passes of the ring (Q fragments): the first
+# AB_TRIAL_PASSES of every AB_PERIOD_PASSES, by kind in blocks of AB_BLOCK_PASSES (the last pass of
+# a block timed), decided on once each kind has AB_SAMPLES; AB_MARGIN/16: how much cheaper
+# streaming must be to be advised. Powers of two. The period is 2048 passes: at Q = 64 fragments
+# of 32 KiB, 131072 fragments or 4 GiB, about 0.4 s of traffic at 10 GB/s.
+AB_PERIOD_PASSES = 2048
+AB_TRIAL_PASSES = 8
+AB_BLOCK_PASSES = 2
 # Trials start AB_SKIP fragments into each period: a queue's first fragments pay for cold caches and
 # the first touch of the receiver's buffers (page faults), which would count against the kind
 # tried first (at 64 KiB that made the ping-pong's trials advise streaming, 1.35x slower).
 AB_SKIP = 256
-AB_SAMPLES = 8
+# AB_SAMPLES: a kind's samples for a decision, Q/2 for a queue of fewer than 64 (ring.ab_samples);
+# with 8 a 512 KiB ping-pong here read 1.02-1.54 and once (in 14 directions) advised streaming.
+AB_SAMPLES = 32
 AB_MARGIN = 2
 AB_STREAMED = 1 << 31
 AB_COST_MASK = (1 << 31) - 1

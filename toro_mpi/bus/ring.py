@@ -145,6 +145,28 @@ def _geometry(h):
 
 
 @njit(cache=True)
+def store_kind(nxt, qsize, stream, advice, probe, long_enough):
+    """(streamed, timed) for fragment `nxt` (the sender's TX_NEXT) of a message: `stream` if the
+    message is long enough to stream at all, `advice` the receiver's (STREAM_*), `probe` whether
+    this queue runs trials, `long_enough` whether the fragment is long enough to be timed.
+
+    Outside the trials a message streams unless the advice is STREAM_OFF (so until the first
+    decision, STREAM_UNMEASURED, it streams). A trial (the first AB_TRIAL_PASSES ring passes of
+    every AB_PERIOD_PASSES, from fragment AB_SKIP) takes its kind from its block of
+    AB_BLOCK_PASSES passes, plain then streamed, and only the last pass of a block is timed: its
+    buffer was last written, one pass earlier, with the same kind, so each kind is timed in its
+    own steady state and not in the switch from the other (layout.py, "Streaming stores")."""
+    if not stream:
+        return False, False
+    t = (nxt - L.AB_SKIP) & (qsize * L.AB_PERIOD_PASSES - 1)
+    if probe and t < L.AB_TRIAL_PASSES * qsize:
+        ring_pass = t // qsize
+        nt = (ring_pass // L.AB_BLOCK_PASSES) & 1 == 1
+        return nt, long_enough and ring_pass % L.AB_BLOCK_PASSES == L.AB_BLOCK_PASSES - 1
+    return advice != L.STREAM_OFF, False
+
+
+@njit(cache=True)
 def tx_push(h, kind, tag, ctx, total, cookie, buf, sent):
     """Enqueue fragments of one message on the queue with handle h; return payload bytes sent.
 
@@ -167,11 +189,15 @@ def tx_push(h, kind, tag, ctx, total, cookie, buf, sent):
     seen = load_i64(txp + L.TX_USED)
     stream_min = load_i64(h + L.H_STREAM_MIN)
     stream = stream_min > 0 and nbytes >= stream_min
+    advice = L.STREAM_UNMEASURED
     probe = False
     if stream:
         # Plain stores when the receiver found them cheaper (layout.py, "Streaming stores").
-        stream = load_acquire_i64(qa + load_i64(h + L.H_SEEN) + L.SEEN_ADVICE) != L.STREAM_OFF
+        advice = load_acquire_i64(qa + load_i64(h + L.H_SEEN) + L.SEEN_ADVICE)
         probe = load_i64(h + L.H_STREAM_PROBE) != 0
+    # Trial fragments this short (a message's tail) are not timed: every message the sender
+    # could stream has a first fragment at least this long, so every size gets measured.
+    timed_min = min(stream_min, bsize // 2)
     while sent < nbytes or sent == L.TX_NOT_STARTED:
         if nxt - seen >= qsize:
             # Ring looks full: reclaim what the device has handed back (lazy, so the used
@@ -191,15 +217,11 @@ def tx_push(h, kind, tag, ctx, total, cookie, buf, sent):
         pos = nxt & (qsize - 1)
         boff = bufs + pos * bsize
         dst = qa + boff
-        # A trial fragment (AB_TRIAL of every AB_PERIOD, from AB_SKIP): streamed or not by its block
-        # of AB_BLOCK, whatever the advice, and timed for the receiver's comparison except the
-        # first of its block (whose neighbours in the ring were of the other kind).
-        trial = probe and ((nxt - L.AB_SKIP) & (L.AB_PERIOD - 1)) < L.AB_TRIAL
-        nt = (nxt & L.AB_BLOCK) != 0 if trial else stream
-        timed = trial and (nxt & (L.AB_BLOCK - 1)) != 0
+        first = sent == L.TX_NOT_STARTED
+        chunk = min(nbytes, bsize - L.MSG_HEADER) if first else min(nbytes - sent, bsize)
+        nt, timed = store_kind(nxt, qsize, stream, advice, probe, chunk >= timed_min)
         t0 = read_cycles() if timed else 0
-        if sent == L.TX_NOT_STARTED:
-            chunk = min(nbytes, bsize - L.MSG_HEADER)
+        if first:
             store_u32(dst + L.MSG_KIND, kind & 0xFFFF)
             store_u32(dst + L.MSG_FLAGS, kind >> 16)
             store_u32(dst + L.MSG_TAG, tag)
@@ -214,7 +236,6 @@ def tx_push(h, kind, tag, ctx, total, cookie, buf, sent):
             length = L.MSG_HEADER + chunk
             sent = chunk
         else:
-            chunk = min(nbytes - sent, bsize)
             if nt:
                 memcpy_stream(dst, src + sent, chunk)
             else:
@@ -226,7 +247,10 @@ def tx_push(h, kind, tag, ctx, total, cookie, buf, sent):
         store_u32(d + L.DESC_LEN, length)
         cost = 0
         if timed:
-            cost = min(max(read_cycles() - t0, 1), L.AB_COST_MASK) | (L.AB_STREAMED if nt else 0)
+            took = read_cycles() - t0
+            # (A counter that went backwards, a move between cores, leaves the fragment untimed.)
+            if took > 0:
+                cost = min(took, L.AB_COST_MASK) | (L.AB_STREAMED if nt else 0)
         store_u32(d + L.DESC_PROBE, cost)
         store_u16(avail + L.RING_ENTRIES + 2 * pos, pos)
         nxt += 1
@@ -293,10 +317,19 @@ def tx_send(h, tag, ctx, buf):
 
 
 @njit(cache=True)
+def ab_samples(qsize):
+    """Samples of each kind a decision takes on a queue of qsize fragments: AB_SAMPLES, or half a
+    pass of a small ring (a trial block times one pass), at least 2 (the slowest is dropped)."""
+    return max(min(L.AB_SAMPLES, qsize // 2), 2)
+
+
+@njit(cache=True)
 def _ab_account(h, qa, probe, took, nbytes):
     """Count one trial fragment: `probe` is its descriptor's DESC_PROBE word (the sender's copy
     cycles, AB_STREAMED if it streamed), `took` our copy-out's cycles, `nbytes` its payload. Once
-    both kinds have AB_SAMPLES, publish the advice they give (layout.py, "Streaming stores")."""
+    both kinds have ab_samples, publish the advice they give (layout.py, "Streaming stores")."""
+    if took <= 0 or nbytes <= 0:
+        return  # the counter went backwards (a move between cores), or nothing was copied
     cost = (probe & L.AB_COST_MASK) + took
     per_kib = cost * 1024 // nbytes
     at = h + (L.H_AB_STREAM if probe & L.AB_STREAMED else L.H_AB_PLAIN)
@@ -305,7 +338,8 @@ def _ab_account(h, qa, probe, took, nbytes):
     store_i64(at + L.AB_COUNT, load_i64(at + L.AB_COUNT) + 1)
     ps, pc = h + L.H_AB_PLAIN, h + L.H_AB_STREAM
     n_plain, n_stream = load_i64(ps + L.AB_COUNT), load_i64(pc + L.AB_COUNT)
-    if n_plain < L.AB_SAMPLES or n_stream < L.AB_SAMPLES:
+    need = ab_samples(load_i64(h + L.H_QSIZE))
+    if n_plain < need or n_stream < need:
         return
     # Each kind's mean without its slowest sample: an interrupt or a preemption (which only
     # adds time) in one fragment must not decide.
@@ -317,14 +351,12 @@ def _ab_account(h, qa, probe, took, nbytes):
     store_i64(h + L.H_AB_LAST, streamed * 1000 // max(plain, 1))
     word = qa + load_i64(h + L.H_SEEN) + L.SEEN_ADVICE
     before = load_i64(word)
-    # Streaming must be cheaper by AB_MARGIN/16 to be advised, and plain stores by as much to
-    # take its place (a tie within the noise keeps the advice). Ties go to plain stores: where
-    # streaming wins it wins by 2-10x, and where the copies cost the same the plain pipeline ran
-    # faster end to end (a 64 KiB ping-pong here: trials level, plain 1.35x faster).
+    # Each decision stands on its own window, whatever the advice before (a bias toward it would
+    # keep a wrong first advice). Streaming must be cheaper by AB_MARGIN/16 to be advised, so ties
+    # go to plain stores: where streaming wins it wins by 2-10x, and where the copies cost the
+    # same the plain pipeline ran faster end to end (a 64 KiB ping-pong here: plain 1.35x faster).
     advice = L.STREAM_OFF
     if 16 * streamed < (16 - L.AB_MARGIN) * plain:
-        advice = L.STREAM_ON
-    elif before == L.STREAM_ON and 16 * plain >= (16 - L.AB_MARGIN) * streamed:
         advice = L.STREAM_ON
     if advice != before:
         store_release_i64(word, advice)
@@ -335,10 +367,10 @@ def _copy_out(h, qa, pos, dst, src, nbytes, bsize):
     """memcpy nbytes of fragment `pos` to dst; a trial fragment's (the sender timed its copy,
     DESC_PROBE) is timed too and counted (_ab_account)."""
     probe = load_u32(qa + L.CACHE_LINE + pos * L.DESC_SIZE + L.DESC_PROBE)
-    if probe == 0 or 2 * nbytes < bsize:
+    if probe == 0:
         memcpy(dst, src, nbytes)
         return
-    # (Fragments under half a buffer, the tail of a message, cost mostly their fixed part.)
+    # Every timed fragment counts (the sender times none too short to measure, store_kind).
     t0 = read_cycles()
     memcpy(dst, src, nbytes)
     _ab_account(h, qa, probe, read_cycles() - t0, nbytes)
