@@ -34,6 +34,30 @@ NUMBA_CACHE = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(
     os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "toro_mpi", "numba")
 os.environ["NUMBA_CACHE_DIR"] = NUMBA_CACHE
 
+
+def _drop_program_caches_of_other_builds() -> None:
+    """Delete numba's caches of this checkout's own jitted code (tests, tests/unit, tests/programs,
+    examples, osu/probes) when toro_mpi's kernel sources changed since they were made: their toro_mpi.jit
+    calls would refuse the new handles (ERR_STALE_BUILD, README "MPI from numba code"), as a
+    user's would after an upgrade; this is the deletion the error asks its user for."""
+    import hashlib
+
+    from toro_mpi.warm import kernel_sources_digest
+
+    build = kernel_sources_digest().hex()[:16]
+    marker = Path(NUMBA_CACHE) / f"toro_mpi-test-programs-{hashlib.sha1(str(TESTS).encode()).hexdigest()[:12]}"
+    if marker.exists() and marker.read_text() == build:
+        return
+    for src in (TESTS, TESTS / "unit", TESTS / "programs", TESTS.parent / "examples", TESTS.parent / "osu" / "probes"):
+        # numba's own naming of a source directory's cache (numba.core.caching._CacheLocator)
+        name = f"{src.name}_{hashlib.sha1(str(src).encode()).hexdigest()}"
+        shutil.rmtree(Path(NUMBA_CACHE) / name, ignore_errors=True)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(build)
+
+
+_drop_program_caches_of_other_builds()
+
 # The environment of the ranks: never inherit a rank's identity from an outer job.
 _RANK_VARS = ("TORO_MPI_RANK", "TORO_MPI_SIZE", "TORO_MPI_SEGMENT", "TORO_MPI_CONFIG", "TORO_MPI_LAUNCHER_PID")
 TORO_ENV = {k: v for k, v in os.environ.items() if k not in _RANK_VARS}
