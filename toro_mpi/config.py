@@ -15,6 +15,13 @@ _DEFAULT_PATH = os.path.join(os.path.dirname(os.path.realpath(__file__)), "defau
 ENV_VAR = "TORO_MPI_CONFIG"
 
 
+# Keys earlier versions accepted, with what replaced them: said next to "unknown key".
+RETIRED_KEYS = {
+    "bus.stream_far_ns": "retired: stores are now chosen by timed trials; bus.stream_probe = false "
+                         "turns them off and streams by size alone",
+}
+
+
 class ConfigError(ValueError):
     """A config file is missing, unreadable, or has an unknown key or a bad value."""
 
@@ -142,7 +149,8 @@ def _overlay(cfg: Config, data: dict[str, Any], source: str) -> None:
             raise ConfigError(f"{source}: [{section}] must be a table")
         for key, value in values.items():
             if key not in SCHEMA[section]:
-                raise ConfigError(f"{source}: unknown key {section}.{key}")
+                hint = RETIRED_KEYS.get(f"{section}.{key}")
+                raise ConfigError(f"{source}: unknown key {section}.{key}" + (f" ({hint})" if hint else ""))
             check, accepted = SCHEMA[section][key]
             if not check(value):
                 raise ConfigError(f"{source}: {section}.{key} = {value!r} is invalid; expected {accepted}")

@@ -23,6 +23,7 @@ def test_every_default_setting_has_a_comment():
 @pytest.mark.parametrize("text, words", [
     ("[bus]\nqueue_size = 6\n", ["bus.queue_size", "power of two"]),
     ("[bus]\nbogus = 1\n", ["unknown key bus.bogus"]),
+    ("[bus]\nstream_far_ns = 110\n", ["unknown key bus.stream_far_ns", "retired", "bus.stream_probe"]),
     ("[nope]\n", ["unknown section [nope]"]),
     ("[sched]\nsleep_min_us = 50\nsleep_max_us = 10\n", ["sleep_min_us"]),
     ("[bus\n", ["not valid TOML"]),
