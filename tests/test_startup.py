@@ -193,6 +193,7 @@ def _our_processes(marker: str) -> list[int]:
     return pids
 
 
+@pytest.mark.cold
 @pytest.mark.timeout(900)
 def test_cold_compile_notice_and_ctrl_c(tmp_path: Path) -> None:
     """On an empty cache the launcher says it compiles; SIGINT meanwhile ends it with 130 and its
