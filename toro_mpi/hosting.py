@@ -360,15 +360,16 @@ class Host:
         register, unregister = atexit.register, atexit.unregister
 
         def rank_register(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[..., Any]:
-            if self.current is None:
+            # A library's handler (logging's, multiprocessing's, registered when a rank first
+            # imports it) serves every rank of the process: it runs at the process's exit.
+            if self.current is None or runtime.is_library_function(func):
                 return register(func, *args, **kwargs)
             self.current.exit_handlers.append((func, args, kwargs))
             return func
 
         def rank_unregister(func: Callable[..., Any]) -> None:
-            if self.current is None:
-                unregister(func)
-            else:
+            unregister(func)
+            if self.current is not None:
                 self.current.exit_handlers[:] = [h for h in self.current.exit_handlers if h[0] != func]
 
         rank_register.__doc__, rank_unregister.__doc__ = register.__doc__, unregister.__doc__

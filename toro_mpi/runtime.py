@@ -257,9 +257,20 @@ def clear_globals(namespace: dict[str, Any]) -> None:
                 namespace[name] = None
 
 
+_library_dirs_found: tuple[str, ...] | None = None
+
+
 def _library_dirs() -> tuple[str, ...]:
     """Directories whose modules are libraries, not the program's: the standard library's,
-    every site-packages directory, and this package's own directory."""
+    every site-packages directory, and this package's own directory (found once)."""
+    global _library_dirs_found
+    if _library_dirs_found is None:
+        _library_dirs_found = _find_library_dirs()
+    return _library_dirs_found
+
+
+def _find_library_dirs() -> tuple[str, ...]:
+    """_library_dirs' search."""
     import site
     import sysconfig
 
@@ -270,6 +281,16 @@ def _library_dirs() -> tuple[str, ...]:
     if site.ENABLE_USER_SITE and site.USER_SITE:
         dirs.add(site.USER_SITE)
     return tuple(os.path.join(os.path.realpath(d), "") for d in dirs if d)
+
+
+def is_library_function(func: Any) -> bool:
+    """Whether func was defined in a module of the standard library, of site-packages or of
+    toro_mpi (not in the program's own code: its main module, its other modules, a lambda)."""
+    module = sys.modules.get(getattr(func, "__module__", None) or "")
+    path = getattr(module, "__file__", None)
+    if module is None or module is sys.modules.get("__main__") or not isinstance(path, str):
+        return False
+    return os.path.realpath(path).startswith(_library_dirs())
 
 
 def _program_modules() -> list[Any]:
