@@ -247,7 +247,7 @@ def program_starts() -> None:
     _modules_before_program = frozenset(sys.modules)
 
 
-def clear_globals(namespace: dict[str, Any]) -> None:
+def _clear_globals(namespace: dict[str, Any]) -> None:
     """Set a module's globals to None as the interpreter's teardown does (names starting with
     an underscore first, then the others; __builtins__ kept), so that the objects only they
     hold are released now."""
@@ -327,7 +327,7 @@ def release_program() -> None:
     for module in [sys.modules.get("__main__"), *_program_modules()]:
         namespace = getattr(module, "__dict__", None)
         if isinstance(namespace, dict):
-            clear_globals(namespace)
+            _clear_globals(namespace)
 
 
 def quick_exit(status: int) -> None:

@@ -227,34 +227,6 @@ def read_cycles(typingctx):
 
 
 @intrinsic
-def load_cycles(typingctx, addr):
-    """Time-stamp counter cycles one acquire load of the i64 at `addr` takes, `rdtsc` to `rdtsc`
-    with an `lfence` on both sides of each: every earlier load has completed before the first
-    read of the counter, the timed load starts after it and completes before the second. An
-    atomic load, so the compiler neither drops it nor moves it out from between the two reads
-    (it did move a plain one). ring._head times the cross-core line transfer with it. 0 on other
-    machines, which then never see a far core."""
-
-    def codegen(context, builder, sig, args):
-        i64 = ir.IntType(64)
-        if not _IS_X86:
-            return ir.Constant(i64, 0)
-        void = ir.FunctionType(ir.VoidType(), [])
-        lfence = cgutils.get_or_insert_function(builder.module, void, "llvm.x86.sse2.lfence")
-        counter = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i64, []), "llvm.readcyclecounter")
-        builder.call(lfence, [])
-        t0 = builder.call(counter, [])
-        builder.call(lfence, [])
-        builder.load_atomic(builder.inttoptr(args[0], i64.as_pointer()), "acquire", 8)
-        builder.call(lfence, [])
-        t1 = builder.call(counter, [])
-        builder.call(lfence, [])
-        return builder.sub(t1, t0)
-
-    return types.int64(types.int64), codegen
-
-
-@intrinsic
 def cpu_relax(typingctx):
     """Spin-wait hint (x86 `pause`); a compiler barrier elsewhere."""
 

@@ -24,7 +24,7 @@ from numba.extending import intrinsic
 
 from . import layout as L
 from .atomics import load_i64, load_u32, read_cycles, store_i64
-from .ring import _ab_account, _head, _release
+from .ring import _ab_account, _head, _release, desc_probe
 
 HOLD_OK = 1  # the head message is held: read it with held_payload, then release_held
 HOLD_NO = 2  # the head message is not one to hold: take it the ordinary way (rx_match)
@@ -58,7 +58,7 @@ def held_payload(h):
     if status != L.RX_COMPLETE:
         return L.ERR_CORRUPT_INDEX if status == L.RX_EMPTY else status
     start = 0
-    if load_u32(qa + L.CACHE_LINE + pos * L.DESC_SIZE + L.DESC_PROBE) != 0:
+    if desc_probe(qa, pos) != 0:
         # A timed trial fragment (layout.py, "Streaming stores"): the combine that reads it in
         # place is this end's cost of it, timed until release_held.
         start = read_cycles()
@@ -79,7 +79,7 @@ def release_held(h):
     if status != L.RX_COMPLETE:
         return L.ERR_CORRUPT_INDEX if status == L.RX_EMPTY else status
     if start != 0:
-        probe = load_u32(qa + L.CACHE_LINE + pos * L.DESC_SIZE + L.DESC_PROBE)
+        probe = desc_probe(qa, pos)
         if probe != 0:
             _ab_account(h, qa, probe, read_cycles() - start, length - L.MSG_HEADER)
     _release(h, qa, pos, length)

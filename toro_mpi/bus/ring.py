@@ -363,10 +363,17 @@ def _ab_account(h, qa, probe, took, nbytes):
 
 
 @njit(cache=True, inline="always")
-def _copy_out(h, qa, pos, dst, src, nbytes, bsize):
+def desc_probe(qa, pos):
+    """Fragment `pos`'s DESC_PROBE word: the sender's copy cycles of a timed trial fragment
+    (AB_STREAMED if it streamed), 0 for any other (layout.py, "Streaming stores")."""
+    return load_u32(qa + L.CACHE_LINE + pos * L.DESC_SIZE + L.DESC_PROBE)
+
+
+@njit(cache=True, inline="always")
+def _copy_out(h, qa, pos, dst, src, nbytes):
     """memcpy nbytes of fragment `pos` to dst; a trial fragment's (the sender timed its copy,
     DESC_PROBE) is timed too and counted (_ab_account)."""
-    probe = load_u32(qa + L.CACHE_LINE + pos * L.DESC_SIZE + L.DESC_PROBE)
+    probe = desc_probe(qa, pos)
     if probe == 0:
         memcpy(dst, src, nbytes)
         return
@@ -467,7 +474,7 @@ def rx_continue(h, buf):
         if length != min(total - done, bsize):
             return L.ERR_CORRUPT_HEADER
         if done < cap:
-            _copy_out(h, qa, pos, dst + done, src, min(length, cap - done), bsize)
+            _copy_out(h, qa, pos, dst + done, src, min(length, cap - done))
         done += length
         _release(h, qa, pos, length)
     store_i64(rxp + L.RX_DONE, done)
@@ -526,7 +533,7 @@ def rx_match(h, want_tag, want_ctx, buf, info):
         return L.RX_NO_MATCH
     cap = buf.nbytes
     if kind == L.KIND_EAGER and payload > 0 and cap > 0:
-        _copy_out(h, qa, pos, array_address(buf), src + L.MSG_HEADER, min(payload, cap), bsize)
+        _copy_out(h, qa, pos, array_address(buf), src + L.MSG_HEADER, min(payload, cap))
     _release(h, qa, pos, length)
     # Plain: no ack owed, it fits, and its element type is the buffer's (or either is bytes);
     # anything else goes to the Python path, which acks, truncates or reports ERR_TYPE.
