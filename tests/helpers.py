@@ -273,8 +273,9 @@ def ref_cached(prog: str, n: int, *args: str, timeout: float = 60) -> Run:
 HOSTED = ("--ranks-per-core", "2")
 
 # A bus on which messages of 64 KiB and more go by rendezvous (process_vm_readv single copy); the
-# default config turns rendezvous off. RENDEZVOUS_ENV makes tests/programs/_mpi.py count the
-# rendezvous reads of each rank and report them on stderr (rendezvous_reads parses them).
+# default config starts at 32 KiB, and these tests keep 64 KiB whatever the default.
+# RENDEZVOUS_ENV makes tests/programs/_mpi.py count the rendezvous reads of each rank and report
+# them on stderr (rendezvous_reads parses them).
 RENDEZVOUS_THRESHOLD = 65536
 RENDEZVOUS_TOML = f"[bus]\nrendezvous_threshold = {RENDEZVOUS_THRESHOLD}\n"
 RENDEZVOUS_ENV = {"TORO_TEST_COUNT_RENDEZVOUS": "1"}

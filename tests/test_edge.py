@@ -64,14 +64,17 @@ def test_stream_threshold_reaches_the_queues_between_processes(tmp_path) -> None
 
 
 @pytest.mark.timeout(150)
-def test_stream_trials_reach_one_advice_from_either_start() -> None:
+def test_stream_trials_reach_one_advice_from_either_start(tmp_path) -> None:
     """Between two processes, a few thousand large fragments each way give the trials several
     decisions: each direction ends with an advice (on or off, never unmeasured), and the same one
     whether the pair started streaming (unmeasured) or with plain stores (advice preset to off);
-    a decision that followed the start instead of the measurement would differ."""
+    a decision that followed the start instead of the measurement would differ. (Rendezvous off:
+    the 512 KiB messages must travel through the ring.)"""
+    config = tmp_path / "ring.toml"
+    config.write_text("[bus]\nrendezvous_threshold = 0\n")
     advice = []
     for start in ("stream", "plain"):
-        ranks = assert_ok(run_toro("stream_advice", 2, start, timeout=60), 2)
+        ranks = assert_ok(run_toro("stream_advice", 2, start, timeout=60, launcher=("--config", str(config))), 2)
         lines = [next(line for line in ranks[r] if line.startswith("advice:")) for r in range(2)]
         assert all(line in ("advice: on", "advice: off") for line in lines), (start, lines)
         advice.append(lines)

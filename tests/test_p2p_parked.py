@@ -14,6 +14,7 @@ import re
 import pytest
 from helpers import (
     HOSTED,
+    TESTS,
     Run,
     assert_ok,
     assert_same_as_reference,
@@ -33,11 +34,18 @@ def counts(run: Run) -> dict[int, tuple[int, int]]:
     return {int(r): (int(p), int(s)) for r, p, s in _COUNTS.findall(run.err)}
 
 
+# The scenarios' large messages (100000 bytes) go by rendezvous by default (bus/layout.py
+# "Rendezvous"), which parks nothing: the parking tests run with rendezvous off, so they travel
+# eager through the ring as parking needs. (The n2-rendezvous case checks the same scenarios'
+# output on the default bus.)
+RING = ("--config", str(TESTS / "programs" / "ring_only.toml"))
+
 CASES = [
-    pytest.param(2, (), True, id="n2"),
-    pytest.param(3, HOSTED, False, id="n3-hosted", marks=pytest.mark.slow),
+    pytest.param(2, RING, True, id="n2"),
+    pytest.param(2, (), False, id="n2-rendezvous"),
+    pytest.param(3, (*RING, *HOSTED), False, id="n3-hosted", marks=pytest.mark.slow),
     # (More ranks than cores are hosted as green threads by default: one process per rank here.)
-    pytest.param(4, ("--process-per-rank",), True, id="n4", marks=pytest.mark.slow),
+    pytest.param(4, (*RING, "--process-per-rank"), True, id="n4", marks=pytest.mark.slow),
 ]
 
 
@@ -45,7 +53,8 @@ CASES = [
 @pytest.mark.parametrize("n, launcher, parks", CASES)
 def test_parked_messages_same_output_as_mpi4py(n: int, launcher: tuple, parks: bool) -> None:
     """Every scenario prints what mpi4py + Open MPI prints; rank 0 parked messages and spilled
-    some (the scenarios that read past a parked message), or none at all when hosted."""
+    some (the scenarios that read past a parked message), or none at all when hosted (or when
+    the large messages go by rendezvous)."""
     ref = ref_cached("p2p_parked", n, timeout=90)
     toro = toro_cached("p2p_parked", n, timeout=90, launcher=launcher)
     assert_same_as_reference(toro, ref, n)
@@ -64,7 +73,7 @@ def test_parked_messages_same_output_as_mpi4py(n: int, launcher: tuple, parks: b
 def test_truncated_parked_message() -> None:
     """A parked message received into a smaller buffer: ERR_TRUNCATE with its first bytes, and
     the message behind it intact (toro_mpi only: the reference corrupts its heap here)."""
-    run = run_toro("p2p_parked", 2, "truncate", timeout=60)
+    run = run_toro("p2p_parked", 2, "truncate", timeout=60, launcher=RING)
     lines = assert_ok(run, 2)[0]
     assert "truncate ERR_TRUNCATE first bytes True" in lines and "truncate next True" in lines, run.explain()
     assert counts(run)[0][0] == 2, run.explain()
@@ -73,7 +82,7 @@ def test_truncated_parked_message() -> None:
 @pytest.mark.timeout(120)
 def test_finalize_with_a_parked_message() -> None:
     """A message nobody receives, parked at rank 0 when both ranks finalize: the job ends 0."""
-    run = run_toro("p2p_parked", 2, "finalize", timeout=60)
+    run = run_toro("p2p_parked", 2, "finalize", timeout=60, launcher=RING)
     assert_ok(run, 2)
     assert counts(run)[0][0] >= 1, run.explain()
 
@@ -82,7 +91,7 @@ def test_finalize_with_a_parked_message() -> None:
 def test_sender_dies_with_a_parked_message() -> None:
     """Rank 1 dies with a message parked at rank 0 and another half pushed (beyond one ring):
     the job fails with rank 1's death, within seconds, not by its timeout."""
-    run = run_toro("p2p_parked", 2, "dies", timeout=60)
+    run = run_toro("p2p_parked", 2, "dies", timeout=60, launcher=RING)
     assert counts(run)[0][0] >= 1, f"rank 0 parked nothing before rank 1 died{run.explain()}"
     assert run.rc not in (0, 110), f"expected a failed job, not exit {run.rc}{run.explain()}"
     assert "timeout" not in run.err.lower(), run.explain()
@@ -94,12 +103,12 @@ def test_a_sender_behind_a_parked_message_gets_through_other_traffic(tmp_path) -
     """Found in review: other traffic reset the spill's patience, so a sender whose queue a
     parked message filled waited forever; and a message parked as the receiver went to sleep kept
     its sender waiting for a wake-up (deterministic with short spins, as configured here)."""
-    run = run_toro("p2p_parked_full", 3, "busy", timeout=90, launcher=("--oversubscribe", "--process-per-rank"))
+    run = run_toro("p2p_parked_full", 3, "busy", timeout=90, launcher=(*RING, "--oversubscribe", "--process-per-rank"))
     ranks = assert_ok(run, 3)
     assert "busy sends done True" in ranks[1] and "busy heard True" in ranks[2], run.explain()
     assert "busy received True" in ranks[0], run.explain()
     cfg = tmp_path / "short.toml"
-    cfg.write_text("[sched]\nspin_passes = 50\nyield_passes = 50\n")
+    cfg.write_text("[bus]\nrendezvous_threshold = 0\n[sched]\nspin_passes = 50\nyield_passes = 50\n")
     run = run_toro("p2p_parked_full", 2, "idle", timeout=90, launcher=("--config", str(cfg)))
     ranks = assert_ok(run, 2)
     assert "idle sends in time True" in ranks[1] and "idle received True" in ranks[0], run.explain()

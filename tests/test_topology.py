@@ -47,7 +47,7 @@ def test_dead_neighbour_ends_the_job(mode: str) -> None:
 
 @pytest.mark.usefixtures("shm_clean")
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("n, nbytes", [(2, 8), (3, 65536)])
+@pytest.mark.parametrize("n, nbytes", [(2, 8), (3, 24576)])
 def test_nonblocking_progress_without_a_rank_in_mpi(tmp_path, n: int, nbytes: int) -> None:
     """Blocks that fit the rings reach the neighbours while the sender stays out of MPI."""
     run = run_toro("neighbor_progress", n, str(tmp_path), str(nbytes), timeout=90,

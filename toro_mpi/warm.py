@@ -352,6 +352,8 @@ def _warm() -> None:
             wait = ring.entry_point(ring.rx_wait, dtype)
             send = ring.entry_point(ring.tx_send, dtype)
             recv = ring.entry_point(ring.rx_recv, dtype)
+            ring.entry_point(ring.tx_send_rndv, dtype)  # (a blocking Send's rendezvous, an Isend's)
+            ring.entry_point(ring.tx_isend_rndv, dtype)
             arr = np.zeros(2, dtype)
             push(qa, L.KIND_EAGER, 0, 0, arr.nbytes, 0, arr, L.TX_NOT_STARTED)
             match(qa, L.ANY, L.ANY, arr, info)
@@ -363,6 +365,16 @@ def _warm() -> None:
             net_take.entry_point(dtype)(scratch.ctypes.data, 0, L.ANY, 0, arr, info)  # jobs of several nodes
         ring.copy_bytes(scratch, scratch, 0)
         ring.copy_from(scratch.ctypes.data, scratch.ctypes.data, 0)
+        # The rendezvous protocol's kernels (bus/layout.py "Rendezvous"): a request, its ack.
+        send_rndv, poll, ack, read = ring.rndv_entries()
+        match = ring.entry_point(ring.rx_match, np.dtype(np.uint8))
+        while match(qa, L.ANY, L.ANY, scratch, info) != L.RX_EMPTY:
+            pass
+        seq = send_rndv(qa, L.KIND_RNDV | L.FLAG_ACK_SLOT << 16, 0, 0, 8, 0, 0, 0) >> 1
+        match(qa, L.ANY, L.ANY, scratch[:0], info)
+        ack(seg.handle(0, 1), seq)
+        poll(qa, seq)
+        read(qa, 0, 0, 0, 0, seq)  # (no sender pid in this segment: refused before any read)
         _warm_typemap(scratch)
         _warm_rma()
         _warm_collectives()

@@ -27,17 +27,25 @@ RANK = COMM.Get_rank()
 SIZE = COMM.Get_size()
 
 
-def _count_rendezvous() -> list[int]:
+def _count_rendezvous() -> list:
     """Count this rank's rendezvous reads (payloads copied with process_vm_readv): wrap its
-    transport's read_remote, the one call the engine makes for a KIND_RNDV message. Returns the
-    one-element counter; done() reports it on stderr as "R rendezvous reads N threshold T"
-    (T: the engine's rendezvous limit, so a run with rendezvous off shows). Test-only hook,
-    enabled by TORO_TEST_COUNT_RENDEZVOUS under toro_mpi; stdout stays comparable with mpi4py."""
+    transport's read_remote, the call the engine makes for a KIND_RNDV message, and add what the
+    receive kernels read themselves (their per-queue count, layout.H_RNDV_READS). Returns
+    [Python reads, threshold, kernel count reader]; done() reports the sum on stderr as
+    "R rendezvous reads N threshold T" (T: the engine's rendezvous limit, so a run with
+    rendezvous off shows). Test-only hook, enabled by TORO_TEST_COUNT_RENDEZVOUS under toro_mpi;
+    stdout stays comparable with mpi4py."""
     from toro_mpi import runtime
+    from toro_mpi.bus import layout
 
     engine = runtime.world().engine
     read_remote = engine.t.read_remote
-    counter = [0, engine.rndv_limit]
+    segment = engine.t.segment
+
+    def kernel_reads() -> int:
+        return sum(int(segment.handle_words(p, RANK)[layout.H_RNDV_READS // 8]) for p in range(SIZE) if p != RANK)
+
+    counter = [0, engine.rndv_limit, kernel_reads]
 
     def counting(*args, **kwargs):
         counter[0] += 1
@@ -109,6 +117,6 @@ def error_class(exc: BaseException) -> str:
 def done() -> None:
     """Last line of every program: the checks of this rank passed."""
     if _RNDV is not None:
-        sys.stderr.write(f"{RANK} rendezvous reads {_RNDV[0]} threshold {_RNDV[1]}\n")
+        sys.stderr.write(f"{RANK} rendezvous reads {_RNDV[0] + _RNDV[2]()} threshold {_RNDV[1]}\n")
         sys.stderr.flush()
     out("ok")

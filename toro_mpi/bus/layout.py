@@ -114,7 +114,8 @@ driver never has to search for a free descriptor.
     q + USED        6 + 8Q      used ring: u16 flags, u16 idx, {u32 id, u32 len}[Q],
                                 u16 avail_event. Device writes; `idx` published with a release
                                 store after the device has finished reading the buffers.
-    q + TXPRIV      64          driver-private: i64 next avail (free-running), i64 used seen
+    q + TXPRIV      64          driver-private: i64 next avail (free-running), i64 used seen,
+                                i64 rendezvous requests numbered (TX_RNDV_SEQ)
     q + RXPRIV      64          device-private: i64 next to consume (free-running), i64 bytes of
                                 the current message already delivered, i64 its total, i64 active
     q + SIGNALS     64          i64 signals posted (free-running). Driver writes, with a seq_cst
@@ -127,6 +128,9 @@ driver never has to search for a free descriptor.
                                 "Streaming stores"). Device writes (release) only when it
                                 changes; the driver reads it (acquire) before a message it could
                                 stream (a barrier's signal, +0, also moves this line)
+    q + ACKS        512         rendezvous acknowledgements: i64 slot[RNDV_SLOTS], eight lines.
+                                Device writes (release), driver reads (acquire); see
+                                "Rendezvous" below
     q + BUFFERS     Q * B       buffers, buffer i belongs to descriptor i
 
 SIGNALS and SEEN sit at RXPRIV + 64 and RXPRIV + 128 (the geometry line has no room for their
@@ -173,6 +177,23 @@ and the trials of the worse kind: half of the AB_TRIAL_PASSES, 4 passes of 2048 
 where the worse kind costs 10x the period takes 2048 + 4 * 9 passes of time instead of 2048
 (1.7%), where it costs 2x 2048 + 4 (0.2%).
 
+Rendezvous: a message of at least `[bus] rendezvous_threshold` bytes between two processes of one
+node travels as a KIND_RNDV header only (pid and address of the sender's buffer, FLAG_ACK_SLOT);
+the receiver copies the payload once, straight out of the sender with process_vm_readv, from the
+receive kernel itself when the receive is posted (ring.rx_match) or from Python otherwise, and
+then acknowledges in a slot of the queue's ACKS region instead of sending a KIND_ACK message back
+(one line moving one way, no ring entry, and nothing the sender must drain in order). The
+sender numbers its rendezvous requests on the queue (TX_RNDV_SEQ, from 1, driver-private); the
+request numbered s carries s as its cookie and owns slot s mod RNDV_SLOTS; the receiver stores s
+there (release) once it has read the payload, and the sender's send is complete when it loads
+(acquire) a value >= s from the slot. A slot is free for request s when it holds at least
+s - RNDV_SLOTS (the request before it in that slot was acknowledged); when it is not (RNDV_SLOTS
+requests of this queue still unread, which a receiver that matches them out of order may keep so
+for any time) the message goes eager through the ring instead, so a request never waits for
+another one's receive. A slot store is followed by a doorbell ring (the sender may be asleep in
+its Send). Rendezvous messages to or from other nodes carry no FLAG_ACK_SLOT and are
+acknowledged with KIND_ACK (mpi/netroute.py).
+
 Indices: `avail.idx` and `used.idx` are free-running 16-bit counters (virtio); the private
 counters are int64. Differences are taken modulo 2**16, which is exact because Q <= 32768.
 The polled side reads each index with an acquire load, so the descriptor and buffer contents it
@@ -189,11 +210,13 @@ message before starting the next on the same queue).
 
     +0   i32 kind       KIND_* below
     +4   i32 flags      bit 0 FLAG_SYNC: the receiver answers with KIND_ACK once matched;
+                        bit 1 FLAG_ACK_SLOT: a rendezvous request acknowledged in a slot;
                         bits 8-15 the sender's element type (WIRE_TYPES, 0 = bytes: unchecked)
     +8   i32 tag
     +12  i32 context    communicator context id (point-to-point and collective ids differ)
     +16  i64 total      payload bytes of the whole message
-    +24  i64 cookie     sender's request id, echoed back in KIND_ACK
+    +24  i64 cookie     sender's request id, echoed back in KIND_ACK (KIND_RNDV with
+                        FLAG_ACK_SLOT: the request's number on the queue, see "Rendezvous")
     +32  ...            payload (KIND_RNDV: i64 pid, i64 address of the sender's buffer;
                         KIND_HEAP: i64 offset of the payload in the sender's heap, i64 heap token)
 """
@@ -201,7 +224,7 @@ message before starting the next on the same queue).
 from __future__ import annotations
 
 MAGIC = 0x31535542_4F524F54  # b"TOROBUS1" little-endian
-LAYOUT_VERSION = 9
+LAYOUT_VERSION = 10
 CACHE_LINE = 64
 PAGE = 4096
 MAX_QUEUE_SIZE = 32768
@@ -332,7 +355,19 @@ H_AB_STREAM = 216
 H_AB_LAST = 240
 H_AB_HELD = 248  # the counter when a held trial fragment's combine began (bus/held.py), else 0
 AB_SUM, AB_MAX, AB_COUNT = 0, 8, 16
-HANDLE_WORDS = 32
+H_ACKS = 256  # offset of the queue's ACKS region (relative to the queue)
+# Address of the SLOT_PID word of the queue's sender (this rank itself on the queues it sends
+# on) when rendezvous is on, else 0: the receive kernels then leave every rendezvous read to
+# Python, and the senders' tx_send_rndv is not called.
+H_SENDER_PID = 264
+H_IOV = 272  # four words: the two iovecs of a process_vm_readv the receive kernels make
+H_RNDV_READS = 304  # rendezvous payloads the receive kernels read on this queue (diagnostics, tests)
+H_RNDV_SPINS = 312  # polls tx_send_rndv makes for its acknowledgement (a blocking Send's spin)
+# Address of a word of the receiving engine's (0: none): while it is non-zero the receive kernels
+# leave rendezvous payloads unread (an Irecv posting: the reads wait for the engine's progress,
+# so a rank that posts its receives before its sends sends before it reads).
+H_RNDV_DEFER_AT = 320
+HANDLE_WORDS = 48
 
 # Descriptor.
 DESC_SIZE = 16
@@ -354,6 +389,8 @@ RX_NEXT = 0  # device-private: descriptors consumed so far
 RX_DONE = 8  # device-private: bytes of the current message delivered
 RX_TOTAL = 16  # device-private: total bytes of the current message
 RX_ACTIVE = 24  # device-private: 1 while a fragmented message is being delivered
+TX_RNDV_SEQ = 16  # driver-private: rendezvous requests numbered so far (see "Rendezvous")
+RNDV_SLOTS = 64  # acknowledgement slots per queue (the ACKS region), a power of two
 SEEN_ADVICE = 8  # in the SEEN line: the stream advice, one of STREAM_* (see "Streaming stores")
 STREAM_UNMEASURED = 0
 STREAM_ON = 1  # streamed fragments cost the pair less
@@ -388,9 +425,10 @@ MSG_COOKIE = 24
 
 KIND_EAGER = 1  # payload travels through the ring
 KIND_RNDV = 2  # payload stays in the sender; the receiver reads it with process_vm_readv
-KIND_ACK = 3  # control: the receiver matched (FLAG_SYNC) or finished reading (KIND_RNDV, KIND_HEAP)
+KIND_ACK = 3  # control: receiver matched (FLAG_SYNC) or has read (KIND_HEAP; KIND_RNDV from another node)
 KIND_HEAP = 4  # payload stays in the sender's shared heap; the receiver copies it out of its mapping
 FLAG_SYNC = 1
+FLAG_ACK_SLOT = 2  # a rendezvous request acknowledged in its ACKS slot (see "Rendezvous")
 # The element type a message carries travels in flags bits 8-15, so a receive into an array of
 # another type is reported (ERR_TYPE) instead of reinterpreting the bytes. Types are compared by
 # their machine representation, as MPI's type-signature rule does on one machine (MPI_INT and
@@ -445,9 +483,12 @@ ERR_MESSAGES = {
 # tx kernel: returns bytes sent so far (>= 0), TX_NOT_STARTED when the ring had no room for the
 # first fragment, or a negative ERR_* code below that.
 TX_NOT_STARTED = -1
+# ring.tx_rndv: every acknowledgement slot of the queue is taken (send the message eager instead).
+TX_NO_SLOT = -2
 TX_ERR_BASE = -16
 
-# Info array filled by the receive kernels (int64[INFO_LEN]).
+# Info array filled by the receive kernels (int64[INFO_LEN]). A rendezvous message that a receive
+# kernel has read and acknowledged itself is reported as KIND_EAGER: its payload is in the buffer.
 INFO_KIND = 0
 INFO_FLAGS = 1
 INFO_TAG = 2
@@ -475,7 +516,8 @@ def queue_regions(queue_size: int, buffer_size: int) -> dict[str, int]:
     rxpriv = txpriv + CACHE_LINE
     signals = rxpriv + CACHE_LINE
     seen = signals + CACHE_LINE
-    buffers = seen + CACHE_LINE
+    acks = seen + CACHE_LINE
+    buffers = acks + 8 * RNDV_SLOTS
     stride = _align(buffers + queue_size * buffer_size, PAGE)
     return {
         "geom": 0,
@@ -486,6 +528,7 @@ def queue_regions(queue_size: int, buffer_size: int) -> dict[str, int]:
         "rxpriv": rxpriv,
         "signals": signals,
         "seen": seen,
+        "acks": acks,
         "buffers": buffers,
         "stride": stride,
     }

@@ -45,9 +45,12 @@ from .atomics import (
 )
 from .compiling import compile_once
 from .futex import FUTEX_WAIT, FUTEX_WAKE, SYS_FUTEX, WAKE_ALL
+from .rma_kernels import SYS_VM
 from .views import pointer_view
 
 _MASK16 = 0xFFFF
+# process_vm_readv's number here (0: none; the receive kernels then leave rendezvous reads to Python).
+_SYS_VM_READV = SYS_VM[0] if SYS_VM is not None else 0
 
 # The futex system call, for the doorbell (layout: SLOT_BELL). libc's `syscall` as an external
 # function keeps the kernels cacheable (a ctypes function in a kernel would not be).
@@ -316,6 +319,130 @@ def tx_send(h, tag, ctx, buf):
     return tx_push(h, L.KIND_EAGER | flags << 16, tag, ctx, buf.nbytes, 0, buf, L.TX_NOT_STARTED)
 
 
+@njit(cache=True, inline="always")
+def _ack_slot(h, qa, seq):
+    """Address of the ACKS slot of rendezvous request `seq` on the queue (layout: "Rendezvous")."""
+    return qa + load_i64(h + L.H_ACKS) + (seq & (L.RNDV_SLOTS - 1)) * 8
+
+
+@njit(cache=True)
+def tx_rndv(h, kind, tag, ctx, total, pid, address, spins):
+    """Send a rendezvous request for the `total` bytes at `address` of process `pid` on the queue
+    with handle h, then wait up to `spins` polls (a pause each) for its acknowledgement.
+
+    `kind` is KIND_RNDV | flags << 16 (FLAG_ACK_SLOT among them). Returns 2 * seq + 1 when the
+    receiver has read the payload and acknowledged it, 2 * seq when the request is out but not
+    yet acknowledged (see tx_rndv_poll), TX_NOT_STARTED when the ring is full,
+    TX_NO_SLOT when every acknowledgement slot is taken (send the message eager instead), or a
+    value below TX_ERR_BASE when the used ring is corrupt (layout.py, "Rendezvous")."""
+    qa = load_i64(h + L.H_QADDR)
+    txp = qa + load_i64(h + L.H_TXPRIV)
+    seq = load_i64(txp + L.TX_RNDV_SEQ) + 1
+    slot = _ack_slot(h, qa, seq)
+    if seq > L.RNDV_SLOTS and load_acquire_i64(slot) < seq - L.RNDV_SLOTS:
+        return L.TX_NO_SLOT
+    # The payload, two words, from the handle's private scratch words.
+    words = pointer_view(int64_pointer(h + L.H_IOV), 2)
+    words[0] = pid
+    words[1] = address
+    sent = tx_push(h, kind, tag, ctx, total, seq, words, L.TX_NOT_STARTED)
+    if sent != 16:
+        return sent
+    store_i64(txp + L.TX_RNDV_SEQ, seq)
+    for _ in range(spins):
+        if load_acquire_i64(slot) >= seq:
+            return 2 * seq + 1
+        cpu_relax()
+    return 2 * seq + (1 if load_acquire_i64(slot) >= seq else 0)
+
+
+@njit(cache=True, inline="always")
+def _send_rndv(h, tag, ctx, buf, spins):
+    pid_at = load_i64(h + L.H_SENDER_PID)
+    if pid_at == 0:
+        return L.TX_NO_SLOT  # rendezvous off on this queue: the caller sends eager
+    flags = L.FLAG_ACK_SLOT | wire_type_of(buf) << L.FLAG_TYPE_SHIFT
+    return tx_rndv(h, L.KIND_RNDV | flags << 16, tag, ctx, buf.nbytes, load_i64(pid_at), array_address(buf), spins)
+
+
+@njit(cache=True)
+def tx_send_rndv(h, tag, ctx, buf):
+    """tx_rndv of the whole of buf from this process (the queue's H_SENDER_PID), with the
+    queue's H_RNDV_SPINS polls for the acknowledgement: a blocking Send's one call (four
+    arguments to unbox, as tx_send). Returns what tx_rndv returns."""
+    return _send_rndv(h, tag, ctx, buf, load_i64(h + L.H_RNDV_SPINS))
+
+
+@njit(cache=True)
+def tx_isend_rndv(h, tag, ctx, buf):
+    """tx_send_rndv without waiting for the acknowledgement (an Isend's)."""
+    return _send_rndv(h, tag, ctx, buf, 0)
+
+
+@njit(cache=True)
+def tx_rndv_poll(h, lo):
+    """Which of rendezvous requests lo .. lo + RNDV_SLOTS - 1 of the queue with handle h are
+    acknowledged: bit k of the result for request lo + k. (The unacknowledged requests of a
+    queue always lie in one such window: a request's slot is free only once the request
+    RNDV_SLOTS before it is acknowledged.)"""
+    qa = load_i64(h + L.H_QADDR)
+    mask = 0
+    for k in range(L.RNDV_SLOTS):
+        if load_acquire_i64(_ack_slot(h, qa, lo + k)) >= lo + k:
+            mask |= 1 << k
+    return mask
+
+
+@njit(cache=True)
+def rx_rndv_ack(h, seq):
+    """Acknowledge rendezvous request `seq` of the queue with handle h (its payload is read):
+    store it in its slot, then ring the sender's process if it sleeps (in its Send)."""
+    store_release_i64(_ack_slot(h, load_i64(h + L.H_QADDR), seq), seq)
+    ring_peer(h)
+
+
+@njit(cache=True, inline="always")
+def _rndv_deferred(h):
+    """Whether the receiving engine wants rendezvous payloads left unread now (H_RNDV_DEFER_AT)."""
+    at = load_i64(h + L.H_RNDV_DEFER_AT)
+    return at != 0 and load_i64(at) != 0
+
+
+@njit(cache=True)
+def rx_rndv_read(h, pid, address, dst, nbytes, seq):
+    """Read rendezvous request `seq`'s payload (nbytes at `address` of process `pid`) into the
+    memory at dst and acknowledge it, for the engine (a read it put off, or an unexpected
+    message's): 1 when done, 0 when not (see _rndv_read)."""
+    return 1 if _rndv_read(h, load_i64(h + L.H_QADDR), pid, address, dst, nbytes, seq) else 0
+
+
+@njit(cache=True, inline="always")
+def _rndv_read(h, qa, pid, address, dst, nbytes, seq):
+    """Read a rendezvous payload into dst with process_vm_readv and acknowledge it; False (and
+    nothing acknowledged) when this process may not (no rendezvous here, or `pid` is not the
+    queue's sender) or a call fails: the Python path then repeats it and reports why."""
+    pid_at = load_i64(h + L.H_SENDER_PID)
+    # The pid comes from the header in shared memory: read only from the process that
+    # registered itself as this queue's sender, never from whatever pid a scribbled header names.
+    if pid_at == 0 or _SYS_VM_READV == 0 or load_acquire_i64(pid_at) != pid:
+        return False
+    iov = h + L.H_IOV
+    done = 0
+    while done < nbytes:
+        store_i64(iov, dst + done)
+        store_i64(iov + 8, nbytes - done)
+        store_i64(iov + 16, address + done)
+        store_i64(iov + 24, nbytes - done)
+        got = _syscall(_SYS_VM_READV, pid, iov, 1, iov + 16, 1, 0)
+        if got <= 0:
+            return False
+        done += got
+    store_release_i64(_ack_slot(h, qa, seq), seq)
+    ring_peer(h)
+    store_i64(h + L.H_RNDV_READS, load_i64(h + L.H_RNDV_READS) + 1)
+    return True
+
+
 @njit(cache=True)
 def ab_samples(qsize):
     """Samples of each kind a decision takes on a queue of qsize fragments: AB_SAMPLES, or half a
@@ -540,8 +667,17 @@ def rx_match(h, want_tag, want_ctx, buf, info):
     flags = info[L.INFO_FLAGS]
     mine = wire_type_of(buf)
     theirs = (flags & L.FLAG_TYPE_MASK) >> L.FLAG_TYPE_SHIFT
-    plain = (kind == L.KIND_EAGER and (flags & L.FLAG_SYNC) == 0 and total <= cap
-             and (mine == theirs or mine == 0 or theirs == 0))
+    fits = total <= cap and (mine == theirs or mine == 0 or theirs == 0)
+    if (kind == L.KIND_RNDV and fits and (flags & L.FLAG_ACK_SLOT) != 0 and not _rndv_deferred(h)
+            and _rndv_read(h, qa, info[L.INFO_AUX0], info[L.INFO_AUX1], array_address(buf), total,
+                           info[L.INFO_COOKIE])):
+        # Read and acknowledged here, one copy straight out of the sender (layout.py,
+        # "Rendezvous"): to the caller, a plain message now in buf (the slot's acknowledgement
+        # also told a synchronous sender of the match: nothing more is owed).
+        info[L.INFO_KIND] = L.KIND_EAGER
+        info[L.INFO_FLAGS] = flags & ~(L.FLAG_SYNC | L.FLAG_ACK_SLOT)
+        return L.RX_COMPLETE
+    plain = kind == L.KIND_EAGER and (flags & L.FLAG_SYNC) == 0 and fits
     if kind != L.KIND_EAGER or payload == total:
         return L.RX_COMPLETE if plain else L.RX_SPECIAL
     rxp = qa + load_i64(h + L.H_RXPRIV)
@@ -685,6 +821,12 @@ _I64 = types.int64
 _INFO = types.Array(types.int64, 1, "C")
 
 
+def rndv_entries():
+    """The compiled (tx_rndv, tx_rndv_poll, rx_rndv_ack, rx_rndv_read) of the rendezvous protocol."""
+    return (compile_once(tx_rndv, (_I64,) * 8), compile_once(tx_rndv_poll, (_I64,) * 2),
+            compile_once(rx_rndv_ack, (_I64,) * 2), compile_once(rx_rndv_read, (_I64,) * 6))
+
+
 def _signature(kernel, array_type):
     if kernel is tx_push:
         return (_I64, _I64, _I64, _I64, _I64, _I64, array_type, _I64)
@@ -692,7 +834,7 @@ def _signature(kernel, array_type):
         return (_I64, _I64, _I64, array_type, _INFO)
     if kernel is rx_continue:
         return (_I64, array_type)
-    if kernel is tx_send or kernel is rx_recv:
+    if kernel is tx_send or kernel is rx_recv or kernel is tx_send_rndv or kernel is tx_isend_rndv:
         return (_I64, _I64, _I64, array_type)
     if kernel is rx_wait:
         return (_I64, _I64, _I64, array_type, _INFO, _I64)

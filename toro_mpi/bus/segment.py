@@ -288,7 +288,7 @@ class Segment:
                                  (L.H_AVAIL, r["avail"]), (L.H_USED, r["used"]),
                                  (L.H_TXPRIV, r["txpriv"]), (L.H_RXPRIV, r["rxpriv"]),
                                  (L.H_BUFFERS, r["buffers"]), (L.H_SIGNALS, r["signals"]),
-                                 (L.H_SEEN, r["seen"])):
+                                 (L.H_SEEN, r["seen"]), (L.H_ACKS, r["acks"])):
                 row[field // 8] = value
         return handles
 

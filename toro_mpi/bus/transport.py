@@ -155,6 +155,14 @@ class VirtioBus(Transport):
         self.match_fn = ring.rx_match
         self.resume_fn = ring.rx_continue
         self._rendezvous = use_rendezvous and rendezvous_supported()
+        if self._rendezvous:
+            # The receive kernels read a rendezvous payload themselves, from the queue's sender
+            # only (layout.py, "Rendezvous"): each queue's handle names its sender's pid word.
+            for p in range(n):
+                if p != rank:
+                    segment.handle_words(p, rank)[L.H_SENDER_PID // 8] = segment.base + segment.slot(p, L.SLOT_PID)
+                    segment.handle_words(rank, p)[L.H_SENDER_PID // 8] = segment.base + segment.slot(rank, L.SLOT_PID)
+        self._rndv_kernels: tuple | None = None
         self._slot = segment.slot(rank, 0)
         self._slot_addr = segment.base + self._slot
         self._store_blocked = ring.blocked_writer()
@@ -183,6 +191,8 @@ class VirtioBus(Transport):
         # another core: streaming their fragments would only push them out of our own cache.
         for r, far in enumerate(remote):
             if far and r != self.rank:
+                self.segment.handle_words(r, self.rank)[L.H_SENDER_PID // 8] = 0  # no process here to read
+                self.segment.handle_words(self.rank, r)[L.H_SENDER_PID // 8] = 0
                 for plane in range(L.PLANES):
                     self.segment.handle_words(self.rank, r, plane)[L.H_STREAM_MIN // 8] = 0
                     self.segment.handle_words(self.rank, r, plane)[L.H_STREAM_PROBE // 8] = 0
@@ -195,7 +205,8 @@ class VirtioBus(Transport):
     def specialise(self, kind, dtype):
         """The kernel's compiled entry point for 1-D arrays of dtype (skips numba's dispatcher)."""
         kernel = {"push": ring.tx_push, "match": ring.rx_match, "resume": ring.rx_continue,
-                  "wait": ring.rx_wait, "send": ring.tx_send, "recv": ring.rx_recv}[kind]
+                  "wait": ring.rx_wait, "send": ring.tx_send, "recv": ring.rx_recv,
+                  "send_rndv": ring.tx_send_rndv, "isend_rndv": ring.tx_isend_rndv}[kind]
         return ring.entry_point(kernel, dtype)
 
     def rx_info(self, src):
@@ -203,6 +214,27 @@ class VirtioBus(Transport):
         if src == self.rank:
             return np.zeros(L.INFO_LEN, np.int64)
         return self.segment.handle_words(src, self.rank)[L.H_INFO // 8: L.H_INFO // 8 + L.INFO_LEN]
+
+    def set_rndv_defer(self, word: int) -> None:
+        """Point the queues this rank receives on at `word`, the address of an int64 that is
+        non-zero while their kernels must leave rendezvous payloads unread (H_RNDV_DEFER_AT)."""
+        for p in range(self.size):
+            if p != self.rank:
+                self.segment.handle_words(p, self.rank)[L.H_RNDV_DEFER_AT // 8] = word
+
+    def set_rndv_spins(self, spins: int) -> None:
+        """How many polls a blocking Send by rendezvous makes for its acknowledgement in jitted
+        code (ring.tx_send_rndv) before it waits the general way."""
+        for p in range(self.size):
+            if p != self.rank:
+                self.segment.handle_words(self.rank, p)[L.H_RNDV_SPINS // 8] = spins
+
+    def rndv_kernels(self) -> tuple:
+        """The compiled (send, poll, ack, read) kernels of the rendezvous protocol (ring.tx_rndv,
+        ring.tx_rndv_poll, ring.rx_rndv_ack, ring.rx_rndv_read), loaded at first use."""
+        if self._rndv_kernels is None:
+            self._rndv_kernels = ring.rndv_entries()
+        return self._rndv_kernels
 
     def read_remote(self, src, pid, address, arr, nbytes):
         """process_vm_readv nbytes from (pid, address) into arr, if pid really is rank src."""

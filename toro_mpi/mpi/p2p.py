@@ -10,6 +10,13 @@ MPI semantics kept here:
 - nothing is dropped: a full ring makes the sender wait (backpressure), a message nobody has
   asked for yet is copied to the unexpected list (or, for rendezvous and heap messages, only
   its header is);
+- a rendezvous message (at least `rendezvous_threshold` bytes, between processes of this node,
+  bus/layout.py "Rendezvous") is read straight out of its sender, by the receive kernel or by
+  _slot_read, and acknowledged in a slot that completes the send: a standard send of that size
+  completes only once its receiver, inside an MPI call, has read it (as Open MPI's above its
+  eager limit). A rank about to go idle reads the ones nobody has asked for yet (read_held), so
+  two ranks that both Send before they Recv still finish; not a synchronous send's, which must
+  wait for its receive. An Irecv may put its reads off to the next progress pass (rndv_defer);
 - a large eager message nobody has asked for yet is *parked*: only its header goes on the
   unexpected list, its payload stays in the ring (the sender's staging area, as Open MPI's
   rendezvous leaves it at the sender) until a receive matches it, which then copies it once,
@@ -55,11 +62,12 @@ PROC_NULL = -2
 _EMPTY = np.empty(0, np.uint8)
 _U8 = np.dtype(np.uint8)
 # Position of the array argument of each transport function kind (see Transport).
-_ARRAY_ARG = {"push": 6, "match": 3, "send": 3, "recv": 3, "wait": 3, "resume": 1}
+_ARRAY_ARG = {"push": 6, "match": 3, "send": 3, "recv": 3, "wait": 3, "resume": 1, "send_rndv": 3, "isend_rndv": 3}
 _KIND_EAGER = L.KIND_EAGER
 _TX_NOT_STARTED = L.TX_NOT_STARTED
 _RX_COMPLETE = L.RX_COMPLETE
 _RX_EMPTY = L.RX_EMPTY
+_MASK64 = (1 << 64) - 1
 _UNKNOWN = object()  # isend's aux argument when the caller has not looked at the heap
 _SPILL = object()  # Engine._parked_taker: copy the parked head out
 # Progress passes a parked message may keep its queue full (its sender waiting for room) before
@@ -67,6 +75,9 @@ _SPILL = object()  # Engine._parked_taker: copy the parked head out
 PARK_FULL_PASSES = 200
 # Default park threshold (bytes; [bus] park_threshold, whose comment gives the measurements).
 PARK_MIN = 4096
+# Irecvs from a source that skip putting their rendezvous reads off once deferring did not pay
+# (Engine.rndv_defer), before it is tried again.
+DEFER_RETRY = 4096
 # Words of Engine.jit_state (see there and toro_mpi.jit).
 JIT_DIRTY = 0
 JIT_SLOW_MIN = 1
@@ -126,7 +137,7 @@ class SendReq:
     """State of one outgoing message."""
 
     __slots__ = ("dest", "kind", "flags", "tag", "ctx", "total", "cookie", "arr", "nbytes",
-                 "sent", "need_ack", "acked", "done", "error", "keep", "internal", "user_tag")
+                 "sent", "need_ack", "acked", "done", "error", "keep", "internal", "user_tag", "addr")
 
     def __init__(self, dest: int, kind: int, flags: int, tag: int, ctx: int, total: int, cookie: int,
                  arr: np.ndarray, nbytes: int, need_ack: bool, keep: Any = None) -> None:
@@ -149,6 +160,7 @@ class SendReq:
         self.keep = keep  # the user's buffer, alive until a rendezvous read is acknowledged
         self.internal = False
         self.user_tag = tag  # what blocked-call reports show (an object part travels under another tag)
+        self.addr = 0  # a rendezvous request's buffer address (acknowledged in a slot)
 
 
 # What a nonblocking send that left in one go completes with: shared, never modified.
@@ -196,7 +208,11 @@ class Engine:
         self.rank = rank
         self.size = size
         threshold = int(settings.get("rendezvous_threshold", 0))
-        use_rndv = threshold > 0 and transport is not None and transport.rendezvous_ok
+        # Rendezvous between processes of this node, acknowledged in slots (bus/layout.py
+        # "Rendezvous"): not for green-thread ranks, whose blocking send would spin for an
+        # acknowledgement that a green thread of their own process may owe.
+        use_rndv = (threshold > 0 and isinstance(transport, VirtioBus) and transport.rendezvous_ok
+                    and sched is None)
         # Messages of at least this many bytes go by rendezvous (never, when it is off).
         self.rndv_limit = threshold if use_rndv else 1 << 62
         # Sends from the shared heap of at least heap_threshold bytes go as KIND_HEAP
@@ -220,6 +236,26 @@ class Engine:
         self.sendq: list[deque[SendReq]] = [deque() for _ in range(size)]
         self.pending_sends = 0
         self.awaiting_ack: dict[tuple[int, int], SendReq] = {}
+        # Rendezvous sends waiting for their slot's acknowledgement, by destination and request
+        # number (in the order sent: the first is the oldest), and unexpected rendezvous messages
+        # whose payload is still in their sender.
+        self.slot_waiting: dict[int, dict[int, SendReq]] = {}
+        self.rndv_held: set[Msg] = set()
+        # Non-zero while an Irecv posts: the kernels and _single_copy then leave rendezvous
+        # payloads unread, in reads_pending (receive, source, pid, address, request number),
+        # for the next progress pass, as Open MPI's Irecv leaves its reads to progress: a rank
+        # that posts a window of receives and then a window of sends (osu_bibw) sends before it
+        # reads, so both ranks read at once instead of one after the other.
+        # Only while it pays: a rank that only receives from a source (osu_bw's receiver) would
+        # wait to read until its Wait instead of reading while the sender is still sending, so
+        # when nothing was sent by rendezvous between the deferral and the reads, deferring
+        # stops for that source (defer_off) for DEFER_RETRY of its receives, then is tried again.
+        self.rndv_defer = np.zeros(1, np.int64)
+        self.reads_pending: list[tuple[RecvReq, int, int, int, int]] = []
+        self.rndv_sent = 0  # rendezvous requests sent (the deferral's test)
+        self._sent_at_defer = 0
+        self.defer_off: dict[int, int] = {}  # source (ANY_SOURCE too) -> receives before trying again
+        self._pid = os.getpid()
         self.cookie = 0
         self.info = np.zeros(L.INFO_LEN, np.int64)
         # What jitted callers (toro_mpi.jit) read before they touch a ring themselves:
@@ -242,6 +278,8 @@ class Engine:
             self._wait_by_dtype: dict[np.dtype, Callable[..., int]] = {}
             self._send_by_dtype: dict[np.dtype, Callable[..., int]] = {}
             self._recv_by_dtype: dict[np.dtype, Callable[..., int]] = {}
+            self._send_rndv_by_dtype: dict[np.dtype, Callable[..., int]] = {}
+            self._isend_rndv_by_dtype: dict[np.dtype, Callable[..., int]] = {}
             # Where the "recv" kernels leave the header of the message they took, by source.
             # (memoryviews: the hot paths read a word or two per message, ~0.1 us less each
             # than indexing the array; `engine.info[:] = rx_info[src]` copies them as before)
@@ -273,6 +311,9 @@ class Engine:
         self.fast_spins = max(1, 16 * int(sched_settings.get("spin_passes", 300)))
         if self.owner is not None:
             self.fast_spins = 1  # hosted: the sender may be a green thread of this process
+        if use_rndv:
+            transport.set_rndv_spins(self.fast_spins)
+            transport.set_rndv_defer(self.rndv_defer.ctypes.data)
         # Collectives run on the transport's collective plane through their own engine; it
         # shares this rank's scheduler (blocked collectives back off and see aborts the same way).
         # Without [coll] settings (tests, tools) the defaults of toro_mpi/default.toml apply.
@@ -360,7 +401,7 @@ class Engine:
             return
         if self.posted or self.probes:
             self._fail_orphaned_receives()
-        if self.awaiting_ack or self.pending_sends:
+        if self.awaiting_ack or self.pending_sends or self.slot_waiting:
             self._fail_orphaned_sends()
         if self.t.abort_code():
             culprit = self.t.abort_rank() if hasattr(self.t, "abort_rank") else -1
@@ -396,6 +437,11 @@ class Engine:
             # us (nor we it), so nothing stays parked past this point, and _drain parks nothing
             # until the rank runs again (it may look at its queues once more before sleeping).
             self.spill_all()
+        if idle and self.rndv_held:
+            # The same for rendezvous messages nobody has asked for: their senders wait for the
+            # read (two ranks that Send to each other first would wait for ever, where the
+            # eager path would have buffered), so read them now as any unexpected message.
+            self.read_held()
         if self.t is not None:
             self._publish_blocked()
             self.t.set_idle(idle)
@@ -443,11 +489,13 @@ class Engine:
             # The receiver's ack after its copy completes the send (as for rendezvous), and
             # implies the match, so a synchronous send needs nothing more.
             req = SendReq(dest, L.KIND_HEAP, type_flags(arr), tag, ctx, nbytes, self.cookie, aux, 16, True, arr)
-        elif nbytes >= self.rndv_limit:
-            aux = np.empty(2, np.int64)
-            aux[0] = os.getpid()
-            aux[1] = arr.ctypes.data
-            req = SendReq(dest, L.KIND_RNDV, type_flags(arr), tag, ctx, nbytes, self.cookie, aux, 16, True, arr)
+        elif nbytes >= self.rndv_limit and not self.remote[dest]:
+            # Only the header travels; the receiver reads arr itself and acknowledges in a slot.
+            # (FLAG_SYNC: a synchronous one must wait for its receive, not for an idle read.)
+            self.rndv_sent += 1
+            flags = L.FLAG_ACK_SLOT | (L.FLAG_SYNC if sync else 0) | type_flags(arr)
+            req = SendReq(dest, L.KIND_RNDV, flags, tag, ctx, nbytes, 0, arr, 16, True, arr)
+            req.addr = self.t.address(arr)
         elif self.remote[dest] and nbytes >= self.net.direct_min:
             # To another node, large: the payload leaves from arr itself over the network (the
             # receiver takes it into its buffer once it has matched the header); the header
@@ -457,7 +505,7 @@ class Engine:
         else:
             req = SendReq(dest, L.KIND_EAGER, (L.FLAG_SYNC if sync else 0) | type_flags(arr), tag, ctx, nbytes,
                           self.cookie, arr, nbytes, sync)
-        if req.need_ack:
+        if req.need_ack and req.addr == 0:
             # Registered before the first fragment leaves, so an early ack is never dropped.
             self.awaiting_ack[(dest, req.cookie)] = req
         q = self.sendq[dest]
@@ -478,7 +526,10 @@ class Engine:
             return False
         if nbytes >= self.slow_local and not self.remote[dest]:
             aux = self.t.heap_descriptor(arr, nbytes) if nbytes >= self.heap_min else None
-            if aux is not None or nbytes >= self.rndv_limit:
+            if aux is None and nbytes >= self.rndv_limit:
+                self._send_rndv(arr, nbytes, dest, tag, ctx)
+                return True
+            if aux is not None:
                 self.wait_send(self.isend(arr, nbytes, dest, tag, ctx, aux=aux), "Send")
                 return True
         if self.remote[dest]:
@@ -493,6 +544,35 @@ class Engine:
             return sent == nbytes or self.send_rest(arr, nbytes, dest, tag, ctx, sent)
         sent = self._kernel("send", self._send_by_dtype, arr)(self._txh[dest], tag, ctx, arr)
         return sent == nbytes or self.send_rest(arr, nbytes, dest, tag, ctx, sent)
+
+    def _send_rndv(self, arr: np.ndarray, nbytes: int, dest: int, tag: int, ctx: int) -> None:
+        """A blocking Send by rendezvous with nothing queued ahead: one kernel call sends the
+        request and spins for its acknowledgement (the receiver's read), as a blocking Recv spins
+        for its message (ring.tx_send_rndv); the general path only when the receiver is not
+        there yet."""
+        self.rndv_sent += 1
+        if self.reads_pending:
+            self.read_pending()  # our peer may be waiting for one of them while we spin
+        got = self._kernel("send_rndv", self._send_rndv_by_dtype, arr)(self._txh[dest], tag, ctx, arr)
+        if got >= 0 and got & 1:
+            return
+        self.cookie += 1
+        flags = L.FLAG_ACK_SLOT | type_flags(arr)
+        req = SendReq(dest, L.KIND_RNDV, flags, tag, ctx, nbytes, 0, arr, 16, True, arr)
+        req.addr = self.t.address(arr)
+        if got >= 0:
+            req.cookie = got >> 1
+            req.sent = req.nbytes
+            self._wait_slot(req)
+        else:
+            self._push_result(req, got)
+            if req.sent != req.nbytes:
+                self.sendq[dest].append(req)
+                self.pending_sends += 1
+                self.jit_state[JIT_DIRTY] = 1
+            else:
+                self._pushed(req)
+        self.wait_send(req)
 
     def send_rest(self, arr: np.ndarray, nbytes: int, dest: int, tag: int, ctx: int, sent: int) -> bool:
         """After a fast-path push returned `sent` < nbytes: finish the message, or say none left."""
@@ -518,6 +598,9 @@ class Engine:
         return req
 
     def _push(self, req: SendReq) -> None:
+        if req.addr:
+            self._push_rndv(req)
+            return
         push = self._kernel("push", self._push_by_dtype, req.arr)
         sent = push(self._txh[req.dest], req.kind | req.flags << 16, req.tag, req.ctx, req.total, req.cookie,
                     req.arr, req.sent)
@@ -526,6 +609,91 @@ class Engine:
         req.sent = sent
         if self.net is not None and self.remote[req.dest]:
             self.net.flush(req.dest)
+
+    def _push_rndv(self, req: SendReq) -> None:
+        """Send a rendezvous request (bus/layout.py "Rendezvous"); with every acknowledgement
+        slot of its queue taken, send the message eager instead."""
+        got = self.t.rndv_kernels()[0](self._txh[req.dest], L.KIND_RNDV | req.flags << 16, req.tag, req.ctx,
+                                        req.total, self._pid, req.addr, 0)
+        self._push_result(req, got)
+
+    def _push_result(self, req: SendReq, got: int) -> None:
+        """Note what tx_rndv did with req's request (see _push_rndv)."""
+        if got >= 0:
+            req.cookie = got >> 1
+            req.sent = req.nbytes
+            if got & 1:
+                req.acked = True
+            else:
+                self._wait_slot(req)
+        elif got == L.TX_NO_SLOT:
+            # Unread requests fill every slot (a receiver taking them out of order may keep
+            # them so): this message must not wait for theirs, so it goes through the ring.
+            req.kind = L.KIND_EAGER
+            req.flags &= ~L.FLAG_ACK_SLOT
+            req.arr = req.keep
+            req.nbytes = req.total
+            req.addr = 0
+            req.need_ack = bool(req.flags & L.FLAG_SYNC)
+            if req.need_ack:
+                # A synchronous send stays one: acknowledged with KIND_ACK once matched.
+                self.cookie += 1
+                req.cookie = self.cookie
+                self.awaiting_ack[(req.dest, req.cookie)] = req
+            else:
+                req.keep = None
+            self._push(req)
+        elif got < L.TX_NOT_STARTED:
+            raise self._corrupt(got - L.TX_ERR_BASE, req.dest)
+
+    def _wait_slot(self, req: SendReq) -> None:
+        """Note a rendezvous request that is out, to be completed by its acknowledgement."""
+        waiting = self.slot_waiting.get(req.dest)
+        if waiting is None:
+            waiting = self.slot_waiting[req.dest] = {}
+        waiting[req.cookie] = req
+
+    def isend_rndv(self, arr: np.ndarray, nbytes: int, dest: int, tag: int, ctx: int) -> SendReq:
+        """Isend by rendezvous (nbytes >= rndv_limit, to a process of this node): one kernel call
+        sends the request (ring.tx_isend_rndv); the general isend when it cannot."""
+        self.rndv_sent += 1
+        if not self.sendq[dest]:
+            got = self._kernel("isend_rndv", self._isend_rndv_by_dtype, arr)(self._txh[dest], tag, ctx, arr)
+            if got >= 0:
+                self.cookie += 1
+                req = SendReq(dest, L.KIND_RNDV, 0, tag, ctx, nbytes, got >> 1, arr, 16, True, arr)
+                req.sent = 16
+                if got & 1:
+                    req.done = True
+                    req.arr = _EMPTY
+                    req.keep = None
+                else:
+                    self._wait_slot(req)
+                return req
+        return self.isend(arr, nbytes, dest, tag, ctx)
+
+    def poll_acks(self) -> bool:
+        """Complete the rendezvous sends whose slots say they are read; True if any were."""
+        poll = self.t.rndv_kernels()[1]
+        txh = self._txh
+        moved = False
+        for dest, waiting in list(self.slot_waiting.items()):
+            lo = next(iter(waiting))
+            mask = poll(txh[dest], lo) & _MASK64  # (bit 63 makes the int64 negative)
+            while mask:
+                low = mask & -mask
+                mask ^= low
+                req = waiting.pop(lo + low.bit_length() - 1, None)
+                if req is not None:
+                    moved = True
+                    req.acked = True
+                    if req.sent == req.nbytes:
+                        req.done = True
+                        req.arr = _EMPTY
+                        req.keep = None
+            if not waiting:
+                del self.slot_waiting[dest]
+        return moved
 
     def _pushed(self, req: SendReq) -> None:
         if not req.need_ack or req.acked:
@@ -621,7 +789,7 @@ class Engine:
         if header is not None and status != _RX_EMPTY:
             info[:] = header
         if status == _RX_EMPTY:
-            if self.pending_sends or self.sched.ready or self.sched.tasks:
+            if self.pending_sends or self.reads_pending or self.sched.ready or self.sched.tasks:
                 return False
             if self.remote[src]:
                 # A remote peer's message reaches its queue only through our own progress:
@@ -665,8 +833,8 @@ class Engine:
         src = req.src
         arr = req.arr
         if (req.done or arr is None or src < 0 or src == self.rank or self.t is None or self.owner is not None
-                or self.pending_sends or src in self.active or self.sched.ready or self.sched.tasks
-                or src in self.parked or self._first_posted(src) is not req):
+                or self.pending_sends or self.reads_pending or src in self.active or self.sched.ready
+                or self.sched.tasks or src in self.parked or self._first_posted(src) is not req):
             return False
         status = self._kernel("wait", self._wait_by_dtype, arr)(self._rxh[src], req.tag, req.ctx, arr, self.info,
                                                                  self.fast_spins)
@@ -736,7 +904,7 @@ class Engine:
         h = self._note_header(req, src)
         kind = h[L.INFO_KIND]
         if kind == L.KIND_RNDV or kind == L.KIND_HEAP:
-            self._single_copy(req, src, kind, h[L.INFO_AUX0], h[L.INFO_AUX1], h[L.INFO_COOKIE])
+            self._single_copy(req, src, kind, h[L.INFO_AUX0], h[L.INFO_AUX1], h[L.INFO_COOKIE], h[L.INFO_FLAGS])
             return
         if h[L.INFO_FLAGS] & L.FLAG_SYNC:
             self._send_ack(src, h[L.INFO_COOKIE])
@@ -759,10 +927,12 @@ class Engine:
         if req.on_complete is not None and req.error is None:
             req.on_complete(req)
 
-    def _single_copy(self, req: RecvReq, src: int, kind: int, aux0: int, aux1: int, cookie: int) -> None:
+    def _single_copy(self, req: RecvReq, src: int, kind: int, aux0: int, aux1: int, cookie: int,
+                     flags: int) -> None:
         """Receive a payload that stayed with its sender: copy it once, then acknowledge.
 
-        KIND_RNDV: process_vm_readv from (pid aux0, address aux1); KIND_HEAP: memcpy from the
+        KIND_RNDV: process_vm_readv from (pid aux0, address aux1), acknowledged in the queue's
+        slot (FLAG_ACK_SLOT) or with KIND_ACK (from another node); KIND_HEAP: memcpy from the
         sender's shared heap (offset aux0, heap token aux1). Only min(total, capacity) bytes are
         copied; _complete then reports ERR_TRUNCATE or ERR_TYPE as for any other message."""
         if req.allocate:
@@ -778,6 +948,15 @@ class Engine:
 
             self.net.read_bulk(src, aux0, aux1, req.arr, n, received)
             return
+        if kind == L.KIND_RNDV and flags & L.FLAG_ACK_SLOT:
+            if self.rndv_defer[0]:
+                # An Irecv is posting: read at the next progress pass instead (rndv_defer).
+                if not self.reads_pending:
+                    self._sent_at_defer = self.rndv_sent
+                self.reads_pending.append((req, src, aux0, aux1, cookie))
+                return
+            self._slot_read(req, src, aux0, aux1, cookie)
+            return
         try:
             if n:
                 if kind == L.KIND_HEAP:
@@ -787,8 +966,67 @@ class Engine:
         except OSError as exc:
             what = "heap" if kind == L.KIND_HEAP else "rendezvous"
             req.error = MPIException(ERR_OTHER, f"{what} read from rank {src} failed: {exc}")
-        self._send_ack(src, cookie)
+        self._ack(src, cookie, flags)
         self._complete(req)
+
+    def _slot_read(self, req: RecvReq, src: int, pid: int, address: int, seq: int) -> None:
+        """Read rendezvous request seq's payload into req and acknowledge it in its slot, in
+        jitted code (ring.rx_rndv_read); through ctypes, which says why, when that cannot."""
+        n = min(req.nbytes, req.cap)
+        if n == 0 or not self.t.rndv_kernels()[3](self._rxh[src], pid, address, self.t.address(req.arr), n, seq):
+            try:
+                if n:
+                    self.t.read_remote(src, pid, address, req.arr, n)
+            except OSError as exc:
+                req.error = MPIException(ERR_OTHER, f"rendezvous read from rank {src} failed: {exc}")
+            self._ack(src, seq, L.FLAG_ACK_SLOT)
+        self._complete(req)
+
+    def read_pending(self) -> bool:
+        """Make the rendezvous reads put off while Irecvs were posting; True if there were any."""
+        pending = self.reads_pending
+        if self.rndv_sent == self._sent_at_defer:
+            # Nothing left first: deferring only delayed these reads (see rndv_defer).
+            for req, *_ in pending:
+                self.defer_off[req.src] = DEFER_RETRY
+        while pending:
+            # One at a time: a completion callback that raises leaves the rest pending, not lost.
+            self._slot_read(*pending.pop(0))
+        return True
+
+    def may_defer(self, src: int) -> bool:
+        """Whether an Irecv from src (ANY_SOURCE too) should put its rendezvous reads off."""
+        left = self.defer_off.get(src)
+        if left is None:
+            return True
+        if left <= 1:
+            del self.defer_off[src]
+        else:
+            self.defer_off[src] = left - 1
+        return False
+
+    def _ack(self, src: int, cookie: int, flags: int) -> None:
+        """Tell src its single-copy payload is read: in its slot, or with a KIND_ACK message."""
+        if flags & L.FLAG_ACK_SLOT:
+            self.t.rndv_kernels()[2](self._rxh[src], cookie)
+        else:
+            self._send_ack(src, cookie)
+
+    def read_held(self) -> None:
+        """Read every unexpected rendezvous payload still in its sender into the message and
+        acknowledge it: it is then an unexpected eager message like any other."""
+        held, self.rndv_held = self.rndv_held, set()
+        for msg in held:
+            if msg.flags & L.FLAG_SYNC:
+                self.rndv_held.add(msg)  # a synchronous send completes only when matched
+                continue
+            data = np.empty(msg.total, np.uint8)
+            if not self.t.rndv_kernels()[3](self._rxh[msg.src], msg.aux0, msg.aux1, self.t.address(data), msg.total,
+                                            msg.cookie):
+                continue  # its receive reads it again and reports why
+            msg.kind = L.KIND_EAGER
+            msg.flags &= ~L.FLAG_ACK_SLOT
+            msg.data = data
 
     def _deliver_msg(self, req: RecvReq, msg: Msg) -> None:
         """Hand a message from the unexpected list to a receive."""
@@ -797,7 +1035,8 @@ class Engine:
         req.nbytes = msg.total
         req.rflags = msg.flags
         if msg.kind == L.KIND_RNDV or msg.kind == L.KIND_HEAP:
-            self._single_copy(req, msg.src, msg.kind, msg.aux0, msg.aux1, msg.cookie)
+            self.rndv_held.discard(msg)
+            self._single_copy(req, msg.src, msg.kind, msg.aux0, msg.aux1, msg.cookie, msg.flags)
             return
         if req.allocate:
             req.arr = msg.data
@@ -821,6 +1060,10 @@ class Engine:
         moved = False
         if self.pending_sends:
             moved = self.progress_sends()
+        if self.slot_waiting and self.poll_acks():
+            moved = True
+        if self.reads_pending and self.read_pending():
+            moved = True
         if self.net is not None and self.net.pump():
             moved = True
         peers = self.peers
@@ -1035,6 +1278,8 @@ class Engine:
                 msg.aux1 = int(info[L.INFO_AUX1])
                 msg.complete = True
                 match(qa, L.ANY, L.ANY, _EMPTY, info)
+                if msg.flags & L.FLAG_ACK_SLOT:
+                    self.rndv_held.add(msg)
             else:
                 msg.data = np.empty(total, np.uint8)
                 status = match(qa, L.ANY, L.ANY, msg.data, info)
@@ -1296,12 +1541,13 @@ class Engine:
         if not finished:
             return
         self.progress()
-        for key, req in list(self.awaiting_ack.items()):
-            if req.dest in finished:
-                del self.awaiting_ack[key]
-                req.error = MPIException(
-                    ERR_OTHER, f"rank {req.dest} finalized without receiving the message (tag {req.tag})")
-                req.done = True
+        orphans = [self.awaiting_ack.pop(key) for key in list(self.awaiting_ack) if key[0] in finished]
+        for dest in finished:
+            orphans += self.slot_waiting.pop(dest, {}).values()
+        for req in orphans:
+            req.error = MPIException(
+                ERR_OTHER, f"rank {req.dest} finalized without receiving the message (tag {req.tag})")
+            req.done = True
         for dest in finished:
             q = self.sendq[dest]
             while q:
@@ -1326,8 +1572,11 @@ class Engine:
         that dies or aborts instead ends the wait with an error (the abort word)."""
         try:
             self.sched.join_all(self.owner)
-            if self.pending_sends or self.awaiting_ack:
-                self.sched.wait(lambda: not self.pending_sends and not self.awaiting_ack, ("Send", -2, 0))
+            if self.reads_pending:
+                self.read_pending()  # receives never waited for (Request.Free): their senders wait
+            if self.pending_sends or self.awaiting_ack or self.slot_waiting:
+                self.sched.wait(lambda: not self.pending_sends and not self.awaiting_ack and not self.slot_waiting,
+                                ("Send", -2, 0))
             if self.net is not None:
                 self.net.finish()  # after our last message to each remote peer
             if self.parked:

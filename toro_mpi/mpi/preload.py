@@ -20,14 +20,17 @@ import numpy as np
 
 from ..bus.ring import copy_bytes, relax
 
-# The engine's kernel kinds (Engine._kernel tables) a message of one element type may need.
+# The engine's kernel kinds (Engine._kernel tables) a message of one element type may need;
+# with rendezvous on, also its sends' (a program's first large message would otherwise load
+# them inside its loop: osu_bw at the rendezvous threshold ran at half speed for it).
 KINDS = ("send", "push", "recv", "match", "wait")
+RNDV_KINDS = ("send_rndv", "isend_rndv")
 
 
 def kernels_of(engine: Any, dtype: np.dtype) -> None:
     """Load every kernel kind of `dtype` the engine does not have yet (Engine._kernel)."""
     arr = np.empty(0, dtype)
-    for kind in KINDS:
+    for kind in KINDS + RNDV_KINDS if engine.rndv_limit < 1 << 62 else KINDS:
         table = getattr(engine, f"_{kind}_by_dtype", None)
         if table is not None and dtype not in table:
             engine._kernel(kind, table, arr)
@@ -42,6 +45,8 @@ def waits(engine: Any) -> None:
     messages or fails requests: it may run in the middle of a match."""
     relax(1)
     engine.load_wait_words()
+    if engine.rndv_limit < 1 << 62:
+        engine.t.rndv_kernels()  # a rendezvous send's poll, a receive's read and acknowledgement
     scratch = np.zeros(1, np.uint8)
     copy_bytes(scratch, scratch, 0)  # an unexpected message's payload into the receive buffer
     bell = getattr(engine.sched, "doorbell", None)
