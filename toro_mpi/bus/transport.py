@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import posix_ipc
@@ -131,6 +132,15 @@ class Transport(ABC):
         """Whether read_remote works between ranks on this machine."""
 
 
+class RndvKernels(NamedTuple):
+    """The compiled kernels of the rendezvous protocol (bus/layout.py "Rendezvous")."""
+
+    send: Callable[..., int]  # ring.tx_rndv: a request, with a spin for its acknowledgement
+    poll: Callable[..., int]  # ring.tx_rndv_poll: which of a window of requests are acknowledged
+    ack: Callable[..., None]  # ring.rx_rndv_ack: acknowledge a request read by Python
+    read: Callable[..., int]  # ring.rx_rndv_read: read a request's payload and acknowledge it
+
+
 def rendezvous_supported() -> bool:
     """Whether ranks (sibling processes of one user) may read each other's memory here."""
     return vm_access_supported()
@@ -162,7 +172,7 @@ class VirtioBus(Transport):
                 if p != rank:
                     segment.handle_words(p, rank)[L.H_SENDER_PID // 8] = segment.base + segment.slot(p, L.SLOT_PID)
                     segment.handle_words(rank, p)[L.H_SENDER_PID // 8] = segment.base + segment.slot(rank, L.SLOT_PID)
-        self._rndv_kernels: tuple | None = None
+        self._rndv_kernels: RndvKernels | None = None
         self._slot = segment.slot(rank, 0)
         self._slot_addr = segment.base + self._slot
         self._store_blocked = ring.blocked_writer()
@@ -229,11 +239,10 @@ class VirtioBus(Transport):
             if p != self.rank:
                 self.segment.handle_words(self.rank, p)[L.H_RNDV_SPINS // 8] = spins
 
-    def rndv_kernels(self) -> tuple:
-        """The compiled (send, poll, ack, read) kernels of the rendezvous protocol (ring.tx_rndv,
-        ring.tx_rndv_poll, ring.rx_rndv_ack, ring.rx_rndv_read), loaded at first use."""
+    def rndv_kernels(self) -> RndvKernels:
+        """The compiled kernels of the rendezvous protocol, loaded at first use."""
         if self._rndv_kernels is None:
-            self._rndv_kernels = ring.rndv_entries()
+            self._rndv_kernels = RndvKernels(*ring.rndv_entries())
         return self._rndv_kernels
 
     def read_remote(self, src, pid, address, arr, nbytes):

@@ -613,7 +613,7 @@ class Engine:
     def _push_rndv(self, req: SendReq) -> None:
         """Send a rendezvous request (bus/layout.py "Rendezvous"); with every acknowledgement
         slot of its queue taken, send the message eager instead."""
-        got = self.t.rndv_kernels()[0](self._txh[req.dest], L.KIND_RNDV | req.flags << 16, req.tag, req.ctx,
+        got = self.t.rndv_kernels().send(self._txh[req.dest], L.KIND_RNDV | req.flags << 16, req.tag, req.ctx,
                                         req.total, self._pid, req.addr, 0)
         self._push_result(req, got)
 
@@ -674,7 +674,7 @@ class Engine:
 
     def poll_acks(self) -> bool:
         """Complete the rendezvous sends whose slots say they are read; True if any were."""
-        poll = self.t.rndv_kernels()[1]
+        poll = self.t.rndv_kernels().poll
         txh = self._txh
         moved = False
         for dest, waiting in list(self.slot_waiting.items()):
@@ -973,7 +973,7 @@ class Engine:
         """Read rendezvous request seq's payload into req and acknowledge it in its slot, in
         jitted code (ring.rx_rndv_read); through ctypes, which says why, when that cannot."""
         n = min(req.nbytes, req.cap)
-        if n == 0 or not self.t.rndv_kernels()[3](self._rxh[src], pid, address, self.t.address(req.arr), n, seq):
+        if n == 0 or not self.t.rndv_kernels().read(self._rxh[src], pid, address, self.t.address(req.arr), n, seq):
             try:
                 if n:
                     self.t.read_remote(src, pid, address, req.arr, n)
@@ -1008,7 +1008,7 @@ class Engine:
     def _ack(self, src: int, cookie: int, flags: int) -> None:
         """Tell src its single-copy payload is read: in its slot, or with a KIND_ACK message."""
         if flags & L.FLAG_ACK_SLOT:
-            self.t.rndv_kernels()[2](self._rxh[src], cookie)
+            self.t.rndv_kernels().ack(self._rxh[src], cookie)
         else:
             self._send_ack(src, cookie)
 
@@ -1021,7 +1021,7 @@ class Engine:
                 self.rndv_held.add(msg)  # a synchronous send completes only when matched
                 continue
             data = np.empty(msg.total, np.uint8)
-            if not self.t.rndv_kernels()[3](self._rxh[msg.src], msg.aux0, msg.aux1, self.t.address(data), msg.total,
+            if not self.t.rndv_kernels().read(self._rxh[msg.src], msg.aux0, msg.aux1, self.t.address(data), msg.total,
                                             msg.cookie):
                 continue  # its receive reads it again and reports why
             msg.kind = L.KIND_EAGER
