@@ -393,12 +393,18 @@ def tx_rndv_poll(h, lo):
     return mask
 
 
+@njit(cache=True, inline="always")
+def _rndv_ack(h, qa, seq):
+    """Store rendezvous request `seq` in its slot (its payload is read), then ring the sender's
+    process if it sleeps (in its Send)."""
+    store_release_i64(_ack_slot(h, qa, seq), seq)
+    ring_peer(h)
+
+
 @njit(cache=True)
 def rx_rndv_ack(h, seq):
-    """Acknowledge rendezvous request `seq` of the queue with handle h (its payload is read):
-    store it in its slot, then ring the sender's process if it sleeps (in its Send)."""
-    store_release_i64(_ack_slot(h, load_i64(h + L.H_QADDR), seq), seq)
-    ring_peer(h)
+    """Acknowledge rendezvous request `seq` of the queue with handle h (Python read its payload)."""
+    _rndv_ack(h, load_i64(h + L.H_QADDR), seq)
 
 
 @njit(cache=True, inline="always")
@@ -437,8 +443,7 @@ def _rndv_read(h, qa, pid, address, dst, nbytes, seq):
         if got <= 0:
             return False
         done += got
-    store_release_i64(_ack_slot(h, qa, seq), seq)
-    ring_peer(h)
+    _rndv_ack(h, qa, seq)
     store_i64(h + L.H_RNDV_READS, load_i64(h + L.H_RNDV_READS) + 1)
     return True
 

@@ -557,14 +557,13 @@ class Engine:
         if got >= 0 and got & 1:
             return
         self.cookie += 1
-        flags = L.FLAG_ACK_SLOT | type_flags(arr)
-        req = SendReq(dest, L.KIND_RNDV, flags, tag, ctx, nbytes, 0, arr, 16, True, arr)
-        req.addr = self.t.address(arr)
+        req = SendReq(dest, L.KIND_RNDV, L.FLAG_ACK_SLOT | type_flags(arr), tag, ctx, nbytes, 0, arr, 16, True, arr)
         if got >= 0:
             req.cookie = got >> 1
             req.sent = req.nbytes
             self._wait_slot(req)
         else:
+            req.addr = self.t.address(arr)  # (pushed again from progress, or sent eager)
             self._push_result(req, got)
             if req.sent != req.nbytes:
                 self.sendq[dest].append(req)
