@@ -227,6 +227,54 @@ def _check_byte_order(arr: np.ndarray) -> None:
         raise MPIBufferError(ERR_BUFFER, f"format string {code!r} with non-native byte order")
 
 
+# Predefined datatypes by identity, each with the numpy dtype an array must have for [arr, T] to
+# name exactly what arr alone names (whole, elements of its own dtype); the datatypes are module
+# objects that live as long as the program, so their ids are never reused.
+_PLAIN_SPEC_DTYPE: dict[int, np.dtype] = {
+    id(t): t.dtype for t in D.PREDEFINED.values()
+    if t and t.dtype is not None and t.dtype.fields is None
+    and t.Get_extent() == (0, t.dtype.itemsize) == (0, t.Get_size())}
+# One-byte integers travel as plain bytes whatever their signedness (layout.py, FLAG_TYPE_SHIFT):
+# [a uint8 array, MPI.CHAR] is that array's bytes, as the array alone is.
+_ONE_BYTE = (np.dtype(np.int8), np.dtype(np.uint8))
+
+
+def plain_array(spec: list | tuple, blocks: int = 1) -> np.ndarray | None:
+    """The array of a spec that selects that whole array as its own elements, else None.
+
+    [arr, T] (or a tuple) with T a predefined datatype of arr's own dtype, and [arr, arr.size,
+    T], the way mpi4py's tutorials write every buffer (`[data, MPI.INT]`), send and receive
+    exactly what arr alone does: a call may then take its hot path with arr instead of parsing
+    the spec (about 1 us a call). Anything else (another dtype, a count or displacement that
+    selects part of it, a derived type) is for normalise. With `blocks` > 1 (a buffer of one
+    block per rank) a count is one block's, so only [arr, T] qualifies."""
+    n = len(spec)
+    if n == 2:
+        arr, datatype = spec
+    elif n == 3 and blocks == 1 and type(spec[1]) is int:
+        arr, count, datatype = spec
+        if type(arr) is not np.ndarray or count != arr.size:
+            return None
+    else:
+        return None
+    if type(arr) is np.ndarray:
+        want = _PLAIN_SPEC_DTYPE.get(id(datatype))
+        if want is arr.dtype or want in _ONE_BYTE and arr.dtype in _ONE_BYTE:
+            return arr
+    return None
+
+
+def plain_spec(spec: Any, blocks: int = 1) -> Any:
+    """plain_array's array for a list or tuple spec it accepts, else spec itself (an array,
+    IN_PLACE, any other spec): a collective called with [data, MPI.DOUBLE] calls itself again
+    with data, whose call-site record the next calls then hit."""
+    if type(spec) is list or type(spec) is tuple:
+        arr = plain_array(spec, blocks)
+        if arr is not None:
+            return arr
+    return spec
+
+
 def normalise(spec: Any, writable: bool, blocks: int = 1) -> Buffer:
     """Parse a buffer spec for sending (writable=False) or receiving (writable=True).
 

@@ -37,7 +37,7 @@ from ..errors import (
 )
 from . import hosted as H
 from . import net_collectives as NC
-from .buffers import IN_PLACE, Buffer, byte_view, int_list, typed, v_bytes
+from .buffers import IN_PLACE, Buffer, byte_view, int_list, plain_spec, typed, v_bytes
 from .buffers import normalise as _parse_buffer
 from .datatypes import from_dtype
 from .hot_sites import ALLGATHER, ALLREDUCE, ALLTOALL, BARRIER, BCAST, FAST_DTYPES, GATHER, REDUCE, SCATTER
@@ -55,6 +55,10 @@ def normalise(spec: Any, writable: bool, blocks: int = 1) -> Buffer:
             and (spec.flags.writeable or not writable) and (blocks == 1 or spec.size % blocks == 0)):
         return Buffer(spec, spec.nbytes, from_dtype(spec.dtype))
     return _parse_buffer(spec, writable, blocks)
+
+
+# The types of a buffer spec ([data, MPI.DOUBLE], ...), as opposed to a buffer.
+_SPECS = (list, tuple)
 _PLAN_CACHE_LIMIT = 256
 # A Reduce of at least this many bytes combines the segments it receives in their ring buffers
 # (bus/held.py) instead of copying each into scratch first. Measured at 2 ranks (2026-12-07, both
@@ -183,6 +187,10 @@ class CollectiveMixin:
             if st:
                 hot.stop(st)
             return
+        if type(sendbuf) in _SPECS or type(recvbuf) in _SPECS:
+            s, r = plain_spec(sendbuf), plain_spec(recvbuf, 2)
+            if s is not sendbuf or r is not recvbuf:
+                return self.Gather(s, r, root)  # [data, MPI.DOUBLE] is data (buffers.plain_array)
         if self._move_hit(GATHER, sendbuf, recvbuf, root):
             return
         root = self._root_arg(root)
@@ -213,6 +221,10 @@ class CollectiveMixin:
             if st:
                 hot.stop(st)
             return
+        if type(sendbuf) in _SPECS or type(recvbuf) in _SPECS:
+            s, r = plain_spec(sendbuf, 2), plain_spec(recvbuf)
+            if s is not sendbuf or r is not recvbuf:
+                return self.Scatter(s, r, root)  # (see Gather)
         if self._move_hit(SCATTER, sendbuf, recvbuf, root):
             return
         root = self._root_arg(root)
@@ -311,6 +323,10 @@ class CollectiveMixin:
             if st:
                 hot.stop(st)
             return
+        if type(sendbuf) in _SPECS or type(recvbuf) in _SPECS:
+            s, r = plain_spec(sendbuf), plain_spec(recvbuf, 2)
+            if s is not sendbuf or r is not recvbuf:
+                return self.Allgather(s, r)  # (see Gather)
         if self._move_hit(ALLGATHER, sendbuf, recvbuf, 0):
             return
         self._check_live()
@@ -355,6 +371,10 @@ class CollectiveMixin:
             if st:
                 hot.stop(st)
             return
+        if type(sendbuf) in _SPECS or type(recvbuf) in _SPECS:
+            s, r = plain_spec(sendbuf, 2), plain_spec(recvbuf, 2)
+            if s is not sendbuf or r is not recvbuf:
+                return self.Alltoall(s, r)  # (see Gather)
         if self._move_hit(ALLTOALL, sendbuf, recvbuf, 0):
             return
         self._check_live()
@@ -447,6 +467,9 @@ class CollectiveMixin:
 
     def _reduce_checked(self, sendbuf: Any, recvbuf: Any, op: Op, root: int) -> None:
         """Reduce without a hot record: parse, check, run, and remember a plain array's call."""
+        s, r = plain_spec(sendbuf), plain_spec(recvbuf)
+        if s is not sendbuf or r is not recvbuf:
+            return self.Reduce(s, r, op, root)  # (see Gather)
         root = self._root_arg(root)
         n, me = self.size, self.rank
         if me != root and sendbuf is IN_PLACE:
@@ -479,6 +502,9 @@ class CollectiveMixin:
 
     def _allreduce_checked(self, sendbuf: Any, recvbuf: Any, op: Op) -> None:
         """Allreduce without a hot record: parse, check, run, and remember a plain array's call."""
+        s, r = plain_spec(sendbuf), plain_spec(recvbuf)
+        if s is not sendbuf or r is not recvbuf:
+            return self.Allreduce(s, r, op)  # (see Gather)
         self._check_live()
         n, me = self.size, self.rank
         try:

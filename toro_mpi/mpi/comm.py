@@ -13,7 +13,7 @@ from ..bus import layout as L
 from ..bus.ring_at import RECV_TAKEN
 from ..errors import ERR_ARG, ERR_COMM, ERR_GROUP, ERR_RANK, ERR_TAG, ERR_TRUNCATE, MPIException, MPITypeError
 from .attributes import AttributesMixin
-from .buffers import normalise
+from .buffers import normalise, plain_array
 from .collectives import CollectiveMixin
 from .comm_manage import CommManagementMixin
 from .comm_requests import CommRequest
@@ -426,6 +426,8 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
                         return
                 elif e.send_fast(buf, nbytes, dest, tag, self._ctx):
                     return
+        elif (type(buf) is list or type(buf) is tuple) and (arr := plain_array(buf)) is not None:
+            return self.Send(arr, dest, tag)  # [data, MPI.INT]: data's own paths (plain_array)
         if type(buf) is _ndarray and buf.flags.c_contiguous and buf.dtype.isnative:
             arr = buf
             nbytes = buf.nbytes
@@ -505,6 +507,8 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
                     return
                 if self._recv_rest(e, buf, source, tag, st, status):
                     return
+        elif (type(buf) is list or type(buf) is tuple) and (arr := plain_array(buf)) is not None:
+            return self.Recv(arr, source, tag, status)  # [data, MPI.INT] (see Send)
         if type(buf) is _ndarray and (flags := buf.flags).c_contiguous and flags.writeable and buf.dtype.isnative:
             arr = buf
             cap = buf.nbytes
@@ -571,6 +575,8 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
     def Sendrecv(self, sendbuf: Any, dest: int, sendtag: int = 0, recvbuf: Any = None,
                  source: int = ANY_SOURCE, recvtag: int = ANY_TAG, status: Status | None = None) -> None:
         """Send and receive in one call (no deadlock when both sides call it)."""
+        if (type(recvbuf) is list or type(recvbuf) is tuple) and (arr := plain_array(recvbuf)) is not None:
+            recvbuf = arr  # [data, MPI.INT] (see Send); sendbuf's is Isend's or Send's to see
         if not (type(recvbuf) is _ndarray and recvbuf.flags.writeable and recvbuf.flags.c_contiguous
                 and recvbuf.dtype.isnative) and source != PROC_NULL:
             # As MPI_Sendrecv: a bad receive side fails before anything is sent (else the sent
@@ -667,6 +673,8 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
                 if nbytes >= e.rndv_limit and not e.remote[dest] and nbytes < e.heap_min:
                     return Request(e, e.isend_rndv(buf, nbytes, dest, tag, self._ctx))
                 return Request(e, e.isend(buf, nbytes, dest, tag, self._ctx))
+        elif (type(buf) is list or type(buf) is tuple) and (arr := plain_array(buf)) is not None:
+            return self.Isend(arr, dest, tag)  # [data, MPI.INT] (see Send)
         return self._start_send(buf, dest, tag, False)
 
     def _isend_rest(self, buf: np.ndarray, dest: int, tag: int, sent: int) -> Request:
@@ -848,6 +856,8 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
                     else:
                         self._irecv_prev = buf
                 return CommRequest(self, e, e.post(RecvReq(source, tag, self._ctx, buf, buf.nbytes)))
+        elif (type(buf) is list or type(buf) is tuple) and (arr := plain_array(buf)) is not None:
+            return self.Irecv(arr, source, tag)  # [data, MPI.INT] (see Send)
         return self._irecv(buf, source, tag)
 
     def _irecv_deferring(self, e: Engine, buf: np.ndarray, source: int, tag: int) -> Request:

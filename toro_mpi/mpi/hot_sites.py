@@ -50,6 +50,7 @@ import numpy as np
 from ..coll.elementwise import OP_USER
 from ..coll.engine import Plan, barrier_entry, hot_entry
 from ..coll.interpreter import HOT_DTYPES
+from .buffers import plain_array, plain_spec
 from .errhandler import install_call, remove_call
 from .ops import SUM, Op
 
@@ -157,6 +158,8 @@ class HotCallSites:
         """Broadcast root's buffer to every rank."""
         hot = self._last_bcast
         if hot.send is not buf:
+            if (type(buf) is list or type(buf) is tuple) and (data := plain_array(buf)) is not None:
+                return self.Bcast(data, root)  # [data, MPI.DOUBLE] is data: its record serves
             hot = self._hot_bcast.get(id(buf))  # a hit holds buf itself (keyed by its id)
             if hot is None:
                 self._bcast_checked(buf, root)
@@ -173,6 +176,8 @@ class HotCallSites:
         """Combine every rank's sendbuf with op into root's recvbuf."""
         hot = self._last_reduce
         if hot.send is not sendbuf:
+            if (type(sendbuf) is list or type(sendbuf) is tuple) and (data := plain_array(sendbuf)) is not None:
+                return self.Reduce(data, plain_spec(recvbuf), op, root)  # (see Bcast)
             hot = self._hot_reduce.get(id(sendbuf))  # a hit holds sendbuf itself (keyed by its id)
             if hot is None:
                 self._reduce_checked(sendbuf, recvbuf, op, root)
@@ -191,6 +196,8 @@ class HotCallSites:
         """Combine every rank's sendbuf with op into every rank's recvbuf."""
         hot = self._last_allreduce
         if hot.send is not sendbuf:
+            if (type(sendbuf) is list or type(sendbuf) is tuple) and (data := plain_array(sendbuf)) is not None:
+                return self.Allreduce(data, plain_spec(recvbuf), op)  # (see Bcast)
             hot = self._hot_allreduce.get(id(sendbuf))  # a hit holds sendbuf itself (keyed by its id)
             if hot is None:
                 self._allreduce_checked(sendbuf, recvbuf, op)
