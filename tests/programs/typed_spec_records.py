@@ -17,7 +17,7 @@ for _ in range(3):
     comm.Irecv([recv, D], peer, 2).Wait()
     comm.Allreduce([a, D], [b, D], MPI.SUM)
     comm.Reduce((a, D), [b, D], MPI.SUM, 0)
-    comm.Bcast([a, 3, D], 1)
+    comm.Bcast([a, D], 1)
     comm.Gather([g, D], [h, D], 0)
 sites = {"send": comm._isend_site.buf is send, "recv": comm._recv_site.buf is recv,
          "irecv": comm._irecv_site.buf is recv}

@@ -65,6 +65,26 @@ def point_to_point(form: str) -> None:
     out(f"{form} sendrecv {got}")
 
 
+def sendrecv_shapes() -> None:
+    """Sendrecv's array path: ANY_SOURCE and ANY_TAG, to itself, a large message in a ring (a
+    rendezvous request at 2 ranks, whose send completes after the peer's read), and PROC_NULL."""
+    st = MPI.Status()
+    a = np.arange(4, dtype=np.int64) + 10 * RANK
+    b = np.zeros(4, np.int64)
+    COMM.Sendrecv(a, RIGHT, 8, b, MPI.ANY_SOURCE, MPI.ANY_TAG, st)
+    out(f"sendrecv any {b.tolist()} {st.Get_source()} {st.Get_tag()} {st.Get_count(MPI.INT64_T)}")
+    COMM.Sendrecv(a, RANK, 9, b, RANK, 9, st)
+    out(f"sendrecv self {b.tolist()} {st.Get_source()}")
+    big = np.arange(200_000, dtype=np.float64) * (RANK + 1)
+    into = np.zeros_like(big)
+    for _ in range(3):
+        COMM.Sendrecv(big, RIGHT, 10, into, LEFT, 10, st)
+    out(f"sendrecv large {into[:3].tolist()} {into[-1]} {st.Get_count(MPI.DOUBLE)}")
+    b[:] = 7
+    COMM.Sendrecv(a, MPI.PROC_NULL, 11, b, MPI.PROC_NULL, 11, st)
+    out(f"sendrecv proc_null {b.tolist()} {st.Get_source()} {st.Get_count(MPI.INT64_T)}")
+
+
 def collectives(form: str) -> None:
     """Bcast, Reduce, Allreduce, Gather, Scatter, Allgather and Alltoall on the same arrays."""
     for step in range(ROUNDS):
@@ -123,12 +143,79 @@ def not_plain() -> None:
     for _ in range(3):
         COMM.Sendrecv([u8, MPI.CHAR], RIGHT, 5, [i8, MPI.SIGNED_CHAR], LEFT, 5, st)
     out(f"uint8 as char into int8 {i8.tolist()} {st.Get_count(MPI.CHAR)}")
+    # ... and are reduced as that type: int8 -1 is 255 as MPI.UNSIGNED_CHAR.
+    mine = np.array([-1 if RANK == 0 else 1], np.int8)
+    top, low = np.zeros(1, np.int8), np.zeros(1, np.int8)
+    for _ in range(3):
+        COMM.Allreduce([mine, MPI.UNSIGNED_CHAR], [top, MPI.UNSIGNED_CHAR], MPI.MAX)
+        COMM.Reduce([mine, MPI.UINT8_T], [low, MPI.UINT8_T], MPI.MIN, 0)
+    out(f"int8 reduced as unsigned {top.tolist()} {low.tolist() if RANK == 0 else ''}")
+    try:
+        COMM.Allreduce([mine, MPI.UINT8_T], [top, MPI.INT8_T], MPI.SUM)
+        out("mixed reduction types: no error")
+    except ValueError:
+        out("mixed reduction types: ValueError")
+    # A count: the bytes travel untyped, so float32 bits arrive in an int32 buffer.
+    f4 = np.arange(4, dtype=np.float32) + RANK
+    i4 = np.zeros(4, np.int32)
+    for _ in range(3):
+        COMM.Sendrecv([f4, 4, MPI.FLOAT], RIGHT, 6, [i4, 4, MPI.INT], LEFT, 6, st)
+    out(f"counted float32 into int32 {i4.view(np.float32).tolist()} {st.Get_count(MPI.INT)}")
     # Bytes of a double array as MPI.BYTE: a count in bytes.
     d = np.arange(2, dtype=np.float64) + RANK
     raw = np.zeros(16, np.uint8)
     for _ in range(3):
         COMM.Sendrecv([d, MPI.DOUBLE], RIGHT, 4, [raw, MPI.BYTE], LEFT, 4, st)
     out(f"doubles as bytes {raw.view(np.float64).tolist()} {st.Get_count(MPI.BYTE)}")
+
+
+def user_operator() -> None:
+    """A user-defined operator is given the spec's own datatype (MPI.INT64_T, not the MPI.LONG a
+    bare int64 array would name)."""
+    named = []
+
+    def add(inbuf, inoutbuf, datatype):
+        named.append(datatype == MPI.INT64_T)
+        b = np.frombuffer(inoutbuf, np.int64)
+        b += np.frombuffer(inbuf, np.int64)
+
+    op = MPI.Op.Create(add, commute=True)
+    z = np.arange(3, dtype=np.int64) + RANK
+    total = np.zeros(3, np.int64)
+    for _ in range(3):
+        COMM.Allreduce([z, MPI.INT64_T], [total, MPI.INT64_T], op)
+        COMM.Reduce([z, MPI.INT64_T], [total, MPI.INT64_T], op, 0)
+    op.Free()
+    out(f"user op {total.tolist() if RANK == 0 else ''} datatypes as given {all(named)}")
+
+
+def subclass() -> None:
+    """A program's subclass of Intracomm that adds the datatype and calls the base class: each of
+    its calls reaches the base class once, and never recurses."""
+    calls = []
+
+    class Typed(MPI.Intracomm):
+        def Send(self, buf, dest, tag=0):
+            calls.append(dest)
+            if isinstance(buf, np.ndarray):
+                buf = [buf, MPI.DOUBLE]
+            return super().Send(buf, dest, tag)
+
+        def Bcast(self, buf, root=0):
+            calls.append(root)
+            if isinstance(buf, np.ndarray):
+                buf = [buf, MPI.DOUBLE]
+            return super().Bcast(buf, root)
+
+    comm = Typed(COMM)
+    a = np.full(2, float(RANK))
+    for _ in range(3):
+        if RANK == 0:
+            comm.Send(a, 1, 12)
+        elif RANK == 1:
+            COMM.Recv(a, 0, 12)
+        comm.Bcast(a, 0)
+    out(f"subclass calls {len(calls)} {a.tolist()}")
 
 
 def errors() -> None:
@@ -156,7 +243,10 @@ def main() -> None:
     for form in ("bare", "list", "tuple", "counted"):
         point_to_point(form)
         collectives(form)
+    sendrecv_shapes()
     not_plain()
+    user_operator()
+    subclass()
     errors()
     COMM.Barrier()
     out("ok")

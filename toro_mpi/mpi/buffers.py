@@ -234,42 +234,32 @@ _PLAIN_SPEC_DTYPE: dict[int, np.dtype] = {
     id(t): t.dtype for t in D.PREDEFINED.values()
     if t and t.dtype is not None and t.dtype.fields is None
     and t.Get_extent() == (0, t.dtype.itemsize) == (0, t.Get_size())}
-# One-byte integers travel as plain bytes whatever their signedness (layout.py, FLAG_TYPE_SHIFT):
-# [a uint8 array, MPI.CHAR] is that array's bytes, as the array alone is.
-_ONE_BYTE = (np.dtype(np.int8), np.dtype(np.uint8))
 
 
-def plain_array(spec: list | tuple, blocks: int = 1) -> np.ndarray | None:
+def plain_array(spec: list | tuple) -> np.ndarray | None:
     """The array of a spec that selects that whole array as its own elements, else None.
 
-    [arr, T] (or a tuple) with T a predefined datatype of arr's own dtype, and [arr, arr.size,
-    T], the way mpi4py's tutorials write every buffer (`[data, MPI.INT]`), send and receive
-    exactly what arr alone does: a call may then take its hot path with arr instead of parsing
-    the spec (about 1 us a call). Anything else (another dtype, a count or displacement that
-    selects part of it, a derived type) is for normalise. With `blocks` > 1 (a buffer of one
-    block per rank) a count is one block's, so only [arr, T] qualifies."""
-    n = len(spec)
-    if n == 2:
-        arr, datatype = spec
-    elif n == 3 and blocks == 1 and type(spec[1]) is int:
-        arr, count, datatype = spec
-        if type(arr) is not np.ndarray or count != arr.size:
-            return None
-    else:
-        return None
-    if type(arr) is np.ndarray:
-        want = _PLAIN_SPEC_DTYPE.get(id(datatype))
-        if want is arr.dtype or want in _ONE_BYTE and arr.dtype in _ONE_BYTE:
+    [arr, T] (or a tuple) with T a predefined datatype of arr's own dtype, the way mpi4py's
+    tutorials write every buffer (`[data, MPI.INT]`), is parsed into exactly what arr alone is
+    (normalise: the whole array, typed on the wire) but for the datatype object, which only a
+    user-defined operator sees (MPI.INT32_T's spec, MPI.INT for the bare array): a call may then
+    take its hot path with arr instead of parsing the spec (about 1 us a call). Anything else
+    is for normalise: another dtype (a one-byte array under a type of the other signedness is
+    reduced as that type), a count (which makes the message untyped bytes), a displacement, a
+    derived or duplicated type."""
+    if len(spec) == 2:
+        arr = spec[0]
+        if type(arr) is np.ndarray and _PLAIN_SPEC_DTYPE.get(id(spec[1])) is arr.dtype:
             return arr
     return None
 
 
-def plain_spec(spec: Any, blocks: int = 1) -> Any:
+def plain_spec(spec: Any) -> Any:
     """plain_array's array for a list or tuple spec it accepts, else spec itself (an array,
     IN_PLACE, any other spec): a collective called with [data, MPI.DOUBLE] calls itself again
     with data, whose call-site record the next calls then hit."""
     if type(spec) is list or type(spec) is tuple:
-        arr = plain_array(spec, blocks)
+        arr = plain_array(spec)
         if arr is not None:
             return arr
     return spec

@@ -40,7 +40,18 @@ from . import net_collectives as NC
 from .buffers import IN_PLACE, Buffer, byte_view, int_list, plain_spec, typed, v_bytes
 from .buffers import normalise as _parse_buffer
 from .datatypes import from_dtype
-from .hot_sites import ALLGATHER, ALLREDUCE, ALLTOALL, BARRIER, BCAST, FAST_DTYPES, GATHER, REDUCE, SCATTER
+from .hot_sites import (
+    ALLGATHER,
+    ALLREDUCE,
+    ALLTOALL,
+    BARRIER,
+    BCAST,
+    FAST_DTYPES,
+    GATHER,
+    REDUCE,
+    SCATTER,
+    HotCallSites,
+)
 from .ops import SUM, Op, check_applies
 from .wide_reduce import widen
 
@@ -188,9 +199,9 @@ class CollectiveMixin:
                 hot.stop(st)
             return
         if type(sendbuf) in _SPECS or type(recvbuf) in _SPECS:
-            s, r = plain_spec(sendbuf), plain_spec(recvbuf, 2)
+            s, r = plain_spec(sendbuf), plain_spec(recvbuf)
             if s is not sendbuf or r is not recvbuf:
-                return self.Gather(s, r, root)  # [data, MPI.DOUBLE] is data (buffers.plain_array)
+                return CollectiveMixin.Gather(self, s, r, root)  # [data, MPI.DOUBLE] is data (buffers.plain_array)
         if self._move_hit(GATHER, sendbuf, recvbuf, root):
             return
         root = self._root_arg(root)
@@ -222,9 +233,9 @@ class CollectiveMixin:
                 hot.stop(st)
             return
         if type(sendbuf) in _SPECS or type(recvbuf) in _SPECS:
-            s, r = plain_spec(sendbuf, 2), plain_spec(recvbuf)
+            s, r = plain_spec(sendbuf), plain_spec(recvbuf)
             if s is not sendbuf or r is not recvbuf:
-                return self.Scatter(s, r, root)  # (see Gather)
+                return CollectiveMixin.Scatter(self, s, r, root)  # (see Gather)
         if self._move_hit(SCATTER, sendbuf, recvbuf, root):
             return
         root = self._root_arg(root)
@@ -324,9 +335,9 @@ class CollectiveMixin:
                 hot.stop(st)
             return
         if type(sendbuf) in _SPECS or type(recvbuf) in _SPECS:
-            s, r = plain_spec(sendbuf), plain_spec(recvbuf, 2)
+            s, r = plain_spec(sendbuf), plain_spec(recvbuf)
             if s is not sendbuf or r is not recvbuf:
-                return self.Allgather(s, r)  # (see Gather)
+                return CollectiveMixin.Allgather(self, s, r)  # (see Gather)
         if self._move_hit(ALLGATHER, sendbuf, recvbuf, 0):
             return
         self._check_live()
@@ -372,9 +383,9 @@ class CollectiveMixin:
                 hot.stop(st)
             return
         if type(sendbuf) in _SPECS or type(recvbuf) in _SPECS:
-            s, r = plain_spec(sendbuf, 2), plain_spec(recvbuf, 2)
+            s, r = plain_spec(sendbuf), plain_spec(recvbuf)
             if s is not sendbuf or r is not recvbuf:
-                return self.Alltoall(s, r)  # (see Gather)
+                return CollectiveMixin.Alltoall(self, s, r)  # (see Gather)
         if self._move_hit(ALLTOALL, sendbuf, recvbuf, 0):
             return
         self._check_live()
@@ -468,8 +479,9 @@ class CollectiveMixin:
     def _reduce_checked(self, sendbuf: Any, recvbuf: Any, op: Op, root: int) -> None:
         """Reduce without a hot record: parse, check, run, and remember a plain array's call."""
         s, r = plain_spec(sendbuf), plain_spec(recvbuf)
-        if s is not sendbuf or r is not recvbuf:
-            return self.Reduce(s, r, op, root)  # (see Gather)
+        if (s is not sendbuf or r is not recvbuf) and not (isinstance(op, Op) and op.code == OP_USER):
+            # (A user-defined operator is given the spec's own datatype: parsed below.)
+            return HotCallSites.Reduce(self, s, r, op, root)  # (see Gather)
         root = self._root_arg(root)
         n, me = self.size, self.rank
         if me != root and sendbuf is IN_PLACE:
@@ -503,8 +515,8 @@ class CollectiveMixin:
     def _allreduce_checked(self, sendbuf: Any, recvbuf: Any, op: Op) -> None:
         """Allreduce without a hot record: parse, check, run, and remember a plain array's call."""
         s, r = plain_spec(sendbuf), plain_spec(recvbuf)
-        if s is not sendbuf or r is not recvbuf:
-            return self.Allreduce(s, r, op)  # (see Gather)
+        if (s is not sendbuf or r is not recvbuf) and not (isinstance(op, Op) and op.code == OP_USER):
+            return HotCallSites.Allreduce(self, s, r, op)  # (see Gather and _reduce_checked)
         self._check_live()
         n, me = self.size, self.rank
         try:

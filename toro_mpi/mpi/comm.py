@@ -13,7 +13,7 @@ from ..bus import layout as L
 from ..bus.ring_at import RECV_TAKEN
 from ..errors import ERR_ARG, ERR_COMM, ERR_GROUP, ERR_RANK, ERR_TAG, ERR_TRUNCATE, MPIException, MPITypeError
 from .attributes import AttributesMixin
-from .buffers import normalise, plain_array
+from .buffers import normalise, plain_array, plain_spec
 from .collectives import CollectiveMixin
 from .comm_manage import CommManagementMixin
 from .comm_requests import CommRequest
@@ -427,7 +427,9 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
                 elif e.send_fast(buf, nbytes, dest, tag, self._ctx):
                     return
         elif (type(buf) is list or type(buf) is tuple) and (arr := plain_array(buf)) is not None:
-            return self.Send(arr, dest, tag)  # [data, MPI.INT]: data's own paths (plain_array)
+            # [data, MPI.INT]: data's own paths (plain_array); this class's method, so that a
+            # program's subclass of Comm sees one call.
+            return Comm.Send(self, arr, dest, tag)
         if type(buf) is _ndarray and buf.flags.c_contiguous and buf.dtype.isnative:
             arr = buf
             nbytes = buf.nbytes
@@ -508,7 +510,7 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
                 if self._recv_rest(e, buf, source, tag, st, status):
                     return
         elif (type(buf) is list or type(buf) is tuple) and (arr := plain_array(buf)) is not None:
-            return self.Recv(arr, source, tag, status)  # [data, MPI.INT] (see Send)
+            return Comm.Recv(self, arr, source, tag, status)  # [data, MPI.INT] (see Send)
         if type(buf) is _ndarray and (flags := buf.flags).c_contiguous and flags.writeable and buf.dtype.isnative:
             arr = buf
             cap = buf.nbytes
@@ -576,7 +578,8 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
                  source: int = ANY_SOURCE, recvtag: int = ANY_TAG, status: Status | None = None) -> None:
         """Send and receive in one call (no deadlock when both sides call it)."""
         if (type(recvbuf) is list or type(recvbuf) is tuple) and (arr := plain_array(recvbuf)) is not None:
-            recvbuf = arr  # [data, MPI.INT] (see Send); sendbuf's is Isend's or Send's to see
+            # [data, MPI.INT] (see Send): again with the arrays, for the path above.
+            return Comm.Sendrecv(self, plain_spec(sendbuf), dest, sendtag, arr, source, recvtag, status)
         if not (type(recvbuf) is _ndarray and recvbuf.flags.writeable and recvbuf.flags.c_contiguous
                 and recvbuf.dtype.isnative) and source != PROC_NULL:
             # As MPI_Sendrecv: a bad receive side fails before anything is sent (else the sent
@@ -674,7 +677,7 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
                     return Request(e, e.isend_rndv(buf, nbytes, dest, tag, self._ctx))
                 return Request(e, e.isend(buf, nbytes, dest, tag, self._ctx))
         elif (type(buf) is list or type(buf) is tuple) and (arr := plain_array(buf)) is not None:
-            return self.Isend(arr, dest, tag)  # [data, MPI.INT] (see Send)
+            return Comm.Isend(self, arr, dest, tag)  # [data, MPI.INT] (see Send)
         return self._start_send(buf, dest, tag, False)
 
     def _isend_rest(self, buf: np.ndarray, dest: int, tag: int, sent: int) -> Request:
@@ -857,7 +860,7 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
                         self._irecv_prev = buf
                 return CommRequest(self, e, e.post(RecvReq(source, tag, self._ctx, buf, buf.nbytes)))
         elif (type(buf) is list or type(buf) is tuple) and (arr := plain_array(buf)) is not None:
-            return self.Irecv(arr, source, tag)  # [data, MPI.INT] (see Send)
+            return Comm.Irecv(self, arr, source, tag)  # [data, MPI.INT] (see Send)
         return self._irecv(buf, source, tag)
 
     def _irecv_deferring(self, e: Engine, buf: np.ndarray, source: int, tag: int) -> Request:

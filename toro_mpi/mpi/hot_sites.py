@@ -159,7 +159,9 @@ class HotCallSites:
         hot = self._last_bcast
         if hot.send is not buf:
             if (type(buf) is list or type(buf) is tuple) and (data := plain_array(buf)) is not None:
-                return self.Bcast(data, root)  # [data, MPI.DOUBLE] is data: its record serves
+                # [data, MPI.DOUBLE] is data: its record serves (this class's own method: a
+                # program's subclass sees one call).
+                return HotCallSites.Bcast(self, data, root)
             hot = self._hot_bcast.get(id(buf))  # a hit holds buf itself (keyed by its id)
             if hot is None:
                 self._bcast_checked(buf, root)
@@ -176,8 +178,10 @@ class HotCallSites:
         """Combine every rank's sendbuf with op into root's recvbuf."""
         hot = self._last_reduce
         if hot.send is not sendbuf:
-            if (type(sendbuf) is list or type(sendbuf) is tuple) and (data := plain_array(sendbuf)) is not None:
-                return self.Reduce(data, plain_spec(recvbuf), op, root)  # (see Bcast)
+            if ((type(sendbuf) is list or type(sendbuf) is tuple) and (data := plain_array(sendbuf)) is not None
+                    and not (isinstance(op, Op) and op.code == OP_USER)):  # (a user operator sees
+                # the spec's own datatype: the checked path parses it)
+                return HotCallSites.Reduce(self, data, plain_spec(recvbuf), op, root)  # (see Bcast)
             hot = self._hot_reduce.get(id(sendbuf))  # a hit holds sendbuf itself (keyed by its id)
             if hot is None:
                 self._reduce_checked(sendbuf, recvbuf, op, root)
@@ -196,8 +200,9 @@ class HotCallSites:
         """Combine every rank's sendbuf with op into every rank's recvbuf."""
         hot = self._last_allreduce
         if hot.send is not sendbuf:
-            if (type(sendbuf) is list or type(sendbuf) is tuple) and (data := plain_array(sendbuf)) is not None:
-                return self.Allreduce(data, plain_spec(recvbuf), op)  # (see Bcast)
+            if ((type(sendbuf) is list or type(sendbuf) is tuple) and (data := plain_array(sendbuf)) is not None
+                    and not (isinstance(op, Op) and op.code == OP_USER)):  # (see Reduce)
+                return HotCallSites.Allreduce(self, data, plain_spec(recvbuf), op)  # (see Bcast)
             hot = self._hot_allreduce.get(id(sendbuf))  # a hit holds sendbuf itself (keyed by its id)
             if hot is None:
                 self._allreduce_checked(sendbuf, recvbuf, op)
