@@ -577,6 +577,17 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
     def Sendrecv(self, sendbuf: Any, dest: int, sendtag: int = 0, recvbuf: Any = None,
                  source: int = ANY_SOURCE, recvtag: int = ANY_TAG, status: Status | None = None) -> None:
         """Send and receive in one call (no deadlock when both sides call it)."""
+        if (type(recvbuf) is _ndarray and type(sendbuf) is _ndarray and type(dest) is int and type(source) is int
+                and dest >= 0 and source >= ANY_SOURCE and (flags := recvbuf.flags).writeable and flags.c_contiguous
+                and recvbuf.dtype.isnative):
+            # Two arrays, a destination rank and a source rank or ANY_SOURCE (PROC_NULL is
+            # -2): the checks below all hold, and a send that left at once needs no Wait
+            # (together about 0.25 us of a 1.4 us exchange of 8 doubles).
+            sreq = self.Isend(sendbuf, dest, sendtag)
+            self.Recv(recvbuf, source, recvtag, status)
+            if type(sreq) is not SentRequest:
+                sreq.Wait()
+            return
         if (type(recvbuf) is list or type(recvbuf) is tuple) and (arr := plain_array(recvbuf)) is not None:
             # [data, MPI.INT] (see Send): again with the arrays, for the path above.
             return Comm.Sendrecv(self, plain_spec(sendbuf), dest, sendtag, arr, source, recvtag, status)
