@@ -92,7 +92,8 @@ def dumps_in_band(obj: Any) -> np.ndarray:
 
 
 def _framed(frame: np.ndarray) -> bool:
-    return frame.nbytes >= _HEAD.size and bytes(frame[:4]) == MAGIC
+    # (The first byte alone first: a pickle's is never 0, and slicing out four costs ~0.3 us.)
+    return frame.nbytes >= _HEAD.size and frame[0] == 0 and bytes(frame[:4]) == MAGIC
 
 
 def oob_sizes(frame: np.ndarray) -> tuple[int, list[int]]:

@@ -776,6 +776,28 @@ class Engine:
             return True
         return self.recv_rest(arr, src, tag, ctx, status, self.rx_info[src])
 
+    def take_frame(self, src: int, tag: int, ctx: int) -> np.ndarray | None:
+        """A blocking object receive's fast path (mpi4py's recv from one source): spin in jitted
+        code for src's ring head as a blocking Recv does, read its header without taking it,
+        and receive it whole into a new byte array of its size; the array, with self.info
+        holding the header. None, nothing consumed, when the general path must take it:
+        something in Python comes first, the head is not this receive's, or the spin ran out
+        (the general path then waits as before)."""
+        if (src < 0 or src == self.rank or self.unexpected or self.posted or self.active or self.remote[src]
+                or self.owner is not None or self.pending_sends or self.reads_pending or self.sched.ready
+                or self.sched.tasks or src in self.parked):
+            return None
+        info = self.info
+        peek = self._kernel("wait", self._wait_by_dtype, _EMPTY)
+        if peek(self._rxh[src], tag, L.PEEK, _EMPTY, info, self.fast_spins) != L.RX_NO_MATCH:
+            return None  # empty still, or a corrupt queue (the general path reports it)
+        head = info.tolist()  # (one conversion: indexing the array costs ~0.1 us a word)
+        if (head[L.INFO_CTX] != ctx or head[L.INFO_KIND] == L.KIND_ACK
+                or (tag != ANY_TAG and head[L.INFO_TAG] != tag)):
+            return None
+        frame = np.empty(head[L.INFO_TOTAL], np.uint8)
+        return frame if self.recv_fast(frame, src, tag, ctx) else None
+
     def recv_rest(self, arr: np.ndarray, src: int, tag: int, ctx: int, status: int,
                   header: np.ndarray | None = None) -> bool:
         """After a fast-path poll returned `status`: spin a little, or finish what it consumed.
