@@ -297,10 +297,9 @@ def test_compare_failing_run(tmp_path):
 
 
 # -- the probes (osu/probes/) ----------------------------------------------------------------------
-PROBES = ("barrier_floor", "bcast_floor", "calibrate", "check_cost", "coll_overhead", "combine_cost", "green_floor",
-          "halo",
-          "heap_cost", "jit", "overhead", "overlap", "oversub", "ring_floor", "spec_cost", "stream_cost", "wake",
-          "window_cost")
+PROBES = ("barrier_floor", "bcast_floor", "calibrate", "call_cost", "check_cost", "coll_overhead",
+          "combine_cost", "green_floor", "halo", "heap_cost", "jit", "overhead", "overlap", "oversub",
+          "ring_floor", "stream_cost", "wake", "window_cost")
 
 
 def test_probes_listed():

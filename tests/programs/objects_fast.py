@@ -111,11 +111,42 @@ def edges() -> None:
             out(f"{what}: {error_class(exc)}")
 
 
+def collectives() -> None:
+    """The object collectives with pickles that fit their slot and ones that do not, some ranks'
+    only, repeated (so the buffer collectives under them hit their records); results kept from
+    one call to the next must not change (they may not share the slot's memory)."""
+    kept = []
+    for step in range(4):
+        root = step % SIZE
+        small = {"rank": RANK, "step": step}
+        big = np.arange(200 + 100 * RANK, dtype=np.int64) + step  # 1.6-2.4 KB: past the slot
+        mine = big if (RANK + step) % 2 else small  # overflow on some ranks only
+        b = COMM.bcast(mine if RANK == root else None, root=root)
+        kept.append(b)
+        out(f"bcast {step}: {shown(b)}")
+        g = COMM.gather(mine, root=root)
+        out(f"gather {step}: {[shown(x) for x in g] if g is not None else None}")
+        a = COMM.allgather(mine)
+        kept.append(a)
+        out(f"allgather {step}: {[shown(x) for x in a]}")
+        a = COMM.allgather(small)
+        out(f"allgather small {step}: {a}")
+        items = [big if (r + step) % 2 else {"to": r, "from": RANK} for r in range(SIZE)] if RANK == root else None
+        out(f"scatter {step}: {shown(COMM.scatter(items, root=root))}")
+        sent = [big if (r + RANK + step) % 3 == 0 else ("to", r, "from", RANK) for r in range(SIZE)]
+        out(f"alltoall {step}: {[shown(x) for x in COMM.alltoall(sent)]}")
+        out(f"reduce {step}: {COMM.reduce(RANK + step, op=MPI.SUM, root=root)}")
+        out(f"allreduce {step}: {COMM.allreduce([RANK] * (1 + 100 * (RANK % 2)), op=MPI.SUM)[:3]}")
+        out(f"scan/exscan {step}: {COMM.scan(RANK + 1)} {COMM.exscan(RANK + 1)}")
+    out(f"kept: {[shown(x) if not isinstance(x, list) else [shown(y) for y in x] for x in kept]}")
+
+
 def main() -> None:
     ring()
     tags_and_wildcards()
     synchronous_and_mixed()
     edges()
+    collectives()
     COMM.Barrier()
     out("ok")
 

@@ -27,6 +27,17 @@ from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL, SENT, RecvReq
 from .request import Request, Status, proc_null_request
 
 _EMPTY_U8 = np.empty(0, np.uint8)
+# The object collectives move each rank's pickle in a slot of SLOT bytes of one buffer
+# collective over arrays the communicator keeps (so the buffer collective's call-site records
+# serve every call): an i64 length, then the pickle when it fits (SLOT_ROOM bytes). A longer one
+# travels again, in full: by the same collective's general form where every rank learns of it
+# (bcast, allgather), or point to point between the two ranks that both know of it (gather,
+# scatter, alltoall), on the object context with OVERFLOW_TAG (out-of-band buffers' tags are
+# below 2**30).
+SLOT = 512
+SLOT_ROOM = SLOT - 8
+_WORDS = SLOT // 8  # int64 words per slot
+OVERFLOW_TAG = 1 << 30
 
 
 class ObjectCallsMixin:
@@ -221,34 +232,59 @@ class ObjectCallsMixin:
         """Broadcast a picklable object from root; every rank returns it."""
         root = self._root_arg(root)
         me = self.rank
-        data = objects.dumps_in_band(obj) if me == root else None
-        size = np.array([0 if data is None else data.size], np.int64)
-        self.Bcast(size, root)
-        if me != root:
-            data = np.empty(int(size[0]), np.uint8)
-        self.Bcast(data, root)
+        slot, words, _, _, _, _ = self._object_slots()
+        data = None
+        if me == root:
+            data = objects.dumps_in_band(obj)
+            _pack(slot, words, 0, data)
+        self.Bcast(slot, root)
+        size = int(words[0])
+        if size > SLOT_ROOM:
+            if me != root:
+                data = np.empty(size, np.uint8)
+            self.Bcast(data, root)
+        elif me != root:
+            data = slot[8: 8 + size]
         return obj if me == root else objects.loads(data)
 
     @locked("gather")  # mpi4py's communicator lock (comm_locks.py)
     def gather(self, sendobj: Any, root: int = 0) -> list[Any] | None:
         """Gather objects at root (a list in rank order); None elsewhere."""
         root = self._root_arg(root)
-        pieces = self._gather_bytes(objects.dumps_in_band(sendobj), root)
-        return None if pieces is None else [objects.loads(p) for p in pieces]
-
-    def _gather_bytes(self, data: np.ndarray, root: int) -> list[np.ndarray] | None:
-        n, me = self.size, self.rank
-        mine = np.array([data.size], np.int64)
-        sizes = np.empty(n, np.int64) if me == root else None
-        self.Gather(mine, sizes, root)
+        data = objects.dumps_in_band(sendobj)
+        slot, words, slots, lengths, _, _ = self._object_slots()
+        _pack(slot, words, 0, data)
+        me = self.rank
+        self.Gather(slot, slots if me == root else None, root)
+        e = self._engine
         if me != root:
-            self.Gatherv(data, None, root)
+            if data.size > SLOT_ROOM:  # the root learns of it from our slot
+                e.wait_send(e.isend(data, data.size, self._ranks[root], OVERFLOW_TAG, self._obj_ctx), "gather")
             return None
-        counts = [int(s) for s in sizes]
-        displs = [sum(counts[:r]) for r in range(n)]
-        out = np.empty(sum(counts), np.uint8)
-        self.Gatherv(data, [out, counts, displs, D.PREDEFINED["BYTE"]], root)
-        return [out[d: d + c] for c, d in zip(counts, displs, strict=True)]
+        return [objects.loads(data if r == me else self._slot_or_overflow(slots, lengths, r, r))
+                for r in range(self.size)]
+
+    def _slot_or_overflow(self, slots: np.ndarray, words: np.ndarray, i: int, src: int) -> np.ndarray:
+        """The pickle in slot i, or (too long for it) the one received from rank src point to
+        point."""
+        size = int(words[i * _WORDS])
+        if size <= SLOT_ROOM:
+            return slots[i * SLOT + 8: i * SLOT + 8 + size]
+        data = np.empty(size, np.uint8)
+        e = self._engine
+        e.wait_recv(e.irecv(data, size, self._ranks[src], OVERFLOW_TAG, self._obj_ctx), "Recv")
+        return data
+
+    def _object_slots(self) -> tuple[np.ndarray, ...]:
+        """This communicator's slot arrays, each with its int64 view (slot i's length is word
+        i * SLOT / 8): one slot, one per rank to receive, one per rank to send (made at the first
+        object collective and kept)."""
+        slots = self.__dict__.get("_obj_slot_arrays")
+        if slots is None:
+            n = self.size
+            arrays = np.zeros(SLOT, np.uint8), np.zeros(n * SLOT, np.uint8), np.zeros(n * SLOT, np.uint8)
+            slots = self._obj_slot_arrays = tuple(x for a in arrays for x in (a, a.view(np.int64)))
+        return slots
 
     @locked("scatter")  # mpi4py's communicator lock (comm_locks.py)
     def scatter(self, sendobj: Any = None, root: int = 0) -> Any:
@@ -261,18 +297,19 @@ class ObjectCallsMixin:
                 # mpi4py: ValueError for a sequence of another length
                 raise MPIValueError(ERR_ARG, f"scatter: the root needs a sequence of {n} objects, got {len(items)}")
             parts = [objects.dumps_in_band(x) for x in items]
-            sizes = np.array([p.size for p in parts], np.int64)
-            data = np.concatenate(parts) if parts else _EMPTY_U8
-        mine = np.empty(1, np.int64)
-        self.Scatter(sizes if me == root else None, mine, root)
-        out = np.empty(int(mine[0]), np.uint8)
+        slot, words, _, _, outgoing, out_words = self._object_slots()
         if me == root:
-            counts = [int(s) for s in sizes]
-            displs = [sum(counts[:r]) for r in range(n)]
-            self.Scatterv([data, counts, displs, D.PREDEFINED["BYTE"]], out, root)
-        else:
-            self.Scatterv(None, out, root)
-        return objects.loads(out)
+            for r, part in enumerate(parts):
+                _pack(outgoing, out_words, r, part)
+        self.Scatter(outgoing if me == root else None, slot, root)
+        e = self._engine
+        if me == root:
+            sends = [e.isend(part, part.size, self._ranks[r], OVERFLOW_TAG, self._obj_ctx)
+                     for r, part in enumerate(parts) if part.size > SLOT_ROOM and r != me]
+            for req in sends:
+                e.wait_send(req, "scatter")
+            return objects.loads(parts[me])
+        return objects.loads(self._slot_or_overflow(slot, words, 0, root))
 
     def _allgather_bytes(self, data: np.ndarray) -> list[np.ndarray]:
         n = self.size
@@ -288,7 +325,15 @@ class ObjectCallsMixin:
     def allgather(self, sendobj: Any) -> list[Any]:
         """Every rank's object, on every rank, in rank order."""
         self._check_live()
-        return [objects.loads(p) for p in self._allgather_bytes(objects.dumps_in_band(sendobj))]
+        data = objects.dumps_in_band(sendobj)
+        slot, words, slots, lengths, _, _ = self._object_slots()
+        _pack(slot, words, 0, data)
+        self.Allgather(slot, slots)
+        sizes = lengths[::_WORDS].tolist()
+        if max(sizes) > SLOT_ROOM:
+            # Every rank saw it: all take the general form, whole pickles this time.
+            return [objects.loads(p) for p in self._allgather_bytes(data)]
+        return [objects.loads(slots[r * SLOT + 8: r * SLOT + 8 + size]) for r, size in enumerate(sizes)]
 
     @locked("alltoall")  # mpi4py's communicator lock (comm_locks.py)
     def alltoall(self, sendobj: Any) -> list[Any]:
@@ -299,17 +344,34 @@ class ObjectCallsMixin:
         if len(items) != n:
             raise MPIValueError(ERR_ARG, f"alltoall needs a sequence of {n} objects, got {len(items)}")
         parts = [objects.dumps_in_band(x) for x in items]
-        scounts = [p.size for p in parts]
-        rsizes = np.empty(n, np.int64)
-        self.Alltoall(np.array(scounts, np.int64), rsizes)
-        rcounts = [int(s) for s in rsizes]
-        sdispls = [sum(scounts[:r]) for r in range(n)]
-        rdispls = [sum(rcounts[:r]) for r in range(n)]
-        out = np.empty(sum(rcounts), np.uint8)
-        data = np.concatenate(parts) if parts else _EMPTY_U8
-        byte = D.PREDEFINED["BYTE"]
-        self.Alltoallv([data, scounts, sdispls, byte], [out, rcounts, rdispls, byte])
-        return [objects.loads(out[d: d + c]) for c, d in zip(rcounts, rdispls, strict=True)]
+        _, _, incoming, in_words, outgoing, out_words = self._object_slots()
+        for r, part in enumerate(parts):
+            _pack(outgoing, out_words, r, part)
+        self.Alltoall(outgoing, incoming)
+        me, e = self.rank, self._engine
+        # Pickles too long for their slot, both ways (each pair knows of its own): receives
+        # posted before the sends leave, so no two ranks wait for each other's receive.
+        receives = {}
+        sizes = in_words[::_WORDS].tolist()
+        for r, size in enumerate(sizes):
+            if size > SLOT_ROOM and r != me:
+                buf = np.empty(size, np.uint8)
+                receives[r] = (buf, e.irecv(buf, size, self._ranks[r], OVERFLOW_TAG, self._obj_ctx))
+        sends = [e.isend(part, part.size, self._ranks[r], OVERFLOW_TAG, self._obj_ctx)
+                 for r, part in enumerate(parts) if part.size > SLOT_ROOM and r != me]
+        result = []
+        for r in range(n):
+            if r == me:
+                result.append(objects.loads(parts[me]))
+            elif r in receives:
+                buf, req = receives[r]
+                e.wait_recv(req, "alltoall")
+                result.append(objects.loads(buf))
+            else:
+                result.append(objects.loads(incoming[r * SLOT + 8: r * SLOT + 8 + sizes[r]]))
+        for req in sends:
+            e.wait_send(req, "alltoall")
+        return result
 
     def reduce(self, sendobj: Any, op: Any = SUM, root: int = 0) -> Any:
         """Combine objects with op (in rank order) at root; None elsewhere."""
@@ -355,3 +417,12 @@ def _fold(fn: Any, items: list[Any]) -> Any:
     for x in items[1:]:
         acc = fn(acc, x)
     return acc
+
+
+def _pack(slots: np.ndarray, words: np.ndarray, i: int, data: np.ndarray) -> None:
+    """Write data's length in slot i (words: slots' int64 view), and data itself if it fits."""
+    size = data.size
+    words[i * _WORDS] = size
+    if size <= SLOT_ROOM:
+        base = i * SLOT + 8
+        slots[base: base + size] = data

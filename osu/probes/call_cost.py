@@ -1,17 +1,19 @@
-"""What a typed buffer spec costs per call: `[data, MPI.DOUBLE]` against the bare array, both MPIs.
+"""What a call costs per argument form: bare arrays, `[data, MPI.DOUBLE]` specs, objects; both MPIs.
 
-Run: python -m osu.probes spec_cost [--reps 3] [--calls 20000]
+Run: python -m osu.probes call_cost [--reps 3] [--calls 20000]
 Runs the measurement below under toro-mpirun and under mpiexec + mpi4py (tuned, as osu.compare
 runs it) alternately, --reps times, a cache-line calibration before each pair, and prints per
 call the median with min-max, and the paired toro/reference ratio (the median of the ratios
 within each back-to-back pair).
 
 The measurement alone (one job, CSV `call,form,us` on rank 0):
-  toro-mpirun -n 2 python -m osu.probes spec_cost --run
-  mpiexec -n 2 python -m osu.probes spec_cost --run
+  toro-mpirun -n 2 python -m osu.probes call_cost --run
+  mpiexec -n 2 python -m osu.probes call_cost --run
 Each call is timed in a loop of --calls calls on 8 float64 (an 8 B ping-pong for Send/Recv,
 one-way us) with the same arrays every call, as a program's loop passes them: bare, then as
-[data, MPI.DOUBLE], a new list each call, as mpi4py's tutorials write it. The collectives are
+[data, MPI.DOUBLE], a new list each call, as mpi4py's tutorials write it; then the lowercase
+object calls (send/recv, sendrecv, bcast, reduce, allreduce, gather, allgather) on a small dict
+and on the int 7, as tutorials start. The collectives are
 timed on rank 0, their root, without a barrier per call: a loop's cost as a program sees it,
 comparable between the two MPIs, not one call's latency.
 """
@@ -29,6 +31,7 @@ from ._pair import launch_pair
 from .calibrate import measure
 
 FORMS = ("bare", "spec")
+OBJECTS = {"int": 7, "dict": {"step": 3, "norm": 0.25, "ranks": [0, 1]}}
 
 
 def _calls(MPI, comm) -> dict[str, object]:  # noqa: N803 - the MPI module, as mpi4py programs name it
@@ -60,14 +63,41 @@ def _calls(MPI, comm) -> dict[str, object]:  # noqa: N803 - the MPI module, as m
     }
 
 
+def _object_calls(MPI, comm) -> dict[str, object]:  # noqa: N803 - the MPI module
+    """call name -> function(form) running that lowercase call once with OBJECTS[form]."""
+    rank, peer = comm.Get_rank(), 1 - comm.Get_rank()
+
+    def pingpong(form: str) -> None:
+        obj = OBJECTS[form]
+        if rank == 0:
+            comm.send(obj, dest=peer, tag=1)
+            comm.recv(source=peer, tag=1)
+        else:
+            comm.recv(source=peer, tag=1)
+            comm.send(obj, dest=peer, tag=1)
+
+    return {
+        "send/recv one-way": pingpong,
+        "sendrecv": lambda form: comm.sendrecv(OBJECTS[form], dest=peer, sendtag=2, source=peer, recvtag=2),
+        "bcast": lambda form: comm.bcast(OBJECTS[form], root=0),
+        "reduce": lambda form: comm.reduce(7, op=MPI.SUM, root=0),
+        "allreduce": lambda form: comm.allreduce(7, op=MPI.SUM),
+        "gather": lambda form: comm.gather(OBJECTS[form], root=0),
+        "allgather": lambda form: comm.allgather(OBJECTS[form]),
+    }
+
+
 def measure_job(calls: int) -> None:
-    """The in-job measurement: every call in both forms, CSV on rank 0."""
+    """The in-job measurement: every call in each of its forms, CSV on rank 0."""
     from ..backend import load_mpi
 
     MPI = load_mpi()  # noqa: N806
     comm = MPI.COMM_WORLD
-    for name, call in _calls(MPI, comm).items():
-        for form in FORMS:
+    table = [(name, call, FORMS) for name, call in _calls(MPI, comm).items()]
+    table += [(name, call, ("int",) if name.endswith("reduce") else tuple(OBJECTS))
+              for name, call in _object_calls(MPI, comm).items()]
+    for name, call, forms in table:
+        for form in forms:
             for _ in range(calls // 10):
                 call(form)  # warm: kernels, records
             comm.Barrier()
@@ -83,7 +113,7 @@ def measure_job(calls: int) -> None:
 
 def run_once(backend: str, args: argparse.Namespace) -> dict[tuple[str, str], float]:
     """One launch of the measurement; returns (call, form) -> us."""
-    bench = [sys.executable, "-m", "osu.probes", "spec_cost", "--run", "--calls", str(args.calls)]
+    bench = [sys.executable, "-m", "osu.probes", "call_cost", "--run", "--calls", str(args.calls)]
     stdout = launch_pair(backend, bench, args.timeout)
     out = {}
     for line in stdout.splitlines():
@@ -96,7 +126,7 @@ def run_once(backend: str, args: argparse.Namespace) -> dict[tuple[str, str], fl
 def main(argv: list[str] | None = None) -> int:
     """Alternate toro_mpi and the reference --reps times and print the table (or, with --run,
     be one job's ranks)."""
-    ap = parser("spec_cost", __doc__)
+    ap = parser("call_cost", __doc__)
     ap.add_argument("--run", action="store_true", help="be the measurement's ranks (under a launcher)")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--calls", type=int, default=20000)
