@@ -24,7 +24,7 @@ from .comm_locks import locked
 from .comm_requests import CommRequest, MultiSendRequest
 from .ops import SUM, Op
 from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL, SENT, RecvReq
-from .request import Request, Status, proc_null_request
+from .request import Request, SentRequest, Status, proc_null_request
 
 _EMPTY_U8 = np.empty(0, np.uint8)
 # The object collectives move each rank's pickle in a slot of SLOT bytes of one buffer
@@ -71,7 +71,11 @@ class ObjectCallsMixin:
         if dest == PROC_NULL:
             return proc_null_request(send=True)
         e = self._engine
-        req = MultiSendRequest(e, self._send_object(obj, dest, tag, sync, copy=buffered))
+        reqs = self._send_object(obj, dest, tag, sync, copy=buffered)
+        if len(reqs) == 1 and not buffered:
+            # A plain pickle, one message: its request alone, complete from birth if it left.
+            return SentRequest() if reqs[0].done and not sync else Request(e, reqs[0])
+        req = MultiSendRequest(e, reqs)
         if not buffered:
             return req
         # Buffered (bsend/ibsend): complete at once; Detach_buffer and finalize wait for it.
