@@ -45,15 +45,20 @@ class ObjectCallsMixin:
     engine, the argument checks and the buffer collectives)."""
 
     # -- point to point -----------------------------------------------------------------
+    def _dumps(self, obj: Any) -> tuple[np.ndarray, list[np.ndarray], int]:
+        """obj's frame and out-of-band buffers (objects.dumps) under the next sequence number."""
+        self._oob_seq = seq = (self._oob_seq + 1) & 0x3FFFFFFF
+        frame, views = objects.dumps(obj, seq)
+        return frame, views, seq
+
     def _send_object(self, obj: Any, dest: int, tag: int, sync: bool, ctx: int | None = None,
-                     copy: bool = False) -> list[Any]:
+                     copy: bool = False, framed: tuple | None = None) -> list[Any]:
         """Start sending obj's frame and out-of-band buffers (on context ctx, default the
         communicator's point-to-point one); the engine's send requests. `copy`: send copies of
-        the out-of-band buffers (a buffered send must not see later changes to them)."""
+        the out-of-band buffers (a buffered send must not see later changes to them). `framed`:
+        what _dumps made of obj already."""
         e = self._engine
-        self._oob_seq = (self._oob_seq + 1) & 0x3FFFFFFF
-        seq = self._oob_seq
-        frame, views = objects.dumps(obj, seq)
+        frame, views, seq = framed or self._dumps(obj)
         if copy:
             views = [v.copy() for v in views]
         reqs = [e.isend(frame, frame.nbytes, dest, tag, self._ctx if ctx is None else ctx, sync=sync)]
@@ -65,13 +70,14 @@ class ObjectCallsMixin:
             reqs.append(part)
         return reqs
 
-    def _start_object_send(self, obj: Any, dest: int, tag: int, sync: bool, buffered: bool = False) -> Request:
+    def _start_object_send(self, obj: Any, dest: int, tag: int, sync: bool, buffered: bool = False,
+                           framed: tuple | None = None) -> Request:
         dest = self._dest(dest)
         tag = self._send_tag(tag)
         if dest == PROC_NULL:
             return proc_null_request(send=True)
         e = self._engine
-        reqs = self._send_object(obj, dest, tag, sync, copy=buffered)
+        reqs = self._send_object(obj, dest, tag, sync, copy=buffered, framed=framed)
         if len(reqs) == 1 and not buffered:
             # A plain pickle, one message: its request alone, complete from birth if it left.
             return SentRequest() if reqs[0].done and not sync else Request(e, reqs[0])
@@ -92,21 +98,20 @@ class ObjectCallsMixin:
 
     def send(self, obj: Any, dest: int, tag: int = 0) -> None:
         """Send a picklable object."""
-        self._oob_seq = (self._oob_seq + 1) & 0x3FFFFFFF
-        frame, views = objects.dumps(obj, self._oob_seq)
+        world = self._dest(dest)
+        tag = self._send_tag(tag)
+        if world == PROC_NULL:
+            return
+        framed = frame, views, _ = self._dumps(obj)
         if not views:
             # A plain pickle is one message, sent as a blocking Send's general path sends (no
             # request per part and no Wait: about 1.5 us against 7). Not through Send itself,
             # whose call-site records are for arrays a program sends again, never a new frame.
-            dest = self._dest(dest)
-            tag = self._send_tag(tag)
-            if dest == PROC_NULL:
-                return
             e = self._engine
-            if not e.send_fast(frame, frame.nbytes, dest, tag, self._ctx):
-                e.wait_send(e.isend(frame, frame.nbytes, dest, tag, self._ctx), "Send")
+            if not e.send_fast(frame, frame.nbytes, world, tag, self._ctx):
+                e.wait_send(e.isend(frame, frame.nbytes, world, tag, self._ctx), "Send")
             return
-        self._start_object_send(obj, dest, tag, False).Wait()
+        self._start_object_send(obj, dest, tag, False, framed=framed).Wait()
 
     def ssend(self, obj: Any, dest: int, tag: int = 0) -> None:
         """Synchronous object send: returns once the receiver has matched it."""
