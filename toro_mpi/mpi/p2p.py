@@ -558,19 +558,15 @@ class Engine:
             return
         self.cookie += 1
         req = SendReq(dest, L.KIND_RNDV, L.FLAG_ACK_SLOT | type_flags(arr), tag, ctx, nbytes, 0, arr, 16, True, arr)
-        if got >= 0:
-            req.cookie = got >> 1
-            req.sent = req.nbytes
-            self._wait_slot(req)
-        else:
+        if got < 0:
             req.addr = self.t.address(arr)  # (pushed again from progress, or sent eager)
-            self._push_result(req, got)
-            if req.sent != req.nbytes:
-                self.sendq[dest].append(req)
-                self.pending_sends += 1
-                self.jit_state[JIT_DIRTY] = 1
-            else:
-                self._pushed(req)
+        self._push_result(req, got)
+        if req.sent != req.nbytes:
+            self.sendq[dest].append(req)
+            self.pending_sends += 1
+            self.jit_state[JIT_DIRTY] = 1
+        else:
+            self._pushed(req)
         self.wait_send(req)
 
     def send_rest(self, arr: np.ndarray, nbytes: int, dest: int, tag: int, ctx: int, sent: int) -> bool:
@@ -617,7 +613,7 @@ class Engine:
         self._push_result(req, got)
 
     def _push_result(self, req: SendReq, got: int) -> None:
-        """Note what tx_rndv did with req's request (see _push_rndv)."""
+        """Note what a rendezvous push (tx_rndv, tx_send_rndv, tx_isend_rndv) did with req's request."""
         if got >= 0:
             req.cookie = got >> 1
             req.sent = req.nbytes
@@ -660,14 +656,9 @@ class Engine:
             got = self._kernel("isend_rndv", self._isend_rndv_by_dtype, arr)(self._txh[dest], tag, ctx, arr)
             if got >= 0:
                 self.cookie += 1
-                req = SendReq(dest, L.KIND_RNDV, 0, tag, ctx, nbytes, got >> 1, arr, 16, True, arr)
-                req.sent = 16
-                if got & 1:
-                    req.done = True
-                    req.arr = _EMPTY
-                    req.keep = None
-                else:
-                    self._wait_slot(req)
+                req = SendReq(dest, L.KIND_RNDV, 0, tag, ctx, nbytes, 0, arr, 16, True, arr)
+                self._push_result(req, got)
+                self._pushed(req)
                 return req
         return self.isend(arr, nbytes, dest, tag, ctx)
 
@@ -687,9 +678,7 @@ class Engine:
                     moved = True
                     req.acked = True
                     if req.sent == req.nbytes:
-                        req.done = True
-                        req.arr = _EMPTY
-                        req.keep = None
+                        self._pushed(req)
             if not waiting:
                 del self.slot_waiting[dest]
         return moved
