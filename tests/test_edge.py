@@ -68,8 +68,9 @@ def test_stream_trials_reach_one_advice_from_either_start(tmp_path) -> None:
     """Between two processes, a few thousand large fragments each way give the trials several
     decisions: each direction ends with an advice (on or off, never unmeasured), and the same one
     whether the pair started streaming (unmeasured) or with plain stores (advice preset to off);
-    a decision that followed the start instead of the measurement would differ. (Rendezvous off:
-    the 512 KiB messages must travel through the ring.)"""
+    a decision that followed the start instead of the measurement would differ. The next job on
+    the same cores starts with that advice, or unmeasured when the launcher is told to forget.
+    (Rendezvous off: the 512 KiB messages must travel through the ring.)"""
     config = tmp_path / "ring.toml"
     config.write_text("[bus]\nrendezvous_threshold = 0\n")
     advice = []
@@ -77,8 +78,20 @@ def test_stream_trials_reach_one_advice_from_either_start(tmp_path) -> None:
         ranks = assert_ok(run_toro("stream_advice", 2, start, timeout=60, launcher=("--config", str(config))), 2)
         lines = [next(line for line in ranks[r] if line.startswith("advice:")) for r in range(2)]
         assert all(line in ("advice: on", "advice: off") for line in lines), (start, lines)
+        # A comparison ran on each side, whatever the start (not only the preset standing).
+        ratios = [next(line for line in ranks[r] if line.startswith("last ratio")) for r in range(2)]
+        assert all(int(line.split()[-1]) > 0 for line in ratios), (start, ratios)
         advice.append(lines)
     assert advice[0] == advice[1] and advice[0][0] == advice[0][1], advice
+    # The launcher kept that advice for these cores (launcher/stream_memory.py): the next job's
+    # queues start with it instead of unmeasured.
+    ranks = assert_ok(run_toro("stream_advice", 2, "kept", timeout=60, launcher=("--config", str(config))), 2)
+    starts = [next(line for line in ranks[r] if line.startswith("start:")) for r in range(2)]
+    assert starts == [advice[1][r].replace("advice:", "start:") for r in range(2)], (starts, advice)
+    no_memory = tmp_path / "forget.toml"
+    no_memory.write_text("[bus]\nrendezvous_threshold = 0\nremember_stream_advice = false\n")
+    ranks = assert_ok(run_toro("stream_advice", 2, "kept", timeout=60, launcher=("--config", str(no_memory))), 2)
+    assert all("start: unmeasured" in ranks[r] for r in range(2)), ranks
 
 
 @pytest.mark.timeout(120)

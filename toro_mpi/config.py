@@ -47,6 +47,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, str]]] = {
         "rendezvous_threshold": (_nonneg_int, "an integer >= 0"),
         "stream_threshold": (_nonneg_int, "an integer >= 0"),
         "stream_probe": (lambda v: isinstance(v, bool), "true or false"),
+        "remember_stream_advice": (lambda v: isinstance(v, bool), "true or false"),
         "park_threshold": (_nonneg_int, "an integer >= 0"),
         "coll_queue_size": (lambda v: _positive_int(v) and v >= 2 and v <= 32768 and not v & (v - 1),
                             "a power of two in 2..32768"),

@@ -1,7 +1,9 @@
 """Ping-pong large messages between ranks 0 and 1 for several trial decisions, then print the
 stream advice on the queue each rank sends on, published by the other rank's receiver
-(layout.py, "Streaming stores"). With the argument `plain` each rank first sets the advice of the queue it sends on to
-STREAM_OFF, so the pair starts with plain stores instead of streaming (STREAM_UNMEASURED)."""
+(layout.py, "Streaming stores"). With the argument `stream` each rank first sets the advice of
+the queue it sends on to STREAM_UNMEASURED, so the pair starts streaming, with `plain` to
+STREAM_OFF, so it starts with plain stores; with `kept` it leaves the advice the launcher preset
+from past jobs (launcher/stream_memory.py) and prints it first, as "start: ..."."""
 
 import ctypes
 import sys
@@ -13,7 +15,8 @@ from toro_mpi.bus import layout as L
 from toro_mpi.runtime import world
 
 NBYTES = 512 * 1024
-ITERS = 200  # 16 fragments of 32 KiB a message: 3200 a direction, the first trial window is 768
+ITERS = 400  # 16 fragments of 32 KiB a message: 6400 a direction; with Q = 64 the first trial
+# window ends at fragment 768, or, started with an advice, at 4864 (layout.py AB_SETTLED_PASSES)
 
 
 def advice_word(peer: int) -> ctypes.c_int64:
@@ -23,8 +26,12 @@ def advice_word(peer: int) -> ctypes.c_int64:
 
 
 peer = 1 - RANK
-if len(sys.argv) > 1 and sys.argv[1] == "plain":
-    advice_word(peer).value = L.STREAM_OFF
+names = {L.STREAM_UNMEASURED: "unmeasured", L.STREAM_ON: "on", L.STREAM_OFF: "off"}
+start = sys.argv[1] if len(sys.argv) > 1 else "kept"
+if start == "kept":
+    out("start:", names.get(advice_word(peer).value, "corrupt"))
+else:
+    advice_word(peer).value = {"stream": L.STREAM_UNMEASURED, "plain": L.STREAM_OFF}[start]
 COMM.Barrier()
 buf = np.full(NBYTES, RANK, np.uint8)
 got = np.empty(NBYTES, np.uint8)
@@ -37,7 +44,6 @@ for i in range(ITERS):
         COMM.Send(buf, dest=0, tag=i)
     assert (got == peer).all()
 COMM.Barrier()
-names = {L.STREAM_UNMEASURED: "unmeasured", L.STREAM_ON: "on", L.STREAM_OFF: "off"}
 out("advice:", names.get(advice_word(peer).value, "corrupt"))
 # (For a reader of a failure: the last comparison on the queue this rank receives on, streamed
 # cost per mille of plain.)

@@ -95,15 +95,18 @@ def test_the_sender_stores_by_the_advice_outside_trials() -> None:
 def test_trials_time_each_kind_one_pass_after_it_took_the_ring() -> None:
     """In a trial window the kind goes by blocks of AB_BLOCK_PASSES passes (plain first), whatever
     the advice; only a block's last pass is timed, so a timed fragment's buffer (the same slot one
-    pass back) was last written with the same kind. The window comes back every period."""
+    pass back) was last written with the same kind. The window comes back every period: at its
+    start while unmeasured, AB_SETTLED_PASSES later while an advice stands."""
     q = 16
     for period in (0, 1, 5):
-        base = L.AB_SKIP + period * L.AB_PERIOD_PASSES * q
-        for t in range(-3, L.AB_TRIAL_PASSES * q + 3):
-            for advice in (L.STREAM_ON, L.STREAM_OFF):
+        for advice in (L.STREAM_UNMEASURED, L.STREAM_ON, L.STREAM_OFF):
+            base = L.AB_SKIP + period * L.AB_PERIOD_PASSES * q
+            if advice != L.STREAM_UNMEASURED:
+                base += L.AB_SETTLED_PASSES * q
+            for t in range(-3, L.AB_TRIAL_PASSES * q + 3):
                 nt, timed = ring.store_kind(base + t, q, True, advice, True, True)
                 if not 0 <= t < L.AB_TRIAL_PASSES * q:
-                    assert (nt, timed) == (advice == L.STREAM_ON, False), (period, t)
+                    assert (nt, timed) == (advice != L.STREAM_OFF, False), (period, t)
                     continue
                 ring_pass = t // q
                 assert nt == ((ring_pass // L.AB_BLOCK_PASSES) % 2 == 1), (period, t)
@@ -111,9 +114,22 @@ def test_trials_time_each_kind_one_pass_after_it_took_the_ring() -> None:
                 if timed:
                     assert ring.store_kind(base + t - q, q, True, advice, True, True)[0] == nt
                 assert ring.store_kind(base + t, q, True, advice, True, False) == (nt, False)
-    kinds = [ring.store_kind(L.AB_SKIP + t, q, True, L.STREAM_OFF, True, True) for t in range(L.AB_TRIAL_PASSES * q)]
+    kinds = [ring.store_kind(L.AB_SKIP + t, q, True, L.STREAM_UNMEASURED, True, True)
+             for t in range(L.AB_TRIAL_PASSES * q)]
     timed = [nt for nt, was_timed in kinds if was_timed]
     assert timed.count(True) == timed.count(False) > 0  # as many of each kind
+
+
+def test_a_standing_advice_runs_alone_before_its_trials() -> None:
+    """A queue started with an advice (a past job's, preset by the launcher) stores by it alone
+    for its first AB_SETTLED_PASSES passes: a short job never tries the other kind."""
+    q = 64
+    for nxt in range(0, L.AB_SKIP + L.AB_SETTLED_PASSES * q, 7):
+        assert ring.store_kind(nxt, q, True, L.STREAM_OFF, True, True) == (False, False), nxt
+        assert ring.store_kind(nxt, q, True, L.STREAM_ON, True, True) == (True, False), nxt
+    first_timed = L.AB_SKIP + (L.AB_SETTLED_PASSES + L.AB_BLOCK_PASSES - 1) * q  # then its trials begin
+    assert ring.store_kind(first_timed, q, True, L.STREAM_OFF, True, True) == \
+        (False, True)
 
 
 def test_a_tie_on_the_first_decision_still_decides(seg) -> None:
@@ -160,13 +176,20 @@ def test_trial_fragments_carry_the_senders_cost_and_lead_to_an_advice(seg) -> No
     window = L.AB_TRIAL_PASSES * QSIZE
     words = _send_through(seg, (window + 8) // 3 + 2, nbytes=3 * BSIZE - L.MSG_HEADER)  # 3 full fragments
     assert min(words) < L.AB_SKIP and max(words) >= L.AB_SKIP + window
+    # The first decision comes in the first streamed block's timed pass (ab_samples of each kind:
+    # half a pass); from the next message on, the advice stands and the window moves
+    # AB_SETTLED_PASSES later, so the rest of this one carries nothing.
+    decided = 2 * L.AB_BLOCK_PASSES - 1
+    assert ring.ab_samples(QSIZE) <= QSIZE // 2
     for k, w in words.items():
         ring_pass = (k - L.AB_SKIP) // QSIZE
-        if 0 <= ring_pass < L.AB_TRIAL_PASSES and ring_pass % L.AB_BLOCK_PASSES == L.AB_BLOCK_PASSES - 1:
-            streamed = (ring_pass // L.AB_BLOCK_PASSES) % 2 == 1
-            assert w & L.AB_COST_MASK > 0 and bool(w & L.AB_STREAMED) == streamed, (k, w)
+        if 0 <= ring_pass < decided and ring_pass % L.AB_BLOCK_PASSES == L.AB_BLOCK_PASSES - 1:
+            assert w & L.AB_COST_MASK > 0 and not w & L.AB_STREAMED, (k, w)
+        elif ring_pass == decided and w:
+            assert w & L.AB_STREAMED, (k, w)  # its messages before the decision
         else:
             assert w == 0, (k, w)
+    assert sum(1 for k, w in words.items() if w and (k - L.AB_SKIP) // QSIZE == decided) >= ring.ab_samples(QSIZE)
     assert _word(advice) in (L.STREAM_ON, L.STREAM_OFF)
     assert _word(h + L.H_AB_LAST) > 0
     tails = _send_through(seg, L.AB_PERIOD_PASSES * QSIZE // 3 + 4, nbytes=2 * BSIZE + 5)  # 37-byte tails

@@ -152,7 +152,8 @@ it is (150 ns on an Intel Xeon host between two vCPUs that share an L3, where pl
 BENCHMARKS.md "Large messages"). So the pair measures what it pays. Trials: a sender that runs them
 (H_STREAM_PROBE set, only for messages of at least H_STREAM_MIN bytes) counts its fragments by
 its TX_NEXT in passes of the ring (Q fragments); from fragment AB_SKIP on, the first
-AB_TRIAL_PASSES passes of every AB_PERIOD_PASSES are trials, stored plainly or streamed by blocks
+AB_TRIAL_PASSES passes of every AB_PERIOD_PASSES (while an advice stands, the AB_TRIAL_PASSES
+after the first AB_SETTLED_PASSES) are trials, stored plainly or streamed by blocks
 of AB_BLOCK_PASSES passes (plain, streamed, plain, streamed), whatever the advice. Only the last
 pass of a block is timed: its fragment's buffer was written one pass before with the same kind,
 so each kind is timed in its own steady state. (Timing a kind right after the other, one
@@ -171,7 +172,9 @@ and publishes the advice in the SEEN line's advice word when it changes: STREAM_
 streaming is cheaper by AB_MARGIN/16, STREAM_OFF otherwise (ties go to plain stores: where the
 copies cost the same, the plain pipeline ran faster end to end). Each decision stands on its
 own window: no bias toward the advice before. Until the first decision (STREAM_UNMEASURED, also
-for good when trials are off) a sender streams, as before there was a measurement. A sender
+for good when trials are off) a sender streams, as before there was a measurement. The launcher
+starts a queue with the advice a past job's trials reached between the same two cores, when it
+has one (launcher/stream_memory.py; written before the segment's magic). A sender
 reads the advice once per tx_push call. Cost: two counter reads per timed fragment on each side,
 and the trials of the worse kind: half of the AB_TRIAL_PASSES, 4 passes of 2048 per period, so
 where the worse kind costs 10x the period takes 2048 + 4 * 9 passes of time instead of 2048
@@ -407,6 +410,13 @@ AB_BLOCK_PASSES = 2
 # the first touch of the receiver's buffers (page faults), which would count against the kind
 # tried first (at 64 KiB that made the ping-pong's trials advise streaming, 1.35x slower).
 AB_SKIP = 256
+# While an advice stands (this job's decision, or a past job's on the same cores, preset by the
+# launcher: launcher/stream_memory.py) the trial window sits AB_SETTLED_PASSES passes into the
+# period instead of at its start: a short job started with the advice then runs on it alone, and
+# trying the other kind half the time in its first 8 passes made a 128 KiB bcast 1.7x slower here.
+# 64 passes (128 MiB at Q = 64) bounds what a stale advice (a VM moved to other hardware) costs
+# before it is measured again.
+AB_SETTLED_PASSES = 64
 # AB_SAMPLES: a kind's samples for a decision, Q/2 for a queue of fewer than 64 (ring.ab_samples);
 # with 8 a 512 KiB ping-pong here read 1.02-1.54 and once (in 14 directions) advised streaming.
 AB_SAMPLES = 32

@@ -154,14 +154,19 @@ def store_kind(nxt, qsize, stream, advice, probe, long_enough):
     this queue runs trials, `long_enough` whether the fragment is long enough to be timed.
 
     Outside the trials a message streams unless the advice is STREAM_OFF (so until the first
-    decision, STREAM_UNMEASURED, it streams). A trial (the first AB_TRIAL_PASSES ring passes of
-    every AB_PERIOD_PASSES, from fragment AB_SKIP) takes its kind from its block of
+    decision, STREAM_UNMEASURED, it streams). A trial (AB_TRIAL_PASSES ring passes in every
+    AB_PERIOD_PASSES, from fragment AB_SKIP; while an advice stands, AB_SETTLED_PASSES later in
+    the period, so that a queue started with a past job's advice runs that long on it before
+    trying the other kind) takes its kind from its block of
     AB_BLOCK_PASSES passes, plain then streamed, and only the last pass of a block is timed: its
     buffer was last written, one pass earlier, with the same kind, so each kind is timed in its
     own steady state and not in the switch from the other (layout.py, "Streaming stores")."""
     if not stream:
         return False, False
-    t = (nxt - L.AB_SKIP) & (qsize * L.AB_PERIOD_PASSES - 1)
+    period = qsize * L.AB_PERIOD_PASSES
+    t = (nxt - L.AB_SKIP) & (period - 1)
+    if advice != L.STREAM_UNMEASURED:
+        t = (t - L.AB_SETTLED_PASSES * qsize) & (period - 1)
     if probe and t < L.AB_TRIAL_PASSES * qsize:
         ring_pass = t // qsize
         nt = (ring_pass // L.AB_BLOCK_PASSES) & 1 == 1

@@ -24,7 +24,7 @@ import os
 import stat
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import posix_ipc
@@ -88,8 +88,13 @@ class Segment:
     # -- construction -----------------------------------------------------------------
     @classmethod
     def create(cls, nranks: int, queue_size: int, buffer_size: int, name: str | None = None,
-               coll_queue_size: int | None = None) -> Segment:
-        """Create, size, pre-fault and initialise a new segment (launcher side)."""
+               coll_queue_size: int | None = None,
+               stream_advice: Mapping[tuple[int, int, int], int] | None = None) -> Segment:
+        """Create, size, pre-fault and initialise a new segment (launcher side).
+
+        `stream_advice` maps (plane, src, dst) to the advice queue src -> dst starts with
+        (preset_stream_advice), written before the segment is published: a rank that attaches
+        early never sees the queue unmeasured."""
         cq = queue_size if coll_queue_size is None else coll_queue_size
         L.validate_geometry(nranks, queue_size, buffer_size)
         L.validate_geometry(nranks, cq, buffer_size)
@@ -109,6 +114,11 @@ class Segment:
         shm.close_fd()
         seg._write_header(nranks, queue_size, buffer_size, cq, size)
         seg._load_geometry()
+        for (plane, src, dst), advice in (stream_advice or {}).items():
+            seg.preset_stream_advice(src, dst, plane, advice)
+        # The magic goes last: a segment without it is not initialised yet (a rank that maps it
+        # earlier waits, see attach; x86 keeps these plain stores in order).
+        seg._put(L.HDR_MAGIC, struct.unpack("<q", struct.pack("<Q", L.MAGIC))[0])
         return seg
 
     @classmethod
@@ -210,9 +220,6 @@ class Segment:
                                     r["buffers"], q)
                 mem[q + r["avail"]] = L.VIRTQ_AVAIL_F_NO_INTERRUPT
                 mem[q + r["used"]] = L.VIRTQ_USED_F_NO_NOTIFY
-        # The magic goes last: a segment without it is not initialised yet (a rank that maps it
-        # earlier waits, see attach; x86 keeps these plain stores in order).
-        self._put(L.HDR_MAGIC, struct.unpack("<q", struct.pack("<Q", L.MAGIC))[0])
 
     def _check_header(self, size: int) -> None:
         magic = self._get(L.HDR_MAGIC) & 0xFFFFFFFFFFFFFFFF
@@ -412,6 +419,26 @@ class Segment:
             self._put(L.HDR_ABORT_RANK, rank)
             self._put(L.HDR_ABORT, code)
         self.ring_all()  # sleeping ranks see the code now, not at their next timeout
+
+    # -- stream advice (layout: SEEN_ADVICE, "Streaming stores") -------------------------
+    def _advice_offset(self, src: int, dst: int, plane: int) -> int:
+        qsize = self.planes[plane][0]
+        return self.queue_offset(src, dst, plane) + L.queue_regions(qsize, self.buffer_size)["seen"] + L.SEEN_ADVICE
+
+    def stream_advice(self, src: int, dst: int, plane: int) -> int:
+        """The stream advice (STREAM_*) the receiver of queue src -> dst last published.
+
+        A plain load, for the launcher after the ranks have ended (an aligned word is never torn)."""
+        return self._get(self._advice_offset(src, dst, plane))
+
+    def preset_stream_advice(self, src: int, dst: int, plane: int, advice: int) -> None:
+        """Start queue src -> dst with `advice` (STREAM_ON or STREAM_OFF) instead of unmeasured.
+
+        The advice a past job's trials reached on the same pair of cores (Segment.create's
+        stream_advice). Trials still run and each decision replaces it (layout.py)."""
+        if advice not in (L.STREAM_ON, L.STREAM_OFF):
+            raise ValueError(f"stream advice {advice} is neither STREAM_ON nor STREAM_OFF")
+        self._put(self._advice_offset(src, dst, plane), advice)
 
     # -- doorbells (layout: SLOT_BELL) ---------------------------------------------------
     def enable_doorbells(self, process_of: list[int] | None, rank: int) -> int:

@@ -14,6 +14,7 @@ import posix_ipc
 
 from ..bus import layout as L
 from ..bus.segment import Segment, SegmentError, launcher_pid_of, list_segments, make_name
+from . import stream_memory
 from .environ import rank_env
 from .events import EventLoop
 from .output import RankStream, write_all
@@ -140,8 +141,9 @@ class Job:
         plan = self.plan
         try:
             bus = plan.cfg.bus
+            # Its queues start with the stream advice past jobs reached between the same cores.
             self.seg = Segment.create(plan.nranks, bus["queue_size"], bus["buffer_size"], name=self.seg_name,
-                                      coll_queue_size=bus["coll_queue_size"])
+                                      coll_queue_size=bus["coll_queue_size"], stream_advice=stream_memory.preset(plan))
         except (SegmentError, ValueError, OSError, posix_ipc.Error) as exc:
             raise LaunchError(f"cannot create the bus segment: {exc}", code=1) from None
 
@@ -532,6 +534,8 @@ class Job:
             os.close(fd)
         if self.seg is not None:
             self.seg.unlink()
+            # The ranks are gone: their receivers' last stream advice, for the next job.
+            stream_memory.record(self.seg, self.plan)
             self.seg.close()
         # Safety net: any name carrying our pid is ours (e.g. warm-up's, if a signal cut it short).
         for name in list_segments():
