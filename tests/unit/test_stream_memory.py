@@ -45,7 +45,8 @@ def test_a_job_starts_with_what_the_last_one_on_its_cores_reached(make_segment, 
     first.preset_stream_advice(0, 1, L.COLL_PLANE, ON)  # 1 -> 0 on the collective plane: unmeasured
     assert stream_memory.record(first, _plan([3, 5]))
     data = json.loads((record_dir / stream_memory.FILE_NAME).read_text())
-    assert data == {"version": 1, "machines": {stream_memory.machine_key(): {"0:3:5": OFF, "0:5:3": ON, "1:3:5": ON}}}
+    assert data == {"version": 2, "machines": {stream_memory.machine_key(): {
+        "0:32768:3:5": OFF, "0:32768:5:3": ON, "1:32768:3:5": ON}}}
     # Nothing new: the file is left alone.
     assert not stream_memory.record(first, _plan([3, 5]))
 
@@ -68,7 +69,7 @@ def test_an_unmeasured_queue_keeps_the_record_and_a_new_decision_replaces_it(mak
     later.preset_stream_advice(0, 1, L.P2P_PLANE, OFF)  # 1 -> 0 never decided in this job
     assert stream_memory.record(later, _plan([0, 1]))
     known = stream_memory._load(str(record_dir / stream_memory.FILE_NAME))[stream_memory.machine_key()]
-    assert known == {"0:0:1": OFF, "0:1:0": ON}
+    assert known == {"0:32768:0:1": OFF, "0:32768:1:0": ON}
 
 
 def test_queues_that_never_stream_or_have_no_core_are_left_alone(make_segment, record_dir) -> None:
@@ -84,7 +85,7 @@ def test_queues_that_never_stream_or_have_no_core_are_left_alone(make_segment, r
         (s, d) for s in range(4) for d in range(4) if (s < 2) != (d < 2)]
     assert stream_memory.record(seg, hosted)
     known = stream_memory._load(str(record_dir / stream_memory.FILE_NAME))[stream_memory.machine_key()]
-    assert known == {"0:0:1": OFF, "0:1:0": OFF}
+    assert known == {"0:32768:0:1": OFF, "0:32768:1:0": OFF}
     assert list(stream_memory.queue_cores(_plan([0, None, 1, 1]))) == [(0, 2, 0, 1), (0, 3, 0, 1), (2, 0, 1, 0),
                                                                         (2, 3, 1, 1), (3, 0, 1, 0), (3, 2, 1, 1)]
 
@@ -106,18 +107,18 @@ def test_off_when_asked_or_when_no_trials_run(make_segment, record_dir, bus) -> 
 
 def test_another_machine_or_a_damaged_file_presets_nothing(make_segment, record_dir) -> None:
     path = record_dir / stream_memory.FILE_NAME
-    path.write_text(json.dumps({"version": 1, "machines": {"elsewhere|other cpu": {"0:0:1": OFF}}}))
+    path.write_text(json.dumps({"version": 2, "machines": {"elsewhere|other cpu": {"0:32768:0:1": OFF}}}))
     seg = make_segment(2, QSIZE, BSIZE)
     assert stream_memory.preset(_plan([0, 1])) == {}
     mine = stream_memory.machine_key()
-    for text in ("{not json", json.dumps([1]), json.dumps({"version": 99, "machines": {mine: {"0:0:1": OFF}}}),
-                 json.dumps({"version": 1, "machines": {mine: {"0:0:1": 7, "0:1:0": "on"}}})):
+    for text in ("{not json", json.dumps([1]), json.dumps({"version": 99, "machines": {mine: {"0:32768:0:1": OFF}}}),
+                 json.dumps({"version": 2, "machines": {mine: {"0:32768:0:1": 7, "0:32768:1:0": "on"}}})):
         path.write_text(text)
         assert stream_memory.preset(_plan([0, 1])) == {}, text
     # Recording over a damaged file starts it anew.
     seg.preset_stream_advice(0, 1, L.P2P_PLANE, ON)
     assert stream_memory.record(seg, _plan([0, 1]))
-    assert stream_memory._load(str(path)) == {mine: {"0:0:1": ON}}
+    assert stream_memory._load(str(path)) == {mine: {"0:32768:0:1": ON}}
 
 
 def test_an_unwritable_record_is_no_error(make_segment, tmp_path, monkeypatch) -> None:
@@ -130,3 +131,13 @@ def test_an_unwritable_record_is_no_error(make_segment, tmp_path, monkeypatch) -
     assert stream_memory.preset(_plan([0, 1])) == {}
     with pytest.raises(ValueError):
         seg.preset_stream_advice(0, 1, L.P2P_PLANE, UNMEASURED)
+
+
+def test_advice_is_kept_per_buffer_size(make_segment, record_dir) -> None:
+    """The trials timed fragments of the ring's buffer size: a job with other buffers neither
+    uses nor replaces that advice."""
+    seg = make_segment(2, QSIZE, BSIZE)
+    seg.preset_stream_advice(0, 1, L.P2P_PLANE, ON)
+    assert stream_memory.record(seg, _plan([0, 1], buffer_size=256))
+    assert stream_memory.preset(_plan([0, 1])) == {}
+    assert stream_memory.preset(_plan([0, 1], buffer_size=256)) == {(L.P2P_PLANE, 0, 1): ON}

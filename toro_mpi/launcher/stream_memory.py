@@ -15,9 +15,10 @@ one trial window. Unpinned ranks (--bind-to none), ranks of one process (they ne
 simulated nodes (--nodes, a bus per node) are left alone.
 
 The record is one JSON file in the kernel cache's directory (NUMBA_CACHE_DIR), replaced whole:
-{"version": 1, "machines": {MACHINE: {"PLANE:CORE:CORE": ADVICE}}}, ADVICE a STREAM_ON or
-STREAM_OFF value of bus/layout.py. Two jobs ending at once may each drop the other's update;
-that only costs the next job its head start.
+{"version": 2, "machines": {MACHINE: {"PLANE:BUFFER:CORE:CORE": ADVICE}}}, ADVICE a STREAM_ON
+or STREAM_OFF value of bus/layout.py, BUFFER the ring's buffer size (the fragments the trials
+timed: a test's 256-byte buffers say little about 32 KiB ones). Two jobs ending at once may each
+drop the other's update; that only costs the next job its head start.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from .plan import Plan
 
 FILE_NAME = "stream-advice.json"
-VERSION = 1
+VERSION = 2
 _KNOWN = (L.STREAM_ON, L.STREAM_OFF)
 
 
@@ -112,10 +113,11 @@ def preset(plan: Plan) -> dict[tuple[int, int, int], int]:
     known = _load(path).get(machine_key())
     if not known:
         return {}
+    bsize = plan.cfg.bus["buffer_size"]
     start = {}
     for plane in range(L.PLANES):
         for src, dst, cs, cd in queue_cores(plan):
-            advice = known.get(f"{plane}:{cs}:{cd}")
+            advice = known.get(f"{plane}:{bsize}:{cs}:{cd}")
             if advice is not None:
                 start[plane, src, dst] = advice
     return start
@@ -128,11 +130,12 @@ def record(seg: Segment, plan: Plan) -> bool:
     if path is None or not enabled(plan):
         return False
     reached: dict[str, int] = {}
+    bsize = plan.cfg.bus["buffer_size"]
     for plane in range(L.PLANES):
         for src, dst, cs, cd in queue_cores(plan):
             advice = seg.stream_advice(src, dst, plane)
             if advice in _KNOWN:
-                reached[f"{plane}:{cs}:{cd}"] = advice  # ranks sharing two cores: the last one's
+                reached[f"{plane}:{bsize}:{cs}:{cd}"] = advice  # ranks sharing two cores: the last one's
     if not reached:
         return False
     machines = _load(path)
