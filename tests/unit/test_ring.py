@@ -151,7 +151,7 @@ def test_corrupt_avail_index_detected(seg):
 
 def test_corrupt_descriptor_address_detected(seg):
     view = seg.view()
-    push(seg, np.ones(1, np.uint8))
+    push(seg, np.ones(L.INLINE_MAX + 1, np.uint8))  # not inline: read from its buffer
     d = _queue_addr(seg, "desc") + L.DESC_ADDR
     view[d: d + 8] = np.array([seg.size + 4096], np.int64).view(np.uint8)
     assert match(seg, np.zeros(1, np.uint8))[0] == L.ERR_CORRUPT_DESC
@@ -159,7 +159,7 @@ def test_corrupt_descriptor_address_detected(seg):
 
 def test_corrupt_descriptor_length_detected(seg):
     view = seg.view()
-    push(seg, np.ones(1, np.uint8))
+    push(seg, np.ones(L.INLINE_MAX + 1, np.uint8))  # not inline: read from its buffer
     d = _queue_addr(seg, "desc") + L.DESC_LEN
     view[d: d + 4] = np.array([BSIZE + 1], np.uint32).view(np.uint8)
     assert match(seg, np.zeros(1, np.uint8))[0] == L.ERR_CORRUPT_DESC
@@ -167,10 +167,80 @@ def test_corrupt_descriptor_length_detected(seg):
 
 def test_corrupt_header_detected(seg):
     view = seg.view()
-    push(seg, np.ones(1, np.uint8))
+    push(seg, np.ones(L.INLINE_MAX + 1, np.uint8))  # not inline: read from its buffer
     b = _queue_addr(seg, "buffers") + L.MSG_TOTAL
     view[b: b + 8] = np.array([10**9], np.int64).view(np.uint8)
     assert match(seg, np.zeros(1, np.uint8))[0] == L.ERR_CORRUPT_HEADER
+
+
+def _inline(seg):
+    """(mark word index, inline bytes) of queue 0 -> 1's avail line, as views."""
+    view = seg.view()
+    at = _queue_addr(seg, "avail")
+    return view[at + L.AVAIL_INLINE_SEQ: at + L.AVAIL_INLINE_SEQ + 8].view(np.int64), \
+        view[at + L.AVAIL_INLINE: at + L.CACHE_LINE]
+
+
+def test_small_messages_come_from_the_avail_line(seg):
+    """A message of up to INLINE_MAX bytes is copied into the avail line under a mark naming its
+    fragment; the receiver takes it from there (its buffer is never read: scribbling on the
+    buffer changes nothing). A longer one is not copied there."""
+    mark, _ = _inline(seg)
+    data = np.arange(L.INLINE_MAX, dtype=np.uint8)
+    push(seg, data, tag=5, ctx=2)
+    assert mark[0] == 2 * 0 + 2
+    b = _queue_addr(seg, "buffers")
+    seg.view()[b: b + L.MSG_HEADER + data.nbytes] = 0xEE
+    out = np.zeros(L.INLINE_MAX, np.uint8)
+    status, info = match(seg, out, tag=5, ctx=2)
+    assert status == L.RX_COMPLETE and (out == data).all()
+    assert info[L.INFO_TOTAL] == L.INLINE_MAX and info[L.INFO_COOKIE] == 7
+    push(seg, np.ones(L.INLINE_MAX + 1, np.uint8))
+    assert mark[0] == 2
+    assert match(seg, np.zeros(L.INLINE_MAX + 1, np.uint8))[0] == L.RX_COMPLETE
+
+
+def test_inline_copy_of_a_later_message_or_a_torn_one_falls_back_to_the_buffer(seg):
+    """The mark names one fragment: messages sent after it, or a copy being written (odd mark),
+    leave earlier ones to their buffers; every message arrives, in order."""
+    mark, line = _inline(seg)
+    for k in range(3):
+        push(seg, np.full(4, k, np.uint8), tag=k)
+    assert mark[0] == 2 * 2 + 2
+    for k in range(2):
+        out = np.zeros(4, np.uint8)
+        assert match(seg, out, tag=k)[0] == L.RX_COMPLETE and (out == k).all()
+    mark[0] += 1  # the sender is writing a later message's copy now
+    line[:] = 0xEE
+    out = np.zeros(4, np.uint8)
+    assert match(seg, out, tag=2)[0] == L.RX_COMPLETE and (out == 2).all()
+
+
+@pytest.mark.parametrize("total", [0, 8, 16, 1 << 20])
+def test_a_request_whose_total_is_not_its_payload_is_not_inline(seg, total):
+    """A rendezvous request carries 16 bytes (the sender's address and size) under the total of
+    the message it announces; a copy's length is read from its total, so it is made inline only
+    where the two agree."""
+    mark, _ = _inline(seg)
+    aux = np.array([1234, 5678], np.int64)
+    assert ring.tx_push(seg.handle(0, 1), L.KIND_RNDV, 3, 0, total, 9, aux.view(np.uint8), L.TX_NOT_STARTED) == 16
+    assert mark[0] == (2 if total == 16 else 0)  # (16: the copy's length is right, so it may be)
+    status, info = match(seg, np.zeros(total, np.uint8))
+    assert status == L.RX_SPECIAL and info[L.INFO_KIND] == L.KIND_RNDV and info[L.INFO_TOTAL] == total
+    assert (info[L.INFO_AUX0], info[L.INFO_AUX1]) == (1234, 5678)
+
+
+def test_corrupt_inline_copy_never_read_as_a_message(seg):
+    """An inline copy whose length is out of range falls back to the buffer; one whose header is
+    bad is reported as the buffer's would be."""
+    mark, line = _inline(seg)
+    push(seg, np.ones(2, np.uint8))
+    line[L.MSG_TOTAL: L.MSG_TOTAL + 8] = np.array([L.INLINE_MAX + 1], np.int64).view(np.uint8)
+    out = np.zeros(2, np.uint8)
+    assert match(seg, out)[0] == L.RX_COMPLETE and (out == 1).all()
+    push(seg, np.ones(2, np.uint8))
+    line[L.MSG_KIND: L.MSG_KIND + 4] = np.array([999], np.uint32).view(np.uint8)
+    assert match(seg, out)[0] == L.ERR_CORRUPT_HEADER
 
 
 def test_corrupt_used_ring_detected(seg):

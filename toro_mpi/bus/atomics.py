@@ -83,6 +83,8 @@ load_acquire_i64 = _make_load(64, "acquire")
 store_release_u16 = _make_store(16, "release")
 store_release_u32 = _make_store(32, "release")
 store_release_i64 = _make_store(64, "release")
+# Atomic but unordered (a plain move on x86): a seqlock's odd mark, ordered by the fence after it.
+store_relaxed_i64 = _make_store(64, "monotonic")
 
 # Plain accessors for data ordered by an index handshake.
 load_u16 = _make_load(16, None)
@@ -128,6 +130,31 @@ def fence_seq_cst(typingctx):
 
     def codegen(context, builder, sig, args):
         builder.fence("seq_cst")
+        return context.get_dummy_value()
+
+    return types.void(), codegen
+
+
+@intrinsic
+def fence_release(typingctx):
+    """A release fence: no load or store before it is reordered with a store after it. On x86
+    an ordering for the compiler alone (stores leave in program order); a seqlock's writer
+    needs it between marking the line odd and writing what the mark guards."""
+
+    def codegen(context, builder, sig, args):
+        builder.fence("release")
+        return context.get_dummy_value()
+
+    return types.void(), codegen
+
+
+@intrinsic
+def fence_acquire(typingctx):
+    """An acquire fence: no load before it is reordered with a load or store after it (x86: the
+    compiler alone); a seqlock's reader needs it between its copy and the second look at the mark."""
+
+    def codegen(context, builder, sig, args):
+        builder.fence("acquire")
         return context.get_dummy_value()
 
     return types.void(), codegen

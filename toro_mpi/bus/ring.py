@@ -23,14 +23,15 @@ from .atomics import (
     array_address,
     compare_exchange_i64,
     cpu_relax,
+    fence_acquire,
     fence_after_rmw,
+    fence_release,
     fence_seq_cst,
     fetch_add_i64,
     int64_pointer,
     load_acquire_i64,
     load_acquire_u16,
     load_i64,
-    load_u16,
     load_u32,
     memcpy,
     memcpy_stream,
@@ -38,6 +39,7 @@ from .atomics import (
     prefetch_write,
     read_cycles,
     store_i64,
+    store_relaxed_i64,
     store_release_i64,
     store_release_u16,
     store_u16,
@@ -260,7 +262,11 @@ def tx_push(h, kind, tag, ctx, total, cookie, buf, sent):
             if took > 0:
                 cost = min(took, L.AB_COST_MASK) | (L.AB_STREAMED if nt else 0)
         store_u32(d + L.DESC_PROBE, cost)
-        store_u16(avail + L.RING_ENTRIES + 2 * pos, pos)
+        store_u16(avail + L.AVAIL_ENTRIES + 2 * pos, pos)
+        if first and nbytes <= L.INLINE_MAX and total == nbytes and not timed:
+            # (Not a rendezvous or heap request: its header's total is not its payload's size,
+            # which the receiver reads an inline copy's length from.)
+            _write_inline(avail, nxt, dst, length)
         nxt += 1
         # Publish: everything above happens-before the device's acquire load of avail.idx.
         store_release_u16(avail + L.RING_IDX, nxt & _MASK16)
@@ -273,6 +279,18 @@ def tx_push(h, kind, tag, ctx, total, cookie, buf, sent):
             # read it last, a transfer away; ring_peer's fence would wait for it).
             prefetch_write(qa + bufs + (nxt & (qsize - 1)) * bsize)
     return sent
+
+
+@njit(cache=True, inline="always")
+def _write_inline(avail, nxt, frag, length):
+    """Copy fragment `nxt` (header and payload, `length` bytes at frag) into the avail line, as a
+    seqlock: the mark odd while the copy is written, 2 * nxt + 2 once whole (layout.py, "Inline
+    small messages"). The caller publishes avail.idx after this."""
+    mark = avail + L.AVAIL_INLINE_SEQ
+    store_relaxed_i64(mark, 2 * nxt + 1)
+    fence_release()  # the odd mark before any byte of the copy (x86: the compiler's order)
+    memcpy(avail + L.AVAIL_INLINE, frag, length)
+    store_release_i64(mark, 2 * nxt + 2)
 
 
 @njit(cache=True)
@@ -510,6 +528,9 @@ def desc_probe(qa, pos):
 def _copy_out(h, qa, pos, dst, src, nbytes):
     """memcpy nbytes of fragment `pos` to dst; a trial fragment's (the sender timed its copy,
     DESC_PROBE) is timed too and counted (_ab_account)."""
+    if src == h + L.H_INLINE + L.MSG_HEADER:
+        memcpy(dst, src, nbytes)  # an inline message (_head): never a trial fragment
+        return
     probe = desc_probe(qa, pos)
     if probe == 0:
         memcpy(dst, src, nbytes)
@@ -521,8 +542,12 @@ def _copy_out(h, qa, pos, dst, src, nbytes):
 
 
 @njit(cache=True, inline="always")
-def _head(h, qa, qsize, bsize):
-    """Return (status, pos, buffer address, descriptor length) of the next available fragment."""
+def _head(h, qa, qsize, bsize, inline=False):
+    """Return (status, pos, buffer address, descriptor length) of the next available fragment.
+
+    With `inline`, a message the sender also wrote into the avail line comes from the handle's
+    copy of it (H_INLINE) instead of its buffer: valid until the next _head on this queue, so
+    only for a caller that is done with it by then (rx_match)."""
     avail = qa + load_i64(h + L.H_AVAIL)
     rxp = qa + load_i64(h + L.H_RXPRIV)
     nxt = load_i64(rxp + L.RX_NEXT)
@@ -533,8 +558,22 @@ def _head(h, qa, qsize, bsize):
     if ready > qsize:
         return L.ERR_CORRUPT_INDEX, 0, 0, 0
     pos = nxt & (qsize - 1)
-    if load_u16(avail + L.RING_ENTRIES + 2 * pos) != pos:
-        return L.ERR_CORRUPT_DESC, 0, 0, 0
+    if inline:
+        # The fragment carried inline: its header and payload came in the line just read, so
+        # neither its descriptor nor its buffer need to move to this core. Copied under the
+        # mark (a seqlock: the sender may already be writing a later message there).
+        mark = avail + L.AVAIL_INLINE_SEQ
+        seq = load_acquire_i64(mark)
+        if seq == 2 * nxt + 2:
+            copy = h + L.H_INLINE
+            memcpy(copy, avail + L.AVAIL_INLINE, L.CACHE_LINE - L.AVAIL_INLINE)
+            fence_acquire()  # the copy's loads before the second look at the mark
+            total = load_i64(copy + L.MSG_TOTAL)
+            if load_acquire_i64(mark) == seq and 0 <= total <= L.INLINE_MAX:
+                return L.RX_COMPLETE, pos, copy, L.MSG_HEADER + total
+    # (ring[pos] is not read: in order it is always pos, and on its own line since the inline
+    # copy took the index's line, reading it cost small messages a third line transfer; the
+    # descriptor check below bounds what the fragment can name.)
     d = qa + L.CACHE_LINE + pos * L.DESC_SIZE
     boff = load_i64(d + L.DESC_ADDR)
     length = load_u32(d + L.DESC_LEN)
@@ -546,8 +585,9 @@ def _head(h, qa, qsize, bsize):
 
 
 @njit(cache=True, inline="always")
-def _release(h, qa, pos, length):
-    """Hand fragment `pos` back to the driver through the used ring."""
+def _release(h, qa, pos, length, inline=False):
+    """Hand fragment `pos` back to the driver through the used ring (`inline`: it was read from
+    the avail line, _head)."""
     used = qa + load_i64(h + L.H_USED)
     rxp = qa + load_i64(h + L.H_RXPRIV)
     nxt = load_i64(rxp + L.RX_NEXT) + 1
@@ -572,8 +612,10 @@ def _release(h, qa, pos, length):
     # one transfer nearer (a line from the sender's core costs 150-300 ns on this host). Not
     # the descriptors or the avail ring: the sender may still be writing their lines for later
     # fragments, and taking a line it is about to write costs it a transfer back.
-    # Only after a small fragment (the next is likely small too): see PREFETCH_MAX_LENGTH.
-    if length <= PREFETCH_MAX_LENGTH:
+    # Only after a small fragment (the next is likely small too): see PREFETCH_MAX_LENGTH. Not
+    # after an inline one: the next is likely inline too, read from the avail line, and taking
+    # its buffer's line would only cost the sender a transfer back when it writes the one after.
+    if length <= PREFETCH_MAX_LENGTH and not inline:
         bsize = load_i64(h + L.H_BSIZE)
         bufs = qa + load_i64(h + L.H_BUFFERS)
         for k in range(min(ready, PREFETCH_AHEAD)):
@@ -631,7 +673,7 @@ def rx_match(h, want_tag, want_ctx, buf, info):
     code. Bytes beyond buf.nbytes are dropped.
     """
     qa, qsize, bsize = _geometry(h)
-    status, pos, src, length = _head(h, qa, qsize, bsize)
+    status, pos, src, length = _head(h, qa, qsize, bsize, True)
     if status != L.RX_COMPLETE:
         return status
     kind = load_u32(src + L.MSG_KIND)
@@ -671,7 +713,7 @@ def rx_match(h, want_tag, want_ctx, buf, info):
     cap = buf.nbytes
     if kind == L.KIND_EAGER and payload > 0 and cap > 0:
         _copy_out(h, qa, pos, array_address(buf), src + L.MSG_HEADER, min(payload, cap))
-    _release(h, qa, pos, length)
+    _release(h, qa, pos, length, src == h + L.H_INLINE)
     # Plain: no ack owed, it fits, and its element type is the buffer's (or either is bytes);
     # anything else goes to the Python path, which acks, truncates or reports ERR_TYPE.
     flags = info[L.INFO_FLAGS]
