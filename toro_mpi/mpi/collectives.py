@@ -53,6 +53,7 @@ from .hot_sites import (
     HotCallSites,
 )
 from .ops import SUM, Op, check_applies
+from .pair_collectives import PairBcast, pair_peer
 from .wide_reduce import widen
 
 _EMPTY_U8 = np.empty(0, np.uint8)
@@ -185,6 +186,15 @@ class CollectiveMixin:
         else:
             data = byte_view(b.array)
             count, unit, fast = b.nbytes, 1, None
+        peer = pair_peer(self, b.nbytes)
+        if peer is not None:
+            # Two processes, a large buffer: one rendezvous instead of the ring (pair_collectives.py).
+            site = PairBcast(self, peer, root, data)
+            site.run()
+            if fast is not None:
+                self._remember_site(BCAST, data, site)
+            b.finish()
+            return
         self._run(("Bcast", root, count, unit), "Bcast", lambda: S.bcast(n, me, root, count, max(1, seg // unit)),
                   data, data, fast=fast)
         b.finish()
