@@ -193,18 +193,27 @@ def _read_default() -> dict[str, Any]:
     data = _parse(raw, _DEFAULT_PATH)
     text = json.dumps(data)
     if json.loads(text) == data:  # only what JSON carries exactly (no TOML dates)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        try:
-            os.makedirs(cache, exist_ok=True)
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, path)  # whole or not at all, for a launcher reading it meanwhile
-        except OSError:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+        replace_file(path, text)
     return data
+
+
+def replace_file(path: str, text: str) -> bool:
+    """Write text to path whole or not at all (a temporary file renamed over it), making its
+    directory if needed, for readers that may open it meanwhile (another launcher); False,
+    and nothing left behind, where it cannot be written."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        return False
+    return True
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:

@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from ..bus import layout as L
+from ..config import replace_file
 
 if TYPE_CHECKING:
     from ..bus.segment import Segment
@@ -143,16 +144,4 @@ def record(seg: Segment, plan: Plan) -> bool:
     if all(mine.get(k) == v for k, v in reached.items()):
         return False
     mine.update(reached)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump({"version": VERSION, "machines": machines}, fh, sort_keys=True)
-        os.replace(tmp, path)  # whole or not at all, for a launcher reading it meanwhile
-    except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        return False
-    return True
+    return replace_file(path, json.dumps({"version": VERSION, "machines": machines}, sort_keys=True))
