@@ -8,8 +8,6 @@ a split communicator, and a Bcast on a 3-rank communicator (never routed). Print
 import numpy as np
 from _mpi import COMM, MPI, RANK, SIZE, done, out
 
-
-peer = 1 - RANK if SIZE == 2 else None
 for size in (1000, 4095, 4096, 100_000, 1 << 18):  # float64: 8 KB, 32 KB - 8, 32 KB, 800 KB, 2 MiB
     for root in range(SIZE):
         for rep in range(3):
