@@ -92,6 +92,16 @@ def queue_cores(plan: Plan) -> Iterator[tuple[int, int, int, int]]:
                 yield src, dst, cs, cd
 
 
+def _keyed_queues(plan: Plan) -> Iterator[tuple[int, int, int, str]]:
+    """(plane, src, dst, record key) of every queue the record covers: the queue_cores of each
+    plane, keyed "PLANE:BUFFER:CORE:CORE" (see the module's text)."""
+    bsize = plan.cfg.bus["buffer_size"]
+    cores = list(queue_cores(plan))
+    for plane in range(L.PLANES):
+        for src, dst, cs, cd in cores:
+            yield plane, src, dst, f"{plane}:{bsize}:{cs}:{cd}"
+
+
 def _load(path: str) -> dict[str, dict[str, int]]:
     try:
         with open(path, encoding="utf-8") as fh:
@@ -114,13 +124,11 @@ def preset(plan: Plan) -> dict[tuple[int, int, int], int]:
     known = _load(path).get(machine_key())
     if not known:
         return {}
-    bsize = plan.cfg.bus["buffer_size"]
     start = {}
-    for plane in range(L.PLANES):
-        for src, dst, cs, cd in queue_cores(plan):
-            advice = known.get(f"{plane}:{bsize}:{cs}:{cd}")
-            if advice is not None:
-                start[plane, src, dst] = advice
+    for plane, src, dst, key in _keyed_queues(plan):
+        advice = known.get(key)
+        if advice is not None:
+            start[plane, src, dst] = advice
     return start
 
 
@@ -131,12 +139,10 @@ def record(seg: Segment, plan: Plan) -> bool:
     if path is None or not enabled(plan):
         return False
     reached: dict[str, int] = {}
-    bsize = plan.cfg.bus["buffer_size"]
-    for plane in range(L.PLANES):
-        for src, dst, cs, cd in queue_cores(plan):
-            advice = seg.stream_advice(src, dst, plane)
-            if advice in _KNOWN:
-                reached[f"{plane}:{bsize}:{cs}:{cd}"] = advice  # ranks sharing two cores: the last one's
+    for plane, src, dst, key in _keyed_queues(plan):
+        advice = seg.stream_advice(src, dst, plane)
+        if advice in _KNOWN:
+            reached[key] = advice  # ranks sharing two cores: the last one's
     if not reached:
         return False
     machines = _load(path)
