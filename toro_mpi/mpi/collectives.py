@@ -53,7 +53,7 @@ from .hot_sites import (
     HotCallSites,
 )
 from .ops import SUM, Op, check_applies
-from .pair_collectives import PairBcast, pair_peer
+from .pair_collectives import EXCHANGE_MIN_BYTES, pair_bcast, pair_exchange, pair_route, pair_scatter
 from .wide_reduce import widen
 
 _EMPTY_U8 = np.empty(0, np.uint8)
@@ -143,6 +143,13 @@ class CollectiveMixin:
         if fast is not None:
             self._remember_run(fast, plan, send, recv, tmp, op)
 
+    def _run_pair(self, site: Any, move: tuple | None, send: np.ndarray) -> None:
+        """Run a routed call between two processes (pair_collectives.PairRoute); with move =
+        (call, sendbuf, recvbuf, root), keep it for _move_hit, as _run keeps a plan."""
+        site.run()
+        if move is not None:
+            self._remember_move_site(move, send, site)
+
     def _scratch(self, count: int, dtype: np.dtype) -> np.ndarray:
         """A scratch array of at least count elements of dtype, reused between calls."""
         pool = self.__dict__.setdefault("_scratch_pool", {})
@@ -186,10 +193,10 @@ class CollectiveMixin:
         else:
             data = byte_view(b.array)
             count, unit, fast = b.nbytes, 1, None
-        peer = pair_peer(self, b.nbytes)
+        peer = pair_route(self, b.nbytes)
         if peer is not None:
             # Two processes, a large buffer: one rendezvous instead of the ring (pair_collectives.py).
-            site = PairBcast(self, peer, root, data)
+            site = pair_bcast(self, peer, root, data)
             site.run()
             if fast is not None:
                 self._remember_site(BCAST, data, site)
@@ -228,6 +235,7 @@ class CollectiveMixin:
             if rb is not None:
                 rb.finish()
             return
+        # (Not routed between two processes as Scatter is: measured slower, pair_collectives.py.)
         self._run(("Gather", root, count), "Gather", lambda: S.gather(n, me, root, count), send, recv,
                   move=(GATHER, sendbuf, recvbuf, root))
         if rb is not None:
@@ -279,8 +287,13 @@ class CollectiveMixin:
             if rb is not None:
                 rb.finish()
             return
-        self._run(("Scatter", root, count, inplace), "Scatter", lambda: S.scatter(n, me, root, count, inplace),
-                  send, recv, move=None if inplace else (SCATTER, sendbuf, recvbuf, root))
+        move = None if inplace else (SCATTER, sendbuf, recvbuf, root)
+        peer = pair_route(self, count)
+        if peer is not None:  # two processes, large blocks: rendezvous (pair_collectives.py)
+            self._run_pair(pair_scatter(self, peer, root, send, recv, count, inplace), move, send)
+        else:
+            self._run(("Scatter", root, count, inplace), "Scatter", lambda: S.scatter(n, me, root, count, inplace),
+                      send, recv, move=move)
         if rb is not None:
             rb.finish()
 
@@ -359,10 +372,15 @@ class CollectiveMixin:
         if self._engine.net is not None and NC.allgather(self, count, send, recv):  # ranks on several nodes
             rb.finish()
             return
+        move = None if inplace else (ALLGATHER, sendbuf, recvbuf, 0)
+        peer = pair_route(self, count, EXCHANGE_MIN_BYTES)
+        if peer is not None:  # (see Scatter)
+            self._run_pair(pair_exchange(self, peer, "Allgather", send, recv, count, False, inplace), move, send)
+            rb.finish()
+            return
         large = self._large(n * count, "allgather_ring_min_bytes")
         self._run(("Allgather", count, inplace, large), "Allgather",
-                  lambda: S.allgather(n, me, count, large, inplace), send, recv,
-                  move=None if inplace else (ALLGATHER, sendbuf, recvbuf, 0))
+                  lambda: S.allgather(n, me, count, large, inplace), send, recv, move=move)
         rb.finish()
 
     def Allgatherv(self, sendbuf: Any, recvbuf: Any) -> None:
@@ -413,10 +431,16 @@ class CollectiveMixin:
         if rb.nbytes < n * count:
             raise MPIException(ERR_TRUNCATE, f"Alltoall: receive buffer of {rb.nbytes} bytes, "
                                f"{n} blocks of {count} bytes need {n * count}")
+        move = None if sendbuf is IN_PLACE else (ALLTOALL, sendbuf, recvbuf, 0)
+        peer = pair_route(self, count, EXCHANGE_MIN_BYTES)
+        if peer is not None:  # (see Scatter); in place, block me of the copy is already there
+            self._run_pair(pair_exchange(self, peer, "Alltoall", send, recv, count, True, sendbuf is IN_PLACE),
+                           move, send)
+            rb.finish()
+            return
         c = [count] * n
         d = [r * count for r in range(n)]
-        self._run(("Alltoall", count), "Alltoall", lambda: S.alltoallv(n, me, c, d, c, d), send, recv,
-                  move=None if sendbuf is IN_PLACE else (ALLTOALL, sendbuf, recvbuf, 0))
+        self._run(("Alltoall", count), "Alltoall", lambda: S.alltoallv(n, me, c, d, c, d), send, recv, move=move)
         rb.finish()
 
     def Alltoallv(self, sendbuf: Any, recvbuf: Any) -> None:

@@ -286,14 +286,28 @@ class HotCallSites:
     def _remember_move(self, move: tuple, plan: Plan, send: np.ndarray, recv: np.ndarray, tmp: np.ndarray) -> None:
         """Keep a data-movement call's plan for _move_hit; move = (call, sendbuf, recvbuf, root),
         the caller's buffer objects, whose byte views send and recv must be (see _aliases)."""
+        if self._may_keep_move(move, send):
+            self._keep_move(move, self._coll.hot(plan, send, recv, tmp))
+
+    def _remember_move_site(self, move: tuple, send: np.ndarray, site: Any) -> None:
+        """Keep a routed data-movement call (a PairRoute, mpi/pair_collectives.py) for _move_hit,
+        as _remember_move keeps a plan."""
+        if self._may_keep_move(move, send):
+            self._keep_move(move, site)
+
+    def _may_keep_move(self, move: tuple, send: np.ndarray) -> bool:
+        # A record only for buffers whose byte views alias them (see _aliases), on the second
+        # sighting of the same objects.
         call, sendbuf, recvbuf, root = move
         if send.dtype not in FAST_DTYPES or not _aliases(sendbuf) or not _aliases(recvbuf):
-            return
-        if not self._seen_before((call, id(sendbuf), id(recvbuf), root), sendbuf, recvbuf):
-            return
+            return False
+        return self._seen_before((call, id(sendbuf), id(recvbuf), root), sendbuf, recvbuf)
+
+    def _keep_move(self, move: tuple, hot: Any) -> None:
+        call, sendbuf, recvbuf, root = move
         if len(self._moves) >= FAST_LIMIT:
             self._moves.clear()
-        hit = _MoveRun(self._coll.hot(plan, send, recv, tmp), sendbuf, recvbuf, root)
+        hit = _MoveRun(hot, sendbuf, recvbuf, root)
         self._moves[(call, id(sendbuf), id(recvbuf), root)] = self._moves[call] = hit
 
     def _remember_leader_run(self, key: tuple, plan: Plan, send: np.ndarray, recv: np.ndarray, tmp: np.ndarray,
