@@ -9,7 +9,16 @@ from __future__ import annotations
 import re
 
 import pytest
-from helpers import HOSTED, RENDEZVOUS_ENV, assert_same_as_reference, differential_marks, ref_cached, toro_cached
+from helpers import (
+    HOSTED,
+    RENDEZVOUS_ENV,
+    assert_ok,
+    assert_same_as_reference,
+    differential_marks,
+    ref_cached,
+    run_toro,
+    toro_cached,
+)
 
 pytestmark = differential_marks()
 
@@ -35,3 +44,12 @@ def test_same_output_as_mpi4py(n: int, launcher: tuple[str, ...]) -> None:
         assert min(reads.values()) >= 63, f"the calls were not read by rendezvous: {reads}{toro.explain()}"
     else:
         assert set(reads.values()) == {0}, f"a Bcast that must not be routed was: {reads}{toro.explain()}"
+
+
+@pytest.mark.timeout(120)
+def test_allgather_beside_green_thread_sends() -> None:
+    """A routed Allgather's send completes while a green thread of its rank sends by rendezvous
+    to the same peer behind an older unread send (tests/programs/pair_green_send.py): its
+    acknowledgement must be seen whichever request is read first. It waited forever in about
+    half the runs when the request was noted after the newer one."""
+    assert_ok(run_toro("pair_green_send", 2, timeout=90), 2)

@@ -173,6 +173,7 @@ class VirtioBus(Transport):
                     segment.handle_words(p, rank)[L.H_SENDER_PID // 8] = segment.base + segment.slot(p, L.SLOT_PID)
                     segment.handle_words(rank, p)[L.H_SENDER_PID // 8] = segment.base + segment.slot(rank, L.SLOT_PID)
         self._rndv_kernels: RndvKernels | None = None
+        self._shares: dict[int, bool] = {}  # hosts_others' answers, by rank
         self._slot = segment.slot(rank, 0)
         self._slot_addr = segment.base + self._slot
         self._store_blocked = ring.blocked_writer()
@@ -211,6 +212,18 @@ class VirtioBus(Transport):
     def rendezvous_ok(self) -> bool:
         """Whether rendezvous reads are enabled."""
         return self._rendezvous
+
+    def hosts_others(self, rank: int) -> bool:
+        """Whether rank's process hosts other ranks of the job too (green-thread ranks): another
+        rank's pid word holds its pid. For a rank that takes part in a call with this one (its
+        process registered all its ranks before any of them could)."""
+        known = self._shares.get(rank)
+        if known is None:
+            seg = self.segment
+            pid = seg.read_word(seg.slot(rank, L.SLOT_PID))
+            known = self._shares[rank] = any(
+                r != rank and seg.read_word(seg.slot(r, L.SLOT_PID)) == pid for r in range(self.size))
+        return known
 
     def specialise(self, kind, dtype):
         """The kernel's compiled entry point for 1-D arrays of dtype (skips numba's dispatcher)."""

@@ -668,39 +668,50 @@ class Engine:
                 return req
         return self.isend(arr, nbytes, dest, tag, ctx)
 
-    def exchange_rndv(self, out: np.ndarray, into: np.ndarray, peer: int, tag: int, ctx: int, call: str) -> None:
+    def exchange_rndv(self, out: np.ndarray, into: np.ndarray, peer: int, tag: int, ctx: int, call: str) -> int:
         """Send out to peer and receive into from it, both by rendezvous (a 2-rank Allgather's or
         Alltoall's one step, mpi/pair_collectives.py): the request goes out first, this rank
         reads the peer's while the peer reads ours, then it waits for its acknowledgement in
         its slot. Without the requests and the scheduler an Isend + Recv + Wait use (about 2 us
-        and 3-5 us of a 32 KiB exchange here); those only when the fast path cannot."""
+        and 3-5 us of a 32 KiB exchange here); those only when the fast path cannot. Returns the
+        bytes received."""
         got = -1
         if not self.sendq[peer]:
             got = self._kernel("isend_rndv", self._isend_rndv_by_dtype, out)(self._txh[peer], tag, ctx, out)
         if got < 0:  # ring full, no slot, rendezvous off: the general way
             req = self.isend(out, out.nbytes, peer, tag, ctx)
-            if not self.recv_fast(into, peer, tag, ctx):
-                self.wait_recv(self.irecv(into, into.nbytes, peer, tag, ctx), call)
+            nbytes = self.recv_counted(into, peer, tag, ctx, call)
             self.wait_send(req, call)
-            return
+            return nbytes
         self.rndv_sent += 1
         self.cookie += 1
         seq = got >> 1
+        acked = False
         try:
-            if not self.recv_fast(into, peer, tag, ctx):
-                self.wait_recv(self.irecv(into, into.nbytes, peer, tag, ctx), call)
-        except BaseException:
-            self._await_ack(out, peer, tag, ctx, seq)  # out is still to be read: keep it alive
-            raise
-        if got & 1:
-            return
-        if self.reads_pending:
-            self.read_pending()  # (see _send_rndv)
-        poll, h = self.t.rndv_kernels().poll, self._txh[peer]
-        for _ in range(EXCHANGE_ACK_POLLS):
-            if poll(h, seq) & 1:
-                return
-        self.wait_send(self._await_ack(out, peer, tag, ctx, seq), call)
+            nbytes = self.recv_counted(into, peer, tag, ctx, call)
+            if got & 1:
+                acked = True
+                return nbytes
+            if self.reads_pending:
+                self.read_pending()  # (see _send_rndv)
+            poll, h = self.t.rndv_kernels().poll, self._txh[peer]
+            for _ in range(EXCHANGE_ACK_POLLS):
+                if poll(h, seq) & 1:
+                    acked = True
+                    return nbytes
+        finally:
+            if not acked:  # (also on an error) out is still to be read: keep it alive
+                req = self._await_ack(out, peer, tag, ctx, seq)
+        self.wait_send(req, call)
+        return nbytes
+
+    def recv_counted(self, arr: np.ndarray, src: int, tag: int, ctx: int, call: str) -> int:
+        """A blocking receive into arr (the fast path, else a posted one); the bytes received."""
+        if self.recv_fast(arr, src, tag, ctx):
+            return int(self.info[L.INFO_TOTAL])
+        req = self.irecv(arr, arr.nbytes, src, tag, ctx)
+        self.wait_recv(req, call)
+        return req.nbytes
 
     def _await_ack(self, out: np.ndarray, peer: int, tag: int, ctx: int, seq: int) -> SendReq:
         """A request for exchange_rndv's send, sent as rendezvous request seq and not yet seen
@@ -708,10 +719,12 @@ class Engine:
         req = SendReq(peer, L.KIND_RNDV, 0, tag, ctx, out.nbytes, seq, out, 16, True, out)
         req.sent = req.nbytes
         waiting = self.slot_waiting.get(peer)
-        if waiting and next(iter(waiting)) > seq:
-            # Progress sent later requests meanwhile (a nonblocking collective's): poll_acks
-            # reads the window from the first request noted, so this older one goes first.
-            self.slot_waiting[peer] = {seq: req, **waiting}
+        if waiting and next(reversed(waiting)) > seq:
+            # Progress sent later requests meanwhile (a nonblocking collective's, a green
+            # thread's): poll_acks reads the window from the first request noted, which must
+            # stay the oldest whichever is acknowledged first, so the requests stay in order.
+            waiting[seq] = req
+            self.slot_waiting[peer] = dict(sorted(waiting.items()))
         else:
             self._wait_slot(req)
         return req

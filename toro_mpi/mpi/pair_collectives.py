@@ -30,8 +30,10 @@ What stays on the ring, measured:
   ring (bus/held.py).
 
 Only where point-to-point itself goes by rendezvous: one process per rank (green-thread ranks
-never do), both ranks on this node, a block of at least the threshold. Both ranks decide from
-the block size, which MPI requires them to agree on. The messages travel on the communicator's
+never do, nor a rank whose peer is one), both ranks on this node, a block of at least the
+threshold. Both ranks decide from the block size, which MPI requires them to agree on; a
+program whose ranks disagree gets ERR_TRUNCATE when both sizes are routed, as on the ring, but
+may wait forever when only one is (one rank on the ring, the other here). The messages travel on the communicator's
 collective context under PAIR_TAG, which no other traffic there uses (user point-to-point has
 its own context, nonblocking collectives a spare one), in the order both ranks call their
 collectives, as MPI requires of them. Both sides move bytes (wire type 0), as the collective
@@ -44,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ERR_COMM, ERR_INTERN, MPIException
+from ..errors import ERR_COMM, ERR_INTERN, ERR_TRUNCATE, MPIException
 
 # The tag of a routed call's messages on the collective context: with the other reserved tags there
 # ((1 << 30) + 0, 1, 8, 9, 10, from 16 on), above any tag a program may use (TAG_MAX is
@@ -71,7 +73,9 @@ def pair_route(comm: Any, nbytes: int, least: int = 0) -> int | None:
     if not max(e.rndv_limit, least) <= nbytes < PAIR_MAX_BYTES or e.host_of is not None:
         return None
     peer = comm._ranks[1 - comm.rank]
-    if e.remote[peer]:
+    if e.remote[peer] or e.t.hosts_others(peer):
+        # (A peer that shares its process with other ranks has no rendezvous of its own: a
+        # process of green-thread ranks started by hand, whose map this process does not know.)
         return None
     return peer
 
@@ -117,12 +121,14 @@ class PairRoute:
                 e.wait_send(e.isend(out, out.nbytes, peer, PAIR_TAG, ctx), self.name)
             return 0
         if out is None:
-            if not e.recv_fast(into, peer, PAIR_TAG, ctx):
-                e.wait_recv(e.irecv(into, into.nbytes, peer, PAIR_TAG, ctx), self.name)
+            got = e.recv_counted(into, peer, PAIR_TAG, ctx, self.name)
         else:
             # Both ways (Allgather, Alltoall): the send must not wait for its read before this
             # rank reads the other's, which is waiting for the same.
-            e.exchange_rndv(out, into, peer, PAIR_TAG, ctx, self.name)
+            got = e.exchange_rndv(out, into, peer, PAIR_TAG, ctx, self.name)
+        if got != into.nbytes:  # (more than into raised ERR_TRUNCATE already)
+            raise MPIException(ERR_TRUNCATE, f"{self.name}: the other rank sent {got} bytes, this rank expects "
+                               f"{into.nbytes} (counts or datatypes differ between ranks)")
         return 0
 
 
