@@ -199,3 +199,44 @@ def test_site_kernels(seg):
     assert send(tx, 1, make_site(f32, ctx=4).blk) == 8
     i32 = np.zeros(2, np.int32)
     assert recv(rx, 1, make_site(i32, ctx=4).blk) == L.RX_SPECIAL  # float32 elements, int32 buffer
+
+
+def test_buffer_address_kept_for_views_only_by_weak_reference(seg, kernel):
+    """Once its receives are complete the table holds no buffer. A view's address is still
+    remembered for the next window (a view's memory cannot move), by weak reference: a view
+    that is gone, made read-only, or an array owning its memory is looked at again."""
+    import gc
+    import weakref
+
+    e, run = _Engine(), PostedRun(kernel)
+    base = np.zeros(64, np.uint8)
+    view = base[:8]
+    for window in range(2):
+        req = post(e, view, tag=7)
+        push(seg, np.full(8, window + 1, np.uint8), tag=7)
+        assert run.match(e, 0, seg.handle(0, 1)) == L.RX_COMPLETE and req.done
+        assert run._arr is None and run._view() is view  # not held, remembered
+        assert int(view[0]) == window + 1
+    gone = weakref.ref(view)
+    del view, req
+    gc.collect()
+    assert gone() is None and run._view() is None  # the table kept nothing alive
+    other = base[8:16]
+    other.flags.writeable = False
+    post(e, other, tag=7)
+    assert run.match(e, 0, seg.handle(0, 1)) == NOT_APPLICABLE  # never written by address
+    e.posted.clear()
+    run.forget()
+    owning = np.zeros(8, np.uint8)
+    req = post(e, owning, tag=7)
+    push(seg, np.full(8, 5, np.uint8), tag=7)
+    assert run.match(e, 0, seg.handle(0, 1)) == L.RX_COMPLETE and int(owning[0]) == 5
+    assert run._arr is None and run._view() is None  # an owning array may be resized: not kept
+    # A view remembered, then read-only: refused on the next window.
+    view = base[16:24]
+    post(e, view, tag=7)
+    push(seg, np.full(8, 6, np.uint8), tag=7)
+    assert run.match(e, 0, seg.handle(0, 1)) == L.RX_COMPLETE and run._view() is view
+    view.flags.writeable = False
+    post(e, view, tag=7)
+    assert run.match(e, 0, seg.handle(0, 1)) == NOT_APPLICABLE

@@ -894,15 +894,21 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
         if st == _RX_EMPTY or st == _RX_NO_MATCH:
             e.posted.append(req)  # (the unexpected list is empty: nothing else to match first)
             e.jit_state[0] = 1  # p2p.JIT_DIRTY: a receive now waits in Python
-        elif st < 0:
+            # A plain posted receive: no finish step (as the receives posted behind it; about
+            # 0.6 us less than a CommRequest, once per window of an osu_bw receiver).
+            r = PostedRequest()
+            r._engine = e
+            r._inner = req
+            r._comm = self
+            return r
+        if st < 0:
             raise e._corrupt(st, source)
+        # Consumed, but it needs the general path (ack, single copy, truncation, fragments).
+        e.info[:] = self._rx_info[source]
+        if st == L.RX_PARTIAL:
+            e._partial(req, source)
         else:
-            # Consumed, but it needs the general path (ack, single copy, truncation, fragments).
-            e.info[:] = self._rx_info[source]
-            if st == L.RX_PARTIAL:
-                e._partial(req, source)
-            else:
-                e._arrived(req, source)
+            e._arrived(req, source)
         return CommRequest(self, e, req)
 
     def _irecv(self, buf: Any, source: Any, tag: Any) -> Request:
