@@ -265,9 +265,13 @@ def run_job(side: str, test_dir: Path, file: str, n: int, timeout: float) -> Job
     limit = timeout + 60 if side == "toro" else timeout
     start = time.monotonic()
     timed_out = False
-    with tempfile.TemporaryFile("w+b") as out, tempfile.TemporaryFile("w+b") as err:
-        proc = subprocess.Popen(cmd, cwd=test_dir, env=_env(side), stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=err, start_new_session=True)
+    # The job's own temporary directory: some of the suite's tests leave files in it when a call
+    # fails before their cleanup (test_spawn.py's child scripts, under toro_mpi: Spawn is out
+    # of scope), which would otherwise pile up in /tmp run after run.
+    with (tempfile.TemporaryFile("w+b") as out, tempfile.TemporaryFile("w+b") as err,
+          tempfile.TemporaryDirectory(prefix="toro-mpi4py-suite-") as scratch):
+        proc = subprocess.Popen(cmd, cwd=test_dir, env={**_env(side), "TMPDIR": scratch}, stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=err, start_new_session=True)
         try:
             proc.wait(timeout=limit)
         except subprocess.TimeoutExpired:

@@ -215,3 +215,21 @@ def test_command_line_refuses_bad_input(tmp_path, capsys):
     # A suite that cannot be had is exit status 2 with the reason, not a traceback.
     assert main(["--suite", str(tmp_path / "missing"), "--side", "toro"]) == 2
     assert "no main.py" in capsys.readouterr().err
+
+
+def test_job_temporary_files_removed(tmp_path, monkeypatch):
+    """A job runs with a temporary directory of its own, removed afterwards: a suite test that
+    fails before its cleanup (test_spawn.py's child scripts) leaves nothing in the real /tmp."""
+    import os
+    import sys
+
+    import conformance.mpi4py_suite as suite
+
+    code = ("import os, tempfile; fd, p = tempfile.mkstemp(prefix='mpi4py-'); "
+            "open(os.environ['OUT'], 'w').write(p)")
+    monkeypatch.setattr(suite, "toro_command", lambda n, file, timeout: [sys.executable, "-c", code])
+    monkeypatch.setenv("OUT", str(tmp_path / "where"))
+    suite.run_job("toro", tmp_path, "test_x.py", 1, 30)
+    left = (tmp_path / "where").read_text()
+    assert "toro-mpi4py-suite-" in left
+    assert not os.path.exists(left)
