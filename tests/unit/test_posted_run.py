@@ -228,7 +228,7 @@ def test_buffer_address_kept_for_views_only_by_weak_reference(seg, kernel):
     e.posted.clear()
     run.forget()
     owning = np.zeros(8, np.uint8)
-    req = post(e, owning, tag=7)
+    post(e, owning, tag=7)
     push(seg, np.full(8, 5, np.uint8), tag=7)
     assert run.match(e, 0, seg.handle(0, 1)) == L.RX_COMPLETE and int(owning[0]) == 5
     assert run._arr is None and run._view() is None  # an owning array may be resized: not kept
