@@ -193,6 +193,30 @@ def test_rank_environment(mpirun) -> None:
         assert set(json.loads(rec["TORO_MPI_CONFIG"])) == {"bus", "sched", "launcher", "coll"}
 
 
+COLL_QUEUE = """
+import os
+from toro_mpi import MPI
+os.write(1, f"pid {os.getpid()}\\n".encode())
+seg = MPI.COMM_WORLD._engine.t.segment
+os.write(1, f"coll {seg.coll_queue_size} p2p {seg.queue_size}\\n".encode())
+"""
+
+
+@pytest.mark.timeout(60)
+def test_collective_plane_queue_size_by_job_size(mpirun, tmp_path: Path) -> None:
+    """The segment's collective plane has 64 descriptors per queue at 2 ranks, 16 at more (by
+    default, bus.coll_queue_size = 0), and what a config file sets otherwise."""
+    for n, want in ((2, 64), (3, 16)):
+        run = mpirun("-n", str(n), "--oversubscribe", "python", "-c", COLL_QUEUE)
+        assert run.rc == 0, run.err
+        assert re.findall(r"coll (\d+) p2p", run.out) == [str(want)] * n, run.out
+    cfg = tmp_path / "q.toml"
+    cfg.write_text("[launcher]\nwarm_cache = false\n[bus]\ncoll_queue_size = 8\n")
+    run = mpirun("-n", "3", "--oversubscribe", "python", "-c", COLL_QUEUE, config=cfg)
+    assert run.rc == 0, run.err
+    assert re.findall(r"coll (\d+) p2p", run.out) == ["8"] * 3, run.out
+
+
 @pytest.mark.timeout(60)
 def test_default_config_warms_cache(mpirun) -> None:
     """With the default config the launcher warms numba's cache (toro_mpi.warm) first."""

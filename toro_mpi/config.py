@@ -49,8 +49,8 @@ SCHEMA: dict[str, dict[str, tuple[Any, str]]] = {
         "stream_probe": (lambda v: isinstance(v, bool), "true or false"),
         "remember_stream_advice": (lambda v: isinstance(v, bool), "true or false"),
         "park_threshold": (_nonneg_int, "an integer >= 0"),
-        "coll_queue_size": (lambda v: _positive_int(v) and v >= 2 and v <= 32768 and not v & (v - 1),
-                            "a power of two in 2..32768"),
+        "coll_queue_size": (lambda v: _nonneg_int(v) and (v == 0 or 2 <= v <= 32768 and not v & (v - 1)),
+                            "0 (by the job's size) or a power of two in 2..32768"),
         "heap_size": (lambda v: _nonneg_int(v) and v % 4096 == 0, "a multiple of 4096, >= 0"),
         "heap_threshold": (_positive_int, "an integer > 0"),
     },
@@ -234,3 +234,18 @@ def config_from_env() -> Config:
     cfg = Config()
     _overlay(cfg, data, f"${ENV_VAR}")
     return cfg
+
+
+# The collective plane's descriptors per queue when bus.coll_queue_size is 0 (default.toml): for a
+# segment of two ranks, and for more.
+COLL_QUEUE_PAIR = 64
+COLL_QUEUE_MANY = 16
+
+
+def coll_queue_size(bus: dict[str, Any], nranks: int) -> int:
+    """Descriptors per collective-plane queue of a segment of nranks ranks: bus.coll_queue_size,
+    or with 0 COLL_QUEUE_PAIR for two ranks and COLL_QUEUE_MANY for more (see default.toml)."""
+    configured = bus["coll_queue_size"]
+    if configured:
+        return configured
+    return COLL_QUEUE_PAIR if nranks <= 2 else COLL_QUEUE_MANY

@@ -103,7 +103,7 @@ def _node_of(MPI: Any, world: Any) -> tuple[list[int], Any]:
 def bootstrap() -> None:
     """Steps 1-5 of the module docstring, up to the started rank."""
     from .bus.segment import Segment
-    from .config import config_from_env
+    from .config import coll_queue_size, config_from_env
     from .net.link import Link, install
 
     MPI = load_real_mpi()
@@ -116,7 +116,8 @@ def bootstrap() -> None:
     if lrank == 0:
         bus = config_from_env().bus
         try:
-            seg = Segment.create(size, bus["queue_size"], bus["buffer_size"], coll_queue_size=bus["coll_queue_size"])
+            seg = Segment.create(size, bus["queue_size"], bus["buffer_size"],
+                                 coll_queue_size=coll_queue_size(bus, size))
             name = seg.name
         except Exception as exc:  # noqa: BLE001 - announced, so the node's other ranks fail too
             name = f"!{exc}"

@@ -14,6 +14,7 @@ import posix_ipc
 
 from ..bus import layout as L
 from ..bus.segment import Segment, SegmentError, launcher_pid_of, list_segments, make_name
+from ..config import coll_queue_size
 from . import stream_memory
 from .environ import rank_env
 from .events import EventLoop
@@ -143,7 +144,8 @@ class Job:
             bus = plan.cfg.bus
             # Its queues start with the stream advice past jobs reached between the same cores.
             self.seg = Segment.create(plan.nranks, bus["queue_size"], bus["buffer_size"], name=self.seg_name,
-                                      coll_queue_size=bus["coll_queue_size"], stream_advice=stream_memory.preset(plan))
+                                      coll_queue_size=coll_queue_size(bus, plan.nranks),
+                                      stream_advice=stream_memory.preset(plan))
         except (SegmentError, ValueError, OSError, posix_ipc.Error) as exc:
             raise LaunchError(f"cannot create the bus segment: {exc}", code=1) from None
 

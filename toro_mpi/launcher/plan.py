@@ -6,7 +6,7 @@ import os
 import sys
 
 from ..bus import layout as L
-from ..config import Config, ConfigError, Record, load_config
+from ..config import Config, ConfigError, Record, coll_queue_size, load_config
 from .spawn import available_cores
 
 # `python`, `python3` and `python3.11` (this version) mean the launcher's own interpreter, so
@@ -192,7 +192,7 @@ def shared_memory_available(shm_dir: str = "/dev/shm") -> int:
 
 def check_memory(nranks: int, cfg: Config) -> None:
     """Refuse a bus that would not fit in shared memory (the kernel would OOM-kill us instead)."""
-    qsize, bsize, cqsize = cfg.bus["queue_size"], cfg.bus["buffer_size"], cfg.bus["coll_queue_size"]
+    qsize, bsize, cqsize = cfg.bus["queue_size"], cfg.bus["buffer_size"], coll_queue_size(cfg.bus, nranks)
     try:
         L.validate_geometry(nranks, qsize, bsize)
         L.validate_geometry(nranks, cqsize, bsize)
