@@ -133,12 +133,6 @@ class Msg:
         self.parked = False
 
 
-# exchange_rndv polls its acknowledgement slot this many times (about 0.15 us each) before it
-# hands the request to progress: the peer reads at the same time as this rank, so the slot is
-# normally set by the time this rank's own read is done.
-EXCHANGE_ACK_POLLS = 2000
-
-
 class SendReq:
     """State of one outgoing message."""
 
@@ -695,7 +689,11 @@ class Engine:
             if self.reads_pending:
                 self.read_pending()  # (see _send_rndv)
             poll, h = self.t.rndv_kernels().poll, self._txh[peer]
-            for _ in range(EXCHANGE_ACK_POLLS):
+            # The peer reads at the same time as this rank, so the slot is normally set by the
+            # time this rank's own read is done. A poll from Python costs about four of a
+            # blocking Send's in-kernel ones: the same budget (less when oversubscribed), then
+            # progress and the scheduler.
+            for _ in range(max(1, self.fast_spins >> 2)):
                 if poll(h, seq) & 1:
                     acked = True
                     return nbytes

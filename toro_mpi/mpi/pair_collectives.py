@@ -33,11 +33,12 @@ Only where point-to-point itself goes by rendezvous: one process per rank (green
 never do, nor a rank whose peer is one), both ranks on this node, a block of at least the
 threshold. Both ranks decide from the block size, which MPI requires them to agree on; a
 program whose ranks disagree gets ERR_TRUNCATE when both sizes are routed, as on the ring, but
-may wait forever when only one is (one rank on the ring, the other here). The messages travel on the communicator's
-collective context under PAIR_TAG, which no other traffic there uses (user point-to-point has
-its own context, nonblocking collectives a spare one), in the order both ranks call their
-collectives, as MPI requires of them. Both sides move bytes (wire type 0), as the collective
-plane does: ranks that describe the same bytes with different element types are not in error.
+waits (until the launcher reports a deadlock) when only one is: one rank on the ring, the other
+here. The messages travel on the communicator's collective context under PAIR_TAG, which no
+other traffic there uses (user point-to-point has its own context, nonblocking collectives a
+spare one), in the order both ranks call their collectives, as MPI requires of them. Both
+sides move bytes (wire type 0), as the collective plane does: ranks that describe the same
+bytes with different element types are not in error.
 """
 
 from __future__ import annotations

@@ -36,13 +36,12 @@ _ROW = ring_at.RUN_ROW
 _OUT = ring_at.OUT_ROW
 _BIAS = ring_at.RUN_STATUS_BIAS
 _ndarray = np.ndarray
+NOT_APPLICABLE = -100  # PostedRun.match: the general path goes on (no corruption code is this)
 
 
 def _dead_ref() -> None:
     """A weak reference to nothing (PostedRun._view when no view is remembered)."""
     return None
-
-NOT_APPLICABLE = -100  # PostedRun.match: the general path goes on (no corruption code is this)
 
 
 class PostedRun:
