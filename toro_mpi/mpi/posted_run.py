@@ -210,14 +210,18 @@ class PostedRun:
             if not mirror:
                 self._arr = None  # hold no buffer of a completed receive (a DLPack export's deleter waits on it)
             vals = self._res[: j * _OUT].tolist()  # one conversion, then list reads (~30 ns less a word)
-            for req, rtag, nbytes, rflags in zip(done, vals[0::_OUT], vals[1::_OUT], vals[2::_OUT], strict=True):
+            # Indexed, not a zip of strided slices: that zip alone cost about 0.6 us, once a
+            # window of osu_bw's receiver (which completes one receive here).
+            k = 0
+            for req in done:
                 req.source = src
-                req.rtag = rtag
-                req.nbytes = nbytes
-                req.rflags = rflags
+                req.rtag = vals[k]
+                req.nbytes = vals[k + 1]
+                req.rflags = vals[k + 2]
                 req.done = True
                 if req.on_complete is not None:
                     req.on_complete(req)
+                k += _OUT
         if status > L.RX_COMPLETE and status != L.RX_NO_MATCH and mirror:
             # Consumed into mirror[0], which the caller now pops from posted and finishes the
             # general way: it leaves the table too.
