@@ -32,7 +32,7 @@ from .p2p import ANY_SOURCE, ANY_TAG, PROC_NULL, SENT, Engine, RecvReq
 from .p2p_sites import NO_SITE, RECORD_MAX_BYTES, Site, make_site, site_kernels
 from .partitioned import PartitionedMixin
 from .persistent import Prequest
-from .posted_request import PostedRequest
+from .posted_request import PostedRequest, posted_request
 from .request import ReceivedRequest, Request, SentRequest, Status, proc_null_request
 from .topology import TopologyMixin
 
@@ -896,11 +896,7 @@ class Comm(CommManagementMixin, AttributesMixin, HotCallSites, CollectiveMixin, 
             e.jit_state[0] = 1  # p2p.JIT_DIRTY: a receive now waits in Python
             # A plain posted receive: no finish step (as the receives posted behind it; about
             # 0.6 us less than a CommRequest, once per window of an osu_bw receiver).
-            r = PostedRequest()
-            r._engine = e
-            r._inner = req
-            r._comm = self
-            return r
+            return posted_request(self, e, req)
         if st < 0:
             raise e._corrupt(st, source)
         # Consumed, but it needs the general path (ack, single copy, truncation, fragments).

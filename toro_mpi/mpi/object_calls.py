@@ -107,9 +107,7 @@ class ObjectCallsMixin:
             # A plain pickle is one message, sent as a blocking Send's general path sends (no
             # request per part and no Wait: about 1.5 us against 7). Not through Send itself,
             # whose call-site records are for arrays a program sends again, never a new frame.
-            e = self._engine
-            if not e.send_fast(frame, frame.nbytes, world, tag, self._ctx):
-                e.wait_send(e.isend(frame, frame.nbytes, world, tag, self._ctx), "Send")
+            self._engine.send_blocking(frame, world, tag, self._ctx, "Send")
             return
         self._start_object_send(obj, dest, tag, False, framed=framed).Wait()
 

@@ -703,6 +703,11 @@ class Engine:
         self.wait_send(req, call)
         return nbytes
 
+    def send_blocking(self, arr: np.ndarray, dest: int, tag: int, ctx: int, call: str) -> None:
+        """A blocking send of the whole of arr (the fast path, else a request waited for)."""
+        if not self.send_fast(arr, arr.nbytes, dest, tag, ctx):
+            self.wait_send(self.isend(arr, arr.nbytes, dest, tag, ctx), call)
+
     def recv_counted(self, arr: np.ndarray, src: int, tag: int, ctx: int, call: str) -> int:
         """A blocking receive into arr (the fast path, else a posted one); the bytes received."""
         if self.recv_fast(arr, src, tag, ctx):

@@ -118,8 +118,7 @@ class PairRoute:
             src, dst = self.local
             dst[:] = src
         if into is None:
-            if not e.send_fast(out, out.nbytes, peer, PAIR_TAG, ctx):
-                e.wait_send(e.isend(out, out.nbytes, peer, PAIR_TAG, ctx), self.name)
+            e.send_blocking(out, peer, PAIR_TAG, ctx, self.name)
             return 0
         if out is None:
             got = e.recv_counted(into, peer, PAIR_TAG, ctx, self.name)
